@@ -1,0 +1,97 @@
+package wharf
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Compute types and tiers. Azure ML's CLI accepts them in any case
+// (`AmlCompute`, `Dedicated`); Wharf stores the lower-case form.
+const (
+	ComputeTypeAML     = "amlcompute"
+	TierDedicated      = "dedicated"
+	TierLowPriority    = "low_priority"
+	DefaultComputeSize = "Standard_DS3_v2"
+)
+
+// Compute is a compute cluster: a pool of up to MaxInstances nodes on which
+// job steps run.
+type Compute struct {
+	Workspace    string `json:"-"`
+	Name         string `json:"name"`
+	Type         string `json:"type"`
+	Size         string `json:"size"`
+	MinInstances int    `json:"min_instances"`
+	MaxInstances int    `json:"max_instances"`
+	Tier         string `json:"tier"`
+	// IdleTimeBeforeScaleDown is in seconds, as in the Azure ML schema.
+	IdleTimeBeforeScaleDown int               `json:"idle_time_before_scale_down"`
+	Location                string            `json:"location"`
+	Description             string            `json:"description"`
+	Tags                    map[string]string `json:"tags"`
+	ProvisioningState       string            `json:"provisioning_state"`
+	CreatedAt               time.Time         `json:"created_at"`
+	UpdatedAt               time.Time         `json:"updated_at"`
+}
+
+// Validate normalises case-insensitive fields, fills the Azure ML defaults and
+// checks ranges.
+func (c *Compute) Validate() error {
+	if err := ValidateName("name", c.Name); err != nil {
+		return err
+	}
+	c.Type = strings.ToLower(c.Type)
+	if c.Type == "" {
+		c.Type = ComputeTypeAML
+	}
+	if c.Type != ComputeTypeAML {
+		return Errorf(EINVALID, "type %q is not supported (allowed: amlcompute)", c.Type).WithField("type")
+	}
+	c.Tier = strings.ToLower(strings.ReplaceAll(c.Tier, "-", "_"))
+	switch c.Tier {
+	case "":
+		c.Tier = TierDedicated
+	case "lowpriority":
+		c.Tier = TierLowPriority
+	case TierDedicated, TierLowPriority:
+	default:
+		return Errorf(EINVALID, "tier %q is not supported (allowed: dedicated, low_priority)", c.Tier).WithField("tier")
+	}
+	if c.Size == "" {
+		c.Size = DefaultComputeSize
+	}
+	if c.MinInstances < 0 {
+		return Errorf(EINVALID, "min_instances must be 0 or more, got %d", c.MinInstances).WithField("min_instances")
+	}
+	if c.MaxInstances == 0 {
+		c.MaxInstances = 1
+	}
+	if c.MaxInstances < 1 {
+		return Errorf(EINVALID, "max_instances must be 1 or more, got %d", c.MaxInstances).WithField("max_instances")
+	}
+	if c.MinInstances > c.MaxInstances {
+		return Errorf(EINVALID, "min_instances (%d) is greater than max_instances (%d)", c.MinInstances, c.MaxInstances).WithField("min_instances")
+	}
+	if c.IdleTimeBeforeScaleDown == 0 {
+		c.IdleTimeBeforeScaleDown = 120
+	}
+	if c.IdleTimeBeforeScaleDown < 0 {
+		return Errorf(EINVALID, "idle_time_before_scale_down must be positive").WithField("idle_time_before_scale_down")
+	}
+	if c.Tags == nil {
+		c.Tags = map[string]string{}
+	}
+	c.ProvisioningState = "Succeeded"
+	return nil
+}
+
+// ComputeService manages compute clusters.
+type ComputeService interface {
+	FindCompute(ctx context.Context, workspace, name string) (*Compute, error)
+	ListComputes(ctx context.Context, workspace string) ([]*Compute, error)
+	// PutCompute creates or updates a cluster (create-or-update, as
+	// `az ml compute create` behaves). ENOTFOUND if the workspace is missing.
+	PutCompute(ctx context.Context, c *Compute) (created bool, err error)
+	DeleteCompute(ctx context.Context, workspace, name string) error
+}

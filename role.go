@@ -1,0 +1,243 @@
+package wharf
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Actions. Every API route declares the one action it performs; roles grant
+// actions by pattern, where '*' matches any run of characters (slashes
+// included), as in Azure role definitions.
+const (
+	ActionWorkspaceRead   = "workspaces/read"
+	ActionWorkspaceWrite  = "workspaces/write"
+	ActionWorkspaceDelete = "workspaces/delete"
+
+	ActionComputeRead   = "workspaces/computes/read"
+	ActionComputeWrite  = "workspaces/computes/write"
+	ActionComputeDelete = "workspaces/computes/delete"
+
+	ActionDatastoreRead   = "workspaces/datastores/read"
+	ActionDatastoreWrite  = "workspaces/datastores/write"
+	ActionDatastoreDelete = "workspaces/datastores/delete"
+
+	// ActionSecretRead lists secret names and versions, never values.
+	ActionSecretRead   = "workspaces/secrets/read"
+	ActionSecretWrite  = "workspaces/secrets/write"
+	ActionSecretDelete = "workspaces/secrets/delete"
+	// ActionSecretValue reads secret values; it is an action, not a read,
+	// so that Reader and Data Scientist do not get it.
+	ActionSecretValue = "workspaces/listSecrets/action"
+
+	ActionRoleAssignmentRead   = "authorization/roleAssignments/read"
+	ActionRoleAssignmentWrite  = "authorization/roleAssignments/write"
+	ActionRoleAssignmentDelete = "authorization/roleAssignments/delete"
+	ActionRoleDefinitionRead   = "authorization/roleDefinitions/read"
+
+	ActionPrincipalRead   = "authorization/servicePrincipals/read"
+	ActionPrincipalWrite  = "authorization/servicePrincipals/write"
+	ActionPrincipalDelete = "authorization/servicePrincipals/delete"
+
+	ActionAuditRead = "audit/read"
+)
+
+// Built-in role names.
+const (
+	RoleOwner           = "Owner"
+	RoleContributor     = "Contributor"
+	RoleReader          = "Reader"
+	RoleDataScientist   = "Data Scientist"
+	RoleComputeOperator = "Compute Operator"
+)
+
+// RoleDefinition is a named set of allowed and excluded action patterns.
+type RoleDefinition struct {
+	Name        string   `json:"roleName"`
+	Description string   `json:"description"`
+	Actions     []string `json:"actions"`
+	NotActions  []string `json:"notActions"`
+}
+
+// Permits reports whether the role grants action: some Actions pattern
+// matches and no NotActions pattern does.
+func (r *RoleDefinition) Permits(action string) bool {
+	allowed := false
+	for _, p := range r.Actions {
+		if matchAction(p, action) {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		return false
+	}
+	for _, p := range r.NotActions {
+		if matchAction(p, action) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchAction matches an action against a pattern in which '*' stands for
+// any run of characters. Comparison ignores case, as Azure's does.
+func matchAction(pattern, action string) bool {
+	p, a := strings.ToLower(pattern), strings.ToLower(action)
+	parts := strings.Split(p, "*")
+	if len(parts) == 1 {
+		return p == a
+	}
+	if !strings.HasPrefix(a, parts[0]) {
+		return false
+	}
+	a = a[len(parts[0]):]
+	for _, mid := range parts[1 : len(parts)-1] {
+		i := strings.Index(a, mid)
+		if i < 0 {
+			return false
+		}
+		a = a[i+len(mid):]
+	}
+	return strings.HasSuffix(a, parts[len(parts)-1])
+}
+
+// builtinRoles follow the semantics of the Azure built-in roles of the same
+// names: Contributor manages everything but access; Data Scientist works
+// inside a workspace but cannot create or delete compute, change or delete
+// the workspace, or read secret values; Compute Operator manages compute only.
+var builtinRoles = []*RoleDefinition{
+	{
+		Name:        RoleOwner,
+		Description: "Full access to all resources, including the right to assign roles.",
+		Actions:     []string{"*"},
+	},
+	{
+		Name:        RoleContributor,
+		Description: "Manage all resources, but not access to them.",
+		Actions:     []string{"*"},
+		NotActions:  []string{"authorization/*/write", "authorization/*/delete"},
+	},
+	{
+		Name:        RoleReader,
+		Description: "View all resources, but make no changes.",
+		Actions:     []string{"*/read"},
+	},
+	{
+		Name:        RoleDataScientist,
+		Description: "Run jobs and manage assets, models and endpoints in a workspace; cannot manage compute, the workspace itself, or access.",
+		Actions:     []string{"workspaces/read", "workspaces/*/read", "workspaces/*/write", "workspaces/*/delete", "workspaces/*/action"},
+		NotActions: []string{
+			ActionWorkspaceWrite, ActionWorkspaceDelete,
+			ActionComputeWrite, ActionComputeDelete,
+			ActionSecretValue,
+		},
+	},
+	{
+		Name:        RoleComputeOperator,
+		Description: "Create, manage, delete and access compute in a workspace.",
+		Actions:     []string{"workspaces/computes/*"},
+	},
+}
+
+// BuiltinRoles returns the built-in role definitions.
+func BuiltinRoles() []*RoleDefinition {
+	out := make([]*RoleDefinition, len(builtinRoles))
+	copy(out, builtinRoles)
+	return out
+}
+
+// FindRole returns the built-in role with that name, compared without regard
+// to case, spaces or dashes (`data-scientist`, `DataScientist`), since CI
+// scripts spell them every way.
+func FindRole(name string) (*RoleDefinition, error) {
+	key := roleKey(name)
+	for _, r := range builtinRoles {
+		if roleKey(r.Name) == key {
+			return r, nil
+		}
+	}
+	names := make([]string, len(builtinRoles))
+	for i, r := range builtinRoles {
+		names[i] = r.Name
+	}
+	sort.Strings(names)
+	return nil, Errorf(EINVALID, "role %q does not exist (built-in roles: %s)", name, strings.Join(names, ", ")).WithField("role")
+}
+
+func roleKey(s string) string {
+	s = strings.ToLower(s)
+	return strings.NewReplacer(" ", "", "-", "", "_", "").Replace(s)
+}
+
+// NormalizeScope validates a scope and returns its canonical form: "/" or
+// "/workspaces/NAME".
+func NormalizeScope(scope string) (string, error) {
+	s := strings.TrimRight(strings.TrimSpace(scope), "/")
+	if s == "" {
+		return ServerScope, nil
+	}
+	parts := strings.Split(strings.TrimPrefix(s, "/"), "/")
+	if len(parts) == 2 && strings.EqualFold(parts[0], "workspaces") {
+		if err := ValidateName("scope", parts[1]); err != nil {
+			return "", err
+		}
+		return WorkspaceScope(parts[1]), nil
+	}
+	return "", Errorf(EINVALID, "scope %q is not valid (use \"/\" or \"/workspaces/NAME\")", scope).WithField("scope")
+}
+
+// ScopeContains reports whether a grant at scope applies to resource scope
+// target: grants are inherited downward.
+func ScopeContains(scope, target string) bool {
+	if scope == ServerScope {
+		return true
+	}
+	return target == scope || strings.HasPrefix(target, scope+"/")
+}
+
+// RoleAssignment grants a role to a principal at a scope.
+type RoleAssignment struct {
+	ID            string    `json:"id"`
+	PrincipalID   string    `json:"principalId"`
+	PrincipalName string    `json:"principalName"`
+	RoleName      string    `json:"roleDefinitionName"`
+	Scope         string    `json:"scope"`
+	CreatedAt     time.Time `json:"createdOn"`
+}
+
+// Authorize reports whether any of the assignments grants action at scope.
+// Assignments are a union: one role's NotActions never block another role's
+// grant. No assignment means no access.
+func Authorize(assignments []*RoleAssignment, action, scope string) bool {
+	for _, a := range assignments {
+		if !ScopeContains(a.Scope, scope) {
+			continue
+		}
+		role, err := FindRole(a.RoleName)
+		if err != nil {
+			continue
+		}
+		if role.Permits(action) {
+			return true
+		}
+	}
+	return false
+}
+
+// RoleAssignmentFilter narrows ListRoleAssignments; empty fields match all.
+type RoleAssignmentFilter struct {
+	PrincipalID string
+	Scope       string
+	RoleName    string
+}
+
+// RoleAssignmentService manages role assignments.
+type RoleAssignmentService interface {
+	// CreateRoleAssignment returns ECONFLICT when the principal already
+	// holds that role at that scope, ENOTFOUND when the principal is unknown.
+	CreateRoleAssignment(ctx context.Context, a *RoleAssignment) error
+	ListRoleAssignments(ctx context.Context, f RoleAssignmentFilter) ([]*RoleAssignment, error)
+	DeleteRoleAssignment(ctx context.Context, id string) error
+}

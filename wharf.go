@@ -1,0 +1,67 @@
+// Package wharf holds Wharf's domain: the resources a data-science team
+// manages (workspaces, datastores, compute clusters, service principals, role
+// assignments, secrets, audit events) and the service interfaces through which
+// the rest of the program reaches them.
+//
+// The package depends on nothing but the standard library. Each dependency
+// lives in its own subpackage (sqlite, postgres, http, ...) and implements or
+// consumes the interfaces declared here, so storage engines and transports can
+// be swapped without touching the domain.
+package wharf
+
+import (
+	"context"
+	"regexp"
+)
+
+// Version is the program version, overridden at link time for releases.
+var Version = "0.1.0-dev"
+
+// ServerScope is the root scope: a role assigned here applies to every
+// workspace on the server.
+const ServerScope = "/"
+
+// WorkspaceScope returns the authorization scope of a workspace. Resources
+// inside a workspace share its scope: Azure ML's roles are granted at the
+// workspace, not per resource, and Wharf keeps that model.
+func WorkspaceScope(workspace string) string {
+	return "/workspaces/" + workspace
+}
+
+// nameRE is the rule for resource names: Azure ML's names are 3-255 characters
+// of letters, digits, '-' and '_' starting with a letter or digit; Wharf keeps
+// names shorter so they fit file paths and URLs comfortably.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$`)
+
+// ValidateName reports an EINVALID error naming field when name is not a valid
+// resource name.
+func ValidateName(field, name string) error {
+	if name == "" {
+		return Errorf(EINVALID, "%s is required", field).WithField(field)
+	}
+	if !nameRE.MatchString(name) {
+		return Errorf(EINVALID, "%s %q is not a valid name: use 1-63 letters, digits, '-' or '_', starting with a letter or digit", field, name).WithField(field)
+	}
+	return nil
+}
+
+// Caller is the authenticated principal behind a request.
+type Caller struct {
+	// PrincipalID is the service principal's application (client) id.
+	PrincipalID string
+	// DisplayName is the principal's display name, for audit lines.
+	DisplayName string
+}
+
+type callerKey struct{}
+
+// NewContextWithCaller returns ctx carrying the caller.
+func NewContextWithCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFromContext returns the caller carried by ctx, or nil.
+func CallerFromContext(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}
