@@ -1,0 +1,226 @@
+package postgres
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/sqlstore"
+	"github.com/wharfml/wharf/storetest"
+)
+
+// baseURL returns the server the tests create their databases on. Without
+// one the tests skip on a developer machine, but fail under CI, so that a
+// misconfigured pipeline cannot pass without ever touching PostgreSQL.
+func baseURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("WHARF_TEST_POSTGRES_URL")
+	if u == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("WHARF_TEST_POSTGRES_URL is not set, and CI is: PostgreSQL tests must run in CI")
+		}
+		t.Skip("WHARF_TEST_POSTGRES_URL is not set")
+	}
+	return u
+}
+
+// freshDatabase creates an empty database for one test, dropped when the
+// test ends, and returns its URL.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	base := baseURL(t)
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("WHARF_TEST_POSTGRES_URL must be a postgres:// URL, got %q", base)
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "wharf_t_" + hex.EncodeToString(b[:])
+
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	// A linguistic collation where the server has one (PostgreSQL 15+
+	// built with ICU), so that code relying on byte order without saying
+	// so fails here rather than on a production database's locale.
+	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE `+name+
+		` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'`); err != nil {
+		if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE `+name); err != nil {
+			t.Fatalf("create test database: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer admin.Close()
+		// FORCE: a test that failed midway may have left a connection.
+		if _, err := admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
+func openTest(t *testing.T) wharf.Store {
+	t.Helper()
+	db, err := Open(t.Context(), freshDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Sealer = storetest.NewSealer(t)
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return db
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, openTest)
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	u := freshDatabase(t)
+	db, err := Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wharf.Workspace{Name: "ws"}
+	if err := w.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutWorkspace(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	db, err = Open(ctx, u)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if _, err := db.FindWorkspace(ctx, "ws"); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := queryInt(t, u, `SELECT COUNT(*) FROM schema_migrations`); n != len(entries) {
+		t.Errorf("schema_migrations has %d rows, want %d", n, len(entries))
+	}
+}
+
+// TestConcurrentOpen starts several servers on one new database at once:
+// the advisory lock must make them migrate one after the other.
+func TestConcurrentOpen(t *testing.T) {
+	u := freshDatabase(t)
+	const n = 4
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			db, err := Open(t.Context(), u)
+			if err == nil {
+				db.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("open %d: %v", i, err)
+		}
+	}
+}
+
+func TestNewerDatabase(t *testing.T) {
+	ctx := t.Context()
+	u := freshDatabase(t)
+	db, err := Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	h, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at)
+		VALUES (9999, 'from_the_future', now())`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, u)
+	if err == nil || !strings.Contains(err.Error(), "newer") || !strings.Contains(err.Error(), "9999") {
+		t.Fatalf("open of a newer database: err = %v, want a version error", err)
+	}
+}
+
+func queryInt(t *testing.T, u, q string) int {
+	t.Helper()
+	h, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var n int
+	if err := h.QueryRowContext(t.Context(), q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestMigrationAtomic: PostgreSQL's DDL is transactional too, so a
+// migration that fails halfway leaves nothing behind.
+func TestMigrationAtomic(t *testing.T) {
+	ctx := t.Context()
+	u := freshDatabase(t)
+	h, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	fsys := fstest.MapFS{
+		"0001_one.sql": {Data: []byte(`CREATE TABLE one (x INTEGER);`)},
+		"0002_two.sql": {Data: []byte(`CREATE TABLE two (x INTEGER); INSERT INTO nowhere VALUES (1);`)},
+	}
+	if err := sqlstore.Migrate(ctx, h, Dialect(), fsys); err == nil {
+		t.Fatal("broken migration applied")
+	}
+	var n int
+	if err := h.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_tables WHERE tablename = 'two'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Error("the failed migration's first statement was kept")
+	}
+	if err := h.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("schema at version %d, want 1", n)
+	}
+	fsys["0002_two.sql"] = &fstest.MapFile{Data: []byte(`CREATE TABLE two (x INTEGER);`)}
+	if err := sqlstore.Migrate(ctx, h, Dialect(), fsys); err != nil {
+		t.Fatalf("after fixing the migration: %v", err)
+	}
+}

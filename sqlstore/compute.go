@@ -1,0 +1,144 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/wharfml/wharf"
+)
+
+const computeColumns = `workspace, name, type, size, min_instances, max_instances, tier,
+	idle_time_before_scale_down, location, description, tags, provisioning_state,
+	created_at, updated_at`
+
+// FindCompute returns the compute called name in workspace.
+func (db *DB) FindCompute(ctx context.Context, workspace, name string) (*wharf.Compute, error) {
+	row := db.reader().queryRow(ctx, `SELECT `+computeColumns+` FROM computes
+		WHERE workspace = ? AND name = ?`, workspace, name)
+	c, err := scanCompute(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wharf.Errorf(wharf.ENOTFOUND, "compute %q not found in workspace %q", name, workspace)
+	}
+	return c, wrapErr("find compute", err)
+}
+
+// ListComputes returns the workspace's computes ordered by name; ENOTFOUND
+// if the workspace does not exist, so that a typo is not mistaken for an
+// empty workspace.
+func (db *DB) ListComputes(ctx context.Context, workspace string) ([]*wharf.Compute, error) {
+	c := db.reader()
+	rows, err := c.query(ctx, `SELECT `+computeColumns+` FROM computes
+		WHERE workspace = ? ORDER BY name`, workspace)
+	if err != nil {
+		return nil, wrapErr("list computes", err)
+	}
+	defer rows.Close()
+	out := []*wharf.Compute{}
+	for rows.Next() {
+		cp, err := scanCompute(rows)
+		if err != nil {
+			return nil, wrapErr("list computes", err)
+		}
+		out = append(out, cp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr("list computes", err)
+	}
+	if len(out) == 0 {
+		// Only an empty result needs telling apart from a missing
+		// workspace.
+		if err := mustWorkspace(ctx, c, workspace); err != nil {
+			return nil, wrapErr("list computes", err)
+		}
+	}
+	return out, nil
+}
+
+// PutCompute creates or updates a compute; see PutWorkspace for why
+// insert-or-nothing then update is race-free.
+func (db *DB) PutCompute(ctx context.Context, cp *wharf.Compute) (bool, error) {
+	now := db.now()
+	tags, err := encodeTags(cp.Tags)
+	if err != nil {
+		return false, err
+	}
+	var created bool
+	createdAt := now
+	err = db.inTx(ctx, func(c conn) error {
+		if err := mustWorkspace(ctx, c, cp.Workspace); err != nil {
+			return err
+		}
+		res, err := c.exec(ctx, `INSERT INTO computes (`+computeColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (workspace, name) DO NOTHING`,
+			cp.Workspace, cp.Name, cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
+			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
+			db.timeArg(now), db.timeArg(now))
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil || n == 1 {
+			created = true
+			return err
+		}
+		return c.queryRow(ctx, `UPDATE computes SET type = ?, size = ?, min_instances = ?,
+			max_instances = ?, tier = ?, idle_time_before_scale_down = ?, location = ?,
+			description = ?, tags = ?, provisioning_state = ?, updated_at = ?
+			WHERE workspace = ? AND name = ? RETURNING created_at`,
+			cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
+			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
+			db.timeArg(now), cp.Workspace, cp.Name,
+		).Scan(timeDest{&createdAt})
+	})
+	if err != nil {
+		if db.isForeignKey(err) {
+			// The workspace was deleted between the check and the insert.
+			return false, wharf.Errorf(wharf.ENOTFOUND, "workspace %q not found", cp.Workspace)
+		}
+		return false, wrapErr("put compute", err)
+	}
+	cp.CreatedAt, cp.UpdatedAt = createdAt, now
+	return created, nil
+}
+
+// DeleteCompute removes a compute.
+func (db *DB) DeleteCompute(ctx context.Context, workspace, name string) error {
+	res, err := db.writer().exec(ctx, `DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name)
+	if err != nil {
+		return wrapErr("delete compute", err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return wharf.Errorf(wharf.ENOTFOUND, "compute %q not found in workspace %q", name, workspace)
+	}
+	return nil
+}
+
+func scanCompute(s interface{ Scan(...any) error }) (*wharf.Compute, error) {
+	var c wharf.Compute
+	var tags string
+	if err := s.Scan(&c.Workspace, &c.Name, &c.Type, &c.Size, &c.MinInstances, &c.MaxInstances,
+		&c.Tier, &c.IdleTimeBeforeScaleDown, &c.Location, &c.Description, &tags,
+		&c.ProvisioningState, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}); err != nil {
+		return nil, err
+	}
+	var err error
+	c.Tags, err = decodeTags(tags)
+	return &c, err
+}
+
+// mustWorkspace returns ENOTFOUND naming the workspace if it is missing.
+func mustWorkspace(ctx context.Context, c conn, workspace string) error {
+	ok, err := workspaceExists(ctx, c, workspace)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return wharf.Errorf(wharf.ENOTFOUND, "workspace %q not found", workspace)
+	}
+	return nil
+}

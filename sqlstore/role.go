@@ -1,0 +1,116 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/wharfml/wharf"
+)
+
+// CreateRoleAssignment stores a; it fills ID (when empty), CreatedAt and
+// PrincipalName. The principal is looked up by app id.
+func (db *DB) CreateRoleAssignment(ctx context.Context, a *wharf.RoleAssignment) error {
+	now := db.now()
+	id := a.ID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	var name string
+	err := db.inTx(ctx, func(c conn) error {
+		err := c.queryRow(ctx, `SELECT display_name FROM service_principals WHERE app_id = ?`,
+			a.PrincipalID).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return wharf.Errorf(wharf.ENOTFOUND, "service principal %q not found", a.PrincipalID)
+		}
+		if err != nil {
+			return err
+		}
+		var one int
+		err = c.queryRow(ctx, `SELECT 1 FROM role_assignments
+			WHERE principal_id = ? AND role_name = ? AND scope = ?`,
+			a.PrincipalID, a.RoleName, a.Scope).Scan(&one)
+		if err == nil {
+			return wharf.Errorf(wharf.ECONFLICT, "service principal %q already has role %q at scope %q",
+				a.PrincipalID, a.RoleName, a.Scope)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err = c.exec(ctx, `INSERT INTO role_assignments (id, principal_id, role_name, scope, created_at)
+			VALUES (?, ?, ?, ?, ?)`, id, a.PrincipalID, a.RoleName, a.Scope, db.timeArg(now))
+		return err
+	})
+	switch {
+	case err == nil:
+	case db.isUnique(err):
+		// Same id, or the same grant made concurrently.
+		return wharf.Errorf(wharf.ECONFLICT, "role assignment %q conflicts with an existing one", id)
+	case db.isForeignKey(err):
+		return wharf.Errorf(wharf.ENOTFOUND, "service principal %q not found", a.PrincipalID)
+	default:
+		return wrapErr("create role assignment", err)
+	}
+	a.ID, a.CreatedAt, a.PrincipalName = id, now, name
+	return nil
+}
+
+// ListRoleAssignments returns the assignments matching f, ordered by scope,
+// role and principal. The principal's name is joined in rather than copied,
+// so it is never stale.
+func (db *DB) ListRoleAssignments(ctx context.Context, f wharf.RoleAssignmentFilter) ([]*wharf.RoleAssignment, error) {
+	var where []string
+	var args []any
+	for _, cond := range []struct{ col, val string }{
+		{"ra.principal_id", f.PrincipalID},
+		{"ra.scope", f.Scope},
+		{"ra.role_name", f.RoleName},
+	} {
+		if cond.val != "" {
+			where = append(where, cond.col+" = ?")
+			args = append(args, cond.val)
+		}
+	}
+	q := `SELECT ra.id, ra.principal_id, sp.display_name, ra.role_name, ra.scope, ra.created_at
+		FROM role_assignments ra JOIN service_principals sp ON sp.app_id = ra.principal_id`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY ra.scope, ra.role_name, ra.principal_id, ra.id"
+	rows, err := db.reader().query(ctx, q, args...)
+	if err != nil {
+		return nil, wrapErr("list role assignments", err)
+	}
+	defer rows.Close()
+	out := []*wharf.RoleAssignment{}
+	for rows.Next() {
+		var a wharf.RoleAssignment
+		if err := rows.Scan(&a.ID, &a.PrincipalID, &a.PrincipalName, &a.RoleName, &a.Scope,
+			timeDest{&a.CreatedAt}); err != nil {
+			return nil, wrapErr("list role assignments", err)
+		}
+		out = append(out, &a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr("list role assignments", err)
+	}
+	return out, nil
+}
+
+// DeleteRoleAssignment removes the assignment with that id.
+func (db *DB) DeleteRoleAssignment(ctx context.Context, id string) error {
+	res, err := db.writer().exec(ctx, `DELETE FROM role_assignments WHERE id = ?`, id)
+	if err != nil {
+		return wrapErr("delete role assignment", err)
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return wharf.Errorf(wharf.ENOTFOUND, "role assignment %q not found", id)
+	}
+	return nil
+}
