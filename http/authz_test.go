@@ -1,0 +1,230 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/wharfml/wharf"
+)
+
+// Principals of the matrix, each with one grant.
+var matrixPrincipals = []struct {
+	name  string
+	grant [2]string // role, scope; empty = no grant
+}{
+	{"owner", [2]string{wharf.RoleOwner, "/"}},
+	{"contributor", [2]string{wharf.RoleContributor, "/"}},
+	{"reader", [2]string{wharf.RoleReader, "/"}},
+	{"datasci", [2]string{wharf.RoleDataScientist, "/workspaces/ws-a"}},
+	{"computeop", [2]string{wharf.RoleComputeOperator, "/workspaces/ws-a"}},
+	{"ownerB", [2]string{wharf.RoleOwner, "/workspaces/ws-b"}},
+	{"nobody", [2]string{}},
+}
+
+// Who may call what, written out by hand from the role semantics (Azure's
+// built-in roles), not computed from the code under test. Every route is
+// called against workspace ws-a; ownerB holds Owner on ws-b only, so it must
+// be denied on every ws-a and server route.
+const (
+	everyone = "owner contributor reader datasci computeop ownerB nobody"
+	readers  = "owner contributor reader datasci"
+	admins   = "owner contributor"
+	srvRead  = "owner contributor reader"
+	onlyOwn  = "owner"
+)
+
+var matrixExpect = map[string]string{
+	"GET /api/v1/me":              everyone,
+	"GET /api/v1/roleDefinitions": everyone,
+	"GET /api/v1/workspaces":      everyone, // filtered: tested separately
+
+	"GET /api/v1/workspaces/{workspace}":    readers,
+	"PUT /api/v1/workspaces/{workspace}":    admins,
+	"DELETE /api/v1/workspaces/{workspace}": admins,
+
+	"GET /api/v1/workspaces/{workspace}/computes":           readers + " computeop",
+	"GET /api/v1/workspaces/{workspace}/computes/{name}":    readers + " computeop",
+	"PUT /api/v1/workspaces/{workspace}/computes/{name}":    admins + " computeop",
+	"DELETE /api/v1/workspaces/{workspace}/computes/{name}": admins + " computeop",
+
+	"GET /api/v1/workspaces/{workspace}/datastores":           readers,
+	"GET /api/v1/workspaces/{workspace}/datastores/{name}":    readers,
+	"PUT /api/v1/workspaces/{workspace}/datastores/{name}":    admins + " datasci",
+	"DELETE /api/v1/workspaces/{workspace}/datastores/{name}": admins + " datasci",
+
+	"GET /api/v1/workspaces/{workspace}/secrets":                 readers,
+	"GET /api/v1/workspaces/{workspace}/secrets/{name}/versions": readers,
+	"GET /api/v1/workspaces/{workspace}/secrets/{name}":          admins,
+	"PUT /api/v1/workspaces/{workspace}/secrets/{name}":          admins + " datasci",
+	"DELETE /api/v1/workspaces/{workspace}/secrets/{name}":       admins + " datasci",
+
+	"GET /api/v1/servicePrincipals":                             srvRead,
+	"POST /api/v1/servicePrincipals":                            onlyOwn,
+	"GET /api/v1/servicePrincipals/{id}":                        srvRead,
+	"DELETE /api/v1/servicePrincipals/{id}":                     onlyOwn,
+	"GET /api/v1/servicePrincipals/{id}/credentials":            srvRead,
+	"POST /api/v1/servicePrincipals/{id}/credentials":           onlyOwn,
+	"DELETE /api/v1/servicePrincipals/{id}/credentials/{keyId}": onlyOwn,
+
+	"GET /api/v1/roleAssignments":                                srvRead,
+	"POST /api/v1/roleAssignments":                               onlyOwn,
+	"DELETE /api/v1/roleAssignments/{id}":                        onlyOwn,
+	"GET /api/v1/workspaces/{workspace}/roleAssignments":         srvRead,
+	"POST /api/v1/workspaces/{workspace}/roleAssignments":        onlyOwn,
+	"DELETE /api/v1/workspaces/{workspace}/roleAssignments/{id}": onlyOwn,
+
+	"GET /api/v1/auditEvents": srvRead,
+}
+
+// publicRoutes need no credentials at all.
+var publicRoutes = map[string]bool{
+	"GET /healthz":                          true,
+	"GET /readyz":                           true,
+	"GET /metrics":                          true,
+	"POST /oauth2/v2.0/token":               true,
+	"POST /{tenant}/oauth2/v2.0/token":      true,
+	"GET /.well-known/openid-configuration": true,
+	"GET /discovery/v2.0/keys":              true,
+}
+
+// matrixBodies are valid request bodies, so that an allowed call reaches
+// the handler and a denied one is stopped before it.
+var matrixBodies = map[string]string{
+	"PUT /api/v1/workspaces/{workspace}":                         `{}`,
+	"PUT /api/v1/workspaces/{workspace}/computes/{name}":         `{"type":"amlcompute","max_instances":2}`,
+	"PUT /api/v1/workspaces/{workspace}/datastores/{name}":       `{"type":"local"}`,
+	"PUT /api/v1/workspaces/{workspace}/secrets/{name}":          `{"value":"v"}`,
+	"POST /api/v1/servicePrincipals":                             `{"displayName":"made-by-test"}`,
+	"POST /api/v1/servicePrincipals/{id}/credentials":            `{"append":true}`,
+	"POST /api/v1/roleAssignments":                               `{"assignee":"nobody","role":"Reader"}`,
+	"POST /api/v1/workspaces/{workspace}/roleAssignments":        `{"assignee":"nobody","role":"Reader"}`,
+	"DELETE /api/v1/servicePrincipals/{id}/credentials/{keyId}":  ``,
+	"DELETE /api/v1/workspaces/{workspace}/roleAssignments/{id}": ``,
+	"GET /api/v1/workspaces/{workspace}/secrets/{name}/versions": ``,
+	"DELETE /api/v1/workspaces/{workspace}/datastores/{name}":    ``,
+	"DELETE /api/v1/workspaces/{workspace}/computes/{name}":      ``,
+	"DELETE /api/v1/workspaces/{workspace}":                      ``,
+	"GET /api/v1/workspaces/{workspace}/computes/{name}":         ``,
+	"GET /api/v1/workspaces/{workspace}/datastores/{name}":       ``,
+	"GET /api/v1/workspaces/{workspace}/secrets/{name}":          ``,
+	"DELETE /api/v1/workspaces/{workspace}/secrets/{name}":       ``,
+	"DELETE /api/v1/servicePrincipals/{id}":                      ``,
+	"GET /api/v1/servicePrincipals/{id}/credentials":             ``,
+	"GET /api/v1/servicePrincipals/{id}":                         ``,
+	"DELETE /api/v1/roleAssignments/{id}":                        ``,
+}
+
+func fillPath(p string) string {
+	return strings.NewReplacer("{workspace}", "ws-a", "{name}", "thing", "{id}", "nobody", "{keyId}", "no-such-key", "{tenant}", testTenant).Replace(p)
+}
+
+// TestRouteRoleMatrix calls every registered route as every kind of
+// principal. A route missing from the expectation table fails the test, so
+// no endpoint can be added without deciding who may call it.
+func TestRouteRoleMatrix(t *testing.T) {
+	probe := newFixture(t)
+	routes := probe.srv.Routes()
+	if len(routes) < len(matrixExpect) {
+		t.Fatalf("only %d routes registered, the table names %d", len(routes), len(matrixExpect))
+	}
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		key := rt.Method + " " + rt.Pattern
+		seen[key] = true
+		if publicRoutes[key] {
+			continue
+		}
+		allowed, ok := matrixExpect[key]
+		if !ok {
+			t.Errorf("route %s has no entry in the authorization matrix: decide which roles may call it", key)
+			continue
+		}
+		allow := map[string]bool{}
+		for _, n := range strings.Fields(allowed) {
+			allow[n] = true
+		}
+		t.Run(strings.ReplaceAll(key, "/", "_"), func(t *testing.T) {
+			// A fresh server per route: mutating calls of one principal
+			// must not change what the next one is allowed to do.
+			f := newFixture(t)
+			f.workspace("ws-a")
+			f.workspace("ws-b")
+			tokens := map[string]string{}
+			for _, p := range matrixPrincipals {
+				if p.grant[0] == "" {
+					tokens[p.name] = f.principal(p.name)
+				} else {
+					tokens[p.name] = f.principal(p.name, p.grant)
+				}
+			}
+			// Callers that may be allowed run after the denied ones, so a
+			// successful delete cannot turn a later 403 into a 404.
+			order := append([]string{}, "nobody", "ownerB", "computeop", "datasci", "reader", "contributor", "owner")
+			for _, name := range order {
+				status := call(t, f, rt.Method, fillPath(rt.Pattern), matrixBodies[key], tokens[name])
+				if status == http.StatusUnauthorized {
+					t.Errorf("%s as %s: got 401 with a valid token", key, name)
+				}
+				if allow[name] && status == http.StatusForbidden {
+					t.Errorf("%s as %s: got 403, want allowed", key, name)
+				}
+				if !allow[name] && status != http.StatusForbidden {
+					t.Errorf("%s as %s: got %d, want 403", key, name, status)
+				}
+			}
+			// And with no token at all: 401.
+			if status := call(t, f, rt.Method, fillPath(rt.Pattern), matrixBodies[key], ""); status != http.StatusUnauthorized {
+				t.Errorf("%s without a token: got %d, want 401", key, status)
+			}
+		})
+	}
+	for key := range matrixExpect {
+		if !seen[key] {
+			t.Errorf("matrix names %s, which is not a registered route", key)
+		}
+	}
+}
+
+func call(t *testing.T, f *fixture, method, path, body, token string) int {
+	t.Helper()
+	var rd *bytes.Reader
+	if body == "" && (method == "PUT" || method == "POST") {
+		body = "{}"
+	}
+	rd = bytes.NewReader([]byte(body))
+	req, err := http.NewRequestWithContext(context.Background(), method, f.http.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestPublicRoutesNeedNoToken checks the public set is exactly what the
+// server registers as public, and that each answers without credentials.
+func TestPublicRoutesNeedNoToken(t *testing.T) {
+	f := newFixture(t)
+	for _, rt := range f.srv.Routes() {
+		key := rt.Method + " " + rt.Pattern
+		if !publicRoutes[key] {
+			continue
+		}
+		status := call(t, f, rt.Method, fillPath(rt.Pattern), "", "")
+		if status == http.StatusUnauthorized && rt.Method == "GET" {
+			t.Errorf("public route %s answered 401", key)
+		}
+	}
+}

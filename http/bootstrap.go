@@ -1,0 +1,75 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"github.com/wharfml/wharf/atomicfile"
+
+	"github.com/google/uuid"
+
+	"github.com/wharfml/wharf"
+)
+
+// OwnerPrincipalName is the display name of the principal created on first
+// start.
+const OwnerPrincipalName = "wharf-owner"
+
+// SDKAuth is the credential JSON `az ad sp create-for-rbac --sdk-auth`
+// prints, the shape CI secrets such as AZURE_CREDENTIALS already hold, plus
+// the Wharf server's URL.
+type SDKAuth struct {
+	ClientID                       string `json:"clientId"`
+	ClientSecret                   string `json:"clientSecret"`
+	SubscriptionID                 string `json:"subscriptionId"`
+	TenantID                       string `json:"tenantId"`
+	ActiveDirectoryEndpointURL     string `json:"activeDirectoryEndpointUrl"`
+	ResourceManagerEndpointURL     string `json:"resourceManagerEndpointUrl"`
+	ActiveDirectoryGraphResourceID string `json:"activeDirectoryGraphResourceId"`
+	SQLManagementEndpointURL       string `json:"sqlManagementEndpointUrl"`
+	GalleryEndpointURL             string `json:"galleryEndpointUrl"`
+	ManagementEndpointURL          string `json:"managementEndpointUrl"`
+	ServerURL                      string `json:"serverUrl"`
+}
+
+// NewSDKAuth fills every endpoint field with the server URL.
+func NewSDKAuth(c *CredentialResponse) SDKAuth {
+	return SDKAuth{
+		ClientID: c.AppID, ClientSecret: c.Password, SubscriptionID: c.Tenant, TenantID: c.Tenant,
+		ActiveDirectoryEndpointURL: c.ServerURL, ResourceManagerEndpointURL: c.ServerURL,
+		ActiveDirectoryGraphResourceID: c.ServerURL, SQLManagementEndpointURL: c.ServerURL,
+		GalleryEndpointURL: c.ServerURL, ManagementEndpointURL: c.ServerURL, ServerURL: c.ServerURL,
+	}
+}
+
+// Bootstrap creates the first Owner when the server has no principal at all,
+// and writes its credential to path (mode 0600). It returns whether it did.
+// A server that already has principals is left alone: the file is written
+// once, and the secret exists nowhere else.
+func (s *Server) Bootstrap(ctx context.Context, path string) (bool, error) {
+	list, err := s.Store.ListServicePrincipals(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(list) > 0 {
+		return false, nil
+	}
+	sp := &wharf.ServicePrincipal{AppID: uuid.NewString(), ObjectID: uuid.NewString(), DisplayName: OwnerPrincipalName}
+	if err := s.Store.CreateServicePrincipal(ctx, sp); err != nil {
+		return false, err
+	}
+	if err := s.Store.CreateRoleAssignment(ctx, &wharf.RoleAssignment{PrincipalID: sp.AppID, RoleName: wharf.RoleOwner, Scope: wharf.ServerScope}); err != nil {
+		return false, err
+	}
+	cred, err := s.issueCredential(ctx, sp, 2, true)
+	if err != nil {
+		return false, err
+	}
+	b, err := json.MarshalIndent(NewSDKAuth(cred), "", "  ")
+	if err != nil {
+		return false, err
+	}
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return false, err
+	}
+	return true, nil
+}

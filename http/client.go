@@ -1,0 +1,138 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wharfml/wharf"
+)
+
+// Client calls Wharf's REST API. Errors from the server come back as
+// *wharf.Error with the server's code and message.
+type Client struct {
+	// URL is the server's base URL, without a trailing slash.
+	URL string
+	// Token returns the bearer token for a request; nil sends none.
+	Token func(ctx context.Context) (string, error)
+	HTTP  *http.Client
+}
+
+// NewClient returns a client for the server at baseURL.
+func NewClient(baseURL string, token func(ctx context.Context) (string, error)) *Client {
+	return &Client{
+		URL:   strings.TrimRight(baseURL, "/"),
+		Token: token,
+		HTTP:  &http.Client{Timeout: 5 * time.Minute},
+	}
+}
+
+// Do sends a JSON request and decodes a JSON response into out (if non-nil).
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.Token != nil {
+		tok, err := c.Token(ctx)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", c.URL, shortNetError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return decodeErrorResponse(resp)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode response of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func shortNetError(err error) string {
+	var ue *url.Error
+	if e, ok := err.(*url.Error); ok {
+		ue = e
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+func decodeErrorResponse(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var er ErrorResponse
+	if json.Unmarshal(b, &er) == nil && er.Error.Code != "" {
+		e := er.Error
+		return &e
+	}
+	var oe oauthError
+	if json.Unmarshal(b, &oe) == nil && oe.Error != "" {
+		return wharf.Errorf(wharf.EUNAUTHENTICATED, "%s: %s", oe.Error, oe.ErrorDescription)
+	}
+	code := wharf.EINTERNAL
+	for c, st := range errorStatus {
+		if st == resp.StatusCode {
+			code = c
+		}
+	}
+	return wharf.Errorf(code, "server answered %s", resp.Status)
+}
+
+// RequestToken runs the client-credentials grant against a Wharf server.
+func RequestToken(ctx context.Context, baseURL, tenant, clientID, secret string) (token string, expiresOn time.Time, err error) {
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"client_id":     {clientID},
+		"client_secret": {secret},
+		"scope":         {APIAudience + "/.default"},
+	}
+	path := "/oauth2/v2.0/token"
+	if tenant != "" {
+		path = "/" + url.PathEscape(tenant) + path
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", time.Time{}, wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", baseURL, shortNetError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", time.Time{}, decodeErrorResponse(resp)
+	}
+	var tr tokenResponse
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+		return "", time.Time{}, fmt.Errorf("decode token response: %w", err)
+	}
+	return tr.AccessToken, time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second), nil
+}

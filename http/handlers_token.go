@@ -1,0 +1,143 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/auth"
+)
+
+// tokenResponse is the OAuth2 client-credentials success body, as Entra ID
+// returns it.
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	ExtExpiresIn int    `json:"ext_expires_in"`
+	AccessToken  string `json:"access_token"`
+}
+
+// oauthError is the RFC 6749 error body.
+type oauthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	Timestamp        string `json:"timestamp"`
+	TraceID          string `json:"trace_id"`
+}
+
+func writeOAuthError(w http.ResponseWriter, r *http.Request, status int, code, desc string) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, oauthError{
+		Error: code, ErrorDescription: desc,
+		Timestamp: time.Now().UTC().Format("2006-01-02 15:04:05Z"), TraceID: requestID(r.Context()),
+	})
+}
+
+// verifySlots bounds concurrent argon2id verifications: each costs ~20 MiB
+// and tens of milliseconds, and the endpoint is unauthenticated.
+var verifySlots = make(chan struct{}, 4)
+
+// handleToken implements the client-credentials grant. Every failure to
+// authenticate gets the same answer, so callers cannot probe which client ids
+// exist.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if t := r.PathValue("tenant"); t != "" && t != s.TenantID && t != "organizations" && t != "common" {
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "WHARF90002: tenant not found on this server")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "the request body must be application/x-www-form-urlencoded")
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
+		writeOAuthError(w, r, http.StatusBadRequest, "unsupported_grant_type", "only grant_type=client_credentials is supported")
+		return
+	}
+	clientID, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if id, sec, ok := r.BasicAuth(); ok {
+		clientID, secret = id, sec
+	}
+	if clientID == "" || secret == "" {
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "client_id and client_secret are required")
+		return
+	}
+	if scope := r.PostForm.Get("scope"); scope != "" && !strings.HasSuffix(scope, "/.default") {
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_scope", "scope must name a resource followed by /.default, e.g. api://wharf/.default")
+		return
+	}
+	sp, err := s.checkClientSecret(r.Context(), clientID, secret)
+	if err != nil {
+		s.Logger.Warn("client authentication failed", "client_id", clientID, "ip", clientIP(r))
+		writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "WHARF7000215: invalid client secret provided, or the client does not exist")
+		return
+	}
+	tok, exp, err := s.Tokens.Issue(sp.AppID, s.TenantID, sp.AppID, APIAudience)
+	if err != nil {
+		s.Logger.Error("token signing failed", "err", err)
+		writeOAuthError(w, r, http.StatusInternalServerError, "server_error", "the token could not be issued")
+		return
+	}
+	secs := int(time.Until(exp).Seconds())
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: tok})
+}
+
+// checkClientSecret finds the principal and a live credential matching the
+// secret. Only credentials whose hint matches are hashed, so a principal with
+// several secrets costs one verification.
+func (s *Server) checkClientSecret(ctx context.Context, clientID, secret string) (*wharf.ServicePrincipal, error) {
+	sp, err := s.Store.FindServicePrincipal(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := s.Store.ListCredentials(ctx, sp.AppID)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for _, c := range creds {
+		if now.Before(c.StartDate.Add(-time.Minute)) || now.After(c.EndDate) {
+			continue
+		}
+		if len(secret) < 3 || c.Hint != secret[:3] {
+			continue
+		}
+		select {
+		case verifySlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		ok, err := auth.VerifySecret(c.SecretHash, secret)
+		<-verifySlots
+		if err == nil && ok {
+			return sp, nil
+		}
+	}
+	return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "invalid client credentials")
+}
+
+func (s *Server) handleOpenIDConfig(w http.ResponseWriter, r *http.Request) {
+	base := s.URL
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                s.Tokens.Issuer,
+		"token_endpoint":                        base + "/" + s.TenantID + "/oauth2/v2.0/token",
+		"jwks_uri":                              base + "/discovery/v2.0/keys",
+		"grant_types_supported":                 []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic"},
+		"id_token_signing_alg_values_supported": []string{"ES256"},
+		"tenant_id":                             s.TenantID,
+	})
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	b, err := s.Tokens.Keys.JWKS()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=3600")
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,244 @@
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wharfml/wharf"
+)
+
+// Access says how a route is guarded.
+type Access int
+
+const (
+	// AccessPublic routes need no credentials (health, metrics, token).
+	AccessPublic Access = iota
+	// AccessAuthenticated routes need a valid token but no role.
+	AccessAuthenticated
+	// AccessScoped routes need the route's action at the route's scope.
+	AccessScoped
+	// AccessFiltered routes list resources; the handler returns only those
+	// on which the caller holds the action.
+	AccessFiltered
+)
+
+// Route is one registered endpoint and the action it needs.
+type Route struct {
+	Method  string
+	Pattern string
+	Access  Access
+	// Action is the action authorized at the request's scope; empty only
+	// for public and authenticated-only routes.
+	Action string
+}
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	auditKey
+)
+
+// statusWriter records the status for metrics and the audit log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming handlers flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Server) public(pattern string, h http.HandlerFunc) {
+	s.register(pattern, AccessPublic, "", h)
+}
+
+func (s *Server) authenticated(pattern string, h http.HandlerFunc) {
+	s.register(pattern, AccessAuthenticated, "", h)
+}
+
+func (s *Server) route(pattern, action string, h http.HandlerFunc) {
+	s.register(pattern, AccessScoped, action, h)
+}
+
+func (s *Server) filtered(pattern, action string, h http.HandlerFunc) {
+	s.register(pattern, AccessFiltered, action, h)
+}
+
+// register wraps h in the request pipeline. A guarded route without an action
+// is a programming error caught at start-up, not a hole found in production.
+func (s *Server) register(pattern string, access Access, action string, h http.HandlerFunc) {
+	method, path, ok := cutPattern(pattern)
+	if !ok {
+		panic("route pattern without method: " + pattern)
+	}
+	if (access == AccessScoped || access == AccessFiltered) && action == "" {
+		panic("route without action: " + pattern)
+	}
+	rt := &Route{Method: method, Pattern: path, Access: access, Action: action}
+	s.routes = append(s.routes, rt)
+	s.mux.Handle(pattern, s.pipeline(rt, h))
+}
+
+func cutPattern(p string) (method, path string, ok bool) {
+	for i := 0; i < len(p); i++ {
+		if p[i] == ' ' {
+			return p[:i], p[i+1:], i > 0
+		}
+	}
+	return "", p, false
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// pipeline is the one place where every request is measured, authenticated,
+// authorized and audited.
+func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
+	label := rt.Method + " " + rt.Pattern
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		reqID := r.Header.Get("x-ms-client-request-id")
+		if reqID == "" || len(reqID) > 64 {
+			reqID = newRequestID()
+		}
+		w.Header().Set("x-request-id", reqID)
+		sw := &statusWriter{ResponseWriter: w}
+		ctx := context.WithValue(r.Context(), requestIDKey, reqID)
+		r = r.WithContext(ctx)
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		s.metrics.inFlight.Inc()
+		defer func() {
+			s.metrics.inFlight.Dec()
+			code := sw.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.metrics.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
+			s.metrics.latency.WithLabelValues(label).Observe(time.Since(start).Seconds())
+		}()
+
+		if rt.Access == AccessPublic {
+			h(sw, r)
+			return
+		}
+		caller, err := s.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wharf"`)
+			s.writeError(sw, r, err)
+			s.audit(r, rt, nil, http.StatusUnauthorized, wharf.AuditDenied)
+			return
+		}
+		r = r.WithContext(wharf.NewContextWithCaller(r.Context(), caller))
+		if rt.Access == AccessScoped {
+			ok, err := s.authorize(r.Context(), caller, rt.Action, scopeOf(r))
+			if err != nil {
+				s.writeError(sw, r, err)
+				return
+			}
+			if !ok {
+				s.writeError(sw, r, forbidden(caller, rt.Action, scopeOf(r)))
+				s.audit(r, rt, caller, http.StatusForbidden, wharf.AuditDenied)
+				return
+			}
+		}
+		h(sw, r)
+		outcome := wharf.AuditSucceeded
+		if sw.status >= 400 {
+			outcome = wharf.AuditFailed
+		}
+		s.audit(r, rt, caller, sw.status, outcome)
+	})
+}
+
+func forbidden(c *wharf.Caller, action, scope string) error {
+	return wharf.Errorf(wharf.EFORBIDDEN,
+		"the client %q does not have authorization to perform action %q over scope %q", c.PrincipalID, action, scope)
+}
+
+// authenticate verifies the bearer token and that its principal still exists:
+// a deleted principal's unexpired tokens stop working at once.
+func (s *Server) authenticate(r *http.Request) (*wharf.Caller, error) {
+	tok, ok := bearerToken(r)
+	if !ok {
+		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "authentication required: send an access token in the Authorization header (wharf account get-access-token)")
+	}
+	claims, err := s.Tokens.Verify(tok, APIAudience)
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
+	}
+	sp, err := s.Store.FindServicePrincipal(r.Context(), claims.AppID)
+	if wharf.IsNotFound(err) {
+		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the principal of this access token no longer exists")
+	} else if err != nil {
+		return nil, err
+	}
+	return &wharf.Caller{PrincipalID: sp.AppID, DisplayName: sp.DisplayName}, nil
+}
+
+// authorize evaluates the caller's role assignments for action at scope.
+func (s *Server) authorize(ctx context.Context, c *wharf.Caller, action, scope string) (bool, error) {
+	as, err := s.Store.ListRoleAssignments(ctx, wharf.RoleAssignmentFilter{PrincipalID: c.PrincipalID})
+	if err != nil {
+		return false, err
+	}
+	return wharf.Authorize(as, action, scope), nil
+}
+
+// audit records mutating calls; reads are not audited (they are in the
+// request metrics). A failure to write the audit line is logged loudly.
+func (s *Server) audit(r *http.Request, rt *Route, c *wharf.Caller, status int, outcome string) {
+	if !isMutating(r.Method) {
+		return
+	}
+	e := &wharf.AuditEvent{
+		Action:    rt.Action,
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		Scope:     scopeOf(r),
+		Status:    status,
+		Outcome:   outcome,
+		RequestID: requestID(r.Context()),
+	}
+	if e.Action == "" {
+		e.Action = rt.Method + " " + rt.Pattern
+	}
+	if c != nil {
+		e.PrincipalID, e.PrincipalName = c.PrincipalID, c.DisplayName
+	}
+	// The request may be cancelled by now; the audit line must still land.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.Store.RecordAuditEvent(ctx, e); err != nil {
+		s.Logger.Error("audit write failed", "path", e.Path, "principal", e.PrincipalID, "err", err)
+	}
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}

@@ -1,0 +1,190 @@
+// Package http serves Wharf's JSON REST API, the OAuth2 token endpoint and the
+// health and metrics endpoints. Every route declares the action it performs;
+// the router authenticates the caller, authorizes the action at the route's
+// scope, and writes mutating calls to the audit log before any handler code
+// can forget to.
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/auth"
+)
+
+// APIAudience is the audience of access tokens for Wharf's control plane.
+const APIAudience = "api://wharf"
+
+// Server is Wharf's HTTP server.
+type Server struct {
+	Store  wharf.Store
+	Tokens *auth.Issuer
+	// TenantID identifies this server's directory; it appears in tokens and
+	// in the credentials printed for service principals.
+	TenantID string
+	// URL is the externally reachable base URL, printed in credentials.
+	URL    string
+	Logger *slog.Logger
+
+	mux      *http.ServeMux
+	routes   []*Route
+	registry *prometheus.Registry
+	metrics  *metrics
+	server   *http.Server
+	ln       net.Listener
+}
+
+// NewServer returns a server with every route registered.
+func NewServer(store wharf.Store, tokens *auth.Issuer, tenantID string, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{
+		Store:    store,
+		Tokens:   tokens,
+		TenantID: tenantID,
+		Logger:   logger,
+		mux:      http.NewServeMux(),
+		registry: prometheus.NewRegistry(),
+	}
+	s.metrics = newMetrics(s.registry)
+	s.registerRoutes()
+	return s
+}
+
+// Handler returns the root handler, for tests that serve it themselves.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Routes returns every registered route, for the authorization matrix test
+// and for documentation.
+func (s *Server) Routes() []*Route { return s.routes }
+
+// Listen binds addr; Serve then serves on it. Split so callers learn the
+// bound port (addr may end in :0) before serving.
+func (s *Server) Listen(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	s.ln = ln
+	if s.URL == "" {
+		s.URL = "http://" + ln.Addr().String()
+	}
+	return ln.Addr().String(), nil
+}
+
+// Serve serves until Shutdown.
+func (s *Server) Serve() error {
+	s.server = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	err := s.server.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Shutdown(ctx)
+}
+
+func (s *Server) registerRoutes() {
+	s.public("GET /healthz", s.handleHealthz)
+	s.public("GET /readyz", s.handleReadyz)
+	s.public("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}).ServeHTTP)
+	s.public("POST /oauth2/v2.0/token", s.handleToken)
+	s.public("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	s.public("GET /.well-known/openid-configuration", s.handleOpenIDConfig)
+	s.public("GET /discovery/v2.0/keys", s.handleJWKS)
+
+	s.authenticated("GET /api/v1/me", s.handleMe)
+	s.authenticated("GET /api/v1/roleDefinitions", s.handleListRoleDefinitions)
+
+	s.filtered("GET /api/v1/workspaces", wharf.ActionWorkspaceRead, s.handleListWorkspaces)
+	s.route("GET /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceRead, s.handleGetWorkspace)
+	s.route("PUT /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceWrite, s.handlePutWorkspace)
+	s.route("DELETE /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceDelete, s.handleDeleteWorkspace)
+
+	s.route("GET /api/v1/workspaces/{workspace}/computes", wharf.ActionComputeRead, s.handleListComputes)
+	s.route("GET /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeRead, s.handleGetCompute)
+	s.route("PUT /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeWrite, s.handlePutCompute)
+	s.route("DELETE /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeDelete, s.handleDeleteCompute)
+
+	s.route("GET /api/v1/workspaces/{workspace}/datastores", wharf.ActionDatastoreRead, s.handleListDatastores)
+	s.route("GET /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreRead, s.handleGetDatastore)
+	s.route("PUT /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreWrite, s.handlePutDatastore)
+	s.route("DELETE /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreDelete, s.handleDeleteDatastore)
+
+	s.route("GET /api/v1/workspaces/{workspace}/secrets", wharf.ActionSecretRead, s.handleListSecrets)
+	s.route("GET /api/v1/workspaces/{workspace}/secrets/{name}/versions", wharf.ActionSecretRead, s.handleListSecretVersions)
+	s.route("GET /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretValue, s.handleGetSecret)
+	s.route("PUT /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretWrite, s.handlePutSecret)
+	s.route("DELETE /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretDelete, s.handleDeleteSecret)
+
+	s.route("GET /api/v1/servicePrincipals", wharf.ActionPrincipalRead, s.handleListPrincipals)
+	s.route("POST /api/v1/servicePrincipals", wharf.ActionPrincipalWrite, s.handleCreatePrincipal)
+	s.route("GET /api/v1/servicePrincipals/{id}", wharf.ActionPrincipalRead, s.handleGetPrincipal)
+	s.route("DELETE /api/v1/servicePrincipals/{id}", wharf.ActionPrincipalDelete, s.handleDeletePrincipal)
+	s.route("GET /api/v1/servicePrincipals/{id}/credentials", wharf.ActionPrincipalRead, s.handleListCredentials)
+	s.route("POST /api/v1/servicePrincipals/{id}/credentials", wharf.ActionPrincipalWrite, s.handleResetCredential)
+	s.route("DELETE /api/v1/servicePrincipals/{id}/credentials/{keyId}", wharf.ActionPrincipalWrite, s.handleDeleteCredential)
+
+	// Role assignments live under the scope they grant at, so the scope to
+	// authorize is always the one in the path.
+	for _, prefix := range []string{"/api/v1", "/api/v1/workspaces/{workspace}"} {
+		s.route("GET "+prefix+"/roleAssignments", wharf.ActionRoleAssignmentRead, s.handleListRoleAssignments)
+		s.route("POST "+prefix+"/roleAssignments", wharf.ActionRoleAssignmentWrite, s.handleCreateRoleAssignment)
+		s.route("DELETE "+prefix+"/roleAssignments/{id}", wharf.ActionRoleAssignmentDelete, s.handleDeleteRoleAssignment)
+	}
+
+	s.route("GET /api/v1/auditEvents", wharf.ActionAuditRead, s.handleListAuditEvents)
+}
+
+// scopeOf returns the authorization scope of a request: the workspace in its
+// path, or the server scope.
+func scopeOf(r *http.Request) string {
+	if ws := r.PathValue("workspace"); ws != "" {
+		return wharf.WorkspaceScope(ws)
+	}
+	return wharf.ServerScope
+}
+
+func isMutating(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:]), true
+	}
+	return "", false
+}
