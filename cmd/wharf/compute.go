@@ -1,0 +1,339 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/spf13/cobra"
+)
+
+// computeSpec is the amlCompute YAML schema. Networking and identity keys
+// are accepted and ignored: Wharf's clusters run on the server's own network.
+type computeSpec struct {
+	Name                    string            `yaml:"name"`
+	Type                    string            `yaml:"type"`
+	Size                    string            `yaml:"size"`
+	MinInstances            *int              `yaml:"min_instances"`
+	MaxInstances            *int              `yaml:"max_instances"`
+	Tier                    string            `yaml:"tier"`
+	IdleTimeBeforeScaleDown *int              `yaml:"idle_time_before_scale_down"`
+	Location                string            `yaml:"location"`
+	Description             string            `yaml:"description"`
+	Tags                    map[string]string `yaml:"tags"`
+
+	Identity               any `yaml:"identity"`
+	NetworkSettings        any `yaml:"network_settings"`
+	SSHPublicAccessEnabled any `yaml:"ssh_public_access_enabled"`
+	SSHSettings            any `yaml:"ssh_settings"`
+	EnableNodePublicIP     any `yaml:"enable_node_public_ip"`
+}
+
+func (s computeSpec) request() map[string]any {
+	m := map[string]any{
+		"name": s.Name, "type": s.Type, "size": s.Size, "tier": s.Tier,
+		"location": s.Location, "description": s.Description, "tags": s.Tags,
+	}
+	if s.MinInstances != nil {
+		m["min_instances"] = *s.MinInstances
+	}
+	if s.MaxInstances != nil {
+		m["max_instances"] = *s.MaxInstances
+	}
+	if s.IdleTimeBeforeScaleDown != nil {
+		m["idle_time_before_scale_down"] = *s.IdleTimeBeforeScaleDown
+	}
+	return m
+}
+
+func computePath(ws, name string) string {
+	p := "/api/v1/workspaces/" + url.PathEscape(ws) + "/computes"
+	if name != "" {
+		p += "/" + url.PathEscape(name)
+	}
+	return p
+}
+
+func (a *app) computeCommand() *cobra.Command {
+	compute := &cobra.Command{Use: "compute", Short: "Compute clusters"}
+
+	var w wsFlags
+	var file, name, typ, size, tier, location, description string
+	var minI, maxI, idle int
+	var sets, tags []string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create or update a compute cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			var spec computeSpec
+			if file != "" {
+				if _, err := loadYAML(file, sets, &spec); err != nil {
+					return err
+				}
+			} else if len(sets) > 0 {
+				return usagef("--set needs --file")
+			}
+			fl := cmd.Flags()
+			over := func(dst *string, flag, v string) {
+				if fl.Changed(flag) {
+					*dst = v
+				}
+			}
+			over(&spec.Name, "name", name)
+			over(&spec.Type, "type", typ)
+			over(&spec.Size, "size", size)
+			over(&spec.Tier, "tier", tier)
+			over(&spec.Location, "location", location)
+			over(&spec.Description, "description", description)
+			if fl.Changed("min-instances") {
+				spec.MinInstances = &minI
+			}
+			if fl.Changed("max-instances") {
+				spec.MaxInstances = &maxI
+			}
+			if fl.Changed("idle-time-before-scale-down") {
+				spec.IdleTimeBeforeScaleDown = &idle
+			}
+			if t, err := parseTags(tags); err != nil {
+				return err
+			} else if t != nil {
+				spec.Tags = t
+			}
+			if spec.Name == "" {
+				return usagef("--name/-n is required (or name: in --file)")
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out any
+			if err := c.Do(cmd.Context(), "PUT", computePath(ws, spec.Name), spec.request(), &out); err != nil {
+				return err
+			}
+			return a.print(out)
+		},
+	}
+	f := create.Flags()
+	f.StringVarP(&file, "file", "f", "", "compute YAML")
+	f.StringArrayVar(&sets, "set", nil, "override a YAML field: --set key.path=value")
+	f.StringVarP(&name, "name", "n", "", "cluster name")
+	f.StringVar(&typ, "type", "", "amlcompute (any case)")
+	f.StringVar(&size, "size", "", "VM size, e.g. Standard_DS3_v2")
+	f.StringVar(&tier, "tier", "", "dedicated or low_priority (any case)")
+	f.IntVar(&minI, "min-instances", 0, "minimum nodes")
+	f.IntVar(&maxI, "max-instances", 1, "maximum nodes: steps run at once on this cluster")
+	f.IntVar(&idle, "idle-time-before-scale-down", 120, "seconds before idle nodes are released")
+	f.StringVarP(&location, "location", "l", "", "location")
+	f.StringVar(&description, "description", "", "description")
+	f.StringArrayVar(&tags, "tags", nil, "tags KEY=VALUE")
+	f.String("identity-type", "", "accepted for az compatibility")
+	f.String("vnet-name", "", "accepted for az compatibility")
+	f.String("subnet", "", "accepted for az compatibility")
+	f.Bool("no-wait", false, "accepted for az compatibility")
+	w.add(create)
+
+	update := &cobra.Command{
+		Use:   "update",
+		Short: "Change a cluster's scale settings",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return usagef("--name/-n is required")
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			var cur map[string]any
+			if err := c.Do(cmd.Context(), "GET", computePath(ws, name), nil, &cur); err != nil {
+				return err
+			}
+			fl := cmd.Flags()
+			if fl.Changed("min-instances") {
+				cur["min_instances"] = minI
+			}
+			if fl.Changed("max-instances") {
+				cur["max_instances"] = maxI
+			}
+			if fl.Changed("idle-time-before-scale-down") {
+				cur["idle_time_before_scale_down"] = idle
+			}
+			for _, k := range []string{"provisioning_state", "created_at", "updated_at"} {
+				delete(cur, k)
+			}
+			var out any
+			if err := c.Do(cmd.Context(), "PUT", computePath(ws, name), cur, &out); err != nil {
+				return err
+			}
+			return a.print(out)
+		},
+	}
+	update.Flags().StringVarP(&name, "name", "n", "", "cluster name")
+	update.Flags().IntVar(&minI, "min-instances", 0, "minimum nodes")
+	update.Flags().IntVar(&maxI, "max-instances", 1, "maximum nodes")
+	update.Flags().IntVar(&idle, "idle-time-before-scale-down", 120, "seconds before idle nodes are released")
+	w.add(update)
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List compute clusters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			return a.getAndPrint(cmd, computePath(ws, ""))
+		},
+	}
+	list.Flags().String("type", "", "accepted for az compatibility")
+	w.add(list)
+
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show a compute cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return usagef("--name/-n is required")
+			}
+			return a.getAndPrint(cmd, computePath(ws, name))
+		},
+	}
+	show.Flags().StringVarP(&name, "name", "n", "", "cluster name")
+	w.add(show)
+
+	var yes bool
+	del := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a compute cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return usagef("--name/-n is required")
+			}
+			if err := a.confirm(yes, fmt.Sprintf("Delete compute %q in workspace %q?", name, ws)); err != nil {
+				return err
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), "DELETE", computePath(ws, name), nil, nil)
+		},
+	}
+	del.Flags().StringVarP(&name, "name", "n", "", "cluster name")
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt for confirmation")
+	del.Flags().Bool("no-wait", false, "accepted for az compatibility")
+	w.add(del)
+
+	compute.AddCommand(create, update, list, show, del)
+	return compute
+}
+
+// datastoreSpec is the datastore YAML schema. Credentials are not accepted
+// in the file: they belong in the workspace's secret store.
+type datastoreSpec struct {
+	Name          string            `yaml:"name"`
+	Type          string            `yaml:"type"`
+	AccountName   string            `yaml:"account_name"`
+	ContainerName string            `yaml:"container_name"`
+	Endpoint      string            `yaml:"endpoint"`
+	Protocol      string            `yaml:"protocol"`
+	Description   string            `yaml:"description"`
+	Tags          map[string]string `yaml:"tags"`
+}
+
+func (a *app) datastoreCommand() *cobra.Command {
+	ds := &cobra.Command{Use: "datastore", Short: "Datastores"}
+	var w wsFlags
+	var file, name string
+	var sets []string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create or update a datastore",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			if file == "" {
+				return usagef("--file/-f is required")
+			}
+			var spec datastoreSpec
+			if _, err := loadYAML(file, sets, &spec); err != nil {
+				return err
+			}
+			if name != "" {
+				spec.Name = name
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			body := map[string]any{
+				"name": spec.Name, "type": spec.Type, "account_name": spec.AccountName, "container_name": spec.ContainerName,
+				"endpoint": spec.Endpoint, "description": spec.Description, "tags": spec.Tags,
+			}
+			var out any
+			if err := c.Do(cmd.Context(), "PUT", "/api/v1/workspaces/"+url.PathEscape(ws)+"/datastores/"+url.PathEscape(spec.Name), body, &out); err != nil {
+				return err
+			}
+			return a.print(out)
+		},
+	}
+	create.Flags().StringVarP(&file, "file", "f", "", "datastore YAML")
+	create.Flags().StringVarP(&name, "name", "n", "", "datastore name (overrides the file)")
+	create.Flags().StringArrayVar(&sets, "set", nil, "override a YAML field")
+	w.add(create)
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List datastores",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			return a.getAndPrint(cmd, "/api/v1/workspaces/"+url.PathEscape(ws)+"/datastores")
+		},
+	}
+	w.add(list)
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show a datastore",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return usagef("--name/-n is required")
+			}
+			return a.getAndPrint(cmd, "/api/v1/workspaces/"+url.PathEscape(ws)+"/datastores/"+url.PathEscape(name))
+		},
+	}
+	show.Flags().StringVarP(&name, "name", "n", "", "datastore name")
+	w.add(show)
+	ds.AddCommand(create, list, show)
+	return ds
+}

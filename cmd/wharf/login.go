@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"github.com/wharfml/wharf/atomicfile"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	wharfhttp "github.com/wharfml/wharf/http"
+)
+
+// subscription is the account entry `az login` and `az account show` print;
+// Wharf's tenant plays the subscription's part.
+type subscription struct {
+	CloudName string            `json:"cloudName"`
+	ID        string            `json:"id"`
+	IsDefault bool              `json:"isDefault"`
+	Name      string            `json:"name"`
+	State     string            `json:"state"`
+	TenantID  string            `json:"tenantId"`
+	User      map[string]string `json:"user"`
+}
+
+func (a *app) loginCommand() *cobra.Command {
+	var sp bool
+	var user, password, tenant, url string
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Log in as a service principal (az login --service-principal)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !sp {
+				return usagef("only service principal login is supported: wharf login --service-principal -u APP_ID -p SECRET --tenant TENANT")
+			}
+			if user == "" || password == "" {
+				return usagef("--username/-u and --password/-p are required")
+			}
+			creds := &credentials{ClientID: user, ClientSecret: password, TenantID: tenant, ServerURL: url}
+			base := a.serverURL(creds)
+			if _, _, err := wharfhttp.RequestToken(cmd.Context(), base, tenant, user, password); err != nil {
+				return err
+			}
+			creds.ServerURL = base
+			b, err := json.MarshalIndent(creds, "", "  ")
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.WriteFile(filepath.Join(a.cfg.dir, "credentials.json"), b, 0o600); err != nil {
+				return err
+			}
+			_ = os.Remove(filepath.Join(a.cfg.dir, "token.json"))
+			a.cfg.URL = base
+			if err := a.cfg.save(); err != nil {
+				return err
+			}
+			return a.print([]subscription{{
+				CloudName: "Wharf", ID: tenant, IsDefault: true, Name: "wharf", State: "Enabled", TenantID: tenant,
+				User: map[string]string{"name": user, "type": "servicePrincipal"},
+			}})
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&sp, "service-principal", false, "log in as a service principal")
+	f.StringVarP(&user, "username", "u", "", "application (client) id")
+	f.StringVarP(&password, "password", "p", "", "client secret")
+	f.StringVarP(&tenant, "tenant", "t", "", "tenant id")
+	f.StringVar(&url, "url", "", "Wharf server URL (default $WHARF_URL or "+defaultURL+")")
+	f.Bool("allow-no-subscriptions", false, "accepted for az compatibility")
+	return cmd
+}
+
+func (a *app) logoutCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "Forget the saved credentials and token",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, f := range []string{"credentials.json", "token.json"} {
+				if err := os.Remove(filepath.Join(a.cfg.dir, f)); err != nil && !os.IsNotExist(err) {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) accountCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "account", Short: "Show the signed-in account and get access tokens"}
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show the signed-in principal and its tenant",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			var me map[string]any
+			if err := c.Do(cmd.Context(), "GET", "/api/v1/me", nil, &me); err != nil {
+				return err
+			}
+			return a.print(me)
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List accounts (the one Wharf tenant)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			creds, _, err := resolveCredentials(a.cfg)
+			if err != nil {
+				return err
+			}
+			return a.print([]subscription{{
+				CloudName: "Wharf", ID: creds.TenantID, IsDefault: true, Name: "wharf", State: "Enabled", TenantID: creds.TenantID,
+				User: map[string]string{"name": creds.ClientID, "type": "servicePrincipal"},
+			}})
+		},
+	}
+	set := &cobra.Command{
+		Use:   "set",
+		Short: "Accepted for az compatibility (Wharf has one tenant)",
+		RunE:  func(cmd *cobra.Command, args []string) error { return nil },
+	}
+	set.Flags().StringP("subscription", "s", "", "ignored")
+	getToken := &cobra.Command{
+		Use:   "get-access-token",
+		Short: "Print an access token for the Wharf API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, ts, err := a.client()
+			if err != nil {
+				return err
+			}
+			tok, err := ts.token(cmd.Context())
+			if err != nil {
+				return err
+			}
+			exp := ts.tok.ExpiresOn
+			return a.print(accessToken{
+				AccessToken: tok, ExpiresOn: exp.Local().Format("2006-01-02 15:04:05.000000"), ExpiresOnUnix: exp.Unix(),
+				Subscription: ts.creds.TenantID, Tenant: ts.creds.TenantID, TokenType: "Bearer",
+			})
+		},
+	}
+	getToken.Flags().String("resource", "", "accepted for az compatibility")
+	getToken.Flags().String("scope", "", "accepted for az compatibility")
+	cmd.AddCommand(show, list, set, getToken)
+	return cmd
+}
+
+// accessToken is the shape `az account get-access-token` prints.
+type accessToken struct {
+	AccessToken   string `json:"accessToken"`
+	ExpiresOn     string `json:"expiresOn"`
+	ExpiresOnUnix int64  `json:"expires_on"`
+	Subscription  string `json:"subscription"`
+	Tenant        string `json:"tenant"`
+	TokenType     string `json:"tokenType"`
+}

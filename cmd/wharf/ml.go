@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// mlCommand is the `az ml` tree. Resources whose verbs are not available in
+// this build are listed so that `wharf ml --help` shows the whole tree.
+func (a *app) mlCommand() *cobra.Command {
+	ml := &cobra.Command{Use: "ml", Short: "Machine learning resources (the az ml command tree)"}
+	ml.AddCommand(a.workspaceCommand(), a.computeCommand(), a.datastoreCommand())
+	for _, r := range []struct{ name, short string }{
+		{"data", "Data assets"},
+		{"environment", "Environments"},
+		{"component", "Components"},
+		{"job", "Jobs and pipelines"},
+		{"model", "Models"},
+		{"online-endpoint", "Online endpoints"},
+		{"online-deployment", "Online deployments"},
+		{"batch-endpoint", "Batch endpoints"},
+		{"batch-deployment", "Batch deployments"},
+		{"schedule", "Schedules"},
+	} {
+		ml.AddCommand(&cobra.Command{Use: r.name, Short: r.short})
+	}
+	return ml
+}
+
+// wsFlags are the flags every workspace-scoped az ml command takes.
+type wsFlags struct {
+	workspace     string
+	resourceGroup string
+}
+
+func (w *wsFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&w.workspace, "workspace-name", "w", "", "workspace (default: wharf configure --defaults workspace=...)")
+	cmd.Flags().StringVarP(&w.resourceGroup, "resource-group", "g", "", "accepted for az compatibility")
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/auth"
+	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/postgres"
+	"github.com/wharfml/wharf/seal"
+	"github.com/wharfml/wharf/sqlite"
+	"github.com/wharfml/wharf/sqlstore"
+)
+
+// Signing keys: a new key every keyMaxAge; older keys keep verifying until
+// every token they signed has expired.
+const (
+	keySecretName = "token-signing-key"
+	keyMaxAge     = 30 * 24 * time.Hour
+	keyReload     = time.Minute
+)
+
+// serverOptions are the flags of `wharf server`.
+type serverOptions struct {
+	dataDir  string
+	addr     string
+	db       string
+	url      string
+	tokenTTL time.Duration
+	logLevel string
+}
+
+func (a *app) serverCommand() *cobra.Command {
+	var o serverOptions
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Wharf server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := startServer(cmd.Context(), o, a.stderr)
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			return m.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "folder for the SQLite database, artifacts, keys and the owner credential")
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8790", "listen address")
+	f.StringVar(&o.db, "db", "", "metadata database: empty for SQLite in --data-dir, or postgres://...")
+	f.StringVar(&o.url, "url", "", "externally reachable base URL (default http://ADDR)")
+	f.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("WHARF_DATA_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "wharf-data"
+	}
+	return filepath.Join(home, ".wharf", "data")
+}
+
+// runningServer is a started server and what must be closed with it.
+type runningServer struct {
+	HTTP      *wharfhttp.Server
+	DB        *sqlstore.DB
+	Addr      string
+	OwnerFile string
+	cancel    context.CancelFunc
+	done      chan error
+}
+
+// Close shuts the server down gracefully and closes the store.
+func (m *runningServer) Close() error {
+	m.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := m.HTTP.Shutdown(ctx)
+	<-m.done
+	if cerr := m.DB.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]byte) (int, error) }) (*runningServer, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, usagef("--log-level: %s", err)
+	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	sealer, err := seal.LoadOrCreateKey(filepath.Join(o.dataDir, "master.key"))
+	if err != nil {
+		return nil, err
+	}
+	var db *sqlstore.DB
+	switch {
+	case o.db == "" || strings.HasPrefix(o.db, "sqlite:"):
+		path := strings.TrimPrefix(o.db, "sqlite:")
+		if path == "" {
+			path = filepath.Join(o.dataDir, "wharf.db")
+		}
+		db, err = sqlite.Open(ctx, path)
+	case strings.HasPrefix(o.db, "postgres://"), strings.HasPrefix(o.db, "postgresql://"):
+		db, err = postgres.Open(ctx, o.db)
+	default:
+		return nil, usagef("--db must be empty (SQLite), sqlite:PATH or postgres://...")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open metadata store: %w", err)
+	}
+	db.Sealer = sealer
+
+	tenant, err := db.InitSetting(ctx, "tenant_id", uuid.NewString())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	ring := auth.NewKeyRing()
+	keys := &signingKeys{store: db, ring: ring, ttl: o.tokenTTL, loaded: map[string]bool{}}
+	if err := keys.sync(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	issuer := &auth.Issuer{Issuer: "urn:wharf:tenant:" + tenant, Audience: wharfhttp.APIAudience, TTL: o.tokenTTL, Keys: ring}
+	srv := wharfhttp.NewServer(db, issuer, tenant, logger)
+	srv.URL = strings.TrimRight(o.url, "/")
+	addr, err := srv.Listen(o.addr)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1)}
+	m.OwnerFile = filepath.Join(o.dataDir, "owner-credentials.json")
+	created, err := srv.Bootstrap(ctx, m.OwnerFile)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create the first owner: %w", err)
+	}
+	if created {
+		logger.Info("created the first Owner; its credential is in the file named here (mode 0600)", "file", m.OwnerFile)
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go func() {
+		t := time.NewTicker(keyReload)
+		defer t.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+				if err := keys.sync(bg); err != nil {
+					logger.Error("signing key refresh failed", "err", err)
+				}
+			}
+		}
+	}()
+	go func() { m.done <- srv.Serve() }()
+	logger.Info("wharf server listening", "url", srv.URL, "tenant", tenant, "data_dir", o.dataDir, "store", storeKind(o.db))
+	return m, nil
+}
+
+func storeKind(db string) string {
+	if strings.HasPrefix(db, "postgres") {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// signingKeys keeps the token signing keys of the secret store in a ring.
+type signingKeys struct {
+	store  wharf.SecretService
+	ring   *auth.KeyRing
+	ttl    time.Duration
+	loaded map[string]bool // secret versions already in the ring
+}
+
+// sync loads new signing keys from the secret store into the ring, creates a
+// key when the newest is too old, and drops keys that can no longer have
+// live tokens. Servers sharing one database converge on the same keys
+// because each syncs periodically.
+func (s *signingKeys) sync(ctx context.Context) error {
+	store, ring, ttl := s.store, s.ring, s.ttl
+	versions, err := store.ListSecretVersions(ctx, wharf.ServerScope, keySecretName)
+	if err != nil && !wharf.IsNotFound(err) {
+		return err
+	}
+	for _, v := range versions {
+		if s.loaded[v.Version] {
+			continue
+		}
+		s.loaded[v.Version] = true
+		sec, err := store.GetSecret(ctx, wharf.ServerScope, keySecretName, v.Version)
+		if err != nil {
+			return err
+		}
+		k, err := auth.UnmarshalKey(sec.Value)
+		if err != nil {
+			return err
+		}
+		if _, ok := ring.Lookup(k.ID); !ok {
+			ring.Add(k)
+		}
+	}
+	now := time.Now()
+	if ring.NeedsRotation(now, keyMaxAge) {
+		k, err := auth.NewKey(now)
+		if err != nil {
+			return err
+		}
+		b, err := auth.MarshalKey(k)
+		if err != nil {
+			return err
+		}
+		sec, err := store.SetSecret(ctx, wharf.ServerScope, keySecretName, b, "application/json")
+		if err != nil {
+			return err
+		}
+		s.loaded[sec.Version] = true
+		ring.Add(k)
+	}
+	ring.Prune(now, keyMaxAge+ttl+auth.DefaultLeeway)
+	return nil
+}
