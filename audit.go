@@ -63,6 +63,9 @@ type Store interface {
 	SecretService
 	AuditService
 	SettingService
+	TrackingService
+	RegistryService
+	ArtifactService
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

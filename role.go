@@ -41,6 +41,41 @@ const (
 	ActionPrincipalDelete = "authorization/servicePrincipals/delete"
 
 	ActionAuditRead = "audit/read"
+
+	// MLflow tracking: experiments, runs and their metrics. Searches are
+	// reads even when sent as POST.
+	ActionExperimentRead   = "workspaces/experiments/read"
+	ActionExperimentWrite  = "workspaces/experiments/write"
+	ActionExperimentDelete = "workspaces/experiments/delete"
+
+	// The model registry, MLflow 3 logged models included.
+	ActionModelRead   = "workspaces/models/read"
+	ActionModelWrite  = "workspaces/models/write"
+	ActionModelDelete = "workspaces/models/delete"
+
+	ActionArtifactRead   = "workspaces/artifacts/read"
+	ActionArtifactWrite  = "workspaces/artifacts/write"
+	ActionArtifactDelete = "workspaces/artifacts/delete"
+
+	// Versioned assets that jobs consume: data, environments, components.
+	ActionDataRead          = "workspaces/data/read"
+	ActionDataWrite         = "workspaces/data/write"
+	ActionDataDelete        = "workspaces/data/delete"
+	ActionEnvironmentRead   = "workspaces/environments/read"
+	ActionEnvironmentWrite  = "workspaces/environments/write"
+	ActionEnvironmentDelete = "workspaces/environments/delete"
+	ActionComponentRead     = "workspaces/components/read"
+	ActionComponentWrite    = "workspaces/components/write"
+	ActionComponentDelete   = "workspaces/components/delete"
+
+	// Jobs (command and pipeline) and the schedules that submit them;
+	// cancelling is an action of its own so that it can be granted apart.
+	ActionJobRead        = "workspaces/jobs/read"
+	ActionJobWrite       = "workspaces/jobs/write"
+	ActionJobCancel      = "workspaces/jobs/cancel/action"
+	ActionScheduleRead   = "workspaces/schedules/read"
+	ActionScheduleWrite  = "workspaces/schedules/write"
+	ActionScheduleDelete = "workspaces/schedules/delete"
 )
 
 // Built-in role names.

@@ -95,6 +95,14 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, openTest)
 }
 
+func TestTracking(t *testing.T) {
+	storetest.RunTracking(t, openTest)
+}
+
+func TestRegistry(t *testing.T) {
+	storetest.RunRegistry(t, openTest)
+}
+
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	u := freshDatabase(t)

@@ -32,6 +32,14 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, openTest)
 }
 
+func TestTracking(t *testing.T) {
+	storetest.RunTracking(t, openTest)
+}
+
+func TestRegistry(t *testing.T) {
+	storetest.RunRegistry(t, openTest)
+}
+
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "wharf.db")
