@@ -51,12 +51,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	if c.Token != nil {
-		tok, err := c.Token(ctx)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+	if err := c.authorize(ctx, req); err != nil {
+		return err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -91,6 +87,16 @@ func decodeErrorResponse(resp *http.Response) error {
 	if json.Unmarshal(b, &er) == nil && er.Error.Code != "" {
 		e := er.Error
 		return &e
+	}
+	var me MLflowError
+	if json.Unmarshal(b, &me) == nil && me.ErrorCode != "" {
+		code := wharf.EINTERNAL
+		for c, m := range mlflowCodes {
+			if m.code == me.ErrorCode && m.status == resp.StatusCode {
+				code = c
+			}
+		}
+		return wharf.Errorf(code, "%s: %s", me.ErrorCode, me.Message)
 	}
 	var oe oauthError
 	if json.Unmarshal(b, &oe) == nil && oe.Error != "" {
@@ -135,4 +141,60 @@ func RequestToken(ctx context.Context, baseURL, tenant, clientID, secret string)
 		return "", time.Time{}, fmt.Errorf("decode token response: %w", err)
 	}
 	return tr.AccessToken, time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second), nil
+}
+
+// Upload streams r to path with PUT, for artifact uploads that must not be
+// held in memory.
+func (c *Client) Upload(ctx context.Context, path string, r io.Reader, size int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.URL+path, r)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if err := c.authorize(ctx, req); err != nil {
+		return err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", c.URL, shortNetError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return decodeErrorResponse(resp)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return nil
+}
+
+// Download GETs path and returns the body for the caller to stream.
+func (c *Client) Download(ctx context.Context, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.authorize(ctx, req); err != nil {
+		return nil, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", c.URL, shortNetError(err))
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		return nil, decodeErrorResponse(resp)
+	}
+	return resp.Body, nil
+}
+
+func (c *Client) authorize(ctx context.Context, req *http.Request) error {
+	if c.Token == nil {
+		return nil
+	}
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return nil
 }

@@ -10,11 +10,19 @@ import (
 // workspaceJSON adds the derived fields `az ml workspace show` prints.
 type workspaceJSON struct {
 	ID string `json:"id"`
+	// MLflowTrackingURI is the value for MLFLOW_TRACKING_URI: each
+	// workspace is its own MLflow namespace.
+	MLflowTrackingURI string `json:"mlflow_tracking_uri"`
 	*wharf.Workspace
 }
 
 func (s *Server) workspaceJSON(ws *wharf.Workspace) workspaceJSON {
-	return workspaceJSON{ID: wharf.WorkspaceScope(ws.Name), Workspace: ws}
+	return workspaceJSON{ID: wharf.WorkspaceScope(ws.Name), MLflowTrackingURI: s.TrackingURI(ws.Name), Workspace: ws}
+}
+
+// TrackingURI is a workspace's MLflow tracking URI.
+func (s *Server) TrackingURI(workspace string) string {
+	return s.URL + "/mlflow/v1.0/workspaces/" + workspace
 }
 
 // workspaceRequest holds the fields a client may set on a workspace.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wharfml/wharf"
@@ -34,6 +35,10 @@ type Route struct {
 	// Action is the action authorized at the request's scope; empty only
 	// for public and authenticated-only routes.
 	Action string
+	// MLflow routes answer errors, 401 and 403 included, in MLflow's shape.
+	MLflow bool
+	// RawBody routes stream their body (artifact uploads): no size limit.
+	RawBody bool
 }
 
 type ctxKey int
@@ -86,6 +91,13 @@ func (s *Server) filtered(pattern, action string, h http.HandlerFunc) {
 	s.register(pattern, AccessFiltered, action, h)
 }
 
+// mlflowRoute registers an MLflow API route: scoped like route, with errors
+// in MLflow's shape.
+func (s *Server) mlflowRoute(pattern, action string, h http.HandlerFunc) {
+	s.register(pattern, AccessScoped, action, h)
+	s.routes[len(s.routes)-1].MLflow = true
+}
+
 // register wraps h in the request pipeline. A guarded route without an action
 // is a programming error caught at start-up, not a hole found in production.
 func (s *Server) register(pattern string, access Access, action string, h http.HandlerFunc) {
@@ -130,7 +142,9 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		ctx := context.WithValue(r.Context(), requestIDKey, reqID)
 		r = r.WithContext(ctx)
-		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		if !rt.RawBody {
+			r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		}
 		s.metrics.inFlight.Inc()
 		defer func() {
 			s.metrics.inFlight.Dec()
@@ -146,10 +160,14 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 			h(sw, r)
 			return
 		}
+		writeErr := s.writeError
+		if rt.MLflow {
+			writeErr = s.writeMLflowError
+		}
 		caller, err := s.authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wharf"`)
-			s.writeError(sw, r, err)
+			writeErr(sw, r, err)
 			s.audit(r, rt, nil, http.StatusUnauthorized, wharf.AuditDenied)
 			return
 		}
@@ -157,11 +175,11 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 		if rt.Access == AccessScoped {
 			ok, err := s.authorize(r.Context(), caller, rt.Action, scopeOf(r))
 			if err != nil {
-				s.writeError(sw, r, err)
+				writeErr(sw, r, err)
 				return
 			}
 			if !ok {
-				s.writeError(sw, r, forbidden(caller, rt.Action, scopeOf(r)))
+				writeErr(sw, r, forbidden(caller, rt.Action, scopeOf(r)))
 				s.audit(r, rt, caller, http.StatusForbidden, wharf.AuditDenied)
 				return
 			}
@@ -210,9 +228,10 @@ func (s *Server) authorize(ctx context.Context, c *wharf.Caller, action, scope s
 }
 
 // audit records mutating calls; reads are not audited (they are in the
-// request metrics). A failure to write the audit line is logged loudly.
+// request metrics), nor are searches sent as POST, whose action is a read. A
+// failure to write the audit line is logged loudly.
 func (s *Server) audit(r *http.Request, rt *Route, c *wharf.Caller, status int, outcome string) {
-	if !isMutating(r.Method) {
+	if !isMutating(r.Method) || strings.HasSuffix(rt.Action, "/read") {
 		return
 	}
 	e := &wharf.AuditEvent{

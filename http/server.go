@@ -26,7 +26,9 @@ const APIAudience = "api://wharf"
 
 // Server is Wharf's HTTP server.
 type Server struct {
-	Store  wharf.Store
+	Store wharf.Store
+	// Blobs holds artifact content by digest; nil disables artifact routes.
+	Blobs  wharf.BlobStore
 	Tokens *auth.Issuer
 	// TenantID identifies this server's directory; it appears in tokens and
 	// in the credentials printed for service principals.
@@ -62,7 +64,30 @@ func NewServer(store wharf.Store, tokens *auth.Issuer, tenantID string, logger *
 }
 
 // Handler returns the root handler, for tests that serve it themselves.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// serveHTTP refuses dot segments in MLflow paths before routing. The mux
+// would answer them with a redirect to the cleaned path; the mlflow client
+// must instead get its own error shape, and a traversal attempt must never
+// be turned into a request for another file.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/mlflow/") && hasDotSegment(r.URL.Path) {
+		writeJSON(w, http.StatusBadRequest, MLflowError{ErrorCode: "INVALID_PARAMETER_VALUE", Message: "Invalid path"})
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// hasDotSegment reports "." or ".." segments and empty segments ("a//b").
+func hasDotSegment(p string) bool {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && i != len(segs)-1) {
+			return true
+		}
+	}
+	return false
+}
 
 // Routes returns every registered route, for the authorization matrix test
 // and for documentation.
@@ -76,18 +101,23 @@ func (s *Server) Listen(addr string) (string, error) {
 		return "", err
 	}
 	s.ln = ln
+	// The server exists from here on, so a Shutdown that comes before
+	// Serve starts still stops it: Serve then returns at once.
+	s.server = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
 	if s.URL == "" {
 		s.URL = "http://" + ln.Addr().String()
 	}
 	return ln.Addr().String(), nil
 }
 
-// Serve serves until Shutdown.
+// Serve serves the listener opened by Listen until Shutdown.
 func (s *Server) Serve() error {
-	s.server = &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+	if s.server == nil {
+		return errors.New("http: Serve called before Listen")
 	}
 	err := s.server.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -154,6 +184,13 @@ func (s *Server) registerRoutes() {
 	}
 
 	s.route("GET /api/v1/auditEvents", wharf.ActionAuditRead, s.handleListAuditEvents)
+
+	s.route("GET /api/v1/workspaces/{workspace}/models", wharf.ActionModelRead, s.handleListModels)
+	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}", wharf.ActionModelRead, s.handleGetModel)
+	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}/files", wharf.ActionModelRead, s.handleListModelFiles)
+	s.route("POST /api/v1/workspaces/{workspace}/models/{name}/versions", wharf.ActionModelWrite, s.handleCreateModel)
+
+	s.registerMLflowRoutes()
 }
 
 // scopeOf returns the authorization scope of a request: the workspace in its
