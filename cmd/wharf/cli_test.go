@@ -101,6 +101,10 @@ func TestInfraApplyIsIdempotentAndDryRunChangesNothing(t *testing.T) {
 	if strings.TrimSpace(ws) != "rg-mlopsv2-0659prod\nkv-mlopsv2-0659prod\nprod" {
 		t.Fatalf("workspace fields: %q", ws)
 	}
+	uri := strings.TrimSpace(e.ok("ml", "workspace", "show", "-n", "mlw-mlopsv2-0659prod", "--query", "mlflow_tracking_uri", "-o", "tsv"))
+	if uri != e.srv.HTTP.URL+"/mlflow/v1.0/workspaces/mlw-mlopsv2-0659prod" {
+		t.Fatalf("mlflow_tracking_uri: %q", uri)
+	}
 	stores := e.ok("ml", "datastore", "list", "-w", "mlw-mlopsv2-0659prod", "--query", "[?is_default].name", "-o", "tsv")
 	if strings.TrimSpace(stores) != "workspaceblobstore" {
 		t.Fatalf("default datastore: %q", stores)

@@ -8,13 +8,12 @@ import (
 // this build are listed so that `wharf ml --help` shows the whole tree.
 func (a *app) mlCommand() *cobra.Command {
 	ml := &cobra.Command{Use: "ml", Short: "Machine learning resources (the az ml command tree)"}
-	ml.AddCommand(a.workspaceCommand(), a.computeCommand(), a.datastoreCommand())
+	ml.AddCommand(a.workspaceCommand(), a.computeCommand(), a.datastoreCommand(), a.modelCommand())
 	for _, r := range []struct{ name, short string }{
 		{"data", "Data assets"},
 		{"environment", "Environments"},
 		{"component", "Components"},
 		{"job", "Jobs and pipelines"},
-		{"model", "Models"},
 		{"online-endpoint", "Online endpoints"},
 		{"online-deployment", "Online deployments"},
 		{"batch-endpoint", "Batch endpoints"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/auth"
+	"github.com/wharfml/wharf/blob"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/postgres"
 	"github.com/wharfml/wharf/seal"
@@ -141,7 +142,13 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	issuer := &auth.Issuer{Issuer: "urn:wharf:tenant:" + tenant, Audience: wharfhttp.APIAudience, TTL: o.tokenTTL, Keys: ring}
+	blobs, err := blob.NewFS(filepath.Join(o.dataDir, "artifacts"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open artifact store: %w", err)
+	}
 	srv := wharfhttp.NewServer(db, issuer, tenant, logger)
+	srv.Blobs = blobs
 	srv.URL = strings.TrimRight(o.url, "/")
 	addr, err := srv.Listen(o.addr)
 	if err != nil {

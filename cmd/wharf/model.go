@@ -1,0 +1,341 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wharfml/wharf"
+	wharfhttp "github.com/wharfml/wharf/http"
+)
+
+// modelSpec is the az ml model YAML.
+type modelSpec struct {
+	Name        string            `yaml:"name"`
+	Version     string            `yaml:"version"`
+	Path        string            `yaml:"path"`
+	Type        string            `yaml:"type"`
+	Description string            `yaml:"description"`
+	Tags        map[string]string `yaml:"tags"`
+	Properties  map[string]string `yaml:"properties"`
+	Stage       any               `yaml:"stage"`
+	JobName     string            `yaml:"job_name"`
+}
+
+func modelsPath(ws string) string { return "/api/v1/workspaces/" + url.PathEscape(ws) + "/models" }
+
+func artifactURL(ws, p string) string {
+	return "/mlflow/v1.0/workspaces/" + url.PathEscape(ws) + "/api/2.0/mlflow-artifacts/artifacts/" + escapePath(p)
+}
+
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
+
+func (a *app) modelCommand() *cobra.Command {
+	model := &cobra.Command{Use: "model", Short: "Models (one registry with the mlflow client)"}
+	var w wsFlags
+	var spec modelSpec
+	var file string
+	var sets, tags []string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Upload a model folder or file and register it as a new version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			var m modelSpec
+			base := ""
+			if file != "" {
+				doc, err := loadYAML(file, sets, &m)
+				if err != nil {
+					return err
+				}
+				base = doc.Dir()
+			} else if len(sets) > 0 {
+				return usagef("--set needs --file")
+			}
+			fl := cmd.Flags()
+			over := func(flag, v string, dst *string) {
+				if fl.Changed(flag) {
+					*dst = v
+				}
+			}
+			over("name", spec.Name, &m.Name)
+			over("version", spec.Version, &m.Version)
+			over("path", spec.Path, &m.Path)
+			over("type", spec.Type, &m.Type)
+			over("description", spec.Description, &m.Description)
+			if t, err := parseTags(tags); err != nil {
+				return err
+			} else if t != nil {
+				m.Tags = t
+			}
+			if m.Name == "" || m.Path == "" {
+				return usagef("--name and --path are required (or name: and path: in --file)")
+			}
+			local := m.Path
+			if base != "" && !filepath.IsAbs(local) && !fl.Changed("path") {
+				local = filepath.Join(base, local)
+			}
+			st, err := os.Stat(local)
+			if err != nil {
+				return wharf.Errorf(wharf.EINVALID, "model path %s: %s", local, err.Error()).WithField("path")
+			}
+			if m.Type == "" {
+				m.Type = wharf.ModelTypeCustom
+				if _, err := os.Stat(filepath.Join(local, "MLmodel")); err == nil && st.IsDir() {
+					m.Type = wharf.ModelTypeMLflow
+				}
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			var id [8]byte
+			_, _ = rand.Read(id[:])
+			root := "models/" + m.Name + "/" + hex.EncodeToString(id[:])
+			if err := a.uploadTree(cmd, c, ws, local, root); err != nil {
+				return err
+			}
+			body := map[string]any{"version": m.Version, "type": strings.ToLower(m.Type), "path": "mlflow-artifacts:/" + root,
+				"description": m.Description, "tags": m.Tags, "job_name": m.JobName}
+			var out any
+			if err := c.Do(cmd.Context(), "POST", modelsPath(ws)+"/"+url.PathEscape(m.Name)+"/versions", body, &out); err != nil {
+				return err
+			}
+			return a.print(out)
+		},
+	}
+	f := create.Flags()
+	f.StringVarP(&spec.Name, "name", "n", "", "model name")
+	f.StringVarP(&spec.Version, "version", "v", "", "version (default: the next one)")
+	f.StringVarP(&spec.Path, "path", "p", "", "local model folder or file")
+	f.StringVar(&spec.Type, "type", "", "mlflow_model or custom_model (default: mlflow_model when the folder has an MLmodel file)")
+	f.StringVarP(&spec.Description, "description", "d", "", "description")
+	f.StringVarP(&file, "file", "f", "", "model YAML")
+	f.StringArrayVar(&sets, "set", nil, "override a YAML field")
+	f.StringArrayVar(&tags, "tags", nil, "tags KEY=VALUE")
+	w.add(create)
+
+	var name, version, label, dest string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List models (latest versions), or every version of --name",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			p := modelsPath(ws)
+			if name != "" {
+				p += "?name=" + url.QueryEscape(name)
+			}
+			return a.getAndPrint(cmd, p)
+		},
+	}
+	list.Flags().StringVarP(&name, "name", "n", "", "list every version of this model")
+	w.add(list)
+
+	versionOf := func() (string, error) {
+		switch {
+		case version != "" && label != "":
+			return "", usagef("pass --version or --label, not both")
+		case version != "":
+			return version, nil
+		case label == "latest":
+			return "latest", nil
+		case label != "":
+			return "", usagef("--label supports only \"latest\"")
+		}
+		return "", usagef("--version or --label latest is required")
+	}
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show a model version with its lineage",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			v, err := versionOf()
+			if err != nil {
+				return err
+			}
+			return a.getAndPrint(cmd, modelsPath(ws)+"/"+url.PathEscape(name)+"/versions/"+url.PathEscape(v))
+		},
+	}
+	show.Flags().StringVarP(&name, "name", "n", "", "model name")
+	show.Flags().StringVarP(&version, "version", "v", "", "version")
+	show.Flags().StringVarP(&label, "label", "l", "", "\"latest\"")
+	_ = show.MarkFlagRequired("name")
+	w.add(show)
+
+	download := &cobra.Command{
+		Use:   "download",
+		Short: "Download a model version's files into DOWNLOAD_PATH/NAME",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			v, err := versionOf()
+			if err != nil {
+				return err
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			var listing struct {
+				Root  string `json:"root"`
+				Files []struct {
+					Path string `json:"path"`
+					Size int64  `json:"size"`
+				} `json:"files"`
+			}
+			if err := c.Do(cmd.Context(), "GET", modelsPath(ws)+"/"+url.PathEscape(name)+"/versions/"+url.PathEscape(v)+"/files", nil, &listing); err != nil {
+				return err
+			}
+			out := filepath.Join(dest, name)
+			var total, done int64
+			for _, f := range listing.Files {
+				total += f.Size
+			}
+			for i, f := range listing.Files {
+				target := filepath.Join(out, filepath.FromSlash(f.Path))
+				if !strings.HasPrefix(target, filepath.Clean(out)+string(filepath.Separator)) {
+					return fmt.Errorf("refusing to write %q outside %s", f.Path, out)
+				}
+				if err := downloadFile(cmd, c, artifactURL(ws, listing.Root+"/"+f.Path), target); err != nil {
+					return err
+				}
+				done += f.Size
+				fmt.Fprintf(a.stderr, "\rDownloading %s: %d/%d files, %s/%s", name, i+1, len(listing.Files), humanBytes(done), humanBytes(total))
+			}
+			if len(listing.Files) > 0 {
+				fmt.Fprintln(a.stderr)
+			}
+			return nil
+		},
+	}
+	download.Flags().StringVarP(&name, "name", "n", "", "model name")
+	download.Flags().StringVarP(&version, "version", "v", "", "version")
+	download.Flags().StringVarP(&label, "label", "l", "", "\"latest\"")
+	download.Flags().StringVarP(&dest, "download-path", "p", ".", "folder to download into")
+	_ = download.MarkFlagRequired("name")
+	w.add(download)
+
+	model.AddCommand(create, list, show, download)
+	return model
+}
+
+// uploadTree streams every file under local (or local itself) to the
+// artifact store under root, with a progress line on stderr.
+func (a *app) uploadTree(cmd *cobra.Command, c *wharfhttp.Client, ws, local, root string) error {
+	type file struct {
+		path, rel string
+		size      int64
+	}
+	var files []file
+	var total int64
+	st, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		files = append(files, file{local, filepath.Base(local), st.Size()})
+		total = st.Size()
+	} else {
+		err := filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(local, p)
+			files = append(files, file{p, filepath.ToSlash(rel), info.Size()})
+			total += info.Size()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var done int64
+	for i, f := range files {
+		fh, err := os.Open(f.path)
+		if err != nil {
+			return err
+		}
+		err = c.Upload(cmd.Context(), artifactURL(ws, root+"/"+f.rel), fh, f.size)
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", f.rel, err)
+		}
+		done += f.size
+		fmt.Fprintf(a.stderr, "\rUploading: %d/%d files, %s/%s", i+1, len(files), humanBytes(done), humanBytes(total))
+	}
+	if len(files) > 0 {
+		fmt.Fprintln(a.stderr)
+	}
+	return nil
+}
+
+func downloadFile(cmd *cobra.Command, c *wharfhttp.Client, path, target string) error {
+	body, err := c.Download(cmd.Context(), path)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	tmp := target + ".part"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("download %s: %w", filepath.Base(target), err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, target)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

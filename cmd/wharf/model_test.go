@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	wharfhttp "github.com/wharfml/wharf/http"
+)
+
+// ownerAPI returns an API client with the owner's token, for checks from
+// the server's side.
+func (e *cliEnv) ownerAPI() *wharfhttp.Client {
+	e.t.Helper()
+	var c wharfhttp.SDKAuth
+	if err := json.Unmarshal([]byte(e.owner), &c); err != nil {
+		e.t.Fatal(err)
+	}
+	tok, _, err := wharfhttp.RequestToken(context.Background(), e.srv.HTTP.URL, c.TenantID, c.ClientID, c.ClientSecret)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return wharfhttp.NewClient(e.srv.HTTP.URL, func(context.Context) (string, error) { return tok, nil })
+}
+
+func TestModelRegistryIsOneStore(t *testing.T) {
+	e := newCLIEnv(t)
+	e.ok("ml", "workspace", "create", "-n", "ws1")
+	dir := t.TempDir()
+	model := filepath.Join(dir, "taxi-model")
+	if err := os.MkdirAll(filepath.Join(model, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, model, "MLmodel", "flavors:\n  python_function: {loader_module: mlflow.sklearn}\n")
+	writeFile(t, filepath.Join(model, "data"), "coef.json", `{"coef":[1.5,2.5],"intercept":0.5}`)
+
+	out := e.ok("ml", "model", "create", "--name", "taxi-model", "--path", model, "-w", "ws1", "--query", "[[name, version, type]]", "-o", "tsv")
+	if strings.TrimSpace(out) != "taxi-model\t1\tmlflow_model" {
+		t.Fatalf("create: %q", out)
+	}
+	e.ok("ml", "model", "create", "--name", "taxi-model", "--path", filepath.Join(model, "data", "coef.json"), "--type", "custom_model", "-w", "ws1")
+	if _, errs, code := e.wharf("ml", "model", "create", "--name", "taxi-model", "--version", "7", "--path", model, "-w", "ws1"); code == 0 || !strings.Contains(errs, "next version of taxi-model is 3") {
+		t.Fatalf("out-of-order version: %d %s", code, errs)
+	}
+
+	// The mlflow client's view of the same registry.
+	api := e.ownerAPI()
+	ctx := context.Background()
+	var search struct {
+		ModelVersions []map[string]any `json:"model_versions"`
+	}
+	q := url.Values{"filter": {"name='taxi-model'"}}
+	if err := api.Do(ctx, "GET", "/mlflow/v1.0/workspaces/ws1/api/2.0/mlflow/model-versions/search?"+q.Encode(), nil, &search); err != nil {
+		t.Fatal(err)
+	}
+	if len(search.ModelVersions) != 2 {
+		t.Fatalf("mlflow sees %d versions: %v", len(search.ModelVersions), search.ModelVersions)
+	}
+
+	// A version registered through the MLflow API, with a run, shows up in
+	// `wharf ml model` with its lineage.
+	var exp struct {
+		ExperimentID string `json:"experiment_id"`
+	}
+	base := "/mlflow/v1.0/workspaces/ws1/api/2.0/mlflow/"
+	if err := api.Do(ctx, "POST", base+"experiments/create", map[string]any{"name": "taxi"}, &exp); err != nil {
+		t.Fatal(err)
+	}
+	var run struct {
+		Run struct {
+			Info struct {
+				RunID string `json:"run_id"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	if err := api.Do(ctx, "POST", base+"runs/create", map[string]any{"experiment_id": exp.ExperimentID}, &run); err != nil {
+		t.Fatal(err)
+	}
+	runID := run.Run.Info.RunID
+	if err := api.Do(ctx, "POST", base+"runs/log-batch", map[string]any{"run_id": runID,
+		"metrics": []map[string]any{{"key": "r2", "value": 0.91, "timestamp": 1, "step": 0}},
+		"params":  []map[string]any{{"key": "alpha", "value": "0.1"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Do(ctx, "POST", base+"model-versions/create", map[string]any{"name": "taxi-model", "source": "runs:/" + runID + "/model", "run_id": runID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	list := e.ok("ml", "model", "list", "--name", "taxi-model", "-w", "ws1", "--query", "[].version", "-o", "tsv")
+	if list != "3\n2\n1\n" {
+		t.Fatalf("versions: %q", list)
+	}
+	show := e.ok("ml", "model", "show", "--name", "taxi-model", "--label", "latest", "-w", "ws1", "--query", "[[job_name, lineage.metrics.r2, lineage.params.alpha]]", "-o", "tsv")
+	if strings.TrimSpace(show) != runID+"\t0.91\t0.1" {
+		t.Fatalf("lineage: %q", show)
+	}
+
+	// Download returns the files as uploaded.
+	dest := t.TempDir()
+	e.ok("ml", "model", "download", "--name", "taxi-model", "--version", "1", "--download-path", dest, "-w", "ws1")
+	b, err := os.ReadFile(filepath.Join(dest, "taxi-model", "data", "coef.json"))
+	if err != nil || string(b) != `{"coef":[1.5,2.5],"intercept":0.5}` {
+		t.Fatalf("downloaded file: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "taxi-model", "MLmodel")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := e.wharf("ml", "model", "show", "--name", "nope", "--version", "1", "-w", "ws1"); code != exitNotFound {
+		t.Fatalf("missing model exit %d", code)
+	}
+}
