@@ -66,6 +66,8 @@ type Store interface {
 	TrackingService
 	RegistryService
 	ArtifactService
+	AssetService
+	JobService
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -40,6 +40,10 @@ func TestRegistry(t *testing.T) {
 	storetest.RunRegistry(t, openTest)
 }
 
+func TestJobs(t *testing.T) {
+	storetest.RunJobs(t, openTest)
+}
+
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "wharf.db")

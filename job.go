@@ -1,0 +1,133 @@
+package wharf
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Job statuses, the vocabulary of az ml.
+const (
+	JobNotStarted      = "NotStarted"
+	JobQueued          = "Queued"
+	JobStarting        = "Starting"
+	JobPreparing       = "Preparing"
+	JobRunning         = "Running"
+	JobFinalizing      = "Finalizing"
+	JobCancelRequested = "CancelRequested"
+	JobCompleted       = "Completed"
+	JobFailed          = "Failed"
+	JobCanceled        = "Canceled"
+)
+
+// JobTerminal reports whether a status is final.
+func JobTerminal(status string) bool {
+	return status == JobCompleted || status == JobFailed || status == JobCanceled
+}
+
+// Job types.
+const (
+	JobTypeCommand  = "command"
+	JobTypePipeline = "pipeline"
+)
+
+// Job is a command job, a pipeline job, or one step of a pipeline (a
+// command job whose Parent is the pipeline).
+type Job struct {
+	Workspace string `json:"-"`
+	Name      string `json:"name"`
+	// Parent is the pipeline job of a step, "" for a top-level job.
+	Parent string `json:"parent,omitempty"`
+	// Step is the step's name in its pipeline.
+	Step           string            `json:"step,omitempty"`
+	Type           string            `json:"type"`
+	DisplayName    string            `json:"display_name"`
+	ExperimentName string            `json:"experiment_name"`
+	Description    string            `json:"description,omitempty"`
+	Tags           map[string]string `json:"tags"`
+	Status         string            `json:"status"`
+	Compute        string            `json:"compute,omitempty"`
+	// Spec is what runs: the resolved plan of a pipeline or the step of a
+	// command job, as the scheduler reads it.
+	Spec json.RawMessage `json:"spec,omitempty"`
+	// ExperimentID and RunID are the tracking run the job logs into.
+	ExperimentID string `json:"experiment_id,omitempty"`
+	RunID        string `json:"run_id,omitempty"`
+	// ReuseKey hashes everything a step's result depends on; ReusedFrom
+	// names the earlier job whose outputs it took, and ReuseNote says why
+	// it was or was not reused.
+	ReuseKey   string `json:"reuse_key,omitempty"`
+	ReusedFrom string `json:"reused_from,omitempty"`
+	ReuseNote  string `json:"reuse_note,omitempty"`
+	// Inputs are the resolved values a step ran with: literal text, or the
+	// digest of a data input.
+	Inputs   map[string]JobValue  `json:"inputs,omitempty"`
+	Outputs  map[string]JobOutput `json:"outputs,omitempty"`
+	Attempts []JobAttempt         `json:"attempts,omitempty"`
+	Error    string               `json:"error,omitempty"`
+	// SubmittedBy is the principal that created the job; its processes
+	// log to tracking with that principal's rights.
+	SubmittedBy string     `json:"submitted_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+}
+
+// JobValue is one resolved input of a step.
+type JobValue struct {
+	Type string `json:"type"`
+	// Value is a literal's text.
+	Value string `json:"value,omitempty"`
+	// Digest and Kind identify data content: a blob ("file") or a folder
+	// snapshot manifest ("folder").
+	Digest string `json:"digest,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	// Source says where data came from: an asset reference, a datastore
+	// URI or an upstream output (step.output).
+	Source string `json:"source,omitempty"`
+}
+
+// JobOutput is a committed output of a job: a folder snapshot or a file.
+type JobOutput struct {
+	Type   string `json:"type"`
+	Kind   string `json:"kind"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+	Files  int    `json:"files"`
+}
+
+// JobAttempt is one execution of a step, kept with its log after a retry.
+type JobAttempt struct {
+	Number   int        `json:"number"`
+	Status   string     `json:"status"`
+	ExitCode *int       `json:"exit_code,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	Started  time.Time  `json:"started"`
+	Ended    *time.Time `json:"ended,omitempty"`
+	// PID, PGID and ProcStart identify the process while it runs, so a
+	// restarted server can find and stop what its predecessor left.
+	PID       int    `json:"pid,omitempty"`
+	PGID      int    `json:"pgid,omitempty"`
+	ProcStart uint64 `json:"proc_start,omitempty"`
+}
+
+// JobService stores jobs. The scheduler changes a job only through
+// UpdateJob, whose read-modify-write runs in one transaction, so the state
+// on disk is always one a reader can act on after a crash.
+type JobService interface {
+	// CreateJobs stores a job and, for a pipeline, its steps, together.
+	CreateJobs(ctx context.Context, jobs []*Job) error
+	FindJob(ctx context.Context, workspace, name string) (*Job, error)
+	// ListJobs returns the workspace's top-level jobs newest first, or,
+	// with parent set, that pipeline's steps in creation order.
+	ListJobs(ctx context.Context, workspace, parent string, limit int) ([]*Job, error)
+	// ListUnfinishedJobs returns every job in any workspace whose status
+	// is not terminal, oldest first: the scheduler's work list.
+	ListUnfinishedJobs(ctx context.Context) ([]*Job, error)
+	// UpdateJob applies fn to the stored job and saves the result
+	// atomically; an error from fn leaves the job unchanged.
+	UpdateJob(ctx context.Context, workspace, name string, fn func(j *Job) error) (*Job, error)
+	// FindReusableJob returns the newest completed job with that reuse
+	// key, or ENOTFOUND.
+	FindReusableJob(ctx context.Context, workspace, reuseKey string) (*Job, error)
+}

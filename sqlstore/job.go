@@ -1,0 +1,187 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/wharfml/wharf"
+)
+
+// A job row keeps the columns queries need and the whole job as JSON in
+// doc; the columns are rewritten from the job on every update so they can
+// never disagree with it.
+
+// CreateJobs stores a job and its steps in one transaction.
+func (db *DB) CreateJobs(ctx context.Context, jobs []*wharf.Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	now := db.now()
+	err := db.inTx(ctx, func(c conn) error {
+		if err := mustWorkspace(ctx, c, jobs[0].Workspace); err != nil {
+			return err
+		}
+		var seq int64
+		if err := c.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM jobs`).Scan(&seq); err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if err := wharf.ValidateName("name", j.Name); err != nil {
+				return err
+			}
+			if j.CreatedAt.IsZero() {
+				j.CreatedAt = now
+			}
+			if j.Tags == nil {
+				j.Tags = map[string]string{}
+			}
+			doc, err := json.Marshal(j)
+			if err != nil {
+				return err
+			}
+			seq++
+			if _, err := c.exec(ctx, `INSERT INTO jobs (workspace, name, parent, seq, status, reuse_key, doc, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, j.Workspace, j.Name, j.Parent, seq, j.Status, j.ReuseKey,
+				string(doc), j.CreatedAt.UnixMilli()); err != nil {
+				if db.dialect.IsUniqueViolation(err) {
+					return wharf.Errorf(wharf.ECONFLICT, "job %q already exists in workspace %q", j.Name, j.Workspace).WithField("name")
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	return wrapErr("create job", err)
+}
+
+// FindJob returns one job.
+func (db *DB) FindJob(ctx context.Context, workspace, name string) (*wharf.Job, error) {
+	j, err := scanJob(db.reader().queryRow(ctx, `SELECT workspace, doc FROM jobs WHERE workspace = ? AND name = ?`,
+		workspace, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wharf.Errorf(wharf.ENOTFOUND, "job %q not found in workspace %q", name, workspace)
+	}
+	return j, wrapErr("find job", err)
+}
+
+// ListJobs lists top-level jobs newest first, or a pipeline's steps.
+func (db *DB) ListJobs(ctx context.Context, workspace, parent string, limit int) ([]*wharf.Job, error) {
+	order := "DESC"
+	if parent != "" {
+		order = "ASC"
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	c := db.reader()
+	jobs, err := queryJobs(ctx, c, `SELECT workspace, doc FROM jobs WHERE workspace = ? AND parent = ?
+		ORDER BY seq `+order+` LIMIT ?`, workspace, parent, limit)
+	if err != nil {
+		return nil, wrapErr("list jobs", err)
+	}
+	if len(jobs) == 0 {
+		if err := mustWorkspace(ctx, c, workspace); err != nil {
+			return nil, wrapErr("list jobs", err)
+		}
+	}
+	return jobs, nil
+}
+
+// ListUnfinishedJobs returns the jobs not in a terminal status, oldest
+// first.
+func (db *DB) ListUnfinishedJobs(ctx context.Context) ([]*wharf.Job, error) {
+	jobs, err := queryJobs(ctx, db.reader(), `SELECT workspace, doc FROM jobs
+		WHERE status NOT IN (?, ?, ?) ORDER BY seq`, wharf.JobCompleted, wharf.JobFailed, wharf.JobCanceled)
+	return jobs, wrapErr("list unfinished jobs", err)
+}
+
+// UpdateJob is a read-modify-write of one job in a transaction.
+func (db *DB) UpdateJob(ctx context.Context, workspace, name string, fn func(j *wharf.Job) error) (*wharf.Job, error) {
+	var out *wharf.Job
+	err := db.inTx(ctx, func(c conn) error {
+		// The no-op update takes the row lock on PostgreSQL before the
+		// read; SQLite's write transaction already excludes other writers.
+		res, err := c.exec(ctx, `UPDATE jobs SET seq = seq WHERE workspace = ? AND name = ?`, workspace, name)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return wharf.Errorf(wharf.ENOTFOUND, "job %q not found in workspace %q", name, workspace)
+		}
+		j, err := scanJob(c.queryRow(ctx, `SELECT workspace, doc FROM jobs WHERE workspace = ? AND name = ?`,
+			workspace, name))
+		if err != nil {
+			return err
+		}
+		if err := fn(j); err != nil {
+			return err
+		}
+		if j.Name != name || j.Workspace != workspace {
+			return fmt.Errorf("sqlstore: UpdateJob may not rename job %s", name)
+		}
+		doc, err := json.Marshal(j)
+		if err != nil {
+			return err
+		}
+		if _, err := c.exec(ctx, `UPDATE jobs SET status = ?, reuse_key = ?, doc = ? WHERE workspace = ? AND name = ?`,
+			j.Status, j.ReuseKey, string(doc), workspace, name); err != nil {
+			return err
+		}
+		out = j
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("update job", err)
+	}
+	return out, nil
+}
+
+// FindReusableJob returns the newest completed job with the reuse key.
+func (db *DB) FindReusableJob(ctx context.Context, workspace, reuseKey string) (*wharf.Job, error) {
+	if strings.TrimSpace(reuseKey) == "" {
+		return nil, wharf.Errorf(wharf.EINVALID, "empty reuse key")
+	}
+	j, err := scanJob(db.reader().queryRow(ctx, `SELECT workspace, doc FROM jobs
+		WHERE workspace = ? AND reuse_key = ? AND status = ? ORDER BY seq DESC LIMIT 1`,
+		workspace, reuseKey, wharf.JobCompleted))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wharf.Errorf(wharf.ENOTFOUND, "no completed job with reuse key %s", reuseKey)
+	}
+	return j, wrapErr("find reusable job", err)
+}
+
+func queryJobs(ctx context.Context, c conn, q string, args ...any) ([]*wharf.Job, error) {
+	rows, err := c.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*wharf.Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+func scanJob(s interface{ Scan(...any) error }) (*wharf.Job, error) {
+	var ws, doc string
+	if err := s.Scan(&ws, &doc); err != nil {
+		return nil, err
+	}
+	var j wharf.Job
+	if err := json.Unmarshal([]byte(doc), &j); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	j.Workspace = ws
+	return &j, nil
+}

@@ -1,0 +1,287 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wharfml/wharf"
+)
+
+// RunJobs runs the conformance suite of assets and jobs.
+func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"Assets", testAssets},
+		{"AssetVersionRace", testAssetVersionRace},
+		{"AssetLatestIsNewestCreated", testAssetLatest},
+		{"Jobs", testJobs},
+		{"UpdateJobFailureKeepsJob", testUpdateJobFailure},
+		{"ReusableJob", testReusableJob},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+func testAssets(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	mkWorkspace(t, s, "other")
+	spec := json.RawMessage(`{"type": "uri_file", "path": "taxi.csv"}`)
+	a := &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "taxi-data", Spec: spec, Digest: "sha256:aa",
+		Tags: map[string]string{"k": "v"}, CreatedBy: "alice"}
+	must(t, s.CreateAsset(ctx(t), a))
+	if a.Version != "1" || a.CreatedAt.IsZero() {
+		t.Fatalf("first version %q created %v, want 1 and a time", a.Version, a.CreatedAt)
+	}
+	b := &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "taxi-data", Spec: spec, Digest: "sha256:bb"}
+	must(t, s.CreateAsset(ctx(t), b))
+	if b.Version != "2" {
+		t.Fatalf("second version %q, want 2", b.Version)
+	}
+	// An explicit version is kept, and numbering continues above it.
+	c := &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "taxi-data", Version: "10", Spec: spec, Digest: "sha256:cc"}
+	must(t, s.CreateAsset(ctx(t), c))
+	d := &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "taxi-data", Spec: spec, Digest: "sha256:dd"}
+	must(t, s.CreateAsset(ctx(t), d))
+	if d.Version != "11" {
+		t.Fatalf("version after 10 is %q, want 11", d.Version)
+	}
+	// Same content again under an existing version is not an error...
+	again := &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "taxi-data", Version: "10",
+		Spec: json.RawMessage(`{"path":"taxi.csv","type":"uri_file"}`), Digest: "sha256:cc"}
+	must(t, s.CreateAsset(ctx(t), again))
+	// ...different content is, and the stored version is untouched.
+	wantCode(t, s.CreateAsset(ctx(t), &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "taxi-data",
+		Version: "10", Spec: spec, Digest: "sha256:zz"}), wharf.ECONFLICT)
+	got, err := s.FindAsset(ctx(t), "ws", wharf.AssetData, "taxi-data", "10")
+	must(t, err)
+	if got.Digest != "sha256:cc" {
+		t.Errorf("version 10 digest %q after a refused overwrite", got.Digest)
+	}
+	first, err := s.FindAsset(ctx(t), "ws", wharf.AssetData, "taxi-data", "1")
+	must(t, err)
+	if first.CreatedBy != "alice" || first.Tags["k"] != "v" || !jsonSame(first.Spec, spec) {
+		t.Errorf("version 1 read back as %+v", first)
+	}
+	latest, err := s.FindAsset(ctx(t), "ws", wharf.AssetData, "taxi-data", wharf.LatestVersion)
+	must(t, err)
+	if latest.Version != "11" {
+		t.Errorf("latest is %q, want 11", latest.Version)
+	}
+	versions, err := s.ListAssets(ctx(t), "ws", wharf.AssetData, "taxi-data")
+	must(t, err)
+	var vs []string
+	for _, v := range versions {
+		vs = append(vs, v.Version)
+	}
+	same(t, "versions newest first", vs, []string{"11", "10", "2", "1"})
+
+	must(t, s.CreateAsset(ctx(t), &wharf.Asset{Workspace: "ws", Kind: wharf.AssetEnvironment, Name: "taxi-data"}))
+	must(t, s.CreateAsset(ctx(t), &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "bikes"}))
+	names, err := s.ListAssets(ctx(t), "ws", wharf.AssetData, "")
+	must(t, err)
+	var ns []string
+	for _, n := range names {
+		ns = append(ns, n.Name+":"+n.Version)
+	}
+	same(t, "names with their latest", ns, []string{"bikes:1", "taxi-data:11"})
+
+	_, err = s.FindAsset(ctx(t), "other", wharf.AssetData, "taxi-data", "1")
+	wantCode(t, err, wharf.ENOTFOUND)
+	_, err = s.FindAsset(ctx(t), "ws", wharf.AssetComponent, "taxi-data", "")
+	wantCode(t, err, wharf.ENOTFOUND)
+	_, err = s.ListAssets(ctx(t), "nope", wharf.AssetData, "")
+	wantCode(t, err, wharf.ENOTFOUND)
+	wantCode(t, s.CreateAsset(ctx(t), &wharf.Asset{Workspace: "nope", Kind: wharf.AssetData, Name: "x"}), wharf.ENOTFOUND)
+	wantCode(t, s.CreateAsset(ctx(t), &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "bad name!"}), wharf.EINVALID)
+	wantCode(t, s.CreateAsset(ctx(t), &wharf.Asset{Workspace: "ws", Kind: wharf.AssetData, Name: "x", Version: "latest"}), wharf.EINVALID)
+}
+
+func jsonSame(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && fmt.Sprint(x) == fmt.Sprint(y)
+}
+
+// testAssetVersionRace creates versions of one name concurrently: every
+// creation gets its own number.
+func testAssetVersionRace(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	const n = 8
+	var wg sync.WaitGroup
+	versions := make(chan string, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			a := &wharf.Asset{Workspace: "ws", Kind: wharf.AssetComponent, Name: "train", Digest: fmt.Sprint(i)}
+			if err := s.CreateAsset(ctx(t), a); err != nil {
+				errs <- err
+				return
+			}
+			versions <- a.Version
+		}(i)
+	}
+	wg.Wait()
+	close(versions)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for v := range versions {
+		if seen[v] {
+			t.Errorf("version %s handed out twice", v)
+		}
+		seen[v] = true
+	}
+	for i := 1; i <= n; i++ {
+		if !seen[fmt.Sprint(i)] {
+			t.Errorf("version %d missing; got %v", i, seen)
+		}
+	}
+}
+
+// testAssetLatest: @latest is the newest created, not the highest number.
+func testAssetLatest(t *testing.T, open Opener) {
+	s := open(t)
+	clk := withClock(t, s)
+	mkWorkspace(t, s, "ws")
+	for _, v := range []string{"9", "3"} {
+		must(t, s.CreateAsset(ctx(t), &wharf.Asset{Workspace: "ws", Kind: wharf.AssetEnvironment, Name: "env", Version: v}))
+		clk.Advance(time.Second)
+	}
+	latest, err := s.FindAsset(ctx(t), "ws", wharf.AssetEnvironment, "env", "")
+	must(t, err)
+	if latest.Version != "3" {
+		t.Errorf("latest is %s, want 3 (created last)", latest.Version)
+	}
+}
+
+func mkJobs(t *testing.T, s wharf.Store) (*wharf.Job, *wharf.Job, *wharf.Job) {
+	t.Helper()
+	p := &wharf.Job{Workspace: "ws", Name: "brave_lion", Type: wharf.JobTypePipeline, Status: wharf.JobNotStarted,
+		ExperimentName: "taxi", SubmittedBy: "alice", Spec: json.RawMessage(`{"steps":2}`)}
+	a := &wharf.Job{Workspace: "ws", Name: "brave_lion_prep", Parent: "brave_lion", Step: "prep", Type: wharf.JobTypeCommand,
+		Status: wharf.JobNotStarted}
+	b := &wharf.Job{Workspace: "ws", Name: "brave_lion_train", Parent: "brave_lion", Step: "train", Type: wharf.JobTypeCommand,
+		Status: wharf.JobNotStarted}
+	must(t, s.CreateJobs(ctx(t), []*wharf.Job{p, a, b}))
+	return p, a, b
+}
+
+func testJobs(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	p, _, _ := mkJobs(t, s)
+	other := &wharf.Job{Workspace: "ws", Name: "calm_owl", Type: wharf.JobTypeCommand, Status: wharf.JobCompleted}
+	must(t, s.CreateJobs(ctx(t), []*wharf.Job{other}))
+
+	got, err := s.FindJob(ctx(t), "ws", "brave_lion")
+	must(t, err)
+	if got.ExperimentName != "taxi" || got.SubmittedBy != "alice" || string(got.Spec) != `{"steps":2}` || got.CreatedAt.IsZero() {
+		t.Errorf("pipeline read back as %+v", got)
+	}
+	top, err := s.ListJobs(ctx(t), "ws", "", 0)
+	must(t, err)
+	same(t, "top-level newest first", jobNames(top), []string{"calm_owl", "brave_lion"})
+	steps, err := s.ListJobs(ctx(t), "ws", p.Name, 0)
+	must(t, err)
+	same(t, "steps in creation order", jobNames(steps), []string{"brave_lion_prep", "brave_lion_train"})
+	unfinished, err := s.ListUnfinishedJobs(ctx(t))
+	must(t, err)
+	same(t, "unfinished", jobNames(unfinished), []string{"brave_lion", "brave_lion_prep", "brave_lion_train"})
+
+	code := 0
+	up, err := s.UpdateJob(ctx(t), "ws", "brave_lion_prep", func(j *wharf.Job) error {
+		j.Status = wharf.JobCompleted
+		j.ReuseKey = "k1"
+		j.Outputs = map[string]wharf.JobOutput{"train_data": {Type: "uri_folder", Kind: "folder", Digest: "sha256:x", Files: 2}}
+		j.Attempts = append(j.Attempts, wharf.JobAttempt{Number: 1, Status: wharf.JobCompleted, ExitCode: &code})
+		return nil
+	})
+	must(t, err)
+	if up.Status != wharf.JobCompleted {
+		t.Fatal("update did not return the new job")
+	}
+	back, err := s.FindJob(ctx(t), "ws", "brave_lion_prep")
+	must(t, err)
+	if back.Outputs["train_data"].Digest != "sha256:x" || len(back.Attempts) != 1 || *back.Attempts[0].ExitCode != 0 {
+		t.Errorf("update not stored: %+v", back)
+	}
+	unfinished, err = s.ListUnfinishedJobs(ctx(t))
+	must(t, err)
+	same(t, "unfinished after completion", jobNames(unfinished), []string{"brave_lion", "brave_lion_train"})
+
+	wantCode(t, s.CreateJobs(ctx(t), []*wharf.Job{{Workspace: "ws", Name: "calm_owl", Status: wharf.JobQueued}}), wharf.ECONFLICT)
+	wantCode(t, s.CreateJobs(ctx(t), []*wharf.Job{{Workspace: "nope", Name: "x", Status: wharf.JobQueued}}), wharf.ENOTFOUND)
+	_, err = s.FindJob(ctx(t), "ws", "missing")
+	wantCode(t, err, wharf.ENOTFOUND)
+	_, err = s.UpdateJob(ctx(t), "ws", "missing", func(*wharf.Job) error { return nil })
+	wantCode(t, err, wharf.ENOTFOUND)
+	_, err = s.ListJobs(ctx(t), "nope", "", 0)
+	wantCode(t, err, wharf.ENOTFOUND)
+}
+
+// testUpdateJobFailure: a failing update function changes nothing, and a
+// job cannot be renamed by one.
+func testUpdateJobFailure(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	mkJobs(t, s)
+	boom := errors.New("boom")
+	_, err := s.UpdateJob(ctx(t), "ws", "brave_lion", func(j *wharf.Job) error {
+		j.Status = wharf.JobFailed
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("error %v, want the function's", err)
+	}
+	_, err = s.UpdateJob(ctx(t), "ws", "brave_lion", func(j *wharf.Job) error {
+		j.Name = "renamed"
+		j.Status = wharf.JobFailed
+		return nil
+	})
+	if err == nil {
+		t.Fatal("renaming update accepted")
+	}
+	j, err := s.FindJob(ctx(t), "ws", "brave_lion")
+	must(t, err)
+	if j.Status != wharf.JobNotStarted {
+		t.Errorf("status %s after failed updates", j.Status)
+	}
+}
+
+func testReusableJob(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	mkWorkspace(t, s, "other")
+	for i, st := range []string{wharf.JobCompleted, wharf.JobCompleted, wharf.JobFailed} {
+		must(t, s.CreateJobs(ctx(t), []*wharf.Job{{Workspace: "ws", Name: fmt.Sprintf("j%d", i), Status: st, ReuseKey: "key"}}))
+	}
+	j, err := s.FindReusableJob(ctx(t), "ws", "key")
+	must(t, err)
+	if j.Name != "j1" {
+		t.Errorf("reusable job %s, want the newest completed j1", j.Name)
+	}
+	_, err = s.FindReusableJob(ctx(t), "other", "key")
+	wantCode(t, err, wharf.ENOTFOUND)
+	_, err = s.FindReusableJob(ctx(t), "ws", "nokey")
+	wantCode(t, err, wharf.ENOTFOUND)
+}
+
+func jobNames(js []*wharf.Job) []string {
+	out := []string{}
+	for _, j := range js {
+		out = append(out, j.Name)
+	}
+	return out
+}
