@@ -1,0 +1,120 @@
+package local
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// Process identifies a running job process well enough to find it again after
+// a server restart. PIDs are recycled, so the PID alone could name an
+// unrelated process by then; the kernel's start time of the process tells the
+// two apart.
+type Process struct {
+	PID  int
+	PGID int
+	// StartTime is field 22 of /proc/<pid>/stat: clock ticks after boot
+	// at which the process started. It never changes for a process and
+	// two processes with the same PID cannot share it.
+	StartTime uint64
+}
+
+// LookupProcess reads the process group and start time of pid from /proc.
+// It returns an error satisfying errors.Is(err, fs.ErrNotExist) when no such
+// process exists.
+func LookupProcess(pid int) (Process, error) {
+	if pid <= 0 {
+		return Process{}, fmt.Errorf("local: invalid pid %d", pid)
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Process{}, fmt.Errorf("local: read process %d: %w", pid, err)
+	}
+	// The command name (field 2) is in parentheses and may itself hold
+	// spaces and parentheses, so fields are counted from the last ')'.
+	end := bytes.LastIndexByte(data, ')')
+	if end < 0 {
+		return Process{}, fmt.Errorf("local: malformed /proc/%d/stat", pid)
+	}
+	fields := bytes.Fields(data[end+1:])
+	// fields[0] is field 3 (state); field n is fields[n-3].
+	const pgidField, startField = 5, 22
+	if len(fields) < startField-2 {
+		return Process{}, fmt.Errorf("local: malformed /proc/%d/stat", pid)
+	}
+	pgid, err := strconv.Atoi(string(fields[pgidField-3]))
+	if err != nil {
+		return Process{}, fmt.Errorf("local: malformed process group in /proc/%d/stat", pid)
+	}
+	start, err := strconv.ParseUint(string(fields[startField-3]), 10, 64)
+	if err != nil {
+		return Process{}, fmt.Errorf("local: malformed start time in /proc/%d/stat", pid)
+	}
+	return Process{PID: pid, PGID: pgid, StartTime: start}, nil
+}
+
+// KillOrphan kills the process group of p, a job process left running by a
+// previous server instance, if and only if p.PID still names the same process
+// (same start time) and still leads group p.PGID. Anything else means the
+// original process is gone and its PID may now belong to someone else, so
+// nothing is signalled and killed is false.
+//
+// The group gets SIGKILL straight away: the attempt is already lost with the
+// server that ran it, and recovery must end it for certain rather than wait
+// on a grace period. The signal is delivered asynchronously; it cannot be
+// caught or ignored.
+//
+// A group whose leader has already exited is left alone: its PGID can no
+// longer be tied to the original job, so signalling it could hit an unrelated
+// group.
+func KillOrphan(p Process) (killed bool, err error) {
+	if p.PID <= 0 || p.PGID <= 0 {
+		return false, fmt.Errorf("local: invalid process %+v", p)
+	}
+	cur, err := LookupProcess(p.PID)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if cur.StartTime != p.StartTime || cur.PGID != p.PGID {
+		return false, nil
+	}
+	if err := syscall.Kill(-p.PGID, syscall.SIGKILL); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return false, nil // exited between the check and the kill
+		}
+		return false, fmt.Errorf("local: kill process group %d: %w", p.PGID, err)
+	}
+	return true, nil
+}
+
+// groupAlive reports whether any process, zombies included, is still in the
+// process group.
+func groupAlive(pgid int) bool {
+	err := syscall.Kill(-pgid, 0)
+	// EPERM means a member exists that we may not signal; it still counts.
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// reapGroup collects the exit status of every exited child of this process
+// in the group, so orphaned grandchildren handed to the server as subreaper
+// do not linger as zombies. It must only run once the group leader has been
+// waited for, or it could steal the leader's status from exec.Cmd.Wait.
+func reapGroup(pgid int) {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-pgid, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+	}
+}

@@ -1,0 +1,496 @@
+// Package snapshot captures a job's code folder as a content-addressed
+// manifest, stores it in a BlobStore and recreates it where the job runs.
+//
+// A snapshot records, for each regular file, its slash-separated path, whether
+// it is executable and the digest of its content. Nothing else (owners,
+// modification times, empty folders) is kept, so the same tree always gives
+// the same digest and resubmitting unchanged code stores nothing new.
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	// go-git's gitignore package is used because it implements git's own
+	// rules (patterns scoped to the folder of the file that holds them,
+	// later files and lines overriding earlier ones, negation, "**") and
+	// is maintained as part of a widely used git implementation; the
+	// alternatives are unmaintained or ignore nested files.
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+
+	"github.com/wharfml/wharf"
+)
+
+// Ignore files. In each folder the .amlignore file, if there is one, is read
+// instead of the .gitignore file, as Azure ML does when it uploads code.
+const (
+	amlignoreFile = ".amlignore"
+	gitignoreFile = ".gitignore"
+)
+
+// Modes a snapshot records: git's two, so that umask and ownership
+// differences between machines do not change the digest.
+const (
+	ModeFile       fs.FileMode = 0o644
+	ModeExecutable fs.FileMode = 0o755
+)
+
+// manifestVersion is stored in every manifest so the format can change
+// without old snapshots being misread.
+const manifestVersion = 1
+
+// maxManifestSize bounds the manifest read back by Load; a code folder whose
+// manifest is larger than this is far outside what a job upload should be.
+const maxManifestSize = 64 << 20
+
+// File is one regular file of a snapshot.
+type File struct {
+	// Path is relative to the snapshot root, slash-separated, with no
+	// "." or ".." elements.
+	Path string `json:"path"`
+	// Mode is ModeFile or ModeExecutable.
+	Mode fs.FileMode `json:"mode"`
+	// Digest is the blob digest of the content, "sha256:<hex>".
+	Digest string `json:"digest"`
+	// Size is the content length in bytes.
+	Size int64 `json:"size"`
+}
+
+// Manifest lists the files of a snapshot.
+type Manifest struct {
+	// Digest is the blob digest of the manifest's canonical JSON form
+	// (see JSON), so it is a hash over the sorted (path, mode, digest,
+	// size) entries and is also where Upload stores the manifest.
+	Digest string
+	// Files is sorted by Path.
+	Files []File
+}
+
+type manifestJSON struct {
+	Version int    `json:"version"`
+	Files   []File `json:"files"`
+}
+
+// JSON returns the canonical encoding of the manifest: files sorted by path
+// and fields in a fixed order, so equal trees give equal bytes.
+func (m *Manifest) JSON() ([]byte, error) {
+	files := append([]File{}, m.Files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return json.Marshal(manifestJSON{Version: manifestVersion, Files: files})
+}
+
+// Size returns the total size of the files in bytes.
+func (m *Manifest) Size() int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Size
+	}
+	return n
+}
+
+func digestOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Take walks dir and returns the manifest of the files a job upload includes.
+//
+// Ignore rules follow git: in every folder, the patterns of its .amlignore
+// file, or if it has none its .gitignore file, apply to that folder and
+// below, and deeper files override shallower ones. A folder that is ignored
+// is not entered, so nothing in it can be re-included, as in git. The .git
+// folder is always left out.
+//
+// Symbolic links whose target lies inside dir are followed and recorded as
+// what they point to; a link pointing outside dir, a dangling link or a link
+// loop is an error naming the link. Files that are neither regular files,
+// folders nor links (sockets, FIFOs, devices) are skipped.
+func Take(dir string) (*Manifest, error) {
+	root, err := filepath.Abs(dir)
+	if err == nil {
+		root, err = filepath.EvalSymlinks(root)
+	}
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "code folder %q: %v", dir, unwrapPath(err))
+	}
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "code folder %q: %v", dir, unwrapPath(err))
+	}
+	if !info.IsDir() {
+		return nil, wharf.Errorf(wharf.EINVALID, "code folder %q is not a folder", dir)
+	}
+	w := &walker{root: root, visiting: map[string]bool{root: true}}
+	if err := w.walk(nil, root, nil); err != nil {
+		return nil, err
+	}
+	m := &Manifest{Files: w.files}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	data, err := m.JSON()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: encode manifest: %w", err)
+	}
+	m.Digest = digestOf(data)
+	return m, nil
+}
+
+type walker struct {
+	root string
+	// visiting holds the real paths of the folders being walked, to
+	// catch a link that points back up the tree.
+	visiting map[string]bool
+	files    []File
+}
+
+// walk adds the files under the folder at real path abs, whose path in the
+// snapshot is rel, given the ignore patterns inherited from its parents.
+func (w *walker) walk(rel []string, abs string, patterns []gitignore.Pattern) error {
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return fmt.Errorf("snapshot: read folder %q: %w", relName(rel), err)
+	}
+	own, err := readIgnoreFile(abs, rel)
+	if err != nil {
+		return err
+	}
+	if len(own) > 0 {
+		patterns = append(patterns[:len(patterns):len(patterns)], own...)
+	}
+	matcher := gitignore.NewMatcher(patterns)
+
+	for _, e := range entries {
+		name := e.Name()
+		if name == ".git" {
+			continue
+		}
+		childRel := append(rel[:len(rel):len(rel)], name)
+		childAbs := filepath.Join(abs, name)
+		kind := e.Type()
+		target := childAbs
+		if kind&fs.ModeSymlink != 0 {
+			// Ignored links are never followed, so a link out of
+			// the folder can be ignored rather than removed.
+			if matcher.Match(childRel, false) {
+				continue
+			}
+			target, err = w.resolveLink(childRel, childAbs)
+			if err != nil {
+				return err
+			}
+			info, err := os.Stat(target)
+			if err != nil {
+				return fmt.Errorf("snapshot: link %q: %w", relName(childRel), err)
+			}
+			kind = info.Mode().Type()
+		}
+		switch {
+		case kind.IsDir():
+			if matcher.Match(childRel, true) {
+				continue
+			}
+			if w.visiting[target] {
+				return wharf.Errorf(wharf.EINVALID, "link %q in the code folder makes a loop", relName(childRel))
+			}
+			w.visiting[target] = true
+			err := w.walk(childRel, target, patterns)
+			delete(w.visiting, target)
+			if err != nil {
+				return err
+			}
+		case kind.IsRegular():
+			if matcher.Match(childRel, false) {
+				continue
+			}
+			f, err := hashFile(target)
+			if err != nil {
+				return fmt.Errorf("snapshot: %q: %w", relName(childRel), err)
+			}
+			f.Path = relName(childRel)
+			w.files = append(w.files, f)
+		}
+	}
+	return nil
+}
+
+// resolveLink returns the real path of a link's final target and checks that
+// it lies inside the root.
+func (w *walker) resolveLink(rel []string, abs string) (string, error) {
+	target, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", wharf.Errorf(wharf.EINVALID, "link %q in the code folder points to nothing", relName(rel))
+		}
+		return "", wharf.Errorf(wharf.EINVALID, "link %q in the code folder cannot be followed: %v", relName(rel), unwrapPath(err))
+	}
+	inside, err := filepath.Rel(w.root, target)
+	if err != nil || inside == ".." || strings.HasPrefix(inside, "../") || filepath.IsAbs(inside) {
+		return "", wharf.Errorf(wharf.EINVALID, "link %q in the code folder points outside it; copy the file in or move the code folder", relName(rel))
+	}
+	return target, nil
+}
+
+// readIgnoreFile parses the ignore file of the folder at abs, if any, with
+// its patterns scoped to rel.
+func readIgnoreFile(abs string, rel []string) ([]gitignore.Pattern, error) {
+	var data []byte
+	var err error
+	name := ""
+	for _, candidate := range []string{amlignoreFile, gitignoreFile} {
+		data, err = os.ReadFile(filepath.Join(abs, candidate))
+		if err == nil {
+			name = candidate
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("snapshot: read %q: %w", relName(append(rel, candidate)), err)
+		}
+	}
+	if name == "" {
+		return nil, nil
+	}
+	var patterns []gitignore.Pattern
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		// "\#" and "\!" start patterns that are literally # or !.
+		if strings.HasPrefix(line, `\#`) || strings.HasPrefix(line, `\!`) {
+			line = line[1:]
+		}
+		patterns = append(patterns, gitignore.ParsePattern(line, rel))
+	}
+	return patterns, nil
+}
+
+func hashFile(path string) (File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return File{}, unwrapPath(err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return File{}, unwrapPath(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, unwrapPath(err)
+	}
+	mode := ModeFile
+	if info.Mode().Perm()&0o111 != 0 {
+		mode = ModeExecutable
+	}
+	return File{Mode: mode, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+func relName(rel []string) string { return path.Join(rel...) }
+
+// unwrapPath drops the operation and absolute path from a *fs.PathError:
+// messages here name the path relative to the code folder instead.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Upload stores every file of m, read from dir, and then the manifest
+// itself. Files already in the store are not read again. A file whose
+// content no longer matches m (it changed after Take) fails the upload
+// rather than storing a snapshot that lies about its content.
+func Upload(ctx context.Context, m *Manifest, dir string, blobs wharf.BlobStore) error {
+	data, err := m.JSON()
+	if err != nil {
+		return fmt.Errorf("snapshot: encode manifest: %w", err)
+	}
+	if digestOf(data) != m.Digest {
+		return wharf.Errorf(wharf.EINVALID, "manifest digest %s does not match its files", m.Digest)
+	}
+	for _, f := range m.Files {
+		if err := uploadFile(ctx, f, dir, blobs); err != nil {
+			return err
+		}
+	}
+	got, _, err := blobs.Put(ctx, bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("snapshot: store manifest: %w", err)
+	}
+	if got != m.Digest {
+		return fmt.Errorf("snapshot: manifest stored as %s, expected %s", got, m.Digest)
+	}
+	return nil
+}
+
+func uploadFile(ctx context.Context, f File, dir string, blobs wharf.BlobStore) error {
+	if _, err := blobs.Stat(ctx, f.Digest); err == nil {
+		return nil
+	} else if !wharf.IsNotFound(err) {
+		return fmt.Errorf("snapshot: check %q in the store: %w", f.Path, err)
+	}
+	r, err := os.Open(filepath.Join(dir, filepath.FromSlash(f.Path)))
+	if err != nil {
+		return fmt.Errorf("snapshot: upload %q: %w", f.Path, unwrapPath(err))
+	}
+	defer r.Close()
+	got, _, err := blobs.Put(ctx, r)
+	if err != nil {
+		return fmt.Errorf("snapshot: upload %q: %w", f.Path, err)
+	}
+	if got != f.Digest {
+		return wharf.Errorf(wharf.ECONFLICT, "file %q changed while the code snapshot was being taken; submit again", f.Path)
+	}
+	return nil
+}
+
+// Load reads and checks the manifest stored under digest.
+func Load(ctx context.Context, digest string, blobs wharf.BlobStore) (*Manifest, error) {
+	r, size, err := blobs.Open(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if size > maxManifestSize {
+		return nil, wharf.Errorf(wharf.EINVALID, "snapshot manifest %s is %d bytes, more than the %d allowed", digest, size, maxManifestSize)
+	}
+	// Reading to the end makes the store verify the digest.
+	data, err := io.ReadAll(io.LimitReader(r, maxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: read manifest %s: %w", digest, err)
+	}
+	var mj manifestJSON
+	if err := json.Unmarshal(data, &mj); err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "blob %s is not a snapshot manifest: %v", digest, err)
+	}
+	if mj.Version != manifestVersion {
+		return nil, wharf.Errorf(wharf.EINVALID, "snapshot manifest %s has version %d; this server reads version %d", digest, mj.Version, manifestVersion)
+	}
+	if err := validate(mj.Files); err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "snapshot manifest %s: %v", digest, err)
+	}
+	return &Manifest{Digest: digest, Files: mj.Files}, nil
+}
+
+// validate refuses manifests that could write outside the destination or
+// collide with themselves: a stored manifest is input like any other.
+func validate(files []File) error {
+	seen := make(map[string]bool, len(files))
+	for _, f := range files {
+		if !fs.ValidPath(f.Path) || f.Path == "." || strings.Contains(f.Path, `\`) {
+			return fmt.Errorf("invalid path %q", f.Path)
+		}
+		if f.Mode != ModeFile && f.Mode != ModeExecutable {
+			return fmt.Errorf("file %q has mode %o; only %o and %o are allowed", f.Path, f.Mode, ModeFile, ModeExecutable)
+		}
+		if len(f.Digest) != len("sha256:")+sha256.Size*2 || !strings.HasPrefix(f.Digest, "sha256:") {
+			return fmt.Errorf("file %q has invalid digest %q", f.Path, f.Digest)
+		}
+		if f.Size < 0 {
+			return fmt.Errorf("file %q has negative size", f.Path)
+		}
+		if seen[f.Path] {
+			return fmt.Errorf("file %q is listed twice", f.Path)
+		}
+		seen[f.Path] = true
+	}
+	for _, f := range files {
+		for dir := path.Dir(f.Path); dir != "."; dir = path.Dir(dir) {
+			if seen[dir] {
+				return fmt.Errorf("%q is both a file and a folder", dir)
+			}
+		}
+	}
+	return nil
+}
+
+// Materialize recreates the snapshot stored under digest in dest, with the
+// recorded modes. dest is created if missing and must otherwise be empty, so
+// nothing already there is overwritten or mixed in. On error, whatever
+// Materialize created in dest is removed again.
+func Materialize(ctx context.Context, digest string, blobs wharf.BlobStore, dest string) (err error) {
+	m, err := Load(ctx, digest, blobs)
+	if err != nil {
+		return err
+	}
+	created := false
+	entries, err := os.ReadDir(dest)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return fmt.Errorf("snapshot: create %s: %w", dest, err)
+		}
+		created = true
+	case err != nil:
+		return fmt.Errorf("snapshot: read %s: %w", dest, err)
+	case len(entries) > 0:
+		return fmt.Errorf("snapshot: destination %s is not empty", dest)
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if created {
+			os.RemoveAll(dest)
+			return
+		}
+		left, _ := os.ReadDir(dest)
+		for _, e := range left {
+			os.RemoveAll(filepath.Join(dest, e.Name()))
+		}
+	}()
+	for _, f := range m.Files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := writeFile(ctx, f, blobs, dest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFile(ctx context.Context, f File, blobs wharf.BlobStore, dest string) error {
+	target := filepath.Join(dest, filepath.FromSlash(f.Path))
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("snapshot: create folder for %q: %w", f.Path, err)
+	}
+	r, size, err := blobs.Open(ctx, f.Digest)
+	if err != nil {
+		return fmt.Errorf("snapshot: open %q: %w", f.Path, err)
+	}
+	defer r.Close()
+	if size != f.Size {
+		return fmt.Errorf("snapshot: %q is %d bytes in the store but %d in the manifest", f.Path, size, f.Size)
+	}
+	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.Mode)
+	if err != nil {
+		return fmt.Errorf("snapshot: create %q: %w", f.Path, err)
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return fmt.Errorf("snapshot: write %q: %w", f.Path, err)
+	}
+	// The umask may have cleared bits that the snapshot records.
+	if err := out.Chmod(f.Mode); err != nil {
+		out.Close()
+		return fmt.Errorf("snapshot: set mode of %q: %w", f.Path, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("snapshot: write %q: %w", f.Path, err)
+	}
+	return nil
+}
