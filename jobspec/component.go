@@ -1,0 +1,633 @@
+package jobspec
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wharfml/wharf/yamlfile"
+)
+
+// ComponentSpec is a command component (commandComponent.schema.json). An
+// inline command step of a pipeline becomes an anonymous ComponentSpec (empty
+// Name) that is deterministic.
+type ComponentSpec struct {
+	Name        string
+	Version     string
+	DisplayName string
+	Description string
+	Tags        map[string]string
+	// IsDeterministic allows reuse of earlier results; default true.
+	IsDeterministic bool
+	Command         string
+	// Code is the absolute local code folder (or file); empty when CodeRef
+	// is set or there is no code.
+	Code string
+	// CodeRef is a registered code asset.
+	CodeRef      *AssetRef
+	Environment  EnvironmentRef
+	Distribution *Distribution
+	Resources    Resources
+	Inputs       map[string]*InputSpec
+	Outputs      map[string]*OutputSpec
+	Pos          Position
+}
+
+// Clone returns a deep copy, so a step can override fields of a shared
+// registered component.
+func (c *ComponentSpec) Clone() *ComponentSpec {
+	if c == nil {
+		return nil
+	}
+	out := *c
+	out.Tags = maps.Clone(c.Tags)
+	if c.CodeRef != nil {
+		r := *c.CodeRef
+		out.CodeRef = &r
+	}
+	if c.Distribution != nil {
+		d := *c.Distribution
+		out.Distribution = &d
+	}
+	out.Resources.Locations = append([]string(nil), c.Resources.Locations...)
+	out.Inputs = make(map[string]*InputSpec, len(c.Inputs))
+	for k, v := range c.Inputs {
+		in := *v
+		in.Enum = append([]string(nil), v.Enum...)
+		out.Inputs[k] = &in
+	}
+	out.Outputs = make(map[string]*OutputSpec, len(c.Outputs))
+	for k, v := range c.Outputs {
+		o := *v
+		out.Outputs[k] = &o
+	}
+	return &out
+}
+
+// EnvironmentRef is either a registered environment or an inline one.
+type EnvironmentRef struct {
+	Ref    *AssetRef
+	Inline *EnvironmentSpec
+}
+
+// IsZero reports whether no environment is set.
+func (e EnvironmentRef) IsZero() bool { return e.Ref == nil && e.Inline == nil }
+
+// InputSpec declares a component input.
+type InputSpec struct {
+	Name        string
+	Type        string
+	Description string
+	Optional    bool
+	// Default is the value used when nothing is bound (literal types only).
+	Default *Value
+	// Min and Max bound integer and number inputs.
+	Min, Max *float64
+	// Enum lists the allowed values of a string input.
+	Enum []string
+	// Mode is the default mode of a data input.
+	Mode string
+}
+
+// OutputSpec declares a component output.
+type OutputSpec struct {
+	Name        string
+	Type        string
+	Description string
+	Mode        string
+}
+
+// Resources are the compute resources a job asks for.
+type Resources struct {
+	InstanceCount    int               `yaml:"instance_count"`
+	InstanceType     string            `yaml:"instance_type"`
+	ShmSize          string            `yaml:"shm_size"`
+	DockerArgs       string            `yaml:"docker_args"`
+	MaxInstanceCount int               `yaml:"max_instance_count"`
+	Locations        []string          `yaml:"locations"`
+	Properties       map[string]string `yaml:"properties"`
+}
+
+// Distribution configures a distributed run; defaults are filled in as
+// Azure ML does (pytorch: one process per instance; tensorflow: one worker
+// per instance, no parameter servers).
+type Distribution struct {
+	// Type is mpi, pytorch, tensorflow or ray.
+	Type                    string
+	ProcessCountPerInstance int
+	WorkerCount             int
+	ParameterServerCount    int
+	// Ray settings.
+	Port                     int
+	Address                  string
+	IncludeDashboard         bool
+	DashboardPort            int
+	HeadNodeAdditionalArgs   string
+	WorkerNodeAdditionalArgs string
+}
+
+type rawDistribution struct {
+	Type                     string `yaml:"type"`
+	ProcessCountPerInstance  *int   `yaml:"process_count_per_instance"`
+	WorkerCount              *int   `yaml:"worker_count"`
+	ParameterServerCount     *int   `yaml:"parameter_server_count"`
+	Port                     int    `yaml:"port"`
+	Address                  string `yaml:"address"`
+	IncludeDashboard         bool   `yaml:"include_dashboard"`
+	DashboardPort            int    `yaml:"dashboard_port"`
+	HeadNodeAdditionalArgs   string `yaml:"head_node_additional_args"`
+	WorkerNodeAdditionalArgs string `yaml:"worker_node_additional_args"`
+}
+
+type rawComponent struct {
+	Type            string            `yaml:"type"`
+	Name            string            `yaml:"name"`
+	Version         string            `yaml:"version"`
+	DisplayName     string            `yaml:"display_name"`
+	Description     string            `yaml:"description"`
+	Tags            map[string]string `yaml:"tags"`
+	IsDeterministic *bool             `yaml:"is_deterministic"`
+	Command         *yaml.Node        `yaml:"command"`
+	Code            *yaml.Node        `yaml:"code"`
+	Environment     *yaml.Node        `yaml:"environment"`
+	Distribution    *yaml.Node        `yaml:"distribution"`
+	Resources       *yaml.Node        `yaml:"resources"`
+	Inputs          *yaml.Node        `yaml:"inputs"`
+	Outputs         *yaml.Node        `yaml:"outputs"`
+}
+
+type rawInputDef struct {
+	Type        string       `yaml:"type"`
+	Description string       `yaml:"description"`
+	Default     *yaml.Node   `yaml:"default"`
+	Optional    bool         `yaml:"optional"`
+	Min         *yaml.Node   `yaml:"min"`
+	Max         *yaml.Node   `yaml:"max"`
+	Enum        []*yaml.Node `yaml:"enum"`
+	Mode        string       `yaml:"mode"`
+}
+
+type rawOutputDef struct {
+	Type        string `yaml:"type"`
+	Description string `yaml:"description"`
+	Mode        string `yaml:"mode"`
+}
+
+var (
+	componentNameRe = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
+	portNameRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,254}$`)
+)
+
+// reservedPortNames collide with environment variables Azure ML sets from
+// input and output names.
+var reservedPortNames = map[string]bool{
+	"path": true, "ld_library_path": true, "user": true, "logname": true, "home": true, "pwd": true, "shell": true,
+}
+
+// LoadComponent reads a command component YAML file, applying --set
+// overrides. r checks the environment and code references; nil means no
+// registered assets exist.
+func LoadComponent(path string, sets []string, r Resolver) (*ComponentSpec, error) {
+	errs := &problems{}
+	doc := loadDocument(path, sets, errs)
+	if doc == nil {
+		return nil, errs.err()
+	}
+	return ComponentFromDocument(doc, r)
+}
+
+// ComponentFromDocument reads a command component from an already parsed
+// (and overridden) document.
+func ComponentFromDocument(doc *yamlfile.Document, r Resolver) (*ComponentSpec, error) {
+	errs := &problems{}
+	c := scope{doc, errs}.component(doc.Root, "", resolverOrEmpty(r), true)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// component reads a component mapping. Named components (files and
+// registrations) need a name; components written inline in a step do not.
+func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *ComponentSpec {
+	var raw rawComponent
+	s.decode(n, field, &raw)
+	c := &ComponentSpec{
+		Name: raw.Name, Version: raw.Version, DisplayName: raw.DisplayName, Description: raw.Description,
+		Tags: raw.Tags, IsDeterministic: true, Resources: Resources{InstanceCount: 1},
+		Inputs: map[string]*InputSpec{}, Outputs: map[string]*OutputSpec{}, Pos: s.position(n, field),
+	}
+	keyNode := func(key string) *yaml.Node {
+		for _, e := range entries(n) {
+			if e.key.Value == key {
+				return e.value
+			}
+		}
+		return n
+	}
+	if raw.Type != "" && raw.Type != "command" {
+		s.fail(keyNode("type"), join(field, "type"), "unsupported component type %q (only command components are supported)", raw.Type)
+	}
+	if raw.IsDeterministic != nil {
+		c.IsDeterministic = *raw.IsDeterministic
+	}
+	switch {
+	case c.Name == "" && named:
+		s.fail(n, join(field, "name"), "name is required")
+	case c.Name != "" && !componentNameRe.MatchString(c.Name):
+		s.fail(keyNode("name"), join(field, "name"), "invalid component name %q (lowercase letters, digits and '_', at most 255)", c.Name)
+	}
+	if raw.Code != nil {
+		c.Code, c.CodeRef = s.code(raw.Code, join(field, "code"), r)
+	}
+	if raw.Environment != nil {
+		c.Environment = s.environmentField(raw.Environment, join(field, "environment"), r)
+	}
+	if raw.Resources != nil {
+		s.resources(raw.Resources, join(field, "resources"), &c.Resources)
+	}
+	if raw.Distribution != nil {
+		c.Distribution = s.distribution(raw.Distribution, join(field, "distribution"), c.Resources.InstanceCount)
+	}
+	s.inputDefs(raw.Inputs, join(field, "inputs"), c)
+	s.outputDefs(raw.Outputs, join(field, "outputs"), c)
+	cmdNode := keyNode("command")
+	if raw.Command == nil || isNull(raw.Command) {
+		s.fail(n, join(field, "command"), "command is required")
+	} else if raw.Command.Kind != yaml.ScalarNode {
+		s.fail(raw.Command, join(field, "command"), "command must be a string")
+	} else {
+		c.Command = raw.Command.Value
+		for _, msg := range checkCommand(c.Command, c.Inputs, c.Outputs) {
+			s.fail(cmdNode, join(field, "command"), "%s", msg)
+		}
+	}
+	if c.Environment.IsZero() {
+		s.fail(n, join(field, "environment"), "environment is required")
+	}
+	return c
+}
+
+// code reads a code field: a local folder (or file) relative to the YAML,
+// or a registered code asset.
+func (s scope) code(n *yaml.Node, field string, r Resolver) (string, *AssetRef) {
+	if isNull(n) {
+		return "", nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		s.fail(n, field, "code must be a local path or an azureml: reference")
+		return "", nil
+	}
+	p := strings.TrimSpace(n.Value)
+	switch {
+	case p == "":
+		s.fail(n, field, "code is empty")
+	case strings.HasPrefix(p, "azureml:"):
+		ref, err := ParseAssetRef(p)
+		if err != nil {
+			s.fail(n, field, "%v", err)
+			return "", nil
+		}
+		s.checkAsset(n, field, AssetCode, ref, r)
+		return "", &ref
+	case strings.Contains(p, "://"):
+		s.fail(n, field, "code must be a local path or an azureml: reference, got %q", p)
+	default:
+		abs := s.resolvePath(p)
+		if _, err := os.Stat(abs); err != nil {
+			s.fail(n, field, "code path %s does not exist", abs)
+		}
+		return abs, nil
+	}
+	return "", nil
+}
+
+// environmentField reads an environment field: a reference or an inline
+// (anonymous) definition.
+func (s scope) environmentField(n *yaml.Node, field string, r Resolver) EnvironmentRef {
+	switch {
+	case isNull(n):
+		return EnvironmentRef{}
+	case n.Kind == yaml.MappingNode:
+		return EnvironmentRef{Inline: s.environment(n, field, false)}
+	case n.Kind == yaml.ScalarNode:
+		ref, err := ParseAssetRef(n.Value)
+		if err == nil && ref.Form == RefFile {
+			err = fmt.Errorf("an environment cannot be a file: reference; write it inline or register it")
+		}
+		if err != nil {
+			s.fail(n, field, "%v", err)
+			return EnvironmentRef{}
+		}
+		s.checkAsset(n, field, AssetEnvironment, ref, r)
+		return EnvironmentRef{Ref: &ref}
+	}
+	s.fail(n, field, "environment must be a reference or a mapping")
+	return EnvironmentRef{}
+}
+
+// checkAsset asks the resolver whether a referenced asset exists, so an
+// unknown reference fails before anything runs.
+func (s scope) checkAsset(n *yaml.Node, field string, kind AssetKind, ref AssetRef, r Resolver) {
+	if ref.Kind != "" && ref.Kind != kind {
+		s.fail(n, field, "%q refers to %s, expected %s", ref.Raw, ref.Kind, kind)
+		return
+	}
+	ok, err := r.AssetExists(kind, ref)
+	switch {
+	case err != nil:
+		s.fail(n, field, "cannot look up %s: %v", ref.Raw, err)
+	case !ok:
+		s.fail(n, field, "unknown %s reference %s: no such %s is registered", kindNoun(kind), ref.Raw, kindNoun(kind))
+	}
+}
+
+func kindNoun(k AssetKind) string {
+	switch k {
+	case AssetData:
+		return "data asset"
+	case AssetEnvironment:
+		return "environment"
+	case AssetComponent:
+		return "component"
+	case AssetModel:
+		return "model"
+	case AssetCode:
+		return "code asset"
+	}
+	return string(k)
+}
+
+// resources decodes a resources mapping on top of res, so a step's values
+// override a component's field by field.
+func (s scope) resources(n *yaml.Node, field string, res *Resources) {
+	if isNull(n) {
+		return
+	}
+	if !s.decode(n, field, res) {
+		return
+	}
+	if res.InstanceCount < 1 {
+		s.fail(n, join(field, "instance_count"), "instance_count must be at least 1, got %d", res.InstanceCount)
+	}
+	if res.MaxInstanceCount < 0 {
+		s.fail(n, join(field, "max_instance_count"), "max_instance_count must not be negative")
+	}
+}
+
+func (s scope) distribution(n *yaml.Node, field string, instances int) *Distribution {
+	if isNull(n) {
+		return nil
+	}
+	var raw rawDistribution
+	if !s.decode(n, field, &raw) {
+		return nil
+	}
+	d := &Distribution{Type: strings.ToLower(raw.Type), Port: raw.Port, Address: raw.Address,
+		IncludeDashboard: raw.IncludeDashboard, DashboardPort: raw.DashboardPort,
+		HeadNodeAdditionalArgs: raw.HeadNodeAdditionalArgs, WorkerNodeAdditionalArgs: raw.WorkerNodeAdditionalArgs}
+	get := func(p *int, def int) int {
+		if p != nil {
+			return *p
+		}
+		return def
+	}
+	switch d.Type {
+	case "mpi":
+		if raw.ProcessCountPerInstance == nil {
+			s.fail(n, join(field, "process_count_per_instance"), "process_count_per_instance is required for mpi")
+		}
+		d.ProcessCountPerInstance = get(raw.ProcessCountPerInstance, 1)
+	case "pytorch":
+		d.ProcessCountPerInstance = get(raw.ProcessCountPerInstance, 1)
+	case "tensorflow":
+		d.WorkerCount = get(raw.WorkerCount, instances)
+		d.ParameterServerCount = get(raw.ParameterServerCount, 0)
+	case "ray":
+	default:
+		s.fail(n, join(field, "type"), "distribution type must be mpi, pytorch, tensorflow or ray, got %q", raw.Type)
+		return nil
+	}
+	if d.ProcessCountPerInstance < 0 || d.WorkerCount < 0 || d.ParameterServerCount < 0 {
+		s.fail(n, field, "process and worker counts must not be negative")
+	}
+	return d
+}
+
+// checkPortName applies the naming rules shared by inputs and outputs.
+func (s scope) checkPortName(key *yaml.Node, field, name string, c *ComponentSpec) bool {
+	switch {
+	case !portNameRe.MatchString(name):
+		s.fail(key, field, "invalid name %q (letters, digits and '_', not starting with a digit)", name)
+	case reservedPortNames[strings.ToLower(name)]:
+		s.fail(key, field, "%q is a reserved name (path, ld_library_path, user, logname, home, pwd and shell are not allowed)", name)
+	default:
+		for other := range c.Inputs {
+			if strings.EqualFold(other, name) {
+				s.fail(key, field, "name %q is already used by input %q", name, other)
+				return false
+			}
+		}
+		for other := range c.Outputs {
+			if strings.EqualFold(other, name) {
+				s.fail(key, field, "name %q is already used by output %q", name, other)
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (s scope) inputDefs(n *yaml.Node, field string, c *ComponentSpec) {
+	if n == nil || isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		s.fail(n, field, "inputs must be a mapping")
+		return
+	}
+	for _, e := range entries(n) {
+		name, f := e.key.Value, join(field, e.key.Value)
+		if !s.checkPortName(e.key, f, name, c) {
+			continue
+		}
+		var raw rawInputDef
+		if e.value == nil || e.value.Kind != yaml.MappingNode {
+			s.fail(e.value, f, "an input definition must be a mapping with at least type")
+			continue
+		}
+		if !s.decode(e.value, f, &raw) {
+			continue
+		}
+		in := &InputSpec{Name: name, Type: normalizeType(raw.Type), Description: raw.Description, Optional: raw.Optional, Mode: raw.Mode}
+		c.Inputs[name] = in
+		typeNode := valueOf(e.value, "type")
+		switch {
+		case raw.Type == "":
+			s.fail(e.value, join(f, "type"), "type is required")
+			continue
+		case IsLiteralType(in.Type):
+			if raw.Mode != "" {
+				s.fail(valueOf(e.value, "mode"), join(f, "mode"), "mode applies to data inputs only")
+			}
+		case IsDataType(in.Type):
+			if raw.Mode != "" {
+				s.checkInputMode(valueOf(e.value, "mode"), join(f, "mode"), raw.Mode, in.Type)
+			}
+		default:
+			s.fail(typeNode, join(f, "type"), "unknown input type %q (expected string, integer, number, boolean, uri_file, uri_folder, mltable, mlflow_model or custom_model)", raw.Type)
+			continue
+		}
+		numeric := in.Type == TypeInteger || in.Type == TypeNumber
+		for _, b := range []struct {
+			key string
+			vn  *yaml.Node
+			p   **float64
+		}{{"min", raw.Min, &in.Min}, {"max", raw.Max, &in.Max}} {
+			key, vn, p := b.key, b.vn, b.p
+			if vn == nil || isNull(vn) {
+				continue
+			}
+			if !numeric {
+				s.fail(vn, join(f, key), "%s applies to integer and number inputs only", key)
+				continue
+			}
+			v, err := literalFromNode(vn)
+			if err == nil {
+				v, err = coerce(v, in.Type, true)
+			}
+			if err != nil {
+				s.fail(vn, join(f, key), "%v", err)
+				continue
+			}
+			x := v.Float
+			if v.Type == TypeInteger {
+				x = float64(v.Int)
+			}
+			*p = &x
+		}
+		if in.Min != nil && in.Max != nil && *in.Min > *in.Max {
+			s.fail(raw.Min, join(f, "min"), "min %s is greater than max %s", formatNumber(*in.Min), formatNumber(*in.Max))
+		}
+		if len(raw.Enum) > 0 {
+			if in.Type != TypeString {
+				s.fail(valueOf(e.value, "enum"), join(f, "enum"), "enum applies to string inputs only")
+			}
+			for _, en := range raw.Enum {
+				if en == nil || en.Kind != yaml.ScalarNode || isNull(en) {
+					s.fail(en, join(f, "enum"), "enum values must be scalars")
+					continue
+				}
+				in.Enum = append(in.Enum, en.Value)
+			}
+		}
+		if raw.Default != nil && !isNull(raw.Default) {
+			if !IsLiteralType(in.Type) {
+				s.fail(raw.Default, join(f, "default"), "default applies to string, integer, number and boolean inputs only")
+				continue
+			}
+			v, err := literalFromNode(raw.Default)
+			if err == nil {
+				v, err = coerce(v, in.Type, false)
+			}
+			if err == nil {
+				err = checkRange(v, in)
+			}
+			if err != nil {
+				s.fail(raw.Default, join(f, "default"), "%v", err)
+				continue
+			}
+			in.Default = &v
+		}
+	}
+}
+
+func (s scope) outputDefs(n *yaml.Node, field string, c *ComponentSpec) {
+	if n == nil || isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		s.fail(n, field, "outputs must be a mapping")
+		return
+	}
+	for _, e := range entries(n) {
+		name, f := e.key.Value, join(field, e.key.Value)
+		if !s.checkPortName(e.key, f, name, c) {
+			continue
+		}
+		var raw rawOutputDef
+		if e.value != nil && !isNull(e.value) && !s.decode(e.value, f, &raw) {
+			continue
+		}
+		out := &OutputSpec{Name: name, Type: normalizeType(raw.Type), Description: raw.Description, Mode: raw.Mode}
+		if out.Type == "" {
+			out.Type = TypeURIFolder
+		}
+		if !isOutputType(out.Type) {
+			s.fail(valueOf(e.value, "type"), join(f, "type"), "unknown output type %q (expected uri_folder, uri_file, mltable, mlflow_model or custom_model)", raw.Type)
+		}
+		if out.Mode != "" {
+			s.checkOutputMode(valueOf(e.value, "mode"), join(f, "mode"), out.Mode)
+		}
+		c.Outputs[name] = out
+	}
+}
+
+func isOutputType(t string) bool {
+	switch t {
+	case TypeURIFolder, TypeURIFile, TypeMLTable, TypeMLflowModel, TypeCustomModel, TypeTritonModel:
+		return true
+	}
+	return false
+}
+
+func (s scope) checkInputMode(n *yaml.Node, field, mode, typ string) bool {
+	switch mode {
+	case ModeROMount, ModeDownload, ModeDirect:
+		return true
+	case ModeEvalMount, ModeEvalDownload:
+		if typ == TypeMLTable || typ == "" {
+			return true
+		}
+		s.fail(n, field, "mode %s applies to mltable inputs only", mode)
+		return false
+	}
+	s.fail(n, field, "unknown input mode %q (expected ro_mount, download, direct, eval_mount or eval_download)", mode)
+	return false
+}
+
+func (s scope) checkOutputMode(n *yaml.Node, field, mode string) bool {
+	switch mode {
+	case ModeRWMount, ModeUpload, ModeDirect:
+		return true
+	}
+	s.fail(n, field, "unknown output mode %q (expected rw_mount or upload)", mode)
+	return false
+}
+
+// valueOf returns the value under key in mapping n, or n itself so errors
+// still have a position.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	for _, e := range entries(n) {
+		if e.key.Value == key {
+			return e.value
+		}
+	}
+	return n
+}
+
+// sortedKeys returns a map's keys in order, for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

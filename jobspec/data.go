@@ -1,0 +1,190 @@
+package jobspec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wharfml/wharf/yamlfile"
+)
+
+// DataSpec is a data asset definition (data.schema.json).
+type DataSpec struct {
+	Name        string
+	Version     string
+	Description string
+	Tags        map[string]string
+	// Type is uri_file, uri_folder (default) or mltable.
+	Type string
+	// Source says where the data lives; a local path is absolute.
+	Source DataRef
+	Pos    Position
+}
+
+// DataRef says where data comes from: exactly one of Asset, Datastore,
+// LocalPath and URL is set.
+type DataRef struct {
+	Type string
+	Mode string
+	// Asset is a registered data (or, for model types, model) asset.
+	Asset *AssetRef
+	// Datastore is an azureml://datastores/... location.
+	Datastore *DatastoreURI
+	// LocalPath is an absolute local file or folder, uploaded at submit.
+	LocalPath string
+	// URL is an http(s), wasbs, abfss or adl location.
+	URL string
+}
+
+// String renders the location the way it would be written in YAML.
+func (d DataRef) String() string {
+	switch {
+	case d.Asset != nil:
+		return d.Asset.String()
+	case d.Datastore != nil:
+		return d.Datastore.String()
+	case d.LocalPath != "":
+		return d.LocalPath
+	}
+	return d.URL
+}
+
+type rawData struct {
+	Name        string            `yaml:"name"`
+	Version     string            `yaml:"version"`
+	Description string            `yaml:"description"`
+	Tags        map[string]string `yaml:"tags"`
+	Type        string            `yaml:"type"`
+	Path        *yaml.Node        `yaml:"path"`
+}
+
+// LoadData reads a data asset YAML file, applying --set overrides.
+func LoadData(path string, sets []string) (*DataSpec, error) {
+	errs := &problems{}
+	doc := loadDocument(path, sets, errs)
+	if doc == nil {
+		return nil, errs.err()
+	}
+	return DataFromDocument(doc)
+}
+
+// DataFromDocument reads a data asset from an already parsed (and
+// overridden) document.
+func DataFromDocument(doc *yamlfile.Document) (*DataSpec, error) {
+	errs := &problems{}
+	s := scope{doc, errs}
+	var raw rawData
+	s.decode(doc.Root, "", &raw)
+	d := &DataSpec{Name: raw.Name, Version: raw.Version, Description: raw.Description, Tags: raw.Tags,
+		Type: raw.Type, Pos: s.position(doc.Root, "")}
+	if d.Type == "" {
+		d.Type = TypeURIFolder
+	}
+	switch {
+	case d.Name == "":
+		s.fail(doc.Root, "name", "name is required")
+	case !assetNameRe.MatchString(d.Name):
+		s.fail(doc.Node("name"), "name", "invalid name %q (letters, digits, '-', '_' and '.', starting with a letter or digit)", d.Name)
+	}
+	switch d.Type {
+	case TypeURIFile, TypeURIFolder, TypeMLTable:
+	default:
+		s.fail(doc.Node("type"), "type", "type must be uri_file, uri_folder or mltable, got %q", d.Type)
+	}
+	if raw.Path == nil || isNull(raw.Path) {
+		s.fail(doc.Root, "path", "path is required")
+	} else if raw.Path.Kind != yaml.ScalarNode {
+		s.fail(raw.Path, "path", "path must be a string")
+	} else if ref, ok := s.dataLocation(raw.Path, "path", d.Type, false); ok {
+		if ref.Asset != nil {
+			s.fail(raw.Path, "path", "a data asset's path must be a local path or a storage URI, not an asset reference")
+		}
+		ref.Type = d.Type
+		d.Source = ref
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// dataLocation classifies a data path: asset reference, datastore URI, URL
+// or local path (made absolute and checked against the type). It reports
+// false after recording a problem.
+func (s scope) dataLocation(n *yaml.Node, field, typ string, allowAsset bool) (DataRef, bool) {
+	p := strings.TrimSpace(n.Value)
+	ref := DataRef{Type: typ}
+	switch {
+	case p == "":
+		s.fail(n, field, "path is empty")
+		return ref, false
+	case IsDatastoreURI(p):
+		u, err := ParseDatastoreURI(p)
+		if err != nil {
+			s.fail(n, field, "%v", err)
+			return ref, false
+		}
+		ref.Datastore = &u
+	case strings.HasPrefix(p, "azureml:"):
+		if !allowAsset {
+			s.fail(n, field, "%q: expected a local path or a storage URI", p)
+			return ref, false
+		}
+		a, err := ParseAssetRef(p)
+		if err != nil {
+			s.fail(n, field, "%v", err)
+			return ref, false
+		}
+		ref.Asset = &a
+	case isURL(p):
+		ref.URL = p
+	case strings.Contains(p, "://"):
+		s.fail(n, field, "unsupported URI %q (use azureml://datastores/..., http(s), wasbs, abfss or adl)", p)
+		return ref, false
+	default:
+		ref.LocalPath = s.resolvePath(p)
+		if msg := checkLocal(ref.LocalPath, typ); msg != "" {
+			s.fail(n, field, "%s", msg)
+			return ref, false
+		}
+	}
+	return ref, true
+}
+
+// checkLocal verifies a local path exists and fits the data type, so a typo
+// fails at submit rather than when the job starts.
+func checkLocal(p, typ string) string {
+	if strings.ContainsAny(p, "*?[") {
+		return ""
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return "local path " + p + " does not exist"
+	}
+	switch typ {
+	case TypeURIFile:
+		if st.IsDir() {
+			return "local path " + p + " is a folder but the type is uri_file"
+		}
+	case TypeURIFolder:
+		if !st.IsDir() {
+			return "local path " + p + " is a file but the type is uri_folder"
+		}
+	case TypeMLTable:
+		if !st.IsDir() {
+			return "local path " + p + " must be a folder containing an MLTable file"
+		}
+		if _, err := os.Stat(filepath.Join(p, "MLTable")); err != nil {
+			return "folder " + p + " has no MLTable file (required for type mltable)"
+		}
+	case TypeMLflowModel:
+		if st.IsDir() {
+			if _, err := os.Stat(filepath.Join(p, "MLmodel")); err != nil {
+				return "folder " + p + " has no MLmodel file (required for type mlflow_model)"
+			}
+		}
+	}
+	return ""
+}

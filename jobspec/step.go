@@ -1,0 +1,523 @@
+package jobspec
+
+import (
+	"fmt"
+	"sort"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// pipelineContext is what steps can bind to.
+type pipelineContext struct {
+	inputs   map[string]*InputValue
+	outputs  map[string]*OutputBinding
+	settings Settings
+	// boundOutputs maps a parent output to the step that writes it.
+	boundOutputs map[string]string
+}
+
+// stepBuild is a step while it is being assembled.
+type stepBuild struct {
+	step   *Step
+	node   *yaml.Node
+	field  string
+	inline bool
+	// ok is false when the component could not be read; checks that need
+	// it are skipped to avoid follow-on errors.
+	ok         bool
+	inputs     []*pendingInput
+	inputsNode *yaml.Node
+	order      int
+	// depRefs remembers the first binding naming each upstream step, to
+	// position cycle errors.
+	depRefs map[string]*pendingInput
+	// written holds inputs given a value in the file, even a bad one, so a
+	// rejected binding is not reported a second time as unset.
+	written map[string]bool
+}
+
+var stepNameRe = portNameRe
+
+// buildStep assembles a step from a command job mapping (a pipeline step,
+// or a whole command job when pc is nil).
+func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawCommandJob, clean bool, r Resolver, pc *pipelineContext) *stepBuild {
+	st := &Step{Name: name, DisplayName: raw.DisplayName, Description: raw.Description, Tags: raw.Tags,
+		EnvironmentVariables: raw.EnvironmentVariables, Inputs: map[string]Binding{},
+		Outputs: map[string]*OutputBinding{}, Pos: s.position(n, field)}
+	b := &stepBuild{step: st, node: n, field: field, ok: true, depRefs: map[string]*pendingInput{}, written: map[string]bool{}}
+	if pc != nil {
+		if raw.Type != "" && raw.Type != "command" {
+			s.fail(valueOf(n, "type"), join(field, "type"), "unsupported step type %q (only command steps are supported)", raw.Type)
+		}
+		if raw.Name != "" && raw.Name != name {
+			s.fail(valueOf(n, "name"), join(field, "name"), "name %q differs from the step name %q", raw.Name, name)
+		}
+	}
+	s.checkIdentity(n, field, raw.Identity)
+
+	var comp *ComponentSpec
+	if raw.Component != nil && !isNull(raw.Component) {
+		comp, st.ComponentRef = s.componentField(raw.Component, join(field, "component"), r)
+		if comp == nil {
+			b.ok = false
+		}
+	} else {
+		b.inline = true
+	}
+	if comp == nil {
+		comp = &ComponentSpec{IsDeterministic: true, Resources: Resources{InstanceCount: 1},
+			Inputs: map[string]*InputSpec{}, Outputs: map[string]*OutputSpec{}, Pos: st.Pos}
+	}
+	st.Component = comp
+	if raw.Code != nil {
+		comp.Code, comp.CodeRef = s.code(raw.Code, join(field, "code"), r)
+	}
+	if raw.Environment != nil && !isNull(raw.Environment) {
+		comp.Environment = s.environmentField(raw.Environment, join(field, "environment"), r)
+	}
+	if raw.Resources != nil {
+		s.resources(raw.Resources, join(field, "resources"), &comp.Resources)
+	}
+	if raw.Distribution != nil {
+		comp.Distribution = s.distribution(raw.Distribution, join(field, "distribution"), comp.Resources.InstanceCount)
+	}
+	cmdNode := valueOf(n, "command")
+	if raw.Command != nil && !isNull(raw.Command) {
+		if raw.Command.Kind != yaml.ScalarNode {
+			s.fail(raw.Command, join(field, "command"), "command must be a string")
+		} else {
+			comp.Command = raw.Command.Value
+		}
+	}
+	// Without a clean decode a missing field is likely a misspelt one,
+	// already reported.
+	if b.ok && clean && comp.Command == "" {
+		s.fail(n, join(field, "command"), "command is required (or use component)")
+	}
+	if b.ok && clean && comp.Environment.IsZero() && (b.inline || raw.Environment != nil) {
+		s.fail(n, join(field, "environment"), "environment is required")
+	}
+
+	// Inputs.
+	b.inputsNode = raw.Inputs
+	if raw.Inputs != nil && !isNull(raw.Inputs) && raw.Inputs.Kind != yaml.MappingNode {
+		s.fail(raw.Inputs, join(field, "inputs"), "inputs must be a mapping")
+	} else {
+		for _, e := range entries(raw.Inputs) {
+			in, f := e.key.Value, join(field, "inputs."+e.key.Value)
+			decl := comp.Inputs[in]
+			if b.inline {
+				if !s.checkPortName(e.key, f, in, comp) {
+					continue
+				}
+			} else if decl == nil {
+				if b.ok {
+					s.fail(e.key, f, "component %s has no input %q (inputs: %s)", componentLabel(comp), in, listOrNone(sortedKeys(comp.Inputs)))
+				}
+				continue
+			}
+			hint := TypeURIFolder
+			if decl != nil && IsDataType(decl.Type) {
+				hint = decl.Type
+			}
+			p := s.readInput(in, e.value, f, hint, r)
+			if p == nil || !p.empty {
+				b.written[in] = true
+			}
+			if b.inline {
+				comp.Inputs[in] = &InputSpec{Name: in}
+			}
+			if p == nil {
+				continue
+			}
+			if b.inline && p.desc != "" {
+				comp.Inputs[in].Description = p.desc
+			}
+			b.inputs = append(b.inputs, p)
+			if p.expr != nil && p.expr.step != "" {
+				if _, seen := b.depRefs[p.expr.step]; !seen {
+					b.depRefs[p.expr.step] = p
+				}
+			}
+		}
+	}
+
+	// Outputs.
+	var parentOutputs map[string]*OutputBinding
+	if pc != nil {
+		parentOutputs = pc.outputs
+	}
+	if raw.Outputs != nil && !isNull(raw.Outputs) && raw.Outputs.Kind != yaml.MappingNode {
+		s.fail(raw.Outputs, join(field, "outputs"), "outputs must be a mapping")
+	} else {
+		for _, e := range entries(raw.Outputs) {
+			out, f := e.key.Value, join(field, "outputs."+e.key.Value)
+			decl := comp.Outputs[out]
+			if b.inline {
+				if !s.checkPortName(e.key, f, out, comp) {
+					continue
+				}
+			} else if decl == nil {
+				if b.ok {
+					s.fail(e.key, f, "component %s has no output %q (outputs: %s)", componentLabel(comp), out, listOrNone(sortedKeys(comp.Outputs)))
+				}
+				continue
+			}
+			o := s.readOutput(e.value, f, decl, parentOutputs)
+			if b.inline {
+				comp.Outputs[out] = &OutputSpec{Name: out, Type: TypeURIFolder}
+			}
+			if o == nil {
+				continue
+			}
+			if b.inline {
+				comp.Outputs[out].Type, comp.Outputs[out].Mode = o.Type, o.Mode
+			}
+			if o.ParentOutput != "" {
+				if other, taken := pc.boundOutputs[o.ParentOutput]; taken {
+					s.fail(e.value, f, "pipeline output %q is already bound to step %q", o.ParentOutput, other)
+				} else {
+					pc.boundOutputs[o.ParentOutput] = name
+				}
+			}
+			st.Outputs[out] = o
+		}
+	}
+	for _, out := range sortedKeys(comp.Outputs) {
+		if _, ok := st.Outputs[out]; !ok {
+			def := comp.Outputs[out]
+			o := &OutputBinding{Type: def.Type, Mode: def.Mode, Description: def.Description, Pos: st.Pos}
+			if o.Mode == "" {
+				o.Mode = ModeRWMount
+			}
+			st.Outputs[out] = o
+		}
+	}
+
+	if b.ok && comp.Command != "" && (b.inline || raw.Command != nil) {
+		for _, msg := range checkCommand(comp.Command, comp.Inputs, comp.Outputs) {
+			s.fail(cmdNode, join(field, "command"), "%s", msg)
+		}
+	}
+
+	// Run settings.
+	if raw.Compute != nil && !isNull(raw.Compute) {
+		cn := deref(raw.Compute)
+		name, err := ParseResourceRef(cn.Value)
+		switch {
+		case cn.Kind != yaml.ScalarNode || err != nil:
+			s.fail(cn, join(field, "compute"), "compute must be azureml:<name>: %v", err)
+		case pc != nil && name == "local":
+			s.fail(cn, join(field, "compute"), "compute local is not allowed inside a pipeline")
+		default:
+			st.Compute = name
+		}
+	} else if pc != nil {
+		st.Compute = pc.settings.DefaultCompute
+	}
+	if raw.Limits != nil && raw.Limits.Timeout != nil {
+		if *raw.Limits.Timeout <= 0 {
+			s.fail(valueOf(valueOf(n, "limits"), "timeout"), join(field, "limits.timeout"), "timeout must be a positive number of seconds")
+		} else {
+			st.Timeout = *raw.Limits.Timeout
+		}
+	}
+	if rs := raw.RetrySettings; rs != nil {
+		rn := valueOf(n, "retry_settings")
+		if rs.MaxRetries != nil {
+			if *rs.MaxRetries < 0 {
+				s.fail(valueOf(rn, "max_retries"), join(field, "retry_settings.max_retries"), "max_retries must be 0 or more, got %d", *rs.MaxRetries)
+			} else {
+				st.Retry.MaxRetries = *rs.MaxRetries
+			}
+		}
+		if rs.Timeout != nil {
+			if *rs.Timeout <= 0 {
+				s.fail(valueOf(rn, "timeout"), join(field, "retry_settings.timeout"), "timeout must be a positive number of seconds")
+			} else {
+				st.Retry.Timeout = *rs.Timeout
+			}
+		}
+	}
+	return b
+}
+
+func componentLabel(c *ComponentSpec) string {
+	switch {
+	case c.Name == "":
+		return "(inline)"
+	case c.Version == "":
+		return c.Name
+	}
+	return c.Name + ":" + c.Version
+}
+
+// componentField resolves a step's component: file:<path>, a registered
+// reference, or an inline mapping. The result is a copy the step may change.
+func (s scope) componentField(n *yaml.Node, field string, r Resolver) (*ComponentSpec, string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return s.component(n, field, r, false), ""
+	case yaml.ScalarNode:
+	default:
+		s.fail(n, field, "component must be file:<path>, azureml:<name>:<version> or a mapping")
+		return nil, ""
+	}
+	ref, err := ParseAssetRef(n.Value)
+	if err != nil {
+		s.fail(n, field, "%v", err)
+		return nil, ""
+	}
+	if ref.Form == RefFile {
+		path := s.resolvePath(ref.Path)
+		before := len(s.errs.list)
+		cdoc := loadDocument(path, nil, s.errs)
+		if cdoc == nil {
+			for _, e := range s.errs.list[before:] {
+				if e.Line == 0 && e.Field == "" {
+					pos := s.position(n, field)
+					e.Msg = fmt.Sprintf("component %s: %s", e.File, e.Msg)
+					e.File, e.Line, e.Column, e.Field = pos.File, pos.Line, pos.Column, pos.Field
+				}
+			}
+			return nil, ""
+		}
+		c := scope{cdoc, s.errs}.component(cdoc.Root, "", r, true)
+		if len(s.errs.list) > before {
+			return nil, ""
+		}
+		return c, n.Value
+	}
+	if ref.Kind != "" && ref.Kind != AssetComponent {
+		s.fail(n, field, "%q refers to %s, expected components", ref.Raw, ref.Kind)
+		return nil, ""
+	}
+	c, found, err := r.Component(ref)
+	switch {
+	case err != nil:
+		s.fail(n, field, "cannot look up %s: %v", ref.Raw, err)
+		return nil, ""
+	case !found || c == nil:
+		s.fail(n, field, "unknown component reference %s: no such component is registered", ref.Raw)
+		return nil, ""
+	}
+	return c.Clone(), n.Value
+}
+
+// resolveInputs checks every pending input against the input it feeds and
+// records the bindings. Steps are resolved upstream first, so a binding to
+// another step's input can copy its value.
+func (b *stepBuild) resolveInputs(s scope, pc *pipelineContext, steps map[string]*stepBuild) {
+	comp := b.step.Component
+	for _, p := range b.inputs {
+		decl := comp.Inputs[p.name]
+		if decl == nil {
+			continue
+		}
+		bind := Binding{Pos: s.position(p.node, p.field)}
+		set := true
+		switch {
+		case p.empty:
+			if b.inline {
+				s.fail(p.node, p.field, "input %q has no value", p.name)
+			}
+			set = false
+		case p.lit != nil:
+			bind.Kind = BindLiteral
+			set = b.literalInto(s, p, decl, *p.lit, true, &bind, fmt.Sprintf("a %s literal", p.lit.Type))
+		case p.data != nil:
+			bind.Kind = BindData
+			set = b.dataInto(s, p, decl, p.data.Type, &bind, "data")
+			if set {
+				d := *p.data
+				d.Type, d.Mode = bind.Type, bind.Mode
+				bind.Data = &d
+			}
+		case pc == nil:
+			s.fail(p.node, p.field, "%s: bindings to a parent are only valid in pipeline steps", p.expr.text)
+			set = false
+		case p.expr.parentPort == "outputs":
+			s.fail(p.node, p.field, "%s: a pipeline output cannot feed an input; bind to the step output that writes it", p.expr.text)
+			set = false
+		case p.expr.parentPort == "inputs":
+			set = b.parentInto(s, pc, p, decl, &bind)
+		default:
+			set = b.stepInto(s, p, decl, &bind, steps)
+		}
+		if set {
+			b.step.Inputs[p.name] = bind
+		}
+	}
+	if b.inline || !b.ok {
+		return
+	}
+	for _, name := range sortedKeys(comp.Inputs) {
+		if _, ok := b.step.Inputs[name]; ok || b.written[name] {
+			continue
+		}
+		decl := comp.Inputs[name]
+		switch {
+		case decl.Default != nil:
+			v := *decl.Default
+			b.step.Inputs[name] = Binding{Kind: BindLiteral, Type: decl.Type, Literal: &v, FromDefault: true, Pos: b.step.Pos}
+		case decl.Optional:
+		default:
+			node := b.node
+			if b.inputsNode != nil {
+				node = b.inputsNode
+			}
+			s.fail(node, join(b.field, "inputs."+name), "required input %q of component %s is not set (no binding, no default, and not optional)", name, componentLabel(comp))
+		}
+	}
+}
+
+// literalInto binds a literal value to decl. strict applies to literals
+// written directly; values flowing from a pipeline input are strings and
+// are parsed instead.
+func (b *stepBuild) literalInto(s scope, p *pendingInput, decl *InputSpec, v Value, strict bool, bind *Binding, source string) bool {
+	if b.inline && decl.Type == "" {
+		decl.Type = v.Type
+	}
+	if IsDataType(decl.Type) {
+		s.fail(p.node, p.field, "type mismatch: %s cannot be bound to %s input %q; write {type: %s, path: ...}", source, decl.Type, p.name, decl.Type)
+		return false
+	}
+	cv, err := coerce(v, decl.Type, strict)
+	if err == nil {
+		err = checkRange(cv, decl)
+	}
+	if err != nil {
+		s.fail(p.node, p.field, "input %q: %v", p.name, err)
+		return false
+	}
+	bind.Literal, bind.Type = &cv, decl.Type
+	return true
+}
+
+// dataInto binds data of type typ to decl, settling type and mode.
+func (b *stepBuild) dataInto(s scope, p *pendingInput, decl *InputSpec, typ string, bind *Binding, source string) bool {
+	if p.typ != "" {
+		typ = p.typ
+	}
+	if b.inline && decl.Type == "" {
+		if typ == "" {
+			typ = TypeURIFolder
+		}
+		decl.Type = typ
+	}
+	if IsLiteralType(decl.Type) {
+		s.fail(p.node, p.field, "type mismatch: %s cannot be bound to %s input %q", source, decl.Type, p.name)
+		return false
+	}
+	if typ != "" && isFileType(typ) != isFileType(decl.Type) {
+		s.fail(p.node, p.field, "type mismatch: %s of type %s cannot be bound to %s input %q", source, typ, decl.Type, p.name)
+		return false
+	}
+	mode := p.mode
+	if mode == "" {
+		mode = decl.Mode
+	}
+	if mode == "" {
+		mode = ModeROMount
+	}
+	if (mode == ModeEvalMount || mode == ModeEvalDownload) && decl.Type != TypeMLTable {
+		s.fail(p.node, p.field, "mode %s applies to mltable inputs only", mode)
+		return false
+	}
+	bind.Type, bind.Mode = decl.Type, mode
+	return true
+}
+
+func (b *stepBuild) parentInto(s scope, pc *pipelineContext, p *pendingInput, decl *InputSpec, bind *Binding) bool {
+	pi, ok := pc.inputs[p.expr.name]
+	if !ok {
+		s.fail(p.node, p.field, "%s: the pipeline has no input %q (inputs: %s)", p.expr.text, p.expr.name, listOrNone(sortedKeys(pc.inputs)))
+		return false
+	}
+	bind.Kind, bind.ParentInput = BindParentInput, p.expr.name
+	source := fmt.Sprintf("pipeline input %q", p.expr.name)
+	switch {
+	case pi.Literal != nil:
+		if b.inline && decl.Type == "" {
+			// Pipeline literals reach steps as strings.
+			decl.Type = TypeString
+		}
+		return b.literalInto(s, p, decl, *pi.Literal, false, bind, source+" (a literal)")
+	case pi.Data != nil:
+		if !b.dataInto(s, p, decl, pi.Data.Type, bind, source) {
+			return false
+		}
+		d := *pi.Data
+		d.Type, d.Mode = bind.Type, bind.Mode
+		bind.Data = &d
+		return true
+	}
+	if b.inline && decl.Type == "" {
+		decl.Type = pi.Type
+		if decl.Type == "" {
+			decl.Type = TypeString
+		}
+	}
+	if b.inline || (decl.Default == nil && !decl.Optional) {
+		s.fail(p.node, p.field, "input %q is bound to pipeline input %q, which has no value", p.name, p.expr.name)
+	}
+	return false
+}
+
+func (b *stepBuild) stepInto(s scope, p *pendingInput, decl *InputSpec, bind *Binding, steps map[string]*stepBuild) bool {
+	e := p.expr
+	up, ok := steps[e.step]
+	if !ok {
+		s.fail(p.node, p.field, "%s: there is no step %q in this pipeline (steps: %s)", e.text, e.step, listOrNone(sortedKeys(steps)))
+		return false
+	}
+	bind.Step, bind.Port = e.step, e.name
+	if e.stepPort == "outputs" {
+		out, ok := up.step.Outputs[e.name]
+		if !ok {
+			s.fail(p.node, p.field, "%s: step %q has no output %q (outputs: %s)", e.text, e.step, e.name, listOrNone(sortedKeys(up.step.Outputs)))
+			return false
+		}
+		bind.Kind = BindStepOutput
+		return b.dataInto(s, p, decl, out.Type, bind, fmt.Sprintf("output %q of step %q", e.name, e.step))
+	}
+	bind.Kind = BindStepInput
+	if _, declared := up.step.Component.Inputs[e.name]; !declared {
+		s.fail(p.node, p.field, "%s: step %q has no input %q (inputs: %s)", e.text, e.step, e.name, listOrNone(sortedKeys(up.step.Component.Inputs)))
+		return false
+	}
+	ub, ok := up.step.Inputs[e.name]
+	if !ok {
+		if b.inline || (decl.Default == nil && !decl.Optional) {
+			s.fail(p.node, p.field, "%s: input %q of step %q is not set", e.text, e.name, e.step)
+		}
+		return false
+	}
+	source := fmt.Sprintf("input %q of step %q", e.name, e.step)
+	switch {
+	case ub.Literal != nil:
+		return b.literalInto(s, p, decl, *ub.Literal, false, bind, source)
+	case ub.Data != nil:
+		if !b.dataInto(s, p, decl, ub.Type, bind, source) {
+			return false
+		}
+		d := *ub.Data
+		d.Type, d.Mode = bind.Type, bind.Mode
+		bind.Data = &d
+		return true
+	}
+	// The upstream input is itself fed by a step output: same data.
+	return b.dataInto(s, p, decl, ub.Type, bind, source)
+}
+
+// sortedDeps lists the existing upstream steps of b.
+func (b *stepBuild) sortedDeps(steps map[string]*stepBuild) []string {
+	var deps []string
+	for d := range b.depRefs {
+		if _, ok := steps[d]; ok {
+			deps = append(deps, d)
+		}
+	}
+	sort.Strings(deps)
+	return deps
+}
