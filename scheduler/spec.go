@@ -1,0 +1,153 @@
+package scheduler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+)
+
+// StepSpec is what a step runs, fixed at submission: the command template,
+// the content it runs on and where each input comes from. It is stored as
+// the step job's Spec.
+type StepSpec struct {
+	// Component names the component ("name:version"), or is "" for an
+	// inline command; ComponentHash hashes its whole definition.
+	Component     string `json:"component,omitempty"`
+	ComponentHash string `json:"component_hash"`
+	// Command is the command template with ${{inputs.x}}, ${{outputs.y}}
+	// and $[[ ]] fragments still in it.
+	Command string `json:"command"`
+	// CodeDigest is the snapshot of the code folder, "" without one.
+	CodeDigest  string            `json:"code_digest,omitempty"`
+	Environment EnvSpec           `json:"environment"`
+	Compute     string            `json:"compute"`
+	EnvVars     map[string]string `json:"environment_variables,omitempty"`
+	// TimeoutSeconds limits one attempt; 0 is no limit.
+	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
+	// MaxRetries is how many attempts may follow a failed one.
+	MaxRetries int `json:"max_retries,omitempty"`
+	// RetryBackoffSeconds is the wait before the first retry; it doubles
+	// with every further one.
+	RetryBackoffSeconds int                   `json:"retry_backoff_seconds,omitempty"`
+	Deterministic       bool                  `json:"is_deterministic"`
+	ForceRerun          bool                  `json:"force_rerun,omitempty"`
+	Inputs              map[string]InputSpec  `json:"inputs"`
+	Outputs             map[string]OutputSpec `json:"outputs"`
+	// Deps are the steps whose outputs this one reads.
+	Deps []string `json:"deps,omitempty"`
+}
+
+// EnvSpec is the environment a step runs in.
+type EnvSpec struct {
+	// Ref is the environment asset ("name:version"), "" when inline.
+	Ref           string   `json:"ref,omitempty"`
+	Image         string   `json:"image,omitempty"`
+	PythonVersion string   `json:"python_version,omitempty"`
+	Pip           []string `json:"pip,omitempty"`
+	Conda         []string `json:"conda,omitempty"`
+}
+
+// Data kinds: a single blob, or a folder snapshot manifest.
+const (
+	KindFile   = "file"
+	KindFolder = "folder"
+)
+
+// InputSpec is where one input's value comes from: a literal, data fixed
+// at submission, or an upstream step's output.
+type InputSpec struct {
+	Type     string `json:"type"`
+	Optional bool   `json:"optional,omitempty"`
+	// Literal is set for literal inputs (nil: unset, the input is left
+	// out of $[[ ]] fragments).
+	Literal *string `json:"literal,omitempty"`
+	// Digest, Kind and Source describe data fixed at submission.
+	Digest string `json:"digest,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	Source string `json:"source,omitempty"`
+	// FileName is the name a uri_file input is given in the step's
+	// input folder.
+	FileName string `json:"file_name,omitempty"`
+	// Step and Output name the upstream output this input reads.
+	Step   string `json:"step,omitempty"`
+	Output string `json:"output,omitempty"`
+}
+
+// OutputSpec is one output of a step.
+type OutputSpec struct {
+	Type string `json:"type"`
+	Mode string `json:"mode,omitempty"`
+	// Parent is the pipeline output this one is bound to, if any.
+	Parent string `json:"parent,omitempty"`
+}
+
+// PipelineSpec is the Spec of a pipeline job.
+type PipelineSpec struct {
+	ContinueOnStepFailure bool `json:"continue_on_step_failure"`
+	ForceRerun            bool `json:"force_rerun,omitempty"`
+	// Outputs maps each pipeline output to the step output bound to it.
+	Outputs map[string]StepOutputRef `json:"outputs,omitempty"`
+}
+
+// StepOutputRef names one output of one step.
+type StepOutputRef struct {
+	Step   string `json:"step"`
+	Output string `json:"output"`
+}
+
+// hashEnv is the environment's identity for reuse and caching.
+func (e EnvSpec) hash() string {
+	pip := slices.Clone(e.Pip)
+	slices.Sort(pip)
+	conda := slices.Clone(e.Conda)
+	slices.Sort(conda)
+	b, _ := json.Marshal([]any{e.Image, e.PythonVersion, pip, conda})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// reuseKey hashes everything a step's result depends on: its definition,
+// code, environment, literal inputs and the content of its data inputs
+// (resolved is the text or digest of every input). Two steps with the same
+// key compute the same outputs, so the second can take the first's.
+func reuseKey(s *StepSpec, resolved map[string]string) string {
+	h := sha256.New()
+	write := func(parts ...string) {
+		for _, p := range parts {
+			h.Write([]byte(p))
+			h.Write([]byte{0})
+		}
+	}
+	write("wharf-step-v1", s.ComponentHash, s.Command, s.CodeDigest, s.Environment.hash())
+	for _, k := range sortedKeys(s.EnvVars) {
+		write("env", k, s.EnvVars[k])
+	}
+	for _, k := range sortedKeys(resolved) {
+		write("in", k, s.Inputs[k].Type, resolved[k])
+	}
+	for _, k := range sortedKeys(s.Outputs) {
+		write("out", k, s.Outputs[k].Type, s.Outputs[k].Mode)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// isDataType reports whether an input type carries data rather than a
+// literal.
+func isDataType(t string) bool {
+	switch strings.ToLower(t) {
+	case "string", "integer", "number", "boolean":
+		return false
+	}
+	return true
+}

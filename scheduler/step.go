@@ -1,0 +1,459 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/local"
+	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/snapshot"
+)
+
+// runStep runs one attempt of a step, or reuses an earlier result.
+func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings map[string]*wharf.Job, spec *StepSpec) error {
+	values, resolved, err := resolveInputs(spec, siblings)
+	if err != nil {
+		return err
+	}
+	key := reuseKey(spec, resolved)
+	note := ""
+	switch {
+	case !spec.Deterministic:
+		note = "not reused: the component is not deterministic (is_deterministic: false)"
+	case spec.ForceRerun:
+		note = "not reused: force_rerun is set"
+	default:
+		prev, err := s.Store.FindReusableJob(ctx, st.Workspace, key)
+		switch {
+		case err == nil && prev.Name != st.Name:
+			return s.reuse(ctx, st, prev, key, values)
+		case err != nil && wharf.ErrorCode(err) != wharf.ENOTFOUND:
+			return err
+		}
+		note = "not reused: no earlier completed step had the same definition, code, environment and input content"
+	}
+
+	compute, err := s.Store.FindCompute(ctx, st.Workspace, spec.Compute)
+	if err != nil {
+		return fmt.Errorf("compute %s: %w", spec.Compute, err)
+	}
+	attempt := len(st.Attempts) + 1
+	now := s.Now().UTC()
+	st, err = s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+		j.Status = wharf.JobQueued
+		j.ReuseKey, j.ReuseNote, j.Inputs = "", note, values
+		j.Compute = spec.Compute
+		if j.StartedAt == nil {
+			j.StartedAt = &now
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	logPath := s.LogPath(st.Workspace, st.Name, attempt)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	say := func(format string, args ...any) {
+		fmt.Fprintf(logf, "[wharf] "+format+"\n", args...)
+	}
+	say("attempt %d of step %s queued on compute %s (at most %d at once)", attempt, st.Name, compute.Name, compute.MaxInstances)
+
+	release, err := s.slots.Acquire(ctx, st.Workspace+"/"+compute.Name, compute.MaxInstances)
+	if err != nil {
+		return s.interrupted(st, attempt, "canceled while queued")
+	}
+	defer release()
+
+	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobStarting, nil); err != nil {
+		return err
+	}
+	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(attempt))
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	workDir, inputPaths, outputPaths, err := s.stage(ctx, dir, spec, values)
+	if err != nil {
+		return s.attemptFailed(ctx, st, attempt, spec, nil, "staging inputs: "+err.Error(), logf)
+	}
+
+	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobPreparing, nil); err != nil {
+		return err
+	}
+	say("preparing environment %s", envName(spec.Environment))
+	var env *pyenv.Env
+	if s.Envs != nil {
+		env, err = s.Envs.Ensure(ctx, pyenv.Spec{PythonVersion: spec.Environment.PythonVersion,
+			Pip: spec.Environment.Pip, Conda: spec.Environment.Conda}, logf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return s.interrupted(st, attempt, "canceled while preparing")
+			}
+			return s.attemptFailed(ctx, st, attempt, spec, nil, "preparing the environment failed: "+err.Error(), logf)
+		}
+	}
+	command, err := jobspec.RenderCommand(spec.Command, inputPaths, outputPaths)
+	if err != nil {
+		return s.attemptFailed(ctx, st, attempt, spec, nil, "rendering the command: "+err.Error(), logf)
+	}
+	runEnv, err := s.processEnv(ctx, st, parent, spec, env)
+	if err != nil {
+		return err
+	}
+	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobRunning, nil); err != nil {
+		return err
+	}
+	say("running: %s", command)
+	task := &local.Task{ID: st.Name + "#" + strconv.Itoa(attempt), Argv: []string{"/bin/sh", "-c", command},
+		Dir: workDir, Env: runEnv, LogPath: logPath, Timeout: time.Duration(spec.TimeoutSeconds) * time.Second}
+	logf.Sync()
+	res := s.Exec.Run(ctx, task, func(p local.Process) {
+		_, _ = s.setAttempt(context.WithoutCancel(ctx), st, attempt, wharf.JobRunning, &p)
+	})
+	switch {
+	case res.Err != nil:
+		return s.attemptFailed(ctx, st, attempt, spec, nil, res.Err.Error(), logf)
+	case res.Canceled:
+		if s.ctx.Err() != nil {
+			// The server is stopping: the attempt is left as it is and
+			// the next server recovers it.
+			return nil
+		}
+		return s.interrupted(st, attempt, "canceled")
+	case res.TimedOut:
+		code := res.ExitCode
+		return s.attemptFailed(ctx, st, attempt, spec, &code,
+			fmt.Sprintf("timed out after %d seconds (limits.timeout)", spec.TimeoutSeconds), logf)
+	case res.ExitCode != 0:
+		code := res.ExitCode
+		return s.attemptFailed(ctx, st, attempt, spec, &code, fmt.Sprintf("the command exited with code %d", code), logf)
+	}
+
+	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobFinalizing, nil); err != nil {
+		return err
+	}
+	outputs, err := s.commitOutputs(ctx, spec, outputPaths)
+	if err != nil {
+		code := 0
+		return s.attemptFailed(ctx, st, attempt, spec, &code, "saving outputs: "+err.Error(), logf)
+	}
+	say("completed; outputs saved")
+	end := s.Now().UTC()
+	code := 0
+	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+		a := lastAttempt(j, attempt)
+		a.Status, a.ExitCode, a.Ended = wharf.JobCompleted, &code, &end
+		j.Status = wharf.JobCompleted
+		j.Outputs = outputs
+		j.ReuseKey = key
+		j.EndedAt = &end
+		j.Error = ""
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.endRun(ctx, done)
+	_ = os.RemoveAll(filepath.Join(dir, "outputs"))
+	return nil
+}
+
+// resolveInputs gives each input its value for this run: literal text,
+// data fixed at submission, or the digest of the upstream output.
+func resolveInputs(spec *StepSpec, siblings map[string]*wharf.Job) (map[string]wharf.JobValue, map[string]string, error) {
+	values := map[string]wharf.JobValue{}
+	resolved := map[string]string{}
+	for name, in := range spec.Inputs {
+		switch {
+		case in.Step != "":
+			up := siblings[in.Step]
+			if up == nil {
+				return nil, nil, fmt.Errorf("input %s: upstream step %s does not exist", name, in.Step)
+			}
+			out, ok := up.Outputs[in.Output]
+			if !ok {
+				return nil, nil, fmt.Errorf("input %s: step %s produced no output %s", name, in.Step, in.Output)
+			}
+			values[name] = wharf.JobValue{Type: in.Type, Digest: out.Digest, Kind: out.Kind, Source: in.Step + "." + in.Output}
+			resolved[name] = "data:" + out.Digest
+		case in.Digest != "":
+			values[name] = wharf.JobValue{Type: in.Type, Digest: in.Digest, Kind: in.Kind, Source: in.Source}
+			resolved[name] = "data:" + in.Digest
+		case in.Literal != nil:
+			values[name] = wharf.JobValue{Type: in.Type, Value: *in.Literal}
+			resolved[name] = "lit:" + *in.Literal
+		}
+	}
+	return values, resolved, nil
+}
+
+// reuse completes a step with the outputs of an earlier identical one.
+func (s *Scheduler) reuse(ctx context.Context, st, prev *wharf.Job, key string, values map[string]wharf.JobValue) error {
+	origin := prev.Name
+	if prev.ReusedFrom != "" {
+		origin = prev.ReusedFrom
+	}
+	now := s.Now().UTC()
+	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+		j.Status = wharf.JobCompleted
+		j.Outputs = prev.Outputs
+		j.ReuseKey = key
+		j.ReusedFrom = origin
+		j.ReuseNote = "reused: same definition, code, environment and input content as " + origin
+		j.Inputs = values
+		j.RunID, j.ExperimentID = prev.RunID, prev.ExperimentID
+		if j.StartedAt == nil {
+			j.StartedAt = &now
+		}
+		j.EndedAt = &now
+		return nil
+	})
+	if err == nil && done.Parent == "" {
+		s.endRun(ctx, done)
+	}
+	return err
+}
+
+// setAttempt moves a step and its current attempt to status, recording the
+// process once it is known.
+func (s *Scheduler) setAttempt(ctx context.Context, st *wharf.Job, n int, status string, p *local.Process) (*wharf.Job, error) {
+	now := s.Now().UTC()
+	return s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+		if j.Status == wharf.JobCancelRequested && status != wharf.JobFinalizing {
+			// Keep the request visible; the attempt is being stopped.
+			status = wharf.JobCancelRequested
+		}
+		a := lastAttempt(j, n)
+		if a == nil {
+			j.Attempts = append(j.Attempts, wharf.JobAttempt{Number: n, Started: now})
+			a = &j.Attempts[len(j.Attempts)-1]
+		}
+		a.Status = status
+		if p != nil {
+			a.PID, a.PGID, a.ProcStart = p.PID, p.PGID, p.StartTime
+		}
+		j.Status = status
+		return nil
+	})
+}
+
+func lastAttempt(j *wharf.Job, n int) *wharf.JobAttempt {
+	if len(j.Attempts) == 0 || j.Attempts[len(j.Attempts)-1].Number != n {
+		return nil
+	}
+	return &j.Attempts[len(j.Attempts)-1]
+}
+
+// attemptFailed ends an attempt as failed; the step is queued again while
+// retries remain, and fails otherwise.
+func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, n int, spec *StepSpec, code *int, reason string, log io.Writer) error {
+	fmt.Fprintf(log, "[wharf] attempt %d failed: %s\n", n, reason)
+	now := s.Now().UTC()
+	ctx = context.WithoutCancel(ctx)
+	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+		a := lastAttempt(j, n)
+		if a == nil {
+			j.Attempts = append(j.Attempts, wharf.JobAttempt{Number: n, Started: now})
+			a = &j.Attempts[len(j.Attempts)-1]
+		}
+		a.Status, a.ExitCode, a.Error, a.Ended = wharf.JobFailed, code, reason, &now
+		a.PID, a.PGID, a.ProcStart = 0, 0, 0
+		switch {
+		case j.Status == wharf.JobCancelRequested:
+			j.Status = wharf.JobCanceled
+			j.EndedAt = &now
+		case failures(j) <= spec.MaxRetries:
+			j.Status = wharf.JobQueued
+			j.Error = fmt.Sprintf("attempt %d failed: %s; retrying (%d of %d retries)", n, reason, failures(j), spec.MaxRetries)
+		default:
+			j.Status = wharf.JobFailed
+			j.Error = reason
+			j.EndedAt = &now
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if done.Status == wharf.JobQueued {
+		fmt.Fprintf(log, "[wharf] retrying: %d of %d retries\n", n, spec.MaxRetries)
+	}
+	s.endRun(ctx, done)
+	return nil
+}
+
+// failures counts the attempts that failed by themselves, leaving out the
+// ones a server stop interrupted.
+func failures(j *wharf.Job) int {
+	n := 0
+	for _, a := range j.Attempts {
+		if a.Status == wharf.JobFailed && !strings.HasPrefix(a.Error, interruptedPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// interrupted ends an attempt that was canceled.
+func (s *Scheduler) interrupted(st *wharf.Job, n int, reason string) error {
+	ctx := context.WithoutCancel(s.ctx)
+	now := s.Now().UTC()
+	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+		if a := lastAttempt(j, n); a != nil {
+			a.Status, a.Error, a.Ended = wharf.JobCanceled, reason, &now
+			a.PID, a.PGID, a.ProcStart = 0, 0, 0
+		}
+		if !wharf.JobTerminal(j.Status) {
+			if j.Status == wharf.JobCancelRequested && j.Error != "" {
+				reason = j.Error
+			}
+			j.Status = wharf.JobCanceled
+			j.Error = reason
+			j.EndedAt = &now
+		}
+		return nil
+	})
+	if err == nil {
+		s.endRun(ctx, done)
+	}
+	return err
+}
+
+// stage lays out an attempt: the code snapshot as the working directory,
+// each data input, and an empty folder per output. It returns the
+// working directory and the text each input and output placeholder
+// renders to.
+func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, values map[string]wharf.JobValue) (string, map[string]string, map[string]string, error) {
+	workDir := filepath.Join(dir, "code")
+	if spec.CodeDigest != "" {
+		if err := snapshot.Materialize(ctx, spec.CodeDigest, s.Blobs, workDir); err != nil {
+			return "", nil, nil, fmt.Errorf("code: %w", err)
+		}
+	} else if err := os.MkdirAll(workDir, 0o700); err != nil {
+		return "", nil, nil, err
+	}
+	inputs := map[string]string{}
+	for name, v := range values {
+		if v.Digest == "" {
+			inputs[name] = v.Value
+			continue
+		}
+		dest := filepath.Join(dir, "inputs", name)
+		switch v.Kind {
+		case KindFolder:
+			if err := snapshot.Materialize(ctx, v.Digest, s.Blobs, dest); err != nil {
+				return "", nil, nil, fmt.Errorf("input %s: %w", name, err)
+			}
+			inputs[name] = dest
+			if strings.EqualFold(v.Type, "uri_file") {
+				// A uri_file bound to an upstream folder output is the
+				// one file in it.
+				if f, err := soleFile(dest); err == nil {
+					inputs[name] = f
+				}
+			}
+		default:
+			fileName := spec.Inputs[name].FileName
+			if fileName == "" {
+				fileName = name
+			}
+			path := filepath.Join(dest, fileName)
+			if err := s.copyBlob(ctx, v.Digest, path); err != nil {
+				return "", nil, nil, fmt.Errorf("input %s: %w", name, err)
+			}
+			inputs[name] = path
+			if !strings.EqualFold(v.Type, "uri_file") {
+				inputs[name] = dest
+			}
+		}
+	}
+	outputs := map[string]string{}
+	for name := range spec.Outputs {
+		p := filepath.Join(dir, "outputs", name)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return "", nil, nil, err
+		}
+		outputs[name] = p
+	}
+	return workDir, inputs, outputs, nil
+}
+
+func soleFile(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	if len(entries) != 1 || entries[0].IsDir() {
+		return "", errors.New("not exactly one file")
+	}
+	return filepath.Join(dir, entries[0].Name()), nil
+}
+
+func (s *Scheduler) copyBlob(ctx context.Context, digest, path string) error {
+	rc, _, err := s.Blobs.Open(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// commitOutputs stores every output folder as a snapshot. Outputs become
+// visible only with the step's Completed status, in the same update, so a
+// failed or killed step leaves none behind.
+func (s *Scheduler) commitOutputs(ctx context.Context, spec *StepSpec, paths map[string]string) (map[string]wharf.JobOutput, error) {
+	out := map[string]wharf.JobOutput{}
+	for name, p := range paths {
+		m, err := snapshot.Take(p)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", name, err)
+		}
+		if err := snapshot.Upload(ctx, m, p, s.Blobs); err != nil {
+			return nil, fmt.Errorf("output %s: %w", name, err)
+		}
+		digest := m.Digest
+		var size int64
+		for _, f := range m.Files {
+			size += f.Size
+		}
+		out[name] = wharf.JobOutput{Type: spec.Outputs[name].Type, Kind: KindFolder, Digest: digest,
+			Size: size, Files: len(m.Files)}
+	}
+	return out, nil
+}
+
+func envName(e EnvSpec) string {
+	switch {
+	case e.Ref != "":
+		return e.Ref
+	case e.Image != "":
+		return e.Image
+	}
+	return "(inline)"
+}

@@ -1,0 +1,267 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+
+	"github.com/wharfml/wharf"
+)
+
+// Submission is a job as a client submits it: YAML already parsed, local
+// files already uploaded and asset references resolved to what they pin.
+type Submission struct {
+	Name           string            `json:"name,omitempty"`
+	Type           string            `json:"type"`
+	DisplayName    string            `json:"display_name,omitempty"`
+	ExperimentName string            `json:"experiment_name,omitempty"`
+	Description    string            `json:"description,omitempty"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	// Pipeline is set for pipeline jobs.
+	Pipeline *PipelineSpec `json:"pipeline,omitempty"`
+	// Steps holds the steps of a pipeline, or the one step of a command
+	// job.
+	Steps []SubmittedStep `json:"steps"`
+}
+
+// SubmittedStep is one step of a submission.
+type SubmittedStep struct {
+	Name        string   `json:"name"`
+	DisplayName string   `json:"display_name,omitempty"`
+	Spec        StepSpec `json:"spec"`
+}
+
+// Submit checks a submission against the workspace and stores it as jobs
+// the scheduler will run. Everything that can be checked before anything
+// runs is checked here, and nothing is stored unless all of it passes.
+func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub *Submission) (*wharf.Job, error) {
+	if err := s.validate(ctx, workspace, sub); err != nil {
+		return nil, err
+	}
+	name := sub.Name
+	if name == "" {
+		name = NewJobName()
+	}
+	if sub.ExperimentName == "" {
+		sub.ExperimentName = "Default"
+	}
+	display := sub.DisplayName
+	if display == "" {
+		display = name
+	}
+	top := &wharf.Job{Workspace: workspace, Name: name, Type: sub.Type, DisplayName: display,
+		ExperimentName: sub.ExperimentName, Description: sub.Description, Tags: sub.Tags,
+		Status: wharf.JobNotStarted, SubmittedBy: principal}
+	jobs := []*wharf.Job{top}
+	if sub.Type == wharf.JobTypeCommand {
+		spec, err := json.Marshal(sub.Steps[0].Spec)
+		if err != nil {
+			return nil, err
+		}
+		top.Spec, top.Compute = spec, sub.Steps[0].Spec.Compute
+	} else {
+		spec, err := json.Marshal(sub.Pipeline)
+		if err != nil {
+			return nil, err
+		}
+		top.Spec = spec
+		for _, st := range sub.Steps {
+			spec, err := json.Marshal(st.Spec)
+			if err != nil {
+				return nil, err
+			}
+			display := st.DisplayName
+			if display == "" {
+				display = st.Name
+			}
+			jobs = append(jobs, &wharf.Job{Workspace: workspace, Name: name + "_" + st.Name, Parent: name, Step: st.Name,
+				Type: wharf.JobTypeCommand, DisplayName: display, ExperimentName: sub.ExperimentName,
+				Status: wharf.JobNotStarted, Compute: st.Spec.Compute, Spec: spec, SubmittedBy: principal,
+				Tags: map[string]string{}})
+		}
+	}
+	if err := s.Store.CreateJobs(ctx, jobs); err != nil {
+		return nil, err
+	}
+	s.Wake()
+	return top, nil
+}
+
+func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submission) error {
+	switch sub.Type {
+	case wharf.JobTypeCommand:
+		if len(sub.Steps) != 1 {
+			return wharf.Errorf(wharf.EINVALID, "a command job has exactly one step, got %d", len(sub.Steps)).WithField("steps")
+		}
+		if sub.Pipeline != nil {
+			return wharf.Errorf(wharf.EINVALID, "a command job has no pipeline settings").WithField("pipeline")
+		}
+	case wharf.JobTypePipeline:
+		if len(sub.Steps) == 0 {
+			return wharf.Errorf(wharf.EINVALID, "a pipeline job needs at least one step").WithField("steps")
+		}
+		if sub.Pipeline == nil {
+			sub.Pipeline = &PipelineSpec{}
+		}
+	default:
+		return wharf.Errorf(wharf.EINVALID, "type %q is not command or pipeline", sub.Type).WithField("type")
+	}
+	if sub.Name != "" {
+		if err := wharf.ValidateName("name", sub.Name); err != nil {
+			return err
+		}
+	}
+	steps := map[string]*StepSpec{}
+	for i := range sub.Steps {
+		st := &sub.Steps[i]
+		field := fmt.Sprintf("steps[%d]", i)
+		if err := wharf.ValidateName(field+".name", st.Name); err != nil {
+			return err
+		}
+		if steps[st.Name] != nil {
+			return wharf.Errorf(wharf.EINVALID, "step %s appears twice", st.Name).WithField(field + ".name")
+		}
+		steps[st.Name] = &st.Spec
+	}
+	for i := range sub.Steps {
+		st := &sub.Steps[i]
+		field := fmt.Sprintf("steps[%d].spec", i)
+		if strings.TrimSpace(st.Spec.Command) == "" {
+			return wharf.Errorf(wharf.EINVALID, "step %s has no command", st.Name).WithField(field + ".command")
+		}
+		if _, err := s.Store.FindCompute(ctx, workspace, st.Spec.Compute); err != nil {
+			if wharf.ErrorCode(err) == wharf.ENOTFOUND {
+				return wharf.Errorf(wharf.EINVALID, "step %s: compute %q does not exist in workspace %s",
+					st.Name, st.Spec.Compute, workspace).WithField(field + ".compute")
+			}
+			return err
+		}
+		if st.Spec.CodeDigest != "" {
+			if err := s.mustBlob(ctx, st.Spec.CodeDigest, st.Name, field+".code_digest"); err != nil {
+				return err
+			}
+		}
+		deps := map[string]bool{}
+		for name, in := range st.Spec.Inputs {
+			f := field + ".inputs." + name
+			switch {
+			case in.Step != "":
+				up := steps[in.Step]
+				if up == nil {
+					return wharf.Errorf(wharf.EINVALID, "step %s input %s reads step %s, which does not exist",
+						st.Name, name, in.Step).WithField(f)
+				}
+				if _, ok := up.Outputs[in.Output]; !ok {
+					return wharf.Errorf(wharf.EINVALID, "step %s input %s reads output %s of step %s, which has no such output",
+						st.Name, name, in.Output, in.Step).WithField(f)
+				}
+				deps[in.Step] = true
+			case in.Digest != "":
+				if err := s.mustBlob(ctx, in.Digest, st.Name, f); err != nil {
+					return err
+				}
+			}
+		}
+		st.Spec.Deps = st.Spec.Deps[:0]
+		for d := range deps {
+			st.Spec.Deps = append(st.Spec.Deps, d)
+		}
+		slices.Sort(st.Spec.Deps)
+		if sub.Pipeline != nil && sub.Pipeline.ForceRerun {
+			st.Spec.ForceRerun = true
+		}
+	}
+	if cycle := findCycle(steps); len(cycle) > 0 {
+		return wharf.Errorf(wharf.EINVALID, "the steps depend on each other in a cycle: %s",
+			strings.Join(cycle, " -> ")).WithField("steps")
+	}
+	if sub.Pipeline != nil {
+		for name, ref := range sub.Pipeline.Outputs {
+			up := steps[ref.Step]
+			if up == nil {
+				return wharf.Errorf(wharf.EINVALID, "pipeline output %s is bound to step %s, which does not exist", name, ref.Step).WithField("pipeline.outputs." + name)
+			}
+			if _, ok := up.Outputs[ref.Output]; !ok {
+				return wharf.Errorf(wharf.EINVALID, "pipeline output %s is bound to %s.%s, which does not exist", name, ref.Step, ref.Output).WithField("pipeline.outputs." + name)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) mustBlob(ctx context.Context, digest, step, field string) error {
+	if _, err := s.Blobs.Stat(ctx, digest); err != nil {
+		if wharf.ErrorCode(err) == wharf.ENOTFOUND {
+			return wharf.Errorf(wharf.EINVALID, "step %s names content %s, which has not been uploaded", step, digest).WithField(field)
+		}
+		return err
+	}
+	return nil
+}
+
+// findCycle returns the steps of a dependency cycle, first repeated at the
+// end, or nil when the graph is acyclic.
+func findCycle(steps map[string]*StepSpec) []string {
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(n string) []string
+	visit = func(n string) []string {
+		state[n] = onPath
+		path = append(path, n)
+		for _, d := range steps[n].Deps {
+			switch state[d] {
+			case onPath:
+				i := slices.Index(path, d)
+				return append(slices.Clone(path[i:]), d)
+			case unseen:
+				if c := visit(d); c != nil {
+					return c
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[n] = done
+		return nil
+	}
+	for _, n := range sortedKeys(steps) {
+		if state[n] == unseen {
+			if c := visit(n); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	nameAdjectives = []string{"amber", "brave", "calm", "clever", "eager", "gentle", "happy", "honest", "keen", "lively",
+		"lucid", "mellow", "nimble", "plucky", "quiet", "quirky", "rapid", "sharp", "silly", "steady", "sunny", "tidy",
+		"upbeat", "vivid", "witty", "zesty"}
+	nameNouns = []string{"anchor", "barge", "buoy", "cargo", "crane", "dock", "ferry", "harbor", "hull", "keel",
+		"lantern", "mast", "oar", "pier", "quay", "raft", "rope", "sail", "skiff", "tide", "wave", "yacht"}
+)
+
+// NewJobName returns a name in az ml's style, two words and a random
+// suffix, e.g. calm_ferry_k3x9q2m1.
+func NewJobName() string {
+	pick := func(list []string) string {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(list))))
+		return list[n.Int64()]
+	}
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	suffix := make([]byte, 8)
+	for i := range suffix {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		suffix[i] = alphabet[n.Int64()]
+	}
+	return pick(nameAdjectives) + "_" + pick(nameNouns) + "_" + string(suffix)
+}

@@ -1,0 +1,178 @@
+package scheduler
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/pyenv"
+)
+
+// Run statuses of the MLflow API.
+const (
+	runRunning  = "RUNNING"
+	runFinished = "FINISHED"
+	runFailed   = "FAILED"
+	runKilled   = "KILLED"
+)
+
+// tokenTTL is how long a step's tracking token lasts when the step has no
+// timeout: long enough for a long training run.
+const tokenTTL = 24 * time.Hour
+
+// hostVars are passed from the server's environment to a step that runs
+// with the host's own tools.
+var hostVars = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+// processEnv is the complete environment of a step's process: the host's
+// basics, the Python environment, the tracking variables that make the
+// unchanged mlflow client log into the step's own run, and the job's
+// environment_variables last, so the user has the final word.
+func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec *StepSpec, env *pyenv.Env) ([]string, error) {
+	vars := map[string]string{}
+	for _, k := range hostVars {
+		if v, ok := os.LookupEnv(k); ok {
+			vars[k] = v
+		}
+	}
+	if env != nil {
+		for _, kv := range env.Environ(os.Getenv("PATH")) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				vars[k] = v
+			}
+		}
+	}
+	run, err := s.ensureRun(ctx, st, parent)
+	if err != nil {
+		return nil, err
+	}
+	if s.TrackingURI != nil {
+		vars["MLFLOW_TRACKING_URI"] = s.TrackingURI(st.Workspace)
+	}
+	vars["MLFLOW_RUN_ID"] = run.ID
+	vars["MLFLOW_EXPERIMENT_ID"] = run.ExperimentID
+	vars["MLFLOW_EXPERIMENT_NAME"] = st.ExperimentName
+	if s.Token != nil && st.SubmittedBy != "" {
+		ttl := tokenTTL
+		if spec.TimeoutSeconds > 0 {
+			ttl = time.Duration(spec.TimeoutSeconds)*time.Second + time.Hour
+		}
+		tok, err := s.Token(st.SubmittedBy, ttl)
+		if err != nil {
+			return nil, err
+		}
+		vars["MLFLOW_TRACKING_TOKEN"] = tok
+	}
+	// The names Azure ML sets, which scripts written for it read.
+	vars["AZUREML_RUN_ID"] = st.Name
+	vars["WHARF_JOB_NAME"] = st.Name
+	vars["WHARF_WORKSPACE"] = st.Workspace
+	vars["PYTHONUNBUFFERED"] = "1"
+	for k, v := range spec.EnvVars {
+		vars[k] = v
+	}
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// ensureRun returns the step's tracking run, creating it (and the
+// experiment, and the pipeline's parent run) on first use. The run id is
+// stored on the job, so retries log into the same run.
+func (s *Scheduler) ensureRun(ctx context.Context, st, parent *wharf.Job) (*wharf.Run, error) {
+	if st.RunID != "" {
+		run, err := s.Store.FindRun(ctx, st.Workspace, st.RunID)
+		if err == nil {
+			if run.Status != runRunning {
+				_, _ = s.Store.UpdateRun(ctx, st.Workspace, run.ID, runRunning, 0, "")
+			}
+			return run, nil
+		}
+		if wharf.ErrorCode(err) != wharf.ENOTFOUND {
+			return nil, err
+		}
+	}
+	exp, err := s.experiment(ctx, st.Workspace, st.ExperimentName)
+	if err != nil {
+		return nil, err
+	}
+	tags := map[string]string{
+		"mlflow.runName":     st.DisplayName,
+		"mlflow.user":        st.SubmittedBy,
+		"mlflow.source.type": "JOB",
+		"mlflow.source.name": st.Name,
+		"wharf.job":          st.Name,
+	}
+	if parent != nil {
+		pr, err := s.ensureRun(ctx, parent, nil)
+		if err != nil {
+			return nil, err
+		}
+		tags["mlflow.parentRunId"] = pr.ID
+		tags["wharf.pipeline"] = parent.Name
+		tags["wharf.step"] = st.Step
+	}
+	run := &wharf.Run{Workspace: st.Workspace, ExperimentID: exp.ID, Name: st.DisplayName, UserID: st.SubmittedBy,
+		StartTime: s.Now().UnixMilli(), Tags: tags}
+	if run.Name == "" {
+		run.Name = st.Name
+		tags["mlflow.runName"] = st.Name
+	}
+	if err := s.Store.CreateRun(ctx, run); err != nil {
+		return nil, err
+	}
+	if _, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+		j.RunID, j.ExperimentID = run.ID, run.ExperimentID
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	st.RunID, st.ExperimentID = run.ID, run.ExperimentID
+	return run, nil
+}
+
+// experiment finds or creates the named experiment.
+func (s *Scheduler) experiment(ctx context.Context, workspace, name string) (*wharf.Experiment, error) {
+	if name == "" {
+		name = "Default"
+	}
+	e, err := s.Store.FindExperimentByName(ctx, workspace, name)
+	if err == nil {
+		return e, nil
+	}
+	if wharf.ErrorCode(err) != wharf.ENOTFOUND {
+		return nil, err
+	}
+	e = &wharf.Experiment{Workspace: workspace, Name: name}
+	if err := s.Store.CreateExperiment(ctx, e); err != nil {
+		if wharf.ErrorCode(err) == wharf.ECONFLICT {
+			return s.Store.FindExperimentByName(ctx, workspace, name)
+		}
+		return nil, err
+	}
+	return e, nil
+}
+
+// endRun closes a finished job's run with the matching status. Failures
+// are logged, not returned: the job's own status is what counts.
+func (s *Scheduler) endRun(ctx context.Context, j *wharf.Job) {
+	if j == nil || j.RunID == "" || j.ReusedFrom != "" || !wharf.JobTerminal(j.Status) {
+		return
+	}
+	status := runFinished
+	switch j.Status {
+	case wharf.JobFailed:
+		status = runFailed
+	case wharf.JobCanceled:
+		status = runKilled
+	}
+	if _, err := s.Store.UpdateRun(context.WithoutCancel(ctx), j.Workspace, j.RunID, status, s.Now().UnixMilli(), ""); err != nil {
+		s.Logger.Warn("closing the tracking run failed", "job", j.Name, "run", j.RunID, "err", err)
+	}
+}
