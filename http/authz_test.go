@@ -82,6 +82,27 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}":       readers,
 	"GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}/files": readers,
 	"POST /api/v1/workspaces/{workspace}/models/{name}/versions":                admins + " datasci",
+
+	"GET /api/v1/workspaces/{workspace}/data":                                   readers,
+	"GET /api/v1/workspaces/{workspace}/data/{name}/versions":                   readers,
+	"GET /api/v1/workspaces/{workspace}/data/{name}/versions/{version}":         readers,
+	"POST /api/v1/workspaces/{workspace}/data/{name}/versions":                  admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/environments":                           readers,
+	"GET /api/v1/workspaces/{workspace}/environments/{name}/versions":           readers,
+	"GET /api/v1/workspaces/{workspace}/environments/{name}/versions/{version}": readers,
+	"POST /api/v1/workspaces/{workspace}/environments/{name}/versions":          admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/components":                             readers,
+	"GET /api/v1/workspaces/{workspace}/components/{name}/versions":             readers,
+	"GET /api/v1/workspaces/{workspace}/components/{name}/versions/{version}":   readers,
+	"POST /api/v1/workspaces/{workspace}/components/{name}/versions":            admins + " datasci",
+	"POST /api/v1/workspaces/{workspace}/jobs":                                  admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/jobs":                                   readers,
+	"GET /api/v1/workspaces/{workspace}/jobs/{name}":                            readers,
+	"POST /api/v1/workspaces/{workspace}/jobs/{name}/cancel":                    admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/jobs/{name}/logs":                       readers,
+	"HEAD /api/v1/workspaces/{workspace}/blobs/{digest}":                        readers,
+	"GET /api/v1/workspaces/{workspace}/blobs/{digest}":                         readers,
+	"PUT /api/v1/workspaces/{workspace}/blobs/{digest}":                         admins + " datasci",
 }
 
 // publicRoutes need no credentials at all.

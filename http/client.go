@@ -167,6 +167,27 @@ func (c *Client) Upload(ctx context.Context, path string, r io.Reader, size int6
 	return nil
 }
 
+// Get GETs path and returns the body, for the caller to stream and close,
+// with the response headers.
+func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.authorize(ctx, req); err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, nil, wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", c.URL, shortNetError(err))
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		return nil, nil, decodeErrorResponse(resp)
+	}
+	return resp.Body, resp.Header, nil
+}
+
 // Download GETs path and returns the body for the caller to stream.
 func (c *Client) Download(ctx context.Context, path string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+path, nil)

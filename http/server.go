@@ -19,6 +19,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/auth"
+	"github.com/wharfml/wharf/scheduler"
 )
 
 // APIAudience is the audience of access tokens for Wharf's control plane.
@@ -28,8 +29,10 @@ const APIAudience = "api://wharf"
 type Server struct {
 	Store wharf.Store
 	// Blobs holds artifact content by digest; nil disables artifact routes.
-	Blobs  wharf.BlobStore
-	Tokens *auth.Issuer
+	Blobs wharf.BlobStore
+	// Scheduler runs jobs; without one, job routes answer EUNAVAILABLE.
+	Scheduler *scheduler.Scheduler
+	Tokens    *auth.Issuer
 	// TenantID identifies this server's directory; it appears in tokens and
 	// in the credentials printed for service principals.
 	TenantID string
@@ -190,6 +193,8 @@ func (s *Server) registerRoutes() {
 	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}/files", wharf.ActionModelRead, s.handleListModelFiles)
 	s.route("POST /api/v1/workspaces/{workspace}/models/{name}/versions", wharf.ActionModelWrite, s.handleCreateModel)
 
+	s.registerAssetRoutes()
+	s.registerJobRoutes()
 	s.registerMLflowRoutes()
 }
 

@@ -1,0 +1,178 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/wharfml/wharf"
+)
+
+// assetKinds maps each asset kind to the actions that guard it.
+var assetKinds = []struct {
+	kind                string
+	read, write, delete string
+}{
+	{wharf.AssetData, wharf.ActionDataRead, wharf.ActionDataWrite, wharf.ActionDataDelete},
+	{wharf.AssetEnvironment, wharf.ActionEnvironmentRead, wharf.ActionEnvironmentWrite, wharf.ActionEnvironmentDelete},
+	{wharf.AssetComponent, wharf.ActionComponentRead, wharf.ActionComponentWrite, wharf.ActionComponentDelete},
+}
+
+// registerAssetRoutes registers data assets, environments and components,
+// and the content-addressed upload their files travel by.
+func (s *Server) registerAssetRoutes() {
+	const ws = "/api/v1/workspaces/{workspace}"
+	for _, k := range assetKinds {
+		kind := k.kind
+		base := ws + "/" + kind
+		s.route("GET "+base, k.read, func(w http.ResponseWriter, r *http.Request) { s.handleListAssets(w, r, kind, false) })
+		s.route("GET "+base+"/{name}/versions", k.read, func(w http.ResponseWriter, r *http.Request) { s.handleListAssets(w, r, kind, true) })
+		s.route("GET "+base+"/{name}/versions/{version}", k.read, func(w http.ResponseWriter, r *http.Request) { s.handleGetAsset(w, r, kind) })
+		s.route("POST "+base+"/{name}/versions", k.write, func(w http.ResponseWriter, r *http.Request) { s.handleCreateAsset(w, r, kind) })
+	}
+	// Content is uploaded once by digest and then named by assets and
+	// jobs; a client asks first (HEAD) and sends only what is missing.
+	// Upload is a data write, download a data read: code and data travel
+	// the same way.
+	s.route("HEAD "+ws+"/blobs/{digest}", wharf.ActionDataRead, s.handleStatBlob)
+	s.route("GET "+ws+"/blobs/{digest}", wharf.ActionDataRead, s.handleGetBlob)
+	s.route("PUT "+ws+"/blobs/{digest}", wharf.ActionDataWrite, s.handlePutBlob)
+	s.routes[len(s.routes)-1].RawBody = true
+}
+
+// assetRequest is the body of an asset creation.
+type assetRequest struct {
+	Version     string            `json:"version"`
+	Spec        json.RawMessage   `json:"spec"`
+	Digest      string            `json:"digest"`
+	Description string            `json:"description"`
+	Tags        map[string]string `json:"tags"`
+}
+
+func (s *Server) handleCreateAsset(w http.ResponseWriter, r *http.Request, kind string) {
+	var req assetRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(req.Spec) > 0 && !json.Valid(req.Spec) {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "spec is not valid JSON").WithField("spec"))
+		return
+	}
+	if req.Digest != "" && s.Blobs == nil {
+		s.writeError(w, r, errNoBlobs)
+		return
+	}
+	if req.Digest != "" {
+		// An asset may only pin content that is stored, so a job never
+		// finds its input missing.
+		if _, err := s.Blobs.Stat(r.Context(), req.Digest); err != nil {
+			if wharf.ErrorCode(err) == wharf.ENOTFOUND {
+				err = wharf.Errorf(wharf.EINVALID, "content %s has not been uploaded", req.Digest).WithField("digest")
+			}
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	a := &wharf.Asset{
+		Workspace: r.PathValue("workspace"), Kind: kind, Name: r.PathValue("name"), Version: req.Version,
+		Spec: req.Spec, Digest: req.Digest, Description: req.Description, Tags: req.Tags, CreatedBy: callerID(r),
+	}
+	if err := s.Store.CreateAsset(r.Context(), a); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, a)
+}
+
+func (s *Server) handleGetAsset(w http.ResponseWriter, r *http.Request, kind string) {
+	a, err := s.Store.FindAsset(r.Context(), r.PathValue("workspace"), kind, r.PathValue("name"), r.PathValue("version"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) handleListAssets(w http.ResponseWriter, r *http.Request, kind string, versions bool) {
+	name := ""
+	if versions {
+		name = r.PathValue("name")
+	}
+	as, err := s.Store.ListAssets(r.Context(), r.PathValue("workspace"), kind, name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, as)
+}
+
+// errNoBlobs answers content routes on a server started without a blob
+// store.
+var errNoBlobs = wharf.Errorf(wharf.EUNAVAILABLE, "content storage is not configured on this server")
+
+func (s *Server) handleStatBlob(w http.ResponseWriter, r *http.Request) {
+	if s.Blobs == nil {
+		w.WriteHeader(ErrorStatus(wharf.EUNAVAILABLE))
+		return
+	}
+	size, err := s.Blobs.Stat(r.Context(), r.PathValue("digest"))
+	if err != nil {
+		w.WriteHeader(ErrorStatus(wharf.ErrorCode(err)))
+		return
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
+	if s.Blobs == nil {
+		s.writeError(w, r, errNoBlobs)
+		return
+	}
+	rc, size, err := s.Blobs.Open(r.Context(), r.PathValue("digest"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	// A digest mismatch surfaces as a read error mid-stream; the
+	// connection is then cut, so the client sees a short body, not bad
+	// data.
+	_, _ = io.Copy(w, rc)
+}
+
+// handlePutBlob stores a body under the digest the client named, refusing
+// it when the content hashes to something else.
+func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request) {
+	if s.Blobs == nil {
+		s.writeError(w, r, errNoBlobs)
+		return
+	}
+	want := r.PathValue("digest")
+	if !strings.HasPrefix(want, "sha256:") || len(want) != len("sha256:")+64 {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "digest %q is not sha256:<64 hex digits>", want).WithField("digest"))
+		return
+	}
+	got, size, err := s.Blobs.Put(r.Context(), r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			err = wharf.Errorf(wharf.ETOOLARGE, "upload exceeds %d bytes", tooBig.Limit)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if got != want {
+		// The bytes are stored under their own digest, harmlessly: content
+		// addressing means they can never be mistaken for the named blob.
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "content hashes to %s, not %s (corrupted upload?)", got, want).WithField("digest"))
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"digest": got, "size": size})
+}

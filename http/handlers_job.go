@@ -1,0 +1,194 @@
+package http
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/scheduler"
+)
+
+// registerJobRoutes registers jobs; they need the scheduler.
+func (s *Server) registerJobRoutes() {
+	const base = "/api/v1/workspaces/{workspace}/jobs"
+	s.route("POST "+base, wharf.ActionJobWrite, s.handleSubmitJob)
+	s.route("GET "+base, wharf.ActionJobRead, s.handleListJobs)
+	s.route("GET "+base+"/{name}", wharf.ActionJobRead, s.handleGetJob)
+	s.route("POST "+base+"/{name}/cancel", wharf.ActionJobCancel, s.handleCancelJob)
+	s.route("GET "+base+"/{name}/logs", wharf.ActionJobRead, s.handleJobLog)
+}
+
+// jobJSON is a job as az ml job show prints it, with its steps.
+type jobJSON struct {
+	*wharf.Job
+	ID       string         `json:"id"`
+	Services map[string]any `json:"services"`
+	Steps    []*wharf.Job   `json:"steps,omitempty"`
+}
+
+func (s *Server) jobJSON(j *wharf.Job, steps []*wharf.Job) jobJSON {
+	studio := s.URL + "/ui/workspaces/" + j.Workspace + "/jobs/" + j.Name
+	out := jobJSON{Job: j, ID: wharf.WorkspaceScope(j.Workspace) + "/jobs/" + j.Name, Steps: steps,
+		Services: map[string]any{"Studio": map[string]string{"endpoint": studio}}}
+	out.Services["Tracking"] = map[string]string{"endpoint": s.TrackingURI(j.Workspace)}
+	return out
+}
+
+func (s *Server) scheduler(w http.ResponseWriter, r *http.Request) bool {
+	if s.Scheduler == nil {
+		s.writeError(w, r, wharf.Errorf(wharf.EUNAVAILABLE, "this server does not run jobs"))
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
+	if !s.scheduler(w, r) {
+		return
+	}
+	var sub scheduler.Submission
+	if err := decodeJSON(r, &sub); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	j, err := s.Scheduler.Submit(r.Context(), r.PathValue("workspace"), callerID(r), &sub)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	steps, err := s.Store.ListJobs(r.Context(), j.Workspace, j.Name, 0)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if j.Type == wharf.JobTypeCommand {
+		steps = nil
+	}
+	writeJSON(w, http.StatusCreated, s.jobJSON(j, steps))
+}
+
+func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
+	limit := 0
+	if v := r.URL.Query().Get("max_results"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "max_results must be a positive integer").WithField("max_results"))
+			return
+		}
+		limit = n
+	}
+	jobs, err := s.Store.ListJobs(r.Context(), r.PathValue("workspace"), "", limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]jobJSON, len(jobs))
+	for i, j := range jobs {
+		j.Spec = nil
+		out[i] = s.jobJSON(j, nil)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
+	ws := r.PathValue("workspace")
+	j, err := s.Store.FindJob(r.Context(), ws, r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var steps []*wharf.Job
+	if j.Type == wharf.JobTypePipeline {
+		if steps, err = s.Store.ListJobs(r.Context(), ws, j.Name, 0); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, s.jobJSON(j, steps))
+}
+
+func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
+	if !s.scheduler(w, r) {
+		return
+	}
+	j, err := s.Scheduler.Cancel(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, s.jobJSON(j, nil))
+}
+
+// maxLogChunk bounds one log response, so a client following a chatty job
+// gets steady chunks instead of one huge body.
+const maxLogChunk = 1 << 20
+
+// handleJobLog returns an attempt's log from a byte offset. The response
+// says where to continue (X-Wharf-Log-Offset) and whether the log is
+// complete (X-Wharf-Log-Complete: the attempt has ended and all of it was
+// sent), which is all a follower needs.
+func (s *Server) handleJobLog(w http.ResponseWriter, r *http.Request) {
+	if !s.scheduler(w, r) {
+		return
+	}
+	ws := r.PathValue("workspace")
+	j, err := s.Store.FindJob(r.Context(), ws, r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	attempt := len(j.Attempts)
+	if v := q.Get("attempt"); v != "" {
+		if attempt, err = strconv.Atoi(v); err != nil || attempt < 1 {
+			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "attempt must be a positive integer").WithField("attempt"))
+			return
+		}
+	}
+	var offset int64
+	if v := q.Get("offset"); v != "" {
+		if offset, err = strconv.ParseInt(v, 10, 64); err != nil || offset < 0 {
+			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "offset must be a byte offset").WithField("offset"))
+			return
+		}
+	}
+	ended := wharf.JobTerminal(j.Status) || (attempt >= 1 && attempt <= len(j.Attempts) && j.Attempts[attempt-1].Ended != nil)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if attempt == 0 {
+		w.Header().Set("X-Wharf-Log-Offset", "0")
+		w.Header().Set("X-Wharf-Log-Complete", strconv.FormatBool(ended))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	f, err := os.Open(s.Scheduler.LogPath(ws, j.Name, attempt))
+	if err != nil {
+		if os.IsNotExist(err) {
+			w.Header().Set("X-Wharf-Log-Offset", strconv.FormatInt(offset, 10))
+			w.Header().Set("X-Wharf-Log-Complete", strconv.FormatBool(ended))
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	size := st.Size()
+	if offset > size {
+		offset = size
+	}
+	n := min(size-offset, maxLogChunk)
+	next := offset + n
+	w.Header().Set("X-Wharf-Log-Offset", strconv.FormatInt(next, 10))
+	w.Header().Set("X-Wharf-Log-Complete", strconv.FormatBool(ended && next == size))
+	w.Header().Set("Last-Modified", st.ModTime().UTC().Format(time.RFC1123))
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.Copy(w, io.NewSectionReader(f, offset, n))
+}
