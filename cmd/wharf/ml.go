@@ -8,12 +8,9 @@ import (
 // this build are listed so that `wharf ml --help` shows the whole tree.
 func (a *app) mlCommand() *cobra.Command {
 	ml := &cobra.Command{Use: "ml", Short: "Machine learning resources (the az ml command tree)"}
-	ml.AddCommand(a.workspaceCommand(), a.computeCommand(), a.datastoreCommand(), a.modelCommand())
+	ml.AddCommand(a.workspaceCommand(), a.computeCommand(), a.datastoreCommand(), a.modelCommand(),
+		a.dataCommand(), a.environmentCommand(), a.componentCommand(), a.jobCommand())
 	for _, r := range []struct{ name, short string }{
-		{"data", "Data assets"},
-		{"environment", "Environments"},
-		{"component", "Components"},
-		{"job", "Jobs and pipelines"},
 		{"online-endpoint", "Online endpoints"},
 		{"online-deployment", "Online deployments"},
 		{"batch-endpoint", "Batch endpoints"},

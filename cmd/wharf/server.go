@@ -16,7 +16,10 @@ import (
 	"github.com/wharfml/wharf/auth"
 	"github.com/wharfml/wharf/blob"
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/postgres"
+	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/seal"
 	"github.com/wharfml/wharf/sqlite"
 	"github.com/wharfml/wharf/sqlstore"
@@ -84,6 +87,7 @@ type runningServer struct {
 	OwnerFile string
 	cancel    context.CancelFunc
 	done      chan error
+	sched     *scheduler.Scheduler
 }
 
 // Close shuts the server down gracefully and closes the store.
@@ -93,6 +97,8 @@ func (m *runningServer) Close() error {
 	defer cancel()
 	err := m.HTTP.Shutdown(ctx)
 	<-m.done
+	// Attempts still running are stopped; the next server re-runs them.
+	m.sched.Wait()
 	if cerr := m.DB.Close(); err == nil {
 		err = cerr
 	}
@@ -155,17 +161,37 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		db.Close()
 		return nil, err
 	}
-	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1)}
+	bg, cancel := context.WithCancel(context.Background())
+	sched := &scheduler.Scheduler{
+		Store: db, Blobs: blobs, Exec: &local.Executor{}, Logger: logger,
+		Envs:        &pyenv.Builder{CacheDir: filepath.Join(o.dataDir, "envs")},
+		WorkDir:     filepath.Join(o.dataDir, "jobs"),
+		TrackingURI: srv.TrackingURI,
+		Token: func(principal string, ttl time.Duration) (string, error) {
+			jobIssuer := *issuer
+			jobIssuer.TTL = ttl
+			tok, _, err := jobIssuer.Issue(principal, tenant, principal, "")
+			return tok, err
+		},
+	}
+	if err := sched.Start(bg); err != nil {
+		cancel()
+		db.Close()
+		return nil, fmt.Errorf("start the scheduler: %w", err)
+	}
+	srv.Scheduler = sched
+	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched}
 	m.OwnerFile = filepath.Join(o.dataDir, "owner-credentials.json")
 	created, err := srv.Bootstrap(ctx, m.OwnerFile)
 	if err != nil {
+		cancel()
+		sched.Wait()
 		db.Close()
 		return nil, fmt.Errorf("create the first owner: %w", err)
 	}
 	if created {
 		logger.Info("created the first Owner; its credential is in the file named here (mode 0600)", "file", m.OwnerFile)
 	}
-	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	go func() {
 		t := time.NewTicker(keyReload)

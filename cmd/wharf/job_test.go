@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// taxiProject copies the taxi-shaped pipeline into a temporary folder with
+// a generated data file of n rows, and returns the folder.
+func taxiProject(t *testing.T, rows int, seed int) string {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not on PATH; the pipeline's steps are Python scripts")
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/taxi-pipeline")); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("distance,cost\n")
+	for i := 0; i < rows; i++ {
+		d := float64((i*7+seed)%40)/4 + 0.5
+		fmt.Fprintf(&b, "%.2f,%.2f\n", d, 2.5+d*2.1+float64(i%5)/10)
+	}
+	writeFile(t, dir, "taxi-data.csv", b.String())
+	return dir
+}
+
+type stepView struct {
+	Step       string `json:"step"`
+	Status     string `json:"status"`
+	ReusedFrom string `json:"reused_from"`
+	Name       string `json:"name"`
+	Attempts   []any  `json:"attempts"`
+}
+
+func (e *cliEnv) jobSteps(ws, name string) (string, map[string]stepView) {
+	e.t.Helper()
+	var j struct {
+		Status string     `json:"status"`
+		Steps  []stepView `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("ml", "job", "show", "-n", name, "-w", ws)), &j); err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]stepView{}
+	for _, s := range j.Steps {
+		out[s.Step] = s
+	}
+	return j.Status, out
+}
+
+func TestTaxiPipelineRunsReusesAndRerunsOnDataChange(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := taxiProject(t, 200, 0)
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "--type", "AmlCompute", "--max-instances", "2", "-w", "mlw")
+	e.ok("ml", "environment", "create", "--file", filepath.Join(dir, "train-env.yml"), "-w", "mlw")
+	e.ok("ml", "data", "create", "--file", filepath.Join(dir, "data.yml"), "-w", "mlw")
+	pipeline := filepath.Join(dir, "pipeline.yml")
+
+	out, errs, code := e.wharf("ml", "job", "create", "--file", pipeline, "--stream", "-w", "mlw", "--query", "name", "-o", "tsv",
+		"--set", "inputs.enable_monitoring=true")
+	if code != 0 {
+		t.Fatalf("job create --stream: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	for _, want := range []string{"[prep_data] train: 140 rows", "[prep_data] monitoring true table taximonitoring",
+		"[train_model] trained on 140 rows", "[evaluate_model] taxi-model MAE", `[register_model] {"model_name": "taxi-model", "deploy": true`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("streamed log lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errs, "4/4 steps completed") || !strings.Contains(errs, "Status: Completed") {
+		t.Errorf("no progress or summary on stderr:\n%s", errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	first := lines[len(lines)-1]
+	status, steps := e.jobSteps("mlw", first)
+	if status != "Completed" || len(steps) != 4 {
+		t.Fatalf("first run %s with %d steps", status, len(steps))
+	}
+
+	// The outputs of the pipeline can be downloaded.
+	dl := t.TempDir()
+	e.ok("ml", "job", "download", "-n", first, "--output-name", "model_info_output_path", "--download-path", dl, "-w", "mlw")
+	info, err := os.ReadFile(filepath.Join(dl, "named-outputs", "model_info_output_path", "model_info.json"))
+	if err != nil || !strings.Contains(string(info), `"deploy": true`) {
+		t.Fatalf("downloaded model info %q, %v", info, err)
+	}
+
+	// Submitting the same thing again reuses every step.
+	second := strings.TrimSpace(e.ok("ml", "job", "create", "--file", pipeline, "-w", "mlw", "--query", "name", "-o", "tsv",
+		"--set", "inputs.enable_monitoring=true"))
+	e.ok("ml", "job", "stream", "-n", second, "-w", "mlw")
+	status, reused := e.jobSteps("mlw", second)
+	if status != "Completed" {
+		t.Fatalf("second run %s", status)
+	}
+	for name, st := range reused {
+		if st.ReusedFrom != steps[name].Name || len(st.Attempts) != 0 {
+			t.Errorf("resubmitted %s: reused from %q, want %s", name, st.ReusedFrom, steps[name].Name)
+		}
+	}
+
+	// One byte changed in the data: a new version of the asset, and the
+	// steps downstream of it run again.
+	// The byte is in the first row, which lands in the training split, so
+	// every step's input content changes. (A change confined to the test
+	// split would leave train_model's input, and so train_model, as is.)
+	raw, _ := os.ReadFile(filepath.Join(dir, "taxi-data.csv"))
+	i := strings.Index(string(raw), "\n") + 1
+	raw[i] = '9'
+	if err := os.WriteFile(filepath.Join(dir, "taxi-data.csv"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var asset struct{ Version string }
+	if err := json.Unmarshal([]byte(e.ok("ml", "data", "create", "--file", filepath.Join(dir, "data.yml"), "-w", "mlw")), &asset); err != nil || asset.Version != "2" {
+		t.Fatalf("new data version %q (%v)", asset.Version, err)
+	}
+	third := strings.TrimSpace(e.ok("ml", "job", "create", "--file", pipeline, "-w", "mlw", "--query", "name", "-o", "tsv",
+		"--set", "inputs.enable_monitoring=true"))
+	e.ok("ml", "job", "stream", "-n", third, "-w", "mlw")
+	_, rerun := e.jobSteps("mlw", third)
+	for name, st := range rerun {
+		if st.Status != "Completed" || st.ReusedFrom != "" || len(st.Attempts) != 1 {
+			t.Errorf("after the data change %s: %s, reused from %q, %d attempts", name, st.Status, st.ReusedFrom, len(st.Attempts))
+		}
+	}
+}
+
+func TestJobCreateRejectsBadYAMLBeforeRunning(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := taxiProject(t, 20, 0)
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
+	pipeline := filepath.Join(dir, "pipeline.yml")
+	// The data asset and environment were never created.
+	out, errs, code := e.wharf("ml", "job", "create", "--file", pipeline, "-w", "mlw")
+	if code == 0 || out != "" || !strings.Contains(errs, "pipeline.yml:") || !strings.Contains(errs, "taxi-data") {
+		t.Errorf("unknown references: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	e.ok("ml", "environment", "create", "--file", filepath.Join(dir, "train-env.yml"), "-w", "mlw")
+	e.ok("ml", "data", "create", "--file", filepath.Join(dir, "data.yml"), "-w", "mlw")
+	// A binding to an output that does not exist, named with its line.
+	bad := strings.Replace(readText(t, pipeline), "${{parent.jobs.prep_data.outputs.train_data}}", "${{parent.jobs.prep_data.outputs.nope}}", 1)
+	writeFile(t, dir, "bad.yml", bad)
+	_, errs, code = e.wharf("ml", "job", "create", "--file", filepath.Join(dir, "bad.yml"), "-w", "mlw")
+	if code == 0 || !strings.Contains(errs, "bad.yml:") || !strings.Contains(errs, "nope") {
+		t.Errorf("missing output: exit %d, stderr %q", code, errs)
+	}
+	// A compute that does not exist is refused by the server.
+	_, errs, code = e.wharf("ml", "job", "create", "--file", pipeline, "-w", "mlw", "--set", "settings.default_compute=azureml:gpu-cluster")
+	if code == 0 || !strings.Contains(errs, "gpu-cluster") {
+		t.Errorf("missing compute: exit %d, stderr %q", code, errs)
+	}
+	if jobs := strings.TrimSpace(e.ok("ml", "job", "list", "-w", "mlw", "--query", "length(@)", "-o", "tsv")); jobs != "0" {
+		t.Errorf("%s jobs stored after refused submissions", jobs)
+	}
+}
+
+func TestFailingJobStreamExitsNonZero(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
+	job := writeFile(t, dir, "job.yml", `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+command: echo about to fail; exit 7
+environment:
+  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04
+compute: azureml:cpu-cluster
+`)
+	out, errs, code := e.wharf("ml", "job", "create", "--file", job, "--stream", "-w", "mlw")
+	if code == 0 || !strings.Contains(out, "about to fail") || !strings.Contains(errs, "exited with code 7") {
+		t.Errorf("failing job: exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+}
+
+func readText(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
