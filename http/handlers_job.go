@@ -26,7 +26,10 @@ type jobJSON struct {
 	*wharf.Job
 	ID       string         `json:"id"`
 	Services map[string]any `json:"services"`
-	Steps    []*wharf.Job   `json:"steps,omitempty"`
+	// Metrics are the latest values the job's processes logged to its
+	// tracking run.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	Steps   []*wharf.Job       `json:"steps,omitempty"`
 }
 
 func (s *Server) jobJSON(j *wharf.Job, steps []*wharf.Job) jobJSON {
@@ -107,7 +110,16 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, s.jobJSON(j, steps))
+	out := s.jobJSON(j, steps)
+	if j.RunID != "" {
+		if run, err := s.Store.FindRun(r.Context(), ws, j.RunID); err == nil && len(run.Metrics) > 0 {
+			out.Metrics = map[string]float64{}
+			for _, m := range run.Metrics {
+				out.Metrics[m.Key] = m.Value
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {

@@ -471,3 +471,39 @@ func BenchmarkExecTrueBaseline(b *testing.B) {
 		}
 	}
 }
+
+// TestKillOrphanKillsTheGroupOfADeadLeader: the server's death takes the
+// group leader with it (Pdeathsig), but not what the leader started; those
+// processes are still the job's and must be stopped on recovery.
+func TestKillOrphanKillsTheGroupOfADeadLeader(t *testing.T) {
+	cmd, p := startOrphan(t, "sleep 1000 & echo $! > bg.tmp && mv bg.tmp bg.pid; wait")
+	bgFile := filepath.Join(cmd.Dir, "bg.pid")
+	var bg int
+	for giveUp := time.Now().Add(30 * time.Second); bg == 0 && time.Now().Before(giveUp); {
+		if b, err := os.ReadFile(bgFile); err == nil {
+			bg, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		} else {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if bg == 0 {
+		t.Fatal("background process never started")
+	}
+	// The leader dies alone, as with the server.
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Wait()
+	if deadOrZombie(bg) {
+		t.Fatal("the background process died with its leader; the test shows nothing")
+	}
+	killed, err := KillOrphan(p)
+	if !killed || err != nil {
+		t.Fatalf("KillOrphan with the leader gone = %v, %v; want true, nil", killed, err)
+	}
+	for giveUp := time.Now().Add(30 * time.Second); time.Now().Before(giveUp) && !deadOrZombie(bg); time.Sleep(5 * time.Millisecond) {
+	}
+	if !deadOrZombie(bg) {
+		t.Errorf("process %d of the dead leader's group survived", bg)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -68,16 +69,27 @@ func LookupProcess(pid int) (Process, error) {
 // on a grace period. The signal is delivered asynchronously; it cannot be
 // caught or ignored.
 //
-// A group whose leader has already exited is left alone: its PGID can no
-// longer be tied to the original job, so signalling it could hit an unrelated
-// group.
+// A group whose leader has exited (the kernel kills the leader with the
+// server, through Pdeathsig) may still hold the job's other processes.
+// Linux never hands out an ID that is still in use as a process group ID,
+// so live members of group p.PGID whose leader is gone can only be the
+// job's own: they are killed too.
 func KillOrphan(p Process) (killed bool, err error) {
 	if p.PID <= 0 || p.PGID <= 0 {
 		return false, fmt.Errorf("local: invalid process %+v", p)
 	}
 	cur, err := LookupProcess(p.PID)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		if p.PID != p.PGID || !groupHasLiveMember(p.PGID) {
+			return false, nil
+		}
+		if err := syscall.Kill(-p.PGID, syscall.SIGKILL); err != nil {
+			if errors.Is(err, syscall.ESRCH) {
+				return false, nil
+			}
+			return false, fmt.Errorf("local: kill process group %d: %w", p.PGID, err)
+		}
+		return true, nil
 	}
 	if err != nil {
 		return false, err
@@ -92,6 +104,38 @@ func KillOrphan(p Process) (killed bool, err error) {
 		return false, fmt.Errorf("local: kill process group %d: %w", p.PGID, err)
 	}
 	return true, nil
+}
+
+// groupHasLiveMember reports whether a process that has not exited (not a
+// zombie) is in the process group, by reading /proc.
+func groupHasLiveMember(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		end := bytes.LastIndexByte(data, ')')
+		if end < 0 {
+			continue
+		}
+		fields := strings.Fields(string(data[end+1:]))
+		// fields[0] is the state, fields[2] the process group.
+		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+			continue
+		}
+		if g, err := strconv.Atoi(fields[2]); err == nil && g == pgid && pid > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // groupAlive reports whether any process, zombies included, is still in the

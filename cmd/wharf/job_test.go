@@ -41,11 +41,16 @@ type stepView struct {
 
 func (e *cliEnv) jobSteps(ws, name string) (string, map[string]stepView) {
 	e.t.Helper()
+	return e.jobStepsWith(func(args ...string) string { return e.ok(args...) }, ws, name)
+}
+
+func (e *cliEnv) jobStepsWith(wharf func(args ...string) string, ws, name string) (string, map[string]stepView) {
+	e.t.Helper()
 	var j struct {
 		Status string     `json:"status"`
 		Steps  []stepView `json:"steps"`
 	}
-	if err := json.Unmarshal([]byte(e.ok("ml", "job", "show", "-n", name, "-w", ws)), &j); err != nil {
+	if err := json.Unmarshal([]byte(wharf("ml", "job", "show", "-n", name, "-w", ws)), &j); err != nil {
 		e.t.Fatal(err)
 	}
 	out := map[string]stepView{}
