@@ -68,6 +68,7 @@ type Store interface {
 	ArtifactService
 	AssetService
 	JobService
+	ScheduleService
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -195,6 +195,7 @@ func (s *Server) registerRoutes() {
 
 	s.registerAssetRoutes()
 	s.registerJobRoutes()
+	s.registerScheduleRoutes()
 	s.registerMLflowRoutes()
 }
 

@@ -1,6 +1,7 @@
 package jobspec
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -584,4 +585,48 @@ func FuzzParseJob(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestTriggerSurvivesJSON(t *testing.T) {
+	for _, tr := range []*Trigger{
+		mustTrigger(t, "type: cron\nexpression: \"30 6 * * 1-5\"\ntime_zone: Europe/Paris\n"),
+		mustTrigger(t, "type: recurrence\nfrequency: day\ninterval: 2\nschedule:\n  hours: [4]\n  minutes: [15]\nstart_time: \"2026-01-01T00:00:00\"\n"),
+	} {
+		b, err := json.Marshal(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Trigger
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		from := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		for i := 0; i < 5; i++ {
+			want, got := tr.Next(from), back.Next(from)
+			if !want.Equal(got) || want.IsZero() {
+				t.Fatalf("%s: Next(%v) = %v after a JSON round trip, want %v", b, from, got, want)
+			}
+			from = want
+		}
+	}
+}
+
+func mustTrigger(t *testing.T, trigger string) *Trigger {
+	t.Helper()
+	dir := t.TempDir()
+	job := "type: pipeline\njobs:\n  a:\n    command: echo\n    environment:\n      image: x\n    compute: azureml:c\n"
+	if err := os.WriteFile(filepath.Join(dir, "job.yml"), []byte(job), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	indented := "  " + strings.ReplaceAll(strings.TrimRight(trigger, "\n"), "\n", "\n  ")
+	src := "name: s\ntrigger:\n" + indented + "\ncreate_job: job.yml\n"
+	p := filepath.Join(dir, "schedule.yml")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSchedule(p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Trigger
 }

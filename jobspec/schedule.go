@@ -1,6 +1,7 @@
 package jobspec
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -425,4 +426,44 @@ func (t *Trigger) dayMatches(date, anchor time.Time, anchorDay, day int64, inter
 func civilDay(t time.Time) int64 {
 	y, m, d := t.Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
+}
+
+// MarshalJSON stores a trigger by what was written; Location is kept as
+// its zone name and the cron expression is parsed again on load.
+func (t *Trigger) MarshalJSON() ([]byte, error) {
+	return json.Marshal(triggerJSON{Type: t.Type, Expression: t.Expression, Frequency: t.Frequency,
+		Interval: t.Interval, Pattern: t.Pattern, StartTime: t.StartTime, EndTime: t.EndTime, TimeZone: t.TimeZone})
+}
+
+// UnmarshalJSON rebuilds a trigger stored by MarshalJSON.
+func (t *Trigger) UnmarshalJSON(b []byte) error {
+	var j triggerJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	loc, err := loadZone(j.TimeZone)
+	if err != nil {
+		return err
+	}
+	*t = Trigger{Type: j.Type, Expression: j.Expression, Frequency: j.Frequency, Interval: j.Interval,
+		Pattern: j.Pattern, StartTime: j.StartTime, EndTime: j.EndTime, TimeZone: j.TimeZone, Location: loc}
+	if t.Type == "cron" {
+		sched, err := cronParser.Parse(strings.TrimSpace(t.Expression))
+		if err != nil {
+			return fmt.Errorf("invalid cron expression %q: %w", t.Expression, err)
+		}
+		t.cron = sched
+	}
+	return nil
+}
+
+type triggerJSON struct {
+	Type       string            `json:"type"`
+	Expression string            `json:"expression,omitempty"`
+	Frequency  string            `json:"frequency,omitempty"`
+	Interval   int               `json:"interval,omitempty"`
+	Pattern    RecurrencePattern `json:"schedule"`
+	StartTime  time.Time         `json:"start_time"`
+	EndTime    time.Time         `json:"end_time"`
+	TimeZone   string            `json:"time_zone,omitempty"`
 }

@@ -54,6 +54,8 @@ type Scheduler struct {
 	running map[string]context.CancelFunc // step key -> its attempt's cancel
 	wg      sync.WaitGroup
 	ctx     context.Context
+
+	lastScheduleCheck time.Time
 }
 
 // Start recovers what a previous server left unfinished and starts the
@@ -116,8 +118,14 @@ func (s *Scheduler) loop(ctx context.Context) {
 	}
 }
 
-// pass advances every unfinished job once.
+// pass fires due schedules and advances every unfinished job once.
 func (s *Scheduler) pass(ctx context.Context) error {
+	if now := s.Now(); now.Sub(s.lastScheduleCheck) >= scheduleTick {
+		s.lastScheduleCheck = now
+		if err := s.fireSchedules(ctx); err != nil {
+			s.Logger.Error("firing schedules failed", "err", err)
+		}
+	}
 	jobs, err := s.Store.ListUnfinishedJobs(ctx)
 	if err != nil {
 		return err

@@ -28,6 +28,8 @@ type fixture struct {
 	sched  *scheduler.Scheduler
 	cancel context.CancelFunc
 	dir    string
+	// now, when set, is the clock of the schedulers the fixture starts.
+	now func() time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -61,7 +63,8 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	f.sched = &scheduler.Scheduler{Store: f.db, Blobs: f.blobs, Exec: &local.Executor{KillGrace: time.Second},
-		WorkDir: filepath.Join(f.dir, "jobs"), TrackingURI: func(ws string) string { return "http://127.0.0.1:1/mlflow/" + ws }}
+		WorkDir: filepath.Join(f.dir, "jobs"), TrackingURI: func(ws string) string { return "http://127.0.0.1:1/mlflow/" + ws },
+		Now: f.now}
 	if err := f.sched.Start(ctx); err != nil {
 		f.t.Fatal(err)
 	}

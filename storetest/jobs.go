@@ -23,6 +23,7 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"Jobs", testJobs},
 		{"UpdateJobFailureKeepsJob", testUpdateJobFailure},
 		{"ReusableJob", testReusableJob},
+		{"Schedules", testSchedules},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -284,4 +285,66 @@ func jobNames(js []*wharf.Job) []string {
 		out = append(out, j.Name)
 	}
 	return out
+}
+
+func testSchedules(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	at := func(m int) *time.Time { v := time.Date(2026, 11, 23, 12, m, 0, 0, time.UTC); return &v }
+	sc := &wharf.Schedule{Workspace: "ws", Name: "nightly", Enabled: true, CreatedBy: "alice",
+		Trigger: json.RawMessage(`{"type":"cron"}`), Job: json.RawMessage(`{"type":"pipeline"}`), NextRun: at(10)}
+	created, err := s.PutSchedule(ctx(t), sc)
+	must(t, err)
+	if !created {
+		t.Error("first put did not create")
+	}
+	off := &wharf.Schedule{Workspace: "ws", Name: "off", Enabled: false, NextRun: at(5),
+		Trigger: json.RawMessage(`{}`), Job: json.RawMessage(`{}`)}
+	_, err = s.PutSchedule(ctx(t), off)
+	must(t, err)
+	due, err := s.DueSchedules(ctx(t), *at(9))
+	must(t, err)
+	if len(due) != 0 {
+		t.Errorf("%d due before the first firing", len(due))
+	}
+	due, err = s.DueSchedules(ctx(t), *at(10))
+	must(t, err)
+	if len(due) != 1 || due[0].Name != "nightly" || due[0].CreatedBy != "alice" {
+		t.Fatalf("due at 12:10: %+v", due)
+	}
+	up, err := s.UpdateSchedule(ctx(t), "ws", "nightly", func(x *wharf.Schedule) error {
+		x.NextRun, x.LastJob = at(20), "job1"
+		return nil
+	})
+	must(t, err)
+	if up.LastJob != "job1" {
+		t.Error("update not returned")
+	}
+	due, err = s.DueSchedules(ctx(t), *at(15))
+	must(t, err)
+	if len(due) != 0 {
+		t.Errorf("still due after its next run moved: %d", len(due))
+	}
+	// Replacing keeps the history.
+	created, err = s.PutSchedule(ctx(t), &wharf.Schedule{Workspace: "ws", Name: "nightly", Enabled: true, NextRun: at(30),
+		Trigger: json.RawMessage(`{}`), Job: json.RawMessage(`{}`)})
+	must(t, err)
+	got, err := s.FindSchedule(ctx(t), "ws", "nightly")
+	must(t, err)
+	if created || got.LastJob != "job1" || got.CreatedBy != "alice" || !got.NextRun.Equal(*at(30)) {
+		t.Errorf("replaced schedule %+v (created %v)", got, created)
+	}
+	list, err := s.ListSchedules(ctx(t), "ws")
+	must(t, err)
+	if len(list) != 2 || list[0].Name != "nightly" || list[1].Name != "off" {
+		t.Errorf("list %+v", list)
+	}
+	must(t, s.DeleteSchedule(ctx(t), "ws", "off"))
+	wantCode(t, s.DeleteSchedule(ctx(t), "ws", "off"), wharf.ENOTFOUND)
+	_, err = s.FindSchedule(ctx(t), "ws", "off")
+	wantCode(t, err, wharf.ENOTFOUND)
+	_, err = s.UpdateSchedule(ctx(t), "ws", "off", func(*wharf.Schedule) error { return nil })
+	wantCode(t, err, wharf.ENOTFOUND)
+	_, err = s.ListSchedules(ctx(t), "nope")
+	wantCode(t, err, wharf.ENOTFOUND)
 }

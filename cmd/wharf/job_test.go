@@ -193,3 +193,44 @@ func readText(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+func TestScheduleCreateShowsNextRunAndRejectsBadCron(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := taxiProject(t, 20, 0)
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
+	e.ok("ml", "environment", "create", "--file", filepath.Join(dir, "train-env.yml"), "-w", "mlw")
+	e.ok("ml", "data", "create", "--file", filepath.Join(dir, "data.yml"), "-w", "mlw")
+	writeFile(t, dir, "schedule.yml", `$schema: https://azuremlschemas.azureedge.net/latest/schedule.schema.json
+name: nightly-retrain
+display_name: Nightly retraining
+trigger:
+  type: cron
+  expression: "0 2 * * *"
+  time_zone: UTC
+create_job: ./pipeline.yml
+`)
+	var sc struct {
+		Name    string `json:"name"`
+		Enabled bool   `json:"is_enabled"`
+		NextRun string `json:"next_run_time"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("ml", "schedule", "create", "--file", filepath.Join(dir, "schedule.yml"), "-w", "mlw")), &sc); err != nil {
+		t.Fatal(err)
+	}
+	if sc.Name != "nightly-retrain" || !sc.Enabled || !strings.Contains(sc.NextRun, "T02:00:00") {
+		t.Errorf("schedule %+v", sc)
+	}
+	if got := strings.TrimSpace(e.ok("ml", "schedule", "list", "-w", "mlw", "--query", "[].name", "-o", "tsv")); got != "nightly-retrain" {
+		t.Errorf("schedule list: %q", got)
+	}
+	writeFile(t, dir, "bad.yml", "name: bad\ntrigger:\n  type: cron\n  expression: \"61 * * * *\"\ncreate_job: ./pipeline.yml\n")
+	_, errs, code := e.wharf("ml", "schedule", "create", "--file", filepath.Join(dir, "bad.yml"), "-w", "mlw")
+	if code == 0 || !strings.Contains(errs, "bad.yml:4") || !strings.Contains(errs, "trigger.expression") {
+		t.Errorf("bad cron: exit %d, %s", code, errs)
+	}
+	e.ok("ml", "schedule", "delete", "-n", "nightly-retrain", "-w", "mlw", "--yes")
+	if _, _, code := e.wharf("ml", "schedule", "show", "-n", "nightly-retrain", "-w", "mlw"); code == 0 {
+		t.Error("deleted schedule still shown")
+	}
+}

@@ -9,13 +9,12 @@ import (
 func (a *app) mlCommand() *cobra.Command {
 	ml := &cobra.Command{Use: "ml", Short: "Machine learning resources (the az ml command tree)"}
 	ml.AddCommand(a.workspaceCommand(), a.computeCommand(), a.datastoreCommand(), a.modelCommand(),
-		a.dataCommand(), a.environmentCommand(), a.componentCommand(), a.jobCommand())
+		a.dataCommand(), a.environmentCommand(), a.componentCommand(), a.jobCommand(), a.scheduleCommand())
 	for _, r := range []struct{ name, short string }{
 		{"online-endpoint", "Online endpoints"},
 		{"online-deployment", "Online deployments"},
 		{"batch-endpoint", "Batch endpoints"},
 		{"batch-deployment", "Batch deployments"},
-		{"schedule", "Schedules"},
 	} {
 		ml.AddCommand(&cobra.Command{Use: r.name, Short: r.short})
 	}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wharfml/wharf/jobspec"
+)
+
+func schedulesPath(ws string) string { return "/api/v1/workspaces/" + url.PathEscape(ws) + "/schedules" }
+
+func (a *app) scheduleCommand() *cobra.Command {
+	sched := &cobra.Command{Use: "schedule", Short: "Schedules that submit jobs on a trigger"}
+	var f createFlags
+	var disabled bool
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create or replace a schedule from CLI v2 schedule YAML; its job's files are uploaded now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, c, err := f.begin(a)
+			if err != nil {
+				return err
+			}
+			res := newAPIResolver(cmd.Context(), c, ws)
+			spec, err := jobspec.LoadSchedule(f.file, f.overrides(), res)
+			if err != nil {
+				return err
+			}
+			sub, err := a.submission(cmd.Context(), c, ws, res, spec.Job)
+			if err != nil {
+				return err
+			}
+			enabled := !disabled
+			body := map[string]any{"display_name": spec.DisplayName, "description": spec.Description, "tags": spec.Tags,
+				"is_enabled": enabled, "trigger": spec.Trigger, "create_job": sub}
+			var out any
+			if err := c.Do(cmd.Context(), "PUT", schedulesPath(ws)+"/"+url.PathEscape(spec.Name), body, &out); err != nil {
+				return err
+			}
+			return a.print(out)
+		},
+	}
+	f.add(create)
+	create.Flags().BoolVar(&disabled, "no-enable", false, "create the schedule disabled")
+
+	var sw wsFlags
+	var name string
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show a schedule with its next and last runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(sw.workspace)
+			if err != nil {
+				return err
+			}
+			return a.getAndPrint(cmd, schedulesPath(ws)+"/"+url.PathEscape(name))
+		},
+	}
+	show.Flags().StringVarP(&name, "name", "n", "", "schedule name")
+	_ = show.MarkFlagRequired("name")
+	sw.add(show)
+
+	var lw wsFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List schedules",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(lw.workspace)
+			if err != nil {
+				return err
+			}
+			return a.getAndPrint(cmd, schedulesPath(ws))
+		},
+	}
+	lw.add(list)
+
+	var dw wsFlags
+	var dname string
+	var yes bool
+	del := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a schedule (jobs it submitted are kept)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(dw.workspace)
+			if err != nil {
+				return err
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			return c.Do(cmd.Context(), "DELETE", schedulesPath(ws)+"/"+url.PathEscape(dname), nil, nil)
+		},
+	}
+	del.Flags().StringVarP(&dname, "name", "n", "", "schedule name")
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt (accepted for az compatibility)")
+	_ = del.MarkFlagRequired("name")
+	dw.add(del)
+
+	sched.AddCommand(create, show, list, del)
+	return sched
+}

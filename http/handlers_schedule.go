@@ -1,0 +1,86 @@
+package http
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/wharfml/wharf"
+)
+
+// registerScheduleRoutes registers schedules; they need the scheduler.
+func (s *Server) registerScheduleRoutes() {
+	const base = "/api/v1/workspaces/{workspace}/schedules"
+	s.route("GET "+base, wharf.ActionScheduleRead, s.handleListSchedules)
+	s.route("GET "+base+"/{name}", wharf.ActionScheduleRead, s.handleGetSchedule)
+	s.route("PUT "+base+"/{name}", wharf.ActionScheduleWrite, s.handlePutSchedule)
+	s.route("DELETE "+base+"/{name}", wharf.ActionScheduleDelete, s.handleDeleteSchedule)
+}
+
+// scheduleRequest is the body of a schedule creation.
+type scheduleRequest struct {
+	DisplayName string            `json:"display_name"`
+	Description string            `json:"description"`
+	Tags        map[string]string `json:"tags"`
+	Enabled     *bool             `json:"is_enabled"`
+	Trigger     json.RawMessage   `json:"trigger"`
+	CreateJob   json.RawMessage   `json:"create_job"`
+}
+
+func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
+	if !s.scheduler(w, r) {
+		return
+	}
+	name, err := pathName(r, "name")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req scheduleRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(req.Trigger) == 0 || len(req.CreateJob) == 0 {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "trigger and create_job are required").WithField("trigger"))
+		return
+	}
+	sc := &wharf.Schedule{Workspace: r.PathValue("workspace"), Name: name, DisplayName: req.DisplayName,
+		Description: req.Description, Tags: req.Tags, Enabled: req.Enabled == nil || *req.Enabled,
+		Trigger: req.Trigger, Job: req.CreateJob, CreatedBy: callerID(r)}
+	if err := s.Scheduler.PrepareSchedule(r.Context(), sc); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	created, err := s.Store.PutSchedule(r.Context(), sc)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, createdStatus(created), sc)
+}
+
+func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
+	sc, err := s.Store.FindSchedule(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sc)
+}
+
+func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request) {
+	scs, err := s.Store.ListSchedules(r.Context(), r.PathValue("workspace"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, scs)
+}
+
+func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request) {
+	if err := s.Store.DeleteSchedule(r.Context(), r.PathValue("workspace"), r.PathValue("name")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
