@@ -8,7 +8,9 @@ import (
 	"github.com/wharfml/wharf/jobspec"
 )
 
-func schedulesPath(ws string) string { return "/api/v1/workspaces/" + url.PathEscape(ws) + "/schedules" }
+func schedulesPath(ws string) string {
+	return "/api/v1/workspaces/" + url.PathEscape(ws) + "/schedules"
+}
 
 func (a *app) scheduleCommand() *cobra.Command {
 	sched := &cobra.Command{Use: "schedule", Short: "Schedules that submit jobs on a trigger"}
