@@ -104,6 +104,7 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/workspaces/{workspace}/schedules/{name}":                       readers,
 	"PUT /api/v1/workspaces/{workspace}/schedules/{name}":                       admins + " datasci",
 	"DELETE /api/v1/workspaces/{workspace}/schedules/{name}":                    admins + " datasci",
+	"POST /api/v1/workspaces/{workspace}/jobs/{name}/rerun":                     admins + " datasci",
 	"HEAD /api/v1/workspaces/{workspace}/blobs/{digest}":                        readers,
 	"GET /api/v1/workspaces/{workspace}/blobs/{digest}":                         readers,
 	"PUT /api/v1/workspaces/{workspace}/blobs/{digest}":                         admins + " datasci",

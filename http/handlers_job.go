@@ -18,6 +18,7 @@ func (s *Server) registerJobRoutes() {
 	s.route("GET "+base, wharf.ActionJobRead, s.handleListJobs)
 	s.route("GET "+base+"/{name}", wharf.ActionJobRead, s.handleGetJob)
 	s.route("POST "+base+"/{name}/cancel", wharf.ActionJobCancel, s.handleCancelJob)
+	s.route("POST "+base+"/{name}/rerun", wharf.ActionJobWrite, s.handleRerunJob)
 	s.route("GET "+base+"/{name}/logs", wharf.ActionJobRead, s.handleJobLog)
 }
 
@@ -132,6 +133,25 @@ func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, s.jobJSON(j, nil))
+}
+
+func (s *Server) handleRerunJob(w http.ResponseWriter, r *http.Request) {
+	if !s.scheduler(w, r) {
+		return
+	}
+	var req struct {
+		FromFailed bool `json:"from_failed"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	j, err := s.Scheduler.Rerun(r.Context(), r.PathValue("workspace"), r.PathValue("name"), callerID(r), req.FromFailed)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.jobJSON(j, nil))
 }
 
 // maxLogChunk bounds one log response, so a client following a chatty job

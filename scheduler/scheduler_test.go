@@ -368,3 +368,51 @@ func TestRecoveryRerunsInterruptedStep(t *testing.T) {
 		t.Errorf("gen attempts after recovery: %+v", st.Attempts)
 	}
 }
+
+func TestRerunFromFailedKeepsCompletedSteps(t *testing.T) {
+	f := newFixture(t)
+	flag := filepath.Join(t.TempDir(), "fixed")
+	sub := chain("hi")
+	// gen is not deterministic, so only --from-failed may keep its result.
+	sub.Steps[0].Spec.Deterministic = false
+	sub.Steps[2].Spec.Command = `test -f ` + flag + ` || exit 4; ` + sub.Steps[2].Spec.Command
+	failed := f.wait(f.submit(sub).Name)
+	if failed.Status != wharf.JobFailed {
+		t.Fatalf("first run %s", failed.Status)
+	}
+	before := f.steps(failed.Name)
+	if err := os.WriteFile(flag, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	re, err := f.sched.Rerun(t.Context(), "ws", failed.Name, "bob", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := f.wait(re.Name)
+	if done.Status != wharf.JobCompleted || done.Tags["wharf.rerun_of"] != failed.Name {
+		t.Fatalf("rerun %s, tags %v", done.Status, done.Tags)
+	}
+	after := f.steps(re.Name)
+	for _, name := range []string{"gen", "upper"} {
+		if after[name].ReusedFrom != before[name].Name || len(after[name].Attempts) != 0 {
+			t.Errorf("%s in the rerun: reused from %q, %d attempts", name, after[name].ReusedFrom, len(after[name].Attempts))
+		}
+	}
+	if after["count"].ReusedFrom != "" || len(after["count"].Attempts) != 1 || after["count"].Status != wharf.JobCompleted {
+		t.Errorf("count in the rerun: %s, reused %q", after["count"].Status, after["count"].ReusedFrom)
+	}
+	// A plain rerun runs everything again.
+	all, err := f.sched.Rerun(t.Context(), "ws", re.Name, "bob", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wait(all.Name)
+	for name, st := range f.steps(all.Name) {
+		if st.ReusedFrom != "" || len(st.Attempts) != 1 {
+			t.Errorf("full rerun %s: reused %q", name, st.ReusedFrom)
+		}
+	}
+	if _, err := f.sched.Rerun(t.Context(), "ws", all.Name, "bob", true); wharf.ErrorCode(err) != wharf.EINVALID {
+		t.Errorf("rerun --from-failed of a completed job: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
@@ -264,4 +265,83 @@ func NewJobName() string {
 		suffix[i] = alphabet[n.Int64()]
 	}
 	return pick(nameAdjectives) + "_" + pick(nameNouns) + "_" + string(suffix)
+}
+
+// Rerun submits a finished job again under a new name. With fromFailed,
+// the steps that completed keep their results (whether or not they are
+// deterministic) and only the others run, with what depends on them;
+// without it, every step runs again, reuse off.
+func (s *Scheduler) Rerun(ctx context.Context, workspace, name, principal string, fromFailed bool) (*wharf.Job, error) {
+	orig, err := s.Store.FindJob(ctx, workspace, name)
+	if err != nil {
+		return nil, err
+	}
+	if !wharf.JobTerminal(orig.Status) {
+		return nil, wharf.Errorf(wharf.ECONFLICT, "job %s is still %s; rerun it once it has ended", name, orig.Status)
+	}
+	if fromFailed && orig.Status == wharf.JobCompleted {
+		return nil, wharf.Errorf(wharf.EINVALID, "job %s completed; nothing failed to rerun", name).WithField("from_failed")
+	}
+	newName := NewJobName()
+	top := &wharf.Job{Workspace: workspace, Name: newName, Type: orig.Type, DisplayName: orig.DisplayName,
+		ExperimentName: orig.ExperimentName, Description: orig.Description, Tags: maps.Clone(orig.Tags),
+		Status: wharf.JobNotStarted, Compute: orig.Compute, SubmittedBy: principal, Spec: orig.Spec}
+	if top.Tags == nil {
+		top.Tags = map[string]string{}
+	}
+	top.Tags["wharf.rerun_of"] = name
+	jobs := []*wharf.Job{top}
+	now := s.Now().UTC()
+	if orig.Type == wharf.JobTypeCommand {
+		if !fromFailed {
+			spec, err := forceRerun(orig.Spec)
+			if err != nil {
+				return nil, err
+			}
+			top.Spec = spec
+		}
+	} else {
+		steps, err := s.Store.ListJobs(ctx, workspace, name, 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range steps {
+			j := &wharf.Job{Workspace: workspace, Name: newName + "_" + st.Step, Parent: newName, Step: st.Step,
+				Type: st.Type, DisplayName: st.DisplayName, ExperimentName: st.ExperimentName, Status: wharf.JobNotStarted,
+				Compute: st.Compute, Spec: st.Spec, SubmittedBy: principal, Tags: map[string]string{}}
+			switch {
+			case fromFailed && st.Status == wharf.JobCompleted:
+				origin := st.Name
+				if st.ReusedFrom != "" {
+					origin = st.ReusedFrom
+				}
+				j.Status, j.Outputs, j.Inputs, j.ReuseKey = wharf.JobCompleted, st.Outputs, st.Inputs, st.ReuseKey
+				j.ReusedFrom, j.ReuseNote = origin, "reused: it completed in "+name+", which was rerun from its failed steps"
+				j.RunID, j.ExperimentID = st.RunID, st.ExperimentID
+				j.StartedAt, j.EndedAt = &now, &now
+			case !fromFailed:
+				spec, err := forceRerun(st.Spec)
+				if err != nil {
+					return nil, err
+				}
+				j.Spec = spec
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	if err := s.Store.CreateJobs(ctx, jobs); err != nil {
+		return nil, err
+	}
+	s.Wake()
+	return top, nil
+}
+
+// forceRerun turns reuse off in a stored step spec.
+func forceRerun(raw json.RawMessage) (json.RawMessage, error) {
+	var spec StepSpec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, err
+	}
+	spec.ForceRerun = true
+	return json.Marshal(spec)
 }

@@ -184,6 +184,42 @@ func (a *app) jobCommand() *cobra.Command {
 	_ = download.MarkFlagRequired("name")
 	dw.add(download)
 
-	job.AddCommand(show, list, stream, cancel, download)
+	var rw wsFlags
+	var rname string
+	var fromFailed, rstream bool
+	rerun := &cobra.Command{
+		Use:   "rerun",
+		Short: "Run a finished job again; --from-failed keeps the steps that completed",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(rw.workspace)
+			if err != nil {
+				return err
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out map[string]any
+			if err := c.Do(cmd.Context(), "POST", jobsPath(ws)+"/"+url.PathEscape(rname)+"/rerun",
+				map[string]bool{"from_failed": fromFailed}, &out); err != nil {
+				return err
+			}
+			if rstream {
+				name, _ := out["name"].(string)
+				if err := a.streamJob(cmd.Context(), c, ws, name); err != nil {
+					return err
+				}
+			}
+			return a.print(out)
+		},
+	}
+	rerun.Flags().StringVarP(&rname, "name", "n", "", "the job to run again")
+	rerun.Flags().BoolVar(&fromFailed, "from-failed", false, "keep completed steps; run the failed and canceled ones and what depends on them")
+	rerun.Flags().BoolVarP(&rstream, "stream", "s", false, "follow the new job until it ends")
+	_ = rerun.MarkFlagRequired("name")
+	rw.add(rerun)
+
+	job.AddCommand(show, list, stream, cancel, download, rerun)
 	return job
 }

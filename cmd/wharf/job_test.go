@@ -234,3 +234,44 @@ create_job: ./pipeline.yml
 		t.Error("deleted schedule still shown")
 	}
 }
+
+func TestJobRerunFromFailed(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
+	flag := filepath.Join(dir, "fixed")
+	job := writeFile(t, dir, "pipeline.yml", `type: pipeline
+settings:
+  default_compute: azureml:cpu-cluster
+jobs:
+  one:
+    command: echo one > ${{outputs.out}}/one.txt
+    environment:
+      image: python:3.11
+    outputs:
+      out:
+  two:
+    command: test -f `+flag+` && cp ${{inputs.in}}/one.txt ${{outputs.out}}/
+    environment:
+      image: python:3.11
+    inputs:
+      in: ${{parent.jobs.one.outputs.out}}
+    outputs:
+      out:
+`)
+	first := strings.TrimSpace(e.ok("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
+	if _, _, code := e.wharf("ml", "job", "stream", "-n", first, "-w", "mlw"); code == 0 {
+		t.Fatal("the first run should fail")
+	}
+	writeFile(t, dir, "fixed", "")
+	out, errs, code := e.wharf("ml", "job", "rerun", "-n", first, "--from-failed", "--stream", "-w", "mlw", "--query", "name", "-o", "tsv")
+	if code != 0 {
+		t.Fatalf("rerun: %s\n%s", out, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	status, steps := e.jobSteps("mlw", lines[len(lines)-1])
+	if status != "Completed" || steps["one"].ReusedFrom != first+"_one" || len(steps["two"].Attempts) != 1 {
+		t.Errorf("rerun %s: one reused from %q, two %d attempts", status, steps["one"].ReusedFrom, len(steps["two"].Attempts))
+	}
+}
