@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/local"
+	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/snapshot"
 	"github.com/wharfml/wharf/sqlite"
@@ -30,6 +32,8 @@ type fixture struct {
 	dir    string
 	// now, when set, is the clock of the schedulers the fixture starts.
 	now func() time.Time
+	// envs, when set, builds Python environments.
+	envs *pyenv.Builder
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -64,7 +68,7 @@ func (f *fixture) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	f.sched = &scheduler.Scheduler{Store: f.db, Blobs: f.blobs, Exec: &local.Executor{KillGrace: time.Second},
 		WorkDir: filepath.Join(f.dir, "jobs"), TrackingURI: func(ws string) string { return "http://127.0.0.1:1/mlflow/" + ws },
-		Now: f.now}
+		Now: f.now, Envs: f.envs}
 	if err := f.sched.Start(ctx); err != nil {
 		f.t.Fatal(err)
 	}
@@ -414,5 +418,99 @@ func TestRerunFromFailedKeepsCompletedSteps(t *testing.T) {
 	}
 	if _, err := f.sched.Rerun(t.Context(), "ws", all.Name, "bob", true); wharf.ErrorCode(err) != wharf.EINVALID {
 		t.Errorf("rerun --from-failed of a completed job: %v", err)
+	}
+}
+
+// fanOut is a pipeline of n independent steps; each appends "start" and
+// "end" lines to a shared file around a short pause, so the file shows
+// how many ran at once.
+func fanOut(n int, trace string) *scheduler.Submission {
+	sub := &scheduler.Submission{Type: wharf.JobTypePipeline, Pipeline: &scheduler.PipelineSpec{}}
+	for i := 0; i < n; i++ {
+		sub.Steps = append(sub.Steps, scheduler.SubmittedStep{Name: "s" + strconv.Itoa(i), Spec: scheduler.StepSpec{
+			Compute: "cpu-cluster", ForceRerun: true,
+			Command: `echo start >> ` + trace + `; sleep 0.2; echo end >> ` + trace,
+		}})
+	}
+	return sub
+}
+
+func maxConcurrent(t *testing.T, trace string) int {
+	t.Helper()
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, most := 0, 0
+	for _, l := range strings.Fields(string(b)) {
+		if l == "start" {
+			cur++
+		} else {
+			cur--
+		}
+		most = max(most, cur)
+	}
+	return most
+}
+
+func TestClusterRunsAtMostMaxInstancesStepsAtOnce(t *testing.T) {
+	f := newFixture(t) // cpu-cluster has max_instances 2
+	trace := filepath.Join(t.TempDir(), "trace")
+	j := f.wait(f.submit(fanOut(6, trace)).Name)
+	if j.Status != wharf.JobCompleted {
+		t.Fatalf("fan-out %s", j.Status)
+	}
+	if most := maxConcurrent(t, trace); most > 2 || most < 1 {
+		t.Errorf("%d steps ran at once on a cluster of 2", most)
+	}
+	// Shrinking the cluster applies to the next steps.
+	c, err := f.db.FindCompute(t.Context(), "ws", "cpu-cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.MaxInstances = 1
+	if _, err := f.db.PutCompute(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	trace1 := filepath.Join(t.TempDir(), "trace")
+	f.wait(f.submit(fanOut(4, trace1)).Name)
+	if most := maxConcurrent(t, trace1); most != 1 {
+		t.Errorf("%d steps ran at once on a cluster of 1", most)
+	}
+}
+
+func TestTimeoutFailsTheAttempt(t *testing.T) {
+	f := newFixture(t)
+	sub := &scheduler.Submission{Type: wharf.JobTypeCommand, Steps: []scheduler.SubmittedStep{{Name: "main",
+		Spec: scheduler.StepSpec{Compute: "cpu-cluster", Command: "sleep 60", TimeoutSeconds: 1}}}}
+	j := f.wait(f.submit(sub).Name)
+	if j.Status != wharf.JobFailed || !strings.Contains(j.Error, "timed out after 1 seconds") {
+		t.Errorf("job %s: %s", j.Status, j.Error)
+	}
+}
+
+// TestUnresolvableDependencyFailsInPreparing builds a real environment
+// with pip: the job fails before its command runs, with pip's own words.
+func TestUnresolvableDependencyFailsInPreparing(t *testing.T) {
+	f := newFixture(t)
+	f.stop()
+	f.envs = &pyenv.Builder{CacheDir: filepath.Join(f.dir, "envs")}
+	f.start()
+	sub := &scheduler.Submission{Type: wharf.JobTypeCommand, Steps: []scheduler.SubmittedStep{{Name: "main",
+		Spec: scheduler.StepSpec{Compute: "cpu-cluster", Command: "echo must-not-run",
+			Environment: scheduler.EnvSpec{Pip: []string{"wharf-no-such-package-xyz==1.0"}}}}}}
+	j := f.wait(f.submit(sub).Name)
+	if j.Status != wharf.JobFailed || len(j.Attempts) != 1 {
+		t.Fatalf("job %s with %d attempts", j.Status, len(j.Attempts))
+	}
+	if !strings.Contains(j.Error, "preparing the environment failed") || !strings.Contains(j.Error, "wharf-no-such-package-xyz") {
+		t.Errorf("error %q does not carry pip's message", j.Error)
+	}
+	log, _ := os.ReadFile(f.sched.LogPath("ws", j.Name, 1))
+	if strings.Contains(string(log), "must-not-run\n") && !strings.Contains(string(log), "running:") {
+		t.Error("the command ran")
+	}
+	if strings.Contains(string(log), "[wharf] running:") {
+		t.Errorf("the command was started after a failed preparation:\n%s", log)
 	}
 }
