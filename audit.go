@@ -69,6 +69,7 @@ type Store interface {
 	AssetService
 	JobService
 	ScheduleService
+	DatastorePathService
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -2,6 +2,7 @@ package wharf
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -58,4 +59,40 @@ type DatastoreService interface {
 	// workspace never has two defaults.
 	PutDatastore(ctx context.Context, d *Datastore) (created bool, err error)
 	DeleteDatastore(ctx context.Context, workspace, name string) error
+}
+
+// DatastoreFile is content stored at a path of a datastore: what an
+// azureml://datastores/<ds>/paths/<path> URI names. Uploads and job outputs
+// are recorded here, so a later job or data asset can name them by path.
+type DatastoreFile struct {
+	Workspace string `json:"-"`
+	Datastore string `json:"datastore"`
+	// Path has no leading slash; a folder's path has no trailing one.
+	Path string `json:"path"`
+	// Digest and Kind are the content: a blob ("file") or a folder
+	// snapshot manifest ("folder").
+	Digest    string    `json:"digest"`
+	Kind      string    `json:"kind"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// DatastorePathService records what is stored at datastore paths.
+type DatastorePathService interface {
+	// PutDatastoreFile records content at a path, replacing what was
+	// there: a job re-run writes its outputs to the same place.
+	PutDatastoreFile(ctx context.Context, f *DatastoreFile) error
+	// FindDatastoreFile returns what is at a path, or ENOTFOUND.
+	FindDatastoreFile(ctx context.Context, workspace, datastore, path string) (*DatastoreFile, error)
+}
+
+// CleanDatastorePath normalizes a datastore path: no leading or trailing
+// slashes, no empty, "." or ".." segments.
+func CleanDatastorePath(p string) (string, error) {
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	for _, s := range parts {
+		if s == "" || s == "." || s == ".." {
+			return "", Errorf(EINVALID, "datastore path %q is not a clean relative path", p).WithField("path")
+		}
+	}
+	return strings.Join(parts, "/"), nil
 }

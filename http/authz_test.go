@@ -105,6 +105,7 @@ var matrixExpect = map[string]string{
 	"PUT /api/v1/workspaces/{workspace}/schedules/{name}":                       admins + " datasci",
 	"DELETE /api/v1/workspaces/{workspace}/schedules/{name}":                    admins + " datasci",
 	"POST /api/v1/workspaces/{workspace}/jobs/{name}/rerun":                     admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/datastores/{name}/paths/{path...}":      readers,
 	"HEAD /api/v1/workspaces/{workspace}/blobs/{digest}":                        readers,
 	"GET /api/v1/workspaces/{workspace}/blobs/{digest}":                         readers,
 	"PUT /api/v1/workspaces/{workspace}/blobs/{digest}":                         admins + " datasci",

@@ -33,6 +33,7 @@ func (s *Server) registerAssetRoutes() {
 		s.route("GET "+base+"/{name}/versions/{version}", k.read, func(w http.ResponseWriter, r *http.Request) { s.handleGetAsset(w, r, kind) })
 		s.route("POST "+base+"/{name}/versions", k.write, func(w http.ResponseWriter, r *http.Request) { s.handleCreateAsset(w, r, kind) })
 	}
+	s.route("GET "+ws+"/datastores/{name}/paths/{path...}", wharf.ActionDatastoreRead, s.handleGetDatastoreFile)
 	// Content is uploaded once by digest and then named by assets and
 	// jobs; a client asks first (HEAD) and sends only what is missing.
 	// Upload is a data write, download a data read: code and data travel
@@ -77,6 +78,12 @@ func (s *Server) handleCreateAsset(w http.ResponseWriter, r *http.Request, kind 
 			return
 		}
 	}
+	if kind == wharf.AssetData && req.Digest != "" {
+		if err := s.recordDataPath(r, req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	a := &wharf.Asset{
 		Workspace: r.PathValue("workspace"), Kind: kind, Name: r.PathValue("name"), Version: req.Version,
 		Spec: req.Spec, Digest: req.Digest, Description: req.Description, Tags: req.Tags, CreatedBy: callerID(r),
@@ -86,6 +93,40 @@ func (s *Server) handleCreateAsset(w http.ResponseWriter, r *http.Request, kind 
 		return
 	}
 	writeJSON(w, http.StatusCreated, a)
+}
+
+// recordDataPath files uploaded data under the datastore path its asset
+// names (azureml://datastores/<ds>/paths/<p>), unless something is there.
+func (s *Server) recordDataPath(r *http.Request, req assetRequest) error {
+	var spec struct {
+		Path string `json:"path"`
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(req.Spec, &spec); err != nil || !strings.HasPrefix(spec.Path, "azureml://datastores/") {
+		return nil
+	}
+	rest := strings.TrimPrefix(spec.Path, "azureml://datastores/")
+	ds, p, ok := strings.Cut(rest, "/paths/")
+	if !ok || ds == "" {
+		return wharf.Errorf(wharf.EINVALID, "path %q is not azureml://datastores/<datastore>/paths/<path>", spec.Path).WithField("spec.path")
+	}
+	ws := r.PathValue("workspace")
+	if _, err := s.Store.FindDatastoreFile(r.Context(), ws, ds, p); err == nil {
+		return nil
+	} else if wharf.ErrorCode(err) != wharf.ENOTFOUND {
+		return err
+	}
+	return s.Store.PutDatastoreFile(r.Context(), &wharf.DatastoreFile{Workspace: ws, Datastore: ds, Path: p,
+		Digest: req.Digest, Kind: spec.Kind})
+}
+
+func (s *Server) handleGetDatastoreFile(w http.ResponseWriter, r *http.Request) {
+	f, err := s.Store.FindDatastoreFile(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("path"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
 }
 
 func (s *Server) handleGetAsset(w http.ResponseWriter, r *http.Request, kind string) {

@@ -102,6 +102,15 @@ func (s *Server) handlePutWorkspace(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if created {
+		// Every Azure ML workspace comes with its default datastore, and
+		// pipelines name it (default_datastore: azureml:workspaceblobstore).
+		if _, err := s.Store.PutDatastore(r.Context(), &wharf.Datastore{Workspace: name, Name: wharf.DefaultDatastore,
+			Type: wharf.DatastoreLocal, IsDefault: true, Tags: map[string]string{}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, createdStatus(created), s.workspaceJSON(ws))
 }
 

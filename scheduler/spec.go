@@ -37,6 +37,9 @@ type StepSpec struct {
 	Outputs             map[string]OutputSpec `json:"outputs"`
 	// Deps are the steps whose outputs this one reads.
 	Deps []string `json:"deps,omitempty"`
+	// Datastore is where outputs without a path of their own are
+	// recorded, at azureml/<job>/<output>; "" is the workspace default.
+	Datastore string `json:"datastore,omitempty"`
 }
 
 // EnvSpec is the environment a step runs in.
@@ -81,6 +84,8 @@ type OutputSpec struct {
 	Mode string `json:"mode,omitempty"`
 	// Parent is the pipeline output this one is bound to, if any.
 	Parent string `json:"parent,omitempty"`
+	// Path is an explicit azureml://datastores/<ds>/paths/<p> location.
+	Path string `json:"path,omitempty"`
 }
 
 // PipelineSpec is the Spec of a pipeline job.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -148,6 +149,9 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		return err
 	}
 	outputs, err := s.commitOutputs(ctx, spec, outputPaths)
+	if err == nil {
+		err = s.recordOutputPaths(ctx, st, spec, outputs)
+	}
 	if err != nil {
 		code := 0
 		return s.attemptFailed(ctx, st, attempt, spec, &code, "saving outputs: "+err.Error(), logf)
@@ -457,3 +461,54 @@ func envName(e EnvSpec) string {
 	}
 	return "(inline)"
 }
+
+// recordOutputPaths files each output under its datastore path, as Azure
+// ML stores outputs, so later jobs and data assets can name it by URI:
+// the output's own path, else <datastore>/azureml/<job>/<output>.
+func (s *Scheduler) recordOutputPaths(ctx context.Context, st *wharf.Job, spec *StepSpec, outputs map[string]wharf.JobOutput) error {
+	datastore := spec.Datastore
+	if datastore == "" {
+		stores, err := s.Store.ListDatastores(ctx, st.Workspace)
+		if err != nil {
+			return err
+		}
+		for _, d := range stores {
+			if d.IsDefault {
+				datastore = d.Name
+			}
+		}
+		if datastore == "" {
+			return nil // a workspace without datastores keeps outputs by job only
+		}
+	}
+	for name, o := range outputs {
+		ds, p := datastore, "azureml/"+st.Name+"/"+name
+		if explicit := spec.Outputs[name].Path; explicit != "" {
+			explicit = outputPathExpr.ReplaceAllStringFunc(explicit, func(m string) string {
+				switch strings.TrimSpace(m[3 : len(m)-2]) {
+				case "name":
+					return st.Name
+				case "output_name":
+					return name
+				case "default_datastore":
+					return datastore
+				}
+				return m
+			})
+			u, err := jobspec.ParseDatastoreURI(explicit)
+			if err != nil {
+				return fmt.Errorf("output %s: %w", name, err)
+			}
+			ds, p = u.Datastore, u.Path
+		}
+		if err := s.Store.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: st.Workspace, Datastore: ds, Path: p,
+			Digest: o.Digest, Kind: o.Kind}); err != nil {
+			return fmt.Errorf("output %s at azureml://datastores/%s/paths/%s: %w", name, ds, p, err)
+		}
+	}
+	return nil
+}
+
+// outputPathExpr matches the expressions an output path may hold:
+// ${{name}}, ${{output_name}}, ${{default_datastore}}.
+var outputPathExpr = regexp.MustCompile(`\$\{\{\s*[a-z_]+\s*\}\}`)

@@ -37,23 +37,34 @@ func (a *app) dataCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if spec.Source.LocalPath == "" {
-				return wharf.Errorf(wharf.EINVALID, "%s: path %s: only local files and folders can be uploaded by this server; "+
-					"storage URIs are not readable by it", f.file, spec.Source.String()).WithField("path")
-			}
-			digest, kind, size, files, err := a.uploadLocal(cmd.Context(), c, ws, spec.Source.LocalPath, "data")
-			if err != nil {
-				return err
+			var digest, kind, fileName, uri string
+			var size int64
+			var files int
+			switch {
+			case spec.Source.LocalPath != "":
+				if digest, kind, size, files, err = a.uploadLocal(cmd.Context(), c, ws, spec.Source.LocalPath, "data"); err != nil {
+					return err
+				}
+				fileName, uri = filepath.Base(spec.Source.LocalPath), localUploadURI(digest, spec.Source.LocalPath)
+			case spec.Source.Datastore != nil:
+				df, err := datastoreContent(cmd.Context(), c, ws, spec.Source.Datastore)
+				if err != nil {
+					return err
+				}
+				digest, kind, uri = df.Digest, df.Kind, spec.Source.Datastore.String()
+				fileName = filepath.Base(df.Path)
+			default:
+				return wharf.Errorf(wharf.EINVALID, "%s: path %s: this server reads local files and folders and "+
+					"azureml://datastores/ paths, not external storage", f.file, spec.Source.String()).WithField("path")
 			}
 			if spec.Type == jobspec.TypeURIFile && kind != "file" {
-				return wharf.Errorf(wharf.EINVALID, "%s: type uri_file needs a file, but %s is a folder", f.file, spec.Source.LocalPath).WithField("path")
+				return wharf.Errorf(wharf.EINVALID, "%s: type uri_file needs a file, but %s is a folder", f.file, spec.Source.String()).WithField("path")
 			}
 			if spec.Type != jobspec.TypeURIFile && kind == "file" {
-				return wharf.Errorf(wharf.EINVALID, "%s: type %s needs a folder, but %s is a file", f.file, spec.Type, spec.Source.LocalPath).WithField("path")
+				return wharf.Errorf(wharf.EINVALID, "%s: type %s needs a folder, but %s is a file", f.file, spec.Type, spec.Source.String()).WithField("path")
 			}
 			body := assetBody{Version: spec.Version, Digest: digest, Description: spec.Description, Tags: spec.Tags,
-				Spec: dataSpecJSON{Type: spec.Type, Path: localUploadURI(digest, spec.Source.LocalPath), Kind: kind,
-					FileName: filepath.Base(spec.Source.LocalPath), Size: size, Files: files}}
+				Spec: dataSpecJSON{Type: spec.Type, Path: uri, Kind: kind, FileName: fileName, Size: size, Files: files}}
 			var out any
 			if err := c.Do(cmd.Context(), "POST", assetsPath(ws, wharf.AssetData)+"/"+url.PathEscape(spec.Name)+"/versions", body, &out); err != nil {
 				return err

@@ -112,6 +112,7 @@ func (a *app) stepSpec(ctx context.Context, c *wharfhttp.Client, ws string, res 
 	comp := st.Component
 	spec := &scheduler.StepSpec{Command: comp.Command, Compute: st.Compute, EnvVars: st.EnvironmentVariables,
 		MaxRetries: st.Retry.MaxRetries, Deterministic: comp.IsDeterministic, ForceRerun: plan.Settings.ForceRerun,
+		Datastore: plan.Settings.DefaultDatastore,
 		Inputs: map[string]scheduler.InputSpec{}, Outputs: map[string]scheduler.OutputSpec{}}
 	if spec.Compute == "" {
 		return nil, st.Pos.Errorf("no compute for step %s: set compute: on the step or settings.default_compute", st.Name)
@@ -188,7 +189,7 @@ func (a *app) stepSpec(ctx context.Context, c *wharfhttp.Client, ws string, res 
 		spec.Inputs[name] = in
 	}
 	for name, o := range st.Outputs {
-		spec.Outputs[name] = scheduler.OutputSpec{Type: o.Type, Mode: o.Mode, Parent: o.ParentOutput}
+		spec.Outputs[name] = scheduler.OutputSpec{Type: o.Type, Mode: o.Mode, Parent: o.ParentOutput, Path: o.Path}
 	}
 	// Outputs the component declares but the step does not bind still get
 	// a folder, as in Azure ML.
@@ -268,8 +269,14 @@ func (a *app) inputSpec(ctx context.Context, c *wharfhttp.Client, ws string, res
 				return in, err
 			}
 			in.Digest, in.Kind, in.FileName, in.Source = u.digest, u.kind, filepath.Base(d.LocalPath), d.LocalPath
+		case d.Datastore != nil:
+			df, err := datastoreContent(ctx, c, ws, d.Datastore)
+			if err != nil {
+				return in, b.Pos.Errorf("input %s: %s", name, wharf.ErrorMessage(err))
+			}
+			in.Digest, in.Kind, in.FileName, in.Source = df.Digest, df.Kind, filepath.Base(df.Path), d.Datastore.String()
 		default:
-			return in, b.Pos.Errorf("input %s: %s cannot be read by this server; use a data asset or a local path", name, d.String())
+			return in, b.Pos.Errorf("input %s: %s cannot be read by this server; use a data asset, an azureml://datastores/ path or a local path", name, d.String())
 		}
 		return in, nil
 	case b.Kind == jobspec.BindStepInput:

@@ -275,3 +275,72 @@ jobs:
 		t.Errorf("rerun %s: one reused from %q, two %d attempts", status, steps["one"].ReusedFrom, len(steps["two"].Attempts))
 	}
 }
+
+// TestDatastorePathsNameUploadsAndOutputs: what data create uploads and
+// what steps write is reachable by azureml://datastores/ URI, from a data
+// asset and from a job input.
+func TestDatastorePathsNameUploadsAndOutputs(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
+	writeFile(t, dir, "raw.csv", "a,b\n1,2\n")
+	writeFile(t, dir, "data.yml", "name: raw\ntype: uri_file\npath: raw.csv\n")
+	var raw struct {
+		Digest string `json:"digest"`
+		Spec   struct {
+			Path string `json:"path"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("ml", "data", "create", "--file", filepath.Join(dir, "data.yml"), "-w", "mlw")), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(raw.Spec.Path, "azureml://datastores/workspaceblobstore/paths/LocalUpload/") {
+		t.Fatalf("uploaded data's path %q", raw.Spec.Path)
+	}
+	job := writeFile(t, dir, "job.yml", `type: pipeline
+settings:
+  default_compute: azureml:cpu-cluster
+  default_datastore: azureml:workspaceblobstore
+jobs:
+  copy:
+    command: cp ${{inputs.src}} ${{outputs.out}}/copy.csv
+    environment:
+      image: python:3.11
+    inputs:
+      src:
+        type: uri_file
+        path: `+raw.Spec.Path+`
+    outputs:
+      out:
+`)
+	name := strings.TrimSpace(e.ok("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
+	e.ok("ml", "job", "stream", "-n", name, "-w", "mlw")
+	_, steps := e.jobSteps("mlw", name)
+	if steps["copy"].Status != "Completed" {
+		t.Fatalf("copy step %s", steps["copy"].Status)
+	}
+	// The step's output, by its datastore path, as a new data asset.
+	writeFile(t, dir, "out.yml", "name: copied\ntype: uri_folder\npath: azureml://datastores/workspaceblobstore/paths/azureml/"+steps["copy"].Name+"/out/\n")
+	var copied struct {
+		Digest string `json:"digest"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("ml", "data", "create", "--file", filepath.Join(dir, "out.yml"), "-w", "mlw")), &copied); err != nil {
+		t.Fatal(err)
+	}
+	var show struct {
+		Outputs map[string]struct {
+			Digest string `json:"digest"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("ml", "job", "show", "-n", steps["copy"].Name, "-w", "mlw")), &show); err != nil {
+		t.Fatal(err)
+	}
+	if copied.Digest == "" || copied.Digest != show.Outputs["out"].Digest {
+		t.Errorf("data asset from the output's path pins %q, the output is %q", copied.Digest, show.Outputs["out"].Digest)
+	}
+	writeFile(t, dir, "missing.yml", "name: missing\ntype: uri_folder\npath: azureml://datastores/workspaceblobstore/paths/nothing/here\n")
+	if _, errs, code := e.wharf("ml", "data", "create", "--file", filepath.Join(dir, "missing.yml"), "-w", "mlw"); code == 0 || !strings.Contains(errs, "nothing is stored") {
+		t.Errorf("missing path: exit %d, %s", code, errs)
+	}
+}

@@ -1,0 +1,56 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/wharfml/wharf"
+)
+
+// PutDatastoreFile records content at a datastore path.
+func (db *DB) PutDatastoreFile(ctx context.Context, f *wharf.DatastoreFile) error {
+	p, err := wharf.CleanDatastorePath(f.Path)
+	if err != nil {
+		return err
+	}
+	f.Path = p
+	now := db.now()
+	err = db.inTx(ctx, func(c conn) error {
+		if _, err := db.FindDatastore(ctx, f.Workspace, f.Datastore); err != nil {
+			return err
+		}
+		_, err := c.exec(ctx, `INSERT INTO datastore_files (workspace, datastore, path, digest, kind, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (workspace, datastore, path) DO UPDATE SET digest = excluded.digest, kind = excluded.kind,
+				created_at = excluded.created_at`,
+			f.Workspace, f.Datastore, f.Path, f.Digest, f.Kind, now.UnixMilli())
+		return err
+	})
+	if err != nil {
+		return wrapErr("put datastore file", err)
+	}
+	f.CreatedAt = time.UnixMilli(now.UnixMilli()).UTC()
+	return nil
+}
+
+// FindDatastoreFile returns what is stored at a datastore path.
+func (db *DB) FindDatastoreFile(ctx context.Context, workspace, datastore, path string) (*wharf.DatastoreFile, error) {
+	p, err := wharf.CleanDatastorePath(path)
+	if err != nil {
+		return nil, err
+	}
+	f := &wharf.DatastoreFile{Workspace: workspace, Datastore: datastore, Path: p}
+	var created int64
+	err = db.reader().queryRow(ctx, `SELECT digest, kind, created_at FROM datastore_files
+		WHERE workspace = ? AND datastore = ? AND path = ?`, workspace, datastore, p).Scan(&f.Digest, &f.Kind, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wharf.Errorf(wharf.ENOTFOUND, "nothing is stored at azureml://datastores/%s/paths/%s in workspace %q", datastore, p, workspace)
+	}
+	if err != nil {
+		return nil, wrapErr("find datastore file", err)
+	}
+	f.CreatedAt = time.UnixMilli(created).UTC()
+	return f, nil
+}
