@@ -113,7 +113,7 @@ func (a *app) stepSpec(ctx context.Context, c *wharfhttp.Client, ws string, res 
 	spec := &scheduler.StepSpec{Command: comp.Command, Compute: st.Compute, EnvVars: st.EnvironmentVariables,
 		MaxRetries: st.Retry.MaxRetries, Deterministic: comp.IsDeterministic, ForceRerun: plan.Settings.ForceRerun,
 		Datastore: plan.Settings.DefaultDatastore,
-		Inputs: map[string]scheduler.InputSpec{}, Outputs: map[string]scheduler.OutputSpec{}}
+		Inputs:    map[string]scheduler.InputSpec{}, Outputs: map[string]scheduler.OutputSpec{}}
 	if spec.Compute == "" {
 		return nil, st.Pos.Errorf("no compute for step %s: set compute: on the step or settings.default_compute", st.Name)
 	}
