@@ -70,6 +70,7 @@ type Store interface {
 	JobService
 	ScheduleService
 	DatastorePathService
+	OnlineEndpointService
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

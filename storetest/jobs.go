@@ -24,6 +24,7 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"UpdateJobFailureKeepsJob", testUpdateJobFailure},
 		{"ReusableJob", testReusableJob},
 		{"Schedules", testSchedules},
+		{"OnlineEndpoints", testOnlineEndpoints},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -346,5 +347,68 @@ func testSchedules(t *testing.T, open Opener) {
 	_, err = s.UpdateSchedule(ctx(t), "ws", "off", func(*wharf.Schedule) error { return nil })
 	wantCode(t, err, wharf.ENOTFOUND)
 	_, err = s.ListSchedules(ctx(t), "nope")
+	wantCode(t, err, wharf.ENOTFOUND)
+}
+
+func testOnlineEndpoints(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	e := &wharf.OnlineEndpoint{Workspace: "ws", Name: "taxi-online", AuthMode: wharf.AuthModeKey}
+	must(t, e.Validate())
+	created, err := s.PutOnlineEndpoint(ctx(t), e)
+	must(t, err)
+	if !created {
+		t.Error("not created")
+	}
+	// Traffic to a deployment that does not exist is refused.
+	e.Traffic = map[string]int{"blue": 100}
+	_, err = s.PutOnlineEndpoint(ctx(t), e)
+	wantCode(t, err, wharf.EINVALID)
+	for _, name := range []string{"blue", "green"} {
+		_, err := s.PutOnlineDeployment(ctx(t), &wharf.OnlineDeployment{Workspace: "ws", Endpoint: "taxi-online", Name: name,
+			Model: "taxi-model:1", Spec: json.RawMessage(`{"instance_count": 1}`)})
+		must(t, err)
+	}
+	_, err = s.PutOnlineDeployment(ctx(t), &wharf.OnlineDeployment{Workspace: "ws", Endpoint: "nope", Name: "x"})
+	wantCode(t, err, wharf.ENOTFOUND)
+	e.Traffic = map[string]int{"blue": 90, "green": 10}
+	created, err = s.PutOnlineEndpoint(ctx(t), e)
+	must(t, err)
+	if created {
+		t.Error("update reported as created")
+	}
+	got, err := s.FindOnlineEndpoint(ctx(t), "ws", "taxi-online")
+	must(t, err)
+	if got.Traffic["green"] != 10 || got.AuthMode != wharf.AuthModeKey || got.CreatedAt.IsZero() {
+		t.Errorf("endpoint read back as %+v", got)
+	}
+	ds, err := s.ListOnlineDeployments(ctx(t), "ws", "taxi-online")
+	must(t, err)
+	if len(ds) != 2 || ds[0].Name != "blue" || string(ds[0].Spec) != `{"instance_count": 1}` && string(ds[0].Spec) != `{"instance_count":1}` {
+		t.Errorf("deployments %+v", ds)
+	}
+	// A deployment with traffic cannot be deleted; at 0% it can.
+	wantCode(t, s.DeleteOnlineDeployment(ctx(t), "ws", "taxi-online", "green"), wharf.ECONFLICT)
+	e.Traffic = map[string]int{"blue": 100, "green": 0}
+	_, err = s.PutOnlineEndpoint(ctx(t), e)
+	must(t, err)
+	must(t, s.DeleteOnlineDeployment(ctx(t), "ws", "taxi-online", "green"))
+	got, err = s.FindOnlineEndpoint(ctx(t), "ws", "taxi-online")
+	must(t, err)
+	if _, ok := got.Traffic["green"]; ok {
+		t.Error("a deleted deployment stays in the traffic map")
+	}
+	_, err = s.FindOnlineDeployment(ctx(t), "ws", "taxi-online", "green")
+	wantCode(t, err, wharf.ENOTFOUND)
+	eps, err := s.ListOnlineEndpoints(ctx(t), "ws")
+	must(t, err)
+	if len(eps) != 1 {
+		t.Errorf("%d endpoints", len(eps))
+	}
+	must(t, s.DeleteOnlineEndpoint(ctx(t), "ws", "taxi-online"))
+	_, err = s.FindOnlineDeployment(ctx(t), "ws", "taxi-online", "blue")
+	wantCode(t, err, wharf.ENOTFOUND)
+	wantCode(t, s.DeleteOnlineEndpoint(ctx(t), "ws", "taxi-online"), wharf.ENOTFOUND)
+	_, err = s.ListOnlineEndpoints(ctx(t), "nope")
 	wantCode(t, err, wharf.ENOTFOUND)
 }

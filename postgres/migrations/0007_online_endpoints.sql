@@ -1,0 +1,17 @@
+-- Online endpoints and their deployments, each a JSON document; the
+-- columns are what lookups and the cascade need.
+CREATE TABLE online_endpoints (
+	workspace TEXT NOT NULL REFERENCES workspaces (name) ON DELETE CASCADE,
+	name      TEXT NOT NULL,
+	doc       TEXT NOT NULL,
+	PRIMARY KEY (workspace, name)
+);
+
+CREATE TABLE online_deployments (
+	workspace TEXT NOT NULL,
+	endpoint  TEXT NOT NULL,
+	name      TEXT NOT NULL,
+	doc       TEXT NOT NULL,
+	PRIMARY KEY (workspace, endpoint, name),
+	FOREIGN KEY (workspace, endpoint) REFERENCES online_endpoints (workspace, name) ON DELETE CASCADE
+);
