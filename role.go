@@ -76,6 +76,14 @@ const (
 	ActionScheduleRead   = "workspaces/schedules/read"
 	ActionScheduleWrite  = "workspaces/schedules/write"
 	ActionScheduleDelete = "workspaces/schedules/delete"
+
+	// Online endpoints and their deployments. Reading an endpoint's keys
+	// and scoring with a token are actions of their own, as in Azure ML.
+	ActionOnlineEndpointRead   = "workspaces/onlineEndpoints/read"
+	ActionOnlineEndpointWrite  = "workspaces/onlineEndpoints/write"
+	ActionOnlineEndpointDelete = "workspaces/onlineEndpoints/delete"
+	ActionOnlineEndpointKeys   = "workspaces/onlineEndpoints/listKeys/action"
+	ActionOnlineEndpointScore  = "workspaces/onlineEndpoints/score/action"
 )
 
 // Built-in role names.

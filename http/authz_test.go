@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wharfml/wharf"
+	wharfhttp "github.com/wharfml/wharf/http"
 )
 
 // Principals of the matrix, each with one grant.
@@ -83,32 +84,42 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}/files": readers,
 	"POST /api/v1/workspaces/{workspace}/models/{name}/versions":                admins + " datasci",
 
-	"GET /api/v1/workspaces/{workspace}/data":                                   readers,
-	"GET /api/v1/workspaces/{workspace}/data/{name}/versions":                   readers,
-	"GET /api/v1/workspaces/{workspace}/data/{name}/versions/{version}":         readers,
-	"POST /api/v1/workspaces/{workspace}/data/{name}/versions":                  admins + " datasci",
-	"GET /api/v1/workspaces/{workspace}/environments":                           readers,
-	"GET /api/v1/workspaces/{workspace}/environments/{name}/versions":           readers,
-	"GET /api/v1/workspaces/{workspace}/environments/{name}/versions/{version}": readers,
-	"POST /api/v1/workspaces/{workspace}/environments/{name}/versions":          admins + " datasci",
-	"GET /api/v1/workspaces/{workspace}/components":                             readers,
-	"GET /api/v1/workspaces/{workspace}/components/{name}/versions":             readers,
-	"GET /api/v1/workspaces/{workspace}/components/{name}/versions/{version}":   readers,
-	"POST /api/v1/workspaces/{workspace}/components/{name}/versions":            admins + " datasci",
-	"POST /api/v1/workspaces/{workspace}/jobs":                                  admins + " datasci",
-	"GET /api/v1/workspaces/{workspace}/jobs":                                   readers,
-	"GET /api/v1/workspaces/{workspace}/jobs/{name}":                            readers,
-	"POST /api/v1/workspaces/{workspace}/jobs/{name}/cancel":                    admins + " datasci",
-	"GET /api/v1/workspaces/{workspace}/jobs/{name}/logs":                       readers,
-	"GET /api/v1/workspaces/{workspace}/schedules":                              readers,
-	"GET /api/v1/workspaces/{workspace}/schedules/{name}":                       readers,
-	"PUT /api/v1/workspaces/{workspace}/schedules/{name}":                       admins + " datasci",
-	"DELETE /api/v1/workspaces/{workspace}/schedules/{name}":                    admins + " datasci",
-	"POST /api/v1/workspaces/{workspace}/jobs/{name}/rerun":                     admins + " datasci",
-	"GET /api/v1/workspaces/{workspace}/datastores/{name}/paths/{path...}":      readers,
-	"HEAD /api/v1/workspaces/{workspace}/blobs/{digest}":                        readers,
-	"GET /api/v1/workspaces/{workspace}/blobs/{digest}":                         readers,
-	"PUT /api/v1/workspaces/{workspace}/blobs/{digest}":                         admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/data":                                               readers,
+	"GET /api/v1/workspaces/{workspace}/data/{name}/versions":                               readers,
+	"GET /api/v1/workspaces/{workspace}/data/{name}/versions/{version}":                     readers,
+	"POST /api/v1/workspaces/{workspace}/data/{name}/versions":                              admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/environments":                                       readers,
+	"GET /api/v1/workspaces/{workspace}/environments/{name}/versions":                       readers,
+	"GET /api/v1/workspaces/{workspace}/environments/{name}/versions/{version}":             readers,
+	"POST /api/v1/workspaces/{workspace}/environments/{name}/versions":                      admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/components":                                         readers,
+	"GET /api/v1/workspaces/{workspace}/components/{name}/versions":                         readers,
+	"GET /api/v1/workspaces/{workspace}/components/{name}/versions/{version}":               readers,
+	"POST /api/v1/workspaces/{workspace}/components/{name}/versions":                        admins + " datasci",
+	"POST /api/v1/workspaces/{workspace}/jobs":                                              admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/jobs":                                               readers,
+	"GET /api/v1/workspaces/{workspace}/jobs/{name}":                                        readers,
+	"POST /api/v1/workspaces/{workspace}/jobs/{name}/cancel":                                admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/jobs/{name}/logs":                                   readers,
+	"GET /api/v1/workspaces/{workspace}/schedules":                                          readers,
+	"GET /api/v1/workspaces/{workspace}/schedules/{name}":                                   readers,
+	"PUT /api/v1/workspaces/{workspace}/schedules/{name}":                                   admins + " datasci",
+	"DELETE /api/v1/workspaces/{workspace}/schedules/{name}":                                admins + " datasci",
+	"POST /api/v1/workspaces/{workspace}/jobs/{name}/rerun":                                 admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/datastores/{name}/paths/{path...}":                  readers,
+	"GET /api/v1/workspaces/{workspace}/onlineEndpoints":                                    readers,
+	"GET /api/v1/workspaces/{workspace}/onlineEndpoints/{name}":                             readers,
+	"PUT /api/v1/workspaces/{workspace}/onlineEndpoints/{name}":                             admins + " datasci",
+	"DELETE /api/v1/workspaces/{workspace}/onlineEndpoints/{name}":                          admins + " datasci",
+	"POST /api/v1/workspaces/{workspace}/onlineEndpoints/{name}/listKeys":                   admins + " datasci",
+	"POST /api/v1/workspaces/{workspace}/onlineEndpoints/{name}/regenerateKeys":             admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/onlineEndpoints/{name}/deployments":                 readers,
+	"GET /api/v1/workspaces/{workspace}/onlineEndpoints/{name}/deployments/{deployment}":    readers,
+	"PUT /api/v1/workspaces/{workspace}/onlineEndpoints/{name}/deployments/{deployment}":    admins + " datasci",
+	"DELETE /api/v1/workspaces/{workspace}/onlineEndpoints/{name}/deployments/{deployment}": admins + " datasci",
+	"HEAD /api/v1/workspaces/{workspace}/blobs/{digest}":                                    readers,
+	"GET /api/v1/workspaces/{workspace}/blobs/{digest}":                                     readers,
+	"PUT /api/v1/workspaces/{workspace}/blobs/{digest}":                                     admins + " datasci",
 }
 
 // publicRoutes need no credentials at all.
@@ -167,7 +178,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 	for _, rt := range routes {
 		key := rt.Method + " " + rt.Pattern
 		seen[key] = true
-		if publicRoutes[key] {
+		if publicRoutes[key] || rt.Access == wharfhttp.AccessEndpoint {
 			continue
 		}
 		allowed, ok := matrixExpect[key]

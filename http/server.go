@@ -32,6 +32,8 @@ type Server struct {
 	Blobs wharf.BlobStore
 	// Scheduler runs jobs; without one, job routes answer EUNAVAILABLE.
 	Scheduler *scheduler.Scheduler
+	// Endpoints serves online endpoints' scoring requests.
+	Endpoints EndpointRouter
 	Tokens    *auth.Issuer
 	// TenantID identifies this server's directory; it appears in tokens and
 	// in the credentials printed for service principals.
@@ -62,6 +64,7 @@ func NewServer(store wharf.Store, tokens *auth.Issuer, tenantID string, logger *
 		registry: prometheus.NewRegistry(),
 	}
 	s.metrics = newMetrics(s.registry)
+	s.Endpoints = noRouter{}
 	s.registerRoutes()
 	return s
 }
@@ -196,6 +199,7 @@ func (s *Server) registerRoutes() {
 	s.registerAssetRoutes()
 	s.registerJobRoutes()
 	s.registerScheduleRoutes()
+	s.registerEndpointRoutes()
 	s.registerMLflowRoutes()
 }
 

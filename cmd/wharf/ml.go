@@ -9,10 +9,9 @@ import (
 func (a *app) mlCommand() *cobra.Command {
 	ml := &cobra.Command{Use: "ml", Short: "Machine learning resources (the az ml command tree)"}
 	ml.AddCommand(a.workspaceCommand(), a.computeCommand(), a.datastoreCommand(), a.modelCommand(),
-		a.dataCommand(), a.environmentCommand(), a.componentCommand(), a.jobCommand(), a.scheduleCommand())
+		a.dataCommand(), a.environmentCommand(), a.componentCommand(), a.jobCommand(), a.scheduleCommand(),
+		a.onlineEndpointCommand(), a.onlineDeploymentCommand())
 	for _, r := range []struct{ name, short string }{
-		{"online-endpoint", "Online endpoints"},
-		{"online-deployment", "Online deployments"},
 		{"batch-endpoint", "Batch endpoints"},
 		{"batch-deployment", "Batch deployments"},
 	} {

@@ -44,6 +44,35 @@ func escapePath(p string) string {
 	return strings.Join(parts, "/")
 }
 
+// registerModel uploads a local model file or folder and registers it as a
+// new version of m.Name; the type defaults to mlflow_model for a folder
+// with an MLmodel file.
+func (a *app) registerModel(cmd *cobra.Command, c *wharfhttp.Client, ws string, m modelSpec, local string) (map[string]any, error) {
+	st, err := os.Stat(local)
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "model path %s: %s", local, err.Error()).WithField("path")
+	}
+	if m.Type == "" {
+		m.Type = wharf.ModelTypeCustom
+		if _, err := os.Stat(filepath.Join(local, "MLmodel")); err == nil && st.IsDir() {
+			m.Type = wharf.ModelTypeMLflow
+		}
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	root := "models/" + m.Name + "/" + hex.EncodeToString(id[:])
+	if err := a.uploadTree(cmd, c, ws, local, root); err != nil {
+		return nil, err
+	}
+	body := map[string]any{"version": m.Version, "type": strings.ToLower(m.Type), "path": "mlflow-artifacts:/" + root,
+		"description": m.Description, "tags": m.Tags, "job_name": m.JobName}
+	var out map[string]any
+	if err := c.Do(cmd.Context(), "POST", modelsPath(ws)+"/"+url.PathEscape(m.Name)+"/versions", body, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (a *app) modelCommand() *cobra.Command {
 	model := &cobra.Command{Use: "model", Short: "Models (one registry with the mlflow client)"}
 	var w wsFlags
@@ -93,30 +122,12 @@ func (a *app) modelCommand() *cobra.Command {
 			if base != "" && !filepath.IsAbs(local) && !fl.Changed("path") {
 				local = filepath.Join(base, local)
 			}
-			st, err := os.Stat(local)
-			if err != nil {
-				return wharf.Errorf(wharf.EINVALID, "model path %s: %s", local, err.Error()).WithField("path")
-			}
-			if m.Type == "" {
-				m.Type = wharf.ModelTypeCustom
-				if _, err := os.Stat(filepath.Join(local, "MLmodel")); err == nil && st.IsDir() {
-					m.Type = wharf.ModelTypeMLflow
-				}
-			}
 			c, _, err := a.client()
 			if err != nil {
 				return err
 			}
-			var id [8]byte
-			_, _ = rand.Read(id[:])
-			root := "models/" + m.Name + "/" + hex.EncodeToString(id[:])
-			if err := a.uploadTree(cmd, c, ws, local, root); err != nil {
-				return err
-			}
-			body := map[string]any{"version": m.Version, "type": strings.ToLower(m.Type), "path": "mlflow-artifacts:/" + root,
-				"description": m.Description, "tags": m.Tags, "job_name": m.JobName}
-			var out any
-			if err := c.Do(cmd.Context(), "POST", modelsPath(ws)+"/"+url.PathEscape(m.Name)+"/versions", body, &out); err != nil {
+			out, err := a.registerModel(cmd, c, ws, m, local)
+			if err != nil {
 				return err
 			}
 			return a.print(out)

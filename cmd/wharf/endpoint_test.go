@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOnlineEndpointControlPlane(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	writeFile(t, dir, "model.json", `{"coef": [2.0], "intercept": 1.0}`)
+	e.ok("ml", "model", "create", "--name", "taxi-model", "--path", filepath.Join(dir, "model.json"), "-w", "mlw")
+	e.ok("ml", "model", "create", "--name", "taxi-model", "--path", filepath.Join(dir, "model.json"), "-w", "mlw")
+	writeFile(t, dir, "online-endpoint.yml", `$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json
+name: taxi-fare-online
+description: Taxi Online Endpoint
+auth_mode: key
+`)
+	writeFile(t, dir, "online-deployment.yml", `$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json
+name: blue
+endpoint_name: taxi-fare-online
+model: azureml:taxi-model@latest
+instance_type: Standard_DS2_v2
+instance_count: 1
+egress_public_network_access: enabled
+request_settings:
+  request_timeout_ms: 3000
+  max_concurrent_requests_per_instance: 2
+`)
+	// The endpoint's name comes from --name, as the MLOps pipelines do.
+	out := e.ok("ml", "online-endpoint", "create", "--name", "taxi-online-dev", "-f", filepath.Join(dir, "online-endpoint.yml"), "-w", "mlw")
+	var ep struct {
+		Name, AuthMode, ScoringURI string `json:"-"`
+	}
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	ep.Name, _ = raw["name"].(string)
+	ep.ScoringURI, _ = raw["scoring_uri"].(string)
+	if ep.Name != "taxi-online-dev" || !strings.HasSuffix(ep.ScoringURI, "/endpoints/mlw/taxi-online-dev/score") || raw["auth_mode"] != "key" {
+		t.Fatalf("endpoint %s", out)
+	}
+	k1 := strings.TrimSpace(e.ok("ml", "online-endpoint", "get-credentials", "-n", "taxi-online-dev", "-w", "mlw", "-o", "tsv", "--query", "primaryKey"))
+	k2 := strings.TrimSpace(e.ok("ml", "online-endpoint", "get-credentials", "-n", "taxi-online-dev", "-w", "mlw", "-o", "tsv", "--query", "secondaryKey"))
+	if len(k1) < 40 || k1 == k2 {
+		t.Fatalf("keys %q %q", k1, k2)
+	}
+	e.ok("ml", "online-endpoint", "regenerate-keys", "-n", "taxi-online-dev", "--key-type", "primary", "-w", "mlw")
+	if k := strings.TrimSpace(e.ok("ml", "online-endpoint", "get-credentials", "-n", "taxi-online-dev", "-w", "mlw", "-o", "tsv", "--query", "primaryKey")); k == k1 {
+		t.Error("regenerate-keys kept the primary key")
+	} else if k2b := strings.TrimSpace(e.ok("ml", "online-endpoint", "get-credentials", "-n", "taxi-online-dev", "-w", "mlw", "-o", "tsv", "--query", "secondaryKey")); k2b != k2 {
+		t.Error("regenerating the primary key changed the secondary")
+	}
+
+	// Traffic to a deployment that does not exist is refused.
+	if _, errs, code := e.wharf("ml", "online-endpoint", "update", "-n", "taxi-online-dev", "--traffic", "blue=100", "-w", "mlw"); code == 0 || !strings.Contains(errs, "blue") {
+		t.Errorf("traffic to a missing deployment: exit %d, %s", code, errs)
+	}
+	dep := e.ok("ml", "online-deployment", "create", "--name", "blue", "--endpoint", "taxi-online-dev", "-f", filepath.Join(dir, "online-deployment.yml"), "-w", "mlw")
+	if !strings.Contains(dep, `"model": "taxi-model:2"`) || !strings.Contains(dep, `"max_concurrent_requests_per_instance": 2`) {
+		t.Errorf("deployment pins taxi-model@latest to version 2 and keeps its settings:\n%s", dep)
+	}
+	e.ok("ml", "online-deployment", "create", "--name", "green", "--endpoint", "taxi-online-dev", "-f", filepath.Join(dir, "online-deployment.yml"),
+		"--set", "model=azureml:taxi-model:1", "-w", "mlw")
+	e.ok("ml", "online-endpoint", "update", "-n", "taxi-online-dev", "--traffic", "blue=90 green=10", "-w", "mlw")
+	if got := strings.TrimSpace(e.ok("ml", "online-endpoint", "show", "-n", "taxi-online-dev", "-w", "mlw", "--query", "traffic.green", "-o", "tsv")); got != "10" {
+		t.Errorf("green traffic %q", got)
+	}
+	for _, bad := range []string{"blue=90 green=20", "blue=x"} {
+		if _, _, code := e.wharf("ml", "online-endpoint", "update", "-n", "taxi-online-dev", "--traffic", bad, "-w", "mlw"); code == 0 {
+			t.Errorf("traffic %q accepted", bad)
+		}
+	}
+	if _, _, code := e.wharf("ml", "online-endpoint", "update", "-n", "taxi-online-dev", "--traffic", "blue=100 green=0", "--mirror-traffic", "blue=10", "-w", "mlw"); code == 0 {
+		t.Error("mirroring to the live deployment accepted")
+	}
+	// A deployment with traffic cannot be deleted.
+	if _, errs, code := e.wharf("ml", "online-deployment", "delete", "-n", "green", "-e", "taxi-online-dev", "-w", "mlw", "--yes"); code == 0 || !strings.Contains(errs, "traffic") {
+		t.Errorf("deleting a deployment with traffic: exit %d %s", code, errs)
+	}
+	e.ok("ml", "online-endpoint", "update", "-n", "taxi-online-dev", "--traffic", "blue=100 green=0", "--mirror-traffic", "green=10", "-w", "mlw")
+	if _, _, code := e.wharf("ml", "online-deployment", "delete", "-n", "green", "-e", "taxi-online-dev", "-w", "mlw", "--yes"); code == 0 {
+		t.Error("deleting the mirror target accepted")
+	}
+	e.ok("ml", "online-endpoint", "update", "-n", "taxi-online-dev", "--mirror-traffic", "green=0", "-w", "mlw")
+	e.ok("ml", "online-deployment", "delete", "-n", "green", "-e", "taxi-online-dev", "-w", "mlw", "--yes")
+	if names := strings.TrimSpace(e.ok("ml", "online-deployment", "list", "-e", "taxi-online-dev", "-w", "mlw", "--query", "[].name", "-o", "tsv")); names != "blue" {
+		t.Errorf("deployments after delete: %q", names)
+	}
+	if got := strings.TrimSpace(e.ok("ml", "online-endpoint", "list", "-w", "mlw", "-o", "tsv", "--query", "[?name=='taxi-online-dev'][name]")); got != "taxi-online-dev" {
+		t.Errorf("az-style existence check: %q", got)
+	}
+	e.ok("ml", "online-endpoint", "delete", "-n", "taxi-online-dev", "-w", "mlw", "--yes")
+	if out, _, code := e.wharf("ml", "online-endpoint", "show", "-n", "taxi-online-dev", "-w", "mlw"); code == 0 || out != "" {
+		t.Errorf("deleted endpoint shown: %d %q", code, out)
+	}
+}
