@@ -85,11 +85,11 @@ func (s *Server) endpointJSON(e *wharf.OnlineEndpoint) endpointJSON {
 // endpointRequest is the body of an endpoint creation or update; absent
 // fields keep their stored values on update.
 type endpointRequest struct {
-	AuthMode      *string            `json:"auth_mode"`
-	Description   *string            `json:"description"`
-	Tags          map[string]string  `json:"tags"`
-	Traffic       map[string]int     `json:"traffic"`
-	MirrorTraffic map[string]int     `json:"mirror_traffic"`
+	AuthMode      *string           `json:"auth_mode"`
+	Description   *string           `json:"description"`
+	Tags          map[string]string `json:"tags"`
+	Traffic       map[string]int    `json:"traffic"`
+	MirrorTraffic map[string]int    `json:"mirror_traffic"`
 }
 
 func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request) {
