@@ -206,7 +206,11 @@ func (s *Scheduler) advancePipeline(ctx context.Context, p *wharf.Job) error {
 func (s *Scheduler) settlePipeline(ctx context.Context, p *wharf.Job, spec *PipelineSpec, steps []*wharf.Job) error {
 	done, completed, canceled, failedSteps := 0, 0, 0, []string{}
 	started := false
+	var firstStart *time.Time
 	for _, st := range steps {
+		if st.StartedAt != nil && (firstStart == nil || st.StartedAt.Before(*firstStart)) {
+			firstStart = st.StartedAt
+		}
 		switch st.Status {
 		case wharf.JobCompleted:
 			completed++
@@ -228,7 +232,12 @@ func (s *Scheduler) settlePipeline(ctx context.Context, p *wharf.Job, spec *Pipe
 			return nil
 		}
 		if started && j.StartedAt == nil {
+			// The pipeline started when its first step did, which may be
+			// before this pass saw it.
 			j.StartedAt = &now
+			if firstStart != nil {
+				j.StartedAt = firstStart
+			}
 		}
 		switch {
 		case done < len(steps):

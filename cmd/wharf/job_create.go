@@ -163,15 +163,9 @@ func (a *app) stepSpec(ctx context.Context, c *wharfhttp.Client, ws string, res 
 	}
 	spec.Environment = env
 
-	hashed := comp.Clone()
-	hashed.Pos, hashed.Code, hashed.CodeRef = jobspec.Position{}, "", nil
-	hashed.Name, hashed.Version, hashed.DisplayName, hashed.Description, hashed.Tags = "", "", "", "", nil
-	b, err := json.Marshal(hashed)
-	if err != nil {
+	if spec.ComponentHash, err = componentHash(comp); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(b)
-	spec.ComponentHash = hex.EncodeToString(sum[:])
 
 	names := make([]string, 0, len(st.Inputs))
 	for n := range st.Inputs {
@@ -283,4 +277,47 @@ func (a *app) inputSpec(ctx context.Context, c *wharfhttp.Client, ws string, res
 		return in, b.Pos.Errorf("input %s is bound to an input of step %s that has no value of its own", name, b.Step)
 	}
 	return in, b.Pos.Errorf("input %s has no value", name)
+}
+
+// componentHash identifies what a component computes: its command,
+// inputs, outputs and settings, but not where its file sits or on which
+// line each key is (a checkout in another folder must hit the same cached
+// steps), nor its name and description. Code and environment have their
+// own digests in the step's reuse key.
+func componentHash(comp *jobspec.ComponentSpec) (string, error) {
+	c := comp.Clone()
+	c.Code, c.CodeRef, c.Environment = "", nil, jobspec.EnvironmentRef{}
+	c.Name, c.Version, c.DisplayName, c.Description, c.Tags = "", "", "", "", nil
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return "", err
+	}
+	b, err = json.Marshal(withoutPositions(doc))
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// withoutPositions drops every "Pos" (YAML position) from a decoded JSON
+// document; encoding/json then writes map keys sorted, so the result is
+// canonical.
+func withoutPositions(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		delete(t, "Pos")
+		for k, e := range t {
+			t[k] = withoutPositions(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = withoutPositions(e)
+		}
+	}
+	return v
 }

@@ -344,3 +344,32 @@ jobs:
 		t.Errorf("missing path: exit %d, %s", code, errs)
 	}
 }
+
+// TestReuseDoesNotDependOnWhereTheFileIs: the same pipeline checked out in
+// another folder, with a comment added above its steps, hits the cache.
+func TestReuseDoesNotDependOnWhereTheFileIs(t *testing.T) {
+	e := newCLIEnv(t)
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
+	src := `type: pipeline
+settings:
+  default_compute: azureml:cpu-cluster
+jobs:
+  one:
+    command: echo ${{inputs.n}} > ${{outputs.out}}/n.txt
+    environment:
+      image: python:3.11
+    inputs:
+      n: 3
+    outputs:
+      out:
+`
+	first := strings.TrimSpace(e.ok("ml", "job", "create", "--file", writeFile(t, t.TempDir(), "p.yml", src), "-w", "mlw", "--query", "name", "-o", "tsv"))
+	e.ok("ml", "job", "stream", "-n", first, "-w", "mlw")
+	moved := writeFile(t, filepath.Join(t.TempDir()), "copy.yml", "# checked out elsewhere\n\n"+src)
+	second := strings.TrimSpace(e.ok("ml", "job", "create", "--file", moved, "-w", "mlw", "--query", "name", "-o", "tsv"))
+	e.ok("ml", "job", "stream", "-n", second, "-w", "mlw")
+	if _, steps := e.jobSteps("mlw", second); steps["one"].ReusedFrom != first+"_one" {
+		t.Errorf("moved file's step reused from %q, want %s_one", steps["one"].ReusedFrom, first)
+	}
+}
