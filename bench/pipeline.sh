@@ -1,0 +1,499 @@
+#!/usr/bin/env bash
+# bench/pipeline.sh: pipeline orchestration overhead, Wharf's local executor
+# vs Metaflow's local runtime, on equivalent flows of no-op steps, measured
+# side by side in one run on one machine with one helper (bench/pipeload).
+#
+#   chain    BENCH_CHAIN no-op steps, each after the one before (Wharf: each
+#            step reads the previous step's output; Metaflow: start, ...,
+#            end, each calling only self.next)
+#   fan-out  one start step, BENCH_WIDTH parallel no-op branches, one join
+#            (Wharf: each branch reads start's output, the join reads every
+#            branch's output; Metaflow: foreach over BENCH_WIDTH items, a
+#            join step, and the end step Metaflow requires)
+#
+# Wharf's compute allows BENCH_MAX_WORKERS steps at once (--max-instances)
+# and Metaflow runs with --max-workers BENCH_MAX_WORKERS. Wharf's fresh runs
+# set force_rerun; the same pipelines are then resubmitted without it, so
+# every step is reused from Wharf's cache. Per-step timings come from the
+# job's stored data (`wharf ml job show -o json`) and Metaflow's task lines.
+# The script prints a table and rewrites this benchmark's section of
+# BENCHMARKS.md. Raw JSON lines go to bench/out/pipeline.jsonl.
+#
+# Settings (environment):
+#   BENCH_REPS               measured repetitions of each Wharf run and of
+#                            Metaflow's chain (default 5)
+#   BENCH_METAFLOW_FAN_REPS  measured repetitions of Metaflow's fan-out
+#                            (default 3; each takes about a minute on 2 cores)
+#   BENCH_CHAIN              steps in the chain (default 4)
+#   BENCH_WIDTH              branches in the fan-out (default 200)
+#   BENCH_MAX_WORKERS        steps at once, both tools (default 16)
+#   BENCH_TOOLS              which columns to run (default "wharf metaflow")
+#   BENCH_NO_WRITE=1         print the table but leave BENCHMARKS.md alone
+#
+# Metaflow comes from PyPI into bench/.venv, pinned in
+# bench/requirements-bench.txt.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+# shellcheck source=scripts/goenv
+source scripts/goenv
+
+REPS=${BENCH_REPS:-5}
+MF_FAN_REPS=${BENCH_METAFLOW_FAN_REPS:-3}
+CHAIN=${BENCH_CHAIN:-4}
+WIDTH=${BENCH_WIDTH:-200}
+WORKERS=${BENCH_MAX_WORKERS:-16}
+read -ra TOOLS <<<"${BENCH_TOOLS:-wharf metaflow}"
+ALL_TOOLS=(wharf metaflow)
+VENV=$ROOT/bench/.venv
+REQS=$ROOT/bench/requirements-bench.txt
+BENCH_FILE=$ROOT/BENCHMARKS.md
+START_MARK='<!-- bench:pipeline:start -->'
+END_MARK='<!-- bench:pipeline:end -->'
+NOTES_START='<!-- bench:pipeline:notes:start -->'
+NOTES_END='<!-- bench:pipeline:notes:end -->'
+# The issue's target for Wharf's per-step overhead on the local executor.
+TARGET_MS=10
+
+for v in REPS MF_FAN_REPS WORKERS; do
+  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "$v must be a positive integer" >&2; exit 2; }
+done
+[[ $CHAIN =~ ^[0-9]+$ && $CHAIN -ge 2 ]] || { echo "BENCH_CHAIN must be an integer >= 2" >&2; exit 2; }
+[[ $WIDTH =~ ^[0-9]+$ && $WIDTH -ge 2 && $WIDTH -le 999 ]] || { echo "BENCH_WIDTH must be an integer from 2 to 999" >&2; exit 2; }
+for t in "${TOOLS[@]}"; do
+  [[ " ${ALL_TOOLS[*]} " == *" $t "* ]] || { echo "BENCH_TOOLS: unknown tool '$t'" >&2; exit 2; }
+done
+
+WORK=""
+SERVER_PID=""
+LOAD_PID=""
+
+# The server runs in a session of its own (setsid): SIGTERM to its group
+# lets it stop its steps and close its store, SIGKILL after a grace period.
+stop_server() {
+  local pid=$SERVER_PID
+  SERVER_PID=""
+  [[ -n $pid ]] || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local i
+  for (( i = 0; i < 100; i++ )); do
+    kill -0 -- "-$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# pipeload puts each Metaflow run in a process group of its own and kills
+# it when pipeload gets SIGTERM.
+cleanup() {
+  local rc=$?
+  trap - EXIT
+  if [[ -n $LOAD_PID ]]; then
+    kill -TERM "$LOAD_PID" 2>/dev/null || true
+    wait "$LOAD_PID" 2>/dev/null || true
+  fi
+  stop_server
+  [[ -n $WORK ]] && rm -rf -- "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-pipeline.XXXXXX")
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+needs() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
+
+echo "==> building"
+ensure_go
+go build -o "$WORK/bin/pipeload" ./bench/pipeload
+needs wharf && go build -o "$WORK/bin/wharf" ./cmd/wharf
+
+# Metaflow: only its pinned line is installed (the other peers in the file
+# belong to bench/tracking.sh), and only when the venv lacks that version.
+declare -A UNAVAILABLE=()
+MF_PIN=$(sed -n 's/^metaflow==\([^ ]*\).*/\1/p' "$REQS")
+mf_version() { "$VENV/bin/python" -c 'import metaflow; print(metaflow.__version__)' 2>/dev/null || true; }
+if needs metaflow; then
+  [[ -n $MF_PIN ]] || { echo "no metaflow== line in $REQS" >&2; exit 2; }
+  if [[ ! -x $VENV/bin/python || $(mf_version) != "$MF_PIN" ]]; then
+    echo "==> installing metaflow==$MF_PIN into bench/.venv"
+    [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "metaflow==$MF_PIN" ||
+      echo "pip could not install metaflow==$MF_PIN" >&2
+  fi
+  [[ $(mf_version) == "$MF_PIN" ]] || UNAVAILABLE[metaflow]="metaflow==$MF_PIN could not be installed from PyPI here"
+fi
+has() { needs "$1" && [[ -z ${UNAVAILABLE[$1]:-} ]]; }
+
+mkdir -p "$ROOT/bench/out"
+RAW=$ROOT/bench/out/pipeline.jsonl
+: >"$RAW"
+declare -A R=()        # R[tool/flow/mode/field] = value
+declare -A FAILED=()   # FAILED[tool] = why
+
+# jget LINE KEY: a top-level field of a pipeload JSON line.
+jget() {
+  python3 -c 'import json, sys
+print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"
+}
+
+# measure TOOL FLOW MODE ARGS...: run pipeload in the background (so a
+# signal reaches the trap at once), keep its summary line's fields in R.
+measure() {
+  local tool=$1 flow=$2 mode=$3 rc=0 line f
+  shift 3
+  "$WORK/bin/pipeload" "$@" >"$WORK/line" &
+  LOAD_PID=$!
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  line=$(cat "$WORK/line")
+  if (( rc != 0 )) || [[ -z $line ]]; then
+    FAILED[$tool]="$flow ($mode): pipeload failed"
+    return 1
+  fi
+  printf '{"summary":true,%s\n' "${line#\{}" >>"$RAW"
+  for f in reps steps wall_ms wall_min_ms wall_max_ms cli_ms server_ms submit_ms first_ms \
+    ready_p50_ms ready_p95_ms ready_n join_ms attempt_p50_ms attempt_p95_ms \
+    task_p50_ms task_p95_ms gap_p50_ms gap_p95_ms; do
+    R[$tool/$flow/$mode/$f]=$(jget "$line" "$f")
+  done
+}
+
+# ---- Wharf ---------------------------------------------------------------
+
+# step NAME [UPSTREAM...]: one no-op step of a Wharf pipeline; each upstream's
+# output is one input.
+step() {
+  local name=$1 i=0 up
+  shift
+  printf '  %s:\n    command: "true"\n    environment:\n      image: python:3.11\n' "$name"
+  if (( $# > 0 )); then
+    printf '    inputs:\n'
+    for up in "$@"; do
+      # shellcheck disable=SC2016 # ${{...}} is Wharf's, not the shell's
+      printf '      in%03d: ${{parent.jobs.%s.outputs.out}}\n' "$i" "$up"
+      i=$(( i + 1 ))
+    done
+  fi
+  printf '    outputs:\n      out:\n'
+}
+
+# pipeline_header FORCE: the fresh and the cached YAML differ only in this
+# value, on the same line, so each step's definition is the same in both.
+pipeline_header() {
+  printf 'type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\n  force_rerun: %s\njobs:\n' "$1"
+}
+
+write_pipelines() {
+  local force i
+  local -a branches=()
+  for (( i = 0; i < WIDTH; i++ )); do branches+=("$(printf 'b%03d' "$i")"); done
+  for force in true false; do
+    {
+      pipeline_header "$force"
+      step s1
+      for (( i = 2; i <= CHAIN; i++ )); do step "s$i" "s$(( i - 1 ))"; done
+    } >"$WORK/chain-$force.yml"
+    {
+      pipeline_header "$force"
+      step start
+      for i in "${branches[@]}"; do step "$i" start; done
+      step join "${branches[@]}"
+    } >"$WORK/fanout-$force.yml"
+  done
+}
+
+# start_wharf: a fresh server (fresh data dir, a port the kernel picks) and
+# the CLI's environment pointing at it as its owner.
+start_wharf() {
+  local dir=$WORK/wharf creds url="" i
+  mkdir -p "$dir/cli"
+  setsid "$WORK/bin/wharf" server --data-dir "$dir/data" --addr 127.0.0.1:0 --log-level warn \
+    >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  creds=$dir/data/owner-credentials.json
+  for (( i = 0; i < 300; i++ )); do
+    [[ -s $creds ]] && url=$(sed -n 's/.*"serverUrl": *"\([^"]*\)".*/\1/p' "$creds")
+    [[ -n $url ]] && curl -fsS -o /dev/null --max-time 2 "$url/readyz" 2>/dev/null && break
+    url=""
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n $url ]] || { cat "$dir/server.log" >&2; echo "wharf server not ready" >&2; return 1; }
+  WHARF_URL=$url
+  WHARF_CREDENTIALS=$(cat "$creds")
+  WHARF_CONFIG_DIR=$dir/cli
+  export WHARF_URL WHARF_CREDENTIALS WHARF_CONFIG_DIR
+  "$WORK/bin/wharf" ml workspace create -n bench >/dev/null || return 1
+  "$WORK/bin/wharf" ml compute create -n cpu-cluster --max-instances "$WORKERS" -w bench >/dev/null || return 1
+}
+
+run_wharf() {
+  local flow mode force expect
+  write_pipelines
+  echo "==> wharf: starting the server"
+  start_wharf || { FAILED[wharf]="the server did not start"; return 1; }
+  echo "    $WHARF_URL"
+  for flow in chain fanout; do
+    for mode in fresh reused; do
+      force=true expect=fresh
+      [[ $mode == reused ]] && force=false expect=reused
+      # One unmeasured submission first: for fresh runs a warm-up, for
+      # reused runs the one that fills the cache.
+      echo "==> wharf: $flow, $mode"
+      measure wharf "$flow" "$mode" wharf -wharf "$WORK/bin/wharf" -file "$WORK/$flow-$force.yml" \
+        -workspace bench -reps "$REPS" -warmup 1 -slots "$WORKERS" -expect "$expect" \
+        -flow "$flow" -raw "$RAW" || return 1
+    done
+  done
+  echo "==> wharf: stopping the server"
+  stop_server
+}
+
+# ---- Metaflow ------------------------------------------------------------
+
+write_flows() {
+  local dir=$WORK/metaflow i prev
+  mkdir -p "$dir/home" "$dir/ds"
+  {
+    printf 'from metaflow import FlowSpec, step\n\n\nclass ChainFlow(FlowSpec):\n'
+    prev=start
+    for (( i = 2; i < CHAIN; i++ )); do
+      printf '    @step\n    def %s(self):\n        self.next(self.s%d)\n\n' "$prev" "$i"
+      prev=s$i
+    done
+    printf '    @step\n    def %s(self):\n        self.next(self.end)\n\n' "$prev"
+    printf '    @step\n    def end(self):\n        pass\n\n\n'
+    printf 'if __name__ == "__main__":\n    ChainFlow()\n'
+  } >"$dir/chainflow.py"
+  cat >"$dir/fanoutflow.py" <<EOF
+from metaflow import FlowSpec, step
+
+
+class FanoutFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = list(range($WIDTH))
+        self.next(self.branch, foreach="items")
+
+    @step
+    def branch(self):
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    FanoutFlow()
+EOF
+}
+
+run_metaflow() {
+  local dir=$WORK/metaflow
+  write_flows
+  # Local metadata and datastore in the throwaway dir; USERNAME so that it
+  # never asks who is running.
+  export METAFLOW_HOME=$dir/home METAFLOW_DATASTORE_SYSROOT_LOCAL=$dir/ds USERNAME=bench \
+    METAFLOW_DEFAULT_METADATA=local METAFLOW_DEFAULT_DATASTORE=local
+  local -a run=(--no-pylint run --max-workers "$WORKERS")
+  echo "==> metaflow: chain"
+  ( cd "$dir" && exec "$WORK/bin/pipeload" metaflow -reps "$REPS" -warmup 1 -flow chain \
+      -log "$dir/chain.log" -raw "$RAW" -- "$VENV/bin/python" chainflow.py "${run[@]}" ) >"$WORK/line" &
+  LOAD_PID=$!
+  metaflow_result chain || return 1
+  echo "==> metaflow: fanout"
+  ( cd "$dir" && exec "$WORK/bin/pipeload" metaflow -reps "$MF_FAN_REPS" -flow fanout \
+      -log "$dir/fanout.log" -raw "$RAW" -- "$VENV/bin/python" fanoutflow.py "${run[@]}" \
+      --max-num-splits "$WIDTH" ) >"$WORK/line" &
+  LOAD_PID=$!
+  metaflow_result fanout || return 1
+}
+
+# metaflow_result FLOW: wait for the pipeload started in the background.
+metaflow_result() {
+  local flow=$1 rc=0 line f
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  line=$(cat "$WORK/line")
+  if (( rc != 0 )) || [[ -z $line ]]; then
+    FAILED[metaflow]="$flow: pipeload failed"
+    return 1
+  fi
+  printf '{"summary":true,%s\n' "${line#\{}" >>"$RAW"
+  for f in reps steps wall_ms wall_min_ms wall_max_ms task_p50_ms task_p95_ms gap_p50_ms gap_p95_ms; do
+    R[metaflow/$flow/fresh/$f]=$(jget "$line" "$f")
+  done
+}
+
+for tool in "${TOOLS[@]}"; do
+  if [[ -n ${UNAVAILABLE[$tool]:-} ]]; then
+    echo "==> $tool: skipped (${UNAVAILABLE[$tool]})"
+    continue
+  fi
+  "run_$tool" || { stop_server; echo "==> $tool: FAILED (${FAILED[$tool]:-})" >&2; }
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- the table -----------------------------------------------------------
+
+# v TOOL/FLOW/MODE/FIELD: a value, or empty.
+v() { echo "${R[$1]:-}"; }
+isnum() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+# fmt_ms 1234.5 -> "1,235 ms"; 12.34 -> "12.3 ms"; 1.234 -> "1.23 ms".
+fmt_ms() {
+  isnum "${1:-}" || { echo "–"; return; }
+  awk -v x="$1" 'BEGIN {
+    if (x >= 100) {
+      s = sprintf("%.0f", x); t = ""
+      while (length(s) > 3) { t = "," substr(s, length(s) - 2) t; s = substr(s, 1, length(s) - 3) }
+      print s t " ms"
+    }
+    else if (x >= 10) printf "%.1f ms\n", x
+    else printf "%.2f ms\n", x }'
+}
+fmt_pair() {
+  if isnum "${1:-}" && isnum "${2:-}"; then echo "$(fmt_ms "$1") / $(fmt_ms "$2")"; else echo "–"; fi
+}
+# fmt_wall KEY: the median with the range of the repetitions.
+fmt_wall() {
+  local m=${R[$1/wall_ms]:-} lo=${R[$1/wall_min_ms]:-} hi=${R[$1/wall_max_ms]:-}
+  isnum "$m" || { echo "–"; return; }
+  echo "$(fmt_ms "$m") ($(fmt_ms "$lo" | sed 's/ ms//')–$(fmt_ms "$hi"))"
+}
+# ratio A B: A / B, "–" when either is missing.
+ratio() {
+  if ! isnum "${1:-}" || ! isnum "${2:-}"; then echo "–"; return; fi
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f×\n", a / b; else print "–" }'
+}
+# div A B: A / B to two decimals, empty when A is missing.
+div() {
+  if isnum "${1:-}"; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; else echo ""; fi
+}
+
+W=wharf M=metaflow
+WC=$(v $W/chain/fresh/server_ms) MC=$(v $M/chain/fresh/wall_ms)
+W_STEP=$(div "$WC" "$CHAIN") M_STEP=$(div "$MC" "$CHAIN")
+MF_FAN_TASKS=$(v $M/fanout/fresh/steps)
+TABLE=$WORK/table.md
+{
+  echo '| measure | Wharf | Metaflow | Metaflow ÷ Wharf |'
+  echo '|---|--:|--:|--:|'
+  echo "| chain of $CHAIN no-op steps: submit → done, median (min–max) | $(fmt_wall $W/chain/fresh) | $(fmt_wall $M/chain/fresh) | $(ratio "$(v $M/chain/fresh/wall_ms)" "$(v $W/chain/fresh/wall_ms)") |"
+  echo "| fan-out 1 + $WIDTH + 1 steps, $WORKERS at once: submit → done, median (min–max) | $(fmt_wall $W/fanout/fresh) | $(fmt_wall $M/fanout/fresh) | $(ratio "$(v $M/fanout/fresh/wall_ms)" "$(v $W/fanout/fresh/wall_ms)") |"
+  echo "| chain resubmitted, every step reused from Wharf's cache | $(fmt_wall $W/chain/reused) | – | – |"
+  echo "| fan-out resubmitted, every step reused from Wharf's cache | $(fmt_wall $W/fanout/reused) | – | – |"
+  echo "| chain: submit → \`wharf ml job stream\` exits (polls every 300 ms) | $(fmt_ms "$(v $W/chain/fresh/cli_ms)") | – | – |"
+  echo "| fan-out: submit → \`wharf ml job stream\` exits | $(fmt_ms "$(v $W/fanout/fresh/cli_ms)") | – | – |"
+  echo "| chain, per step: Wharf (job ended − created) ÷ $CHAIN; Metaflow run ÷ $CHAIN | $(fmt_ms "$W_STEP") | $(fmt_ms "$M_STEP") | $(ratio "$M_STEP" "$W_STEP") |"
+  echo "| chain, step to step: upstream ended → downstream started, p50 / p95 | $(fmt_pair "$(v $W/chain/fresh/ready_p50_ms)" "$(v $W/chain/fresh/ready_p95_ms)") | $(fmt_pair "$(v $M/chain/fresh/gap_p50_ms)" "$(v $M/chain/fresh/gap_p95_ms)") | – |"
+  echo "| fan-out, step to step: ready (upstreams ended, a slot free) → started, p50 / p95 | $(fmt_pair "$(v $W/fanout/fresh/ready_p50_ms)" "$(v $W/fanout/fresh/ready_p95_ms)") | – | – |"
+  echo "| fan-in: last branch ended → join started, median | $(fmt_ms "$(v $W/fanout/fresh/join_ms)") | – | – |"
+  echo "| submit (CLI started) → job created, median of chain runs | $(fmt_ms "$(v $W/chain/fresh/submit_ms)") | – | – |"
+  echo "| job created → first step started, median of chain runs | $(fmt_ms "$(v $W/chain/fresh/first_ms)") | – | – |"
+  echo "| one no-op step, start → end, chain, p50 / p95 | $(fmt_pair "$(v $W/chain/fresh/attempt_p50_ms)" "$(v $W/chain/fresh/attempt_p95_ms)") | $(fmt_pair "$(v $M/chain/fresh/task_p50_ms)" "$(v $M/chain/fresh/task_p95_ms)") | $(ratio "$(v $M/chain/fresh/task_p50_ms)" "$(v $W/chain/fresh/attempt_p50_ms)") |"
+  echo "| one no-op step, start → end, fan-out ($WORKERS at once), p50 / p95 | $(fmt_pair "$(v $W/fanout/fresh/attempt_p50_ms)" "$(v $W/fanout/fresh/attempt_p95_ms)") | $(fmt_pair "$(v $M/fanout/fresh/task_p50_ms)" "$(v $M/fanout/fresh/task_p95_ms)") | $(ratio "$(v $M/fanout/fresh/task_p50_ms)" "$(v $W/fanout/fresh/attempt_p50_ms)") |"
+} >"$TABLE"
+
+# The target, judged from this run's numbers: the step-to-step latency on
+# the chain (p50 and p95), and the whole cost of a step on the chain (job
+# time ÷ steps, the no-op process included).
+verdict() { # verdict VALUE
+  isnum "${1:-}" || { echo "not measured"; return; }
+  awk -v x="$1" -v l="$TARGET_MS" 'BEGIN { printf "%s (%.2f ms)\n", (x <= l) ? "**met**" : "**not met**", x }'
+}
+TARGET_LINE="Target, Wharf per-step overhead ≤ $TARGET_MS ms on the local executor, from this run: chain step to step p50 $(verdict "$(v $W/chain/fresh/ready_p50_ms)"), p95 $(verdict "$(v $W/chain/fresh/ready_p95_ms)"); whole per-step cost on the chain $(verdict "$W_STEP"); fan-out ready → started p50 $(verdict "$(v $W/fanout/fresh/ready_p50_ms)")."
+
+echo
+cat "$TABLE"
+echo
+echo "$TARGET_LINE"
+for t in "${!FAILED[@]}"; do echo "FAILED: $t: ${FAILED[$t]}" >&2; done
+echo "load average: $LOAD_START at the start, $LOAD_END at the end"
+echo "raw results: $RAW"
+
+if [[ ${BENCH_NO_WRITE:-} == 1 ]]; then
+  echo "BENCH_NO_WRITE=1: BENCHMARKS.md left alone"
+  exit 0
+fi
+if (( ${#FAILED[@]} > 0 )); then
+  echo "not writing BENCHMARKS.md: a run failed" >&2
+  exit 1
+fi
+
+# ---- the section ---------------------------------------------------------
+
+mem_gib=$(free -g | awk '/^Mem:/ { print $2 }')
+cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+[[ -n $cpu_model ]] || cpu_model=$(uname -m)
+versions="Go: $(go env GOVERSION)"
+if needs wharf; then
+  sqlite_mod=$(go list -m -f '{{.Version}}' modernc.org/sqlite 2>/dev/null || echo unknown)
+  wharf_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [[ -n $(git status --porcelain -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null) ]] && wharf_rev+=" + uncommitted changes"
+  versions+="; Wharf: $wharf_rev (SQLite store: modernc.org/sqlite $sqlite_mod)"
+fi
+if has metaflow; then
+  versions+="; Metaflow: $MF_PIN (local metadata and datastore), $("$VENV/bin/python" --version)"
+fi
+
+SECTION=$WORK/section.md
+{
+  echo "$START_MARK"
+  echo '## pipeline: orchestration overhead, Wharf vs Metaflow (local)'
+  echo
+  # shellcheck disable=SC2016 # the backquotes are markdown
+  echo 'Reproduce: `bench/pipeline.sh` (settings: `BENCH_REPS`, `BENCH_METAFLOW_FAN_REPS`, `BENCH_CHAIN`, `BENCH_WIDTH`, `BENCH_MAX_WORKERS`, `BENCH_TOOLS`); helper `bench/pipeload`.'
+  echo
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- Machine: $(nproc) CPUs ($cpu_model), ${mem_gib} GiB RAM (\`free -g\` total), Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
+  echo "- Versions: $versions"
+  echo "- Flows: a chain of $CHAIN no-op steps; a fan-out of one start step, $WIDTH no-op branches and one join. Wharf: \`command: \"true\"\` in an environment with only \`image:\` (the host's own tools), each step reading its upstreams' outputs; Metaflow: steps that only call \`self.next\`, \`foreach\` over $WIDTH items, and the \`end\` step it requires (so its fan-out runs ${MF_FAN_TASKS:-$(( WIDTH + 3 ))} tasks to Wharf's $(( WIDTH + 2 )))"
+  echo "- At most $WORKERS steps at once in both: Wharf's compute \`--max-instances $WORKERS\`, Metaflow \`run --max-workers $WORKERS --no-pylint\` (fan-out also \`--max-num-splits $WIDTH\`)"
+  echo "- Repetitions: Wharf $REPS of each (after one unmeasured submission: a warm-up, or for the reused rows the run that fills the cache); Metaflow chain $REPS after one warm-up, fan-out $MF_FAN_REPS. Medians are nearest-rank (the lower middle one for an even count)."
+  echo "- Wharf: one fresh server (SQLite store) for all its runs; fresh runs have \`force_rerun: true\`, reused runs are the same YAML with \`force_rerun: false\` and every step checked to be reused. Submit → done is from just before \`wharf ml job create\` starts to the job's \`ended_at\` (same clock); step timings are from \`wharf ml job show -o json\`: an attempt's \`started\` is written when it gets a compute slot, before staging and the process, and its \`ended\` after the outputs are saved."
+  echo "- Metaflow: submit → done is \`python flow.py run\` from start to exit; task timings from its own \"Task is starting\" / \"Task finished successfully\" lines (millisecond resolution); each task is a new Python process."
+  echo "- Fan-out \"ready\": a branch is ready when its upstream has ended and one of the $WORKERS slots is free (attempts matched to slots in start order, each taking the slot that came free first)."
+  for t in "${!UNAVAILABLE[@]}"; do echo "- $t: ${UNAVAILABLE[$t]}; its column is empty"; done
+  echo
+  cat "$TABLE"
+  echo
+  echo "$TARGET_LINE"
+  echo
+  # Interpretation is written by hand after a run and kept across runs:
+  # it sits between these notes markers and is carried over verbatim.
+  echo "$NOTES_START"
+  if [[ -f $BENCH_FILE ]] && grep -qF "$NOTES_START" "$BENCH_FILE"; then
+    awk -v s="$NOTES_START" -v e="$NOTES_END" '$0 == s { on = 1; next } $0 == e { on = 0 } on' "$BENCH_FILE"
+  else
+    echo '(Interpretation to be written by hand after reading the numbers.)'
+  fi
+  echo "$NOTES_END"
+  echo "$END_MARK"
+} >"$SECTION"
+
+if [[ ! -f $BENCH_FILE ]]; then
+  printf '# Benchmarks\n\n' >"$BENCH_FILE"
+fi
+NEW=$WORK/BENCHMARKS.md
+if grep -qF "$START_MARK" "$BENCH_FILE"; then
+  awk -v start="$START_MARK" -v end="$END_MARK" -v section="$SECTION" '
+    $0 == start { while ((getline l < section) > 0) print l; skip = 1; next }
+    skip && $0 == end { skip = 0; next }
+    !skip' "$BENCH_FILE" >"$NEW"
+else
+  { cat "$BENCH_FILE"; [[ -z $(tail -n 1 "$BENCH_FILE") ]] || echo; cat "$SECTION"; } >"$NEW"
+fi
+cat "$NEW" >"$BENCH_FILE"
+echo "updated $BENCH_FILE"

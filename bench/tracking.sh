@@ -1,0 +1,528 @@
+#!/usr/bin/env bash
+# bench/tracking.sh: the MLflow tracking API on Wharf (SQLite and
+# PostgreSQL), MLflow's own tracking server and FastTrackML, measured side by
+# side in one run on one machine with one load generator (bench/trackload).
+#
+# For each server it starts a fresh instance (fresh temp dir, a free port),
+# runs three scenarios, stops it, and at the end prints a table and rewrites
+# this benchmark's section of BENCHMARKS.md. Raw JSON lines go to
+# bench/out/tracking.jsonl.
+#
+#   ingest     BENCH_CONCURRENCY clients, each logging into its own run with
+#              runs/log-batch requests of 1,000 metrics (10 keys x 100 steps)
+#   logmetric  one client, one runs/log-metric per request
+#   search     seed BENCH_SEARCH_RUNS runs (runs/create + runs/log-batch with
+#              param alpha and metric rmse), seeding stopped after
+#              BENCH_SEED_MAX seconds, then 20 timed runs/search calls with
+#              `metrics.rmse < 0.5 and params.alpha = '0.1'`, max_results
+#              100, order_by metrics.rmse ASC, every answer checked
+#
+# Settings (environment):
+#   BENCH_SECONDS         measured seconds of ingest and of logmetric (default 15)
+#   BENCH_WARMUP          unmeasured warm-up seconds before each (default 2)
+#   BENCH_CONCURRENCY     ingest clients (default 4)
+#   BENCH_SEARCH_RUNS     runs to seed for search (default 100000)
+#   BENCH_SEED_MAX        seconds of seeding at most, per server (default 600)
+#   BENCH_MLFLOW_WORKERS  `mlflow server --workers` (default 2)
+#   BENCH_SERVERS         which columns to run (default
+#                         "wharf-sqlite wharf-postgres mlflow fasttrackml")
+#   BENCH_NO_WRITE=1      print the table but leave BENCHMARKS.md alone
+#
+# MLflow and FastTrackML come from PyPI into bench/.venv, pinned in
+# bench/requirements-bench.txt; PostgreSQL from scripts/pg.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+# shellcheck source=scripts/goenv
+source scripts/goenv
+# shellcheck source=scripts/pg
+source scripts/pg
+
+SECONDS_PER_RUN=${BENCH_SECONDS:-15}
+WARMUP=${BENCH_WARMUP:-2}
+CONCURRENCY=${BENCH_CONCURRENCY:-4}
+SEARCH_RUNS=${BENCH_SEARCH_RUNS:-100000}
+SEED_MAX=${BENCH_SEED_MAX:-600}
+MLFLOW_WORKERS=${BENCH_MLFLOW_WORKERS:-2}
+read -ra SERVERS <<<"${BENCH_SERVERS:-wharf-sqlite wharf-postgres mlflow fasttrackml}"
+ALL_SERVERS=(wharf-sqlite wharf-postgres mlflow fasttrackml)
+SCENARIOS=(ingest logmetric search)
+VENV=$ROOT/bench/.venv
+REQS=$ROOT/bench/requirements-bench.txt
+BENCH_FILE=$ROOT/BENCHMARKS.md
+START_MARK='<!-- bench:tracking:start -->'
+END_MARK='<!-- bench:tracking:end -->'
+
+for v in SECONDS_PER_RUN CONCURRENCY SEARCH_RUNS SEED_MAX MLFLOW_WORKERS; do
+  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "$v must be a positive integer" >&2; exit 2; }
+done
+[[ $WARMUP =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP must be a whole number of seconds" >&2; exit 2; }
+for s in "${SERVERS[@]}"; do
+  [[ " ${ALL_SERVERS[*]} " == *" $s "* ]] || { echo "BENCH_SERVERS: unknown server '$s'" >&2; exit 2; }
+done
+
+WORK=""
+SERVER_PID=""
+LOAD_PID=""
+
+# Every server runs in a session of its own (setsid), so its whole process
+# tree (MLflow's uvicorn workers) is one process group: SIGTERM to the group,
+# then SIGKILL to whatever is left after a grace period.
+stop_server() {
+  local pid=$SERVER_PID
+  SERVER_PID=""
+  [[ -n $pid ]] || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local i
+  for (( i = 0; i < 100; i++ )); do
+    kill -0 -- "-$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT
+  if [[ -n $LOAD_PID ]]; then
+    kill -TERM "$LOAD_PID" 2>/dev/null || true
+    wait "$LOAD_PID" 2>/dev/null || true
+  fi
+  stop_server
+  pg_stop
+  [[ -n $WORK ]] && rm -rf -- "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-tracking.XXXXXX")
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+needs() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
+needs_wharf() { needs wharf-sqlite || needs wharf-postgres; }
+
+echo "==> building"
+ensure_go
+go build -o "$WORK/bin/trackload" ./bench/trackload
+if needs_wharf; then
+  go build -o "$WORK/bin/wharf" ./cmd/wharf
+fi
+
+# The venv is rebuilt when requirements-bench.txt changes. FastTrackML's
+# line goes in with --no-deps (see the comment in that file).
+declare -A UNAVAILABLE=()
+if needs mlflow || needs fasttrackml; then
+  stamp=$VENV/.requirements-bench.sha256
+  want_sum=$(sha256sum "$REQS" | cut -d' ' -f1)
+  if [[ ! -x $VENV/bin/python || $(cat "$stamp" 2>/dev/null) != "$want_sum" ]]; then
+    echo "==> installing the peers into bench/.venv"
+    [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+    ftml_req=$(grep -E '^fasttrackml==' "$REQS" || true)
+    grep -vE '^fasttrackml==' "$REQS" >"$WORK/reqs-main.txt"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$WORK/reqs-main.txt" ||
+      echo "pip could not install $(grep -E '^[a-z]' "$WORK/reqs-main.txt" | tr '\n' ' ')" >&2
+    if [[ -n $ftml_req ]]; then
+      "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "$ftml_req" ||
+        echo "pip could not install $ftml_req" >&2
+    fi
+    if [[ -x $VENV/bin/mlflow && -x $VENV/bin/fml ]]; then
+      echo "$want_sum" >"$stamp"
+    fi
+  fi
+  [[ -x $VENV/bin/mlflow ]] || UNAVAILABLE[mlflow]="mlflow could not be installed from PyPI here"
+  [[ -x $VENV/bin/fml ]] || UNAVAILABLE[fasttrackml]="fasttrackml could not be installed from PyPI here"
+fi
+PY=python3
+[[ -x $VENV/bin/python ]] && PY=$VENV/bin/python
+
+if needs wharf-postgres; then
+  echo "==> starting PostgreSQL"
+  pg_start
+  PG_DB_URL=$(pg_createdb wharf_tracking)
+  PG_VERSION=$("$PG_BIN/postgres" --version | awk '{print $3}')
+fi
+
+# free_port: a port nothing listens on now (for the peers; Wharf binds
+# port 0 and says which port it got).
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http NAME URL LOG: poll URL until it answers, or fail with the log.
+wait_http() {
+  local name=$1 url=$2 log=$3 i
+  for (( i = 0; i < 1200; i++ )); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      tail -n 40 "$log" >&2
+      echo "$name exited during start-up" >&2
+      return 1
+    fi
+    curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  tail -n 40 "$log" >&2
+  echo "$name not ready after 120 s" >&2
+  return 1
+}
+
+# start_SERVER: start a fresh server; set BASE_URL (what /api/2.0/mlflow is
+# appended to) and TOKEN.
+start_wharf() {
+  local backend=$1 dir=$WORK/$2
+  local -a args=(server --data-dir "$dir/data" --addr 127.0.0.1:0 --log-level warn)
+  [[ $backend == postgres ]] && args+=(--db "$PG_DB_URL")
+  mkdir -p "$dir"
+  setsid "$WORK/bin/wharf" "${args[@]}" >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  local creds=$dir/data/owner-credentials.json url="" i
+  for (( i = 0; i < 300; i++ )); do
+    [[ -s $creds ]] && url=$(sed -n 's/.*"serverUrl": *"\([^"]*\)".*/\1/p' "$creds")
+    [[ -n $url ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n $url ]] || { cat "$dir/server.log" >&2; echo "wharf ($backend) wrote no serverUrl" >&2; return 1; }
+  wait_http "wharf ($backend)" "$url/readyz" "$dir/server.log"
+  local id secret answer
+  id=$(sed -n 's/.*"clientId": *"\([^"]*\)".*/\1/p' "$creds")
+  secret=$(sed -n 's/.*"clientSecret": *"\([^"]*\)".*/\1/p' "$creds")
+  answer=$(curl -fsS --max-time 10 -X POST "$url/oauth2/v2.0/token" \
+    --data-urlencode grant_type=client_credentials \
+    --data-urlencode "client_id=$id" --data-urlencode "client_secret=$secret")
+  TOKEN=$(sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p' <<<"$answer")
+  [[ -n $TOKEN ]] || { echo "wharf ($backend): no access_token from the token endpoint" >&2; return 1; }
+  curl -fsS --max-time 10 -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' --data '{}' "$url/api/v1/workspaces/bench"
+  BASE_URL=$url/mlflow/v1.0/workspaces/bench
+}
+
+start_mlflow() {
+  local dir=$WORK/mlflow port
+  mkdir -p "$dir/art"
+  port=$(free_port)
+  # The job runner (huey consumers for GenAI scorers) is switched off: the
+  # tracking API does not use it, and its processes would take CPU from
+  # the server on two cores. Request access logs are off, as Wharf's and
+  # FastTrackML's are at the log levels used here.
+  ( cd "$dir" && MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec setsid "$VENV/bin/mlflow" server \
+      --backend-store-uri "sqlite:///$dir/mlflow.db" --default-artifact-root "$dir/art" \
+      --host 127.0.0.1 --port "$port" --workers "$MLFLOW_WORKERS" \
+      --uvicorn-opts '--no-access-log' ) >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  wait_http mlflow "http://127.0.0.1:$port/health" "$dir/server.log"
+  # /health answers as soon as one worker is up; wait for all of them.
+  local i
+  for (( i = 0; i < 600; i++ )); do
+    (( $(grep -c 'Application startup complete' "$dir/server.log" || true) >= MLFLOW_WORKERS )) && break
+    sleep 0.1
+  done
+  BASE_URL=http://127.0.0.1:$port
+  TOKEN=""
+}
+
+start_fasttrackml() {
+  local dir=$WORK/fasttrackml port
+  mkdir -p "$dir/art"
+  port=$(free_port)
+  ( cd "$dir" && exec setsid "$VENV/bin/fml" server --log-level warn \
+      --listen-address "127.0.0.1:$port" --database-uri "sqlite://$dir/ftml.db" \
+      --default-artifact-root "$dir/art" ) >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  wait_http fasttrackml "http://127.0.0.1:$port/health" "$dir/server.log"
+  BASE_URL=http://127.0.0.1:$port
+  TOKEN=""
+}
+
+start_server() {
+  case $1 in
+    wharf-sqlite) start_wharf sqlite wharf-sqlite ;;
+    wharf-postgres) start_wharf postgres wharf-postgres ;;
+    mlflow) start_mlflow ;;
+    fasttrackml) start_fasttrackml ;;
+  esac
+}
+
+# jget LINE KEY: a top-level field of a trackload JSON line.
+jget() {
+  "$PY" -c 'import json, sys
+v = json.loads(sys.argv[1]).get(sys.argv[2], "")
+print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2"
+}
+
+mkdir -p "$ROOT/bench/out"
+RAW=$ROOT/bench/out/tracking.jsonl
+: >"$RAW"
+declare -A R=()        # R[server/field] = value
+declare -A FAILED=()   # FAILED[server] = why
+TOTAL_ERRORS=0
+TOTAL_REQUESTS=0
+
+run_scenario() {
+  local server=$1 sc=$2 line rc=0
+  local -a args=(-url "$BASE_URL" -scenario "$sc")
+  [[ -n $TOKEN ]] && args+=(-token "$TOKEN")
+  case $sc in
+    ingest) args+=(-duration "${SECONDS_PER_RUN}s" -warmup "${WARMUP}s" -concurrency "$CONCURRENCY") ;;
+    logmetric) args+=(-duration "${SECONDS_PER_RUN}s" -warmup "${WARMUP}s") ;;
+    search) args+=(-runs "$SEARCH_RUNS" -seed-max "${SEED_MAX}s") ;;
+  esac
+  # In the background and waited for, so that a signal reaches the trap at
+  # once instead of after a scenario that may run for minutes.
+  "$WORK/bin/trackload" "${args[@]}" >"$WORK/line" 2> >(tee -a "$WORK/$server.trackload.log" >&2) &
+  LOAD_PID=$!
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  line=$(cat "$WORK/line")
+  if (( rc != 0 )) || [[ -z $line ]]; then
+    FAILED[$server]="$sc: trackload failed"
+    return 1
+  fi
+  printf '{"server":"%s",%s\n' "$server" "${line#\{}" >>"$RAW"
+  local f
+  case $sc in
+    ingest | logmetric)
+      for f in requests errors rps metrics_per_s p50_ms p99_ms; do R[$server/$sc/$f]=$(jget "$line" "$f"); done
+      TOTAL_REQUESTS=$(( TOTAL_REQUESTS + ${R[$server/$sc/requests]} ))
+      TOTAL_ERRORS=$(( TOTAL_ERRORS + ${R[$server/$sc/errors]} ))
+      printf '    %-9s %10s req/s %12s metrics/s  p50 %9s ms  p99 %9s ms  errors %s\n' "$sc" \
+        "${R[$server/$sc/rps]}" "${R[$server/$sc/metrics_per_s]}" "${R[$server/$sc/p50_ms]}" \
+        "${R[$server/$sc/p99_ms]}" "${R[$server/$sc/errors]}"
+      ;;
+    search)
+      for f in runs_seeded seed_capped seed_seconds seed_runs_per_s seed_errors matching returned reps errors p50_ms p99_ms; do
+        R[$server/$sc/$f]=$(jget "$line" "$f")
+      done
+      TOTAL_REQUESTS=$(( TOTAL_REQUESTS + 2 * ${R[$server/$sc/runs_seeded]} + ${R[$server/$sc/seed_errors]} + ${R[$server/$sc/reps]} ))
+      TOTAL_ERRORS=$(( TOTAL_ERRORS + ${R[$server/$sc/errors]} + ${R[$server/$sc/seed_errors]} ))
+      printf '    %-9s %s runs seeded in %s s (%s runs/s)  p50 %s ms  p99 %s ms  %s returned  errors %s\n' "$sc" \
+        "${R[$server/$sc/runs_seeded]}" "${R[$server/$sc/seed_seconds]}" "${R[$server/$sc/seed_runs_per_s]}" \
+        "${R[$server/$sc/p50_ms]}" "${R[$server/$sc/p99_ms]}" "${R[$server/$sc/returned]}" \
+        "$(( ${R[$server/$sc/errors]} + ${R[$server/$sc/seed_errors]} ))"
+      ;;
+  esac
+}
+
+for server in "${SERVERS[@]}"; do
+  if [[ -n ${UNAVAILABLE[$server]:-} ]]; then
+    echo "==> $server: skipped (${UNAVAILABLE[$server]})"
+    continue
+  fi
+  echo "==> $server: starting"
+  if ! start_server "$server"; then
+    FAILED[$server]="did not start"
+    stop_server
+    continue
+  fi
+  echo "    $BASE_URL"
+  for sc in "${SCENARIOS[@]}"; do
+    run_scenario "$server" "$sc" || break
+  done
+  echo "==> $server: stopping"
+  stop_server
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- the table ----------------------------------------------------------
+
+# Cells: the value, or why there is none.
+cell() {
+  local server=$1 key=$2
+  if ! needs "$server"; then echo "not run"; return; fi
+  if [[ -n ${UNAVAILABLE[$server]:-} ]]; then echo "n/a (not installable)"; return; fi
+  local v=${R[$server/$key]:-}
+  [[ -n $v ]] && { echo "$v"; return; }
+  [[ -n ${FAILED[$server]:-} ]] && { echo "failed"; return; }
+  echo "n/a"
+}
+# fmt_int 12345.0 -> 12,345
+fmt_int() {
+  [[ $1 =~ ^[0-9.]+$ ]] || { echo "$1"; return; }
+  printf '%.0f\n' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta'
+}
+fmt_ms() { [[ $1 =~ ^[0-9.]+$ ]] && printf '%.1f' "$1" || echo "$1"; }
+fmt_ms_pair() { [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] && printf '%.1f / %.1f' "$1" "$2" || echo "$1"; }
+# ratio A B: A / B to two decimals (for throughput: Wharf / peer; for
+# latency the caller swaps them, peer / Wharf, so >1 always means Wharf is
+# faster).
+ratio() {
+  [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] || { echo "–"; return; }
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f×", a / b; else print "–" }'
+}
+has() { needs "$1" && [[ -z ${UNAVAILABLE[$1]:-} ]]; }
+
+COLS=() HEADS=()
+for s in "${ALL_SERVERS[@]}"; do
+  case $s in
+    wharf-sqlite) h="Wharf SQLite" ;;
+    wharf-postgres) h="Wharf PostgreSQL" ;;
+    mlflow) h="MLflow" ;;
+    fasttrackml) h="FastTrackML" ;;
+  esac
+  # Wharf PostgreSQL is an optional column: left out when not run.
+  if [[ $s == wharf-postgres ]] && ! needs "$s"; then continue; fi
+  COLS+=("$s") HEADS+=("$h")
+done
+
+W=wharf-sqlite
+# row LABEL KIND KEY [KEY2]: KIND is thr (higher is better), lat (lower is
+# better), ms2 (p50 / p99 pair, no ratio), int (count, no ratio).
+row() {
+  local label=$1 kind=$2 key=$3 key2=${4:-} s v
+  local -a cells=()
+  for s in "${COLS[@]}"; do
+    v=$(cell "$s" "$key")
+    case $kind in
+      thr) cells+=("$(fmt_int "$v")") ;;
+      int)
+        v=$(fmt_int "$v")
+        [[ $key == search/runs_seeded && ${R[$s/search/seed_capped]:-} == true ]] && v+=" (time cap)"
+        cells+=("$v") ;;
+      lat) cells+=("$(fmt_ms "$v")") ;;
+      ms2) cells+=("$(fmt_ms_pair "$v" "$(cell "$s" "$key2")")") ;;
+    esac
+  done
+  local rm="–" rf="–"
+  case $kind in
+    thr)
+      rm=$(ratio "${R[$W/$key]:-}" "${R[mlflow/$key]:-}")
+      rf=$(ratio "${R[$W/$key]:-}" "${R[fasttrackml/$key]:-}") ;;
+    lat)
+      rm=$(ratio "${R[mlflow/$key]:-}" "${R[$W/$key]:-}")
+      rf=$(ratio "${R[fasttrackml/$key]:-}" "${R[$W/$key]:-}")
+      # A search ratio between different run counts gets a mark.
+      if [[ $key == search/* ]]; then
+        [[ $rm != "–" && ${R[$W/search/runs_seeded]:-} != "${R[mlflow/search/runs_seeded]:-}" ]] && rm+=" †"
+        [[ $rf != "–" && ${R[$W/search/runs_seeded]:-} != "${R[fasttrackml/search/runs_seeded]:-}" ]] && rf+=" †"
+      fi ;;
+  esac
+  local line="| $label |" c
+  for c in "${cells[@]}"; do line+=" $c |"; done
+  echo "$line $rm | $rf |"
+}
+
+TABLE=$WORK/table.md
+{
+  hdr="| measure |"; sep="|---|"
+  for h in "${HEADS[@]}"; do hdr+=" $h |"; sep+="--:|"; done
+  echo "$hdr Wharf/MLflow | Wharf/FastTrackML |"
+  echo "$sep--:|--:|"
+  row "ingest: metrics/s ($CONCURRENCY clients × 1,000-metric log-batch)" thr ingest/metrics_per_s
+  row "ingest: log-batch p50 / p99 ms" ms2 ingest/p50_ms ingest/p99_ms
+  row "log-metric: p50 ms (1 client)" lat logmetric/p50_ms
+  row "log-metric: p99 ms" lat logmetric/p99_ms
+  row "log-metric: req/s" thr logmetric/rps
+  row "search: runs seeded (of $(fmt_int "$SEARCH_RUNS") wanted, ≤ ${SEED_MAX} s)" int search/runs_seeded
+  row "search: seeding runs/s (create + log-batch)" thr search/seed_runs_per_s
+  row "search: p50 ms (20 searches)" lat search/p50_ms
+  row "search: p99 ms (the slowest of 20)" lat search/p99_ms
+} >"$TABLE"
+
+echo
+cat "$TABLE"
+echo
+echo "errors: $TOTAL_ERRORS of about $TOTAL_REQUESTS requests"
+for s in "${!FAILED[@]}"; do echo "FAILED: $s: ${FAILED[$s]} (log: trackload stderr above)" >&2; done
+echo "load average: $LOAD_START at the start, $LOAD_END at the end"
+echo "raw results: $RAW"
+
+if [[ ${BENCH_NO_WRITE:-} == 1 ]]; then
+  echo "BENCH_NO_WRITE=1: BENCHMARKS.md left alone"
+  exit 0
+fi
+if (( ${#FAILED[@]} > 0 || TOTAL_ERRORS > 0 )); then
+  echo "not writing BENCHMARKS.md: a server failed or answered with errors" >&2
+  exit 1
+fi
+
+# ---- the section --------------------------------------------------------
+
+mem_gib=$(free -g | awk '/^Mem:/ { print $2 }')
+cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+[[ -n $cpu_model ]] || cpu_model=$(uname -m)
+versions="Go: $(go env GOVERSION)"
+if needs_wharf; then
+  sqlite_mod=$(go list -m -f '{{.Version}}' modernc.org/sqlite 2>/dev/null || echo unknown)
+  wharf_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [[ -n $(git status --porcelain -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null) ]] && wharf_rev+=" + uncommitted changes"
+  versions+="; Wharf: $wharf_rev (SQLite: modernc.org/sqlite $sqlite_mod)"
+  needs wharf-postgres && versions+="; PostgreSQL: $PG_VERSION (local, TCP, fsync and synchronous_commit on)"
+fi
+if has mlflow; then
+  versions+="; MLflow: $("$VENV/bin/mlflow" --version | awk '{print $NF}') (SQLite, uvicorn, --workers $MLFLOW_WORKERS)"
+fi
+if has fasttrackml; then
+  versions+="; FastTrackML: $("$VENV/bin/fml" --version | awk '{print $NF}') (SQLite)"
+fi
+
+# The targets, judged from this run's numbers.
+target() { # target NAME VALUE OP LIMIT
+  awk -v v="$2" -v l="$4" -v op="$3" -v n="$1" 'BEGIN {
+    if (v == "" || v !~ /^[0-9.]+$/) { printf "%s: not measured", n; exit }
+    ok = (op == ">=") ? (v >= l) : (v < l)
+    printf "%s: %s (%s)", n, ok ? "**met**" : "**not met**", v }'
+}
+ing=${R[$W/ingest/metrics_per_s]:-}
+t1=$(target "ingest ≥ 10× MLflow" "$(ratio "$ing" "${R[mlflow/ingest/metrics_per_s]:-}" | tr -d '×')" ">=" 10)
+t2=$(target "ingest ≥ 1.5× FastTrackML" "$(ratio "$ing" "${R[fasttrackml/ingest/metrics_per_s]:-}" | tr -d '×')" ">=" 1.5)
+if [[ ${R[$W/search/runs_seeded]:-0} -ge 100000 ]]; then
+  t3=$(target "search p50 < 100 ms at 100,000 runs" "${R[$W/search/p50_ms]:-}" "<" 100)
+else
+  t3="search p50 < 100 ms at 100,000 runs: not measured (Wharf SQLite seeded ${R[$W/search/runs_seeded]:-0} runs)"
+fi
+
+SECTION=$WORK/section.md
+{
+  echo "$START_MARK"
+  echo '## tracking: the MLflow tracking API on Wharf, MLflow and FastTrackML'
+  echo
+  # shellcheck disable=SC2016 # the backquotes are markdown
+  echo 'Reproduce: `bench/tracking.sh` (settings: `BENCH_SECONDS`, `BENCH_SEARCH_RUNS`, `BENCH_SEED_MAX`, `BENCH_CONCURRENCY`, `BENCH_MLFLOW_WORKERS`, `BENCH_SERVERS`); load generator `bench/trackload`.'
+  echo
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- Machine: $(nproc) CPUs ($cpu_model), ${mem_gib} GiB RAM (\`free -g\` total), Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
+  echo "- Versions: $versions"
+  echo "- Every server on the same machine as the load generator, one after the other, each fresh (empty database), over one keep-alive HTTP client, each client with one request in flight (closed loop)"
+  echo "- ingest: $CONCURRENCY clients, each logging into its own run with \`runs/log-batch\` of 1,000 metrics (10 keys × 100 steps, new steps every request), ${SECONDS_PER_RUN} s after ${WARMUP} s warm-up; log-metric: 1 client, single \`runs/log-metric\` calls, ${SECONDS_PER_RUN} s after ${WARMUP} s warm-up"
+  echo "- search: up to $(fmt_int "$SEARCH_RUNS") runs seeded into one experiment by 8 clients (\`runs/create\`, then \`runs/log-batch\` with param \`alpha\` (10 values) and metric \`rmse\`), seeding stopped after ${SEED_MAX} s; then 1 unmeasured and 20 timed \`runs/search\` with \`metrics.rmse < 0.5 and params.alpha = '0.1'\` (about 1 run in 20 matches), \`max_results\` 100, \`order_by\` \`metrics.rmse ASC\`; every answer is checked (the right 100 runs in order)"
+  echo "- Ratios are Wharf SQLite's advantage: throughput Wharf ÷ peer, latency peer ÷ Wharf, so > 1 means Wharf is faster. † = the two searched different numbers of runs (see the seeded row)."
+  echo "- Errors: $TOTAL_ERRORS of about $(fmt_int "$TOTAL_REQUESTS") requests"
+  for s in "${!UNAVAILABLE[@]}"; do echo "- $s: ${UNAVAILABLE[$s]}; its column is empty"; done
+  echo
+  cat "$TABLE"
+  echo
+  echo "Targets, from this run: $t1; $t2; $t3."
+  echo
+  # Interpretation is written by hand after a run and kept across runs:
+  # it sits between these notes markers and is carried over verbatim.
+  echo '<!-- bench:tracking:notes:start -->'
+  if [[ -f $BENCH_FILE ]] && grep -qF '<!-- bench:tracking:notes:start -->' "$BENCH_FILE"; then
+    awk '/<!-- bench:tracking:notes:start -->/ { on = 1; next }
+         /<!-- bench:tracking:notes:end -->/ { on = 0 }
+         on' "$BENCH_FILE"
+  else
+    echo '(Interpretation to be written by hand after reading the numbers.)'
+  fi
+  echo '<!-- bench:tracking:notes:end -->'
+  echo "$END_MARK"
+} >"$SECTION"
+
+if [[ ! -f $BENCH_FILE ]]; then
+  printf '# Benchmarks\n\n' >"$BENCH_FILE"
+fi
+NEW=$WORK/BENCHMARKS.md
+if grep -qF "$START_MARK" "$BENCH_FILE"; then
+  awk -v start="$START_MARK" -v end="$END_MARK" -v section="$SECTION" '
+    $0 == start { while ((getline l < section) > 0) print l; skip = 1; next }
+    skip && $0 == end { skip = 0; next }
+    !skip' "$BENCH_FILE" >"$NEW"
+else
+  { cat "$BENCH_FILE"; [[ -z $(tail -n 1 "$BENCH_FILE") ]] || echo; cat "$SECTION"; } >"$NEW"
+fi
+cat "$NEW" >"$BENCH_FILE"
+echo "updated $BENCH_FILE"
