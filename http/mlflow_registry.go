@@ -398,35 +398,9 @@ func (s *Server) handleGetModelVersionDownloadURI(r *http.Request, ws string, a 
 }
 
 // downloadURI resolves a version's source to where its files can be
-// fetched: runs:/<run>/<path> becomes the run's artifact URI plus the path,
-// models:/m-<id> the logged model's artifact URI; any other URI is already
-// a location (mlflow-artifacts:/..., s3://...).
+// fetched (see wharf.ModelLocation).
 func (s *Server) downloadURI(r *http.Request, ws string, v *wharf.ModelVersion) (string, error) {
-	src := v.Source
-	switch {
-	case strings.HasPrefix(src, "runs:/"):
-		rest := strings.TrimLeft(strings.TrimPrefix(src, "runs:/"), "/")
-		runID, sub, _ := strings.Cut(rest, "/")
-		if runID == "" {
-			return "", wharf.Errorf(wharf.EINVALID, "model version source %q names no run", src)
-		}
-		run, err := s.Store.FindRun(r.Context(), ws, runID)
-		if err != nil {
-			return "", err
-		}
-		if sub = strings.Trim(sub, "/"); sub == "" {
-			return run.ArtifactURI, nil
-		}
-		return strings.TrimRight(run.ArtifactURI, "/") + "/" + sub, nil
-	case strings.HasPrefix(src, "models:/m-"):
-		id, _, _ := strings.Cut(strings.TrimPrefix(src, "models:/"), "/")
-		m, err := s.Store.FindLoggedModel(r.Context(), ws, id)
-		if err != nil {
-			return "", err
-		}
-		return m.ArtifactURI, nil
-	}
-	return src, nil
+	return wharf.ModelLocation(r.Context(), s.Store, ws, v)
 }
 
 func (s *Server) handleSetModelVersionTag(r *http.Request, ws string, a *mlflowArgs) (any, error) {

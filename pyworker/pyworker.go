@@ -1,0 +1,1109 @@
+// Package pyworker serves MLflow pyfunc models and Azure-style scoring
+// scripts (score.py with init and run) through a pool of Python processes.
+//
+// Each worker is a Python process running the embedded worker.py. It loads
+// the model, or imports the scoring script and calls its init, once; then it
+// answers one request at a time over a Unix domain socket that only the pool
+// is connected to. Messages are length-prefixed frames with a 13-byte binary
+// header, so a request costs one write and usually one read on each side.
+//
+// Workers run in their own process groups and die with the server
+// (Pdeathsig). A worker that exits is replaced at once, and with growing
+// pauses if its replacements keep dying young. A request whose context ends
+// while a worker is on it gets ctx.Err() at once, and that worker is killed
+// and replaced rather than waited for: Python offers no safe way to
+// interrupt the user's code, waiting for it is unbounded (a stuck run()
+// never answers), and a killed worker cannot deliver a late answer to the
+// next request.
+package pyworker
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wharfml/wharf"
+)
+
+//go:embed worker.py
+var workerScript []byte
+
+// Modes a pool can serve in.
+const (
+	// ModePyfunc loads an MLflow model with mlflow.pyfunc.load_model
+	// and predicts on tabular JSON: {"columns": [...], "data": [[...]]}
+	// with optional "params" (also accepted under "input_data" or
+	// "dataframe_split", or as records under "dataframe_records").
+	// The answer is the predictions as a JSON value, without a wrapper
+	// object, as Azure ML's MLflow deployments answer.
+	ModePyfunc = "pyfunc"
+	// ModeScore imports an Azure ML scoring script, calls its init()
+	// once with AZUREML_MODEL_DIR set to the model folder, and answers
+	// each request with json.dumps(run(body)).
+	ModeScore = "score"
+)
+
+// DefaultStartTimeout is how long a worker may take to load its model when
+// Config.StartTimeout is zero. Large models take minutes to deserialize.
+const DefaultStartTimeout = 5 * time.Minute
+
+// MaxMessage is the largest request or answer a worker exchanges, in bytes.
+// It stops a corrupt length from allocating gigabytes; the router limits
+// request bodies far below it.
+const MaxMessage = 1 << 30
+
+// Frame kinds; worker.py defines the same.
+const (
+	kindPredict    = 'P'
+	kindReady      = 'R'
+	kindResult     = 'O'
+	kindInputError = 'B'
+	kindModelError = 'E'
+	kindFatal      = 'F'
+)
+
+// headerSize is the frame header: payload length (uint32), kind (byte),
+// request id (uint64), big-endian.
+const headerSize = 13
+
+const (
+	// stableAfter is how long a worker must have served for its death
+	// to count as a fresh failure rather than part of a crash loop.
+	stableAfter = 30 * time.Second
+	// Pauses before restarting a worker that keeps dying young: none for
+	// the first death, then minBackoff doubling up to maxBackoff.
+	minBackoff = 250 * time.Millisecond
+	maxBackoff = 10 * time.Second
+	// exitWait bounds how long a failed exchange waits for the worker's
+	// exit status, to say how it died.
+	exitWait = 500 * time.Millisecond
+	// socketPathMax keeps socket paths under the kernel's sun_path limit.
+	socketPathMax = 100
+)
+
+// defaultPath is searched for the interpreter when Config.Env has no PATH.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Errors from Predict besides *InputError, *ModelError and the context's own
+// error. Router mapping: ErrWorkerCrashed to 502, ErrUnavailable and
+// ErrClosed to 503.
+var (
+	// ErrWorkerCrashed wraps the error of a request whose worker died
+	// (or broke the protocol) while handling it. The worker is being
+	// replaced; the request may be retried if it is idempotent.
+	ErrWorkerCrashed = errors.New("pyworker: model worker crashed")
+	// ErrUnavailable wraps the error of a request that came while no
+	// worker was running and the last attempt to start one failed.
+	ErrUnavailable = errors.New("pyworker: no model worker is running")
+	// ErrClosed is returned for requests to a closed pool.
+	ErrClosed = errors.New("pyworker: pool is closed")
+)
+
+// ModelError is an exception raised by the model's predict or the scoring
+// script's run (or by encoding its result as JSON). The worker survives it
+// and its traceback goes to the log. It maps to HTTP 500 with Error() as
+// the message.
+type ModelError struct {
+	// Type is the exception class, module-qualified unless built in.
+	Type string `json:"type"`
+	// Message is str() of the exception.
+	Message string `json:"message"`
+}
+
+// Error returns "Type: Message", as Python prints an exception.
+func (e *ModelError) Error() string { return e.Type + ": " + e.Message }
+
+// InputError is a request body the worker could not turn into model input
+// (pyfunc mode only): not JSON, not a table, or rejected by the model's
+// signature. It maps to HTTP 400.
+type InputError struct {
+	// Message says what is wrong with the input.
+	Message string `json:"message"`
+}
+
+// Error returns the reason the input was refused.
+func (e *InputError) Error() string { return "invalid model input: " + e.Message }
+
+// StartError is a worker that did not become ready: loading the model or the
+// scoring script's init failed, the process died, or it took longer than
+// StartTimeout.
+type StartError struct {
+	// Message says what went wrong in one line, e.g. the exception as
+	// "ValueError: no such file".
+	Message string
+	// Detail is Python's traceback, or the last lines the worker wrote
+	// when it died without reporting one; it may be empty.
+	Detail string
+}
+
+// Error returns Message and, on the following lines, Detail.
+func (e *StartError) Error() string {
+	if e.Detail == "" {
+		return "pyworker: model worker failed to start: " + e.Message
+	}
+	return "pyworker: model worker failed to start: " + e.Message + "\n" + strings.TrimRight(e.Detail, "\n")
+}
+
+// Config describes a pool.
+type Config struct {
+	// Python is the interpreter, e.g. a pyenv environment's. A name
+	// without a slash is looked up in the PATH of Env. Empty means
+	// python3.
+	Python string
+	// Mode is ModePyfunc or ModeScore.
+	Mode string
+	// ModelDir is the MLflow model folder (pyfunc, required) or the
+	// folder AZUREML_MODEL_DIR names (score, may be empty).
+	ModelDir string
+	// CodeDir holds the scoring script and its modules (score only). It
+	// goes first on sys.path and is the worker's working directory.
+	CodeDir string
+	// ScoringScript is the script's path relative to CodeDir (score
+	// only, required).
+	ScoringScript string
+	// Env is the complete environment of the workers; nothing is
+	// inherited from the server. PYTHONUNBUFFERED=1 is added so prints
+	// reach the log as they happen.
+	Env []string
+	// Instances is the number of worker processes; zero means one.
+	Instances int
+	// LogPath receives the workers' stdout and stderr, tracebacks of
+	// failed requests, and a line for each worker start and exit. It is
+	// created with mode 0600 if needed and appended to. Empty discards
+	// all of it.
+	LogPath string
+	// StartTimeout bounds loading the model in each worker, at Start and
+	// on every restart; zero means DefaultStartTimeout.
+	StartTimeout time.Duration
+}
+
+// Pool is a set of running workers for one model. Its methods are safe for
+// concurrent use.
+type Pool struct {
+	cfg     Config
+	python  string
+	env     []string
+	dir     string // private folder with worker.py and the sockets
+	script  string
+	timeout time.Duration
+
+	log   *os.File // nil when LogPath is empty
+	logMu sync.Mutex
+
+	slots []*slot
+	// idle holds the slots whose worker is ready and not busy; each
+	// slot is in it at most once, so sends never block.
+	idle chan *slot
+
+	ctx       context.Context // ended by Close, to stop restarts
+	cancel    context.CancelFunc
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+
+	errMu   sync.Mutex
+	lastErr error // the last failed restart, cleared by a good one
+
+	restarts atomic.Int64
+}
+
+// slot is one of the pool's Instances places; its worker is replaced when it
+// dies.
+type slot struct {
+	index  int
+	mu     sync.Mutex
+	w      *worker // the current worker; a dead one while restarting
+	queued bool    // in Pool.idle
+	busy   bool    // held by a request
+}
+
+// worker is one Python process.
+type worker struct {
+	slot    int
+	pid     int
+	readyAt time.Time
+
+	exited     chan struct{}    // closed once the process is reaped
+	state      *os.ProcessState // set before exited is closed
+	output     *tailBuffer
+	outputDone chan struct{}
+
+	// broken is set when the pool gave up on the worker: its stream is
+	// out of step or it is being killed. intentional is set when that
+	// was the pool's choice (a request timed out), not a failure.
+	broken      atomic.Bool
+	intentional atomic.Bool
+
+	mu     sync.Mutex
+	conn   *net.UnixConn
+	reaped bool
+
+	// Used only by the request holding the worker.
+	br     *bufio.Reader
+	nextID uint64
+	rhdr   [headerSize]byte
+	wbuf   []byte
+}
+
+// Start starts cfg.Instances workers and returns once all of them have
+// loaded the model. If any fails, all are stopped and the error is a
+// *StartError carrying the worker's own exception and traceback (or a
+// configuration error, or ctx's error). ctx bounds only the start; the pool
+// runs until Close.
+func Start(ctx context.Context, cfg Config) (*Pool, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	python := cfg.Python
+	if python == "" {
+		python = "python3"
+	}
+	python, err := findPython(python, cfg.Env)
+	if err != nil {
+		return nil, err
+	}
+	n := cfg.Instances
+	if n == 0 {
+		n = 1
+	}
+	p := &Pool{
+		cfg:     cfg,
+		python:  python,
+		env:     append(append([]string{}, cfg.Env...), "PYTHONUNBUFFERED=1"),
+		timeout: cfg.StartTimeout,
+		idle:    make(chan *slot, n),
+		closed:  make(chan struct{}),
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultStartTimeout
+	}
+	if err := p.prepare(); err != nil {
+		p.cleanup()
+		return nil, err
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+
+	workers := make([]*worker, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			workers[i], errs[i] = p.startWorker(ctx, i)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, w := range workers {
+			if w != nil {
+				w.kill(true)
+				<-w.exited
+			}
+		}
+		p.cancel()
+		p.cleanup()
+		// Every worker loads the same model, so the first error
+		// usually says it all.
+		for _, e := range errs {
+			if e != nil {
+				return nil, e
+			}
+		}
+	}
+	for i, w := range workers {
+		s := &slot{index: i, w: w, queued: true}
+		p.slots = append(p.slots, s)
+		p.idle <- s
+		p.wg.Add(1)
+		go p.supervise(s, w)
+	}
+	return p, nil
+}
+
+func (c *Config) validate() error {
+	switch c.Mode {
+	case ModePyfunc:
+		if c.ModelDir == "" {
+			return wharf.Errorf(wharf.EINVALID, "a pyfunc model worker needs the model folder")
+		}
+	case ModeScore:
+		if c.ScoringScript == "" {
+			return wharf.Errorf(wharf.EINVALID, "a scoring script worker needs the scoring script")
+		}
+	default:
+		return wharf.Errorf(wharf.EINVALID, "unknown model worker mode %q; want %q or %q", c.Mode, ModePyfunc, ModeScore)
+	}
+	if c.Instances < 0 {
+		return wharf.Errorf(wharf.EINVALID, "instance count %d is negative", c.Instances)
+	}
+	return nil
+}
+
+// prepare creates the pool's private folder, writes worker.py into it and
+// opens the log.
+func (p *Pool) prepare() error {
+	dir, err := os.MkdirTemp("", "wharf-pyworker-")
+	if err == nil && len(dir)+len("/w0000.sock") > socketPathMax {
+		// A long TMPDIR would overflow sun_path.
+		os.Remove(dir)
+		dir, err = os.MkdirTemp("/tmp", "wharf-pyworker-")
+	}
+	if err != nil {
+		return fmt.Errorf("pyworker: create work folder: %w", err)
+	}
+	p.dir = dir
+	p.script = filepath.Join(dir, "worker.py")
+	if err := os.WriteFile(p.script, workerScript, 0o600); err != nil {
+		return fmt.Errorf("pyworker: write worker script: %w", err)
+	}
+	if p.cfg.LogPath != "" {
+		f, err := os.OpenFile(p.cfg.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("pyworker: open log: %w", err)
+		}
+		p.log = f
+	}
+	return nil
+}
+
+func (p *Pool) cleanup() {
+	if p.dir != "" {
+		os.RemoveAll(p.dir)
+	}
+	if p.log != nil {
+		p.log.Close()
+	}
+}
+
+// startWorker starts the worker of slot index and waits until it is ready.
+// On failure nothing of it is left running.
+func (p *Pool) startWorker(ctx context.Context, index int) (*worker, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	sock := filepath.Join(p.dir, "w"+strconv.Itoa(index)+".sock")
+	// Left behind by a worker that died before it accepted.
+	_ = os.Remove(sock)
+	args := []string{p.python, p.script, "--socket", sock, "--mode", p.cfg.Mode, "--model-dir", p.cfg.ModelDir}
+	dir := ""
+	if p.cfg.Mode == ModeScore {
+		args = append(args, "--code-dir", p.cfg.CodeDir, "--scoring-script", p.cfg.ScoringScript)
+		dir = p.cfg.CodeDir
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("pyworker: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path: p.python,
+		Args: args,
+		Dir:  dir,
+		Env:  p.env,
+		// A pipe of our own rather than exec's copying: Wait then
+		// returns when the worker exits, whatever inherited the pipe.
+		Stdout: pw,
+		Stderr: pw,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	w := &worker{
+		slot:       index,
+		exited:     make(chan struct{}),
+		output:     &tailBuffer{max: 8 << 10},
+		outputDone: make(chan struct{}),
+	}
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the thread that forked the child
+		// exits; holding this thread until the child is reaped keeps
+		// the runtime from retiring it under a live worker.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait() // the status is read from cmd.ProcessState
+		w.mu.Lock()
+		w.state = cmd.ProcessState
+		w.reaped = true
+		// Whatever the worker started goes with it. Its group id
+		// cannot be reused while members remain.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if w.conn != nil {
+			w.conn.Close()
+		}
+		w.mu.Unlock()
+		close(w.exited)
+	}()
+	err = <-started
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return nil, &StartError{Message: fmt.Sprintf("cannot run %s: %v", p.python, err)}
+	}
+	w.pid = cmd.Process.Pid
+	go p.copyOutput(w, pr)
+	p.logf("worker %d (pid %d) starting", index, w.pid)
+
+	fail := func(err error) (*worker, error) {
+		w.kill(true)
+		<-w.exited
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	conn, err := dial(sctx, sock, w.exited)
+	if err == nil {
+		w.mu.Lock()
+		if w.reaped {
+			conn.Close()
+		} else {
+			w.conn = conn
+		}
+		w.mu.Unlock()
+		w.br = bufio.NewReaderSize(conn, 64<<10)
+		fired := make(chan struct{})
+		stop := context.AfterFunc(sctx, func() {
+			conn.SetReadDeadline(time.Unix(1, 0))
+			close(fired)
+		})
+		var kind byte
+		var payload []byte
+		kind, _, payload, err = w.readFrame()
+		if !stop() {
+			<-fired
+			conn.SetReadDeadline(time.Time{})
+		}
+		switch {
+		case err == nil && kind == kindReady:
+			w.readyAt = time.Now()
+			p.logf("worker %d (pid %d) ready in %s", index, w.pid, w.readyAt.Sub(began).Round(time.Millisecond))
+			return w, nil
+		case err == nil && kind == kindFatal:
+			var report struct {
+				Type      string `json:"type"`
+				Message   string `json:"message"`
+				Traceback string `json:"traceback"`
+			}
+			if json.Unmarshal(payload, &report) != nil {
+				report.Message = string(payload)
+			}
+			msg := report.Message
+			if report.Type != "" {
+				msg = report.Type + ": " + report.Message
+			}
+			// It exits by itself after reporting.
+			select {
+			case <-w.exited:
+			case <-time.After(5 * time.Second):
+			}
+			p.logf("worker %d (pid %d) failed to load the model: %s", index, w.pid, msg)
+			return fail(&StartError{Message: msg, Detail: report.Traceback})
+		case err == nil:
+			err = fmt.Errorf("unexpected message kind %q", kind)
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return fail(ctx.Err())
+	case sctx.Err() != nil:
+		p.logf("worker %d (pid %d) not ready after %s; killing it", index, w.pid, p.timeout)
+		return fail(&StartError{Message: fmt.Sprintf("not ready after %s", p.timeout), Detail: w.lastOutput()})
+	}
+	select {
+	case <-w.exited:
+		msg := "exited with " + exitText(w.state) + " before it was ready"
+		p.logf("worker %d (pid %d) %s", index, w.pid, msg)
+		return fail(&StartError{Message: msg, Detail: w.lastOutput()})
+	case <-time.After(exitWait):
+	}
+	return fail(&StartError{Message: fmt.Sprintf("talking to the worker: %v", err), Detail: w.lastOutput()})
+}
+
+// errExited stops dialing a worker that died before it listened.
+var errExited = errors.New("worker exited")
+
+// dial connects to the worker's socket, which appears once Python has
+// started; polling costs a few milliseconds against a start of at least
+// tens.
+func dial(ctx context.Context, sock string, exited <-chan struct{}) (*net.UnixConn, error) {
+	addr := &net.UnixAddr{Name: sock, Net: "unix"}
+	pause := time.Millisecond
+	for {
+		c, err := net.DialUnix("unix", nil, addr)
+		if err == nil {
+			return c, nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-exited:
+			t.Stop()
+			return nil, errExited
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		if pause < 50*time.Millisecond {
+			pause *= 2
+		}
+	}
+}
+
+// copyOutput sends the worker's stdout and stderr to the log, keeping the
+// tail for start errors.
+func (p *Pool) copyOutput(w *worker, r *os.File) {
+	defer close(w.outputDone)
+	defer r.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			w.output.Write(buf[:n])
+			if p.log != nil {
+				p.logMu.Lock()
+				p.log.Write(buf[:n])
+				p.logMu.Unlock()
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// logf writes a line of the pool's own to the log, marked as Wharf's.
+func (p *Pool) logf(format string, args ...any) {
+	if p.log == nil {
+		return
+	}
+	line := "wharf: " + fmt.Sprintf(format, args...) + "\n"
+	p.logMu.Lock()
+	p.log.WriteString(line)
+	p.logMu.Unlock()
+}
+
+// lastOutput returns the last lines the worker wrote, once its output has
+// been read to the end or a moment has passed.
+func (w *worker) lastOutput() string {
+	select {
+	case <-w.outputDone:
+	case <-time.After(time.Second):
+	}
+	return lastLines(w.output.String(), 20)
+}
+
+// kill ends the worker's process group and its connection. intentional
+// marks a kill that is not the worker's fault, so its restart is not
+// delayed.
+func (w *worker) kill(intentional bool) {
+	if intentional {
+		w.intentional.Store(true)
+	}
+	w.broken.Store(true)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// After reaping, the group id may belong to someone else.
+	if !w.reaped {
+		_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+	}
+	if w.conn != nil {
+		w.conn.Close()
+	}
+}
+
+// usable reports whether the worker can take a request.
+func (w *worker) usable() bool {
+	if w.broken.Load() {
+		return false
+	}
+	select {
+	case <-w.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// supervise replaces the slot's worker whenever it dies, until Close.
+func (p *Pool) supervise(s *slot, w *worker) {
+	defer p.wg.Done()
+	streak := 0
+	for {
+		select {
+		case <-w.exited:
+		case <-p.closed:
+			return
+		}
+		if p.isClosed() {
+			return
+		}
+		if w.intentional.Load() || time.Since(w.readyAt) >= stableAfter {
+			streak = 0
+		} else {
+			streak++
+		}
+		how := "was stopped"
+		if !w.intentional.Load() {
+			how = "exited with " + exitText(w.state)
+		}
+		p.logf("worker %d (pid %d) %s; restarting it", s.index, w.pid, how)
+		for {
+			if d := backoff(streak); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-p.closed:
+					t.Stop()
+					return
+				}
+			}
+			p.restarts.Add(1)
+			nw, err := p.startWorker(p.ctx, s.index)
+			if err != nil {
+				if p.isClosed() {
+					return
+				}
+				p.setLastErr(err)
+				p.logf("worker %d failed to restart: %v", s.index, err)
+				streak++
+				continue
+			}
+			if !p.publish(s, nw) {
+				nw.kill(true)
+				<-nw.exited
+				return
+			}
+			p.setLastErr(nil)
+			w = nw
+			break
+		}
+	}
+}
+
+// publish makes w the slot's worker and offers it to requests, unless the
+// pool has been closed meanwhile.
+func (p *Pool) publish(s *slot, w *worker) bool {
+	s.mu.Lock()
+	if p.isClosed() {
+		s.mu.Unlock()
+		return false
+	}
+	s.w = w
+	push := !s.queued && !s.busy
+	if push {
+		s.queued = true
+	}
+	s.mu.Unlock()
+	if push {
+		p.idle <- s
+	}
+	return true
+}
+
+func backoff(streak int) time.Duration {
+	if streak <= 1 {
+		return 0
+	}
+	d := minBackoff
+	for i := 2; i < streak && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
+func (p *Pool) setLastErr(err error) {
+	p.errMu.Lock()
+	p.lastErr = err
+	p.errMu.Unlock()
+}
+
+func (p *Pool) isClosed() bool {
+	select {
+	case <-p.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Predict sends body to an idle worker, waiting for one if all are busy, and
+// returns the worker's JSON answer. The request waits as long as ctx allows:
+// the caller limits concurrency itself.
+//
+// Errors: *InputError (the body is not usable model input), *ModelError (the
+// model or script raised), ctx.Err() (the worker is then killed and
+// replaced), ErrWorkerCrashed (wrapped; the worker died on this request),
+// ErrUnavailable (wrapped; no worker runs and restarting fails) and
+// ErrClosed.
+func (p *Pool) Predict(ctx context.Context, body []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(body) > MaxMessage {
+		return nil, &InputError{Message: fmt.Sprintf("the request of %d bytes is over the limit of %d", len(body), MaxMessage)}
+	}
+	s, w, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := w.roundTrip(ctx, body)
+	if err != nil {
+		var ie *InputError
+		var me *ModelError
+		if !errors.As(err, &ie) && !errors.As(err, &me) {
+			err = p.failed(ctx, w, err)
+		}
+	}
+	p.release(s)
+	return out, err
+}
+
+// failed handles an exchange that broke off: the worker's stream can no
+// longer be trusted, so it is killed (if not dead already) and replaced.
+func (p *Pool) failed(ctx context.Context, w *worker, cause error) error {
+	if ctx.Err() != nil {
+		w.kill(true)
+		if p.isClosed() {
+			return ErrClosed
+		}
+		return ctx.Err()
+	}
+	w.broken.Store(true)
+	select {
+	case <-w.exited:
+	case <-time.After(exitWait):
+		// Alive but out of step (a protocol error): just as broken.
+		w.kill(false)
+		if p.isClosed() {
+			return ErrClosed
+		}
+		return fmt.Errorf("%w: %v", ErrWorkerCrashed, cause)
+	}
+	if p.isClosed() {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: it %s", ErrWorkerCrashed, exitText(w.state))
+}
+
+// acquire takes an idle slot with a usable worker.
+func (p *Pool) acquire(ctx context.Context) (*slot, *worker, error) {
+	for {
+		if p.isClosed() {
+			return nil, nil, ErrClosed
+		}
+		var s *slot
+		select {
+		case s = <-p.idle:
+		default:
+			if err := p.unavailable(); err != nil {
+				return nil, nil, err
+			}
+			select {
+			case s = <-p.idle:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			case <-p.closed:
+				return nil, nil, ErrClosed
+			}
+		}
+		s.mu.Lock()
+		s.queued = false
+		w := s.w
+		if w == nil || !w.usable() {
+			// Died while idle; its supervisor queues the slot
+			// again once the replacement is ready.
+			s.mu.Unlock()
+			continue
+		}
+		s.busy = true
+		s.mu.Unlock()
+		return s, w, nil
+	}
+}
+
+// unavailable returns an error when no worker runs and the last restart
+// failed, so requests fail fast instead of waiting out their timeouts.
+func (p *Pool) unavailable() error {
+	p.errMu.Lock()
+	err := p.lastErr
+	p.errMu.Unlock()
+	if err == nil || p.Ready() {
+		return nil
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// release returns the slot after a request; it is offered again only if its
+// worker is usable, else its supervisor does that after the restart.
+func (p *Pool) release(s *slot) {
+	s.mu.Lock()
+	s.busy = false
+	push := !s.queued && s.w != nil && s.w.usable()
+	if push {
+		s.queued = true
+	}
+	s.mu.Unlock()
+	if push {
+		p.idle <- s
+	}
+}
+
+// roundTrip sends one request and reads its answer. Ending ctx unblocks the
+// read at once through the connection's deadline.
+func (w *worker) roundTrip(ctx context.Context, body []byte) ([]byte, error) {
+	w.nextID++
+	id := w.nextID
+	if ctx.Done() == nil {
+		return w.exchange(id, body)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		w.conn.SetDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	out, err := w.exchange(id, body)
+	if !stop() {
+		// ctx ended just as the answer came in: the answer stands,
+		// but the deadline it set must be undone before the next
+		// request.
+		<-fired
+		if err == nil {
+			w.conn.SetDeadline(time.Time{})
+		}
+	}
+	return out, err
+}
+
+func (w *worker) exchange(id uint64, body []byte) ([]byte, error) {
+	if err := w.writeFrame(kindPredict, id, body); err != nil {
+		return nil, err
+	}
+	kind, rid, payload, err := w.readFrame()
+	if err != nil {
+		return nil, err
+	}
+	if rid != id {
+		return nil, fmt.Errorf("answer for request %d came to request %d", rid, id)
+	}
+	switch kind {
+	case kindResult:
+		return payload, nil
+	case kindInputError:
+		e := &InputError{}
+		if json.Unmarshal(payload, e) != nil {
+			e.Message = string(payload)
+		}
+		return nil, e
+	case kindModelError:
+		e := &ModelError{}
+		if json.Unmarshal(payload, e) != nil {
+			e.Type, e.Message = "Exception", string(payload)
+		}
+		return nil, e
+	}
+	return nil, fmt.Errorf("unexpected message kind %q", kind)
+}
+
+// writeFrame sends a frame in one write: small bodies are copied behind the
+// header in a reused buffer, large ones go out with writev.
+func (w *worker) writeFrame(kind byte, id uint64, body []byte) error {
+	var hdr [headerSize]byte
+	binary.BigEndian.PutUint32(hdr[0:4], uint32(len(body)))
+	hdr[4] = kind
+	binary.BigEndian.PutUint64(hdr[5:13], id)
+	if len(body) <= 64<<10 {
+		w.wbuf = append(append(w.wbuf[:0], hdr[:]...), body...)
+		_, err := w.conn.Write(w.wbuf)
+		return err
+	}
+	bufs := net.Buffers{hdr[:], body}
+	_, err := bufs.WriteTo(w.conn)
+	return err
+}
+
+func (w *worker) readFrame() (kind byte, id uint64, payload []byte, err error) {
+	if _, err = io.ReadFull(w.br, w.rhdr[:]); err != nil {
+		return 0, 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(w.rhdr[0:4])
+	kind = w.rhdr[4]
+	id = binary.BigEndian.Uint64(w.rhdr[5:13])
+	if n > MaxMessage {
+		return 0, 0, nil, fmt.Errorf("answer of %d bytes is over the limit of %d", n, MaxMessage)
+	}
+	payload = make([]byte, n)
+	if _, err = io.ReadFull(w.br, payload); err != nil {
+		return 0, 0, nil, err
+	}
+	return kind, id, payload, nil
+}
+
+// Ready reports whether the pool is open and at least one worker can take
+// requests.
+func (p *Pool) Ready() bool {
+	if p.isClosed() {
+		return false
+	}
+	for _, s := range p.slots {
+		s.mu.Lock()
+		ok := s.w != nil && s.w.usable()
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Restarts returns how many times a worker has been started to replace one
+// that died or was killed after a request timed out, counting failed
+// attempts.
+func (p *Pool) Restarts() int { return int(p.restarts.Load()) }
+
+// Close stops every worker and waits until they are gone. Requests in
+// flight and waiting get ErrClosed. It is safe to call more than once.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.closed)
+		p.cancel()
+		var workers []*worker
+		for _, s := range p.slots {
+			// Under the slot lock, so a worker published by a
+			// restart racing with Close is seen here or refused.
+			s.mu.Lock()
+			if s.w != nil {
+				workers = append(workers, s.w)
+			}
+			s.mu.Unlock()
+		}
+		for _, w := range workers {
+			w.kill(true)
+		}
+		for _, w := range workers {
+			<-w.exited
+		}
+		p.wg.Wait()
+		for _, w := range workers {
+			select {
+			case <-w.outputDone:
+			case <-time.After(time.Second):
+			}
+		}
+		p.cleanup()
+	})
+	return nil
+}
+
+// exitText says how a process ended, as in "exit status 1" or "signal
+// killed".
+func exitText(ps *os.ProcessState) string {
+	if ps == nil {
+		return "an unknown status"
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "signal " + ws.Signal().String()
+	}
+	return "exit status " + strconv.Itoa(ps.ExitCode())
+}
+
+// findPython resolves name the way a shell in env would.
+func findPython(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		if err := checkExecutable(name); err != nil {
+			return "", wharf.Errorf(wharf.EINVALID, "Python interpreter %q %v", name, err)
+		}
+		return name, nil
+	}
+	path := defaultPath
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], "PATH="); ok {
+			path = v
+			break
+		}
+	}
+	for _, d := range filepath.SplitList(path) {
+		if d == "" || !filepath.IsAbs(d) {
+			continue
+		}
+		candidate := filepath.Join(d, name)
+		if checkExecutable(candidate) == nil {
+			return candidate, nil
+		}
+	}
+	return "", wharf.Errorf(wharf.EUNAVAILABLE, "Python interpreter %q not found in PATH %q", name, path)
+}
+
+func checkExecutable(path string) error {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return errors.New("does not exist")
+	case err != nil:
+		return err
+	case info.IsDir():
+		return errors.New("is a directory")
+	case info.Mode()&0o111 == 0:
+		return errors.New("is not executable")
+	}
+	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	t.mu.Unlock()
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// lastLines returns the last n non-empty lines of s.
+func lastLines(s string, n int) string {
+	var lines []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.TrimSpace(line) != "" {
+			lines = append(lines, strings.TrimRight(line, "\r"))
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,330 @@
+"""Wharf model worker: serves one MLflow pyfunc model or one Azure-style
+scoring script to the Wharf server over a Unix domain socket.
+
+    python worker.py --socket PATH --mode pyfunc --model-dir DIR
+    python worker.py --socket PATH --mode score --model-dir DIR \
+        --code-dir DIR --scoring-script score.py
+
+The worker accepts exactly one connection, from the server that started it,
+and then removes the socket file: it runs one request at a time (the GIL and
+most model objects make in-process concurrency pointless or unsafe), so the
+server scales by processes, and nothing else can reach a worker once its
+server is connected. When that connection closes the worker exits.
+
+Every message is a frame: a 13-byte header (payload length as uint32, kind
+as one byte, request id as uint64, all big-endian) and the payload. The
+server sends PREDICT frames whose payload is the request body; the worker
+answers each with RESULT (JSON), INPUT_ERROR or MODEL_ERROR (JSON objects
+with "type" and "message") carrying the same id. Before any of that the
+worker sends one READY frame once the model is loaded or init() returned,
+or one FATAL frame with the traceback, after which it exits with status 1.
+
+Only the standard library is imported here; the model's own packages are
+imported when the model is loaded. Python 3.8 or later.
+"""
+
+import argparse
+import importlib.util
+import inspect
+import json
+import math
+import os
+import socket
+import struct
+import sys
+import traceback
+
+HEADER = struct.Struct(">IBQ")
+
+PREDICT = ord("P")
+READY = ord("R")
+RESULT = ord("O")
+INPUT_ERROR = ord("B")
+MODEL_ERROR = ord("E")
+FATAL = ord("F")
+
+
+class InputError(Exception):
+    """The request body cannot be turned into model input: the caller's
+    fault, not the model's."""
+
+
+def send(conn, kind, rid, payload):
+    header = HEADER.pack(len(payload), kind, rid)
+    if len(payload) < 65536:
+        # One write for the common small answer; copying it is cheaper
+        # than a second system call.
+        conn.sendall(header + payload)
+    else:
+        conn.sendall(header)
+        conn.sendall(payload)
+
+
+def type_name(exc):
+    t = type(exc)
+    if t.__module__ in ("builtins", "__main__"):
+        return t.__qualname__
+    return t.__module__ + "." + t.__qualname__
+
+
+def error_payload(exc, with_traceback=False):
+    doc = {"type": type_name(exc), "message": str(exc)}
+    if with_traceback:
+        doc["traceback"] = traceback.format_exc()
+    return json.dumps(doc).encode("utf-8")
+
+
+def plain(obj):
+    """Turns what models commonly return (numpy arrays and scalars, pandas
+    frames and series) into types json can encode. Used as json's default
+    hook, so it is only called for objects json does not know."""
+    module = type(obj).__module__
+    if module.startswith("pandas"):
+        if hasattr(obj, "to_dict") and hasattr(obj, "columns"):
+            return obj.to_dict(orient="records")
+        if hasattr(obj, "tolist"):
+            return obj.tolist()
+    if module.startswith("numpy"):
+        if hasattr(obj, "tolist"):
+            # ndarray.tolist and numpy scalars' tolist give Python
+            # ints and floats, so floats stay floats.
+            return obj.tolist()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
+
+
+def finite(obj):
+    """Returns obj with every NaN or infinity replaced by None, since JSON
+    has no spelling for them (pandas writes them as null as well)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    try:
+        converted = plain(obj)
+    except TypeError:
+        return obj
+    return finite(converted)
+
+
+def encode(result):
+    try:
+        text = json.dumps(result, default=plain, allow_nan=False)
+    except ValueError:
+        # Only non-finite floats get here: take the slow path that
+        # rewrites them.
+        text = json.dumps(finite(result), default=plain, allow_nan=False)
+    return text.encode("utf-8")
+
+
+def load_score(args):
+    """Imports the scoring script the way Azure ML's inference server does
+    and calls its init(); returns the per-request handler."""
+    if args.model_dir:
+        os.environ["AZUREML_MODEL_DIR"] = args.model_dir
+    code_dir = os.path.abspath(args.code_dir or ".")
+    script = os.path.join(code_dir, args.scoring_script)
+    if not os.path.isfile(script):
+        raise FileNotFoundError("scoring script %s not found in %s" % (args.scoring_script, code_dir))
+    sys.path.insert(0, code_dir)
+    script_dir = os.path.dirname(script)
+    if script_dir != code_dir:
+        sys.path.insert(1, script_dir)
+    name = os.path.splitext(os.path.basename(script))[0]
+    if not name.isidentifier():
+        name = "score"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs so that pickles and dataclasses defined in
+    # the script can find their module.
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise AttributeError("scoring script %s defines no run() function" % args.scoring_script)
+    init = getattr(module, "init", None)
+    if callable(init):
+        init()
+
+    def handle(body):
+        # Flask, under Azure's server, decodes bodies the same way.
+        result = run(body.decode("utf-8", "replace"))
+        # Azure's server json.dumps whatever run returns, so a str
+        # becomes a JSON string.
+        return encode(result)
+
+    return handle
+
+
+def frame_from(req):
+    """Returns the DataFrame and params of a pyfunc request: {"columns",
+    "data", "index"} at the top, or under "input_data" (Azure ML) or
+    "dataframe_split" (MLflow); or a list of records under
+    "dataframe_records" or "input_data"."""
+    import pandas as pd
+
+    if not isinstance(req, dict):
+        raise InputError("the request body must be a JSON object with \"columns\" and \"data\"")
+    params = req.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise InputError("\"params\" must be a JSON object")
+    if "data" in req or "columns" in req:
+        split, records = req, None
+    elif "input_data" in req:
+        value = req["input_data"]
+        split, records = (value, None) if isinstance(value, dict) else (None, value)
+    elif "dataframe_split" in req:
+        split, records = req["dataframe_split"], None
+    elif "dataframe_records" in req:
+        split, records = None, req["dataframe_records"]
+    else:
+        raise InputError("the request body must be a JSON object with \"columns\" and \"data\" (or \"input_data\", \"dataframe_split\", \"dataframe_records\")")
+    try:
+        if split is not None:
+            if not isinstance(split, dict):
+                raise InputError("the tabular input must be a JSON object with \"columns\" and \"data\"")
+            data = split.get("data")
+            columns = split.get("columns")
+            if not isinstance(data, list):
+                raise InputError("\"data\" must be a list of rows")
+            if columns is not None and not isinstance(columns, list):
+                raise InputError("\"columns\" must be a list of column names")
+            return pd.DataFrame(data=data, columns=columns, index=split.get("index")), params
+        if not isinstance(records, list):
+            raise InputError("the records must be a JSON list")
+        return pd.DataFrame(data=records), params
+    except InputError:
+        raise
+    except (ValueError, TypeError, AssertionError) as e:
+        raise InputError("the input cannot be made into a table: %s" % e)
+
+
+def required_columns(model):
+    """Names of the columns the model's signature requires. MLflow itself
+    reports a missing column as a server error; checking first lets the
+    request be refused as bad input instead."""
+    try:
+        schema = model.metadata.get_input_schema()
+        if schema is None or schema.is_tensor_spec() or not schema.has_input_names():
+            return []
+        if hasattr(schema, "required_input_names"):
+            return list(schema.required_input_names())
+        return list(schema.input_names())
+    except Exception:
+        # A schema this MLflow describes differently: leave it to MLflow.
+        return []
+
+
+def load_pyfunc(args):
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    model = mlflow.pyfunc.load_model(args.model_dir)
+    # MLflow before 2.5 has no params argument.
+    takes_params = "params" in inspect.signature(model.predict).parameters
+    required = required_columns(model)
+
+    def handle(body):
+        try:
+            req = json.loads(body)
+        except ValueError as e:
+            raise InputError("the request body is not valid JSON: %s" % e)
+        df, params = frame_from(req)
+        if required:
+            missing = [c for c in required if c not in df.columns]
+            if missing:
+                raise InputError("the model needs the input column(s) %s, which the request lacks" % ", ".join(map(str, missing)))
+        try:
+            if params:
+                if not takes_params:
+                    raise InputError("this model's MLflow version does not accept params")
+                predictions = model.predict(df, params=params)
+            else:
+                predictions = model.predict(df)
+        except MlflowException as e:
+            # Schema and params validation; MLflow's own server answers
+            # these with the status their error code names.
+            if 400 <= e.get_http_status_code() < 500:
+                raise InputError(e.message)
+            raise
+        return encode(predictions)
+
+    return handle
+
+
+def read_exactly(rfile, n):
+    data = rfile.read(n)
+    if data is None or len(data) < n:
+        return None
+    return data
+
+
+def serve(conn, rfile, handle):
+    header_size = HEADER.size
+    unpack = HEADER.unpack
+    while True:
+        header = read_exactly(rfile, header_size)
+        if header is None:
+            return 0  # the server closed the connection
+        length, kind, rid = unpack(header)
+        body = read_exactly(rfile, length) if length else b""
+        if body is None:
+            return 0
+        if kind != PREDICT:
+            sys.stderr.write("wharf worker: unexpected frame kind %d\n" % kind)
+            return 2
+        try:
+            out = handle(body)
+        except InputError as e:
+            send(conn, INPUT_ERROR, rid, error_payload(e))
+            continue
+        except Exception as e:
+            traceback.print_exc()
+            sys.stderr.flush()
+            send(conn, MODEL_ERROR, rid, error_payload(e))
+            continue
+        send(conn, RESULT, rid, out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Wharf model worker")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--mode", required=True, choices=["pyfunc", "score"])
+    parser.add_argument("--model-dir", default="")
+    parser.add_argument("--code-dir", default="")
+    parser.add_argument("--scoring-script", default="score.py")
+    args = parser.parse_args()
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(args.socket)
+    listener.listen(1)
+    conn, _ = listener.accept()
+    listener.close()
+    try:
+        os.unlink(args.socket)
+    except OSError:
+        pass
+    rfile = conn.makefile("rb", buffering=65536)
+
+    try:
+        handle = load_pyfunc(args) if args.mode == "pyfunc" else load_score(args)
+    except BaseException as e:  # SystemExit from init() is a failure too
+        traceback.print_exc()
+        sys.stderr.flush()
+        try:
+            send(conn, FATAL, 0, error_payload(e, with_traceback=True))
+        except OSError:
+            pass
+        return 1
+    info = {"pid": os.getpid(), "python": sys.version.split()[0]}
+    send(conn, READY, 0, json.dumps(info).encode("utf-8"))
+    return serve(conn, rfile, handle)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
