@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -25,6 +26,7 @@ func (s *Server) registerEndpointRoutes() {
 	s.route("GET "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointRead, s.handleGetDeployment)
 	s.route("PUT "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointWrite, s.handlePutDeployment)
 	s.route("DELETE "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointDelete, s.handleDeleteDeployment)
+	s.route("GET "+base+"/{name}/deployments/{deployment}/logs", wharf.ActionOnlineEndpointRead, s.handleDeploymentLogs)
 	// Scoring authenticates with the endpoint's own keys or tokens, so it
 	// bypasses the API's authentication; the router checks the caller.
 	for _, p := range []string{
@@ -47,6 +49,11 @@ type EndpointRouter interface {
 	Score(w http.ResponseWriter, r *http.Request, workspace, endpoint string)
 	// Invalidate drops what the router holds about an endpoint.
 	Invalidate(workspace, endpoint string)
+	// DeploymentStatus is a deployment's provisioning state: Creating
+	// while its runtime starts, then Succeeded, or Failed with the reason.
+	DeploymentStatus(ctx context.Context, workspace, endpoint, name string) (string, error)
+	// DeploymentLogs returns the last lines of a deployment's log.
+	DeploymentLogs(workspace, endpoint, name string, lines int) ([]byte, error)
 }
 
 // noRouter answers scoring requests on a server without a data plane.
@@ -58,6 +65,14 @@ func (noRouter) Score(w http.ResponseWriter, r *http.Request, workspace, endpoin
 }
 
 func (noRouter) Invalidate(workspace, endpoint string) {}
+
+func (noRouter) DeploymentStatus(ctx context.Context, workspace, endpoint, name string) (string, error) {
+	return "Succeeded", nil
+}
+
+func (noRouter) DeploymentLogs(workspace, endpoint, name string, lines int) ([]byte, error) {
+	return nil, nil
+}
 
 func (s *Server) handleScore(w http.ResponseWriter, r *http.Request) {
 	s.Endpoints.Score(w, r, r.PathValue("workspace"), r.PathValue("endpoint"))
@@ -286,13 +301,59 @@ func (s *Server) handleListDeployments(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ds)
 }
 
+// deploymentJSON is a deployment with its provisioning state as the data
+// plane reports it.
+type deploymentJSON struct {
+	*wharf.OnlineDeployment
+	ProvisioningState string `json:"provisioning_state"`
+	Error             string `json:"error,omitempty"`
+}
+
+func (s *Server) deploymentJSON(r *http.Request, d *wharf.OnlineDeployment) deploymentJSON {
+	state, err := s.Endpoints.DeploymentStatus(r.Context(), d.Workspace, d.Endpoint, d.Name)
+	out := deploymentJSON{OnlineDeployment: d, ProvisioningState: state}
+	if err != nil {
+		// The reason a deployment failed to start (a model that cannot be
+		// loaded, an environment that does not build) is for its owner.
+		out.Error = err.Error()
+		if out.ProvisioningState == "" {
+			out.ProvisioningState = "Failed"
+		}
+	}
+	return out
+}
+
 func (s *Server) handleGetDeployment(w http.ResponseWriter, r *http.Request) {
 	d, err := s.Store.FindOnlineDeployment(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, s.deploymentJSON(r, d))
+}
+
+func (s *Server) handleDeploymentLogs(w http.ResponseWriter, r *http.Request) {
+	ws, ep, name := r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment")
+	if _, err := s.Store.FindOnlineDeployment(r.Context(), ws, ep, name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	lines := 200
+	if v := r.URL.Query().Get("lines"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "lines must be a positive integer").WithField("lines"))
+			return
+		}
+		lines = n
+	}
+	b, err := s.Endpoints.DeploymentLogs(ws, ep, name, lines)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(b)
 }
 
 // handlePutDeployment pins the model reference to a version, then stores
@@ -337,7 +398,7 @@ func (s *Server) handlePutDeployment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Endpoints.Invalidate(ws, ep)
-	writeJSON(w, createdStatus(created), d)
+	writeJSON(w, createdStatus(created), s.deploymentJSON(r, d))
 }
 
 func (s *Server) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {

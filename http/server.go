@@ -69,6 +69,10 @@ func NewServer(store wharf.Store, tokens *auth.Issuer, tenantID string, logger *
 	return s
 }
 
+// Registerer is where other parts of the server register their metrics,
+// so /metrics shows them too.
+func (s *Server) Registerer() prometheus.Registerer { return s.registry }
+
 // Handler returns the root handler, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 

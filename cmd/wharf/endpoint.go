@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -295,7 +296,7 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 	var cw wsFlags
 	var file, name, endpoint string
 	var sets []string
-	var allTraffic bool
+	var allTraffic, noWait bool
 	put := func(cmd *cobra.Command) error {
 		ws, err := a.workspaceName(cw.workspace)
 		if err != nil {
@@ -381,6 +382,24 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 			map[string]any{"model": model, "spec": stored}, &out); err != nil {
 			return err
 		}
+		if !noWait {
+			// Like az, create returns once the deployment is serving, or
+			// fails with the reason it could not start.
+			for out["provisioning_state"] == "Creating" {
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(200 * time.Millisecond):
+				}
+				out = nil
+				if err := c.Do(cmd.Context(), "GET", endpointsPath(ws)+"/"+url.PathEscape(spec.EndpointName)+"/deployments/"+url.PathEscape(spec.Name), nil, &out); err != nil {
+					return err
+				}
+			}
+			if out["provisioning_state"] == "Failed" {
+				return wharf.Errorf("DeploymentFailed", "deployment %s failed to start: %v", spec.Name, out["error"])
+			}
+		}
 		if allTraffic {
 			if err := c.Do(cmd.Context(), "PUT", endpointsPath(ws)+"/"+url.PathEscape(spec.EndpointName),
 				map[string]any{"traffic": map[string]int{spec.Name: 100}}, nil); err != nil {
@@ -403,6 +422,7 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 		f.StringVar(&endpoint, "endpoint", "", "same as --endpoint-name")
 		_ = f.MarkHidden("endpoint")
 		f.StringArrayVar(&sets, "set", nil, "override a YAML field")
+		f.BoolVar(&noWait, "no-wait", false, "return before the deployment is serving")
 		cw.add(cmd)
 	}
 	create.Flags().BoolVar(&allTraffic, "all-traffic", false, "send all of the endpoint's traffic to this deployment")
@@ -438,7 +458,18 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 		return c.Do(cmd.Context(), "DELETE", endpointsPath(ws)+"/"+url.PathEscape(rendpoint)+"/deployments/"+url.PathEscape(rname), nil, nil)
 	})
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt (accepted for az compatibility)")
-	dep.AddCommand(create, update, show, list, del)
+	var lines int
+	logs := named("get-logs", "Print the end of a deployment's log (worker output, environment build)", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		body, _, err := c.Get(cmd.Context(), endpointsPath(ws)+"/"+url.PathEscape(rendpoint)+"/deployments/"+url.PathEscape(rname)+"/logs?lines="+strconv.Itoa(lines))
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		_, err = io.Copy(a.stdout, body)
+		return err
+	})
+	logs.Flags().IntVarP(&lines, "lines", "l", 200, "how many lines from the end")
+	dep.AddCommand(create, update, show, list, del, logs)
 	return dep
 }
 

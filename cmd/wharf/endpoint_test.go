@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,9 +13,9 @@ func TestOnlineEndpointControlPlane(t *testing.T) {
 	e := newCLIEnv(t)
 	dir := t.TempDir()
 	e.ok("ml", "workspace", "create", "-n", "mlw")
-	writeFile(t, dir, "model.json", `{"coef": [2.0], "intercept": 1.0}`)
-	e.ok("ml", "model", "create", "--name", "taxi-model", "--path", filepath.Join(dir, "model.json"), "-w", "mlw")
-	e.ok("ml", "model", "create", "--name", "taxi-model", "--path", filepath.Join(dir, "model.json"), "-w", "mlw")
+	model := nativeModel(t, 2.0, 0.5, 1.0)
+	e.ok("ml", "model", "create", "--name", "taxi-model", "--path", model, "-w", "mlw")
+	e.ok("ml", "model", "create", "--name", "taxi-model", "--path", nativeModel(t, 3.0, 0.0, 0.0), "-w", "mlw")
 	writeFile(t, dir, "online-endpoint.yml", `$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json
 name: taxi-fare-online
 description: Taxi Online Endpoint
@@ -98,4 +100,22 @@ request_settings:
 	if out, _, code := e.wharf("ml", "online-endpoint", "show", "-n", "taxi-online-dev", "-w", "mlw"); code == 0 || out != "" {
 		t.Errorf("deleted endpoint shown: %d %q", code, out)
 	}
+}
+
+// nativeModel writes a Wharf linear model over columns distance and hour:
+// prediction = a*distance + b*hour + c.
+func nativeModel(t *testing.T, a, b, c float64) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "model")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "MLmodel", `flavors:
+  wharf_linear:
+    data: model.json
+signature:
+  inputs: '[{"type": "double", "name": "distance", "required": true}, {"type": "double", "name": "hour", "required": true}]'
+`)
+	writeFile(t, dir, "model.json", fmt.Sprintf(`{"columns": ["distance", "hour"], "coef": [%g, %g], "intercept": %g}`, a, b, c))
+	return dir
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/seal"
+	"github.com/wharfml/wharf/serving"
 	"github.com/wharfml/wharf/sqlite"
 	"github.com/wharfml/wharf/sqlstore"
 )
@@ -41,6 +42,8 @@ type serverOptions struct {
 	url      string
 	tokenTTL time.Duration
 	logLevel string
+	// python runs model deployments that have no environment of their own.
+	python string
 }
 
 func (a *app) serverCommand() *cobra.Command {
@@ -65,6 +68,7 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringVar(&o.url, "url", "", "externally reachable base URL (default http://ADDR)")
 	f.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.python, "python", "", "Python interpreter for model deployments without an environment of their own (default python3)")
 	return cmd
 }
 
@@ -88,6 +92,7 @@ type runningServer struct {
 	cancel    context.CancelFunc
 	done      chan error
 	sched     *scheduler.Scheduler
+	router    *serving.Router
 }
 
 // Close shuts the server down gracefully and closes the store.
@@ -99,6 +104,7 @@ func (m *runningServer) Close() error {
 	<-m.done
 	// Attempts still running are stopped; the next server re-runs them.
 	m.sched.Wait()
+	m.router.Close()
 	if cerr := m.DB.Close(); err == nil {
 		err = cerr
 	}
@@ -180,7 +186,11 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		return nil, fmt.Errorf("start the scheduler: %w", err)
 	}
 	srv.Scheduler = sched
-	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched}
+	router := serving.NewRouter(db, &serving.Factory{Store: db, Blobs: blobs, Dir: filepath.Join(o.dataDir, "serving"),
+		Envs: sched.Envs, Python: o.python, Logger: logger}, issuer, srv.Registerer(), logger)
+	router.Audience = wharfhttp.EndpointAudience
+	srv.Endpoints = router
+	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router}
 	m.OwnerFile = filepath.Join(o.dataDir, "owner-credentials.json")
 	created, err := srv.Bootstrap(ctx, m.OwnerFile)
 	if err != nil {

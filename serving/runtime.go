@@ -1,0 +1,456 @@
+package serving
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/pyworker"
+	"github.com/wharfml/wharf/scoring"
+	"github.com/wharfml/wharf/snapshot"
+)
+
+// Factory starts deployments' runtimes on this machine: the model's files
+// are materialized once per version, then served natively when the model
+// is a Wharf linear model, by Python workers otherwise.
+type Factory struct {
+	Store wharf.Store
+	Blobs wharf.BlobStore
+	// Dir caches materialized models and code, and holds worker logs.
+	Dir string
+	// Envs builds a deployment's Python environment; nil means every
+	// Python runtime uses Python.
+	Envs *pyenv.Builder
+	// Python is the interpreter of deployments without an environment of
+	// their own ("" is python3 on PATH).
+	Python string
+	Logger *slog.Logger
+
+	mu sync.Mutex // serializes materialization into Dir
+}
+
+// mlmodel is the part of an MLflow MLmodel file the router reads.
+type mlmodel struct {
+	Flavors   map[string]map[string]any `yaml:"flavors"`
+	Signature *struct {
+		Inputs  string `yaml:"inputs"`
+		Outputs string `yaml:"outputs"`
+	} `yaml:"signature"`
+}
+
+// Start implements RuntimeFactory.
+func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDeployment) (Runtime, error) {
+	name, version, ok := strings.Cut(d.Model, ":")
+	n, err := strconv.ParseInt(version, 10, 64)
+	if !ok || err != nil {
+		return nil, fmt.Errorf("deployment %s names model %q, not name:version", d.Name, d.Model)
+	}
+	modelDir, err := f.materializeModel(ctx, workspace, name, n)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", d.Model, err)
+	}
+	var spec struct {
+		InstanceCount     int               `json:"instance_count"`
+		EnvVars           map[string]string `json:"environment_variables"`
+		CodeConfiguration *struct {
+			CodeDigest    string `json:"code_digest"`
+			ScoringScript string `json:"scoring_script"`
+		} `json:"code_configuration"`
+		Environment *struct {
+			Spec struct {
+				PythonVersion string   `json:"python_version"`
+				Pip           []string `json:"pip"`
+			} `json:"spec"`
+		} `json:"environment"`
+	}
+	if err := json.Unmarshal(d.Spec, &spec); err != nil {
+		return nil, fmt.Errorf("deployment %s: %w", d.Name, err)
+	}
+	logPath := filepath.Join(f.Dir, "logs", workspace, d.Endpoint, d.Name+".log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return nil, err
+	}
+
+	var mm mlmodel
+	if b, err := os.ReadFile(filepath.Join(modelDir, "MLmodel")); err == nil {
+		if err := yaml.Unmarshal(b, &mm); err != nil {
+			return nil, fmt.Errorf("model %s: MLmodel: %w", d.Model, err)
+		}
+	}
+	if spec.CodeConfiguration == nil {
+		if _, ok := mm.Flavors["wharf_linear"]; ok {
+			return loadNative(modelDir, mm, name, version)
+		}
+		if _, ok := mm.Flavors["python_function"]; !ok {
+			return nil, fmt.Errorf("model %s is not an MLflow model (no python_function flavor in MLmodel); "+
+				"deploy it with code_configuration and a scoring script", d.Model)
+		}
+	}
+
+	cfg := pyworker.Config{ModelDir: modelDir, Instances: max(spec.InstanceCount, 1), LogPath: logPath, Python: f.Python}
+	env := []string{"AZUREML_MODEL_DIR=" + modelDir, "MLFLOW_MODEL_FOLDER=" + modelDir}
+	for _, k := range []string{"PATH", "HOME", "LANG", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	if spec.Environment != nil && f.Envs != nil {
+		pe, err := f.Envs.Ensure(ctx, pyenv.Spec{PythonVersion: spec.Environment.Spec.PythonVersion, Pip: spec.Environment.Spec.Pip}, logWriter(logPath))
+		if err != nil {
+			return nil, fmt.Errorf("environment: %w", err)
+		}
+		if pe != nil {
+			cfg.Python = pe.Python
+			env = append(env, pe.Environ(os.Getenv("PATH"))...)
+		}
+	}
+	for k, v := range spec.EnvVars {
+		env = append(env, k+"="+v)
+	}
+	cfg.Env = env
+	platform := "mlflow_pyfunc"
+	if cc := spec.CodeConfiguration; cc != nil {
+		codeDir, err := f.materializeCode(ctx, cc.CodeDigest)
+		if err != nil {
+			return nil, fmt.Errorf("code: %w", err)
+		}
+		cfg.Mode, cfg.CodeDir, cfg.ScoringScript = pyworker.ModeScore, codeDir, cc.ScoringScript
+		platform = "score_py"
+	} else {
+		cfg.Mode = pyworker.ModePyfunc
+	}
+	pool, err := pyworker.Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var sig *scoring.Signature
+	if mm.Signature != nil && cfg.Mode == pyworker.ModePyfunc {
+		if sig, err = scoring.ParseMLflowSignature(mm.Signature.Inputs); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("model %s: signature: %w", d.Model, err)
+		}
+	}
+	return &pythonRuntime{pool: pool, platform: platform, sig: sig, name: name, version: version}, nil
+}
+
+// logWriter appends to a deployment's log; the environment build goes
+// there, so get-logs shows why a deployment failed to start.
+func logWriter(path string) io.Writer {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return io.Discard
+	}
+	return f
+}
+
+// materializeModel writes a model version's files under Dir once; the
+// folder appears complete or not at all.
+func (f *Factory) materializeModel(ctx context.Context, workspace, name string, version int64) (string, error) {
+	dest := filepath.Join(f.Dir, "models", workspace, name, strconv.FormatInt(version, 10))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := os.Stat(dest); err == nil {
+		return dest, nil
+	}
+	v, err := f.Store.FindModelVersion(ctx, workspace, name, version)
+	if err != nil {
+		return "", err
+	}
+	loc, err := wharf.ModelLocation(ctx, f.Store, workspace, v)
+	if err != nil {
+		return "", err
+	}
+	root, ok := strings.CutPrefix(loc, "mlflow-artifacts:")
+	if !ok {
+		return "", fmt.Errorf("its files are outside this server (%s)", loc)
+	}
+	root = strings.Trim(strings.TrimPrefix(root, "//"), "/")
+	arts, err := f.Store.ListArtifacts(ctx, workspace, root)
+	if err != nil {
+		return "", err
+	}
+	if len(arts) == 0 {
+		return "", fmt.Errorf("no files at %s", loc)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(mustMkdir(filepath.Dir(dest))), ".model-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	for _, a := range arts {
+		rel := strings.TrimPrefix(strings.TrimPrefix(a.Path, root), "/")
+		if rel == "" {
+			rel = filepath.Base(a.Path)
+		}
+		if strings.Contains(rel, "..") {
+			return "", fmt.Errorf("artifact path %q leaves the model folder", a.Path)
+		}
+		if err := f.writeBlob(ctx, a.Digest, filepath.Join(tmp, filepath.FromSlash(rel))); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return "", err
+	}
+	return dest, nil
+}
+
+func mustMkdir(dir string) string {
+	_ = os.MkdirAll(dir, 0o700)
+	return filepath.Join(dir, "x")
+}
+
+func (f *Factory) writeBlob(ctx context.Context, digest, path string) error {
+	rc, _, err := f.Blobs.Open(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, rc); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// materializeCode writes a scoring script's code snapshot under Dir once.
+func (f *Factory) materializeCode(ctx context.Context, digest string) (string, error) {
+	dest := filepath.Join(f.Dir, "code", strings.TrimPrefix(digest, "sha256:"))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := os.Stat(dest); err == nil {
+		return dest, nil
+	}
+	tmp := dest + ".tmp"
+	_ = os.RemoveAll(tmp)
+	if err := snapshot.Materialize(ctx, digest, f.Blobs, tmp); err != nil {
+		return "", err
+	}
+	return dest, os.Rename(tmp, dest)
+}
+
+// pythonRuntime serves through a pool of Python workers.
+type pythonRuntime struct {
+	pool          *pyworker.Pool
+	platform      string
+	sig           *scoring.Signature
+	name, version string
+}
+
+func (p *pythonRuntime) Platform() string { return p.platform }
+func (p *pythonRuntime) Restarts() int    { return p.pool.Restarts() }
+func (p *pythonRuntime) Close() error     { return p.pool.Close() }
+
+// Score passes a score.py the body as it came; for a pyfunc model the
+// request is decoded and checked here, and the workers get a plain table.
+func (p *pythonRuntime) Score(ctx context.Context, body []byte, proto Protocol) ([]byte, error) {
+	if p.platform == "score_py" {
+		out, err := p.pool.Predict(ctx, body)
+		return out, mapWorkerError(err)
+	}
+	f, err := decodeFor(body, proto, p.sig)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := tablePayload(f)
+	if err != nil {
+		return nil, &RequestError{Msg: err.Error()}
+	}
+	out, err := p.pool.Predict(ctx, payload)
+	if err != nil {
+		return nil, mapWorkerError(err)
+	}
+	switch f.Format {
+	case scoring.FormatAzure:
+		return out, nil
+	case scoring.FormatV2:
+		var preds []float64
+		if err := json.Unmarshal(out, &preds); err != nil {
+			return nil, &UserError{Msg: "the model's output is not a list of numbers, which the v2 protocol needs"}
+		}
+		return scoring.Encode(f.Format, scoring.Predictions{Float: preds}, scoring.ModelInfo{Name: p.name, Version: p.version, RequestID: f.ID})
+	}
+	return append(append([]byte(`{"predictions":`), out...), '}'), nil
+}
+
+// mapWorkerError turns the pool's errors into the router's.
+func mapWorkerError(err error) error {
+	var modelErr *pyworker.ModelError
+	var inputErr *pyworker.InputError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &inputErr):
+		return &RequestError{Msg: inputErr.Message}
+	case errors.As(err, &modelErr):
+		return &UserError{Msg: modelErr.Error()}
+	}
+	return err
+}
+
+// decodeFor decodes a scoring body and checks it against the signature.
+func decodeFor(body []byte, proto Protocol, sig *scoring.Signature) (*scoring.Frame, error) {
+	f, err := scoring.Decode(body)
+	if err != nil {
+		return nil, &RequestError{Msg: wharf.ErrorMessage(err)}
+	}
+	if (proto == ProtocolV2) != (f.Format == scoring.FormatV2) {
+		return nil, &RequestError{Msg: "the v2 infer route takes Open Inference Protocol requests, and /score the others"}
+	}
+	if sig != nil {
+		if err := scoring.Check(f, sig); err != nil {
+			return nil, &RequestError{Msg: wharf.ErrorMessage(err)}
+		}
+	}
+	return f, nil
+}
+
+// nativeLinear is a linear model served in the router's own process.
+type nativeLinear struct {
+	columns       []string
+	coef          []float64
+	intercept     float64
+	sig           *scoring.Signature
+	name, version string
+}
+
+// linearFile is the data file of the wharf_linear flavor.
+type linearFile struct {
+	Columns   []string  `json:"columns"`
+	Coef      []float64 `json:"coef"`
+	Intercept float64   `json:"intercept"`
+}
+
+func loadNative(dir string, mm mlmodel, name, version string) (Runtime, error) {
+	data := "model.json"
+	if v, ok := mm.Flavors["wharf_linear"]["data"].(string); ok && v != "" {
+		data = v
+	}
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(data)))
+	if err != nil {
+		return nil, fmt.Errorf("wharf_linear model: %w", err)
+	}
+	var lf linearFile
+	if err := json.Unmarshal(b, &lf); err != nil {
+		return nil, fmt.Errorf("wharf_linear model %s: %w", data, err)
+	}
+	if len(lf.Coef) == 0 || (len(lf.Columns) > 0 && len(lf.Columns) != len(lf.Coef)) {
+		return nil, fmt.Errorf("wharf_linear model %s: %d columns for %d coefficients", data, len(lf.Columns), len(lf.Coef))
+	}
+	n := &nativeLinear{columns: lf.Columns, coef: lf.Coef, intercept: lf.Intercept, name: name, version: version}
+	if mm.Signature != nil && mm.Signature.Inputs != "" {
+		if n.sig, err = scoring.ParseMLflowSignature(mm.Signature.Inputs); err != nil {
+			return nil, fmt.Errorf("wharf_linear model: signature: %w", err)
+		}
+	}
+	return n, nil
+}
+
+func (n *nativeLinear) Platform() string { return "wharf_native" }
+func (n *nativeLinear) Restarts() int    { return 0 }
+func (n *nativeLinear) Close() error     { return nil }
+
+// Score computes X·coef + intercept for every row.
+func (n *nativeLinear) Score(ctx context.Context, body []byte, proto Protocol) ([]byte, error) {
+	f, err := decodeFor(body, proto, n.sig)
+	if err != nil {
+		return nil, err
+	}
+	var cols []string
+	if f.Columns != nil && n.columns != nil {
+		cols = n.columns
+	} else if len(f.Data) != len(n.coef) {
+		return nil, &RequestError{Msg: fmt.Sprintf("the model takes %d columns, the request has %d", len(n.coef), len(f.Data))}
+	}
+	x, err := f.Float64Matrix(cols)
+	if err != nil {
+		return nil, &RequestError{Msg: wharf.ErrorMessage(err)}
+	}
+	preds := make([]float64, len(x))
+	for i, row := range x {
+		s := n.intercept
+		for j, v := range row {
+			s += v * n.coef[j]
+		}
+		preds[i] = s
+	}
+	return scoring.Encode(f.Format, scoring.Predictions{Float: preds}, scoring.ModelInfo{Name: n.name, Version: n.version, RequestID: f.ID})
+}
+
+// tablePayload writes a frame as the workers' table, row by row. Numbers
+// in columns the signature types as double or float are written with a
+// decimal point: JSON has one number type, and pandas would otherwise
+// read 3 as an integer, which MLflow refuses for a double column.
+func tablePayload(f *scoring.Frame) ([]byte, error) {
+	floatCol := make([]bool, len(f.Data))
+	for c := range f.Data {
+		if c < len(f.Types) {
+			floatCol[c] = f.Types[c] == "double" || f.Types[c] == "float"
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"columns":`)
+	cols, err := json.Marshal(f.Columns)
+	if err != nil {
+		return nil, err
+	}
+	b.Write(cols)
+	b.WriteString(`,"data":[`)
+	for r := 0; r < f.Rows; r++ {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('[')
+		for c := range f.Data {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			v := f.Data[c][r]
+			if n, ok := v.(json.Number); ok && floatCol[c] {
+				s := n.String()
+				b.WriteString(s)
+				if !strings.ContainsAny(s, ".eE") {
+					b.WriteString(".0")
+				}
+				continue
+			}
+			enc, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			b.Write(enc)
+		}
+		b.WriteByte(']')
+	}
+	b.WriteByte(']')
+	if f.Params != nil {
+		params, err := json.Marshal(f.Params)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(`,"params":`)
+		b.Write(params)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
