@@ -78,6 +78,8 @@ type deploymentState struct {
 	readyCh chan struct{}
 	rt      Runtime
 	err     error
+	// collector keeps requests and answers when data_collector is on.
+	collector *collector
 
 	mu       sync.Mutex
 	prev     *deploymentState
@@ -170,6 +172,7 @@ func (d *deploymentState) retire() {
 		if d.rt != nil {
 			_ = d.rt.Close()
 		}
+		d.collector.close()
 	}()
 }
 
@@ -214,6 +217,7 @@ func (d *deploymentState) serve(ctx context.Context, w http.ResponseWriter, body
 	var userErr *UserError
 	switch {
 	case err == nil:
+		d.collector.record(body, out, http.StatusOK)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(DeploymentHeader, d.def.Name)
 		w.WriteHeader(http.StatusOK)

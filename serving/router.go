@@ -44,7 +44,11 @@ type Router struct {
 	Tokens *auth.Issuer
 	// Audience returns the token audience of an endpoint.
 	Audience func(workspace, endpoint string) string
-	Logger   *slog.Logger
+	// Blobs and CollectDir store what deployments with a data_collector
+	// collect; without Blobs nothing is collected.
+	Blobs      wharf.BlobStore
+	CollectDir string
+	Logger     *slog.Logger
 
 	mu        sync.Mutex
 	endpoints map[string]*endpointState
@@ -141,6 +145,11 @@ func (rt *Router) state(ctx context.Context, workspace, endpoint string) (*endpo
 		ds, err := newDeploymentState(d, rt.metrics, workspace)
 		if err != nil {
 			return nil, err
+		}
+		if rt.Blobs != nil {
+			if ds.collector, err = newCollector(d.Spec, rt.Store, rt.Blobs, rt.CollectDir, workspace, d, rt.Logger); err != nil {
+				return nil, fmt.Errorf("deployment %s: data_collector: %w", d.Name, err)
+			}
 		}
 		ds.start(rt, prev)
 		next.deployments[d.Name] = ds

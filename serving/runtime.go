@@ -117,6 +117,20 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 			env = append(env, pe.Environ(os.Getenv("PATH"))...)
 		}
 	}
+	if spec.Environment == nil && f.Python == "" && f.Envs != nil && spec.CodeConfiguration == nil {
+		// A no-code MLflow deployment runs in an environment built from
+		// the model's own requirements, as mlflow models serve does.
+		if ms, ok := modelEnvSpec(modelDir); ok {
+			pe, err := f.Envs.Ensure(ctx, ms, logWriter(logPath))
+			if err != nil {
+				return nil, fmt.Errorf("the model's environment: %w", err)
+			}
+			if pe != nil {
+				cfg.Python = pe.Python
+				env = append(env, pe.Environ(os.Getenv("PATH"))...)
+			}
+		}
+	}
 	for k, v := range spec.EnvVars {
 		env = append(env, k+"="+v)
 	}
@@ -453,4 +467,33 @@ func tablePayload(f *scoring.Frame) ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+// modelEnvSpec reads the environment an MLflow model was logged with:
+// requirements.txt, and the Python version from python_env.yaml.
+func modelEnvSpec(dir string) (pyenv.Spec, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "requirements.txt"))
+	if err != nil {
+		return pyenv.Spec{}, false
+	}
+	var spec pyenv.Spec
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "-") {
+			continue
+		}
+		spec.Pip = append(spec.Pip, line)
+	}
+	if pe, err := os.ReadFile(filepath.Join(dir, "python_env.yaml")); err == nil {
+		var v struct {
+			Python string `yaml:"python"`
+		}
+		if yaml.Unmarshal(pe, &v) == nil {
+			parts := strings.SplitN(v.Python, ".", 3)
+			if len(parts) >= 2 {
+				spec.PythonVersion = parts[0] + "." + parts[1]
+			}
+		}
+	}
+	return spec, len(spec.Pip) > 0
 }

@@ -287,3 +287,64 @@ func TestBlueGreenShiftUnderLoadFailsNothing(t *testing.T) {
 		t.Errorf("%d of %d requests failed during the shift", failures.Load(), total.Load())
 	}
 }
+
+func TestDataCollectorFilesRequestsAndResponses(t *testing.T) {
+	f := newEndpointFixture(t, "key")
+	dir := t.TempDir()
+	writeFile(t, dir, "dep.yml", `name: blue
+endpoint_name: taxi
+model: azureml:taxi-model:1
+instance_count: 1
+data_collector:
+  collections:
+    model_inputs:
+      enabled: 'True'
+    model_outputs:
+      enabled: 'True'
+`)
+	f.e.ok("ml", "online-deployment", "update", "-f", filepath.Join(dir, "dep.yml"), "-w", "mlw")
+	for i := 0; i < 3; i++ {
+		if status, body, _ := f.post(t, f.scoringURI, f.key, "", fmt.Sprintf(`{"input_data": [[%d, 0]]}`, i)); status != 200 {
+			t.Fatalf("%d %s", status, body)
+		}
+	}
+	hour := time.Now().UTC().Format("2006/01/02/15")
+	for _, col := range []string{"model_inputs", "model_outputs"} {
+		p := "modelDataCollector/taxi/blue/" + col + "/" + hour + "/data.jsonl"
+		var lines []string
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			df, err := f.e.srv.DB.FindDatastoreFile(t.Context(), "mlw", "workspaceblobstore", p)
+			if err == nil {
+				rc, _, err := f.e.srv.HTTP.Blobs.Open(t.Context(), df.Digest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+				if len(lines) == 3 {
+					break
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(lines) != 3 {
+			t.Fatalf("%s: %d lines filed", p, len(lines))
+		}
+		var rec struct {
+			Deployment string          `json:"deployment"`
+			Data       json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(lines[2]), &rec); err != nil || rec.Deployment != "blue" {
+			t.Fatalf("record %s: %v", lines[2], err)
+		}
+		want := `{"input_data":[[2,0]]}`
+		if col == "model_outputs" {
+			want = `[5]`
+		}
+		if strings.TrimSpace(string(rec.Data)) != want {
+			t.Errorf("%s record data %s, want %s", col, rec.Data, want)
+		}
+	}
+}

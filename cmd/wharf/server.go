@@ -189,6 +189,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	router := serving.NewRouter(db, &serving.Factory{Store: db, Blobs: blobs, Dir: filepath.Join(o.dataDir, "serving"),
 		Envs: sched.Envs, Python: o.python, Logger: logger}, issuer, srv.Registerer(), logger)
 	router.Audience = wharfhttp.EndpointAudience
+	router.Blobs, router.CollectDir = blobs, filepath.Join(o.dataDir, "serving")
 	srv.Endpoints = router
 	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router}
 	m.OwnerFile = filepath.Join(o.dataDir, "owner-credentials.json")
