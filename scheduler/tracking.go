@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -65,6 +66,13 @@ func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec 
 			return nil, err
 		}
 		vars["MLFLOW_TRACKING_TOKEN"] = tok
+	}
+	// Steps can call the wharf binary itself (its built-in trainers) as
+	// $WHARF or, found last on PATH, as wharf.
+	if exe, err := os.Executable(); err == nil {
+		vars["WHARF"] = exe
+		vars["PATH"] = strings.TrimSuffix(vars["PATH"]+":"+filepath.Dir(exe), ":")
+		vars["PATH"] = strings.TrimPrefix(vars["PATH"], ":")
 	}
 	// The names Azure ML sets, which scripts written for it read.
 	vars["AZUREML_RUN_ID"] = st.Name

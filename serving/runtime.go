@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/linear"
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/pyworker"
 	"github.com/wharfml/wharf/scoring"
@@ -91,7 +92,7 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 		}
 	}
 	if spec.CodeConfiguration == nil {
-		if _, ok := mm.Flavors["wharf_linear"]; ok {
+		if _, ok := mm.Flavors[linear.Flavor]; ok {
 			return loadNative(modelDir, mm, name, version)
 		}
 		if _, ok := mm.Flavors["python_function"]; !ok {
@@ -341,37 +342,18 @@ func decodeFor(body []byte, proto Protocol, sig *scoring.Signature) (*scoring.Fr
 
 // nativeLinear is a linear model served in the router's own process.
 type nativeLinear struct {
-	columns       []string
-	coef          []float64
-	intercept     float64
+	model         *linear.Model
 	sig           *scoring.Signature
 	name, version string
 }
 
-// linearFile is the data file of the wharf_linear flavor.
-type linearFile struct {
-	Columns   []string  `json:"columns"`
-	Coef      []float64 `json:"coef"`
-	Intercept float64   `json:"intercept"`
-}
-
 func loadNative(dir string, mm mlmodel, name, version string) (Runtime, error) {
-	data := "model.json"
-	if v, ok := mm.Flavors["wharf_linear"]["data"].(string); ok && v != "" {
-		data = v
-	}
-	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(data)))
+	data, _ := mm.Flavors[linear.Flavor]["data"].(string)
+	m, err := linear.Load(dir, data)
 	if err != nil {
 		return nil, fmt.Errorf("wharf_linear model: %w", err)
 	}
-	var lf linearFile
-	if err := json.Unmarshal(b, &lf); err != nil {
-		return nil, fmt.Errorf("wharf_linear model %s: %w", data, err)
-	}
-	if len(lf.Coef) == 0 || (len(lf.Columns) > 0 && len(lf.Columns) != len(lf.Coef)) {
-		return nil, fmt.Errorf("wharf_linear model %s: %d columns for %d coefficients", data, len(lf.Columns), len(lf.Coef))
-	}
-	n := &nativeLinear{columns: lf.Columns, coef: lf.Coef, intercept: lf.Intercept, name: name, version: version}
+	n := &nativeLinear{model: m, name: name, version: version}
 	if mm.Signature != nil && mm.Signature.Inputs != "" {
 		if n.sig, err = scoring.ParseMLflowSignature(mm.Signature.Inputs); err != nil {
 			return nil, fmt.Errorf("wharf_linear model: signature: %w", err)
@@ -391,10 +373,10 @@ func (n *nativeLinear) Score(ctx context.Context, body []byte, proto Protocol) (
 		return nil, err
 	}
 	var cols []string
-	if f.Columns != nil && n.columns != nil {
-		cols = n.columns
-	} else if len(f.Data) != len(n.coef) {
-		return nil, &RequestError{Msg: fmt.Sprintf("the model takes %d columns, the request has %d", len(n.coef), len(f.Data))}
+	if f.Columns != nil && n.model.Columns != nil {
+		cols = n.model.Columns
+	} else if len(f.Data) != len(n.model.Coef) {
+		return nil, &RequestError{Msg: fmt.Sprintf("the model takes %d columns, the request has %d", len(n.model.Coef), len(f.Data))}
 	}
 	x, err := f.Float64Matrix(cols)
 	if err != nil {
@@ -402,11 +384,7 @@ func (n *nativeLinear) Score(ctx context.Context, body []byte, proto Protocol) (
 	}
 	preds := make([]float64, len(x))
 	for i, row := range x {
-		s := n.intercept
-		for j, v := range row {
-			s += v * n.coef[j]
-		}
-		preds[i] = s
+		preds[i] = n.model.Predict(row)
 	}
 	return scoring.Encode(f.Format, scoring.Predictions{Float: preds}, scoring.ModelInfo{Name: n.name, Version: n.version, RequestID: f.ID})
 }

@@ -144,6 +144,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.monitorCommand(),
 		a.infraCommand(),
 		a.mlCommand(),
+		a.trainCommand(),
 		a.quickstartCommand(),
 	)
 	guardGroups(root)
