@@ -20,8 +20,16 @@ type cliEnv struct {
 
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
+	return newCLIEnvWith(t, func(*serverOptions) {})
+}
+
+// newCLIEnvWith is newCLIEnv with server options changed by set.
+func newCLIEnvWith(t *testing.T, set func(o *serverOptions)) *cliEnv {
+	t.Helper()
 	dir := t.TempDir()
-	m, err := startServer(context.Background(), serverOptions{dataDir: filepath.Join(dir, "data"), addr: "127.0.0.1:0", tokenTTL: time.Hour, logLevel: "error"}, &bytes.Buffer{})
+	o := serverOptions{dataDir: filepath.Join(dir, "data"), addr: "127.0.0.1:0", tokenTTL: time.Hour, logLevel: "error"}
+	set(&o)
+	m, err := startServer(context.Background(), o, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

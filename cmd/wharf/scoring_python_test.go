@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -197,20 +195,5 @@ func firstNumber(v any) float64 {
 // with python.
 func newPythonCLIEnv(t *testing.T, python string) *cliEnv {
 	t.Helper()
-	dir := t.TempDir()
-	m, err := startServer(context.Background(), serverOptions{dataDir: filepath.Join(dir, "data"), addr: "127.0.0.1:0",
-		tokenTTL: time.Hour, logLevel: "error", python: python}, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	b, err := os.ReadFile(m.OwnerFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("WHARF_CONFIG_DIR", filepath.Join(dir, "cli"))
-	t.Setenv("WHARF_URL", m.HTTP.URL)
-	t.Setenv("WHARF_CREDENTIALS", string(b))
-	t.Setenv("WHARF_CLIENT_ID", "")
-	return &cliEnv{t: t, srv: m, owner: string(b)}
+	return newCLIEnvWith(t, func(o *serverOptions) { o.python = python })
 }
