@@ -160,11 +160,22 @@ print(list(m.predict(pd.DataFrame({"distance": [3.0], "hour": [10.0]}))))
 	f := &endpointFixture{e: e}
 	f.scoringURI = strings.TrimSpace(e.ok("ml", "online-endpoint", "show", "-n", "taxi", "-w", "mlw", "--query", "scoring_uri", "-o", "tsv"))
 	f.key = strings.TrimSpace(e.ok("ml", "online-endpoint", "get-credentials", "-n", "taxi", "-w", "mlw", "--query", "primaryKey", "-o", "tsv"))
+	base := strings.TrimSuffix(f.scoringURI, "/score")
 	for body, want := range map[string]float64{
 		`{"input_data": {"columns": ["distance", "hour"], "index": [0], "data": [[3, 10]]}}`: 12,
+		`{"input_data": {"distance": [3], "hour": [10]}}`:                                    12,
+		`{"input_data": [[3, 10]]}`:                                                          12,
+		`{"dataframe_split": {"columns": ["hour", "distance"], "data": [[10, 3]]}}`:          12,
 		`{"dataframe_records": [{"hour": 10, "distance": 3}]}`:                               12,
+		`{"instances": [{"distance": 3, "hour": 10}]}`:                                       12,
+		`{"inputs": {"distance": [3], "hour": [10]}}`:                                        12,
+		`{"inputs": [{"name": "distance", "shape": [1], "datatype": "FP64", "data": [3]}, {"name": "hour", "shape": [1], "datatype": "FP64", "data": [10]}]}`: 12,
 	} {
-		status, resp, _ := f.post(t, f.scoringURI, f.key, "", body)
+		url := f.scoringURI
+		if strings.Contains(body, `"datatype"`) {
+			url = base + "/v2/models/taxi-model/infer"
+		}
+		status, resp, _ := f.post(t, url, f.key, "", body)
 		var got any
 		_ = json.Unmarshal([]byte(resp), &got)
 		v := firstNumber(got)
@@ -186,6 +197,11 @@ func firstNumber(v any) float64 {
 			return firstNumber(t[0])
 		}
 	case map[string]any:
+		if outs, ok := t["outputs"].([]any); ok && len(outs) > 0 {
+			if o, ok := outs[0].(map[string]any); ok {
+				return firstNumber(o["data"])
+			}
+		}
 		return firstNumber(t["predictions"])
 	}
 	return math.NaN()
