@@ -66,10 +66,13 @@ func NewRouter(store wharf.Store, runtimes RuntimeFactory, tokens *auth.Issuer, 
 
 // endpointState is what the router holds about one endpoint: its
 // definition and keys as last read, and a handle per deployment.
+// A state is never changed once built (requests read it without a lock);
+// an Invalidate marks it stale and the next request builds its successor.
 type endpointState struct {
 	ep          *wharf.OnlineEndpoint
 	keys        [][]byte
 	deployments map[string]*deploymentState
+	stale       bool // guarded by Router.mu
 }
 
 func key(workspace, endpoint string) string { return workspace + "/" + endpoint }
@@ -81,7 +84,7 @@ func (rt *Router) Invalidate(workspace, endpoint string) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if st, ok := rt.endpoints[key(workspace, endpoint)]; ok {
-		st.ep = nil
+		st.stale = true
 	}
 }
 
@@ -105,7 +108,7 @@ func (rt *Router) state(ctx context.Context, workspace, endpoint string) (*endpo
 	defer rt.mu.Unlock()
 	k := key(workspace, endpoint)
 	st := rt.endpoints[k]
-	if st != nil && st.ep != nil {
+	if st != nil && !st.stale {
 		return st, nil
 	}
 	ep, err := rt.Store.FindOnlineEndpoint(ctx, workspace, endpoint)
