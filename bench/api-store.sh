@@ -17,11 +17,8 @@
 # PostgreSQL comes from scripts/pg (Debian's packages, installed if missing).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-cd "$ROOT"
-
-# shellcheck source=scripts/goenv
-source scripts/goenv
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/pg
 source scripts/pg
 
@@ -30,46 +27,12 @@ WARMUP=${BENCH_WARMUP:-1}
 read -ra CONCURRENCY <<<"${BENCH_CONCURRENCY:-1 16}"
 MIXES=(write read mixed)
 BACKENDS=(sqlite postgres)
-BENCH_FILE=$ROOT/BENCHMARKS.md
-START_MARK='<!-- bench:api-store:start -->'
-END_MARK='<!-- bench:api-store:end -->'
 
-[[ $SECONDS_PER_RUN =~ ^[0-9]+$ && $SECONDS_PER_RUN -gt 0 ]] || { echo "BENCH_SECONDS must be a positive integer" >&2; exit 2; }
-[[ $WARMUP =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP must be a whole number of seconds" >&2; exit 2; }
+bench_require_posint BENCH_SECONDS "$SECONDS_PER_RUN"
+bench_require_whole BENCH_WARMUP "$WARMUP"
 
-WORK=""
-SERVER_PID=""
-
-# stop_server: SIGTERM lets the server close its store cleanly; SIGKILL
-# after a grace period so a hung server cannot hang the benchmark.
-stop_server() {
-  local pid=$SERVER_PID
-  SERVER_PID=""
-  [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  local i
-  for (( i = 0; i < 100; i++ )); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
-  stop_server
-  pg_stop
-  [[ -n $WORK ]] && rm -rf -- "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-bench.XXXXXX")
+BENCH_EXIT_HOOKS+=(pg_stop)
+bench_start_work wharf-bench
 
 echo "==> building"
 ensure_go
@@ -91,34 +54,13 @@ PG_VERSION=$(pg_query 'SHOW server_version' | awk '{print $1}')
 pg_sessions() { pg_query "SELECT sessions FROM pg_stat_database WHERE datname = 'wharf_bench'" 2>/dev/null || echo ""; }
 
 # start_server BACKEND: start a fresh server and set SERVER_URL and CREDS.
-# Port 0 lets the kernel pick a free port; the server writes the URL it
-# bound into the credential file, so no port can be raced for.
 start_server() {
-  local backend=$1 dir=$WORK/$1
-  local -a args=(server --data-dir "$dir/data" --addr 127.0.0.1:0 --log-level warn)
+  local backend=$1
+  local -a args=()
   [[ $backend == postgres ]] && args+=(--db "$PG_DB_URL")
-  mkdir -p "$dir"
-  "$WORK/bin/wharf" "${args[@]}" >"$dir/server.log" 2>&1 &
-  SERVER_PID=$!
-  CREDS=$dir/data/owner-credentials.json
-  local i
-  for (( i = 0; i < 300; i++ )); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      cat "$dir/server.log" >&2
-      echo "wharf server ($backend) exited during start-up" >&2
-      return 1
-    fi
-    if [[ -s $CREDS ]]; then
-      SERVER_URL=$(sed -n 's/.*"serverUrl": *"\([^"]*\)".*/\1/p' "$CREDS")
-      if [[ -n $SERVER_URL ]] && curl -fsS -o /dev/null --max-time 2 "$SERVER_URL/readyz" 2>/dev/null; then
-        return 0
-      fi
-    fi
-    sleep 0.1
-  done
-  cat "$dir/server.log" >&2
-  echo "wharf server ($backend) not ready after 30s" >&2
-  return 1
+  bench_wharf_start "wharf server ($backend)" "$WORK/$backend" "${args[@]}" || return 1
+  SERVER_URL=$WHARF_SERVER_URL
+  CREDS=$WHARF_CREDS
 }
 
 # json_field LINE KEY: a scalar from apiload's flat JSON line.
@@ -188,27 +130,19 @@ echo
 echo "errors: $TOTAL_ERRORS of $TOTAL_REQUESTS requests"
 echo "raw results: $RAW"
 
-if [[ ${BENCH_NO_WRITE:-} == 1 ]]; then
-  echo "BENCH_NO_WRITE=1: BENCHMARKS.md left alone"
-  exit 0
-fi
-
-mem_gib=$(free -g | awk '/^Mem:/ { print $2 }')
-cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-[[ -n $cpu_model ]] || cpu_model=$(uname -m)
-sqlite_mod=$(go list -m -f '{{.Version}}' modernc.org/sqlite 2>/dev/null || echo unknown)
+bench_stop_if_no_write
 
 SECTION=$WORK/section.md
 {
-  echo "$START_MARK"
+  echo '<!-- bench:api-store:start -->'
   echo '## api-store: compute API on SQLite vs PostgreSQL'
   echo
   # shellcheck disable=SC2016 # the backquotes are markdown
   echo 'Reproduce: `bench/api-store.sh` (settings: `BENCH_SECONDS`, `BENCH_WARMUP`, `BENCH_CONCURRENCY`).'
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- Machine: $(nproc) CPUs ($cpu_model), ${mem_gib} GiB RAM (\`free -g\` total), Linux $(uname -r)"
-  echo "- Go: $(go env GOVERSION); SQLite: modernc.org/sqlite $sqlite_mod; PostgreSQL: $PG_VERSION (local, TCP on 127.0.0.1, fsync and synchronous_commit on)"
+  echo "- Machine: $(bench_machine)"
+  echo "- Go: $(go env GOVERSION); SQLite: modernc.org/sqlite $(bench_sqlite_version); PostgreSQL: $PG_VERSION (local, TCP on 127.0.0.1, fsync and synchronous_commit on)"
   echo "- Each cell: ${SECONDS_PER_RUN} s measured after ${WARMUP} s warm-up; load generator, Wharf and PostgreSQL on the same machine"
   echo "- Mixes: \`write\` = PUT a compute (rewriting 32 names per worker); \`read\` = GET one of 100 computes; \`mixed\` = 4 GETs to 1 PUT"
   echo "- Errors: $TOTAL_ERRORS of $TOTAL_REQUESTS requests"
@@ -225,29 +159,8 @@ SECTION=$WORK/section.md
     echo "PostgreSQL connections Wharf opened per cell, warm-up included (\`pg_stat_database.sessions\`): $sess."
     echo
   fi
-  # Interpretation is written by hand after a run and kept across runs:
-  # it sits between these notes markers and is carried over verbatim.
-  echo '<!-- bench:api-store:notes:start -->'
-  if [[ -f $BENCH_FILE ]]; then
-    awk '/<!-- bench:api-store:notes:start -->/ { on = 1; next }
-         /<!-- bench:api-store:notes:end -->/ { on = 0 }
-         on' "$BENCH_FILE"
-  fi
-  echo '<!-- bench:api-store:notes:end -->'
-  echo "$END_MARK"
+  bench_notes api-store
+  echo '<!-- bench:api-store:end -->'
 } >"$SECTION"
 
-if [[ ! -f $BENCH_FILE ]]; then
-  printf '# Benchmarks\n\n' >"$BENCH_FILE"
-fi
-NEW=$WORK/BENCHMARKS.md
-if grep -qF "$START_MARK" "$BENCH_FILE"; then
-  awk -v start="$START_MARK" -v end="$END_MARK" -v section="$SECTION" '
-    $0 == start { while ((getline l < section) > 0) print l; skip = 1; next }
-    skip && $0 == end { skip = 0; next }
-    !skip' "$BENCH_FILE" >"$NEW"
-else
-  { cat "$BENCH_FILE"; [[ -z $(tail -n 1 "$BENCH_FILE") ]] || echo; cat "$SECTION"; } >"$NEW"
-fi
-cat "$NEW" >"$BENCH_FILE"
-echo "updated $BENCH_FILE"
+bench_write_section api-store "$SECTION"

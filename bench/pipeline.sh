@@ -34,11 +34,8 @@
 # bench/requirements-bench.txt.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-cd "$ROOT"
-
-# shellcheck source=scripts/goenv
-source scripts/goenv
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REPS=${BENCH_REPS:-5}
 MF_FAN_REPS=${BENCH_METAFLOW_FAN_REPS:-3}
@@ -47,65 +44,20 @@ WIDTH=${BENCH_WIDTH:-200}
 WORKERS=${BENCH_MAX_WORKERS:-16}
 read -ra TOOLS <<<"${BENCH_TOOLS:-wharf metaflow}"
 ALL_TOOLS=(wharf metaflow)
-VENV=$ROOT/bench/.venv
-REQS=$ROOT/bench/requirements-bench.txt
-BENCH_FILE=$ROOT/BENCHMARKS.md
-START_MARK='<!-- bench:pipeline:start -->'
-END_MARK='<!-- bench:pipeline:end -->'
-NOTES_START='<!-- bench:pipeline:notes:start -->'
-NOTES_END='<!-- bench:pipeline:notes:end -->'
 # The issue's target for Wharf's per-step overhead on the local executor.
 TARGET_MS=10
 
 for v in REPS MF_FAN_REPS WORKERS; do
-  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "$v must be a positive integer" >&2; exit 2; }
+  bench_require_posint "$v" "${!v}"
 done
 [[ $CHAIN =~ ^[0-9]+$ && $CHAIN -ge 2 ]] || { echo "BENCH_CHAIN must be an integer >= 2" >&2; exit 2; }
 [[ $WIDTH =~ ^[0-9]+$ && $WIDTH -ge 2 && $WIDTH -le 999 ]] || { echo "BENCH_WIDTH must be an integer from 2 to 999" >&2; exit 2; }
-for t in "${TOOLS[@]}"; do
-  [[ " ${ALL_TOOLS[*]} " == *" $t "* ]] || { echo "BENCH_TOOLS: unknown tool '$t'" >&2; exit 2; }
-done
-
-WORK=""
-SERVER_PID=""
-LOAD_PID=""
-
-# The server runs in a session of its own (setsid): SIGTERM to its group
-# lets it stop its steps and close its store, SIGKILL after a grace period.
-stop_server() {
-  local pid=$SERVER_PID
-  SERVER_PID=""
-  [[ -n $pid ]] || return 0
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for (( i = 0; i < 100; i++ )); do
-    kill -0 -- "-$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+bench_require_names BENCH_TOOLS tool "${ALL_TOOLS[*]}" "${TOOLS[@]}"
 
 # pipeload puts each Metaflow run in a process group of its own and kills
-# it when pipeload gets SIGTERM.
-cleanup() {
-  local rc=$?
-  trap - EXIT
-  if [[ -n $LOAD_PID ]]; then
-    kill -TERM "$LOAD_PID" 2>/dev/null || true
-    wait "$LOAD_PID" 2>/dev/null || true
-  fi
-  stop_server
-  [[ -n $WORK ]] && rm -rf -- "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-pipeline.XXXXXX")
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# it when pipeload gets SIGTERM, which the exit trap sends.
+bench_start_work wharf-pipeline
+LOAD_START=$(bench_loadavg)
 
 needs() { [[ " ${TOOLS[*]} " == *" $1 "* ]]; }
 
@@ -117,17 +69,10 @@ needs wharf && go build -o "$WORK/bin/wharf" ./cmd/wharf
 # Metaflow: only its pinned line is installed (the other peers in the file
 # belong to bench/tracking.sh), and only when the venv lacks that version.
 declare -A UNAVAILABLE=()
-MF_PIN=$(sed -n 's/^metaflow==\([^ ]*\).*/\1/p' "$REQS")
-mf_version() { "$VENV/bin/python" -c 'import metaflow; print(metaflow.__version__)' 2>/dev/null || true; }
+MF_PIN=$(bench_pin metaflow)
 if needs metaflow; then
   [[ -n $MF_PIN ]] || { echo "no metaflow== line in $REQS" >&2; exit 2; }
-  if [[ ! -x $VENV/bin/python || $(mf_version) != "$MF_PIN" ]]; then
-    echo "==> installing metaflow==$MF_PIN into bench/.venv"
-    [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "metaflow==$MF_PIN" ||
-      echo "pip could not install metaflow==$MF_PIN" >&2
-  fi
-  [[ $(mf_version) == "$MF_PIN" ]] || UNAVAILABLE[metaflow]="metaflow==$MF_PIN could not be installed from PyPI here"
+  bench_pip_pins metaflow || UNAVAILABLE[metaflow]="metaflow==$MF_PIN could not be installed from PyPI here"
 fi
 has() { needs "$1" && [[ -z ${UNAVAILABLE[$1]:-} ]]; }
 
@@ -137,12 +82,6 @@ RAW=$ROOT/bench/out/pipeline.jsonl
 declare -A R=()        # R[tool/flow/mode/field] = value
 declare -A FAILED=()   # FAILED[tool] = why
 
-# jget LINE KEY: a top-level field of a pipeload JSON line.
-jget() {
-  python3 -c 'import json, sys
-print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"
-}
-
 # measure TOOL FLOW MODE ARGS...: run pipeload in the background (so a
 # signal reaches the trap at once), keep its summary line's fields in R.
 measure() {
@@ -150,8 +89,7 @@ measure() {
   shift 3
   "$WORK/bin/pipeload" "$@" >"$WORK/line" &
   LOAD_PID=$!
-  wait "$LOAD_PID" || rc=$?
-  LOAD_PID=""
+  bench_wait_load || rc=$?
   line=$(cat "$WORK/line")
   if (( rc != 0 )) || [[ -z $line ]]; then
     FAILED[$tool]="$flow ($mode): pipeload failed"
@@ -161,7 +99,7 @@ measure() {
   for f in reps steps wall_ms wall_min_ms wall_max_ms cli_ms server_ms submit_ms first_ms \
     ready_p50_ms ready_p95_ms ready_n join_ms attempt_p50_ms attempt_p95_ms \
     task_p50_ms task_p95_ms gap_p50_ms gap_p95_ms; do
-    R[$tool/$flow/$mode/$f]=$(jget "$line" "$f")
+    R[$tool/$flow/$mode/$f]=$(bench_jget "$line" "$f")
   done
 }
 
@@ -212,24 +150,8 @@ write_pipelines() {
 # start_wharf: a fresh server (fresh data dir, a port the kernel picks) and
 # the CLI's environment pointing at it as its owner.
 start_wharf() {
-  local dir=$WORK/wharf creds url="" i
-  mkdir -p "$dir/cli"
-  setsid "$WORK/bin/wharf" server --data-dir "$dir/data" --addr 127.0.0.1:0 --log-level warn \
-    >"$dir/server.log" 2>&1 &
-  SERVER_PID=$!
-  creds=$dir/data/owner-credentials.json
-  for (( i = 0; i < 300; i++ )); do
-    [[ -s $creds ]] && url=$(sed -n 's/.*"serverUrl": *"\([^"]*\)".*/\1/p' "$creds")
-    [[ -n $url ]] && curl -fsS -o /dev/null --max-time 2 "$url/readyz" 2>/dev/null && break
-    url=""
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n $url ]] || { cat "$dir/server.log" >&2; echo "wharf server not ready" >&2; return 1; }
-  WHARF_URL=$url
-  WHARF_CREDENTIALS=$(cat "$creds")
-  WHARF_CONFIG_DIR=$dir/cli
-  export WHARF_URL WHARF_CREDENTIALS WHARF_CONFIG_DIR
+  bench_wharf_start "wharf server" "$WORK/wharf" || return 1
+  bench_wharf_cli_env "$WORK/wharf/cli"
   "$WORK/bin/wharf" ml workspace create -n bench >/dev/null || return 1
   "$WORK/bin/wharf" ml compute create -n cpu-cluster --max-instances "$WORKERS" -w bench >/dev/null || return 1
 }
@@ -324,8 +246,7 @@ run_metaflow() {
 # metaflow_result FLOW: wait for the pipeload started in the background.
 metaflow_result() {
   local flow=$1 rc=0 line f
-  wait "$LOAD_PID" || rc=$?
-  LOAD_PID=""
+  bench_wait_load || rc=$?
   line=$(cat "$WORK/line")
   if (( rc != 0 )) || [[ -z $line ]]; then
     FAILED[metaflow]="$flow: pipeload failed"
@@ -333,7 +254,7 @@ metaflow_result() {
   fi
   printf '{"summary":true,%s\n' "${line#\{}" >>"$RAW"
   for f in reps steps wall_ms wall_min_ms wall_max_ms task_p50_ms task_p95_ms gap_p50_ms gap_p95_ms; do
-    R[metaflow/$flow/fresh/$f]=$(jget "$line" "$f")
+    R[metaflow/$flow/fresh/$f]=$(bench_jget "$line" "$f")
   done
 }
 
@@ -344,7 +265,7 @@ for tool in "${TOOLS[@]}"; do
   fi
   "run_$tool" || { stop_server; echo "==> $tool: FAILED (${FAILED[$tool]:-})" >&2; }
 done
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_END=$(bench_loadavg)
 
 # ---- the table -----------------------------------------------------------
 
@@ -423,10 +344,7 @@ for t in "${!FAILED[@]}"; do echo "FAILED: $t: ${FAILED[$t]}" >&2; done
 echo "load average: $LOAD_START at the start, $LOAD_END at the end"
 echo "raw results: $RAW"
 
-if [[ ${BENCH_NO_WRITE:-} == 1 ]]; then
-  echo "BENCH_NO_WRITE=1: BENCHMARKS.md left alone"
-  exit 0
-fi
+bench_stop_if_no_write
 if (( ${#FAILED[@]} > 0 )); then
   echo "not writing BENCHMARKS.md: a run failed" >&2
   exit 1
@@ -434,15 +352,9 @@ fi
 
 # ---- the section ---------------------------------------------------------
 
-mem_gib=$(free -g | awk '/^Mem:/ { print $2 }')
-cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-[[ -n $cpu_model ]] || cpu_model=$(uname -m)
 versions="Go: $(go env GOVERSION)"
 if needs wharf; then
-  sqlite_mod=$(go list -m -f '{{.Version}}' modernc.org/sqlite 2>/dev/null || echo unknown)
-  wharf_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git status --porcelain -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null) ]] && wharf_rev+=" + uncommitted changes"
-  versions+="; Wharf: $wharf_rev (SQLite store: modernc.org/sqlite $sqlite_mod)"
+  versions+="; Wharf: $(bench_wharf_rev) (SQLite store: modernc.org/sqlite $(bench_sqlite_version))"
 fi
 if has metaflow; then
   versions+="; Metaflow: $MF_PIN (local metadata and datastore), $("$VENV/bin/python" --version)"
@@ -450,14 +362,14 @@ fi
 
 SECTION=$WORK/section.md
 {
-  echo "$START_MARK"
+  echo '<!-- bench:pipeline:start -->'
   echo '## pipeline: orchestration overhead, Wharf vs Metaflow (local)'
   echo
   # shellcheck disable=SC2016 # the backquotes are markdown
   echo 'Reproduce: `bench/pipeline.sh` (settings: `BENCH_REPS`, `BENCH_METAFLOW_FAN_REPS`, `BENCH_CHAIN`, `BENCH_WIDTH`, `BENCH_MAX_WORKERS`, `BENCH_TOOLS`); helper `bench/pipeload`.'
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- Machine: $(nproc) CPUs ($cpu_model), ${mem_gib} GiB RAM (\`free -g\` total), Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
+  echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
   echo "- Versions: $versions"
   echo "- Flows: a chain of $CHAIN no-op steps; a fan-out of one start step, $WIDTH no-op branches and one join. Wharf: \`command: \"true\"\` in an environment with only \`image:\` (the host's own tools), each step reading its upstreams' outputs; Metaflow: steps that only call \`self.next\`, \`foreach\` over $WIDTH items, and the \`end\` step it requires (so its fan-out runs ${MF_FAN_TASKS:-$(( WIDTH + 3 ))} tasks to Wharf's $(( WIDTH + 2 )))"
   echo "- At most $WORKERS steps at once in both: Wharf's compute \`--max-instances $WORKERS\`, Metaflow \`run --max-workers $WORKERS --no-pylint\` (fan-out also \`--max-num-splits $WIDTH\`)"
@@ -471,29 +383,8 @@ SECTION=$WORK/section.md
   echo
   echo "$TARGET_LINE"
   echo
-  # Interpretation is written by hand after a run and kept across runs:
-  # it sits between these notes markers and is carried over verbatim.
-  echo "$NOTES_START"
-  if [[ -f $BENCH_FILE ]] && grep -qF "$NOTES_START" "$BENCH_FILE"; then
-    awk -v s="$NOTES_START" -v e="$NOTES_END" '$0 == s { on = 1; next } $0 == e { on = 0 } on' "$BENCH_FILE"
-  else
-    echo '(Interpretation to be written by hand after reading the numbers.)'
-  fi
-  echo "$NOTES_END"
-  echo "$END_MARK"
+  bench_notes pipeline
+  echo '<!-- bench:pipeline:end -->'
 } >"$SECTION"
 
-if [[ ! -f $BENCH_FILE ]]; then
-  printf '# Benchmarks\n\n' >"$BENCH_FILE"
-fi
-NEW=$WORK/BENCHMARKS.md
-if grep -qF "$START_MARK" "$BENCH_FILE"; then
-  awk -v start="$START_MARK" -v end="$END_MARK" -v section="$SECTION" '
-    $0 == start { while ((getline l < section) > 0) print l; skip = 1; next }
-    skip && $0 == end { skip = 0; next }
-    !skip' "$BENCH_FILE" >"$NEW"
-else
-  { cat "$BENCH_FILE"; [[ -z $(tail -n 1 "$BENCH_FILE") ]] || echo; cat "$SECTION"; } >"$NEW"
-fi
-cat "$NEW" >"$BENCH_FILE"
-echo "updated $BENCH_FILE"
+bench_write_section pipeline "$SECTION"

@@ -32,11 +32,8 @@
 # bench/requirements-bench.txt; PostgreSQL from scripts/pg.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-cd "$ROOT"
-
-# shellcheck source=scripts/goenv
-source scripts/goenv
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=scripts/pg
 source scripts/pg
 
@@ -49,60 +46,16 @@ MLFLOW_WORKERS=${BENCH_MLFLOW_WORKERS:-2}
 read -ra SERVERS <<<"${BENCH_SERVERS:-wharf-sqlite wharf-postgres mlflow fasttrackml}"
 ALL_SERVERS=(wharf-sqlite wharf-postgres mlflow fasttrackml)
 SCENARIOS=(ingest logmetric search)
-VENV=$ROOT/bench/.venv
-REQS=$ROOT/bench/requirements-bench.txt
-BENCH_FILE=$ROOT/BENCHMARKS.md
-START_MARK='<!-- bench:tracking:start -->'
-END_MARK='<!-- bench:tracking:end -->'
 
 for v in SECONDS_PER_RUN CONCURRENCY SEARCH_RUNS SEED_MAX MLFLOW_WORKERS; do
-  [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "$v must be a positive integer" >&2; exit 2; }
+  bench_require_posint "$v" "${!v}"
 done
-[[ $WARMUP =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP must be a whole number of seconds" >&2; exit 2; }
-for s in "${SERVERS[@]}"; do
-  [[ " ${ALL_SERVERS[*]} " == *" $s "* ]] || { echo "BENCH_SERVERS: unknown server '$s'" >&2; exit 2; }
-done
+bench_require_whole BENCH_WARMUP "$WARMUP"
+bench_require_names BENCH_SERVERS server "${ALL_SERVERS[*]}" "${SERVERS[@]}"
 
-WORK=""
-SERVER_PID=""
-LOAD_PID=""
-
-# Every server runs in a session of its own (setsid), so its whole process
-# tree (MLflow's uvicorn workers) is one process group: SIGTERM to the group,
-# then SIGKILL to whatever is left after a grace period.
-stop_server() {
-  local pid=$SERVER_PID
-  SERVER_PID=""
-  [[ -n $pid ]] || return 0
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for (( i = 0; i < 100; i++ )); do
-    kill -0 -- "-$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
-  if [[ -n $LOAD_PID ]]; then
-    kill -TERM "$LOAD_PID" 2>/dev/null || true
-    wait "$LOAD_PID" 2>/dev/null || true
-  fi
-  stop_server
-  pg_stop
-  [[ -n $WORK ]] && rm -rf -- "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/wharf-tracking.XXXXXX")
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_EXIT_HOOKS+=(pg_stop)
+bench_start_work wharf-tracking
+LOAD_START=$(bench_loadavg)
 
 needs() { [[ " ${SERVERS[*]} " == *" $1 "* ]]; }
 needs_wharf() { needs wharf-sqlite || needs wharf-postgres; }
@@ -138,9 +91,6 @@ if needs mlflow || needs fasttrackml; then
   [[ -x $VENV/bin/mlflow ]] || UNAVAILABLE[mlflow]="mlflow could not be installed from PyPI here"
   [[ -x $VENV/bin/fml ]] || UNAVAILABLE[fasttrackml]="fasttrackml could not be installed from PyPI here"
 fi
-PY=python3
-[[ -x $VENV/bin/python ]] && PY=$VENV/bin/python
-
 if needs wharf-postgres; then
   echo "==> starting PostgreSQL"
   pg_start
@@ -148,54 +98,20 @@ if needs wharf-postgres; then
   PG_VERSION=$("$PG_BIN/postgres" --version | awk '{print $3}')
 fi
 
-# free_port: a port nothing listens on now (for the peers; Wharf binds
-# port 0 and says which port it got).
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_http NAME URL LOG: poll URL until it answers, or fail with the log.
-wait_http() {
-  local name=$1 url=$2 log=$3 i
-  for (( i = 0; i < 1200; i++ )); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      tail -n 40 "$log" >&2
-      echo "$name exited during start-up" >&2
-      return 1
-    fi
-    curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  tail -n 40 "$log" >&2
-  echo "$name not ready after 120 s" >&2
-  return 1
-}
-
 # start_SERVER: start a fresh server; set BASE_URL (what /api/2.0/mlflow is
 # appended to) and TOKEN.
 start_wharf() {
-  local backend=$1 dir=$WORK/$2
-  local -a args=(server --data-dir "$dir/data" --addr 127.0.0.1:0 --log-level warn)
+  local backend=$1
+  local -a args=()
   [[ $backend == postgres ]] && args+=(--db "$PG_DB_URL")
-  mkdir -p "$dir"
-  setsid "$WORK/bin/wharf" "${args[@]}" >"$dir/server.log" 2>&1 &
-  SERVER_PID=$!
-  local creds=$dir/data/owner-credentials.json url="" i
-  for (( i = 0; i < 300; i++ )); do
-    [[ -s $creds ]] && url=$(sed -n 's/.*"serverUrl": *"\([^"]*\)".*/\1/p' "$creds")
-    [[ -n $url ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n $url ]] || { cat "$dir/server.log" >&2; echo "wharf ($backend) wrote no serverUrl" >&2; return 1; }
-  wait_http "wharf ($backend)" "$url/readyz" "$dir/server.log"
-  local id secret answer
-  id=$(sed -n 's/.*"clientId": *"\([^"]*\)".*/\1/p' "$creds")
-  secret=$(sed -n 's/.*"clientSecret": *"\([^"]*\)".*/\1/p' "$creds")
+  bench_wharf_start "wharf ($backend)" "$WORK/$2" "${args[@]}" || return 1
+  local url=$WHARF_SERVER_URL id secret answer
+  id=$(json_str clientId <"$WHARF_CREDS")
+  secret=$(json_str clientSecret <"$WHARF_CREDS")
   answer=$(curl -fsS --max-time 10 -X POST "$url/oauth2/v2.0/token" \
     --data-urlencode grant_type=client_credentials \
     --data-urlencode "client_id=$id" --data-urlencode "client_secret=$secret")
-  TOKEN=$(sed -n 's/.*"access_token": *"\([^"]*\)".*/\1/p' <<<"$answer")
+  TOKEN=$(json_str access_token <<<"$answer")
   [[ -n $TOKEN ]] || { echo "wharf ($backend): no access_token from the token endpoint" >&2; return 1; }
   curl -fsS --max-time 10 -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' --data '{}' "$url/api/v1/workspaces/bench"
@@ -205,7 +121,7 @@ start_wharf() {
 start_mlflow() {
   local dir=$WORK/mlflow port
   mkdir -p "$dir/art"
-  port=$(free_port)
+  port=$(bench_free_port)
   # The job runner (huey consumers for GenAI scorers) is switched off: the
   # tracking API does not use it, and its processes would take CPU from
   # the server on two cores. Request access logs are off, as Wharf's and
@@ -215,7 +131,7 @@ start_mlflow() {
       --host 127.0.0.1 --port "$port" --workers "$MLFLOW_WORKERS" \
       --uvicorn-opts '--no-access-log' ) >"$dir/server.log" 2>&1 &
   SERVER_PID=$!
-  wait_http mlflow "http://127.0.0.1:$port/health" "$dir/server.log"
+  bench_wait_http mlflow "http://127.0.0.1:$port/health" "$dir/server.log"
   # /health answers as soon as one worker is up; wait for all of them.
   local i
   for (( i = 0; i < 600; i++ )); do
@@ -229,12 +145,12 @@ start_mlflow() {
 start_fasttrackml() {
   local dir=$WORK/fasttrackml port
   mkdir -p "$dir/art"
-  port=$(free_port)
+  port=$(bench_free_port)
   ( cd "$dir" && exec setsid "$VENV/bin/fml" server --log-level warn \
       --listen-address "127.0.0.1:$port" --database-uri "sqlite://$dir/ftml.db" \
       --default-artifact-root "$dir/art" ) >"$dir/server.log" 2>&1 &
   SERVER_PID=$!
-  wait_http fasttrackml "http://127.0.0.1:$port/health" "$dir/server.log"
+  bench_wait_http fasttrackml "http://127.0.0.1:$port/health" "$dir/server.log"
   BASE_URL=http://127.0.0.1:$port
   TOKEN=""
 }
@@ -246,13 +162,6 @@ start_server() {
     mlflow) start_mlflow ;;
     fasttrackml) start_fasttrackml ;;
   esac
-}
-
-# jget LINE KEY: a top-level field of a trackload JSON line.
-jget() {
-  "$PY" -c 'import json, sys
-v = json.loads(sys.argv[1]).get(sys.argv[2], "")
-print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2"
 }
 
 mkdir -p "$ROOT/bench/out"
@@ -272,12 +181,9 @@ run_scenario() {
     logmetric) args+=(-duration "${SECONDS_PER_RUN}s" -warmup "${WARMUP}s") ;;
     search) args+=(-runs "$SEARCH_RUNS" -seed-max "${SEED_MAX}s") ;;
   esac
-  # In the background and waited for, so that a signal reaches the trap at
-  # once instead of after a scenario that may run for minutes.
   "$WORK/bin/trackload" "${args[@]}" >"$WORK/line" 2> >(tee -a "$WORK/$server.trackload.log" >&2) &
   LOAD_PID=$!
-  wait "$LOAD_PID" || rc=$?
-  LOAD_PID=""
+  bench_wait_load || rc=$?
   line=$(cat "$WORK/line")
   if (( rc != 0 )) || [[ -z $line ]]; then
     FAILED[$server]="$sc: trackload failed"
@@ -287,7 +193,7 @@ run_scenario() {
   local f
   case $sc in
     ingest | logmetric)
-      for f in requests errors rps metrics_per_s p50_ms p99_ms; do R[$server/$sc/$f]=$(jget "$line" "$f"); done
+      for f in requests errors rps metrics_per_s p50_ms p99_ms; do R[$server/$sc/$f]=$(bench_jget "$line" "$f"); done
       TOTAL_REQUESTS=$(( TOTAL_REQUESTS + ${R[$server/$sc/requests]} ))
       TOTAL_ERRORS=$(( TOTAL_ERRORS + ${R[$server/$sc/errors]} ))
       printf '    %-9s %10s req/s %12s metrics/s  p50 %9s ms  p99 %9s ms  errors %s\n' "$sc" \
@@ -296,7 +202,7 @@ run_scenario() {
       ;;
     search)
       for f in runs_seeded seed_capped seed_seconds seed_runs_per_s seed_errors matching returned reps errors p50_ms p99_ms; do
-        R[$server/$sc/$f]=$(jget "$line" "$f")
+        R[$server/$sc/$f]=$(bench_jget "$line" "$f")
       done
       TOTAL_REQUESTS=$(( TOTAL_REQUESTS + 2 * ${R[$server/$sc/runs_seeded]} + ${R[$server/$sc/seed_errors]} + ${R[$server/$sc/reps]} ))
       TOTAL_ERRORS=$(( TOTAL_ERRORS + ${R[$server/$sc/errors]} + ${R[$server/$sc/seed_errors]} ))
@@ -326,7 +232,7 @@ for server in "${SERVERS[@]}"; do
   echo "==> $server: stopping"
   stop_server
 done
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_END=$(bench_loadavg)
 
 # ---- the table ----------------------------------------------------------
 
@@ -431,10 +337,7 @@ for s in "${!FAILED[@]}"; do echo "FAILED: $s: ${FAILED[$s]} (log: trackload std
 echo "load average: $LOAD_START at the start, $LOAD_END at the end"
 echo "raw results: $RAW"
 
-if [[ ${BENCH_NO_WRITE:-} == 1 ]]; then
-  echo "BENCH_NO_WRITE=1: BENCHMARKS.md left alone"
-  exit 0
-fi
+bench_stop_if_no_write
 if (( ${#FAILED[@]} > 0 || TOTAL_ERRORS > 0 )); then
   echo "not writing BENCHMARKS.md: a server failed or answered with errors" >&2
   exit 1
@@ -442,15 +345,9 @@ fi
 
 # ---- the section --------------------------------------------------------
 
-mem_gib=$(free -g | awk '/^Mem:/ { print $2 }')
-cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-[[ -n $cpu_model ]] || cpu_model=$(uname -m)
 versions="Go: $(go env GOVERSION)"
 if needs_wharf; then
-  sqlite_mod=$(go list -m -f '{{.Version}}' modernc.org/sqlite 2>/dev/null || echo unknown)
-  wharf_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git status --porcelain -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null) ]] && wharf_rev+=" + uncommitted changes"
-  versions+="; Wharf: $wharf_rev (SQLite: modernc.org/sqlite $sqlite_mod)"
+  versions+="; Wharf: $(bench_wharf_rev) (SQLite: modernc.org/sqlite $(bench_sqlite_version))"
   needs wharf-postgres && versions+="; PostgreSQL: $PG_VERSION (local, TCP, fsync and synchronous_commit on)"
 fi
 if has mlflow; then
@@ -478,14 +375,14 @@ fi
 
 SECTION=$WORK/section.md
 {
-  echo "$START_MARK"
+  echo '<!-- bench:tracking:start -->'
   echo '## tracking: the MLflow tracking API on Wharf, MLflow and FastTrackML'
   echo
   # shellcheck disable=SC2016 # the backquotes are markdown
   echo 'Reproduce: `bench/tracking.sh` (settings: `BENCH_SECONDS`, `BENCH_SEARCH_RUNS`, `BENCH_SEED_MAX`, `BENCH_CONCURRENCY`, `BENCH_MLFLOW_WORKERS`, `BENCH_SERVERS`); load generator `bench/trackload`.'
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- Machine: $(nproc) CPUs ($cpu_model), ${mem_gib} GiB RAM (\`free -g\` total), Linux $(uname -r); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
+  echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
   echo "- Versions: $versions"
   echo "- Every server on the same machine as the load generator, one after the other, each fresh (empty database), over one keep-alive HTTP client, each client with one request in flight (closed loop)"
   echo "- ingest: $CONCURRENCY clients, each logging into its own run with \`runs/log-batch\` of 1,000 metrics (10 keys × 100 steps, new steps every request), ${SECONDS_PER_RUN} s after ${WARMUP} s warm-up; log-metric: 1 client, single \`runs/log-metric\` calls, ${SECONDS_PER_RUN} s after ${WARMUP} s warm-up"
@@ -498,31 +395,8 @@ SECTION=$WORK/section.md
   echo
   echo "Targets, from this run: $t1; $t2; $t3."
   echo
-  # Interpretation is written by hand after a run and kept across runs:
-  # it sits between these notes markers and is carried over verbatim.
-  echo '<!-- bench:tracking:notes:start -->'
-  if [[ -f $BENCH_FILE ]] && grep -qF '<!-- bench:tracking:notes:start -->' "$BENCH_FILE"; then
-    awk '/<!-- bench:tracking:notes:start -->/ { on = 1; next }
-         /<!-- bench:tracking:notes:end -->/ { on = 0 }
-         on' "$BENCH_FILE"
-  else
-    echo '(Interpretation to be written by hand after reading the numbers.)'
-  fi
-  echo '<!-- bench:tracking:notes:end -->'
-  echo "$END_MARK"
+  bench_notes tracking
+  echo '<!-- bench:tracking:end -->'
 } >"$SECTION"
 
-if [[ ! -f $BENCH_FILE ]]; then
-  printf '# Benchmarks\n\n' >"$BENCH_FILE"
-fi
-NEW=$WORK/BENCHMARKS.md
-if grep -qF "$START_MARK" "$BENCH_FILE"; then
-  awk -v start="$START_MARK" -v end="$END_MARK" -v section="$SECTION" '
-    $0 == start { while ((getline l < section) > 0) print l; skip = 1; next }
-    skip && $0 == end { skip = 0; next }
-    !skip' "$BENCH_FILE" >"$NEW"
-else
-  { cat "$BENCH_FILE"; [[ -z $(tail -n 1 "$BENCH_FILE") ]] || echo; cat "$SECTION"; } >"$NEW"
-fi
-cat "$NEW" >"$BENCH_FILE"
-echo "updated $BENCH_FILE"
+bench_write_section tracking "$SECTION"

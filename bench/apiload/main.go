@@ -24,7 +24,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,6 +32,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wharfml/wharf/bench/internal/loadstat"
 )
 
 // Mix names accepted by -mix.
@@ -385,14 +386,7 @@ type report struct {
 	ErrorKinds  map[string]int `json:"error_kinds,omitempty"`
 }
 
-func (rep *report) sortedErrorKinds() []string {
-	ks := make([]string, 0, len(rep.ErrorKinds))
-	for k := range rep.ErrorKinds {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func (rep *report) sortedErrorKinds() []string { return loadstat.SortedKeys(rep.ErrorKinds) }
 
 // report summarises the run. Requests counts successes and errors alike;
 // percentiles are over successful requests only, so a burst of fast
@@ -406,36 +400,15 @@ func (r *runResult) report(mix string, concurrency int) *report {
 		Concurrency: concurrency,
 		Requests:    total,
 		Errors:      r.errors,
-		Seconds:     round(secs, 3),
-		P50ms:       round(ms(percentile(r.latencies, 0.50)), 3),
-		P99ms:       round(ms(percentile(r.latencies, 0.99)), 3),
+		Seconds:     loadstat.Round(secs, 3),
+		P50ms:       loadstat.Round(loadstat.Ms(loadstat.Percentile(r.latencies, 0.50)), 3),
+		P99ms:       loadstat.Round(loadstat.Ms(loadstat.Percentile(r.latencies, 0.99)), 3),
 	}
 	if secs > 0 {
-		rep.RPS = round(float64(total)/secs, 1)
+		rep.RPS = loadstat.Round(float64(total)/secs, 1)
 	}
 	if r.errors > 0 {
 		rep.ErrorKinds = r.errorKinds
 	}
 	return rep
-}
-
-// percentile returns the nearest-rank p-quantile of sorted: the smallest
-// sample with at least a fraction p of the samples at or below it. Every
-// latency is kept, so this is exact rather than a bucket's bound.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	// The epsilon keeps exact multiples (0.99*100) from rounding up a rank.
-	rank := int(math.Ceil(p*float64(n) - 1e-9))
-	rank = min(max(rank, 1), n)
-	return sorted[rank-1]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func round(v float64, places int) float64 {
-	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', places, 64), 64)
-	return f
 }

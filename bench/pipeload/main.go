@@ -36,10 +36,11 @@ import (
 	"os/signal"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wharfml/wharf/bench/internal/loadstat"
 )
 
 func main() {
@@ -284,10 +285,10 @@ func measureWharf(j *wharfJob, t0, tStream time.Time, slots int, reused bool) (*
 		return nil, fmt.Errorf("status %s, want Completed", j.Status)
 	}
 	rep := &wharfRep{Job: j.Name, Steps: len(j.Steps),
-		WallMS:   ms(j.EndedAt.Sub(t0)),
-		CLIMS:    ms(tStream.Sub(t0)),
-		ServerMS: ms(j.EndedAt.Sub(j.CreatedAt)),
-		SubmitMS: ms(j.CreatedAt.Sub(t0)),
+		WallMS:   loadstat.Ms(j.EndedAt.Sub(t0)),
+		CLIMS:    loadstat.Ms(tStream.Sub(t0)),
+		ServerMS: loadstat.Ms(j.EndedAt.Sub(j.CreatedAt)),
+		SubmitMS: loadstat.Ms(j.CreatedAt.Sub(t0)),
 	}
 	for _, st := range j.Steps {
 		switch {
@@ -306,7 +307,7 @@ func measureWharf(j *wharfJob, t0, tStream time.Time, slots int, reused bool) (*
 	for i, st := range j.Steps {
 		a := st.Attempts[0]
 		steps[i] = dagStep{Name: st.Step, Deps: st.Spec.Deps, Started: a.Started, Ended: *a.Ended}
-		rep.AttemptMS = append(rep.AttemptMS, ms(a.Ended.Sub(a.Started)))
+		rep.AttemptMS = append(rep.AttemptMS, loadstat.Ms(a.Ended.Sub(a.Started)))
 	}
 	first := steps[0].Started
 	for _, s := range steps {
@@ -314,16 +315,16 @@ func measureWharf(j *wharfJob, t0, tStream time.Time, slots int, reused bool) (*
 			first = s.Started
 		}
 	}
-	rep.FirstMS = ms(first.Sub(j.CreatedAt))
+	rep.FirstMS = loadstat.Ms(first.Sub(j.CreatedAt))
 	ready, join, err := dispatchLatencies(steps, slots)
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range ready {
-		rep.ReadyMS = append(rep.ReadyMS, ms(d))
+		rep.ReadyMS = append(rep.ReadyMS, loadstat.Ms(d))
 	}
 	if join >= 0 {
-		rep.JoinMS = ms(join)
+		rep.JoinMS = loadstat.Ms(join)
 	}
 	return rep, nil
 }
@@ -500,7 +501,7 @@ func runMetaflow(ctx context.Context, args []string) error {
 		if i < 0 {
 			continue
 		}
-		rep.Tool, rep.Flow, rep.Rep, rep.WallMS = "metaflow", *flow, i+1, ms(wall)
+		rep.Tool, rep.Flow, rep.Rep, rep.WallMS = "metaflow", *flow, i+1, loadstat.Ms(wall)
 		got = append(got, rep)
 		b, _ := json.Marshal(rep)
 		fmt.Fprintf(rf, "%s\n", b)
@@ -570,7 +571,7 @@ func parseMetaflow(out []byte) (*metaflowRep, error) {
 		if sp.start.IsZero() || sp.end.IsZero() {
 			return nil, fmt.Errorf("task %s: no start or finish line", id)
 		}
-		rep.TaskMS = append(rep.TaskMS, ms(sp.end.Sub(sp.start)))
+		rep.TaskMS = append(rep.TaskMS, loadstat.Ms(sp.end.Sub(sp.start)))
 		spans = append(spans, *sp)
 	}
 	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
@@ -579,7 +580,7 @@ func parseMetaflow(out []byte) (*metaflowRep, error) {
 			rep.GapMS = nil
 			break
 		}
-		rep.GapMS = append(rep.GapMS, ms(spans[i].start.Sub(spans[i-1].end)))
+		rep.GapMS = append(rep.GapMS, loadstat.Ms(spans[i].start.Sub(spans[i-1].end)))
 	}
 	return rep, nil
 }
@@ -599,16 +600,9 @@ func quantile(v []float64, p float64) float64 {
 	// The epsilon keeps exact multiples (0.95*100) from rounding up a rank.
 	rank := int(math.Ceil(p*float64(n) - 1e-9))
 	rank = min(max(rank, 1), n)
-	return round(s[rank-1], 2)
+	return loadstat.Round(s[rank-1], 2)
 }
 
 // median is the nearest-rank median: with an even count, the lower of the
 // two middle samples.
 func median(v []float64) float64 { return quantile(v, 0.5) }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func round(v float64, places int) float64 {
-	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', places, 64), 64)
-	return f
-}

@@ -3,7 +3,6 @@ package main
 import (
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"time"
 )
@@ -179,33 +178,3 @@ func compareFloat(a, b float64) int {
 }
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }
-
-func sortedKeys(m map[string]int) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
-// percentile returns the nearest-rank p-quantile of sorted: the smallest
-// sample with at least a fraction p of the samples at or below it. Every
-// latency is kept, so this is exact rather than a bucket's bound.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	// The epsilon keeps exact multiples (0.99*100) from rounding up a rank.
-	rank := int(math.Ceil(p*float64(n) - 1e-9))
-	rank = min(max(rank, 1), n)
-	return sorted[rank-1]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func round(v float64, places int) float64 {
-	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', places, 64), 64)
-	return f
-}

@@ -41,6 +41,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wharfml/wharf/bench/internal/loadstat"
 )
 
 // Scenario names accepted by -scenario.
@@ -296,7 +298,7 @@ func merge(ts []tally) tally {
 
 // printErrors writes one stderr line per error kind with its first message.
 func printErrors(t tally) {
-	for _, k := range sortedKeys(t.errorKinds) {
+	for _, k := range loadstat.SortedKeys(t.errorKinds) {
 		fmt.Fprintf(os.Stderr, "trackload: %d x %s (first: %s)\n", t.errorKinds[k], k, t.errorSample[k])
 	}
 }
@@ -329,13 +331,13 @@ func newLoadReport(scenario string, concurrency, batch int, t tally, elapsed tim
 		Batch:       batch,
 		Requests:    len(t.latencies) + t.errors,
 		Errors:      t.errors,
-		Seconds:     round(secs, 3),
-		P50ms:       round(ms(percentile(t.latencies, 0.50)), 3),
-		P99ms:       round(ms(percentile(t.latencies, 0.99)), 3),
+		Seconds:     loadstat.Round(secs, 3),
+		P50ms:       loadstat.Round(loadstat.Ms(loadstat.Percentile(t.latencies, 0.50)), 3),
+		P99ms:       loadstat.Round(loadstat.Ms(loadstat.Percentile(t.latencies, 0.99)), 3),
 	}
 	if secs > 0 {
-		rep.RPS = round(float64(rep.Requests)/secs, 1)
-		rep.MetricsPS = round(float64(len(t.latencies)*batch)/secs, 0)
+		rep.RPS = loadstat.Round(float64(rep.Requests)/secs, 1)
+		rep.MetricsPS = loadstat.Round(float64(len(t.latencies)*batch)/secs, 0)
 	}
 	if t.errors > 0 {
 		rep.ErrorKinds = t.errorKinds
@@ -471,9 +473,9 @@ func search(ctx context.Context, c *client, o options) (*searchReport, error) {
 	rep := &searchReport{Scenario: scSearch, RunsWanted: o.runs, Reps: o.reps}
 	seeded, seedT, capped, secs := seed(ctx, c, exp, o)
 	rep.RunsSeeded, rep.SeedCapped, rep.SeedErrors = len(seeded), capped, seedT.errors
-	rep.SeedSeconds = round(secs, 1)
+	rep.SeedSeconds = loadstat.Round(secs, 1)
 	if secs > 0 {
-		rep.SeedRunsPS = round(float64(len(seeded))/secs, 1)
+		rep.SeedRunsPS = loadstat.Round(float64(len(seeded))/secs, 1)
 	}
 	if seedT.errors > 0 {
 		rep.SeedErrorKind = seedT.errorKinds
@@ -519,10 +521,10 @@ func search(ctx context.Context, c *client, o options) (*searchReport, error) {
 	printErrors(t)
 	sortDurations(t.latencies)
 	rep.Errors = t.errors
-	rep.P50ms = round(ms(percentile(t.latencies, 0.50)), 3)
-	rep.P99ms = round(ms(percentile(t.latencies, 0.99)), 3)
+	rep.P50ms = loadstat.Round(loadstat.Ms(loadstat.Percentile(t.latencies, 0.50)), 3)
+	rep.P99ms = loadstat.Round(loadstat.Ms(loadstat.Percentile(t.latencies, 0.99)), 3)
 	if len(t.latencies) > 0 {
-		rep.MinMS = round(ms(t.latencies[0]), 3)
+		rep.MinMS = loadstat.Round(loadstat.Ms(t.latencies[0]), 3)
 	}
 	if t.errors > 0 {
 		rep.ErrorKinds = t.errorKinds

@@ -4,35 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 )
 
 // No test measures speed: these pin down the arithmetic and the request
 // bodies the benchmark's figures rest on.
-
-func TestPercentile(t *testing.T) {
-	hundred := make([]time.Duration, 100)
-	for i := range hundred {
-		hundred[i] = time.Duration(i+1) * time.Millisecond
-	}
-	cases := []struct {
-		in   []time.Duration
-		p    float64
-		want time.Duration
-	}{
-		{nil, 0.5, 0},
-		{[]time.Duration{7}, 0.99, 7},
-		{hundred, 0.50, 50 * time.Millisecond},
-		{hundred, 0.99, 99 * time.Millisecond},
-		{hundred[:20], 0.50, 10 * time.Millisecond},
-		{hundred[:20], 0.99, 20 * time.Millisecond},
-	}
-	for _, c := range cases {
-		if got := percentile(c.in, c.p); got != c.want {
-			t.Errorf("percentile(len %d, %v) = %v, want %v", len(c.in), c.p, got, c.want)
-		}
-	}
-}
 
 type metric struct {
 	Key       string  `json:"key"`

@@ -1,0 +1,288 @@
+# shellcheck shell=bash
+# bench/lib.sh: what the benchmark scripts in bench/ share. Each script
+# sources it right after `set -euo pipefail`:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# It changes to the repository root, sources scripts/goenv and defines:
+#
+#   ROOT VENV REQS BENCH_FILE      paths
+#   WORK SERVER_PID LOAD_PID       the throwaway dir, the server and the load
+#                                  generator running now (empty when none)
+#   bench_require_posint/whole/names   setting checks (exit 2)
+#   bench_start_work PREFIX        make WORK and install the exit traps
+#   bench_wait_load                wait for the load generator in LOAD_PID
+#   stop_server                    stop the server in SERVER_PID
+#   bench_pin/bench_pip_pins       the pinned peers in bench/.venv
+#   bench_free_port, bench_wait_http, bench_wharf_start, bench_wharf_cli_env
+#   bench_jget                     a field of a JSON line
+#   bench_loadavg, bench_machine, bench_wharf_rev, bench_sqlite_version
+#   bench_stop_if_no_write, bench_notes, bench_write_section
+#
+# What runs at exit: the load generator and the server are stopped, each
+# function named in BENCH_EXIT_HOOKS is called (scripts/pg's pg_stop, say),
+# and WORK is removed.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT" || exit
+
+# shellcheck source=scripts/goenv
+source "$ROOT/scripts/goenv"
+
+# shellcheck disable=SC2034 # used by the scripts that source this file
+{
+  VENV=$ROOT/bench/.venv
+  REQS=$ROOT/bench/requirements-bench.txt
+  BENCH_FILE=$ROOT/BENCHMARKS.md
+}
+WORK=""
+SERVER_PID=""
+LOAD_PID=""
+BENCH_EXIT_HOOKS=()
+
+# ---- settings ------------------------------------------------------------
+
+# bench_require_posint NAME VALUE: exit 2 unless VALUE is an integer > 0.
+bench_require_posint() {
+  [[ $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || { echo "$1 must be a positive integer" >&2; exit 2; }
+}
+
+# bench_require_whole NAME VALUE: exit 2 unless VALUE is a whole number of
+# seconds.
+bench_require_whole() {
+  [[ $2 =~ ^[0-9]+$ ]] || { echo "$1 must be a whole number of seconds" >&2; exit 2; }
+}
+
+# bench_require_names SETTING KIND "KNOWN..." GIVEN...: exit 2 unless each
+# GIVEN is one of the space-separated KNOWN names.
+bench_require_names() {
+  local setting=$1 kind=$2 known=$3 n
+  shift 3
+  for n in "$@"; do
+    [[ " $known " == *" $n "* ]] || { echo "$setting: unknown $kind '$n'" >&2; exit 2; }
+  done
+}
+
+# ---- processes and clean-up ----------------------------------------------
+
+# stop_server: every server runs in a session of its own (setsid), so its
+# whole process tree (worker processes included) is one process group:
+# SIGTERM to the group lets it shut down cleanly, SIGKILL goes to whatever
+# is left after a grace period.
+stop_server() {
+  local pid=$SERVER_PID
+  SERVER_PID=""
+  [[ -n $pid ]] || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local i
+  for (( i = 0; i < 100; i++ )); do
+    kill -0 -- "-$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+_bench_cleanup() {
+  local rc=$? hook
+  trap - EXIT
+  if [[ -n $LOAD_PID ]]; then
+    kill -TERM "$LOAD_PID" 2>/dev/null || true
+    wait "$LOAD_PID" 2>/dev/null || true
+  fi
+  stop_server
+  for hook in "${BENCH_EXIT_HOOKS[@]}"; do "$hook" || true; done
+  [[ -n $WORK ]] && rm -rf -- "$WORK"
+  exit "$rc"
+}
+
+# bench_start_work PREFIX: install the exit traps and make the throwaway
+# dir WORK (under TMPDIR, named PREFIX.XXXXXX).
+bench_start_work() {
+  trap _bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  trap 'exit 129' HUP
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+}
+
+# bench_wait_load: wait for the load generator started in the background
+# with its pid in LOAD_PID, and return its exit status. Run in the
+# background and waited for, a load generator lets a signal reach the trap
+# at once instead of after a measurement that may run for minutes.
+bench_wait_load() {
+  local rc=0
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  return "$rc"
+}
+
+# ---- the peers in bench/.venv --------------------------------------------
+
+# bench_pin NAME: the version bench/requirements-bench.txt pins NAME to.
+bench_pin() { sed -n "s/^$1==\([^ ]*\).*/\1/p" "$REQS"; }
+
+# bench_installed NAME: the version of distribution NAME in bench/.venv.
+bench_installed() {
+  "$VENV/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$1" 2>/dev/null || true
+}
+
+# bench_pip_pins NAME...: install the pinned version of each NAME that
+# bench/.venv lacks (only those lines, not the whole file); fail if one is
+# still missing afterwards. Every NAME must have a pin.
+bench_pip_pins() {
+  local n
+  local -a want=()
+  for n in "$@"; do
+    [[ -x $VENV/bin/python && $(bench_installed "$n") == "$(bench_pin "$n")" ]] || want+=("$n==$(bench_pin "$n")")
+  done
+  (( ${#want[@]} > 0 )) || return 0
+  echo "==> installing ${want[*]} into bench/.venv"
+  [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${want[@]}" ||
+    echo "pip could not install ${want[*]}" >&2
+  for n in "$@"; do
+    [[ $(bench_installed "$n") == "$(bench_pin "$n")" ]] || return 1
+  done
+}
+
+# ---- servers -------------------------------------------------------------
+
+# bench_free_port: a port nothing listens on now (for the peers; Wharf
+# binds port 0 and says which port it got).
+bench_free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# bench_wait_http NAME URL LOG: poll URL until it answers, or fail with the
+# log's tail when the server in SERVER_PID exits or 120 s pass.
+bench_wait_http() {
+  local name=$1 url=$2 log=$3 i
+  for (( i = 0; i < 1200; i++ )); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      tail -n 40 "$log" >&2
+      echo "$name exited during start-up" >&2
+      return 1
+    fi
+    curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  tail -n 40 "$log" >&2
+  echo "$name not ready after 120 s" >&2
+  return 1
+}
+
+# json_str KEY: the string value of "KEY" in the JSON on stdin (a flat
+# file such as owner-credentials.json).
+json_str() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
+
+# bench_wharf_start NAME DIR [SERVER-ARGS...]: start $WORK/bin/wharf server
+# on a fresh data dir DIR/data, a port the kernel picks (port 0: the server
+# writes the URL it bound into its credential file, so no port can be
+# raced for), log DIR/server.log; wait until /readyz answers. Sets
+# SERVER_PID, WHARF_SERVER_URL and WHARF_CREDS (the credential file).
+bench_wharf_start() {
+  local name=$1 dir=$2 url="" i
+  shift 2
+  mkdir -p "$dir"
+  setsid "$WORK/bin/wharf" server --data-dir "$dir/data" --addr 127.0.0.1:0 --log-level warn "$@" \
+    >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  WHARF_CREDS=$dir/data/owner-credentials.json
+  for (( i = 0; i < 300; i++ )); do
+    [[ -s $WHARF_CREDS ]] && url=$(json_str serverUrl <"$WHARF_CREDS")
+    [[ -n $url ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n $url ]] || { tail -n 40 "$dir/server.log" >&2; echo "$name wrote no serverUrl" >&2; return 1; }
+  bench_wait_http "$name" "$url/readyz" "$dir/server.log" || return 1
+  WHARF_SERVER_URL=$url
+}
+
+# bench_wharf_cli_env DIR: point the wharf CLI at the server that
+# bench_wharf_start started, as its owner, with its config under DIR.
+bench_wharf_cli_env() {
+  mkdir -p "$1"
+  WHARF_URL=$WHARF_SERVER_URL
+  WHARF_CREDENTIALS=$(cat "$WHARF_CREDS")
+  WHARF_CONFIG_DIR=$1
+  export WHARF_URL WHARF_CREDENTIALS WHARF_CONFIG_DIR
+}
+
+# bench_jget LINE KEY: a top-level field of a load generator's JSON line
+# (booleans as true/false).
+bench_jget() {
+  python3 -c 'import json, sys
+v = json.loads(sys.argv[1]).get(sys.argv[2], "")
+print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2"
+}
+
+# ---- the section of BENCHMARKS.md ----------------------------------------
+
+# bench_loadavg: the 1, 5 and 15 minute load averages.
+bench_loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# bench_machine: CPUs, CPU model, memory and kernel, for the Machine line.
+bench_machine() {
+  local mem_gib cpu_model
+  mem_gib=$(free -g | awk '/^Mem:/ { print $2 }')
+  cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+  [[ -n $cpu_model ]] || cpu_model=$(uname -m)
+  echo "$(nproc) CPUs ($cpu_model), ${mem_gib} GiB RAM (\`free -g\` total), Linux $(uname -r)"
+}
+
+# bench_wharf_rev: the commit Wharf was built from, marked when files
+# outside bench/ and BENCHMARKS.md differ from it.
+bench_wharf_rev() {
+  local rev
+  rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [[ -n $(git status --porcelain -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null) ]] && rev+=" + uncommitted changes"
+  echo "$rev"
+}
+
+# bench_sqlite_version: the modernc.org/sqlite module Wharf is built with.
+bench_sqlite_version() { go list -m -f '{{.Version}}' modernc.org/sqlite 2>/dev/null || echo unknown; }
+
+# bench_stop_if_no_write: with BENCH_NO_WRITE=1, say so and exit 0.
+bench_stop_if_no_write() {
+  if [[ ${BENCH_NO_WRITE:-} == 1 ]]; then
+    echo "BENCH_NO_WRITE=1: BENCHMARKS.md left alone"
+    exit 0
+  fi
+}
+
+# bench_notes NAME: the notes markers of section NAME with what stands
+# between them in BENCHMARKS.md now. Interpretation is written by hand
+# after a run and kept across runs, verbatim.
+bench_notes() {
+  local s="<!-- bench:$1:notes:start -->" e="<!-- bench:$1:notes:end -->"
+  echo "$s"
+  if [[ -f $BENCH_FILE ]] && grep -qF "$s" "$BENCH_FILE"; then
+    awk -v s="$s" -v e="$e" '$0 == s { on = 1; next } $0 == e { on = 0 } on' "$BENCH_FILE"
+  else
+    echo '(Interpretation to be written by hand after reading the numbers.)'
+  fi
+  echo "$e"
+}
+
+# bench_write_section NAME FILE: put FILE (which starts and ends with the
+# section's markers) in place of section NAME of BENCHMARKS.md, or at its
+# end when it has none yet.
+bench_write_section() {
+  local start="<!-- bench:$1:start -->" end="<!-- bench:$1:end -->" section=$2
+  local new=$WORK/BENCHMARKS.md
+  if [[ ! -f $BENCH_FILE ]]; then
+    printf '# Benchmarks\n\n' >"$BENCH_FILE"
+  fi
+  if grep -qF "$start" "$BENCH_FILE"; then
+    awk -v start="$start" -v end="$end" -v section="$section" '
+      $0 == start { while ((getline l < section) > 0) print l; skip = 1; next }
+      skip && $0 == end { skip = 0; next }
+      !skip' "$BENCH_FILE" >"$new"
+  else
+    { cat "$BENCH_FILE"; [[ -z $(tail -n 1 "$BENCH_FILE") ]] || echo; cat "$section"; } >"$new"
+  fi
+  cat "$new" >"$BENCH_FILE"
+  echo "updated $BENCH_FILE"
+}
