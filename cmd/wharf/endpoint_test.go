@@ -119,3 +119,21 @@ signature:
 	writeFile(t, dir, "model.json", fmt.Sprintf(`{"columns": ["distance", "hour"], "coef": [%g, %g], "intercept": %g}`, a, b, c))
 	return dir
 }
+
+func TestDeploymentWithAnInlineModelPath(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	model := nativeModel(t, 1, 1, 0)
+	writeFile(t, dir, "ep.yml", "name: inline-ep\n")
+	writeFile(t, dir, "dep.yml", "name: blue\nendpoint_name: inline-ep\nmodel:\n  path: "+model+"\ninstance_count: 1\n")
+	e.ok("ml", "online-endpoint", "create", "-f", filepath.Join(dir, "ep.yml"), "-w", "mlw")
+	out := e.ok("ml", "online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "-w", "mlw", "--all-traffic")
+	if !strings.Contains(out, `"model": "inline-ep-blue-model:1"`) || !strings.Contains(out, `"provisioning_state": "Succeeded"`) {
+		t.Fatalf("inline model deployment:\n%s", out)
+	}
+	req := writeFile(t, dir, "req.json", `{"input_data": [[2, 3]]}`)
+	if got := e.ok("ml", "online-endpoint", "invoke", "-n", "inline-ep", "--request-file", req, "-w", "mlw"); !strings.Contains(got, "[5]") {
+		t.Errorf("invoke: %s", got)
+	}
+}
