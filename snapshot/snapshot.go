@@ -494,3 +494,28 @@ func writeFile(ctx context.Context, f File, blobs wharf.BlobStore, dest string) 
 	}
 	return nil
 }
+
+// FromStored makes and stores the manifest of files whose contents are
+// already in the store (a model's artifacts, say), so they can be
+// materialized as one folder. Every file's blob must exist.
+func FromStored(ctx context.Context, files []File, blobs wharf.BlobStore) (*Manifest, error) {
+	m := &Manifest{Files: append([]File(nil), files...)}
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	for _, f := range m.Files {
+		if _, err := blobs.Stat(ctx, f.Digest); err != nil {
+			return nil, fmt.Errorf("snapshot: %s: %w", f.Path, err)
+		}
+	}
+	data, err := m.JSON()
+	if err != nil {
+		return nil, err
+	}
+	if m.Digest, _, err = blobs.Put(ctx, bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("snapshot: store manifest: %w", err)
+	}
+	// Load validates paths and modes as for any stored manifest.
+	if _, err := Load(ctx, m.Digest, blobs); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

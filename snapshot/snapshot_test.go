@@ -404,3 +404,36 @@ func TestPathsAreSorted(t *testing.T) {
 		t.Errorf("paths %q not sorted", got)
 	}
 }
+
+func TestFromStoredMaterializesStoredFiles(t *testing.T) {
+	ctx := t.Context()
+	blobs, err := blob.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, n1, err := blobs.Put(ctx, strings.NewReader("flavors: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, n2, err := blobs.Put(ctx, strings.NewReader(`{"coef": [1]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := FromStored(ctx, []File{{Path: "sub/model.json", Mode: ModeFile, Digest: d2, Size: n2}, {Path: "MLmodel", Mode: ModeFile, Digest: d1, Size: n1}}, blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "m")
+	if err := Materialize(ctx, m.Digest, blobs, dest); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "sub", "model.json")); err != nil || string(b) != `{"coef": [1]}` {
+		t.Errorf("materialized %q, %v", b, err)
+	}
+	if _, err := FromStored(ctx, []File{{Path: "x", Mode: ModeFile, Digest: "sha256:" + strings.Repeat("0", 64)}}, blobs); err == nil {
+		t.Error("a manifest of content that is not stored was made")
+	}
+	if _, err := FromStored(ctx, []File{{Path: "../x", Mode: ModeFile, Digest: d1, Size: n1}}, blobs); err == nil {
+		t.Error("a path leaving the folder was accepted")
+	}
+}

@@ -1,0 +1,476 @@
+// Package batch scores whole datasets: it splits the input into
+// mini-batches (files, or row ranges of one large file), scores them with
+// a pool of workers, retries failures, counts failed items against an
+// error threshold, and appends the predictions to one output file.
+//
+// Finished mini-batches are kept in a state folder that outlives an
+// attempt, so a job re-run after a crash scores only what was not done,
+// and the output is assembled once, in mini-batch order, so no row is
+// written twice.
+package batch
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Scorer scores the rows of one mini-batch. header names the columns of
+// rows; it returns one prediction per row, or an error for a row it could
+// not score (counted as a failed item), or a whole-batch error.
+type Scorer interface {
+	Score(ctx context.Context, header []string, rows [][]string) (preds []string, rowErrs []error, err error)
+}
+
+// Config is one batch scoring run.
+type Config struct {
+	// Input is a file (split into row ranges of RowsPerBatch) or a folder
+	// (its files, MiniBatchSize to a mini-batch).
+	Input         string
+	Output        string // folder the output file and summary go to
+	OutputFile    string // default predictions.csv
+	SummaryOnly   bool   // output_action: summary_only
+	StateDir      string // finished mini-batches; survives retries of the job
+	MiniBatchSize int
+	RowsPerBatch  int
+	Workers       int
+	MaxRetries    int
+	Timeout       time.Duration // per mini-batch attempt; 0 is none
+	// ErrorThreshold is how many failed items end the run; -1 never.
+	ErrorThreshold int
+	// Progress receives a line now and then.
+	Progress io.Writer
+}
+
+// Summary is the result of a run, written as summary.json.
+type Summary struct {
+	MiniBatches int      `json:"mini_batches"`
+	Reused      int      `json:"mini_batches_reused"`
+	Succeeded   int      `json:"mini_batches_succeeded"`
+	FailedItems int      `json:"failed_items"`
+	Rows        int64    `json:"rows_scored"`
+	Errors      []string `json:"first_errors"`
+	Seconds     float64  `json:"seconds"`
+}
+
+// miniBatch is one unit of work.
+type miniBatch struct {
+	index  int
+	file   string     // the one file of a row range, or "" for a file list
+	files  []string   // the files of a file mini-batch
+	header []string   // for a row range
+	rows   [][]string // for a row range
+	first  int        // the number of the range's first row in its file (1-based, after the header)
+}
+
+// Run scores the input. It returns an error when the error threshold was
+// crossed or the input cannot be read at all.
+func Run(ctx context.Context, cfg Config, s Scorer) (*Summary, error) {
+	if cfg.OutputFile == "" {
+		cfg.OutputFile = "predictions.csv"
+	}
+	if cfg.MiniBatchSize <= 0 {
+		cfg.MiniBatchSize = 10
+	}
+	if cfg.RowsPerBatch <= 0 {
+		cfg.RowsPerBatch = 100000
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	r := &runner{cfg: cfg, scorer: s, sum: &Summary{}}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan *miniBatch, cfg.Workers)
+	var wg sync.WaitGroup
+	for i := 0; i < cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for mb := range work {
+				if err := r.do(ctx, mb); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	stopProgress := r.progress(ctx)
+	n, err := r.split(ctx, work)
+	close(work)
+	wg.Wait()
+	stopProgress()
+	r.sum.MiniBatches = n
+	r.sum.Rows = r.rows.Load()
+	r.sum.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		return r.sum, err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return r.sum, cause
+	}
+	if err := ctx.Err(); err != nil {
+		return r.sum, err
+	}
+	return r.sum, r.assemble(n)
+}
+
+type runner struct {
+	cfg    Config
+	scorer Scorer
+	mu     sync.Mutex
+	sum    *Summary
+	rows   atomic.Int64
+	done   atomic.Int64
+}
+
+// split feeds the mini-batches to the workers and returns how many there
+// were. A single file is streamed in row ranges, never loaded whole.
+func (r *runner) split(ctx context.Context, work chan<- *miniBatch) (int, error) {
+	st, err := os.Stat(r.cfg.Input)
+	if err != nil {
+		return 0, fmt.Errorf("input %s: %w", r.cfg.Input, err)
+	}
+	send := func(mb *miniBatch) bool {
+		select {
+		case work <- mb:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if st.IsDir() {
+		var files []string
+		err := filepath.WalkDir(r.cfg.Input, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		sort.Strings(files)
+		n := 0
+		for i := 0; i < len(files); i += r.cfg.MiniBatchSize {
+			mb := &miniBatch{index: n, files: files[i:min(i+r.cfg.MiniBatchSize, len(files))]}
+			n++
+			if !send(mb) {
+				return n, nil
+			}
+		}
+		return n, nil
+	}
+	f, err := os.Open(r.cfg.Input)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	cr := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	cr.ReuseRecord = false
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return 0, fmt.Errorf("input %s: no header row: %w", r.cfg.Input, err)
+	}
+	n, line := 0, 1
+	var rows [][]string
+	flush := func() bool {
+		if len(rows) == 0 {
+			return true
+		}
+		mb := &miniBatch{index: n, file: r.cfg.Input, header: header, rows: rows, first: line - len(rows)}
+		n++
+		rows = nil
+		return send(mb)
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line++
+		if err != nil {
+			// An unreadable row is a failed item of its own; reading goes
+			// on with the next one.
+			r.fail(1, fmt.Sprintf("%s row %d: %v", filepath.Base(r.cfg.Input), line-1, err))
+			if r.crossed() {
+				return n, r.thresholdError()
+			}
+			continue
+		}
+		rows = append(rows, rec)
+		if len(rows) == r.cfg.RowsPerBatch && !flush() {
+			return n, nil
+		}
+	}
+	flush()
+	return n, nil
+}
+
+func (r *runner) statePath(i int) string {
+	return filepath.Join(r.cfg.StateDir, fmt.Sprintf("mb-%08d.csv", i))
+}
+
+// do scores one mini-batch, unless an earlier attempt of the job already
+// did, with retries.
+func (r *runner) do(ctx context.Context, mb *miniBatch) error {
+	if _, err := os.Stat(r.statePath(mb.index)); err == nil {
+		r.mu.Lock()
+		r.sum.Reused++
+		r.mu.Unlock()
+		r.done.Add(1)
+		return nil
+	}
+	var lastErr error
+	for attempt := 0; attempt <= r.cfg.MaxRetries; attempt++ {
+		if ctx.Err() != nil {
+			return nil
+		}
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if r.cfg.Timeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
+		}
+		out, failed, errs, scored, err := r.score(actx, mb)
+		cancel()
+		if err == nil {
+			if err := writeAtomic(r.statePath(mb.index), out); err != nil {
+				return err
+			}
+			r.fail(failed, errs...)
+			r.rows.Add(scored)
+			r.mu.Lock()
+			r.sum.Succeeded++
+			r.mu.Unlock()
+			r.done.Add(1)
+			if r.crossed() {
+				return r.thresholdError()
+			}
+			return nil
+		}
+		lastErr = err
+		fmt.Fprintf(r.cfg.Progress, "[batch] mini-batch %d attempt %d failed: %v\n", mb.index, attempt+1, err)
+	}
+	items := len(mb.files)
+	if mb.file != "" {
+		items = len(mb.rows)
+	}
+	r.fail(items, fmt.Sprintf("mini-batch %d failed after %d attempts: %v", mb.index, r.cfg.MaxRetries+1, lastErr))
+	if r.crossed() {
+		return r.thresholdError()
+	}
+	return nil
+}
+
+// score returns the output lines of a mini-batch, its failed items and
+// their messages; an error means the whole attempt failed.
+func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []string, int64, error) {
+	var out strings.Builder
+	failed := 0
+	var msgs []string
+	var scored int64
+	emit := func(name string, first int, header []string, rows [][]string) error {
+		preds, rowErrs, err := r.scorer.Score(ctx, header, rows)
+		if err != nil {
+			return err
+		}
+		bad := 0
+		for i := range rows {
+			if i < len(rowErrs) && rowErrs[i] != nil {
+				bad++
+				failed++
+				msgs = append(msgs, fmt.Sprintf("%s row %d: %v", name, first+i, rowErrs[i]))
+				continue
+			}
+			out.WriteString(csvField(name))
+			out.WriteByte(',')
+			out.WriteString(strconv.Itoa(first + i))
+			out.WriteByte(',')
+			out.WriteString(preds[i])
+			out.WriteByte('\n')
+		}
+		scored += int64(len(rows) - bad)
+		return nil
+	}
+	if mb.file != "" {
+		if err := emit(filepath.Base(mb.file), mb.first, mb.header, mb.rows); err != nil {
+			return nil, 0, nil, 0, err
+		}
+		return []byte(out.String()), failed, msgs, scored, nil
+	}
+	for _, f := range mb.files {
+		header, rows, err := readCSV(f)
+		if err != nil {
+			// A file that cannot be read is one failed item; its batch
+			// mates are still scored.
+			failed++
+			msgs = append(msgs, fmt.Sprintf("%s: %v", filepath.Base(f), err))
+			continue
+		}
+		if err := emit(filepath.Base(f), 1, header, rows); err != nil {
+			var ce *ColumnsError
+			if errors.As(err, &ce) {
+				failed++
+				msgs = append(msgs, fmt.Sprintf("%s: %v", filepath.Base(f), err))
+				continue
+			}
+			return nil, 0, nil, 0, err
+		}
+	}
+	return []byte(out.String()), failed, msgs, scored, nil
+}
+
+// ColumnsError is a file whose columns the model cannot use: the file is
+// a failed item, not a reason to retry.
+type ColumnsError struct{ Msg string }
+
+func (e *ColumnsError) Error() string { return e.Msg }
+
+func readCSV(path string) ([]string, [][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	cr := csv.NewReader(bufio.NewReader(f))
+	header, err := cr.Read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("no header row: %w", err)
+	}
+	rows, err := cr.ReadAll()
+	if err != nil {
+		return nil, nil, err
+	}
+	return header, rows, nil
+}
+
+func csvField(s string) string {
+	if strings.ContainsAny(s, ",\"\n") {
+		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return s
+}
+
+func (r *runner) fail(n int, msgs ...string) {
+	if n == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sum.FailedItems += n
+	for _, m := range msgs {
+		if len(r.sum.Errors) < 20 {
+			r.sum.Errors = append(r.sum.Errors, m)
+		}
+	}
+}
+
+func (r *runner) crossed() bool {
+	if r.cfg.ErrorThreshold < 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sum.FailedItems > r.cfg.ErrorThreshold
+}
+
+func (r *runner) thresholdError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := ""
+	if len(r.sum.Errors) > 0 {
+		first = "; first: " + strings.Join(r.sum.Errors[:min(3, len(r.sum.Errors))], "; ")
+	}
+	return fmt.Errorf("%d failed items exceed error_threshold %d%s", r.sum.FailedItems, r.cfg.ErrorThreshold, first)
+}
+
+// progress prints a line every second until stopped.
+func (r *runner) progress(ctx context.Context) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.mu.Lock()
+				failed := r.sum.FailedItems
+				r.mu.Unlock()
+				rows := r.rows.Load()
+				fmt.Fprintf(r.cfg.Progress, "[batch] %d mini-batches done, %d failed items, %d rows scored (%.0f rows/s)\n",
+					r.done.Load(), failed, rows, float64(rows)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// assemble writes the output file from the finished mini-batches in order.
+func (r *runner) assemble(n int) error {
+	if err := os.MkdirAll(r.cfg.Output, 0o755); err != nil {
+		return err
+	}
+	if !r.cfg.SummaryOnly {
+		tmp := filepath.Join(r.cfg.Output, "."+r.cfg.OutputFile+".tmp")
+		f, err := os.Create(tmp)
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		w.WriteString("file_name,row,prediction\n")
+		for i := 0; i < n; i++ {
+			b, err := os.ReadFile(r.statePath(i))
+			if errors.Is(err, os.ErrNotExist) {
+				continue // a mini-batch that failed, counted in the summary
+			}
+			if err != nil {
+				f.Close()
+				return err
+			}
+			w.Write(b)
+		}
+		if err := w.Flush(); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(r.cfg.Output, r.cfg.OutputFile)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,140 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// doubler predicts twice column x; it fails a batch's first attempt when
+// failFirst is set, and counts the batches it was asked to score.
+type doubler struct {
+	calls     atomic.Int64
+	failFirst atomic.Bool
+}
+
+func (d *doubler) Score(ctx context.Context, header []string, rows [][]string) ([]string, []error, error) {
+	d.calls.Add(1)
+	if d.failFirst.CompareAndSwap(true, false) {
+		return nil, nil, errors.New("transient")
+	}
+	x := -1
+	for i, h := range header {
+		if h == "x" {
+			x = i
+		}
+	}
+	if x < 0 {
+		return nil, nil, &ColumnsError{Msg: "no column x"}
+	}
+	preds := make([]string, len(rows))
+	var errs []error
+	for i, r := range rows {
+		v, err := strconv.ParseFloat(r[x], 64)
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(rows))
+			}
+			errs[i] = fmt.Errorf("%q is not a number", r[x])
+			continue
+		}
+		preds[i] = strconv.FormatFloat(2*v, 'g', -1, 64)
+	}
+	return preds, errs, nil
+}
+
+func writeCSV(t *testing.T, path string, rows int, from int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("id,x\n")
+	for i := 0; i < rows; i++ {
+		fmt.Fprintf(&b, "%d,%d\n", from+i, from+i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSingleFileInRowRangesWithRetryAndResume(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	writeCSV(t, in, 1000, 0)
+	d := &doubler{}
+	d.failFirst.Store(true)
+	cfg := Config{Input: in, Output: filepath.Join(dir, "out"), StateDir: filepath.Join(dir, "state"), RowsPerBatch: 64, Workers: 3, MaxRetries: 1, ErrorThreshold: -1}
+	sum, err := Run(t.Context(), cfg, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.MiniBatches != 16 || sum.Succeeded != 16 || sum.FailedItems != 0 || sum.Rows != 1000 {
+		t.Fatalf("summary %+v", sum)
+	}
+	out, err := os.ReadFile(filepath.Join(dir, "out", "predictions.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1001 || lines[0] != "file_name,row,prediction" || lines[1] != "in.csv,1,0" || lines[1000] != "in.csv,1000,1998" {
+		t.Fatalf("%d lines; first %q, last %q", len(lines), lines[1], lines[len(lines)-1])
+	}
+	// A second run of the job (a retry after a crash) scores nothing
+	// again and writes every row once.
+	calls := d.calls.Load()
+	sum, err = Run(t.Context(), cfg, d)
+	if err != nil || sum.Reused != 16 || d.calls.Load() != calls {
+		t.Fatalf("resume: %+v, %v, %d new calls", sum, err, d.calls.Load()-calls)
+	}
+	again, _ := os.ReadFile(filepath.Join(dir, "out", "predictions.csv"))
+	if string(again) != string(out) {
+		t.Error("the resumed run's output differs")
+	}
+}
+
+func TestFolderBadItemsThresholdAndSummaryOnly(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.MkdirAll(in, 0o755)
+	for i := 0; i < 5; i++ {
+		writeCSV(t, filepath.Join(in, fmt.Sprintf("part-%d.csv", i)), 10, i*10)
+	}
+	os.WriteFile(filepath.Join(in, "part-5.csv"), []byte("id,y\n1,2\n"), 0o644)        // wrong columns
+	os.WriteFile(filepath.Join(in, "part-6.csv"), []byte("id,x\n1,abc\n2,4\n"), 0o644) // one bad row
+	base := Config{Input: in, MiniBatchSize: 2, Workers: 2, MaxRetries: 0, ErrorThreshold: -1}
+	cfg := base
+	cfg.Output, cfg.StateDir = filepath.Join(dir, "o1"), filepath.Join(dir, "s1")
+	sum, err := Run(t.Context(), cfg, &doubler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.MiniBatches != 4 || sum.FailedItems != 2 || sum.Rows != 51 || len(sum.Errors) != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	joined := strings.Join(sum.Errors, "\n")
+	if !strings.Contains(joined, "part-5.csv: no column x") || !strings.Contains(joined, `part-6.csv row 1: "abc" is not a number`) {
+		t.Errorf("errors %q", joined)
+	}
+	// Two failed items are more than a threshold of 1: the run fails and
+	// says why.
+	cfg = base
+	cfg.Output, cfg.StateDir, cfg.ErrorThreshold = filepath.Join(dir, "o2"), filepath.Join(dir, "s2"), 1
+	if _, err := Run(t.Context(), cfg, &doubler{}); err == nil || !strings.Contains(err.Error(), "exceed error_threshold 1") {
+		t.Errorf("threshold: %v", err)
+	}
+	cfg = base
+	cfg.Output, cfg.StateDir, cfg.SummaryOnly = filepath.Join(dir, "o3"), filepath.Join(dir, "s3"), true
+	if _, err := Run(t.Context(), cfg, &doubler{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "o3", "predictions.csv")); !os.IsNotExist(err) {
+		t.Error("summary_only wrote predictions")
+	}
+	if _, err := Run(t.Context(), Config{Input: filepath.Join(dir, "missing.csv"), Output: dir, StateDir: filepath.Join(dir, "s4")}, &doubler{}); err == nil {
+		t.Error("a missing input was accepted")
+	}
+}
