@@ -71,6 +71,7 @@ type Store interface {
 	ScheduleService
 	DatastorePathService
 	OnlineEndpointService
+	BatchEndpointService
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -109,3 +109,41 @@ func (e *OnlineEndpoint) Validate() error {
 	}
 	return nil
 }
+
+// BatchEndpoint scores datasets as jobs; its default deployment serves an
+// invocation that names none.
+type BatchEndpoint struct {
+	Workspace         string            `json:"-"`
+	Name              string            `json:"name"`
+	Description       string            `json:"description,omitempty"`
+	Tags              map[string]string `json:"tags"`
+	DefaultDeployment string            `json:"default_deployment,omitempty"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+}
+
+// BatchDeployment is a model and the settings a batch job scores with.
+type BatchDeployment struct {
+	Workspace string `json:"-"`
+	Endpoint  string `json:"endpoint_name"`
+	Name      string `json:"name"`
+	// Model is the registered model version ("name:version").
+	Model string `json:"model"`
+	// Spec holds compute, resources, mini_batch_size, output_action,
+	// retry_settings and the other az ml batch deployment settings.
+	Spec      json.RawMessage `json:"spec"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// BatchEndpointService stores batch endpoints and deployments.
+type BatchEndpointService interface {
+	PutBatchEndpoint(ctx context.Context, e *BatchEndpoint) (created bool, err error)
+	FindBatchEndpoint(ctx context.Context, workspace, name string) (*BatchEndpoint, error)
+	ListBatchEndpoints(ctx context.Context, workspace string) ([]*BatchEndpoint, error)
+	DeleteBatchEndpoint(ctx context.Context, workspace, name string) error
+	PutBatchDeployment(ctx context.Context, d *BatchDeployment) (created bool, err error)
+	FindBatchDeployment(ctx context.Context, workspace, endpoint, name string) (*BatchDeployment, error)
+	ListBatchDeployments(ctx context.Context, workspace, endpoint string) ([]*BatchDeployment, error)
+	DeleteBatchDeployment(ctx context.Context, workspace, endpoint, name string) error
+}

@@ -84,6 +84,11 @@ const (
 	ActionOnlineEndpointDelete = "workspaces/onlineEndpoints/delete"
 	ActionOnlineEndpointKeys   = "workspaces/onlineEndpoints/listKeys/action"
 	ActionOnlineEndpointScore  = "workspaces/onlineEndpoints/score/action"
+
+	// Batch endpoints; invoking one is a job submission (ActionJobWrite).
+	ActionBatchEndpointRead   = "workspaces/batchEndpoints/read"
+	ActionBatchEndpointWrite  = "workspaces/batchEndpoints/write"
+	ActionBatchEndpointDelete = "workspaces/batchEndpoints/delete"
 )
 
 // Built-in role names.

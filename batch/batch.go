@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -233,10 +234,20 @@ func (r *runner) statePath(i int) string {
 // did, with retries.
 func (r *runner) do(ctx context.Context, mb *miniBatch) error {
 	if _, err := os.Stat(r.statePath(mb.index)); err == nil {
+		// Done by an earlier attempt of the job; its failed items still
+		// count against the threshold.
+		var prev failures
+		if b, err := os.ReadFile(r.statePath(mb.index) + ".failed"); err == nil {
+			_ = json.Unmarshal(b, &prev)
+		}
+		r.fail(prev.Count, prev.Errors...)
 		r.mu.Lock()
 		r.sum.Reused++
 		r.mu.Unlock()
 		r.done.Add(1)
+		if r.crossed() {
+			return r.thresholdError()
+		}
 		return nil
 	}
 	var lastErr error
@@ -251,6 +262,14 @@ func (r *runner) do(ctx context.Context, mb *miniBatch) error {
 		out, failed, errs, scored, err := r.score(actx, mb)
 		cancel()
 		if err == nil {
+			// The failures are written first: a mini-batch counts as done
+			// only once both files are there.
+			if failed > 0 {
+				b, _ := json.Marshal(failures{Count: failed, Errors: errs})
+				if err := writeAtomic(r.statePath(mb.index)+".failed", b); err != nil {
+					return err
+				}
+			}
 			if err := writeAtomic(r.statePath(mb.index), out); err != nil {
 				return err
 			}
@@ -335,6 +354,13 @@ func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []strin
 		}
 	}
 	return []byte(out.String()), failed, msgs, scored, nil
+}
+
+// failures are a finished mini-batch's failed items, kept beside its
+// output in the state folder.
+type failures struct {
+	Count  int      `json:"count"`
+	Errors []string `json:"errors"`
 }
 
 // ColumnsError is a file whose columns the model cannot use: the file is

@@ -138,3 +138,18 @@ func TestFolderBadItemsThresholdAndSummaryOnly(t *testing.T) {
 		t.Error("a missing input was accepted")
 	}
 }
+
+// TestResumedRunStillCountsEarlierFailures: a run that crossed the
+// threshold fails again when retried from its state, instead of passing
+// because the failing mini-batch is already done.
+func TestResumedRunStillCountsEarlierFailures(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	os.WriteFile(in, []byte("id,x\n1,1\n2,abc\n3,3\n"), 0o644)
+	cfg := Config{Input: in, Output: filepath.Join(dir, "out"), StateDir: filepath.Join(dir, "state"), ErrorThreshold: 0}
+	for i := 0; i < 2; i++ {
+		if _, err := Run(t.Context(), cfg, &doubler{}); err == nil || !strings.Contains(err.Error(), `"abc" is not a number`) {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+	}
+}

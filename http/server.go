@@ -204,6 +204,7 @@ func (s *Server) registerRoutes() {
 	s.registerJobRoutes()
 	s.registerScheduleRoutes()
 	s.registerEndpointRoutes()
+	s.registerBatchRoutes()
 	s.registerMLflowRoutes()
 }
 

@@ -74,6 +74,8 @@ func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec 
 		vars["PATH"] = strings.TrimSuffix(vars["PATH"]+":"+filepath.Dir(exe), ":")
 		vars["PATH"] = strings.TrimPrefix(vars["PATH"], ":")
 	}
+	// A folder that outlives attempts, for work a retry can resume.
+	vars["WHARF_JOB_STATE_DIR"] = filepath.Join(s.jobDir(st.Workspace, st.Name), "state")
 	// The names Azure ML sets, which scripts written for it read.
 	vars["AZUREML_RUN_ID"] = st.Name
 	vars["WHARF_JOB_NAME"] = st.Name

@@ -286,4 +286,3 @@ func decodeDeployment(workspace, doc string) (*wharf.OnlineDeployment, error) {
 	d.Workspace = workspace
 	return &d, nil
 }
-

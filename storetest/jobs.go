@@ -25,6 +25,7 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"ReusableJob", testReusableJob},
 		{"Schedules", testSchedules},
 		{"OnlineEndpoints", testOnlineEndpoints},
+		{"BatchEndpoints", testBatchEndpoints},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -410,5 +411,47 @@ func testOnlineEndpoints(t *testing.T, open Opener) {
 	wantCode(t, err, wharf.ENOTFOUND)
 	wantCode(t, s.DeleteOnlineEndpoint(ctx(t), "ws", "taxi-online"), wharf.ENOTFOUND)
 	_, err = s.ListOnlineEndpoints(ctx(t), "nope")
+	wantCode(t, err, wharf.ENOTFOUND)
+}
+
+func testBatchEndpoints(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	e := &wharf.BatchEndpoint{Workspace: "ws", Name: "taxi-batch"}
+	created, err := s.PutBatchEndpoint(ctx(t), e)
+	must(t, err)
+	if !created || e.CreatedAt.IsZero() {
+		t.Errorf("created %v at %v", created, e.CreatedAt)
+	}
+	e.DefaultDeployment = "dp"
+	_, err = s.PutBatchEndpoint(ctx(t), e)
+	wantCode(t, err, wharf.EINVALID) // no such deployment yet
+	d := &wharf.BatchDeployment{Workspace: "ws", Endpoint: "taxi-batch", Name: "dp", Model: "m:1", Spec: json.RawMessage(`{"compute":"c"}`)}
+	_, err = s.PutBatchDeployment(ctx(t), d)
+	must(t, err)
+	_, err = s.PutBatchEndpoint(ctx(t), e)
+	must(t, err)
+	got, err := s.FindBatchEndpoint(ctx(t), "ws", "taxi-batch")
+	must(t, err)
+	if got.DefaultDeployment != "dp" || !got.CreatedAt.Equal(e.CreatedAt) {
+		t.Errorf("endpoint %+v", got)
+	}
+	wantCode(t, s.DeleteBatchDeployment(ctx(t), "ws", "taxi-batch", "dp"), wharf.ECONFLICT)
+	ds, err := s.ListBatchDeployments(ctx(t), "ws", "taxi-batch")
+	must(t, err)
+	if len(ds) != 1 || ds[0].Model != "m:1" || ds[0].Workspace != "ws" {
+		t.Errorf("deployments %+v", ds)
+	}
+	_, err = s.PutBatchDeployment(ctx(t), &wharf.BatchDeployment{Workspace: "ws", Endpoint: "nope", Name: "x"})
+	wantCode(t, err, wharf.ENOTFOUND)
+	must(t, s.DeleteBatchEndpoint(ctx(t), "ws", "taxi-batch"))
+	_, err = s.FindBatchDeployment(ctx(t), "ws", "taxi-batch", "dp")
+	wantCode(t, err, wharf.ENOTFOUND)
+	eps, err := s.ListBatchEndpoints(ctx(t), "ws")
+	must(t, err)
+	if len(eps) != 0 {
+		t.Errorf("%d endpoints after delete", len(eps))
+	}
+	_, err = s.ListBatchEndpoints(ctx(t), "nope")
 	wantCode(t, err, wharf.ENOTFOUND)
 }

@@ -4,19 +4,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// mlCommand is the `az ml` tree. Resources whose verbs are not available in
-// this build are listed so that `wharf ml --help` shows the whole tree.
+// mlCommand is the `az ml` tree.
 func (a *app) mlCommand() *cobra.Command {
 	ml := &cobra.Command{Use: "ml", Short: "Machine learning resources (the az ml command tree)"}
 	ml.AddCommand(a.workspaceCommand(), a.computeCommand(), a.datastoreCommand(), a.modelCommand(),
 		a.dataCommand(), a.environmentCommand(), a.componentCommand(), a.jobCommand(), a.scheduleCommand(),
-		a.onlineEndpointCommand(), a.onlineDeploymentCommand())
-	for _, r := range []struct{ name, short string }{
-		{"batch-endpoint", "Batch endpoints"},
-		{"batch-deployment", "Batch deployments"},
-	} {
-		ml.AddCommand(&cobra.Command{Use: r.name, Short: r.short})
-	}
+		a.onlineEndpointCommand(), a.onlineDeploymentCommand(),
+		a.batchEndpointCommand(), a.batchDeploymentCommand())
 	return ml
 }
 

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wharfml/wharf"
+	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/scheduler"
+	"github.com/wharfml/wharf/yamlfile"
+)
+
+func batchEndpointsPath(ws string) string {
+	return "/api/v1/workspaces/" + url.PathEscape(ws) + "/batchEndpoints"
+}
+
+// batchEndpointSpec is the batch endpoint YAML.
+type batchEndpointSpec struct {
+	Name        string            `yaml:"name"`
+	Description string            `yaml:"description"`
+	Tags        map[string]string `yaml:"tags"`
+	AuthMode    string            `yaml:"auth_mode"`
+	Defaults    struct {
+		DeploymentName string `yaml:"deployment_name"`
+	} `yaml:"defaults"`
+}
+
+// batchRunSettings are the settings of a batch deployment, written at the
+// top level (the flat form) or under settings: (type: model).
+type batchRunSettings struct {
+	MaxConcurrencyPerInstance int               `yaml:"max_concurrency_per_instance"`
+	MiniBatchSize             int               `yaml:"mini_batch_size"`
+	OutputAction              string            `yaml:"output_action"`
+	OutputFileName            string            `yaml:"output_file_name"`
+	RetrySettings             *batchRetry       `yaml:"retry_settings"`
+	ErrorThreshold            *int              `yaml:"error_threshold"`
+	LoggingLevel              string            `yaml:"logging_level"`
+	EnvironmentVariables      map[string]string `yaml:"environment_variables"`
+}
+
+type batchRetry struct {
+	MaxRetries *int `yaml:"max_retries"`
+	Timeout    *int `yaml:"timeout"`
+}
+
+// batchDeploymentSpec is the batch deployment YAML in either form.
+type batchDeploymentSpec struct {
+	batchRunSettings  `yaml:",inline"`
+	Name              string            `yaml:"name"`
+	EndpointName      string            `yaml:"endpoint_name"`
+	Type              string            `yaml:"type"`
+	Description       string            `yaml:"description"`
+	Tags              map[string]string `yaml:"tags"`
+	Model             *yaml.Node        `yaml:"model"`
+	CodeConfiguration *codeConfig       `yaml:"code_configuration"`
+	Environment       *yaml.Node        `yaml:"environment"`
+	Compute           string            `yaml:"compute"`
+	Resources         struct {
+		InstanceCount int `yaml:"instance_count"`
+	} `yaml:"resources"`
+	Settings *batchRunSettings `yaml:"settings"`
+}
+
+func (a *app) batchEndpointCommand() *cobra.Command {
+	be := &cobra.Command{Use: "batch-endpoint", Short: "Batch endpoints (score datasets as jobs)"}
+	var cw wsFlags
+	var file, name string
+	var sets []string
+	create := &cobra.Command{Use: "create", Short: "Create or update a batch endpoint", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(cw.workspace)
+			if err != nil {
+				return err
+			}
+			var spec batchEndpointSpec
+			if file != "" {
+				if _, err := loadYAML(file, sets, &spec); err != nil {
+					return err
+				}
+			}
+			if name != "" {
+				spec.Name = name
+			}
+			if spec.Name == "" {
+				return usagef("--name is required (or name: in --file)")
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out any
+			if err := c.Do(cmd.Context(), "PUT", batchEndpointsPath(ws)+"/"+url.PathEscape(spec.Name), map[string]any{
+				"description": spec.Description, "tags": spec.Tags, "default_deployment": spec.Defaults.DeploymentName}, &out); err != nil {
+				return err
+			}
+			return a.print(out)
+		}}
+	create.Flags().StringVarP(&file, "file", "f", "", "batch endpoint YAML")
+	create.Flags().StringVarP(&name, "name", "n", "", "endpoint name (overrides the YAML's)")
+	create.Flags().StringArrayVar(&sets, "set", nil, "override a YAML field")
+	cw.add(create)
+
+	var rw wsFlags
+	var rname string
+	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
+		cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(rw.workspace)
+			if err != nil {
+				return err
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			return run(cmd, ws, c)
+		}}
+		cmd.Flags().StringVarP(&rname, "name", "n", "", "endpoint name")
+		_ = cmd.MarkFlagRequired("name")
+		rw.add(cmd)
+		return cmd
+	}
+	show := named("show", "Show a batch endpoint", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		return a.getAndPrint(cmd, batchEndpointsPath(ws)+"/"+url.PathEscape(rname))
+	})
+	var yes bool
+	del := named("delete", "Delete a batch endpoint and its deployments", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		return c.Do(cmd.Context(), "DELETE", batchEndpointsPath(ws)+"/"+url.PathEscape(rname), nil, nil)
+	})
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt (accepted for az compatibility)")
+	var deployment, input, inputType string
+	invoke := named("invoke", "Score an input as a job; prints the job at once", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		in, err := a.batchInput(cmd, c, ws, input, inputType)
+		if err != nil {
+			return err
+		}
+		var out any
+		if err := c.Do(cmd.Context(), "POST", batchEndpointsPath(ws)+"/"+url.PathEscape(rname)+"/invoke",
+			map[string]any{"deployment": deployment, "input": in}, &out); err != nil {
+			return err
+		}
+		return a.print(out)
+	})
+	invoke.Flags().StringVarP(&deployment, "deployment-name", "d", "", "deployment (default: the endpoint's default)")
+	invoke.Flags().StringVar(&input, "input", "", "local file or folder, azureml:<data>@latest, or azureml://datastores/... path")
+	invoke.Flags().StringVar(&inputType, "input-type", "", "uri_file or uri_folder (accepted; the input says which it is)")
+	_ = invoke.MarkFlagRequired("input")
+
+	var lw wsFlags
+	list := &cobra.Command{Use: "list", Short: "List batch endpoints", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		ws, err := a.workspaceName(lw.workspace)
+		if err != nil {
+			return err
+		}
+		return a.getAndPrint(cmd, batchEndpointsPath(ws))
+	}}
+	lw.add(list)
+	be.AddCommand(create, show, list, del, invoke)
+	return be
+}
+
+// batchInput resolves an invocation's input to stored content: a local
+// path is uploaded first.
+func (a *app) batchInput(cmd *cobra.Command, c *wharfhttp.Client, ws, input, inputType string) (*scheduler.InputSpec, error) {
+	switch {
+	case strings.HasPrefix(input, "azureml://"):
+		u, err := jobspec.ParseDatastoreURI(input)
+		if err != nil {
+			return nil, wharf.Errorf(wharf.EINVALID, "--input: %s", err.Error())
+		}
+		df, err := datastoreContent(cmd.Context(), c, ws, &u)
+		if err != nil {
+			return nil, err
+		}
+		return &scheduler.InputSpec{Digest: df.Digest, Kind: df.Kind, Source: input, FileName: filepath.Base(df.Path)}, nil
+	case strings.HasPrefix(input, "azureml:"):
+		ref, err := jobspec.ParseAssetRef(input)
+		if err != nil {
+			return nil, wharf.Errorf(wharf.EINVALID, "--input: %s", err.Error())
+		}
+		asset, found, err := newAPIResolver(cmd.Context(), c, ws).fetch(wharf.AssetData, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, wharf.Errorf(wharf.ENOTFOUND, "data asset %s not found", input)
+		}
+		var ds dataSpecJSON
+		if err := json.Unmarshal(asset.Spec, &ds); err != nil {
+			return nil, err
+		}
+		return &scheduler.InputSpec{Digest: asset.Digest, Kind: ds.Kind, FileName: ds.FileName, Source: "azureml:" + asset.Name + ":" + asset.Version}, nil
+	}
+	digest, kind, _, _, err := a.uploadLocal(cmd.Context(), c, ws, input, "input")
+	if err != nil {
+		return nil, err
+	}
+	return &scheduler.InputSpec{Digest: digest, Kind: kind, FileName: filepath.Base(input), Source: input}, nil
+}
+
+func (a *app) batchDeploymentCommand() *cobra.Command {
+	bd := &cobra.Command{Use: "batch-deployment", Short: "Deployments behind batch endpoints"}
+	var cw wsFlags
+	var file, name, endpoint string
+	var sets []string
+	var setDefault bool
+	create := &cobra.Command{Use: "create", Short: "Create or update a batch deployment (flat or type: model form)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(cw.workspace)
+			if err != nil {
+				return err
+			}
+			if file == "" {
+				return usagef("--file is required")
+			}
+			var spec batchDeploymentSpec
+			doc, err := loadYAML(file, sets, &spec)
+			if err != nil {
+				return err
+			}
+			if name != "" {
+				spec.Name = name
+			}
+			if endpoint != "" {
+				spec.EndpointName = endpoint
+			}
+			if spec.Name == "" || spec.EndpointName == "" {
+				return usagef("--name and --endpoint-name are required (or name: and endpoint_name: in --file)")
+			}
+			run := spec.batchRunSettings
+			if spec.Settings != nil {
+				run = *spec.Settings
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			model, err := a.deploymentModel(cmd, c, ws, doc.Dir(), deploymentSpec{Model: spec.Model, Name: spec.Name, EndpointName: spec.EndpointName})
+			if err != nil {
+				return err
+			}
+			compute, err := jobspec.ParseResourceRef(spec.Compute)
+			if err != nil || compute == "" {
+				return wharf.Errorf(wharf.EINVALID, "%s: compute is required (azureml:<cluster>)", file).WithField("compute")
+			}
+			stored := map[string]any{"compute": compute, "instance_count": max(spec.Resources.InstanceCount, 1),
+				"max_concurrency_per_instance": max(run.MaxConcurrencyPerInstance, 1), "mini_batch_size": run.MiniBatchSize,
+				"output_action": strings.ToLower(run.OutputAction), "output_file_name": run.OutputFileName,
+				"environment_variables": run.EnvironmentVariables, "logging_level": run.LoggingLevel,
+				"max_retries": 3, "timeout": 30, "error_threshold": -1, "description": spec.Description, "tags": spec.Tags}
+			if run.MiniBatchSize == 0 {
+				stored["mini_batch_size"] = 10
+			}
+			if r := run.RetrySettings; r != nil {
+				if r.MaxRetries != nil {
+					stored["max_retries"] = *r.MaxRetries
+				}
+				if r.Timeout != nil {
+					stored["timeout"] = *r.Timeout
+				}
+			}
+			if run.ErrorThreshold != nil {
+				stored["error_threshold"] = *run.ErrorThreshold
+			}
+			if spec.Environment != nil {
+				env, err := a.batchEnvironment(cmd, c, ws, doc.Dir(), spec.Environment)
+				if err != nil {
+					return err
+				}
+				stored["environment"] = env
+			}
+			var out any
+			if err := c.Do(cmd.Context(), "PUT", batchEndpointsPath(ws)+"/"+url.PathEscape(spec.EndpointName)+"/deployments/"+url.PathEscape(spec.Name),
+				map[string]any{"model": model, "spec": stored, "set_default": setDefault}, &out); err != nil {
+				return err
+			}
+			return a.print(out)
+		}}
+	f := create.Flags()
+	f.StringVarP(&file, "file", "f", "", "batch deployment YAML")
+	f.StringVarP(&name, "name", "n", "", "deployment name (overrides the YAML's)")
+	f.StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint (overrides the YAML's endpoint_name)")
+	f.StringVar(&endpoint, "endpoint", "", "same as --endpoint-name")
+	_ = f.MarkHidden("endpoint")
+	f.StringArrayVar(&sets, "set", nil, "override a YAML field")
+	f.BoolVar(&setDefault, "set-default", false, "make it the endpoint's default deployment")
+	cw.add(create)
+
+	var rw wsFlags
+	var rname, rendpoint string
+	show := &cobra.Command{Use: "show", Short: "Show a batch deployment", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		ws, err := a.workspaceName(rw.workspace)
+		if err != nil {
+			return err
+		}
+		return a.getAndPrint(cmd, batchEndpointsPath(ws)+"/"+url.PathEscape(rendpoint)+"/deployments/"+url.PathEscape(rname))
+	}}
+	show.Flags().StringVarP(&rname, "name", "n", "", "deployment name")
+	show.Flags().StringVarP(&rendpoint, "endpoint-name", "e", "", "endpoint name")
+	rw.add(show)
+	bd.AddCommand(create, show)
+	return bd
+}
+
+// batchEnvironment pins a batch deployment's environment: a registered
+// one by reference, an inline one from its conda file.
+func (a *app) batchEnvironment(cmd *cobra.Command, c *wharfhttp.Client, ws, base string, n *yaml.Node) (*scheduler.EnvSpec, error) {
+	if n.Kind == yaml.ScalarNode {
+		ref, err := jobspec.ParseAssetRef(n.Value)
+		if err != nil {
+			return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment: %s", n.Line, err.Error()).WithField("environment")
+		}
+		comp := &jobspec.ComponentSpec{Environment: jobspec.EnvironmentRef{Ref: &ref}}
+		env, err := a.environment(newAPIResolver(cmd.Context(), c, ws), comp)
+		return &env, err
+	}
+	var inline struct {
+		Image     string `yaml:"image"`
+		CondaFile string `yaml:"conda_file"`
+	}
+	if err := n.Decode(&inline); err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment: %s", n.Line, err.Error()).WithField("environment")
+	}
+	env := &scheduler.EnvSpec{Image: inline.Image}
+	if inline.CondaFile != "" {
+		p := inline.CondaFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(base, p)
+		}
+		// The conda file is read by the same rules as an environment's.
+		doc, err := yamlfile.Parse(filepath.Join(base, "environment"), []byte("name: inline\nimage: "+
+			strconv.Quote(cmp.Or(inline.Image, "none"))+"\nconda_file: "+strconv.Quote(p)+"\n"))
+		if err != nil {
+			return nil, err
+		}
+		spec, err := jobspec.EnvironmentFromDocument(doc)
+		if err != nil {
+			return nil, err
+		}
+		env.PythonVersion, env.Pip = spec.PythonVersion(), spec.PipRequirements()
+	}
+	return env, nil
+}

@@ -1,0 +1,300 @@
+package http
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/scheduler"
+	"github.com/wharfml/wharf/snapshot"
+)
+
+// registerBatchRoutes registers batch endpoints; invoking one submits a
+// job.
+func (s *Server) registerBatchRoutes() {
+	const base = "/api/v1/workspaces/{workspace}/batchEndpoints"
+	s.route("GET "+base, wharf.ActionBatchEndpointRead, s.handleListBatchEndpoints)
+	s.route("GET "+base+"/{name}", wharf.ActionBatchEndpointRead, s.handleGetBatchEndpoint)
+	s.route("PUT "+base+"/{name}", wharf.ActionBatchEndpointWrite, s.handlePutBatchEndpoint)
+	s.route("DELETE "+base+"/{name}", wharf.ActionBatchEndpointDelete, s.handleDeleteBatchEndpoint)
+	s.route("GET "+base+"/{name}/deployments", wharf.ActionBatchEndpointRead, s.handleListBatchDeployments)
+	s.route("GET "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointRead, s.handleGetBatchDeployment)
+	s.route("PUT "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointWrite, s.handlePutBatchDeployment)
+	s.route("DELETE "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointDelete, s.handleDeleteBatchDeployment)
+	s.route("POST "+base+"/{name}/invoke", wharf.ActionJobWrite, s.handleInvokeBatchEndpoint)
+}
+
+func (s *Server) handleListBatchEndpoints(w http.ResponseWriter, r *http.Request) {
+	eps, err := s.Store.ListBatchEndpoints(r.Context(), r.PathValue("workspace"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, eps)
+}
+
+func (s *Server) handleGetBatchEndpoint(w http.ResponseWriter, r *http.Request) {
+	e, err := s.Store.FindBatchEndpoint(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) handlePutBatchEndpoint(w http.ResponseWriter, r *http.Request) {
+	name, err := pathName(r, "name")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req struct {
+		Description       string            `json:"description"`
+		Tags              map[string]string `json:"tags"`
+		DefaultDeployment string            `json:"default_deployment"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e := &wharf.BatchEndpoint{Workspace: r.PathValue("workspace"), Name: name, Description: req.Description, Tags: req.Tags,
+		DefaultDeployment: req.DefaultDeployment}
+	created, err := s.Store.PutBatchEndpoint(r.Context(), e)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, createdStatus(created), e)
+}
+
+func (s *Server) handleDeleteBatchEndpoint(w http.ResponseWriter, r *http.Request) {
+	if err := s.Store.DeleteBatchEndpoint(r.Context(), r.PathValue("workspace"), r.PathValue("name")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleListBatchDeployments(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.Store.ListBatchDeployments(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+func (s *Server) handleGetBatchDeployment(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Store.FindBatchDeployment(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// batchSettings are the deployment settings a batch job runs with.
+type batchSettings struct {
+	Compute                   string             `json:"compute"`
+	InstanceCount             int                `json:"instance_count"`
+	MaxConcurrencyPerInstance int                `json:"max_concurrency_per_instance"`
+	MiniBatchSize             int                `json:"mini_batch_size"`
+	RowsPerBatch              int                `json:"rows_per_batch"`
+	OutputAction              string             `json:"output_action"`
+	OutputFileName            string             `json:"output_file_name"`
+	MaxRetries                int                `json:"max_retries"`
+	TimeoutSeconds            int                `json:"timeout"`
+	ErrorThreshold            int                `json:"error_threshold"`
+	EnvironmentVariables      map[string]string  `json:"environment_variables"`
+	Environment               *scheduler.EnvSpec `json:"environment"`
+}
+
+func (s *Server) handlePutBatchDeployment(w http.ResponseWriter, r *http.Request) {
+	ws, ep := r.PathValue("workspace"), r.PathValue("name")
+	name, err := pathName(r, "deployment")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req struct {
+		Model      string          `json:"model"`
+		Spec       json.RawMessage `json:"spec"`
+		SetDefault bool            `json:"set_default"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var set batchSettings
+	if err := json.Unmarshal(req.Spec, &set); err != nil {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "spec: %s", err.Error()).WithField("spec"))
+		return
+	}
+	if set.OutputAction != "" && set.OutputAction != "append_row" && set.OutputAction != "summary_only" {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "output_action must be append_row or summary_only, got %q", set.OutputAction).WithField("output_action"))
+		return
+	}
+	if _, err := s.Store.FindCompute(r.Context(), ws, set.Compute); err != nil {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "compute %q does not exist in workspace %s", set.Compute, ws).WithField("compute"))
+		return
+	}
+	ref := strings.TrimPrefix(req.Model, "azureml:")
+	modelName, version := ref, "latest"
+	if i := strings.LastIndexAny(ref, ":@"); i > 0 {
+		modelName, version = ref[:i], ref[i+1:]
+	}
+	v, err := s.findVersion(r, ws, modelName, version)
+	if err != nil {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "model %s not found in workspace %s", req.Model, ws).WithField("model"))
+		return
+	}
+	d := &wharf.BatchDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + strconv.FormatInt(v.Version, 10), Spec: req.Spec}
+	created, err := s.Store.PutBatchDeployment(r.Context(), d)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The only deployment, or one created with --set-default, is the
+	// endpoint's default.
+	if e, err := s.Store.FindBatchEndpoint(r.Context(), ws, ep); err == nil && (req.SetDefault || e.DefaultDeployment == "") {
+		e.DefaultDeployment = name
+		if _, err := s.Store.PutBatchEndpoint(r.Context(), e); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, createdStatus(created), d)
+}
+
+func (s *Server) handleDeleteBatchDeployment(w http.ResponseWriter, r *http.Request) {
+	if err := s.Store.DeleteBatchDeployment(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleInvokeBatchEndpoint submits the scoring job of an invocation and
+// answers with it at once.
+func (s *Server) handleInvokeBatchEndpoint(w http.ResponseWriter, r *http.Request) {
+	if !s.scheduler(w, r) {
+		return
+	}
+	ws, ep := r.PathValue("workspace"), r.PathValue("name")
+	var req struct {
+		Deployment string              `json:"deployment"`
+		Input      scheduler.InputSpec `json:"input"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := s.Store.FindBatchEndpoint(r.Context(), ws, ep)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	name := req.Deployment
+	if name == "" {
+		name = e.DefaultDeployment
+	}
+	if name == "" {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "batch endpoint %s has no deployment", ep).WithField("deployment"))
+		return
+	}
+	d, err := s.Store.FindBatchDeployment(r.Context(), ws, ep, name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var set batchSettings
+	if err := json.Unmarshal(d.Spec, &set); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	modelDigest, err := s.modelSnapshot(r, ws, d.Model)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Input.Digest == "" {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "input names no content").WithField("input"))
+		return
+	}
+	workers := max(set.InstanceCount, 1) * max(set.MaxConcurrencyPerInstance, 1)
+	args := []string{`"$WHARF" batch-score --model ${{inputs.model}} --input ${{inputs.data}} --output ${{outputs.score}}`,
+		fmt.Sprintf("--workers %d --mini-batch-size %d --rows-per-batch %d --max-retries %d --timeout %d --error-threshold %d",
+			workers, max(set.MiniBatchSize, 1), max(set.RowsPerBatch, 0), set.MaxRetries, max(set.TimeoutSeconds, 1), set.ErrorThreshold)}
+	if set.OutputFileName != "" {
+		args = append(args, "--output-file-name "+shellQuote(set.OutputFileName))
+	}
+	if set.OutputAction == "summary_only" {
+		args = append(args, "--summary-only")
+	}
+	in := req.Input
+	in.Type = "uri_folder"
+	if in.Kind != "folder" {
+		in.Type = "uri_file"
+	}
+	spec := scheduler.StepSpec{Component: "batch-endpoint:" + ep + "/" + name, ComponentHash: "batch", Command: strings.Join(args, " "),
+		Compute: set.Compute, EnvVars: set.EnvironmentVariables, MaxRetries: 1,
+		Inputs: map[string]scheduler.InputSpec{
+			"model": {Type: "custom_model", Digest: modelDigest, Kind: "folder", Source: "azureml:" + d.Model},
+			"data":  in,
+		},
+		Outputs: map[string]scheduler.OutputSpec{"score": {Type: "uri_folder"}}}
+	if set.Environment != nil {
+		spec.Environment = *set.Environment
+	}
+	j, err := s.Scheduler.Submit(r.Context(), ws, callerID(r), &scheduler.Submission{Type: wharf.JobTypeCommand,
+		ExperimentName: ep, DisplayName: ep + "-" + name, Tags: map[string]string{"wharf.batch_endpoint": ep, "wharf.batch_deployment": name},
+		Steps: []scheduler.SubmittedStep{{Name: "batchscoring", Spec: spec}}})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.jobJSON(j, nil))
+}
+
+// modelSnapshot makes a model version's files one folder snapshot, so a
+// job can take it as an input.
+func (s *Server) modelSnapshot(r *http.Request, ws, model string) (string, error) {
+	name, version, _ := strings.Cut(model, ":")
+	v, err := s.findVersion(r, ws, name, version)
+	if err != nil {
+		return "", err
+	}
+	loc, err := s.downloadURI(r, ws, v)
+	if err != nil {
+		return "", err
+	}
+	root, ok := artifactRootOf(loc)
+	if !ok {
+		return "", wharf.Errorf(wharf.EINVALID, "model %s is stored outside this server (%s)", model, loc)
+	}
+	arts, err := s.Store.ListArtifacts(r.Context(), ws, root)
+	if err != nil {
+		return "", err
+	}
+	var files []snapshot.File
+	for _, a := range arts {
+		rel := strings.TrimPrefix(strings.TrimPrefix(a.Path, root), "/")
+		if rel == "" {
+			rel = a.Path[strings.LastIndex(a.Path, "/")+1:]
+		}
+		files = append(files, snapshot.File{Path: rel, Mode: snapshot.ModeFile, Digest: a.Digest, Size: a.Size})
+	}
+	if len(files) == 0 {
+		return "", wharf.Errorf(wharf.EINVALID, "model %s has no files", model)
+	}
+	m, err := snapshot.FromStored(r.Context(), files, s.Blobs)
+	if err != nil {
+		return "", err
+	}
+	return m.Digest, nil
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
