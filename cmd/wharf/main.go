@@ -145,6 +145,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.infraCommand(),
 		a.mlCommand(),
 		a.trainCommand(),
+		a.generateCommand(),
 		a.batchScoreCommand(),
 		a.quickstartCommand(),
 	)

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wharfml/wharf/taxigen"
+)
+
+// progressRows is the row count from which generate reports its progress.
+const progressRows = 1_000_000
+
+// generateCommand writes synthetic data sets, the same bytes for the same
+// seed, to try pipelines and endpoints on without real data.
+func (a *app) generateCommand() *cobra.Command {
+	gen := &cobra.Command{Use: "generate", Short: "Write synthetic data sets (deterministic by seed)"}
+	var (
+		rows, batchRows int64
+		seed            uint64
+		out, start      string
+		days, workers   int
+	)
+	taxi := &cobra.Command{
+		Use:   "taxi",
+		Short: "Write NYC taxi trips shaped like the Azure MLOps v2 taxi sample: taxi-data.csv, taxi-batch.csv, taxi-request.json",
+		Long: `Write synthetic New York taxi trips into --out:
+
+  taxi-data.csv      --rows trips: cost (the fare, the label), then the 20 features
+  taxi-batch.csv     --batch-rows other trips, the features only, for batch scoring
+  taxi-request.json  2 more trips as an online endpoint request {"input_data": [[...], ...]}
+
+Distances follow from the coordinates, durations from distance and hour, and
+the fare from the meter's rates per mile and per slow minute, plus noise. The
+same --seed, --start and --days give byte-identical files, whatever --workers.
+
+Pickups fall in the --days days from --start (default: the whole of 2016; the
+sample's trips are all in January). A trip ends in the month it starts in, so
+dropoff_month equals pickup_month: leave one out of a linear model's features,
+e.g. wharf train linear-regression --features with every feature but
+dropoff_month.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if rows < 1 {
+				return usagef("--rows must be at least 1")
+			}
+			if batchRows < 0 {
+				return usagef("--batch-rows must not be negative")
+			}
+			if days < 1 {
+				return usagef("--days must be at least 1")
+			}
+			first, err := time.Parse(time.DateOnly, start)
+			if err != nil {
+				return usagef("--start %q is not a date like 2016-01-01", start)
+			}
+			spec := taxigen.Spec{Seed: seed, Start: first, Days: days, Workers: workers}
+			began := time.Now()
+			var progress taxigen.Progress
+			if rows >= progressRows {
+				var cur string
+				var next int64
+				var fileBegan time.Time
+				progress = func(file string, done, total int64) {
+					if file != cur {
+						cur, next, fileBegan = file, total/10, time.Now()
+					}
+					if total < progressRows || done < next && done < total {
+						return
+					}
+					for next <= done {
+						next += total / 10
+					}
+					fmt.Fprintf(a.stderr, "%s: %d of %d rows (%d%%), %.1fM rows/s\n",
+						file, done, total, done*100/total, float64(done)/time.Since(fileBegan).Seconds()/1e6)
+				}
+			}
+			paths, err := taxigen.Generate(cmd.Context(), out, spec, rows, batchRows, progress)
+			if err != nil {
+				return err
+			}
+			return a.print(map[string]any{"files": paths, "rows": rows, "batch_rows": batchRows,
+				"request_rows": taxigen.RequestRows, "seed": seed, "start": first.Format(time.DateOnly), "days": days,
+				"seconds": time.Since(began).Round(time.Millisecond).Seconds()})
+		},
+	}
+	f := taxi.Flags()
+	f.Int64Var(&rows, "rows", 0, "number of trips in taxi-data.csv")
+	f.Uint64Var(&seed, "seed", 1, "random seed; the same seed writes the same files")
+	f.StringVar(&out, "out", "", "folder to write the files into (created if missing)")
+	f.Int64Var(&batchRows, "batch-rows", 1000, "number of trips in taxi-batch.csv")
+	f.StringVar(&start, "start", taxigen.DefaultStart.Format(time.DateOnly), "first day pickups fall on")
+	f.IntVar(&days, "days", taxigen.DefaultDays, "number of days pickups fall in (31 for January only, like the sample)")
+	f.IntVar(&workers, "workers", 0, "goroutines formatting rows (default: one per CPU); the output does not depend on it")
+	for _, n := range []string{"rows", "out"} {
+		_ = taxi.MarkFlagRequired(n)
+	}
+	gen.AddCommand(taxi)
+	return gen
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wharfml/wharf/taxigen"
+)
+
+// wharfRun runs one command line without a server.
+func wharfRun(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func sha256File(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestGenerateTaxiWritesTrainableFiles generates taxi data twice with one
+// seed, checks the files are byte-identical, and trains the built-in
+// linear regression on them.
+func TestGenerateTaxiWritesTrainableFiles(t *testing.T) {
+	t.Setenv("WHARF_CONFIG_DIR", t.TempDir())
+	dirs := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
+	for _, dir := range dirs {
+		out, errs, code := wharfRun(t, "generate", "taxi", "--rows", "5000", "--seed", "9", "--out", dir, "--batch-rows", "50")
+		if code != 0 {
+			t.Fatalf("exit %d: %s%s", code, out, errs)
+		}
+		var res struct {
+			Files []string `json:"files"`
+			Rows  int      `json:"rows"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Files) != 3 || res.Rows != 5000 {
+			t.Fatalf("output %s (%v)", out, err)
+		}
+		if errs != "" {
+			t.Errorf("progress printed for 5000 rows: %s", errs)
+		}
+	}
+	for _, name := range []string{taxigen.DataFile, taxigen.BatchFile, taxigen.RequestFile} {
+		if sha256File(t, filepath.Join(dirs[0], name)) != sha256File(t, filepath.Join(dirs[1], name)) {
+			t.Errorf("%s differs between two runs with seed 9", name)
+		}
+	}
+
+	// Every column is numeric, but dropoff_month repeats pickup_month, so
+	// the default feature set cannot be fitted.
+	data := filepath.Join(dirs[0], taxigen.DataFile)
+	if _, errs, code := wharfRun(t, "train", "linear-regression", "--train-data", data, "--target", "cost",
+		"--model-output", t.TempDir()); code == 0 || !strings.Contains(errs, "singular") {
+		t.Errorf("training on every column: exit %d, %s", code, errs)
+	}
+	var features []string
+	for _, f := range taxigen.Features {
+		if f != "dropoff_month" {
+			features = append(features, f)
+		}
+	}
+	out, errs, code := wharfRun(t, "train", "linear-regression", "--train-data", data, "--target", "cost",
+		"--features", strings.Join(features, ","), "--test-data", filepath.Join(dirs[1], taxigen.DataFile), "--model-output", t.TempDir())
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errs)
+	}
+	var res struct {
+		Metrics map[string]float64 `json:"metrics"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if r2 := res.Metrics["training_r2"]; r2 < 0.9 {
+		t.Errorf("training R² %v on generated data, want at least 0.9", r2)
+	}
+}
+
+// TestGenerateTaxiReportsProgress checks the progress lines of a large
+// file.
+func TestGenerateTaxiReportsProgress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 90 MB")
+	}
+	t.Setenv("WHARF_CONFIG_DIR", t.TempDir())
+	dir := t.TempDir()
+	_, errs, code := wharfRun(t, "generate", "taxi", "--rows", "1000000", "--out", dir, "--batch-rows", "0", "-o", "none")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if len(lines) < 10 || len(lines) > 12 || !strings.HasPrefix(lines[len(lines)-1], "taxi-data.csv: 1000000 of 1000000 rows (100%)") {
+		t.Errorf("progress:\n%s", errs)
+	}
+}
+
+// TestGenerateTaxiUsageErrors checks that bad arguments exit 2.
+func TestGenerateTaxiUsageErrors(t *testing.T) {
+	t.Setenv("WHARF_CONFIG_DIR", t.TempDir())
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"--rows", "0", "--out", dir},
+		{"--rows", "10", "--out", dir, "--batch-rows", "-1"},
+		{"--rows", "10", "--out", dir, "--start", "2016-13-01"},
+		{"--rows", "10", "--out", dir, "--days", "0"},
+		{"--rows", "10"},
+		{"--out", dir},
+	} {
+		if _, errs, code := wharfRun(t, append([]string{"generate", "taxi"}, args...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2: %s", args, code, errs)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("usage errors wrote %v", entries)
+	}
+}

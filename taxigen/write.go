@@ -1,0 +1,325 @@
+package taxigen
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// Files Generate writes into its folder.
+const (
+	DataFile    = "taxi-data.csv"
+	BatchFile   = "taxi-batch.csv"
+	RequestFile = "taxi-request.json"
+)
+
+// RequestRows is how many trips Generate puts in the request file, as many
+// as the sample's.
+const RequestRows = 2
+
+// chunkRows is how many consecutive rows share one random sequence; rows are
+// generated and formatted a chunk at a time.
+const chunkRows = 4096
+
+// Trips calls fn with the first n trips of a stream, in order; fn must not
+// keep t, which is reused. It stops early when fn returns false.
+func (s Spec) Trips(stream Stream, n int64, fn func(i int64, t *Trip) bool) {
+	c := s.calendar()
+	var t Trip
+	var r *rng
+	for i := int64(0); i < n; i++ {
+		if i%chunkRows == 0 {
+			r = newRNG(s.Seed, stream, i/chunkRows)
+		}
+		r.trip(c, &t)
+		if !fn(i, &t) {
+			return
+		}
+	}
+}
+
+// Header is the CSV header row, without its newline: Target first when
+// label is set (as in the sample's taxi-data.csv, less its index column),
+// then Features.
+func Header(label bool) string {
+	h := strings.Join(Features, ",")
+	if label {
+		h = Target + "," + h
+	}
+	return h
+}
+
+// WriteCSV writes a header and the first n trips of a stream as CSV to w,
+// with the cost column when label is set. progress, if not nil, is called
+// with the number of rows written so far, from the calling goroutine.
+func (s Spec) WriteCSV(ctx context.Context, w io.Writer, stream Stream, n int64, label bool, progress func(done int64)) error {
+	if n < 0 {
+		return fmt.Errorf("taxigen: negative row count %d", n)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10) // chunks larger than this pass through uncopied
+	if _, err := bw.WriteString(Header(label) + "\n"); err != nil {
+		return err
+	}
+	c := s.calendar()
+	workers := s.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	chunks := (n + chunkRows - 1) / chunkRows
+
+	// A producer hands chunks to workers and, in the same order, to this
+	// goroutine, which writes each as soon as it and those before it are
+	// done. The queue's capacity bounds the chunks in flight, and so memory.
+	type job struct {
+		chunk int64
+		out   chan []byte
+	}
+	done := make(chan struct{})
+	defer close(done)
+	jobs := make(chan job)
+	queue := make(chan job, 2*workers)
+	free := make(chan []byte, 2*workers+2)
+	go func() {
+		defer close(jobs)
+		defer close(queue)
+		for ch := int64(0); ch < chunks; ch++ {
+			j := job{chunk: ch, out: make(chan []byte, 1)}
+			select {
+			case queue <- j:
+			case <-done:
+				return
+			}
+			select {
+			case jobs <- j:
+			case <-done:
+				return
+			}
+		}
+	}()
+	for range workers {
+		go func() {
+			var t Trip
+			for j := range jobs {
+				var buf []byte
+				select {
+				case buf = <-free:
+				default:
+					buf = make([]byte, 0, chunkRows*128)
+				}
+				rows := min(int64(chunkRows), n-j.chunk*chunkRows)
+				r := newRNG(s.Seed, stream, j.chunk)
+				for range rows {
+					r.trip(c, &t)
+					buf = appendRow(buf, &t, label)
+				}
+				j.out <- buf
+			}
+		}()
+	}
+	var written int64
+	for j := range queue {
+		buf := <-j.out
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+		select {
+		case free <- buf[:0]:
+		default:
+		}
+		written += min(int64(chunkRows), n-j.chunk*chunkRows)
+		if progress != nil {
+			progress(written)
+		}
+	}
+	return bw.Flush()
+}
+
+// WriteRequest writes the first n trips of a stream as an online endpoint
+// request, {"input_data": [[...], ...]}, each row's values in Features
+// order.
+func (s Spec) WriteRequest(w io.Writer, stream Stream, n int) error {
+	b := []byte(`{"input_data": [`)
+	s.Trips(stream, int64(n), func(i int64, t *Trip) bool {
+		if i > 0 {
+			b = append(b, ",\n                "...)
+		}
+		b = append(b, '[')
+		b = appendFeatures(b, t)
+		b = append(b, ']')
+		return true
+	})
+	b = append(b, "]\n}\n"...)
+	_, err := w.Write(b)
+	return err
+}
+
+// appendRow appends one CSV line.
+func appendRow(b []byte, t *Trip, label bool) []byte {
+	if label {
+		b = appendFixed(b, t.Cost, 2)
+		b = append(b, ',')
+	}
+	b = appendFeatures(b, t)
+	return append(b, '\n')
+}
+
+// appendFeatures appends the trip's features in Features order, separated
+// by commas.
+func appendFeatures(b []byte, t *Trip) []byte {
+	b = appendFixed(b, t.Distance, 2)
+	b = append(b, ',')
+	b = appendFixed(b, t.DropoffLatitude, 6)
+	b = append(b, ',')
+	b = appendFixed(b, t.DropoffLongitude, 6)
+	b = append(b, ',')
+	b = appendSmall(b, t.Passengers)
+	b = append(b, ',')
+	b = appendFixed(b, t.PickupLatitude, 6)
+	b = append(b, ',')
+	b = appendFixed(b, t.PickupLongitude, 6)
+	b = append(b, ',')
+	b = appendSmall(b, t.StoreForward)
+	b = append(b, ',')
+	b = appendSmall(b, t.Vendor)
+	for _, w := range [2]*When{&t.Pickup, &t.Dropoff} {
+		b = append(b, ',')
+		b = appendSmall(b, w.Weekday)
+		b = append(b, ',')
+		b = appendSmall(b, w.Month)
+		b = append(b, ',')
+		b = appendSmall(b, w.Monthday)
+		b = append(b, ',')
+		b = appendSmall(b, w.Hour)
+		b = append(b, ',')
+		b = appendSmall(b, w.Minute)
+		b = append(b, ',')
+		b = appendSmall(b, w.Second)
+	}
+	return b
+}
+
+// appendSmall appends a non-negative integer below 100 quickly, and any
+// other through strconv.
+func appendSmall(b []byte, v int) []byte {
+	switch {
+	case v >= 0 && v < 10:
+		return append(b, byte('0'+v))
+	case v >= 10 && v < 100:
+		return append(b, byte('0'+v/10), byte('0'+v%10))
+	}
+	return strconv.AppendInt(b, int64(v), 10)
+}
+
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
+
+// appendFixed appends v rounded to dec decimals (1 to 8), dropping
+// trailing zeros after the first decimal: 6.0, 1.8, 0.83, -73.976112.
+func appendFixed(b []byte, v float64, dec int) []byte {
+	n := int64(math.Round(v * pow10[dec]))
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	var frac [8]byte
+	for i := dec - 1; i >= 0; i-- {
+		frac[i] = byte('0' + n%10)
+		n /= 10
+	}
+	end := dec
+	for end > 1 && frac[end-1] == '0' {
+		end--
+	}
+	if n < 100 {
+		b = appendSmall(b, int(n))
+	} else {
+		b = strconv.AppendInt(b, n, 10)
+	}
+	b = append(b, '.')
+	return append(b, frac[:end]...)
+}
+
+// Progress reports how far Generate has come writing one file.
+type Progress func(file string, done, total int64)
+
+// Generate writes DataFile (rows trips with their cost), BatchFile
+// (batchRows other trips, features only) and RequestFile (RequestRows
+// more) into dir, creating it if needed. Each file appears complete or not
+// at all: it is written under a temporary name and renamed. progress may
+// be nil. It returns the paths written.
+func Generate(ctx context.Context, dir string, s Spec, rows, batchRows int64, progress Progress) ([]string, error) {
+	if rows < 1 {
+		return nil, errors.New("taxigen: at least one row is needed")
+	}
+	if batchRows < 0 {
+		return nil, errors.New("taxigen: negative batch row count")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	csvFile := func(name string, stream Stream, n int64, label bool) func(io.Writer) error {
+		return func(w io.Writer) error {
+			var p func(int64)
+			if progress != nil {
+				p = func(done int64) { progress(name, done, n) }
+			}
+			return s.WriteCSV(ctx, w, stream, n, label, p)
+		}
+	}
+	files := []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{DataFile, csvFile(DataFile, StreamData, rows, true)},
+		{BatchFile, csvFile(BatchFile, StreamBatch, batchRows, false)},
+		{RequestFile, func(w io.Writer) error { return s.WriteRequest(w, StreamRequest, RequestRows) }},
+	}
+	var paths []string
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if err := writeAtomically(p, f.write); err != nil {
+			return paths, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+// writeAtomically creates path through a temporary file in its folder,
+// renamed into place once write has succeeded.
+func writeAtomically(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if err := write(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
