@@ -111,20 +111,9 @@ func (a *app) batchEndpointCommand() *cobra.Command {
 	var rw wsFlags
 	var rname string
 	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
-		cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(rw.workspace)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
-			if err != nil {
-				return err
-			}
-			return run(cmd, ws, c)
-		}}
+		cmd := a.clientCommand(&rw, use, short, run)
 		cmd.Flags().StringVarP(&rname, "name", "n", "", "endpoint name")
 		_ = cmd.MarkFlagRequired("name")
-		rw.add(cmd)
 		return cmd
 	}
 	show := named("show", "Show a batch endpoint", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {

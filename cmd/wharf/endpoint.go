@@ -136,20 +136,9 @@ func (a *app) onlineEndpointCommand() *cobra.Command {
 	var rw wsFlags
 	var rname string
 	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
-		cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(rw.workspace)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
-			if err != nil {
-				return err
-			}
-			return run(cmd, ws, c)
-		}}
+		cmd := a.clientCommand(&rw, use, short, run)
 		cmd.Flags().StringVarP(&rname, "name", "n", "", "endpoint name")
 		_ = cmd.MarkFlagRequired("name")
-		rw.add(cmd)
 		return cmd
 	}
 	show := named("show", "Show an endpoint, with its scoring_uri", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
@@ -430,21 +419,10 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 	var rw wsFlags
 	var rname, rendpoint string
 	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
-		cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(rw.workspace)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
-			if err != nil {
-				return err
-			}
-			return run(cmd, ws, c)
-		}}
+		cmd := a.clientCommand(&rw, use, short, run)
 		cmd.Flags().StringVarP(&rname, "name", "n", "", "deployment name")
 		cmd.Flags().StringVarP(&rendpoint, "endpoint-name", "e", "", "endpoint name")
 		_ = cmd.MarkFlagRequired("endpoint-name")
-		rw.add(cmd)
 		return cmd
 	}
 	show := named("show", "Show a deployment", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
@@ -509,4 +487,22 @@ func (a *app) deploymentModel(cmd *cobra.Command, c *wharfhttp.Client, ws, base 
 		return fmt.Sprintf("%v:%v", out["name"], out["version"]), nil
 	}
 	return "", wharf.Errorf(wharf.EINVALID, "line %d: model must be a reference or a mapping", n.Line).WithField("model")
+}
+
+// clientCommand is a verb that runs against one workspace (from w) with an
+// API client; it adds w's flags.
+func (a *app) clientCommand(w *wsFlags, use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		ws, err := a.workspaceName(w.workspace)
+		if err != nil {
+			return err
+		}
+		c, _, err := a.client()
+		if err != nil {
+			return err
+		}
+		return run(cmd, ws, c)
+	}}
+	w.add(cmd)
+	return cmd
 }
