@@ -318,7 +318,7 @@ func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []strin
 				msgs = append(msgs, fmt.Sprintf("%s row %d: %v", name, first+i, rowErrs[i]))
 				continue
 			}
-			out.WriteString(csvField(name))
+			out.WriteString(CSVField(name))
 			out.WriteByte(',')
 			out.WriteString(strconv.Itoa(first + i))
 			out.WriteByte(',')
@@ -387,7 +387,8 @@ func readCSV(path string) ([]string, [][]string, error) {
 	return header, rows, nil
 }
 
-func csvField(s string) string {
+// CSVField quotes s for a CSV field when it needs quoting.
+func CSVField(s string) string {
 	if strings.ContainsAny(s, ",\"\n") {
 		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 	}

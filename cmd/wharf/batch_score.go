@@ -231,15 +231,8 @@ func (s *pyfuncBatchScorer) Score(ctx context.Context, header []string, rows [][
 			res[i] = strconv.FormatFloat(t, 'g', -1, 64)
 		default:
 			b, _ := json.Marshal(t)
-			res[i] = csvQuote(string(b))
+			res[i] = batch.CSVField(string(b))
 		}
 	}
 	return res, nil, nil
-}
-
-func csvQuote(s string) string {
-	if strings.ContainsAny(s, ",\"\n") {
-		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-	}
-	return s
 }
