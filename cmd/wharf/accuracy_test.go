@@ -3,12 +3,14 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -54,7 +56,8 @@ const accuracyRel = 1e-8
 // LinearRegression fitted on the same rows.
 //
 // Data: ../shared/data/taxi/taxi-data.csv from the repository root, read
-// with readCSVs and matrix as `wharf train linear-regression` reads it.
+// with strconv.ParseFloat, as the tabular reader parses numbers; the
+// split is also written back as CSV and fitted by the streaming trainer.
 // Split: data row i (0-based, header excluded) is a test row when i%5 == 4
 // (1,954 rows), a training row otherwise (7,819 rows). Features: the 20
 // feature columns less pickup_month and dropoff_month, which are 1 in every
@@ -82,22 +85,15 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 		t.Skipf("the taxi sample data is not here (%v); it lives outside the repository, in ../shared/data/taxi", err)
 	}
 
-	header, rows, err := readCSVs(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	header, rows := readCSVFile(t, path)
 	all := []string{"distance", "dropoff_latitude", "dropoff_longitude", "passengers", "pickup_latitude", "pickup_longitude",
 		"store_forward", "vendor", "pickup_weekday", "pickup_month", "pickup_monthday", "pickup_hour", "pickup_minute", "pickup_second",
 		"dropoff_weekday", "dropoff_month", "dropoff_monthday", "dropoff_hour", "dropoff_minute", "dropoff_second"}
-	var features []string
+	var cols []string
 	for _, c := range all {
 		if c != "pickup_month" && c != "dropoff_month" {
-			features = append(features, c)
+			cols = append(cols, c)
 		}
-	}
-	cols, err := featureColumns(header, rows, "cost", strings.Join(features, ","))
-	if err != nil {
-		t.Fatal(err)
 	}
 	var trainRows, testRows [][]string
 	for i, r := range rows {
@@ -107,23 +103,14 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 			trainRows = append(trainRows, r)
 		}
 	}
-	x, y, err := matrix(header, trainRows, cols, "cost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, ty, err := matrix(header, testRows, cols, "cost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, y := numericRows(t, header, trainRows, cols, "cost")
+	tx, ty := numericRows(t, header, testRows, cols, "cost")
 	if len(rows) != 9773 || len(x) != 7819 || len(tx) != 1954 {
 		t.Fatalf("%d rows split %d/%d, want 9773 split 7819/1954", len(rows), len(x), len(tx))
 	}
 
 	// The month columns, constant, cannot be fitted beside an intercept.
-	allX, allY, err := matrix(header, trainRows, all, "cost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	allX, allY := numericRows(t, header, trainRows, all, "cost")
 	if _, err := linear.Fit(all, allX, allY); err == nil {
 		t.Error("a fit with the constant month columns succeeded; the comparison below assumes it fails")
 	}
@@ -133,6 +120,27 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := m.Evaluate(tx, ty)
+
+	// The streaming trainer `wharf train linear-regression` runs, on the
+	// same split written back as CSV text, choosing its features itself:
+	// it must drop the unnamed index column and the two constant month
+	// columns, and land on the same model.
+	dir := t.TempDir()
+	trainPath, testPath := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
+	writeCSVFile(t, trainPath, header, trainRows)
+	writeCSVFile(t, testPath, header, testRows)
+	streamed, rep, err := linear.Train(openTable(trainPath), linear.TrainOptions{Target: "cost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(streamed.Columns, ",") != strings.Join(cols, ",") || strings.Join(rep.Dropped, ",") != "pickup_month,dropoff_month" {
+		t.Fatalf("streaming trainer chose %v, dropped %v", streamed.Columns, rep.Dropped)
+	}
+	t.Logf("streaming trainer: solver %s, %d rows", rep.Solver, rep.Rows)
+	streamedScores, err := scoreTable(streamed, testPath, "cost", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	cmd := exec.Command(py, "-c", sklearnFit, path, "cost", strings.Join(cols, ","))
 	cmd.Stderr = os.Stderr
@@ -188,6 +196,81 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 		worst = math.Max(worst, math.Abs(m.Predict(row)-sk.Pred[i]))
 	}
 	check("worst prediction", worst, 0, sdY)
+
+	t.Logf("streaming trainer (%s) and the evaluate step's streaming scores:", rep.Solver)
+	for j, c := range cols {
+		col := make([]float64, len(x))
+		for i := range x {
+			col[i] = x[i][j]
+		}
+		check(c, streamed.Coef[j], sk.Coef[j], math.Max(math.Abs(sk.Coef[j]), sdY/stddev(col)))
+	}
+	check("intercept", streamed.Intercept, sk.Intercept, math.Abs(sk.Intercept))
+	check("test R²", streamedScores.R2, sk.R2, math.Abs(sk.R2))
+	check("test MSE", streamedScores.MSE, sk.MSE, sk.MSE)
+	check("test MAE", streamedScores.MAE, sk.MAE, sk.MAE)
+	if streamedScores.Rows != int64(len(tx)) {
+		t.Errorf("scored %d test rows, want %d", streamedScores.Rows, len(tx))
+	}
+}
+
+func readCSVFile(t *testing.T, path string) ([]string, [][]string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rows[0], rows[1:]
+}
+
+func writeCSVFile(t *testing.T, path string, header []string, rows [][]string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := csv.NewWriter(f)
+	w.Write(header)
+	w.WriteAll(rows)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// numericRows parses the named columns of rows, as strconv.ParseFloat
+// reads them, into a row-major matrix and the target.
+func numericRows(t *testing.T, header []string, rows [][]string, cols []string, target string) ([][]float64, []float64) {
+	t.Helper()
+	idx := map[string]int{}
+	for i, h := range header {
+		idx[h] = i
+	}
+	parse := func(rec []string, c string) float64 {
+		i, ok := idx[c]
+		if !ok {
+			t.Fatalf("no column %q", c)
+		}
+		v, err := strconv.ParseFloat(rec[i], 64)
+		if err != nil {
+			t.Fatalf("column %s: %v", c, err)
+		}
+		return v
+	}
+	x := make([][]float64, len(rows))
+	y := make([]float64, len(rows))
+	for r, rec := range rows {
+		x[r] = make([]float64, len(cols))
+		for j, c := range cols {
+			x[r][j] = parse(rec, c)
+		}
+		y[r] = parse(rec, target)
+	}
+	return x, y
 }
 
 // repoRoot is the folder of go.mod above the test's working directory.

@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -19,66 +16,58 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/linear"
+	"github.com/wharfml/wharf/tabular"
 )
 
 // trainCommand holds Wharf's built-in trainers, which run as pipeline
 // steps without Python and produce models the router serves natively.
 func (a *app) trainCommand() *cobra.Command {
 	train := &cobra.Command{Use: "train", Short: "Built-in trainers (run as pipeline steps; no Python needed)"}
-	var data, test, target, features, output string
+	var data, test, target, features, output, solver string
+	var alpha float64
 	lr := &cobra.Command{
 		Use:   "linear-regression",
-		Short: "Fit a least-squares linear model on CSV data; the model is served natively by online endpoints",
+		Short: "Fit a linear (or ridge) regression on CSV or Parquet data, streaming; the model is served natively by endpoints",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			header, rows, err := readCSVs(data)
-			if err != nil {
-				return err
+			opt := linear.TrainOptions{Target: target, Alpha: alpha, Solver: solver}
+			if features != "" {
+				opt.Features = strings.Split(features, ",")
 			}
-			cols, err := featureColumns(header, rows, target, features)
+			start := time.Now()
+			m, rep, err := linear.Train(openTable(data), opt)
 			if err != nil {
-				return err
-			}
-			x, y, err := matrix(header, rows, cols, target)
-			if err != nil {
-				return fmt.Errorf("%s: %w", data, err)
-			}
-			m, err := linear.Fit(cols, x, y)
-			if err != nil {
-				return err
+				return wharf.Errorf(wharf.EINVALID, "%s: %v", data, err)
 			}
 			if err := m.Save(output); err != nil {
 				return err
 			}
-			metrics := map[string]float64{}
-			fit := m.Evaluate(x, y)
-			metrics["training_r2"], metrics["training_rmse"], metrics["training_mae"] = fit.R2, fit.RMSE, fit.MAE
+			metrics := map[string]float64{"training_r2": rep.Fitted.R2, "training_rmse": rep.Fitted.RMSE,
+				"training_rows": float64(rep.Rows), "training_seconds": time.Since(start).Seconds()}
 			if test != "" {
-				th, trows, err := readCSVs(test)
+				sc, err := scoreTable(m, test, target, nil)
 				if err != nil {
 					return err
 				}
-				tx, ty, err := matrix(th, trows, cols, target)
-				if err != nil {
-					return fmt.Errorf("%s: %w", test, err)
-				}
-				ev := m.Evaluate(tx, ty)
-				metrics["r2"], metrics["rmse"], metrics["mae"] = ev.R2, ev.RMSE, ev.MAE
+				metrics["r2"], metrics["mse"], metrics["rmse"], metrics["mae"] = sc.R2, sc.MSE, sc.RMSE, sc.MAE
 			}
-			params := map[string]string{"model": "linear_regression", "target": target, "features": strings.Join(cols, ",")}
+			params := map[string]string{"model": "linear_regression", "target": target, "features": strings.Join(m.Columns, ","),
+				"alpha": strconv.FormatFloat(alpha, 'g', -1, 64), "solver": rep.Solver}
 			if err := logToTracking(cmd.Context(), metrics, params); err != nil {
 				fmt.Fprintf(a.stderr, "warning: metrics not logged to tracking: %v\n", err)
 			}
-			return a.print(map[string]any{"model_output": output, "columns": cols, "coef": m.Coef,
-				"intercept": m.Intercept, "rows": len(rows), "metrics": metrics})
+			return a.print(map[string]any{"model_output": output, "columns": m.Columns, "coef": m.Coef,
+				"intercept": m.Intercept, "rows": rep.Rows, "solver": rep.Solver, "dropped_constant_columns": rep.Dropped, "metrics": metrics})
 		},
 	}
 	f := lr.Flags()
-	f.StringVar(&data, "train-data", "", "CSV file, or a folder of CSV files, with a header row")
-	f.StringVar(&test, "test-data", "", "CSV file or folder to score the model on")
+	f.StringVar(&data, "train-data", "", "CSV or Parquet file, or a folder of them, with the same columns")
+	f.StringVar(&test, "test-data", "", "CSV or Parquet file or folder to score the model on")
 	f.StringVar(&target, "target", "", "the column to predict")
-	f.StringVar(&features, "features", "", "comma-separated feature columns (default: every other numeric column)")
-	f.StringVar(&output, "model-output", "", "folder to write the model to")
+	f.StringVar(&features, "features", "", "comma-separated feature columns (default: every other numeric, non-constant column)")
+	f.Float64Var(&alpha, "alpha", 0, "ridge penalty (0: ordinary least squares)")
+	f.StringVar(&solver, "solver", linear.SolverAuto, "auto (Cholesky on streamed moments, QR if collinear), cholesky or qr")
+	f.StringVar(&output, "model-output", "", "folder to write the model to (MLflow model layout)")
 	for _, n := range []string{"train-data", "target", "model-output"} {
 		_ = lr.MarkFlagRequired(n)
 	}
@@ -86,127 +75,54 @@ func (a *app) trainCommand() *cobra.Command {
 	return train
 }
 
-// readCSVs reads a CSV file, or every .csv file of a folder in name order,
-// all with the same header.
-func readCSVs(path string) ([]string, [][]string, error) {
-	files := []string{path}
-	if st, err := os.Stat(path); err != nil {
-		return nil, nil, wharf.Errorf(wharf.EINVALID, "%s: %s", path, unwrapPathErr(err))
-	} else if st.IsDir() {
-		matches, _ := filepath.Glob(filepath.Join(path, "*.csv"))
-		if len(matches) == 0 {
-			return nil, nil, wharf.Errorf(wharf.EINVALID, "%s holds no .csv file", path)
-		}
-		sort.Strings(matches)
-		files = matches
-	}
-	var header []string
-	var rows [][]string
-	for _, name := range files {
-		fh, err := os.Open(name)
+// openTable opens a file or folder of CSV or Parquet files for a pass.
+func openTable(path string) func() (tabular.Reader, error) {
+	return func() (tabular.Reader, error) {
+		r, err := tabular.OpenAll(path, tabular.Options{})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		r := csv.NewReader(fh)
-		h, err := r.Read()
-		if err != nil {
-			fh.Close()
-			return nil, nil, wharf.Errorf(wharf.EINVALID, "%s: no header row: %v", name, err)
-		}
-		if header == nil {
-			header = h
-		} else if strings.Join(h, ",") != strings.Join(header, ",") {
-			fh.Close()
-			return nil, nil, wharf.Errorf(wharf.EINVALID, "%s: header differs from the first file's", name)
-		}
-		for {
-			rec, err := r.Read()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				fh.Close()
-				return nil, nil, wharf.Errorf(wharf.EINVALID, "%s: %v", name, err)
-			}
-			rows = append(rows, rec)
-		}
-		fh.Close()
+		return r, nil
 	}
-	return header, rows, nil
 }
 
-// featureColumns picks the features: the named ones, or every column but
-// the target whose values are all numbers.
-func featureColumns(header []string, rows [][]string, target, features string) ([]string, error) {
-	idx := map[string]int{}
-	for i, h := range header {
-		idx[h] = i
+// scoreTable scores a model on labelled data, streaming; each, when set,
+// sees every batch with its predictions and targets.
+func scoreTable(m *linear.Model, path, target string, each func(f *tabular.Frame, pred, y []float64) error) (linear.Scores, error) {
+	r, err := tabular.OpenAll(path, tabular.Options{})
+	if err != nil {
+		return linear.Scores{}, wharf.Errorf(wharf.EINVALID, "%v", err)
 	}
-	if _, ok := idx[target]; !ok {
-		return nil, wharf.Errorf(wharf.EINVALID, "target column %q is not in the data (columns: %s)", target, strings.Join(header, ", "))
-	}
-	if features != "" {
-		cols := strings.Split(features, ",")
-		for _, c := range cols {
-			if _, ok := idx[c]; !ok {
-				return nil, wharf.Errorf(wharf.EINVALID, "feature column %q is not in the data", c)
-			}
+	defer r.Close()
+	var sc linear.Scorer
+	for {
+		f, err := r.Next()
+		if err == io.EOF {
+			break
 		}
-		return cols, nil
-	}
-	var cols []string
-	for i, h := range header {
-		if h == target {
-			continue
-		}
-		numeric := true
-		for _, r := range rows {
-			if _, err := strconv.ParseFloat(r[i], 64); err != nil {
-				numeric = false
-				break
-			}
-		}
-		if numeric {
-			cols = append(cols, h)
-		}
-	}
-	if len(cols) == 0 {
-		return nil, wharf.Errorf(wharf.EINVALID, "no numeric feature column besides %q", target)
-	}
-	return cols, nil
-}
-
-func matrix(header []string, rows [][]string, cols []string, target string) ([][]float64, []float64, error) {
-	idx := map[string]int{}
-	for i, h := range header {
-		idx[h] = i
-	}
-	ti, ok := idx[target]
-	if !ok {
-		return nil, nil, fmt.Errorf("no column %q", target)
-	}
-	x := make([][]float64, len(rows))
-	y := make([]float64, len(rows))
-	for r, rec := range rows {
-		row := make([]float64, len(cols))
-		for j, c := range cols {
-			ci, ok := idx[c]
-			if !ok {
-				return nil, nil, fmt.Errorf("no column %q", c)
-			}
-			v, err := strconv.ParseFloat(rec[ci], 64)
-			if err != nil {
-				return nil, nil, fmt.Errorf("row %d column %s: %q is not a number", r+2, c, rec[ci])
-			}
-			row[j] = v
-		}
-		v, err := strconv.ParseFloat(rec[ti], 64)
 		if err != nil {
-			return nil, nil, fmt.Errorf("row %d column %s: %q is not a number", r+2, target, rec[ti])
+			return linear.Scores{}, wharf.Errorf(wharf.EINVALID, "%s: %v", path, err)
 		}
-		x[r], y[r] = row, v
+		ti := f.Index(target)
+		if ti < 0 {
+			return linear.Scores{}, wharf.Errorf(wharf.EINVALID, "%s: target column %q is not in the data", path, target)
+		}
+		y, err := f.Numeric(ti)
+		if err != nil {
+			return linear.Scores{}, wharf.Errorf(wharf.EINVALID, "%s: %v", path, err)
+		}
+		pred, err := m.PredictFrame(f)
+		if err != nil {
+			return linear.Scores{}, wharf.Errorf(wharf.EINVALID, "%s: %v", path, err)
+		}
+		sc.Add(pred, y)
+		if each != nil {
+			if err := each(f, pred, y); err != nil {
+				return linear.Scores{}, err
+			}
+		}
 	}
-	return x, y, nil
+	return sc.Scores(), nil
 }
 
 // logToTracking logs metrics and params to the run a job step runs in,
