@@ -85,6 +85,7 @@ func Train(open func() (tabular.Reader, error), opt TrainOptions) (*Model, *Trai
 		}
 	}
 	report := &TrainReport{Solver: opt.Solver}
+	all := features
 	if opt.Solver != SolverQR {
 		mom, err := accumulate(r, features, opt, func() adder { return NewMoments(len(features)) })
 		r.Close()
@@ -113,7 +114,7 @@ func Train(open func() (tabular.Reader, error), opt TrainOptions) (*Model, *Trai
 		report.Rows, report.Fitted = m.Rows(), fitted
 		if err == nil {
 			report.Solver = SolverCholesky
-			return model, report, nil
+			return widen(model, all), report, nil
 		}
 		if !errors.Is(err, ErrIllConditioned) || opt.Solver == SolverCholesky {
 			return nil, nil, err
@@ -136,7 +137,26 @@ func Train(open func() (tabular.Reader, error), opt TrainOptions) (*Model, *Trai
 		return nil, nil, err
 	}
 	report.Solver, report.Rows = SolverQR, qa.n
-	return model, report, nil
+	return widen(model, all), report, nil
+}
+
+// widen gives the model every column of cols, in that order, a column it
+// was not fitted on (a constant one) with coefficient 0, as
+// scikit-learn's least squares leaves it: the model then takes the same
+// rows as the data it was trained on.
+func widen(m *Model, cols []string) *Model {
+	if len(cols) == len(m.Columns) {
+		return m
+	}
+	coef := map[string]float64{}
+	for j, c := range m.Columns {
+		coef[c] = m.Coef[j]
+	}
+	out := &Model{Columns: append([]string(nil), cols...), Coef: make([]float64, len(cols)), Intercept: m.Intercept}
+	for j, c := range cols {
+		out.Coef[j] = coef[c]
+	}
+	return out
 }
 
 // pickFeatures returns the feature columns and whether they were chosen

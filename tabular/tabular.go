@@ -306,3 +306,31 @@ func sameColumns(a, b []string) bool {
 	}
 	return true
 }
+
+// Take returns a frame of the rows at idx, in that order.
+func (f *Frame) Take(idx []int) *Frame {
+	out := &Frame{Columns: f.Columns, Num: make([][]float64, len(f.Columns)), Text: make([][]string, len(f.Columns)), Len: len(idx)}
+	for i := range f.Columns {
+		if f.Num[i] != nil {
+			col := make([]float64, len(idx))
+			for k, r := range idx {
+				col[k] = f.Num[i][r]
+			}
+			out.Num[i] = col
+		} else {
+			col := make([]string, len(idx))
+			for k, r := range idx {
+				col[k] = f.Text[i][r]
+			}
+			out.Text[i] = col
+		}
+	}
+	if len(idx) > 0 {
+		out.RowNumbers = make([]int64, len(idx))
+		for k, r := range idx {
+			out.RowNumbers[k] = f.RowNumber(r)
+		}
+		out.FirstRow = out.RowNumbers[0]
+	}
+	return out
+}

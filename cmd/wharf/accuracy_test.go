@@ -133,8 +133,17 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(streamed.Columns, ",") != strings.Join(cols, ",") || strings.Join(rep.Dropped, ",") != "pickup_month,dropoff_month" {
+	if strings.Join(streamed.Columns, ",") != strings.Join(all, ",") || strings.Join(rep.Dropped, ",") != "pickup_month,dropoff_month" {
 		t.Fatalf("streaming trainer chose %v, dropped %v", streamed.Columns, rep.Dropped)
+	}
+	// A dropped column stays in the model with coefficient 0, as in
+	// scikit-learn's least squares, so the model takes the data's rows.
+	streamedCoef := map[string]float64{}
+	for j, c := range streamed.Columns {
+		streamedCoef[c] = streamed.Coef[j]
+	}
+	if streamedCoef["pickup_month"] != 0 || streamedCoef["dropoff_month"] != 0 {
+		t.Errorf("constant month columns got coefficients %v, %v", streamedCoef["pickup_month"], streamedCoef["dropoff_month"])
 	}
 	t.Logf("streaming trainer: solver %s, %d rows", rep.Solver, rep.Rows)
 	streamedScores, err := scoreTable(streamed, testPath, "cost", nil)
@@ -203,7 +212,7 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 		for i := range x {
 			col[i] = x[i][j]
 		}
-		check(c, streamed.Coef[j], sk.Coef[j], math.Max(math.Abs(sk.Coef[j]), sdY/stddev(col)))
+		check(c, streamedCoef[c], sk.Coef[j], math.Max(math.Abs(sk.Coef[j]), sdY/stddev(col)))
 	}
 	check("intercept", streamed.Intercept, sk.Intercept, math.Abs(sk.Intercept))
 	check("test R²", streamedScores.R2, sk.R2, math.Abs(sk.R2))

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -128,41 +124,9 @@ func scoreTable(m *linear.Model, path, target string, each func(f *tabular.Frame
 // logToTracking logs metrics and params to the run a job step runs in,
 // through the MLflow REST API, when the executor has set one up.
 func logToTracking(ctx context.Context, metrics map[string]float64, params map[string]string) error {
-	uri, run := os.Getenv("MLFLOW_TRACKING_URI"), os.Getenv("MLFLOW_RUN_ID")
-	if uri == "" || run == "" || !strings.HasPrefix(uri, "http") {
+	tc := stepTracking()
+	if tc == nil {
 		return nil
 	}
-	now := time.Now().UnixMilli()
-	body := map[string]any{"run_id": run}
-	var ms []map[string]any
-	for k, v := range metrics {
-		ms = append(ms, map[string]any{"key": k, "value": v, "timestamp": now, "step": 0})
-	}
-	var ps []map[string]string
-	for k, v := range params {
-		ps = append(ps, map[string]string{"key": k, "value": v})
-	}
-	body["metrics"], body["params"] = ms, ps
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(uri, "/")+"/api/2.0/mlflow/runs/log-batch", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if tok := os.Getenv("MLFLOW_TRACKING_TOKEN"); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
-	}
-	return nil
+	return tc.logBatch(ctx, metrics, params)
 }

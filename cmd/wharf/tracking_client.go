@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// trackingClient speaks the MLflow REST API to the server a job step runs
+// against, with the credentials the executor put in the environment, as
+// the mlflow Python client in a step would.
+type trackingClient struct {
+	uri   string // MLFLOW_TRACKING_URI
+	token string
+	run   string // MLFLOW_RUN_ID
+}
+
+// stepTracking returns the step's tracking client, or nil outside a job.
+func stepTracking() *trackingClient {
+	uri, run := os.Getenv("MLFLOW_TRACKING_URI"), os.Getenv("MLFLOW_RUN_ID")
+	if uri == "" || run == "" || !strings.HasPrefix(uri, "http") {
+		return nil
+	}
+	return &trackingClient{uri: strings.TrimRight(uri, "/"), token: os.Getenv("MLFLOW_TRACKING_TOKEN"), run: run}
+}
+
+// mlflowError is an error answer of the MLflow API.
+type mlflowError struct {
+	Status  int
+	Code    string `json:"error_code"`
+	Message string `json:"message"`
+}
+
+func (e *mlflowError) Error() string {
+	return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// call sends a JSON request to an /api/2.0/mlflow path; out, when not
+// nil, receives the answer.
+func (t *trackingClient) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, t.uri+"/api/2.0/mlflow/"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return t.do(req, out)
+}
+
+func (t *trackingClient) do(req *http.Request, out any) error {
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e := &mlflowError{Status: resp.StatusCode}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if json.Unmarshal(msg, e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(msg))
+		}
+		return e
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// logBatch logs metrics and params to the step's run.
+func (t *trackingClient) logBatch(ctx context.Context, metrics map[string]float64, params map[string]string) error {
+	now := time.Now().UnixMilli()
+	ms := []map[string]any{}
+	for k, v := range metrics {
+		ms = append(ms, map[string]any{"key": k, "value": v, "timestamp": now, "step": 0})
+	}
+	ps := []map[string]string{}
+	for k, v := range params {
+		ps = append(ps, map[string]string{"key": k, "value": v})
+	}
+	return t.call(ctx, http.MethodPost, "runs/log-batch", map[string]any{"run_id": t.run, "metrics": ms, "params": ps}, nil)
+}
+
+// artifactURL is the proxy URL of a path under mlflow-artifacts:/.
+func (t *trackingClient) artifactURL(path string) string {
+	return t.uri + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: strings.TrimLeft(path, "/")}).EscapedPath()
+}
+
+// artifactPath is the path of an mlflow-artifacts URI under the proxy.
+func artifactPath(uri string) (string, error) {
+	rest, ok := strings.CutPrefix(uri, "mlflow-artifacts:")
+	if !ok {
+		return "", fmt.Errorf("%s is not an mlflow-artifacts: URI", uri)
+	}
+	if strings.HasPrefix(rest, "//") {
+		_, rest, _ = strings.Cut(rest[2:], "/")
+	}
+	return strings.Trim(rest, "/"), nil
+}
+
+// uploadDir uploads every file under dir to the artifact path dest.
+func (t *trackingClient) uploadDir(ctx context.Context, dir, dest string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, t.artifactURL(dest+"/"+filepath.ToSlash(rel)), f)
+		if err != nil {
+			return err
+		}
+		req.ContentLength = st.Size()
+		if err := t.do(req, nil); err != nil {
+			return fmt.Errorf("upload %s: %w", rel, err)
+		}
+		return nil
+	})
+}
+
+// download fetches one artifact file into target.
+func (t *trackingClient) download(ctx context.Context, path, target string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.artifactURL(path), nil)
+	if err != nil {
+		return err
+	}
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("download %s: HTTP %d", path, resp.StatusCode)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(target)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// modelVersion is the part of an MLflow model version the steps use.
+type modelVersion struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Source  string `json:"source"`
+	RunID   string `json:"run_id"`
+}
+
+// modelVersions lists every version of a registered model.
+func (t *trackingClient) modelVersions(ctx context.Context, name string) ([]modelVersion, error) {
+	var all []modelVersion
+	token := ""
+	for {
+		q := url.Values{"filter": {"name='" + strings.ReplaceAll(name, "'", "\\'") + "'"}, "max_results": {"1000"}}
+		if token != "" {
+			q.Set("page_token", token)
+		}
+		var page struct {
+			Versions []modelVersion `json:"model_versions"`
+			Next     string         `json:"next_page_token"`
+		}
+		if err := t.call(ctx, http.MethodGet, "model-versions/search?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Versions...)
+		if page.Next == "" {
+			return all, nil
+		}
+		token = page.Next
+	}
+}
