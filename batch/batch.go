@@ -3,6 +3,11 @@
 // a pool of workers, retries failures, counts failed items against an
 // error threshold, and appends the predictions to one output file.
 //
+// A Scorer gets rows and returns one prediction per row, written as
+// file_name,row,prediction; a FileScorer (an Azure ML batch driver) gets
+// each mini-batch as a list of files and returns the output rows itself,
+// written as they are.
+//
 // Finished mini-batches are kept in a state folder that outlives an
 // attempt, so a job re-run after a crash scores only what was not done,
 // and the output is assembled once, in mini-batch order, so no row is
@@ -34,6 +39,16 @@ type Scorer interface {
 	Score(ctx context.Context, header []string, rows [][]string) (preds []string, rowErrs []error, err error)
 }
 
+// FileScorer scores whole mini-batches of files, as an Azure ML batch
+// driver's run(mini_batch) does: it gets the local paths of the
+// mini-batch's files and returns the output rows, each of which is written
+// to the output file as it is, followed by a newline. An error fails the
+// attempt, which is retried; a mini-batch that fails every attempt counts
+// all its items (files, or rows of a range) as failed.
+type FileScorer interface {
+	ScoreFiles(ctx context.Context, files []string) (lines []string, err error)
+}
+
 // Config is one batch scoring run.
 type Config struct {
 	// Input is a file (split into row ranges of RowsPerBatch) or a folder
@@ -54,7 +69,9 @@ type Config struct {
 	Progress io.Writer
 }
 
-// Summary is the result of a run, written as summary.json.
+// Summary is the result of a run, written as summary.json. Rows counts
+// the rows written: predictions of a Scorer, or the rows a FileScorer
+// returned.
 type Summary struct {
 	MiniBatches int      `json:"mini_batches"`
 	Reused      int      `json:"mini_batches_reused"`
@@ -76,8 +93,28 @@ type miniBatch struct {
 }
 
 // Run scores the input. It returns an error when the error threshold was
-// crossed or the input cannot be read at all.
+// crossed or the input cannot be read at all. The output file starts with
+// the header file_name,row,prediction.
 func Run(ctx context.Context, cfg Config, s Scorer) (*Summary, error) {
+	return run(ctx, cfg, &runner{scorer: s})
+}
+
+// RunFiles is Run with a FileScorer. A folder's files go to it
+// MiniBatchSize at a time. A single file is still read in row ranges of
+// RowsPerBatch: each range is written, with the input's header row, to a
+// CSV file of the input's name in a temporary folder of its own, and that
+// one path is the mini-batch. The output file has no header row, as Azure
+// ML's append_row writes none, and holds the rows in mini-batch order.
+func RunFiles(ctx context.Context, cfg Config, s FileScorer) (*Summary, error) {
+	ranges, err := os.MkdirTemp("", "wharf-batch-ranges-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(ranges)
+	return run(ctx, cfg, &runner{files: s, ranges: ranges})
+}
+
+func run(ctx context.Context, cfg Config, r *runner) (*Summary, error) {
 	if cfg.OutputFile == "" {
 		cfg.OutputFile = "predictions.csv"
 	}
@@ -97,7 +134,7 @@ func Run(ctx context.Context, cfg Config, s Scorer) (*Summary, error) {
 		return nil, err
 	}
 	start := time.Now()
-	r := &runner{cfg: cfg, scorer: s, sum: &Summary{}}
+	r.cfg, r.sum = cfg, &Summary{}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan *miniBatch, cfg.Workers)
@@ -135,7 +172,9 @@ func Run(ctx context.Context, cfg Config, s Scorer) (*Summary, error) {
 
 type runner struct {
 	cfg    Config
-	scorer Scorer
+	scorer Scorer     // nil with files
+	files  FileScorer // nil with scorer
+	ranges string     // where row ranges are written for files
 	mu     sync.Mutex
 	sum    *Summary
 	rows   atomic.Int64
@@ -301,6 +340,9 @@ func (r *runner) do(ctx context.Context, mb *miniBatch) error {
 // score returns the output lines of a mini-batch, its failed items and
 // their messages; an error means the whole attempt failed.
 func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []string, int64, error) {
+	if r.files != nil {
+		return r.scoreFiles(ctx, mb)
+	}
 	var out strings.Builder
 	failed := 0
 	var msgs []string
@@ -354,6 +396,62 @@ func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []strin
 		}
 	}
 	return []byte(out.String()), failed, msgs, scored, nil
+}
+
+// scoreFiles hands a mini-batch to the FileScorer: its files, or its row
+// range written to a file of its own.
+func (r *runner) scoreFiles(ctx context.Context, mb *miniBatch) ([]byte, int, []string, int64, error) {
+	paths := mb.files
+	if mb.file != "" {
+		p, err := r.writeRange(mb)
+		if err != nil {
+			return nil, 0, nil, 0, err
+		}
+		defer os.RemoveAll(filepath.Dir(p))
+		paths = []string{p}
+	}
+	lines, err := r.files.ScoreFiles(ctx, paths)
+	if err != nil {
+		return nil, 0, nil, 0, err
+	}
+	var out strings.Builder
+	for _, l := range lines {
+		out.WriteString(l)
+		out.WriteByte('\n')
+	}
+	return []byte(out.String()), 0, nil, int64(len(lines)), nil
+}
+
+// writeRange writes a row range, with its header, to a CSV file named as
+// its input in a folder of the mini-batch's own, and returns its path.
+func (r *runner) writeRange(mb *miniBatch) (string, error) {
+	dir := filepath.Join(r.ranges, fmt.Sprintf("mb-%08d", mb.index))
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, filepath.Base(mb.file))
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	cw := csv.NewWriter(bw)
+	if err := cw.Write(mb.header); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := cw.WriteAll(mb.rows); err != nil {
+		f.Close()
+		return "", fmt.Errorf("writing rows %d to %d of %s: %w", mb.first, mb.first+len(mb.rows)-1, filepath.Base(mb.file), err)
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return p, f.Close()
 }
 
 // failures are a finished mini-batch's failed items, kept beside its
@@ -468,7 +566,9 @@ func (r *runner) assemble(n int) error {
 			return err
 		}
 		w := bufio.NewWriterSize(f, 1<<20)
-		w.WriteString("file_name,row,prediction\n")
+		if r.files == nil {
+			w.WriteString("file_name,row,prediction\n")
+		}
 		for i := 0; i < n; i++ {
 			b, err := os.ReadFile(r.statePath(i))
 			if errors.Is(err, os.ErrNotExist) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -110,6 +111,16 @@ type batchSettings struct {
 	ErrorThreshold            int                `json:"error_threshold"`
 	EnvironmentVariables      map[string]string  `json:"environment_variables"`
 	Environment               *scheduler.EnvSpec `json:"environment"`
+	// CodeConfiguration is the batch driver: the snapshot of the code
+	// folder and the script in it with init() and run(mini_batch).
+	// Without it the model is scored as it is.
+	CodeConfiguration *batchCode `json:"code_configuration,omitempty"`
+}
+
+// batchCode is a batch deployment's code_configuration, as stored.
+type batchCode struct {
+	CodeDigest    string `json:"code_digest"`
+	ScoringScript string `json:"scoring_script"`
 }
 
 func (s *Server) handlePutBatchDeployment(w http.ResponseWriter, r *http.Request) {
@@ -136,6 +147,16 @@ func (s *Server) handlePutBatchDeployment(w http.ResponseWriter, r *http.Request
 	if set.OutputAction != "" && set.OutputAction != "append_row" && set.OutputAction != "summary_only" {
 		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "output_action must be append_row or summary_only, got %q", set.OutputAction).WithField("output_action"))
 		return
+	}
+	if cc := set.CodeConfiguration; cc != nil {
+		if cc.CodeDigest == "" {
+			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "code_configuration.code names no uploaded code").WithField("code_configuration.code"))
+			return
+		}
+		if cc.ScoringScript == "" || !filepath.IsLocal(cc.ScoringScript) {
+			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "code_configuration.scoring_script %q must be a path inside the code folder", cc.ScoringScript).WithField("code_configuration.scoring_script"))
+			return
+		}
 	}
 	if _, err := s.Store.FindCompute(r.Context(), ws, set.Compute); err != nil {
 		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "compute %q does not exist in workspace %s", set.Compute, ws).WithField("compute"))
@@ -234,13 +255,19 @@ func (s *Server) handleInvokeBatchEndpoint(w http.ResponseWriter, r *http.Reques
 	if set.OutputAction == "summary_only" {
 		args = append(args, "--summary-only")
 	}
+	codeDigest := ""
+	if cc := set.CodeConfiguration; cc != nil {
+		// The code snapshot is the job's code, so its working folder.
+		codeDigest = cc.CodeDigest
+		args = append(args, "--code . --scoring-script "+shellQuote(cc.ScoringScript))
+	}
 	in := req.Input
 	in.Type = "uri_folder"
 	if in.Kind != "folder" {
 		in.Type = "uri_file"
 	}
 	spec := scheduler.StepSpec{Component: "batch-endpoint:" + ep + "/" + name, ComponentHash: "batch", Command: strings.Join(args, " "),
-		Compute: set.Compute, EnvVars: set.EnvironmentVariables, MaxRetries: 1,
+		CodeDigest: codeDigest, Compute: set.Compute, EnvVars: set.EnvironmentVariables, MaxRetries: 1,
 		Inputs: map[string]scheduler.InputSpec{
 			"model": {Type: "custom_model", Digest: modelDigest, Kind: "folder", Source: "azureml:" + d.Model},
 			"data":  in,

@@ -1,5 +1,7 @@
-// Package pyworker serves MLflow pyfunc models and Azure-style scoring
-// scripts (score.py with init and run) through a pool of Python processes.
+// Package pyworker serves MLflow pyfunc models, Azure-style scoring scripts
+// (score.py with init and run) and Azure-style batch drivers
+// (batch_driver.py with init and run(mini_batch)) through a pool of Python
+// processes.
 //
 // Each worker is a Python process running the embedded worker.py. It loads
 // the model, or imports the scoring script and calls its init, once; then it
@@ -57,6 +59,16 @@ const (
 	// once with AZUREML_MODEL_DIR set to the model folder, and answers
 	// each request with json.dumps(run(body)).
 	ModeScore = "score"
+	// ModeBatch imports an Azure ML batch driver, which must define
+	// init() and run(mini_batch), and calls init() once with
+	// AZUREML_MODEL_DIR set to the model folder. Each request is a JSON
+	// list of file paths, passed to run() as a list of str; the answer is
+	// a JSON list of strings, the output rows run() returned: a pandas
+	// DataFrame gives one CSV line per row, without header or index; a
+	// list gives one row per element, a str as it is, a list, tuple or
+	// numpy row as a CSV line of its items. Anything else run() returns
+	// is a *ModelError (TypeError).
+	ModeBatch = "batch"
 )
 
 // DefaultStartTimeout is how long a worker may take to load its model when
@@ -166,16 +178,17 @@ type Config struct {
 	// without a slash is looked up in the PATH of Env. Empty means
 	// python3.
 	Python string
-	// Mode is ModePyfunc or ModeScore.
+	// Mode is ModePyfunc, ModeScore or ModeBatch.
 	Mode string
 	// ModelDir is the MLflow model folder (pyfunc, required) or the
-	// folder AZUREML_MODEL_DIR names (score, may be empty).
+	// folder AZUREML_MODEL_DIR names (score and batch, may be empty).
 	ModelDir string
-	// CodeDir holds the scoring script and its modules (score only). It
-	// goes first on sys.path and is the worker's working directory.
+	// CodeDir holds the scoring script and its modules (score and
+	// batch). It goes first on sys.path and is the worker's working
+	// directory.
 	CodeDir string
-	// ScoringScript is the script's path relative to CodeDir (score
-	// only, required).
+	// ScoringScript is the script's path relative to CodeDir (score and
+	// batch, required).
 	ScoringScript string
 	// Env is the complete environment of the workers; nothing is
 	// inherited from the server. PYTHONUNBUFFERED=1 is added so prints
@@ -185,9 +198,13 @@ type Config struct {
 	Instances int
 	// LogPath receives the workers' stdout and stderr, tracebacks of
 	// failed requests, and a line for each worker start and exit. It is
-	// created with mode 0600 if needed and appended to. Empty discards
-	// all of it.
+	// created with mode 0600 if needed and appended to. Empty sends it
+	// to Log.
 	LogPath string
+	// Log receives what LogPath would when LogPath is empty, e.g. a
+	// batch job's own output; nil discards it. Writes to it are
+	// serialized.
+	Log io.Writer
 	// StartTimeout bounds loading the model in each worker, at Start and
 	// on every restart; zero means DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -203,8 +220,9 @@ type Pool struct {
 	script  string
 	timeout time.Duration
 
-	log   *os.File // nil when LogPath is empty
-	logMu sync.Mutex
+	log     io.Writer // nil when there is no log
+	logFile *os.File  // the log opened from LogPath, closed by cleanup
+	logMu   sync.Mutex
 
 	slots []*slot
 	// idle holds the slots whose worker is ready and not busy; each
@@ -343,12 +361,12 @@ func (c *Config) validate() error {
 		if c.ModelDir == "" {
 			return wharf.Errorf(wharf.EINVALID, "a pyfunc model worker needs the model folder")
 		}
-	case ModeScore:
+	case ModeScore, ModeBatch:
 		if c.ScoringScript == "" {
 			return wharf.Errorf(wharf.EINVALID, "a scoring script worker needs the scoring script")
 		}
 	default:
-		return wharf.Errorf(wharf.EINVALID, "unknown model worker mode %q; want %q or %q", c.Mode, ModePyfunc, ModeScore)
+		return wharf.Errorf(wharf.EINVALID, "unknown model worker mode %q; want %q, %q or %q", c.Mode, ModePyfunc, ModeScore, ModeBatch)
 	}
 	if c.Instances < 0 {
 		return wharf.Errorf(wharf.EINVALID, "instance count %d is negative", c.Instances)
@@ -378,7 +396,9 @@ func (p *Pool) prepare() error {
 		if err != nil {
 			return fmt.Errorf("pyworker: open log: %w", err)
 		}
-		p.log = f
+		p.logFile, p.log = f, f
+	} else if p.cfg.Log != nil {
+		p.log = p.cfg.Log
 	}
 	return nil
 }
@@ -387,8 +407,8 @@ func (p *Pool) cleanup() {
 	if p.dir != "" {
 		os.RemoveAll(p.dir)
 	}
-	if p.log != nil {
-		p.log.Close()
+	if p.logFile != nil {
+		p.logFile.Close()
 	}
 }
 
@@ -404,7 +424,7 @@ func (p *Pool) startWorker(ctx context.Context, index int) (*worker, error) {
 	_ = os.Remove(sock)
 	args := []string{p.python, p.script, "--socket", sock, "--mode", p.cfg.Mode, "--model-dir", p.cfg.ModelDir}
 	dir := ""
-	if p.cfg.Mode == ModeScore {
+	if p.cfg.Mode == ModeScore || p.cfg.Mode == ModeBatch {
 		args = append(args, "--code-dir", p.cfg.CodeDir, "--scoring-script", p.cfg.ScoringScript)
 		dir = p.cfg.CodeDir
 	}
@@ -601,7 +621,7 @@ func (p *Pool) logf(format string, args ...any) {
 	}
 	line := "wharf: " + fmt.Sprintf(format, args...) + "\n"
 	p.logMu.Lock()
-	p.log.WriteString(line)
+	io.WriteString(p.log, line)
 	p.logMu.Unlock()
 }
 
@@ -779,6 +799,32 @@ func (p *Pool) Predict(ctx context.Context, body []byte) ([]byte, error) {
 	}
 	p.release(s)
 	return out, err
+}
+
+// RunBatch sends one mini-batch of file paths to a ModeBatch pool's driver
+// and returns the output rows its run() gave, each without a line end.
+// Errors are those of Predict; a *ModelError carries the exception run()
+// raised.
+func (p *Pool) RunBatch(ctx context.Context, paths []string) ([]string, error) {
+	if p.cfg.Mode != ModeBatch {
+		return nil, wharf.Errorf(wharf.EINVALID, "RunBatch needs a %q pool, not %q", ModeBatch, p.cfg.Mode)
+	}
+	if paths == nil {
+		paths = []string{}
+	}
+	body, err := json.Marshal(paths)
+	if err != nil {
+		return nil, err
+	}
+	out, err := p.Predict(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	var rows []string
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return nil, fmt.Errorf("pyworker: the batch driver's answer is not a list of rows: %w", err)
+	}
+	return rows, nil
 }
 
 // failed handles an exchange that broke off: the worker's stream can no

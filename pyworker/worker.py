@@ -1,9 +1,12 @@
-"""Wharf model worker: serves one MLflow pyfunc model or one Azure-style
-scoring script to the Wharf server over a Unix domain socket.
+"""Wharf model worker: serves one MLflow pyfunc model, one Azure-style
+scoring script, or one Azure-style batch driver to the Wharf server over a
+Unix domain socket.
 
     python worker.py --socket PATH --mode pyfunc --model-dir DIR
     python worker.py --socket PATH --mode score --model-dir DIR \
         --code-dir DIR --scoring-script score.py
+    python worker.py --socket PATH --mode batch --model-dir DIR \
+        --code-dir DIR --scoring-script batch_driver.py
 
 The worker accepts exactly one connection, from the server that started it,
 and then removes the socket file: it runs one request at a time (the GIL and
@@ -19,13 +22,19 @@ with "type" and "message") carrying the same id. Before any of that the
 worker sends one READY frame once the model is loaded or init() returned,
 or one FATAL frame with the traceback, after which it exits with status 1.
 
+In batch mode a request is a JSON list of file paths (the mini-batch given
+to the driver's run()), and the answer is a JSON list of strings, one for
+each output row: see batch_rows.
+
 Only the standard library is imported here; the model's own packages are
 imported when the model is loaded. Python 3.8 or later.
 """
 
 import argparse
+import csv
 import importlib.util
 import inspect
+import io
 import json
 import math
 import os
@@ -122,9 +131,10 @@ def encode(result):
     return text.encode("utf-8")
 
 
-def load_score(args):
-    """Imports the scoring script the way Azure ML's inference server does
-    and calls its init(); returns the per-request handler."""
+def import_script(args):
+    """Imports the user's script from the code folder the way Azure ML's
+    inference server does, with AZUREML_MODEL_DIR set, and returns the
+    module."""
     if args.model_dir:
         os.environ["AZUREML_MODEL_DIR"] = args.model_dir
     code_dir = os.path.abspath(args.code_dir or ".")
@@ -144,6 +154,13 @@ def load_score(args):
     # the script can find their module.
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def load_score(args):
+    """Imports the scoring script and calls its init(); returns the
+    per-request handler."""
+    module = import_script(args)
     run = getattr(module, "run", None)
     if not callable(run):
         raise AttributeError("scoring script %s defines no run() function" % args.scoring_script)
@@ -157,6 +174,87 @@ def load_score(args):
         # Azure's server json.dumps whatever run returns, so a str
         # becomes a JSON string.
         return encode(result)
+
+    return handle
+
+
+def cell(value):
+    """One CSV field of a driver's output row: None and NaN are empty, as
+    pandas writes them; numpy scalars are written as the Python value."""
+    if value is None:
+        return ""
+    if type(value).__module__.startswith("numpy") and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return value
+
+
+def csv_line(values):
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([cell(v) for v in values])
+    return buf.getvalue()
+
+
+def batch_rows(result):
+    """Turns what a batch driver's run() returned into output rows, one
+    string each (the Go side ends each with a newline):
+
+    - a pandas DataFrame: each row as a CSV line, without the header and
+      the index;
+    - a list, tuple, numpy array or pandas Series: one row per element,
+      where a str is written as it is, a list, tuple, numpy array or
+      Series (say, a row of df.values) as a CSV line of its items, a dict
+      as JSON, None as an empty line and anything else as str() of it.
+    """
+    module = type(result).__module__
+    if module.startswith("pandas") and hasattr(result, "columns") and hasattr(result, "itertuples"):
+        return [csv_line(row) for row in result.itertuples(index=False, name=None)]
+    if module.startswith("pandas") and hasattr(result, "tolist"):
+        result = result.tolist()
+    elif module.startswith("numpy") and hasattr(result, "ndim") and result.ndim >= 1:
+        result = list(result)
+    if not isinstance(result, (list, tuple)):
+        raise TypeError("run() returned %s; a batch driver must return a list or a pandas DataFrame"
+                        % type(result).__name__)
+    rows = []
+    for item in result:
+        if isinstance(item, str):
+            rows.append(item)
+        elif isinstance(item, bytes):
+            rows.append(item.decode("utf-8", "replace"))
+        elif isinstance(item, dict):
+            rows.append(json.dumps(finite(item), default=plain))
+        elif isinstance(item, (list, tuple)) or (
+                type(item).__module__.split(".")[0] in ("numpy", "pandas") and hasattr(item, "tolist")
+                and getattr(item, "ndim", 0) >= 1):
+            rows.append(csv_line(list(item)))
+        else:
+            rows.append(str(cell(item)))
+    return rows
+
+
+def load_batch(args):
+    """Imports an Azure ML batch driver, which must define init() and
+    run(mini_batch), and calls init() once; returns the handler that
+    calls run() with each mini-batch's list of file paths."""
+    module = import_script(args)
+    init = getattr(module, "init", None)
+    run = getattr(module, "run", None)
+    missing = [f for f, fn in (("init()", init), ("run(mini_batch)", run)) if not callable(fn)]
+    if missing:
+        raise AttributeError("batch driver %s defines no %s function; a batch scoring script needs init() and run(mini_batch)"
+                             % (args.scoring_script, " and no ".join(missing)))
+    init()
+
+    def handle(body):
+        try:
+            paths = json.loads(body)
+        except ValueError as e:
+            raise InputError("the mini-batch is not valid JSON: %s" % e)
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise InputError("the mini-batch must be a JSON list of file paths")
+        return json.dumps(batch_rows(run(paths))).encode("utf-8")
 
     return handle
 
@@ -294,7 +392,7 @@ def serve(conn, rfile, handle):
 def main():
     parser = argparse.ArgumentParser(description="Wharf model worker")
     parser.add_argument("--socket", required=True)
-    parser.add_argument("--mode", required=True, choices=["pyfunc", "score"])
+    parser.add_argument("--mode", required=True, choices=["pyfunc", "score", "batch"])
     parser.add_argument("--model-dir", default="")
     parser.add_argument("--code-dir", default="")
     parser.add_argument("--scoring-script", default="score.py")
@@ -312,7 +410,8 @@ def main():
     rfile = conn.makefile("rb", buffering=65536)
 
     try:
-        handle = load_pyfunc(args) if args.mode == "pyfunc" else load_score(args)
+        loaders = {"pyfunc": load_pyfunc, "score": load_score, "batch": load_batch}
+        handle = loaders[args.mode](args)
     except BaseException as e:  # SystemExit from init() is a failure too
         traceback.print_exc()
         sys.stderr.flush()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -258,6 +259,13 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 			if run.ErrorThreshold != nil {
 				stored["error_threshold"] = *run.ErrorThreshold
 			}
+			if cc := spec.CodeConfiguration; cc != nil {
+				cfg, err := a.batchCode(cmd, c, ws, file, doc.Dir(), cc)
+				if err != nil {
+					return err
+				}
+				stored["code_configuration"] = cfg
+			}
 			if spec.Environment != nil {
 				env, err := a.batchEnvironment(cmd, c, ws, doc.Dir(), spec.Environment)
 				if err != nil {
@@ -284,18 +292,62 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 
 	var rw wsFlags
 	var rname, rendpoint string
-	show := &cobra.Command{Use: "show", Short: "Show a batch deployment", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
-		ws, err := a.workspaceName(rw.workspace)
-		if err != nil {
-			return err
-		}
-		return a.getAndPrint(cmd, batchEndpointsPath(ws)+"/"+url.PathEscape(rendpoint)+"/deployments/"+url.PathEscape(rname))
-	}}
-	show.Flags().StringVarP(&rname, "name", "n", "", "deployment name")
-	show.Flags().StringVarP(&rendpoint, "endpoint-name", "e", "", "endpoint name")
-	rw.add(show)
-	bd.AddCommand(create, show)
+	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
+		cmd := a.clientCommand(&rw, use, short, run)
+		cmd.Flags().StringVarP(&rname, "name", "n", "", "deployment name")
+		cmd.Flags().StringVarP(&rendpoint, "endpoint-name", "e", "", "endpoint name")
+		_ = cmd.MarkFlagRequired("name")
+		_ = cmd.MarkFlagRequired("endpoint-name")
+		return cmd
+	}
+	deploymentPath := func(ws string) string {
+		return batchEndpointsPath(ws) + "/" + url.PathEscape(rendpoint) + "/deployments/" + url.PathEscape(rname)
+	}
+	show := named("show", "Show a batch deployment", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		return a.getAndPrint(cmd, deploymentPath(ws))
+	})
+	var yes, noWait bool
+	del := named("delete", "Delete a batch deployment", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		return c.Do(cmd.Context(), "DELETE", deploymentPath(ws), nil, nil)
+	})
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt (accepted for az compatibility)")
+	del.Flags().BoolVar(&noWait, "no-wait", false, "accepted for az compatibility; deleting is immediate")
+
+	var lw wsFlags
+	var lendpoint string
+	list := a.clientCommand(&lw, "list", "List the deployments of a batch endpoint", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		return a.getAndPrint(cmd, batchEndpointsPath(ws)+"/"+url.PathEscape(lendpoint)+"/deployments")
+	})
+	list.Flags().StringVarP(&lendpoint, "endpoint-name", "e", "", "endpoint name")
+	_ = list.MarkFlagRequired("endpoint-name")
+	bd.AddCommand(create, show, list, del)
 	return bd
+}
+
+// batchCode uploads a batch deployment's code folder and checks that its
+// scoring script, the batch driver, is in it.
+func (a *app) batchCode(cmd *cobra.Command, c *wharfhttp.Client, ws, file, base string, cc *codeConfig) (map[string]string, error) {
+	if cc.Code == "" {
+		return nil, wharf.Errorf(wharf.EINVALID, "%s: code_configuration.code is required", file).WithField("code_configuration.code")
+	}
+	code := cc.Code
+	if !filepath.IsAbs(code) {
+		code = filepath.Join(base, code)
+	}
+	if st, err := os.Stat(code); err != nil || !st.IsDir() {
+		return nil, wharf.Errorf(wharf.EINVALID, "%s: code_configuration.code %s is not a folder", file, code).WithField("code_configuration.code")
+	}
+	if cc.ScoringScript == "" || !filepath.IsLocal(cc.ScoringScript) {
+		return nil, wharf.Errorf(wharf.EINVALID, "%s: code_configuration.scoring_script %q must name a file in %s", file, cc.ScoringScript, code).WithField("code_configuration.scoring_script")
+	}
+	if st, err := os.Stat(filepath.Join(code, cc.ScoringScript)); err != nil || st.IsDir() {
+		return nil, wharf.Errorf(wharf.EINVALID, "%s: scoring_script %q is not in %s", file, cc.ScoringScript, code).WithField("code_configuration.scoring_script")
+	}
+	digest, _, _, _, err := a.uploadLocal(cmd.Context(), c, ws, code, "code")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"code_digest": digest, "scoring_script": cc.ScoringScript}, nil
 }
 
 // batchEnvironment pins a batch deployment's environment: a registered

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/batch"
 	"github.com/wharfml/wharf/linear"
 	"github.com/wharfml/wharf/pyworker"
@@ -24,7 +28,7 @@ import (
 // the job's input with the deployment's model.
 func (a *app) batchScoreCommand() *cobra.Command {
 	var cfg batch.Config
-	var model string
+	var model, code, script string
 	var timeoutS int
 	cmd := &cobra.Command{
 		Use:    "batch-score",
@@ -40,13 +44,10 @@ func (a *app) batchScoreCommand() *cobra.Command {
 			if cfg.StateDir == "" {
 				cfg.StateDir = filepath.Join(cfg.Output, ".state")
 			}
-			scorer, closeScorer, err := batchScorer(cmd.Context(), model, cfg.Workers)
-			if err != nil {
-				return err
+			if (code == "") != (script == "") {
+				return usagef("--code and --scoring-script go together")
 			}
-			defer closeScorer()
-			fmt.Fprintf(a.stdout, "[batch] scoring %s with %d workers\n", cfg.Input, cfg.Workers)
-			sum, err := batch.Run(cmd.Context(), cfg, scorer)
+			sum, err := a.runBatch(cmd.Context(), cfg, model, code, script)
 			if sum != nil {
 				b, _ := json.MarshalIndent(sum, "", "  ")
 				_ = os.MkdirAll(cfg.Output, 0o755)
@@ -62,6 +63,8 @@ func (a *app) batchScoreCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&model, "model", "", "model folder")
+	f.StringVar(&code, "code", "", "code folder of a batch driver (code_configuration.code)")
+	f.StringVar(&script, "scoring-script", "", "batch driver in --code, with init() and run(mini_batch) (code_configuration.scoring_script)")
 	f.StringVar(&cfg.Input, "input", "", "input file or folder")
 	f.StringVar(&cfg.Output, "output", "", "output folder")
 	f.StringVar(&cfg.OutputFile, "output-file-name", "predictions.csv", "output file name")
@@ -79,9 +82,31 @@ func (a *app) batchScoreCommand() *cobra.Command {
 	return cmd
 }
 
+// runBatch scores with the batch driver when a scoring script is given,
+// else with the model itself.
+func (a *app) runBatch(ctx context.Context, cfg batch.Config, model, code, script string) (*batch.Summary, error) {
+	if script != "" {
+		driver, err := startBatchDriver(ctx, model, code, script, cfg.Output, cfg.Workers, a.stdout)
+		if err != nil {
+			return nil, err
+		}
+		defer driver.Close()
+		fmt.Fprintf(a.stdout, "[batch] scoring %s with %d workers running %s\n", cfg.Input, cfg.Workers, script)
+		return batch.RunFiles(ctx, cfg, driver)
+	}
+	scorer, closeScorer, err := batchScorer(ctx, model, cfg.Workers, a.stdout)
+	if err != nil {
+		return nil, err
+	}
+	defer closeScorer()
+	fmt.Fprintf(a.stdout, "[batch] scoring %s with %d workers\n", cfg.Input, cfg.Workers)
+	return batch.Run(ctx, cfg, scorer)
+}
+
 // batchScorer picks the runtime from the model folder: a Wharf linear
-// model is scored in this process, an MLflow model by Python workers.
-func batchScorer(ctx context.Context, dir string, workers int) (batch.Scorer, func(), error) {
+// model is scored in this process, an MLflow model by Python workers,
+// whose output goes to log.
+func batchScorer(ctx context.Context, dir string, workers int, log io.Writer) (batch.Scorer, func(), error) {
 	var mm struct {
 		Flavors   map[string]map[string]any `yaml:"flavors"`
 		Signature *struct {
@@ -90,7 +115,8 @@ func batchScorer(ctx context.Context, dir string, workers int) (batch.Scorer, fu
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("model %s has no MLmodel file: %w", dir, err)
+		return nil, nil, fmt.Errorf("model %s has no MLmodel file (%w); a model that is not an MLflow model needs a batch driver "+
+			"(code_configuration with a scoring_script that has init() and run(mini_batch))", dir, err)
 	}
 	if err := yaml.Unmarshal(b, &mm); err != nil {
 		return nil, nil, fmt.Errorf("model %s: MLmodel: %w", dir, err)
@@ -104,7 +130,8 @@ func batchScorer(ctx context.Context, dir string, workers int) (batch.Scorer, fu
 		return &nativeBatchScorer{m: m}, func() {}, nil
 	}
 	if _, ok := mm.Flavors["python_function"]; !ok {
-		return nil, nil, fmt.Errorf("model %s is neither a Wharf linear model nor an MLflow pyfunc model", dir)
+		return nil, nil, fmt.Errorf("model %s is neither a Wharf linear model nor an MLflow pyfunc model; "+
+			"score it with a batch driver (code_configuration with a scoring_script that has init() and run(mini_batch))", dir)
 	}
 	var types map[string]string
 	if mm.Signature != nil {
@@ -116,12 +143,64 @@ func batchScorer(ctx context.Context, dir string, workers int) (batch.Scorer, fu
 		}
 	}
 	pool, err := pyworker.Start(ctx, pyworker.Config{Mode: pyworker.ModePyfunc, ModelDir: dir, Instances: max(workers, 1),
-		Env: os.Environ(), LogPath: filepath.Join(os.TempDir(), "wharf-batch-workers.log")})
+		Env: os.Environ(), Log: log})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("model %s: %w", dir, startError(err))
 	}
 	return &pyfuncBatchScorer{pool: pool, types: types}, func() { pool.Close() }, nil
 }
+
+// startError shortens a worker's start error to its one line: the
+// traceback is in the log already, just above.
+func startError(err error) error {
+	var se *pyworker.StartError
+	if errors.As(err, &se) {
+		return errors.New("the Python worker failed to start: " + se.Message)
+	}
+	return err
+}
+
+// batchDriver runs an Azure ML batch driver (code_configuration's
+// scoring_script) in Python workers: init() once per worker, then
+// run(mini_batch) with each mini-batch's file paths.
+type batchDriver struct{ pool *pyworker.Pool }
+
+// startBatchDriver starts one worker per concurrent mini-batch. Their
+// output (the driver's prints, tracebacks) goes to log, the job's own
+// log. The model folder is AZUREML_MODEL_DIR, whatever its format, and
+// the output folder AZUREML_BI_OUTPUT_PATH, where Azure ML's drivers that
+// write files of their own put them.
+func startBatchDriver(ctx context.Context, model, code, script, output string, workers int, log io.Writer) (*batchDriver, error) {
+	codeDir, err := filepath.Abs(code)
+	if err != nil {
+		return nil, err
+	}
+	modelDir, err := filepath.Abs(model)
+	if err != nil {
+		return nil, err
+	}
+	outDir, err := filepath.Abs(output)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(filepath.Join(codeDir, script)); err != nil || st.IsDir() {
+		return nil, wharf.Errorf(wharf.EINVALID, "scoring_script %s is not a file in the code folder %s", script, codeDir)
+	}
+	pool, err := pyworker.Start(ctx, pyworker.Config{Mode: pyworker.ModeBatch, ModelDir: modelDir, CodeDir: codeDir,
+		ScoringScript: script, Instances: max(workers, 1), Env: append(os.Environ(), "AZUREML_BI_OUTPUT_PATH="+outDir), Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("batch driver %s: %w", script, startError(err))
+	}
+	return &batchDriver{pool: pool}, nil
+}
+
+// ScoreFiles calls run() with the files; its exception fails the attempt.
+func (d *batchDriver) ScoreFiles(ctx context.Context, files []string) ([]string, error) {
+	return d.pool.RunBatch(ctx, files)
+}
+
+// Close stops the workers.
+func (d *batchDriver) Close() { d.pool.Close() }
 
 // nativeBatchScorer scores rows with a linear model, mapping columns by
 // name; a row with a value that is not a number is a failed item.
@@ -173,6 +252,25 @@ func (s *nativeBatchScorer) Score(ctx context.Context, header []string, rows [][
 	return preds, errs, nil
 }
 
+// floatValue is a value of a float column in the JSON sent to a pyfunc
+// worker. It is always written as a float (5.0, not 5): pandas reads a
+// whole number as int64, which MLflow's schema enforcement refuses for a
+// double column. NaN and infinities, which JSON cannot spell, are null.
+type floatValue float64
+
+// MarshalJSON writes the value with a decimal point or exponent.
+func (f floatValue) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	b := strconv.AppendFloat(nil, v, 'g', -1, 64)
+	if !bytes.ContainsAny(b, ".eE") {
+		b = append(b, '.', '0')
+	}
+	return b, nil
+}
+
 // pyfuncBatchScorer sends each mini-batch to an MLflow model in Python
 // workers as one table.
 type pyfuncBatchScorer struct {
@@ -192,7 +290,7 @@ func (s *pyfuncBatchScorer) Score(ctx context.Context, header []string, rows [][
 			switch s.types[header[c]] {
 			case "double", "float":
 				if f, err := strconv.ParseFloat(v, 64); err == nil {
-					row[c] = f
+					row[c] = floatValue(f)
 				}
 			case "long", "integer":
 				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
