@@ -29,6 +29,8 @@ type modelJSON struct {
 // lineageJSON says where a model came from: its run, the run's metrics and
 // parameters, and the datasets the run read.
 type lineageJSON struct {
+	// Job is the job (pipeline step) the run belongs to, when a job made it.
+	Job          string             `json:"job,omitempty"`
 	RunID        string             `json:"run_id"`
 	ExperimentID string             `json:"experiment_id"`
 	RunName      string             `json:"run_name"`
@@ -73,7 +75,7 @@ func (s *Server) lineage(r *http.Request, ws string, v *wharf.ModelVersion) *lin
 	if err != nil {
 		return nil
 	}
-	l := &lineageJSON{RunID: run.ID, ExperimentID: run.ExperimentID, RunName: run.Name,
+	l := &lineageJSON{Job: run.Tags["wharf.job"], RunID: run.ID, ExperimentID: run.ExperimentID, RunName: run.Name,
 		Metrics: map[string]float64{}, Params: run.Params, Datasets: []datasetRefJSON{}}
 	if l.Params == nil {
 		l.Params = map[string]string{}
@@ -162,6 +164,9 @@ func (s *Server) handleGetModel(w http.ResponseWriter, r *http.Request) {
 	}
 	j := toModelJSON(v, s.modelPath(r, ws, v))
 	j.Lineage = s.lineage(r, ws, v)
+	if j.Lineage != nil && j.Lineage.Job != "" {
+		j.JobName = j.Lineage.Job // as az ml shows it: the job, not the run
+	}
 	writeJSON(w, http.StatusOK, j)
 }
 

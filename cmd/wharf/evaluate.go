@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -120,7 +119,7 @@ listed as skipped, not compared.`,
 			if err := pw.Flush(); err != nil {
 				return err
 			}
-			res := evaluation{ModelName: name, Candidate: candScores, Skipped: skipped, DeployFlag: 1}
+			res := evaluation{ModelName: name, Candidate: candScores, Registered: []versionScores{}, Skipped: skipped, DeployFlag: 1}
 			best := math.Inf(-1)
 			bestVersion := ""
 			for k, v := range versions {
@@ -173,15 +172,26 @@ listed as skipped, not compared.`,
 
 // loadLinearModel reads a Wharf linear model folder by its MLmodel file.
 func loadLinearModel(dir string) (*linear.Model, error) {
+	data, err := linearDataFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	return linear.Load(dir, data)
+}
+
+// linearDataFile reads the MLmodel file of a model folder and returns
+// the path of its coefficients file; an error if it is not a Wharf
+// linear model.
+func linearDataFile(dir string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
 	if err != nil {
-		return nil, wharf.Errorf(wharf.EINVALID, "model %s has no MLmodel file: %v", dir, unwrapPathErr(err))
+		return "", wharf.Errorf(wharf.EINVALID, "model %s has no MLmodel file: %v", dir, unwrapPathErr(err))
 	}
 	var mm struct {
 		Flavors map[string]map[string]any `yaml:"flavors"`
 	}
 	if err := yaml.Unmarshal(b, &mm); err != nil {
-		return nil, wharf.Errorf(wharf.EINVALID, "%s: %v", filepath.Join(dir, "MLmodel"), err)
+		return "", wharf.Errorf(wharf.EINVALID, "%s: %v", filepath.Join(dir, "MLmodel"), err)
 	}
 	fl, ok := mm.Flavors[linear.Flavor]
 	if !ok {
@@ -189,10 +199,16 @@ func loadLinearModel(dir string) (*linear.Model, error) {
 		for k := range mm.Flavors {
 			names = append(names, k)
 		}
-		return nil, &notLinearError{flavors: names}
+		return "", &notLinearError{flavors: names}
 	}
 	data, _ := fl["data"].(string)
-	return linear.Load(dir, data)
+	if data == "" {
+		data = linear.DataFile
+	}
+	if !filepath.IsLocal(filepath.FromSlash(data)) {
+		return "", wharf.Errorf(wharf.EINVALID, "%s: data path %q leaves the model folder", filepath.Join(dir, "MLmodel"), data)
+	}
+	return data, nil
 }
 
 type notLinearError struct{ flavors []string }
@@ -244,15 +260,12 @@ func registeredModels(ctx context.Context, name string, warn io.Writer) ([]regis
 			skipped = append(skipped, v.Version+": "+err.Error())
 			continue
 		}
-		if _, err := loadLinearModel(dir); err != nil {
-			var nl *notLinearError
-			if !errors.As(err, &nl) {
-				skipped = append(skipped, v.Version+": "+err.Error())
-				continue
-			}
-			// A folder whose coefficients file is not there yet.
+		data, err := linearDataFile(dir)
+		if err != nil {
+			skipped = append(skipped, v.Version+": "+err.Error())
+			continue
 		}
-		if err := tc.download(ctx, root+"/"+linear.DataFile, filepath.Join(dir, linear.DataFile)); err != nil {
+		if err := tc.download(ctx, root+"/"+data, filepath.Join(dir, filepath.FromSlash(data))); err != nil {
 			skipped = append(skipped, v.Version+": "+err.Error())
 			continue
 		}
