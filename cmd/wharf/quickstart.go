@@ -128,7 +128,9 @@ type quickstart struct {
 
 func (q *quickstart) dataDir() string { return filepath.Join(q.example, "data") }
 
-func (q *quickstart) path(rel string) string { return filepath.Join(q.example, filepath.FromSlash(rel)) }
+func (q *quickstart) path(rel string) string {
+	return filepath.Join(q.example, filepath.FromSlash(rel))
+}
 
 // wharf runs a CLI command in this process, echoing it first.
 func (q *quickstart) wharf(ctx context.Context, echo bool, args ...string) (string, error) {
