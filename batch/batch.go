@@ -30,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wharfml/wharf/tabular"
 )
 
 // Scorer scores the rows of one mini-batch. header names the columns of
@@ -218,6 +220,9 @@ func (r *runner) split(ctx context.Context, work chan<- *miniBatch) (int, error)
 		}
 		return n, nil
 	}
+	if tabular.FormatOf(r.cfg.Input) == tabular.Parquet {
+		return r.splitParquet(r.cfg.Input, send)
+	}
 	f, err := os.Open(r.cfg.Input)
 	if err != nil {
 		return 0, err
@@ -377,7 +382,7 @@ func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []strin
 		return []byte(out.String()), failed, msgs, scored, nil
 	}
 	for _, f := range mb.files {
-		header, rows, err := readCSV(f)
+		header, rows, err := readTable(f)
 		if err != nil {
 			// A file that cannot be read is one failed item; its batch
 			// mates are still scored.
@@ -466,6 +471,66 @@ type failures struct {
 type ColumnsError struct{ Msg string }
 
 func (e *ColumnsError) Error() string { return e.Msg }
+
+// splitParquet sends row ranges of a Parquet file, read a range at a time.
+func (r *runner) splitParquet(path string, send func(*miniBatch) bool) (int, error) {
+	pr, err := tabular.Open(path, tabular.Options{BatchRows: r.cfg.RowsPerBatch})
+	if err != nil {
+		return 0, fmt.Errorf("input %w", err)
+	}
+	defer pr.Close()
+	n := 0
+	for {
+		f, err := pr.Next()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("input %s: %w", path, err)
+		}
+		mb := &miniBatch{index: n, file: path, header: f.Columns, rows: frameRows(f), first: int(f.FirstRow)}
+		n++
+		if !send(mb) {
+			return n, nil
+		}
+	}
+}
+
+// frameRows turns a frame into text rows, as the scorers take them.
+func frameRows(f *tabular.Frame) [][]string {
+	rows := make([][]string, f.Len)
+	for i := range rows {
+		row := make([]string, len(f.Columns))
+		for c := range row {
+			row[c] = f.Value(c, i)
+		}
+		rows[i] = row
+	}
+	return rows
+}
+
+// readTable reads a whole CSV or Parquet file of a file mini-batch.
+func readTable(path string) ([]string, [][]string, error) {
+	if tabular.FormatOf(path) != tabular.Parquet {
+		return readCSV(path)
+	}
+	pr, err := tabular.Open(path, tabular.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pr.Close()
+	var rows [][]string
+	for {
+		f, err := pr.Next()
+		if err == io.EOF {
+			return pr.Columns(), rows, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, frameRows(f)...)
+	}
+}
 
 func readCSV(path string) ([]string, [][]string, error) {
 	f, err := os.Open(path)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/wharfml/wharf/tabular"
 )
 
 // doubler predicts twice column x; it fails a batch's first attempt when
@@ -152,4 +154,79 @@ func TestResumedRunStillCountsEarlierFailures(t *testing.T) {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
 	}
+}
+
+// TestParquetInputSingleFileAndFolder scores a Parquet file in row ranges
+// and a folder mixing Parquet and CSV files, each row once and attributed
+// to its file and row.
+func TestParquetInputSingleFileAndFolder(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.MkdirAll(in, 0o755)
+	pq := filepath.Join(in, "a.parquet")
+	w, err := tabular.CreateParquet(pq, []string{"id", "x"}, []bool{true, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &tabular.Frame{Columns: []string{"id", "x"}, Num: [][]float64{make([]float64, 250), make([]float64, 250)}, Text: make([][]string, 2), Len: 250}
+	for i := 0; i < 250; i++ {
+		f.Num[0][i], f.Num[1][i] = float64(i), float64(i)+0.5
+	}
+	if err := w.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeCSV(t, filepath.Join(in, "b.csv"), 10, 1000)
+
+	check := func(out string, wantRows int, files map[string]int) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(out, "predictions.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")[1:]
+		if len(lines) != wantRows {
+			t.Fatalf("%d rows, want %d", len(lines), wantRows)
+		}
+		seen := map[string]bool{}
+		got := map[string]int{}
+		for _, l := range lines {
+			p := strings.Split(l, ",")
+			if seen[p[0]+"/"+p[1]] {
+				t.Fatalf("row %s written twice", l)
+			}
+			seen[p[0]+"/"+p[1]] = true
+			got[p[0]]++
+			row, _ := strconv.Atoi(p[1])
+			want := 2 * (float64(row-1) + 0.5)
+			if p[0] == "b.csv" {
+				want = 2 * float64(1000+row-1)
+			}
+			if v, _ := strconv.ParseFloat(p[2], 64); v != want {
+				t.Fatalf("line %q: want %v", l, want)
+			}
+		}
+		for k, n := range files {
+			if got[k] != n {
+				t.Errorf("%s: %d rows, want %d", k, got[k], n)
+			}
+		}
+	}
+	out := filepath.Join(dir, "out1")
+	sum, err := Run(context.Background(), Config{Input: pq, Output: out, StateDir: filepath.Join(dir, "s1"), RowsPerBatch: 100, Workers: 2}, &doubler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.MiniBatches != 3 || sum.Rows != 250 {
+		t.Errorf("summary %+v, want 3 mini-batches of 250 rows", sum)
+	}
+	check(out, 250, map[string]int{"a.parquet": 250})
+
+	out = filepath.Join(dir, "out2")
+	if _, err := Run(context.Background(), Config{Input: in, Output: out, StateDir: filepath.Join(dir, "s2"), MiniBatchSize: 1, Workers: 2}, &doubler{}); err != nil {
+		t.Fatal(err)
+	}
+	check(out, 260, map[string]int{"a.parquet": 250, "b.csv": 10})
 }
