@@ -115,6 +115,9 @@ func TestStreamingFitsMatchInMemoryQR(t *testing.T) {
 		}
 	}
 	ev := want.Evaluate(rows, y)
+	if qf := qr.Fitted(); math.Abs(qf.R2-ev.R2) > 1e-9 || math.Abs(qf.RMSE-ev.RMSE)/ev.RMSE > 1e-9 || qf.Rows != 10000 {
+		t.Errorf("QR fitted %+v, evaluated %+v", qf, ev)
+	}
 	if math.Abs(fitted.R2-ev.R2) > 1e-9 || math.Abs(fitted.RMSE-ev.RMSE)/ev.RMSE > 1e-9 || fitted.Rows != 10000 {
 		t.Errorf("fitted %+v, evaluated %+v", fitted, ev)
 	}

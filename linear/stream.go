@@ -289,6 +289,28 @@ func (q *QRAccumulator) Merge(o *QRAccumulator) {
 	q.n += o.n
 }
 
+// Fitted returns the training scores from the R factor of [1 X y]: the
+// residual sum of squares is its last diagonal entry squared, and the
+// target's centred sum of squares the rest of its last column below the
+// intercept row.
+func (q *QRAccumulator) Fitted() Fitted {
+	p := q.k + 2
+	f := Fitted{Rows: q.n, R2: 1}
+	if q.r == nil || q.n == 0 {
+		return f
+	}
+	sse := q.r.At(p-1, p-1) * q.r.At(p-1, p-1)
+	var sst float64
+	for i := 1; i < p; i++ {
+		sst += q.r.At(i, p-1) * q.r.At(i, p-1)
+	}
+	f.RMSE = math.Sqrt(sse / float64(q.n))
+	if sst > 0 {
+		f.R2 = 1 - sse/sst
+	}
+	return f
+}
+
 // Solve returns the least-squares model: R[:k+1,:k+1]·β = R[:k+1,k+1].
 func (q *QRAccumulator) Solve(columns []string) (*Model, error) {
 	k := q.k

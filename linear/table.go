@@ -67,22 +67,27 @@ func Train(open func() (tabular.Reader, error), opt TrainOptions) (*Model, *Trai
 		r.Close()
 		return nil, nil, err
 	}
-	if auto {
+	first, err := r.Next()
+	if err != nil && err != io.EOF {
+		r.Close()
+		return nil, nil, err
+	}
+	if first != nil {
+		r = &peeked{Reader: r, first: first}
+	}
+	if auto && first != nil {
 		// Text columns are not features; the first batch tells which
 		// columns are text.
-		first, err := r.Next()
-		if err != nil && err != io.EOF {
-			r.Close()
-			return nil, nil, err
-		}
-		if first != nil {
-			features = slices.DeleteFunc(features, func(c string) bool { return first.Num[first.Index(c)] == nil })
-			r = &peeked{Reader: r, first: first}
-		}
+		features = slices.DeleteFunc(features, func(c string) bool { return first.Num[first.Index(c)] == nil })
 		if len(features) == 0 {
 			r.Close()
 			return nil, nil, fmt.Errorf("no numeric feature column besides %q", opt.Target)
 		}
+	}
+	if opt.Solver == SolverAuto && opt.Alpha == 0 && first != nil && sampleIllConditioned(first, features, opt.Target) {
+		// The first batch already shows the data too collinear for the
+		// normal equations: one QR pass instead of a wasted moments pass.
+		opt.Solver = SolverQR
 	}
 	report := &TrainReport{Solver: opt.Solver}
 	all := features
@@ -136,7 +141,7 @@ func Train(open func() (tabular.Reader, error), opt TrainOptions) (*Model, *Trai
 	if err != nil {
 		return nil, nil, err
 	}
-	report.Solver, report.Rows = SolverQR, qa.n
+	report.Solver, report.Rows, report.Fitted = SolverQR, qa.n, qa.Fitted()
 	return widen(model, all), report, nil
 }
 
@@ -187,6 +192,35 @@ func pickFeatures(cols []string, opt TrainOptions) ([]string, bool, error) {
 		}
 	}
 	return out, true, nil
+}
+
+// sampleIllConditioned tells whether the moments of one batch are too
+// ill-conditioned to solve, when none of its columns is constant (a
+// constant column needs the full pass to be told apart).
+func sampleIllConditioned(f *tabular.Frame, features []string, target string) bool {
+	x := make([][]float64, len(features))
+	for j, c := range features {
+		col, err := f.Numeric(f.Index(c))
+		if err != nil {
+			return false
+		}
+		x[j] = col
+	}
+	y, err := f.Numeric(f.Index(target))
+	if err != nil {
+		return false
+	}
+	m := NewMoments(len(features))
+	if m.Add(x, y) != nil || m.n <= float64(len(features))*10 {
+		return false
+	}
+	for j := range features {
+		if m.c[j*(m.k+1)+j] == 0 {
+			return false
+		}
+	}
+	_, _, err = m.Solve(features, 0)
+	return errors.Is(err, ErrIllConditioned)
 }
 
 // peeked gives back a batch already read before the rest.
