@@ -317,6 +317,22 @@ func (q *QRAccumulator) Solve(columns []string) (*Model, error) {
 	if q.n <= int64(k) {
 		return nil, fmt.Errorf("linear: %d rows cannot determine %d coefficients and an intercept", q.n, k)
 	}
+	// A column that the columns before it (the intercept first) explain
+	// to within rounding leaves a diagonal entry of R that is tiny next
+	// to the column's own norm: its coefficient would be noise.
+	for j := 1; j <= k; j++ {
+		var norm float64
+		for i := 0; i <= j; i++ {
+			norm += q.r.At(i, j) * q.r.At(i, j)
+		}
+		if math.Abs(q.r.At(j, j)) <= 1e-10*math.Sqrt(norm) {
+			what := "is constant"
+			if j > 1 {
+				what = "is a linear combination of the intercept and the features before it (a copy of one?)"
+			}
+			return nil, fmt.Errorf("linear: feature %s %s, so the fit is singular; leave it out", columns[j-1], what)
+		}
+	}
 	r := mat.NewTriDense(k+1, mat.Upper, nil)
 	b := mat.NewVecDense(k+1, nil)
 	for i := 0; i <= k; i++ {

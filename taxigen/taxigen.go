@@ -96,6 +96,9 @@ type Spec struct {
 	// Workers is how many goroutines format rows; 0 means GOMAXPROCS.
 	// It changes the speed only, never the output.
 	Workers int
+	// Format is the format Generate writes the data and batch files in:
+	// CSV (also when empty) or Parquet. The trips are the same in both.
+	Format Format
 }
 
 // DefaultStart is the first pickup day when Spec.Start is zero.

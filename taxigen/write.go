@@ -10,15 +10,31 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wharfml/wharf/tabular"
 )
 
-// Files Generate writes into its folder.
+// Files Generate writes into its folder: the data and batch files as
+// CSV, or with Spec.Format Parquet as DataParquetFile and
+// BatchParquetFile; the request file is JSON either way.
 const (
-	DataFile    = "taxi-data.csv"
-	BatchFile   = "taxi-batch.csv"
-	RequestFile = "taxi-request.json"
+	DataFile         = "taxi-data.csv"
+	BatchFile        = "taxi-batch.csv"
+	RequestFile      = "taxi-request.json"
+	DataParquetFile  = "taxi-data.parquet"
+	BatchParquetFile = "taxi-batch.parquet"
+)
+
+// Format is the file format of the data and batch files.
+type Format string
+
+// The formats Generate writes.
+const (
+	CSV     Format = "csv"
+	Parquet Format = "parquet"
 )
 
 // RequestRows is how many trips Generate puts in the request file, as many
@@ -68,6 +84,104 @@ func (s Spec) WriteCSV(ctx context.Context, w io.Writer, stream Stream, n int64,
 	if _, err := bw.WriteString(Header(label) + "\n"); err != nil {
 		return err
 	}
+	encode := func(buf []byte, c *calendar, r *rng, rows int) []byte {
+		if buf == nil {
+			buf = make([]byte, 0, chunkRows*128)
+		}
+		var t Trip
+		for range rows {
+			r.trip(c, &t)
+			buf = appendRow(buf, &t, label)
+		}
+		return buf
+	}
+	emit := func(buf []byte, _ int) ([]byte, error) {
+		_, err := bw.Write(buf)
+		return buf[:0], err
+	}
+	if err := produce(ctx, s, stream, n, encode, emit, progress); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// Columns are the columns of a data file (label set: Target, then
+// Features) or of a batch file (Features only), in file order.
+func Columns(label bool) []string {
+	if label {
+		return append([]string{Target}, Features...)
+	}
+	return slices.Clone(Features)
+}
+
+// WriteParquet writes the first n trips of a stream as a Parquet file at
+// path, every column a DOUBLE, in Columns(label) order, with the same
+// values a CSV reader parses from WriteCSV's output. Rows are written a
+// chunk at a time as they are generated, so memory stays bounded (by the
+// Parquet writer's row group) whatever n. The file appears only when
+// complete. progress is as for WriteCSV.
+func (s Spec) WriteParquet(ctx context.Context, path string, stream Stream, n int64, label bool, progress func(done int64)) error {
+	if n < 0 {
+		return fmt.Errorf("taxigen: negative row count %d", n)
+	}
+	cols := Columns(label)
+	numeric := make([]bool, len(cols))
+	for i := range numeric {
+		numeric[i] = true
+	}
+	pw, err := tabular.CreateParquet(path, cols, numeric)
+	if err != nil {
+		return err
+	}
+	// encode fills one chunk column by column.
+	encode := func(buf [][]float64, c *calendar, r *rng, rows int) [][]float64 {
+		if buf == nil {
+			buf = make([][]float64, len(cols))
+			for j := range buf {
+				buf[j] = make([]float64, 0, chunkRows)
+			}
+		}
+		off := 0
+		if label {
+			off = 1
+		}
+		var t Trip
+		var vals [20]float64
+		for range rows {
+			r.trip(c, &t)
+			if label {
+				buf[0] = append(buf[0], t.Cost)
+			}
+			for j, v := range t.Values(vals[:0]) {
+				buf[off+j] = append(buf[off+j], v)
+			}
+		}
+		return buf
+	}
+	text := make([][]string, len(cols))
+	emit := func(buf [][]float64, rows int) ([][]float64, error) {
+		// Write copies the values, so buf can be reused afterwards.
+		err := pw.Write(&tabular.Frame{Columns: cols, Num: buf, Text: text, Len: rows})
+		for j := range buf {
+			buf[j] = buf[j][:0]
+		}
+		return buf, err
+	}
+	if err := produce(ctx, s, stream, n, encode, emit, progress); err != nil {
+		pw.Abort()
+		return err
+	}
+	return pw.Close()
+}
+
+// produce generates the first n trips of a stream a chunk at a time on
+// s.Workers goroutines. encode turns the rows trips of one chunk, drawn
+// from r, into a T, appending to buf: the zero T, or one that emit has
+// given back to be reused. emit gets the chunks in stream order on the
+// calling goroutine and gives back the T emptied for reuse. progress, if
+// not nil, is told the rows emitted so far after each chunk.
+func produce[T any](ctx context.Context, s Spec, stream Stream, n int64,
+	encode func(buf T, c *calendar, r *rng, rows int) T, emit func(buf T, rows int) (T, error), progress func(done int64)) error {
 	c := s.calendar()
 	workers := s.Workers
 	if workers <= 0 {
@@ -76,22 +190,22 @@ func (s Spec) WriteCSV(ctx context.Context, w io.Writer, stream Stream, n int64,
 	chunks := (n + chunkRows - 1) / chunkRows
 
 	// A producer hands chunks to workers and, in the same order, to this
-	// goroutine, which writes each as soon as it and those before it are
+	// goroutine, which emits each as soon as it and those before it are
 	// done. The queue's capacity bounds the chunks in flight, and so memory.
 	type job struct {
 		chunk int64
-		out   chan []byte
+		out   chan T
 	}
 	done := make(chan struct{})
 	defer close(done)
 	jobs := make(chan job)
 	queue := make(chan job, 2*workers)
-	free := make(chan []byte, 2*workers+2)
+	free := make(chan T, 2*workers+2)
 	go func() {
 		defer close(jobs)
 		defer close(queue)
 		for ch := int64(0); ch < chunks; ch++ {
-			j := job{chunk: ch, out: make(chan []byte, 1)}
+			j := job{chunk: ch, out: make(chan T, 1)}
 			select {
 			case queue <- j:
 			case <-done:
@@ -106,21 +220,14 @@ func (s Spec) WriteCSV(ctx context.Context, w io.Writer, stream Stream, n int64,
 	}()
 	for range workers {
 		go func() {
-			var t Trip
 			for j := range jobs {
-				var buf []byte
+				var buf T
 				select {
 				case buf = <-free:
 				default:
-					buf = make([]byte, 0, chunkRows*128)
 				}
 				rows := min(int64(chunkRows), n-j.chunk*chunkRows)
-				r := newRNG(s.Seed, stream, j.chunk)
-				for range rows {
-					r.trip(c, &t)
-					buf = appendRow(buf, &t, label)
-				}
-				j.out <- buf
+				j.out <- encode(buf, c, newRNG(s.Seed, stream, j.chunk), int(rows))
 			}
 		}()
 	}
@@ -130,19 +237,21 @@ func (s Spec) WriteCSV(ctx context.Context, w io.Writer, stream Stream, n int64,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := bw.Write(buf); err != nil {
+		rows := min(int64(chunkRows), n-j.chunk*chunkRows)
+		buf, err := emit(buf, int(rows))
+		if err != nil {
 			return err
 		}
 		select {
-		case free <- buf[:0]:
+		case free <- buf:
 		default:
 		}
-		written += min(int64(chunkRows), n-j.chunk*chunkRows)
+		written += rows
 		if progress != nil {
 			progress(written)
 		}
 	}
-	return bw.Flush()
+	return nil
 }
 
 // WriteRequest writes the first n trips of a stream as an online endpoint
@@ -254,9 +363,10 @@ type Progress func(file string, done, total int64)
 
 // Generate writes DataFile (rows trips with their cost), BatchFile
 // (batchRows other trips, features only) and RequestFile (RequestRows
-// more) into dir, creating it if needed. Each file appears complete or not
-// at all: it is written under a temporary name and renamed. progress may
-// be nil. It returns the paths written.
+// more) into dir, creating it if needed; with s.Format Parquet the first
+// two are DataParquetFile and BatchParquetFile. Each file appears complete
+// or not at all: it is written under a temporary name and renamed.
+// progress may be nil. It returns the paths written.
 func Generate(ctx context.Context, dir string, s Spec, rows, batchRows int64, progress Progress) ([]string, error) {
 	if rows < 1 {
 		return nil, errors.New("taxigen: at least one row is needed")
@@ -264,30 +374,49 @@ func Generate(ctx context.Context, dir string, s Spec, rows, batchRows int64, pr
 	if batchRows < 0 {
 		return nil, errors.New("taxigen: negative batch row count")
 	}
+	dataName, batchName := DataFile, BatchFile
+	switch s.Format {
+	case "", CSV:
+	case Parquet:
+		dataName, batchName = DataParquetFile, BatchParquetFile
+	default:
+		return nil, fmt.Errorf("taxigen: format %q is not csv or parquet", s.Format)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	csvFile := func(name string, stream Stream, n int64, label bool) func(io.Writer) error {
-		return func(w io.Writer) error {
-			var p func(int64)
-			if progress != nil {
-				p = func(done int64) { progress(name, done, n) }
+	progressOf := func(name string, n int64) func(int64) {
+		if progress == nil {
+			return nil
+		}
+		return func(done int64) { progress(name, done, n) }
+	}
+	table := func(name string, stream Stream, n int64, label bool) func(string) error {
+		if s.Format == Parquet {
+			return func(path string) error {
+				return s.WriteParquet(ctx, path, stream, n, label, progressOf(name, n))
 			}
-			return s.WriteCSV(ctx, w, stream, n, label, p)
+		}
+		return func(path string) error {
+			return writeAtomically(path, func(w io.Writer) error {
+				return s.WriteCSV(ctx, w, stream, n, label, progressOf(name, n))
+			})
 		}
 	}
 	files := []struct {
 		name  string
-		write func(io.Writer) error
+		write func(path string) error
 	}{
-		{DataFile, csvFile(DataFile, StreamData, rows, true)},
-		{BatchFile, csvFile(BatchFile, StreamBatch, batchRows, false)},
-		{RequestFile, func(w io.Writer) error { return s.WriteRequest(w, StreamRequest, RequestRows) }},
+		{dataName, table(dataName, StreamData, rows, true)},
+		{batchName, table(batchName, StreamBatch, batchRows, false)},
+		{RequestFile, func(path string) error {
+			return writeAtomically(path, func(w io.Writer) error { return s.WriteRequest(w, StreamRequest, RequestRows) })
+		}},
 	}
 	var paths []string
 	for _, f := range files {
 		p := filepath.Join(dir, f.name)
-		if err := writeAtomically(p, f.write); err != nil {
+		if err := f.write(p); err != nil {
 			return paths, err
 		}
 		paths = append(paths, p)

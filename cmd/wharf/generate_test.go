@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/wharfml/wharf/tabular"
 	"github.com/wharfml/wharf/taxigen"
 )
 
@@ -87,6 +90,94 @@ func TestGenerateTaxiWritesTrainableFiles(t *testing.T) {
 	}
 }
 
+// readTable reads a CSV or Parquet file with tabular: its columns and
+// every value, column by column.
+func readTable(t *testing.T, path string) ([]string, [][]float64) {
+	t.Helper()
+	r, err := tabular.Open(path, tabular.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cols := r.Columns()
+	vals := make([][]float64, len(cols))
+	for {
+		f, err := r.Next()
+		if err == io.EOF {
+			return cols, vals
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range cols {
+			v, err := f.Numeric(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals[i] = append(vals[i], v...)
+		}
+	}
+}
+
+// TestGenerateTaxiParquet generates the same seed as CSV and as Parquet,
+// checks that both hold the same values, and trains on the Parquet file.
+func TestGenerateTaxiParquet(t *testing.T) {
+	t.Setenv("WHARF_CONFIG_DIR", t.TempDir())
+	csvDir, pqDir := filepath.Join(t.TempDir(), "csv"), filepath.Join(t.TempDir(), "pq")
+	if out, errs, code := wharfRun(t, "generate", "taxi", "--rows", "5000", "--seed", "9", "--out", csvDir, "--batch-rows", "50"); code != 0 {
+		t.Fatalf("csv: exit %d: %s%s", code, out, errs)
+	}
+	out, errs, code := wharfRun(t, "generate", "taxi", "--rows", "5000", "--seed", "9", "--out", pqDir, "--batch-rows", "50", "--format", "parquet")
+	if code != 0 {
+		t.Fatalf("parquet: exit %d: %s%s", code, out, errs)
+	}
+	var res struct {
+		Files  []string `json:"files"`
+		Format string   `json:"format"`
+	}
+	want := []string{filepath.Join(pqDir, taxigen.DataParquetFile), filepath.Join(pqDir, taxigen.BatchParquetFile), filepath.Join(pqDir, taxigen.RequestFile)}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !slices.Equal(res.Files, want) || res.Format != "parquet" {
+		t.Fatalf("output %s (%v), want files %v", out, err, want)
+	}
+	for _, f := range [][2]string{{taxigen.DataFile, taxigen.DataParquetFile}, {taxigen.BatchFile, taxigen.BatchParquetFile}} {
+		cc, cv := readTable(t, filepath.Join(csvDir, f[0]))
+		pc, pv := readTable(t, filepath.Join(pqDir, f[1]))
+		if !slices.Equal(cc, pc) {
+			t.Fatalf("columns: CSV %v, Parquet %v", cc, pc)
+		}
+		for i, c := range cc {
+			if !slices.Equal(cv[i], pv[i]) {
+				t.Errorf("%s: column %s differs from the CSV's", f[1], c)
+			}
+		}
+	}
+	var features []string
+	for _, f := range taxigen.Features {
+		if f != "dropoff_month" {
+			features = append(features, f)
+		}
+	}
+	fit := func(data string) string {
+		out, errs, code := wharfRun(t, "train", "linear-regression", "--train-data", data, "--target", "cost",
+			"--features", strings.Join(features, ","), "--model-output", t.TempDir())
+		if code != 0 {
+			t.Fatalf("train on %s: exit %d: %s", data, code, errs)
+		}
+		var m struct {
+			Coef      []float64 `json:"coef"`
+			Intercept float64   `json:"intercept"`
+		}
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	if a, b := fit(filepath.Join(csvDir, taxigen.DataFile)), fit(filepath.Join(pqDir, taxigen.DataParquetFile)); a != b {
+		t.Errorf("models differ: CSV %s, Parquet %s", a, b)
+	}
+}
+
 // TestGenerateTaxiReportsProgress checks the progress lines of a large
 // file.
 func TestGenerateTaxiReportsProgress(t *testing.T) {
@@ -114,6 +205,7 @@ func TestGenerateTaxiUsageErrors(t *testing.T) {
 		{"--rows", "10", "--out", dir, "--batch-rows", "-1"},
 		{"--rows", "10", "--out", dir, "--start", "2016-13-01"},
 		{"--rows", "10", "--out", dir, "--days", "0"},
+		{"--rows", "10", "--out", dir, "--format", "tsv"},
 		{"--rows", "10"},
 		{"--out", dir},
 	} {
