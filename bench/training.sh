@@ -8,7 +8,8 @@
 # times and interleaved:
 #
 #   wharf-auto      wharf train linear-regression (default solver: Cholesky
-#                   on streamed moments, streaming QR when too collinear)
+#                   on streamed moments, streaming QR when too collinear,
+#                   chosen from the first batch when that shows it already)
 #   wharf-cholesky  the same with --solver cholesky forced
 #   wharf-qr        the same with --solver qr forced
 #   sklearn         python -c: pandas.read_parquet + LinearRegression().fit
@@ -32,7 +33,7 @@
 #   BENCH_NO_WRITE=1  print the table but leave BENCHMARKS.md alone
 #
 # scikit-learn, pandas and pyarrow come from PyPI into bench/.venv, pinned
-# in bench/requirements-bench.txt. A 10,000,000-row run needs about 7 GiB of
+# in bench/requirements-bench.txt. A 10,000,000-row run needs about 9 GiB of
 # memory for scikit-learn (see the table's peak RSS) and a few minutes.
 set -euo pipefail
 
@@ -417,7 +418,7 @@ SECTION=$WORK/section.md
   echo "- Versions: $versions"
   echo "- Data: \`wharf generate taxi --format parquet --seed $SEED --days $DAYS --rows N\` for N = ${sizes_list%, }: cost and the 20 features, every column a DOUBLE, Snappy, row groups of 1,048,576 rows (${files}). The file was just written, so it is in the page cache for every run. It is deleted before the next size is generated."
   echo "- Model: ordinary least squares of cost on 19 features, every one but \`dropoff_month\` (a trip ends in the month it starts, so it repeats \`pickup_month\` in every row; with $DAYS days no column is constant, so Wharf's automatic choice would keep both and the fit would be singular). Both sides are given the same list."
-  echo "- Wharf: \`wharf train linear-regression --train-data FILE --target cost --features ... [--solver cholesky|qr] --model-output DIR\`, one process per fit (GOMAXPROCS = $(nproc)), streaming the file in batches of 65,536 rows; \`auto\` accumulates centred moments and solves by Cholesky when the correlation matrix's condition number is at most 1e4, else reads the file again into a streaming QR. \"Inside the process\" is its own \`training_seconds\` (fit and model saved)."
+  echo "- Wharf: \`wharf train linear-regression --train-data FILE --target cost --features ... [--solver cholesky|qr] --model-output DIR\`, one process per fit (GOMAXPROCS = $(nproc)), streaming the file in batches of 65,536 rows; \`auto\` first solves the moments of the first batch: if they are already too collinear (the correlation matrix's condition number above 1e4) it fits by streaming QR in one pass; else it accumulates centred moments over the file and solves by Cholesky, reading the file again into a streaming QR only if the whole file's moments are too collinear. \"Inside the process\" is its own \`training_seconds\` (fit and model saved)."
   echo "- scikit-learn: \`python fit_sklearn.py FILE\`: \`pandas.read_parquet(FILE)\` (pyarrow engine, the whole file), then \`LinearRegression().fit(df[features], df[\"cost\"])\`; it reports its import, read and fit times. OpenBLAS on $(nproc) threads."
   echo "- End to end: process start to exit on the script's clock, the command run under \`/usr/bin/time -v\`, whose maximum resident set size is the peak RSS (the largest of the runs). $REPS runs of each, interleaved (Wharf auto, cholesky, qr, scikit-learn, then again); medians are nearest-rank. \"scikit-learn ÷ run\" is scikit-learn's median over the run's, so > 1 means Wharf is faster."
   echo "- Agreement: after the runs, one pass with NumPy over the same file scores each model's coefficients: R² = 1 − SSE/SST on all training rows, and the largest |w_j − s_j| / |s_j| over the 19 coefficients against scikit-learn's s."
