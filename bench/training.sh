@@ -12,7 +12,7 @@
 #                   chosen from the first batch when that shows it already)
 #   wharf-cholesky  the same with --solver cholesky forced
 #   wharf-qr        the same with --solver qr forced
-#   sklearn         python -c: pandas.read_parquet + LinearRegression().fit
+#   sklearn         a Python script: pandas.read_parquet + LinearRegression().fit
 #
 # Each is one process timed from start to exit, under /usr/bin/time -v for
 # its peak RSS; scikit-learn's script also reports its import, read and fit
@@ -268,8 +268,11 @@ for n in "${SIZES[@]}"; do
     "$n" "$ELAPSED" "$RSS_KB" "$bytes" "$SEED" "$DAYS" >>"$RAW"
   printf '    %.2f s, %d MiB file, peak RSS %d MiB\n' "$ELAPSED" "$(( bytes / 1048576 ))" "$(( RSS_KB / 1024 ))"
 
+  # The order turns by one each round, so that no run always comes right
+  # after the same one (scikit-learn's 9 GiB, say).
   for (( rep = 1; rep <= REPS; rep++ )); do
-    for run in "${RUNS[@]}"; do
+    for (( i = 0; i < ${#RUNS[@]}; i++ )); do
+      run=${RUNS[$(( (i + rep - 1) % ${#RUNS[@]} ))]}
       case $run in
         wharf-*) run_wharf "$n" "$file" "${run#wharf-}" "$rep" ;;
         sklearn) has sklearn && run_sklearn "$n" "$file" "$rep" ;;
@@ -393,8 +396,12 @@ fi
 gomod() { go list -m -f '{{.Version}}' "$1" 2>/dev/null || echo unknown; }
 versions="Go: $(go env GOVERSION); Wharf: $(bench_wharf_rev) (Apache Arrow Go $(gomod github.com/apache/arrow-go/v18), gonum $(gomod gonum.org/v1/gonum))"
 if has sklearn; then
-  blas=$("$VENV/bin/python" -c 'from threadpoolctl import threadpool_info as t
-print(", ".join(sorted({"%s %s, %s threads" % (i["internal_api"], i["version"], i["num_threads"]) for i in t() if i["user_api"] == "blas"})))' 2>/dev/null || echo unknown)
+  # The BLAS libraries NumPy and SciPy load (scikit-learn's lstsq is
+  # SciPy's), once they are imported.
+  blas=$("$VENV/bin/python" -c 'import os, sklearn.linear_model
+from threadpoolctl import threadpool_info
+print("; ".join(sorted("%s %s in %s, %s threads" % (i["internal_api"], i["version"], os.path.basename(os.path.dirname(i["filepath"])), i["num_threads"])
+                       for i in threadpool_info() if i["user_api"] == "blas")))' 2>/dev/null || echo unknown)
   versions+="; $("$VENV/bin/python" --version), scikit-learn $(bench_installed scikit-learn), pandas $(bench_installed pandas), pyarrow $(bench_installed pyarrow), NumPy $(bench_installed numpy), SciPy $(bench_installed scipy) (BLAS: $blas)"
 fi
 sizes_list=$(for n in "${SIZES[@]}"; do printf '%s, ' "$(printf '%d' "$n" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta')"; done)
@@ -420,7 +427,7 @@ SECTION=$WORK/section.md
   echo "- Model: ordinary least squares of cost on 19 features, every one but \`dropoff_month\` (a trip ends in the month it starts, so it repeats \`pickup_month\` in every row; with $DAYS days no column is constant, so Wharf's automatic choice would keep both and the fit would be singular). Both sides are given the same list."
   echo "- Wharf: \`wharf train linear-regression --train-data FILE --target cost --features ... [--solver cholesky|qr] --model-output DIR\`, one process per fit (GOMAXPROCS = $(nproc)), streaming the file in batches of 65,536 rows; \`auto\` first solves the moments of the first batch: if they are already too collinear (the correlation matrix's condition number above 1e4) it fits by streaming QR in one pass; else it accumulates centred moments over the file and solves by Cholesky, reading the file again into a streaming QR only if the whole file's moments are too collinear. \"Inside the process\" is its own \`training_seconds\` (fit and model saved)."
   echo "- scikit-learn: \`python fit_sklearn.py FILE\`: \`pandas.read_parquet(FILE)\` (pyarrow engine, the whole file), then \`LinearRegression().fit(df[features], df[\"cost\"])\`; it reports its import, read and fit times. OpenBLAS on $(nproc) threads."
-  echo "- End to end: process start to exit on the script's clock, the command run under \`/usr/bin/time -v\`, whose maximum resident set size is the peak RSS (the largest of the runs). $REPS runs of each, interleaved (Wharf auto, cholesky, qr, scikit-learn, then again); medians are nearest-rank. \"scikit-learn ÷ run\" is scikit-learn's median over the run's, so > 1 means Wharf is faster."
+  echo "- End to end: process start to exit on the script's clock, the command run under \`/usr/bin/time -v\`, whose maximum resident set size is the peak RSS (the largest of the runs). $REPS runs of each, interleaved (${RUNS[*]}, then the same order turned by one, and so on); medians are nearest-rank. \"scikit-learn ÷ run\" is scikit-learn's median over the run's, so > 1 means Wharf is faster."
   echo "- Agreement: after the runs, one pass with NumPy over the same file scores each model's coefficients: R² = 1 − SSE/SST on all training rows, and the largest |w_j − s_j| / |s_j| over the 19 coefficients against scikit-learn's s."
   for t in "${!UNAVAILABLE[@]}"; do echo "- $t: ${UNAVAILABLE[$t]}; its rows are missing"; done
   echo
