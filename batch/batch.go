@@ -365,7 +365,7 @@ func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []strin
 				msgs = append(msgs, fmt.Sprintf("%s row %d: %v", name, first+i, rowErrs[i]))
 				continue
 			}
-			out.WriteString(CSVField(name))
+			out.WriteString(tabular.QuoteCSV(name))
 			out.WriteByte(',')
 			out.WriteString(strconv.Itoa(first + i))
 			out.WriteByte(',')
@@ -548,14 +548,6 @@ func readCSV(path string) ([]string, [][]string, error) {
 		return nil, nil, err
 	}
 	return header, rows, nil
-}
-
-// CSVField quotes s for a CSV field when it needs quoting.
-func CSVField(s string) string {
-	if strings.ContainsAny(s, ",\"\n") {
-		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-	}
-	return s
 }
 
 func (r *runner) fail(n int, msgs ...string) {

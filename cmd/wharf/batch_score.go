@@ -22,6 +22,7 @@ import (
 	"github.com/wharfml/wharf/linear"
 	"github.com/wharfml/wharf/pyworker"
 	"github.com/wharfml/wharf/scoring"
+	"github.com/wharfml/wharf/tabular"
 )
 
 // batchScoreCommand is the program a batch endpoint's job runs: it scores
@@ -329,7 +330,7 @@ func (s *pyfuncBatchScorer) Score(ctx context.Context, header []string, rows [][
 			res[i] = strconv.FormatFloat(t, 'g', -1, 64)
 		default:
 			b, _ := json.Marshal(t)
-			res[i] = batch.CSVField(string(b))
+			res[i] = tabular.QuoteCSV(string(b))
 		}
 	}
 	return res, nil, nil
