@@ -1,6 +1,7 @@
 package linear
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -96,6 +97,19 @@ func TestStreamingFitsMatchInMemoryQR(t *testing.T) {
 	}
 	m1.Merge(m2)
 	qr.Merge(qr2)
+	// One more accumulator fed batches that span several of its
+	// cache-sized row blocks.
+	qrBig := NewQRAccumulator(3)
+	for lo := 0; lo < len(y); lo += 4500 {
+		hi := min(lo+4500, len(y))
+		if err := qrBig.Add([][]float64{cols[0][lo:hi], cols[1][lo:hi], cols[2][lo:hi]}, y[lo:hi]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	viaBig, err := qrBig.Solve(names)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, fitted, err := m1.Solve(names, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +118,7 @@ func TestStreamingFitsMatchInMemoryQR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []*Model{got, viaQR} {
+	for _, m := range []*Model{got, viaQR, viaBig} {
 		if rel := math.Abs(m.Intercept-want.Intercept) / math.Abs(want.Intercept); rel > 1e-9 {
 			t.Errorf("intercept %v, want %v (rel %g)", m.Intercept, want.Intercept, rel)
 		}
@@ -120,6 +134,16 @@ func TestStreamingFitsMatchInMemoryQR(t *testing.T) {
 	}
 	if math.Abs(fitted.R2-ev.R2) > 1e-9 || math.Abs(fitted.RMSE-ev.RMSE)/ev.RMSE > 1e-9 || fitted.Rows != 10000 {
 		t.Errorf("fitted %+v, evaluated %+v", fitted, ev)
+	}
+}
+
+func TestQRAccumulatorNamesTheRowOfABadValue(t *testing.T) {
+	_, cols, y := collinearData(5000, 0.5)
+	cols[1][4100] = math.NaN()
+	err := NewQRAccumulator(3).Add(cols, y)
+	var ve *ValueError
+	if !errors.As(err, &ve) || ve.Column != 1 || ve.Row != 4100 {
+		t.Fatalf("got %v, want a ValueError at column 1, row 4100", err)
 	}
 }
 
