@@ -22,8 +22,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,6 +41,21 @@ import (
 // not score (counted as a failed item), or a whole-batch error.
 type Scorer interface {
 	Score(ctx context.Context, header []string, rows [][]string) (preds []string, rowErrs []error, err error)
+}
+
+// FrameScorer is a Scorer that also takes rows column by column, as
+// numbers, straight from the CSV or Parquet reader: no text round trip,
+// and CSV parsing done by the workers rather than by the reader.
+type FrameScorer interface {
+	Scorer
+	// Inputs names the columns the scorer reads. A row where one of them
+	// is not a number is a failed item; an input without them all is
+	// refused before scoring starts.
+	Inputs() []string
+	// ScoreFrame returns one prediction per row of f, whose columns are
+	// Inputs(), and an error for each row it could not score (nil when
+	// there is none).
+	ScoreFrame(ctx context.Context, f *tabular.Frame) (preds []float64, rowErrs []error, err error)
 }
 
 // FileScorer scores whole mini-batches of files, as an Azure ML batch
@@ -92,13 +109,18 @@ type miniBatch struct {
 	header []string   // for a row range
 	rows   [][]string // for a row range
 	first  int        // the number of the range's first row in its file (1-based, after the header)
+	// With a FrameScorer, a row range is unparsed CSV records or a
+	// Parquet frame instead of rows.
+	chunk *tabular.CSVChunk
+	frame *tabular.Frame
 }
 
 // Run scores the input. It returns an error when the error threshold was
 // crossed or the input cannot be read at all. The output file starts with
 // the header file_name,row,prediction.
 func Run(ctx context.Context, cfg Config, s Scorer) (*Summary, error) {
-	return run(ctx, cfg, &runner{scorer: s})
+	fs, _ := s.(FrameScorer)
+	return run(ctx, cfg, &runner{scorer: s, frames: fs})
 }
 
 // RunFiles is Run with a FileScorer. A folder's files go to it
@@ -174,9 +196,10 @@ func run(ctx context.Context, cfg Config, r *runner) (*Summary, error) {
 
 type runner struct {
 	cfg    Config
-	scorer Scorer     // nil with files
-	files  FileScorer // nil with scorer
-	ranges string     // where row ranges are written for files
+	scorer Scorer      // nil with files
+	frames FrameScorer // scorer, when it takes frames
+	files  FileScorer  // nil with scorer
+	ranges string      // where row ranges are written for files
 	mu     sync.Mutex
 	sum    *Summary
 	rows   atomic.Int64
@@ -222,6 +245,9 @@ func (r *runner) split(ctx context.Context, work chan<- *miniBatch) (int, error)
 	}
 	if tabular.FormatOf(r.cfg.Input) == tabular.Parquet {
 		return r.splitParquet(r.cfg.Input, send)
+	}
+	if r.frames != nil {
+		return r.splitCSVChunks(r.cfg.Input, send)
 	}
 	f, err := os.Open(r.cfg.Input)
 	if err != nil {
@@ -375,6 +401,13 @@ func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []strin
 		scored += int64(len(rows) - bad)
 		return nil
 	}
+	if r.frames != nil {
+		fo := &frameOutput{}
+		if err := r.scoreFrames(ctx, mb, fo); err != nil {
+			return nil, 0, nil, 0, err
+		}
+		return fo.buf, fo.failed, fo.msgs, fo.scored, nil
+	}
 	if mb.file != "" {
 		if err := emit(filepath.Base(mb.file), mb.first, mb.header, mb.rows); err != nil {
 			return nil, 0, nil, 0, err
@@ -479,6 +512,11 @@ func (r *runner) splitParquet(path string, send func(*miniBatch) bool) (int, err
 		return 0, fmt.Errorf("input %w", err)
 	}
 	defer pr.Close()
+	if r.frames != nil {
+		if err := r.checkInputs(path, pr.Columns()); err != nil {
+			return 0, err
+		}
+	}
 	n := 0
 	for {
 		f, err := pr.Next()
@@ -488,12 +526,195 @@ func (r *runner) splitParquet(path string, send func(*miniBatch) bool) (int, err
 		if err != nil {
 			return n, fmt.Errorf("input %s: %w", path, err)
 		}
-		mb := &miniBatch{index: n, file: path, header: f.Columns, rows: frameRows(f), first: int(f.FirstRow)}
+		mb := &miniBatch{index: n, file: path, first: int(f.FirstRow)}
+		if r.frames != nil {
+			if mb.frame, err = f.Select(r.frames.Inputs()); err != nil {
+				return n, fmt.Errorf("input %s: %w", path, err)
+			}
+		} else {
+			mb.header, mb.rows = f.Columns, frameRows(f)
+		}
 		n++
 		if !send(mb) {
 			return n, nil
 		}
 	}
+}
+
+// checkInputs refuses, before any scoring, a single input file that lacks
+// columns the scorer needs: every mini-batch of it would fail alike.
+func (r *runner) checkInputs(path string, have []string) error {
+	var missing []string
+	for _, c := range r.frames.Inputs() {
+		if !slices.Contains(have, c) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("input %s: %w", filepath.Base(path), &tabular.ColumnsError{Missing: missing, Have: have})
+	}
+	return nil
+}
+
+// splitCSVChunks sends row ranges of a CSV file as unparsed records: the
+// workers parse them, in parallel.
+func (r *runner) splitCSVChunks(path string, send func(*miniBatch) bool) (int, error) {
+	c, err := tabular.OpenCSVChunks(path)
+	if err != nil {
+		return 0, fmt.Errorf("input %w", err)
+	}
+	defer c.Close()
+	if err := r.checkInputs(path, c.Columns()); err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		ch, err := c.Next(r.cfg.RowsPerBatch)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("input %s: %w", path, err)
+		}
+		mb := &miniBatch{index: n, file: path, header: c.Columns(), chunk: ch, first: int(ch.FirstRow)}
+		n++
+		if !send(mb) {
+			return n, nil
+		}
+	}
+}
+
+// frameOutput collects a mini-batch's output lines and failed items.
+type frameOutput struct {
+	buf    []byte
+	failed int
+	msgs   []string
+	scored int64
+}
+
+func (o *frameOutput) bad(name string) func(row int64, err error) {
+	return func(row int64, err error) {
+		o.failed++
+		o.msgs = append(o.msgs, fmt.Sprintf("%s row %d: %v", name, row, err))
+	}
+}
+
+// scoreFrames scores a mini-batch with the FrameScorer: a row range
+// (CSV records parsed here, or a Parquet frame), or files read whole.
+func (r *runner) scoreFrames(ctx context.Context, mb *miniBatch, o *frameOutput) error {
+	if mb.file != "" {
+		name := filepath.Base(mb.file)
+		f := mb.frame
+		if mb.chunk != nil {
+			var err error
+			if f, err = mb.chunk.Parse(mb.header, r.frames.Inputs(), o.bad(name)); err != nil {
+				return err
+			}
+		}
+		return r.emitFrame(ctx, name, f, o)
+	}
+	for _, path := range mb.files {
+		name := filepath.Base(path)
+		err := r.scoreFile(ctx, path, o)
+		var ce *ColumnsError
+		var tce *tabular.ColumnsError
+		var ue unreadable
+		if errors.As(err, &ce) || errors.As(err, &tce) || errors.As(err, &ue) {
+			// One failed item; its batch mates are still scored.
+			o.failed++
+			o.msgs = append(o.msgs, fmt.Sprintf("%s: %v", name, err))
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unreadable is a file of a file mini-batch that cannot be read: a failed
+// item of its own, not a reason to retry the mini-batch.
+type unreadable struct{ err error }
+
+func (u unreadable) Error() string { return u.err.Error() }
+
+// scoreFile scores one file of a file mini-batch, whole. Its output is
+// added to o only once the whole file was scored.
+func (r *runner) scoreFile(ctx context.Context, path string, o *frameOutput) error {
+	name := filepath.Base(path)
+	part := &frameOutput{}
+	if tabular.FormatOf(path) == tabular.Parquet {
+		pr, err := tabular.Open(path, tabular.Options{})
+		if err != nil {
+			return unreadable{err}
+		}
+		defer pr.Close()
+		for {
+			f, err := pr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return unreadable{err}
+			}
+			if f, err = f.Select(r.frames.Inputs()); err != nil {
+				return err
+			}
+			if err := r.emitFrame(ctx, name, f, part); err != nil {
+				return err
+			}
+		}
+	} else {
+		c, err := tabular.OpenCSVChunks(path)
+		if err != nil {
+			return unreadable{err}
+		}
+		defer c.Close()
+		ch, err := c.Next(math.MaxInt)
+		if err == io.EOF {
+			return nil // a header and no rows
+		}
+		if err != nil {
+			return unreadable{err}
+		}
+		f, err := ch.Parse(c.Columns(), r.frames.Inputs(), part.bad(name))
+		if err != nil {
+			return err
+		}
+		if err := r.emitFrame(ctx, name, f, part); err != nil {
+			return err
+		}
+	}
+	o.buf = append(o.buf, part.buf...)
+	o.failed += part.failed
+	o.msgs = append(o.msgs, part.msgs...)
+	o.scored += part.scored
+	return nil
+}
+
+// emitFrame scores a frame and appends file_name,row,prediction lines.
+func (r *runner) emitFrame(ctx context.Context, name string, f *tabular.Frame, o *frameOutput) error {
+	preds, rowErrs, err := r.frames.ScoreFrame(ctx, f)
+	if err != nil {
+		return err
+	}
+	if len(preds) != f.Len {
+		return fmt.Errorf("the scorer returned %d predictions for %d rows", len(preds), f.Len)
+	}
+	prefix := append([]byte(tabular.QuoteCSV(name)), ',')
+	o.buf = slices.Grow(o.buf, f.Len*(len(prefix)+32))
+	for i, p := range preds {
+		row := f.RowNumber(i)
+		if rowErrs != nil && rowErrs[i] != nil {
+			o.bad(name)(row, rowErrs[i])
+			continue
+		}
+		o.buf = append(o.buf, prefix...)
+		o.buf = strconv.AppendInt(o.buf, row, 10)
+		o.buf = append(o.buf, ',')
+		o.buf = strconv.AppendFloat(o.buf, p, 'g', -1, 64)
+		o.buf = append(o.buf, '\n')
+		o.scored++
+	}
+	return nil
 }
 
 // frameRows turns a frame into text rows, as the scorers take them.
@@ -627,7 +848,7 @@ func (r *runner) assemble(n int) error {
 			w.WriteString("file_name,row,prediction\n")
 		}
 		for i := 0; i < n; i++ {
-			b, err := os.ReadFile(r.statePath(i))
+			err := appendFile(w, r.statePath(i))
 			if errors.Is(err, os.ErrNotExist) {
 				continue // a mini-batch that failed, counted in the summary
 			}
@@ -635,7 +856,6 @@ func (r *runner) assemble(n int) error {
 				f.Close()
 				return err
 			}
-			w.Write(b)
 		}
 		if err := w.Flush(); err != nil {
 			f.Close()
@@ -649,6 +869,17 @@ func (r *runner) assemble(n int) error {
 		}
 	}
 	return nil
+}
+
+// appendFile copies a finished mini-batch's output to w.
+func appendFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
 }
 
 func writeAtomic(path string, data []byte) error {

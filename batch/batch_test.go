@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,6 +52,41 @@ func (d *doubler) Score(ctx context.Context, header []string, rows [][]string) (
 	return preds, errs, nil
 }
 
+// frameDoubler is doubler taking frames: the path native models use.
+type frameDoubler struct{ *doubler }
+
+func (d frameDoubler) Inputs() []string { return []string{"x"} }
+
+func (d frameDoubler) ScoreFrame(ctx context.Context, f *tabular.Frame) ([]float64, []error, error) {
+	d.calls.Add(1)
+	if d.failFirst.CompareAndSwap(true, false) {
+		return nil, nil, errors.New("transient")
+	}
+	preds := make([]float64, f.Len)
+	var errs []error
+	for i, v := range f.Num[0] {
+		if math.IsNaN(v) {
+			if errs == nil {
+				errs = make([]error, f.Len)
+			}
+			errs[i] = errors.New("x is empty")
+		}
+		preds[i] = 2 * v
+	}
+	return preds, errs, nil
+}
+
+// scorerKinds runs a test with the text-row and the frame interfaces; the
+// runner takes different paths for each.
+func scorerKinds(t *testing.T, test func(t *testing.T, fresh func() (Scorer, *doubler))) {
+	t.Run("rows", func(t *testing.T) {
+		test(t, func() (Scorer, *doubler) { d := &doubler{}; return d, d })
+	})
+	t.Run("frames", func(t *testing.T) {
+		test(t, func() (Scorer, *doubler) { d := &doubler{}; return frameDoubler{d}, d })
+	})
+}
+
 func writeCSV(t *testing.T, path string, rows int, from int) {
 	t.Helper()
 	var b strings.Builder
@@ -64,13 +100,17 @@ func writeCSV(t *testing.T, path string, rows int, from int) {
 }
 
 func TestSingleFileInRowRangesWithRetryAndResume(t *testing.T) {
+	scorerKinds(t, testSingleFileInRowRangesWithRetryAndResume)
+}
+
+func testSingleFileInRowRangesWithRetryAndResume(t *testing.T, fresh func() (Scorer, *doubler)) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.csv")
 	writeCSV(t, in, 1000, 0)
-	d := &doubler{}
+	s, d := fresh()
 	d.failFirst.Store(true)
 	cfg := Config{Input: in, Output: filepath.Join(dir, "out"), StateDir: filepath.Join(dir, "state"), RowsPerBatch: 64, Workers: 3, MaxRetries: 1, ErrorThreshold: -1}
-	sum, err := Run(t.Context(), cfg, d)
+	sum, err := Run(t.Context(), cfg, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +128,7 @@ func TestSingleFileInRowRangesWithRetryAndResume(t *testing.T) {
 	// A second run of the job (a retry after a crash) scores nothing
 	// again and writes every row once.
 	calls := d.calls.Load()
-	sum, err = Run(t.Context(), cfg, d)
+	sum, err = Run(t.Context(), cfg, s)
 	if err != nil || sum.Reused != 16 || d.calls.Load() != calls {
 		t.Fatalf("resume: %+v, %v, %d new calls", sum, err, d.calls.Load()-calls)
 	}
@@ -99,6 +139,11 @@ func TestSingleFileInRowRangesWithRetryAndResume(t *testing.T) {
 }
 
 func TestFolderBadItemsThresholdAndSummaryOnly(t *testing.T) {
+	scorerKinds(t, testFolderBadItemsThresholdAndSummaryOnly)
+}
+
+func testFolderBadItemsThresholdAndSummaryOnly(t *testing.T, fresh func() (Scorer, *doubler)) {
+	scorer := func() Scorer { s, _ := fresh(); return s }
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	os.MkdirAll(in, 0o755)
@@ -110,7 +155,7 @@ func TestFolderBadItemsThresholdAndSummaryOnly(t *testing.T) {
 	base := Config{Input: in, MiniBatchSize: 2, Workers: 2, MaxRetries: 0, ErrorThreshold: -1}
 	cfg := base
 	cfg.Output, cfg.StateDir = filepath.Join(dir, "o1"), filepath.Join(dir, "s1")
-	sum, err := Run(t.Context(), cfg, &doubler{})
+	sum, err := Run(t.Context(), cfg, scorer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,25 +163,29 @@ func TestFolderBadItemsThresholdAndSummaryOnly(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 	joined := strings.Join(sum.Errors, "\n")
-	if !strings.Contains(joined, "part-5.csv: no column x") || !strings.Contains(joined, `part-6.csv row 1: "abc" is not a number`) {
+	noX := "part-5.csv: no column x"
+	if _, ok := scorer().(FrameScorer); ok {
+		noX = "part-5.csv: missing column(s) x (the data has id, y)"
+	}
+	if !strings.Contains(joined, noX) || !strings.Contains(joined, `part-6.csv row 1: `) || !strings.Contains(joined, `"abc" is not a number`) {
 		t.Errorf("errors %q", joined)
 	}
 	// Two failed items are more than a threshold of 1: the run fails and
 	// says why.
 	cfg = base
 	cfg.Output, cfg.StateDir, cfg.ErrorThreshold = filepath.Join(dir, "o2"), filepath.Join(dir, "s2"), 1
-	if _, err := Run(t.Context(), cfg, &doubler{}); err == nil || !strings.Contains(err.Error(), "exceed error_threshold 1") {
+	if _, err := Run(t.Context(), cfg, scorer()); err == nil || !strings.Contains(err.Error(), "exceed error_threshold 1") {
 		t.Errorf("threshold: %v", err)
 	}
 	cfg = base
 	cfg.Output, cfg.StateDir, cfg.SummaryOnly = filepath.Join(dir, "o3"), filepath.Join(dir, "s3"), true
-	if _, err := Run(t.Context(), cfg, &doubler{}); err != nil {
+	if _, err := Run(t.Context(), cfg, scorer()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "o3", "predictions.csv")); !os.IsNotExist(err) {
 		t.Error("summary_only wrote predictions")
 	}
-	if _, err := Run(t.Context(), Config{Input: filepath.Join(dir, "missing.csv"), Output: dir, StateDir: filepath.Join(dir, "s4")}, &doubler{}); err == nil {
+	if _, err := Run(t.Context(), Config{Input: filepath.Join(dir, "missing.csv"), Output: dir, StateDir: filepath.Join(dir, "s4")}, scorer()); err == nil {
 		t.Error("a missing input was accepted")
 	}
 }
@@ -145,12 +194,17 @@ func TestFolderBadItemsThresholdAndSummaryOnly(t *testing.T) {
 // threshold fails again when retried from its state, instead of passing
 // because the failing mini-batch is already done.
 func TestResumedRunStillCountsEarlierFailures(t *testing.T) {
+	scorerKinds(t, testResumedRunStillCountsEarlierFailures)
+}
+
+func testResumedRunStillCountsEarlierFailures(t *testing.T, fresh func() (Scorer, *doubler)) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.csv")
 	os.WriteFile(in, []byte("id,x\n1,1\n2,abc\n3,3\n"), 0o644)
 	cfg := Config{Input: in, Output: filepath.Join(dir, "out"), StateDir: filepath.Join(dir, "state"), ErrorThreshold: 0}
 	for i := 0; i < 2; i++ {
-		if _, err := Run(t.Context(), cfg, &doubler{}); err == nil || !strings.Contains(err.Error(), `"abc" is not a number`) {
+		s, _ := fresh()
+		if _, err := Run(t.Context(), cfg, s); err == nil || !strings.Contains(err.Error(), `"abc" is not a number`) {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
 	}
@@ -160,6 +214,11 @@ func TestResumedRunStillCountsEarlierFailures(t *testing.T) {
 // and a folder mixing Parquet and CSV files, each row once and attributed
 // to its file and row.
 func TestParquetInputSingleFileAndFolder(t *testing.T) {
+	scorerKinds(t, testParquetInputSingleFileAndFolder)
+}
+
+func testParquetInputSingleFileAndFolder(t *testing.T, fresh func() (Scorer, *doubler)) {
+	scorer := func() Scorer { s, _ := fresh(); return s }
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	os.MkdirAll(in, 0o755)
@@ -215,7 +274,7 @@ func TestParquetInputSingleFileAndFolder(t *testing.T) {
 		}
 	}
 	out := filepath.Join(dir, "out1")
-	sum, err := Run(context.Background(), Config{Input: pq, Output: out, StateDir: filepath.Join(dir, "s1"), RowsPerBatch: 100, Workers: 2}, &doubler{})
+	sum, err := Run(context.Background(), Config{Input: pq, Output: out, StateDir: filepath.Join(dir, "s1"), RowsPerBatch: 100, Workers: 2}, scorer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +284,69 @@ func TestParquetInputSingleFileAndFolder(t *testing.T) {
 	check(out, 250, map[string]int{"a.parquet": 250})
 
 	out = filepath.Join(dir, "out2")
-	if _, err := Run(context.Background(), Config{Input: in, Output: out, StateDir: filepath.Join(dir, "s2"), MiniBatchSize: 1, Workers: 2}, &doubler{}); err != nil {
+	if _, err := Run(context.Background(), Config{Input: in, Output: out, StateDir: filepath.Join(dir, "s2"), MiniBatchSize: 1, Workers: 2}, scorer()); err != nil {
 		t.Fatal(err)
 	}
 	check(out, 260, map[string]int{"a.parquet": 250, "b.csv": 10})
+}
+
+// TestCSVChunksMatchTheCSVReader scores a CSV with quoted fields that hold
+// line ends and quotes, CRLF line ends, blank lines, a bad row and no
+// final line end, in row ranges that cut through it, with both scorer
+// kinds: the frame path cuts records itself, the row path uses
+// encoding/csv throughout, and both must attribute every row alike.
+func TestCSVChunksMatchTheCSVReader(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	data := "id,note,x\r\n" +
+		"1,plain,1\r\n" +
+		"2,\"two\nlines\",2\r\n" +
+		"\r\n" +
+		"3,\"say \"\"hi\"\"\",3\n" +
+		"4,\"a,b\",abc\n" +
+		"5,\"\"\"\n\",5\n" +
+		"\n" +
+		"6,last,6"
+	if err := os.WriteFile(in, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{}
+	for kind, s := range map[string]Scorer{"rows": &doubler{}, "frames": frameDoubler{&doubler{}}} {
+		cfg := Config{Input: in, Output: filepath.Join(dir, kind), StateDir: filepath.Join(dir, kind+"-state"), RowsPerBatch: 2, Workers: 2, ErrorThreshold: -1}
+		sum, err := Run(t.Context(), cfg, s)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if sum.FailedItems != 1 || len(sum.Errors) != 1 || !strings.HasPrefix(sum.Errors[0], "in.csv row 4: ") || sum.Rows != 5 {
+			t.Errorf("%s: summary %+v", kind, sum)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, kind, "predictions.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs[kind] = string(b)
+	}
+	want := "file_name,row,prediction\nin.csv,1,2\nin.csv,2,4\nin.csv,3,6\nin.csv,5,10\nin.csv,6,12\n"
+	for kind, got := range outputs {
+		if got != want {
+			t.Errorf("%s wrote\n%s\nwant\n%s", kind, got, want)
+		}
+	}
+}
+
+// TestFramesRefuseAFileWithoutTheInputsAtOnce: a single file lacking a
+// column the model reads fails the run before any mini-batch is scored,
+// naming the file and the column.
+func TestFramesRefuseAFileWithoutTheInputsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	os.WriteFile(in, []byte("id,y\n1,2\n"), 0o644)
+	d := &doubler{}
+	_, err := Run(t.Context(), Config{Input: in, Output: filepath.Join(dir, "out"), StateDir: filepath.Join(dir, "s"), MaxRetries: 3}, frameDoubler{d})
+	if err == nil || !strings.Contains(err.Error(), "input in.csv: missing column(s) x (the data has id, y)") {
+		t.Fatalf("got %v", err)
+	}
+	if d.calls.Load() != 0 {
+		t.Errorf("%d mini-batches were tried", d.calls.Load())
+	}
 }

@@ -204,8 +204,38 @@ func (d *batchDriver) ScoreFiles(ctx context.Context, files []string) ([]string,
 func (d *batchDriver) Close() { d.pool.Close() }
 
 // nativeBatchScorer scores rows with a linear model, mapping columns by
-// name; a row with a value that is not a number is a failed item.
+// name; a row with a value that is not a number is a failed item. It
+// takes frames, so CSV and Parquet input is scored column by column.
 type nativeBatchScorer struct{ m *linear.Model }
+
+// Inputs are the model's columns.
+func (s *nativeBatchScorer) Inputs() []string { return s.m.Columns }
+
+// ScoreFrame scores every row at once; a row with a missing value (an
+// empty CSV field, a Parquet null) is a failed item naming the column.
+func (s *nativeBatchScorer) ScoreFrame(ctx context.Context, f *tabular.Frame) ([]float64, []error, error) {
+	preds, err := s.m.PredictFrame(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	var errs []error
+	for r, p := range preds {
+		if !math.IsNaN(p) {
+			continue
+		}
+		if errs == nil {
+			errs = make([]error, len(preds))
+		}
+		errs[r] = errors.New("the prediction is NaN")
+		for _, c := range s.m.Columns {
+			if col, err := f.Numeric(f.Index(c)); err == nil && math.IsNaN(col[r]) {
+				errs[r] = fmt.Errorf("column %s is empty (a missing value)", c)
+				break
+			}
+		}
+	}
+	return preds, errs, nil
+}
 
 func (s *nativeBatchScorer) Score(ctx context.Context, header []string, rows [][]string) ([]string, []error, error) {
 	idx := make([]int, len(s.m.Columns))

@@ -27,6 +27,7 @@ func TestBatchEndpointScoresAFileWithANativeModel(t *testing.T) {
 		fmt.Fprintf(&b, "%d,%d,v%d\n", i%50, i%24, i%3)
 	}
 	b.WriteString("oops,3,v1\n") // an unreadable row: one failed item
+	b.WriteString(",5,v1\n")     // a missing value: another
 	input := writeFile(t, root, "taxi-batch.csv", b.String())
 	writeFile(t, root, "batch-endpoint.yml", "$schema: https://azuremlschemas.azureedge.net/latest/batchEndpoint.schema.json\nname: taxi-batch\ndescription: taxi batch endpoint\nauth_mode: aad_token\n")
 	writeFile(t, root, "batch-deployment.yml", `$schema: https://azuremlschemas.azureedge.net/latest/batchDeployment.schema.json
@@ -54,7 +55,9 @@ logging_level: info
 	job := strings.TrimSpace(wharf("ml", "batch-endpoint", "invoke", "--name", "taxi-batch", "--deployment-name", "batch-dp",
 		"--input", input, "--input-type", "uri_file", "--query", "name", "-o", "tsv", "-w", "mlw"))
 	out := wharf("ml", "job", "stream", "-n", job, "-w", "mlw")
-	if !strings.Contains(out, "2500 rows scored, 1 failed items") {
+	if !strings.Contains(out, "2500 rows scored, 2 failed items") ||
+		!strings.Contains(out, `taxi-batch.csv row 2501: column distance: "oops" is not a number`) ||
+		!strings.Contains(out, "taxi-batch.csv row 2502: column distance is empty (a missing value)") {
 		t.Errorf("stream does not report the run:\n%s", out)
 	}
 	if st := strings.TrimSpace(wharf("ml", "job", "show", "-n", job, "--query", "status", "-o", "tsv", "-w", "mlw")); st != "Completed" {
@@ -97,5 +100,16 @@ settings:
 	}
 	if st := strings.TrimSpace(wharf("ml", "job", "show", "-n", job2, "--query", "status", "-o", "tsv", "-w", "mlw")); st != "Failed" {
 		t.Errorf("job over the threshold: %s", st)
+	}
+
+	// A file without a column the model reads fails at once, naming it.
+	wrong := writeFile(t, root, "no-hour.csv", "distance,vendor\n1,v1\n")
+	job3 := strings.TrimSpace(wharf("ml", "batch-endpoint", "invoke", "--name", "taxi-batch", "--deployment-name", "batch-dp",
+		"--input", wrong, "--query", "name", "-o", "tsv", "-w", "mlw"))
+	so.Reset()
+	se.Reset()
+	if code := run(context.Background(), []string{"ml", "job", "stream", "-n", job3, "-w", "mlw"}, strings.NewReader(""), &so, &se); code == 0 ||
+		!strings.Contains(so.String(), "input no-hour.csv: missing column(s) hour (the data has distance, vendor)") {
+		t.Errorf("a file without the model's columns: exit %d\n%s%s", code, so.String(), se.String())
 	}
 }
