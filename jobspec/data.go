@@ -61,14 +61,33 @@ type rawData struct {
 }
 
 // LoadData reads a data asset YAML file, applying --set overrides.
+//
+// With no path the asset is given by sets alone (`--name --path --type`
+// on the command line, as `az ml data create` allows); a relative local
+// path is then relative to the working folder.
 func LoadData(path string, sets []string) (*DataSpec, error) {
 	errs := &problems{}
-	doc := loadDocument(path, sets, errs)
+	var doc *yamlfile.Document
+	if path == "" {
+		var err error
+		if doc, err = yamlfile.Parse(FlagsSource, []byte("{}")); err != nil {
+			return nil, err
+		}
+		applySets(doc, sets, errs)
+		if err := errs.err(); err != nil {
+			return nil, err
+		}
+	} else {
+		doc = loadDocument(path, sets, errs)
+	}
 	if doc == nil {
 		return nil, errs.err()
 	}
 	return DataFromDocument(doc)
 }
+
+// FlagsSource names, in messages, an asset given by flags without a file.
+const FlagsSource = "(command line)"
 
 // DataFromDocument reads a data asset from an already parsed (and
 // overridden) document.

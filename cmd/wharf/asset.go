@@ -36,6 +36,9 @@ type createFlags struct {
 	file, name, version string
 	sets                []string
 	fields              []fieldFlag
+	// fileOptional lets flags alone define the asset, as az allows for
+	// data assets.
+	fileOptional bool
 }
 
 // fieldFlag is a flag that overrides one YAML field.
@@ -80,7 +83,7 @@ func (f *createFlags) overrides() []string {
 
 // begin checks --file and returns the workspace and an API client.
 func (f *createFlags) begin(a *app) (string, *wharfhttp.Client, error) {
-	if f.file == "" {
+	if f.file == "" && !f.fileOptional {
 		return "", nil, usagef("--file is required")
 	}
 	ws, err := a.workspaceName(f.workspace)

@@ -23,10 +23,10 @@ type dataSpecJSON struct {
 
 func (a *app) dataCommand() *cobra.Command {
 	data := &cobra.Command{Use: "data", Short: "Data assets"}
-	var f createFlags
+	f := createFlags{fileOptional: true}
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create a data asset version; a local path is uploaded",
+		Short: "Create a data asset version from --file, or from --name, --path and --type; a local path is uploaded",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, c, err := f.begin(a)
@@ -36,6 +36,10 @@ func (a *app) dataCommand() *cobra.Command {
 			spec, err := jobspec.LoadData(f.file, f.overrides())
 			if err != nil {
 				return err
+			}
+			source := f.file
+			if source == "" {
+				source = jobspec.FlagsSource
 			}
 			var digest, kind, fileName, uri string
 			var size int64
@@ -55,13 +59,13 @@ func (a *app) dataCommand() *cobra.Command {
 				fileName = filepath.Base(df.Path)
 			default:
 				return wharf.Errorf(wharf.EINVALID, "%s: path %s: this server reads local files and folders and "+
-					"azureml://datastores/ paths, not external storage", f.file, spec.Source.String()).WithField("path")
+					"azureml://datastores/ paths, not external storage", source, spec.Source.String()).WithField("path")
 			}
 			if spec.Type == jobspec.TypeURIFile && kind != "file" {
-				return wharf.Errorf(wharf.EINVALID, "%s: type uri_file needs a file, but %s is a folder", f.file, spec.Source.String()).WithField("path")
+				return wharf.Errorf(wharf.EINVALID, "%s: type uri_file needs a file, but %s is a folder", source, spec.Source.String()).WithField("path")
 			}
 			if spec.Type != jobspec.TypeURIFile && kind == "file" {
-				return wharf.Errorf(wharf.EINVALID, "%s: type %s needs a folder, but %s is a file", f.file, spec.Type, spec.Source.String()).WithField("path")
+				return wharf.Errorf(wharf.EINVALID, "%s: type %s needs a folder, but %s is a file", source, spec.Type, spec.Source.String()).WithField("path")
 			}
 			body := assetBody{Version: spec.Version, Digest: digest, Description: spec.Description, Tags: spec.Tags,
 				Spec: dataSpecJSON{Type: spec.Type, Path: uri, Kind: kind, FileName: fileName, Size: size, Files: files}}

@@ -279,6 +279,42 @@ jobs:
 // TestDatastorePathsNameUploadsAndOutputs: what data create uploads and
 // what steps write is reachable by azureml://datastores/ URI, from a data
 // asset and from a job input.
+// TestDataCreateFromFlagsAlone: az ml data create --name --path --type,
+// no YAML file; what is missing or wrong is named.
+func TestDataCreateFromFlagsAlone(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	file := writeFile(t, dir, "trips.csv", "a,b\n1,2\n")
+	var asset struct {
+		Name, Version string
+		Spec          struct {
+			Type     string
+			FileName string `json:"file_name"`
+		}
+	}
+	out := e.ok("ml", "data", "create", "--name", "trips", "--type", "uri_file", "--path", file, "-w", "mlw")
+	if err := json.Unmarshal([]byte(out), &asset); err != nil || asset.Name != "trips" || asset.Version != "1" || asset.Spec.FileName != "trips.csv" {
+		t.Fatalf("created %q (%v)", out, err)
+	}
+	if got := strings.TrimSpace(e.ok("ml", "data", "show", "-n", "trips", "--version", "1", "--query", "spec.type", "-o", "tsv", "-w", "mlw")); got != "uri_file" {
+		t.Errorf("stored type %q", got)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--type", "uri_file", "--path", file}, "field name: name is required"},
+		{[]string{"--name", "trips", "--path", file}, "(command line): field path: local path " + file + " is a file but the type is uri_folder"},
+		{[]string{"--name", "trips", "--type", "uri_file"}, "(command line):1:1: field path: path is required"},
+	} {
+		stdout, stderr, code := e.wharf(append([]string{"ml", "data", "create", "-w", "mlw"}, c.args...)...)
+		if code == 0 || !strings.Contains(stdout+stderr, c.want) {
+			t.Errorf("%v: exit %d, want an error with %q:\n%s%s", c.args, code, c.want, stdout, stderr)
+		}
+	}
+}
+
 func TestDatastorePathsNameUploadsAndOutputs(t *testing.T) {
 	e := newCLIEnv(t)
 	dir := t.TempDir()
