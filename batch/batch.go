@@ -48,15 +48,26 @@ type Scorer interface {
 // and CSV parsing done by the workers rather than by the reader.
 type FrameScorer interface {
 	Scorer
-	// Inputs names the columns the scorer reads. A row where one of them
-	// is not a number is a failed item; an input without them all is
-	// refused before scoring starts.
-	Inputs() []string
+	// Inputs names the columns the scorer reads, and which of them it
+	// reads as text (text may be nil: all numbers). In a CSV file, a row
+	// where a numeric one is not a number is a failed item; an input
+	// without them all is refused before scoring starts.
+	Inputs() (names []string, text []bool)
 	// ScoreFrame returns one prediction per row of f, whose columns are
-	// Inputs(), and an error for each row it could not score (nil when
+	// the inputs, and an error for each row it could not score (nil when
 	// there is none).
-	ScoreFrame(ctx context.Context, f *tabular.Frame) (preds []float64, rowErrs []error, err error)
+	ScoreFrame(ctx context.Context, f *tabular.Frame) (Predictions, []error, error)
 }
+
+// Predictions are a FrameScorer's answers, numbers or text (written as a
+// CSV field).
+type Predictions struct {
+	Num  []float64
+	Text []string
+}
+
+// Len is the number of predictions.
+func (p Predictions) Len() int { return max(len(p.Num), len(p.Text)) }
 
 // FileScorer scores whole mini-batches of files, as an Azure ML batch
 // driver's run(mini_batch) does: it gets the local paths of the
@@ -98,7 +109,10 @@ type Summary struct {
 	FailedItems int      `json:"failed_items"`
 	Rows        int64    `json:"rows_scored"`
 	Errors      []string `json:"first_errors"`
-	Seconds     float64  `json:"seconds"`
+	// Started is when the input began to be read and scored (after the
+	// model was loaded), so the delay from an invocation can be measured.
+	Started time.Time `json:"started"`
+	Seconds float64   `json:"seconds"`
 }
 
 // miniBatch is one unit of work.
@@ -158,7 +172,7 @@ func run(ctx context.Context, cfg Config, r *runner) (*Summary, error) {
 		return nil, err
 	}
 	start := time.Now()
-	r.cfg, r.sum = cfg, &Summary{}
+	r.cfg, r.sum = cfg, &Summary{Started: start.UTC()}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan *miniBatch, cfg.Workers)
@@ -512,10 +526,12 @@ func (r *runner) splitParquet(path string, send func(*miniBatch) bool) (int, err
 		return 0, fmt.Errorf("input %w", err)
 	}
 	defer pr.Close()
+	var names []string
 	if r.frames != nil {
 		if err := r.checkInputs(path, pr.Columns()); err != nil {
 			return 0, err
 		}
+		names, _ = r.frames.Inputs()
 	}
 	n := 0
 	for {
@@ -528,7 +544,7 @@ func (r *runner) splitParquet(path string, send func(*miniBatch) bool) (int, err
 		}
 		mb := &miniBatch{index: n, file: path, first: int(f.FirstRow)}
 		if r.frames != nil {
-			if mb.frame, err = f.Select(r.frames.Inputs()); err != nil {
+			if mb.frame, err = f.Select(names); err != nil {
 				return n, fmt.Errorf("input %s: %w", path, err)
 			}
 		} else {
@@ -545,7 +561,8 @@ func (r *runner) splitParquet(path string, send func(*miniBatch) bool) (int, err
 // columns the scorer needs: every mini-batch of it would fail alike.
 func (r *runner) checkInputs(path string, have []string) error {
 	var missing []string
-	for _, c := range r.frames.Inputs() {
+	names, _ := r.frames.Inputs()
+	for _, c := range names {
 		if !slices.Contains(have, c) {
 			missing = append(missing, c)
 		}
@@ -607,7 +624,8 @@ func (r *runner) scoreFrames(ctx context.Context, mb *miniBatch, o *frameOutput)
 		f := mb.frame
 		if mb.chunk != nil {
 			var err error
-			if f, err = mb.chunk.Parse(mb.header, r.frames.Inputs(), o.bad(name)); err != nil {
+			names, text := r.frames.Inputs()
+			if f, err = mb.chunk.Parse(mb.header, names, text, o.bad(name)); err != nil {
 				return err
 			}
 		}
@@ -641,6 +659,7 @@ func (u unreadable) Error() string { return u.err.Error() }
 func (r *runner) scoreFile(ctx context.Context, path string, o *frameOutput) error {
 	name := filepath.Base(path)
 	part := &frameOutput{}
+	names, text := r.frames.Inputs()
 	if tabular.FormatOf(path) == tabular.Parquet {
 		pr, err := tabular.Open(path, tabular.Options{})
 		if err != nil {
@@ -655,7 +674,7 @@ func (r *runner) scoreFile(ctx context.Context, path string, o *frameOutput) err
 			if err != nil {
 				return unreadable{err}
 			}
-			if f, err = f.Select(r.frames.Inputs()); err != nil {
+			if f, err = f.Select(names); err != nil {
 				return err
 			}
 			if err := r.emitFrame(ctx, name, f, part); err != nil {
@@ -675,7 +694,7 @@ func (r *runner) scoreFile(ctx context.Context, path string, o *frameOutput) err
 		if err != nil {
 			return unreadable{err}
 		}
-		f, err := ch.Parse(c.Columns(), r.frames.Inputs(), part.bad(name))
+		f, err := ch.Parse(c.Columns(), names, text, part.bad(name))
 		if err != nil {
 			return err
 		}
@@ -696,12 +715,12 @@ func (r *runner) emitFrame(ctx context.Context, name string, f *tabular.Frame, o
 	if err != nil {
 		return err
 	}
-	if len(preds) != f.Len {
-		return fmt.Errorf("the scorer returned %d predictions for %d rows", len(preds), f.Len)
+	if preds.Len() != f.Len {
+		return fmt.Errorf("the scorer returned %d predictions for %d rows", preds.Len(), f.Len)
 	}
 	prefix := append([]byte(tabular.QuoteCSV(name)), ',')
 	o.buf = slices.Grow(o.buf, f.Len*(len(prefix)+32))
-	for i, p := range preds {
+	for i := range f.Len {
 		row := f.RowNumber(i)
 		if rowErrs != nil && rowErrs[i] != nil {
 			o.bad(name)(row, rowErrs[i])
@@ -710,7 +729,11 @@ func (r *runner) emitFrame(ctx context.Context, name string, f *tabular.Frame, o
 		o.buf = append(o.buf, prefix...)
 		o.buf = strconv.AppendInt(o.buf, row, 10)
 		o.buf = append(o.buf, ',')
-		o.buf = strconv.AppendFloat(o.buf, p, 'g', -1, 64)
+		if preds.Text != nil {
+			o.buf = append(o.buf, tabular.QuoteCSV(preds.Text[i])...)
+		} else {
+			o.buf = strconv.AppendFloat(o.buf, preds.Num[i], 'g', -1, 64)
+		}
 		o.buf = append(o.buf, '\n')
 		o.scored++
 	}

@@ -55,12 +55,12 @@ func (d *doubler) Score(ctx context.Context, header []string, rows [][]string) (
 // frameDoubler is doubler taking frames: the path native models use.
 type frameDoubler struct{ *doubler }
 
-func (d frameDoubler) Inputs() []string { return []string{"x"} }
+func (d frameDoubler) Inputs() ([]string, []bool) { return []string{"x"}, nil }
 
-func (d frameDoubler) ScoreFrame(ctx context.Context, f *tabular.Frame) ([]float64, []error, error) {
+func (d frameDoubler) ScoreFrame(ctx context.Context, f *tabular.Frame) (Predictions, []error, error) {
 	d.calls.Add(1)
 	if d.failFirst.CompareAndSwap(true, false) {
-		return nil, nil, errors.New("transient")
+		return Predictions{}, nil, errors.New("transient")
 	}
 	preds := make([]float64, f.Len)
 	var errs []error
@@ -73,7 +73,7 @@ func (d frameDoubler) ScoreFrame(ctx context.Context, f *tabular.Frame) ([]float
 		}
 		preds[i] = 2 * v
 	}
-	return preds, errs, nil
+	return Predictions{Num: preds}, errs, nil
 }
 
 // scorerKinds runs a test with the text-row and the frame interfaces; the

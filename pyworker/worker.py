@@ -22,6 +22,9 @@ with "type" and "message") carrying the same id. Before any of that the
 worker sends one READY frame once the model is loaded or init() returned,
 or one FATAL frame with the traceback, after which it exits with status 1.
 
+A pyfunc request may instead be {"parquet_file": PATH}: a batch
+mini-batch the server wrote as a Parquet file, read here with pyarrow.
+
 In batch mode a request is a JSON list of file paths (the mini-batch given
 to the driver's run()), and the answer is a JSON list of strings, one for
 each output row: see batch_rows.
@@ -318,6 +321,46 @@ def required_columns(model):
         return []
 
 
+# The InputError message that tells the server to send mini-batches as
+# JSON instead: the model's environment cannot read Parquet.
+NO_PYARROW = "pyarrow is not installed in the model's environment"
+
+
+def input_types(model):
+    """The signature's column types by name ("double", "long", ...), or {}."""
+    try:
+        schema = model.metadata.get_input_schema()
+        if schema is None or schema.is_tensor_spec() or not schema.has_input_names():
+            return {}
+        return {c.name: getattr(c.type, "name", str(c.type)) for c in schema.inputs}
+    except Exception:
+        return {}
+
+
+def frame_from_parquet(path, types):
+    """Reads a mini-batch the server wrote as Parquet (numbers as doubles,
+    text as strings) and gives each column the type the signature names,
+    where that is exact: whole numbers to integers, numbers to booleans
+    only when they are 0 and 1."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(NO_PYARROW)
+    df = pq.read_table(path).to_pandas()
+    for name, t in types.items():
+        if name not in df.columns:
+            continue
+        col = df[name]
+        kind = col.dtype.kind
+        if t in ("long", "integer") and kind == "f" and col.notna().all() and (col % 1 == 0).all():
+            df[name] = col.astype("int64" if t == "long" else "int32")
+        elif t == "float" and kind == "f":
+            df[name] = col.astype("float32")
+        elif t == "boolean" and kind == "f" and col.isin([0.0, 1.0]).all():
+            df[name] = col.astype(bool)
+    return df
+
+
 def load_pyfunc(args):
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
@@ -326,13 +369,18 @@ def load_pyfunc(args):
     # MLflow before 2.5 has no params argument.
     takes_params = "params" in inspect.signature(model.predict).parameters
     required = required_columns(model)
+    types = input_types(model)
 
     def handle(body):
         try:
             req = json.loads(body)
         except ValueError as e:
             raise InputError("the request body is not valid JSON: %s" % e)
-        df, params = frame_from(req)
+        if isinstance(req, dict) and "parquet_file" in req:
+            # A batch mini-batch: the table is in the file, not the body.
+            df, params = frame_from_parquet(req["parquet_file"], types), None
+        else:
+            df, params = frame_from(req)
         if required:
             missing = [c for c in required if c not in df.columns]
             if missing:

@@ -130,11 +130,12 @@ func (c *CSVChunker) Next(n int) (*CSVChunk, error) {
 }
 
 // Parse reads the chunk's records into a frame of the named columns of
-// header, as numbers. A record that cannot be read, has the wrong number
-// of fields or holds a non-number in one of them is told to bad, with its
-// row number, and left out; the frame's RowNumbers then say which rows it
+// header: as text where text[j] is set (text may be nil), else as
+// numbers. A record that cannot be read, has the wrong number of fields or
+// holds a non-number in a numeric column is told to bad, with its row
+// number, and left out; the frame's RowNumbers then say which rows it
 // holds. An empty field is a missing value (NaN), as pandas reads it.
-func (ch *CSVChunk) Parse(header, names []string, bad func(row int64, err error)) (*Frame, error) {
+func (ch *CSVChunk) Parse(header, names []string, text []bool, bad func(row int64, err error)) (*Frame, error) {
 	idx := make([]int, len(names))
 	var missing []string
 	for j, n := range names {
@@ -153,8 +154,13 @@ func (ch *CSVChunk) Parse(header, names []string, bad func(row int64, err error)
 		return nil, &ColumnsError{Missing: missing, Have: header}
 	}
 	f := &Frame{Columns: names, Num: make([][]float64, len(names)), Text: make([][]string, len(names)), FirstRow: ch.FirstRow}
+	isText := func(j int) bool { return text != nil && text[j] }
 	for j := range names {
-		f.Num[j] = make([]float64, 0, ch.Rows)
+		if isText(j) {
+			f.Text[j] = make([]string, 0, ch.Rows)
+		} else {
+			f.Num[j] = make([]float64, 0, ch.Rows)
+		}
 	}
 	kept := make([]int64, 0, ch.Rows)
 	vals := make([]float64, len(names))
@@ -175,6 +181,9 @@ func (ch *CSVChunk) Parse(header, names []string, bad func(row int64, err error)
 		}
 		var rowErr error
 		for j, i := range idx {
+			if isText(j) {
+				continue
+			}
 			v, err := parseFloat(fields[i])
 			if err != nil {
 				rowErr = fmt.Errorf("column %s: %q is not a number", names[j], fields[i])
@@ -187,7 +196,11 @@ func (ch *CSVChunk) Parse(header, names []string, bad func(row int64, err error)
 			continue
 		}
 		for j, v := range vals {
-			f.Num[j] = append(f.Num[j], v)
+			if isText(j) {
+				f.Text[j] = append(f.Text[j], strings.Clone(fields[idx[j]]))
+			} else {
+				f.Num[j] = append(f.Num[j], v)
+			}
 		}
 		kept = append(kept, row)
 	}

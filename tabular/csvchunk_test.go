@@ -38,7 +38,7 @@ func TestCSVChunksCutWholeRecords(t *testing.T) {
 		if len(ch.Ends) != ch.Rows {
 			t.Fatalf("%d ends for %d rows", len(ch.Ends), ch.Rows)
 		}
-		f, err := ch.Parse(c.Columns(), []string{"b", "a"}, func(row int64, err error) {
+		f, err := ch.Parse(c.Columns(), []string{"b", "a"}, nil, func(row int64, err error) {
 			bad = append(bad, strings.Split(err.Error(), ":")[0]+"@"+string(rune('0'+row)))
 		})
 		if err != nil {

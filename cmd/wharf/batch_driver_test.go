@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/wharfml/wharf/tabular"
 )
 
 // The batch tests below run real batch endpoint jobs: a server process
@@ -423,6 +425,72 @@ error_threshold: -1
 	}
 	if len(seen) != 20 {
 		t.Errorf("%d distinct rows, want 20", len(seen))
+	}
+
+	// The same rows as one Parquet file: each mini-batch goes to the
+	// worker as Parquet. Then again through a deployment whose
+	// environment cannot import pyarrow (a module of that name that
+	// raises, first on PYTHONPATH), which falls back to JSON rows.
+	pqFile := filepath.Join(e.root, "trips.parquet")
+	w, err := tabular.CreateParquet(pqFile, []string{"hour", "vendor", "distance"}, []bool{true, false, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []float64
+	for i := 0; i < 5; i++ {
+		f, err := tabular.Open(filepath.Join(in, fmt.Sprintf("trips-%d.csv", i)), tabular.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, err := f.Next()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(fr); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, want[fmt.Sprintf("trips-%d.csv", i)]...)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	shim := filepath.Join(e.root, "shim", "pyarrow")
+	if err := os.MkdirAll(shim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, shim, "__init__.py", "raise ImportError('pyarrow is hidden from this deployment')\n")
+	writeFile(t, e.root, "dep-json.yml", `name: mlflow-json
+endpoint_name: taxi-batch
+model: azureml:taxi-model@latest
+compute: azureml:batch-cluster
+resources:
+  instance_count: 1
+max_concurrency_per_instance: 1
+environment_variables:
+  PYTHONPATH: `+filepath.Dir(shim)+`
+`)
+	e.wharf("ml", "batch-deployment", "create", "-f", filepath.Join(e.root, "dep-json.yml"), "-w", "mlw")
+	for _, dep := range []string{"mlflow-dp", "mlflow-json"} {
+		job := e.invoke("taxi-batch", dep, pqFile)
+		log, status := e.finish(job)
+		if status != "Completed" {
+			t.Fatalf("%s: job %s:\n%s", dep, status, log)
+		}
+		if fellBack := strings.Contains(log, "has no pyarrow"); fellBack != (dep == "mlflow-json") {
+			t.Errorf("%s: fell back to JSON: %v\n%s", dep, fellBack, log)
+		}
+		pred, sum := e.output(job)
+		recs, err := csv.NewReader(strings.NewReader(pred)).ReadAll()
+		if err != nil || len(recs) != 21 || sum.Rows != 20 {
+			t.Fatalf("%s: predictions (%v), summary %+v:\n%s", dep, err, sum, pred)
+		}
+		for i, r := range recs[1:] {
+			got, _ := strconv.ParseFloat(r[2], 64)
+			if r[0] != "trips.parquet" || r[1] != strconv.Itoa(i+1) || math.Abs(got-all[i]) > 1e-9*math.Max(1, math.Abs(all[i])) {
+				t.Errorf("%s: row %q, the model in Python says %v", dep, r, all[i])
+			}
+		}
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -135,11 +137,13 @@ func batchScorer(ctx context.Context, dir string, workers int, log io.Writer) (b
 			"score it with a batch driver (code_configuration with a scoring_script that has init() and run(mini_batch))", dir)
 	}
 	var types map[string]string
+	var names []string
 	if mm.Signature != nil {
 		if sig, err := scoring.ParseMLflowSignature(mm.Signature.Inputs); err == nil {
 			types = map[string]string{}
 			for _, c := range sig.Inputs {
 				types[c.Name] = c.Type
+				names = append(names, c.Name)
 			}
 		}
 	}
@@ -148,7 +152,20 @@ func batchScorer(ctx context.Context, dir string, workers int, log io.Writer) (b
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: %w", dir, startError(err))
 	}
-	return &pyfuncBatchScorer{pool: pool, types: types}, func() { pool.Close() }, nil
+	rows := &pyfuncBatchScorer{pool: pool, types: types}
+	if len(names) == 0 || slices.Contains(names, "") {
+		// Without named inputs the columns to send are not known: rows.
+		return rows, func() { pool.Close() }, nil
+	}
+	text := make([]bool, len(names))
+	for j, n := range names {
+		switch types[n] {
+		case "double", "float", "long", "integer", "boolean":
+		default:
+			text[j] = true
+		}
+	}
+	return &pyfuncFrameScorer{pyfuncBatchScorer: rows, names: names, text: text, log: log}, func() { pool.Close() }, nil
 }
 
 // startError shortens a worker's start error to its one line: the
@@ -208,15 +225,15 @@ func (d *batchDriver) Close() { d.pool.Close() }
 // takes frames, so CSV and Parquet input is scored column by column.
 type nativeBatchScorer struct{ m *linear.Model }
 
-// Inputs are the model's columns.
-func (s *nativeBatchScorer) Inputs() []string { return s.m.Columns }
+// Inputs are the model's columns, all numbers.
+func (s *nativeBatchScorer) Inputs() ([]string, []bool) { return s.m.Columns, nil }
 
 // ScoreFrame scores every row at once; a row with a missing value (an
 // empty CSV field, a Parquet null) is a failed item naming the column.
-func (s *nativeBatchScorer) ScoreFrame(ctx context.Context, f *tabular.Frame) ([]float64, []error, error) {
+func (s *nativeBatchScorer) ScoreFrame(ctx context.Context, f *tabular.Frame) (batch.Predictions, []error, error) {
 	preds, err := s.m.PredictFrame(f)
 	if err != nil {
-		return nil, nil, err
+		return batch.Predictions{}, nil, err
 	}
 	var errs []error
 	for r, p := range preds {
@@ -234,7 +251,7 @@ func (s *nativeBatchScorer) ScoreFrame(ctx context.Context, f *tabular.Frame) ([
 			}
 		}
 	}
-	return preds, errs, nil
+	return batch.Predictions{Num: preds}, errs, nil
 }
 
 func (s *nativeBatchScorer) Score(ctx context.Context, header []string, rows [][]string) ([]string, []error, error) {
@@ -310,6 +327,28 @@ type pyfuncBatchScorer struct {
 }
 
 func (s *pyfuncBatchScorer) Score(ctx context.Context, header []string, rows [][]string) ([]string, []error, error) {
+	body, err := s.rowsBody(header, rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	preds, err := s.predict(ctx, body, len(rows))
+	if err != nil {
+		return nil, nil, err
+	}
+	res := make([]string, preds.Len())
+	for i := range res {
+		if preds.Text != nil {
+			res[i] = tabular.QuoteCSV(preds.Text[i])
+		} else {
+			res[i] = strconv.FormatFloat(preds.Num[i], 'g', -1, 64)
+		}
+	}
+	return res, nil, nil
+}
+
+// rowsBody is the JSON table of a mini-batch's rows, each value typed as
+// the model's signature says (numbers unquoted when there is none).
+func (s *pyfuncBatchScorer) rowsBody(header []string, rows [][]string) ([]byte, error) {
 	data := make([][]any, len(rows))
 	for r, rec := range rows {
 		row := make([]any, len(rec))
@@ -337,31 +376,112 @@ func (s *pyfuncBatchScorer) Score(ctx context.Context, header []string, rows [][
 		}
 		data[r] = row
 	}
-	body, err := json.Marshal(map[string]any{"columns": header, "data": data})
-	if err != nil {
-		return nil, nil, err
-	}
+	return json.Marshal(map[string]any{"columns": header, "data": data})
+}
+
+// predict sends a request to a worker and reads its n predictions:
+// numbers, or, when any is not a number, each one's JSON text.
+func (s *pyfuncBatchScorer) predict(ctx context.Context, body []byte, n int) (batch.Predictions, error) {
 	out, err := s.pool.Predict(ctx, body)
 	if err != nil {
 		var ie *pyworker.InputError
 		if errors.As(err, &ie) {
-			return nil, nil, &batch.ColumnsError{Msg: ie.Message}
+			return batch.Predictions{}, &batch.ColumnsError{Msg: ie.Message}
 		}
-		return nil, nil, err
+		return batch.Predictions{}, err
 	}
 	var preds []any
-	if err := json.Unmarshal(out, &preds); err != nil || len(preds) != len(rows) {
-		return nil, nil, fmt.Errorf("the model answered %d predictions for %d rows", len(preds), len(rows))
+	if err := json.Unmarshal(out, &preds); err != nil || len(preds) != n {
+		return batch.Predictions{}, fmt.Errorf("the model answered %d predictions for %d rows", len(preds), n)
 	}
-	res := make([]string, len(preds))
+	num := make([]float64, len(preds))
 	for i, p := range preds {
-		switch t := p.(type) {
-		case float64:
-			res[i] = strconv.FormatFloat(t, 'g', -1, 64)
-		default:
-			b, _ := json.Marshal(t)
-			res[i] = tabular.QuoteCSV(string(b))
+		v, ok := p.(float64)
+		if !ok {
+			text := make([]string, len(preds))
+			for k, p := range preds {
+				if v, ok := p.(float64); ok {
+					text[k] = strconv.FormatFloat(v, 'g', -1, 64)
+				} else {
+					b, _ := json.Marshal(p)
+					text[k] = string(b)
+				}
+			}
+			return batch.Predictions{Text: text}, nil
+		}
+		num[i] = v
+	}
+	return batch.Predictions{Num: num}, nil
+}
+
+// pyfuncFrameScorer sends an MLflow model with named inputs each
+// mini-batch as a Parquet file of its input columns, which the worker reads
+// with pyarrow: no text or JSON round trip of the data. A model whose
+// environment lacks pyarrow gets JSON rows instead.
+type pyfuncFrameScorer struct {
+	*pyfuncBatchScorer
+	names     []string
+	text      []bool
+	log       io.Writer
+	noParquet atomic.Bool
+}
+
+// Inputs are the signature's columns; strings and other non-numbers are
+// read as text.
+func (s *pyfuncFrameScorer) Inputs() ([]string, []bool) { return s.names, s.text }
+
+// ScoreFrame writes the frame to a Parquet file for the worker.
+func (s *pyfuncFrameScorer) ScoreFrame(ctx context.Context, f *tabular.Frame) (batch.Predictions, []error, error) {
+	if !s.noParquet.Load() {
+		preds, err := s.viaParquet(ctx, f)
+		var ce *batch.ColumnsError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Msg, "pyarrow is not installed") {
+			return preds, nil, err
+		}
+		if s.noParquet.CompareAndSwap(false, true) {
+			fmt.Fprintln(s.log, "[batch] the model's environment has no pyarrow: mini-batches go to it as JSON rows, which is slower")
 		}
 	}
-	return res, nil, nil
+	rows := make([][]string, f.Len)
+	for r := range rows {
+		rows[r] = make([]string, len(f.Columns))
+		for c := range f.Columns {
+			rows[r][c] = f.Value(c, r)
+		}
+	}
+	body, err := s.rowsBody(f.Columns, rows)
+	if err != nil {
+		return batch.Predictions{}, nil, err
+	}
+	preds, err := s.predict(ctx, body, f.Len)
+	return preds, nil, err
+}
+
+func (s *pyfuncFrameScorer) viaParquet(ctx context.Context, f *tabular.Frame) (batch.Predictions, error) {
+	dir, err := os.MkdirTemp("", "wharf-mini-batch-")
+	if err != nil {
+		return batch.Predictions{}, err
+	}
+	defer os.RemoveAll(dir)
+	numeric := make([]bool, len(f.Columns))
+	for j := range numeric {
+		numeric[j] = f.Num[j] != nil
+	}
+	path := filepath.Join(dir, "mini-batch.parquet")
+	w, err := tabular.CreateParquet(path, f.Columns, numeric)
+	if err != nil {
+		return batch.Predictions{}, err
+	}
+	if err := w.Write(f); err != nil {
+		w.Abort()
+		return batch.Predictions{}, err
+	}
+	if err := w.Close(); err != nil {
+		return batch.Predictions{}, err
+	}
+	body, err := json.Marshal(map[string]string{"parquet_file": path})
+	if err != nil {
+		return batch.Predictions{}, err
+	}
+	return s.predict(ctx, body, f.Len)
 }
