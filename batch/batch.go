@@ -548,7 +548,7 @@ func (r *runner) splitParquet(path string, send func(*miniBatch) bool) (int, err
 				return n, fmt.Errorf("input %s: %w", path, err)
 			}
 		} else {
-			mb.header, mb.rows = f.Columns, frameRows(f)
+			mb.header, mb.rows = f.Columns, FrameRows(f)
 		}
 		n++
 		if !send(mb) {
@@ -740,8 +740,8 @@ func (r *runner) emitFrame(ctx context.Context, name string, f *tabular.Frame, o
 	return nil
 }
 
-// frameRows turns a frame into text rows, as the scorers take them.
-func frameRows(f *tabular.Frame) [][]string {
+// FrameRows turns a frame into text rows, as a Scorer takes them.
+func FrameRows(f *tabular.Frame) [][]string {
 	rows := make([][]string, f.Len)
 	for i := range rows {
 		row := make([]string, len(f.Columns))
@@ -772,7 +772,7 @@ func readTable(path string) ([]string, [][]string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		rows = append(rows, frameRows(f)...)
+		rows = append(rows, FrameRows(f)...)
 	}
 }
 

@@ -442,14 +442,7 @@ func (s *pyfuncFrameScorer) ScoreFrame(ctx context.Context, f *tabular.Frame) (b
 			fmt.Fprintln(s.log, "[batch] the model's environment has no pyarrow: mini-batches go to it as JSON rows, which is slower")
 		}
 	}
-	rows := make([][]string, f.Len)
-	for r := range rows {
-		rows[r] = make([]string, len(f.Columns))
-		for c := range f.Columns {
-			rows[r][c] = f.Value(c, r)
-		}
-	}
-	body, err := s.rowsBody(f.Columns, rows)
+	body, err := s.rowsBody(f.Columns, batch.FrameRows(f))
 	if err != nil {
 		return batch.Predictions{}, nil, err
 	}
