@@ -3,6 +3,7 @@ package wharf
 import (
 	"context"
 	"io"
+	"io/fs"
 )
 
 // BlobStore keeps immutable content addressed by its SHA-256 digest, written
@@ -30,4 +31,23 @@ type BlobStore interface {
 	// Delete removes a blob, so later Open, Stat and Delete calls report
 	// ENOTFOUND until the same content is Put again.
 	Delete(ctx context.Context, digest string) error
+}
+
+// BlobFileCopier is a BlobStore that can write a blob to a local file faster
+// than Open and a copy through user space. Staging a job's input is on the
+// path between a request and the job starting, and for a blob of hundreds of
+// megabytes reading, hashing and writing one buffer at a time costs the sum
+// of the three; a store with the blob on a local disk can let the kernel copy
+// while it hashes a second read in parallel. Callers use it when the store
+// has it and fall back to Open otherwise.
+type BlobFileCopier interface {
+	// CopyFile writes the blob's content to a new file at path, created
+	// with mode perm (less the umask), and verifies the digest. path must
+	// not exist yet: an existing file is left alone and an error returned,
+	// so a copy never clobbers what it did not create. On any error,
+	// including cancellation of ctx and a digest mismatch (the same
+	// EINTERNAL "corrupt" error Open's reader gives), the file at path is
+	// removed, so damaged content is never left there looking like a good
+	// copy. An unknown digest gives ENOTFOUND.
+	CopyFile(ctx context.Context, digest, path string, perm fs.FileMode) error
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -499,5 +500,142 @@ func TestNewFSRemovesStaleTemps(t *testing.T) {
 	// A fresh one may belong to a Put still running in another process.
 	if _, err := os.Stat(fresh); err != nil {
 		t.Errorf("fresh temp file removed: %v", err)
+	}
+}
+
+// hashFile returns the digest of a file's content, streaming it.
+func hashFile(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func assertNoFile(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s: want no file, got %v", path, err)
+	}
+}
+
+func TestCopyFile(t *testing.T) {
+	ctx := context.Background()
+	s, root := newStore(t)
+	dir := t.TempDir()
+	// The large size spans several of CopyFile's 32 MiB kernel-copy chunks
+	// and ends part-way through one.
+	for _, size := range []int64{0, 1, 100 << 10, 2*32<<20 + 12345} {
+		digest, _, err := s.Put(ctx, streamOf(5, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "copy-"+strconv.FormatInt(size, 10))
+		if err := s.CopyFile(ctx, digest, path, 0o640); err != nil {
+			t.Fatalf("CopyFile of %d bytes: %v", size, err)
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size() != size {
+			t.Errorf("copy is %d bytes, want %d", info.Size(), size)
+		}
+		if perm := info.Mode().Perm(); perm&^0o640 != 0 {
+			t.Errorf("copy mode %v, want at most 0640", perm)
+		}
+		if got := hashFile(t, path); got != digest {
+			t.Errorf("copy of %d bytes hashes to %s, want %s", size, got, digest)
+		}
+	}
+	// The store itself is untouched.
+	assertNoTemps(t, root)
+}
+
+func TestCopyFileCorruptBlob(t *testing.T) {
+	for name, edit := range map[string]func([]byte) []byte{
+		// Same size, so only the hash can tell.
+		"flipped byte": func(b []byte) []byte { b[len(b)-1] ^= 0x01; return b },
+		"truncated":    func(b []byte) []byte { return b[:len(b)-1] },
+		"appended":     func(b []byte) []byte { return append(b, 'x') },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s, root := newStore(t)
+			digest, _, err := s.Put(ctx, streamOf(9, 3<<20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			corruptFile(t, blobPath(root, digest), edit)
+
+			path := filepath.Join(t.TempDir(), "data.csv")
+			err = s.CopyFile(ctx, digest, path, 0o600)
+			if err == nil {
+				t.Fatal("CopyFile of a corrupt blob succeeded")
+			}
+			assertCode(t, err, wharf.EINTERNAL)
+			if msg := wharf.ErrorMessage(err); !strings.Contains(msg, "corrupt") || !strings.Contains(msg, digest) {
+				t.Errorf("message %q should say %s is corrupt", msg, digest)
+			}
+			assertNoFile(t, path)
+		})
+	}
+}
+
+func TestCopyFileMissingOrInvalidDigest(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	dir := t.TempDir()
+
+	path := filepath.Join(dir, "missing")
+	if err := s.CopyFile(ctx, digestOf([]byte("never stored")), path, 0o600); !wharf.IsNotFound(err) {
+		t.Errorf("CopyFile of a missing blob: %v, want ENOTFOUND", err)
+	}
+	assertNoFile(t, path)
+
+	path = filepath.Join(dir, "invalid")
+	if err := s.CopyFile(ctx, "sha256:../../etc/passwd", path, 0o600); wharf.ErrorCode(err) != wharf.EINVALID {
+		t.Errorf("CopyFile of an invalid digest: %v, want EINVALID", err)
+	}
+	assertNoFile(t, path)
+}
+
+func TestCopyFileCanceled(t *testing.T) {
+	s, _ := newStore(t)
+	digest, _, err := s.Put(context.Background(), streamOf(4, 1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	path := filepath.Join(t.TempDir(), "data")
+	if err := s.CopyFile(ctx, digest, path, 0o600); !errors.Is(err, context.Canceled) {
+		t.Errorf("CopyFile with a canceled context: %v, want context.Canceled", err)
+	}
+	assertNoFile(t, path)
+}
+
+func TestCopyFileLeavesExistingFileAlone(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	digest, _, err := s.Put(ctx, strings.NewReader("new content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(path, []byte("already here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CopyFile(ctx, digest, path, 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("CopyFile onto an existing file: %v, want it to wrap fs.ErrExist", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "already here" {
+		t.Errorf("existing file now %q, %v; want it unchanged", b, err)
 	}
 }

@@ -408,7 +408,17 @@ func soleFile(dir string) (string, error) {
 	return filepath.Join(dir, entries[0].Name()), nil
 }
 
+// copyBlob writes a file input into the attempt's folder. A store that can
+// copy to a file itself is asked to, since a large input is on the path
+// to the job starting and a kernel copy with a parallel hash is faster
+// than streaming it through here.
 func (s *Scheduler) copyBlob(ctx context.Context, digest, path string) error {
+	if c, ok := s.Blobs.(wharf.BlobFileCopier); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return err
+		}
+		return c.CopyFile(ctx, digest, path, 0o600)
+	}
 	rc, _, err := s.Blobs.Open(ctx, digest)
 	if err != nil {
 		return err

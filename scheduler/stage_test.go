@@ -1,0 +1,77 @@
+package scheduler_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/scheduler"
+)
+
+// fileInputJob is a command job that copies its one uri_file input, a
+// stored blob, to its output folder.
+func fileInputJob(digest string) *scheduler.Submission {
+	return &scheduler.Submission{Type: wharf.JobTypeCommand, Steps: []scheduler.SubmittedStep{{Name: "main",
+		Spec: scheduler.StepSpec{Compute: "cpu-cluster", Command: `cp ${{inputs.data}} ${{outputs.out}}/copy.csv`,
+			Inputs: map[string]scheduler.InputSpec{"data": {Type: "uri_file", Digest: digest, Kind: scheduler.KindFile,
+				FileName: "data.csv"}},
+			Outputs: map[string]scheduler.OutputSpec{"out": {Type: "uri_folder"}}}}}}
+}
+
+func (f *fixture) putBlob(content string) string {
+	f.t.Helper()
+	digest, _, err := f.blobs.Put(f.t.Context(), strings.NewReader(content))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return digest
+}
+
+func TestFileInputIsStaged(t *testing.T) {
+	f := newFixture(t)
+	const content = "a,b\n1,2\n"
+	j := f.wait(f.submit(fileInputJob(f.putBlob(content))).Name)
+	if j.Status != wharf.JobCompleted {
+		t.Fatalf("job %s: %s", j.Status, j.Error)
+	}
+	if got := f.readOutput(j.Outputs["out"], "copy.csv"); got != content {
+		t.Errorf("the job read %q, want %q", got, content)
+	}
+}
+
+// TestCorruptFileInputFailsStaging damages a stored input without changing
+// its size: the attempt fails before its command runs, and the damaged copy
+// is not left in the job's folder.
+func TestCorruptFileInputFailsStaging(t *testing.T) {
+	f := newFixture(t)
+	digest := f.putBlob("a,b\n1,2\n")
+	sum := strings.TrimPrefix(digest, "sha256:")
+	path := filepath.Join(f.dir, "blobs", "sha256", sum[:2], sum[2:])
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("a,b\n1,3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	j := f.wait(f.submit(fileInputJob(digest)).Name)
+	if j.Status != wharf.JobFailed {
+		t.Fatalf("job %s, want Failed", j.Status)
+	}
+	if !strings.Contains(j.Error, "staging inputs") || !strings.Contains(j.Error, "corrupt") || !strings.Contains(j.Error, digest) {
+		t.Errorf("error %q should say staging found %s corrupt", j.Error, digest)
+	}
+	log, _ := os.ReadFile(f.sched.LogPath("ws", j.Name, 1))
+	if strings.Contains(string(log), "[wharf] running:") {
+		t.Errorf("the command ran on a corrupt input:\n%s", log)
+	}
+	filepath.WalkDir(filepath.Join(f.dir, "jobs"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "data.csv" {
+			t.Errorf("corrupt input left at %s", p)
+		}
+		return nil
+	})
+}
