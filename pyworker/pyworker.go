@@ -10,7 +10,11 @@
 // header, so a request costs one write and usually one read on each side.
 //
 // Workers run in their own process groups and die with the server
-// (Pdeathsig). A worker that exits is replaced at once, and with growing
+// (Pdeathsig, or for a worker forked from a zygote, the zygote killing it
+// when the pool's connection to it closes). A pool given a folder of
+// zygotes (Config.ZygoteDir, see StartZygote) forks its workers from the
+// warm one that matches its interpreter and startup environment, so they
+// skip importing their libraries. A worker that exits is replaced at once, and with growing
 // pauses if its replacements keep dying young. A request whose context ends
 // while a worker is on it gets ctx.Err() at once, and that worker is killed
 // and replaced rather than waited for: Python offers no safe way to
@@ -205,6 +209,11 @@ type Config struct {
 	// batch job's own output; nil discards it. Writes to it are
 	// serialized.
 	Log io.Writer
+	// ZygoteDir is a folder of warm processes (StartZygote). When it
+	// holds one for this pool's interpreter and startup environment
+	// (ZygoteSocket), workers are forked from it, skipping the imports;
+	// otherwise, or when it refuses, they are started afresh.
+	ZygoteDir string
 	// StartTimeout bounds loading the model in each worker, at Start and
 	// on every restart; zero means DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -218,6 +227,7 @@ type Pool struct {
 	env     []string
 	dir     string // private folder with worker.py and the sockets
 	script  string
+	zygote  string // socket of the warm process to fork from, if any
 	timeout time.Duration
 
 	log     io.Writer // nil when there is no log
@@ -257,8 +267,11 @@ type worker struct {
 	pid     int
 	readyAt time.Time
 
-	exited     chan struct{}    // closed once the process is reaped
-	state      *os.ProcessState // set before exited is closed
+	exited chan struct{} // closed once the process is reaped
+	status string        // how it ended ("exit status 1"), set before exited is closed
+	// zconn is the connection to the zygote a worker was forked from;
+	// nil for a worker this pool started itself.
+	zconn      *net.UnixConn
 	output     *tailBuffer
 	outputDone chan struct{}
 
@@ -310,6 +323,11 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultStartTimeout
+	}
+	if cfg.ZygoteDir != "" {
+		if sock := ZygoteSocket(cfg.ZygoteDir, python, p.env); fileExists(sock) {
+			p.zygote = sock
+		}
 	}
 	if err := p.prepare(); err != nil {
 		p.cleanup()
@@ -432,60 +450,34 @@ func (p *Pool) startWorker(ctx context.Context, index int) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pyworker: %w", err)
 	}
-	cmd := &exec.Cmd{
-		Path: p.python,
-		Args: args,
-		Dir:  dir,
-		Env:  p.env,
-		// A pipe of our own rather than exec's copying: Wait then
-		// returns when the worker exits, whatever inherited the pipe.
-		Stdout: pw,
-		Stderr: pw,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
 	w := &worker{
 		slot:       index,
 		exited:     make(chan struct{}),
 		output:     &tailBuffer{max: 8 << 10},
 		outputDone: make(chan struct{}),
 	}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that forked the child
-		// exits; holding this thread until the child is reaped keeps
-		// the runtime from retiring it under a live worker.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
+	forked := false
+	if p.zygote != "" {
+		if err = p.fork(w, args[1:], dir, pw); err == nil {
+			forked = true
+		} else {
+			p.logf("worker %d: no warm start (%v); starting it afresh", index, err)
 		}
-		started <- nil
-		_ = cmd.Wait() // the status is read from cmd.ProcessState
-		w.mu.Lock()
-		w.state = cmd.ProcessState
-		w.reaped = true
-		// Whatever the worker started goes with it. Its group id
-		// cannot be reused while members remain.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if w.conn != nil {
-			w.conn.Close()
-		}
-		w.mu.Unlock()
-		close(w.exited)
-	}()
-	err = <-started
+	}
+	if !forked {
+		err = p.exec(w, args, dir, pw)
+	}
 	pw.Close()
 	if err != nil {
 		pr.Close()
 		return nil, &StartError{Message: fmt.Sprintf("cannot run %s: %v", p.python, err)}
 	}
-	w.pid = cmd.Process.Pid
 	go p.copyOutput(w, pr)
-	p.logf("worker %d (pid %d) starting", index, w.pid)
+	if forked {
+		p.logf("worker %d (pid %d) forked from the warm process", index, w.pid)
+	} else {
+		p.logf("worker %d (pid %d) starting", index, w.pid)
+	}
 
 	fail := func(err error) (*worker, error) {
 		w.kill(true)
@@ -554,12 +546,163 @@ func (p *Pool) startWorker(ctx context.Context, index int) (*worker, error) {
 	}
 	select {
 	case <-w.exited:
-		msg := "exited with " + exitText(w.state) + " before it was ready"
+		msg := "exited with " + w.status + " before it was ready"
 		p.logf("worker %d (pid %d) %s", index, w.pid, msg)
 		return fail(&StartError{Message: msg, Detail: w.lastOutput()})
 	case <-time.After(exitWait):
 	}
 	return fail(&StartError{Message: fmt.Sprintf("talking to the worker: %v", err), Detail: w.lastOutput()})
+}
+
+// exec starts w as a new process running args, its output going to out.
+func (p *Pool) exec(w *worker, args []string, dir string, out *os.File) error {
+	cmd := &exec.Cmd{
+		Path: p.python,
+		Args: args,
+		Dir:  dir,
+		Env:  p.env,
+		// A pipe of our own rather than exec's copying: Wait then
+		// returns when the worker exits, whatever inherited the pipe.
+		Stdout: out,
+		Stderr: out,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	err := startPinned(cmd, func() {
+		w.mu.Lock()
+		w.status = exitText(cmd.ProcessState)
+		w.reaped = true
+		// Whatever the worker started goes with it. Its group id
+		// cannot be reused while members remain.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if w.conn != nil {
+			w.conn.Close()
+		}
+		w.mu.Unlock()
+		close(w.exited)
+	})
+	if err != nil {
+		return err
+	}
+	w.pid = cmd.Process.Pid
+	return nil
+}
+
+// startPinned starts cmd and, once it has exited and been waited for,
+// calls reaped. Pdeathsig fires when the thread that forked the child
+// exits; holding that thread until the child is reaped keeps the runtime
+// from retiring it under a live process.
+func startPinned(cmd *exec.Cmd, reaped func()) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait() // the status is in cmd.ProcessState
+		reaped()
+	}()
+	return <-started
+}
+
+// forkTimeout bounds a zygote's answer to a fork request; forking takes
+// milliseconds, unless the zygote is busy loading a model to warm.
+const forkTimeout = 30 * time.Second
+
+// fork asks the pool's zygote for a worker running args (without the
+// interpreter), its output going to out. The zygote reports the worker's
+// exit on the same connection, and kills it when the connection ends, so
+// the worker dies with this process as an exec'd one does by Pdeathsig.
+func (p *Pool) fork(w *worker, args []string, dir string, out *os.File) error {
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: p.zygote, Net: "unixpacket"})
+	if err != nil {
+		return err
+	}
+	req, err := json.Marshal(forkRequest{Args: args, Dir: dir, Env: p.env})
+	if err == nil {
+		_, _, err = c.WriteMsgUnix(req, syscall.UnixRights(int(out.Fd())), nil)
+	}
+	var rep zygoteReply
+	if err == nil {
+		rep, err = readReply(c, time.Now().Add(forkTimeout))
+	}
+	if err == nil && rep.Error != "" {
+		err = errors.New(rep.Error)
+	}
+	if err == nil && rep.PID <= 0 {
+		err = fmt.Errorf("the warm process answered no pid")
+	}
+	if err != nil {
+		c.Close()
+		return err
+	}
+	w.pid, w.zconn = rep.PID, c
+	go func() {
+		last, err := readReply(c, time.Time{})
+		w.mu.Lock()
+		switch {
+		case err != nil:
+			// The zygote died: the worker may live on, orphaned.
+			_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+			_ = syscall.Kill(w.pid, syscall.SIGKILL)
+			w.status = "an unknown status (its warm parent process ended)"
+		case last.Signal != 0:
+			w.status = "signal " + syscall.Signal(last.Signal).String()
+		default:
+			w.status = "exit status " + strconv.Itoa(last.Exit)
+		}
+		w.reaped = true
+		c.Close()
+		if w.conn != nil {
+			w.conn.Close()
+		}
+		w.mu.Unlock()
+		close(w.exited)
+	}()
+	return nil
+}
+
+// forkRequest is what a zygote is asked: the worker's arguments (the
+// script first), its working folder and its complete environment.
+type forkRequest struct {
+	Args []string `json:"args"`
+	Dir  string   `json:"dir,omitempty"`
+	Env  []string `json:"env"`
+}
+
+// zygoteReply is any of a zygote's messages.
+type zygoteReply struct {
+	PID    int    `json:"pid"`
+	Error  string `json:"error"`
+	Exit   int    `json:"exit"`
+	Signal int    `json:"signal"`
+	OK     bool   `json:"ok"`
+}
+
+// readReply reads one message from a zygote; a zero deadline waits as long
+// as it takes.
+func readReply(c *net.UnixConn, deadline time.Time) (zygoteReply, error) {
+	var rep zygoteReply
+	if err := c.SetReadDeadline(deadline); err != nil {
+		return rep, err
+	}
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil {
+		return rep, err
+	}
+	if n == 0 {
+		return rep, io.EOF
+	}
+	if err := json.Unmarshal(buf[:n], &rep); err != nil {
+		return rep, fmt.Errorf("the warm process answered %q: %w", buf[:n], err)
+	}
+	return rep, nil
 }
 
 // errExited stops dialing a worker that died before it listened.
@@ -648,6 +791,11 @@ func (w *worker) kill(intentional bool) {
 	// After reaping, the group id may belong to someone else.
 	if !w.reaped {
 		_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+		if w.zconn != nil {
+			// Before the worker has its own group the kill above
+			// misses it; the zygote kills it when this end closes.
+			_ = w.zconn.CloseWrite()
+		}
 	}
 	if w.conn != nil {
 		w.conn.Close()
@@ -687,7 +835,7 @@ func (p *Pool) supervise(s *slot, w *worker) {
 		}
 		how := "was stopped"
 		if !w.intentional.Load() {
-			how = "exited with " + exitText(w.state)
+			how = "exited with " + w.status
 		}
 		p.logf("worker %d (pid %d) %s; restarting it", s.index, w.pid, how)
 		for {
@@ -851,7 +999,7 @@ func (p *Pool) failed(ctx context.Context, w *worker, cause error) error {
 	if p.isClosed() {
 		return ErrClosed
 	}
-	return fmt.Errorf("%w: it %s", ErrWorkerCrashed, exitText(w.state))
+	return fmt.Errorf("%w: it exited with %s", ErrWorkerCrashed, w.status)
 }
 
 // acquire takes an idle slot with a usable worker.

@@ -175,7 +175,17 @@ func TestScore(t *testing.T) {
 	}
 }
 
-func TestPyfuncSklearn(t *testing.T) {
+// sklearnExpect is a trained model's test rows and its predictions.
+type sklearnExpect struct {
+	Columns  []string `json:"columns"`
+	Data     [][]any  `json:"data"`
+	Expected []float64
+}
+
+// mlflowPython returns the interpreter of the mlflow 2 venv the suite
+// builds.
+func mlflowPython(t testing.TB) string {
+	t.Helper()
 	py := os.Getenv("WHARF_TEST_MLFLOW2_PYTHON")
 	if py == "" {
 		if os.Getenv("CI") != "" {
@@ -183,7 +193,13 @@ func TestPyfuncSklearn(t *testing.T) {
 		}
 		t.Skip("WHARF_TEST_MLFLOW2_PYTHON not set; ./scripts/test builds the mlflow venv")
 	}
-	dir := t.TempDir()
+	return py
+}
+
+// trainSklearn saves a scikit-learn model as an MLflow model in dir/model
+// and returns test rows with scikit-learn's own predictions.
+func trainSklearn(t testing.TB, py, dir string) sklearnExpect {
+	t.Helper()
 	train := `
 import json, sys
 import numpy as np
@@ -212,28 +228,17 @@ with open(out + "/expect.json", "w") as f:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var expect struct {
-		Columns  []string `json:"columns"`
-		Data     [][]any  `json:"data"`
-		Expected []float64
-	}
+	var expect sklearnExpect
 	if err := json.Unmarshal(raw, &expect); err != nil {
 		t.Fatal(err)
 	}
+	return expect
+}
 
-	p, err := Start(context.Background(), Config{
-		Python:       py,
-		Mode:         ModePyfunc,
-		ModelDir:     filepath.Join(dir, "model"),
-		Env:          testEnv(),
-		LogPath:      filepath.Join(dir, "worker.log"),
-		StartTimeout: 2 * time.Minute,
-	})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	defer p.Close()
-
+// checkSklearn compares the pool's predictions with scikit-learn's, for
+// the test rows in each of the request formats.
+func checkSklearn(t testing.TB, p *Pool, expect sklearnExpect) {
+	t.Helper()
 	split, _ := json.Marshal(map[string]any{"columns": expect.Columns, "data": expect.Data})
 	azure, _ := json.Marshal(map[string]any{"input_data": map[string]any{"columns": expect.Columns, "data": expect.Data}})
 	for _, body := range []string{string(split), string(azure)} {
@@ -250,6 +255,27 @@ with open(out + "/expect.json", "w") as f:
 			}
 		}
 	}
+}
+
+func TestPyfuncSklearn(t *testing.T) {
+	py := mlflowPython(t)
+	dir := t.TempDir()
+	expect := trainSklearn(t, py, dir)
+
+	p, err := Start(context.Background(), Config{
+		Python:       py,
+		Mode:         ModePyfunc,
+		ModelDir:     filepath.Join(dir, "model"),
+		Env:          testEnv(),
+		LogPath:      filepath.Join(dir, "worker.log"),
+		StartTimeout: 2 * time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer p.Close()
+
+	checkSklearn(t, p, expect)
 
 	// Refused input: the caller's fault, and the worker lives on.
 	for _, body := range []string{`not json`, `{"rows": []}`, `{"columns": ["distance"], "data": [[1.0]]}`} {
@@ -259,7 +285,7 @@ with open(out + "/expect.json", "w") as f:
 			t.Errorf("Predict(%s): err = %v (%T), want an InputError", body, err, err)
 		}
 	}
-	predict(t, p, string(split))
+	checkSklearn(t, p, expect)
 	if p.Restarts() != 0 {
 		t.Errorf("Restarts() = %d, want 0", p.Restarts())
 	}

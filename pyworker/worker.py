@@ -7,6 +7,7 @@ Unix domain socket.
         --code-dir DIR --scoring-script score.py
     python worker.py --socket PATH --mode batch --model-dir DIR \
         --code-dir DIR --scoring-script batch_driver.py
+    python worker.py --socket PATH --mode zygote [--warm-model DIR ...]
 
 The worker accepts exactly one connection, from the server that started it,
 and then removes the socket file: it runs one request at a time (the GIL and
@@ -29,21 +30,32 @@ In batch mode a request is a JSON list of file paths (the mini-batch given
 to the driver's run()), and the answer is a JSON list of strings, one for
 each output row: see batch_rows.
 
+In zygote mode the process is a warm parent rather than a worker: it
+imports the libraries once (by loading each --warm-model and importing
+pandas and pyarrow) and then forks workers on request, each in well under
+a second instead of the several seconds an interpreter takes to import
+mlflow and scikit-learn. See zygote() for its protocol.
+
 Only the standard library is imported here; the model's own packages are
 imported when the model is loaded. Python 3.8 or later.
 """
 
 import argparse
 import csv
+import gc
+import importlib
 import importlib.util
 import inspect
 import io
 import json
 import math
 import os
+import selectors
+import signal
 import socket
 import struct
 import sys
+import threading
 import traceback
 
 HEADER = struct.Struct(">IBQ")
@@ -437,14 +449,17 @@ def serve(conn, rfile, handle):
         send(conn, RESULT, rid, out)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description="Wharf model worker")
     parser.add_argument("--socket", required=True)
-    parser.add_argument("--mode", required=True, choices=["pyfunc", "score", "batch"])
+    parser.add_argument("--mode", required=True, choices=["pyfunc", "score", "batch", "zygote"])
     parser.add_argument("--model-dir", default="")
     parser.add_argument("--code-dir", default="")
     parser.add_argument("--scoring-script", default="score.py")
-    args = parser.parse_args()
+    parser.add_argument("--warm-model", action="append", default=[])
+    args = parser.parse_args(argv)
+    if args.mode == "zygote":
+        return zygote(args)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(args.socket)
@@ -471,6 +486,260 @@ def main():
     info = {"pid": os.getpid(), "python": sys.version.split()[0]}
     send(conn, READY, 0, json.dumps(info).encode("utf-8"))
     return serve(conn, rfile, handle)
+
+
+# Variables that take effect when an interpreter or a native library starts
+# (module search, loader paths, thread pools): a forked worker keeps the
+# zygote's, so a request whose values differ is refused. The Go side keys
+# zygotes by the same prefixes (pyworker.startupVars).
+STARTUP_PREFIXES = ("PYTHON", "LD_", "OMP_", "MKL_", "OPENBLAS_", "GOTO_", "BLIS_",
+                    "VECLIB_", "NUMEXPR_", "KMP_", "CUDA_", "MALLOC_")
+
+# The largest request: argv, working folder and environment as JSON.
+MAX_REQUEST = 1 << 20
+
+
+def startup_vars(env):
+    return {k: v for k, v in env.items() if k.startswith(STARTUP_PREFIXES)}
+
+
+def warm(model_dir):
+    """Loads a model once so that its libraries stay imported; the model
+    itself is dropped, each worker loads its own copy. Returns the error
+    text of a model that failed to load, or None."""
+    err = None
+    try:
+        import mlflow.pyfunc
+
+        mlflow.pyfunc.load_model(model_dir)
+        print("wharf zygote: warmed with the model in %s" % model_dir)
+    except Exception as e:
+        err = "%s: %s" % (type_name(e), e)
+        print("wharf zygote: loading %s failed; its workers import its libraries themselves" % model_dir)
+        traceback.print_exc()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return err
+
+
+def zygote(args):
+    """Serves fork requests on a SOCK_SEQPACKET socket, one per connection.
+
+    The request is one message: JSON {"args": [...], "dir": DIR, "env":
+    ["K=V", ...]} with one file descriptor attached, where the worker's
+    stdout and stderr go. The reply is {"pid": N} (or {"error": TEXT} for a
+    refusal, after which the connection closes); when the worker exits a
+    last message {"exit": CODE} or {"signal": N} follows. A client that
+    closes its end kills its worker, so a worker never outlives the process
+    that asked for it.
+
+    A message {"warm": DIR} loads one more model and is answered {"ok":
+    true} or {"error": TEXT}.
+    """
+    # Taken before the imports, some of which set such variables for
+    # themselves (scikit-learn sets KMP_DUPLICATE_LIB_OK).
+    baseline = startup_vars(os.environ)
+    for d in args.warm_model:
+        warm(d)
+    for name in ("pandas", "pyarrow.parquet"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+    # The socket appears under its name only once warm, so a client that
+    # finds it is never made to wait for the imports.
+    tmp = args.socket + ".tmp"
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(tmp)
+    os.chmod(tmp, 0o600)
+    listener.listen(64)
+    os.rename(tmp, args.socket)
+    print("wharf zygote: ready on %s (pid %d)" % (args.socket, os.getpid()))
+    sys.stdout.flush()
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "listen")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    children = {}  # pid -> connection
+    owners = {}  # connection -> pid
+    # Objects alive now are never collected in a child, so the collector
+    # does not touch (and copy) the pages shared with it.
+    gc.freeze()
+
+    def forget(conn):
+        owners.pop(conn, None)
+        try:
+            sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+    def reap():
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = children.pop(pid, None)
+            if conn is None:
+                continue
+            if os.WIFSIGNALED(status):
+                msg = {"signal": os.WTERMSIG(status)}
+            else:
+                msg = {"exit": os.WEXITSTATUS(status)}
+            try:
+                conn.send(json.dumps(msg).encode())
+            except OSError:
+                pass
+            forget(conn)
+
+    def handle(conn):
+        pid = owners.get(conn)
+        if pid:
+            # The only thing a client sends after its request is its end.
+            try:
+                data = conn.recv(16)
+            except OSError:
+                data = b""
+            if not data:
+                # The group, and the worker itself in case it has not
+                # made its group yet.
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                owners.pop(conn, None)
+                sel.unregister(conn)
+                # Reaping sends nothing to a closed connection and
+                # closes it.
+            return
+        try:
+            data, ancdata, _, _ = conn.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(4 * 4))
+        except OSError:
+            data, ancdata = b"", []
+        fds = []
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.extend(struct.unpack("%di" % (len(payload) // 4), payload[: len(payload) // 4 * 4]))
+        try:
+            if not data:
+                forget(conn)
+                return
+            req = json.loads(data)
+            if "warm" in req:
+                err = warm(req["warm"])
+                conn.send(json.dumps({"error": err} if err else {"ok": True}).encode())
+                return
+            env = dict(kv.split("=", 1) for kv in req["env"] if "=" in kv)
+            refusal = None
+            if len(fds) != 1:
+                refusal = "a fork request carries exactly one file descriptor, for the output"
+            elif startup_vars(env) != baseline:
+                diff = sorted(set(startup_vars(env).items()) ^ set(baseline.items()))
+                refusal = "the environment differs from the warm process's in %s" % ", ".join(sorted({k for k, _ in diff}))
+            elif threading.active_count() > 1:
+                refusal = "the warm process runs %d threads, which a fork would not copy safely" % threading.active_count()
+            if refusal:
+                conn.send(json.dumps({"error": refusal}).encode())
+                forget(conn)
+                return
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = child(req, env, fds[0], sel, wake_w)
+                finally:
+                    os._exit(code)
+            children[pid] = conn
+            owners[conn] = pid
+            conn.send(json.dumps({"pid": pid}).encode())
+        except Exception as e:
+            try:
+                conn.send(json.dumps({"error": "%s: %s" % (type_name(e), e)}).encode())
+            except OSError:
+                pass
+            forget(conn)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    while True:
+        for key, _ in sel.select():
+            if key.data == "listen":
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                sel.register(conn, selectors.EVENT_READ, "client")
+            elif key.data == "wake":
+                try:
+                    while os.read(wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+                reap()
+            else:
+                handle(key.fileobj)
+
+
+def child(req, env, out_fd, sel, wake_w):
+    """Turns a forked zygote into the worker req asks for and runs it."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    # The zygote's sockets and pipe: a copy left open here would keep
+    # another client from seeing its connection end.
+    for key in list(sel.get_map().values()):
+        obj = key.fileobj
+        if isinstance(obj, int):
+            os.close(obj)
+        else:
+            obj.close()
+    sel.close()
+    os.close(wake_w)
+    # Its own group, so that the server can kill whatever it starts.
+    os.setsid()
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    if req.get("dir"):
+        os.chdir(req["dir"])
+    os.environ.clear()
+    os.environ.update(env)
+    args = list(req["args"])
+    sys.argv = args
+    try:
+        code = main(args[1:])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,207 @@
+package pyworker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A zygote is a warm Python process: it has imported mlflow, pandas,
+// pyarrow and the libraries of the models it was warmed with, and forks
+// workers on request. A worker forked from it loads its model in tens of
+// milliseconds, where a fresh interpreter spends seconds importing the
+// same libraries; that is the whole start-up of a batch job's workers.
+//
+// Zygotes live in a folder, each under a socket named by ZygoteSocket for
+// its interpreter and startup environment, so a pool given the folder
+// (Config.ZygoteDir) finds the one that matches it, in this process or in
+// a job's.
+
+// startupPrefixes name the environment variables that take effect when an
+// interpreter or a native library starts (module search, loader paths,
+// thread pools). A forked worker keeps its zygote's, so they are part of a
+// zygote's key; worker.py refuses a request whose values differ.
+var startupPrefixes = []string{"PYTHON", "LD_", "OMP_", "MKL_", "OPENBLAS_", "GOTO_", "BLIS_",
+	"VECLIB_", "NUMEXPR_", "KMP_", "CUDA_", "MALLOC_"}
+
+// startupVars returns env's startup variables, sorted, the last value of a
+// repeated name winning as it does for exec.
+func startupVars(env []string) []string {
+	last := map[string]string{}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, pre := range startupPrefixes {
+			if strings.HasPrefix(k, pre) {
+				last[k] = kv
+				break
+			}
+		}
+	}
+	out := make([]string, 0, len(last))
+	for _, kv := range last {
+		out = append(out, kv)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ZygoteSocket returns the socket in dir of the zygote for interpreter
+// python (a path) running with environment env.
+func ZygoteSocket(dir, python string, env []string) string {
+	h := sha256.New()
+	io.WriteString(h, python)
+	for _, kv := range startupVars(env) {
+		io.WriteString(h, "\x00"+kv)
+	}
+	return filepath.Join(dir, "z-"+hex.EncodeToString(h.Sum(nil))[:16]+".sock")
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// ZygoteConfig describes a zygote.
+type ZygoteConfig struct {
+	// Python is the interpreter, as in Config.
+	Python string
+	// Env is the complete environment, as in Config; pools whose
+	// environment has the same startup variables can use the zygote.
+	Env []string
+	// Dir is the folder of zygotes, given to pools as Config.ZygoteDir.
+	// Its path must be short enough for a socket name (about 80 bytes).
+	Dir string
+	// WarmModels are MLflow model folders loaded once at start, for their
+	// libraries; a model that fails to load is logged and skipped.
+	WarmModels []string
+	// Log receives the zygote's output; nil discards it.
+	Log io.Writer
+}
+
+// Zygote is a running warm process.
+type Zygote struct {
+	// Socket is where it listens, once warm.
+	Socket string
+
+	cmd    *exec.Cmd
+	dir    string // private folder with worker.py
+	exited chan struct{}
+	mu     sync.Mutex // serializes Warm requests
+}
+
+// StartZygote starts a zygote and returns at once; it takes requests once
+// warm (Ready). It dies with this process.
+func StartZygote(cfg ZygoteConfig) (*Zygote, error) {
+	python := cfg.Python
+	if python == "" {
+		python = "python3"
+	}
+	python, err := findPython(python, cfg.Env)
+	if err != nil {
+		return nil, err
+	}
+	env := append(append([]string{}, cfg.Env...), "PYTHONUNBUFFERED=1")
+	sock := ZygoteSocket(cfg.Dir, python, env)
+	if len(sock) > socketPathMax {
+		return nil, fmt.Errorf("pyworker: zygote socket path %s is too long for a socket", sock)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("pyworker: zygote folder: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "wharf-zygote-")
+	if err != nil {
+		return nil, fmt.Errorf("pyworker: create work folder: %w", err)
+	}
+	script := filepath.Join(dir, "worker.py")
+	if err := os.WriteFile(script, workerScript, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pyworker: write worker script: %w", err)
+	}
+	_ = os.Remove(sock) // left by a zygote that was killed
+	args := []string{python, script, "--socket", sock, "--mode", "zygote"}
+	for _, m := range cfg.WarmModels {
+		args = append(args, "--warm-model", m)
+	}
+	out := cfg.Log
+	if out == nil {
+		out = io.Discard
+	}
+	z := &Zygote{Socket: sock, dir: dir, exited: make(chan struct{})}
+	z.cmd = &exec.Cmd{Path: python, Args: args, Env: env, Dir: dir, Stdout: out, Stderr: out,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}}
+	err = startPinned(z.cmd, func() {
+		_ = os.Remove(sock)
+		os.RemoveAll(dir)
+		close(z.exited)
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pyworker: cannot run %s: %w", python, err)
+	}
+	return z, nil
+}
+
+// Ready reports whether the zygote is warm and taking requests.
+func (z *Zygote) Ready() bool {
+	select {
+	case <-z.exited:
+		return false
+	default:
+		return fileExists(z.Socket)
+	}
+}
+
+// Exited is closed when the zygote's process has ended.
+func (z *Zygote) Exited() <-chan struct{} { return z.exited }
+
+// Warm asks a ready zygote to load one more model for its libraries. It
+// returns the zygote's error if the model failed to load.
+func (z *Zygote) Warm(ctx context.Context, modelDir string) error {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unixpacket", z.Socket)
+	if err != nil {
+		return err
+	}
+	c := conn.(*net.UnixConn)
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	req, _ := json.Marshal(map[string]string{"warm": modelDir})
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	rep, err := readReply(c, time.Time{})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if rep.Error != "" {
+		return errors.New(rep.Error)
+	}
+	return nil
+}
+
+// Close kills the zygote and waits for it. Workers forked from it live on
+// until their pools end them.
+func (z *Zygote) Close() error {
+	_ = syscall.Kill(-z.cmd.Process.Pid, syscall.SIGKILL)
+	<-z.exited
+	return nil
+}
