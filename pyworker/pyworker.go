@@ -325,9 +325,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		p.timeout = DefaultStartTimeout
 	}
 	if cfg.ZygoteDir != "" {
-		if sock := ZygoteSocket(cfg.ZygoteDir, python, p.env); fileExists(sock) {
-			p.zygote = sock
-		}
+		p.zygote = awaitZygote(ctx, ZygoteSocket(cfg.ZygoteDir, python, p.env), p.timeout)
 	}
 	if err := p.prepare(); err != nil {
 		p.cleanup()

@@ -559,6 +559,11 @@ def zygote(args):
     os.chmod(tmp, 0o600)
     listener.listen(64)
     os.rename(tmp, args.socket)
+    try:
+        # The server's marker that this zygote is still warming.
+        os.unlink(args.socket + ".warming")
+    except OSError:
+        pass
     print("wharf zygote: ready on %s (pid %d)" % (args.socket, os.getpid()))
     sys.stdout.flush()
 

@@ -69,6 +69,31 @@ func ZygoteSocket(dir, python string, env []string) string {
 	return filepath.Join(dir, "z-"+hex.EncodeToString(h.Sum(nil))[:16]+".sock")
 }
 
+// warmingSuffix marks a zygote that is still importing: its socket name
+// with this suffix exists from its start until it is ready or has exited.
+const warmingSuffix = ".warming"
+
+// awaitZygote returns sock if its zygote is ready, after waiting (up to
+// timeout) for one that is still warming: it does the same imports a fresh
+// worker would and began earlier, so waiting never costs more than starting
+// afresh. It returns "" when there is no zygote to use.
+func awaitZygote(ctx context.Context, sock string, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		if fileExists(sock) {
+			return sock
+		}
+		if !fileExists(sock+warmingSuffix) || time.Now().After(deadline) {
+			return ""
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -91,6 +116,31 @@ type ZygoteConfig struct {
 	Log io.Writer
 }
 
+// Socket returns where the zygote cfg describes listens, which names it:
+// starting a second one with the same socket replaces the first.
+func (cfg ZygoteConfig) Socket() (string, error) {
+	_, _, sock, err := cfg.resolve()
+	return sock, err
+}
+
+// resolve finds the interpreter, the environment a zygote runs with (as a
+// pool's workers would) and its socket.
+func (cfg ZygoteConfig) resolve() (python string, env []string, sock string, err error) {
+	python = cfg.Python
+	if python == "" {
+		python = "python3"
+	}
+	if python, err = findPython(python, cfg.Env); err != nil {
+		return "", nil, "", err
+	}
+	env = append(append([]string{}, cfg.Env...), "PYTHONUNBUFFERED=1")
+	sock = ZygoteSocket(cfg.Dir, python, env)
+	if len(sock) > socketPathMax {
+		return "", nil, "", fmt.Errorf("pyworker: zygote socket path %s is too long for a socket", sock)
+	}
+	return python, env, sock, nil
+}
+
 // Zygote is a running warm process.
 type Zygote struct {
 	// Socket is where it listens, once warm.
@@ -105,18 +155,9 @@ type Zygote struct {
 // StartZygote starts a zygote and returns at once; it takes requests once
 // warm (Ready). It dies with this process.
 func StartZygote(cfg ZygoteConfig) (*Zygote, error) {
-	python := cfg.Python
-	if python == "" {
-		python = "python3"
-	}
-	python, err := findPython(python, cfg.Env)
+	python, env, sock, err := cfg.resolve()
 	if err != nil {
 		return nil, err
-	}
-	env := append(append([]string{}, cfg.Env...), "PYTHONUNBUFFERED=1")
-	sock := ZygoteSocket(cfg.Dir, python, env)
-	if len(sock) > socketPathMax {
-		return nil, fmt.Errorf("pyworker: zygote socket path %s is too long for a socket", sock)
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pyworker: zygote folder: %w", err)
@@ -131,6 +172,10 @@ func StartZygote(cfg ZygoteConfig) (*Zygote, error) {
 		return nil, fmt.Errorf("pyworker: write worker script: %w", err)
 	}
 	_ = os.Remove(sock) // left by a zygote that was killed
+	if err := os.WriteFile(sock+warmingSuffix, nil, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pyworker: %w", err)
+	}
 	args := []string{python, script, "--socket", sock, "--mode", "zygote"}
 	for _, m := range cfg.WarmModels {
 		args = append(args, "--warm-model", m)
@@ -144,10 +189,12 @@ func StartZygote(cfg ZygoteConfig) (*Zygote, error) {
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}}
 	err = startPinned(z.cmd, func() {
 		_ = os.Remove(sock)
+		_ = os.Remove(sock + warmingSuffix)
 		os.RemoveAll(dir)
 		close(z.exited)
 	})
 	if err != nil {
+		_ = os.Remove(sock + warmingSuffix)
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pyworker: cannot run %s: %w", python, err)
 	}
