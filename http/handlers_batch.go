@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -187,6 +188,7 @@ func (s *Server) handlePutBatchDeployment(w http.ResponseWriter, r *http.Request
 			return
 		}
 	}
+	s.warmBatch(context.WithoutCancel(r.Context()), d)
 	writeJSON(w, createdStatus(created), d)
 }
 
@@ -236,7 +238,7 @@ func (s *Server) handleInvokeBatchEndpoint(w http.ResponseWriter, r *http.Reques
 		s.writeError(w, r, err)
 		return
 	}
-	modelDigest, err := s.modelSnapshot(r, ws, d.Model)
+	modelDigest, err := s.modelSnapshot(r.Context(), ws, d.Model)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -245,6 +247,64 @@ func (s *Server) handleInvokeBatchEndpoint(w http.ResponseWriter, r *http.Reques
 		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "input names no content").WithField("input"))
 		return
 	}
+	spec := batchStepSpec(ep, name, d.Model, set, modelDigest, req.Input)
+	j, err := s.Scheduler.Submit(r.Context(), ws, callerID(r), &scheduler.Submission{Type: wharf.JobTypeCommand,
+		ExperimentName: ep, DisplayName: ep + "-" + name, Tags: map[string]string{"wharf.batch_endpoint": ep, "wharf.batch_deployment": name},
+		Steps: []scheduler.SubmittedStep{{Name: "batchscoring", Spec: spec}}})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.jobJSON(j, nil))
+}
+
+// warmBatch has the scheduler prepare what the deployment's jobs will need
+// (its environment, a warm Python process with its model loaded), so that
+// an invocation starts scoring at once. It is best effort: a job that
+// finds nothing ready prepares it itself.
+func (s *Server) warmBatch(ctx context.Context, d *wharf.BatchDeployment) {
+	if s.Scheduler == nil {
+		return
+	}
+	var set batchSettings
+	if json.Unmarshal(d.Spec, &set) != nil {
+		return
+	}
+	digest, err := s.modelSnapshot(ctx, d.Workspace, d.Model)
+	if err != nil {
+		s.Logger.Warn("batch deployment not warmed", "workspace", d.Workspace, "endpoint", d.Endpoint, "deployment", d.Name, "err", err)
+		return
+	}
+	s.Scheduler.Warm(batchStepSpec(d.Endpoint, d.Name, d.Model, set, digest, scheduler.InputSpec{}), "model")
+}
+
+// WarmBatchDeployments warms every batch deployment (see warmBatch), as a
+// starting server does for the deployments it finds.
+func (s *Server) WarmBatchDeployments(ctx context.Context) error {
+	wss, err := s.Store.ListWorkspaces(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ws := range wss {
+		eps, err := s.Store.ListBatchEndpoints(ctx, ws.Name)
+		if err != nil {
+			return err
+		}
+		for _, e := range eps {
+			ds, err := s.Store.ListBatchDeployments(ctx, ws.Name, e.Name)
+			if err != nil {
+				return err
+			}
+			for _, d := range ds {
+				s.warmBatch(ctx, d)
+			}
+		}
+	}
+	return nil
+}
+
+// batchStepSpec is the step a batch deployment's job runs on input in.
+func batchStepSpec(ep, name, model string, set batchSettings, modelDigest string, in scheduler.InputSpec) scheduler.StepSpec {
 	workers := max(set.InstanceCount, 1) * max(set.MaxConcurrencyPerInstance, 1)
 	args := []string{`"$WHARF" batch-score --model ${{inputs.model}} --input ${{inputs.data}} --output ${{outputs.score}}`,
 		fmt.Sprintf("--workers %d --mini-batch-size %d --rows-per-batch %d --max-retries %d --timeout %d --error-threshold %d",
@@ -261,7 +321,6 @@ func (s *Server) handleInvokeBatchEndpoint(w http.ResponseWriter, r *http.Reques
 		codeDigest = cc.CodeDigest
 		args = append(args, "--code . --scoring-script "+shellQuote(cc.ScoringScript))
 	}
-	in := req.Input
 	in.Type = "uri_folder"
 	if in.Kind != "folder" {
 		in.Type = "uri_file"
@@ -269,32 +328,25 @@ func (s *Server) handleInvokeBatchEndpoint(w http.ResponseWriter, r *http.Reques
 	spec := scheduler.StepSpec{Component: "batch-endpoint:" + ep + "/" + name, ComponentHash: "batch", Command: strings.Join(args, " "),
 		CodeDigest: codeDigest, Compute: set.Compute, EnvVars: set.EnvironmentVariables, MaxRetries: 1,
 		Inputs: map[string]scheduler.InputSpec{
-			"model": {Type: "custom_model", Digest: modelDigest, Kind: "folder", Source: "azureml:" + d.Model},
+			"model": {Type: "custom_model", Digest: modelDigest, Kind: "folder", Source: "azureml:" + model},
 			"data":  in,
 		},
 		Outputs: map[string]scheduler.OutputSpec{"score": {Type: "uri_folder"}}}
 	if set.Environment != nil {
 		spec.Environment = *set.Environment
 	}
-	j, err := s.Scheduler.Submit(r.Context(), ws, callerID(r), &scheduler.Submission{Type: wharf.JobTypeCommand,
-		ExperimentName: ep, DisplayName: ep + "-" + name, Tags: map[string]string{"wharf.batch_endpoint": ep, "wharf.batch_deployment": name},
-		Steps: []scheduler.SubmittedStep{{Name: "batchscoring", Spec: spec}}})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, s.jobJSON(j, nil))
+	return spec
 }
 
 // modelSnapshot makes a model version's files one folder snapshot, so a
 // job can take it as an input.
-func (s *Server) modelSnapshot(r *http.Request, ws, model string) (string, error) {
+func (s *Server) modelSnapshot(ctx context.Context, ws, model string) (string, error) {
 	name, version, _ := strings.Cut(model, ":")
-	v, err := s.findVersion(r, ws, name, version)
+	v, err := s.findVersionCtx(ctx, ws, name, version)
 	if err != nil {
 		return "", err
 	}
-	loc, err := s.downloadURI(r, ws, v)
+	loc, err := wharf.ModelLocation(ctx, s.Store, ws, v)
 	if err != nil {
 		return "", err
 	}
@@ -302,7 +354,7 @@ func (s *Server) modelSnapshot(r *http.Request, ws, model string) (string, error
 	if !ok {
 		return "", wharf.Errorf(wharf.EINVALID, "model %s is stored outside this server (%s)", model, loc)
 	}
-	arts, err := s.Store.ListArtifacts(r.Context(), ws, root)
+	arts, err := s.Store.ListArtifacts(ctx, ws, root)
 	if err != nil {
 		return "", err
 	}
@@ -317,7 +369,7 @@ func (s *Server) modelSnapshot(r *http.Request, ws, model string) (string, error
 	if len(files) == 0 {
 		return "", wharf.Errorf(wharf.EINVALID, "model %s has no files", model)
 	}
-	m, err := snapshot.FromStored(r.Context(), files, s.Blobs)
+	m, err := snapshot.FromStored(ctx, files, s.Blobs)
 	if err != nil {
 		return "", err
 	}

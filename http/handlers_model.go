@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strconv"
@@ -91,8 +92,13 @@ func (s *Server) lineage(r *http.Request, ws string, v *wharf.ModelVersion) *lin
 
 // findVersion resolves "latest" or a number.
 func (s *Server) findVersion(r *http.Request, ws, name, version string) (*wharf.ModelVersion, error) {
+	return s.findVersionCtx(r.Context(), ws, name, version)
+}
+
+// findVersionCtx is findVersion outside a request.
+func (s *Server) findVersionCtx(ctx context.Context, ws, name, version string) (*wharf.ModelVersion, error) {
 	if version == "latest" {
-		vs, _, err := s.Store.SearchModelVersions(r.Context(), ws, wharf.SearchQuery{Filter: "name = '" + strings.ReplaceAll(name, "'", "\\'") + "'", OrderBy: []string{"version_number DESC"}, MaxResults: 1})
+		vs, _, err := s.Store.SearchModelVersions(ctx, ws, wharf.SearchQuery{Filter: "name = '" + strings.ReplaceAll(name, "'", "\\'") + "'", OrderBy: []string{"version_number DESC"}, MaxResults: 1})
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +111,7 @@ func (s *Server) findVersion(r *http.Request, ws, name, version string) (*wharf.
 	if err != nil || n < 1 {
 		return nil, wharf.Errorf(wharf.EINVALID, "version must be a positive integer or \"latest\", got %q", version).WithField("version")
 	}
-	return s.Store.FindModelVersion(r.Context(), ws, name, n)
+	return s.Store.FindModelVersion(ctx, ws, name, n)
 }
 
 func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) {

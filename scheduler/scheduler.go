@@ -47,6 +47,10 @@ type Scheduler struct {
 	Token       func(principalID string, ttl time.Duration) (string, error)
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// WarmDir, when set, holds the zygotes Warm starts (warm Python
+	// processes that steps fork their model workers from); steps get it
+	// as WHARF_WARM_DIR. It must be short enough for socket paths.
+	WarmDir string
 
 	slots   local.Slots
 	wake    chan struct{}
@@ -56,6 +60,9 @@ type Scheduler struct {
 	ctx     context.Context
 
 	lastScheduleCheck time.Time
+
+	warmMu  sync.Mutex
+	zygotes map[string]*warmZygote // by socket
 }
 
 // Start recovers what a previous server left unfinished and starts the
@@ -77,6 +84,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("scheduler: work dir: %w", err)
 	}
+	// Models a previous server warmed; what is warmed now is put again.
+	_ = os.RemoveAll(s.warmModels())
 	if err := s.recover(ctx); err != nil {
 		return err
 	}

@@ -33,19 +33,7 @@ var hostVars = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"
 // unchanged mlflow client log into the step's own run, and the job's
 // environment_variables last, so the user has the final word.
 func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec *StepSpec, env *pyenv.Env) ([]string, error) {
-	vars := map[string]string{}
-	for _, k := range hostVars {
-		if v, ok := os.LookupEnv(k); ok {
-			vars[k] = v
-		}
-	}
-	if env != nil {
-		for _, kv := range env.Environ(os.Getenv("PATH")) {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				vars[k] = v
-			}
-		}
-	}
+	vars := baseVars(env)
 	run, err := s.ensureRun(ctx, st, parent)
 	if err != nil {
 		return nil, err
@@ -80,7 +68,35 @@ func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec 
 	vars["AZUREML_RUN_ID"] = st.Name
 	vars["WHARF_JOB_NAME"] = st.Name
 	vars["WHARF_WORKSPACE"] = st.Workspace
+	if s.WarmDir != "" {
+		vars["WHARF_WARM_DIR"] = s.WarmDir
+	}
+	return environ(vars, spec), nil
+}
+
+// baseVars are the variables of a step's process that come from the host
+// and its Python environment.
+func baseVars(env *pyenv.Env) map[string]string {
+	vars := map[string]string{}
+	for _, k := range hostVars {
+		if v, ok := os.LookupEnv(k); ok {
+			vars[k] = v
+		}
+	}
+	if env != nil {
+		for _, kv := range env.Environ(os.Getenv("PATH")) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				vars[k] = v
+			}
+		}
+	}
 	vars["PYTHONUNBUFFERED"] = "1"
+	return vars
+}
+
+// environ adds the step's own environment_variables to vars, last, and
+// returns them as a sorted environment.
+func environ(vars map[string]string, spec *StepSpec) []string {
 	for k, v := range spec.EnvVars {
 		vars[k] = v
 	}
@@ -89,7 +105,7 @@ func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec 
 		out = append(out, k+"="+v)
 	}
 	slices.Sort(out)
-	return out, nil
+	return out
 }
 
 // ensureRun returns the step's tracking run, creating it (and the

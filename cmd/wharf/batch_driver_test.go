@@ -393,10 +393,16 @@ error_threshold: -1
 `)
 	e.wharf("ml", "batch-endpoint", "create", "-f", filepath.Join(e.root, "ep.yml"), "-w", "mlw")
 	e.wharf("ml", "batch-deployment", "create", "-f", filepath.Join(e.root, "dep.yml"), "-w", "mlw")
+	// Invoked at once: the server began warming a Python process for the
+	// deployment when it was created, and the job's workers wait for it
+	// rather than import mlflow themselves.
 	job := e.invoke("taxi-batch", "mlflow-dp", in)
 	log, status := e.finish(job)
 	if status != "Completed" {
 		t.Fatalf("job %s:\n%s", status, log)
+	}
+	if n := strings.Count(log, "forked from the warm process"); n != 2 {
+		t.Errorf("%d workers were forked from the warm process, want 2:\n%s", n, log)
 	}
 	pred, sum := e.output(job)
 	if sum.MiniBatches != 3 || sum.Succeeded != 3 || sum.FailedItems != 0 || sum.Rows != 20 {
@@ -480,6 +486,11 @@ environment_variables:
 		if fellBack := strings.Contains(log, "has no pyarrow"); fellBack != (dep == "mlflow-json") {
 			t.Errorf("%s: fell back to JSON: %v\n%s", dep, fellBack, log)
 		}
+		// A PYTHONPATH of its own keys another warm process, which has
+		// the shim in place of pyarrow.
+		if forked := strings.Contains(log, "forked from the warm process"); !forked {
+			t.Errorf("%s: workers not forked from a warm process:\n%s", dep, log)
+		}
 		pred, sum := e.output(job)
 		recs, err := csv.NewReader(strings.NewReader(pred)).ReadAll()
 		if err != nil || len(recs) != 21 || sum.Rows != 20 {
@@ -491,6 +502,18 @@ environment_variables:
 				t.Errorf("%s: row %q, the model in Python says %v", dep, r, all[i])
 			}
 		}
+	}
+
+	// A restarted server warms the deployments it finds.
+	if err := syscall.Kill(-e.server.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.server.Wait()
+	e.start()
+	job = e.invoke("taxi-batch", "mlflow-dp", pqFile)
+	if log, status := e.finish(job); status != "Completed" || !strings.Contains(log, "forked from the warm process") {
+		t.Errorf("after a restart: job %s, workers forked from a warm process: %v\n%s", status,
+			strings.Contains(log, "forked from the warm process"), log)
 	}
 }
 

@@ -148,7 +148,7 @@ func batchScorer(ctx context.Context, dir string, workers int, log io.Writer) (b
 		}
 	}
 	pool, err := pyworker.Start(ctx, pyworker.Config{Mode: pyworker.ModePyfunc, ModelDir: dir, Instances: max(workers, 1),
-		Env: os.Environ(), Log: log})
+		Env: os.Environ(), Log: log, ZygoteDir: os.Getenv("WHARF_WARM_DIR")})
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: %w", dir, startError(err))
 	}
@@ -205,7 +205,8 @@ func startBatchDriver(ctx context.Context, model, code, script, output string, w
 		return nil, wharf.Errorf(wharf.EINVALID, "scoring_script %s is not a file in the code folder %s", script, codeDir)
 	}
 	pool, err := pyworker.Start(ctx, pyworker.Config{Mode: pyworker.ModeBatch, ModelDir: modelDir, CodeDir: codeDir,
-		ScoringScript: script, Instances: max(workers, 1), Env: append(os.Environ(), "AZUREML_BI_OUTPUT_PATH="+outDir), Log: log})
+		ScoringScript: script, Instances: max(workers, 1), Env: append(os.Environ(), "AZUREML_BI_OUTPUT_PATH="+outDir), Log: log,
+		ZygoteDir: os.Getenv("WHARF_WARM_DIR")})
 	if err != nil {
 		return nil, fmt.Errorf("batch driver %s: %w", script, startError(err))
 	}

@@ -44,6 +44,8 @@ type serverOptions struct {
 	logLevel string
 	// python runs model deployments that have no environment of their own.
 	python string
+	// warm keeps warm Python processes for batch deployments.
+	warm bool
 }
 
 func (a *app) serverCommand() *cobra.Command {
@@ -68,6 +70,8 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringVar(&o.url, "url", "", "externally reachable base URL (default http://ADDR)")
 	f.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&o.warm, "warm-python", true, "keep a warm Python process (mlflow and the model's libraries imported) for each batch deployment's environment, "+
+		"so its jobs' workers start in milliseconds; costs the memory of one interpreter per environment")
 	f.StringVar(&o.python, "python", "", "Python interpreter for model deployments without an environment of their own (default python3)")
 	return cmd
 }
@@ -93,6 +97,7 @@ type runningServer struct {
 	done      chan error
 	sched     *scheduler.Scheduler
 	router    *serving.Router
+	warmDir   string
 }
 
 // Close shuts the server down gracefully and closes the store.
@@ -104,6 +109,10 @@ func (m *runningServer) Close() error {
 	<-m.done
 	// Attempts still running are stopped; the next server re-runs them.
 	m.sched.Wait()
+	m.sched.StopWarm()
+	if m.warmDir != "" {
+		os.RemoveAll(m.warmDir)
+	}
 	m.router.Close()
 	if cerr := m.DB.Close(); err == nil {
 		err = cerr
@@ -180,18 +189,34 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 			return tok, err
 		},
 	}
+	var warmDir string
+	if o.warm {
+		if warmDir, err = shortTempDir("wharf-warm-"); err != nil {
+			cancel()
+			db.Close()
+			return nil, err
+		}
+		sched.WarmDir = warmDir
+	}
 	if err := sched.Start(bg); err != nil {
 		cancel()
 		db.Close()
 		return nil, fmt.Errorf("start the scheduler: %w", err)
 	}
 	srv.Scheduler = sched
+	if o.warm {
+		go func() {
+			if err := srv.WarmBatchDeployments(bg); err != nil && bg.Err() == nil {
+				logger.Warn("warming batch deployments failed", "err", err)
+			}
+		}()
+	}
 	router := serving.NewRouter(db, &serving.Factory{Store: db, Blobs: blobs, Dir: filepath.Join(o.dataDir, "serving"),
 		Envs: sched.Envs, Python: o.python, Logger: logger}, issuer, srv.Registerer(), logger)
 	router.Audience = wharfhttp.EndpointAudience
 	router.Blobs, router.CollectDir = blobs, filepath.Join(o.dataDir, "serving")
 	srv.Endpoints = router
-	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router}
+	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router, warmDir: warmDir}
 	m.OwnerFile = filepath.Join(o.dataDir, "owner-credentials.json")
 	created, err := srv.Bootstrap(ctx, m.OwnerFile)
 	if err != nil {
@@ -221,6 +246,20 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	go func() { m.done <- srv.Serve() }()
 	logger.Info("wharf server listening", "url", srv.URL, "tenant", tenant, "data_dir", o.dataDir, "store", storeKind(o.db))
 	return m, nil
+}
+
+// shortTempDir makes a temporary folder whose path leaves room for socket
+// names, which the kernel limits to about a hundred bytes.
+func shortTempDir(pattern string) (string, error) {
+	dir, err := os.MkdirTemp("", pattern)
+	if err == nil && len(dir) > 60 {
+		os.Remove(dir)
+		dir, err = os.MkdirTemp("/tmp", pattern)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create a folder for warm processes: %w", err)
+	}
+	return dir, nil
 }
 
 func storeKind(db string) string {

@@ -1,0 +1,209 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wharfml/wharf/linear"
+	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/pyworker"
+	"github.com/wharfml/wharf/snapshot"
+)
+
+// warmZygote is a zygote the scheduler started and the models it has been
+// warmed with (their folders, by snapshot digest).
+type warmZygote struct {
+	z      *pyworker.Zygote
+	models map[string]string
+}
+
+// Warm prepares, in the background, what a step running spec needs to
+// start at once: its Python environment is built, and when the step's
+// input named model is an MLflow model served by Python, a zygote for the
+// step's interpreter and environment is started (or reused) and warmed
+// with it. The step's workers are then forked from the zygote instead of
+// importing mlflow and the model's libraries, which takes seconds.
+//
+// Nothing depends on it: a step that finds no zygote starts its workers
+// itself. Failures are logged. It does nothing without WarmDir or before
+// Start.
+func (s *Scheduler) Warm(spec StepSpec, model string) {
+	if s.WarmDir == "" || s.ctx == nil {
+		return
+	}
+	go func() {
+		if err := s.warm(s.ctx, &spec, model); err != nil && s.ctx.Err() == nil {
+			s.Logger.Warn("warming a Python process failed; jobs start theirs afresh", "component", spec.Component, "err", err)
+		}
+	}()
+}
+
+func (s *Scheduler) warm(ctx context.Context, spec *StepSpec, model string) error {
+	in, ok := spec.Inputs[model]
+	if !ok || in.Digest == "" || in.Kind != KindFolder {
+		return fmt.Errorf("input %q is not a model folder", model)
+	}
+	dir, err := s.warmModelDir(ctx, in.Digest)
+	if err != nil {
+		return err
+	}
+	if !servedByPython(dir) {
+		return nil
+	}
+	var env *pyenv.Env
+	if s.Envs != nil {
+		env, err = s.Envs.Ensure(ctx, pyenv.Spec{PythonVersion: spec.Environment.PythonVersion,
+			Pip: spec.Environment.Pip, Conda: spec.Environment.Conda}, io.Discard)
+		if err != nil {
+			return fmt.Errorf("preparing environment %s: %w", envName(spec.Environment), err)
+		}
+	}
+	// What the step's process will have, less what is read only later
+	// (tracking, job names): the zygote's key depends on the rest.
+	vars := environ(baseVars(env), spec)
+
+	zcfg := pyworker.ZygoteConfig{Env: vars, Dir: s.WarmDir, Log: &zygoteLog{s: s}}
+	sock, err := zcfg.Socket()
+	if err != nil {
+		return err
+	}
+
+	s.warmMu.Lock()
+	defer s.warmMu.Unlock()
+	if s.zygotes == nil {
+		s.zygotes = map[string]*warmZygote{}
+	}
+	if wz := s.zygotes[sock]; wz != nil && !exited(wz.z) {
+		if wz.models[in.Digest] != "" {
+			return nil
+		}
+		if err := waitReady(ctx, wz.z); err != nil {
+			return err
+		}
+		if err := wz.z.Warm(ctx, dir); err != nil {
+			return err
+		}
+		wz.models[in.Digest] = dir
+		return nil
+	}
+	models := map[string]string{in.Digest: dir}
+	if old := s.zygotes[sock]; old != nil {
+		// The previous one died: its models go to the new one.
+		for d, m := range old.models {
+			models[d] = m
+		}
+	}
+	for _, m := range models {
+		zcfg.WarmModels = append(zcfg.WarmModels, m)
+	}
+	z, err := pyworker.StartZygote(zcfg)
+	if err != nil {
+		return err
+	}
+	s.zygotes[sock] = &warmZygote{z: z, models: models}
+	s.Logger.Info("warming a Python process for batch jobs", "component", spec.Component, "socket", sock)
+	return nil
+}
+
+// warmModels is where warmModelDir puts models: in the work folder, not in
+// WarmDir (which is in /tmp, for short socket paths), and with a name no
+// workspace can have. Start empties it.
+func (s *Scheduler) warmModels() string { return filepath.Join(s.WorkDir, ".warm-models") }
+
+// warmModelDir materializes a model snapshot once, under warmModels.
+func (s *Scheduler) warmModelDir(ctx context.Context, digest string) (string, error) {
+	dir := filepath.Join(s.warmModels(), strings.TrimPrefix(digest, "sha256:"))
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	tmp := dir + ".tmp"
+	_ = os.RemoveAll(tmp)
+	if err := snapshot.Materialize(ctx, digest, s.Blobs, tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	return dir, nil
+}
+
+// servedByPython reports whether a batch job scores the model in dir with
+// Python workers: an MLflow pyfunc model, not a Wharf native one.
+func servedByPython(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
+	if err != nil {
+		return false
+	}
+	var mm struct {
+		Flavors map[string]any `yaml:"flavors"`
+	}
+	if yaml.Unmarshal(b, &mm) != nil {
+		return false
+	}
+	_, native := mm.Flavors[linear.Flavor]
+	_, pyfunc := mm.Flavors["python_function"]
+	return pyfunc && !native
+}
+
+func exited(z *pyworker.Zygote) bool {
+	select {
+	case <-z.Exited():
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady waits until z takes requests.
+func waitReady(ctx context.Context, z *pyworker.Zygote) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !z.Ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-z.Exited():
+			return errors.New("the warm process exited")
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// StopWarm kills the zygotes Warm started.
+func (s *Scheduler) StopWarm() {
+	s.warmMu.Lock()
+	defer s.warmMu.Unlock()
+	for _, wz := range s.zygotes {
+		wz.z.Close()
+	}
+	s.zygotes = nil
+}
+
+// zygoteLog sends a zygote's output to the scheduler's log, a line at a
+// time.
+type zygoteLog struct {
+	s    *Scheduler
+	part []byte
+}
+
+func (l *zygoteLog) Write(p []byte) (int, error) {
+	l.part = append(l.part, p...)
+	for {
+		i := strings.IndexByte(string(l.part), '\n')
+		if i < 0 {
+			break
+		}
+		l.s.Logger.Info("warm Python process", "line", string(l.part[:i]))
+		l.part = l.part[i+1:]
+	}
+	return len(p), nil
+}
