@@ -245,21 +245,27 @@ type adder interface {
 // accumulate reads every batch and adds it to per-worker accumulators,
 // merged at the end. In automatic feature mode a text column is dropped
 // by the first batch; a text value in a chosen column is an error.
+//
+// Batch i goes to worker i mod Workers, and the accumulators are merged in
+// worker order, so the floating-point sums are the same on every run over
+// the same batches: the same data gives the same model to the last bit,
+// however the goroutines happen to be scheduled.
 func accumulate(r tabular.Reader, features []string, opt TrainOptions, fresh func() adder) (adder, error) {
 	type job struct {
 		x [][]float64
 		y []float64
 	}
-	jobs := make(chan job, opt.Workers)
+	jobs := make([]chan job, opt.Workers)
 	accs := make([]adder, opt.Workers)
 	errs := make([]error, opt.Workers)
 	var wg sync.WaitGroup
 	for w := range accs {
 		accs[w] = fresh()
+		jobs[w] = make(chan job, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
+			for j := range jobs[w] {
 				if errs[w] == nil {
 					errs[w] = accs[w].Add(j.x, j.y)
 				}
@@ -267,7 +273,7 @@ func accumulate(r tabular.Reader, features []string, opt TrainOptions, fresh fun
 		}()
 	}
 	var readErr error
-	for {
+	for batch := 0; ; batch++ {
 		f, err := r.Next()
 		if err == io.EOF {
 			break
@@ -296,9 +302,11 @@ func accumulate(r tabular.Reader, features []string, opt TrainOptions, fresh fun
 			readErr = err
 			break
 		}
-		jobs <- job{x, y}
+		jobs[batch%len(jobs)] <- job{x, y}
 	}
-	close(jobs)
+	for _, ch := range jobs {
+		close(ch)
+	}
 	wg.Wait()
 	if readErr != nil {
 		return nil, readErr
