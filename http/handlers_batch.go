@@ -86,7 +86,11 @@ func (s *Server) handleListBatchDeployments(w http.ResponseWriter, r *http.Reque
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ds)
+	out := make([]batchDeploymentJSON, len(ds))
+	for i, d := range ds {
+		out[i] = s.batchDeploymentJSON(d)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleGetBatchDeployment(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +99,48 @@ func (s *Server) handleGetBatchDeployment(w http.ResponseWriter, r *http.Request
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, s.batchDeploymentJSON(d))
+}
+
+// batchDeploymentJSON is a batch deployment as the API shows it: with its
+// provisioning state, Creating while its warm Python process is being
+// prepared (see warmBatch), and what became of that.
+type batchDeploymentJSON struct {
+	*wharf.BatchDeployment
+	ProvisioningState string `json:"provisioning_state"`
+	// Warm is "ready", "not needed" (a model scored in Go), "off", or
+	// why warming failed, in which case jobs start their workers afresh.
+	Warm string `json:"warm,omitempty"`
+}
+
+// warming is one warmBatch in progress or done.
+type warming struct {
+	done chan struct{}
+	err  error
+	used bool // a warm process serves the deployment
+}
+
+func (s *Server) batchDeploymentJSON(d *wharf.BatchDeployment) batchDeploymentJSON {
+	out := batchDeploymentJSON{BatchDeployment: d, ProvisioningState: "Succeeded", Warm: "off"}
+	v, ok := s.batchWarm.Load(d.Workspace + "/" + d.Endpoint + "/" + d.Name)
+	if !ok {
+		return out
+	}
+	wm := v.(*warming)
+	select {
+	case <-wm.done:
+		switch {
+		case wm.err != nil:
+			out.Warm = wm.err.Error()
+		case wm.used:
+			out.Warm = "ready"
+		default:
+			out.Warm = "not needed"
+		}
+	default:
+		out.ProvisioningState, out.Warm = "Creating", ""
+	}
+	return out
 }
 
 // batchSettings are the deployment settings a batch job runs with.
@@ -189,7 +234,7 @@ func (s *Server) handlePutBatchDeployment(w http.ResponseWriter, r *http.Request
 		}
 	}
 	s.warmBatch(context.WithoutCancel(r.Context()), d)
-	writeJSON(w, createdStatus(created), d)
+	writeJSON(w, createdStatus(created), s.batchDeploymentJSON(d))
 }
 
 func (s *Server) handleDeleteBatchDeployment(w http.ResponseWriter, r *http.Request) {
@@ -197,6 +242,7 @@ func (s *Server) handleDeleteBatchDeployment(w http.ResponseWriter, r *http.Requ
 		s.writeError(w, r, err)
 		return
 	}
+	s.batchWarm.Delete(r.PathValue("workspace") + "/" + r.PathValue("name") + "/" + r.PathValue("deployment"))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -263,19 +309,28 @@ func (s *Server) handleInvokeBatchEndpoint(w http.ResponseWriter, r *http.Reques
 // an invocation starts scoring at once. It is best effort: a job that
 // finds nothing ready prepares it itself.
 func (s *Server) warmBatch(ctx context.Context, d *wharf.BatchDeployment) {
-	if s.Scheduler == nil {
+	if s.Scheduler == nil || s.Scheduler.WarmDir == "" {
 		return
 	}
 	var set batchSettings
 	if json.Unmarshal(d.Spec, &set) != nil {
 		return
 	}
+	wm := &warming{done: make(chan struct{})}
+	s.batchWarm.Store(d.Workspace+"/"+d.Endpoint+"/"+d.Name, wm)
 	digest, err := s.modelSnapshot(ctx, d.Workspace, d.Model)
 	if err != nil {
 		s.Logger.Warn("batch deployment not warmed", "workspace", d.Workspace, "endpoint", d.Endpoint, "deployment", d.Name, "err", err)
+		wm.err = err
+		close(wm.done)
 		return
 	}
-	s.Scheduler.Warm(batchStepSpec(d.Endpoint, d.Name, d.Model, set, digest, scheduler.InputSpec{}), "model")
+	ch := s.Scheduler.Warm(batchStepSpec(d.Endpoint, d.Name, d.Model, set, digest, scheduler.InputSpec{}), "model")
+	go func() {
+		res := <-ch
+		wm.err, wm.used = res.Err, res.Warmed
+		close(wm.done)
+	}()
 }
 
 // WarmBatchDeployments warms every batch deployment (see warmBatch), as a

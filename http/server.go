@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,10 @@ type Server struct {
 	metrics  *metrics
 	server   *http.Server
 	ln       net.Listener
+
+	// batchWarm holds the warming of each batch deployment
+	// (workspace/endpoint/name), for its provisioning state.
+	batchWarm sync.Map
 }
 
 // NewServer returns a server with every route registered.

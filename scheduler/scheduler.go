@@ -61,8 +61,11 @@ type Scheduler struct {
 
 	lastScheduleCheck time.Time
 
-	warmMu  sync.Mutex
+	warmMu  sync.Mutex             // guards zygotes, and serializes warming them
 	zygotes map[string]*warmZygote // by socket
+
+	warmingMu sync.Mutex
+	warming   map[string]chan struct{} // by component, closed when Warm is done
 }
 
 // Start recovers what a previous server left unfinished and starts the

@@ -97,6 +97,9 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		return err
 	}
 	say("preparing environment %s", envName(spec.Environment))
+	if s.awaitWarm(ctx, spec.Component) {
+		say("waited for the warm Python process being prepared for %s", spec.Component)
+	}
 	var env *pyenv.Env
 	if s.Envs != nil {
 		env, err = s.Envs.Ensure(ctx, pyenv.Spec{PythonVersion: spec.Environment.PythonVersion,

@@ -33,37 +33,86 @@ type warmZygote struct {
 // importing mlflow and the model's libraries, which takes seconds.
 //
 // Nothing depends on it: a step that finds no zygote starts its workers
-// itself. Failures are logged. It does nothing without WarmDir or before
-// Start.
-func (s *Scheduler) Warm(spec StepSpec, model string) {
+// itself. The channel gets the outcome once everything is ready (failures
+// are logged too) and is then closed. Without WarmDir, or before Start, it
+// does nothing and the channel is closed at once.
+func (s *Scheduler) Warm(spec StepSpec, model string) <-chan WarmResult {
+	done := make(chan WarmResult, 1)
 	if s.WarmDir == "" || s.ctx == nil {
-		return
+		close(done)
+		return done
 	}
+	ready := make(chan struct{})
+	s.warmingMu.Lock()
+	if s.warming == nil {
+		s.warming = map[string]chan struct{}{}
+	}
+	s.warming[spec.Component] = ready
+	s.warmingMu.Unlock()
 	go func() {
-		if err := s.warm(s.ctx, &spec, model); err != nil && s.ctx.Err() == nil {
+		defer close(done)
+		defer func() {
+			s.warmingMu.Lock()
+			if s.warming[spec.Component] == ready {
+				delete(s.warming, spec.Component)
+			}
+			s.warmingMu.Unlock()
+			close(ready)
+		}()
+		warmed, err := s.warm(s.ctx, &spec, model)
+		if err != nil && s.ctx.Err() == nil {
 			s.Logger.Warn("warming a Python process failed; jobs start theirs afresh", "component", spec.Component, "err", err)
 		}
+		done <- WarmResult{Warmed: warmed, Err: err}
 	}()
+	return done
 }
 
-func (s *Scheduler) warm(ctx context.Context, spec *StepSpec, model string) error {
+// awaitWarm waits while Warm is preparing for component, as when a job is
+// submitted right after its deployment was created or the server started:
+// the warming does what the step would do itself (building the
+// environment, importing the libraries) and began earlier. It reports
+// whether it waited.
+func (s *Scheduler) awaitWarm(ctx context.Context, component string) bool {
+	s.warmingMu.Lock()
+	ready := s.warming[component]
+	s.warmingMu.Unlock()
+	if ready == nil {
+		return false
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+	}
+	return true
+}
+
+// WarmResult is the outcome of Warm.
+type WarmResult struct {
+	// Warmed is true when a zygote is ready for the step; false with a
+	// nil Err when the step needs none (its model is scored in Go).
+	Warmed bool
+	Err    error
+}
+
+func (s *Scheduler) warm(ctx context.Context, spec *StepSpec, model string) (bool, error) {
 	in, ok := spec.Inputs[model]
 	if !ok || in.Digest == "" || in.Kind != KindFolder {
-		return fmt.Errorf("input %q is not a model folder", model)
+		return false, fmt.Errorf("input %q is not a model folder", model)
 	}
 	dir, err := s.warmModelDir(ctx, in.Digest)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !servedByPython(dir) {
-		return nil
+		return false, nil
 	}
 	var env *pyenv.Env
 	if s.Envs != nil {
 		env, err = s.Envs.Ensure(ctx, pyenv.Spec{PythonVersion: spec.Environment.PythonVersion,
 			Pip: spec.Environment.Pip, Conda: spec.Environment.Conda}, io.Discard)
 		if err != nil {
-			return fmt.Errorf("preparing environment %s: %w", envName(spec.Environment), err)
+			return false, fmt.Errorf("preparing environment %s: %w", envName(spec.Environment), err)
 		}
 	}
 	// What the step's process will have, less what is read only later
@@ -73,30 +122,42 @@ func (s *Scheduler) warm(ctx context.Context, spec *StepSpec, model string) erro
 	zcfg := pyworker.ZygoteConfig{Env: vars, Dir: s.WarmDir, Log: &zygoteLog{s: s}}
 	sock, err := zcfg.Socket()
 	if err != nil {
-		return err
+		return false, err
 	}
 
+	z, err := s.zygoteFor(sock, zcfg, in.Digest, dir)
+	if err != nil {
+		return false, err
+	}
+	if err := waitReady(ctx, z.z); err != nil {
+		return false, err
+	}
+	s.warmMu.Lock()
+	defer s.warmMu.Unlock()
+	if z.models[in.Digest] != "" {
+		return true, nil
+	}
+	// A zygote that was running already loads the model now.
+	if err := z.z.Warm(ctx, dir); err != nil {
+		return false, err
+	}
+	z.models[in.Digest] = dir
+	return true, nil
+}
+
+// zygoteFor returns the running zygote for sock, or starts one warmed with
+// the model in dir (and those of a predecessor that died).
+func (s *Scheduler) zygoteFor(sock string, zcfg pyworker.ZygoteConfig, digest, dir string) (*warmZygote, error) {
 	s.warmMu.Lock()
 	defer s.warmMu.Unlock()
 	if s.zygotes == nil {
 		s.zygotes = map[string]*warmZygote{}
 	}
 	if wz := s.zygotes[sock]; wz != nil && !exited(wz.z) {
-		if wz.models[in.Digest] != "" {
-			return nil
-		}
-		if err := waitReady(ctx, wz.z); err != nil {
-			return err
-		}
-		if err := wz.z.Warm(ctx, dir); err != nil {
-			return err
-		}
-		wz.models[in.Digest] = dir
-		return nil
+		return wz, nil
 	}
-	models := map[string]string{in.Digest: dir}
+	models := map[string]string{digest: dir}
 	if old := s.zygotes[sock]; old != nil {
-		// The previous one died: its models go to the new one.
 		for d, m := range old.models {
 			models[d] = m
 		}
@@ -106,11 +167,12 @@ func (s *Scheduler) warm(ctx context.Context, spec *StepSpec, model string) erro
 	}
 	z, err := pyworker.StartZygote(zcfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.zygotes[sock] = &warmZygote{z: z, models: models}
-	s.Logger.Info("warming a Python process for batch jobs", "component", spec.Component, "socket", sock)
-	return nil
+	wz := &warmZygote{z: z, models: models}
+	s.zygotes[sock] = wz
+	s.Logger.Info("warming a Python process for batch jobs", "socket", sock)
+	return wz, nil
 }
 
 // warmModels is where warmModelDir puts models: in the work folder, not in
@@ -124,13 +186,24 @@ func (s *Scheduler) warmModelDir(ctx context.Context, digest string) (string, er
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
-	tmp := dir + ".tmp"
-	_ = os.RemoveAll(tmp)
-	if err := snapshot.Materialize(ctx, digest, s.Blobs, tmp); err != nil {
+	// A folder of its own: deployments of the same model warm at once.
+	if err := os.MkdirAll(s.warmModels(), 0o700); err != nil {
 		return "", err
 	}
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
+	tmp, err := os.MkdirTemp(s.warmModels(), "tmp-")
+	if err != nil {
 		return "", err
+	}
+	if err := snapshot.Materialize(ctx, digest, s.Blobs, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		// Another warming put it there first.
+		os.RemoveAll(tmp)
+		if _, serr := os.Stat(dir); serr != nil {
+			return "", err
+		}
 	}
 	return dir, nil
 }

@@ -392,10 +392,14 @@ retry_settings:
 error_threshold: -1
 `)
 	e.wharf("ml", "batch-endpoint", "create", "-f", filepath.Join(e.root, "ep.yml"), "-w", "mlw")
+	// Create returns once the deployment is provisioned: its jobs' Python
+	// process is warm, with the model's libraries imported, and the
+	// job's workers are forked from it.
 	e.wharf("ml", "batch-deployment", "create", "-f", filepath.Join(e.root, "dep.yml"), "-w", "mlw")
-	// Invoked at once: the server began warming a Python process for the
-	// deployment when it was created, and the job's workers wait for it
-	// rather than import mlflow themselves.
+	if got := strings.TrimSpace(e.wharf("ml", "batch-deployment", "show", "-n", "mlflow-dp", "-e", "taxi-batch", "-w", "mlw",
+		"--query", "[provisioning_state, warm]", "-o", "tsv")); got != "Succeeded\nready" {
+		t.Errorf("deployment provisioning state and warmth: %q, want Succeeded and ready", got)
+	}
 	job := e.invoke("taxi-batch", "mlflow-dp", in)
 	log, status := e.finish(job)
 	if status != "Completed" {
@@ -476,12 +480,17 @@ max_concurrency_per_instance: 1
 environment_variables:
   PYTHONPATH: `+filepath.Dir(shim)+`
 `)
-	e.wharf("ml", "batch-deployment", "create", "-f", filepath.Join(e.root, "dep-json.yml"), "-w", "mlw")
-	for _, dep := range []string{"mlflow-dp", "mlflow-json"} {
+	// With --no-wait the job, invoked at once, waits for the warming
+	// under way rather than starting its own workers afresh.
+	e.wharf("ml", "batch-deployment", "create", "-f", filepath.Join(e.root, "dep-json.yml"), "-w", "mlw", "--no-wait")
+	for _, dep := range []string{"mlflow-json", "mlflow-dp"} {
 		job := e.invoke("taxi-batch", dep, pqFile)
 		log, status := e.finish(job)
 		if status != "Completed" {
 			t.Fatalf("%s: job %s:\n%s", dep, status, log)
+		}
+		if waited := strings.Contains(log, "waited for the warm Python process"); waited != (dep == "mlflow-json") {
+			t.Errorf("%s: waited for warming: %v\n%s", dep, waited, log)
 		}
 		if fellBack := strings.Contains(log, "has no pyarrow"); fellBack != (dep == "mlflow-json") {
 			t.Errorf("%s: fell back to JSON: %v\n%s", dep, fellBack, log)

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -200,7 +201,7 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 	var cw wsFlags
 	var file, name, endpoint string
 	var sets []string
-	var setDefault bool
+	var setDefault, noWait bool
 	create := &cobra.Command{Use: "create", Short: "Create or update a batch deployment (flat or type: model form)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, err := a.workspaceName(cw.workspace)
@@ -273,10 +274,22 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 				}
 				stored["environment"] = env
 			}
-			var out any
-			if err := c.Do(cmd.Context(), "PUT", batchEndpointsPath(ws)+"/"+url.PathEscape(spec.EndpointName)+"/deployments/"+url.PathEscape(spec.Name),
-				map[string]any{"model": model, "spec": stored, "set_default": setDefault}, &out); err != nil {
+			path := batchEndpointsPath(ws) + "/" + url.PathEscape(spec.EndpointName) + "/deployments/" + url.PathEscape(spec.Name)
+			var out map[string]any
+			if err := c.Do(cmd.Context(), "PUT", path, map[string]any{"model": model, "spec": stored, "set_default": setDefault}, &out); err != nil {
 				return err
+			}
+			if !noWait {
+				// Like az, create returns once the deployment is
+				// provisioned: here, once its jobs' Python is warm.
+				if out, err = awaitProvisioned(cmd.Context(), c, path, out); err != nil {
+					return err
+				}
+				switch warm, _ := out["warm"].(string); warm {
+				case "", "ready", "not needed", "off":
+				default:
+					fmt.Fprintf(a.stderr, "WARNING: the deployment's Python could not be warmed (%s); its jobs start their workers afresh\n", warm)
+				}
 			}
 			return a.print(out)
 		}}
@@ -288,6 +301,7 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 	_ = f.MarkHidden("endpoint")
 	f.StringArrayVar(&sets, "set", nil, "override a YAML field")
 	f.BoolVar(&setDefault, "set-default", false, "make it the endpoint's default deployment")
+	f.BoolVar(&noWait, "no-wait", false, "return before the deployment's Python is warm (its first jobs may start slower)")
 	cw.add(create)
 
 	var rw wsFlags
@@ -306,12 +320,12 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 	show := named("show", "Show a batch deployment", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
 		return a.getAndPrint(cmd, deploymentPath(ws))
 	})
-	var yes, noWait bool
+	var yes, noWaitDelete bool
 	del := named("delete", "Delete a batch deployment", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
 		return c.Do(cmd.Context(), "DELETE", deploymentPath(ws), nil, nil)
 	})
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt (accepted for az compatibility)")
-	del.Flags().BoolVar(&noWait, "no-wait", false, "accepted for az compatibility; deleting is immediate")
+	del.Flags().BoolVar(&noWaitDelete, "no-wait", false, "accepted for az compatibility; deleting is immediate")
 
 	var lw wsFlags
 	var lendpoint string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -374,16 +375,9 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 		if !noWait {
 			// Like az, create returns once the deployment is serving, or
 			// fails with the reason it could not start.
-			for out["provisioning_state"] == "Creating" {
-				select {
-				case <-cmd.Context().Done():
-					return cmd.Context().Err()
-				case <-time.After(200 * time.Millisecond):
-				}
-				out = nil
-				if err := c.Do(cmd.Context(), "GET", endpointsPath(ws)+"/"+url.PathEscape(spec.EndpointName)+"/deployments/"+url.PathEscape(spec.Name), nil, &out); err != nil {
-					return err
-				}
+			out, err = awaitProvisioned(cmd.Context(), c, endpointsPath(ws)+"/"+url.PathEscape(spec.EndpointName)+"/deployments/"+url.PathEscape(spec.Name), out)
+			if err != nil {
+				return err
 			}
 			if out["provisioning_state"] == "Failed" {
 				return wharf.Errorf("DeploymentFailed", "deployment %s failed to start: %v", spec.Name, out["error"])
@@ -505,4 +499,22 @@ func (a *app) clientCommand(w *wsFlags, use, short string, run func(cmd *cobra.C
 	}}
 	w.add(cmd)
 	return cmd
+}
+
+// awaitProvisioned polls the deployment at path, whose last answer was out,
+// until its provisioning state is no longer Creating, and returns its last
+// answer.
+func awaitProvisioned(ctx context.Context, c *wharfhttp.Client, path string, out map[string]any) (map[string]any, error) {
+	for out["provisioning_state"] == "Creating" {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		out = nil
+		if err := c.Do(ctx, "GET", path, nil, &out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

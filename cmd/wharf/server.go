@@ -205,11 +205,12 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	srv.Scheduler = sched
 	if o.warm {
-		go func() {
-			if err := srv.WarmBatchDeployments(bg); err != nil && bg.Err() == nil {
-				logger.Warn("warming batch deployments failed", "err", err)
-			}
-		}()
+		// Before serving, so that a job submitted at once waits for
+		// its deployment's warming instead of racing it; the warming
+		// itself runs in the background.
+		if err := srv.WarmBatchDeployments(bg); err != nil {
+			logger.Warn("warming batch deployments failed", "err", err)
+		}
 	}
 	router := serving.NewRouter(db, &serving.Factory{Store: db, Blobs: blobs, Dir: filepath.Join(o.dataDir, "serving"),
 		Envs: sched.Envs, Python: o.python, Logger: logger}, issuer, srv.Registerer(), logger)
