@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -160,19 +159,19 @@ func (a *app) uploadLocal(ctx context.Context, c *wharfhttp.Client, ws, path, wh
 		return "", "", 0, 0, wharf.Errorf(wharf.EINVALID, "%s %s: %s", what, path, unwrapPathErr(err))
 	}
 	var sent int64
-	var total int64
+	var prog *progress
 	blobs := &wharfhttp.BlobClient{Client: c, Workspace: ws}
 	blobs.Progress = func(n int64) {
 		sent += n
-		fmt.Fprintf(a.stderr, "\rUploading %s: %s/%s", what, humanBytes(sent), humanBytes(total))
+		prog.update(sent, "")
 	}
 	defer func() {
-		if sent > 0 {
-			fmt.Fprintln(a.stderr)
+		if err == nil {
+			prog.done(sent, "")
 		}
 	}()
 	if !st.IsDir() {
-		total = st.Size()
+		prog = a.newProgress("Uploading "+what, st.Size())
 		f, err := os.Open(path)
 		if err != nil {
 			return "", "", 0, 0, err
@@ -185,7 +184,7 @@ func (a *app) uploadLocal(ctx context.Context, c *wharfhttp.Client, ws, path, wh
 	if err != nil {
 		return "", "", 0, 0, err
 	}
-	total = m.Size()
+	prog = a.newProgress("Uploading "+what, m.Size())
 	if err := snapshot.Upload(ctx, m, path, blobs); err != nil {
 		return "", "", 0, 0, err
 	}

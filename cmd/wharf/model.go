@@ -294,6 +294,7 @@ func (a *app) uploadTree(cmd *cobra.Command, c *wharfhttp.Client, ws, local, roo
 		}
 	}
 	var done int64
+	prog := a.newProgress("Uploading", total)
 	for i, f := range files {
 		fh, err := os.Open(f.path)
 		if err != nil {
@@ -305,10 +306,10 @@ func (a *app) uploadTree(cmd *cobra.Command, c *wharfhttp.Client, ws, local, roo
 			return fmt.Errorf("upload %s: %w", f.rel, err)
 		}
 		done += f.size
-		fmt.Fprintf(a.stderr, "\rUploading: %d/%d files, %s/%s", i+1, len(files), humanBytes(done), humanBytes(total))
+		prog.update(done, fmt.Sprintf("%d/%d files, ", i+1, len(files)))
 	}
 	if len(files) > 0 {
-		fmt.Fprintln(a.stderr)
+		prog.done(done, fmt.Sprintf("%d/%d files, ", len(files), len(files)))
 	}
 	return nil
 }
