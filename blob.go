@@ -51,3 +51,19 @@ type BlobFileCopier interface {
 	// copy. An unknown digest gives ENOTFOUND.
 	CopyFile(ctx context.Context, digest, path string, perm fs.FileMode) error
 }
+
+// BlobFileLinker is a BlobStore whose blobs are local files that can be
+// given to a job without copying them: a hard link to the stored file. A
+// link is the stored content itself, so it is only for readers known not to
+// write (Wharf's own batch scoring), and since nothing is copied nothing is
+// hashed on the way: the caller verifies (in parallel with the reading) and
+// discards whatever it made from the file if that fails.
+type BlobFileLinker interface {
+	// LinkFile makes path, which must not exist, a hard link to the blob.
+	// An unknown digest gives ENOTFOUND; a path on another filesystem
+	// gives an error wrapping the link's, after which the caller copies.
+	LinkFile(ctx context.Context, digest, path string) error
+	// Verify reads the whole blob and returns the same EINTERNAL
+	// "corrupt" error Open's reader gives if it does not match its digest.
+	Verify(ctx context.Context, digest string) error
+}

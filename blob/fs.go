@@ -63,6 +63,7 @@ type FS struct {
 var (
 	_ wharf.BlobStore      = (*FS)(nil)
 	_ wharf.BlobFileCopier = (*FS)(nil)
+	_ wharf.BlobFileLinker = (*FS)(nil)
 )
 
 // NewFS opens the store at root, creating its folders if needed, and deletes
@@ -302,6 +303,30 @@ func (s *FS) CopyFile(ctx context.Context, digest, path string, perm fs.FileMode
 	}
 	if err := dst.Close(); err != nil {
 		return fmt.Errorf("blob: copy %s: %w", digest, err)
+	}
+	return nil
+}
+
+// LinkFile makes path a hard link to a blob: staging it costs nothing,
+// whatever its size. The blob's mode (0444) keeps ordinary users from
+// writing through the link, but not root, which is why it is only for
+// readers that are known not to write.
+func (s *FS) LinkFile(ctx context.Context, digest, path string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sum, err := parseDigest(digest)
+	if err != nil {
+		return err
+	}
+	err = os.Link(s.path(sum), path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(s.path(sum)); errors.Is(serr, fs.ErrNotExist) {
+			return notFound(digest)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("blob: link %s: %w", digest, err)
 	}
 	return nil
 }

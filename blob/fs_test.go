@@ -639,3 +639,47 @@ func TestCopyFileLeavesExistingFileAlone(t *testing.T) {
 		t.Errorf("existing file now %q, %v; want it unchanged", b, err)
 	}
 }
+
+func TestLinkFile(t *testing.T) {
+	ctx := context.Background()
+	s, root := newStore(t)
+	digest, _, err := s.Put(ctx, strings.NewReader("stored once"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "data")
+	if err := s.LinkFile(ctx, digest, path); err != nil {
+		t.Fatal(err)
+	}
+	a, errA := os.Stat(path)
+	b, errB := os.Stat(blobPath(root, digest))
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		t.Fatalf("the link is not the stored file: %v %v", errA, errB)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "stored once" {
+		t.Errorf("link reads %q", got)
+	}
+	if a.Mode().Perm()&0o222 != 0 {
+		t.Errorf("the link is writable: %v", a.Mode())
+	}
+	// Removing the link leaves the blob.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Verify(ctx, digest); err != nil {
+		t.Errorf("Verify after the link was removed: %v", err)
+	}
+
+	missing := filepath.Join(dir, "missing")
+	if err := s.LinkFile(ctx, digestOf([]byte("never stored")), missing); !wharf.IsNotFound(err) {
+		t.Errorf("LinkFile of a missing blob: %v, want ENOTFOUND", err)
+	}
+	assertNoFile(t, missing)
+	if err := os.WriteFile(path, []byte("already here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LinkFile(ctx, digest, path); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("LinkFile onto an existing file: %v, want it to wrap fs.ErrExist", err)
+	}
+}

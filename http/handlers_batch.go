@@ -380,6 +380,10 @@ func batchStepSpec(ep, name, model string, set batchSettings, modelDigest string
 	if in.Kind != "folder" {
 		in.Type = "uri_file"
 	}
+	// Without a driver only Wharf's own reader opens the input (an MLflow
+	// model's workers get each mini-batch written anew), so a large file
+	// need not be copied before scoring can start.
+	in.Link = set.CodeConfiguration == nil
 	spec := scheduler.StepSpec{Component: "batch-endpoint:" + ep + "/" + name, ComponentHash: "batch", Command: strings.Join(args, " "),
 		CodeDigest: codeDigest, Compute: set.Compute, EnvVars: set.EnvironmentVariables, MaxRetries: 1,
 		Inputs: map[string]scheduler.InputSpec{

@@ -76,6 +76,14 @@ type InputSpec struct {
 	// Step and Output name the upstream output this input reads.
 	Step   string `json:"step,omitempty"`
 	Output string `json:"output,omitempty"`
+	// Link lets a file input be a hard link to the stored blob instead
+	// of a copy, so that staging it costs nothing however large it is;
+	// its digest is verified while the step runs, and the step fails
+	// before its outputs are kept if it does not match. Only for steps
+	// whose command is Wharf's own and only reads the input (batch
+	// scoring without a driver): jobs may run as root, and a write
+	// through the link would change the stored content.
+	Link bool `json:"link,omitempty"`
 }
 
 // OutputSpec is one output of a step.

@@ -30,6 +30,22 @@ func (f *fixture) putBlob(content string) string {
 	return digest
 }
 
+// corruptBlob stores a small CSV and then changes one byte of it on disk,
+// keeping its size, and returns its digest.
+func (f *fixture) corruptBlob() string {
+	f.t.Helper()
+	digest := f.putBlob("a,b\n1,2\n")
+	sum := strings.TrimPrefix(digest, "sha256:")
+	path := filepath.Join(f.dir, "blobs", "sha256", sum[:2], sum[2:])
+	if err := os.Chmod(path, 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("a,b\n1,3\n"), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+	return digest
+}
+
 func TestFileInputIsStaged(t *testing.T) {
 	f := newFixture(t)
 	const content = "a,b\n1,2\n"
@@ -47,15 +63,7 @@ func TestFileInputIsStaged(t *testing.T) {
 // is not left in the job's folder.
 func TestCorruptFileInputFailsStaging(t *testing.T) {
 	f := newFixture(t)
-	digest := f.putBlob("a,b\n1,2\n")
-	sum := strings.TrimPrefix(digest, "sha256:")
-	path := filepath.Join(f.dir, "blobs", "sha256", sum[:2], sum[2:])
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("a,b\n1,3\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	digest := f.corruptBlob()
 
 	j := f.wait(f.submit(fileInputJob(digest)).Name)
 	if j.Status != wharf.JobFailed {
@@ -74,4 +82,50 @@ func TestCorruptFileInputFailsStaging(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// linkedInputJob is fileInputJob with an input that may be a link to the
+// stored blob; the command also records the file's link count.
+func linkedInputJob(digest string) *scheduler.Submission {
+	s := fileInputJob(digest)
+	st := &s.Steps[0].Spec
+	in := st.Inputs["data"]
+	in.Link = true
+	st.Inputs["data"] = in
+	st.Command = `stat -c %h ${{inputs.data}} > ${{outputs.out}}/links && cp ${{inputs.data}} ${{outputs.out}}/copy.csv`
+	return s
+}
+
+func TestLinkedFileInputIsNotCopied(t *testing.T) {
+	f := newFixture(t)
+	const content = "a,b\n1,2\n"
+	j := f.wait(f.submit(linkedInputJob(f.putBlob(content))).Name)
+	if j.Status != wharf.JobCompleted {
+		t.Fatalf("job %s: %s", j.Status, j.Error)
+	}
+	if got := f.readOutput(j.Outputs["out"], "copy.csv"); got != content {
+		t.Errorf("the job read %q, want %q", got, content)
+	}
+	// The stored blob and the job's input are one file.
+	if got := strings.TrimSpace(f.readOutput(j.Outputs["out"], "links")); got != "2" {
+		t.Errorf("the input has %s links, want 2 (the blob and the job's input)", got)
+	}
+}
+
+// TestCorruptLinkedInputFailsTheAttempt damages a stored input without
+// changing its size. A linked input is verified while the command runs;
+// the attempt then fails and keeps none of its outputs.
+func TestCorruptLinkedInputFailsTheAttempt(t *testing.T) {
+	f := newFixture(t)
+	digest := f.corruptBlob()
+	j := f.wait(f.submit(linkedInputJob(digest)).Name)
+	if j.Status != wharf.JobFailed {
+		t.Fatalf("job %s, want Failed", j.Status)
+	}
+	if !strings.Contains(j.Error, "verifying inputs") || !strings.Contains(j.Error, "corrupt") || !strings.Contains(j.Error, digest) {
+		t.Errorf("error %q should say verifying found %s corrupt", j.Error, digest)
+	}
+	if len(j.Outputs) != 0 {
+		t.Errorf("outputs kept from a corrupt input: %v", j.Outputs)
+	}
 }

@@ -88,7 +88,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	workDir, inputPaths, outputPaths, err := s.stage(ctx, dir, spec, values)
+	workDir, inputPaths, outputPaths, verified, err := s.stage(ctx, dir, spec, values)
 	if err != nil {
 		return s.attemptFailed(ctx, st, attempt, spec, nil, "staging inputs: "+err.Error(), logf)
 	}
@@ -148,6 +148,12 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		return s.attemptFailed(ctx, st, attempt, spec, &code, fmt.Sprintf("the command exited with code %d", code), logf)
 	}
 
+	if err := verified(); err != nil {
+		// Linked inputs were being verified while the step ran; what it
+		// made from a corrupt one is not kept.
+		code := 0
+		return s.attemptFailed(ctx, st, attempt, spec, &code, "verifying inputs: "+err.Error(), logf)
+	}
 	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobFinalizing, nil); err != nil {
 		return err
 	}
@@ -345,16 +351,26 @@ func (s *Scheduler) interrupted(st *wharf.Job, n int, reason string) error {
 // each data input, and an empty folder per output. It returns the
 // working directory and the text each input and output placeholder
 // renders to.
-func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, values map[string]wharf.JobValue) (string, map[string]string, map[string]string, error) {
-	workDir := filepath.Join(dir, "code")
+func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, values map[string]wharf.JobValue) (
+	workDir string, inputs, outputs map[string]string, verified func() error, err error) {
+	workDir = filepath.Join(dir, "code")
 	if spec.CodeDigest != "" {
 		if err := snapshot.Materialize(ctx, spec.CodeDigest, s.Blobs, workDir); err != nil {
-			return "", nil, nil, fmt.Errorf("code: %w", err)
+			return "", nil, nil, nil, fmt.Errorf("code: %w", err)
 		}
 	} else if err := os.MkdirAll(workDir, 0o700); err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, nil, err
 	}
-	inputs := map[string]string{}
+	// Linked inputs are verified in the background; verified waits.
+	var checks []<-chan error
+	verified = func() error {
+		var errs []error
+		for _, c := range checks {
+			errs = append(errs, <-c)
+		}
+		return errors.Join(errs...)
+	}
+	inputs = map[string]string{}
 	for name, v := range values {
 		if v.Digest == "" {
 			inputs[name] = v.Value
@@ -364,7 +380,7 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 		switch v.Kind {
 		case KindFolder:
 			if err := snapshot.Materialize(ctx, v.Digest, s.Blobs, dest); err != nil {
-				return "", nil, nil, fmt.Errorf("input %s: %w", name, err)
+				return "", nil, nil, nil, fmt.Errorf("input %s: %w", name, err)
 			}
 			inputs[name] = dest
 			if strings.EqualFold(v.Type, "uri_file") {
@@ -380,8 +396,12 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 				fileName = name
 			}
 			path := filepath.Join(dest, fileName)
-			if err := s.copyBlob(ctx, v.Digest, path); err != nil {
-				return "", nil, nil, fmt.Errorf("input %s: %w", name, err)
+			check, err := s.stageFile(ctx, v.Digest, path, spec.Inputs[name].Link)
+			if err != nil {
+				return "", nil, nil, nil, fmt.Errorf("input %s: %w", name, err)
+			}
+			if check != nil {
+				checks = append(checks, check)
 			}
 			inputs[name] = path
 			if !strings.EqualFold(v.Type, "uri_file") {
@@ -389,15 +409,37 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 			}
 		}
 	}
-	outputs := map[string]string{}
+	outputs = map[string]string{}
 	for name := range spec.Outputs {
 		p := filepath.Join(dir, "outputs", name)
 		if err := os.MkdirAll(p, 0o700); err != nil {
-			return "", nil, nil, err
+			return "", nil, nil, nil, err
 		}
 		outputs[name] = p
 	}
-	return workDir, inputs, outputs, nil
+	return workDir, inputs, outputs, verified, nil
+}
+
+// stageFile puts a file input at path: a hard link when the input allows
+// it and the store can (then the returned channel gets the outcome of
+// verifying the blob, which runs meanwhile), else a verified copy.
+func (s *Scheduler) stageFile(ctx context.Context, digest, path string, link bool) (<-chan error, error) {
+	if l, ok := s.Blobs.(wharf.BlobFileLinker); ok && link {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		err := l.LinkFile(ctx, digest, path)
+		if err == nil {
+			check := make(chan error, 1)
+			go func() { check <- l.Verify(ctx, digest) }()
+			return check, nil
+		}
+		if wharf.ErrorCode(err) == wharf.ENOTFOUND {
+			return nil, err
+		}
+		// Another filesystem, say: copy instead.
+	}
+	return nil, s.copyBlob(ctx, digest, path)
 }
 
 func soleFile(dir string) (string, error) {
