@@ -9,6 +9,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/scheduler"
+	"github.com/wharfml/wharf/snapshot"
 )
 
 // fileInputJob is a command job that copies its one uri_file input, a
@@ -124,6 +125,68 @@ func TestCorruptLinkedInputFailsTheAttempt(t *testing.T) {
 	}
 	if !strings.Contains(j.Error, "verifying inputs") || !strings.Contains(j.Error, "corrupt") || !strings.Contains(j.Error, digest) {
 		t.Errorf("error %q should say verifying found %s corrupt", j.Error, digest)
+	}
+	if len(j.Outputs) != 0 {
+		t.Errorf("outputs kept from a corrupt input: %v", j.Outputs)
+	}
+}
+
+// folderInputJob reads a folder input that may be linked, recording the
+// link count of one of its files.
+func folderInputJob(digest string) *scheduler.Submission {
+	return &scheduler.Submission{Type: wharf.JobTypeCommand, Steps: []scheduler.SubmittedStep{{Name: "main",
+		Spec: scheduler.StepSpec{Compute: "cpu-cluster",
+			Command: `stat -c %h ${{inputs.data}}/a.csv > ${{outputs.out}}/links && cat ${{inputs.data}}/a.csv ${{inputs.data}}/b.csv > ${{outputs.out}}/all.csv`,
+			Inputs: map[string]scheduler.InputSpec{"data": {Type: "uri_folder", Digest: digest, Kind: scheduler.KindFolder,
+				Link: true}},
+			Outputs: map[string]scheduler.OutputSpec{"out": {Type: "uri_folder"}}}}}}
+}
+
+func TestLinkedFolderInput(t *testing.T) {
+	f := newFixture(t)
+	src := t.TempDir()
+	for name, content := range map[string]string{"a.csv": "x\n1\n", "b.csv": "x\n2\n"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := snapshot.Take(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snapshot.Upload(t.Context(), m, src, f.blobs); err != nil {
+		t.Fatal(err)
+	}
+	j := f.wait(f.submit(folderInputJob(m.Digest)).Name)
+	if j.Status != wharf.JobCompleted {
+		t.Fatalf("job %s: %s", j.Status, j.Error)
+	}
+	if got := f.readOutput(j.Outputs["out"], "all.csv"); got != "x\n1\nx\n2\n" {
+		t.Errorf("the job read %q", got)
+	}
+	if got := strings.TrimSpace(f.readOutput(j.Outputs["out"], "links")); got != "2" {
+		t.Errorf("a folder file has %s links, want 2", got)
+	}
+
+	// One file of the folder damaged on disk: the attempt fails and keeps
+	// nothing.
+	var b snapshot.File
+	for _, file := range m.Files {
+		if file.Path == "b.csv" {
+			b = file
+		}
+	}
+	sum := strings.TrimPrefix(b.Digest, "sha256:")
+	path := filepath.Join(f.dir, "blobs", "sha256", sum[:2], sum[2:])
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("x\n3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j = f.wait(f.submit(folderInputJob(m.Digest)).Name)
+	if j.Status != wharf.JobFailed || !strings.Contains(j.Error, "verifying inputs") || !strings.Contains(j.Error, b.Digest) {
+		t.Fatalf("job %s (%s), want Failed verifying %s", j.Status, j.Error, b.Digest)
 	}
 	if len(j.Outputs) != 0 {
 		t.Errorf("outputs kept from a corrupt input: %v", j.Outputs)

@@ -379,8 +379,12 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 		dest := filepath.Join(dir, "inputs", name)
 		switch v.Kind {
 		case KindFolder:
-			if err := snapshot.Materialize(ctx, v.Digest, s.Blobs, dest); err != nil {
+			check, err := s.stageFolder(ctx, v.Digest, dest, spec.Inputs[name].Link)
+			if err != nil {
 				return "", nil, nil, nil, fmt.Errorf("input %s: %w", name, err)
+			}
+			if check != nil {
+				checks = append(checks, check)
 			}
 			inputs[name] = dest
 			if strings.EqualFold(v.Type, "uri_file") {
@@ -418,6 +422,31 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 		outputs[name] = p
 	}
 	return workDir, inputs, outputs, verified, nil
+}
+
+// stageFolder puts a folder input at dest: its files hard links when the
+// input allows it and the store can (then the returned channel gets the
+// outcome of verifying them, which runs meanwhile), else verified copies.
+func (s *Scheduler) stageFolder(ctx context.Context, digest, dest string, link bool) (<-chan error, error) {
+	l, ok := s.Blobs.(wharf.BlobFileLinker)
+	if !ok || !link {
+		return nil, snapshot.Materialize(ctx, digest, s.Blobs, dest)
+	}
+	linked, err := snapshot.MaterializeLinked(ctx, digest, s.Blobs, dest)
+	if err != nil {
+		return nil, err
+	}
+	check := make(chan error, 1)
+	go func() {
+		for _, d := range linked {
+			if err := l.Verify(ctx, d); err != nil {
+				check <- err
+				return
+			}
+		}
+		check <- nil
+	}()
+	return check, nil
 }
 
 // stageFile puts a file input at path: a hard link when the input allows

@@ -422,22 +422,38 @@ func validate(files []File) error {
 // nothing already there is overwritten or mixed in. On error, whatever
 // Materialize created in dest is removed again.
 func Materialize(ctx context.Context, digest string, blobs wharf.BlobStore, dest string) (err error) {
+	_, err = materialize(ctx, digest, blobs, dest, false)
+	return err
+}
+
+// MaterializeLinked is Materialize with each file a hard link to its stored
+// blob where the store can make one (wharf.BlobFileLinker), for a reader
+// that does not write: a folder of any size is then in place at once. The
+// links carry the blobs' read-only mode, not the recorded modes. Linked
+// files are not verified here: their digests are returned, for the caller
+// to verify (wharf.BlobFileLinker.Verify) while it reads, and to discard
+// what it made from them if that fails.
+func MaterializeLinked(ctx context.Context, digest string, blobs wharf.BlobStore, dest string) (linked []string, err error) {
+	return materialize(ctx, digest, blobs, dest, true)
+}
+
+func materialize(ctx context.Context, digest string, blobs wharf.BlobStore, dest string, link bool) (linked []string, err error) {
 	m, err := Load(ctx, digest, blobs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	created := false
 	entries, err := os.ReadDir(dest)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return fmt.Errorf("snapshot: create %s: %w", dest, err)
+			return nil, fmt.Errorf("snapshot: create %s: %w", dest, err)
 		}
 		created = true
 	case err != nil:
-		return fmt.Errorf("snapshot: read %s: %w", dest, err)
+		return nil, fmt.Errorf("snapshot: read %s: %w", dest, err)
 	case len(entries) > 0:
-		return fmt.Errorf("snapshot: destination %s is not empty", dest)
+		return nil, fmt.Errorf("snapshot: destination %s is not empty", dest)
 	}
 	defer func() {
 		if err == nil {
@@ -452,15 +468,35 @@ func Materialize(ctx context.Context, digest string, blobs wharf.BlobStore, dest
 			os.RemoveAll(filepath.Join(dest, e.Name()))
 		}
 	}()
+	linker, canLink := blobs.(wharf.BlobFileLinker)
+	seen := map[string]bool{}
 	for _, f := range m.Files {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
+		}
+		if link && canLink {
+			target := filepath.Join(dest, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return nil, fmt.Errorf("snapshot: create folder for %q: %w", f.Path, err)
+			}
+			err := linker.LinkFile(ctx, f.Digest, target)
+			if err == nil {
+				if !seen[f.Digest] {
+					seen[f.Digest] = true
+					linked = append(linked, f.Digest)
+				}
+				continue
+			}
+			if wharf.ErrorCode(err) == wharf.ENOTFOUND {
+				return nil, fmt.Errorf("snapshot: %q: %w", f.Path, err)
+			}
+			// Another filesystem, say: copy this one.
 		}
 		if err := writeFile(ctx, f, blobs, dest); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return linked, nil
 }
 
 func writeFile(ctx context.Context, f File, blobs wharf.BlobStore, dest string) error {

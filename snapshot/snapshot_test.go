@@ -437,3 +437,44 @@ func TestFromStoredMaterializesStoredFiles(t *testing.T) {
 		t.Error("a path leaving the folder was accepted")
 	}
 }
+
+func TestMaterializeLinkedLinksEveryFile(t *testing.T) {
+	ctx := context.Background()
+	store, root := newStore(t)
+	src := t.TempDir()
+	files := map[string]string{
+		"a.csv":        "x\n1\n",
+		"part/b.csv":   "x\n2\n",
+		"part/dup.csv": "x\n1\n", // the same bytes as a.csv
+	}
+	writeTree(t, src, files)
+	m := take(t, src)
+	if err := Upload(ctx, m, src, store); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "in")
+	linked, err := MaterializeLinked(ctx, m.Digest, store, dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(linked) != 2 {
+		t.Errorf("digests to verify %v, want the 2 distinct contents once each", linked)
+	}
+	for _, f := range m.Files {
+		p := filepath.Join(dest, filepath.FromSlash(f.Path))
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != files[f.Path] {
+			t.Errorf("%s = %q (%v), want %q", f.Path, got, err, files[f.Path])
+		}
+		sum := strings.TrimPrefix(f.Digest, "sha256:")
+		a, errA := os.Stat(p)
+		b, errB := os.Stat(filepath.Join(root, "sha256", sum[:2], sum[2:]))
+		if errA != nil || errB != nil || !os.SameFile(a, b) {
+			t.Errorf("%s is not a link to its blob (%v, %v)", f.Path, errA, errB)
+		}
+	}
+	// A folder that is not empty is refused, as Materialize does.
+	if _, err := MaterializeLinked(ctx, m.Digest, store, dest); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("MaterializeLinked into a full folder: %v", err)
+	}
+}
