@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -271,7 +272,7 @@ type zygoteLog struct {
 func (l *zygoteLog) Write(p []byte) (int, error) {
 	l.part = append(l.part, p...)
 	for {
-		i := strings.IndexByte(string(l.part), '\n')
+		i := bytes.IndexByte(l.part, '\n')
 		if i < 0 {
 			break
 		}
