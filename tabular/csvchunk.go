@@ -13,9 +13,11 @@ import (
 
 // CSVChunker cuts a CSV file into chunks of whole records without parsing
 // their fields, so the parsing, the costly part, can be spread over
-// workers. Record ends are found by quote parity: RFC 4180 doubles a
-// quote inside a quoted field, so a line ends a record exactly when the
-// record so far holds an even number of quotes.
+// workers. A line ends a record unless it ends inside a quoted field (one
+// that starts with a quote; RFC 4180 doubles a quote inside it). A quote
+// anywhere else is malformed, as encoding/csv says too: such a record
+// ends with its line, so it fails alone instead of swallowing the lines
+// after it.
 type CSVChunker struct {
 	f    *os.File
 	r    *bufio.Reader
@@ -70,16 +72,16 @@ func (c *CSVChunker) Close() error { return c.f.Close() }
 // record appends the next non-blank record, with its line end, to buf.
 func (c *CSVChunker) record(buf []byte) ([]byte, error) {
 	start := len(buf)
-	quotes := 0
+	q := quoteState{fieldStart: true}
 	for {
 		line, err := c.r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			err = nil // a line longer than the buffer: keep reading it
 		}
-		quotes += bytes.Count(line, []byte{'"'})
-		if quotes%2 == 0 && len(buf) == start && isBlank(line) && err == nil {
+		if len(buf) == start && isBlank(line) && err == nil {
 			continue // encoding/csv skips blank lines, so they are not rows
 		}
+		q.scan(line)
 		buf = append(buf, line...)
 		if err != nil {
 			if len(buf) > start && !isBlank(buf[start:]) {
@@ -87,8 +89,58 @@ func (c *CSVChunker) record(buf []byte) ([]byte, error) {
 			}
 			return buf[:start], err
 		}
-		if quotes%2 == 0 && line[len(line)-1] == '\n' {
-			return buf, nil
+		if line[len(line)-1] == '\n' {
+			if !q.inQuote || q.bad {
+				return buf, nil
+			}
+		}
+	}
+}
+
+// quoteState follows the quotes of one record, piece by piece.
+type quoteState struct {
+	inQuote    bool // inside a quoted field
+	fieldStart bool // at the start of a field (outside quotes)
+	closing    bool // a quote inside a quoted field ended the last piece: it closes the field or starts "" (an escaped quote)
+	bad        bool // a quote where RFC 4180 allows none
+}
+
+func (q *quoteState) scan(p []byte) {
+	if !q.inQuote && !q.closing && bytes.IndexByte(p, '"') < 0 {
+		// The common case: no quotes to follow.
+		if n := len(p); n > 0 {
+			q.fieldStart = p[n-1] == ','
+		}
+		return
+	}
+	for i := 0; i < len(p); i++ {
+		b := p[i]
+		if q.closing {
+			q.closing = false
+			if b == '"' {
+				continue // "" inside quotes
+			}
+			q.inQuote = false
+			if b != ',' && b != '\r' && b != '\n' {
+				q.bad = true // text after a closing quote
+			}
+			q.fieldStart = b == ','
+			continue
+		}
+		switch {
+		case q.inQuote:
+			if b == '"' {
+				q.closing = true
+			}
+		case b == '"':
+			if q.fieldStart {
+				q.inQuote = true
+			} else {
+				q.bad = true // a quote inside an unquoted field
+			}
+			q.fieldStart = false
+		default:
+			q.fieldStart = b == ','
 		}
 	}
 }

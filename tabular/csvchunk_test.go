@@ -67,3 +67,52 @@ func openCSVText(t *testing.T, name, data string) (*CSVChunker, error) {
 	}
 	return OpenCSVChunks(path)
 }
+
+// TestCSVChunksEndAMalformedRecordAtItsLine: a quote where RFC 4180 allows
+// none (inside an unquoted field, or after a closing quote) fails that
+// record alone; the records after it are cut and parsed as usual, the
+// way the whole-file reader (encoding/csv) reads them. Quotes split across
+// the read buffer are followed too.
+func TestCSVChunksEndAMalformedRecordAtItsLine(t *testing.T) {
+	long := strings.Repeat("w", 1<<20-3) // puts the "" below across the 1 MiB buffer's edge
+	data := "a,b\n" +
+		"1,5\" screen\n" + // row 1: bare quote
+		"2,\"ok, \"\"quoted\"\"\"\n" + // row 2: fine
+		"\"3\"x,4\n" + // row 3: text after a closing quote
+		"5,\"spans\nlines\"\n" + // row 4: fine
+		"6,\"" + long + "\"\"" + long + "\"\n" + // row 5: fine, long
+		"7,8\n" // row 6
+	c, err := openCSVText(t, "in.csv", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var bad []int64
+	var rows []string
+	for {
+		ch, err := c.Next(10)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ch.Parse(c.Columns(), []string{"a", "b"}, []bool{false, true}, func(row int64, err error) { bad = append(bad, row) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r := 0; r < f.Len; r++ {
+			v := f.Value(1, r)
+			if len(v) > 20 {
+				v = v[:5] + "…"
+			}
+			rows = append(rows, f.Value(0, r)+"="+v)
+		}
+	}
+	if got := strings.Join(rows, " | "); got != `2=ok, "quoted" | 5=spans`+"\n"+`lines | 6=wwwww… | 7=8` {
+		t.Errorf("rows %q", got)
+	}
+	if len(bad) != 2 || bad[0] != 1 || bad[1] != 3 {
+		t.Errorf("bad rows %v, want 1 and 3", bad)
+	}
+}
