@@ -325,7 +325,7 @@ func (s *Server) warmBatch(ctx context.Context, d *wharf.BatchDeployment) {
 		close(wm.done)
 		return
 	}
-	ch := s.Scheduler.Warm(batchStepSpec(d.Endpoint, d.Name, d.Model, set, digest, scheduler.InputSpec{}), "model")
+	ch := s.Scheduler.Warm(d.Workspace, batchStepSpec(d.Endpoint, d.Name, d.Model, set, digest, scheduler.InputSpec{}), "model")
 	go func() {
 		res := <-ch
 		wm.err, wm.used = res.Err, res.Warmed

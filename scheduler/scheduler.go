@@ -65,7 +65,7 @@ type Scheduler struct {
 	zygotes map[string]*warmZygote // by socket
 
 	warmingMu sync.Mutex
-	warming   map[string]chan struct{} // by component, closed when Warm is done
+	warming   map[string]chan struct{} // by workspace/component, closed when Warm is done
 }
 
 // Start recovers what a previous server left unfinished and starts the

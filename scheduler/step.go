@@ -97,7 +97,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		return err
 	}
 	say("preparing environment %s", envName(spec.Environment))
-	if s.awaitWarm(ctx, spec.Component) {
+	if s.awaitWarm(ctx, st.Workspace, spec.Component) {
 		say("waited for the warm Python process being prepared for %s", spec.Component)
 	}
 	var env *pyenv.Env

@@ -26,36 +26,37 @@ type warmZygote struct {
 	models map[string]string
 }
 
-// Warm prepares, in the background, what a step running spec needs to
-// start at once: its Python environment is built, and when the step's
-// input named model is an MLflow model served by Python, a zygote for the
-// step's interpreter and environment is started (or reused) and warmed
-// with it. The step's workers are then forked from the zygote instead of
+// Warm prepares, in the background, what a step of the workspace running
+// spec needs to start at once: its Python environment is built, and when
+// the step's input named model is an MLflow model served by Python, a
+// zygote for the step's interpreter and environment is started (or
+// reused) and warmed with it. The step's workers are then forked from the zygote instead of
 // importing mlflow and the model's libraries, which takes seconds.
 //
 // Nothing depends on it: a step that finds no zygote starts its workers
 // itself. The channel gets the outcome once everything is ready (failures
 // are logged too) and is then closed. Without WarmDir, or before Start, it
 // does nothing and the channel is closed at once.
-func (s *Scheduler) Warm(spec StepSpec, model string) <-chan WarmResult {
+func (s *Scheduler) Warm(workspace string, spec StepSpec, model string) <-chan WarmResult {
 	done := make(chan WarmResult, 1)
 	if s.WarmDir == "" || s.ctx == nil {
 		close(done)
 		return done
 	}
 	ready := make(chan struct{})
+	key := workspace + "/" + spec.Component
 	s.warmingMu.Lock()
 	if s.warming == nil {
 		s.warming = map[string]chan struct{}{}
 	}
-	s.warming[spec.Component] = ready
+	s.warming[key] = ready
 	s.warmingMu.Unlock()
 	go func() {
 		defer close(done)
 		defer func() {
 			s.warmingMu.Lock()
-			if s.warming[spec.Component] == ready {
-				delete(s.warming, spec.Component)
+			if s.warming[key] == ready {
+				delete(s.warming, key)
 			}
 			s.warmingMu.Unlock()
 			close(ready)
@@ -69,14 +70,14 @@ func (s *Scheduler) Warm(spec StepSpec, model string) <-chan WarmResult {
 	return done
 }
 
-// awaitWarm waits while Warm is preparing for component, as when a job is
-// submitted right after its deployment was created or the server started:
-// the warming does what the step would do itself (building the
-// environment, importing the libraries) and began earlier. It reports
-// whether it waited.
-func (s *Scheduler) awaitWarm(ctx context.Context, component string) bool {
+// awaitWarm waits while Warm is preparing for a workspace's component, as
+// when a job is submitted right after its deployment was created or the
+// server started: the warming does what the step would do itself
+// (building the environment, importing the libraries) and began earlier.
+// It reports whether it waited.
+func (s *Scheduler) awaitWarm(ctx context.Context, workspace, component string) bool {
 	s.warmingMu.Lock()
-	ready := s.warming[component]
+	ready := s.warming[workspace+"/"+component]
 	s.warmingMu.Unlock()
 	if ready == nil {
 		return false
