@@ -30,8 +30,9 @@ type warmZygote struct {
 // spec needs to start at once: its Python environment is built, and when
 // the step's input named model is an MLflow model served by Python, a
 // zygote for the step's interpreter and environment is started (or
-// reused) and warmed with it. The step's workers are then forked from the zygote instead of
-// importing mlflow and the model's libraries, which takes seconds.
+// reused) and warmed with it. The step's workers are then forked from the
+// zygote instead of importing mlflow and the model's libraries, which
+// takes seconds.
 //
 // Nothing depends on it: a step that finds no zygote starts its workers
 // itself. The channel gets the outcome once everything is ready (failures
