@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -191,7 +193,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	var warmDir string
 	if o.warm {
-		if warmDir, err = shortTempDir("wharf-warm-"); err != nil {
+		if warmDir, err = makeWarmDir(o.dataDir); err != nil {
 			cancel()
 			db.Close()
 			return nil, err
@@ -249,18 +251,48 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	return m, nil
 }
 
-// shortTempDir makes a temporary folder whose path leaves room for socket
-// names, which the kernel limits to about a hundred bytes.
-func shortTempDir(pattern string) (string, error) {
-	dir, err := os.MkdirTemp("", pattern)
-	if err == nil && len(dir) > 60 {
-		os.Remove(dir)
-		dir, err = os.MkdirTemp("/tmp", pattern)
+// warmSocketRoom is how long a zygote's socket name may make its folder's
+// path: the kernel limits socket paths to about a hundred bytes, and
+// "/z-<16 hex>.sock.tmp" takes 28 of them.
+const warmSocketRoom = 100 - 28
+
+// makeWarmDir makes the folder for the server's zygote sockets: warm/ in
+// the data folder when its path is short enough, else a folder in /tmp
+// named for this process. Sockets of a previous server (killed, so never
+// cleaned) are removed first.
+func makeWarmDir(dataDir string) (string, error) {
+	if dir, err := filepath.Abs(filepath.Join(dataDir, "warm")); err == nil && len(dir) <= warmSocketRoom {
+		_ = os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("create a folder for warm processes: %w", err)
+		}
+		return dir, nil
+	}
+	sweepWarmDirs()
+	dir, err := os.MkdirTemp("/tmp", "wharf-warm-")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create a folder for warm processes: %w", err)
 	}
 	return dir, nil
+}
+
+// sweepWarmDirs removes the /tmp folders of servers that are gone: their
+// pid file names no running process.
+func sweepWarmDirs() {
+	dirs, _ := filepath.Glob("/tmp/wharf-warm-*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "pid"))
+		if err != nil {
+			continue // not ours to judge
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 func storeKind(db string) string {
