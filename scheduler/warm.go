@@ -11,11 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/wharfml/wharf/linear"
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/pyworker"
+	"github.com/wharfml/wharf/scoring"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -107,7 +105,7 @@ func (s *Scheduler) warm(ctx context.Context, spec *StepSpec, model string) (boo
 	if err != nil {
 		return false, err
 	}
-	if !servedByPython(dir) {
+	if mm, err := scoring.ReadMLmodel(dir); err != nil || !mm.ServedByPython() {
 		return false, nil
 	}
 	var env *pyenv.Env
@@ -209,24 +207,6 @@ func (s *Scheduler) warmModelDir(ctx context.Context, digest string) (string, er
 		}
 	}
 	return dir, nil
-}
-
-// servedByPython reports whether a batch job scores the model in dir with
-// Python workers: an MLflow pyfunc model, not a Wharf native one.
-func servedByPython(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
-	if err != nil {
-		return false
-	}
-	var mm struct {
-		Flavors map[string]any `yaml:"flavors"`
-	}
-	if yaml.Unmarshal(b, &mm) != nil {
-		return false
-	}
-	_, native := mm.Flavors[linear.Flavor]
-	_, pyfunc := mm.Flavors["python_function"]
-	return pyfunc && !native
 }
 
 func exited(z *pyworker.Zygote) bool {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -43,15 +44,6 @@ type Factory struct {
 	mu sync.Mutex // serializes materialization into Dir
 }
 
-// mlmodel is the part of an MLflow MLmodel file the router reads.
-type mlmodel struct {
-	Flavors   map[string]map[string]any `yaml:"flavors"`
-	Signature *struct {
-		Inputs  string `yaml:"inputs"`
-		Outputs string `yaml:"outputs"`
-	} `yaml:"signature"`
-}
-
 // Start implements RuntimeFactory.
 func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDeployment) (Runtime, error) {
 	name, version, ok := strings.Cut(d.Model, ":")
@@ -85,17 +77,18 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 		return nil, err
 	}
 
-	var mm mlmodel
-	if b, err := os.ReadFile(filepath.Join(modelDir, "MLmodel")); err == nil {
-		if err := yaml.Unmarshal(b, &mm); err != nil {
-			return nil, fmt.Errorf("model %s: MLmodel: %w", d.Model, err)
-		}
+	mm, err := scoring.ReadMLmodel(modelDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		mm = &scoring.MLmodel{} // a model for a scoring script may have none
+	case err != nil:
+		return nil, fmt.Errorf("model %s: %w", d.Model, err)
 	}
 	if spec.CodeConfiguration == nil {
-		if _, ok := mm.Flavors[linear.Flavor]; ok {
+		if mm.Native() {
 			return loadNative(modelDir, mm, name, version)
 		}
-		if _, ok := mm.Flavors["python_function"]; !ok {
+		if !mm.Pyfunc() {
 			return nil, fmt.Errorf("model %s is not an MLflow model (no python_function flavor in MLmodel); "+
 				"deploy it with code_configuration and a scoring script", d.Model)
 		}
@@ -347,7 +340,7 @@ type nativeLinear struct {
 	name, version string
 }
 
-func loadNative(dir string, mm mlmodel, name, version string) (Runtime, error) {
+func loadNative(dir string, mm *scoring.MLmodel, name, version string) (Runtime, error) {
 	data, _ := mm.Flavors[linear.Flavor]["data"].(string)
 	m, err := linear.Load(dir, data)
 	if err != nil {

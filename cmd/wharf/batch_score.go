@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,7 +18,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/batch"
@@ -110,36 +110,30 @@ func (a *app) runBatch(ctx context.Context, cfg batch.Config, model, code, scrip
 // model is scored in this process, an MLflow model by Python workers,
 // whose output goes to log.
 func batchScorer(ctx context.Context, dir string, workers int, log io.Writer) (batch.Scorer, func(), error) {
-	var mm struct {
-		Flavors   map[string]map[string]any `yaml:"flavors"`
-		Signature *struct {
-			Inputs string `yaml:"inputs"`
-		} `yaml:"signature"`
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
-	if err != nil {
+	mm, err := scoring.ReadMLmodel(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("model %s has no MLmodel file (%w); a model that is not an MLflow model needs a batch driver "+
 			"(code_configuration with a scoring_script that has init() and run(mini_batch))", dir, err)
 	}
-	if err := yaml.Unmarshal(b, &mm); err != nil {
-		return nil, nil, fmt.Errorf("model %s: MLmodel: %w", dir, err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: %w", dir, err)
 	}
-	if fl, ok := mm.Flavors[linear.Flavor]; ok {
-		data, _ := fl["data"].(string)
+	if mm.Native() {
+		data, _ := mm.Flavors[linear.Flavor]["data"].(string)
 		m, err := linear.Load(dir, data)
 		if err != nil {
 			return nil, nil, err
 		}
 		return &nativeBatchScorer{m: m}, func() {}, nil
 	}
-	if _, ok := mm.Flavors["python_function"]; !ok {
+	if !mm.Pyfunc() {
 		return nil, nil, fmt.Errorf("model %s is neither a Wharf linear model nor an MLflow pyfunc model; "+
 			"score it with a batch driver (code_configuration with a scoring_script that has init() and run(mini_batch))", dir)
 	}
 	var types map[string]string
 	var names []string
-	if mm.Signature != nil {
-		if sig, err := scoring.ParseMLflowSignature(mm.Signature.Inputs); err == nil {
+	if in := mm.SignatureInputs(); in != "" {
+		if sig, err := scoring.ParseMLflowSignature(in); err == nil {
 			types = map[string]string{}
 			for _, c := range sig.Inputs {
 				types[c.Name] = c.Type
