@@ -181,9 +181,18 @@ func (rt *Router) Score(w http.ResponseWriter, r *http.Request, workspace, endpo
 		writeError(w, http.StatusServiceUnavailable, "endpoint %s is not available", endpoint)
 		return
 	}
-	if !rt.authenticate(r, st, workspace, endpoint) {
+	switch err := rt.authenticate(r, st, workspace, endpoint); {
+	case errors.Is(err, errUnauthenticated):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+endpoint+`"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid credential for endpoint %s", endpoint)
+		return
+	case errors.Is(err, errNotAllowed):
+		writeError(w, http.StatusForbidden, "the principal of this token may not score on endpoint %s (it needs %s over %s)",
+			endpoint, wharf.ActionOnlineEndpointScore, wharf.WorkspaceScope(workspace))
+		return
+	case err != nil:
+		rt.Logger.Error("checking a scoring token's principal", "endpoint", endpoint, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "endpoint %s cannot check credentials now", endpoint)
 		return
 	}
 	path := r.PathValue("model")
@@ -215,27 +224,59 @@ func (rt *Router) Score(w http.ResponseWriter, r *http.Request, workspace, endpo
 	rt.metrics.observe(workspace, endpoint, d.def.Name, status, time.Since(start))
 }
 
+// Outcomes of authenticate other than success and store failures.
+var (
+	errUnauthenticated = errors.New("missing or invalid credential")
+	errNotAllowed      = errors.New("the principal may not score")
+)
+
 // authenticate checks the bearer credential: one of the endpoint's keys,
-// compared in constant time, or a token minted for this endpoint.
-func (rt *Router) authenticate(r *http.Request, st *endpointState, workspace, endpoint string) bool {
+// compared in constant time, or a token minted for this endpoint whose
+// principal still exists and still holds the score action over the
+// endpoint's workspace. A token outlives neither its principal nor the
+// role that let it score: both are looked up on every request, as the
+// API does, since an hour-long token is too long a window to leave open.
+func (rt *Router) authenticate(r *http.Request, st *endpointState, workspace, endpoint string) error {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
-		return false
+		return errUnauthenticated
 	}
 	if st.ep.AuthMode == wharf.AuthModeKey {
 		for _, k := range st.keys {
 			if len(k) > 0 && subtle.ConstantTimeCompare([]byte(tok), k) == 1 {
-				return true
+				return nil
 			}
 		}
-		return false
+		return errUnauthenticated
 	}
 	if rt.Tokens == nil || rt.Audience == nil {
-		return false
+		return errUnauthenticated
 	}
-	_, err := rt.Tokens.Verify(tok, rt.Audience(workspace, endpoint))
-	return err == nil
+	claims, err := rt.Tokens.Verify(tok, rt.Audience(workspace, endpoint))
+	if err != nil {
+		return errUnauthenticated
+	}
+	return rt.mayScore(r.Context(), claims.AppID, workspace)
+}
+
+// mayScore checks that the principal of a scoring token exists and holds
+// the score action over the workspace.
+func (rt *Router) mayScore(ctx context.Context, appID, workspace string) error {
+	sp, err := rt.Store.FindServicePrincipal(ctx, appID)
+	if wharf.IsNotFound(err) {
+		return errUnauthenticated
+	} else if err != nil {
+		return err
+	}
+	as, err := rt.Store.ListRoleAssignments(ctx, wharf.RoleAssignmentFilter{PrincipalID: sp.AppID})
+	if err != nil {
+		return err
+	}
+	if !wharf.Authorize(as, wharf.ActionOnlineEndpointScore, wharf.WorkspaceScope(workspace)) {
+		return errNotAllowed
+	}
+	return nil
 }
 
 // pick returns the pinned deployment, or one drawn by the traffic split.

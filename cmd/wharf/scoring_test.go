@@ -181,6 +181,39 @@ func TestScoringWithAMLToken(t *testing.T) {
 	}
 }
 
+// TestAMLTokenLivesNoLongerThanItsPrincipalAndRole mints an endpoint token
+// for a principal of its own, then takes away its role and deletes it:
+// the unexpired token stops scoring at each step, at once.
+func TestAMLTokenLivesNoLongerThanItsPrincipalAndRole(t *testing.T) {
+	f := newEndpointFixture(t, "aml_token")
+	body := `{"input_data": [[1, 1]]}`
+	sdk := f.e.ok("ad", "sp", "create-for-rbac", "--name", "scorer", "--role", "Data Scientist", "--scopes", "/workspaces/mlw", "--sdk-auth")
+	t.Setenv("WHARF_CREDENTIALS", sdk)
+	tok := strings.TrimSpace(f.e.ok("ml", "online-endpoint", "get-credentials", "-n", "taxi", "-w", "mlw", "--query", "accessToken", "-o", "tsv"))
+	t.Setenv("WHARF_CREDENTIALS", f.e.owner)
+	if status, resp, _ := f.post(t, f.scoringURI, tok, "", body); status != 200 {
+		t.Fatalf("token of a Data Scientist: %d %s", status, resp)
+	}
+
+	f.e.ok("role", "assignment", "delete", "--assignee", "scorer", "--role", "Data Scientist", "--scope", "/workspaces/mlw")
+	if status, resp, _ := f.post(t, f.scoringURI, tok, "", body); status != 403 || !strings.Contains(resp, "score/action") {
+		t.Errorf("token after its role was removed: %d %s, want 403 naming the score action", status, resp)
+	}
+	f.e.ok("role", "assignment", "create", "--assignee", "scorer", "--role", "Data Scientist", "--scope", "/workspaces/mlw")
+	if status, resp, _ := f.post(t, f.scoringURI, tok, "", body); status != 200 {
+		t.Errorf("token after its role was given back: %d %s", status, resp)
+	}
+
+	f.e.ok("ad", "sp", "delete", "--id", "scorer")
+	if status, resp, _ := f.post(t, f.scoringURI, tok, "", body); status != 401 {
+		t.Errorf("token of a deleted principal: %d %s, want 401", status, resp)
+	}
+	// The owner's own token is untouched.
+	if status, _, _ := f.post(t, f.scoringURI, f.key, "", body); status != 200 {
+		t.Errorf("owner's token after another principal was deleted: %d", status)
+	}
+}
+
 // TestTrafficSplitAndMirroring sends requests at a 70/30 split and checks
 // the proportions within statistical bounds, then mirrors 50% to green.
 func TestTrafficSplitAndMirroring(t *testing.T) {
