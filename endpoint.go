@@ -3,8 +3,30 @@ package wharf
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 )
+
+// OnlineEndpointKeyPrefix starts the names of the secrets that hold online
+// endpoints' keys. Those secrets are the server's own: the secrets API
+// refuses to write or delete them, since the router caches keys and a
+// value written there would both bypass key regeneration and be a key
+// nobody was told about.
+const OnlineEndpointKeyPrefix = "online-endpoint-"
+
+// OnlineEndpointKeySecret is the name of the secret, in the endpoint's
+// workspace scope, that holds its primary or secondary key.
+func OnlineEndpointKeySecret(endpoint, kind string) string {
+	return OnlineEndpointKeyPrefix + endpoint + "-" + kind
+}
+
+// IsReservedSecretName reports whether a secret name belongs to the server
+// (see OnlineEndpointKeyPrefix). Names are compared without regard to
+// case, as Key Vault compares them.
+func IsReservedSecretName(name string) bool {
+	return len(name) >= len(OnlineEndpointKeyPrefix) &&
+		strings.EqualFold(name[:len(OnlineEndpointKeyPrefix)], OnlineEndpointKeyPrefix)
+}
 
 // Online endpoint authentication modes.
 const (

@@ -197,7 +197,7 @@ func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, k := range []string{"primary", "secondary"} {
-		if err := s.Store.DeleteSecret(r.Context(), wharf.WorkspaceScope(ws), endpointKeyName(name, k)); err != nil && !wharf.IsNotFound(err) {
+		if err := s.Store.DeleteSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k)); err != nil && !wharf.IsNotFound(err) {
 			s.writeError(w, r, err)
 			return
 		}
@@ -206,8 +206,6 @@ func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func endpointKeyName(endpoint, kind string) string { return "online-endpoint-" + endpoint + "-" + kind }
-
 // newEndpointKey stores a fresh random key, 256 bits like Azure's.
 func (s *Server) newEndpointKey(r *http.Request, ws, endpoint, kind string) error {
 	b := make([]byte, 32)
@@ -215,7 +213,7 @@ func (s *Server) newEndpointKey(r *http.Request, ws, endpoint, kind string) erro
 		return err
 	}
 	key := base64.RawURLEncoding.EncodeToString(b)
-	_, err := s.Store.SetSecret(r.Context(), wharf.WorkspaceScope(ws), endpointKeyName(endpoint, kind), []byte(key), "text/plain")
+	_, err := s.Store.SetSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(endpoint, kind), []byte(key), "text/plain")
 	return err
 }
 
@@ -239,7 +237,7 @@ func (s *Server) handleListEndpointKeys(w http.ResponseWriter, r *http.Request) 
 	}
 	out := map[string]string{}
 	for _, k := range []string{"primary", "secondary"} {
-		sec, err := s.Store.GetSecret(r.Context(), wharf.WorkspaceScope(ws), endpointKeyName(name, k), "")
+		sec, err := s.Store.GetSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k), "")
 		if err != nil {
 			s.writeError(w, r, err)
 			return

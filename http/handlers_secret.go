@@ -19,6 +19,18 @@ func secretName(r *http.Request) (string, error) {
 	return n, nil
 }
 
+// writableSecretName is secretName for writes and deletes, which may not
+// touch the secrets the server keeps for itself.
+func writableSecretName(r *http.Request) (string, error) {
+	n, err := secretName(r)
+	if err == nil && wharf.IsReservedSecretName(n) {
+		err = wharf.Errorf(wharf.EINVALID,
+			"secret name %q is reserved: names starting with %q hold online endpoint keys; use az ml online-endpoint regenerate-keys to change them",
+			n, wharf.OnlineEndpointKeyPrefix).WithField("name")
+	}
+	return n, err
+}
+
 // maxSecretBytes is Key Vault's limit on a secret value.
 const maxSecretBytes = 25 * 1024
 
@@ -102,7 +114,7 @@ func (s *Server) handleGetSecret(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePutSecret(w http.ResponseWriter, r *http.Request) {
-	name, err := secretName(r)
+	name, err := writableSecretName(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -129,7 +141,7 @@ func (s *Server) handlePutSecret(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteSecret(w http.ResponseWriter, r *http.Request) {
-	name, err := secretName(r)
+	name, err := writableSecretName(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

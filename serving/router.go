@@ -128,7 +128,7 @@ func (rt *Router) state(ctx context.Context, workspace, endpoint string) (*endpo
 	var keys [][]byte
 	if ep.AuthMode == wharf.AuthModeKey {
 		for _, kind := range []string{"primary", "secondary"} {
-			sec, err := rt.Store.GetSecret(ctx, wharf.WorkspaceScope(workspace), "online-endpoint-"+endpoint+"-"+kind, "")
+			sec, err := rt.Store.GetSecret(ctx, wharf.WorkspaceScope(workspace), wharf.OnlineEndpointKeySecret(endpoint, kind), "")
 			if err != nil {
 				return nil, err
 			}
