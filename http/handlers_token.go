@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharfml/wharf"
@@ -84,39 +85,85 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: tok})
 }
 
-// checkClientSecret finds the principal and a live credential matching the
-// secret. Only credentials whose hint matches are hashed, so a principal with
-// several secrets costs one verification.
+// checkClientSecret finds the principal whose app id is clientID and a live
+// credential matching the secret. Only credentials whose hint matches are
+// hashed, so a principal with several secrets costs one verification; and
+// one verification is done whatever happens, against a hash nothing
+// matches when there is no candidate, so that the time an answer takes
+// does not tell which client ids exist.
 func (s *Server) checkClientSecret(ctx context.Context, clientID, secret string) (*wharf.ServicePrincipal, error) {
+	refused := wharf.Errorf(wharf.EUNAUTHENTICATED, "invalid client credentials")
+	var candidates []*wharf.PasswordCredential
 	sp, err := s.Store.FindServicePrincipal(ctx, clientID)
-	if err != nil {
+	switch {
+	case err == nil && sp.AppID == clientID:
+		// The store also finds principals by display name and object id;
+		// OAuth names a client by its app id alone.
+		creds, err := s.Store.ListCredentials(ctx, sp.AppID)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		for _, c := range creds {
+			if now.Before(c.StartDate.Add(-time.Minute)) || now.After(c.EndDate) {
+				continue
+			}
+			if len(secret) < 3 || c.Hint != secret[:3] {
+				continue
+			}
+			candidates = append(candidates, c)
+		}
+	case err != nil && !wharf.IsNotFound(err):
 		return nil, err
 	}
-	creds, err := s.Store.ListCredentials(ctx, sp.AppID)
-	if err != nil {
-		return nil, err
+	if len(candidates) == 0 {
+		if _, err := verifyClientSecret(ctx, decoySecretHash(), secret); err != nil {
+			return nil, err
+		}
+		return nil, refused
 	}
-	now := time.Now()
-	for _, c := range creds {
-		if now.Before(c.StartDate.Add(-time.Minute)) || now.After(c.EndDate) {
-			continue
+	for _, c := range candidates {
+		ok, err := verifyClientSecret(ctx, c.SecretHash, secret)
+		if err != nil {
+			return nil, err
 		}
-		if len(secret) < 3 || c.Hint != secret[:3] {
-			continue
-		}
-		select {
-		case verifySlots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		ok, err := auth.VerifySecret(c.SecretHash, secret)
-		<-verifySlots
-		if err == nil && ok {
+		if ok {
 			return sp, nil
 		}
 	}
-	return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "invalid client credentials")
+	return nil, refused
 }
+
+// verifyClientSecret runs one argon2id verification in a verifySlots slot.
+// A malformed stored hash is a mismatch, not an error to show the client.
+func verifyClientSecret(ctx context.Context, hash, secret string) (bool, error) {
+	select {
+	case verifySlots <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-verifySlots }()
+	ok, err := verifySecret(hash, secret)
+	return err == nil && ok, nil
+}
+
+// verifySecret is auth.VerifySecret; tests count its calls through it.
+var verifySecret = auth.VerifySecret
+
+// decoySecretHash is the hash verified when a request names no client or
+// no live credential: made with the parameters of real hashes, so that it
+// costs what a real verification costs, from a random secret nobody knows.
+var decoySecretHash = sync.OnceValue(func() string {
+	secret, err := auth.GenerateSecret()
+	if err != nil {
+		panic(err)
+	}
+	hash, err := auth.HashSecret(secret)
+	if err != nil {
+		panic(err)
+	}
+	return hash
+})
 
 func (s *Server) handleOpenIDConfig(w http.ResponseWriter, r *http.Request) {
 	base := s.URL

@@ -1,0 +1,19 @@
+package http
+
+import (
+	"sync/atomic"
+	"testing"
+)
+
+// CountSecretVerifications counts the argon2id verifications of client
+// secrets made until the test ends.
+func CountSecretVerifications(t testing.TB) *atomic.Int64 {
+	var n atomic.Int64
+	verify := verifySecret
+	verifySecret = func(hash, secret string) (bool, error) {
+		n.Add(1)
+		return verify(hash, secret)
+	}
+	t.Cleanup(func() { verifySecret = verify })
+	return &n
+}
