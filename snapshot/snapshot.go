@@ -113,30 +113,24 @@ func digestOf(data []byte) string {
 // is not entered, so nothing in it can be re-included, as in git. The .git
 // folder is always left out.
 //
-// Symbolic links whose target lies inside dir are followed and recorded as
-// what they point to; a link pointing outside dir, a dangling link or a link
-// loop is an error naming the link. Files that are neither regular files,
-// folders nor links (sockets, FIFOs, devices) are skipped.
+// Symbolic links are handled as Files handles them.
 func Take(dir string) (*Manifest, error) {
-	root, err := filepath.Abs(dir)
-	if err == nil {
-		root, err = filepath.EvalSymlinks(root)
-	}
+	w, err := newWalker(dir, true)
 	if err != nil {
-		return nil, wharf.Errorf(wharf.EINVALID, "code folder %q: %v", dir, unwrapPath(err))
-	}
-	info, err := os.Stat(root)
-	if err != nil {
-		return nil, wharf.Errorf(wharf.EINVALID, "code folder %q: %v", dir, unwrapPath(err))
-	}
-	if !info.IsDir() {
-		return nil, wharf.Errorf(wharf.EINVALID, "code folder %q is not a folder", dir)
-	}
-	w := &walker{root: root, visiting: map[string]bool{root: true}}
-	if err := w.walk(nil, root, nil); err != nil {
 		return nil, err
 	}
-	m := &Manifest{Files: w.files}
+	if err := w.walk(nil, w.root, nil); err != nil {
+		return nil, err
+	}
+	m := &Manifest{Files: make([]File, 0, len(w.found))}
+	for _, lf := range w.found {
+		f, err := hashFile(lf.Real)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: %q: %w", lf.Path, err)
+		}
+		f.Path = lf.Path
+		m.Files = append(m.Files, f)
+	}
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	data, err := m.JSON()
 	if err != nil {
@@ -146,12 +140,68 @@ func Take(dir string) (*Manifest, error) {
 	return m, nil
 }
 
+// LocalFile is one regular file of a folder about to be uploaded.
+type LocalFile struct {
+	// Path is relative to the folder, slash-separated: where the file
+	// is in the folder, through whatever links led to it.
+	Path string
+	// Real is the file's real path, links resolved and checked to lie
+	// inside the folder: what an upload reads.
+	Real string
+}
+
+// Files lists the regular files under dir for an upload that keeps all of
+// them (a model folder, say): no ignore file applies and only .git is
+// left out.
+//
+// Every folder upload goes through here or Take, so that none follows a
+// link blindly: a symbolic link whose target lies inside dir is followed
+// and listed under its own path, as a copy of what it points to; a link
+// pointing outside dir (an absolute path, a "../" climbing out), a
+// dangling link or a link loop is an EINVALID error naming the link, so
+// that a folder never uploads a file from elsewhere on the machine.
+// Files that are neither regular files, folders nor links (sockets,
+// FIFOs, devices) are skipped.
+func Files(dir string) ([]LocalFile, error) {
+	w, err := newWalker(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.walk(nil, w.root, nil); err != nil {
+		return nil, err
+	}
+	sort.Slice(w.found, func(i, j int) bool { return w.found[i].Path < w.found[j].Path })
+	return w.found, nil
+}
+
 type walker struct {
-	root string
+	// dir is the folder as its caller named it, for messages; root is
+	// its real path, which every link must stay inside.
+	dir, root string
+	// ignore applies .amlignore and .gitignore files.
+	ignore bool
 	// visiting holds the real paths of the folders being walked, to
 	// catch a link that points back up the tree.
 	visiting map[string]bool
-	files    []File
+	found    []LocalFile
+}
+
+func newWalker(dir string, ignore bool) (*walker, error) {
+	root, err := filepath.Abs(dir)
+	if err == nil {
+		root, err = filepath.EvalSymlinks(root)
+	}
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "folder %q: %v", dir, unwrapPath(err))
+	}
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "folder %q: %v", dir, unwrapPath(err))
+	}
+	if !info.IsDir() {
+		return nil, wharf.Errorf(wharf.EINVALID, "%q is not a folder", dir)
+	}
+	return &walker{dir: dir, root: root, ignore: ignore, visiting: map[string]bool{root: true}}, nil
 }
 
 // walk adds the files under the folder at real path abs, whose path in the
@@ -161,12 +211,14 @@ func (w *walker) walk(rel []string, abs string, patterns []gitignore.Pattern) er
 	if err != nil {
 		return fmt.Errorf("snapshot: read folder %q: %w", relName(rel), err)
 	}
-	own, err := readIgnoreFile(abs, rel)
-	if err != nil {
-		return err
-	}
-	if len(own) > 0 {
-		patterns = append(patterns[:len(patterns):len(patterns)], own...)
+	if w.ignore {
+		own, err := readIgnoreFile(abs, rel)
+		if err != nil {
+			return err
+		}
+		if len(own) > 0 {
+			patterns = append(patterns[:len(patterns):len(patterns)], own...)
+		}
 	}
 	matcher := gitignore.NewMatcher(patterns)
 
@@ -201,7 +253,7 @@ func (w *walker) walk(rel []string, abs string, patterns []gitignore.Pattern) er
 				continue
 			}
 			if w.visiting[target] {
-				return wharf.Errorf(wharf.EINVALID, "link %q in the code folder makes a loop", relName(childRel))
+				return wharf.Errorf(wharf.EINVALID, "link %q in folder %q makes a loop", relName(childRel), w.dir)
 			}
 			w.visiting[target] = true
 			err := w.walk(childRel, target, patterns)
@@ -213,12 +265,7 @@ func (w *walker) walk(rel []string, abs string, patterns []gitignore.Pattern) er
 			if matcher.Match(childRel, false) {
 				continue
 			}
-			f, err := hashFile(target)
-			if err != nil {
-				return fmt.Errorf("snapshot: %q: %w", relName(childRel), err)
-			}
-			f.Path = relName(childRel)
-			w.files = append(w.files, f)
+			w.found = append(w.found, LocalFile{Path: relName(childRel), Real: target})
 		}
 	}
 	return nil
@@ -230,13 +277,14 @@ func (w *walker) resolveLink(rel []string, abs string) (string, error) {
 	target, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", wharf.Errorf(wharf.EINVALID, "link %q in the code folder points to nothing", relName(rel))
+			return "", wharf.Errorf(wharf.EINVALID, "link %q in folder %q points to nothing", relName(rel), w.dir)
 		}
-		return "", wharf.Errorf(wharf.EINVALID, "link %q in the code folder cannot be followed: %v", relName(rel), unwrapPath(err))
+		return "", wharf.Errorf(wharf.EINVALID, "link %q in folder %q cannot be followed: %v", relName(rel), w.dir, unwrapPath(err))
 	}
 	inside, err := filepath.Rel(w.root, target)
 	if err != nil || inside == ".." || strings.HasPrefix(inside, "../") || filepath.IsAbs(inside) {
-		return "", wharf.Errorf(wharf.EINVALID, "link %q in the code folder points outside it; copy the file in or move the code folder", relName(rel))
+		return "", wharf.Errorf(wharf.EINVALID, "link %q in folder %q points outside it; copy the file in or move the folder",
+			relName(rel), w.dir)
 	}
 	return target, nil
 }

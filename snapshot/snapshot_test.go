@@ -248,6 +248,46 @@ func TestSymlinks(t *testing.T) {
 	}
 }
 
+// TestFilesKeepsEverythingAndNoLinkOut checks the listing of uploads that
+// apply no ignore file: every file is kept, links inside the folder are
+// listed under their own path with their target's real path, and links
+// out of it are refused by name.
+func TestFilesKeepsEverythingAndNoLinkOut(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{".gitignore": "*.pkl\n", "model.pkl": "m", "sub/MLmodel": "x"})
+	if err := os.Symlink("sub/MLmodel", filepath.Join(dir, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	files, err := Files(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Path)
+	}
+	if !reflect.DeepEqual(got, []string{".gitignore", "alias", "model.pkl", "sub/MLmodel"}) {
+		t.Fatalf("files = %q", got)
+	}
+	real, _ := filepath.EvalSymlinks(filepath.Join(dir, "sub", "MLmodel"))
+	if files[1].Real != real {
+		t.Errorf("alias read from %s, want its target %s", files[1].Real, real)
+	}
+
+	outside := t.TempDir()
+	writeTree(t, outside, map[string]string{"secret": "s"})
+	for name, target := range map[string]string{"passwd": "/etc/passwd", "secret": filepath.Join(outside, "secret"), "dangling": "nope"} {
+		d := t.TempDir()
+		if err := os.Symlink(target, filepath.Join(d, name)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Files(d)
+		if err == nil || wharf.ErrorCode(err) != wharf.EINVALID || !strings.Contains(err.Error(), `link "`+name+`"`) {
+			t.Errorf("%s: err = %v, want EINVALID naming the link", name, err)
+		}
+	}
+}
+
 func TestTakeOfMissingFolder(t *testing.T) {
 	_, err := Take(filepath.Join(t.TempDir(), "nope"))
 	if err == nil || wharf.ErrorCode(err) != wharf.EINVALID || !strings.Contains(err.Error(), "nope") {

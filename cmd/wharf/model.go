@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/snapshot"
 )
 
 // modelSpec is the az ml model YAML.
@@ -260,58 +261,56 @@ func (a *app) modelCommand() *cobra.Command {
 }
 
 // uploadTree streams every file under local (or local itself) to the
-// artifact store under root, with a progress line on stderr.
+// artifact store under root, with a progress line on stderr. A folder is
+// listed by snapshot.Files, so a link inside it uploads its target's
+// content and a link out of it fails the upload, naming the link.
 func (a *app) uploadTree(cmd *cobra.Command, c *wharfhttp.Client, ws, local, root string) error {
-	type file struct {
-		path, rel string
-		size      int64
-	}
-	var files []file
-	var total int64
 	st, err := os.Stat(local)
 	if err != nil {
 		return err
 	}
-	if !st.IsDir() {
-		files = append(files, file{local, filepath.Base(local), st.Size()})
-		total = st.Size()
-	} else {
-		err := filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(local, p)
-			files = append(files, file{p, filepath.ToSlash(rel), info.Size()})
-			total += info.Size()
-			return nil
-		})
-		if err != nil {
+	files := []snapshot.LocalFile{{Path: filepath.Base(local), Real: local}}
+	if st.IsDir() {
+		if files, err = snapshot.Files(local); err != nil {
 			return err
+		}
+	}
+	var total int64
+	for _, f := range files {
+		if info, err := os.Stat(f.Real); err == nil {
+			total += info.Size()
 		}
 	}
 	var done int64
 	prog := a.newProgress("Uploading", total)
 	for i, f := range files {
-		fh, err := os.Open(f.path)
+		n, err := uploadFile(cmd.Context(), c, artifactURL(ws, root+"/"+f.Path), f.Real)
 		if err != nil {
-			return err
+			return fmt.Errorf("upload %s: %w", f.Path, err)
 		}
-		err = c.Upload(cmd.Context(), artifactURL(ws, root+"/"+f.rel), fh, f.size)
-		fh.Close()
-		if err != nil {
-			return fmt.Errorf("upload %s: %w", f.rel, err)
-		}
-		done += f.size
+		done += n
 		prog.update(done, fmt.Sprintf("%d/%d files, ", i+1, len(files)))
 	}
 	if len(files) > 0 {
 		prog.done(done, fmt.Sprintf("%d/%d files, ", len(files), len(files)))
 	}
 	return nil
+}
+
+// uploadFile sends one file with the size it has once open, so a file
+// that changed since it was listed cannot send a length that its body
+// contradicts.
+func uploadFile(ctx context.Context, c *wharfhttp.Client, path, file string) (int64, error) {
+	fh, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return info.Size(), c.Upload(ctx, path, fh, info.Size())
 }
 
 func downloadFile(cmd *cobra.Command, c *wharfhttp.Client, path, target string) error {

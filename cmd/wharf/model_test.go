@@ -112,3 +112,57 @@ func TestModelRegistryIsOneStore(t *testing.T) {
 		t.Fatalf("missing model exit %d", code)
 	}
 }
+
+// TestFolderUploadsFollowNoLinkOut uploads model and data folders holding
+// symbolic links: a link inside the folder uploads its target's content,
+// a link out of it (absolute, or climbing out with ../) fails the upload
+// with a message naming the link, before anything is registered.
+func TestFolderUploadsFollowNoLinkOut(t *testing.T) {
+	e := newCLIEnv(t)
+	e.ok("ml", "workspace", "create", "-n", "ws")
+	parent := t.TempDir()
+	writeFile(t, parent, "secret", "not for the server")
+	folder := func(name, link, target string) string {
+		dir := filepath.Join(parent, name)
+		if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, dir, "sub/weights.txt", "w = 42")
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+
+	inside := folder("inside", "alias.txt", "sub/weights.txt")
+	e.ok("ml", "model", "create", "--name", "linked", "--path", inside, "-w", "ws")
+	dest := t.TempDir()
+	e.ok("ml", "model", "download", "--name", "linked", "--version", "1", "--download-path", dest, "-w", "ws")
+	got := filepath.Join(dest, "linked", "alias.txt")
+	if b, err := os.ReadFile(got); err != nil || string(b) != "w = 42" {
+		t.Errorf("linked file downloaded as %q, %v", b, err)
+	}
+	if info, err := os.Lstat(got); err != nil || !info.Mode().IsRegular() {
+		t.Errorf("linked file downloaded as %v, %v; want a regular file", info, err)
+	}
+
+	for _, c := range []struct{ link, target string }{
+		{"passwd", "/etc/passwd"},
+		{"leak", "../secret"},
+	} {
+		dir := folder("out-"+c.link, c.link, c.target)
+		for _, cmd := range [][]string{
+			{"ml", "model", "create", "--name", "m-" + c.link, "--path", dir, "-w", "ws"},
+			{"ml", "data", "create", "--name", "d-" + c.link, "--path", dir, "--type", "uri_folder", "-w", "ws"},
+		} {
+			_, errs, code := e.wharf(cmd...)
+			if code != exitError || !strings.Contains(errs, `link "`+c.link+`"`) || !strings.Contains(errs, "outside") ||
+				strings.Contains(errs, "cannot reach") {
+				t.Errorf("%s %s with a link to %s: exit %d, stderr %q; want a refusal naming the link", cmd[1], cmd[2], c.target, code, errs)
+			}
+		}
+		if _, _, code := e.wharf("ml", "model", "show", "--name", "m-"+c.link, "--version", "1", "-w", "ws"); code != exitNotFound {
+			t.Errorf("model m-%s was registered despite the refused upload (exit %d)", c.link, code)
+		}
+	}
+}

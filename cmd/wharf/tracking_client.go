@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/wharfml/wharf/snapshot"
 )
 
 // trackingClient speaks the MLflow REST API to the server a job step runs
@@ -119,35 +121,38 @@ func artifactPath(uri string) (string, error) {
 	return strings.Trim(rest, "/"), nil
 }
 
-// uploadDir uploads every file under dir to the artifact path dest.
+// uploadDir uploads every file under dir to the artifact path dest, as
+// snapshot.Files lists them: no link is followed out of dir.
 func (t *trackingClient) uploadDir(ctx context.Context, dir, dest string) error {
-	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
+	files, err := snapshot.Files(dir)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := t.upload(ctx, f.Real, dest+"/"+f.Path); err != nil {
+			return fmt.Errorf("upload %s: %w", f.Path, err)
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, t.artifactURL(dest+"/"+filepath.ToSlash(rel)), f)
-		if err != nil {
-			return err
-		}
-		req.ContentLength = st.Size()
-		if err := t.do(req, nil); err != nil {
-			return fmt.Errorf("upload %s: %w", rel, err)
-		}
-		return nil
-	})
+	}
+	return nil
+}
+
+// upload sends one file to the artifact path dest.
+func (t *trackingClient) upload(ctx context.Context, file, dest string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, t.artifactURL(dest), f)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = st.Size()
+	return t.do(req, nil)
 }
 
 // download fetches one artifact file into target.
