@@ -12,9 +12,26 @@ import (
 // identifier, so it reports the whole clause rather than a key problem.
 var errNotIdentifier = errors.New("not an identifier")
 
+// Bounds on a filter. The stores turn each clause into a SQL condition
+// nested in the one before, most with a join or subquery of their own:
+// SQLite refuses expressions more than 1000 levels deep, and PostgreSQL
+// takes seconds to plan a hundred such clauses, so an unbounded filter is
+// a server error or a server's time for whoever sends one. A filter
+// written by hand or by the mlflow client has a handful of clauses.
+const (
+	// MaxFilterClauses is the most clauses a filter may join with AND.
+	MaxFilterClauses = 25
+	// MaxFilterLength is the longest filter accepted, in bytes: room for
+	// an IN list of over a thousand run ids, while the values of its IN
+	// lists (three bytes each at the least) stay well below the bound
+	// parameters a SQL statement may hold.
+	MaxFilterLength = 64 << 10
+)
+
 // ParseFilter parses an MLflow search filter for entity e into its AND-ed
 // comparisons. An empty (or all-blank) filter matches everything and yields
-// nil. Any invalid input yields an *Error; ParseFilter never panics.
+// nil. Any invalid input, a filter over MaxFilterLength or MaxFilterClauses
+// included, yields an *Error; ParseFilter never panics.
 func ParseFilter(e Entity, filter string) ([]Comparison, error) {
 	spec, err := specFor(e)
 	if err != nil {
@@ -22,6 +39,9 @@ func ParseFilter(e Entity, filter string) ([]Comparison, error) {
 	}
 	if strings.TrimSpace(filter) == "" {
 		return nil, nil
+	}
+	if len(filter) > MaxFilterLength {
+		return nil, errorf("Invalid value for parameter 'filter': %d bytes long, longer than the %d allowed", len(filter), MaxFilterLength)
 	}
 	toks, unterminated := lex(filter)
 	if unterminated >= 0 {
@@ -45,6 +65,9 @@ func ParseFilter(e Entity, filter string) ([]Comparison, error) {
 			depth--
 		}
 		if depth <= 0 && t.isKeyword("AND") {
+			if len(clauses)+1 >= MaxFilterClauses {
+				return nil, errorf("Invalid value for parameter 'filter': more than %d clauses joined with AND", MaxFilterClauses)
+			}
 			clauses = append(clauses, cur)
 			cur = nil
 			continue

@@ -42,6 +42,7 @@ func RunTracking(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"SearchRunsPaging", testSearchRunsPaging},
 		{"SearchRunsViewTypes", testSearchRunsViewTypes},
 		{"SearchRunsInvalid", testSearchRunsInvalid},
+		{"SearchFilterBounds", testSearchFilterBounds},
 		{"SearchExperiments", testSearchExperiments},
 	}
 	for _, tc := range tests {
