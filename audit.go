@@ -72,6 +72,7 @@ type Store interface {
 	DatastorePathService
 	OnlineEndpointService
 	BatchEndpointService
+	BlobRefService
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -67,3 +67,26 @@ type BlobFileLinker interface {
 	// "corrupt" error Open's reader gives if it does not match its digest.
 	Verify(ctx context.Context, digest string) error
 }
+
+// BlobRefService records which workspaces reference which blobs. The blob
+// store is shared by the whole server and deduplicates by content, so a
+// digest alone grants nothing: a workspace reads a blob through its content
+// routes, or names it in a job or an asset, only once it references it —
+// the blob was uploaded through that workspace, or the server wrote it
+// there (a job's outputs and the files of their snapshots, an artifact
+// logged to one of its runs, a data asset, a datastore path, a model's
+// snapshot). A digest learnt from another workspace's job or log therefore
+// opens nothing here.
+type BlobRefService interface {
+	// AddBlobRefs records that the workspace references the digests;
+	// recording a reference again is no error. The workspace must exist.
+	AddBlobRefs(ctx context.Context, workspace string, digests []string) error
+	// UnreferencedBlobs returns those of the digests the workspace does
+	// not reference, in their order: none when it may read them all.
+	UnreferencedBlobs(ctx context.Context, workspace string, digests []string) ([]string, error)
+	// NamedBlobs returns every blob digest that the workspace's records
+	// name: assets and their specs, artifacts, datastore paths, jobs,
+	// schedules and deployments. It is for recording the references of
+	// data stored before references were.
+	NamedBlobs(ctx context.Context, workspace string) ([]string, error)
+}

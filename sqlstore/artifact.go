@@ -56,10 +56,18 @@ func (db *DB) PutArtifact(ctx context.Context, a *wharf.Artifact) error {
 		return wharf.Errorf(wharf.EINVALID, "artifact size %d is negative", a.Size).WithField("size")
 	}
 	now := db.registryMillis()
-	_, err := db.writer().exec(ctx, `INSERT INTO artifacts (`+artifactColumns+`) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (workspace, path) DO UPDATE SET digest = excluded.digest, size = excluded.size,
-			updated_at = excluded.updated_at`,
-		a.Workspace, a.Path, a.Digest, a.Size, now)
+	err := db.inTx(ctx, func(c conn) error {
+		_, err := c.exec(ctx, `INSERT INTO artifacts (`+artifactColumns+`) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (workspace, path) DO UPDATE SET digest = excluded.digest, size = excluded.size,
+				updated_at = excluded.updated_at`,
+			a.Workspace, a.Path, a.Digest, a.Size, now)
+		if err != nil {
+			return err
+		}
+		// An artifact of the workspace's runs or models is its content
+		// (see wharf.BlobRefService).
+		return addBlobRefs(ctx, c, a.Workspace, a.Digest)
+	})
 	if db.isForeignKey(err) {
 		return errRegistryWorkspace(a.Workspace)
 	}

@@ -76,7 +76,12 @@ func (db *DB) CreateAsset(ctx context.Context, a *wharf.Asset) error {
 				(SELECT COALESCE(MAX(seq), 0) + 1 FROM assets WHERE workspace = ? AND kind = ? AND name = ?))`,
 			a.Workspace, a.Kind, a.Name, a.Version, string(a.Spec), a.Digest, a.Description, tags,
 			a.CreatedBy, now.UnixMilli(), a.Workspace, a.Kind, a.Name)
-		return err
+		if err != nil {
+			return err
+		}
+		// The asset's content is the workspace's from now on, whatever
+		// else names it (see wharf.BlobRefService).
+		return addBlobRefs(ctx, c, a.Workspace, a.Digest)
 	})
 	if errors.Is(err, errAssetUnchanged) {
 		return nil

@@ -26,7 +26,12 @@ func (db *DB) PutDatastoreFile(ctx context.Context, f *wharf.DatastoreFile) erro
 			ON CONFLICT (workspace, datastore, path) DO UPDATE SET digest = excluded.digest, kind = excluded.kind,
 				created_at = excluded.created_at`,
 			f.Workspace, f.Datastore, f.Path, f.Digest, f.Kind, now.UnixMilli())
-		return err
+		if err != nil {
+			return err
+		}
+		// What a datastore path of the workspace holds is its content
+		// (see wharf.BlobRefService).
+		return addBlobRefs(ctx, c, f.Workspace, f.Digest)
 	})
 	if err != nil {
 		return wrapErr("put datastore file", err)

@@ -85,11 +85,11 @@ func (db *DB) PutWorkspace(ctx context.Context, w *wharf.Workspace) (bool, error
 	return created, nil
 }
 
-// DeleteWorkspace removes the workspace with its datastores, computes, and
-// the secrets and role assignments at its scope or below, all in one
-// transaction so that a failure leaves nothing half-deleted. Child rows are
-// deleted explicitly, not only by the foreign keys' cascade, so the result
-// does not hinge on a connection setting.
+// DeleteWorkspace removes the workspace with its datastores, computes, blob
+// references, and the secrets and role assignments at its scope or below,
+// all in one transaction so that a failure leaves nothing half-deleted.
+// Child rows are deleted explicitly, not only by the foreign keys' cascade,
+// so the result does not hinge on a connection setting.
 func (db *DB) DeleteWorkspace(ctx context.Context, name string) error {
 	scope := wharf.WorkspaceScope(name)
 	below, belowArgs := scopeAtOrBelow("scope", scope)
@@ -97,6 +97,7 @@ func (db *DB) DeleteWorkspace(ctx context.Context, name string) error {
 		for _, q := range []string{
 			`DELETE FROM datastores WHERE workspace = ?`,
 			`DELETE FROM computes WHERE workspace = ?`,
+			`DELETE FROM blob_refs WHERE workspace = ?`,
 		} {
 			if _, err := c.exec(ctx, q, name); err != nil {
 				return err

@@ -26,6 +26,7 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"Schedules", testSchedules},
 		{"OnlineEndpoints", testOnlineEndpoints},
 		{"BatchEndpoints", testBatchEndpoints},
+		{"BlobRefs", testBlobRefs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
