@@ -74,6 +74,17 @@ updates the endpoints only when a new version was registered.`,
 			}
 			os.Setenv("WHARF_URL", url)
 			os.Setenv("WHARF_CLIENT_ID", "")
+			// Which principal every step acts as, so that a refusal
+			// further on can be read against its roles; never the secret.
+			creds, _, err := resolveCredentials(a.cfg)
+			if err != nil {
+				return err
+			}
+			source := "$WHARF_CREDENTIALS"
+			if credFile != "" {
+				source = "the Owner credential " + credFile
+			}
+			fmt.Fprintf(a.stdout, "Acting as service principal %s (tenant %s), from %s, at %s\n", creds.ClientID, creds.TenantID, source, url)
 			if err := q.run(ctx); err != nil {
 				return err
 			}

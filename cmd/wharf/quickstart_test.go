@@ -229,3 +229,35 @@ func assertBatchPredictions(t *testing.T, m *linear.Model, input, output string)
 		}
 	}
 }
+
+// TestQuickstartSaysWhichCredentialItUses: against a running server the
+// quickstart names the principal it acts as and where its credential came
+// from, before the first step, and never prints the secret. A Reader's
+// credential is refused at the first step, which keeps this short.
+func TestQuickstartSaysWhichCredentialItUses(t *testing.T) {
+	e := newCLIEnv(t)
+	sdkAuth := e.ok("ad", "sp", "create-for-rbac", "--name", "quickstart-reader", "--role", "Reader", "--scopes", "/", "--sdk-auth")
+	var reader credentials
+	if err := json.Unmarshal([]byte(sdkAuth), &reader); err != nil || reader.ClientSecret == "" {
+		t.Fatalf("--sdk-auth output: %v\n%s", err, sdkAuth)
+	}
+	t.Setenv("WHARF_CREDENTIALS", sdkAuth)
+	example := t.TempDir()
+	infra, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "taxi", "config-infra-dev.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, example, "config-infra-dev.yml", string(infra))
+
+	out, errs, code := e.wharf("quickstart", "--url", e.srv.HTTP.URL, "--example", example)
+	want := "Acting as service principal " + reader.ClientID + " (tenant " + reader.TenantID + "), from $WHARF_CREDENTIALS, at " + e.srv.HTTP.URL
+	if !strings.Contains(out, want) {
+		t.Errorf("quickstart output lacks %q:\n%s", want, out)
+	}
+	if code == 0 || !strings.Contains(errs, "AuthorizationFailed") {
+		t.Errorf("a Reader's quickstart: exit %d, stderr %q; want the first step refused", code, errs)
+	}
+	if strings.Contains(out+errs, reader.ClientSecret) || strings.Contains(out+errs, reader.ClientSecret[3:20]) {
+		t.Fatal("the quickstart printed the client secret")
+	}
+}
