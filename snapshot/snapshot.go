@@ -91,6 +91,17 @@ func (m *Manifest) JSON() ([]byte, error) {
 	return json.Marshal(manifestJSON{Version: manifestVersion, Files: files})
 }
 
+// Digests returns the digest of the manifest and those of its files: the
+// blobs a workspace must reference to read the snapshot back.
+func (m *Manifest) Digests() []string {
+	out := make([]string, 0, len(m.Files)+1)
+	out = append(out, m.Digest)
+	for _, f := range m.Files {
+		out = append(out, f.Digest)
+	}
+	return out
+}
+
 // Size returns the total size of the files in bytes.
 func (m *Manifest) Size() int64 {
 	var n int64
@@ -626,4 +637,71 @@ func FromStored(ctx context.Context, files []File, blobs wharf.BlobStore) (*Mani
 		return nil, err
 	}
 	return m, nil
+}
+
+// manifestPrefix starts the canonical JSON of every manifest this package
+// writes (see Manifest.JSON), so that a blob can be told from a manifest
+// by its first bytes, without reading a large file.
+var manifestPrefix = []byte(fmt.Sprintf(`{"version":%d,"files":`, manifestVersion))
+
+// Contents returns digest and, when the blob is a snapshot manifest, the
+// digests of the files it lists: all the content that a job or an asset
+// naming digest reads. Any other blob, including one that merely starts
+// like a manifest, is its own content.
+func Contents(ctx context.Context, digest string, blobs wharf.BlobStore) ([]string, error) {
+	r, size, err := blobs.Open(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	// Only the first bytes are read, never the end, where the store's
+	// reader checks the digest: whether the content is intact is for
+	// whoever reads it all to find out.
+	isManifest := false
+	if size > int64(len(manifestPrefix)) {
+		head := make([]byte, len(manifestPrefix))
+		if _, err := io.ReadFull(r, head); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("snapshot: read %s: %w", digest, err)
+		}
+		isManifest = bytes.Equal(head, manifestPrefix)
+	}
+	r.Close()
+	if !isManifest {
+		return []string{digest}, nil
+	}
+	m, err := Load(ctx, digest, blobs)
+	if wharf.ErrorCode(err) == wharf.EINVALID {
+		return []string{digest}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.Digests(), nil
+}
+
+// CheckReferenced answers nil when the workspace references digest and,
+// for a snapshot, every file in it (see wharf.BlobRefService), and
+// otherwise an EINVALID error naming field: content is named in a job, an
+// asset or a deployment only by a workspace that holds it, or a digest
+// seen elsewhere would read another workspace's data.
+func CheckReferenced(ctx context.Context, refs wharf.BlobRefService, blobs wharf.BlobStore, workspace, digest, field string) error {
+	notUploaded := wharf.Errorf(wharf.EINVALID, "content %s has not been uploaded to workspace %s", digest, workspace).WithField(field)
+	digests, err := Contents(ctx, digest, blobs)
+	if wharf.IsNotFound(err) || wharf.ErrorCode(err) == wharf.EINVALID {
+		return notUploaded
+	}
+	if err != nil {
+		return err
+	}
+	missing, err := refs.UnreferencedBlobs(ctx, workspace, digests)
+	switch {
+	case err != nil:
+		return err
+	case len(missing) == 0:
+		return nil
+	case missing[0] == digest:
+		return notUploaded
+	}
+	return wharf.Errorf(wharf.EINVALID, "folder %s lists %d files that have not been uploaded to workspace %s (%s among them)",
+		digest, len(missing), workspace, missing[0]).WithField(field)
 }

@@ -518,3 +518,33 @@ func TestMaterializeLinkedLinksEveryFile(t *testing.T) {
 		t.Errorf("MaterializeLinked into a full folder: %v", err)
 	}
 }
+
+// TestContentsOpensManifestsOnly checks that a snapshot's manifest stands
+// for its files too, while any other blob, even one that starts like a
+// manifest, is only itself.
+func TestContentsOpensManifestsOnly(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.txt": "a", "b/c.txt": "c"})
+	m := take(t, dir)
+	if err := Upload(ctx, m, dir, store); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Contents(ctx, m.Digest, store)
+	if err != nil || !reflect.DeepEqual(got, m.Digests()) || len(got) != 3 {
+		t.Errorf("Contents(manifest) = %q, %v; want the manifest and its 2 files", got, err)
+	}
+	for _, content := range []string{"plain text", `{"version":1,"files":[{"path":"../x"}]}`, ""} {
+		d, _, err := store.Put(ctx, strings.NewReader(content))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := Contents(ctx, d, store); err != nil || !reflect.DeepEqual(got, []string{d}) {
+			t.Errorf("Contents(%q) = %q, %v; want only itself", content, got, err)
+		}
+	}
+	if _, err := Contents(ctx, digestOf([]byte("never stored")), store); !wharf.IsNotFound(err) {
+		t.Errorf("Contents of a missing blob: %v, want ENOTFOUND", err)
+	}
+}
