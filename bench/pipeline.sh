@@ -29,6 +29,9 @@
 #   BENCH_MAX_WORKERS        steps at once, both tools (default 16)
 #   BENCH_TOOLS              which columns to run (default "wharf metaflow")
 #   BENCH_NO_WRITE=1         print the table but leave BENCHMARKS.md alone
+#   BENCH_WHARF_SERVER_FLAGS extra `wharf server` flags, e.g.
+#                            --unsafe-run-steps-as-server-user to measure
+#                            steps without their sandboxes
 #
 # Metaflow comes from PyPI into bench/.venv, pinned in
 # bench/requirements-bench.txt.
@@ -150,7 +153,8 @@ write_pipelines() {
 # start_wharf: a fresh server (fresh data dir, a port the kernel picks) and
 # the CLI's environment pointing at it as its owner.
 start_wharf() {
-  bench_wharf_start "wharf server" "$WORK/wharf" || return 1
+  # shellcheck disable=SC2086  # flags split on purpose
+  bench_wharf_start "wharf server" "$WORK/wharf" ${BENCH_WHARF_SERVER_FLAGS:-} || return 1
   bench_wharf_cli_env "$WORK/wharf/cli"
   "$WORK/bin/wharf" ml workspace create -n bench >/dev/null || return 1
   "$WORK/bin/wharf" ml compute create -n cpu-cluster --max-instances "$WORKERS" -w bench >/dev/null || return 1

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/sandbox"
 )
 
 // DefaultKillGrace is how long a cancelled or timed-out process group gets
@@ -33,6 +34,11 @@ import (
 // common container default, long enough for a training script to save a
 // checkpoint or flush its metrics.
 const DefaultKillGrace = 10 * time.Second
+
+// exitSettle is how long the rest of a process group may take to be gone
+// after its main process exited on its own before it counts as left
+// running.
+const exitSettle = 200 * time.Millisecond
 
 // defaultPath is searched for the command when the task's environment has no
 // PATH, the same list a POSIX shell falls back to.
@@ -58,6 +64,9 @@ type Task struct {
 	// Timeout ends the attempt this long after it started; zero means
 	// no limit.
 	Timeout time.Duration
+	// Mounts are the host paths the process may reach when the executor
+	// sandboxes it (Executor.Sandbox); ignored otherwise.
+	Mounts []sandbox.Mount
 }
 
 // Result is how an attempt ended.
@@ -95,6 +104,9 @@ type Executor struct {
 	// cancelled, times out, or leaves processes behind after its main
 	// process exits. Zero means DefaultKillGrace.
 	KillGrace time.Duration
+	// Sandbox, when set, runs every task in a sandbox that sees only the
+	// task's Mounts besides the system folders, as the sandbox's user.
+	Sandbox *sandbox.Sandbox
 }
 
 var subreaperOnce sync.Once
@@ -153,16 +165,19 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 		Args: t.Argv,
 		Dir:  t.Dir,
 		Env:  append([]string{}, t.Env...),
-		// One *os.File for both streams: the child writes to the log
-		// directly, in the order it writes, with no copying goroutine
-		// that a lingering grandchild could keep alive.
-		Stdout: logFile,
-		Stderr: logFile,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
 	}
+	if e.Sandbox != nil {
+		if cmd, err = e.Sandbox.Command(sandbox.Spec{Argv: t.Argv, Env: t.Env, Dir: t.Dir, Mounts: t.Mounts}); err != nil {
+			return notStarted(wharf.Errorf(wharf.EINVALID, "%v", err))
+		}
+	}
+	// One *os.File for both streams: the child writes to the log
+	// directly, in the order it writes, with no copying goroutine that a
+	// lingering grandchild could keep alive.
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// A session of its own: a new process group that the whole attempt
+	// stays in, and no controlling terminal to inject input into.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 
 	type startResult struct {
 		proc Process
@@ -268,9 +283,10 @@ func (e *Executor) stopGroup(pgid int, exited <-chan struct{}, reason string, lo
 	}
 	<-exited
 
-	// The main process is reaped; now the rest of its group.
-	reapGroup(pgid)
-	if !groupAlive(pgid) {
+	// The main process is reaped; now the rest of its group. Members
+	// that exited with it (a sandbox's helpers) may take a moment to be
+	// handed over and reaped: that is not a process left running.
+	if waitGroupGone(pgid, time.Now().Add(exitSettle)) {
 		return
 	}
 	if termAt.IsZero() {

@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/sandbox"
 )
 
 //go:embed worker.py
@@ -217,6 +218,13 @@ type Config struct {
 	// StartTimeout bounds loading the model in each worker, at Start and
 	// on every restart; zero means DefaultStartTimeout.
 	StartTimeout time.Duration
+	// Sandbox, when set, starts every worker in a sandbox (and never
+	// forks one from a zygote, which runs outside it). The sandbox sees
+	// the model and code folders read-only, the pool's own socket folder,
+	// the interpreter's installation and Mounts.
+	Sandbox *sandbox.Sandbox
+	// Mounts are further host paths the sandboxed workers may reach.
+	Mounts []sandbox.Mount
 }
 
 // Pool is a set of running workers for one model. Its methods are safe for
@@ -455,7 +463,7 @@ func (p *Pool) startWorker(ctx context.Context, index int) (*worker, error) {
 		outputDone: make(chan struct{}),
 	}
 	forked := false
-	if p.zygote != "" {
+	if p.zygote != "" && p.cfg.Sandbox == nil {
 		if err = p.fork(w, args[1:], dir, pw); err == nil {
 			forked = true
 		} else {
@@ -559,15 +567,17 @@ func (p *Pool) exec(w *worker, args []string, dir string, out *os.File) error {
 		Args: args,
 		Dir:  dir,
 		Env:  p.env,
-		// A pipe of our own rather than exec's copying: Wait then
-		// returns when the worker exits, whatever inherited the pipe.
-		Stdout: out,
-		Stderr: out,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
 	}
+	if p.cfg.Sandbox != nil {
+		var err error
+		if cmd, err = p.sandboxed(args, dir); err != nil {
+			return err
+		}
+	}
+	// A pipe of our own rather than exec's copying: Wait then returns
+	// when the worker exits, whatever inherited the pipe.
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	err := startPinned(cmd, func() {
 		w.mu.Lock()
 		w.status = exitText(cmd.ProcessState)
@@ -586,6 +596,25 @@ func (p *Pool) exec(w *worker, args []string, dir string, out *os.File) error {
 	}
 	w.pid = cmd.Process.Pid
 	return nil
+}
+
+// sandboxed returns the command that runs a worker in the pool's sandbox,
+// handing it the pool's socket folder.
+func (p *Pool) sandboxed(args []string, dir string) (*exec.Cmd, error) {
+	box := p.cfg.Sandbox
+	// The model and code are mounted read-only; owning them lets the
+	// worker read files materialized only for the server.
+	if err := box.Own(p.dir, p.cfg.ModelDir, p.cfg.CodeDir); err != nil {
+		return nil, err
+	}
+	mounts := append([]sandbox.Mount{{Path: p.dir, Writable: true}}, p.cfg.Mounts...)
+	for _, d := range []string{p.cfg.ModelDir, p.cfg.CodeDir} {
+		if d != "" {
+			mounts = append(mounts, sandbox.Mount{Path: d})
+		}
+	}
+	mounts = append(mounts, sandbox.ProgramMounts(p.python)...)
+	return box.Command(sandbox.Spec{Argv: args, Env: p.env, Dir: dir, Mounts: mounts})
 }
 
 // startPinned starts cmd and, once it has exited and been waited for,

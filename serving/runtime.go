@@ -21,6 +21,7 @@ import (
 	"github.com/wharfml/wharf/linear"
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/pyworker"
+	"github.com/wharfml/wharf/sandbox"
 	"github.com/wharfml/wharf/scoring"
 	"github.com/wharfml/wharf/snapshot"
 )
@@ -39,7 +40,11 @@ type Factory struct {
 	// Python is the interpreter of deployments without an environment of
 	// their own ("" is python3 on PATH).
 	Python string
-	Logger *slog.Logger
+	// Sandbox, when set, runs every Python worker in a sandbox of its
+	// own, as the sandbox's user: a scoring script or model never runs
+	// with the server's privileges.
+	Sandbox *sandbox.Sandbox
+	Logger  *slog.Logger
 
 	mu sync.Mutex // serializes materialization into Dir
 }
@@ -109,6 +114,7 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 		if pe != nil {
 			cfg.Python = pe.Python
 			env = append(env, pe.Environ(os.Getenv("PATH"))...)
+			cfg.Mounts = append(cfg.Mounts, sandbox.Mount{Path: pe.Dir})
 		}
 	}
 	if spec.Environment == nil && f.Python == "" && f.Envs != nil && spec.CodeConfiguration == nil {
@@ -122,13 +128,19 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 			if pe != nil {
 				cfg.Python = pe.Python
 				env = append(env, pe.Environ(os.Getenv("PATH"))...)
+				cfg.Mounts = append(cfg.Mounts, sandbox.Mount{Path: pe.Dir})
 			}
 		}
+	}
+	if f.Sandbox != nil {
+		// The server's home is not in the sandbox; its /tmp is.
+		env = append(env, "HOME=/tmp", "TMPDIR=/tmp")
 	}
 	for k, v := range spec.EnvVars {
 		env = append(env, k+"="+v)
 	}
 	cfg.Env = env
+	cfg.Sandbox = f.Sandbox
 	platform := "mlflow_pyfunc"
 	if cc := spec.CodeConfiguration; cc != nil {
 		codeDir, err := f.materializeCode(ctx, cc.CodeDigest)

@@ -76,6 +76,9 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create database directory: %w", err)
 	}
+	if err := restrictFiles(path); err != nil {
+		return nil, err
+	}
 
 	write, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -146,4 +149,23 @@ func isUniqueViolation(err error) bool {
 
 func isForeignKeyViolation(err error) bool {
 	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// restrictFiles makes the database readable by its owner only. SQLite
+// creates files with the process's umask (usually 0644) and gives the -wal
+// and -shm files the database's mode, so creating the database 0600 first
+// covers all three; files an older version left open to others are
+// narrowed.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sqlite: restrict %s: %w", p, err)
+		}
+	}
+	return nil
 }
