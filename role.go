@@ -274,6 +274,42 @@ func Authorize(assignments []*RoleAssignment, action, scope string) bool {
 	return false
 }
 
+// JobActions are all a job's token can ever do, whatever its submitter may:
+// track its runs through MLflow, read and write artifacts, read the
+// workspace's assets, and register models, as a register step does. No
+// deletes, no jobs, secrets, endpoints, compute, principals or role
+// assignments, and nothing outside the job's workspace.
+var JobActions = []string{
+	ActionWorkspaceRead,
+	ActionExperimentRead, ActionExperimentWrite,
+	ActionModelRead, ActionModelWrite,
+	ActionArtifactRead, ActionArtifactWrite,
+	ActionDataRead, ActionEnvironmentRead, ActionComponentRead,
+}
+
+// AuthorizeCaller is Authorize for a caller: a job's token is further
+// limited to JobActions inside its own workspace, so that code running in
+// a job — a component someone else wrote, a compromised dependency —
+// never holds more of its submitter's rights than the job needs.
+func AuthorizeCaller(c *Caller, assignments []*RoleAssignment, action, scope string) bool {
+	if c != nil && c.Job != "" {
+		if scope == ServerScope || !ScopeContains(WorkspaceScope(c.JobWorkspace), scope) {
+			return false
+		}
+		allowed := false
+		for _, a := range JobActions {
+			if strings.EqualFold(a, action) {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			return false
+		}
+	}
+	return Authorize(assignments, action, scope)
+}
+
 // RoleAssignmentFilter narrows ListRoleAssignments; empty fields match all.
 type RoleAssignmentFilter struct {
 	PrincipalID string

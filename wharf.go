@@ -51,6 +51,22 @@ type Caller struct {
 	PrincipalID string
 	// DisplayName is the principal's display name, for audit lines.
 	DisplayName string
+	// Job is set when the request comes from a job's processes with the
+	// token the job was given: the caller then acts for PrincipalID (who
+	// submitted the job) only within JobWorkspace and only with
+	// JobActions (see AuthorizeCaller).
+	Job string
+	// JobWorkspace is the workspace of Job.
+	JobWorkspace string
+}
+
+// AuditName is how the audit log names the caller: the principal's
+// display name, or "job J on behalf of NAME" for a job's token.
+func (c *Caller) AuditName() string {
+	if c.Job != "" {
+		return "job " + c.Job + " on behalf of " + c.DisplayName
+	}
+	return c.DisplayName
 }
 
 type callerKey struct{}

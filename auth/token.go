@@ -60,6 +60,13 @@ type Claims struct {
 	AuthorizedParty string `json:"azp,omitempty"`
 	// IdentityType is IdentityTypeApp for client-credentials tokens.
 	IdentityType string `json:"idtyp,omitempty"`
+
+	// Job is set only in a job token: the job (pipeline step) whose
+	// processes hold it. Such a token acts for Subject but only inside
+	// Workspace, only with a job's actions, and only while the job runs.
+	Job string `json:"wharf_job,omitempty"`
+	// Workspace is the job's workspace, set with Job.
+	Workspace string `json:"wharf_ws,omitempty"`
 }
 
 // GetExpirationTime implements jwt.Claims.
@@ -125,6 +132,21 @@ func (i *Issuer) leeway() time.Duration {
 // audience means i.Audience. It returns the compact JWT and its expiry,
 // which the token endpoint reports as expires_in.
 func (i *Issuer) Issue(subject, tenantID, appID string, audience string) (token string, expiresAt time.Time, err error) {
+	return i.issue(Claims{Subject: subject, TenantID: tenantID, AppID: appID, Audience: audience}, i.TTL)
+}
+
+// IssueJob signs a job token: one for appID's job in workspace, valid for
+// ttl, with the given audience. Verifiers tell it from an ordinary token
+// by its audience and its Job claim.
+func (i *Issuer) IssueJob(tenantID, appID, audience, workspace, job string, ttl time.Duration) (string, time.Time, error) {
+	if workspace == "" || job == "" {
+		return "", time.Time{}, errors.New("auth: a job token needs its workspace and job")
+	}
+	return i.issue(Claims{Subject: appID, TenantID: tenantID, AppID: appID, Audience: audience, Job: job, Workspace: workspace}, ttl)
+}
+
+func (i *Issuer) issue(c Claims, ttl time.Duration) (token string, expiresAt time.Time, err error) {
+	subject, tenantID, appID, audience := c.Subject, c.TenantID, c.AppID, c.Audience
 	if audience == "" {
 		audience = i.Audience
 	}
@@ -133,7 +155,7 @@ func (i *Issuer) Issue(subject, tenantID, appID string, audience string) (token 
 		return "", time.Time{}, errors.New("auth: issuer is not configured")
 	case audience == "":
 		return "", time.Time{}, errors.New("auth: no audience for token")
-	case i.TTL <= 0:
+	case ttl <= 0:
 		return "", time.Time{}, errors.New("auth: token TTL must be positive")
 	case subject == "":
 		return "", time.Time{}, errors.New("auth: token subject is empty")
@@ -151,7 +173,7 @@ func (i *Issuer) Issue(subject, tenantID, appID string, audience string) (token 
 	// JWT times have one-second resolution; truncate first so the expiry
 	// returned matches the exp claim exactly.
 	now := i.now().Truncate(time.Second)
-	exp := now.Add(i.TTL)
+	exp := now.Add(ttl)
 	claims := Claims{
 		Issuer:          i.Issuer,
 		Subject:         subject,
@@ -165,6 +187,8 @@ func (i *Issuer) Issue(subject, tenantID, appID string, audience string) (token 
 		AppID:           appID,
 		AuthorizedParty: appID,
 		IdentityType:    IdentityTypeApp,
+		Job:             c.Job,
+		Workspace:       c.Workspace,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	t.Header["kid"] = key.ID
@@ -190,7 +214,13 @@ func (i *Issuer) Verify(token string, audience string) (*Claims, error) {
 	if audience == "" {
 		audience = i.Audience
 	}
-	if i.Issuer == "" || audience == "" || i.Keys == nil {
+	return i.VerifyAny(token, audience)
+}
+
+// VerifyAny is Verify for a token that may be for any of the audiences; the
+// returned claims say which.
+func (i *Issuer) VerifyAny(token string, audiences ...string) (*Claims, error) {
+	if i.Issuer == "" || len(audiences) == 0 || i.Keys == nil {
 		return nil, fmt.Errorf("%w: verifier is not configured", ErrTokenInvalid)
 	}
 	if len(token) == 0 || len(token) > maxTokenLen {
@@ -200,7 +230,6 @@ func (i *Issuer) Verify(token string, audience string) (*Claims, error) {
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 		jwt.WithIssuer(i.Issuer),
-		jwt.WithAudience(audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(i.leeway()),
@@ -225,15 +254,32 @@ func (i *Issuer) Verify(token string, audience string) (*Claims, error) {
 		return &key.Private.PublicKey, nil
 	})
 	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) && !oneOf(claims.Audience, audiences) {
+			// Expired and for another resource: a fresh token of the
+			// same kind would not help, so it is invalid, not expired.
+			return nil, fmt.Errorf("%w: wrong audience", ErrTokenInvalid)
+		}
 		return nil, classify(err)
 	}
 
 	// Defence in depth: the parser has checked these, but the rest of the
 	// server trusts them, so make the contract explicit.
-	if claims.Issuer != i.Issuer || claims.Audience != audience || claims.ExpiresAt == nil {
+	if claims.Issuer != i.Issuer || claims.ExpiresAt == nil {
 		return nil, fmt.Errorf("%w: claims", ErrTokenInvalid)
 	}
+	if !oneOf(claims.Audience, audiences) {
+		return nil, fmt.Errorf("%w: wrong audience", ErrTokenInvalid)
+	}
 	return &claims, nil
+}
+
+func oneOf(aud string, audiences []string) bool {
+	for _, a := range audiences {
+		if a != "" && aud == a {
+			return true
+		}
+	}
+	return false
 }
 
 // classify maps a jwt error onto this package's errors. The library's own
