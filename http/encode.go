@@ -77,7 +77,11 @@ func jsonError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tooBig *http.MaxBytesError
+	var explained *wharf.Error
 	switch {
+	case errors.As(err, &explained):
+		// Already a client-facing error, e.g. a body that came too slowly.
+		return err
 	case errors.Is(err, io.EOF):
 		return wharf.Errorf(wharf.EINVALID, "request body is empty; a JSON object is required")
 	case errors.As(err, &tooBig):

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/snapshot"
 )
 
 // assetKinds maps each asset kind to the actions that guard it.
@@ -37,7 +39,10 @@ func (s *Server) registerAssetRoutes() {
 	// Content is uploaded once by digest and then named by assets and
 	// jobs; a client asks first (HEAD) and sends only what is missing.
 	// Upload is a data write, download a data read: code and data travel
-	// the same way.
+	// the same way. A workspace sees only the blobs it references (see
+	// wharf.BlobRefService): content another workspace holds is 404
+	// here, not even confirmed to exist, until it is uploaded through
+	// this one.
 	s.route("HEAD "+ws+"/blobs/{digest}", wharf.ActionDataRead, s.handleStatBlob)
 	s.route("GET "+ws+"/blobs/{digest}", wharf.ActionDataRead, s.handleGetBlob)
 	s.route("PUT "+ws+"/blobs/{digest}", wharf.ActionDataWrite, s.handlePutBlob)
@@ -69,11 +74,9 @@ func (s *Server) handleCreateAsset(w http.ResponseWriter, r *http.Request, kind 
 	}
 	if req.Digest != "" {
 		// An asset may only pin content that is stored, so a job never
-		// finds its input missing.
-		if _, err := s.Blobs.Stat(r.Context(), req.Digest); err != nil {
-			if wharf.ErrorCode(err) == wharf.ENOTFOUND {
-				err = wharf.Errorf(wharf.EINVALID, "content %s has not been uploaded", req.Digest).WithField("digest")
-			}
+		// finds its input missing, and that this workspace holds, since
+		// the asset makes it the workspace's.
+		if err := s.checkReferenced(r.Context(), r.PathValue("workspace"), req.Digest, "digest"); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -155,12 +158,31 @@ func (s *Server) handleListAssets(w http.ResponseWriter, r *http.Request, kind s
 // store.
 var errNoBlobs = wharf.Errorf(wharf.EUNAVAILABLE, "content storage is not configured on this server")
 
+// referencedBlob returns the digest of a content route when the route's
+// workspace references it, and an ENOTFOUND error otherwise.
+func (s *Server) referencedBlob(r *http.Request) (string, error) {
+	ws, digest := r.PathValue("workspace"), r.PathValue("digest")
+	missing, err := s.Store.UnreferencedBlobs(r.Context(), ws, []string{digest})
+	if err != nil {
+		return "", err
+	}
+	if len(missing) > 0 {
+		return "", wharf.Errorf(wharf.ENOTFOUND, "content %s not found in workspace %s", digest, ws)
+	}
+	return digest, nil
+}
+
 func (s *Server) handleStatBlob(w http.ResponseWriter, r *http.Request) {
 	if s.Blobs == nil {
 		w.WriteHeader(ErrorStatus(wharf.EUNAVAILABLE))
 		return
 	}
-	size, err := s.Blobs.Stat(r.Context(), r.PathValue("digest"))
+	digest, err := s.referencedBlob(r)
+	if err != nil {
+		w.WriteHeader(ErrorStatus(wharf.ErrorCode(err)))
+		return
+	}
+	size, err := s.Blobs.Stat(r.Context(), digest)
 	if err != nil {
 		w.WriteHeader(ErrorStatus(wharf.ErrorCode(err)))
 		return
@@ -174,7 +196,12 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoBlobs)
 		return
 	}
-	rc, size, err := s.Blobs.Open(r.Context(), r.PathValue("digest"))
+	digest, err := s.referencedBlob(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rc, size, err := s.Blobs.Open(r.Context(), digest)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -215,5 +242,16 @@ func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "content hashes to %s, not %s (corrupted upload?)", got, want).WithField("digest"))
 		return
 	}
+	// Whoever sent the bytes holds them: the workspace may read them
+	// back from now on.
+	if err := s.Store.AddBlobRefs(r.Context(), r.PathValue("workspace"), []string{got}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"digest": got, "size": size})
+}
+
+// checkReferenced is snapshot.CheckReferenced on this server's stores.
+func (s *Server) checkReferenced(ctx context.Context, ws, digest, field string) error {
+	return snapshot.CheckReferenced(ctx, s.Store, s.Blobs, ws, digest, field)
 }

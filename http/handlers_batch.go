@@ -203,6 +203,10 @@ func (s *Server) handlePutBatchDeployment(w http.ResponseWriter, r *http.Request
 			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "code_configuration.scoring_script %q must be a path inside the code folder", cc.ScoringScript).WithField("code_configuration.scoring_script"))
 			return
 		}
+		if err := s.checkReferenced(r.Context(), ws, cc.CodeDigest, "code_configuration.code"); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	if _, err := s.Store.FindCompute(r.Context(), ws, set.Compute); err != nil {
 		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "compute %q does not exist in workspace %s", set.Compute, ws).WithField("compute"))
@@ -430,6 +434,11 @@ func (s *Server) modelSnapshot(ctx context.Context, ws, model string) (string, e
 	}
 	m, err := snapshot.FromStored(ctx, files, s.Blobs)
 	if err != nil {
+		return "", err
+	}
+	// The job that scores with the model reads it as an input of the
+	// workspace, which the manifest now is.
+	if err := s.Store.AddBlobRefs(ctx, ws, m.Digests()); err != nil {
 		return "", err
 	}
 	return m.Digest, nil

@@ -49,6 +49,9 @@ type EndpointRouter interface {
 	Score(w http.ResponseWriter, r *http.Request, workspace, endpoint string)
 	// Invalidate drops what the router holds about an endpoint.
 	Invalidate(workspace, endpoint string)
+	// InvalidateWorkspace drops what the router holds about every
+	// endpoint of a workspace.
+	InvalidateWorkspace(workspace string)
 	// DeploymentStatus is a deployment's provisioning state: Creating
 	// while its runtime starts, then Succeeded, or Failed with the reason.
 	DeploymentStatus(ctx context.Context, workspace, endpoint, name string) (string, error)
@@ -65,6 +68,8 @@ func (noRouter) Score(w http.ResponseWriter, r *http.Request, workspace, endpoin
 }
 
 func (noRouter) Invalidate(workspace, endpoint string) {}
+
+func (noRouter) InvalidateWorkspace(workspace string) {}
 
 func (noRouter) DeploymentStatus(ctx context.Context, workspace, endpoint, name string) (string, error) {
 	return "Succeeded", nil
@@ -181,6 +186,7 @@ func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) {
 	if created {
 		for _, k := range []string{"primary", "secondary"} {
 			if err := s.newEndpointKey(r, ws, name, k); err != nil {
+				s.Endpoints.Invalidate(ws, name)
 				s.writeError(w, r, err)
 				return
 			}
@@ -196,13 +202,15 @@ func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The endpoint is gone: its cached keys go now, not after the key
+	// secrets are, so that a failure deleting those leaves no key working.
+	s.Endpoints.Invalidate(ws, name)
 	for _, k := range []string{"primary", "secondary"} {
 		if err := s.Store.DeleteSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k)); err != nil && !wharf.IsNotFound(err) {
 			s.writeError(w, r, err)
 			return
 		}
 	}
-	s.Endpoints.Invalidate(ws, name)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -387,6 +395,17 @@ func (s *Server) handlePutDeployment(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(req.Spec) == 0 {
 		req.Spec = json.RawMessage(`{}`)
+	}
+	var code struct {
+		CodeConfiguration struct {
+			CodeDigest string `json:"code_digest"`
+		} `json:"code_configuration"`
+	}
+	if json.Unmarshal(req.Spec, &code) == nil && code.CodeConfiguration.CodeDigest != "" {
+		if err := s.checkReferenced(r.Context(), ws, code.CodeConfiguration.CodeDigest, "code_configuration.code"); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	d := &wharf.OnlineDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + strconv.FormatInt(v.Version, 10),
 		Spec: req.Spec, ProvisioningState: "Succeeded"}

@@ -1,9 +1,11 @@
 package http
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -217,10 +219,38 @@ func (s *Server) handleJobLog(w http.ResponseWriter, r *http.Request) {
 		offset = size
 	}
 	n := min(size-offset, maxLogChunk)
-	next := offset + n
+	chunk := make([]byte, n)
+	if _, err := io.ReadFull(io.NewSectionReader(f, offset, n), chunk); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !ended {
+		// A line still being written may hold half a token, which
+		// masking would miss: it is sent once it is complete.
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			chunk = chunk[:i+1]
+		} else if n < maxLogChunk {
+			chunk = chunk[:0]
+		}
+	}
+	next := offset + int64(len(chunk))
 	w.Header().Set("X-Wharf-Log-Offset", strconv.FormatInt(next, 10))
 	w.Header().Set("X-Wharf-Log-Complete", strconv.FormatBool(ended && next == size))
 	w.Header().Set("Last-Modified", st.ModTime().UTC().Format(time.RFC1123))
 	w.WriteHeader(http.StatusOK)
-	_, _ = io.Copy(w, io.NewSectionReader(f, offset, n))
+	_, _ = w.Write(maskTokens(chunk))
+}
+
+// tokenPattern matches a JSON Web Token: three base64url parts, the first
+// two JSON objects (so starting "eyJ", the encoding of `{"`).
+var tokenPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+`)
+
+// maskTokens hides every token a step printed (its own, from its
+// environment, or any other) from whoever reads its log, as CI systems
+// mask their secrets.
+func maskTokens(b []byte) []byte {
+	if !bytes.Contains(b, []byte("eyJ")) {
+		return b
+	}
+	return tokenPattern.ReplaceAll(b, []byte("***"))
 }

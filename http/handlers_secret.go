@@ -31,6 +31,13 @@ func writableSecretName(r *http.Request) (string, error) {
 	return n, err
 }
 
+// alwaysAudited reports whether calls with the action are audited even
+// though they change nothing: who read a secret's value, or tried to, is
+// what an investigation of a leaked credential asks first.
+func alwaysAudited(action string) bool {
+	return action == wharf.ActionSecretValue
+}
+
 // maxSecretBytes is Key Vault's limit on a secret value.
 const maxSecretBytes = 25 * 1024
 

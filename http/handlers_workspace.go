@@ -52,7 +52,7 @@ func (s *Server) handleListWorkspaces(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []workspaceJSON{}
 	for _, ws := range all {
-		if wharf.Authorize(as, wharf.ActionWorkspaceRead, wharf.WorkspaceScope(ws.Name)) {
+		if wharf.AuthorizeCaller(c, as, wharf.ActionWorkspaceRead, wharf.WorkspaceScope(ws.Name)) {
 			out = append(out, s.workspaceJSON(ws))
 		}
 	}
@@ -124,6 +124,8 @@ func (s *Server) handleDeleteWorkspace(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Its online endpoints and their key secrets went with it.
+	s.Endpoints.InvalidateWorkspace(name)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -132,6 +132,10 @@ func (s *Server) mlflowJSON(h mlflowFunc) http.HandlerFunc {
 			s.writeMLflowError(w, r, err)
 			return
 		}
+		if err := s.checkJobRunWrite(r, ws, a); err != nil {
+			s.writeMLflowError(w, r, err)
+			return
+		}
 		out, err := h(r, ws, a)
 		if err != nil {
 			s.writeMLflowError(w, r, err)
@@ -142,6 +146,39 @@ func (s *Server) mlflowJSON(h mlflowFunc) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// jobTag is the run tag naming the job a run belongs to: set by the
+// scheduler on a step's run, and on every run a job's token creates.
+const jobTag = "wharf.job"
+
+// checkJobRunWrite keeps a job's token to its own runs: a write that names
+// a run must name one whose jobTag is the token's job, and the tag itself
+// cannot be changed with a job's token. Other callers pass.
+func (s *Server) checkJobRunWrite(r *http.Request, ws string, a *mlflowArgs) error {
+	c := wharf.CallerFromContext(r.Context())
+	if c == nil || c.Job == "" || r.Method == http.MethodGet {
+		return nil
+	}
+	if key, _ := a.str("key"); key == jobTag {
+		return wharf.Errorf(wharf.EFORBIDDEN, "the tag %s is set by Wharf and cannot be changed by a job", jobTag)
+	}
+	id, _ := a.str("run_id")
+	if id == "" {
+		id, _ = a.str("run_uuid")
+	}
+	if id == "" {
+		return nil
+	}
+	run, err := s.Store.FindRun(r.Context(), ws, id)
+	if err != nil {
+		// The handler answers a missing run in MLflow's words.
+		return nil
+	}
+	if run.Tags[jobTag] != c.Job {
+		return wharf.Errorf(wharf.EFORBIDDEN, "job %s may write only its own runs; run %s is not one of them", c.Job, id)
+	}
+	return nil
 }
 
 // mlflowWorkspace returns the workspace named in the path, which must exist:

@@ -255,6 +255,10 @@ func (s *Server) handleCreateRun(r *http.Request, ws string, a *mlflowArgs) (any
 		}
 		tags[kv[0]] = kv[1]
 	}
+	if c := wharf.CallerFromContext(r.Context()); c != nil && c.Job != "" {
+		// Runs a job creates are the job's, whatever the client says.
+		tags[jobTag] = c.Job
+	}
 	// The store checks the experiment is active, and names the run from
 	// the mlflow.runName tag when run_name is empty.
 	run := &wharf.Run{

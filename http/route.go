@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/auth"
 )
 
 // Access says how a route is guarded.
@@ -151,7 +152,9 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		ctx := context.WithValue(r.Context(), requestIDKey, reqID)
 		r = r.WithContext(ctx)
-		if !rt.RawBody {
+		if rt.RawBody {
+			s.streamBody(r)
+		} else {
 			r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
 		}
 		s.metrics.inFlight.Inc()
@@ -165,13 +168,17 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 			s.metrics.latency.WithLabelValues(label).Observe(time.Since(start).Seconds())
 		}()
 
-		if rt.Access == AccessPublic || rt.Access == AccessEndpoint {
-			h(sw, r)
-			return
-		}
 		writeErr := s.writeError
 		if rt.MLflow {
 			writeErr = s.writeMLflowError
+		}
+		if err := checkWorkspaceName(rt, r); err != nil {
+			writeErr(sw, r, err)
+			return
+		}
+		if rt.Access == AccessPublic || rt.Access == AccessEndpoint {
+			h(sw, r)
+			return
 		}
 		caller, err := s.authenticate(r)
 		if err != nil {
@@ -214,7 +221,7 @@ func (s *Server) authenticate(r *http.Request) (*wharf.Caller, error) {
 	if !ok {
 		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "authentication required: send an access token in the Authorization header (wharf account get-access-token)")
 	}
-	claims, err := s.Tokens.Verify(tok, APIAudience)
+	claims, err := s.Tokens.VerifyAny(tok, APIAudience, JobAudience)
 	if err != nil {
 		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
 	}
@@ -224,7 +231,32 @@ func (s *Server) authenticate(r *http.Request) (*wharf.Caller, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return &wharf.Caller{PrincipalID: sp.AppID, DisplayName: sp.DisplayName}, nil
+	c := &wharf.Caller{PrincipalID: sp.AppID, DisplayName: sp.DisplayName}
+	if claims.Audience == JobAudience {
+		if err := s.checkJobToken(r.Context(), claims); err != nil {
+			return nil, err
+		}
+		c.Job, c.JobWorkspace = claims.Job, claims.Workspace
+	}
+	return c, nil
+}
+
+// checkJobToken accepts a job token only while its job runs: the token is
+// revoked when the job reaches a terminal state, whatever its expiry says.
+func (s *Server) checkJobToken(ctx context.Context, claims *auth.Claims) error {
+	if claims.Job == "" || claims.Workspace == "" {
+		return wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
+	}
+	j, err := s.Store.FindJob(ctx, claims.Workspace, claims.Job)
+	if wharf.IsNotFound(err) {
+		return wharf.Errorf(wharf.EUNAUTHENTICATED, "the job this token was issued to no longer exists")
+	} else if err != nil {
+		return err
+	}
+	if wharf.JobTerminal(j.Status) {
+		return wharf.Errorf(wharf.EUNAUTHENTICATED, "the job this token was issued to has ended (%s); its token is revoked", j.Status)
+	}
+	return nil
 }
 
 // authorize evaluates the caller's role assignments for action at scope.
@@ -233,14 +265,15 @@ func (s *Server) authorize(ctx context.Context, c *wharf.Caller, action, scope s
 	if err != nil {
 		return false, err
 	}
-	return wharf.Authorize(as, action, scope), nil
+	return wharf.AuthorizeCaller(c, as, action, scope), nil
 }
 
 // audit records mutating calls; reads are not audited (they are in the
-// request metrics), nor are searches sent as POST, whose action is a read. A
-// failure to write the audit line is logged loudly.
+// request metrics), nor are searches sent as POST, whose action is a read,
+// except the reads of secret values (alwaysAudited). A failure to write the
+// audit line is logged loudly.
 func (s *Server) audit(r *http.Request, rt *Route, c *wharf.Caller, status int, outcome string) {
-	if !isMutating(r.Method) || strings.HasSuffix(rt.Action, "/read") {
+	if (!isMutating(r.Method) || strings.HasSuffix(rt.Action, "/read")) && !alwaysAudited(rt.Action) {
 		return
 	}
 	e := &wharf.AuditEvent{
@@ -256,7 +289,7 @@ func (s *Server) audit(r *http.Request, rt *Route, c *wharf.Caller, status int, 
 		e.Action = rt.Method + " " + rt.Pattern
 	}
 	if c != nil {
-		e.PrincipalID, e.PrincipalName = c.PrincipalID, c.DisplayName
+		e.PrincipalID, e.PrincipalName = c.PrincipalID, c.AuditName()
 	}
 	// The request may be cancelled by now; the audit line must still land.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)

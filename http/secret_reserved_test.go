@@ -54,3 +54,58 @@ func wantReserved(t *testing.T, what string, err error) {
 		t.Errorf("%s: %v, want a 400 naming the field name", what, err)
 	}
 }
+
+// TestSecretValueReadsAreAudited checks that reading a secret's value
+// leaves an audit line whether it was allowed, denied or failed, while
+// listing secret names (a plain read) still leaves none.
+func TestSecretValueReadsAreAudited(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.workspace("ws")
+	admin := f.client(f.principal("admin", [2]string{wharf.RoleOwner, "/"}))
+	ds := f.client(f.principal("datasci", [2]string{wharf.RoleDataScientist, "/workspaces/ws"}))
+	if err := admin.Do(ctx, "PUT", "/api/v1/workspaces/ws/secrets/db-password", map[string]string{"value": "hunter2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Do(ctx, "GET", "/api/v1/workspaces/ws/secrets/db-password", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ds.Do(ctx, "GET", "/api/v1/workspaces/ws/secrets/db-password", nil, nil); wharf.ErrorCode(err) != wharf.EFORBIDDEN {
+		t.Fatalf("data scientist read a secret value: %v", err)
+	}
+	if err := admin.Do(ctx, "GET", "/api/v1/workspaces/ws/secrets/nope", nil, nil); wharf.ErrorCode(err) != wharf.ENOTFOUND {
+		t.Fatalf("missing secret: %v", err)
+	}
+	if err := admin.Do(ctx, "GET", "/api/v1/workspaces/ws/secrets", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	events, err := f.db.ListAuditEvents(ctx, wharf.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type line struct{ principal, path, outcome string }
+	var reads []line
+	for _, e := range events {
+		if e.Method == "GET" {
+			if e.Action != wharf.ActionSecretValue {
+				t.Errorf("a plain read was audited: %+v", e)
+			}
+			reads = append(reads, line{e.PrincipalID, e.Path, e.Outcome})
+		}
+	}
+	// Newest first.
+	want := []line{
+		{"app-admin", "/api/v1/workspaces/ws/secrets/nope", wharf.AuditFailed},
+		{"app-datasci", "/api/v1/workspaces/ws/secrets/db-password", wharf.AuditDenied},
+		{"app-admin", "/api/v1/workspaces/ws/secrets/db-password", wharf.AuditSucceeded},
+	}
+	if len(reads) != len(want) {
+		t.Fatalf("audited reads %+v, want %+v", reads, want)
+	}
+	for i := range want {
+		if reads[i] != want[i] {
+			t.Errorf("audited read %d: %+v, want %+v", i, reads[i], want[i])
+		}
+	}
+}

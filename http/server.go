@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/auth"
@@ -25,6 +24,11 @@ import (
 
 // APIAudience is the audience of access tokens for Wharf's control plane.
 const APIAudience = "api://wharf"
+
+// JobAudience is the audience of the tokens job steps are given: a token
+// for it acts for the job's submitter only within the job's workspace,
+// with a job's actions, while the job runs (wharf.AuthorizeCaller).
+const JobAudience = "api://wharf/job"
 
 // Server is Wharf's HTTP server.
 type Server struct {
@@ -42,6 +46,21 @@ type Server struct {
 	// URL is the externally reachable base URL, printed in credentials.
 	URL    string
 	Logger *slog.Logger
+
+	// ReadHeaderTimeout bounds the reading of a request's headers; set it
+	// before Listen.
+	ReadHeaderTimeout time.Duration
+	// BodyReadTimeout bounds the reading of a request's body, counted from
+	// the end of its headers: a size-capped body must arrive whole within
+	// it, and a streamed one (uploads, scoring requests) must deliver
+	// StreamProgressBytes within each such period. Zero disables both.
+	BodyReadTimeout time.Duration
+	// StreamProgressBytes is the least a streamed body must deliver per
+	// BodyReadTimeout to keep its connection.
+	StreamProgressBytes int64
+	// MaxConnsPerAddress caps the open connections from one remote IP
+	// address; set it before Listen. Zero means no cap.
+	MaxConnsPerAddress int
 
 	mux      *http.ServeMux
 	routes   []*Route
@@ -67,6 +86,11 @@ func NewServer(store wharf.Store, tokens *auth.Issuer, tenantID string, logger *
 		Logger:   logger,
 		mux:      http.NewServeMux(),
 		registry: prometheus.NewRegistry(),
+
+		ReadHeaderTimeout:   DefaultReadHeaderTimeout,
+		BodyReadTimeout:     DefaultBodyReadTimeout,
+		StreamProgressBytes: DefaultStreamProgressBytes,
+		MaxConnsPerAddress:  DefaultMaxConnsPerAddress,
 	}
 	s.metrics = newMetrics(s.registry)
 	s.Endpoints = noRouter{}
@@ -81,11 +105,15 @@ func (s *Server) Registerer() prometheus.Registerer { return s.registry }
 // Handler returns the root handler, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
-// serveHTTP refuses dot segments in MLflow paths before routing. The mux
-// would answer them with a redirect to the cleaned path; the mlflow client
-// must instead get its own error shape, and a traversal attempt must never
-// be turned into a request for another file.
+// serveHTTP puts the request body under its read deadline and refuses dot
+// segments in MLflow paths before routing. The mux would answer those with
+// a redirect to the cleaned path; the mlflow client must instead get its
+// own error shape, and a traversal attempt must never be turned into a
+// request for another file.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// Here rather than per route, so that a body sent to no route (the
+	// server reads and discards it) has a deadline too.
+	s.limitBodyTime(w, r)
 	if strings.HasPrefix(r.URL.Path, "/mlflow/") && hasDotSegment(r.URL.Path) {
 		writeJSON(w, http.StatusBadRequest, MLflowError{ErrorCode: "INVALID_PARAMETER_VALUE", Message: "Invalid path"})
 		return
@@ -116,11 +144,16 @@ func (s *Server) Listen(addr string) (string, error) {
 		return "", err
 	}
 	s.ln = ln
+	if s.MaxConnsPerAddress > 0 {
+		s.ln = limitConnsPerAddress(ln, s.MaxConnsPerAddress, s.metrics.refusedConns.Inc)
+	}
 	// The server exists from here on, so a Shutdown that comes before
-	// Serve starts still stops it: Serve then returns at once.
+	// Serve starts still stops it: Serve then returns at once. Bodies get
+	// their deadlines per request (see limitBodyTime): uploads may take
+	// longer than any fixed ReadTimeout.
 	s.server = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
 	}
 	if s.URL == "" {
@@ -152,7 +185,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) registerRoutes() {
 	s.public("GET /healthz", s.handleHealthz)
 	s.public("GET /readyz", s.handleReadyz)
-	s.public("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}).ServeHTTP)
+	s.public("GET /metrics", s.handleMetrics)
 	s.public("POST /oauth2/v2.0/token", s.handleToken)
 	s.public("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
 	s.public("GET /.well-known/openid-configuration", s.handleOpenIDConfig)
@@ -211,6 +244,17 @@ func (s *Server) registerRoutes() {
 	s.registerEndpointRoutes()
 	s.registerBatchRoutes()
 	s.registerMLflowRoutes()
+}
+
+// checkWorkspaceName validates the workspace named in the path of a route
+// that has one, before it becomes an authorization scope or reaches the
+// store: "a%2F..%2Fb" is one path segment, and must not be authorized as
+// a scope below workspace a.
+func checkWorkspaceName(rt *Route, r *http.Request) error {
+	if !strings.Contains(rt.Pattern, "{workspace}") {
+		return nil
+	}
+	return wharf.ValidateName("workspace", r.PathValue("workspace"))
 }
 
 // scopeOf returns the authorization scope of a request: the workspace in its

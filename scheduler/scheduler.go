@@ -24,6 +24,7 @@ import (
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/sandbox"
 )
 
 // Executor runs one attempt of a step. *local.Executor is the one Wharf
@@ -42,15 +43,21 @@ type Scheduler struct {
 	// WorkDir holds each attempt's code, inputs, outputs and log.
 	WorkDir string
 	// TrackingURI returns the MLflow tracking URI of a workspace, and
-	// Token a token a job's processes log to it with.
+	// Token the token a job's processes log to it with: a job token,
+	// limited to the job's workspace and to what a job does, for the
+	// principal who submitted it.
 	TrackingURI func(workspace string) string
-	Token       func(principalID string, ttl time.Duration) (string, error)
+	Token       func(principalID, workspace, job string, ttl time.Duration) (string, error)
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 	// WarmDir, when set, holds the zygotes Warm starts (warm Python
 	// processes that steps fork their model workers from); steps get it
 	// as WHARF_WARM_DIR. It must be short enough for socket paths.
 	WarmDir string
+	// Sandbox, when set, is how steps are isolated: the scheduler hands
+	// each attempt's folders to its user and tells the executor which
+	// folders the attempt may reach. It must be the executor's sandbox.
+	Sandbox *sandbox.Sandbox
 
 	slots   local.Slots
 	wake    chan struct{}

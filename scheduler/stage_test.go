@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -28,7 +29,17 @@ func (f *fixture) putBlob(content string) string {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.holds(digest)
 	return digest
+}
+
+// holds records that the workspace references the digests, as an upload
+// through it does.
+func (f *fixture) holds(digests ...string) {
+	f.t.Helper()
+	if err := f.db.AddBlobRefs(f.t.Context(), "ws", digests); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // corruptBlob stores a small CSV and then changes one byte of it on disk,
@@ -157,6 +168,7 @@ func TestLinkedFolderInput(t *testing.T) {
 	if err := snapshot.Upload(t.Context(), m, src, f.blobs); err != nil {
 		t.Fatal(err)
 	}
+	f.holds(m.Digests()...)
 	j := f.wait(f.submit(folderInputJob(m.Digest)).Name)
 	if j.Status != wharf.JobCompleted {
 		t.Fatalf("job %s: %s", j.Status, j.Error)
@@ -190,5 +202,46 @@ func TestLinkedFolderInput(t *testing.T) {
 	}
 	if len(j.Outputs) != 0 {
 		t.Errorf("outputs kept from a corrupt input: %v", j.Outputs)
+	}
+}
+
+// TestInputsMustBeHeldByTheWorkspace submits jobs naming content that is
+// stored but that the workspace does not hold: another workspace's file,
+// and a folder of the workspace's own whose manifest lists another's file.
+// Both are refused before anything runs, naming the input, since the job
+// would otherwise read that content and publish it as its outputs.
+func TestInputsMustBeHeldByTheWorkspace(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	if _, err := f.db.PutWorkspace(ctx, &wharf.Workspace{Name: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	foreign, _, err := f.blobs.Put(ctx, strings.NewReader("other's data\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.AddBlobRefs(ctx, "other", []string{foreign}); err != nil {
+		t.Fatal(err)
+	}
+	folder, err := snapshot.FromStored(ctx, []snapshot.File{{Path: "data.csv", Mode: snapshot.ModeFile, Digest: foreign, Size: 13}}, f.blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.holds(folder.Digest)
+	asCode := fileInputJob(f.putBlob("x"))
+	asCode.Steps[0].Spec.CodeDigest = foreign
+	for what, sub := range map[string]*scheduler.Submission{
+		"another workspace's file":          fileInputJob(foreign),
+		"a folder listing another's file":   folderInputJob(folder.Digest),
+		"another workspace's file, as code": asCode,
+	} {
+		_, err := f.sched.Submit(ctx, "ws", "alice", sub)
+		var we *wharf.Error
+		if !errors.As(err, &we) || we.Code != wharf.EINVALID || !strings.Contains(we.Field, "steps[0].spec.") || !strings.Contains(we.Message, "workspace ws") {
+			t.Errorf("%s: %v, want EINVALID naming the field and the workspace", what, err)
+		}
+	}
+	if jobs, err := f.db.ListJobs(ctx, "ws", "", 0); err != nil || len(jobs) != 0 {
+		t.Errorf("refused submissions stored %d jobs (%v)", len(jobs), err)
 	}
 }

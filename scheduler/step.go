@@ -16,6 +16,7 @@ import (
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/sandbox"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -122,9 +123,12 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobRunning, nil); err != nil {
 		return err
 	}
-	say("running: %s", command)
 	task := &local.Task{ID: st.Name + "#" + strconv.Itoa(attempt), Argv: []string{"/bin/sh", "-c", command},
 		Dir: workDir, Env: runEnv, LogPath: logPath, Timeout: time.Duration(spec.TimeoutSeconds) * time.Second}
+	if err := s.confine(task, dir, st, env); err != nil {
+		return s.attemptFailed(ctx, st, attempt, spec, nil, "preparing the sandbox: "+err.Error(), logf)
+	}
+	say("running: %s", command)
 	logf.Sync()
 	res := s.Exec.Run(ctx, task, func(p local.Process) {
 		_, _ = s.setAttempt(context.WithoutCancel(ctx), st, attempt, wharf.JobRunning, &p)
@@ -157,7 +161,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobFinalizing, nil); err != nil {
 		return err
 	}
-	outputs, err := s.commitOutputs(ctx, spec, outputPaths)
+	outputs, err := s.commitOutputs(ctx, st.Workspace, spec, outputPaths)
 	if err == nil {
 		err = s.recordOutputPaths(ctx, st, spec, outputs)
 	}
@@ -515,7 +519,7 @@ func (s *Scheduler) copyBlob(ctx context.Context, digest, path string) error {
 // commitOutputs stores every output folder as a snapshot. Outputs become
 // visible only with the step's Completed status, in the same update, so a
 // failed or killed step leaves none behind.
-func (s *Scheduler) commitOutputs(ctx context.Context, spec *StepSpec, paths map[string]string) (map[string]wharf.JobOutput, error) {
+func (s *Scheduler) commitOutputs(ctx context.Context, workspace string, spec *StepSpec, paths map[string]string) (map[string]wharf.JobOutput, error) {
 	out := map[string]wharf.JobOutput{}
 	for name, p := range paths {
 		m, err := snapshot.Take(p)
@@ -523,6 +527,11 @@ func (s *Scheduler) commitOutputs(ctx context.Context, spec *StepSpec, paths map
 			return nil, fmt.Errorf("output %s: %w", name, err)
 		}
 		if err := snapshot.Upload(ctx, m, p, s.Blobs); err != nil {
+			return nil, fmt.Errorf("output %s: %w", name, err)
+		}
+		// The output is the workspace's content, downloaded through it
+		// manifest and files alike (see wharf.BlobRefService).
+		if err := s.Store.AddBlobRefs(ctx, workspace, m.Digests()); err != nil {
 			return nil, fmt.Errorf("output %s: %w", name, err)
 		}
 		digest := m.Digest
@@ -596,3 +605,43 @@ func (s *Scheduler) recordOutputPaths(ctx context.Context, st *wharf.Job, spec *
 // outputPathExpr matches the expressions an output path may hold:
 // ${{name}}, ${{output_name}}, ${{default_datastore}}.
 var outputPathExpr = regexp.MustCompile(`\$\{\{\s*[a-z_]+\s*\}\}`)
+
+// confine tells the executor what an attempt's sandbox holds — its code
+// and outputs (writable), inputs (read-only), the job's state folder, a
+// TMPDIR and HOME of its own under the attempt, its Python environment and the wharf
+// binary — and hands the writable folders to the sandbox's user. Nothing
+// else of the data folder is reachable from inside.
+func (s *Scheduler) confine(task *local.Task, dir string, st *wharf.Job, env *pyenv.Env) error {
+	if s.Sandbox == nil {
+		return nil
+	}
+	tmp := filepath.Join(dir, "tmp")
+	state := filepath.Join(s.jobDir(st.Workspace, st.Name), "state")
+	inputs := filepath.Join(dir, "inputs")
+	outputs := filepath.Join(dir, "outputs")
+	for _, d := range []string{tmp, state, inputs, outputs} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	if err := s.Sandbox.Own(task.Dir, inputs, outputs, tmp, state); err != nil {
+		return err
+	}
+	task.Mounts = []sandbox.Mount{
+		{Path: task.Dir, Writable: true},
+		{Path: inputs},
+		{Path: outputs, Writable: true},
+		{Path: state, Writable: true},
+		{Path: tmp, Writable: true},
+	}
+	// Temporary files go to the attempt's disk folder rather than the
+	// sandbox's in-memory /tmp; the host's home is not there.
+	task.Env = append(task.Env, "TMPDIR="+tmp, "HOME="+tmp)
+	if env != nil {
+		task.Mounts = append(task.Mounts, sandbox.Mount{Path: env.Dir})
+	}
+	if exe, err := os.Executable(); err == nil {
+		task.Mounts = append(task.Mounts, sandbox.Mount{Path: exe})
+	}
+	return nil
+}

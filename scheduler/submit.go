@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/big"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/snapshot"
 )
 
 // Submission is a job as a client submits it: YAML already parsed, local
@@ -142,7 +144,7 @@ func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submiss
 			return err
 		}
 		if st.Spec.CodeDigest != "" {
-			if err := s.mustBlob(ctx, st.Spec.CodeDigest, st.Name, field+".code_digest"); err != nil {
+			if err := s.mustBlob(ctx, workspace, st.Spec.CodeDigest, st.Name, field+".code_digest"); err != nil {
 				return err
 			}
 		}
@@ -162,7 +164,7 @@ func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submiss
 				}
 				deps[in.Step] = true
 			case in.Digest != "":
-				if err := s.mustBlob(ctx, in.Digest, st.Name, f); err != nil {
+				if err := s.mustBlob(ctx, workspace, in.Digest, st.Name, f); err != nil {
 					return err
 				}
 			}
@@ -194,14 +196,16 @@ func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submiss
 	return nil
 }
 
-func (s *Scheduler) mustBlob(ctx context.Context, digest, step, field string) error {
-	if _, err := s.Blobs.Stat(ctx, digest); err != nil {
-		if wharf.ErrorCode(err) == wharf.ENOTFOUND {
-			return wharf.Errorf(wharf.EINVALID, "step %s names content %s, which has not been uploaded", step, digest).WithField(field)
-		}
-		return err
+// mustBlob checks that content a step names is stored and that the
+// workspace holds it, snapshot files included: a job must not read, and
+// then publish as its outputs, content it knows only by digest.
+func (s *Scheduler) mustBlob(ctx context.Context, workspace, digest, step, field string) error {
+	err := snapshot.CheckReferenced(ctx, s.Store, s.Blobs, workspace, digest, field)
+	var we *wharf.Error
+	if errors.As(err, &we) && we.Code == wharf.EINVALID {
+		return wharf.Errorf(wharf.EINVALID, "step %s: %s", step, we.Message).WithField(field)
 	}
-	return nil
+	return err
 }
 
 // findCycle returns the steps of a dependency cycle, first repeated at the

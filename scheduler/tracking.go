@@ -21,7 +21,8 @@ const (
 )
 
 // tokenTTL is how long a step's tracking token lasts when the step has no
-// timeout: long enough for a long training run.
+// timeout: long enough for a long training run. The token is revoked
+// sooner, when the step ends (the server refuses job tokens of ended jobs).
 const tokenTTL = 24 * time.Hour
 
 // hostVars are passed from the server's environment to a step that runs
@@ -47,9 +48,12 @@ func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec 
 	if s.Token != nil && st.SubmittedBy != "" {
 		ttl := tokenTTL
 		if spec.TimeoutSeconds > 0 {
-			ttl = time.Duration(spec.TimeoutSeconds)*time.Second + time.Hour
+			// The attempt is stopped at its timeout; a minute more covers the
+			// kill grace period and clock skew. The token dies sooner, when
+			// the job ends.
+			ttl = time.Duration(spec.TimeoutSeconds)*time.Second + time.Minute
 		}
-		tok, err := s.Token(st.SubmittedBy, ttl)
+		tok, err := s.Token(st.SubmittedBy, st.Workspace, st.Name, ttl)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +72,9 @@ func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec 
 	vars["AZUREML_RUN_ID"] = st.Name
 	vars["WHARF_JOB_NAME"] = st.Name
 	vars["WHARF_WORKSPACE"] = st.Workspace
-	if s.WarmDir != "" {
+	if s.Sandbox == nil && s.WarmDir != "" {
+		// Zygotes run outside any sandbox, so only unsandboxed steps may
+		// fork workers from them.
 		vars["WHARF_WARM_DIR"] = s.WarmDir
 	}
 	return environ(vars, spec), nil

@@ -88,6 +88,19 @@ func (rt *Router) Invalidate(workspace, endpoint string) {
 	}
 }
 
+// InvalidateWorkspace makes the next request to any endpoint of the
+// workspace re-read it: a deleted workspace takes its endpoints and their
+// keys along, and keys cached before must not outlive them.
+func (rt *Router) InvalidateWorkspace(workspace string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for k, st := range rt.endpoints {
+		if strings.HasPrefix(k, workspace+"/") {
+			st.stale = true
+		}
+	}
+}
+
 // Close stops every runtime.
 func (rt *Router) Close() {
 	rt.mu.Lock()

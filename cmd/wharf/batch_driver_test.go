@@ -50,15 +50,22 @@ type batchEnv struct {
 	server  *exec.Cmd
 	base    string
 	wharf   func(args ...string) string
+	flags   []string
 }
 
 func startBatchEnv(t *testing.T) *batchEnv {
+	t.Helper()
+	return startBatchEnvWith(t)
+}
+
+// startBatchEnvWith is startBatchEnv with extra server flags.
+func startBatchEnvWith(t *testing.T, flags ...string) *batchEnv {
 	t.Helper()
 	py := batchPython(t)
 	// Jobs get the server's PATH; deployments without an environment of
 	// their own run python3 from it.
 	t.Setenv("PATH", filepath.Dir(py)+string(filepath.ListSeparator)+os.Getenv("PATH"))
-	e := &batchEnv{t: t, py: py, root: t.TempDir()}
+	e := &batchEnv{t: t, py: py, root: t.TempDir(), flags: flags}
 	e.dataDir = filepath.Join(e.root, "data")
 	e.start()
 	e.wharf("ml", "workspace", "create", "-n", "mlw")
@@ -68,7 +75,7 @@ func startBatchEnv(t *testing.T) *batchEnv {
 
 // start starts (or restarts) the server on the data folder.
 func (e *batchEnv) start() {
-	e.server, e.base = startProcess(e.t, e.dataDir, "")
+	e.server, e.base = startProcess(e.t, e.dataDir, "", e.flags...)
 	e.wharf = cliAgainst(e.t, e.dataDir, e.base)
 }
 
@@ -320,7 +327,9 @@ func writeDriverCode(t *testing.T, dir string, drivers map[string]string) {
 // without code, scores a folder of CSV files and compares every prediction
 // with the model's own in Python.
 func TestBatchPyfuncModelScoresAFolder(t *testing.T) {
-	e := startBatchEnv(t)
+	// It checks that workers are forked from the server's warm Python
+	// processes, which only a server without sandboxes keeps.
+	e := startBatchEnvWith(t, "--unsafe-run-steps-as-server-user")
 	in := filepath.Join(e.root, "trips")
 	if err := os.MkdirAll(in, 0o755); err != nil {
 		t.Fatal(err)
@@ -655,7 +664,9 @@ settings:
 // worker is restarted (init() again, in a new process), the mini-batch is
 // retried, and every row is written exactly once.
 func TestBatchDriverWorkerKilledMidBatchIsRetried(t *testing.T) {
-	e := startBatchEnv(t)
+	// The driver marks its progress in a folder of the test's, which a
+	// sandboxed step could not write.
+	e := startBatchEnvWith(t, "--unsafe-run-steps-as-server-user")
 	e.scalerModel()
 	marks := filepath.Join(e.root, "marks")
 	if err := os.MkdirAll(marks, 0o755); err != nil {
@@ -729,7 +740,9 @@ environment_variables:
 // reuses the three finished mini-batches and that the output has every
 // row once.
 func TestBatchJobResumesAfterServerKillWithoutDuplicates(t *testing.T) {
-	e := startBatchEnv(t)
+	// The driver marks its progress in a folder of the test's, which a
+	// sandboxed step could not write.
+	e := startBatchEnvWith(t, "--unsafe-run-steps-as-server-user")
 	e.scalerModel()
 	marks := filepath.Join(e.root, "marks")
 	if err := os.MkdirAll(marks, 0o755); err != nil {

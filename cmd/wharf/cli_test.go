@@ -27,7 +27,8 @@ func newCLIEnv(t *testing.T) *cliEnv {
 func newCLIEnvWith(t *testing.T, set func(o *serverOptions)) *cliEnv {
 	t.Helper()
 	dir := t.TempDir()
-	o := serverOptions{dataDir: filepath.Join(dir, "data"), addr: "127.0.0.1:0", tokenTTL: time.Hour, logLevel: "error"}
+	o := serverOptions{dataDir: filepath.Join(dir, "data"), addr: "127.0.0.1:0", tokenTTL: time.Hour, logLevel: "error",
+		stepReadOnly: testVenvs()}
 	set(&o)
 	m, err := startServer(context.Background(), o, &bytes.Buffer{})
 	if err != nil {
@@ -43,6 +44,20 @@ func newCLIEnvWith(t *testing.T, set func(o *serverOptions)) *cliEnv {
 	t.Setenv("WHARF_CREDENTIALS", string(b))
 	t.Setenv("WHARF_CLIENT_ID", "")
 	return &cliEnv{t: t, srv: m, owner: string(b)}
+}
+
+// testVenvs are the test suite's Python environments (scripts/test builds
+// them), which jobs in the tests run by absolute path: sandboxed steps see
+// them only when the server shares them, as an administrator would share a
+// team's interpreter with --step-ro-path.
+func testVenvs() []string {
+	var out []string
+	for _, k := range []string{"WHARF_TEST_MLFLOW2_PYTHON", "WHARF_TEST_MLFLOW3_PYTHON", "WHARF_TEST_PYTHON"} {
+		if py := os.Getenv(k); py != "" {
+			out = append(out, filepath.Dir(filepath.Dir(py)))
+		}
+	}
+	return out
 }
 
 // wharf runs one command line and returns stdout, stderr and the exit code.

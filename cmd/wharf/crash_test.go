@@ -52,10 +52,14 @@ func wharfBinary(t *testing.T) string {
 
 var listenRE = regexp.MustCompile(`msg="wharf server listening" url=(\S+)`)
 
-// startProcess runs `wharf server` and waits for it to log its URL.
-func startProcess(t *testing.T, dataDir, db string) (*exec.Cmd, string) {
+// startProcess runs `wharf server` with any extra flags and waits for it to
+// log its URL.
+func startProcess(t *testing.T, dataDir, db string, flags ...string) (*exec.Cmd, string) {
 	t.Helper()
-	args := []string{"server", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--log-level", "info"}
+	args := append([]string{"server", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--log-level", "info"}, flags...)
+	for _, p := range testVenvs() {
+		args = append(args, "--step-ro-path", p)
+	}
 	if db != "" {
 		args = append(args, "--db", db)
 	}

@@ -50,7 +50,10 @@ func waitForFile(t *testing.T, p string) string {
 func TestSIGKILLDuringPipelineRecovers(t *testing.T) {
 	root := t.TempDir()
 	dataDir := filepath.Join(root, "data")
-	cmd, base := startProcess(t, dataDir, "")
+	// The test follows the step's grandchild by its host process id,
+	// which a sandboxed step, in a PID namespace of its own, cannot see;
+	// TestSIGKILLedServerTakesItsSandboxedStepsWithIt covers sandboxes.
+	cmd, base := startProcess(t, dataDir, "", "--unsafe-run-steps-as-server-user")
 	wharf := cliAgainst(t, dataDir, base)
 	wharf("ml", "workspace", "create", "-n", "mlw")
 	wharf("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
@@ -99,7 +102,7 @@ jobs:
 	_ = cmd.Wait()
 	os.Remove(pidFile)
 
-	_, base2 := startProcess(t, dataDir, "")
+	_, base2 := startProcess(t, dataDir, "", "--unsafe-run-steps-as-server-user")
 	wharf = cliAgainst(t, dataDir, base2)
 	// Recovery stops what the killed server left running.
 	for giveUp := time.Now().Add(30 * time.Second); processAlive(waiter) && time.Now().Before(giveUp); time.Sleep(20 * time.Millisecond) {

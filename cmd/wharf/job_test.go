@@ -236,8 +236,13 @@ create_job: ./pipeline.yml
 }
 
 func TestJobRerunFromFailed(t *testing.T) {
-	e := newCLIEnv(t)
+	// The steps look at a flag file of the test's, which sandboxed steps
+	// see only when it is shared with them.
 	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newCLIEnvWith(t, func(o *serverOptions) { o.stepReadOnly = []string{dir} })
 	e.ok("ml", "workspace", "create", "-n", "mlw")
 	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
 	flag := filepath.Join(dir, "fixed")

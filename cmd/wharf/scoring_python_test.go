@@ -115,7 +115,7 @@ func TestScoreScriptDeploymentLimitsAndCrashes(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if r := metricValue(t, e.srv.HTTP.URL+"/metrics", `wharf_endpoint_worker_restarts{deployment="blue",endpoint="custom",workspace="mlw"}`); r < 1 {
+	if r := metricValue(t, e, `wharf_endpoint_worker_restarts{deployment="blue",endpoint="custom",workspace="mlw"}`); r < 1 {
 		t.Errorf("worker restarts metric %v", r)
 	}
 	logs := e.ok("ml", "online-deployment", "get-logs", "-n", "blue", "-e", "custom", "-w", "mlw")

@@ -214,6 +214,30 @@ func TestAMLTokenLivesNoLongerThanItsPrincipalAndRole(t *testing.T) {
 	}
 }
 
+// TestEndpointKeysDieWithTheirEndpointAndWorkspace deletes an endpoint,
+// then a whole workspace, and checks that keys the router had cached stop
+// working at once.
+func TestEndpointKeysDieWithTheirEndpointAndWorkspace(t *testing.T) {
+	f := newEndpointFixture(t, "key")
+	body := `{"input_data": [[1, 1]]}`
+	if status, resp, _ := f.post(t, f.scoringURI, f.key, "", body); status != 200 {
+		t.Fatalf("before: %d %s", status, resp)
+	}
+	f.e.ok("ml", "online-endpoint", "delete", "-n", "taxi", "-w", "mlw", "--yes")
+	if status, resp, _ := f.post(t, f.scoringURI, f.key, "", body); status != 404 {
+		t.Errorf("key of a deleted endpoint: %d %s, want 404", status, resp)
+	}
+
+	g := newEndpointFixture(t, "key")
+	if status, resp, _ := g.post(t, g.scoringURI, g.key, "", body); status != 200 {
+		t.Fatalf("before: %d %s", status, resp)
+	}
+	g.e.ok("ml", "workspace", "delete", "-n", "mlw", "--yes")
+	if status, resp, _ := g.post(t, g.scoringURI, g.key, "", body); status != 404 {
+		t.Errorf("key of an endpoint in a deleted workspace: %d %s, want 404", status, resp)
+	}
+}
+
 // TestTrafficSplitAndMirroring sends requests at a 70/30 split and checks
 // the proportions within statistical bounds, then mirrors 50% to green.
 func TestTrafficSplitAndMirroring(t *testing.T) {
@@ -244,7 +268,7 @@ func TestTrafficSplitAndMirroring(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	mirrored := 0.0
 	for time.Now().Before(deadline) {
-		mirrored = metricValue(t, f.e.srv.HTTP.URL+"/metrics", `wharf_endpoint_mirrored_requests_total{code="200",deployment="green",endpoint="taxi",workspace="mlw"}`)
+		mirrored = metricValue(t, f.e, `wharf_endpoint_mirrored_requests_total{code="200",deployment="green",endpoint="taxi",workspace="mlw"}`)
 		if mirrored >= 100 {
 			break
 		}
@@ -256,9 +280,16 @@ func TestTrafficSplitAndMirroring(t *testing.T) {
 	}
 }
 
-func metricValue(t *testing.T, url, series string) float64 {
+// metricValue reads one series from the server's /metrics as its owner:
+// series that name workspaces and endpoints are shown only with a token.
+func metricValue(t *testing.T, e *cliEnv, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, e.srv.HTTP.URL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(e.ok("account", "get-access-token", "--query", "accessToken", "-o", "tsv")))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

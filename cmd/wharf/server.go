@@ -21,6 +21,7 @@ import (
 	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/postgres"
 	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/sandbox"
 	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/seal"
 	"github.com/wharfml/wharf/serving"
@@ -48,6 +49,14 @@ type serverOptions struct {
 	python string
 	// warm keeps warm Python processes for batch deployments.
 	warm bool
+	// maxConnsPerAddress caps the open connections from one client IP.
+	maxConnsPerAddress int
+	// unsafeSteps runs user code as the server's own user, unisolated.
+	unsafeSteps bool
+	// stepUser is the account sandboxed user code runs as under a root
+	// server; stepReadOnly are extra host paths its sandboxes see.
+	stepUser     string
+	stepReadOnly []string
 }
 
 func (a *app) serverCommand() *cobra.Command {
@@ -74,7 +83,13 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&o.warm, "warm-python", true, "keep a warm Python process (mlflow and the model's libraries imported) for each batch deployment's environment, "+
 		"so its jobs' workers start in milliseconds; costs the memory of one interpreter per environment")
+	f.IntVar(&o.maxConnsPerAddress, "max-conns-per-address", wharfhttp.DefaultMaxConnsPerAddress,
+		"most open connections from one client IP address, more are closed at once (0: no cap; raise it behind a reverse proxy, which is one address)")
 	f.StringVar(&o.python, "python", "", "Python interpreter for model deployments without an environment of their own (default python3)")
+	f.BoolVar(&o.unsafeSteps, "unsafe-run-steps-as-server-user", false, "run job steps, scoring scripts and model workers as the server's own user without a sandbox; "+
+		"they can then read the data folder, its keys and every token (for machines where bubblewrap cannot run)")
+	f.StringVar(&o.stepUser, "step-user", "", "unprivileged account that user code runs as when the server runs as root (default "+sandbox.DefaultUser+", created if missing)")
+	f.StringArrayVar(&o.stepReadOnly, "step-ro-path", nil, "extra host path that every sandbox sees read-only (repeatable), e.g. a shared data folder or toolchain")
 	return cmd
 }
 
@@ -131,6 +146,23 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	// An older server may have made it readable by others; nothing in it
+	// is for anyone but the server.
+	if err := os.Chmod(o.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict data dir: %w", err)
+	}
+	var box *sandbox.Sandbox
+	if o.unsafeSteps {
+		logger.Warn("user code runs as the server's own user without a sandbox (--unsafe-run-steps-as-server-user): " +
+			"any job can read the data folder, its keys and tokens")
+	} else {
+		var err error
+		box, err = sandbox.New(sandbox.Options{User: o.stepUser, Hidden: []string{o.dataDir}, ReadOnly: o.stepReadOnly})
+		if err != nil {
+			return nil, fmt.Errorf("cannot isolate job steps: %w; install bubblewrap, or pass --unsafe-run-steps-as-server-user to run them unisolated", err)
+		}
+	}
+	logger.Info(box.Describe())
 	sealer, err := seal.LoadOrCreateKey(filepath.Join(o.dataDir, "master.key"))
 	if err != nil {
 		return nil, err
@@ -172,7 +204,13 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	srv := wharfhttp.NewServer(db, issuer, tenant, logger)
 	srv.Blobs = blobs
+	// Before anything can ask: jobs, schedules and downloads check them.
+	if err := srv.BackfillBlobRefs(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("record which workspaces hold stored content: %w", err)
+	}
 	srv.URL = strings.TrimRight(o.url, "/")
+	srv.MaxConnsPerAddress = o.maxConnsPerAddress
 	addr, err := srv.Listen(o.addr)
 	if err != nil {
 		db.Close()
@@ -180,18 +218,19 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	sched := &scheduler.Scheduler{
-		Store: db, Blobs: blobs, Exec: &local.Executor{}, Logger: logger,
+		Store: db, Blobs: blobs, Exec: &local.Executor{Sandbox: box}, Sandbox: box, Logger: logger,
 		Envs:        &pyenv.Builder{CacheDir: filepath.Join(o.dataDir, "envs")},
 		WorkDir:     filepath.Join(o.dataDir, "jobs"),
 		TrackingURI: srv.TrackingURI,
-		Token: func(principal string, ttl time.Duration) (string, error) {
-			jobIssuer := *issuer
-			jobIssuer.TTL = ttl
-			tok, _, err := jobIssuer.Issue(principal, tenant, principal, "")
+		Token: func(principal, workspace, job string, ttl time.Duration) (string, error) {
+			tok, _, err := issuer.IssueJob(tenant, principal, wharfhttp.JobAudience, workspace, job, ttl)
 			return tok, err
 		},
 	}
 	var warmDir string
+	// Warm processes load models outside any sandbox, so a sandboxed
+	// server keeps none: each batch job starts its workers in its own.
+	o.warm = o.warm && box == nil
 	if o.warm {
 		if warmDir, err = makeWarmDir(o.dataDir); err != nil {
 			cancel()
@@ -215,7 +254,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		}
 	}
 	router := serving.NewRouter(db, &serving.Factory{Store: db, Blobs: blobs, Dir: filepath.Join(o.dataDir, "serving"),
-		Envs: sched.Envs, Python: o.python, Logger: logger}, issuer, srv.Registerer(), logger)
+		Envs: sched.Envs, Python: o.python, Sandbox: box, Logger: logger}, issuer, srv.Registerer(), logger)
 	router.Audience = wharfhttp.EndpointAudience
 	router.Blobs, router.CollectDir = blobs, filepath.Join(o.dataDir, "serving")
 	srv.Endpoints = router
