@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/infra"
 )
 
@@ -125,6 +126,7 @@ Next, in another shell:
 	f.IntVar(&q.rows, "rows", 100000, "taxi trips to generate")
 	f.BoolVar(&exit, "exit", false, "stop the server when done instead of serving")
 	o.tokenTTL = 3600e9
+	o.maxConnsPerAddress = wharfhttp.DefaultMaxConnsPerAddress
 	return cmd
 }
 
