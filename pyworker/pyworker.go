@@ -401,7 +401,14 @@ func (c *Config) validate() error {
 // prepare creates the pool's private folder, writes worker.py into it and
 // opens the log.
 func (p *Pool) prepare() error {
-	dir, err := os.MkdirTemp("", "wharf-pyworker-")
+	parent, prefix := "", "wharf-pyworker-"
+	if p.zygote != "" {
+		// Beside the zygote's socket: a worker forked from a sandboxed
+		// zygote sees that folder, not this process's temporary one. A
+		// short name, since the sockets go in it.
+		parent, prefix = filepath.Dir(p.zygote), "p-"
+	}
+	dir, err := os.MkdirTemp(parent, prefix)
 	if err == nil && len(dir)+len("/w0000.sock") > socketPathMax {
 		// A long TMPDIR would overflow sun_path.
 		os.Remove(dir)

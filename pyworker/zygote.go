@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wharfml/wharf/sandbox"
 )
 
 // A zygote is a warm Python process: it has imported mlflow, pandas,
@@ -114,6 +116,14 @@ type ZygoteConfig struct {
 	WarmModels []string
 	// Log receives the zygote's output; nil discards it.
 	Log io.Writer
+	// Sandbox, when set, runs the zygote, and so every worker forked
+	// from it, in a sandbox as the sandbox's user. It sees Dir
+	// (read-write), its models, its interpreter's installation and
+	// Mounts; a worker forked for a job reads the job's files, so
+	// Mounts must show them (see scheduler.Warm).
+	Sandbox *sandbox.Sandbox
+	// Mounts are further host paths the sandboxed zygote may reach.
+	Mounts []sandbox.Mount
 }
 
 // Socket returns where the zygote cfg describes listens, which names it:
@@ -185,8 +195,16 @@ func StartZygote(cfg ZygoteConfig) (*Zygote, error) {
 		out = io.Discard
 	}
 	z := &Zygote{Socket: sock, dir: dir, exited: make(chan struct{})}
-	z.cmd = &exec.Cmd{Path: python, Args: args, Env: env, Dir: dir, Stdout: out, Stderr: out,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}}
+	z.cmd = &exec.Cmd{Path: python, Args: args, Env: env, Dir: dir}
+	if cfg.Sandbox != nil {
+		if z.cmd, err = cfg.sandboxed(python, args, env, dir); err != nil {
+			_ = os.Remove(sock + warmingSuffix)
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	z.cmd.Stdout, z.cmd.Stderr = out, out
+	z.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	err = startPinned(z.cmd, func() {
 		_ = os.Remove(sock)
 		_ = os.Remove(sock + warmingSuffix)
@@ -199,6 +217,21 @@ func StartZygote(cfg ZygoteConfig) (*Zygote, error) {
 		return nil, fmt.Errorf("pyworker: cannot run %s: %w", python, err)
 	}
 	return z, nil
+}
+
+// sandboxed returns the command that runs the zygote in cfg.Sandbox,
+// handing it its socket folder, its script and its models.
+func (cfg ZygoteConfig) sandboxed(python string, args, env []string, dir string) (*exec.Cmd, error) {
+	box := cfg.Sandbox
+	if err := box.Own(append([]string{cfg.Dir, dir}, cfg.WarmModels...)...); err != nil {
+		return nil, err
+	}
+	mounts := append([]sandbox.Mount{{Path: cfg.Dir, Writable: true}, {Path: dir}}, cfg.Mounts...)
+	for _, m := range cfg.WarmModels {
+		mounts = append(mounts, sandbox.Mount{Path: m})
+	}
+	mounts = append(mounts, sandbox.ProgramMounts(python)...)
+	return box.Command(sandbox.Spec{Argv: args, Env: env, Dir: dir, Mounts: mounts})
 }
 
 // Ready reports whether the zygote is warm and taking requests.

@@ -52,8 +52,11 @@ var systemPaths = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", 
 
 // Mount is a host path made visible inside the sandbox at the same path.
 type Mount struct {
-	// Path is the host path, file or folder.
+	// Path is the host path, file or folder, and where it appears.
 	Path string
+	// Source, when set, is the host path shown at Path instead: a folder
+	// whose contents the server changes while the sandbox runs, say.
+	Source string
 	// Writable mounts it read-write; the default is read-only.
 	Writable bool
 }
@@ -239,7 +242,11 @@ func (s *Sandbox) Command(spec Spec) (*exec.Cmd, error) {
 		if m.Writable {
 			flag = "--bind"
 		}
-		args = append(args, flag, m.Path, m.Path)
+		src := m.Path
+		if m.Source != "" {
+			src = m.Source
+		}
+		args = append(args, flag, src, m.Path)
 	}
 	// A mount named through a symbolic link is reached by that name too.
 	for _, l := range s.links(spec, mounts) {
@@ -302,8 +309,14 @@ func appendSystemPath(args []string, p string) []string {
 func (s *Sandbox) mounts(spec Spec) []Mount {
 	byPath := map[string]Mount{}
 	add := func(m Mount, auto bool) {
-		p, err := filepath.EvalSymlinks(m.Path)
-		if err != nil {
+		p := filepath.Clean(m.Path)
+		if m.Source == "" {
+			real, err := filepath.EvalSymlinks(m.Path)
+			if err != nil {
+				return
+			}
+			p = real
+		} else if _, err := os.Stat(m.Source); err != nil {
 			return
 		}
 		if auto && (s.hidden(p) || coveredBySystem(p) || !s.canEnter(p)) {
@@ -343,6 +356,9 @@ func (s *Sandbox) links(spec Spec, mounts []Mount) [][2]string {
 	var out [][2]string
 	seen := map[string]bool{}
 	for _, m := range append(append([]Mount{}, spec.Mounts...), readOnly(s.ReadOnly)...) {
+		if m.Source != "" {
+			continue
+		}
 		name := filepath.Clean(m.Path)
 		real, err := filepath.EvalSymlinks(name)
 		if err != nil || real == name || seen[name] || inMounts(name, mounts) || coveredBySystem(name) {

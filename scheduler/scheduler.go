@@ -73,6 +73,12 @@ type Scheduler struct {
 
 	warmingMu sync.Mutex
 	warming   map[string]chan struct{} // by workspace/component, closed when Warm is done
+
+	// warmShare is how sandboxed zygotes see the jobs that fork from
+	// them (see warmsandbox.go); warmScopes names, by workspace/component,
+	// the share folder and WarmDir subfolder of each one's zygote.
+	warmShare  *sandbox.Share
+	warmScopes map[string]string
 }
 
 // Start recovers what a previous server left unfinished and starts the
@@ -96,6 +102,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	}
 	// Models a previous server warmed; what is warmed now is put again.
 	_ = os.RemoveAll(s.warmModels())
+	s.startWarmShare()
 	if err := s.recover(ctx); err != nil {
 		return err
 	}

@@ -128,6 +128,13 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	if err := s.confine(task, dir, st, env); err != nil {
 		return s.attemptFailed(ctx, st, attempt, spec, nil, "preparing the sandbox: "+err.Error(), logf)
 	}
+	if s.Sandbox != nil {
+		withdraw, err := s.shareWithZygote(task, st.Workspace, spec.Component, st.Name)
+		if err != nil {
+			return s.attemptFailed(ctx, st, attempt, spec, nil, "sharing the job with its warm Python process: "+err.Error(), logf)
+		}
+		defer withdraw()
+	}
 	say("running: %s", command)
 	logf.Sync()
 	res := s.Exec.Run(ctx, task, func(p local.Process) {

@@ -60,7 +60,7 @@ func (s *Scheduler) Warm(workspace string, spec StepSpec, model string) <-chan W
 			s.warmingMu.Unlock()
 			close(ready)
 		}()
-		warmed, err := s.warm(s.ctx, &spec, model)
+		warmed, err := s.warm(s.ctx, workspace, &spec, model)
 		if err != nil && s.ctx.Err() == nil {
 			s.Logger.Warn("warming a Python process failed; jobs start theirs afresh", "component", spec.Component, "err", err)
 		}
@@ -96,7 +96,7 @@ type WarmResult struct {
 	Err    error
 }
 
-func (s *Scheduler) warm(ctx context.Context, spec *StepSpec, model string) (bool, error) {
+func (s *Scheduler) warm(ctx context.Context, workspace string, spec *StepSpec, model string) (bool, error) {
 	in, ok := spec.Inputs[model]
 	if !ok || in.Digest == "" || in.Kind != KindFolder {
 		return false, fmt.Errorf("input %q is not a model folder", model)
@@ -121,6 +121,11 @@ func (s *Scheduler) warm(ctx context.Context, spec *StepSpec, model string) (boo
 	vars := environ(baseVars(env), spec)
 
 	zcfg := pyworker.ZygoteConfig{Env: vars, Dir: s.WarmDir, Log: &zygoteLog{s: s}}
+	if s.Sandbox != nil {
+		if zcfg, err = s.sandboxedZygote(zcfg, workspace, spec.Component, env); err != nil {
+			return false, err
+		}
+	}
 	sock, err := zcfg.Socket()
 	if err != nil {
 		return false, err
@@ -155,7 +160,12 @@ func (s *Scheduler) zygoteFor(sock string, zcfg pyworker.ZygoteConfig, digest, d
 		s.zygotes = map[string]*warmZygote{}
 	}
 	if wz := s.zygotes[sock]; wz != nil && !exited(wz.z) {
-		return wz, nil
+		if zcfg.Sandbox == nil || wz.models[digest] != "" {
+			return wz, nil
+		}
+		// A sandboxed zygote sees only the models it was started with:
+		// it is replaced by one that has the new model too.
+		wz.z.Close()
 	}
 	models := map[string]string{digest: dir}
 	if old := s.zygotes[sock]; old != nil {
@@ -234,7 +244,8 @@ func waitReady(ctx context.Context, z *pyworker.Zygote) error {
 	return nil
 }
 
-// StopWarm kills the zygotes Warm started.
+// StopWarm kills the zygotes Warm started and takes down the share through
+// which sandboxed ones see their jobs.
 func (s *Scheduler) StopWarm() {
 	s.warmMu.Lock()
 	defer s.warmMu.Unlock()
@@ -242,6 +253,12 @@ func (s *Scheduler) StopWarm() {
 		wz.z.Close()
 	}
 	s.zygotes = nil
+	if s.warmShare != nil {
+		if err := s.warmShare.Close(); err != nil {
+			s.Logger.Warn("taking down the warm processes' share failed", "dir", s.warmShare.Dir, "err", err)
+		}
+		s.warmShare = nil
+	}
 }
 
 // zygoteLog sends a zygote's output to the scheduler's log, a line at a

@@ -327,9 +327,13 @@ func writeDriverCode(t *testing.T, dir string, drivers map[string]string) {
 // without code, scores a folder of CSV files and compares every prediction
 // with the model's own in Python.
 func TestBatchPyfuncModelScoresAFolder(t *testing.T) {
-	// It checks that workers are forked from the server's warm Python
-	// processes, which only a server without sandboxes keeps.
-	e := startBatchEnvWith(t, "--unsafe-run-steps-as-server-user")
+	// A deployment below puts a folder of the test's on its PYTHONPATH;
+	// sandboxed jobs and warm processes see it once it is shared.
+	shimRoot := t.TempDir()
+	if err := os.Chmod(shimRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := startBatchEnvWith(t, "--step-ro-path", shimRoot)
 	in := filepath.Join(e.root, "trips")
 	if err := os.MkdirAll(in, 0o755); err != nil {
 		t.Fatal(err)
@@ -474,7 +478,7 @@ error_threshold: -1
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	shim := filepath.Join(e.root, "shim", "pyarrow")
+	shim := filepath.Join(shimRoot, "pyarrow")
 	if err := os.MkdirAll(shim, 0o755); err != nil {
 		t.Fatal(err)
 	}

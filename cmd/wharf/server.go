@@ -228,9 +228,6 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		},
 	}
 	var warmDir string
-	// Warm processes load models outside any sandbox, so a sandboxed
-	// server keeps none: each batch job starts its workers in its own.
-	o.warm = o.warm && box == nil
 	if o.warm {
 		if warmDir, err = makeWarmDir(o.dataDir); err != nil {
 			cancel()
@@ -292,8 +289,9 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 
 // warmSocketRoom is how long a zygote's socket name may make its folder's
 // path: the kernel limits socket paths to about a hundred bytes, and
-// "/z-<16 hex>.sock.tmp" takes 28 of them.
-const warmSocketRoom = 100 - 28
+// "/z-<16 hex>.sock.tmp" takes 28 of them, a sandboxed zygote's subfolder
+// "/<8 hex>" 9 more.
+const warmSocketRoom = 100 - 28 - 9
 
 // makeWarmDir makes the folder for the server's zygote sockets: warm/ in
 // the data folder when its path is short enough, else a folder in /tmp
