@@ -24,6 +24,17 @@ func sha(content string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// withBlobs gives the fixture's server a blob store of its own.
+func (f *fixture) withBlobs() *blob.FS {
+	f.t.Helper()
+	blobs, err := blob.NewFS(f.t.TempDir())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.srv.Blobs = blobs
+	return blobs
+}
+
 // blobStatus sends a bare GET or HEAD to a workspace's content route and
 // returns the status and body.
 func (f *fixture) blobStatus(method, token, ws, digest string) (int, string) {
@@ -50,11 +61,7 @@ func (f *fixture) blobStatus(method, token, ws, digest string) (int, string) {
 func TestBlobsAreReadOnlyThroughAWorkspaceThatHoldsThem(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	blobs, err := blob.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv.Blobs = blobs
+	f.withBlobs()
 	f.workspace("ws-a")
 	f.workspace("ws-b")
 	ownerTok := f.principal("owner", [2]string{wharf.RoleOwner, "/"})
@@ -85,7 +92,7 @@ func TestBlobsAreReadOnlyThroughAWorkspaceThatHoldsThem(t *testing.T) {
 	}
 
 	// An asset of A cannot adopt B's content by naming its digest...
-	err = alice.Do(ctx, "POST", "/api/v1/workspaces/ws-a/data/stolen/versions", map[string]any{"digest": sha(secret)}, nil)
+	err := alice.Do(ctx, "POST", "/api/v1/workspaces/ws-a/data/stolen/versions", map[string]any{"digest": sha(secret)}, nil)
 	wantField(t, "asset naming B's content", err, "digest", sha(secret))
 	// ...nor by listing it in a folder manifest of its own.
 	manifest := fmt.Sprintf(`{"version":1,"files":[{"path":"data.csv","mode":420,"digest":%q,"size":%d}]}`, sha(secret), len(secret))
@@ -139,11 +146,7 @@ func wantField(t *testing.T, what string, err error, field, inMessage string) {
 func TestBackfillRecordsWhatEarlierDataNamed(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	blobs, err := blob.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv.Blobs = blobs
+	blobs := f.withBlobs()
 	f.workspace("ws")
 	f.workspace("other")
 	tok := f.principal("owner", [2]string{wharf.RoleOwner, "/"})
