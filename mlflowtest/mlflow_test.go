@@ -28,37 +28,14 @@ import (
 	"time"
 
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/internal/testbin"
 )
 
 // pythonTimeout bounds each Python script run.
 const pythonTimeout = 5 * time.Minute
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// wharfBinary builds ./cmd/wharf once per test run.
-func wharfBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "wharf-mlflowtest-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "wharf")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/wharfml/wharf/cmd/wharf").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/wharf: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// wharfBinary is the built wharf binary.
+func wharfBinary(t *testing.T) string { return testbin.Wharf(t) }
 
 // runIDRE is the run id check of the mlflow client (_validate_run_id).
 var runIDRE = regexp.MustCompile(`^[a-zA-Z0-9][\w\-]{0,255}$`)

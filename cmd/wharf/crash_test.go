@@ -20,35 +20,12 @@ import (
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
-)
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	"github.com/wharfml/wharf/internal/testbin"
 )
 
 // wharfBinary builds the real binary once per test run: the crash test must
 // kill a separate process, not a goroutine.
-func wharfBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "wharf-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "wharf")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func wharfBinary(t *testing.T) string { return testbin.Wharf(t) }
 
 var listenRE = regexp.MustCompile(`msg="wharf server listening" url=(\S+)`)
 
