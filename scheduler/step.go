@@ -116,7 +116,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	if err != nil {
 		return s.attemptFailed(ctx, st, attempt, spec, nil, "rendering the command: "+err.Error(), logf)
 	}
-	runEnv, err := s.processEnv(ctx, st, parent, spec, env)
+	runEnv, err := s.processEnv(ctx, st, parent, spec, env, dir)
 	if err != nil {
 		return err
 	}
@@ -615,14 +615,15 @@ var outputPathExpr = regexp.MustCompile(`\$\{\{\s*[a-z_]+\s*\}\}`)
 
 // confine tells the executor what an attempt's sandbox holds — its code
 // and outputs (writable), inputs (read-only), the job's state folder, a
-// TMPDIR and HOME of its own under the attempt, its Python environment and the wharf
+// TMPDIR and HOME of its own under the attempt (processEnv points them
+// there), its Python environment and the wharf
 // binary — and hands the writable folders to the sandbox's user. Nothing
 // else of the data folder is reachable from inside.
 func (s *Scheduler) confine(task *local.Task, dir string, st *wharf.Job, env *pyenv.Env) error {
 	if s.Sandbox == nil {
 		return nil
 	}
-	tmp := filepath.Join(dir, "tmp")
+	tmp := attemptTmp(dir)
 	state := filepath.Join(s.jobDir(st.Workspace, st.Name), "state")
 	inputs := filepath.Join(dir, "inputs")
 	outputs := filepath.Join(dir, "outputs")
@@ -641,9 +642,6 @@ func (s *Scheduler) confine(task *local.Task, dir string, st *wharf.Job, env *py
 		{Path: state, Writable: true},
 		{Path: tmp, Writable: true},
 	}
-	// Temporary files go to the attempt's disk folder rather than the
-	// sandbox's in-memory /tmp; the host's home is not there.
-	task.Env = append(task.Env, "TMPDIR="+tmp, "HOME="+tmp)
 	if env != nil {
 		task.Mounts = append(task.Mounts, sandbox.Mount{Path: env.Dir})
 	}
@@ -652,3 +650,6 @@ func (s *Scheduler) confine(task *local.Task, dir string, st *wharf.Job, env *py
 	}
 	return nil
 }
+
+// attemptTmp is a sandboxed attempt's TMPDIR and HOME.
+func attemptTmp(attemptDir string) string { return filepath.Join(attemptDir, "tmp") }

@@ -33,8 +33,15 @@ var hostVars = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"
 // basics, the Python environment, the tracking variables that make the
 // unchanged mlflow client log into the step's own run, and the job's
 // environment_variables last, so the user has the final word.
-func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec *StepSpec, env *pyenv.Env) ([]string, error) {
+func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec *StepSpec, env *pyenv.Env, attemptDir string) ([]string, error) {
 	vars := baseVars(env)
+	if s.Sandbox != nil {
+		// Temporary files go to the attempt's own folder on disk rather
+		// than the sandbox's in-memory /tmp; the host's home is not in
+		// the sandbox. confine mounts the folder.
+		vars["TMPDIR"] = attemptTmp(attemptDir)
+		vars["HOME"] = attemptTmp(attemptDir)
+	}
 	run, err := s.ensureRun(ctx, st, parent)
 	if err != nil {
 		return nil, err
