@@ -216,8 +216,13 @@ environment:
 compute: azureml:cpu-cluster
 `)
 	name := strings.TrimSpace(s.wharf("ml", "job", "create", "--file", yml, "-w", "dev", "--query", "name", "-o", "tsv"))
+	// The step counts as running once its inner shell is up. bwrap's own
+	// processes carry the marker from their first instant, before the
+	// sandbox's init has tied itself to its parent; killing the server
+	// then leaves that init to the next server's recovery, which is not
+	// what this test is about.
 	deadline := time.Now().Add(60 * time.Second)
-	for countProcesses(marker) == 0 {
+	for countProcesses("sh\x00-c\x00sleep 300; echo "+marker) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("job %s never started its processes", name)
 		}
