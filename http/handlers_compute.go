@@ -20,67 +20,40 @@ type computeRequest struct {
 	Tags                    map[string]string `json:"tags"`
 }
 
-func (s *Server) handleListComputes(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.Store.ListComputes(r.Context(), r.PathValue("workspace"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, cs)
-}
-
-func (s *Server) handleGetCompute(w http.ResponseWriter, r *http.Request) {
-	c, err := s.Store.FindCompute(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, c)
-}
-
-func (s *Server) handlePutCompute(w http.ResponseWriter, r *http.Request) {
-	ws, err := pathName(r, "workspace")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	name, err := pathName(r, "name")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req computeRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Name != "" && req.Name != name {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "name %q in the body differs from %q in the path", req.Name, name).WithField("name"))
-		return
-	}
-	c := &wharf.Compute{
+// compute is the compute the request puts at workspace/name.
+func (req *computeRequest) compute(ws, name string) *wharf.Compute {
+	return &wharf.Compute{
 		Workspace: ws, Name: name, Type: req.Type, Size: req.Size, MinInstances: req.MinInstances,
 		MaxInstances: req.MaxInstances, Tier: req.Tier, IdleTimeBeforeScaleDown: req.IdleTimeBeforeScaleDown,
 		Location: req.Location, Description: req.Description, Tags: req.Tags,
 	}
-	if err := c.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	created, err := s.Store.PutCompute(r.Context(), c)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, createdStatus(created), c)
 }
 
-func (s *Server) handleDeleteCompute(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DeleteCompute(r.Context(), r.PathValue("workspace"), r.PathValue("name")); err != nil {
-		s.writeError(w, r, err)
-		return
+func (s *Server) listComputes(r *http.Request, _ *noBody) (int, []*wharf.Compute, error) {
+	cs, err := s.Store.ListComputes(r.Context(), r.PathValue("workspace"))
+	return http.StatusOK, cs, err
+}
+
+func (s *Server) getCompute(r *http.Request, _ *noBody) (int, *wharf.Compute, error) {
+	c, err := s.Store.FindCompute(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	return http.StatusOK, c, err
+}
+
+func (s *Server) putCompute(r *http.Request, req *computeRequest) (int, *wharf.Compute, error) {
+	ws, name, err := putTarget(r, req.Name)
+	if err != nil {
+		return 0, nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	c := req.compute(ws, name)
+	if err := c.Validate(); err != nil {
+		return 0, nil, err
+	}
+	created, err := s.Store.PutCompute(r.Context(), c)
+	return createdStatus(created), c, err
+}
+
+func (s *Server) deleteCompute(r *http.Request, _ *noBody) (int, noBody, error) {
+	return http.StatusNoContent, noBody{}, s.Store.DeleteCompute(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
 }
 
 // datastoreRequest holds the fields of a datastore definition.
@@ -95,64 +68,37 @@ type datastoreRequest struct {
 	Tags          map[string]string `json:"tags"`
 }
 
-func (s *Server) handleListDatastores(w http.ResponseWriter, r *http.Request) {
-	ds, err := s.Store.ListDatastores(r.Context(), r.PathValue("workspace"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ds)
-}
-
-func (s *Server) handleGetDatastore(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Store.FindDatastore(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
-}
-
-func (s *Server) handlePutDatastore(w http.ResponseWriter, r *http.Request) {
-	ws, err := pathName(r, "workspace")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	name, err := pathName(r, "name")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req datastoreRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Name != "" && req.Name != name {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "name %q in the body differs from %q in the path", req.Name, name).WithField("name"))
-		return
-	}
-	d := &wharf.Datastore{
+// datastore is the datastore the request puts at workspace/name.
+func (req *datastoreRequest) datastore(ws, name string) *wharf.Datastore {
+	return &wharf.Datastore{
 		Workspace: ws, Name: name, Type: req.Type, IsDefault: req.IsDefault, AccountName: req.AccountName,
 		ContainerName: req.ContainerName, Endpoint: req.Endpoint, Description: req.Description, Tags: req.Tags,
 	}
-	if err := d.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	created, err := s.Store.PutDatastore(r.Context(), d)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, createdStatus(created), d)
 }
 
-func (s *Server) handleDeleteDatastore(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DeleteDatastore(r.Context(), r.PathValue("workspace"), r.PathValue("name")); err != nil {
-		s.writeError(w, r, err)
-		return
+func (s *Server) listDatastores(r *http.Request, _ *noBody) (int, []*wharf.Datastore, error) {
+	ds, err := s.Store.ListDatastores(r.Context(), r.PathValue("workspace"))
+	return http.StatusOK, ds, err
+}
+
+func (s *Server) getDatastore(r *http.Request, _ *noBody) (int, *wharf.Datastore, error) {
+	d, err := s.Store.FindDatastore(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	return http.StatusOK, d, err
+}
+
+func (s *Server) putDatastore(r *http.Request, req *datastoreRequest) (int, *wharf.Datastore, error) {
+	ws, name, err := putTarget(r, req.Name)
+	if err != nil {
+		return 0, nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	d := req.datastore(ws, name)
+	if err := d.Validate(); err != nil {
+		return 0, nil, err
+	}
+	created, err := s.Store.PutDatastore(r.Context(), d)
+	return createdStatus(created), d, err
+}
+
+func (s *Server) deleteDatastore(r *http.Request, _ *noBody) (int, noBody, error) {
+	return http.StatusNoContent, noBody{}, s.Store.DeleteDatastore(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
 }

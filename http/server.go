@@ -199,15 +199,15 @@ func (s *Server) registerRoutes() {
 	s.route("PUT /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceWrite, s.handlePutWorkspace)
 	s.route("DELETE /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceDelete, s.handleDeleteWorkspace)
 
-	s.route("GET /api/v1/workspaces/{workspace}/computes", wharf.ActionComputeRead, s.handleListComputes)
-	s.route("GET /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeRead, s.handleGetCompute)
-	s.route("PUT /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeWrite, s.handlePutCompute)
-	s.route("DELETE /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeDelete, s.handleDeleteCompute)
+	s.route("GET /api/v1/workspaces/{workspace}/computes", wharf.ActionComputeRead, jsonAPI(s, s.listComputes))
+	s.route("GET /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeRead, jsonAPI(s, s.getCompute))
+	s.route("PUT /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeWrite, jsonAPI(s, s.putCompute))
+	s.route("DELETE /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeDelete, jsonAPI(s, s.deleteCompute))
 
-	s.route("GET /api/v1/workspaces/{workspace}/datastores", wharf.ActionDatastoreRead, s.handleListDatastores)
-	s.route("GET /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreRead, s.handleGetDatastore)
-	s.route("PUT /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreWrite, s.handlePutDatastore)
-	s.route("DELETE /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreDelete, s.handleDeleteDatastore)
+	s.route("GET /api/v1/workspaces/{workspace}/datastores", wharf.ActionDatastoreRead, jsonAPI(s, s.listDatastores))
+	s.route("GET /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreRead, jsonAPI(s, s.getDatastore))
+	s.route("PUT /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreWrite, jsonAPI(s, s.putDatastore))
+	s.route("DELETE /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreDelete, jsonAPI(s, s.deleteDatastore))
 
 	s.route("GET /api/v1/workspaces/{workspace}/secrets", wharf.ActionSecretRead, s.handleListSecrets)
 	s.route("GET /api/v1/workspaces/{workspace}/secrets/{name}/versions", wharf.ActionSecretRead, s.handleListSecretVersions)
