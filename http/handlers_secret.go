@@ -70,92 +70,75 @@ func (s *Server) ensureWorkspace(r *http.Request) error {
 	return err
 }
 
-func (s *Server) handleListSecrets(w http.ResponseWriter, r *http.Request) {
+func secretsJSON(list []*wharf.Secret) []secretJSON {
+	out := make([]secretJSON, 0, len(list))
+	for _, sec := range list {
+		out = append(out, toSecretJSON(sec, false))
+	}
+	return out
+}
+
+func (s *Server) listSecrets(r *http.Request, _ *noBody) (int, []secretJSON, error) {
 	if err := s.ensureWorkspace(r); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	list, err := s.Store.ListSecrets(r.Context(), scopeOf(r))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out := make([]secretJSON, 0, len(list))
-	for _, sec := range list {
-		out = append(out, toSecretJSON(sec, false))
-	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, secretsJSON(list), err
 }
 
-func (s *Server) handleListSecretVersions(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listSecretVersions(r *http.Request, _ *noBody) (int, []secretJSON, error) {
 	name, err := secretName(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	list, err := s.Store.ListSecretVersions(r.Context(), scopeOf(r), name)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out := make([]secretJSON, 0, len(list))
-	for _, sec := range list {
-		out = append(out, toSecretJSON(sec, false))
-	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, secretsJSON(list), err
 }
 
-func (s *Server) handleGetSecret(w http.ResponseWriter, r *http.Request) {
+// getSecret is served under noStore: a secret's value must not linger in
+// a cache.
+func (s *Server) getSecret(r *http.Request, _ *noBody) (int, secretJSON, error) {
 	name, err := secretName(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, secretJSON{}, err
 	}
 	sec, err := s.Store.GetSecret(r.Context(), scopeOf(r), name, r.URL.Query().Get("version"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, secretJSON{}, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, toSecretJSON(sec, true))
+	return http.StatusOK, toSecretJSON(sec, true), nil
 }
 
-func (s *Server) handlePutSecret(w http.ResponseWriter, r *http.Request) {
+// noStore marks h's responses uncacheable.
+func noStore(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h(w, r)
+	}
+}
+
+func (s *Server) putSecret(r *http.Request, req *secretRequest) (int, secretJSON, error) {
 	name, err := writableSecretName(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, secretJSON{}, err
 	}
 	if err := s.ensureWorkspace(r); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req secretRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, secretJSON{}, err
 	}
 	if len(req.Value) > maxSecretBytes {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "secret value exceeds %d bytes", maxSecretBytes).WithField("value"))
-		return
+		return 0, secretJSON{}, wharf.Errorf(wharf.EINVALID, "secret value exceeds %d bytes", maxSecretBytes).WithField("value")
 	}
 	sec, err := s.Store.SetSecret(r.Context(), scopeOf(r), name, []byte(req.Value), req.ContentType)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, secretJSON{}, err
 	}
-	writeJSON(w, http.StatusOK, toSecretJSON(sec, false))
+	return http.StatusOK, toSecretJSON(sec, false), nil
 }
 
-func (s *Server) handleDeleteSecret(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteSecret(r *http.Request, _ *noBody) (int, noBody, error) {
 	name, err := writableSecretName(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
-	if err := s.Store.DeleteSecret(r.Context(), scopeOf(r), name); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, noBody{}, s.Store.DeleteSecret(r.Context(), scopeOf(r), name)
 }

@@ -38,17 +38,15 @@ type workspaceRequest struct {
 	Tags                map[string]string `json:"tags"`
 }
 
-func (s *Server) handleListWorkspaces(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listWorkspaces(r *http.Request, _ *noBody) (int, []workspaceJSON, error) {
 	all, err := s.Store.ListWorkspaces(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	c := wharf.CallerFromContext(r.Context())
 	as, err := s.Store.ListRoleAssignments(r.Context(), wharf.RoleAssignmentFilter{PrincipalID: c.PrincipalID})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	out := []workspaceJSON{}
 	for _, ws := range all {
@@ -56,37 +54,28 @@ func (s *Server) handleListWorkspaces(w http.ResponseWriter, r *http.Request) {
 			out = append(out, s.workspaceJSON(ws))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, nil
 }
 
-func (s *Server) handleGetWorkspace(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getWorkspace(r *http.Request, _ *noBody) (int, workspaceJSON, error) {
 	name, err := pathName(r, "workspace")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, workspaceJSON{}, err
 	}
 	ws, err := s.Store.FindWorkspace(r.Context(), name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, workspaceJSON{}, err
 	}
-	writeJSON(w, http.StatusOK, s.workspaceJSON(ws))
+	return http.StatusOK, s.workspaceJSON(ws), nil
 }
 
-func (s *Server) handlePutWorkspace(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putWorkspace(r *http.Request, req *workspaceRequest) (int, workspaceJSON, error) {
 	name, err := pathName(r, "workspace")
+	if err == nil {
+		err = sameName(req.Name, name)
+	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req workspaceRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if req.Name != "" && req.Name != name {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "name %q in the body differs from %q in the path", req.Name, name).WithField("name"))
-		return
+		return 0, workspaceJSON{}, err
 	}
 	ws := &wharf.Workspace{
 		Name: name, DisplayName: req.DisplayName, Description: req.Description, Location: req.Location,
@@ -94,39 +83,34 @@ func (s *Server) handlePutWorkspace(w http.ResponseWriter, r *http.Request) {
 		StorageAccount: req.StorageAccount, Tags: req.Tags,
 	}
 	if err := ws.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, workspaceJSON{}, err
 	}
 	created, err := s.Store.PutWorkspace(r.Context(), ws)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, workspaceJSON{}, err
 	}
 	if created {
 		// Every Azure ML workspace comes with its default datastore, and
 		// pipelines name it (default_datastore: azureml:workspaceblobstore).
 		if _, err := s.Store.PutDatastore(r.Context(), &wharf.Datastore{Workspace: name, Name: wharf.DefaultDatastore,
 			Type: wharf.DatastoreLocal, IsDefault: true, Tags: map[string]string{}}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, workspaceJSON{}, err
 		}
 	}
-	writeJSON(w, createdStatus(created), s.workspaceJSON(ws))
+	return createdStatus(created), s.workspaceJSON(ws), nil
 }
 
-func (s *Server) handleDeleteWorkspace(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteWorkspace(r *http.Request, _ *noBody) (int, noBody, error) {
 	name, err := pathName(r, "workspace")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
 	if err := s.Store.DeleteWorkspace(r.Context(), name); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
 	// Its online endpoints and their key secrets went with it.
 	s.Endpoints.InvalidateWorkspace(name)
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, noBody{}, nil
 }
 
 func createdStatus(created bool) int {

@@ -194,10 +194,10 @@ func (s *Server) registerRoutes() {
 	s.authenticated("GET /api/v1/me", s.handleMe)
 	s.authenticated("GET /api/v1/roleDefinitions", s.handleListRoleDefinitions)
 
-	s.filtered("GET /api/v1/workspaces", wharf.ActionWorkspaceRead, s.handleListWorkspaces)
-	s.route("GET /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceRead, s.handleGetWorkspace)
-	s.route("PUT /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceWrite, s.handlePutWorkspace)
-	s.route("DELETE /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceDelete, s.handleDeleteWorkspace)
+	s.filtered("GET /api/v1/workspaces", wharf.ActionWorkspaceRead, jsonAPI(s, s.listWorkspaces))
+	s.route("GET /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceRead, jsonAPI(s, s.getWorkspace))
+	s.route("PUT /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceWrite, jsonAPI(s, s.putWorkspace))
+	s.route("DELETE /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceDelete, jsonAPI(s, s.deleteWorkspace))
 
 	s.route("GET /api/v1/workspaces/{workspace}/computes", wharf.ActionComputeRead, jsonAPI(s, s.listComputes))
 	s.route("GET /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeRead, jsonAPI(s, s.getCompute))
@@ -209,11 +209,11 @@ func (s *Server) registerRoutes() {
 	s.route("PUT /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreWrite, jsonAPI(s, s.putDatastore))
 	s.route("DELETE /api/v1/workspaces/{workspace}/datastores/{name}", wharf.ActionDatastoreDelete, jsonAPI(s, s.deleteDatastore))
 
-	s.route("GET /api/v1/workspaces/{workspace}/secrets", wharf.ActionSecretRead, s.handleListSecrets)
-	s.route("GET /api/v1/workspaces/{workspace}/secrets/{name}/versions", wharf.ActionSecretRead, s.handleListSecretVersions)
-	s.route("GET /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretValue, s.handleGetSecret)
-	s.route("PUT /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretWrite, s.handlePutSecret)
-	s.route("DELETE /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretDelete, s.handleDeleteSecret)
+	s.route("GET /api/v1/workspaces/{workspace}/secrets", wharf.ActionSecretRead, jsonAPI(s, s.listSecrets))
+	s.route("GET /api/v1/workspaces/{workspace}/secrets/{name}/versions", wharf.ActionSecretRead, jsonAPI(s, s.listSecretVersions))
+	s.route("GET /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretValue, noStore(jsonAPI(s, s.getSecret)))
+	s.route("PUT /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretWrite, jsonAPI(s, s.putSecret))
+	s.route("DELETE /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretDelete, jsonAPI(s, s.deleteSecret))
 
 	s.route("GET /api/v1/servicePrincipals", wharf.ActionPrincipalRead, s.handleListPrincipals)
 	s.route("POST /api/v1/servicePrincipals", wharf.ActionPrincipalWrite, s.handleCreatePrincipal)
