@@ -26,6 +26,9 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"target,omitempty"`
+	// Details are the individual problems when there are several (every
+	// mistake in a job document at once), each with its own Field.
+	Details []Error `json:"details,omitempty"`
 }
 
 // Error implements the error interface.

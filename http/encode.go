@@ -44,12 +44,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == wharf.EINTERNAL {
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()), "err", err)
 	}
-	var field string
+	out := wharf.Error{Code: code, Message: wharf.ErrorMessage(err)}
 	var e *wharf.Error
 	if errors.As(err, &e) {
-		field = e.Field
+		out.Field, out.Details = e.Field, e.Details
 	}
-	writeJSON(w, ErrorStatus(code), ErrorResponse{Error: wharf.Error{Code: code, Message: wharf.ErrorMessage(err), Field: field}})
+	writeJSON(w, ErrorStatus(code), ErrorResponse{Error: out})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
