@@ -36,14 +36,10 @@ type meResponse struct {
 	RoleAssignments []*wharf.RoleAssignment `json:"roleAssignments"`
 }
 
-func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+func (s *Server) me(r *http.Request, _ *noBody) (int, meResponse, error) {
 	c := wharf.CallerFromContext(r.Context())
 	as, err := s.Store.ListRoleAssignments(r.Context(), wharf.RoleAssignmentFilter{PrincipalID: c.PrincipalID})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, meResponse{
+	return http.StatusOK, meResponse{
 		ID:              s.TenantID,
 		Name:            "wharf",
 		TenantID:        s.TenantID,
@@ -51,36 +47,30 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		IsDefault:       true,
 		State:           "Enabled",
 		RoleAssignments: as,
-	})
+	}, err
 }
 
 func (s *Server) handleListRoleDefinitions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wharf.BuiltinRoles())
 }
 
-func (s *Server) handleListAuditEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listAuditEvents(r *http.Request, _ *noBody) (int, []*wharf.AuditEvent, error) {
 	q := r.URL.Query()
 	f := wharf.AuditFilter{PrincipalID: q.Get("principal")}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "since must be an RFC 3339 time, got %q", v).WithField("since"))
-			return
+			return 0, nil, wharf.Errorf(wharf.EINVALID, "since must be an RFC 3339 time, got %q", v).WithField("since")
 		}
 		f.Since = t
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := parsePositive(v)
 		if err != nil {
-			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "limit must be a positive integer, got %q", v).WithField("limit"))
-			return
+			return 0, nil, wharf.Errorf(wharf.EINVALID, "limit must be a positive integer, got %q", v).WithField("limit")
 		}
 		f.Limit = n
 	}
 	events, err := s.Store.ListAuditEvents(r.Context(), f)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, events)
+	return http.StatusOK, events, err
 }

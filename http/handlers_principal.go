@@ -32,58 +32,41 @@ type CredentialResponse struct {
 	ServerURL   string    `json:"serverUrl"`
 }
 
-func (s *Server) handleListPrincipals(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listPrincipals(r *http.Request, _ *noBody) (int, []*wharf.ServicePrincipal, error) {
 	list, err := s.Store.ListServicePrincipals(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, list)
+	return http.StatusOK, list, err
 }
 
-func (s *Server) handleGetPrincipal(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getPrincipal(r *http.Request, _ *noBody) (int, *wharf.ServicePrincipal, error) {
 	sp, err := s.Store.FindServicePrincipal(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sp)
+	return http.StatusOK, sp, err
 }
 
-// handleCreatePrincipal creates a principal with a secret and, with a role,
-// its role assignments. Run again with the same name it issues a new secret
-// and adds missing assignments, so CI bootstrap scripts can be re-run.
-func (s *Server) handleCreatePrincipal(w http.ResponseWriter, r *http.Request) {
+// createPrincipal creates a principal with a secret and, with a role, its
+// role assignments. Run again with the same name it issues a new secret and
+// adds missing assignments, so CI bootstrap scripts can be re-run.
+func (s *Server) createPrincipal(r *http.Request, req *createPrincipalRequest) (int, *CredentialResponse, error) {
 	ctx := r.Context()
-	var req createPrincipalRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	if req.DisplayName == "" {
 		req.DisplayName = "wharf-sp-" + time.Now().UTC().Format("2006-01-02-15-04-05")
 	}
 	if err := validateDisplayName(req.DisplayName); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	if (req.Role == "") != (len(req.Scopes) == 0) {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "usage error: to create role assignments, specify both role and scopes").WithField("role"))
-		return
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "usage error: to create role assignments, specify both role and scopes").WithField("role")
 	}
 	var role *wharf.RoleDefinition
 	scopes := make([]string, 0, len(req.Scopes))
 	if req.Role != "" {
 		var err error
 		if role, err = wharf.FindRole(req.Role); err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 		for _, sc := range req.Scopes {
 			norm, err := s.checkGrantScope(ctx, sc)
 			if err != nil {
-				s.writeError(w, r, err)
-				return
+				return 0, nil, err
 			}
 			scopes = append(scopes, norm)
 		}
@@ -94,26 +77,19 @@ func (s *Server) handleCreatePrincipal(w http.ResponseWriter, r *http.Request) {
 	case wharf.IsNotFound(err):
 		sp = &wharf.ServicePrincipal{AppID: uuid.NewString(), ObjectID: uuid.NewString(), DisplayName: req.DisplayName}
 		if err := s.Store.CreateServicePrincipal(ctx, sp); err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 	case err != nil:
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	for _, sc := range scopes {
 		a := &wharf.RoleAssignment{PrincipalID: sp.AppID, RoleName: role.Name, Scope: sc}
 		if err := s.Store.CreateRoleAssignment(ctx, a); err != nil && wharf.ErrorCode(err) != wharf.ECONFLICT {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 	}
 	resp, err := s.issueCredential(ctx, sp, req.Years, true)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, resp)
+	return http.StatusCreated, resp, err
 }
 
 // checkGrantScope normalises a scope for a new grant, requires the caller to
@@ -183,67 +159,41 @@ type resetCredentialRequest struct {
 	Years  int  `json:"years"`
 }
 
-func (s *Server) handleResetCredential(w http.ResponseWriter, r *http.Request) {
+func (s *Server) resetCredential(r *http.Request, req *resetCredentialRequest) (int, *CredentialResponse, error) {
 	sp, err := s.Store.FindServicePrincipal(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req resetCredentialRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	resp, err := s.issueCredential(r.Context(), sp, req.Years, !req.Append)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, resp)
+	return http.StatusCreated, resp, err
 }
 
-func (s *Server) handleListCredentials(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listCredentials(r *http.Request, _ *noBody) (int, []*wharf.PasswordCredential, error) {
 	sp, err := s.Store.FindServicePrincipal(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	list, err := s.Store.ListCredentials(r.Context(), sp.AppID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, list)
+	return http.StatusOK, list, err
 }
 
-func (s *Server) handleDeleteCredential(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteCredential(r *http.Request, _ *noBody) (int, noBody, error) {
 	sp, err := s.Store.FindServicePrincipal(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
-	if err := s.Store.DeleteCredential(r.Context(), sp.AppID, r.PathValue("keyId")); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, noBody{}, s.Store.DeleteCredential(r.Context(), sp.AppID, r.PathValue("keyId"))
 }
 
-func (s *Server) handleDeletePrincipal(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deletePrincipal(r *http.Request, _ *noBody) (int, noBody, error) {
 	sp, err := s.Store.FindServicePrincipal(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
 	if err := s.guardLastOwner(r.Context(), sp.AppID, ""); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
-	if err := s.Store.DeleteServicePrincipal(r.Context(), sp.AppID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, noBody{}, s.Store.DeleteServicePrincipal(r.Context(), sp.AppID)
 }
 
 // guardLastOwner refuses a change that would leave the server without an

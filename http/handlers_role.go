@@ -13,7 +13,7 @@ type roleAssignmentRequest struct {
 	Role     string `json:"role"`
 }
 
-func (s *Server) handleListRoleAssignments(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listRoleAssignments(r *http.Request, _ *noBody) (int, []*wharf.RoleAssignment, error) {
 	q := r.URL.Query()
 	scope := scopeOf(r)
 	f := wharf.RoleAssignmentFilter{}
@@ -23,82 +23,60 @@ func (s *Server) handleListRoleAssignments(w http.ResponseWriter, r *http.Reques
 	if v := q.Get("role"); v != "" {
 		role, err := wharf.FindRole(v)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 		f.RoleName = role.Name
 	}
 	if v := q.Get("assignee"); v != "" {
 		sp, err := s.Store.FindServicePrincipal(r.Context(), v)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 		f.PrincipalID = sp.AppID
 	}
 	list, err := s.Store.ListRoleAssignments(r.Context(), f)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	if list == nil {
 		list = []*wharf.RoleAssignment{}
 	}
-	writeJSON(w, http.StatusOK, list)
+	return http.StatusOK, list, err
 }
 
-// handleCreateRoleAssignment is idempotent: an assignment that exists is
-// returned as it is, as az does.
-func (s *Server) handleCreateRoleAssignment(w http.ResponseWriter, r *http.Request) {
-	var req roleAssignmentRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+// createRoleAssignment is idempotent: an assignment that exists is returned
+// as it is, as az does.
+func (s *Server) createRoleAssignment(r *http.Request, req *roleAssignmentRequest) (int, *wharf.RoleAssignment, error) {
 	if req.Assignee == "" {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "assignee is required").WithField("assignee"))
-		return
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "assignee is required").WithField("assignee")
 	}
 	role, err := wharf.FindRole(req.Role)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	scope, err := s.checkGrantScope(r.Context(), scopeOf(r))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	sp, err := s.Store.FindServicePrincipal(r.Context(), req.Assignee)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	existing, err := s.Store.ListRoleAssignments(r.Context(), wharf.RoleAssignmentFilter{PrincipalID: sp.AppID, Scope: scope, RoleName: role.Name})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	if len(existing) > 0 {
-		writeJSON(w, http.StatusOK, existing[0])
-		return
+		return http.StatusOK, existing[0], nil
 	}
 	a := &wharf.RoleAssignment{PrincipalID: sp.AppID, RoleName: role.Name, Scope: scope}
-	if err := s.Store.CreateRoleAssignment(r.Context(), a); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, a)
+	return http.StatusCreated, a, s.Store.CreateRoleAssignment(r.Context(), a)
 }
 
-// handleDeleteRoleAssignment deletes an assignment only through the path of
-// its own scope, so a workspace Owner cannot remove server-wide grants by id.
-func (s *Server) handleDeleteRoleAssignment(w http.ResponseWriter, r *http.Request) {
+// deleteRoleAssignment deletes an assignment only through the path of its
+// own scope, so a workspace Owner cannot remove server-wide grants by id.
+func (s *Server) deleteRoleAssignment(r *http.Request, _ *noBody) (int, noBody, error) {
 	scope := scopeOf(r)
 	list, err := s.Store.ListRoleAssignments(r.Context(), wharf.RoleAssignmentFilter{Scope: scope})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
 	id := r.PathValue("id")
 	var found *wharf.RoleAssignment
@@ -108,18 +86,12 @@ func (s *Server) handleDeleteRoleAssignment(w http.ResponseWriter, r *http.Reque
 		}
 	}
 	if found == nil {
-		s.writeError(w, r, wharf.Errorf(wharf.ENOTFOUND, "role assignment %q not found at scope %q", id, scope))
-		return
+		return 0, noBody{}, wharf.Errorf(wharf.ENOTFOUND, "role assignment %q not found at scope %q", id, scope)
 	}
 	if found.RoleName == wharf.RoleOwner && scope == wharf.ServerScope {
 		if err := s.guardLastOwner(r.Context(), found.PrincipalID, found.ID); err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, noBody{}, err
 		}
 	}
-	if err := s.Store.DeleteRoleAssignment(r.Context(), id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, noBody{}, s.Store.DeleteRoleAssignment(r.Context(), id)
 }

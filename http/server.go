@@ -191,7 +191,7 @@ func (s *Server) registerRoutes() {
 	s.public("GET /.well-known/openid-configuration", s.handleOpenIDConfig)
 	s.public("GET /discovery/v2.0/keys", s.handleJWKS)
 
-	s.authenticated("GET /api/v1/me", s.handleMe)
+	s.authenticated("GET /api/v1/me", jsonAPI(s, s.me))
 	s.authenticated("GET /api/v1/roleDefinitions", s.handleListRoleDefinitions)
 
 	s.filtered("GET /api/v1/workspaces", wharf.ActionWorkspaceRead, jsonAPI(s, s.listWorkspaces))
@@ -215,23 +215,23 @@ func (s *Server) registerRoutes() {
 	s.route("PUT /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretWrite, jsonAPI(s, s.putSecret))
 	s.route("DELETE /api/v1/workspaces/{workspace}/secrets/{name}", wharf.ActionSecretDelete, jsonAPI(s, s.deleteSecret))
 
-	s.route("GET /api/v1/servicePrincipals", wharf.ActionPrincipalRead, s.handleListPrincipals)
-	s.route("POST /api/v1/servicePrincipals", wharf.ActionPrincipalWrite, s.handleCreatePrincipal)
-	s.route("GET /api/v1/servicePrincipals/{id}", wharf.ActionPrincipalRead, s.handleGetPrincipal)
-	s.route("DELETE /api/v1/servicePrincipals/{id}", wharf.ActionPrincipalDelete, s.handleDeletePrincipal)
-	s.route("GET /api/v1/servicePrincipals/{id}/credentials", wharf.ActionPrincipalRead, s.handleListCredentials)
-	s.route("POST /api/v1/servicePrincipals/{id}/credentials", wharf.ActionPrincipalWrite, s.handleResetCredential)
-	s.route("DELETE /api/v1/servicePrincipals/{id}/credentials/{keyId}", wharf.ActionPrincipalWrite, s.handleDeleteCredential)
+	s.route("GET /api/v1/servicePrincipals", wharf.ActionPrincipalRead, jsonAPI(s, s.listPrincipals))
+	s.route("POST /api/v1/servicePrincipals", wharf.ActionPrincipalWrite, jsonAPI(s, s.createPrincipal))
+	s.route("GET /api/v1/servicePrincipals/{id}", wharf.ActionPrincipalRead, jsonAPI(s, s.getPrincipal))
+	s.route("DELETE /api/v1/servicePrincipals/{id}", wharf.ActionPrincipalDelete, jsonAPI(s, s.deletePrincipal))
+	s.route("GET /api/v1/servicePrincipals/{id}/credentials", wharf.ActionPrincipalRead, jsonAPI(s, s.listCredentials))
+	s.route("POST /api/v1/servicePrincipals/{id}/credentials", wharf.ActionPrincipalWrite, jsonAPI(s, s.resetCredential))
+	s.route("DELETE /api/v1/servicePrincipals/{id}/credentials/{keyId}", wharf.ActionPrincipalWrite, jsonAPI(s, s.deleteCredential))
 
 	// Role assignments live under the scope they grant at, so the scope to
 	// authorize is always the one in the path.
 	for _, prefix := range []string{"/api/v1", "/api/v1/workspaces/{workspace}"} {
-		s.route("GET "+prefix+"/roleAssignments", wharf.ActionRoleAssignmentRead, s.handleListRoleAssignments)
-		s.route("POST "+prefix+"/roleAssignments", wharf.ActionRoleAssignmentWrite, s.handleCreateRoleAssignment)
-		s.route("DELETE "+prefix+"/roleAssignments/{id}", wharf.ActionRoleAssignmentDelete, s.handleDeleteRoleAssignment)
+		s.route("GET "+prefix+"/roleAssignments", wharf.ActionRoleAssignmentRead, jsonAPI(s, s.listRoleAssignments))
+		s.route("POST "+prefix+"/roleAssignments", wharf.ActionRoleAssignmentWrite, jsonAPI(s, s.createRoleAssignment))
+		s.route("DELETE "+prefix+"/roleAssignments/{id}", wharf.ActionRoleAssignmentDelete, jsonAPI(s, s.deleteRoleAssignment))
 	}
 
-	s.route("GET /api/v1/auditEvents", wharf.ActionAuditRead, s.handleListAuditEvents)
+	s.route("GET /api/v1/auditEvents", wharf.ActionAuditRead, jsonAPI(s, s.listAuditEvents))
 
 	s.route("GET /api/v1/workspaces/{workspace}/models", wharf.ActionModelRead, s.handleListModels)
 	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}", wharf.ActionModelRead, s.handleGetModel)
