@@ -50,6 +50,10 @@ type Job struct {
 	// Spec is what runs: the resolved plan of a pipeline or the step of a
 	// command job, as the scheduler reads it.
 	Spec json.RawMessage `json:"spec,omitempty"`
+	// Document is a top-level job as submitted: the CLI v2 job schema as
+	// JSON, with uploaded content named by datastore URI. Jobs stored
+	// before documents were kept have none.
+	Document json.RawMessage `json:"document,omitempty"`
 	// ExperimentID and RunID are the tracking run the job logs into.
 	ExperimentID string `json:"experiment_id,omitempty"`
 	RunID        string `json:"run_id,omitempty"`
@@ -109,6 +113,13 @@ type JobAttempt struct {
 	PID       int    `json:"pid,omitempty"`
 	PGID      int    `json:"pgid,omitempty"`
 	ProcStart uint64 `json:"proc_start,omitempty"`
+	// ProcessStarted and ProcessEnded bound the attempt's process, from
+	// its start to the moment it and its process group were gone; unset
+	// when no process ran. Started to Ended is the whole attempt, so the
+	// difference is what staging, the environment and saving outputs
+	// cost around the user's command.
+	ProcessStarted *time.Time `json:"process_started,omitempty"`
+	ProcessEnded   *time.Time `json:"process_ended,omitempty"`
 }
 
 // JobService stores jobs. The scheduler changes a job only through

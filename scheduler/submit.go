@@ -29,6 +29,10 @@ type Submission struct {
 	// Steps holds the steps of a pipeline, or the one step of a command
 	// job.
 	Steps []SubmittedStep `json:"steps"`
+	// Document is the job as its author wrote it (the CLI v2 schema as
+	// JSON, local content replaced by where it was uploaded), kept on the
+	// job so that it can be shown, resubmitted and resolved again.
+	Document json.RawMessage `json:"document,omitempty"`
 }
 
 // SubmittedStep is one step of a submission.
@@ -58,7 +62,7 @@ func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub
 	}
 	top := &wharf.Job{Workspace: workspace, Name: name, Type: sub.Type, DisplayName: display,
 		ExperimentName: sub.ExperimentName, Description: sub.Description, Tags: sub.Tags,
-		Status: wharf.JobNotStarted, SubmittedBy: principal}
+		Status: wharf.JobNotStarted, SubmittedBy: principal, Document: sub.Document}
 	jobs := []*wharf.Job{top}
 	if sub.Type == wharf.JobTypeCommand {
 		spec, err := json.Marshal(sub.Steps[0].Spec)
