@@ -24,7 +24,7 @@ import (
 // fixture is a scheduler on a real SQLite store and blob store, running
 // steps as real processes.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	db     *sqlstore.DB
 	blobs  wharf.BlobStore
 	sched  *scheduler.Scheduler
@@ -36,7 +36,7 @@ type fixture struct {
 	envs *pyenv.Builder
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := sqlite.Open(t.Context(), filepath.Join(dir, "wharf.db"))
@@ -74,6 +74,19 @@ func (f *fixture) start() {
 	}
 	f.cancel = cancel
 	f.t.Cleanup(f.stop)
+}
+
+// setMaxInstances resizes cpu-cluster.
+func (f *fixture) setMaxInstances(n int) {
+	f.t.Helper()
+	c, err := f.db.FindCompute(f.t.Context(), "ws", "cpu-cluster")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c.MaxInstances = n
+	if _, err := f.db.PutCompute(f.t.Context(), c); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fixture) stop() {
@@ -177,6 +190,13 @@ func TestPipelineRunsReusesAndRerunsDownstream(t *testing.T) {
 	for name, st := range steps {
 		if st.ReusedFrom != "" || len(st.Attempts) != 1 || st.RunID == "" {
 			t.Errorf("step %s: reused %q, %d attempts, run %q", name, st.ReusedFrom, len(st.Attempts), st.RunID)
+			continue
+		}
+		// The process lies within its attempt.
+		a := st.Attempts[0]
+		if a.ProcessStarted == nil || a.ProcessEnded == nil || a.ProcessStarted.Before(a.Started) ||
+			a.ProcessEnded.Before(*a.ProcessStarted) || a.Ended.Before(*a.ProcessEnded) {
+			t.Errorf("step %s: attempt %v–%v, process %v–%v", name, a.Started, a.Ended, a.ProcessStarted, a.ProcessEnded)
 		}
 	}
 	log, err := os.ReadFile(f.sched.LogPath("ws", steps["gen"].Name, 1))
@@ -464,14 +484,7 @@ func TestClusterRunsAtMostMaxInstancesStepsAtOnce(t *testing.T) {
 		t.Errorf("%d steps ran at once on a cluster of 2", most)
 	}
 	// Shrinking the cluster applies to the next steps.
-	c, err := f.db.FindCompute(t.Context(), "ws", "cpu-cluster")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.MaxInstances = 1
-	if _, err := f.db.PutCompute(t.Context(), c); err != nil {
-		t.Fatal(err)
-	}
+	f.setMaxInstances(1)
 	trace1 := filepath.Join(t.TempDir(), "trace")
 	f.wait(f.submit(fanOut(4, trace1)).Name)
 	if most := maxConcurrent(t, trace1); most != 1 {

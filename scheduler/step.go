@@ -142,7 +142,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	})
 	switch {
 	case res.Err != nil:
-		return s.attemptFailed(ctx, st, attempt, spec, nil, res.Err.Error(), logf)
+		return s.attemptFailed(ctx, st, attempt, spec, &res, res.Err.Error(), logf)
 	case res.Canceled:
 		if s.ctx.Err() != nil {
 			// The server is stopping: the attempt is left as it is and
@@ -151,19 +151,16 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		}
 		return s.interrupted(st, attempt, "canceled")
 	case res.TimedOut:
-		code := res.ExitCode
-		return s.attemptFailed(ctx, st, attempt, spec, &code,
+		return s.attemptFailed(ctx, st, attempt, spec, &res,
 			fmt.Sprintf("timed out after %d seconds (limits.timeout)", spec.TimeoutSeconds), logf)
 	case res.ExitCode != 0:
-		code := res.ExitCode
-		return s.attemptFailed(ctx, st, attempt, spec, &code, fmt.Sprintf("the command exited with code %d", code), logf)
+		return s.attemptFailed(ctx, st, attempt, spec, &res, fmt.Sprintf("the command exited with code %d", res.ExitCode), logf)
 	}
 
 	if err := verified(); err != nil {
 		// Linked inputs were being verified while the step ran; what it
 		// made from a corrupt one is not kept.
-		code := 0
-		return s.attemptFailed(ctx, st, attempt, spec, &code, "verifying inputs: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, attempt, spec, &res, "verifying inputs: "+err.Error(), logf)
 	}
 	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobFinalizing, nil); err != nil {
 		return err
@@ -173,8 +170,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		err = s.recordOutputPaths(ctx, st, spec, outputs)
 	}
 	if err != nil {
-		code := 0
-		return s.attemptFailed(ctx, st, attempt, spec, &code, "saving outputs: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, attempt, spec, &res, "saving outputs: "+err.Error(), logf)
 	}
 	say("completed; outputs saved")
 	end := s.Now().UTC()
@@ -182,6 +178,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		a := lastAttempt(j, attempt)
 		a.Status, a.ExitCode, a.Ended = wharf.JobCompleted, &code, &end
+		a.ProcessStarted, a.ProcessEnded = processTimes(&res)
 		j.Status = wharf.JobCompleted
 		j.Outputs = outputs
 		j.ReuseKey = key
@@ -276,6 +273,16 @@ func (s *Scheduler) setAttempt(ctx context.Context, st *wharf.Job, n int, status
 	})
 }
 
+// processTimes is when a process started and ended, both nil when none
+// was started.
+func processTimes(r *local.Result) (started, ended *time.Time) {
+	if r.Started.IsZero() || r.Ended.IsZero() {
+		return nil, nil
+	}
+	s, e := r.Started.UTC(), r.Ended.UTC()
+	return &s, &e
+}
+
 func lastAttempt(j *wharf.Job, n int) *wharf.JobAttempt {
 	if len(j.Attempts) == 0 || j.Attempts[len(j.Attempts)-1].Number != n {
 		return nil
@@ -284,9 +291,14 @@ func lastAttempt(j *wharf.Job, n int) *wharf.JobAttempt {
 }
 
 // attemptFailed ends an attempt as failed; the step is queued again while
-// retries remain, and fails otherwise.
-func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, n int, spec *StepSpec, code *int, reason string, log io.Writer) error {
+// retries remain, and fails otherwise. ran is how its process ended, nil
+// when it failed before one was started.
+func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, n int, spec *StepSpec, ran *local.Result, reason string, log io.Writer) error {
 	fmt.Fprintf(log, "[wharf] attempt %d failed: %s\n", n, reason)
+	var code *int
+	if ran != nil && ran.Err == nil {
+		code = &ran.ExitCode
+	}
 	now := s.Now().UTC()
 	ctx = context.WithoutCancel(ctx)
 	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
@@ -297,6 +309,9 @@ func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, n int, spe
 		}
 		a.Status, a.ExitCode, a.Error, a.Ended = wharf.JobFailed, code, reason, &now
 		a.PID, a.PGID, a.ProcStart = 0, 0, 0
+		if ran != nil {
+			a.ProcessStarted, a.ProcessEnded = processTimes(ran)
+		}
 		switch {
 		case j.Status == wharf.JobCancelRequested:
 			j.Status = wharf.JobCanceled
