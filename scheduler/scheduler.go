@@ -48,6 +48,10 @@ type Scheduler struct {
 	// principal who submitted it.
 	TrackingURI func(workspace string) string
 	Token       func(principalID, workspace, job string, ttl time.Duration) (string, error)
+	// Resolve turns a job document into a submission, resolving what it
+	// refers to as the workspace holds it now; schedule firings and reruns
+	// call it, so they see data registered since the job was written.
+	Resolve func(ctx context.Context, workspace string, document json.RawMessage) (*Submission, error)
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 	// WarmDir, when set, holds the zygotes Warm starts (warm Python
