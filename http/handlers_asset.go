@@ -30,12 +30,12 @@ func (s *Server) registerAssetRoutes() {
 	for _, k := range assetKinds {
 		kind := k.kind
 		base := ws + "/" + kind
-		s.route("GET "+base, k.read, func(w http.ResponseWriter, r *http.Request) { s.handleListAssets(w, r, kind, false) })
-		s.route("GET "+base+"/{name}/versions", k.read, func(w http.ResponseWriter, r *http.Request) { s.handleListAssets(w, r, kind, true) })
-		s.route("GET "+base+"/{name}/versions/{version}", k.read, func(w http.ResponseWriter, r *http.Request) { s.handleGetAsset(w, r, kind) })
-		s.route("POST "+base+"/{name}/versions", k.write, func(w http.ResponseWriter, r *http.Request) { s.handleCreateAsset(w, r, kind) })
+		s.route("GET "+base, k.read, jsonAPI(s, s.listAssets(kind, false)))
+		s.route("GET "+base+"/{name}/versions", k.read, jsonAPI(s, s.listAssets(kind, true)))
+		s.route("GET "+base+"/{name}/versions/{version}", k.read, jsonAPI(s, s.getAsset(kind)))
+		s.route("POST "+base+"/{name}/versions", k.write, jsonAPI(s, s.createAsset(kind)))
 	}
-	s.route("GET "+ws+"/datastores/{name}/paths/{path...}", wharf.ActionDatastoreRead, s.handleGetDatastoreFile)
+	s.route("GET "+ws+"/datastores/{name}/paths/{path...}", wharf.ActionDatastoreRead, jsonAPI(s, s.getDatastoreFile))
 	// Content is uploaded once by digest and then named by assets and
 	// jobs; a client asks first (HEAD) and sends only what is missing.
 	// Upload is a data write, download a data read: code and data travel
@@ -45,7 +45,7 @@ func (s *Server) registerAssetRoutes() {
 	// this one.
 	s.route("HEAD "+ws+"/blobs/{digest}", wharf.ActionDataRead, s.handleStatBlob)
 	s.route("GET "+ws+"/blobs/{digest}", wharf.ActionDataRead, s.handleGetBlob)
-	s.route("PUT "+ws+"/blobs/{digest}", wharf.ActionDataWrite, s.handlePutBlob)
+	s.route("PUT "+ws+"/blobs/{digest}", wharf.ActionDataWrite, jsonAPI(s, s.putBlob))
 	s.routes[len(s.routes)-1].RawBody = true
 }
 
@@ -58,49 +58,39 @@ type assetRequest struct {
 	Tags        map[string]string `json:"tags"`
 }
 
-func (s *Server) handleCreateAsset(w http.ResponseWriter, r *http.Request, kind string) {
-	var req assetRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if len(req.Spec) > 0 && !json.Valid(req.Spec) {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "spec is not valid JSON").WithField("spec"))
-		return
-	}
-	if req.Digest != "" && s.Blobs == nil {
-		s.writeError(w, r, errNoBlobs)
-		return
-	}
-	if req.Digest != "" {
-		// An asset may only pin content that is stored, so a job never
-		// finds its input missing, and that this workspace holds, since
-		// the asset makes it the workspace's.
-		if err := s.checkReferenced(r.Context(), r.PathValue("workspace"), req.Digest, "digest"); err != nil {
-			s.writeError(w, r, err)
-			return
+// createAsset creates a version of an asset of kind.
+func (s *Server) createAsset(kind string) func(*http.Request, *assetRequest) (int, *wharf.Asset, error) {
+	return func(r *http.Request, req *assetRequest) (int, *wharf.Asset, error) {
+		if len(req.Spec) > 0 && !json.Valid(req.Spec) {
+			return 0, nil, wharf.Errorf(wharf.EINVALID, "spec is not valid JSON").WithField("spec")
 		}
-	}
-	if kind == wharf.AssetData && req.Digest != "" {
-		if err := s.recordDataPath(r, req); err != nil {
-			s.writeError(w, r, err)
-			return
+		if req.Digest != "" && s.Blobs == nil {
+			return 0, nil, errNoBlobs
 		}
+		if req.Digest != "" {
+			// An asset may only pin content that is stored, so a job never
+			// finds its input missing, and that this workspace holds, since
+			// the asset makes it the workspace's.
+			if err := s.checkReferenced(r.Context(), r.PathValue("workspace"), req.Digest, "digest"); err != nil {
+				return 0, nil, err
+			}
+		}
+		if kind == wharf.AssetData && req.Digest != "" {
+			if err := s.recordDataPath(r, req); err != nil {
+				return 0, nil, err
+			}
+		}
+		a := &wharf.Asset{
+			Workspace: r.PathValue("workspace"), Kind: kind, Name: r.PathValue("name"), Version: req.Version,
+			Spec: req.Spec, Digest: req.Digest, Description: req.Description, Tags: req.Tags, CreatedBy: callerID(r),
+		}
+		return http.StatusCreated, a, s.Store.CreateAsset(r.Context(), a)
 	}
-	a := &wharf.Asset{
-		Workspace: r.PathValue("workspace"), Kind: kind, Name: r.PathValue("name"), Version: req.Version,
-		Spec: req.Spec, Digest: req.Digest, Description: req.Description, Tags: req.Tags, CreatedBy: callerID(r),
-	}
-	if err := s.Store.CreateAsset(r.Context(), a); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, a)
 }
 
 // recordDataPath files uploaded data under the datastore path its asset
 // names (azureml://datastores/<ds>/paths/<p>), unless something is there.
-func (s *Server) recordDataPath(r *http.Request, req assetRequest) error {
+func (s *Server) recordDataPath(r *http.Request, req *assetRequest) error {
 	var spec struct {
 		Path string `json:"path"`
 		Kind string `json:"kind"`
@@ -123,35 +113,30 @@ func (s *Server) recordDataPath(r *http.Request, req assetRequest) error {
 		Digest: req.Digest, Kind: spec.Kind})
 }
 
-func (s *Server) handleGetDatastoreFile(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getDatastoreFile(r *http.Request, _ *noBody) (int, *wharf.DatastoreFile, error) {
 	f, err := s.Store.FindDatastoreFile(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("path"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, f)
+	return http.StatusOK, f, err
 }
 
-func (s *Server) handleGetAsset(w http.ResponseWriter, r *http.Request, kind string) {
-	a, err := s.Store.FindAsset(r.Context(), r.PathValue("workspace"), kind, r.PathValue("name"), r.PathValue("version"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+// getAsset finds a version of an asset of kind.
+func (s *Server) getAsset(kind string) func(*http.Request, *noBody) (int, *wharf.Asset, error) {
+	return func(r *http.Request, _ *noBody) (int, *wharf.Asset, error) {
+		a, err := s.Store.FindAsset(r.Context(), r.PathValue("workspace"), kind, r.PathValue("name"), r.PathValue("version"))
+		return http.StatusOK, a, err
 	}
-	writeJSON(w, http.StatusOK, a)
 }
 
-func (s *Server) handleListAssets(w http.ResponseWriter, r *http.Request, kind string, versions bool) {
-	name := ""
-	if versions {
-		name = r.PathValue("name")
+// listAssets lists the assets of kind, or with versions the versions of
+// the one in the path.
+func (s *Server) listAssets(kind string, versions bool) func(*http.Request, *noBody) (int, []*wharf.Asset, error) {
+	return func(r *http.Request, _ *noBody) (int, []*wharf.Asset, error) {
+		name := ""
+		if versions {
+			name = r.PathValue("name")
+		}
+		as, err := s.Store.ListAssets(r.Context(), r.PathValue("workspace"), kind, name)
+		return http.StatusOK, as, err
 	}
-	as, err := s.Store.ListAssets(r.Context(), r.PathValue("workspace"), kind, name)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, as)
 }
 
 // errNoBlobs answers content routes on a server started without a blob
@@ -215,17 +200,16 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(w, rc)
 }
 
-// handlePutBlob stores a body under the digest the client named, refusing
-// it when the content hashes to something else.
-func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request) {
+// putBlob stores the raw body (In is noBody: it is content, not JSON)
+// under the digest the client named, refusing it when the content hashes to
+// something else.
+func (s *Server) putBlob(r *http.Request, _ *noBody) (int, map[string]any, error) {
 	if s.Blobs == nil {
-		s.writeError(w, r, errNoBlobs)
-		return
+		return 0, nil, errNoBlobs
 	}
 	want := r.PathValue("digest")
 	if !strings.HasPrefix(want, "sha256:") || len(want) != len("sha256:")+64 {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "digest %q is not sha256:<64 hex digits>", want).WithField("digest"))
-		return
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "digest %q is not sha256:<64 hex digits>", want).WithField("digest")
 	}
 	got, size, err := s.Blobs.Put(r.Context(), r.Body)
 	if err != nil {
@@ -233,22 +217,19 @@ func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooBig) {
 			err = wharf.Errorf(wharf.ETOOLARGE, "upload exceeds %d bytes", tooBig.Limit)
 		}
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	if got != want {
 		// The bytes are stored under their own digest, harmlessly: content
 		// addressing means they can never be mistaken for the named blob.
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "content hashes to %s, not %s (corrupted upload?)", got, want).WithField("digest"))
-		return
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "content hashes to %s, not %s (corrupted upload?)", got, want).WithField("digest")
 	}
 	// Whoever sent the bytes holds them: the workspace may read them
 	// back from now on.
 	if err := s.Store.AddBlobRefs(r.Context(), r.PathValue("workspace"), []string{got}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"digest": got, "size": size})
+	return http.StatusCreated, map[string]any{"digest": got, "size": size}, nil
 }
 
 // checkReferenced is snapshot.CheckReferenced on this server's stores.

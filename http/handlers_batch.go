@@ -18,88 +18,64 @@ import (
 // job.
 func (s *Server) registerBatchRoutes() {
 	const base = "/api/v1/workspaces/{workspace}/batchEndpoints"
-	s.route("GET "+base, wharf.ActionBatchEndpointRead, s.handleListBatchEndpoints)
-	s.route("GET "+base+"/{name}", wharf.ActionBatchEndpointRead, s.handleGetBatchEndpoint)
-	s.route("PUT "+base+"/{name}", wharf.ActionBatchEndpointWrite, s.handlePutBatchEndpoint)
-	s.route("DELETE "+base+"/{name}", wharf.ActionBatchEndpointDelete, s.handleDeleteBatchEndpoint)
-	s.route("GET "+base+"/{name}/deployments", wharf.ActionBatchEndpointRead, s.handleListBatchDeployments)
-	s.route("GET "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointRead, s.handleGetBatchDeployment)
-	s.route("PUT "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointWrite, s.handlePutBatchDeployment)
-	s.route("DELETE "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointDelete, s.handleDeleteBatchDeployment)
-	s.route("POST "+base+"/{name}/invoke", wharf.ActionJobWrite, s.handleInvokeBatchEndpoint)
+	s.route("GET "+base, wharf.ActionBatchEndpointRead, jsonAPI(s, s.listBatchEndpoints))
+	s.route("GET "+base+"/{name}", wharf.ActionBatchEndpointRead, jsonAPI(s, s.getBatchEndpoint))
+	s.route("PUT "+base+"/{name}", wharf.ActionBatchEndpointWrite, jsonAPI(s, s.putBatchEndpoint))
+	s.route("DELETE "+base+"/{name}", wharf.ActionBatchEndpointDelete, jsonAPI(s, s.deleteBatchEndpoint))
+	s.route("GET "+base+"/{name}/deployments", wharf.ActionBatchEndpointRead, jsonAPI(s, s.listBatchDeployments))
+	s.route("GET "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointRead, jsonAPI(s, s.getBatchDeployment))
+	s.route("PUT "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointWrite, jsonAPI(s, s.putBatchDeployment))
+	s.route("DELETE "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointDelete, jsonAPI(s, s.deleteBatchDeployment))
+	s.route("POST "+base+"/{name}/invoke", wharf.ActionJobWrite, jsonAPI(s, s.invokeBatchEndpoint))
 }
 
-func (s *Server) handleListBatchEndpoints(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listBatchEndpoints(r *http.Request, _ *noBody) (int, []*wharf.BatchEndpoint, error) {
 	eps, err := s.Store.ListBatchEndpoints(r.Context(), r.PathValue("workspace"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, eps)
+	return http.StatusOK, eps, err
 }
 
-func (s *Server) handleGetBatchEndpoint(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getBatchEndpoint(r *http.Request, _ *noBody) (int, *wharf.BatchEndpoint, error) {
 	e, err := s.Store.FindBatchEndpoint(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, e)
+	return http.StatusOK, e, err
 }
 
-func (s *Server) handlePutBatchEndpoint(w http.ResponseWriter, r *http.Request) {
+// batchEndpointRequest is the body of a batch endpoint creation or update.
+type batchEndpointRequest struct {
+	Description       string            `json:"description"`
+	Tags              map[string]string `json:"tags"`
+	DefaultDeployment string            `json:"default_deployment"`
+}
+
+func (s *Server) putBatchEndpoint(r *http.Request, req *batchEndpointRequest) (int, *wharf.BatchEndpoint, error) {
 	name, err := pathName(r, "name")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req struct {
-		Description       string            `json:"description"`
-		Tags              map[string]string `json:"tags"`
-		DefaultDeployment string            `json:"default_deployment"`
-	}
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	e := &wharf.BatchEndpoint{Workspace: r.PathValue("workspace"), Name: name, Description: req.Description, Tags: req.Tags,
 		DefaultDeployment: req.DefaultDeployment}
 	created, err := s.Store.PutBatchEndpoint(r.Context(), e)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, createdStatus(created), e)
+	return createdStatus(created), e, err
 }
 
-func (s *Server) handleDeleteBatchEndpoint(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DeleteBatchEndpoint(r.Context(), r.PathValue("workspace"), r.PathValue("name")); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+func (s *Server) deleteBatchEndpoint(r *http.Request, _ *noBody) (int, noBody, error) {
+	return http.StatusNoContent, noBody{}, s.Store.DeleteBatchEndpoint(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
 }
 
-func (s *Server) handleListBatchDeployments(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listBatchDeployments(r *http.Request, _ *noBody) (int, []batchDeploymentJSON, error) {
 	ds, err := s.Store.ListBatchDeployments(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	out := make([]batchDeploymentJSON, len(ds))
 	for i, d := range ds {
 		out[i] = s.batchDeploymentJSON(d)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, err
 }
 
-func (s *Server) handleGetBatchDeployment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getBatchDeployment(r *http.Request, _ *noBody) (int, batchDeploymentJSON, error) {
 	d, err := s.Store.FindBatchDeployment(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, batchDeploymentJSON{}, err
 	}
-	writeJSON(w, http.StatusOK, s.batchDeploymentJSON(d))
+	return http.StatusOK, s.batchDeploymentJSON(d), nil
 }
 
 // batchDeploymentJSON is a batch deployment as the API shows it: with its
@@ -169,143 +145,119 @@ type batchCode struct {
 	ScoringScript string `json:"scoring_script"`
 }
 
-func (s *Server) handlePutBatchDeployment(w http.ResponseWriter, r *http.Request) {
+// batchDeploymentRequest is the body of a batch deployment creation or
+// update; Spec holds its batchSettings.
+type batchDeploymentRequest struct {
+	Model      string          `json:"model"`
+	Spec       json.RawMessage `json:"spec"`
+	SetDefault bool            `json:"set_default"`
+}
+
+func (s *Server) putBatchDeployment(r *http.Request, req *batchDeploymentRequest) (int, batchDeploymentJSON, error) {
 	ws, ep := r.PathValue("workspace"), r.PathValue("name")
 	name, err := pathName(r, "deployment")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req struct {
-		Model      string          `json:"model"`
-		Spec       json.RawMessage `json:"spec"`
-		SetDefault bool            `json:"set_default"`
-	}
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, batchDeploymentJSON{}, err
 	}
 	var set batchSettings
 	if err := json.Unmarshal(req.Spec, &set); err != nil {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "spec: %s", err.Error()).WithField("spec"))
-		return
+		return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "spec: %s", err.Error()).WithField("spec")
 	}
 	if set.OutputAction != "" && set.OutputAction != "append_row" && set.OutputAction != "summary_only" {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "output_action must be append_row or summary_only, got %q", set.OutputAction).WithField("output_action"))
-		return
+		return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "output_action must be append_row or summary_only, got %q", set.OutputAction).WithField("output_action")
 	}
 	if cc := set.CodeConfiguration; cc != nil {
 		if cc.CodeDigest == "" {
-			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "code_configuration.code names no uploaded code").WithField("code_configuration.code"))
-			return
+			return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "code_configuration.code names no uploaded code").WithField("code_configuration.code")
 		}
 		if cc.ScoringScript == "" || !filepath.IsLocal(cc.ScoringScript) {
-			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "code_configuration.scoring_script %q must be a path inside the code folder", cc.ScoringScript).WithField("code_configuration.scoring_script"))
-			return
+			return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "code_configuration.scoring_script %q must be a path inside the code folder", cc.ScoringScript).WithField("code_configuration.scoring_script")
 		}
 		if err := s.checkReferenced(r.Context(), ws, cc.CodeDigest, "code_configuration.code"); err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, batchDeploymentJSON{}, err
 		}
 	}
 	if _, err := s.Store.FindCompute(r.Context(), ws, set.Compute); err != nil {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "compute %q does not exist in workspace %s", set.Compute, ws).WithField("compute"))
-		return
+		return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "compute %q does not exist in workspace %s", set.Compute, ws).WithField("compute")
 	}
-	ref := strings.TrimPrefix(req.Model, "azureml:")
-	modelName, version := ref, "latest"
-	if i := strings.LastIndexAny(ref, ":@"); i > 0 {
-		modelName, version = ref[:i], ref[i+1:]
-	}
+	modelName, version := modelRef(req.Model)
 	v, err := s.findVersion(r, ws, modelName, version)
 	if err != nil {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "model %s not found in workspace %s", req.Model, ws).WithField("model"))
-		return
+		return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "model %s not found in workspace %s", req.Model, ws).WithField("model")
 	}
 	d := &wharf.BatchDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + strconv.FormatInt(v.Version, 10), Spec: req.Spec}
 	created, err := s.Store.PutBatchDeployment(r.Context(), d)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, batchDeploymentJSON{}, err
 	}
 	// The only deployment, or one created with --set-default, is the
 	// endpoint's default.
 	if e, err := s.Store.FindBatchEndpoint(r.Context(), ws, ep); err == nil && (req.SetDefault || e.DefaultDeployment == "") {
 		e.DefaultDeployment = name
 		if _, err := s.Store.PutBatchEndpoint(r.Context(), e); err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, batchDeploymentJSON{}, err
 		}
 	}
 	s.warmBatch(context.WithoutCancel(r.Context()), d)
-	writeJSON(w, createdStatus(created), s.batchDeploymentJSON(d))
+	return createdStatus(created), s.batchDeploymentJSON(d), nil
 }
 
-func (s *Server) handleDeleteBatchDeployment(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DeleteBatchDeployment(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment")); err != nil {
-		s.writeError(w, r, err)
-		return
+func (s *Server) deleteBatchDeployment(r *http.Request, _ *noBody) (int, noBody, error) {
+	ws, ep, name := r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment")
+	if err := s.Store.DeleteBatchDeployment(r.Context(), ws, ep, name); err != nil {
+		return 0, noBody{}, err
 	}
-	s.batchWarm.Delete(r.PathValue("workspace") + "/" + r.PathValue("name") + "/" + r.PathValue("deployment"))
-	w.WriteHeader(http.StatusNoContent)
+	s.batchWarm.Delete(ws + "/" + ep + "/" + name)
+	return http.StatusNoContent, noBody{}, nil
 }
 
-// handleInvokeBatchEndpoint submits the scoring job of an invocation and
-// answers with it at once.
-func (s *Server) handleInvokeBatchEndpoint(w http.ResponseWriter, r *http.Request) {
-	if !s.scheduler(w, r) {
-		return
+// invokeBatchRequest is `az ml batch-endpoint invoke`.
+type invokeBatchRequest struct {
+	Deployment string              `json:"deployment"`
+	Input      scheduler.InputSpec `json:"input"`
+}
+
+// invokeBatchEndpoint submits the scoring job of an invocation and answers
+// with it at once.
+func (s *Server) invokeBatchEndpoint(r *http.Request, req *invokeBatchRequest) (int, jobJSON, error) {
+	if s.Scheduler == nil {
+		return 0, jobJSON{}, wharf.Errorf(wharf.EUNAVAILABLE, "this server does not run jobs")
 	}
 	ws, ep := r.PathValue("workspace"), r.PathValue("name")
-	var req struct {
-		Deployment string              `json:"deployment"`
-		Input      scheduler.InputSpec `json:"input"`
-	}
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	e, err := s.Store.FindBatchEndpoint(r.Context(), ws, ep)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, jobJSON{}, err
 	}
 	name := req.Deployment
 	if name == "" {
 		name = e.DefaultDeployment
 	}
 	if name == "" {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "batch endpoint %s has no deployment", ep).WithField("deployment"))
-		return
+		return 0, jobJSON{}, wharf.Errorf(wharf.EINVALID, "batch endpoint %s has no deployment", ep).WithField("deployment")
 	}
 	d, err := s.Store.FindBatchDeployment(r.Context(), ws, ep, name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, jobJSON{}, err
 	}
 	var set batchSettings
 	if err := json.Unmarshal(d.Spec, &set); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, jobJSON{}, err
 	}
 	modelDigest, err := s.modelSnapshot(r.Context(), ws, d.Model)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, jobJSON{}, err
 	}
 	if req.Input.Digest == "" {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "input names no content").WithField("input"))
-		return
+		return 0, jobJSON{}, wharf.Errorf(wharf.EINVALID, "input names no content").WithField("input")
 	}
 	spec := batchStepSpec(ep, name, d.Model, set, modelDigest, req.Input)
 	j, err := s.Scheduler.Submit(r.Context(), ws, callerID(r), &scheduler.Submission{Type: wharf.JobTypeCommand,
 		ExperimentName: ep, DisplayName: ep + "-" + name, Tags: map[string]string{"wharf.batch_endpoint": ep, "wharf.batch_deployment": name},
 		Steps: []scheduler.SubmittedStep{{Name: "batchscoring", Spec: spec}}})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, jobJSON{}, err
 	}
-	writeJSON(w, http.StatusCreated, s.jobJSON(j, nil))
+	return http.StatusCreated, s.jobJSON(j, nil), nil
 }
 
 // warmBatch has the scheduler prepare what the deployment's jobs will need
@@ -423,11 +375,7 @@ func (s *Server) modelSnapshot(ctx context.Context, ws, model string) (string, e
 	}
 	var files []snapshot.File
 	for _, a := range arts {
-		rel := strings.TrimPrefix(strings.TrimPrefix(a.Path, root), "/")
-		if rel == "" {
-			rel = a.Path[strings.LastIndex(a.Path, "/")+1:]
-		}
-		files = append(files, snapshot.File{Path: rel, Mode: snapshot.ModeFile, Digest: a.Digest, Size: a.Size})
+		files = append(files, snapshot.File{Path: relArtifactPath(a.Path, root), Mode: snapshot.ModeFile, Digest: a.Digest, Size: a.Size})
 	}
 	if len(files) == 0 {
 		return "", wharf.Errorf(wharf.EINVALID, "model %s has no files", model)

@@ -16,16 +16,16 @@ import (
 // registerEndpointRoutes registers the online endpoint control plane.
 func (s *Server) registerEndpointRoutes() {
 	const base = "/api/v1/workspaces/{workspace}/onlineEndpoints"
-	s.route("GET "+base, wharf.ActionOnlineEndpointRead, s.handleListEndpoints)
-	s.route("GET "+base+"/{name}", wharf.ActionOnlineEndpointRead, s.handleGetEndpoint)
-	s.route("PUT "+base+"/{name}", wharf.ActionOnlineEndpointWrite, s.handlePutEndpoint)
-	s.route("DELETE "+base+"/{name}", wharf.ActionOnlineEndpointDelete, s.handleDeleteEndpoint)
-	s.route("POST "+base+"/{name}/listKeys", wharf.ActionOnlineEndpointKeys, s.handleListEndpointKeys)
-	s.route("POST "+base+"/{name}/regenerateKeys", wharf.ActionOnlineEndpointWrite, s.handleRegenerateEndpointKeys)
-	s.route("GET "+base+"/{name}/deployments", wharf.ActionOnlineEndpointRead, s.handleListDeployments)
-	s.route("GET "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointRead, s.handleGetDeployment)
-	s.route("PUT "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointWrite, s.handlePutDeployment)
-	s.route("DELETE "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointDelete, s.handleDeleteDeployment)
+	s.route("GET "+base, wharf.ActionOnlineEndpointRead, jsonAPI(s, s.listEndpoints))
+	s.route("GET "+base+"/{name}", wharf.ActionOnlineEndpointRead, jsonAPI(s, s.getEndpoint))
+	s.route("PUT "+base+"/{name}", wharf.ActionOnlineEndpointWrite, jsonAPI(s, s.putEndpoint))
+	s.route("DELETE "+base+"/{name}", wharf.ActionOnlineEndpointDelete, jsonAPI(s, s.deleteEndpoint))
+	s.route("POST "+base+"/{name}/listKeys", wharf.ActionOnlineEndpointKeys, jsonAPI(s, s.listEndpointKeys))
+	s.route("POST "+base+"/{name}/regenerateKeys", wharf.ActionOnlineEndpointWrite, jsonAPI(s, s.regenerateEndpointKeys))
+	s.route("GET "+base+"/{name}/deployments", wharf.ActionOnlineEndpointRead, jsonAPI(s, s.listDeployments))
+	s.route("GET "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointRead, jsonAPI(s, s.getDeployment))
+	s.route("PUT "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointWrite, jsonAPI(s, s.putDeployment))
+	s.route("DELETE "+base+"/{name}/deployments/{deployment}", wharf.ActionOnlineEndpointDelete, jsonAPI(s, s.deleteDeployment))
 	s.route("GET "+base+"/{name}/deployments/{deployment}/logs", wharf.ActionOnlineEndpointRead, s.handleDeploymentLogs)
 	// Scoring authenticates with the endpoint's own keys or tokens, so it
 	// bypasses the API's authentication; the router checks the caller.
@@ -112,39 +112,28 @@ type endpointRequest struct {
 	MirrorTraffic map[string]int    `json:"mirror_traffic"`
 }
 
-func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listEndpoints(r *http.Request, _ *noBody) (int, []endpointJSON, error) {
 	eps, err := s.Store.ListOnlineEndpoints(r.Context(), r.PathValue("workspace"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	out := make([]endpointJSON, len(eps))
 	for i, e := range eps {
 		out[i] = s.endpointJSON(e)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, err
 }
 
-func (s *Server) handleGetEndpoint(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getEndpoint(r *http.Request, _ *noBody) (int, endpointJSON, error) {
 	e, err := s.Store.FindOnlineEndpoint(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, endpointJSON{}, err
 	}
-	writeJSON(w, http.StatusOK, s.endpointJSON(e))
+	return http.StatusOK, s.endpointJSON(e), nil
 }
 
-func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putEndpoint(r *http.Request, req *endpointRequest) (int, endpointJSON, error) {
 	ws := r.PathValue("workspace")
 	name, err := pathName(r, "name")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req endpointRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, endpointJSON{}, err
 	}
 	e, err := s.Store.FindOnlineEndpoint(r.Context(), ws, name)
 	isNew := wharf.IsNotFound(err)
@@ -152,13 +141,11 @@ func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) {
 	case isNew:
 		e = &wharf.OnlineEndpoint{Workspace: ws, Name: name, ProvisioningState: "Succeeded"}
 	case err != nil:
-		s.writeError(w, r, err)
-		return
+		return 0, endpointJSON{}, err
 	}
 	if req.AuthMode != nil {
 		if !isNew && *req.AuthMode != e.AuthMode && *req.AuthMode != "" {
-			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "auth_mode cannot change after creation (it is %s)", e.AuthMode).WithField("auth_mode"))
-			return
+			return 0, endpointJSON{}, wharf.Errorf(wharf.EINVALID, "auth_mode cannot change after creation (it is %s)", e.AuthMode).WithField("auth_mode")
 		}
 		e.AuthMode = *req.AuthMode
 	}
@@ -175,43 +162,39 @@ func (s *Server) handlePutEndpoint(w http.ResponseWriter, r *http.Request) {
 		e.MirrorTraffic = req.MirrorTraffic
 	}
 	if err := e.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, endpointJSON{}, err
 	}
 	created, err := s.Store.PutOnlineEndpoint(r.Context(), e)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, endpointJSON{}, err
 	}
+	// Whatever happens to the keys, the router must not keep serving
+	// what it held about the endpoint before this change.
+	defer s.Endpoints.Invalidate(ws, name)
 	if created {
 		for _, k := range []string{"primary", "secondary"} {
 			if err := s.newEndpointKey(r, ws, name, k); err != nil {
-				s.Endpoints.Invalidate(ws, name)
-				s.writeError(w, r, err)
-				return
+				return 0, endpointJSON{}, err
 			}
 		}
 	}
-	s.Endpoints.Invalidate(ws, name)
-	writeJSON(w, createdStatus(created), s.endpointJSON(e))
+	return createdStatus(created), s.endpointJSON(e), nil
 }
 
-func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteEndpoint(r *http.Request, _ *noBody) (int, noBody, error) {
 	ws, name := r.PathValue("workspace"), r.PathValue("name")
 	if err := s.Store.DeleteOnlineEndpoint(r.Context(), ws, name); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
 	// The endpoint is gone: its cached keys go now, not after the key
 	// secrets are, so that a failure deleting those leaves no key working.
 	s.Endpoints.Invalidate(ws, name)
 	for _, k := range []string{"primary", "secondary"} {
 		if err := s.Store.DeleteSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k)); err != nil && !wharf.IsNotFound(err) {
-			s.writeError(w, r, err)
-			return
+			return 0, noBody{}, err
 		}
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, noBody{}, nil
 }
 
 // newEndpointKey stores a fresh random key, 256 bits like Azure's.
@@ -225,34 +208,32 @@ func (s *Server) newEndpointKey(r *http.Request, ws, endpoint, kind string) erro
 	return err
 }
 
-func (s *Server) handleListEndpointKeys(w http.ResponseWriter, r *http.Request) {
+// listEndpointKeys answers an aml_token endpoint's caller with a fresh
+// token for it, and a key endpoint's with its two keys.
+func (s *Server) listEndpointKeys(r *http.Request, _ *noBody) (int, any, error) {
 	ws, name := r.PathValue("workspace"), r.PathValue("name")
 	e, err := s.Store.FindOnlineEndpoint(r.Context(), ws, name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	if e.AuthMode == wharf.AuthModeAMLToken {
 		tok, exp, err := s.Tokens.Issue(callerID(r), s.TenantID, callerID(r), EndpointAudience(ws, name))
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 		refresh := time.Now().Add(time.Until(exp) / 2)
-		writeJSON(w, http.StatusOK, map[string]any{"accessToken": tok, "tokenType": "Bearer",
-			"expiryTimeUtc": exp.Unix(), "refreshAfterTimeUtc": refresh.Unix()})
-		return
+		return http.StatusOK, map[string]any{"accessToken": tok, "tokenType": "Bearer",
+			"expiryTimeUtc": exp.Unix(), "refreshAfterTimeUtc": refresh.Unix()}, nil
 	}
 	out := map[string]string{}
 	for _, k := range []string{"primary", "secondary"} {
 		sec, err := s.Store.GetSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k), "")
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 		out[k+"Key"] = string(sec.Value)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, nil
 }
 
 // EndpointAudience is the audience of the tokens an aml_token endpoint
@@ -261,35 +242,29 @@ func EndpointAudience(workspace, endpoint string) string {
 	return "https://ml.wharf/endpoints/" + workspace + "/" + endpoint
 }
 
-func (s *Server) handleRegenerateEndpointKeys(w http.ResponseWriter, r *http.Request) {
+// regenerateKeysRequest is `az ml online-endpoint regenerate-keys`.
+type regenerateKeysRequest struct {
+	KeyType string `json:"key_type"`
+}
+
+func (s *Server) regenerateEndpointKeys(r *http.Request, req *regenerateKeysRequest) (int, noBody, error) {
 	ws, name := r.PathValue("workspace"), r.PathValue("name")
-	var req struct {
-		KeyType string `json:"key_type"`
-	}
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	kind := strings.ToLower(req.KeyType)
 	if kind != "primary" && kind != "secondary" {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "key_type must be primary or secondary, got %q", req.KeyType).WithField("key_type"))
-		return
+		return 0, noBody{}, wharf.Errorf(wharf.EINVALID, "key_type must be primary or secondary, got %q", req.KeyType).WithField("key_type")
 	}
 	e, err := s.Store.FindOnlineEndpoint(r.Context(), ws, name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
 	if e.AuthMode != wharf.AuthModeKey {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "endpoint %s uses %s authentication; it has no keys", name, e.AuthMode))
-		return
+		return 0, noBody{}, wharf.Errorf(wharf.EINVALID, "endpoint %s uses %s authentication; it has no keys", name, e.AuthMode)
 	}
 	if err := s.newEndpointKey(r, ws, name, kind); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
 	s.Endpoints.Invalidate(ws, name)
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, noBody{}, nil
 }
 
 // deploymentRequest is the body of a deployment creation or update.
@@ -298,13 +273,9 @@ type deploymentRequest struct {
 	Spec  json.RawMessage `json:"spec"`
 }
 
-func (s *Server) handleListDeployments(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listDeployments(r *http.Request, _ *noBody) (int, []*wharf.OnlineDeployment, error) {
 	ds, err := s.Store.ListOnlineDeployments(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ds)
+	return http.StatusOK, ds, err
 }
 
 // deploymentJSON is a deployment with its provisioning state as the data
@@ -329,13 +300,12 @@ func (s *Server) deploymentJSON(r *http.Request, d *wharf.OnlineDeployment) depl
 	return out
 }
 
-func (s *Server) handleGetDeployment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getDeployment(r *http.Request, _ *noBody) (int, deploymentJSON, error) {
 	d, err := s.Store.FindOnlineDeployment(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, deploymentJSON{}, err
 	}
-	writeJSON(w, http.StatusOK, s.deploymentJSON(r, d))
+	return http.StatusOK, s.deploymentJSON(r, d), nil
 }
 
 func (s *Server) handleDeploymentLogs(w http.ResponseWriter, r *http.Request) {
@@ -362,36 +332,34 @@ func (s *Server) handleDeploymentLogs(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// handlePutDeployment pins the model reference to a version, then stores
-// the deployment; the router starts serving it when it is ready.
-func (s *Server) handlePutDeployment(w http.ResponseWriter, r *http.Request) {
+// modelRef splits a deployment's model reference, azureml:<name>:<version>
+// or azureml:<name>@latest; a bare name means its latest version.
+func modelRef(ref string) (name, version string) {
+	ref = strings.TrimPrefix(ref, "azureml:")
+	if i := strings.LastIndexAny(ref, ":@"); i > 0 {
+		return ref[:i], ref[i+1:]
+	}
+	return ref, "latest"
+}
+
+// putDeployment pins the model reference to a version, then stores the
+// deployment; the router starts serving it when it is ready.
+func (s *Server) putDeployment(r *http.Request, req *deploymentRequest) (int, deploymentJSON, error) {
 	ws, ep := r.PathValue("workspace"), r.PathValue("name")
 	name, err := pathName(r, "deployment")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, deploymentJSON{}, err
 	}
-	var req deploymentRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ref := strings.TrimPrefix(req.Model, "azureml:")
-	modelName, version := ref, "latest"
-	if i := strings.LastIndexAny(ref, ":@"); i > 0 {
-		modelName, version = ref[:i], ref[i+1:]
-	}
+	modelName, version := modelRef(req.Model)
 	if modelName == "" {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "model is required (azureml:<name>:<version> or azureml:<name>@latest)").WithField("model"))
-		return
+		return 0, deploymentJSON{}, wharf.Errorf(wharf.EINVALID, "model is required (azureml:<name>:<version> or azureml:<name>@latest)").WithField("model")
 	}
 	v, err := s.findVersion(r, ws, modelName, version)
 	if err != nil {
 		if wharf.IsNotFound(err) {
 			err = wharf.Errorf(wharf.EINVALID, "model %s not found in workspace %s", req.Model, ws).WithField("model")
 		}
-		s.writeError(w, r, err)
-		return
+		return 0, deploymentJSON{}, err
 	}
 	if len(req.Spec) == 0 {
 		req.Spec = json.RawMessage(`{}`)
@@ -403,27 +371,24 @@ func (s *Server) handlePutDeployment(w http.ResponseWriter, r *http.Request) {
 	}
 	if json.Unmarshal(req.Spec, &code) == nil && code.CodeConfiguration.CodeDigest != "" {
 		if err := s.checkReferenced(r.Context(), ws, code.CodeConfiguration.CodeDigest, "code_configuration.code"); err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, deploymentJSON{}, err
 		}
 	}
 	d := &wharf.OnlineDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + strconv.FormatInt(v.Version, 10),
 		Spec: req.Spec, ProvisioningState: "Succeeded"}
 	created, err := s.Store.PutOnlineDeployment(r.Context(), d)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, deploymentJSON{}, err
 	}
 	s.Endpoints.Invalidate(ws, ep)
-	writeJSON(w, createdStatus(created), s.deploymentJSON(r, d))
+	return createdStatus(created), s.deploymentJSON(r, d), nil
 }
 
-func (s *Server) handleDeleteDeployment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteDeployment(r *http.Request, _ *noBody) (int, noBody, error) {
 	ws, ep := r.PathValue("workspace"), r.PathValue("name")
 	if err := s.Store.DeleteOnlineDeployment(r.Context(), ws, ep, r.PathValue("deployment")); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, noBody{}, err
 	}
 	s.Endpoints.Invalidate(ws, ep)
-	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, noBody{}, nil
 }

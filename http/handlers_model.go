@@ -90,6 +90,11 @@ func (s *Server) lineage(r *http.Request, ws string, v *wharf.ModelVersion) *lin
 	return l
 }
 
+// nameFilter is the search filter for the versions of model name.
+func nameFilter(name string) string {
+	return "name = '" + strings.ReplaceAll(name, "'", "\\'") + "'"
+}
+
 // findVersion resolves "latest" or a number.
 func (s *Server) findVersion(r *http.Request, ws, name, version string) (*wharf.ModelVersion, error) {
 	return s.findVersionCtx(r.Context(), ws, name, version)
@@ -98,7 +103,7 @@ func (s *Server) findVersion(r *http.Request, ws, name, version string) (*wharf.
 // findVersionCtx is findVersion outside a request.
 func (s *Server) findVersionCtx(ctx context.Context, ws, name, version string) (*wharf.ModelVersion, error) {
 	if version == "latest" {
-		vs, _, err := s.Store.SearchModelVersions(ctx, ws, wharf.SearchQuery{Filter: "name = '" + strings.ReplaceAll(name, "'", "\\'") + "'", OrderBy: []string{"version_number DESC"}, MaxResults: 1})
+		vs, _, err := s.Store.SearchModelVersions(ctx, ws, wharf.SearchQuery{Filter: nameFilter(name), OrderBy: []string{"version_number DESC"}, MaxResults: 1})
 		if err != nil {
 			return nil, err
 		}
@@ -114,42 +119,39 @@ func (s *Server) findVersionCtx(ctx context.Context, ws, name, version string) (
 	return s.Store.FindModelVersion(ctx, ws, name, n)
 }
 
-func (s *Server) handleListModels(w http.ResponseWriter, r *http.Request) {
+// listModels lists the latest version of every model, or with ?name= every
+// version of one, newest first.
+func (s *Server) listModels(r *http.Request, _ *noBody) (int, []modelJSON, error) {
 	ws := r.PathValue("workspace")
 	if err := s.ensureWorkspace(r); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	out := []modelJSON{}
 	if name := r.URL.Query().Get("name"); name != "" {
-		vs, _, err := s.Store.SearchModelVersions(r.Context(), ws, wharf.SearchQuery{Filter: "name = '" + strings.ReplaceAll(name, "'", "\\'") + "'", OrderBy: []string{"version_number DESC"}, MaxResults: 10000})
+		vs, _, err := s.Store.SearchModelVersions(r.Context(), ws, wharf.SearchQuery{Filter: nameFilter(name), OrderBy: []string{"version_number DESC"}, MaxResults: 10000})
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 		for _, v := range vs {
 			out = append(out, toModelJSON(v, s.modelPath(r, ws, v)))
 		}
-		writeJSON(w, http.StatusOK, out)
-		return
+		return http.StatusOK, out, nil
 	}
 	models, _, err := s.Store.SearchRegisteredModels(r.Context(), ws, wharf.SearchQuery{MaxResults: 1000})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	for _, m := range models {
 		v, err := s.findVersion(r, ws, m.Name, "latest")
 		if wharf.IsNotFound(err) {
 			continue
 		} else if err != nil {
-			s.writeError(w, r, err)
-			return
+			return 0, nil, err
 		}
 		out = append(out, toModelJSON(v, s.modelPath(r, ws, v)))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out, nil
 }
 
 // modelPath is where a version's files are, as a download URI.
@@ -161,19 +163,18 @@ func (s *Server) modelPath(r *http.Request, ws string, v *wharf.ModelVersion) st
 	return uri
 }
 
-func (s *Server) handleGetModel(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getModel(r *http.Request, _ *noBody) (int, modelJSON, error) {
 	ws := r.PathValue("workspace")
 	v, err := s.findVersion(r, ws, r.PathValue("name"), r.PathValue("version"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, modelJSON{}, err
 	}
 	j := toModelJSON(v, s.modelPath(r, ws, v))
 	j.Lineage = s.lineage(r, ws, v)
 	if j.Lineage != nil && j.Lineage.Job != "" {
 		j.JobName = j.Lineage.Job // as az ml shows it: the job, not the run
 	}
-	writeJSON(w, http.StatusOK, j)
+	return http.StatusOK, j, nil
 }
 
 // createModelRequest is `az ml model create`: the files are uploaded to the
@@ -187,67 +188,61 @@ type createModelRequest struct {
 	JobName     string            `json:"job_name"`
 }
 
-func (s *Server) handleCreateModel(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createModel(r *http.Request, req *createModelRequest) (int, modelJSON, error) {
 	ws := r.PathValue("workspace")
 	name, err := pathName(r, "name")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req createModelRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, modelJSON{}, err
 	}
 	if req.Type == "" {
 		req.Type = wharf.ModelTypeCustom
 	}
 	if req.Type != wharf.ModelTypeMLflow && req.Type != wharf.ModelTypeCustom {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "type %q is not supported (allowed: mlflow_model, custom_model)", req.Type).WithField("type"))
-		return
+		return 0, modelJSON{}, wharf.Errorf(wharf.EINVALID, "type %q is not supported (allowed: mlflow_model, custom_model)", req.Type).WithField("type")
 	}
 	if _, ok := artifactRootOf(req.Path); !ok || req.Path == "" {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "path must be an mlflow-artifacts:/ URI of uploaded files, got %q", req.Path).WithField("path"))
-		return
+		return 0, modelJSON{}, wharf.Errorf(wharf.EINVALID, "path must be an mlflow-artifacts:/ URI of uploaded files, got %q", req.Path).WithField("path")
 	}
 	if err := s.ensureWorkspace(r); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, modelJSON{}, err
 	}
 	ctx := r.Context()
 	if err := s.Store.CreateRegisteredModel(ctx, &wharf.RegisteredModel{Workspace: ws, Name: name, UserID: callerID(r)}); err != nil && wharf.ErrorCode(err) != wharf.ECONFLICT {
-		s.writeError(w, r, err)
-		return
+		return 0, modelJSON{}, err
 	}
-	// Versions are numbered by the registry, in order, as MLflow numbers
-	// them; an explicit version must be the next one.
 	if req.Version != "" {
-		want, err := strconv.ParseInt(req.Version, 10, 64)
-		if err != nil || want < 1 {
-			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "version must be a positive integer, got %q", req.Version).WithField("version"))
-			return
-		}
-		if _, err := s.Store.FindModelVersion(ctx, ws, name, want); err == nil {
-			s.writeError(w, r, wharf.Errorf(wharf.ECONFLICT, "model %s version %d already exists", name, want).WithField("version"))
-			return
-		}
-		latest, err := s.findVersion(r, ws, name, "latest")
-		next := int64(1)
-		if err == nil {
-			next = latest.Version + 1
-		}
-		if want != next {
-			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "model versions are numbered in order: the next version of %s is %d, not %d (omit --version to take it)", name, next, want).WithField("version"))
-			return
+		if err := s.checkNextVersion(r, ws, name, req.Version); err != nil {
+			return 0, modelJSON{}, err
 		}
 	}
 	v := &wharf.ModelVersion{Workspace: ws, Name: name, Source: req.Path, RunID: req.JobName, Description: req.Description,
 		Tags: req.Tags, Type: req.Type, UserID: callerID(r)}
 	if err := s.Store.CreateModelVersion(ctx, v); err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, modelJSON{}, err
 	}
-	writeJSON(w, http.StatusCreated, toModelJSON(v, s.modelPath(r, ws, v)))
+	return http.StatusCreated, toModelJSON(v, s.modelPath(r, ws, v)), nil
+}
+
+// checkNextVersion accepts an explicit version only if it is the model's
+// next: versions are numbered by the registry, in order, as MLflow numbers
+// them.
+func (s *Server) checkNextVersion(r *http.Request, ws, name, version string) error {
+	want, err := strconv.ParseInt(version, 10, 64)
+	if err != nil || want < 1 {
+		return wharf.Errorf(wharf.EINVALID, "version must be a positive integer, got %q", version).WithField("version")
+	}
+	if _, err := s.Store.FindModelVersion(r.Context(), ws, name, want); err == nil {
+		return wharf.Errorf(wharf.ECONFLICT, "model %s version %d already exists", name, want).WithField("version")
+	}
+	latest, err := s.findVersion(r, ws, name, "latest")
+	next := int64(1)
+	if err == nil {
+		next = latest.Version + 1
+	}
+	if want != next {
+		return wharf.Errorf(wharf.EINVALID, "model versions are numbered in order: the next version of %s is %d, not %d (omit --version to take it)", name, next, want).WithField("version")
+	}
+	return nil
 }
 
 // modelFileJSON is one file of a model version.
@@ -256,37 +251,45 @@ type modelFileJSON struct {
 	Size int64  `json:"size"`
 }
 
-// handleListModelFiles lists every file of a version, recursively, with
-// paths relative to the version's folder, for `wharf ml model download`.
-func (s *Server) handleListModelFiles(w http.ResponseWriter, r *http.Request) {
+// modelFilesJSON is the file list of a model version.
+type modelFilesJSON struct {
+	Files []modelFileJSON `json:"files"`
+	Root  string          `json:"root"`
+}
+
+// listModelFiles lists every file of a version, recursively, with paths
+// relative to the version's folder, for `wharf ml model download`.
+func (s *Server) listModelFiles(r *http.Request, _ *noBody) (int, *modelFilesJSON, error) {
 	ws := r.PathValue("workspace")
 	v, err := s.findVersion(r, ws, r.PathValue("name"), r.PathValue("version"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	uri, err := s.downloadURI(r, ws, v)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	root, ok := artifactRootOf(uri)
 	if !ok {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "model %s:%d is stored outside this server (%s)", v.Name, v.Version, uri))
-		return
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "model %s:%d is stored outside this server (%s)", v.Name, v.Version, uri)
 	}
 	arts, err := s.Store.ListArtifacts(r.Context(), ws, root)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
 	files := []modelFileJSON{}
 	for _, a := range arts {
-		rel := strings.TrimPrefix(strings.TrimPrefix(a.Path, root), "/")
-		if rel == "" {
-			rel = a.Path[strings.LastIndex(a.Path, "/")+1:]
-		}
-		files = append(files, modelFileJSON{Path: rel, Size: a.Size})
+		files = append(files, modelFileJSON{Path: relArtifactPath(a.Path, root), Size: a.Size})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"root": root, "files": files})
+	return http.StatusOK, &modelFilesJSON{Files: files, Root: root}, nil
+}
+
+// relArtifactPath is an artifact's path below root; root itself, when it is
+// a single file, is named by its base name.
+func relArtifactPath(p, root string) string {
+	rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
+	if rel == "" {
+		rel = p[strings.LastIndex(p, "/")+1:]
+	}
+	return rel
 }

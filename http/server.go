@@ -233,10 +233,10 @@ func (s *Server) registerRoutes() {
 
 	s.route("GET /api/v1/auditEvents", wharf.ActionAuditRead, jsonAPI(s, s.listAuditEvents))
 
-	s.route("GET /api/v1/workspaces/{workspace}/models", wharf.ActionModelRead, s.handleListModels)
-	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}", wharf.ActionModelRead, s.handleGetModel)
-	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}/files", wharf.ActionModelRead, s.handleListModelFiles)
-	s.route("POST /api/v1/workspaces/{workspace}/models/{name}/versions", wharf.ActionModelWrite, s.handleCreateModel)
+	s.route("GET /api/v1/workspaces/{workspace}/models", wharf.ActionModelRead, jsonAPI(s, s.listModels))
+	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}", wharf.ActionModelRead, jsonAPI(s, s.getModel))
+	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}/files", wharf.ActionModelRead, jsonAPI(s, s.listModelFiles))
+	s.route("POST /api/v1/workspaces/{workspace}/models/{name}/versions", wharf.ActionModelWrite, jsonAPI(s, s.createModel))
 
 	s.registerAssetRoutes()
 	s.registerJobRoutes()
