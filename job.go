@@ -54,6 +54,10 @@ type Job struct {
 	// JSON, with uploaded content named by datastore URI. Jobs stored
 	// before documents were kept have none.
 	Document json.RawMessage `json:"document,omitempty"`
+	// Resolved is the data a top-level job's steps read, by "step.input"
+	// ("input" for a command job), as resolved when the job was created:
+	// which version @latest was, what a datastore folder held.
+	Resolved map[string]JobValue `json:"resolved,omitempty"`
 	// ExperimentID and RunID are the tracking run the job logs into.
 	ExperimentID string `json:"experiment_id,omitempty"`
 	RunID        string `json:"run_id,omitempty"`

@@ -26,12 +26,10 @@ func (s *Scheduler) PrepareSchedule(ctx context.Context, sc *wharf.Schedule) err
 	if err := json.Unmarshal(sc.Trigger, &trig); err != nil {
 		return wharf.Errorf(wharf.EINVALID, "trigger: %s", err.Error()).WithField("trigger")
 	}
-	var sub Submission
-	if err := json.Unmarshal(sc.Job, &sub); err != nil {
-		return wharf.Errorf(wharf.EINVALID, "create_job: %s", err.Error()).WithField("create_job")
-	}
-	if err := s.validate(ctx, sc.Workspace, &sub); err != nil {
-		return err
+	// The job is resolved once now, so that a schedule that could never
+	// fire is refused at once; every firing resolves it again.
+	if _, err := s.scheduledSubmission(ctx, sc); err != nil {
+		return prefixField(err, "create_job")
 	}
 	now := s.Now().UTC()
 	if trig.StartTime.IsZero() {
@@ -96,19 +94,18 @@ func (s *Scheduler) fireSchedules(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var sub Submission
-		if err := json.Unmarshal(sc.Job, &sub); err != nil {
-			s.Logger.Error("schedule has an unreadable job", "schedule", sc.Name, "err", err)
-			continue
-		}
-		sub.Name = ""
-		sub.Tags = maps.Clone(sub.Tags)
-		if sub.Tags == nil {
-			sub.Tags = map[string]string{}
-		}
-		sub.Tags["wharf.schedule"] = sc.Name
 		result := ""
-		j, err := s.Submit(ctx, sc.Workspace, sc.CreatedBy, &sub)
+		sub, err := s.scheduledSubmission(ctx, sc)
+		var j *wharf.Job
+		if err == nil {
+			sub.Name = ""
+			sub.Tags = maps.Clone(sub.Tags)
+			if sub.Tags == nil {
+				sub.Tags = map[string]string{}
+			}
+			sub.Tags["wharf.schedule"] = sc.Name
+			j, err = s.Submit(ctx, sc.Workspace, sc.CreatedBy, sub)
+		}
 		if err != nil {
 			s.Logger.Error("scheduled job was refused", "schedule", sc.Name, "err", err)
 			result = fmt.Sprintf("refused: %s", wharf.ErrorMessage(err))
@@ -128,3 +125,59 @@ func (s *Scheduler) fireSchedules(ctx context.Context) error {
 // scheduleTick is how often schedules are checked: their firings are
 // minutes apart at the finest.
 const scheduleTick = 5 * time.Second
+
+// scheduledSubmission is what a schedule submits now: its job document
+// resolved against the workspace as it is at this moment. Schedules
+// stored before documents were kept hold a resolved submission, which
+// is submitted as it was stored.
+func (s *Scheduler) scheduledSubmission(ctx context.Context, sc *wharf.Schedule) (*Submission, error) {
+	if isStoredSubmission(sc.Job) {
+		var sub Submission
+		if err := json.Unmarshal(sc.Job, &sub); err != nil {
+			return nil, wharf.Errorf(wharf.EINVALID, "%s", err.Error())
+		}
+		if err := s.validate(ctx, sc.Workspace, &sub); err != nil {
+			return nil, err
+		}
+		return &sub, nil
+	}
+	if s.Resolve == nil {
+		return nil, wharf.Errorf(wharf.EUNAVAILABLE, "this server cannot resolve job documents")
+	}
+	return s.Resolve(ctx, sc.Workspace, sc.Job)
+}
+
+// isStoredSubmission tells a resolved submission (steps with their specs)
+// from a job document (a command or jobs).
+func isStoredSubmission(job json.RawMessage) bool {
+	var probe struct {
+		Steps   json.RawMessage `json:"steps"`
+		Command json.RawMessage `json:"command"`
+		Jobs    json.RawMessage `json:"jobs"`
+	}
+	return json.Unmarshal(job, &probe) == nil && probe.Steps != nil && probe.Command == nil && probe.Jobs == nil
+}
+
+// prefixField puts a problem's field paths below prefix, for a job
+// document nested in a request.
+func prefixField(err error, prefix string) error {
+	var we *wharf.Error
+	if !errors.As(err, &we) || we.Code != wharf.EINVALID {
+		return err
+	}
+	out := *we
+	out.Field = joinField(prefix, we.Field)
+	out.Details = nil
+	for _, d := range we.Details {
+		d.Field = joinField(prefix, d.Field)
+		out.Details = append(out.Details, d)
+	}
+	return &out
+}
+
+func joinField(prefix, field string) string {
+	if field == "" {
+		return prefix
+	}
+	return prefix + "." + field
+}

@@ -62,7 +62,7 @@ func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub
 	}
 	top := &wharf.Job{Workspace: workspace, Name: name, Type: sub.Type, DisplayName: display,
 		ExperimentName: sub.ExperimentName, Description: sub.Description, Tags: sub.Tags,
-		Status: wharf.JobNotStarted, SubmittedBy: principal, Document: sub.Document}
+		Status: wharf.JobNotStarted, SubmittedBy: principal, Document: sub.Document, Resolved: resolved(sub)}
 	jobs := []*wharf.Job{top}
 	if sub.Type == wharf.JobTypeCommand {
 		spec, err := json.Marshal(sub.Steps[0].Spec)
@@ -96,6 +96,28 @@ func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub
 	}
 	s.Wake()
 	return top, nil
+}
+
+// resolved lists the data each step of a submission reads, as resolved
+// when it was made, by "step.input" ("input" for a command job).
+func resolved(sub *Submission) map[string]wharf.JobValue {
+	out := map[string]wharf.JobValue{}
+	for _, st := range sub.Steps {
+		for name, in := range st.Spec.Inputs {
+			if in.Digest == "" {
+				continue
+			}
+			key := name
+			if sub.Type == wharf.JobTypePipeline {
+				key = st.Name + "." + name
+			}
+			out[key] = wharf.JobValue{Type: in.Type, Digest: in.Digest, Kind: in.Kind, Source: in.Source}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submission) error {
@@ -278,7 +300,9 @@ func NewJobName() string {
 // Rerun submits a finished job again under a new name. With fromFailed,
 // the steps that completed keep their results (whether or not they are
 // deterministic) and only the others run, with what depends on them;
-// without it, every step runs again, reuse off.
+// without it, every step runs again, reuse off. Either way it runs on the
+// data the job resolved: a rerun repeats the job, where submitting its
+// document again resolves @latest and datastore folders afresh.
 func (s *Scheduler) Rerun(ctx context.Context, workspace, name, principal string, fromFailed bool) (*wharf.Job, error) {
 	orig, err := s.Store.FindJob(ctx, workspace, name)
 	if err != nil {
@@ -293,7 +317,8 @@ func (s *Scheduler) Rerun(ctx context.Context, workspace, name, principal string
 	newName := NewJobName()
 	top := &wharf.Job{Workspace: workspace, Name: newName, Type: orig.Type, DisplayName: orig.DisplayName,
 		ExperimentName: orig.ExperimentName, Description: orig.Description, Tags: maps.Clone(orig.Tags),
-		Status: wharf.JobNotStarted, Compute: orig.Compute, SubmittedBy: principal, Spec: orig.Spec}
+		Status: wharf.JobNotStarted, Compute: orig.Compute, SubmittedBy: principal, Spec: orig.Spec,
+		Document: orig.Document, Resolved: orig.Resolved}
 	if top.Tags == nil {
 		top.Tags = map[string]string{}
 	}
