@@ -1,4 +1,4 @@
-package main
+package steps
 
 import (
 	"bytes"
@@ -16,22 +16,26 @@ import (
 	"github.com/wharfml/wharf/snapshot"
 )
 
-// trackingClient speaks the MLflow REST API to the server a job step runs
-// against, with the credentials the executor put in the environment, as
-// the mlflow Python client in a step would.
-type trackingClient struct {
-	uri   string // MLFLOW_TRACKING_URI
-	token string
-	run   string // MLFLOW_RUN_ID
+// Tracking is the MLflow run a job step runs in. Its methods speak the
+// MLflow REST API to the server the step runs against, with the
+// credentials the executor gave the step, as the mlflow Python client in a
+// step would. A nil *Tracking is a step run outside a job: it logs
+// nothing and has no registered models to compare with.
+type Tracking struct {
+	URI   string // MLFLOW_TRACKING_URI, an http(s) URL
+	Token string // MLFLOW_TRACKING_TOKEN
+	RunID string // MLFLOW_RUN_ID
 }
 
-// stepTracking returns the step's tracking client, or nil outside a job.
-func stepTracking() *trackingClient {
+// TrackingFromEnv returns the run the executor put in the environment, or
+// nil outside a job (or with a tracking URI that is not a server, such as
+// a local folder, which the steps do not write to).
+func TrackingFromEnv() *Tracking {
 	uri, run := os.Getenv("MLFLOW_TRACKING_URI"), os.Getenv("MLFLOW_RUN_ID")
 	if uri == "" || run == "" || !strings.HasPrefix(uri, "http") {
 		return nil
 	}
-	return &trackingClient{uri: strings.TrimRight(uri, "/"), token: os.Getenv("MLFLOW_TRACKING_TOKEN"), run: run}
+	return &Tracking{URI: strings.TrimRight(uri, "/"), Token: os.Getenv("MLFLOW_TRACKING_TOKEN"), RunID: run}
 }
 
 // mlflowError is an error answer of the MLflow API.
@@ -47,7 +51,7 @@ func (e *mlflowError) Error() string {
 
 // call sends a JSON request to an /api/2.0/mlflow path; out, when not
 // nil, receives the answer.
-func (t *trackingClient) call(ctx context.Context, method, path string, in, out any) error {
+func (t *Tracking) call(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -56,7 +60,7 @@ func (t *trackingClient) call(ctx context.Context, method, path string, in, out 
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, t.uri+"/api/2.0/mlflow/"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, t.URI+"/api/2.0/mlflow/"+path, body)
 	if err != nil {
 		return err
 	}
@@ -66,9 +70,9 @@ func (t *trackingClient) call(ctx context.Context, method, path string, in, out 
 	return t.do(req, out)
 }
 
-func (t *trackingClient) do(req *http.Request, out any) error {
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
+func (t *Tracking) do(req *http.Request, out any) error {
+	if t.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.Token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -90,8 +94,12 @@ func (t *trackingClient) do(req *http.Request, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// logBatch logs metrics and params to the step's run.
-func (t *trackingClient) logBatch(ctx context.Context, metrics map[string]float64, params map[string]string) error {
+// logBatch logs metrics and params to the step's run; nothing outside a
+// job.
+func (t *Tracking) logBatch(ctx context.Context, metrics map[string]float64, params map[string]string) error {
+	if t == nil {
+		return nil
+	}
 	now := time.Now().UnixMilli()
 	ms := []map[string]any{}
 	for k, v := range metrics {
@@ -101,12 +109,12 @@ func (t *trackingClient) logBatch(ctx context.Context, metrics map[string]float6
 	for k, v := range params {
 		ps = append(ps, map[string]string{"key": k, "value": v})
 	}
-	return t.call(ctx, http.MethodPost, "runs/log-batch", map[string]any{"run_id": t.run, "metrics": ms, "params": ps}, nil)
+	return t.call(ctx, http.MethodPost, "runs/log-batch", map[string]any{"run_id": t.RunID, "metrics": ms, "params": ps}, nil)
 }
 
 // artifactURL is the proxy URL of a path under mlflow-artifacts:/.
-func (t *trackingClient) artifactURL(path string) string {
-	return t.uri + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: strings.TrimLeft(path, "/")}).EscapedPath()
+func (t *Tracking) artifactURL(path string) string {
+	return t.URI + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: strings.TrimLeft(path, "/")}).EscapedPath()
 }
 
 // artifactPath is the path of an mlflow-artifacts URI under the proxy.
@@ -123,7 +131,7 @@ func artifactPath(uri string) (string, error) {
 
 // uploadDir uploads every file under dir to the artifact path dest, as
 // snapshot.Files lists them: no link is followed out of dir.
-func (t *trackingClient) uploadDir(ctx context.Context, dir, dest string) error {
+func (t *Tracking) uploadDir(ctx context.Context, dir, dest string) error {
 	files, err := snapshot.Files(dir)
 	if err != nil {
 		return err
@@ -137,7 +145,7 @@ func (t *trackingClient) uploadDir(ctx context.Context, dir, dest string) error 
 }
 
 // upload sends one file to the artifact path dest.
-func (t *trackingClient) upload(ctx context.Context, file, dest string) error {
+func (t *Tracking) upload(ctx context.Context, file, dest string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -156,13 +164,13 @@ func (t *trackingClient) upload(ctx context.Context, file, dest string) error {
 }
 
 // download fetches one artifact file into target.
-func (t *trackingClient) download(ctx context.Context, path, target string) error {
+func (t *Tracking) download(ctx context.Context, path, target string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.artifactURL(path), nil)
 	if err != nil {
 		return err
 	}
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
+	if t.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.Token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -195,7 +203,7 @@ type modelVersion struct {
 }
 
 // modelVersions lists every version of a registered model.
-func (t *trackingClient) modelVersions(ctx context.Context, name string) ([]modelVersion, error) {
+func (t *Tracking) modelVersions(ctx context.Context, name string) ([]modelVersion, error) {
 	var all []modelVersion
 	token := ""
 	for {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/wharfml/wharf/linear"
+	"github.com/wharfml/wharf/steps"
 )
 
 // sklearnFit fits scikit-learn's LinearRegression on the same split as
@@ -129,7 +130,7 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 	trainPath, testPath := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
 	writeCSVFile(t, trainPath, header, trainRows)
 	writeCSVFile(t, testPath, header, testRows)
-	streamed, rep, err := linear.Train(openTable(trainPath), linear.TrainOptions{Target: "cost"})
+	streamed, rep, err := linear.Train(steps.OpenTable(trainPath), linear.TrainOptions{Target: "cost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 		t.Errorf("constant month columns got coefficients %v, %v", streamedCoef["pickup_month"], streamedCoef["dropoff_month"])
 	}
 	t.Logf("streaming trainer: solver %s, %d rows", rep.Solver, rep.Rows)
-	streamedScores, err := scoreTable(streamed, testPath, "cost", nil)
+	streamedScores, err := steps.ScoreTable(streamed, testPath, "cost", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,27 +1,21 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wharfml/wharf/steps"
 	"github.com/wharfml/wharf/taxigen"
 )
-
-// progressRows is the row count from which generate reports its progress.
-const progressRows = 1_000_000
 
 // generateCommand writes synthetic data sets, the same bytes for the same
 // seed, to try pipelines and endpoints on without real data.
 func (a *app) generateCommand() *cobra.Command {
 	gen := &cobra.Command{Use: "generate", Short: "Write synthetic data sets (deterministic by seed)"}
 	var (
-		rows, batchRows int64
-		seed            uint64
-		out, start      string
-		format          string
-		days, workers   int
+		cfg           steps.GenerateConfig
+		start, format string
 	)
 	taxi := &cobra.Command{
 		Use:   "taxi",
@@ -47,13 +41,13 @@ e.g. wharf train linear-regression --features with every feature but
 dropoff_month.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if rows < 1 {
+			if cfg.Rows < 1 {
 				return usagef("--rows must be at least 1")
 			}
-			if batchRows < 0 {
+			if cfg.BatchRows < 0 {
 				return usagef("--batch-rows must not be negative")
 			}
-			if days < 1 {
+			if cfg.Spec.Days < 1 {
 				return usagef("--days must be at least 1")
 			}
 			if format != string(taxigen.CSV) && format != string(taxigen.Parquet) {
@@ -63,45 +57,23 @@ dropoff_month.`,
 			if err != nil {
 				return usagef("--start %q is not a date like 2016-01-01", start)
 			}
-			spec := taxigen.Spec{Seed: seed, Start: first, Days: days, Workers: workers, Format: taxigen.Format(format)}
-			began := time.Now()
-			var progress taxigen.Progress
-			if rows >= progressRows {
-				var cur string
-				var next int64
-				var fileBegan time.Time
-				progress = func(file string, done, total int64) {
-					if file != cur {
-						cur, next, fileBegan = file, total/10, time.Now()
-					}
-					if total < progressRows || done < next && done < total {
-						return
-					}
-					for next <= done {
-						next += total / 10
-					}
-					fmt.Fprintf(a.stderr, "%s: %d of %d rows (%d%%), %.1fM rows/s\n",
-						file, done, total, done*100/total, float64(done)/time.Since(fileBegan).Seconds()/1e6)
-				}
-			}
-			paths, err := taxigen.Generate(cmd.Context(), out, spec, rows, batchRows, progress)
+			cfg.Spec.Start, cfg.Spec.Format = first, taxigen.Format(format)
+			res, err := steps.GenerateTaxi(cmd.Context(), cfg, a.stderr)
 			if err != nil {
 				return err
 			}
-			return a.print(map[string]any{"files": paths, "rows": rows, "batch_rows": batchRows,
-				"request_rows": taxigen.RequestRows, "format": format, "seed": seed, "start": first.Format(time.DateOnly), "days": days,
-				"seconds": time.Since(began).Round(time.Millisecond).Seconds()})
+			return a.print(res)
 		},
 	}
 	f := taxi.Flags()
-	f.Int64Var(&rows, "rows", 0, "number of trips in the data file")
-	f.Uint64Var(&seed, "seed", 1, "random seed; the same seed writes the same files")
-	f.StringVar(&out, "out", "", "folder to write the files into (created if missing)")
-	f.Int64Var(&batchRows, "batch-rows", 1000, "number of trips in the batch file")
+	f.Int64Var(&cfg.Rows, "rows", 0, "number of trips in the data file")
+	f.Uint64Var(&cfg.Spec.Seed, "seed", 1, "random seed; the same seed writes the same files")
+	f.StringVar(&cfg.Out, "out", "", "folder to write the files into (created if missing)")
+	f.Int64Var(&cfg.BatchRows, "batch-rows", 1000, "number of trips in the batch file")
 	f.StringVar(&start, "start", taxigen.DefaultStart.Format(time.DateOnly), "first day pickups fall on")
-	f.IntVar(&days, "days", taxigen.DefaultDays, "number of days pickups fall in (31 for January only, like the sample)")
+	f.IntVar(&cfg.Spec.Days, "days", taxigen.DefaultDays, "number of days pickups fall in (31 for January only, like the sample)")
 	f.StringVar(&format, "format", string(taxigen.CSV), "format of the data and batch files: csv or parquet")
-	f.IntVar(&workers, "workers", 0, "goroutines formatting rows (default: one per CPU); the output does not depend on it")
+	f.IntVar(&cfg.Spec.Workers, "workers", 0, "goroutines formatting rows (default: one per CPU); the output does not depend on it")
 	for _, n := range []string{"rows", "out"} {
 		_ = taxi.MarkFlagRequired(n)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/wharfml/wharf/linear"
+	"github.com/wharfml/wharf/steps"
 	"github.com/wharfml/wharf/tabular"
 )
 
@@ -112,7 +113,7 @@ func TestQuickstartRunsTheTaxiLoopAndIsRerunnable(t *testing.T) {
 	// The online endpoint answers what the registered model computes.
 	dl := t.TempDir()
 	wharf("ml", "model", "download", "--name", "taxi-model", "--version", "1", "--download-path", dl, "-w", ws)
-	model, err := loadLinearModel(filepath.Join(dl, "taxi-model"))
+	model, err := linear.Load(filepath.Join(dl, "taxi-model"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestQuickstartRunsTheTaxiLoopAndIsRerunnable(t *testing.T) {
 	}
 	evDir := t.TempDir()
 	wharf("ml", "job", "download", "-n", name+"_evaluate_model", "--output-name", "evaluation_output", "--download-path", evDir, "-w", ws)
-	var ev evaluation
+	var ev steps.Evaluation
 	b, err = os.ReadFile(filepath.Join(evDir, "named-outputs", "evaluation_output", "metrics.json"))
 	if err != nil || json.Unmarshal(b, &ev) != nil {
 		t.Fatalf("metrics.json: %v", err)
