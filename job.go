@@ -134,7 +134,8 @@ type JobService interface {
 	CreateJobs(ctx context.Context, jobs []*Job) error
 	FindJob(ctx context.Context, workspace, name string) (*Job, error)
 	// ListJobs returns the workspace's top-level jobs newest first, or,
-	// with parent set, that pipeline's steps in creation order.
+	// with parent set, that pipeline's steps in creation order. A limit
+	// of 0 is 1000 top-level jobs, or every step.
 	ListJobs(ctx context.Context, workspace, parent string, limit int) ([]*Job, error)
 	// ListUnfinishedJobs returns every job in any workspace whose status
 	// is not terminal, oldest first: the scheduler's work list.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/wharfml/wharf"
@@ -74,7 +75,13 @@ func (db *DB) ListJobs(ctx context.Context, workspace, parent string, limit int)
 	if parent != "" {
 		order = "ASC"
 	}
-	if limit <= 0 {
+	switch {
+	case limit > 0:
+	case parent != "":
+		// Every step: a pipeline without some of its steps would look
+		// done before they ran. Its submission bounds how many it has.
+		limit = math.MaxInt32
+	default:
 		limit = 1000
 	}
 	c := db.reader()

@@ -23,6 +23,7 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"Jobs", testJobs},
 		{"UpdateJobFailureKeepsJob", testUpdateJobFailure},
 		{"ReusableJob", testReusableJob},
+		{"EveryStepListed", testEveryStepListed},
 		{"Schedules", testSchedules},
 		{"OnlineEndpoints", testOnlineEndpoints},
 		{"BatchEndpoints", testBatchEndpoints},
@@ -233,6 +234,28 @@ func testJobs(t *testing.T, open Opener) {
 	wantCode(t, err, wharf.ENOTFOUND)
 	_, err = s.ListJobs(ctx(t), "nope", "", 0)
 	wantCode(t, err, wharf.ENOTFOUND)
+}
+
+// testEveryStepListed: a pipeline's steps are listed in full, however many
+// there are, while top-level jobs are listed 1000 at a time by default.
+func testEveryStepListed(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	const n = 1002
+	jobs := []*wharf.Job{{Workspace: "ws", Name: "wide", Type: wharf.JobTypePipeline, Status: wharf.JobNotStarted}}
+	for i := range n {
+		jobs = append(jobs, &wharf.Job{Workspace: "ws", Name: fmt.Sprintf("wide_s%04d", i), Parent: "wide",
+			Step: fmt.Sprintf("s%04d", i), Type: wharf.JobTypeCommand, Status: wharf.JobNotStarted})
+	}
+	must(t, s.CreateJobs(ctx(t), jobs))
+	steps, err := s.ListJobs(ctx(t), "ws", "wide", 0)
+	must(t, err)
+	if len(steps) != n || steps[n-1].Step != fmt.Sprintf("s%04d", n-1) {
+		t.Fatalf("%d steps listed, want %d in creation order", len(steps), n)
+	}
+	if steps, err = s.ListJobs(ctx(t), "ws", "wide", 10); err != nil || len(steps) != 10 {
+		t.Errorf("with a limit of 10: %d steps (%v)", len(steps), err)
+	}
 }
 
 // testUpdateJobFailure: a failing update function changes nothing, and a
