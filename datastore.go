@@ -83,6 +83,12 @@ type DatastorePathService interface {
 	PutDatastoreFile(ctx context.Context, f *DatastoreFile) error
 	// FindDatastoreFile returns what is at a path, or ENOTFOUND.
 	FindDatastoreFile(ctx context.Context, workspace, datastore, path string) (*DatastoreFile, error)
+	// ListDatastoreFiles returns what is recorded below the folder
+	// prefix (not at prefix itself), ordered by path: the content a job
+	// reading the folder sees, resolved anew at each submission so that
+	// files written since are included. An empty prefix lists the whole
+	// datastore.
+	ListDatastoreFiles(ctx context.Context, workspace, datastore, prefix string) ([]*DatastoreFile, error)
 }
 
 // CleanDatastorePath normalizes a datastore path: no leading or trailing

@@ -29,7 +29,10 @@ type ComponentSpec struct {
 	// is set or there is no code.
 	Code string
 	// CodeRef is a registered code asset.
-	CodeRef      *AssetRef
+	CodeRef *AssetRef
+	// CodeURI is code stored at a datastore path: content the client
+	// uploaded before sending a job document, or a folder on a datastore.
+	CodeURI      *DatastoreURI
 	Environment  EnvironmentRef
 	Distribution *Distribution
 	Resources    Resources
@@ -49,6 +52,10 @@ func (c *ComponentSpec) Clone() *ComponentSpec {
 	if c.CodeRef != nil {
 		r := *c.CodeRef
 		out.CodeRef = &r
+	}
+	if c.CodeURI != nil {
+		u := *c.CodeURI
+		out.CodeURI = &u
 	}
 	if c.Distribution != nil {
 		d := *c.Distribution
@@ -243,7 +250,7 @@ func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *Co
 		s.fail(keyNode("name"), join(field, "name"), "invalid component name %q (lowercase letters, digits and '_', at most 255)", c.Name)
 	}
 	if raw.Code != nil {
-		c.Code, c.CodeRef = s.code(raw.Code, join(field, "code"), r)
+		c.Code, c.CodeRef, c.CodeURI = s.code(raw.Code, join(field, "code"), r)
 	}
 	if raw.Environment != nil {
 		c.Environment = s.environmentField(raw.Environment, join(field, "environment"), r)
@@ -275,36 +282,46 @@ func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *Co
 
 // code reads a code field: a local folder (or file) relative to the YAML,
 // or a registered code asset.
-func (s scope) code(n *yaml.Node, field string, r Resolver) (string, *AssetRef) {
+func (s scope) code(n *yaml.Node, field string, r Resolver) (string, *AssetRef, *DatastoreURI) {
 	if isNull(n) {
-		return "", nil
+		return "", nil, nil
 	}
 	if n.Kind != yaml.ScalarNode {
 		s.fail(n, field, "code must be a local path or an azureml: reference")
-		return "", nil
+		return "", nil, nil
 	}
 	p := strings.TrimSpace(n.Value)
 	switch {
 	case p == "":
 		s.fail(n, field, "code is empty")
+	case IsDatastoreURI(p):
+		u, err := ParseDatastoreURI(p)
+		if err != nil {
+			s.fail(n, field, "%v", err)
+			return "", nil, nil
+		}
+		return "", nil, &u
 	case strings.HasPrefix(p, "azureml:"):
 		ref, err := ParseAssetRef(p)
 		if err != nil {
 			s.fail(n, field, "%v", err)
-			return "", nil
+			return "", nil, nil
 		}
 		s.checkAsset(n, field, AssetCode, ref, r)
-		return "", &ref
+		return "", &ref, nil
 	case strings.Contains(p, "://"):
-		s.fail(n, field, "code must be a local path or an azureml: reference, got %q", p)
+		s.fail(n, field, "code must be a local path, an azureml: reference or an azureml://datastores/ path, got %q", p)
 	default:
-		abs := s.resolvePath(p)
+		abs, ok := s.localPath(n, field, p)
+		if !ok {
+			return "", nil, nil
+		}
 		if _, err := os.Stat(abs); err != nil {
 			s.fail(n, field, "code path %s does not exist", abs)
 		}
-		return abs, nil
+		return abs, nil, nil
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // environmentField reads an environment field: a reference or an inline

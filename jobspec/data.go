@@ -163,7 +163,11 @@ func (s scope) dataLocation(n *yaml.Node, field, typ string, allowAsset bool) (D
 		s.fail(n, field, "unsupported URI %q (use azureml://datastores/..., http(s), wasbs, abfss or adl)", p)
 		return ref, false
 	default:
-		ref.LocalPath = s.resolvePath(p)
+		abs, ok := s.localPath(n, field, p)
+		if !ok {
+			return ref, false
+		}
+		ref.LocalPath = abs
 		if msg := checkLocal(ref.LocalPath, typ); msg != "" {
 			s.fail(n, field, "%s", msg)
 			return ref, false

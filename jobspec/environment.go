@@ -160,8 +160,14 @@ func (s scope) environment(n *yaml.Node, field string, named bool) *EnvironmentS
 			s.fail(node("build"), bfield, "build.path is required")
 		case isURL(raw.Build.Path):
 			b.Path = raw.Build.Path
+		case IsDatastoreURI(raw.Build.Path):
+			b.Path = raw.Build.Path
 		default:
-			b.Path = s.resolvePath(raw.Build.Path)
+			abs, ok := s.localPath(node("build"), bfield, raw.Build.Path)
+			if !ok {
+				break
+			}
+			b.Path = abs
 			if st, err := os.Stat(b.Path); err != nil || !st.IsDir() {
 				s.fail(node("build"), bfield, "build context %s is not a folder", b.Path)
 			} else if _, err := os.Stat(filepath.Join(b.Path, b.DockerfilePath)); err != nil {
@@ -175,7 +181,11 @@ func (s scope) environment(n *yaml.Node, field string, named bool) *EnvironmentS
 		cn := deref(raw.CondaFile)
 		switch cn.Kind {
 		case yaml.ScalarNode:
-			env.CondaFile = s.resolvePath(cn.Value)
+			abs, ok := s.localPath(cn, cfield, cn.Value)
+			if !ok {
+				break
+			}
+			env.CondaFile = abs
 			cdoc := loadDocument(env.CondaFile, nil, s.errs)
 			if cdoc != nil {
 				env.Conda = scope{cdoc, s.errs}.conda(cdoc.Root, "")

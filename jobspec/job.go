@@ -257,6 +257,19 @@ func ParseJob(file string, data []byte, sets []string, r Resolver) (*Plan, error
 	return jobFromDocument(doc, doc.Root, "", r, errs)
 }
 
+// ParseJobDocument validates a job document received over the API: the
+// CLI v2 job schema written as JSON (or YAML), overrides already applied,
+// and no local paths, since it has no folder they could be relative to.
+// Problems name the field path (jobs.train.inputs.data.path); their lines
+// count in data, not in any file the user wrote.
+func ParseJobDocument(data []byte, r Resolver) (*Plan, error) {
+	doc, err := yamlfile.Parse("", data)
+	if err != nil {
+		return nil, err
+	}
+	return jobFromDocument(doc, doc.Root, "", r, &problems{remote: true})
+}
+
 // JobFromDocument validates a job from an already parsed (and overridden)
 // document.
 func JobFromDocument(doc *yamlfile.Document, r Resolver) (*Plan, error) {
@@ -273,6 +286,7 @@ func jobFromDocument(doc *yamlfile.Document, n *yaml.Node, field string, r Resol
 		s.fail(n, field, "a job must be a mapping")
 		return nil, errs.err()
 	}
+	dropShown(n)
 	typeNode := valueOf(n, "type")
 	typ := ""
 	if typeNode != n && typeNode.Kind == yaml.ScalarNode && !isNull(typeNode) {
@@ -295,7 +309,7 @@ func jobFromDocument(doc *yamlfile.Document, n *yaml.Node, field string, r Resol
 // defaultExperiment is the name az ml gives a job's experiment when the
 // YAML sets none: the name of the folder holding the file.
 func (s scope) defaultExperiment() string {
-	if s.doc == nil {
+	if s.doc == nil || s.errs.remote {
 		return ""
 	}
 	return filepath.Base(s.doc.Dir())

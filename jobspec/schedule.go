@@ -122,7 +122,11 @@ func scheduleFromDocument(doc *yamlfile.Document, r Resolver, errs *problems) (*
 	case jn == nil || isNull(jn):
 		s.fail(doc.Root, "create_job", "create_job is required")
 	case jn.Kind == yaml.ScalarNode:
-		sc.JobFile = s.resolvePath(strings.TrimPrefix(jn.Value, "file:"))
+		jobFile, ok := s.localPath(jn, "create_job", strings.TrimPrefix(jn.Value, "file:"))
+		if !ok {
+			break
+		}
+		sc.JobFile = jobFile
 		before := len(errs.list)
 		jdoc := loadDocument(sc.JobFile, nil, errs)
 		if jdoc == nil {

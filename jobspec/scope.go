@@ -16,6 +16,9 @@ import (
 type problems struct {
 	list []*yamlfile.Error
 	sets []string
+	// remote is set for a document that came over the API rather than
+	// from a file: it has no folder, so local paths in it mean nothing.
+	remote bool
 }
 
 func (p *problems) add(err error) {
@@ -229,6 +232,19 @@ func (s scope) position(n *yaml.Node, field string) Position {
 		p.Line, p.Column = n.Line, n.Column
 	}
 	return p
+}
+
+// localPath makes a local path written at n absolute, or, in a document
+// that came over the API, records that it cannot be one: the client
+// uploads local content first and refers to it by what it was stored as.
+func (s scope) localPath(n *yaml.Node, field, p string) (string, bool) {
+	if s.errs.remote {
+		s.fail(n, field, "%q is a local path, which a job document cannot hold: upload the content first and "+
+			"refer to it as azureml://datastores/<datastore>/paths/<path> (the wharf CLI does this for you), "+
+			"or use a registered asset (azureml:<name>:<version>)", p)
+		return "", false
+	}
+	return s.resolvePath(p), true
 }
 
 // resolvePath makes a local path from the document absolute against the

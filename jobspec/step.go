@@ -70,7 +70,7 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 	}
 	st.Component = comp
 	if raw.Code != nil {
-		comp.Code, comp.CodeRef = s.code(raw.Code, join(field, "code"), r)
+		comp.Code, comp.CodeRef, comp.CodeURI = s.code(raw.Code, join(field, "code"), r)
 	}
 	if raw.Environment != nil && !isNull(raw.Environment) {
 		comp.Environment = s.environmentField(raw.Environment, join(field, "environment"), r)
@@ -269,7 +269,10 @@ func (s scope) componentField(n *yaml.Node, field string, r Resolver) (*Componen
 		return nil, ""
 	}
 	if ref.Form == RefFile {
-		path := s.resolvePath(ref.Path)
+		path, ok := s.localPath(n, field, ref.Path)
+		if !ok {
+			return nil, ""
+		}
 		before := len(s.errs.list)
 		cdoc := loadDocument(path, nil, s.errs)
 		if cdoc == nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wharfml/wharf"
 )
@@ -58,4 +60,36 @@ func (db *DB) FindDatastoreFile(ctx context.Context, workspace, datastore, path 
 	}
 	f.CreatedAt = time.UnixMilli(created).UTC()
 	return f, nil
+}
+
+// ListDatastoreFiles returns what is recorded below a datastore folder.
+func (db *DB) ListDatastoreFiles(ctx context.Context, workspace, datastore, prefix string) ([]*wharf.DatastoreFile, error) {
+	below := ""
+	if strings.Trim(prefix, "/") != "" {
+		p, err := wharf.CleanDatastorePath(prefix)
+		if err != nil {
+			return nil, err
+		}
+		below = p + "/"
+	}
+	// substr compares characters exactly in both dialects, where a range
+	// would follow PostgreSQL's collation and LIKE SQLite's case folding.
+	rows, err := db.reader().query(ctx, `SELECT path, digest, kind, created_at FROM datastore_files
+		WHERE workspace = ? AND datastore = ? AND substr(path, 1, ?) = ? ORDER BY path`,
+		workspace, datastore, utf8.RuneCountInString(below), below)
+	if err != nil {
+		return nil, wrapErr("list datastore files", err)
+	}
+	defer rows.Close()
+	var out []*wharf.DatastoreFile
+	for rows.Next() {
+		f := &wharf.DatastoreFile{Workspace: workspace, Datastore: datastore}
+		var created int64
+		if err := rows.Scan(&f.Path, &f.Digest, &f.Kind, &created); err != nil {
+			return nil, wrapErr("list datastore files", err)
+		}
+		f.CreatedAt = time.UnixMilli(created).UTC()
+		out = append(out, f)
+	}
+	return out, wrapErr("list datastore files", rows.Err())
 }

@@ -1,0 +1,554 @@
+// Package resolve turns job documents — the az ml CLI v2 job schema as
+// JSON, local content already uploaded — into what the scheduler runs. It
+// is the one place where references are resolved: azureml:<name>:<version>
+// and @latest, datastore paths and the folders below them, components and
+// environments. Every way work enters the server goes through it (job
+// creation, schedule firings, reruns), at the moment the job is created, so
+// that a schedule's next firing sees the data registered since the last.
+package resolve
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/scheduler"
+	"github.com/wharfml/wharf/snapshot"
+	"github.com/wharfml/wharf/yamlfile"
+)
+
+// UploadDatastore and UploadFolder name where a client's uploads appear in
+// a job document: azureml://datastores/workspaceblobstore/paths/
+// LocalUpload/<sha256 hex>/<name>, with a trailing slash for a folder, as
+// Azure ML names content its CLI uploaded. The digest in the path is the
+// content itself, so nothing needs to be recorded at that path.
+const (
+	UploadDatastore = "workspaceblobstore"
+	UploadFolder    = "LocalUpload"
+)
+
+// UploadURI is the datastore URI a job document gives uploaded content.
+func UploadURI(digest, kind, name string) string {
+	u := "azureml://datastores/" + UploadDatastore + "/paths/" + UploadFolder + "/" +
+		strings.TrimPrefix(digest, "sha256:") + "/" + name
+	if kind == scheduler.KindFolder {
+		u += "/"
+	}
+	return u
+}
+
+// Resolver resolves job documents against one server's store.
+type Resolver struct {
+	Store wharf.Store
+	Blobs wharf.BlobStore
+}
+
+// Job validates a job document and resolves everything it refers to, for
+// the workspace. A document with problems gives one EINVALID error whose
+// Details name each problem's field path.
+func (r *Resolver) Job(ctx context.Context, workspace string, doc json.RawMessage) (*scheduler.Submission, error) {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return nil, wharf.Errorf(wharf.EINVALID, "the job document is empty")
+	}
+	run := &resolution{ctx: ctx, r: r, ws: workspace, assets: map[string]*wharf.Asset{}}
+	plan, err := jobspec.ParseJobDocument(doc, run)
+	if err != nil {
+		if run.err != nil {
+			return nil, run.err
+		}
+		return nil, DocumentError(err)
+	}
+	sub, err := run.submission(plan)
+	if err != nil {
+		return nil, DocumentError(err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, doc); err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "the job document is not JSON: %v", err)
+	}
+	sub.Document = compact.Bytes()
+	return sub, nil
+}
+
+// DocumentError turns the problems jobspec found in a document into one
+// EINVALID error: the first problem is its message and field, every one of
+// them is in its Details. Lines are left out: they count in the request,
+// not in a file anyone wrote.
+func DocumentError(err error) error {
+	var list []*yamlfile.Error
+	var ye *yamlfile.Error
+	var yl *yamlfile.ErrorList
+	switch {
+	case errors.As(err, &yl):
+		list = yl.Errors
+	case errors.As(err, &ye):
+		list = []*yamlfile.Error{ye}
+	default:
+		return err
+	}
+	if len(list) == 0 {
+		return err
+	}
+	out := wharf.Errorf(wharf.EINVALID, "%s", fieldMessage(list[0])).WithField(list[0].Field)
+	if len(list) > 1 {
+		out.Message = fmt.Sprintf("%s (and %d more problems)", out.Message, len(list)-1)
+	}
+	for _, e := range list {
+		out.Details = append(out.Details, wharf.Error{Code: wharf.EINVALID, Message: e.Msg, Field: e.Field})
+	}
+	return out
+}
+
+func fieldMessage(e *yamlfile.Error) string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// resolution is one document being resolved: the assets it looked up are
+// kept so that validation and resolution read each one once, and read the
+// same version even if a newer one is registered in between.
+type resolution struct {
+	ctx    context.Context
+	r      *Resolver
+	ws     string
+	assets map[string]*wharf.Asset
+	// err is a store failure met while jobspec asked about an asset: it
+	// is the server's problem, not the document's.
+	err error
+}
+
+// fetch returns an asset version; found is false when it does not exist.
+func (run *resolution) fetch(kind string, ref jobspec.AssetRef) (*wharf.Asset, bool, error) {
+	if ref.Form == jobspec.RefRegistry {
+		return nil, false, nil
+	}
+	if ref.Workspace != "" && ref.Workspace != run.ws {
+		return nil, false, nil
+	}
+	version := ref.Version
+	if version == "" {
+		version = wharf.LatestVersion
+	}
+	key := kind + "/" + ref.Name + "/" + version
+	if a, ok := run.assets[key]; ok {
+		return a, true, nil
+	}
+	a, err := run.r.Store.FindAsset(run.ctx, run.ws, kind, ref.Name, version)
+	if wharf.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		run.err = err
+		return nil, false, err
+	}
+	run.assets[key] = a
+	return a, true, nil
+}
+
+// Component implements jobspec.Resolver.
+func (run *resolution) Component(ref jobspec.AssetRef) (*jobspec.ComponentSpec, bool, error) {
+	a, found, err := run.fetch(wharf.AssetComponent, ref)
+	if err != nil || !found {
+		return nil, found, err
+	}
+	var stored Component
+	if err := json.Unmarshal(a.Spec, &stored); err != nil || stored.Component == nil {
+		run.err = wharf.Errorf(wharf.EINTERNAL, "component %s:%s is stored in a form this server cannot read: %v", a.Name, a.Version, err)
+		return nil, false, run.err
+	}
+	return stored.Component, true, nil
+}
+
+// AssetExists implements jobspec.Resolver.
+func (run *resolution) AssetExists(kind jobspec.AssetKind, ref jobspec.AssetRef) (bool, error) {
+	switch kind {
+	case jobspec.AssetData, jobspec.AssetEnvironment, jobspec.AssetComponent:
+		_, found, err := run.fetch(string(kind), ref)
+		return found, err
+	case jobspec.AssetModel:
+		if ref.Form == jobspec.RefRegistry {
+			return false, nil
+		}
+		var err error
+		if ref.Version == "" {
+			_, err = run.r.Store.FindRegisteredModel(run.ctx, run.ws, ref.Name)
+		} else if v, perr := strconv.ParseInt(ref.Version, 10, 64); perr != nil {
+			return false, nil
+		} else {
+			_, err = run.r.Store.FindModelVersion(run.ctx, run.ws, ref.Name, v)
+		}
+		if wharf.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			run.err = err
+		}
+		return err == nil, err
+	}
+	return false, nil
+}
+
+// submission builds what the scheduler runs from a validated plan.
+func (run *resolution) submission(plan *jobspec.Plan) (*scheduler.Submission, error) {
+	sub := &scheduler.Submission{Name: plan.Name, Type: string(plan.Kind), DisplayName: plan.DisplayName,
+		ExperimentName: plan.ExperimentName, Description: plan.Description, Tags: plan.Tags}
+	if plan.Kind == jobspec.KindPipeline {
+		sub.Pipeline = &scheduler.PipelineSpec{ContinueOnStepFailure: plan.Settings.ContinueOnStepFailure,
+			ForceRerun: plan.Settings.ForceRerun, Outputs: map[string]scheduler.StepOutputRef{}}
+	}
+	for _, st := range plan.Steps {
+		spec, err := run.stepSpec(plan, st)
+		if err != nil {
+			return nil, err
+		}
+		if sub.Pipeline != nil {
+			for name, o := range st.Outputs {
+				if o.ParentOutput != "" {
+					sub.Pipeline.Outputs[o.ParentOutput] = scheduler.StepOutputRef{Step: st.Name, Output: name}
+				}
+			}
+		}
+		sub.Steps = append(sub.Steps, scheduler.SubmittedStep{Name: st.Name, DisplayName: st.DisplayName, Spec: *spec})
+	}
+	return sub, nil
+}
+
+func (run *resolution) stepSpec(plan *jobspec.Plan, st *jobspec.Step) (*scheduler.StepSpec, error) {
+	comp := st.Component
+	spec := &scheduler.StepSpec{Command: comp.Command, Compute: st.Compute, EnvVars: st.EnvironmentVariables,
+		MaxRetries: st.Retry.MaxRetries, Deterministic: comp.IsDeterministic, ForceRerun: plan.Settings.ForceRerun,
+		Datastore: plan.Settings.DefaultDatastore,
+		Inputs:    map[string]scheduler.InputSpec{}, Outputs: map[string]scheduler.OutputSpec{}}
+	if spec.Compute == "" {
+		return nil, st.Pos.Errorf("no compute for step %s: set compute: on the step or settings.default_compute", st.Name)
+	}
+	timeout := st.Timeout
+	if timeout == 0 {
+		timeout = st.Retry.Timeout
+	}
+	spec.TimeoutSeconds = int(timeout.Seconds())
+	if st.Retry.MaxRetries > 0 {
+		spec.RetryBackoffSeconds = 1
+	}
+	if strings.HasPrefix(st.ComponentRef, "azureml:") || (st.ComponentRef != "" && !strings.HasPrefix(st.ComponentRef, "file:")) {
+		spec.Component = strings.TrimPrefix(st.ComponentRef, "azureml:")
+	}
+
+	// Code: content at a datastore path (what the client uploaded), or
+	// a registered component's own snapshot.
+	switch {
+	case comp.CodeURI != nil:
+		d, err := run.datastoreContent(*comp.CodeURI)
+		if err != nil {
+			return nil, codePos(st).Errorf("%s", wharf.ErrorMessage(err))
+		}
+		if d.Kind != scheduler.KindFolder {
+			return nil, codePos(st).Errorf("code %s must be a folder", comp.CodeURI.String())
+		}
+		spec.CodeDigest = d.Digest
+	case comp.Code != "":
+		return nil, codePos(st).Errorf("code %s is a local path, which a job document cannot hold", comp.Code)
+	case spec.Component != "":
+		ref, err := jobspec.ParseAssetRef(st.ComponentRef)
+		if err != nil {
+			return nil, st.Pos.Errorf("%s", err.Error())
+		}
+		asset, found, err := run.fetch(wharf.AssetComponent, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, st.Pos.Errorf("component %s not found", st.ComponentRef)
+		}
+		spec.CodeDigest = asset.Digest
+		spec.Component = asset.Name + ":" + asset.Version
+	}
+
+	env, err := run.environment(comp)
+	if err != nil {
+		return nil, st.Pos.Errorf("environment: %s", err.Error())
+	}
+	spec.Environment = env
+
+	if spec.ComponentHash, err = ComponentHash(comp); err != nil {
+		return nil, err
+	}
+
+	names := make([]string, 0, len(st.Inputs))
+	for n := range st.Inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		in, err := run.inputSpec(st, name, st.Inputs[name])
+		if err != nil {
+			return nil, err
+		}
+		if def, ok := comp.Inputs[name]; ok {
+			in.Optional = def.Optional
+		}
+		spec.Inputs[name] = in
+	}
+	for name, o := range st.Outputs {
+		spec.Outputs[name] = scheduler.OutputSpec{Type: o.Type, Mode: o.Mode, Parent: o.ParentOutput, Path: o.Path}
+	}
+	// Outputs the component declares but the step does not bind still get
+	// a folder, as in Azure ML.
+	for name, o := range comp.Outputs {
+		if _, ok := spec.Outputs[name]; !ok {
+			spec.Outputs[name] = scheduler.OutputSpec{Type: o.Type, Mode: o.Mode}
+		}
+	}
+	return spec, nil
+}
+
+// codePos is where a step's code is written: the step's code field.
+func codePos(st *jobspec.Step) jobspec.Position {
+	p := st.Pos
+	p.Field = joinField(p.Field, "code")
+	if st.ComponentRef == "" && st.Component != nil && st.Component.Pos.Field != st.Pos.Field {
+		p.Field = joinField(st.Component.Pos.Field, "code")
+	}
+	return p
+}
+
+func joinField(base, key string) string {
+	if base == "" {
+		return key
+	}
+	return base + "." + key
+}
+
+// environment pins a step's environment to what it builds.
+func (run *resolution) environment(comp *jobspec.ComponentSpec) (scheduler.EnvSpec, error) {
+	switch {
+	case comp.Environment.Inline != nil:
+		e, err := EnvironmentOf(comp.Environment.Inline)
+		if err != nil {
+			return scheduler.EnvSpec{}, err
+		}
+		return scheduler.EnvSpec{Image: e.Image, PythonVersion: e.PythonVersion, Pip: e.Pip, Conda: condaDeps(e.Conda)}, nil
+	case comp.Environment.Ref != nil:
+		asset, found, err := run.fetch(wharf.AssetEnvironment, *comp.Environment.Ref)
+		if err != nil {
+			return scheduler.EnvSpec{}, err
+		}
+		if !found {
+			return scheduler.EnvSpec{}, fmt.Errorf("environment %s not found", comp.Environment.Ref.String())
+		}
+		var e Environment
+		if err := json.Unmarshal(asset.Spec, &e); err != nil {
+			return scheduler.EnvSpec{}, fmt.Errorf("environment %s:%s cannot be read: %w", asset.Name, asset.Version, err)
+		}
+		return scheduler.EnvSpec{Ref: asset.Name + ":" + asset.Version, Image: e.Image, PythonVersion: e.PythonVersion,
+			Pip: e.Pip, Conda: condaDeps(e.Conda)}, nil
+	}
+	return scheduler.EnvSpec{}, nil
+}
+
+func condaDeps(c *jobspec.CondaSpec) []string {
+	if c == nil {
+		return nil
+	}
+	return c.Dependencies
+}
+
+// inputSpec resolves one bound input.
+func (run *resolution) inputSpec(st *jobspec.Step, name string, b jobspec.Binding) (scheduler.InputSpec, error) {
+	in := scheduler.InputSpec{Type: b.Type}
+	switch {
+	case b.Kind == jobspec.BindStepOutput:
+		in.Step, in.Output = b.Step, b.Port
+		return in, nil
+	case b.Literal != nil:
+		text, _ := b.Text()
+		in.Literal = &text
+		return in, nil
+	case b.Data != nil:
+		d := b.Data
+		switch {
+		case d.Asset != nil:
+			asset, found, err := run.fetch(wharf.AssetData, *d.Asset)
+			if err != nil {
+				return in, err
+			}
+			if !found {
+				return in, b.Pos.Errorf("data asset %s not found", d.Asset.String())
+			}
+			var ds DataAsset
+			if err := json.Unmarshal(asset.Spec, &ds); err != nil {
+				return in, err
+			}
+			in.Digest, in.Kind, in.FileName = asset.Digest, ds.Kind, ds.FileName
+			in.Source = "azureml:" + asset.Name + ":" + asset.Version
+		case d.Datastore != nil:
+			df, err := run.datastoreContent(*d.Datastore)
+			if err != nil {
+				return in, b.Pos.Errorf("input %s: %s", name, wharf.ErrorMessage(err))
+			}
+			in.Digest, in.Kind, in.FileName, in.Source = df.Digest, df.Kind, path.Base(df.Path), d.Datastore.String()
+		case d.LocalPath != "":
+			return in, b.Pos.Errorf("input %s: %s is a local path, which a job document cannot hold", name, d.LocalPath)
+		default:
+			return in, b.Pos.Errorf("input %s: %s cannot be read by this server; use a data asset or an azureml://datastores/ path", name, d.String())
+		}
+		return in, nil
+	case b.Kind == jobspec.BindStepInput:
+		return in, b.Pos.Errorf("input %s is bound to an input of step %s that has no value of its own", name, b.Step)
+	}
+	return in, b.Pos.Errorf("input %s has no value", name)
+}
+
+// datastoreContent is what a datastore URI names now: uploaded content
+// named by its digest, a file or folder recorded at the path, or the
+// folder of everything recorded below it, as it stands at this moment.
+func (run *resolution) datastoreContent(u jobspec.DatastoreURI) (*wharf.DatastoreFile, error) {
+	if digest, name, kind, ok := parseUpload(u); ok {
+		if err := snapshot.CheckReferenced(run.ctx, run.r.Store, run.r.Blobs, run.ws, digest, ""); err != nil {
+			return nil, err
+		}
+		return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: name, Digest: digest, Kind: kind}, nil
+	}
+	if strings.ContainsAny(u.Path, "*?[") || strings.Contains(u.Path, "${{") {
+		return nil, wharf.Errorf(wharf.EINVALID, "%s: patterns and expressions in datastore paths are not supported", u.String())
+	}
+	f, err := run.r.Store.FindDatastoreFile(run.ctx, run.ws, u.Datastore, u.Path)
+	if err == nil || !wharf.IsNotFound(err) {
+		return f, err
+	}
+	return run.folderBelow(u, err)
+}
+
+// parseUpload reads the digest out of a LocalUpload URI.
+func parseUpload(u jobspec.DatastoreURI) (digest, name, kind string, ok bool) {
+	if u.Datastore != UploadDatastore {
+		return "", "", "", false
+	}
+	rest, found := strings.CutPrefix(u.Path, UploadFolder+"/")
+	if !found {
+		return "", "", "", false
+	}
+	hexPart, name, _ := strings.Cut(rest, "/")
+	if len(hexPart) != 64 || strings.Trim(hexPart, "0123456789abcdef") != "" {
+		return "", "", "", false
+	}
+	kind = scheduler.KindFile
+	if strings.HasSuffix(name, "/") {
+		kind = scheduler.KindFolder
+	}
+	name = strings.TrimSuffix(name, "/")
+	if name == "" {
+		name = hexPart
+	}
+	return "sha256:" + hexPart, name, kind, true
+}
+
+// folderBelow makes the snapshot of everything recorded below a datastore
+// folder: files written there since the last submission are in it, and
+// the same files give the same digest, so unchanged data keeps reuse.
+func (run *resolution) folderBelow(u jobspec.DatastoreURI, notFound error) (*wharf.DatastoreFile, error) {
+	prefix := strings.Trim(u.Path, "/")
+	entries, err := run.r.Store.ListDatastoreFiles(run.ctx, run.ws, u.Datastore, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, notFound
+	}
+	if run.r.Blobs == nil {
+		return nil, wharf.Errorf(wharf.EUNAVAILABLE, "content storage is not configured on this server")
+	}
+	// A path recorded later replaces what an earlier folder put there.
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].CreatedAt.Before(entries[j].CreatedAt) })
+	files := map[string]snapshot.File{}
+	for _, e := range entries {
+		rel := strings.TrimPrefix(strings.TrimPrefix(e.Path, prefix), "/")
+		switch e.Kind {
+		case scheduler.KindFolder:
+			m, err := snapshot.Load(run.ctx, e.Digest, run.r.Blobs)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range m.Files {
+				f.Path = path.Join(rel, f.Path)
+				files[f.Path] = f
+			}
+		default:
+			size, err := run.r.Blobs.Stat(run.ctx, e.Digest)
+			if err != nil {
+				return nil, err
+			}
+			files[rel] = snapshot.File{Path: rel, Mode: snapshot.ModeFile, Digest: e.Digest, Size: size}
+		}
+	}
+	list := make([]snapshot.File, 0, len(files))
+	for _, f := range files {
+		list = append(list, f)
+	}
+	m, err := snapshot.FromStored(run.ctx, list, run.r.Blobs)
+	if err != nil {
+		return nil, err
+	}
+	if err := run.r.Store.AddBlobRefs(run.ctx, run.ws, []string{m.Digest}); err != nil {
+		return nil, err
+	}
+	return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: prefix, Digest: m.Digest, Kind: scheduler.KindFolder}, nil
+}
+
+// ComponentHash identifies what a component computes: its command,
+// inputs, outputs and settings, but not where its code sits or on which
+// line each key is (a checkout in another folder must hit the same cached
+// steps), nor its name and description. Code and environment have their
+// own digests in the step's reuse key.
+func ComponentHash(comp *jobspec.ComponentSpec) (string, error) {
+	c := comp.Clone()
+	c.Code, c.CodeRef, c.CodeURI, c.Environment = "", nil, nil, jobspec.EnvironmentRef{}
+	c.Name, c.Version, c.DisplayName, c.Description, c.Tags = "", "", "", "", nil
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return "", err
+	}
+	// Where code is stored says nothing about what runs; leaving the key
+	// out keeps hashes equal to those of jobs stored before it existed.
+	delete(doc, "CodeURI")
+	b, err = json.Marshal(withoutPositions(doc))
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// withoutPositions drops every "Pos" (YAML position) from a decoded JSON
+// document; encoding/json then writes map keys sorted, so the result is
+// canonical.
+func withoutPositions(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		delete(t, "Pos")
+		for k, e := range t {
+			t[k] = withoutPositions(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = withoutPositions(e)
+		}
+	}
+	return v
+}
