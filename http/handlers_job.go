@@ -2,6 +2,8 @@ package http
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -10,13 +12,15 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/scheduler"
 )
 
 // registerJobRoutes registers jobs; they need the scheduler.
 func (s *Server) registerJobRoutes() {
 	const base = "/api/v1/workspaces/{workspace}/jobs"
-	s.route("POST "+base, wharf.ActionJobWrite, s.handleSubmitJob)
+	s.route("POST "+base, wharf.ActionJobWrite, jsonAPI(s, s.createJob))
+	s.route("PUT "+base+"/{name}", wharf.ActionJobWrite, jsonAPI(s, s.createJob))
 	s.route("GET "+base, wharf.ActionJobRead, s.handleListJobs)
 	s.route("GET "+base+"/{name}", wharf.ActionJobRead, s.handleGetJob)
 	s.route("POST "+base+"/{name}/cancel", wharf.ActionJobCancel, s.handleCancelJob)
@@ -51,29 +55,111 @@ func (s *Server) scheduler(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
-	if !s.scheduler(w, r) {
-		return
+// createJob creates a job from its document: the az ml CLI v2 job schema
+// as JSON, with local content already uploaded and named by datastore URI.
+// The server resolves what the document refers to now and keeps the
+// document with the job. PUT names the job in the path; a job's name is
+// never reused, so PUT to an existing name is a conflict.
+func (s *Server) createJob(r *http.Request, doc *json.RawMessage) (int, any, error) {
+	if s.Scheduler == nil {
+		return 0, nil, errNoScheduler
 	}
-	var sub scheduler.Submission
-	if err := decodeJSON(r, &sub); err != nil {
-		s.writeError(w, r, err)
-		return
+	ws := r.PathValue("workspace")
+	var head struct {
+		Name string `json:"name"`
 	}
-	j, err := s.Scheduler.Submit(r.Context(), r.PathValue("workspace"), callerID(r), &sub)
+	if err := json.Unmarshal(*doc, &head); err != nil {
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "the job document must be a JSON object: %v", err)
+	}
+	name := head.Name
+	if r.PathValue("name") != "" {
+		var err error
+		if _, name, err = putTarget(r, head.Name); err != nil {
+			return 0, nil, err
+		}
+	}
+	sub, err := s.resolver().Job(r.Context(), ws, *doc)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
-	steps, err := s.Store.ListJobs(r.Context(), j.Workspace, j.Name, 0)
+	sub.Name = name
+	j, err := s.Scheduler.Submit(r.Context(), ws, callerID(r), sub)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return 0, nil, err
 	}
-	if j.Type == wharf.JobTypeCommand {
-		steps = nil
+	var steps []*wharf.Job
+	if j.Type == wharf.JobTypePipeline {
+		if steps, err = s.Store.ListJobs(r.Context(), j.Workspace, j.Name, 0); err != nil {
+			return 0, nil, err
+		}
 	}
-	writeJSON(w, http.StatusCreated, s.jobJSON(j, steps))
+	return http.StatusCreated, s.jobView(j, steps, nil), nil
+}
+
+// errNoScheduler answers job and schedule routes on a server that does
+// not run jobs.
+var errNoScheduler = wharf.Errorf(wharf.EUNAVAILABLE, "this server does not run jobs")
+
+// resolver resolves job documents against this server's store.
+func (s *Server) resolver() *resolve.Resolver {
+	return &resolve.Resolver{Store: s.Store, Blobs: s.Blobs}
+}
+
+// Resolve resolves a job document; the scheduler's schedule firings call
+// it.
+func (s *Server) Resolve(ctx context.Context, workspace string, doc json.RawMessage) (*scheduler.Submission, error) {
+	return s.resolver().Job(ctx, workspace, doc)
+}
+
+// resolutionFields are what the server adds to a job beyond its document
+// and its state: what it resolved and what it produced. With a document,
+// they are shown under "resolution", so that the document's own inputs
+// and outputs keep the az shape and the whole can be submitted again.
+var resolutionFields = []string{"inputs", "outputs", "resolved", "spec", "reuse_key", "reused_from", "reuse_note", "attempts"}
+
+// documentFields are the fields a job document decides when it has them;
+// the server's value of the same name is its resolved form.
+var documentFields = map[string]bool{"inputs": true, "outputs": true, "compute": true, "type": true}
+
+// jobView is a job as az ml job show prints it: its document, as
+// submitted, with the server's state (name, status, services, steps,
+// creation_context) and, under resolution, what it resolved and produced.
+// A job stored without a document is shown as stored.
+func (s *Server) jobView(j *wharf.Job, steps []*wharf.Job, metrics map[string]float64) any {
+	out := s.jobJSON(j, steps)
+	out.Metrics = metrics
+	if len(j.Document) == 0 {
+		return out
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(j.Document, &doc); err != nil || doc == nil {
+		return out
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return out
+	}
+	var state map[string]any
+	if err := json.Unmarshal(raw, &state); err != nil {
+		return out
+	}
+	delete(state, "document")
+	resolution := map[string]any{}
+	for _, k := range resolutionFields {
+		if v, ok := state[k]; ok {
+			resolution[k] = v
+			delete(state, k)
+		}
+	}
+	for k, v := range state {
+		if _, written := doc[k]; written && documentFields[k] {
+			continue
+		}
+		doc[k] = v
+	}
+	doc["resolution"] = resolution
+	doc["creation_context"] = map[string]any{"created_at": j.CreatedAt, "created_by": j.SubmittedBy}
+	return doc
 }
 
 func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +179,7 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]jobJSON, len(jobs))
 	for i, j := range jobs {
-		j.Spec = nil
+		j.Spec, j.Document = nil, nil
 		out[i] = s.jobJSON(j, nil)
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -113,16 +199,16 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out := s.jobJSON(j, steps)
+	var metrics map[string]float64
 	if j.RunID != "" {
 		if run, err := s.Store.FindRun(r.Context(), ws, j.RunID); err == nil && len(run.Metrics) > 0 {
-			out.Metrics = map[string]float64{}
+			metrics = map[string]float64{}
 			for _, m := range run.Metrics {
-				out.Metrics[m.Key] = m.Value
+				metrics[m.Key] = m.Value
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.jobView(j, steps, metrics))
 }
 
 func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/wharfml/wharf"
 )
@@ -59,13 +60,45 @@ func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, createdStatus(created), sc)
 }
 
+// scheduleView is a schedule with the jobs it submitted, newest first,
+// each with the data it resolved: which version @latest was at that
+// firing, what a datastore folder held.
+type scheduleView struct {
+	*wharf.Schedule
+	Jobs []scheduledJob `json:"jobs"`
+}
+
+// scheduledJob is one firing's job.
+type scheduledJob struct {
+	Name      string                    `json:"name"`
+	Status    string                    `json:"status"`
+	CreatedAt time.Time                 `json:"created_at"`
+	Resolved  map[string]wharf.JobValue `json:"resolved,omitempty"`
+}
+
+// scheduleJobsShown bounds the jobs a schedule shows; the job list has
+// them all.
+const scheduleJobsShown = 50
+
 func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
-	sc, err := s.Store.FindSchedule(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	ws := r.PathValue("workspace")
+	sc, err := s.Store.FindSchedule(r.Context(), ws, r.PathValue("name"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sc)
+	jobs, err := s.Store.ListJobs(r.Context(), ws, "", 0)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := scheduleView{Schedule: sc, Jobs: []scheduledJob{}}
+	for _, j := range jobs {
+		if j.Tags["wharf.schedule"] == sc.Name && len(out.Jobs) < scheduleJobsShown {
+			out.Jobs = append(out.Jobs, scheduledJob{Name: j.Name, Status: j.Status, CreatedAt: j.CreatedAt, Resolved: j.Resolved})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/yamlfile"
 )
@@ -372,9 +373,23 @@ func (a *app) batchEnvironment(cmd *cobra.Command, c *wharfhttp.Client, ws, base
 		if err != nil {
 			return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment: %s", n.Line, err.Error()).WithField("environment")
 		}
-		comp := &jobspec.ComponentSpec{Environment: jobspec.EnvironmentRef{Ref: &ref}}
-		env, err := a.environment(newAPIResolver(cmd.Context(), c, ws), comp)
-		return &env, err
+		asset, found, err := newAPIResolver(cmd.Context(), c, ws).fetch(wharf.AssetEnvironment, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment %s not found", n.Line, ref.String()).WithField("environment")
+		}
+		var e resolve.Environment
+		if err := json.Unmarshal(asset.Spec, &e); err != nil {
+			return nil, fmt.Errorf("environment %s:%s cannot be read: %w", asset.Name, asset.Version, err)
+		}
+		var conda []string
+		if e.Conda != nil {
+			conda = e.Conda.Dependencies
+		}
+		return &scheduler.EnvSpec{Ref: asset.Name + ":" + asset.Version, Image: e.Image, PythonVersion: e.PythonVersion,
+			Pip: e.Pip, Conda: conda}, nil
 	}
 	var inline struct {
 		Image     string `yaml:"image"`

@@ -8,18 +8,11 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/resolve"
 )
 
 // dataSpecJSON is a data asset's stored definition.
-type dataSpecJSON struct {
-	Type string `json:"type"`
-	Path string `json:"path"`
-	// Kind, FileName, Size and Files describe uploaded content.
-	Kind     string `json:"kind,omitempty"`
-	FileName string `json:"file_name,omitempty"`
-	Size     int64  `json:"size,omitempty"`
-	Files    int    `json:"files,omitempty"`
-}
+type dataSpecJSON = resolve.DataAsset
 
 func (a *app) dataCommand() *cobra.Command {
 	data := &cobra.Command{Use: "data", Short: "Data assets"}

@@ -7,28 +7,13 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/resolve"
 )
 
-// envSpecJSON is an environment's stored definition: what the local
-// executor builds (Python version and pip requirements) and what a
-// container executor would (image, conda spec).
-type envSpecJSON struct {
-	Image         string             `json:"image,omitempty"`
-	PythonVersion string             `json:"python_version,omitempty"`
-	Pip           []string           `json:"pip,omitempty"`
-	Conda         *jobspec.CondaSpec `json:"conda,omitempty"`
-	OSType        string             `json:"os_type,omitempty"`
-	Hash          string             `json:"hash"`
-}
+// envSpecJSON is an environment's stored definition.
+type envSpecJSON = resolve.Environment
 
-func envSpecOf(e *jobspec.EnvironmentSpec) (envSpecJSON, error) {
-	h, err := e.Hash()
-	if err != nil {
-		return envSpecJSON{}, err
-	}
-	return envSpecJSON{Image: e.Image, PythonVersion: e.PythonVersion(), Pip: e.PipRequirements(), Conda: e.Conda,
-		OSType: e.OSType, Hash: h}, nil
-}
+var envSpecOf = resolve.EnvironmentOf
 
 func (a *app) environmentCommand() *cobra.Command {
 	env := &cobra.Command{Use: "environment", Short: "Environments"}

@@ -141,12 +141,20 @@ func (a *app) jobCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A job shown with its document has the outputs it produced
+			// under resolution; its own outputs are the document's.
 			var j struct {
-				Status  string                     `json:"status"`
-				Outputs map[string]wharf.JobOutput `json:"outputs"`
+				Status     string                     `json:"status"`
+				Outputs    map[string]wharf.JobOutput `json:"outputs"`
+				Resolution *struct {
+					Outputs map[string]wharf.JobOutput `json:"outputs"`
+				} `json:"resolution"`
 			}
 			if err := c.Do(cmd.Context(), "GET", jobsPath(ws)+"/"+url.PathEscape(dname), nil, &j); err != nil {
 				return err
+			}
+			if j.Resolution != nil {
+				j.Outputs = j.Resolution.Outputs
 			}
 			names := []string{}
 			switch {

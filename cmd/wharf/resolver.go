@@ -8,6 +8,7 @@ import (
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/resolve"
 )
 
 // apiResolver answers jobspec's questions about registered assets from
@@ -93,10 +94,5 @@ func (r *apiResolver) AssetExists(kind jobspec.AssetKind, ref jobspec.AssetRef) 
 	return found, err
 }
 
-// componentSpecJSON is a component's stored definition; its code folder
-// is the component asset's digest.
-type componentSpecJSON struct {
-	Component *jobspec.ComponentSpec `json:"component"`
-	// Environment is the inline environment's built form, when inline.
-	Environment *envSpecJSON `json:"environment,omitempty"`
-}
+// componentSpecJSON is a component's stored definition.
+type componentSpecJSON = resolve.Component

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/url"
 
 	"github.com/spf13/cobra"
@@ -18,28 +19,30 @@ func (a *app) scheduleCommand() *cobra.Command {
 	var disabled bool
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create or replace a schedule from CLI v2 schedule YAML; its job's files are uploaded now",
+		Short: "Create or replace a schedule from CLI v2 schedule YAML; its job's local files are uploaded now, its references resolved at every firing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, c, err := f.begin(a)
 			if err != nil {
 				return err
 			}
-			res := newAPIResolver(cmd.Context(), c, ws)
-			spec, err := jobspec.LoadSchedule(f.file, f.overrides(), res)
+			spec, err := jobspec.LoadSchedule(f.file, f.overrides(), newAPIResolver(cmd.Context(), c, ws))
 			if err != nil {
 				return err
 			}
-			sub, err := a.submission(cmd.Context(), c, ws, res, spec.Job)
+			// The schedule keeps the job's document, which the server
+			// resolves again at every firing: @latest and datastore
+			// folders are read then, not now.
+			doc, err := jobspec.ScheduleJobDocument(f.file, f.overrides(), a.documentUploader(cmd.Context(), c, ws))
 			if err != nil {
 				return err
 			}
 			enabled := !disabled
 			body := map[string]any{"display_name": spec.DisplayName, "description": spec.Description, "tags": spec.Tags,
-				"is_enabled": enabled, "trigger": spec.Trigger, "create_job": sub}
+				"is_enabled": enabled, "trigger": spec.Trigger, "create_job": json.RawMessage(doc.JSON)}
 			var out any
 			if err := c.Do(cmd.Context(), "PUT", schedulesPath(ws)+"/"+url.PathEscape(spec.Name), body, &out); err != nil {
-				return err
+				return documentError(doc, "create_job", err)
 			}
 			return a.print(out)
 		},

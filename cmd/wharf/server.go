@@ -222,6 +222,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		Envs:        &pyenv.Builder{CacheDir: filepath.Join(o.dataDir, "envs")},
 		WorkDir:     filepath.Join(o.dataDir, "jobs"),
 		TrackingURI: srv.TrackingURI,
+		Resolve:     srv.Resolve,
 		Token: func(principal, workspace, job string, ttl time.Duration) (string, error) {
 			tok, _, err := issuer.IssueJob(tenant, principal, wharfhttp.JobAudience, workspace, job, ttl)
 			return tok, err
