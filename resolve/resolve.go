@@ -377,38 +377,82 @@ func (run *resolution) inputSpec(st *jobspec.Step, name string, b jobspec.Bindin
 		in.Literal = &text
 		return in, nil
 	case b.Data != nil:
-		d := b.Data
-		switch {
-		case d.Asset != nil:
-			asset, found, err := run.fetch(wharf.AssetData, *d.Asset)
-			if err != nil {
-				return in, err
-			}
-			if !found {
-				return in, b.Pos.Errorf("data asset %s not found", d.Asset.String())
-			}
-			var ds DataAsset
-			if err := json.Unmarshal(asset.Spec, &ds); err != nil {
-				return in, err
-			}
-			in.Digest, in.Kind, in.FileName = asset.Digest, ds.Kind, ds.FileName
-			in.Source = "azureml:" + asset.Name + ":" + asset.Version
-		case d.Datastore != nil:
-			df, err := run.datastoreContent(*d.Datastore)
-			if err != nil {
+		if err := run.data(b.Data, &in); err != nil {
+			if wharf.ErrorCode(err) == wharf.EINVALID || wharf.IsNotFound(err) {
 				return in, b.Pos.Errorf("input %s: %s", name, wharf.ErrorMessage(err))
 			}
-			in.Digest, in.Kind, in.FileName, in.Source = df.Digest, df.Kind, path.Base(df.Path), d.Datastore.String()
-		case d.LocalPath != "":
-			return in, b.Pos.Errorf("input %s: %s is a local path, which a job document cannot hold", name, d.LocalPath)
-		default:
-			return in, b.Pos.Errorf("input %s: %s cannot be read by this server; use a data asset or an azureml://datastores/ path", name, d.String())
+			return in, err
 		}
 		return in, nil
 	case b.Kind == jobspec.BindStepInput:
 		return in, b.Pos.Errorf("input %s is bound to an input of step %s that has no value of its own", name, b.Step)
 	}
 	return in, b.Pos.Errorf("input %s has no value", name)
+}
+
+// data resolves a data reference into in: the content it names now.
+func (run *resolution) data(d *jobspec.DataRef, in *scheduler.InputSpec) error {
+	switch {
+	case d.Asset != nil:
+		asset, found, err := run.fetch(wharf.AssetData, *d.Asset)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return wharf.Errorf(wharf.EINVALID, "data asset %s not found", d.Asset.String())
+		}
+		var ds DataAsset
+		if err := json.Unmarshal(asset.Spec, &ds); err != nil {
+			return err
+		}
+		in.Digest, in.Kind, in.FileName = asset.Digest, ds.Kind, ds.FileName
+		in.Source = "azureml:" + asset.Name + ":" + asset.Version
+	case d.Datastore != nil:
+		df, err := run.datastoreContent(*d.Datastore)
+		if err != nil {
+			return err
+		}
+		in.Digest, in.Kind, in.FileName, in.Source = df.Digest, df.Kind, path.Base(df.Path), d.Datastore.String()
+	case d.LocalPath != "":
+		return wharf.Errorf(wharf.EINVALID, "%s is a local path, which a job document cannot hold", d.LocalPath)
+	default:
+		return wharf.Errorf(wharf.EINVALID, "%s cannot be read by this server; use a data asset or an azureml://datastores/ path", d.String())
+	}
+	return nil
+}
+
+// Input resolves one data input given by reference, as a batch endpoint
+// invocation gives it: azureml:<name>:<version> or @latest, or an
+// azureml://datastores/ path (uploaded content included). field names it
+// in errors.
+func (r *Resolver) Input(ctx context.Context, workspace, typ, ref, field string) (scheduler.InputSpec, error) {
+	run := &resolution{ctx: ctx, r: r, ws: workspace, assets: map[string]*wharf.Asset{}}
+	in := scheduler.InputSpec{Type: typ}
+	var d jobspec.DataRef
+	switch {
+	case jobspec.IsDatastoreURI(ref):
+		u, err := jobspec.ParseDatastoreURI(ref)
+		if err != nil {
+			return in, wharf.Errorf(wharf.EINVALID, "%v", err).WithField(field)
+		}
+		d.Datastore = &u
+	case strings.HasPrefix(ref, "azureml:"):
+		a, err := jobspec.ParseAssetRef(ref)
+		if err != nil {
+			return in, wharf.Errorf(wharf.EINVALID, "%v", err).WithField(field)
+		}
+		d.Asset = &a
+	default:
+		return in, wharf.Errorf(wharf.EINVALID, "%q: expected azureml:<name>:<version>, azureml:<name>@latest or an azureml://datastores/ path", ref).WithField(field)
+	}
+	if err := run.data(&d, &in); err != nil {
+		var we *wharf.Error
+		if errors.As(err, &we) && (we.Code == wharf.EINVALID || we.Code == wharf.ENOTFOUND) {
+			return in, wharf.Errorf(we.Code, "%s", we.Message).WithField(field)
+		}
+		return in, err
+	}
+	return in, nil
 }
 
 // datastoreContent is what a datastore URI names now: uploaded content
