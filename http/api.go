@@ -55,6 +55,15 @@ func putTarget(r *http.Request, bodyName string) (ws, name string, err error) {
 	return ws, name, nil
 }
 
+// callerID is the principal making the request, recorded as the creator of
+// what it creates: the identity the token proved, not one the client claims.
+func callerID(r *http.Request) string {
+	if c := wharf.CallerFromContext(r.Context()); c != nil {
+		return c.PrincipalID
+	}
+	return ""
+}
+
 // sameName refuses a body name that differs from the path's; an empty one
 // means "the path's".
 func sameName(bodyName, pathName string) error {

@@ -24,15 +24,10 @@ func sha(content string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// withBlobs gives the fixture's server a blob store of its own.
+// withBlobs returns the blob store the fixture's server keeps content in,
+// for the REST content routes and the MLflow artifact proxy alike.
 func (f *fixture) withBlobs() *blob.FS {
-	f.t.Helper()
-	blobs, err := blob.NewFS(f.t.TempDir())
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.srv.Blobs = blobs
-	return blobs
+	return f.ts.Blobs
 }
 
 // blobStatus sends a bare GET or HEAD to a workspace's content route and

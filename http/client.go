@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/mlflow"
 )
 
 // Client calls Wharf's REST API. Errors from the server come back as
@@ -88,15 +89,9 @@ func decodeErrorResponse(resp *http.Response) error {
 		e := er.Error
 		return &e
 	}
-	var me MLflowError
+	var me mlflow.Error
 	if json.Unmarshal(b, &me) == nil && me.ErrorCode != "" {
-		code := wharf.EINTERNAL
-		for c, m := range mlflowCodes {
-			if m.code == me.ErrorCode && m.status == resp.StatusCode {
-				code = c
-			}
-		}
-		return wharf.Errorf(code, "%s: %s", me.ErrorCode, me.Message)
+		return wharf.Errorf(mlflow.WharfCode(me.ErrorCode, resp.StatusCode), "%s: %s", me.ErrorCode, me.Message)
 	}
 	var oe oauthError
 	if json.Unmarshal(b, &oe) == nil && oe.Error != "" {

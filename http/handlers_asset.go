@@ -45,8 +45,7 @@ func (s *Server) registerAssetRoutes() {
 	// this one.
 	s.route("HEAD "+ws+"/blobs/{digest}", wharf.ActionDataRead, s.handleStatBlob)
 	s.route("GET "+ws+"/blobs/{digest}", wharf.ActionDataRead, s.handleGetBlob)
-	s.route("PUT "+ws+"/blobs/{digest}", wharf.ActionDataWrite, jsonAPI(s, s.putBlob))
-	s.routes[len(s.routes)-1].RawBody = true
+	s.register("PUT "+ws+"/blobs/{digest}", AccessScoped, wharf.ActionDataWrite, jsonAPI(s, s.putBlob)).RawBody = true
 }
 
 // assetRequest is the body of an asset creation.

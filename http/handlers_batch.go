@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/mlflow"
 	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/snapshot"
 )
@@ -365,7 +366,7 @@ func (s *Server) modelSnapshot(ctx context.Context, ws, model string) (string, e
 	if err != nil {
 		return "", err
 	}
-	root, ok := artifactRootOf(loc)
+	root, ok := mlflow.ArtifactRoot(loc)
 	if !ok {
 		return "", wharf.Errorf(wharf.EINVALID, "model %s is stored outside this server (%s)", model, loc)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/mlflow"
 )
 
 // modelJSON is a registered model version as `az ml model show` prints it,
@@ -154,6 +155,12 @@ func (s *Server) listModels(r *http.Request, _ *noBody) (int, []modelJSON, error
 	return http.StatusOK, out, nil
 }
 
+// downloadURI resolves a version's source to where its files can be
+// fetched (see wharf.ModelLocation).
+func (s *Server) downloadURI(r *http.Request, ws string, v *wharf.ModelVersion) (string, error) {
+	return wharf.ModelLocation(r.Context(), s.Store, ws, v)
+}
+
 // modelPath is where a version's files are, as a download URI.
 func (s *Server) modelPath(r *http.Request, ws string, v *wharf.ModelVersion) string {
 	uri, err := s.downloadURI(r, ws, v)
@@ -200,7 +207,7 @@ func (s *Server) createModel(r *http.Request, req *createModelRequest) (int, mod
 	if req.Type != wharf.ModelTypeMLflow && req.Type != wharf.ModelTypeCustom {
 		return 0, modelJSON{}, wharf.Errorf(wharf.EINVALID, "type %q is not supported (allowed: mlflow_model, custom_model)", req.Type).WithField("type")
 	}
-	if _, ok := artifactRootOf(req.Path); !ok || req.Path == "" {
+	if _, ok := mlflow.ArtifactRoot(req.Path); !ok || req.Path == "" {
 		return 0, modelJSON{}, wharf.Errorf(wharf.EINVALID, "path must be an mlflow-artifacts:/ URI of uploaded files, got %q", req.Path).WithField("path")
 	}
 	if err := s.ensureWorkspace(r); err != nil {
@@ -269,7 +276,7 @@ func (s *Server) listModelFiles(r *http.Request, _ *noBody) (int, *modelFilesJSO
 	if err != nil {
 		return 0, nil, err
 	}
-	root, ok := artifactRootOf(uri)
+	root, ok := mlflow.ArtifactRoot(uri)
 	if !ok {
 		return 0, nil, wharf.Errorf(wharf.EINVALID, "model %s:%d is stored outside this server (%s)", v.Name, v.Version, uri)
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/mlflow"
 )
 
 // workspaceJSON adds the derived fields `az ml workspace show` prints.
@@ -22,7 +23,7 @@ func (s *Server) workspaceJSON(ws *wharf.Workspace) workspaceJSON {
 
 // TrackingURI is a workspace's MLflow tracking URI.
 func (s *Server) TrackingURI(workspace string) string {
-	return s.URL + "/mlflow/v1.0/workspaces/" + workspace
+	return mlflow.TrackingURI(s.URL, workspace)
 }
 
 // workspaceRequest holds the fields a client may set on a workspace.

@@ -40,10 +40,12 @@ type Route struct {
 	// Action is the action authorized at the request's scope; empty only
 	// for public and authenticated-only routes.
 	Action string
-	// MLflow routes answer errors, 401 and 403 included, in MLflow's shape.
-	MLflow bool
 	// RawBody routes stream their body (artifact uploads): no size limit.
 	RawBody bool
+
+	// writeError answers the route's errors, those of the pipeline (401,
+	// 403) included: the server's writeError, or its group's.
+	writeError ErrorWriter
 }
 
 type ctxKey int
@@ -85,8 +87,7 @@ func (s *Server) public(pattern string, h http.HandlerFunc) {
 }
 
 func (s *Server) endpointRoute(pattern string, h http.HandlerFunc) {
-	s.register(pattern, AccessEndpoint, "", h)
-	s.routes[len(s.routes)-1].RawBody = true
+	s.register(pattern, AccessEndpoint, "", h).RawBody = true
 }
 
 func (s *Server) authenticated(pattern string, h http.HandlerFunc) {
@@ -101,16 +102,13 @@ func (s *Server) filtered(pattern, action string, h http.HandlerFunc) {
 	s.register(pattern, AccessFiltered, action, h)
 }
 
-// mlflowRoute registers an MLflow API route: scoped like route, with errors
-// in MLflow's shape.
-func (s *Server) mlflowRoute(pattern, action string, h http.HandlerFunc) {
-	s.register(pattern, AccessScoped, action, h)
-	s.routes[len(s.routes)-1].MLflow = true
-}
-
 // register wraps h in the request pipeline. A guarded route without an action
 // is a programming error caught at start-up, not a hole found in production.
-func (s *Server) register(pattern string, access Access, action string, h http.HandlerFunc) {
+func (s *Server) register(pattern string, access Access, action string, h http.HandlerFunc) *Route {
+	return s.registerWith(s.writeError, pattern, access, action, h)
+}
+
+func (s *Server) registerWith(ew ErrorWriter, pattern string, access Access, action string, h http.HandlerFunc) *Route {
 	method, path, ok := cutPattern(pattern)
 	if !ok {
 		panic("route pattern without method: " + pattern)
@@ -118,9 +116,10 @@ func (s *Server) register(pattern string, access Access, action string, h http.H
 	if (access == AccessScoped || access == AccessFiltered) && action == "" {
 		panic("route without action: " + pattern)
 	}
-	rt := &Route{Method: method, Pattern: path, Access: access, Action: action}
+	rt := &Route{Method: method, Pattern: path, Access: access, Action: action, writeError: ew}
 	s.routes = append(s.routes, rt)
 	s.mux.Handle(pattern, s.pipeline(rt, h))
+	return rt
 }
 
 func cutPattern(p string) (method, path string, ok bool) {
@@ -168,10 +167,7 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 			s.metrics.latency.WithLabelValues(label).Observe(time.Since(start).Seconds())
 		}()
 
-		writeErr := s.writeError
-		if rt.MLflow {
-			writeErr = s.writeMLflowError
-		}
+		writeErr := rt.writeError
 		if err := checkWorkspaceName(rt, r); err != nil {
 			writeErr(sw, r, err)
 			return

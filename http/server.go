@@ -1,5 +1,6 @@
 // Package http serves Wharf's JSON REST API, the OAuth2 token endpoint and the
-// health and metrics endpoints. Every route declares the action it performs;
+// health and metrics endpoints, and mounts the routes of other protocols
+// (MLflow's, see package mlflow) as Groups. Every route declares the action it performs;
 // the router authenticates the caller, authorizes the action at the route's
 // scope, and writes mutating calls to the audit log before any handler code
 // can forget to.
@@ -64,6 +65,7 @@ type Server struct {
 
 	mux      *http.ServeMux
 	routes   []*Route
+	guards   []pathGuard // one per Group
 	registry *prometheus.Registry
 	metrics  *metrics
 	server   *http.Server
@@ -105,18 +107,16 @@ func (s *Server) Registerer() prometheus.Registerer { return s.registry }
 // Handler returns the root handler, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
-// serveHTTP puts the request body under its read deadline and refuses dot
-// segments in MLflow paths before routing. The mux would answer those with
-// a redirect to the cleaned path; the mlflow client must instead get its
-// own error shape, and a traversal attempt must never be turned into a
-// request for another file.
+// serveHTTP puts the request body under its read deadline and lets each
+// group refuse dot segments below its prefix before routing (see Group).
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Here rather than per route, so that a body sent to no route (the
 	// server reads and discards it) has a deadline too.
 	s.limitBodyTime(w, r)
-	if strings.HasPrefix(r.URL.Path, "/mlflow/") && hasDotSegment(r.URL.Path) {
-		writeJSON(w, http.StatusBadRequest, MLflowError{ErrorCode: "INVALID_PARAMETER_VALUE", Message: "Invalid path"})
-		return
+	for _, g := range s.guards {
+		if g.refuse(w, r) {
+			return
+		}
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -243,7 +243,6 @@ func (s *Server) registerRoutes() {
 	s.registerScheduleRoutes()
 	s.registerEndpointRoutes()
 	s.registerBatchRoutes()
-	s.registerMLflowRoutes()
 }
 
 // checkWorkspaceName validates the workspace named in the path of a route

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
 )
 
@@ -91,12 +93,14 @@ func firstLine(s string) string {
 // are closed by the server, on every kind of route, while it goes on
 // serving others.
 func TestSlowClientsAreCut(t *testing.T) {
-	f := newMLflowFixture(t)
+	f := newFixture(t)
+	f.workspace("ws-a")
+	owner := f.principal("owner", [2]string{wharf.RoleOwner, "/"})
 	addr := f.listen(func(s *wharfhttp.Server) {
 		s.ReadHeaderTimeout = time.Second
 		s.BodyReadTimeout = time.Second
 	})
-	auth := "Authorization: Bearer " + f.owner.token + "\r\n"
+	auth := "Authorization: Bearer " + owner + "\r\n"
 	withBody := func(method, path string) string {
 		return method + " " + path + " HTTP/1.1\r\nHost: wharf\r\n" + auth + "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
 	}
@@ -153,32 +157,50 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 // TestSteadyUploadOutlastsBodyTimeout: a streamed upload that keeps
 // arriving may take many times BodyReadTimeout; only a trickle is cut.
 func TestSteadyUploadOutlastsBodyTimeout(t *testing.T) {
-	f := newMLflowFixture(t)
+	f := newFixture(t)
+	f.workspace("ws-a")
+	owner := f.principal("owner", [2]string{wharf.RoleOwner, "/"})
 	addr := f.listen(func(s *wharfhttp.Server) {
 		s.BodyReadTimeout = 500 * time.Millisecond
 		s.StreamProgressBytes = 64 << 10
 	})
-	c := f.client("ws-a", f.owner.token)
-	c.base = "http://" + addr + "/mlflow/v1.0/workspaces/ws-a"
+	artifact := "http://" + addr + "/mlflow/v1.0/workspaces/ws-a/api/2.0/mlflow-artifacts/artifacts/steady.bin"
 
 	// At most 64 KiB every 25 ms, for at least 1 s: up to 20 times what
 	// must arrive per window, for two windows or more.
 	const size = 40 * 64 << 10
 	sum := sha256.New()
-	body := &pacedReader{r: io.TeeReader(newPattern(7, size), sum), chunk: 64 << 10, interval: 25 * time.Millisecond}
-	resp := c.send("PUT", artifactsAPI+"/steady.bin", body)
+	content := io.LimitReader(rand.NewChaCha8([32]byte{7}), size)
+	body := &pacedReader{r: io.TeeReader(content, sum), chunk: 64 << 10, interval: 25 * time.Millisecond}
+	resp := send(t, "PUT", artifact, owner, body)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("steady upload: %d %s", resp.StatusCode, b)
 	}
-	resp = c.send("GET", artifactsAPI+"/steady.bin", nil)
+	resp = send(t, "GET", artifact, owner, nil)
 	got := sha256.New()
 	n, err := io.Copy(got, resp.Body)
 	resp.Body.Close()
 	if err != nil || n != size || string(got.Sum(nil)) != string(sum.Sum(nil)) {
 		t.Fatalf("downloaded %d bytes (err %v), want the %d uploaded", n, err, size)
 	}
+}
+
+// send makes a request with body streamed as is (chunked, its length being
+// unknown) and returns the response, body unread.
+func send(t *testing.T, method, url, token string, body io.Reader) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp
 }
 
 // TestConnectionsPerAddressAreCapped: connections beyond the cap from one

@@ -19,6 +19,7 @@ import (
 	"github.com/wharfml/wharf/blob"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/local"
+	"github.com/wharfml/wharf/mlflow"
 	"github.com/wharfml/wharf/postgres"
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/sandbox"
@@ -204,6 +205,8 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	srv := wharfhttp.NewServer(db, issuer, tenant, logger)
 	srv.Blobs = blobs
+	ml := &mlflow.Handler{Store: db, Blobs: blobs, Logger: logger}
+	ml.Register(srv.Group(mlflow.Prefix, ml.WriteError))
 	// Before anything can ask: jobs, schedules and downloads check them.
 	if err := srv.BackfillBlobRefs(ctx); err != nil {
 		db.Close()

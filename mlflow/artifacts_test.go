@@ -1,4 +1,4 @@
-package http_test
+package mlflow_test
 
 import (
 	"crypto/sha256"
@@ -321,14 +321,14 @@ func TestMLflowArtifactTraversal(t *testing.T) {
 		c.fails("GET", api("artifacts/list?run_id="+runID+"&path="+url.QueryEscape(p)), nil, 400, "INVALID_PARAMETER_VALUE")
 	}
 
-	arts, err := f.db.ListArtifacts(t.Context(), "ws-a", "")
+	arts, err := f.DB.ListArtifacts(t.Context(), "ws-a", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(arts) != 0 {
 		t.Fatalf("traversal attempts wrote %d artifacts, the first at %q", len(arts), arts[0].Path)
 	}
-	if n := countBlobs(t, f.blobRoot); n != 0 {
+	if n := countBlobs(t, f.BlobRoot); n != 0 {
 		t.Fatalf("traversal attempts stored %d blobs", n)
 	}
 	if r := c.do("GET", artifactsAPI, nil); strings.TrimSpace(string(r.raw)) != "{}" {
@@ -346,12 +346,12 @@ func TestMLflowArtifactCorruption(t *testing.T) {
 		p := fmt.Sprintf("0/corrupt/%d.bin", size)
 		content := strings.Repeat("abcdefgh", size/8+1)[:size]
 		c.put(p, content)
-		a, err := f.db.FindArtifact(t.Context(), "ws-a", p)
+		a, err := f.DB.FindArtifact(t.Context(), "ws-a", p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sum := strings.TrimPrefix(a.Digest, "sha256:")
-		file := filepath.Join(f.blobRoot, "sha256", sum[:2], sum[2:])
+		file := filepath.Join(f.BlobRoot, "sha256", sum[:2], sum[2:])
 		if err := os.Chmod(file, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -383,7 +383,7 @@ func TestMLflowArtifactCorruption(t *testing.T) {
 // another's prefix.
 func TestMLflowArtifactsAreScoped(t *testing.T) {
 	f := newMLflowFixture(t)
-	f.workspace("ws-b")
+	f.Workspace("ws-b")
 	a := f.owner
 	b := f.client("ws-b", a.token)
 	a.put("0/r/artifacts/secret.txt", "a's")

@@ -1,4 +1,4 @@
-package http_test
+package mlflow_test
 
 import (
 	"net/url"

@@ -1,4 +1,4 @@
-package http_test
+package mlflow_test
 
 import (
 	"bytes"
@@ -9,38 +9,33 @@ import (
 	"testing"
 
 	"github.com/wharfml/wharf"
-	"github.com/wharfml/wharf/blob"
+	"github.com/wharfml/wharf/http/servertest"
+	"github.com/wharfml/wharf/mlflow"
 )
 
-// mlflowFixture is a server on a real SQLite store with a blob store, a
-// workspace ws-a, and an Owner token, for the MLflow API tests.
+// mlflowFixture is a Wharf server on a real SQLite store and blob store
+// with MLflow's API mounted (see servertest), a workspace ws-a, and an
+// Owner token, for the MLflow API tests.
 type mlflowFixture struct {
-	*fixture
-	blobRoot string
-	owner    *mlflowClient
+	*servertest.Server
+	t     *testing.T
+	owner *mlflowClient
 }
 
 // newMLflowFixture returns the fixture on the real store.
 func newMLflowFixture(t *testing.T) *mlflowFixture {
 	t.Helper()
-	f := newFixture(t)
-	root := t.TempDir()
-	blobs, err := blob.NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv.Blobs = blobs
-	f.workspace("ws-a")
-	mf := &mlflowFixture{fixture: f, blobRoot: root}
-	mf.owner = mf.client("ws-a", f.principal("owner", [2]string{wharf.RoleOwner, "/"}))
-	return mf
+	f := &mlflowFixture{Server: servertest.New(t), t: t}
+	f.Workspace("ws-a")
+	f.owner = f.client("ws-a", f.Principal("owner", [2]string{wharf.RoleOwner, "/"}))
+	return f
 }
 
 // client returns an MLflow client for workspace ws, calling as token.
 func (f *mlflowFixture) client(ws, token string) *mlflowClient {
 	return &mlflowClient{
 		t:     f.t,
-		base:  f.http.URL + "/mlflow/v1.0/workspaces/" + ws,
+		base:  mlflow.TrackingURI(f.HTTP.URL, ws),
 		token: token,
 		// Redirects are answers to check, never to follow.
 		hc: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},

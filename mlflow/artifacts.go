@@ -1,4 +1,4 @@
-package http
+package mlflow
 
 import (
 	"errors"
@@ -15,9 +15,9 @@ import (
 	"github.com/wharfml/wharf"
 )
 
-// mlflowArtifactScheme prefixes the artifact URIs of runs and logged
+// ArtifactScheme prefixes the artifact URIs of runs and logged
 // models; the client sends the rest of such a URI to the artifact proxy.
-const mlflowArtifactScheme = "mlflow-artifacts:"
+const ArtifactScheme = "mlflow-artifacts:"
 
 // maxArtifactPath bounds artifact paths well above any real model layout.
 const maxArtifactPath = 1024
@@ -90,11 +90,11 @@ func safeArtifactPath(p string) bool {
 	return true
 }
 
-// artifactRootOf returns the workspace artifact path behind an
+// ArtifactRoot returns the workspace artifact path behind an
 // mlflow-artifacts URI ("mlflow-artifacts:/1/<run>/artifacts" gives
 // "1/<run>/artifacts"); ok is false for URIs elsewhere (s3://...).
-func artifactRootOf(uri string) (string, bool) {
-	rest, ok := strings.CutPrefix(uri, mlflowArtifactScheme)
+func ArtifactRoot(uri string) (string, bool) {
+	rest, ok := strings.CutPrefix(uri, ArtifactScheme)
 	if !ok {
 		return "", false
 	}
@@ -122,8 +122,8 @@ func joinArtifactPath(dir, name string) string {
 // listArtifactDir lists the direct children of dir: files with their size,
 // and each subfolder once. Names are relative to dir. A dir that is a file
 // or does not exist has no children.
-func (s *Server) listArtifactDir(r *http.Request, ws, dir string) ([]mlflowFileInfo, error) {
-	arts, err := s.Store.ListArtifacts(r.Context(), ws, dir)
+func (h *Handler) listArtifactDir(r *http.Request, ws, dir string) ([]mlflowFileInfo, error) {
+	arts, err := h.Store.ListArtifacts(r.Context(), ws, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -162,17 +162,17 @@ type listArtifactsResponse struct {
 // root as MLflow's ListArtifacts gives them. Roots outside the proxy
 // cannot be listed here and list empty, as the client then fetches from
 // them directly.
-func (s *Server) listUnder(r *http.Request, ws, rootURI, sub string) (any, error) {
+func (h *Handler) listUnder(r *http.Request, ws, rootURI, sub string) (any, error) {
 	sub, err := cleanArtifactPath(sub, true)
 	if err != nil {
 		return nil, err
 	}
 	out := listArtifactsResponse{RootURI: rootURI}
-	root, ok := artifactRootOf(rootURI)
+	root, ok := ArtifactRoot(rootURI)
 	if !ok {
 		return out, nil
 	}
-	files, err := s.listArtifactDir(r, ws, joinArtifactPath(root, sub))
+	files, err := h.listArtifactDir(r, ws, joinArtifactPath(root, sub))
 	if err != nil {
 		return nil, err
 	}
@@ -183,39 +183,35 @@ func (s *Server) listUnder(r *http.Request, ws, rootURI, sub string) (any, error
 	return out, nil
 }
 
-func (s *Server) handleListRunArtifacts(r *http.Request, ws string, a *mlflowArgs) (any, error) {
-	id, err := a.runID()
+func (h *Handler) listRunArtifacts(r *http.Request, ws string, a *args) (any, error) {
+	id, sub := a.runID(), a.str("path")
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
+	run, err := h.Store.FindRun(r.Context(), ws, id)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := a.str("path")
-	if err != nil {
-		return nil, err
-	}
-	run, err := s.Store.FindRun(r.Context(), ws, id)
-	if err != nil {
-		return nil, err
-	}
-	return s.listUnder(r, ws, run.ArtifactURI, sub)
+	return h.listUnder(r, ws, run.ArtifactURI, sub)
 }
 
-func (s *Server) handleListLoggedModelArtifacts(r *http.Request, ws string, a *mlflowArgs) (any, error) {
-	sub, err := a.str("artifact_directory_path")
+func (h *Handler) listLoggedModelArtifacts(r *http.Request, ws string, a *args) (any, error) {
+	sub := a.str("artifact_directory_path")
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
+	m, err := h.Store.FindLoggedModel(r.Context(), ws, r.PathValue("model_id"))
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.Store.FindLoggedModel(r.Context(), ws, r.PathValue("model_id"))
-	if err != nil {
-		return nil, err
-	}
-	return s.listUnder(r, ws, m.ArtifactURI, sub)
+	return h.listUnder(r, ws, m.ArtifactURI, sub)
 }
 
 // artifactRequest checks the workspace, the blob store and the path of an
 // artifact proxy call; an error has been written when ok is false.
-func (s *Server) artifactRequest(w http.ResponseWriter, r *http.Request, p string, allowEmpty bool) (ws, clean string, ok bool) {
-	ws, err := s.mlflowWorkspace(r)
-	if err == nil && s.Blobs == nil {
+func (h *Handler) artifactRequest(w http.ResponseWriter, r *http.Request, p string, allowEmpty bool) (ws, clean string, ok bool) {
+	ws, err := h.workspace(r)
+	if err == nil && h.Blobs == nil {
 		// MLflow answers 503 when artifact serving is off.
 		err = wharf.Errorf(wharf.EUNAVAILABLE, "artifact serving is not configured on this server")
 	}
@@ -223,72 +219,72 @@ func (s *Server) artifactRequest(w http.ResponseWriter, r *http.Request, p strin
 		clean, err = cleanArtifactPath(p, allowEmpty)
 	}
 	if err != nil {
-		s.writeMLflowError(w, r, err)
+		h.WriteError(w, r, err)
 		return "", "", false
 	}
 	return ws, clean, true
 }
 
-// handlePutArtifact stores one file. The body streams into the blob store,
+// putArtifact stores one file. The body streams into the blob store,
 // which hashes it on the way, and only then does the path point at the
 // new content, so a failed upload leaves the old file in place.
-func (s *Server) handlePutArtifact(w http.ResponseWriter, r *http.Request) {
-	ws, p, ok := s.artifactRequest(w, r, r.PathValue("path"), false)
+func (h *Handler) putArtifact(w http.ResponseWriter, r *http.Request) {
+	ws, p, ok := h.artifactRequest(w, r, r.PathValue("path"), false)
 	if !ok {
 		return
 	}
-	digest, size, err := s.Blobs.Put(r.Context(), r.Body)
+	digest, size, err := h.Blobs.Put(r.Context(), r.Body)
 	if err != nil {
-		s.writeMLflowError(w, r, err)
+		h.WriteError(w, r, err)
 		return
 	}
 	a := &wharf.Artifact{Workspace: ws, Path: p, Digest: digest, Size: size, UpdatedAt: nowMillis()}
-	if err := s.Store.PutArtifact(r.Context(), a); err != nil {
-		s.writeMLflowError(w, r, err)
+	if err := h.Store.PutArtifact(r.Context(), a); err != nil {
+		h.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// handleGetArtifact streams one file as an attachment. GET on the folder
+// getArtifact streams one file as an attachment. GET on the folder
 // form (a trailing slash, no file name) lists instead, as listing is the
 // only thing a folder can give.
-func (s *Server) handleGetArtifact(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) getArtifact(w http.ResponseWriter, r *http.Request) {
 	if r.PathValue("path") == "" {
-		s.handleListArtifacts(w, r)
+		h.listArtifacts(w, r)
 		return
 	}
-	ws, p, ok := s.artifactRequest(w, r, r.PathValue("path"), false)
+	ws, p, ok := h.artifactRequest(w, r, r.PathValue("path"), false)
 	if !ok {
 		return
 	}
-	a, err := s.Store.FindArtifact(r.Context(), ws, p)
+	a, err := h.Store.FindArtifact(r.Context(), ws, p)
 	if err != nil {
-		s.writeMLflowError(w, r, err)
+		h.WriteError(w, r, err)
 		return
 	}
-	rc, size, err := s.Blobs.Open(r.Context(), a.Digest)
+	rc, size, err := h.Blobs.Open(r.Context(), a.Digest)
 	if err != nil {
-		s.writeMLflowError(w, r, err)
+		h.WriteError(w, r, err)
 		return
 	}
 	defer rc.Close()
 	if size != a.Size {
-		s.writeMLflowError(w, r, wharf.Errorf(wharf.EINTERNAL, "artifact %q: stored content is %d bytes, the index says %d", p, size, a.Size))
+		h.WriteError(w, r, wharf.Errorf(wharf.EINTERNAL, "artifact %q: stored content is %d bytes, the index says %d", p, size, a.Size))
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", artifactContentType(p))
-	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	hdr := w.Header()
+	hdr.Set("Content-Type", artifactContentType(p))
+	hdr.Set("Content-Length", strconv.FormatInt(size, 10))
 	disp := mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(p)})
 	if disp == "" {
 		disp = "attachment"
 	}
-	h.Set("Content-Disposition", disp)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", `"`+a.Digest+`"`)
+	hdr.Set("Content-Disposition", disp)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("ETag", `"`+a.Digest+`"`)
 	if a.UpdatedAt > 0 {
-		h.Set("Last-Modified", time.UnixMilli(a.UpdatedAt).UTC().Format(http.TimeFormat))
+		hdr.Set("Last-Modified", time.UnixMilli(a.UpdatedAt).UTC().Format(http.TimeFormat))
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
@@ -297,7 +293,7 @@ func (s *Server) handleGetArtifact(w http.ResponseWriter, r *http.Request) {
 	if err := copyVerified(w, rc); err != nil {
 		var werr writeError
 		if !errors.As(err, &werr) {
-			s.Logger.Error("artifact download aborted", "workspace", ws, "path", p, "digest", a.Digest, "err", err)
+			h.log().Error("artifact download aborted", "workspace", ws, "path", p, "digest", a.Digest, "err", err)
 		}
 		// The status line is gone; breaking the connection is the only
 		// way left to tell the client its copy is incomplete.
@@ -360,13 +356,13 @@ func artifactContentType(p string) string {
 	return t
 }
 
-func (s *Server) handleDeleteArtifact(w http.ResponseWriter, r *http.Request) {
-	ws, p, ok := s.artifactRequest(w, r, r.PathValue("path"), false)
+func (h *Handler) deleteArtifact(w http.ResponseWriter, r *http.Request) {
+	ws, p, ok := h.artifactRequest(w, r, r.PathValue("path"), false)
 	if !ok {
 		return
 	}
-	if err := s.Store.DeleteArtifacts(r.Context(), ws, p); err != nil {
-		s.writeMLflowError(w, r, err)
+	if err := h.Store.DeleteArtifacts(r.Context(), ws, p); err != nil {
+		h.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -376,16 +372,16 @@ type listProxyArtifactsResponse struct {
 	Files []mlflowFileInfo `json:"files,omitempty"`
 }
 
-// handleListArtifacts lists a folder for the proxy's client: entries are
+// listArtifacts lists a folder for the proxy's client: entries are
 // basenames, which the client joins to the folder itself.
-func (s *Server) handleListArtifacts(w http.ResponseWriter, r *http.Request) {
-	ws, dir, ok := s.artifactRequest(w, r, r.URL.Query().Get("path"), true)
+func (h *Handler) listArtifacts(w http.ResponseWriter, r *http.Request) {
+	ws, dir, ok := h.artifactRequest(w, r, r.URL.Query().Get("path"), true)
 	if !ok {
 		return
 	}
-	files, err := s.listArtifactDir(r, ws, dir)
+	files, err := h.listArtifactDir(r, ws, dir)
 	if err != nil {
-		s.writeMLflowError(w, r, err)
+		h.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, listProxyArtifactsResponse{Files: files})

@@ -1,9 +1,10 @@
-package http
+package mlflow
 
 import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -25,17 +26,17 @@ func TestQuoteNonFinite(t *testing.T) {
 
 func TestDecodeMLflowBody(t *testing.T) {
 	for _, in := range []string{``, `  `, `null`, `{}`, `"{}"`, `""`} {
-		m, err := decodeMLflowBody([]byte(in))
+		m, err := decodeBody([]byte(in))
 		if err != nil || len(m) != 0 {
 			t.Errorf("%q: %v %v, want {}", in, m, err)
 		}
 	}
-	m, err := decodeMLflowBody([]byte(`"{\"a\": NaN}"`))
+	m, err := decodeBody([]byte(`"{\"a\": NaN}"`))
 	if err != nil || m["a"] != "NaN" {
 		t.Errorf("double-encoded: %v %v", m, err)
 	}
 	for _, in := range []string{`{`, `[]`, `1`, `"\"x\""`, `{} {}`, `{"a": nan}`} {
-		if _, err := decodeMLflowBody([]byte(in)); err == nil {
+		if _, err := decodeBody([]byte(in)); err == nil {
 			t.Errorf("%q was accepted", in)
 		}
 	}
@@ -64,14 +65,14 @@ func TestCleanArtifactPath(t *testing.T) {
 	if got, err := cleanArtifactPath("", true); err != nil || got != "" {
 		t.Errorf("empty root: %q %v", got, err)
 	}
-	if root, ok := artifactRootOf("mlflow-artifacts:/1/abc/artifacts"); !ok || root != "1/abc/artifacts" {
+	if root, ok := ArtifactRoot("mlflow-artifacts:/1/abc/artifacts"); !ok || root != "1/abc/artifacts" {
 		t.Errorf("root = %q %v", root, ok)
 	}
-	if root, ok := artifactRootOf("mlflow-artifacts://host:5000/1/abc/artifacts/"); !ok || root != "1/abc/artifacts" {
+	if root, ok := ArtifactRoot("mlflow-artifacts://host:5000/1/abc/artifacts/"); !ok || root != "1/abc/artifacts" {
 		t.Errorf("root with host = %q %v", root, ok)
 	}
 	for _, uri := range []string{"s3://b/1/abc", "mlflow-artifacts:/../x", "file:///tmp"} {
-		if root, ok := artifactRootOf(uri); ok {
+		if root, ok := ArtifactRoot(uri); ok {
 			t.Errorf("%s gave root %q", uri, root)
 		}
 	}
@@ -120,3 +121,73 @@ func TestCopyVerifiedHoldsBackTheEnd(t *testing.T) {
 type errWriter struct{}
 
 func (errWriter) Write([]byte) (int, error) { return 0, errors.New("gone") }
+
+// argsOf parses body as a POST's parameters.
+func argsOf(t *testing.T, body string) *args {
+	t.Helper()
+	r, err := http.NewRequest("POST", "/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := parseArgs(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestArgsKeepTheFirstError: reads go on after a failure and return zero
+// values, and the error a handler returns is the first one met, nested
+// objects included, as if each read had returned its own.
+func TestArgsKeepTheFirstError(t *testing.T) {
+	a := argsOf(t, `{"name": "n", "metrics": [{"key": "k", "value": "x"}], "run_id": 7, "max_results": "many"}`)
+	if a.required("name") != "n" || a.Err() != nil {
+		t.Fatalf("a good read failed: %v", a.Err())
+	}
+	// peek looks without recording anything.
+	if a.peek("run_id") != "" || a.Err() != nil {
+		t.Fatalf("peek of a number: %q, %v", a.peek("run_id"), a.Err())
+	}
+	ms := a.objects("metrics")
+	if len(ms) != 1 {
+		t.Fatalf("metrics: %d objects", len(ms))
+	}
+	if v, ok := ms[0].float("value"); ok || v != 0 {
+		t.Fatalf("a bad float read as %v, %v", v, ok)
+	}
+	first := a.Err()
+	if first == nil || !strings.Contains(first.Error(), "'metrics[0].value'") {
+		t.Fatalf("nested error: %v", first)
+	}
+	// Later failures, at the top or nested, do not replace it; reads
+	// after it return zero values, even of good parameters.
+	a.runID()
+	a.maxResults(1, 10)
+	ms[0].required("missing")
+	a.check(errors.New("a later check"))
+	if a.Err() != first {
+		t.Fatalf("the first error was replaced by %v", a.Err())
+	}
+	if got := a.str("name"); got != "" {
+		t.Fatalf("a read after the failure returned %q", got)
+	}
+}
+
+func TestArgsQueryStrings(t *testing.T) {
+	r, err := http.NewRequest("GET", "/?run_id=r1&experiment_ids=1&experiment_ids=2&step=3&flag=TRUE&empty=", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := parseArgs(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, ok := a.int64("step")
+	if a.runID() != "r1" || len(a.ids("experiment_ids")) != 2 || step != 3 || !ok || !a.boolean("flag") || a.present("empty") != "" || a.Err() != nil {
+		t.Fatalf("query parameters misread: %v", a.Err())
+	}
+	a.present("absent")
+	if err := a.Err(); err == nil || !strings.Contains(err.Error(), "'absent'") {
+		t.Fatalf("an absent required parameter: %v", err)
+	}
+}

@@ -1,4 +1,4 @@
-package http_test
+package mlflow_test
 
 import (
 	"encoding/json"
@@ -386,7 +386,7 @@ func TestMLflowBadRequests(t *testing.T) {
 
 func TestMLflowWorkspaceIsolation(t *testing.T) {
 	f := newMLflowFixture(t)
-	f.workspace("ws-b")
+	f.Workspace("ws-b")
 	a := f.owner
 	b := f.client("ws-b", a.token)
 	id := str(t, a.ok("POST", api("experiments/create"), map[string]any{"name": "only-in-a"}), "experiment_id")
@@ -408,7 +408,7 @@ func TestMLflowWorkspaceIsolation(t *testing.T) {
 	if msg := r.body["message"].(string); !strings.Contains(msg, "workspace") {
 		t.Errorf("unknown workspace message: %q", msg)
 	}
-	if _, err := f.db.FindWorkspace(t.Context(), "ws-none"); err == nil {
+	if _, err := f.DB.FindWorkspace(t.Context(), "ws-none"); err == nil {
 		t.Errorf("a call under an unknown workspace created it")
 	}
 }
@@ -418,7 +418,7 @@ func TestMLflowWorkspaceIsolation(t *testing.T) {
 func TestMLflowReaderAndAuth(t *testing.T) {
 	f := newMLflowFixture(t)
 	runID := str(t, obj(t, f.owner.ok("POST", api("runs/create"), map[string]any{"experiment_id": "0"}), "run", "info"), "run_id")
-	reader := f.client("ws-a", f.principal("reader", [2]string{wharf.RoleReader, "/"}))
+	reader := f.client("ws-a", f.Principal("reader", [2]string{wharf.RoleReader, "/"}))
 
 	reader.ok("POST", api("experiments/search"), map[string]any{})
 	reader.ok("POST", api("runs/search"), map[string]any{"experiment_ids": []string{"0"}})
