@@ -97,6 +97,7 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/workspaces/{workspace}/components/{name}/versions/{version}":                 readers,
 	"POST /api/v1/workspaces/{workspace}/components/{name}/versions":                          admins + " datasci",
 	"POST /api/v1/workspaces/{workspace}/jobs":                                                admins + " datasci",
+	"PUT /api/v1/workspaces/{workspace}/jobs/{name}":                                          admins + " datasci",
 	"GET /api/v1/workspaces/{workspace}/jobs":                                                 readers,
 	"GET /api/v1/workspaces/{workspace}/jobs/{name}":                                          readers,
 	"POST /api/v1/workspaces/{workspace}/jobs/{name}/cancel":                                  admins + " datasci",
