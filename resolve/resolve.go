@@ -124,6 +124,9 @@ type resolution struct {
 	r      *Resolver
 	ws     string
 	assets map[string]*wharf.Asset
+	// contents are the datastore URIs already resolved: steps that share
+	// a code folder or an input look it up once.
+	contents map[string]*wharf.DatastoreFile
 	// err is a store failure met while jobspec asked about an asset: it
 	// is the server's problem, not the document's.
 	err error
@@ -459,6 +462,22 @@ func (r *Resolver) Input(ctx context.Context, workspace, typ, ref, field string)
 // named by its digest, a file or folder recorded at the path, or the
 // folder of everything recorded below it, as it stands at this moment.
 func (run *resolution) datastoreContent(u jobspec.DatastoreURI) (*wharf.DatastoreFile, error) {
+	key := u.Datastore + "/" + u.Path
+	if f, ok := run.contents[key]; ok {
+		return f, nil
+	}
+	f, err := run.lookupContent(u)
+	if err != nil {
+		return nil, err
+	}
+	if run.contents == nil {
+		run.contents = map[string]*wharf.DatastoreFile{}
+	}
+	run.contents[key] = f
+	return f, nil
+}
+
+func (run *resolution) lookupContent(u jobspec.DatastoreURI) (*wharf.DatastoreFile, error) {
 	if digest, name, kind, ok := parseUpload(u); ok {
 		if err := snapshot.CheckReferenced(run.ctx, run.r.Store, run.r.Blobs, run.ws, digest, ""); err != nil {
 			return nil, err
