@@ -314,21 +314,29 @@ func (a *args) runID() string {
 	return ""
 }
 
+// numeral returns a numeric parameter as text, given as a JSON number or a
+// string (protobuf's JSON form of int64, and of NaN and the infinities);
+// ok is false when it is absent or neither, want naming the type for the
+// error then.
+func (a *args) numeral(name, want string) (v any, s string, ok bool) {
+	if v, ok = a.scalar(name); !ok {
+		return nil, "", false
+	}
+	switch t := v.(type) {
+	case json.Number:
+		return v, t.String(), true
+	case string:
+		return v, strings.TrimSpace(t), true
+	}
+	a.check(invalidParam(a.field(name), v, want))
+	return v, "", false
+}
+
 // int64 returns an integer parameter, given as a JSON number or a string of
 // digits (protobuf's JSON form of int64); ok is false when absent.
 func (a *args) int64(name string) (n int64, ok bool) {
-	v, ok := a.scalar(name)
+	v, s, ok := a.numeral(name, "an integer")
 	if !ok {
-		return 0, false
-	}
-	var s string
-	switch t := v.(type) {
-	case json.Number:
-		s = t.String()
-	case string:
-		s = strings.TrimSpace(t)
-	default:
-		a.check(invalidParam(a.field(name), v, "an integer"))
 		return 0, false
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -354,18 +362,8 @@ func (a *args) requiredInt64(name string) int64 {
 // float returns a double parameter: a JSON number, or a string holding a
 // number, "NaN", "Infinity" or "-Infinity".
 func (a *args) float(name string) (f float64, ok bool) {
-	v, ok := a.scalar(name)
+	v, s, ok := a.numeral(name, "a number")
 	if !ok {
-		return 0, false
-	}
-	var s string
-	switch t := v.(type) {
-	case json.Number:
-		s = t.String()
-	case string:
-		s = strings.TrimSpace(t)
-	default:
-		a.check(invalidParam(a.field(name), v, "a number"))
 		return 0, false
 	}
 	switch s {
@@ -537,14 +535,7 @@ func (a *args) viewType(name string) int {
 	if !ok {
 		return wharf.ViewActiveOnly
 	}
-	var s string
-	switch t := v.(type) {
-	case string:
-		s = strings.ToUpper(strings.TrimSpace(t))
-	case json.Number:
-		s = t.String()
-	}
-	switch s {
+	switch enumKey(v) {
 	case "ACTIVE_ONLY", "1":
 		return wharf.ViewActiveOnly
 	case "DELETED_ONLY", "2":
@@ -556,6 +547,18 @@ func (a *args) viewType(name string) int {
 	return 0
 }
 
+// enumKey is how an enum value given by name, in any case, or by number is
+// looked up; "" for anything else.
+func enumKey(v any) string {
+	switch t := v.(type) {
+	case string:
+		return strings.ToUpper(strings.TrimSpace(t))
+	case json.Number:
+		return t.String()
+	}
+	return ""
+}
+
 // enum reads an enum given by name or by number; names maps numbers (as
 // text) and names to the canonical name. "" when absent.
 func (a *args) enum(name string, names map[string]string) string {
@@ -563,14 +566,7 @@ func (a *args) enum(name string, names map[string]string) string {
 	if !ok {
 		return ""
 	}
-	var key string
-	switch t := v.(type) {
-	case string:
-		key = strings.ToUpper(strings.TrimSpace(t))
-	case json.Number:
-		key = t.String()
-	}
-	if c, ok := names[key]; ok {
+	if c, ok := names[enumKey(v)]; ok {
 		return c
 	}
 	want := make([]string, 0, len(names))
