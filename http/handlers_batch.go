@@ -212,10 +212,15 @@ func (s *Server) deleteBatchDeployment(r *http.Request, _ *noBody) (int, noBody,
 	return http.StatusNoContent, noBody{}, nil
 }
 
-// invokeBatchRequest is `az ml batch-endpoint invoke`.
+// invokeBatchRequest is `az ml batch-endpoint invoke`: the input is
+// named as a job document names data, and resolved by the server as it
+// stands now (azureml:<name>@latest is the newest version).
 type invokeBatchRequest struct {
-	Deployment string              `json:"deployment"`
-	Input      scheduler.InputSpec `json:"input"`
+	Deployment string `json:"deployment"`
+	Input      struct {
+		Type string `json:"type"`
+		Path string `json:"path"`
+	} `json:"input"`
 }
 
 // invokeBatchEndpoint submits the scoring job of an invocation and answers
@@ -248,10 +253,14 @@ func (s *Server) invokeBatchEndpoint(r *http.Request, req *invokeBatchRequest) (
 	if err != nil {
 		return 0, jobJSON{}, err
 	}
-	if req.Input.Digest == "" {
-		return 0, jobJSON{}, wharf.Errorf(wharf.EINVALID, "input names no content").WithField("input")
+	if req.Input.Path == "" {
+		return 0, jobJSON{}, wharf.Errorf(wharf.EINVALID, "input.path is required").WithField("input.path")
 	}
-	spec := batchStepSpec(ep, name, d.Model, set, modelDigest, req.Input)
+	in, err := s.resolver().Input(r.Context(), ws, req.Input.Type, req.Input.Path, "input.path")
+	if err != nil {
+		return 0, jobJSON{}, err
+	}
+	spec := batchStepSpec(ep, name, d.Model, set, modelDigest, in)
 	j, err := s.Scheduler.Submit(r.Context(), ws, callerID(r), &scheduler.Submission{Type: wharf.JobTypeCommand,
 		ExperimentName: ep, DisplayName: ep + "-" + name, Tags: map[string]string{"wharf.batch_endpoint": ep, "wharf.batch_deployment": name},
 		Steps: []scheduler.SubmittedStep{{Name: "batchscoring", Spec: spec}}})

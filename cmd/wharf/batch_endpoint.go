@@ -133,6 +133,8 @@ func (a *app) batchEndpointCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		// The server resolves the input; what was local is uploaded and
+		// named by its content.
 		var out any
 		if err := c.Do(cmd.Context(), "POST", batchEndpointsPath(ws)+"/"+url.PathEscape(rname)+"/invoke",
 			map[string]any{"deployment": deployment, "input": in}, &out); err != nil {
@@ -158,43 +160,24 @@ func (a *app) batchEndpointCommand() *cobra.Command {
 	return be
 }
 
-// batchInput resolves an invocation's input to stored content: a local
-// path is uploaded first.
-func (a *app) batchInput(cmd *cobra.Command, c *wharfhttp.Client, ws, input, inputType string) (*scheduler.InputSpec, error) {
-	switch {
-	case strings.HasPrefix(input, "azureml://"):
-		u, err := jobspec.ParseDatastoreURI(input)
-		if err != nil {
-			return nil, wharf.Errorf(wharf.EINVALID, "--input: %s", err.Error())
-		}
-		df, err := datastoreContent(cmd.Context(), c, ws, &u)
-		if err != nil {
-			return nil, err
-		}
-		return &scheduler.InputSpec{Digest: df.Digest, Kind: df.Kind, Source: input, FileName: filepath.Base(df.Path)}, nil
-	case strings.HasPrefix(input, "azureml:"):
-		ref, err := jobspec.ParseAssetRef(input)
-		if err != nil {
-			return nil, wharf.Errorf(wharf.EINVALID, "--input: %s", err.Error())
-		}
-		asset, found, err := newAPIResolver(cmd.Context(), c, ws).fetch(wharf.AssetData, ref)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			return nil, wharf.Errorf(wharf.ENOTFOUND, "data asset %s not found", input)
-		}
-		var ds dataSpecJSON
-		if err := json.Unmarshal(asset.Spec, &ds); err != nil {
-			return nil, err
-		}
-		return &scheduler.InputSpec{Digest: asset.Digest, Kind: ds.Kind, FileName: ds.FileName, Source: "azureml:" + asset.Name + ":" + asset.Version}, nil
+// batchInput names an invocation's input for the server to resolve: a
+// reference or datastore path as given, a local file or folder by the
+// content it is uploaded as.
+func (a *app) batchInput(cmd *cobra.Command, c *wharfhttp.Client, ws, input, inputType string) (map[string]string, error) {
+	if strings.HasPrefix(input, "azureml:") {
+		return map[string]string{"type": inputType, "path": input}, nil
 	}
 	digest, kind, _, _, err := a.uploadLocal(cmd.Context(), c, ws, input, "input")
 	if err != nil {
 		return nil, err
 	}
-	return &scheduler.InputSpec{Digest: digest, Kind: kind, FileName: filepath.Base(input), Source: input}, nil
+	if inputType == "" {
+		inputType = "uri_file"
+		if kind == scheduler.KindFolder {
+			inputType = "uri_folder"
+		}
+	}
+	return map[string]string{"type": inputType, "path": resolve.UploadURI(digest, kind, filepath.Base(input))}, nil
 }
 
 func (a *app) batchDeploymentCommand() *cobra.Command {
