@@ -49,8 +49,10 @@ ALL_RUNS=(wharf-auto wharf-cholesky wharf-qr sklearn)
 PY_PEERS=(scikit-learn pandas pyarrow)
 TARGET=cost
 # Every feature `wharf generate taxi` writes but dropoff_month: a trip ends
-# in the month it starts in, so it repeats pickup_month exactly and the
-# least-squares problem would be singular.
+# in the month it starts in, so it repeats pickup_month exactly. With it the
+# design is rank-deficient, which both sides fit (the minimum-norm least
+# squares), but the coefficients are no longer unique to compare; this
+# benchmark measures the full-rank fit.
 FEATURES=distance,dropoff_latitude,dropoff_longitude,passengers,pickup_latitude,pickup_longitude,store_forward,vendor,pickup_weekday,pickup_month,pickup_monthday,pickup_hour,pickup_minute,pickup_second,dropoff_weekday,dropoff_monthday,dropoff_hour,dropoff_minute,dropoff_second
 # The target: Wharf (default solver) at least this many times faster
 # than scikit-learn end to end.
@@ -424,7 +426,7 @@ SECTION=$WORK/section.md
   echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
   echo "- Versions: $versions"
   echo "- Data: \`wharf generate taxi --format parquet --seed $SEED --days $DAYS --rows N\` for N = ${sizes_list%, }: cost and the 20 features, every column a DOUBLE, Snappy, row groups of 1,048,576 rows (${files}). The file was just written, so it is in the page cache for every run. It is deleted before the next size is generated."
-  echo "- Model: ordinary least squares of cost on 19 features, every one but \`dropoff_month\` (a trip ends in the month it starts, so it repeats \`pickup_month\` in every row; with $DAYS days no column is constant, so Wharf's automatic choice would keep both and the fit would be singular). Both sides are given the same list."
+  echo "- Model: ordinary least squares of cost on 19 features, every one but \`dropoff_month\` (a trip ends in the month it starts, so it repeats \`pickup_month\` in every row; with both the design is rank-deficient, which both sides fit with the minimum-norm coefficients, but a coefficient comparison wants a full-rank design). Both sides are given the same list."
   echo "- Wharf: \`wharf train linear-regression --train-data FILE --target cost --features ... [--solver cholesky|qr] --model-output DIR\`, one process per fit (GOMAXPROCS = $(nproc)), streaming the file in batches of 65,536 rows; \`auto\` first solves the moments of the first batch: if they are already too collinear (the correlation matrix's condition number above 1e4) it fits by streaming QR in one pass; else it accumulates centred moments over the file and solves by Cholesky, reading the file again into a streaming QR only if the whole file's moments are too collinear. \"Inside the process\" is its own \`training_seconds\` (fit and model saved)."
   echo "- scikit-learn: \`python fit_sklearn.py FILE\`: \`pandas.read_parquet(FILE)\` (pyarrow engine, the whole file), then \`LinearRegression().fit(df[features], df[\"cost\"])\`; it reports its import, read and fit times. OpenBLAS on $(nproc) threads."
   echo "- End to end: process start to exit on the script's clock, the command run under \`/usr/bin/time -v\`, whose maximum resident set size is the peak RSS (the largest of the runs). $REPS runs of each, interleaved (${RUNS[*]}, then the same order turned by one, and so on); medians are nearest-rank. \"scikit-learn ÷ run\" is scikit-learn's median over the run's, so > 1 means Wharf is faster."

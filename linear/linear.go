@@ -31,7 +31,9 @@ type Model struct {
 
 // Fit finds the least-squares coefficients and intercept for rows x and
 // targets y, by QR decomposition (stable where the normal equations lose
-// precision). columns names x's columns.
+// precision). columns names x's columns. It is the in-memory reference
+// the streaming fits are checked against and wants a full-rank design: it
+// refuses a constant or repeated column, which Train fits (minimum norm).
 func Fit(columns []string, x [][]float64, y []float64) (*Model, error) {
 	n, k := len(x), len(columns)
 	switch {

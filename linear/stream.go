@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -21,12 +22,58 @@ type Moments struct {
 	n    float64   // rows so far
 	mean []float64 // k+1 means
 	c    []float64 // (k+1)² centred cross-products, row-major, upper triangle kept
-	buf  []float64
+	consts
+	buf []float64
 }
 
 // NewMoments returns empty moments for k features.
 func NewMoments(k int) *Moments {
-	return &Moments{k: k, mean: make([]float64, k+1), c: make([]float64, (k+1)*(k+1))}
+	return &Moments{k: k, mean: make([]float64, k+1), c: make([]float64, (k+1)*(k+1)), consts: newConsts(k + 1)}
+}
+
+// consts tells which columns hold one value in every row. The centred sum
+// of squares cannot tell: a batch's mean of a constant such as 0.1 may be
+// a bit off the value, leaving residues of 1e-17 whose "variation" a
+// solver on the correlation scale would fit.
+type consts struct {
+	first  []float64 // each column's first value
+	varies []bool    // a value differs from first
+}
+
+func newConsts(n int) consts {
+	return consts{first: make([]float64, n), varies: make([]bool, n)}
+}
+
+// observe notes column j's values, the first ones seen when fresh. It
+// stops at the first value that differs, so a varying column costs a
+// compare or two per batch.
+func (c consts) observe(j int, vals []float64, fresh bool) {
+	if len(vals) == 0 {
+		return
+	}
+	if fresh {
+		c.first[j], c.varies[j] = vals[0], false
+	}
+	if c.varies[j] {
+		return
+	}
+	for _, v := range vals {
+		if v != c.first[j] {
+			c.varies[j] = true
+			return
+		}
+	}
+}
+
+// merge folds o's columns into c's; fresh when c has seen no rows.
+func (c consts) merge(o consts, fresh bool) {
+	for j := range c.first {
+		if fresh {
+			c.first[j], c.varies[j] = o.first[j], o.varies[j]
+		} else {
+			c.varies[j] = c.varies[j] || o.varies[j] || o.first[j] != c.first[j]
+		}
+	}
 }
 
 // Rows is how many rows were added.
@@ -46,6 +93,7 @@ func (m *Moments) Add(x [][]float64, y []float64) error {
 	}
 	cols := append(append(make([][]float64, 0, p), x...), y)
 	mean := make([]float64, p)
+	batch := newConsts(p)
 	for j, col := range cols {
 		if len(col) != nb {
 			return fmt.Errorf("linear: column %d has %d values, the target %d", j, len(col), nb)
@@ -58,6 +106,7 @@ func (m *Moments) Add(x [][]float64, y []float64) error {
 			s += v
 		}
 		mean[j] = s / float64(nb)
+		batch.observe(j, col, true)
 	}
 	// The batch, centred on its own means, row-major for the rank-k
 	// update below.
@@ -74,7 +123,7 @@ func (m *Moments) Add(x [][]float64, y []float64) error {
 	cb := make([]float64, p*p)
 	blas64.Syrk(blas.Trans, 1, blas64.General{Rows: nb, Cols: p, Stride: p, Data: a}, 0,
 		blas64.Symmetric{Uplo: blas.Upper, N: p, Stride: p, Data: cb})
-	m.merge(float64(nb), mean, cb)
+	m.merge(float64(nb), mean, cb, batch)
 	return nil
 }
 
@@ -82,12 +131,13 @@ func (m *Moments) Add(x [][]float64, y []float64) error {
 // parallel.
 func (m *Moments) Merge(o *Moments) {
 	if o.n > 0 {
-		m.merge(o.n, o.mean, o.c)
+		m.merge(o.n, o.mean, o.c, o.consts)
 	}
 }
 
-func (m *Moments) merge(nb float64, mean, c []float64) {
+func (m *Moments) merge(nb float64, mean, c []float64, cs consts) {
 	p := m.k + 1
+	m.consts.merge(cs, m.n == 0)
 	if m.n == 0 {
 		m.n = nb
 		copy(m.mean, mean)
@@ -123,8 +173,23 @@ func (e *ValueError) Error() string {
 
 // ErrIllConditioned is returned by Solve when the features are so nearly
 // collinear that the normal equations would lose the precision a QR fit
-// keeps; the caller should fit with a QRAccumulator instead.
+// keeps, or exactly collinear (a feature a copy or a combination of
+// others, or no more rows than coefficients), where the least-squares
+// coefficients are many and the normal equations cannot pick the
+// minimum-norm ones; the caller should fit with a QRAccumulator instead.
 var ErrIllConditioned = errors.New("linear: the features are nearly collinear")
+
+// underdetermined is ErrIllConditioned for too few rows, saying so.
+type underdetermined struct {
+	rows int64
+	k    int
+}
+
+func (e *underdetermined) Error() string {
+	return fmt.Sprintf("linear: %d rows cannot determine %d coefficients and an intercept", e.rows, e.k)
+}
+
+func (e *underdetermined) Unwrap() error { return ErrIllConditioned }
 
 // maxCond is the largest condition number of the features' correlation
 // matrix Solve accepts. The solution's relative error grows with the
@@ -138,7 +203,9 @@ const maxCond = 1e4
 // model: minimise |y - b - Xw|² + alpha·|w|², the intercept b
 // unpenalised, as scikit-learn's LinearRegression and Ridge do. It
 // solves on the correlation scale by Cholesky and checks the condition
-// number first; see ErrIllConditioned.
+// number first; see ErrIllConditioned. A constant feature gets
+// coefficient 0: centred, its column is zero, so 0 is the minimum-norm
+// least-squares coefficient, as scikit-learn's, and the ridge one.
 func (m *Moments) Solve(columns []string, alpha float64) (*Model, Fitted, error) {
 	k, p := m.k, m.k+1
 	switch {
@@ -146,27 +213,37 @@ func (m *Moments) Solve(columns []string, alpha float64) (*Model, Fitted, error)
 		return nil, Fitted{}, fmt.Errorf("linear: %d column names for %d features", len(columns), k)
 	case m.n == 0:
 		return nil, Fitted{}, errors.New("linear: no rows to fit")
-	case alpha == 0 && m.n <= float64(k):
-		return nil, Fitted{}, fmt.Errorf("linear: %d rows cannot determine %d coefficients and an intercept", int64(m.n), k)
 	}
-	d := make([]float64, k)
-	for j := range d {
-		d[j] = math.Sqrt(m.c[j*p+j])
-		if d[j] == 0 {
-			return nil, Fitted{}, fmt.Errorf("linear: feature %s is constant, so its coefficient is undetermined; leave it out", columns[j])
+	var keep []int
+	for j := range k {
+		if m.varies[j] && m.c[j*p+j] > 0 {
+			keep = append(keep, j)
 		}
 	}
-	s := mat.NewSymDense(k, nil)
-	rhs := mat.NewVecDense(k, nil)
-	for i := 0; i < k; i++ {
-		for j := i; j < k; j++ {
-			v := m.c[i*p+j] / (d[i] * d[j])
-			if i == j {
-				v += alpha / (d[i] * d[i])
+	if alpha == 0 && m.n <= float64(len(keep)) {
+		return nil, Fitted{}, &underdetermined{rows: int64(m.n), k: len(keep)}
+	}
+	model := &Model{Columns: append([]string(nil), columns...), Coef: make([]float64, k), Intercept: m.mean[k]}
+	if len(keep) == 0 {
+		return model, m.fitted(model), nil
+	}
+	q := len(keep)
+	d := make([]float64, q)
+	for a, j := range keep {
+		d[a] = math.Sqrt(m.c[j*p+j])
+	}
+	s := mat.NewSymDense(q, nil)
+	rhs := mat.NewVecDense(q, nil)
+	for a, i := range keep {
+		for b := a; b < q; b++ {
+			j := keep[b]
+			v := m.c[i*p+j] / (d[a] * d[b])
+			if a == b {
+				v += alpha / (d[a] * d[a])
 			}
-			s.SetSym(i, j, v)
+			s.SetSym(a, b, v)
 		}
-		rhs.SetVec(i, m.c[i*p+k]/d[i])
+		rhs.SetVec(a, m.c[i*p+k]/d[a])
 	}
 	var ch mat.Cholesky
 	if !ch.Factorize(s) || (alpha == 0 && ch.Cond() > maxCond) {
@@ -176,9 +253,8 @@ func (m *Moments) Solve(columns []string, alpha float64) (*Model, Fitted, error)
 	if err := ch.SolveVecTo(&g, rhs); err != nil {
 		return nil, Fitted{}, ErrIllConditioned
 	}
-	model := &Model{Columns: append([]string(nil), columns...), Coef: make([]float64, k), Intercept: m.mean[k]}
-	for j := range model.Coef {
-		model.Coef[j] = g.AtVec(j) / d[j]
+	for a, j := range keep {
+		model.Coef[j] = g.AtVec(a) / d[a]
 		model.Intercept -= model.Coef[j] * m.mean[j]
 	}
 	return model, m.fitted(model), nil
@@ -224,9 +300,10 @@ func (m *Moments) fitted(model *Model) Fitted {
 // and sized to stay in cache, which turns every reflection into
 // contiguous dot products and axpys.
 type QRAccumulator struct {
-	k     int
-	r     []float64 // (k+2)² row-major: the R factor of [1 X y], upper triangle
-	n     int64
+	k int
+	r []float64 // (k+2)² row-major: the R factor of [1 X y], upper triangle
+	n int64
+	consts
 	block []float64 // qrBlockRows×(k+2), column-major scratch
 }
 
@@ -236,7 +313,7 @@ const qrBlockRows = 2048
 
 // NewQRAccumulator returns an empty accumulator for k features.
 func NewQRAccumulator(k int) *QRAccumulator {
-	return &QRAccumulator{k: k, r: make([]float64, (k+2)*(k+2))}
+	return &QRAccumulator{k: k, r: make([]float64, (k+2)*(k+2)), consts: newConsts(k)}
 }
 
 // Add factorises a batch, given by columns as for Moments.Add, into the R
@@ -275,6 +352,9 @@ func (q *QRAccumulator) Add(x [][]float64, y []float64) error {
 				if v-v != 0 { // NaN or ±Inf
 					return &ValueError{Column: j, Row: lo + r, Value: v}
 				}
+			}
+			if j < q.k {
+				q.observe(j, src, q.n == 0)
 			}
 		}
 		q.annihilate(cols)
@@ -329,6 +409,7 @@ func (q *QRAccumulator) Merge(o *QRAccumulator) {
 		}
 	}
 	q.annihilate(cols)
+	q.consts.merge(o.consts, q.n == 0)
 	q.n += o.n
 }
 
@@ -336,9 +417,11 @@ func (q *QRAccumulator) Merge(o *QRAccumulator) {
 func (q *QRAccumulator) at(i, j int) float64 { return q.r[i*(q.k+2)+j] }
 
 // Fitted returns the training scores from the R factor of [1 X y]: the
-// residual sum of squares is its last diagonal entry squared, and the
-// target's centred sum of squares the rest of its last column below the
-// intercept row.
+// residual sum of squares is its last diagonal entry squared when the
+// design has full rank, and the target's centred sum of squares the rest
+// of its last column below the intercept row. A rank-deficient design's
+// residual also has a part in the directions its columns do not span,
+// which the fit's coefficients give.
 func (q *QRAccumulator) Fitted() Fitted {
 	p := q.k + 2
 	f := Fitted{Rows: q.n, R2: 1}
@@ -346,6 +429,16 @@ func (q *QRAccumulator) Fitted() Fitted {
 		return f
 	}
 	sse := q.at(p-1, p-1) * q.at(p-1, p-1)
+	if b, w, full, err := q.solve(); err == nil && !full {
+		sse = 0
+		for i := range p {
+			e := q.at(i, 0)*b - q.at(i, p-1)
+			for j, wj := range w {
+				e += q.at(i, j+1) * wj
+			}
+			sse += e * e
+		}
+	}
 	var sst float64
 	for i := 1; i < p; i++ {
 		sst += q.at(i, p-1) * q.at(i, p-1)
@@ -357,48 +450,122 @@ func (q *QRAccumulator) Fitted() Fitted {
 	return f
 }
 
-// Solve returns the least-squares model: R[:k+1,:k+1]·β = R[:k+1,k+1].
+// Solve returns the least-squares model. When the centred design has full
+// rank that is the one solution of R[:k+1,:k+1]·β = R[:k+1,k+1]; when it
+// has not (a constant feature, a copy of one, a combination of others,
+// fewer rows than coefficients) the coefficients are the minimum-norm
+// ones, as scikit-learn's LinearRegression finds them: see solve.
 func (q *QRAccumulator) Solve(columns []string) (*Model, error) {
-	k := q.k
-	if q.n <= int64(k) {
-		return nil, fmt.Errorf("linear: %d rows cannot determine %d coefficients and an intercept", q.n, k)
+	if len(columns) != q.k {
+		return nil, fmt.Errorf("linear: %d column names for %d features", len(columns), q.k)
 	}
-	// A column that the columns before it (the intercept first) explain
-	// to within rounding leaves a diagonal entry of R that is tiny next
-	// to the column's own norm: its coefficient would be noise.
-	for j := 1; j <= k; j++ {
-		var norm float64
-		for i := 0; i <= j; i++ {
-			norm += q.at(i, j) * q.at(i, j)
-		}
-		if math.Abs(q.at(j, j)) <= 1e-10*math.Sqrt(norm) {
-			what := "is constant"
-			if j > 1 {
-				what = "is a linear combination of the intercept and the features before it (a copy of one?)"
-			}
-			return nil, fmt.Errorf("linear: feature %s %s, so the fit is singular; leave it out", columns[j-1], what)
-		}
+	b, w, _, err := q.solve()
+	if err != nil {
+		return nil, err
 	}
-	r := mat.NewTriDense(k+1, mat.Upper, nil)
-	b := mat.NewVecDense(k+1, nil)
-	for i := 0; i <= k; i++ {
-		for j := i; j <= k; j++ {
-			r.SetTri(i, j, q.at(i, j))
-		}
-		b.SetVec(i, q.at(i, k+1))
-	}
-	var beta mat.VecDense
-	if err := beta.SolveVec(r, b); err != nil {
-		return nil, fmt.Errorf("linear: %w (are two columns the same, or one constant?)", err)
-	}
-	for i := 0; i <= k; i++ {
-		if math.IsNaN(beta.AtVec(i)) || math.IsInf(beta.AtVec(i), 0) {
-			return nil, errors.New("linear: the features are linearly dependent (are two columns the same, or one constant?)")
-		}
-	}
-	m := &Model{Columns: append([]string(nil), columns...), Intercept: beta.AtVec(0), Coef: make([]float64, k)}
-	for j := range m.Coef {
-		m.Coef[j] = beta.AtVec(j + 1)
-	}
-	return m, nil
+	return &Model{Columns: append([]string(nil), columns...), Intercept: b, Coef: w}, nil
 }
+
+// solve returns the intercept and coefficients of the least-squares fit,
+// and whether the centred design has full rank.
+//
+// Below the intercept row, R's rows and columns 1..k are an R factor of
+// the centred features, R22, and R[1:k+1,k+1] = r the centred target's
+// part in their span, so min |Xc·w - yc| = min |R22·w - r| and the
+// minimum-norm w is the same for both. That is scikit-learn's problem:
+// LinearRegression centres X and y and hands them to scipy's lstsq,
+// whose SVD solver takes the minimum-norm solution among singular values
+// above a cutoff. Here the SVD is of R22, k×k whatever the row count. A
+// constant feature's column is left out (its coefficient is 0: centred,
+// it is zero, but in R it holds rounding). Singular values up to
+// max(n, k)·ε times the largest count as zero, numpy's lstsq cutoff:
+// rounding in R stays far below it, even after millions of rows, while a
+// column that is independent by more than that is kept, as scikit-learn
+// before 1.9 keeps it (1.9's default tol of 1e-6 also drops features
+// whose scale is a millionth of another's). The intercept is then the
+// target's mean less the features' means times w, from R's first row.
+func (q *QRAccumulator) solve() (float64, []float64, bool, error) {
+	k := q.k
+	if q.n == 0 {
+		return 0, nil, false, errors.New("linear: no rows to fit")
+	}
+	var keep []int
+	for j := range k {
+		if q.varies[j] {
+			keep = append(keep, j)
+		}
+	}
+	w := make([]float64, k)
+	rank := 0
+	var svd mat.SVD
+	if len(keep) > 0 {
+		s := mat.NewDense(k, len(keep), nil)
+		for i := range k {
+			for a, j := range keep {
+				s.Set(i, a, q.at(i+1, j+1))
+			}
+		}
+		if !svd.Factorize(s, mat.SVDThin) {
+			return 0, nil, false, errors.New("linear: the singular value decomposition of the features did not converge")
+		}
+		sv := svd.Values(nil)
+		cut := float64(max(q.n, int64(k))) * eps * sv[0]
+		for _, v := range sv {
+			if v > cut {
+				rank++
+			}
+		}
+	}
+	r := make([]float64, k)
+	for i := range k {
+		r[i] = q.at(i+1, k+1)
+	}
+	full := rank == k
+	switch {
+	case full && k > 0:
+		// The one solution, by back substitution on R22: its condition
+		// number is below 1/(max(n, k)·ε), so gonum's warning about
+		// condition numbers over 1e16 cannot concern it.
+		r22 := mat.NewTriDense(k, mat.Upper, nil)
+		for i := range k {
+			for j := i; j < k; j++ {
+				r22.SetTri(i, j, q.at(i+1, j+1))
+			}
+		}
+		var sol mat.VecDense
+		var cond mat.Condition
+		if err := sol.SolveVec(r22, mat.NewVecDense(k, r)); err != nil && !errors.As(err, &cond) {
+			return 0, nil, false, fmt.Errorf("linear: %w", err)
+		}
+		for j := range w {
+			w[j] = sol.AtVec(j)
+		}
+	case rank > 0:
+		var u, v mat.Dense
+		svd.UTo(&u)
+		svd.VTo(&v)
+		sv := svd.Values(nil)
+		for c := range rank {
+			var z float64
+			for i := range k {
+				z += u.At(i, c) * r[i]
+			}
+			z /= sv[c]
+			for a, j := range keep {
+				w[j] += v.At(a, c) * z
+			}
+		}
+	}
+	b := q.at(0, k+1)
+	for j, wj := range w {
+		b -= q.at(0, j+1) * wj
+	}
+	b /= q.at(0, 0)
+	if math.IsNaN(b) || math.IsInf(b, 0) || slices.ContainsFunc(w, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }) {
+		return 0, nil, false, errors.New("linear: the least-squares coefficients overflow")
+	}
+	return b, w, full, nil
+}
+
+// eps is the float64 machine epsilon, 2⁻⁵².
+const eps = 0x1p-52

@@ -15,7 +15,7 @@ import (
 
 // Solvers of TrainOptions.Solver.
 const (
-	SolverAuto     = "auto"     // Cholesky on moments, QR when too collinear
+	SolverAuto     = "auto"     // Cholesky on moments, QR when too collinear or rank-deficient
 	SolverCholesky = "cholesky" // moments only; fails on collinear data
 	SolverQR       = "qr"       // streaming QR
 )
@@ -42,7 +42,11 @@ type TrainReport struct {
 
 // Train fits a model on a table read once (twice when the automatic
 // solver finds the data too collinear for the normal equations and falls
-// back to QR). open is called for each pass.
+// back to QR). open is called for each pass. Without a ridge penalty, a
+// rank-deficient design (a constant feature, one that copies or combines
+// others, no more rows than features) gets the minimum-norm least-squares
+// coefficients, as scikit-learn's LinearRegression does: its predictions
+// are the least-squares ones, and equal features share a coefficient.
 func Train(open func() (tabular.Reader, error), opt TrainOptions) (*Model, *TrainReport, error) {
 	if opt.Solver == "" {
 		opt.Solver = SolverAuto
@@ -104,7 +108,7 @@ func Train(open func() (tabular.Reader, error), opt TrainOptions) (*Model, *Trai
 		if auto {
 			var keep []int
 			for j, c := range features {
-				if m.c[j*(m.k+1)+j] == 0 {
+				if !m.varies[j] {
 					report.Dropped = append(report.Dropped, c)
 				} else {
 					keep = append(keep, j)
@@ -137,6 +141,14 @@ func Train(open func() (tabular.Reader, error), opt TrainOptions) (*Model, *Trai
 		return nil, nil, err
 	}
 	qa := q.(*QRAccumulator)
+	if auto {
+		// Constant columns are still here when QR was the first pass.
+		for j, c := range features {
+			if !qa.varies[j] {
+				report.Dropped = append(report.Dropped, c)
+			}
+		}
+	}
 	model, err := qa.Solve(features)
 	if err != nil {
 		return nil, nil, err
@@ -215,7 +227,7 @@ func sampleIllConditioned(f *tabular.Frame, features []string, target string) bo
 		return false
 	}
 	for j := range features {
-		if m.c[j*(m.k+1)+j] == 0 {
+		if !m.varies[j] {
 			return false
 		}
 	}
@@ -344,6 +356,7 @@ func (m *Moments) subset(idx []int) *Moments {
 	q := s.k + 1
 	for a, i := range all {
 		s.mean[a] = m.mean[i]
+		s.first[a], s.varies[a] = m.first[i], m.varies[i]
 		for b, j := range all {
 			if a <= b {
 				lo, hi := min(i, j), max(i, j)

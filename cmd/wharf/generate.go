@@ -36,9 +36,9 @@ same --seed, --start and --days give byte-identical files, whatever --workers.
 
 Pickups fall in the --days days from --start (default: the whole of 2016; the
 sample's trips are all in January). A trip ends in the month it starts in, so
-dropoff_month equals pickup_month: leave one out of a linear model's features,
-e.g. wharf train linear-regression --features with every feature but
-dropoff_month.`,
+dropoff_month equals pickup_month: wharf train linear-regression, like
+scikit-learn's LinearRegression, then gives the two the same coefficient (the
+minimum-norm least-squares fit), or leave one out with --features.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.Rows < 1 {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,12 +62,39 @@ func TestGenerateTaxiWritesTrainableFiles(t *testing.T) {
 		}
 	}
 
-	// Every column is numeric, but dropoff_month repeats pickup_month, so
-	// the default feature set cannot be fitted.
-	data := filepath.Join(dirs[0], taxigen.DataFile)
-	if _, errs, code := wharfRun(t, "train", "linear-regression", "--train-data", data, "--target", "cost",
-		"--model-output", t.TempDir()); code == 0 || !strings.Contains(errs, "singular") {
-		t.Errorf("training on every column: exit %d, %s", code, errs)
+	// Every column is numeric, and dropoff_month repeats pickup_month: the
+	// trainer fits the rank-deficient design with the minimum-norm
+	// coefficients, as scikit-learn does, which share the month's
+	// coefficient equally and predict as the fit without dropoff_month.
+	data, test := filepath.Join(dirs[0], taxigen.DataFile), filepath.Join(dirs[1], taxigen.DataFile)
+	type trained struct {
+		Columns []string           `json:"columns"`
+		Coef    []float64          `json:"coef"`
+		Solver  string             `json:"solver"`
+		Metrics map[string]float64 `json:"metrics"`
+	}
+	train := func(args ...string) trained {
+		t.Helper()
+		out, errs, code := wharfRun(t, append([]string{"train", "linear-regression", "--train-data", data, "--target", "cost",
+			"--test-data", test, "--model-output", t.TempDir()}, args...)...)
+		if code != 0 {
+			t.Fatalf("train %v: exit %d: %s", args, code, errs)
+		}
+		var res trained
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	all := train()
+	coef := map[string]float64{}
+	for j, c := range all.Columns {
+		coef[c] = all.Coef[j]
+	}
+	if len(all.Columns) != len(taxigen.Features) || all.Solver != "qr" ||
+		math.Abs(coef["pickup_month"]-coef["dropoff_month"]) > 1e-9*math.Max(math.Abs(coef["pickup_month"]), 1) {
+		t.Errorf("training on every column: %d columns, solver %s, month coefficients %v and %v",
+			len(all.Columns), all.Solver, coef["pickup_month"], coef["dropoff_month"])
 	}
 	var features []string
 	for _, f := range taxigen.Features {
@@ -74,19 +102,14 @@ func TestGenerateTaxiWritesTrainableFiles(t *testing.T) {
 			features = append(features, f)
 		}
 	}
-	out, errs, code := wharfRun(t, "train", "linear-regression", "--train-data", data, "--target", "cost",
-		"--features", strings.Join(features, ","), "--test-data", filepath.Join(dirs[1], taxigen.DataFile), "--model-output", t.TempDir())
-	if code != 0 {
-		t.Fatalf("train: exit %d: %s", code, errs)
-	}
-	var res struct {
-		Metrics map[string]float64 `json:"metrics"`
-	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatal(err)
-	}
+	res := train("--features", strings.Join(features, ","))
 	if r2 := res.Metrics["training_r2"]; r2 < 0.9 {
 		t.Errorf("training R² %v on generated data, want at least 0.9", r2)
+	}
+	for _, m := range []string{"training_r2", "r2", "mse"} {
+		if math.Abs(all.Metrics[m]-res.Metrics[m]) > 1e-9*math.Abs(res.Metrics[m]) {
+			t.Errorf("%s: %v on every column, %v without dropoff_month", m, all.Metrics[m], res.Metrics[m])
+		}
 	}
 }
 
