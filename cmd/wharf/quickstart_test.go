@@ -262,3 +262,22 @@ func TestQuickstartSaysWhichCredentialItUses(t *testing.T) {
 		t.Fatal("the quickstart printed the client secret")
 	}
 }
+
+// repoRoot is the folder of go.mod above the test's working directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package steps
 
 import (
 	"crypto/sha256"
@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/wharfml/wharf/linear"
-	"github.com/wharfml/wharf/steps"
 )
 
 // sklearnFit fits scikit-learn's LinearRegression on the same split as
@@ -71,14 +70,9 @@ const accuracyRel = 1e-8
 // scale (the change in predicted cost, in standard deviations of cost, per
 // standard deviation of the feature); each test prediction within 1e-8·sd(y).
 func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
-	py := os.Getenv("WHARF_TEST_MLFLOW2_PYTHON")
-	if py == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("WHARF_TEST_MLFLOW2_PYTHON is not set; run the suite with ./scripts/test")
-		}
-		t.Skip("WHARF_TEST_MLFLOW2_PYTHON not set; ./scripts/test builds the mlflow venv with scikit-learn")
-	}
-	path := filepath.Join(repoRoot(t), "..", "shared", "data", "taxi", "taxi-data.csv")
+	py := testPython(t, "WHARF_TEST_MLFLOW2_PYTHON")
+	// The repository's parent, from this package's folder.
+	path := filepath.Join("..", "..", "shared", "data", "taxi", "taxi-data.csv")
 	if _, err := os.Stat(path); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("the taxi sample data is missing: %v", err)
@@ -130,7 +124,7 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 	trainPath, testPath := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
 	writeCSVFile(t, trainPath, header, trainRows)
 	writeCSVFile(t, testPath, header, testRows)
-	streamed, rep, err := linear.Train(steps.OpenTable(trainPath), linear.TrainOptions{Target: "cost"})
+	streamed, rep, err := linear.Train(OpenTable(trainPath), linear.TrainOptions{Target: "cost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,17 +141,11 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 		t.Errorf("constant month columns got coefficients %v, %v", streamedCoef["pickup_month"], streamedCoef["dropoff_month"])
 	}
 	t.Logf("streaming trainer: solver %s, %d rows", rep.Solver, rep.Rows)
-	streamedScores, err := steps.ScoreTable(streamed, testPath, "cost", nil)
+	streamedScores, err := ScoreTable(streamed, testPath, "cost", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(py, "-c", sklearnFit, path, "cost", strings.Join(cols, ","))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("scikit-learn fit: %v", err)
-	}
 	var sk struct {
 		Sklearn     string    `json:"sklearn"`
 		TrainSHA256 string    `json:"train_sha256"`
@@ -168,9 +156,7 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 		MAE         float64   `json:"mae"`
 		Pred        []float64 `json:"pred"`
 	}
-	if err := json.Unmarshal(out, &sk); err != nil {
-		t.Fatalf("scikit-learn output %.200s: %v", out, err)
-	}
+	runPython(t, py, sklearnFit, &sk, path, "cost", strings.Join(cols, ","))
 	if h := trainHash(x, y); h != sk.TrainSHA256 {
 		t.Fatalf("Go and pandas parsed different training data: sha256 %s and %s", h, sk.TrainSHA256)
 	}
@@ -224,6 +210,36 @@ func TestAccuracyLinearRegressionMatchesScikitLearn(t *testing.T) {
 	}
 }
 
+// testPython is the Python named by env, a venv with scikit-learn. Under
+// CI a missing one fails the test, so that a comparison never silently
+// stops running; elsewhere the test is skipped.
+func testPython(t *testing.T, env string) string {
+	t.Helper()
+	py := os.Getenv(env)
+	if py == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set; run the suite with ./scripts/test", env)
+		}
+		t.Skipf("%s not set; ./scripts/test builds the mlflow venvs with scikit-learn", env)
+	}
+	return py
+}
+
+// runPython runs script with args and decodes the JSON it prints into
+// out; its errors go to the test's stderr.
+func runPython(t *testing.T, py, script string, out any, args ...string) {
+	t.Helper()
+	cmd := exec.Command(py, append([]string{"-c", script}, args...)...)
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python: %v", err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("python output %.200s: %v", b, err)
+	}
+}
+
 func readCSVFile(t *testing.T, path string) ([]string, [][]string) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -253,7 +269,8 @@ func writeCSVFile(t *testing.T, path string, header []string, rows [][]string) {
 }
 
 // numericRows parses the named columns of rows, as strconv.ParseFloat
-// reads them, into a row-major matrix and the target.
+// reads them, into a row-major matrix and the target (none when target is
+// "").
 func numericRows(t *testing.T, header []string, rows [][]string, cols []string, target string) ([][]float64, []float64) {
 	t.Helper()
 	idx := map[string]int{}
@@ -278,28 +295,11 @@ func numericRows(t *testing.T, header []string, rows [][]string, cols []string, 
 		for j, c := range cols {
 			x[r][j] = parse(rec, c)
 		}
-		y[r] = parse(rec, target)
+		if target != "" {
+			y[r] = parse(rec, target)
+		}
 	}
 	return x, y
-}
-
-// repoRoot is the folder of go.mod above the test's working directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // trainHash is the sha256 of x's rows then y, as little-endian float64s,
