@@ -111,11 +111,12 @@ func (s *Server) Resolve(ctx context.Context, workspace string, doc json.RawMess
 	return s.resolver().Job(ctx, workspace, doc)
 }
 
-// resolutionFields are what the server adds to a job beyond its document
-// and its state: what it resolved and what it produced. With a document,
-// they are shown under "resolution", so that the document's own inputs
-// and outputs keep the az shape and the whole can be submitted again.
-var resolutionFields = []string{"inputs", "outputs", "resolved", "spec", "reuse_key", "reused_from", "reuse_note", "attempts"}
+// resolutionFields are what the server resolved for a job and what it
+// produced, whose names the document uses for what it asked for. With a
+// document they are shown under "resolution", so that the document's own
+// inputs and outputs keep the az shape and the whole can be submitted
+// again; the job's state (status, attempts, reuse) stays beside them.
+var resolutionFields = []string{"inputs", "outputs", "resolved", "spec"}
 
 // documentFields are the fields a job document decides when it has them;
 // the server's value of the same name is its resolved form.
