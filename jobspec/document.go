@@ -200,7 +200,7 @@ func (b *docBuilder) component(doc *yamlfile.Document, n *yaml.Node, field strin
 	if n.Kind != yaml.ScalarNode {
 		return n
 	}
-	ref, err := ParseAssetRef(n.Value)
+	ref, err := parseComponentRef(n.Value)
 	if err != nil || ref.Form != RefFile {
 		return n
 	}

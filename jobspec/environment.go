@@ -135,12 +135,11 @@ func (s scope) environment(n *yaml.Node, field string, named bool) *EnvironmentS
 		} else if !assetNameRe.MatchString(env.Name) {
 			s.fail(node("name"), join(field, "name"), "invalid name %q (letters, digits, '-', '_' and '.', starting with a letter or digit)", env.Name)
 		}
-	} else {
-		for _, k := range []string{"name", "version"} {
-			if kn := node(k); kn != n {
-				s.fail(kn, join(field, k), "an inline environment must not set %s; register it with az ml environment create and reference it as azureml:<name>:<version>", k)
-			}
-		}
+	} else if env.Name != "" && !assetNameRe.MatchString(env.Name) {
+		// Azure accepts a name and version on an inline environment (it
+		// registers it under them); the definition written here is what
+		// runs, so they only label it.
+		s.fail(node("name"), join(field, "name"), "invalid name %q (letters, digits, '-', '_' and '.', starting with a letter or digit)", env.Name)
 	}
 	switch env.OSType {
 	case "":

@@ -384,15 +384,63 @@ func TestComponentErrors(t *testing.T) {
 	})
 }
 
-func TestInlineEnvironmentRejectsName(t *testing.T) {
+// TestInlineEnvironmentMayBeNamed: Azure accepts a name and version on an
+// inline environment; they label it, and a bad name is still refused.
+func TestInlineEnvironmentMayBeNamed(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "job.yml")
-	body := "command: echo hi\nenvironment:\n  name: mine\n  image: python:3.11\n"
+	body := "command: echo hi\nenvironment:\n  name: sklearn-1.5\n  version: '3'\n  image: python:3.11\n"
 	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadJob(file, nil, nil)
-	checkErrors(t, err, []string{file + `:3:3: field environment.name: an inline environment must not set name`})
+	plan, err := LoadJob(file, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := plan.Steps[0].Component.Environment.Inline; env == nil || env.Name != "sklearn-1.5" || env.Image != "python:3.11" {
+		t.Fatalf("inline environment: %+v", env)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(body, "sklearn-1.5", "-bad", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadJob(file, nil, nil)
+	checkErrors(t, err, []string{file + `:3:3: field environment.name: invalid name "-bad" (letters, digits, '-', '_' and '.', starting with a letter or digit)`})
+}
+
+// TestBareComponentPath: a pipeline step names its component file by a
+// bare relative path, as Azure's samples do; a path where an asset
+// reference is expected gets an error that suggests nothing invalid.
+func TestBareComponentPath(t *testing.T) {
+	dir := t.TempDir()
+	comp := "name: train\ncommand: echo ${{inputs.x}}\nenvironment:\n  image: python:3.11\ninputs:\n  x: {type: string}\n"
+	for name, text := range map[string]string{
+		"components/train.yml": comp,
+		"pipelines/p.yml": "type: pipeline\nsettings: {default_compute: azureml:cpu}\njobs:\n" +
+			"  a:\n    component: ../components/train.yml\n    inputs: {x: one}\n" +
+			"  b:\n    component: ./../components/train.yml\n    inputs: {x: two}\n" +
+			"  c:\n    component: file:../components/train.yml\n    inputs: {x: three}\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := LoadJob(filepath.Join(dir, "pipelines/p.yml"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range plan.Steps {
+		if st.Component == nil || st.Component.Name != "train" {
+			t.Errorf("step %s: component %+v", st.Name, st.Component)
+		}
+	}
+	_, err = ParseAssetRef("azureml:./train.yml")
+	if err == nil || strings.Contains(err.Error(), "write azureml:./") || !strings.Contains(err.Error(), "is a path") {
+		t.Errorf("a path written as a reference: %v", err)
+	}
 }
 
 func TestRenderCommand(t *testing.T) {

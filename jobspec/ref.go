@@ -84,6 +84,29 @@ var (
 	resourceRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$`)
 )
 
+// parseComponentRef reads a step's component reference, where a YAML
+// file may also be named by its bare path (./train.yml, the form Azure's
+// samples use), not only as file:train.yml.
+func parseComponentRef(s string) (AssetRef, error) {
+	text := strings.TrimSpace(s)
+	if isBareFile(text) {
+		return AssetRef{Raw: s, Form: RefFile, Path: text}, nil
+	}
+	return ParseAssetRef(s)
+}
+
+// isBareFile reports whether a reference is a path to a YAML file rather
+// than an asset name: it starts like a path or ends like a YAML file, and
+// has no azureml: prefix or URI scheme.
+func isBareFile(text string) bool {
+	if strings.HasPrefix(text, "azureml:") || strings.Contains(text, "://") || strings.HasPrefix(text, "file:") {
+		return false
+	}
+	lower := strings.ToLower(text)
+	return strings.HasPrefix(text, "./") || strings.HasPrefix(text, "../") || strings.HasPrefix(text, "/") ||
+		strings.HasSuffix(lower, ".yml") || strings.HasSuffix(lower, ".yaml")
+}
+
 // ParseAssetRef parses an asset reference in any of the forms az ml
 // accepts: azureml:<name>:<version>, azureml:<name>@<label>, <name>:<version>,
 // the ARM long form azureml:/subscriptions/.../workspaces/<ws>/<kind>/<name>/versions/<v>,
@@ -125,6 +148,8 @@ func ParseAssetRef(s string) (AssetRef, error) {
 		if !versionRe.MatchString(version) {
 			return ref, fmt.Errorf("%q: invalid version %q", s, version)
 		}
+	} else if isBareFile(body) || strings.Contains(body, "/") {
+		return ref, fmt.Errorf("%q is a path, which is not a reference to a registered asset here (expected azureml:<name>:<version> or azureml:<name>@latest)", s)
 	} else {
 		return ref, fmt.Errorf("%q names no version: write azureml:%s:<version> or azureml:%s@latest", s, body, body)
 	}

@@ -252,8 +252,8 @@ func componentLabel(c *ComponentSpec) string {
 	return c.Name + ":" + c.Version
 }
 
-// componentField resolves a step's component: file:<path>, a registered
-// reference, or an inline mapping. The result is a copy the step may change.
+// componentField resolves a step's component: a file (./train.yml or
+// file:train.yml), a registered reference, or an inline mapping. The result is a copy the step may change.
 func (s scope) componentField(n *yaml.Node, field string, r Resolver) (*ComponentSpec, string) {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -263,7 +263,7 @@ func (s scope) componentField(n *yaml.Node, field string, r Resolver) (*Componen
 		s.fail(n, field, "component must be file:<path>, azureml:<name>:<version> or a mapping")
 		return nil, ""
 	}
-	ref, err := ParseAssetRef(n.Value)
+	ref, err := parseComponentRef(n.Value)
 	if err != nil {
 		s.fail(n, field, "%v", err)
 		return nil, ""

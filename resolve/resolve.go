@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -127,6 +128,9 @@ type resolution struct {
 	// contents are the datastore URIs already resolved: steps that share
 	// a code folder or an input look it up once.
 	contents map[string]*wharf.DatastoreFile
+	// serverless is set once the workspace is known to have its
+	// serverless cluster.
+	serverless bool
 	// err is a store failure met while jobspec asked about an asset: it
 	// is the server's problem, not the document's.
 	err error
@@ -235,7 +239,12 @@ func (run *resolution) stepSpec(plan *jobspec.Plan, st *jobspec.Step) (*schedule
 		Datastore: plan.Settings.DefaultDatastore,
 		Inputs:    map[string]scheduler.InputSpec{}, Outputs: map[string]scheduler.OutputSpec{}}
 	if spec.Compute == "" {
-		return nil, st.Pos.Errorf("no compute for step %s: set compute: on the step or settings.default_compute", st.Name)
+		spec.Compute = Serverless
+	}
+	if spec.Compute == Serverless {
+		if err := run.ensureServerless(); err != nil {
+			return nil, err
+		}
 	}
 	timeout := st.Timeout
 	if timeout == 0 {
@@ -315,6 +324,33 @@ func (run *resolution) stepSpec(plan *jobspec.Plan, st *jobspec.Step) (*schedule
 		}
 	}
 	return spec, nil
+}
+
+// Serverless is the compute of a job that names none, or names
+// azureml:serverless: where Azure ML would run it on serverless compute,
+// Wharf runs it on a cluster of its own by that name, made in the
+// workspace the first time a job needs it.
+const Serverless = "serverless"
+
+// ensureServerless makes the workspace's serverless cluster if it has
+// none: as many steps at once as the machine has cores.
+func (run *resolution) ensureServerless() error {
+	if run.serverless {
+		return nil
+	}
+	_, err := run.r.Store.FindCompute(run.ctx, run.ws, Serverless)
+	if wharf.IsNotFound(err) {
+		c := &wharf.Compute{Workspace: run.ws, Name: Serverless, Type: "amlcompute", MaxInstances: max(2, runtime.NumCPU()),
+			Description: "Runs the jobs that name no compute, as Azure ML runs them on serverless compute"}
+		if err = c.Validate(); err == nil {
+			_, err = run.r.Store.PutCompute(run.ctx, c)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	run.serverless = true
+	return nil
 }
 
 // codePos is where a step's code is written: the step's code field.

@@ -320,3 +320,36 @@ func TestDocumentProblemsNameTheirField(t *testing.T) {
 		t.Errorf("code never uploaded: %v", err)
 	}
 }
+
+// TestJobWithoutComputeRunsServerless: a job that names no compute, or
+// names azureml:serverless, runs on the workspace's serverless cluster,
+// made when first needed, as Azure runs it on serverless compute.
+func TestJobWithoutComputeRunsServerless(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e := newEnv(t, db)
+	for _, doc := range []string{
+		`{"command":"echo hi","environment":{"image":"python:3.11"},"resources":{"instance_type":"Standard_DS3_v2"}}`,
+		`{"command":"echo hi","environment":{"image":"python:3.11"},"compute":"azureml:serverless","queue_settings":{"job_tier":"standard"}}`,
+	} {
+		sub, err := e.res.Job(t.Context(), "ws", []byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		if c := sub.Steps[0].Spec.Compute; c != resolve.Serverless {
+			t.Errorf("compute %q, want %q", c, resolve.Serverless)
+		}
+		j, err := e.sched.Submit(t.Context(), "ws", "alice", sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.wait(j.Name)
+	}
+	c, err := db.FindCompute(t.Context(), "ws", resolve.Serverless)
+	if err != nil || c.MaxInstances < 2 {
+		t.Errorf("serverless cluster: %+v %v", c, err)
+	}
+}
