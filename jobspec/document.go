@@ -77,6 +77,12 @@ func ScheduleJobDocument(path string, sets []string, up Uploader) (*Document, er
 			return nil, errs.err()
 		}
 		return buildDocument(jdoc, jdoc.Root, up, errs)
+	case jn.Kind == yaml.MappingNode && isJobWithOverrides(jn):
+		jdoc := scope{doc, errs}.jobWithOverrides(jn)
+		if jdoc == nil {
+			return nil, errs.err()
+		}
+		return buildDocument(jdoc, jdoc.Root, up, errs)
 	}
 	return buildDocument(doc, jn, up, errs)
 }

@@ -194,3 +194,48 @@ compute: azureml:cpu
 		t.Errorf("name %q shown %q %v: %s", doc.Name, doc.ShownName, doc.Shown, doc.JSON)
 	}
 }
+
+// TestScheduleCreateJobWithOverrides reads the schedule form
+// create_job: {job: ./x.yml, inputs: ..., settings: ...}: the job file
+// with the schedule's values put over it, in the plan and in the document.
+func TestScheduleCreateJobWithOverrides(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"job.yml": `type: pipeline
+settings: {default_compute: azureml:cpu}
+inputs:
+  greeting: hello
+  target: world
+jobs:
+  say:
+    type: command
+    command: echo ${{inputs.g}} ${{inputs.t}}
+    environment: {image: python:3.11}
+    inputs:
+      g: ${{parent.inputs.greeting}}
+      t: ${{parent.inputs.target}}
+`,
+		"schedule.yml": `name: nightly
+trigger: {type: cron, expression: "0 2 * * *"}
+create_job:
+  job: ./job.yml
+  inputs:
+    target: everyone
+  settings:
+    force_rerun: true
+`,
+	})
+	sc, err := LoadSchedule(filepath.Join(dir, "schedule.yml"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := LiteralText(*sc.Job.Inputs["target"].Literal); v != "everyone" || LiteralText(*sc.Job.Inputs["greeting"].Literal) != "hello" || !sc.Job.Settings.ForceRerun {
+		t.Errorf("overrides not applied: target %q, force_rerun %v", v, sc.Job.Settings.ForceRerun)
+	}
+	doc, err := ScheduleJobDocument(filepath.Join(dir, "schedule.yml"), nil, &recordingUploader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(doc.JSON); !strings.Contains(s, `"target":"everyone"`) || !strings.Contains(s, `"force_rerun":true`) || !strings.Contains(s, `"default_compute"`) {
+		t.Errorf("document: %s", s)
+	}
+}

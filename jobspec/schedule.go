@@ -139,6 +139,12 @@ func scheduleFromDocument(doc *yamlfile.Document, r Resolver, errs *problems) (*
 		} else {
 			sc.Job, _ = jobFromDocument(jdoc, jdoc.Root, "", r, errs)
 		}
+	case jn.Kind == yaml.MappingNode && isJobWithOverrides(jn):
+		jdoc := s.jobWithOverrides(jn)
+		if jdoc != nil {
+			sc.JobFile = jdoc.File
+			sc.Job, _ = jobFromDocument(jdoc, jdoc.Root, "", r, errs)
+		}
 	case jn.Kind == yaml.MappingNode:
 		sc.Job, _ = jobFromDocument(doc, jn, "create_job", r, errs)
 	default:
@@ -148,6 +154,52 @@ func scheduleFromDocument(doc *yamlfile.Document, r Resolver, errs *problems) (*
 		return nil, err
 	}
 	return sc, nil
+}
+
+// isJobWithOverrides reports whether create_job is the form
+// {job: ./x.yml, inputs: ..., settings: ...}: a job file with values of
+// its own put over it.
+func isJobWithOverrides(n *yaml.Node) bool {
+	j := valueOf(n, "job")
+	return j != n && deref(j).Kind == yaml.ScalarNode
+}
+
+// jobWithOverrides loads the job file create_job.job names and puts the
+// create_job's other keys over it: a mapping (inputs, outputs, settings,
+// tags) key by key, anything else whole.
+func (s scope) jobWithOverrides(n *yaml.Node) *yamlfile.Document {
+	jn := deref(valueOf(n, "job"))
+	path, ok := s.localPath(jn, "create_job.job", strings.TrimPrefix(jn.Value, "file:"))
+	if !ok {
+		return nil
+	}
+	jdoc := loadDocument(path, nil, s.errs)
+	if jdoc == nil {
+		return nil
+	}
+	overrideJob(jdoc.Root, n)
+	return jdoc
+}
+
+// overrideJob puts the entries of over (but its job key) over the job
+// mapping root.
+func overrideJob(root, over *yaml.Node) {
+	for _, e := range entries(over) {
+		if e.key.Value == "job" {
+			continue
+		}
+		cur := valueOf(root, e.key.Value)
+		if cur != root && deref(cur).Kind == yaml.MappingNode && e.value.Kind == yaml.MappingNode {
+			target := deref(cur)
+			for _, inner := range entries(e.value) {
+				removeKey(target, inner.key.Value)
+				target.Content = append(target.Content, inner.key, inner.value)
+			}
+			continue
+		}
+		removeKey(root, e.key.Value)
+		root.Content = append(root.Content, e.key, e.value)
+	}
 }
 
 // cronParser reads the five-field expressions Azure ML uses.
