@@ -239,3 +239,27 @@ create_job:
 		t.Errorf("document: %s", s)
 	}
 }
+
+// TestFileBoundToFolderInput: Azure passes a uri_file bound to a
+// uri_folder component input as the folder that holds it; the reverse
+// stays an error.
+func TestFileBoundToFolderInput(t *testing.T) {
+	pipeline := func(parentType string, compType string) string {
+		return `{"type":"pipeline","settings":{"default_compute":"azureml:cpu"},
+"inputs":{"raw":{"type":"` + parentType + `","path":"azureml:d:1"}},
+"jobs":{"a":{"component":{"command":"ls ${{inputs.data}}","environment":{"image":"x"},
+"inputs":{"data":{"type":"` + compType + `"}}},"inputs":{"data":"${{parent.inputs.raw}}"}}}}`
+	}
+	r := &MapResolver{}
+	r.AddAsset(AssetData, "d", "1")
+	plan, err := ParseJobDocument([]byte(pipeline(TypeURIFile, TypeURIFolder)), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := plan.Step("a").Inputs["data"]; b.Type != TypeURIFolder {
+		t.Errorf("binding type %q, want uri_folder", b.Type)
+	}
+	if _, err := ParseJobDocument([]byte(pipeline(TypeURIFolder, TypeURIFile)), r); err == nil || !strings.Contains(err.Error(), "type mismatch") {
+		t.Errorf("a folder bound to a file input: %v", err)
+	}
+}

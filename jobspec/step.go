@@ -412,7 +412,10 @@ func (b *stepBuild) dataInto(s scope, p *pendingInput, decl *InputSpec, typ stri
 		s.fail(p.node, p.field, "type mismatch: %s cannot be bound to %s input %q", source, decl.Type, p.name)
 		return false
 	}
-	if typ != "" && isFileType(typ) != isFileType(decl.Type) {
+	// A file given to a folder input is passed as the folder holding it,
+	// as Azure does; a folder cannot stand for one file.
+	fileToFolder := typ == TypeURIFile && decl.Type == TypeURIFolder
+	if typ != "" && isFileType(typ) != isFileType(decl.Type) && !fileToFolder {
 		s.fail(p.node, p.field, "type mismatch: %s of type %s cannot be bound to %s input %q", source, typ, decl.Type, p.name)
 		return false
 	}
