@@ -159,6 +159,8 @@ func (s *nativeScorer) ScoreFrame(ctx context.Context, f *tabular.Frame) (Predic
 	return Predictions{Num: preds}, errs, nil
 }
 
+// Score parses the model's columns of each text row as numbers; a row
+// with a field that is not one is a failed item.
 func (s *nativeScorer) Score(ctx context.Context, header []string, rows [][]string) ([]string, []error, error) {
 	idx := make([]int, len(s.m.Columns))
 	pos := map[string]int{}
@@ -231,6 +233,8 @@ type pyfuncScorer struct {
 	types map[string]string
 }
 
+// Score sends the rows as one JSON table; text predictions come back as
+// CSV fields.
 func (s *pyfuncScorer) Score(ctx context.Context, header []string, rows [][]string) ([]string, []error, error) {
 	body, err := s.rowsBody(header, rows)
 	if err != nil {
