@@ -14,6 +14,7 @@ package mlflow
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/wharfml/wharf"
 )
@@ -25,7 +26,7 @@ const Prefix = "/mlflow/v1.0/workspaces/{workspace}"
 // TrackingURI is a workspace's MLFLOW_TRACKING_URI on the server at
 // serverURL.
 func TrackingURI(serverURL, workspace string) string {
-	return serverURL + "/mlflow/v1.0/workspaces/" + workspace
+	return serverURL + strings.Replace(Prefix, "{workspace}", workspace, 1)
 }
 
 // Group is where a Handler registers its routes: below Prefix, each guarded
@@ -191,7 +192,8 @@ func (h *Handler) serveCall(r *http.Request, fn callFunc) (any, error) {
 	}
 	out, err := fn(r, ws, a)
 	if err == nil {
-		// A handler that forgot to look still answers a bad parameter.
+		// Handlers check a.Err before they act; this keeps one that
+		// forgot from answering 200 to a malformed request.
 		err = a.Err()
 	}
 	return out, err
