@@ -45,6 +45,23 @@ func ValidateName(field, name string) error {
 	return nil
 }
 
+// assetNameRE is the rule for asset names (data, environments,
+// components): Azure allows '.' in them (sklearn-1.5), which resource
+// names do not have.
+var assetNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
+
+// ValidateAssetName reports an EINVALID error naming field when name is
+// not a valid asset name.
+func ValidateAssetName(field, name string) error {
+	if name == "" {
+		return Errorf(EINVALID, "%s is required", field).WithField(field)
+	}
+	if !assetNameRE.MatchString(name) {
+		return Errorf(EINVALID, "%s %q is not a valid asset name: use 1-255 letters, digits, '.', '-' or '_', starting with a letter or digit", field, name).WithField(field)
+	}
+	return nil
+}
+
 // Caller is the authenticated principal behind a request.
 type Caller struct {
 	// PrincipalID is the service principal's application (client) id.

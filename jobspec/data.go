@@ -67,19 +67,7 @@ type rawData struct {
 // path is then relative to the working folder.
 func LoadData(path string, sets []string) (*DataSpec, error) {
 	errs := &problems{}
-	var doc *yamlfile.Document
-	if path == "" {
-		var err error
-		if doc, err = yamlfile.Parse(FlagsSource, []byte("{}")); err != nil {
-			return nil, err
-		}
-		applySets(doc, sets, errs)
-		if err := errs.err(); err != nil {
-			return nil, err
-		}
-	} else {
-		doc = loadDocument(path, sets, errs)
-	}
+	doc := loadOrFlags(path, sets, errs)
 	if doc == nil {
 		return nil, errs.err()
 	}
@@ -88,6 +76,26 @@ func LoadData(path string, sets []string) (*DataSpec, error) {
 
 // FlagsSource names, in messages, an asset given by flags without a file.
 const FlagsSource = "(command line)"
+
+// loadOrFlags reads the YAML file at path with sets applied, or, with no
+// path, makes the document from the sets alone, as az builds an asset
+// from --name, --path and the like; relative paths in it are relative to
+// the working directory.
+func loadOrFlags(path string, sets []string, errs *problems) *yamlfile.Document {
+	if path != "" {
+		return loadDocument(path, sets, errs)
+	}
+	doc, err := yamlfile.Parse(FlagsSource, []byte("{}"))
+	if err != nil {
+		errs.add(err)
+		return nil
+	}
+	applySets(doc, sets, errs)
+	if len(errs.list) > 0 {
+		return nil
+	}
+	return doc
+}
 
 // DataFromDocument reads a data asset from an already parsed (and
 // overridden) document.

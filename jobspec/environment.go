@@ -90,10 +90,11 @@ type rawBuild struct {
 	DockerfilePath string `yaml:"dockerfile_path"`
 }
 
-// LoadEnvironment reads an environment YAML file, applying --set overrides.
+// LoadEnvironment reads an environment YAML file, applying --set
+// overrides; with no path, the environment is the overrides alone.
 func LoadEnvironment(path string, sets []string) (*EnvironmentSpec, error) {
 	errs := &problems{}
-	doc := loadDocument(path, sets, errs)
+	doc := loadOrFlags(path, sets, errs)
 	if doc == nil {
 		return nil, errs.err()
 	}

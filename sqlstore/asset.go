@@ -17,7 +17,7 @@ const assetColumns = `workspace, kind, name, version, spec, digest, description,
 
 // CreateAsset stores a new asset version; see wharf.AssetService.
 func (db *DB) CreateAsset(ctx context.Context, a *wharf.Asset) error {
-	if err := wharf.ValidateName("name", a.Name); err != nil {
+	if err := wharf.ValidateAssetName("name", a.Name); err != nil {
 		return err
 	}
 	if a.Version == wharf.LatestVersion {

@@ -17,10 +17,10 @@ var envSpecOf = resolve.EnvironmentOf
 
 func (a *app) environmentCommand() *cobra.Command {
 	env := &cobra.Command{Use: "environment", Short: "Environments"}
-	var f createFlags
+	f := createFlags{fileOptional: true}
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create an environment version",
+		Short: "Create an environment version from --file, or from --name, --image and --conda-file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, c, err := f.begin(a)
