@@ -39,20 +39,8 @@ func (s *Slots) Acquire(ctx context.Context, key string, limit int) (release fun
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if limit < 1 {
-		limit = 1
-	}
 	s.mu.Lock()
-	if s.queues == nil {
-		s.queues = make(map[string]*slotQueue)
-	}
-	q := s.queues[key]
-	if q == nil {
-		q = &slotQueue{}
-		s.queues[key] = q
-	}
-	q.limit = limit
-	s.dispatch(q)
+	q := s.queue(key, limit)
 	if len(q.waiters) == 0 && q.running < q.limit {
 		q.running++
 		s.mu.Unlock()
@@ -83,6 +71,38 @@ func (s *Slots) Acquire(ctx context.Context, key string, limit int) (release fun
 	s.forgetIfIdle(key, q)
 	s.mu.Unlock()
 	return nil, ctx.Err()
+}
+
+// TryAcquire takes a slot of key if Acquire would grant one at once, and
+// reports whether it did; it never waits. A caller that is to wait can
+// record that before calling Acquire, and one that is not skips the
+// record.
+func (s *Slots) TryAcquire(key string, limit int) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue(key, limit)
+	if len(q.waiters) > 0 || q.running >= q.limit {
+		s.forgetIfIdle(key, q)
+		return nil, false
+	}
+	q.running++
+	return s.releaser(key), true
+}
+
+// queue returns key's queue, made if need be, with the latest limit
+// applied: waiters it admits are granted their slots. s.mu must be held.
+func (s *Slots) queue(key string, limit int) *slotQueue {
+	if s.queues == nil {
+		s.queues = make(map[string]*slotQueue)
+	}
+	q := s.queues[key]
+	if q == nil {
+		q = &slotQueue{}
+		s.queues[key] = q
+	}
+	q.limit = max(limit, 1)
+	s.dispatch(q)
+	return q
 }
 
 // releaser returns the release function of one slot of key.

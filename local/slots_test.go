@@ -227,3 +227,40 @@ func TestSlotsReleaseTwiceCountsOnce(t *testing.T) {
 	}
 	c()
 }
+
+// TestSlotsTryAcquire: a free slot is taken at once; a full key is
+// refused without waiting, and a waiter that was there first is served
+// first.
+func TestSlotsTryAcquire(t *testing.T) {
+	var s Slots
+	holder, ok := s.TryAcquire("cpu", 1)
+	if !ok || s.Running("cpu") != 1 {
+		t.Fatalf("free slot: ok %v, running %d", ok, s.Running("cpu"))
+	}
+	if _, ok := s.TryAcquire("cpu", 1); ok {
+		t.Fatal("a full key granted a slot")
+	}
+	done := make(chan func())
+	go func() { r, _ := s.Acquire(context.Background(), "cpu", 1); done <- r }()
+	waitQueued(&s, "cpu", 1)
+	// Raising the limit frees a slot, and the waiter ahead takes it.
+	if _, ok := s.TryAcquire("cpu", 2); ok {
+		t.Fatal("TryAcquire went ahead of a waiter")
+	}
+	waiter := <-done
+	holder()
+	if r, ok := s.TryAcquire("cpu", 2); !ok {
+		t.Fatal("a free slot was refused")
+	} else {
+		r()
+	}
+	waiter()
+	if s.Running("cpu") != 0 || s.Queued("cpu") != 0 {
+		t.Errorf("after release: running %d, queued %d", s.Running("cpu"), s.Queued("cpu"))
+	}
+	if r, ok := s.TryAcquire("gpu", 0); !ok {
+		t.Error("a limit below 1 is not taken as 1")
+	} else {
+		r()
+	}
+}
