@@ -56,7 +56,7 @@ func (s *Scheduler) recover(ctx context.Context) error {
 
 func (s *Scheduler) markInterrupted(ctx context.Context, j *wharf.Job) error {
 	now := s.Now().UTC()
-	_, err := s.Store.UpdateJob(ctx, j.Workspace, j.Name, func(j *wharf.Job) error {
+	_, err := s.update(ctx, j.Workspace, j.Name, func(j *wharf.Job) error {
 		interrupted := 0
 		for i := range j.Attempts {
 			a := &j.Attempts[i]

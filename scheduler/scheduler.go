@@ -7,7 +7,10 @@
 // UpdateJob, and the scheduler's memory holds nothing a restart could not
 // rebuild from the store: after a crash, Start finds the steps that were
 // running, stops what is left of their processes, and retries or fails
-// them by their retry policy.
+// them by their retry policy. What the loop does keep in memory (the jobs
+// in flight, their decoded specs, which of them changed) is a copy it
+// refreshes on every write and rebuilds from the store at start and
+// periodically; see active.go.
 package scheduler
 
 import (
@@ -62,6 +65,11 @@ type Scheduler struct {
 	// each attempt's folders to its user and tells the executor which
 	// folders the attempt may reach. It must be the executor's sandbox.
 	Sandbox *sandbox.Sandbox
+	// ScanInterval is how often the loop reads every unfinished job from
+	// the store again, as at start; zero is DefaultScanInterval. Jobs
+	// advance on the changes the scheduler makes or is told of, so this
+	// only bounds how long a change made behind its back waits.
+	ScanInterval time.Duration
 
 	slots   local.Slots
 	wake    chan struct{}
@@ -69,6 +77,15 @@ type Scheduler struct {
 	running map[string]context.CancelFunc // step key -> its attempt's cancel
 	wg      sync.WaitGroup
 	ctx     context.Context
+
+	// Guarded by mu (see active.go): the unfinished top-level jobs by
+	// workspace/name, those a pass is to look at, whether it is to read
+	// every job from the store first, and a count of the changes to
+	// active.
+	active map[string]*tracked
+	dirty  map[string]bool
+	rescan bool
+	gen    uint64
 
 	lastScheduleCheck time.Time
 
@@ -99,7 +116,10 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		s.Exec = &local.Executor{}
 	}
 	s.wake = make(chan struct{}, 1)
+	s.mu.Lock()
 	s.running = map[string]context.CancelFunc{}
+	s.active, s.dirty, s.rescan = map[string]*tracked{}, map[string]bool{}, true
+	s.mu.Unlock()
 	s.ctx = ctx
 	if err := os.MkdirAll(s.WorkDir, 0o700); err != nil {
 		return fmt.Errorf("scheduler: work dir: %w", err)
@@ -118,23 +138,30 @@ func (s *Scheduler) Start(ctx context.Context) error {
 // Wait blocks until the loop and every attempt have ended.
 func (s *Scheduler) Wait() { s.wg.Wait() }
 
-// Wake asks the loop to look at the jobs now, after a submission or a
-// cancel, instead of at its next tick.
+// Wake asks the loop to read every unfinished job from the store now, as
+// it does at start and every ScanInterval, and to check the schedules: for
+// a change made to the store behind the scheduler's back. Submit, Rerun,
+// Cancel and the end of a step wake it by themselves.
 func (s *Scheduler) Wake() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.mu.Lock()
+	s.rescan = true
+	s.mu.Unlock()
+	s.poke()
 }
 
-// pollInterval bounds how long a change the loop was not told about (a
-// job created by another server on the same PostgreSQL) waits.
-const pollInterval = time.Second
+func (s *Scheduler) scanInterval() time.Duration {
+	if s.ScanInterval > 0 {
+		return s.ScanInterval
+	}
+	return DefaultScanInterval
+}
 
 func (s *Scheduler) loop(ctx context.Context) {
 	defer s.wg.Done()
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
+	scan := time.NewTicker(s.scanInterval())
+	defer scan.Stop()
+	schedules := time.NewTicker(scheduleTick)
+	defer schedules.Stop()
 	for {
 		if err := s.pass(ctx); err != nil && ctx.Err() == nil {
 			s.Logger.Error("scheduling pass failed", "err", err)
@@ -143,12 +170,17 @@ func (s *Scheduler) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
-		case <-t.C:
+		case <-schedules.C:
+		case <-scan.C:
+			s.mu.Lock()
+			s.rescan = true
+			s.mu.Unlock()
 		}
 	}
 }
 
-// pass fires due schedules and advances every unfinished job once.
+// pass fires due schedules and advances every job that changed since the
+// last pass, after reading them all from the store when a scan is due.
 func (s *Scheduler) pass(ctx context.Context) error {
 	if now := s.Now(); now.Sub(s.lastScheduleCheck) >= scheduleTick {
 		s.lastScheduleCheck = now
@@ -156,233 +188,28 @@ func (s *Scheduler) pass(ctx context.Context) error {
 			s.Logger.Error("firing schedules failed", "err", err)
 		}
 	}
-	jobs, err := s.Store.ListUnfinishedJobs(ctx)
-	if err != nil {
-		return err
-	}
-	byParent := map[string][]*wharf.Job{}
-	for _, j := range jobs {
-		if j.Parent != "" {
-			byParent[j.Workspace+"/"+j.Parent] = append(byParent[j.Workspace+"/"+j.Parent], j)
+	s.mu.Lock()
+	rescan := s.rescan
+	s.rescan = false
+	s.mu.Unlock()
+	if rescan {
+		if err := s.scan(ctx); err != nil {
+			s.mu.Lock()
+			s.rescan = true
+			s.mu.Unlock()
+			return err
 		}
 	}
-	for _, j := range jobs {
-		switch {
-		case j.Parent != "":
-			// Steps are advanced with their pipeline.
-		case j.Type == wharf.JobTypePipeline:
-			if err := s.advancePipeline(ctx, j); err != nil {
-				s.Logger.Error("advance pipeline", "job", j.Name, "err", err)
-			}
-		default:
-			if err := s.advanceStep(ctx, j, nil, nil); err != nil {
-				s.Logger.Error("advance job", "job", j.Name, "err", err)
-			}
+	for _, t := range s.takeDirty() {
+		if err := s.advance(ctx, t); err != nil {
+			s.Logger.Error("advance job", "job", t.key, "err", err)
 		}
-	}
-	return nil
-}
-
-// advancePipeline starts the steps whose inputs are ready, cancels the ones
-// that can no longer run, and sets the pipeline's own status from its
-// steps'.
-func (s *Scheduler) advancePipeline(ctx context.Context, p *wharf.Job) error {
-	var spec PipelineSpec
-	if err := json.Unmarshal(p.Spec, &spec); err != nil {
-		return s.fail(ctx, p, "the pipeline's stored definition cannot be read: "+err.Error())
-	}
-	steps, err := s.Store.ListJobs(ctx, p.Workspace, p.Name, 0)
-	if err != nil {
-		return err
-	}
-	byStep := map[string]*wharf.Job{}
-	for _, st := range steps {
-		byStep[st.Step] = st
-	}
-	cancelling := p.Status == wharf.JobCancelRequested
-	failed := false
-	for _, st := range steps {
-		if st.Status == wharf.JobFailed {
-			failed = true
-		}
-	}
-	for _, st := range steps {
-		if wharf.JobTerminal(st.Status) {
-			continue
-		}
-		switch {
-		case cancelling:
-			if err := s.cancelStep(ctx, st, "the pipeline was canceled"); err != nil {
-				return err
-			}
-		case failed && !spec.ContinueOnStepFailure:
-			if err := s.cancelStep(ctx, st, "another step failed and continue_on_step_failure is false"); err != nil {
-				return err
-			}
-		default:
-			if err := s.advanceStep(ctx, st, p, byStep); err != nil {
-				return err
-			}
-		}
-	}
-	// Re-read: the steps may have moved on.
-	if steps, err = s.Store.ListJobs(ctx, p.Workspace, p.Name, 0); err != nil {
-		return err
-	}
-	return s.settlePipeline(ctx, p, &spec, steps)
-}
-
-// settlePipeline derives the pipeline's status from its steps'.
-func (s *Scheduler) settlePipeline(ctx context.Context, p *wharf.Job, spec *PipelineSpec, steps []*wharf.Job) error {
-	done, completed, canceled, failedSteps := 0, 0, 0, []string{}
-	started := false
-	var firstStart *time.Time
-	for _, st := range steps {
-		if st.StartedAt != nil && (firstStart == nil || st.StartedAt.Before(*firstStart)) {
-			firstStart = st.StartedAt
-		}
-		switch st.Status {
-		case wharf.JobCompleted:
-			completed++
-			done++
-		case wharf.JobFailed:
-			failedSteps = append(failedSteps, st.Step)
-			done++
-		case wharf.JobCanceled:
-			canceled++
-			done++
-		}
-		if st.Status != wharf.JobNotStarted {
-			started = true
-		}
-	}
-	now := s.Now().UTC()
-	_, err := s.Store.UpdateJob(ctx, p.Workspace, p.Name, func(j *wharf.Job) error {
-		if wharf.JobTerminal(j.Status) {
-			return nil
-		}
-		if started && j.StartedAt == nil {
-			// The pipeline started when its first step did, which may be
-			// before this pass saw it.
-			j.StartedAt = &now
-			if firstStart != nil {
-				j.StartedAt = firstStart
-			}
-		}
-		switch {
-		case done < len(steps):
-			if started && j.Status != wharf.JobCancelRequested {
-				j.Status = wharf.JobRunning
-			}
-			return nil
-		case j.Status == wharf.JobCancelRequested:
-			j.Status = wharf.JobCanceled
-		case len(failedSteps) > 0:
-			j.Status = wharf.JobFailed
-			j.Error = fmt.Sprintf("step %s failed", failedSteps[0])
-			if len(failedSteps) > 1 {
-				j.Error = fmt.Sprintf("steps %v failed", failedSteps)
-			}
-		case canceled > 0:
-			j.Status = wharf.JobCanceled
-		default:
-			j.Status = wharf.JobCompleted
-			j.Outputs = map[string]wharf.JobOutput{}
-			byStep := map[string]*wharf.Job{}
-			for _, st := range steps {
-				byStep[st.Step] = st
-			}
-			for name, ref := range spec.Outputs {
-				if st := byStep[ref.Step]; st != nil {
-					if o, ok := st.Outputs[ref.Output]; ok {
-						j.Outputs[name] = o
-					}
-				}
-			}
-		}
-		j.EndedAt = &now
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	pj, err := s.Store.FindJob(ctx, p.Workspace, p.Name)
-	if err == nil && wharf.JobTerminal(pj.Status) {
-		s.endRun(ctx, pj)
 	}
 	return nil
 }
 
 // stepKey identifies a step in the running map.
 func stepKey(j *wharf.Job) string { return j.Workspace + "/" + j.Name }
-
-// advanceStep starts a step whose dependencies have completed, unless it
-// is already running here. parent and siblings are nil for a top-level
-// command job.
-func (s *Scheduler) advanceStep(ctx context.Context, st, parent *wharf.Job, siblings map[string]*wharf.Job) error {
-	key := stepKey(st)
-	s.mu.Lock()
-	cancel, active := s.running[key]
-	s.mu.Unlock()
-	if st.Status == wharf.JobCancelRequested {
-		if active {
-			cancel()
-			return nil
-		}
-		return s.cancelStep(ctx, st, "canceled by request")
-	}
-	if active {
-		return nil
-	}
-	var spec StepSpec
-	if err := json.Unmarshal(st.Spec, &spec); err != nil {
-		return s.fail(ctx, st, "the step's stored definition cannot be read: "+err.Error())
-	}
-	for _, d := range spec.Deps {
-		dep := siblings[d]
-		if dep == nil {
-			return s.fail(ctx, st, fmt.Sprintf("upstream step %s does not exist", d))
-		}
-		switch dep.Status {
-		case wharf.JobCompleted:
-		case wharf.JobFailed, wharf.JobCanceled:
-			return s.cancelStep(ctx, st, fmt.Sprintf("upstream step %s ended %s", d, dep.Status))
-		default:
-			return nil
-		}
-	}
-	if st.Status != wharf.JobNotStarted && st.Status != wharf.JobQueued {
-		// A step in Starting..Finalizing that is not running here was
-		// left by a previous server; recover() dealt with those, so this
-		// is one whose retry waits for its backoff.
-		if st.Status != wharf.JobQueued {
-			return nil
-		}
-	}
-	if wait := s.retryWait(st, &spec); wait > 0 {
-		return nil
-	}
-	attemptCtx, cancelAttempt := context.WithCancel(s.ctx)
-	s.mu.Lock()
-	s.running[key] = cancelAttempt
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.running, key)
-			s.mu.Unlock()
-			cancelAttempt()
-			s.Wake()
-		}()
-		if err := s.runStep(attemptCtx, st, parent, siblings, &spec); err != nil && s.ctx.Err() == nil {
-			s.Logger.Error("step failed to run", "job", st.Name, "err", err)
-			_ = s.fail(context.WithoutCancel(attemptCtx), st, err.Error())
-		}
-	}()
-	return nil
-}
 
 // retryWait is how much longer a step must wait before its next attempt.
 func (s *Scheduler) retryWait(st *wharf.Job, spec *StepSpec) time.Duration {
@@ -406,7 +233,7 @@ func (s *Scheduler) cancelStep(ctx context.Context, st *wharf.Job, reason string
 	s.mu.Unlock()
 	if active {
 		if st.Status != wharf.JobCancelRequested {
-			if _, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+			if _, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 				if !wharf.JobTerminal(j.Status) {
 					j.Status = wharf.JobCancelRequested
 					j.Error = reason
@@ -420,7 +247,7 @@ func (s *Scheduler) cancelStep(ctx context.Context, st *wharf.Job, reason string
 		return nil
 	}
 	now := s.Now().UTC()
-	j, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+	j, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		if wharf.JobTerminal(j.Status) {
 			return nil
 		}
@@ -438,7 +265,7 @@ func (s *Scheduler) cancelStep(ctx context.Context, st *wharf.Job, reason string
 // fail ends a job as Failed with the reason.
 func (s *Scheduler) fail(ctx context.Context, st *wharf.Job, reason string) error {
 	now := s.Now().UTC()
-	j, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+	j, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		if wharf.JobTerminal(j.Status) {
 			return nil
 		}
@@ -456,7 +283,7 @@ func (s *Scheduler) fail(ctx context.Context, st *wharf.Job, reason string) erro
 // Cancel asks for a job to stop: a pipeline's running steps are stopped,
 // the others are never started.
 func (s *Scheduler) Cancel(ctx context.Context, workspace, name string) (*wharf.Job, error) {
-	j, err := s.Store.UpdateJob(ctx, workspace, name, func(j *wharf.Job) error {
+	j, err := s.update(ctx, workspace, name, func(j *wharf.Job) error {
 		if wharf.JobTerminal(j.Status) {
 			return wharf.Errorf(wharf.ECONFLICT, "job %s has already ended (%s)", name, j.Status)
 		}
@@ -466,7 +293,7 @@ func (s *Scheduler) Cancel(ctx context.Context, workspace, name string) (*wharf.
 	if err != nil {
 		return nil, err
 	}
-	s.Wake()
+	s.markDirty(topKey(j))
 	return j, nil
 }
 

@@ -36,6 +36,12 @@ type fixture struct {
 	envs *pyenv.Builder
 }
 
+// noScan is the fixture's ScanInterval: longer than any test, so that
+// every test also checks that jobs advance on the scheduler's own
+// wake-ups (a submission, a step's end, a cancel, a retry's backoff)
+// rather than on the periodic scan of the store, which never comes.
+const noScan = 24 * time.Hour
+
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
@@ -68,7 +74,7 @@ func (f *fixture) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	f.sched = &scheduler.Scheduler{Store: f.db, Blobs: f.blobs, Exec: &local.Executor{KillGrace: time.Second},
 		WorkDir: filepath.Join(f.dir, "jobs"), TrackingURI: func(ws string) string { return "http://127.0.0.1:1/mlflow/" + ws },
-		Now: f.now, Envs: f.envs}
+		Now: f.now, Envs: f.envs, ScanInterval: noScan}
 	if err := f.sched.Start(ctx); err != nil {
 		f.t.Fatal(err)
 	}
@@ -101,18 +107,25 @@ func (f *fixture) stop() {
 // second, the bound only keeps a broken scheduler from hanging the suite.
 func (f *fixture) wait(name string) *wharf.Job {
 	f.t.Helper()
+	return f.waitFor(name, "end", func(j *wharf.Job) bool { return wharf.JobTerminal(j.Status) })
+}
+
+// waitFor polls the store until the job is as ok wants, what says how in
+// the failure.
+func (f *fixture) waitFor(name, what string, ok func(*wharf.Job) bool) *wharf.Job {
+	f.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		j, err := f.db.FindJob(f.t.Context(), "ws", name)
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		if wharf.JobTerminal(j.Status) {
+		if ok(j) {
 			return j
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
-	f.t.Fatalf("job %s did not end", name)
+	f.t.Fatalf("job %s did not %s", name, what)
 	return nil
 }
 

@@ -20,9 +20,10 @@ import (
 	"github.com/wharfml/wharf/snapshot"
 )
 
-// runStep runs one attempt of a step, or reuses an earlier result.
-func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings map[string]*wharf.Job, spec *StepSpec) error {
-	values, resolved, err := resolveInputs(spec, siblings)
+// runStep runs one attempt of a step, or reuses an earlier result. deps
+// are the completed steps it reads from, by name.
+func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map[string]*wharf.Job, spec *StepSpec) error {
+	values, resolved, err := resolveInputs(spec, deps)
 	if err != nil {
 		return err
 	}
@@ -50,17 +51,12 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	}
 	attempt := len(st.Attempts) + 1
 	now := s.Now().UTC()
-	st, err = s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
-		j.Status = wharf.JobQueued
+	queued := func(j *wharf.Job) {
 		j.ReuseKey, j.ReuseNote, j.Inputs = "", note, values
 		j.Compute = spec.Compute
 		if j.StartedAt == nil {
 			j.StartedAt = &now
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	logPath := s.LogPath(st.Workspace, st.Name, attempt)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
@@ -76,13 +72,27 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	}
 	say("attempt %d of step %s queued on compute %s (at most %d at once)", attempt, st.Name, compute.Name, compute.MaxInstances)
 
-	release, err := s.slots.Acquire(ctx, st.Workspace+"/"+compute.Name, compute.MaxInstances)
-	if err != nil {
-		return s.interrupted(st, attempt, "canceled while queued")
+	// A step that gets its slot at once goes straight to Starting, in
+	// one write; only one that waits is recorded as Queued first.
+	slot := st.Workspace + "/" + compute.Name
+	release, free := s.slots.TryAcquire(slot, compute.MaxInstances)
+	if !free {
+		st, err = s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+			j.Status = wharf.JobQueued
+			queued(j)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if release, err = s.slots.Acquire(ctx, slot, compute.MaxInstances); err != nil {
+			return s.interrupted(st, attempt, "canceled while queued")
+		}
+		queued = nil
 	}
 	defer release()
 
-	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobStarting, nil); err != nil {
+	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobStarting, nil, queued); err != nil {
 		return err
 	}
 	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(attempt))
@@ -94,8 +104,13 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		return s.attemptFailed(ctx, st, attempt, spec, nil, "staging inputs: "+err.Error(), logf)
 	}
 
-	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobPreparing, nil); err != nil {
-		return err
+	// Preparing is recorded only where there is something to prepare,
+	// a Python environment to build or find; an image's steps run
+	// with the host's tools at once.
+	if e := spec.Environment; e.PythonVersion != "" || len(e.Pip) > 0 || len(e.Conda) > 0 {
+		if st, err = s.setAttempt(ctx, st, attempt, wharf.JobPreparing, nil, nil); err != nil {
+			return err
+		}
 	}
 	say("preparing environment %s", envName(spec.Environment))
 	if s.awaitWarm(ctx, st.Workspace, spec.Component) {
@@ -116,11 +131,15 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	if err != nil {
 		return s.attemptFailed(ctx, st, attempt, spec, nil, "rendering the command: "+err.Error(), logf)
 	}
+	if parent != nil {
+		if parent, err = s.pipelineRun(ctx, parent); err != nil {
+			return err
+		}
+	}
+	// The step's run is created here and recorded on the job with the
+	// process (keepRun), not in a write of its own.
 	runEnv, err := s.processEnv(ctx, st, parent, spec, env, dir)
 	if err != nil {
-		return err
-	}
-	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobRunning, nil); err != nil {
 		return err
 	}
 	task := &local.Task{ID: st.Name + "#" + strconv.Itoa(attempt), Argv: []string{"/bin/sh", "-c", command},
@@ -136,9 +155,10 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		defer withdraw()
 	}
 	say("running: %s", command)
-	logf.Sync()
+	// Running is recorded with the process, before Run acts on it, so
+	// that a server that dies from here on finds the process to stop.
 	res := s.Exec.Run(ctx, task, func(p local.Process) {
-		_, _ = s.setAttempt(context.WithoutCancel(ctx), st, attempt, wharf.JobRunning, &p)
+		_, _ = s.setAttempt(context.WithoutCancel(ctx), st, attempt, wharf.JobRunning, &p, nil)
 	})
 	switch {
 	case res.Err != nil:
@@ -162,7 +182,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 		// made from a corrupt one is not kept.
 		return s.attemptFailed(ctx, st, attempt, spec, &res, "verifying inputs: "+err.Error(), logf)
 	}
-	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobFinalizing, nil); err != nil {
+	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobFinalizing, nil, nil); err != nil {
 		return err
 	}
 	outputs, err := s.commitOutputs(ctx, st.Workspace, spec, outputPaths)
@@ -175,10 +195,11 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, siblings
 	say("completed; outputs saved")
 	end := s.Now().UTC()
 	code := 0
-	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		a := lastAttempt(j, attempt)
 		a.Status, a.ExitCode, a.Ended = wharf.JobCompleted, &code, &end
 		a.ProcessStarted, a.ProcessEnded = processTimes(&res)
+		keepRun(j, st)
 		j.Status = wharf.JobCompleted
 		j.Outputs = outputs
 		j.ReuseKey = key
@@ -230,7 +251,7 @@ func (s *Scheduler) reuse(ctx context.Context, st, prev *wharf.Job, key string, 
 		origin = prev.ReusedFrom
 	}
 	now := s.Now().UTC()
-	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		j.Status = wharf.JobCompleted
 		j.Outputs = prev.Outputs
 		j.ReuseKey = key
@@ -251,10 +272,15 @@ func (s *Scheduler) reuse(ctx context.Context, st, prev *wharf.Job, key string, 
 }
 
 // setAttempt moves a step and its current attempt to status, recording the
-// process once it is known.
-func (s *Scheduler) setAttempt(ctx context.Context, st *wharf.Job, n int, status string, p *local.Process) (*wharf.Job, error) {
+// process once it is known; also, when not nil, changes more of the job in
+// the same write.
+func (s *Scheduler) setAttempt(ctx context.Context, st *wharf.Job, n int, status string, p *local.Process, also func(j *wharf.Job)) (*wharf.Job, error) {
 	now := s.Now().UTC()
-	return s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+	return s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+		if also != nil {
+			also(j)
+		}
+		keepRun(j, st)
 		if j.Status == wharf.JobCancelRequested && status != wharf.JobFinalizing {
 			// Keep the request visible; the attempt is being stopped.
 			status = wharf.JobCancelRequested
@@ -283,6 +309,14 @@ func processTimes(r *local.Result) (started, ended *time.Time) {
 	return &s, &e
 }
 
+// keepRun records on j the tracking run that st, the scheduler's copy of
+// the step, was given and the store may not hold yet (see ensureRun).
+func keepRun(j, st *wharf.Job) {
+	if j.RunID == "" && st.RunID != "" {
+		j.RunID, j.ExperimentID = st.RunID, st.ExperimentID
+	}
+}
+
 func lastAttempt(j *wharf.Job, n int) *wharf.JobAttempt {
 	if len(j.Attempts) == 0 || j.Attempts[len(j.Attempts)-1].Number != n {
 		return nil
@@ -301,7 +335,7 @@ func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, n int, spe
 	}
 	now := s.Now().UTC()
 	ctx = context.WithoutCancel(ctx)
-	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		a := lastAttempt(j, n)
 		if a == nil {
 			j.Attempts = append(j.Attempts, wharf.JobAttempt{Number: n, Started: now})
@@ -309,6 +343,7 @@ func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, n int, spe
 		}
 		a.Status, a.ExitCode, a.Error, a.Ended = wharf.JobFailed, code, reason, &now
 		a.PID, a.PGID, a.ProcStart = 0, 0, 0
+		keepRun(j, st)
 		if ran != nil {
 			a.ProcessStarted, a.ProcessEnded = processTimes(ran)
 		}
@@ -352,11 +387,12 @@ func failures(j *wharf.Job) int {
 func (s *Scheduler) interrupted(st *wharf.Job, n int, reason string) error {
 	ctx := context.WithoutCancel(s.ctx)
 	now := s.Now().UTC()
-	done, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		if a := lastAttempt(j, n); a != nil {
 			a.Status, a.Error, a.Ended = wharf.JobCanceled, reason, &now
 			a.PID, a.PGID, a.ProcStart = 0, 0, 0
 		}
+		keepRun(j, st)
 		if !wharf.JobTerminal(j.Status) {
 			if j.Status == wharf.JobCancelRequested && j.Error != "" {
 				reason = j.Error

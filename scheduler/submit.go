@@ -94,7 +94,7 @@ func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub
 	if err := s.Store.CreateJobs(ctx, jobs); err != nil {
 		return nil, err
 	}
-	s.Wake()
+	s.track(jobs)
 	return top, nil
 }
 
@@ -365,7 +365,7 @@ func (s *Scheduler) Rerun(ctx context.Context, workspace, name, principal string
 	if err := s.Store.CreateJobs(ctx, jobs); err != nil {
 		return nil, err
 	}
-	s.Wake()
+	s.track(jobs)
 	return top, nil
 }
 

@@ -123,7 +123,10 @@ func environ(vars map[string]string, spec *StepSpec) []string {
 
 // ensureRun returns the step's tracking run, creating it (and the
 // experiment, and the pipeline's parent run) on first use. The run id is
-// stored on the job, so retries log into the same run.
+// stored on the job, so retries log into the same run: a pipeline's here,
+// a step's by the write that records its process (keepRun), which saves
+// a write per step. A parent given with its run (see pipelineRun) is
+// taken as it is, its experiment too.
 func (s *Scheduler) ensureRun(ctx context.Context, st, parent *wharf.Job) (*wharf.Run, error) {
 	if st.RunID != "" {
 		run, err := s.Store.FindRun(ctx, st.Workspace, st.RunID)
@@ -137,10 +140,6 @@ func (s *Scheduler) ensureRun(ctx context.Context, st, parent *wharf.Job) (*whar
 			return nil, err
 		}
 	}
-	exp, err := s.experiment(ctx, st.Workspace, st.ExperimentName)
-	if err != nil {
-		return nil, err
-	}
 	tags := map[string]string{
 		"mlflow.runName":     st.DisplayName,
 		"mlflow.user":        st.SubmittedBy,
@@ -148,16 +147,28 @@ func (s *Scheduler) ensureRun(ctx context.Context, st, parent *wharf.Job) (*whar
 		"mlflow.source.name": st.Name,
 		"wharf.job":          st.Name,
 	}
+	expID := ""
 	if parent != nil {
-		pr, err := s.ensureRun(ctx, parent, nil)
+		if parent.RunID == "" {
+			if _, err := s.ensureRun(ctx, parent, nil); err != nil {
+				return nil, err
+			}
+		}
+		tags["mlflow.parentRunId"] = parent.RunID
+		tags["wharf.pipeline"] = parent.Name
+		tags["wharf.step"] = st.Step
+		if parent.ExperimentName == st.ExperimentName {
+			expID = parent.ExperimentID
+		}
+	}
+	if expID == "" {
+		exp, err := s.experiment(ctx, st.Workspace, st.ExperimentName)
 		if err != nil {
 			return nil, err
 		}
-		tags["mlflow.parentRunId"] = pr.ID
-		tags["wharf.pipeline"] = parent.Name
-		tags["wharf.step"] = st.Step
+		expID = exp.ID
 	}
-	run := &wharf.Run{Workspace: st.Workspace, ExperimentID: exp.ID, Name: st.DisplayName, UserID: st.SubmittedBy,
+	run := &wharf.Run{Workspace: st.Workspace, ExperimentID: expID, Name: st.DisplayName, UserID: st.SubmittedBy,
 		StartTime: s.Now().UnixMilli(), Tags: tags}
 	if run.Name == "" {
 		run.Name = st.Name
@@ -166,11 +177,13 @@ func (s *Scheduler) ensureRun(ctx context.Context, st, parent *wharf.Job) (*whar
 	if err := s.Store.CreateRun(ctx, run); err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.UpdateJob(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
-		j.RunID, j.ExperimentID = run.ID, run.ExperimentID
-		return nil
-	}); err != nil {
-		return nil, err
+	if st.Type == wharf.JobTypePipeline {
+		if _, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+			j.RunID, j.ExperimentID = run.ID, run.ExperimentID
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	}
 	st.RunID, st.ExperimentID = run.ID, run.ExperimentID
 	return run, nil
