@@ -10,6 +10,7 @@
 #            (Wharf: each branch reads start's output, the join reads every
 #            branch's output; Metaflow: foreach over BENCH_WIDTH items, a
 #            join step, and the end step Metaflow requires)
+#   wide     the same fan-out with BENCH_WIDE branches, fresh runs only
 #
 # Wharf's compute allows BENCH_MAX_WORKERS steps at once (--max-instances)
 # and Metaflow runs with --max-workers BENCH_MAX_WORKERS. Wharf's fresh runs
@@ -26,6 +27,13 @@
 #                            (default 3; each takes about a minute on 2 cores)
 #   BENCH_CHAIN              steps in the chain (default 4)
 #   BENCH_WIDTH              branches in the fan-out (default 200)
+#   BENCH_WIDE               branches in the wide fan-out (default 1000; 0
+#                            leaves it out)
+#   BENCH_WIDE_REPS          measured repetitions of Wharf's wide fan-out
+#                            (default 3)
+#   BENCH_METAFLOW_WIDE_REPS measured repetitions of Metaflow's wide fan-out
+#                            (default 1, about 5 minutes on 2 cores; 0
+#                            leaves it out)
 #   BENCH_MAX_WORKERS        steps at once, both tools (default 16)
 #   BENCH_TOOLS              which columns to run (default "wharf metaflow")
 #   BENCH_NO_WRITE=1         print the table but leave BENCHMARKS.md alone
@@ -44,17 +52,25 @@ REPS=${BENCH_REPS:-5}
 MF_FAN_REPS=${BENCH_METAFLOW_FAN_REPS:-3}
 CHAIN=${BENCH_CHAIN:-4}
 WIDTH=${BENCH_WIDTH:-200}
+WIDE=${BENCH_WIDE:-1000}
+WIDE_REPS=${BENCH_WIDE_REPS:-3}
+MF_WIDE_REPS=${BENCH_METAFLOW_WIDE_REPS:-1}
 WORKERS=${BENCH_MAX_WORKERS:-16}
 read -ra TOOLS <<<"${BENCH_TOOLS:-wharf metaflow}"
 ALL_TOOLS=(wharf metaflow)
-# The issue's target for Wharf's per-step overhead on the local executor.
+# Targets for Wharf on the local executor: step to step ≤ TARGET_MS, and a
+# no-op step's whole cost beyond its own process ≤ BEYOND_MS.
 TARGET_MS=10
+BEYOND_MS=5
 
-for v in REPS MF_FAN_REPS WORKERS; do
+for v in REPS MF_FAN_REPS WORKERS WIDE_REPS; do
   bench_require_posint "$v" "${!v}"
 done
+[[ $MF_WIDE_REPS =~ ^[0-9]+$ ]] || { echo "BENCH_METAFLOW_WIDE_REPS must be a whole number" >&2; exit 2; }
 [[ $CHAIN =~ ^[0-9]+$ && $CHAIN -ge 2 ]] || { echo "BENCH_CHAIN must be an integer >= 2" >&2; exit 2; }
-[[ $WIDTH =~ ^[0-9]+$ && $WIDTH -ge 2 && $WIDTH -le 999 ]] || { echo "BENCH_WIDTH must be an integer from 2 to 999" >&2; exit 2; }
+[[ $WIDTH =~ ^[0-9]+$ && $WIDTH -ge 2 && $WIDTH -le 9999 ]] || { echo "BENCH_WIDTH must be an integer from 2 to 9999" >&2; exit 2; }
+[[ $WIDE =~ ^[0-9]+$ && ( $WIDE -eq 0 || ( $WIDE -ge 2 && $WIDE -le 9999 ) ) ]] ||
+  { echo "BENCH_WIDE must be 0 or an integer from 2 to 9999" >&2; exit 2; }
 bench_require_names BENCH_TOOLS tool "${ALL_TOOLS[*]}" "${TOOLS[@]}"
 
 # pipeload puts each Metaflow run in a process group of its own and kills
@@ -101,7 +117,7 @@ measure() {
   printf '{"summary":true,%s\n' "${line#\{}" >>"$RAW"
   for f in reps steps wall_ms wall_min_ms wall_max_ms cli_ms server_ms submit_ms first_ms \
     ready_p50_ms ready_p95_ms ready_n join_ms attempt_p50_ms attempt_p95_ms \
-    task_p50_ms task_p95_ms gap_p50_ms gap_p95_ms; do
+    proc_p50_ms proc_p95_ms beyond_ms task_p50_ms task_p95_ms gap_p50_ms gap_p95_ms; do
     R[$tool/$flow/$mode/$f]=$(bench_jget "$line" "$f")
   done
 }
@@ -118,7 +134,7 @@ step() {
     printf '    inputs:\n'
     for up in "$@"; do
       # shellcheck disable=SC2016 # ${{...}} is Wharf's, not the shell's
-      printf '      in%03d: ${{parent.jobs.%s.outputs.out}}\n' "$i" "$up"
+      printf '      in%04d: ${{parent.jobs.%s.outputs.out}}\n' "$i" "$up"
       i=$(( i + 1 ))
     done
   fi
@@ -131,23 +147,28 @@ pipeline_header() {
   printf 'type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\n  force_rerun: %s\njobs:\n' "$1"
 }
 
+# fanout_pipeline FORCE WIDTH: start, WIDTH branches, join.
+fanout_pipeline() {
+  local i
+  local -a branches=()
+  for (( i = 0; i < $2; i++ )); do branches+=("$(printf 'b%04d' "$i")"); done
+  pipeline_header "$1"
+  step start
+  for i in "${branches[@]}"; do step "$i" start; done
+  step join "${branches[@]}"
+}
+
 write_pipelines() {
   local force i
-  local -a branches=()
-  for (( i = 0; i < WIDTH; i++ )); do branches+=("$(printf 'b%03d' "$i")"); done
   for force in true false; do
     {
       pipeline_header "$force"
       step s1
       for (( i = 2; i <= CHAIN; i++ )); do step "s$i" "s$(( i - 1 ))"; done
     } >"$WORK/chain-$force.yml"
-    {
-      pipeline_header "$force"
-      step start
-      for i in "${branches[@]}"; do step "$i" start; done
-      step join "${branches[@]}"
-    } >"$WORK/fanout-$force.yml"
+    fanout_pipeline "$force" "$WIDTH" >"$WORK/fanout-$force.yml"
   done
+  (( WIDE == 0 )) || fanout_pipeline true "$WIDE" >"$WORK/wide-true.yml"
 }
 
 # start_wharf: a fresh server (fresh data dir, a port the kernel picks) and
@@ -178,6 +199,12 @@ run_wharf() {
         -flow "$flow" -raw "$RAW" || return 1
     done
   done
+  if (( WIDE > 0 )); then
+    # Fresh runs only; the server is warm from the runs above.
+    echo "==> wharf: wide fan-out ($WIDE branches), fresh"
+    measure wharf wide fresh wharf -wharf "$WORK/bin/wharf" -file "$WORK/wide-true.yml" \
+      -workspace bench -reps "$WIDE_REPS" -slots "$WORKERS" -expect fresh -flow wide -raw "$RAW" || return 1
+  fi
   echo "==> wharf: stopping the server"
   stop_server
 }
@@ -198,14 +225,20 @@ write_flows() {
     printf '    @step\n    def end(self):\n        pass\n\n\n'
     printf 'if __name__ == "__main__":\n    ChainFlow()\n'
   } >"$dir/chainflow.py"
-  cat >"$dir/fanoutflow.py" <<EOF
+  fanout_flow "$WIDTH" >"$dir/fanoutflow.py"
+  fanout_flow "$WIDE" >"$dir/wideflow.py"
+}
+
+# fanout_flow WIDTH: Metaflow's fan-out over WIDTH items.
+fanout_flow() {
+  cat <<EOF
 from metaflow import FlowSpec, step
 
 
 class FanoutFlow(FlowSpec):
     @step
     def start(self):
-        self.items = list(range($WIDTH))
+        self.items = list(range($1))
         self.next(self.branch, foreach="items")
 
     @step
@@ -245,6 +278,14 @@ run_metaflow() {
       --max-num-splits "$WIDTH" ) >"$WORK/line" &
   LOAD_PID=$!
   metaflow_result fanout || return 1
+  if (( WIDE > 0 && MF_WIDE_REPS > 0 )); then
+    echo "==> metaflow: wide fan-out ($WIDE branches)"
+    ( cd "$dir" && exec "$WORK/bin/pipeload" metaflow -reps "$MF_WIDE_REPS" -flow wide \
+        -log "$dir/wide.log" -raw "$RAW" -- "$VENV/bin/python" wideflow.py "${run[@]}" \
+        --max-num-splits "$WIDE" ) >"$WORK/line" &
+    LOAD_PID=$!
+    metaflow_result wide || return 1
+  fi
 }
 
 # metaflow_result FLOW: wait for the pipeload started in the background.
@@ -317,28 +358,37 @@ TABLE=$WORK/table.md
   echo '|---|--:|--:|--:|'
   echo "| chain of $CHAIN no-op steps: submit → done, median (min–max) | $(fmt_wall $W/chain/fresh) | $(fmt_wall $M/chain/fresh) | $(ratio "$(v $M/chain/fresh/wall_ms)" "$(v $W/chain/fresh/wall_ms)") |"
   echo "| fan-out 1 + $WIDTH + 1 steps, $WORKERS at once: submit → done, median (min–max) | $(fmt_wall $W/fanout/fresh) | $(fmt_wall $M/fanout/fresh) | $(ratio "$(v $M/fanout/fresh/wall_ms)" "$(v $W/fanout/fresh/wall_ms)") |"
+  if (( WIDE > 0 )); then
+    echo "| fan-out 1 + $WIDE + 1 steps, $WORKERS at once: submit → done, median (min–max) | $(fmt_wall $W/wide/fresh) | $(fmt_wall $M/wide/fresh) | $(ratio "$(v $M/wide/fresh/wall_ms)" "$(v $W/wide/fresh/wall_ms)") |"
+  fi
   echo "| chain resubmitted, every step reused from Wharf's cache | $(fmt_wall $W/chain/reused) | – | – |"
   echo "| fan-out resubmitted, every step reused from Wharf's cache | $(fmt_wall $W/fanout/reused) | – | – |"
   echo "| chain: submit → \`wharf ml job stream\` exits (polls every 300 ms) | $(fmt_ms "$(v $W/chain/fresh/cli_ms)") | – | – |"
   echo "| fan-out: submit → \`wharf ml job stream\` exits | $(fmt_ms "$(v $W/fanout/fresh/cli_ms)") | – | – |"
   echo "| chain, per step: Wharf (job ended − created) ÷ $CHAIN; Metaflow run ÷ $CHAIN | $(fmt_ms "$W_STEP") | $(fmt_ms "$M_STEP") | $(ratio "$M_STEP" "$W_STEP") |"
+  echo "| chain, per step beyond its process: (job ended − created − the processes' own time) ÷ $CHAIN, median | $(fmt_ms "$(v $W/chain/fresh/beyond_ms)") | – | – |"
   echo "| chain, step to step: upstream ended → downstream started, p50 / p95 | $(fmt_pair "$(v $W/chain/fresh/ready_p50_ms)" "$(v $W/chain/fresh/ready_p95_ms)") | $(fmt_pair "$(v $M/chain/fresh/gap_p50_ms)" "$(v $M/chain/fresh/gap_p95_ms)") | – |"
   echo "| fan-out, step to step: ready (upstreams ended, a slot free) → started, p50 / p95 | $(fmt_pair "$(v $W/fanout/fresh/ready_p50_ms)" "$(v $W/fanout/fresh/ready_p95_ms)") | – | – |"
+  if (( WIDE > 0 )); then
+    echo "| fan-out of $WIDE, step to step: ready → started, p50 / p95 | $(fmt_pair "$(v $W/wide/fresh/ready_p50_ms)" "$(v $W/wide/fresh/ready_p95_ms)") | – | – |"
+  fi
   echo "| fan-in: last branch ended → join started, median | $(fmt_ms "$(v $W/fanout/fresh/join_ms)") | – | – |"
   echo "| submit (CLI started) → job created, median of chain runs | $(fmt_ms "$(v $W/chain/fresh/submit_ms)") | – | – |"
   echo "| job created → first step started, median of chain runs | $(fmt_ms "$(v $W/chain/fresh/first_ms)") | – | – |"
   echo "| one no-op step, start → end, chain, p50 / p95 | $(fmt_pair "$(v $W/chain/fresh/attempt_p50_ms)" "$(v $W/chain/fresh/attempt_p95_ms)") | $(fmt_pair "$(v $M/chain/fresh/task_p50_ms)" "$(v $M/chain/fresh/task_p95_ms)") | $(ratio "$(v $M/chain/fresh/task_p50_ms)" "$(v $W/chain/fresh/attempt_p50_ms)") |"
+  echo "| one no-op step's process (\`/bin/sh -c true\`, start → its group gone), chain, p50 / p95 | $(fmt_pair "$(v $W/chain/fresh/proc_p50_ms)" "$(v $W/chain/fresh/proc_p95_ms)") | – | – |"
   echo "| one no-op step, start → end, fan-out ($WORKERS at once), p50 / p95 | $(fmt_pair "$(v $W/fanout/fresh/attempt_p50_ms)" "$(v $W/fanout/fresh/attempt_p95_ms)") | $(fmt_pair "$(v $M/fanout/fresh/task_p50_ms)" "$(v $M/fanout/fresh/task_p95_ms)") | $(ratio "$(v $M/fanout/fresh/task_p50_ms)" "$(v $W/fanout/fresh/attempt_p50_ms)") |"
 } >"$TABLE"
 
-# The target, judged from this run's numbers: the step-to-step latency on
-# the chain (p50 and p95), and the whole cost of a step on the chain (job
-# time ÷ steps, the no-op process included).
-verdict() { # verdict VALUE
+# The targets, judged from this run's numbers: the step-to-step latency on
+# the chain (p50 and p95) and on the fan-out, and the whole cost of a step
+# on the chain beyond its own process (job time less the processes' time,
+# ÷ steps).
+verdict() { # verdict VALUE LIMIT
   isnum "${1:-}" || { echo "not measured"; return; }
-  awk -v x="$1" -v l="$TARGET_MS" 'BEGIN { printf "%s (%.2f ms)\n", (x <= l) ? "**met**" : "**not met**", x }'
+  awk -v x="$1" -v l="$2" 'BEGIN { printf "%s (%.2f ms)\n", (x <= l) ? "**met**" : "**not met**", x }'
 }
-TARGET_LINE="Target, Wharf per-step overhead ≤ $TARGET_MS ms on the local executor, from this run: chain step to step p50 $(verdict "$(v $W/chain/fresh/ready_p50_ms)"), p95 $(verdict "$(v $W/chain/fresh/ready_p95_ms)"); whole per-step cost on the chain $(verdict "$W_STEP"); fan-out ready → started p50 $(verdict "$(v $W/fanout/fresh/ready_p50_ms)")."
+TARGET_LINE="Targets for Wharf on the local executor, from this run: a no-op step's whole cost beyond its process ≤ $BEYOND_MS ms on the chain $(verdict "$(v $W/chain/fresh/beyond_ms)" $BEYOND_MS); step to step ≤ $TARGET_MS ms: chain p50 $(verdict "$(v $W/chain/fresh/ready_p50_ms)" $TARGET_MS), p95 $(verdict "$(v $W/chain/fresh/ready_p95_ms)" $TARGET_MS), fan-out ready → started p50 $(verdict "$(v $W/fanout/fresh/ready_p50_ms)" $TARGET_MS)."
 
 echo
 cat "$TABLE"
@@ -375,10 +425,10 @@ SECTION=$WORK/section.md
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
   echo "- Versions: $versions"
-  echo "- Flows: a chain of $CHAIN no-op steps; a fan-out of one start step, $WIDTH no-op branches and one join. Wharf: \`command: \"true\"\` in an environment with only \`image:\` (the host's own tools), each step reading its upstreams' outputs; Metaflow: steps that only call \`self.next\`, \`foreach\` over $WIDTH items, and the \`end\` step it requires (so its fan-out runs ${MF_FAN_TASKS:-$(( WIDTH + 3 ))} tasks to Wharf's $(( WIDTH + 2 )))"
-  echo "- At most $WORKERS steps at once in both: Wharf's compute \`--max-instances $WORKERS\`, Metaflow \`run --max-workers $WORKERS --no-pylint\` (fan-out also \`--max-num-splits $WIDTH\`)"
-  echo "- Repetitions: Wharf $REPS of each (after one unmeasured submission: a warm-up, or for the reused rows the run that fills the cache); Metaflow chain $REPS after one warm-up, fan-out $MF_FAN_REPS. Medians are nearest-rank (the lower middle one for an even count)."
-  echo "- Wharf: one fresh server (SQLite store) for all its runs; fresh runs have \`force_rerun: true\`, reused runs are the same YAML with \`force_rerun: false\` and every step checked to be reused. Submit → done is from just before \`wharf ml job create\` starts to the job's \`ended_at\` (same clock); step timings are from \`wharf ml job show -o json\`: an attempt's \`started\` is written when it gets a compute slot, before staging and the process, and its \`ended\` after the outputs are saved."
+  echo "- Flows: a chain of $CHAIN no-op steps; a fan-out of one start step, $WIDTH no-op branches and one join$( (( WIDE > 0 )) && echo ", and the same with $WIDE branches"). Wharf: \`command: \"true\"\` in an environment with only \`image:\` (the host's own tools), each step reading its upstreams' outputs; Metaflow: steps that only call \`self.next\`, \`foreach\` over $WIDTH items, and the \`end\` step it requires (so its fan-out runs ${MF_FAN_TASKS:-$(( WIDTH + 3 ))} tasks to Wharf's $(( WIDTH + 2 )))"
+  echo "- At most $WORKERS steps at once in both: Wharf's compute \`--max-instances $WORKERS\`, Metaflow \`run --max-workers $WORKERS --no-pylint\` (fan-outs also \`--max-num-splits\` their width)"
+  echo "- Repetitions: Wharf $REPS of each (after one unmeasured submission: a warm-up, or for the reused rows the run that fills the cache); Metaflow chain $REPS after one warm-up, fan-out $MF_FAN_REPS$( (( WIDE > 0 )) && echo "; the $WIDE-branch fan-out: Wharf $WIDE_REPS fresh runs (no warm-up, the server is warm from the runs before), Metaflow $MF_WIDE_REPS"). Medians are nearest-rank (the lower middle one for an even count)."
+  echo "- Wharf: one fresh server (SQLite store) for all its runs; fresh runs have \`force_rerun: true\`, reused runs are the same YAML with \`force_rerun: false\` and every step checked to be reused. Submit → done is from just before \`wharf ml job create\` starts to the job's \`ended_at\` (same clock); step timings are from \`wharf ml job show -o json\`: an attempt's \`started\` is written when it gets a compute slot, before staging and the process, and its \`ended\` after the outputs are saved; \`process_started\` and \`process_ended\` bound the step's process, from its start to its process group being gone."
   echo "- Metaflow: submit → done is \`python flow.py run\` from start to exit; task timings from its own \"Task is starting\" / \"Task finished successfully\" lines (millisecond resolution); each task is a new Python process."
   echo "- Fan-out \"ready\": a branch is ready when its upstream has ended and one of the $WORKERS slots is free (attempts matched to slots in start order, each taking the slot that came free first)."
   for t in "${!UNAVAILABLE[@]}"; do echo "- $t: ${UNAVAILABLE[$t]}; its column is empty"; done

@@ -91,6 +91,10 @@ type wharfAttempt struct {
 	Status  string     `json:"status"`
 	Started time.Time  `json:"started"`
 	Ended   *time.Time `json:"ended"`
+	// ProcessStarted and ProcessEnded bound the step's own process; a
+	// server older than these fields leaves them out.
+	ProcessStarted *time.Time `json:"process_started"`
+	ProcessEnded   *time.Time `json:"process_ended"`
 }
 
 // wharfRep is one repetition's measurements, in milliseconds.
@@ -119,6 +123,13 @@ type wharfRep struct {
 	JoinMS float64 `json:"join_ms,omitempty"`
 	// AttemptMS: each attempt from started to ended.
 	AttemptMS []float64 `json:"attempt_ms,omitempty"`
+	// ProcMS: each attempt's process, from its start to its group being
+	// gone (servers that record it).
+	ProcMS []float64 `json:"proc_ms,omitempty"`
+	// BeyondMS: (ServerMS − the sum of ProcMS) ÷ steps, what each step
+	// cost beyond its own process; meaningful for a chain, where no two
+	// processes overlap. 0 when the server records no process times.
+	BeyondMS float64 `json:"beyond_ms,omitempty"`
 }
 
 // summary is the one line printed on stdout: medians over repetitions and
@@ -140,6 +151,9 @@ type summary struct {
 	JoinMS        float64 `json:"join_ms,omitempty"`
 	AttemptP50MS  float64 `json:"attempt_p50_ms,omitempty"`
 	AttemptP95MS  float64 `json:"attempt_p95_ms,omitempty"`
+	ProcP50MS     float64 `json:"proc_p50_ms,omitempty"`
+	ProcP95MS     float64 `json:"proc_p95_ms,omitempty"`
+	BeyondMS      float64 `json:"beyond_ms,omitempty"`
 	TaskP50MS     float64 `json:"task_p50_ms,omitempty"`
 	TaskP95MS     float64 `json:"task_p95_ms,omitempty"`
 	GapP50MS      float64 `json:"gap_p50_ms,omitempty"`
@@ -304,10 +318,19 @@ func measureWharf(j *wharfJob, t0, tStream time.Time, slots int, reused bool) (*
 		return rep, nil
 	}
 	steps := make([]dagStep, len(j.Steps))
+	var procs time.Duration
 	for i, st := range j.Steps {
 		a := st.Attempts[0]
 		steps[i] = dagStep{Name: st.Step, Deps: st.Spec.Deps, Started: a.Started, Ended: *a.Ended}
 		rep.AttemptMS = append(rep.AttemptMS, loadstat.Ms(a.Ended.Sub(a.Started)))
+		if a.ProcessStarted != nil && a.ProcessEnded != nil {
+			d := a.ProcessEnded.Sub(*a.ProcessStarted)
+			procs += d
+			rep.ProcMS = append(rep.ProcMS, loadstat.Ms(d))
+		}
+	}
+	if len(rep.ProcMS) == len(j.Steps) {
+		rep.BeyondMS = loadstat.Round((rep.ServerMS-loadstat.Ms(procs))/float64(len(j.Steps)), 3)
 	}
 	first := steps[0].Started
 	for _, s := range steps {
@@ -399,7 +422,7 @@ func dispatchLatencies(steps []dagStep, slots int) (ready []time.Duration, join 
 
 func summarizeWharf(reps []*wharfRep) *summary {
 	s := &summary{Tool: "wharf", Reps: len(reps)}
-	var wall, cli, server, submit, first, join, ready, attempt []float64
+	var wall, cli, server, submit, first, join, ready, attempt, proc, beyond []float64
 	for _, r := range reps {
 		s.Steps = r.Steps
 		wall = append(wall, r.WallMS)
@@ -417,12 +440,18 @@ func summarizeWharf(reps []*wharfRep) *summary {
 		}
 		ready = append(ready, r.ReadyMS...)
 		attempt = append(attempt, r.AttemptMS...)
+		proc = append(proc, r.ProcMS...)
+		if r.BeyondMS != 0 {
+			beyond = append(beyond, r.BeyondMS)
+		}
 	}
 	s.WallMS, s.WallMinMS, s.WallMaxMS = median(wall), quantile(wall, 0), quantile(wall, 1)
 	s.CLIMS, s.ServerMS, s.SubmitMS = median(cli), median(server), median(submit)
 	s.FirstMS, s.JoinMS = median(first), median(join)
 	s.ReadyP50MS, s.ReadyP95MS, s.ReadyN = quantile(ready, 0.5), quantile(ready, 0.95), len(ready)
 	s.AttemptP50MS, s.AttemptP95MS = quantile(attempt, 0.5), quantile(attempt, 0.95)
+	s.ProcP50MS, s.ProcP95MS = quantile(proc, 0.5), quantile(proc, 0.95)
+	s.BeyondMS = median(beyond)
 	return s
 }
 

@@ -112,3 +112,33 @@ func TestParseMetaflow(t *testing.T) {
 		t.Error("a run without Done! was accepted")
 	}
 }
+
+// TestMeasureWharfBeyondProcess: a chain's cost beyond its processes is the
+// job's time less every process's, per step.
+func TestMeasureWharfBeyondProcess(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(msec int) *time.Time { v := base.Add(time.Duration(msec) * time.Millisecond); return &v }
+	step := func(name string, deps []string, start, pStart, pEnd, end int) wharfStep {
+		st := wharfStep{Step: name, Status: "Completed", Attempts: []wharfAttempt{{Number: 1, Status: "Completed",
+			Started: *at(start), Ended: at(end), ProcessStarted: at(pStart), ProcessEnded: at(pEnd)}}}
+		st.Spec.Deps = deps
+		return st
+	}
+	j := &wharfJob{Name: "j", Status: "Completed", CreatedAt: base, EndedAt: at(20),
+		Steps: []wharfStep{step("s1", nil, 1, 2, 5, 8), step("s2", []string{"s1"}, 10, 12, 15, 18)}}
+	rep, err := measureWharf(j, base, *at(30), 16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 20 ms of job, 3 + 3 ms of processes, 2 steps.
+	if rep.BeyondMS != 7 || !slices.Equal(rep.ProcMS, []float64{3, 3}) {
+		t.Errorf("beyond %v ms, processes %v", rep.BeyondMS, rep.ProcMS)
+	}
+	// Without process times (an older server) there is no figure.
+	for i := range j.Steps {
+		j.Steps[i].Attempts[0].ProcessStarted = nil
+	}
+	if rep, err = measureWharf(j, base, *at(30), 16, false); err != nil || rep.BeyondMS != 0 {
+		t.Errorf("without process times: beyond %v, %v", rep.BeyondMS, err)
+	}
+}
