@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -74,6 +76,11 @@ func (s *Server) createAsset(kind string) func(*http.Request, *assetRequest) (in
 				return 0, nil, err
 			}
 		}
+		if kind == wharf.AssetData && req.Digest == "" {
+			if err := s.pinDataPath(r, req); err != nil {
+				return 0, nil, err
+			}
+		}
 		if kind == wharf.AssetData && req.Digest != "" {
 			if err := s.recordDataPath(r, req); err != nil {
 				return 0, nil, err
@@ -85,6 +92,35 @@ func (s *Server) createAsset(kind string) func(*http.Request, *assetRequest) (in
 		}
 		return http.StatusCreated, a, s.Store.CreateAsset(r.Context(), a)
 	}
+}
+
+// pinDataPath pins a data asset that names a datastore path to what is
+// stored there now (a file, a folder, or everything below the path), as
+// assets of uploaded content are pinned. A path that holds nothing yet is
+// accepted, as Azure accepts it: the asset then resolves the path anew at
+// every job until content is there.
+func (s *Server) pinDataPath(r *http.Request, req *assetRequest) error {
+	var spec resolve.DataAsset
+	if err := json.Unmarshal(req.Spec, &spec); err != nil || !jobspec.IsDatastoreURI(spec.Path) {
+		return nil
+	}
+	in, err := s.resolver().Input(r.Context(), r.PathValue("workspace"), spec.Type, spec.Path, "spec.path")
+	if wharf.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := resolve.CheckKind(spec.Type, in.Kind, spec.Path); err != nil {
+		return err
+	}
+	spec.Kind, spec.FileName = in.Kind, in.FileName
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	req.Spec, req.Digest = b, in.Digest
+	return nil
 }
 
 // recordDataPath files uploaded data under the datastore path its asset

@@ -446,6 +446,25 @@ func (run *resolution) data(d *jobspec.DataRef, in *scheduler.InputSpec) error {
 		}
 		in.Digest, in.Kind, in.FileName = asset.Digest, ds.Kind, ds.FileName
 		in.Source = "azureml:" + asset.Name + ":" + asset.Version
+		if asset.Digest == "" && jobspec.IsDatastoreURI(ds.Path) {
+			// Registered before anything was at its path: what is there
+			// now, if anything.
+			u, err := jobspec.ParseDatastoreURI(ds.Path)
+			if err != nil {
+				return err
+			}
+			df, err := run.datastoreContent(u)
+			if wharf.IsNotFound(err) {
+				return wharf.Errorf(wharf.EINVALID, "data asset %s:%s names %s, which holds nothing yet", asset.Name, asset.Version, ds.Path)
+			}
+			if err != nil {
+				return err
+			}
+			if err := CheckKind(ds.Type, df.Kind, ds.Path); err != nil {
+				return err
+			}
+			in.Digest, in.Kind, in.FileName = df.Digest, df.Kind, path.Base(df.Path)
+		}
 	case d.Datastore != nil:
 		df, err := run.datastoreContent(*d.Datastore)
 		if err != nil {
@@ -456,6 +475,18 @@ func (run *resolution) data(d *jobspec.DataRef, in *scheduler.InputSpec) error {
 		return wharf.Errorf(wharf.EINVALID, "%s is a local path, which a job document cannot hold", d.LocalPath)
 	default:
 		return wharf.Errorf(wharf.EINVALID, "%s cannot be read by this server; use a data asset or an azureml://datastores/ path", d.String())
+	}
+	return nil
+}
+
+// CheckKind refuses content of the wrong kind for a data type: a uri_file
+// must be a file, a uri_folder or mltable a folder.
+func CheckKind(typ, kind, where string) error {
+	switch {
+	case typ == jobspec.TypeURIFile && kind != scheduler.KindFile:
+		return wharf.Errorf(wharf.EINVALID, "type uri_file needs a file, but %s is a folder", where).WithField("path")
+	case typ != "" && typ != jobspec.TypeURIFile && kind == scheduler.KindFile:
+		return wharf.Errorf(wharf.EINVALID, "type %s needs a folder, but %s is a file", typ, where).WithField("path")
 	}
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
-	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -209,13 +208,3 @@ func localUploadURI(digest, path string) string {
 	return "azureml://datastores/workspaceblobstore/paths/LocalUpload/" + hexPart + "/" + filepath.Base(path)
 }
 
-// datastoreContent asks the server what is stored at a datastore URI.
-func datastoreContent(ctx context.Context, c *wharfhttp.Client, ws string, u *jobspec.DatastoreURI) (*wharf.DatastoreFile, error) {
-	var f wharf.DatastoreFile
-	err := c.Do(ctx, "GET", "/api/v1/workspaces/"+url.PathEscape(ws)+"/datastores/"+url.PathEscape(u.Datastore)+
-		"/paths/"+escapePath(strings.Trim(u.Path, "/")), nil, &f)
-	if err != nil {
-		return nil, err
-	}
-	return &f, nil
-}

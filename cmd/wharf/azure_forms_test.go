@@ -42,3 +42,52 @@ resources:
 		t.Errorf("serverless cluster: %q", c)
 	}
 }
+
+// TestDataAssetAtADatastorePath: a data asset may name a datastore path
+// that holds nothing yet, as Azure allows; a job reading it then reads
+// what the path holds when the job is created. An asset made once the
+// path holds data is pinned to that content.
+func TestDataAssetAtADatastorePath(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
+	landing := "azureml://datastores/workspaceblobstore/paths/landing/fares"
+	e.ok("ml", "data", "create", "-n", "fares", "--path", landing, "--type", "uri_folder", "-w", "dev")
+
+	// A job lands a file there.
+	writer := writeFile(t, dir, "land.yml", `command: echo 'fare\n7' > ${{outputs.out}}/jan.csv
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+outputs:
+  out: {type: uri_folder, path: `+landing+`}
+`)
+	name := lastLine(e.ok("ml", "job", "create", "--file", writer, "--stream", "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("landing job: %s", got)
+	}
+	reader := writeFile(t, dir, "read.yml", `command: cat ${{inputs.fares}}/jan.csv
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+inputs:
+  fares: {type: uri_folder, path: azureml:fares@latest}
+`)
+	out, errs, code := e.wharf("ml", "job", "create", "--file", reader, "--stream", "-w", "dev")
+	if code != 0 || !strings.Contains(out, "7") {
+		t.Fatalf("reading the asset after data landed: exit %d\n%s\n%s", code, out, errs)
+	}
+	// Created now, the asset is pinned to the folder's content.
+	e.ok("ml", "data", "create", "-n", "fares", "--path", landing, "--type", "uri_folder", "-w", "dev")
+	if d := strings.TrimSpace(e.ok("ml", "data", "show", "-n", "fares", "-v", "2", "-w", "dev", "--query", "digest", "-o", "tsv")); !strings.HasPrefix(d, "sha256:") {
+		t.Errorf("version 2 is not pinned: %q", d)
+	}
+	// The wrong type for what is there is refused.
+	if _, errs, code := e.wharf("ml", "data", "create", "-n", "fares-file", "--path", landing, "--type", "uri_file", "-w", "dev"); code == 0 || !strings.Contains(errs, "needs a file") {
+		t.Errorf("uri_file over a folder: exit %d %s", code, errs)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

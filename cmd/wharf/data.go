@@ -44,21 +44,16 @@ func (a *app) dataCommand() *cobra.Command {
 				}
 				fileName, uri = filepath.Base(spec.Source.LocalPath), localUploadURI(digest, spec.Source.LocalPath)
 			case spec.Source.Datastore != nil:
-				df, err := datastoreContent(cmd.Context(), c, ws, spec.Source.Datastore)
-				if err != nil {
-					return err
-				}
-				digest, kind, uri = df.Digest, df.Kind, spec.Source.Datastore.String()
-				fileName = filepath.Base(df.Path)
+				// The server pins the asset to what the path holds.
+				uri = spec.Source.Datastore.String()
 			default:
 				return wharf.Errorf(wharf.EINVALID, "%s: path %s: this server reads local files and folders and "+
 					"azureml://datastores/ paths, not external storage", source, spec.Source.String()).WithField("path")
 			}
-			if spec.Type == jobspec.TypeURIFile && kind != "file" {
-				return wharf.Errorf(wharf.EINVALID, "%s: type uri_file needs a file, but %s is a folder", source, spec.Source.String()).WithField("path")
-			}
-			if spec.Type != jobspec.TypeURIFile && kind == "file" {
-				return wharf.Errorf(wharf.EINVALID, "%s: type %s needs a folder, but %s is a file", source, spec.Type, spec.Source.String()).WithField("path")
+			if kind != "" {
+				if err := resolve.CheckKind(spec.Type, kind, spec.Source.String()); err != nil {
+					return wharf.Errorf(wharf.EINVALID, "%s: %s", source, wharf.ErrorMessage(err)).WithField("path")
+				}
 			}
 			body := assetBody{Version: spec.Version, Digest: digest, Description: spec.Description, Tags: spec.Tags,
 				Spec: dataSpecJSON{Type: spec.Type, Path: uri, Kind: kind, FileName: fileName, Size: size, Files: files}}

@@ -380,9 +380,17 @@ jobs:
 	if copied.Digest == "" || copied.Digest != show.Outputs["out"].Digest {
 		t.Errorf("data asset from the output's path pins %q, the output is %q", copied.Digest, show.Outputs["out"].Digest)
 	}
+	// A path that holds nothing yet is accepted, as Azure accepts it; the
+	// asset is pinned to nothing, and a job reading it before anything
+	// lands there is refused with the reason.
 	writeFile(t, dir, "missing.yml", "name: missing\ntype: uri_folder\npath: azureml://datastores/workspaceblobstore/paths/nothing/here\n")
-	if _, errs, code := e.wharf("ml", "data", "create", "--file", filepath.Join(dir, "missing.yml"), "-w", "mlw"); code == 0 || !strings.Contains(errs, "nothing is stored") {
-		t.Errorf("missing path: exit %d, %s", code, errs)
+	if d := strings.TrimSpace(e.ok("ml", "data", "create", "--file", filepath.Join(dir, "missing.yml"), "-w", "mlw", "--query", "digest", "-o", "tsv")); d != "" {
+		t.Errorf("an asset of an empty path pins %q", d)
+	}
+	reader := writeFile(t, dir, "read-missing.yml", "command: ls ${{inputs.d}}\nenvironment: {image: python:3.11}\ncompute: azureml:cpu-cluster\n"+
+		"inputs:\n  d: {type: uri_folder, path: azureml:missing:1}\n")
+	if _, errs, code := e.wharf("ml", "job", "create", "--file", reader, "-w", "mlw"); code == 0 || !strings.Contains(errs, "holds nothing yet") {
+		t.Errorf("a job reading an empty path: exit %d, %s", code, errs)
 	}
 }
 
