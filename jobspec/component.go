@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -32,7 +34,12 @@ type ComponentSpec struct {
 	CodeRef *AssetRef
 	// CodeURI is code stored at a datastore path: content the client
 	// uploaded before sending a job document, or a folder on a datastore.
-	CodeURI      *DatastoreURI
+	CodeURI *DatastoreURI
+	// AdditionalIncludes are absolute local files and folders that join
+	// the code folder at its top, each under its own name, as Azure
+	// builds a component's snapshot; the client merges them before it
+	// uploads the code.
+	AdditionalIncludes []string
 	Environment  EnvironmentRef
 	Distribution *Distribution
 	Resources    Resources
@@ -57,6 +64,7 @@ func (c *ComponentSpec) Clone() *ComponentSpec {
 		u := *c.CodeURI
 		out.CodeURI = &u
 	}
+	out.AdditionalIncludes = slices.Clone(c.AdditionalIncludes)
 	if c.Distribution != nil {
 		d := *c.Distribution
 		out.Distribution = &d
@@ -166,6 +174,8 @@ type rawComponent struct {
 	Resources       *yaml.Node        `yaml:"resources"`
 	Inputs          *yaml.Node        `yaml:"inputs"`
 	Outputs         *yaml.Node        `yaml:"outputs"`
+	// AdditionalIncludes are files and folders put beside the code.
+	AdditionalIncludes *yaml.Node `yaml:"additional_includes"`
 }
 
 type rawInputDef struct {
@@ -255,6 +265,9 @@ func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *Co
 	if raw.Environment != nil {
 		c.Environment = s.environmentField(raw.Environment, join(field, "environment"), r)
 	}
+	if raw.AdditionalIncludes != nil {
+		c.AdditionalIncludes = s.additionalIncludes(raw.AdditionalIncludes, join(field, "additional_includes"), c.Code)
+	}
 	if raw.Resources != nil {
 		s.resources(raw.Resources, join(field, "resources"), &c.Resources)
 	}
@@ -322,6 +335,49 @@ func (s scope) code(n *yaml.Node, field string, r Resolver) (string, *AssetRef, 
 		return abs, nil, nil
 	}
 	return "", nil, nil
+}
+
+// additionalIncludes reads a component's additional_includes: local
+// files and folders relative to its YAML, which need a local code folder
+// to join and must not share a name.
+func (s scope) additionalIncludes(n *yaml.Node, field, code string) []string {
+	n = deref(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		s.fail(n, field, "additional_includes must be a list of paths")
+		return nil
+	}
+	var out []string
+	names := map[string]bool{}
+	for i, item := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		item = deref(item)
+		if item.Kind != yaml.ScalarNode || strings.TrimSpace(item.Value) == "" {
+			s.fail(item, f, "an additional include is a path to a file or folder")
+			continue
+		}
+		abs, ok := s.localPath(item, f, strings.TrimSpace(item.Value))
+		if !ok {
+			continue
+		}
+		if _, err := os.Stat(abs); err != nil {
+			s.fail(item, f, "additional include %s does not exist", abs)
+			continue
+		}
+		base := filepath.Base(abs)
+		if names[base] {
+			s.fail(item, f, "two additional includes are named %s; each joins the code folder under its own name", base)
+			continue
+		}
+		names[base] = true
+		out = append(out, abs)
+	}
+	if len(out) > 0 && code == "" {
+		s.fail(n, field, "additional_includes need a local code folder to join")
+	}
+	return out
 }
 
 // environmentField reads an environment field: a reference or an inline

@@ -18,6 +18,9 @@ import (
 // what says what the content is for, for progress and messages.
 type Uploader interface {
 	Upload(path, what string) (uri string, err error)
+	// UploadCode stores a code folder with a component's additional
+	// includes beside its files (see snapshot.Gather).
+	UploadCode(path string, includes []string) (uri string, err error)
 }
 
 // Document is a job file made ready to send to a server: the CLI v2 job
@@ -219,11 +222,29 @@ func (b *docBuilder) component(doc *yamlfile.Document, n *yaml.Node, field strin
 }
 
 func (b *docBuilder) componentBody(doc *yamlfile.Document, n *yaml.Node, field string) *yaml.Node {
+	// Additional includes join the code folder before it is uploaded;
+	// the document names only the result.
+	var includes []string
+	if inc := deref(valueOf(n, "additional_includes")); inc != n && inc.Kind == yaml.SequenceNode {
+		for _, item := range inc.Content {
+			if item = deref(item); item.Kind == yaml.ScalarNode {
+				includes = append(includes, doc.Resolve(strings.TrimSpace(item.Value)))
+			}
+		}
+	}
 	return copyMapping(n, func(key string, v *yaml.Node) *yaml.Node {
 		switch key {
-		case "$schema":
+		case "$schema", "additional_includes":
 			return nil
 		case "code":
+			if len(includes) > 0 && v.Kind == yaml.ScalarNode && !isNull(v) {
+				uri, err := b.up.UploadCode(doc.Resolve(strings.TrimSpace(v.Value)), includes)
+				if err != nil {
+					b.errs.list = append(b.errs.list, yamlfile.NodeError(doc, v, join(field, key), "%s", err.Error()))
+					return v
+				}
+				return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: uri, Line: v.Line, Column: v.Column}
+			}
 			return b.code(doc, v, join(field, key))
 		case "environment":
 			return b.environment(doc, v, join(field, key))

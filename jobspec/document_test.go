@@ -29,6 +29,11 @@ func (u *recordingUploader) Upload(path, what string) (string, error) {
 	return uri, nil
 }
 
+func (u *recordingUploader) UploadCode(path string, includes []string) (string, error) {
+	u.paths = append(u.paths, append([]string{path}, includes...)...)
+	return "azureml://datastores/workspaceblobstore/paths/LocalUpload/" + strings.Repeat("cd", 32) + "/" + filepath.Base(path) + "/", nil
+}
+
 func writeFiles(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()

@@ -657,6 +657,7 @@ func ComponentHash(comp *jobspec.ComponentSpec) (string, error) {
 	// Where code is stored says nothing about what runs; leaving the key
 	// out keeps hashes equal to those of jobs stored before it existed.
 	delete(doc, "CodeURI")
+	delete(doc, "AdditionalIncludes")
 	b, err = json.Marshal(withoutPositions(doc))
 	if err != nil {
 		return "", err

@@ -190,6 +190,26 @@ func (a *app) uploadLocal(ctx context.Context, c *wharfhttp.Client, ws, path, wh
 	return m.Digest, "folder", m.Size(), len(m.Files), nil
 }
 
+// uploadCode uploads a component's code folder with its additional
+// includes laid beside its files, and returns the folder's digest.
+func (a *app) uploadCode(ctx context.Context, c *wharfhttp.Client, ws, code string, includes []string) (string, error) {
+	if len(includes) == 0 {
+		digest, _, _, _, err := a.uploadLocal(ctx, c, ws, code, "code")
+		return digest, err
+	}
+	tmp, err := os.MkdirTemp("", "wharf-code-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	dir := filepath.Join(tmp, filepath.Base(code))
+	if err := snapshot.Gather(dir, code, includes); err != nil {
+		return "", err
+	}
+	digest, _, _, _, err := a.uploadLocal(ctx, c, ws, dir, "code")
+	return digest, err
+}
+
 func unwrapPathErr(err error) string {
 	var pe *os.PathError
 	if errors.As(err, &pe) {

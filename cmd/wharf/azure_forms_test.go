@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -90,4 +92,60 @@ inputs:
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// TestComponentAdditionalIncludes: a component's additional_includes join
+// its code folder, each under its own name, whether the component is a
+// file a pipeline names by bare path or a registered one.
+func TestComponentAdditionalIncludes(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
+	for _, d := range []string{"shared/lib", "components/src"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, dir, "shared/greeting.txt", "hello from an include\n")
+	writeFile(t, dir, "shared/lib/name.txt", "library folder\n")
+	writeFile(t, dir, "components/src/run.sh", "cat greeting.txt lib/name.txt\n")
+	writeFile(t, dir, "components/say.yml", `$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+name: say
+type: command
+code: ./src
+additional_includes:
+  - ../shared/greeting.txt
+  - ../shared/lib
+environment:
+  image: python:3.11
+command: sh run.sh
+`)
+	pipeline := writeFile(t, dir, "pipeline.yml", `type: pipeline
+settings: {default_compute: azureml:cpu-cluster}
+jobs:
+  say:
+    component: ./components/say.yml
+`)
+	out, errs, code := e.wharf("ml", "job", "create", "--file", pipeline, "--stream", "-w", "dev")
+	if code != 0 || !strings.Contains(out, "hello from an include") || !strings.Contains(out, "library folder") {
+		t.Fatalf("pipeline with includes: exit %d\n%s\n%s", code, out, errs)
+	}
+	e.ok("ml", "component", "create", "--file", filepath.Join(dir, "components/say.yml"), "-w", "dev")
+	registered := writeFile(t, dir, "registered.yml", `type: pipeline
+settings: {default_compute: azureml:cpu-cluster}
+jobs:
+  say:
+    component: azureml:say:1
+`)
+	// Reuse would skip the step (same code, same component); it must run.
+	out, errs, code = e.wharf("ml", "job", "create", "--file", registered, "--stream", "-w", "dev", "--set", "settings.force_rerun=true")
+	if code != 0 || !strings.Contains(out, "library folder") {
+		t.Fatalf("registered component with includes: exit %d\n%s\n%s", code, out, errs)
+	}
+	// An include that would replace a code file is refused.
+	writeFile(t, dir, "components/src/greeting.txt", "clash\n")
+	if _, errs, code := e.wharf("ml", "job", "create", "--file", pipeline, "-w", "dev"); code == 0 || !strings.Contains(errs, "would replace") {
+		t.Errorf("clashing include: exit %d %s", code, errs)
+	}
 }

@@ -28,12 +28,12 @@ func (a *app) componentCommand() *cobra.Command {
 			}
 			digest := ""
 			if spec.Code != "" {
-				if digest, _, _, _, err = a.uploadLocal(cmd.Context(), c, ws, spec.Code, "code"); err != nil {
+				if digest, err = a.uploadCode(cmd.Context(), c, ws, spec.Code, spec.AdditionalIncludes); err != nil {
 					return err
 				}
 			}
 			stored := componentSpecJSON{Component: spec.Clone()}
-			stored.Component.Code = ""
+			stored.Component.Code, stored.Component.AdditionalIncludes = "", nil
 			if spec.Environment.Inline != nil {
 				env, err := envSpecOf(spec.Environment.Inline)
 				if err != nil {

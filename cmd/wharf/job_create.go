@@ -15,6 +15,7 @@ import (
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/resolve"
+	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/yamlfile"
 )
 
@@ -112,6 +113,21 @@ func (u *docUploader) Upload(path, what string) (string, error) {
 		}
 		up = uploaded{digest, kind}
 		u.done[path] = up
+	}
+	return resolve.UploadURI(up.digest, up.kind, filepath.Base(path)), nil
+}
+
+// UploadCode implements jobspec.Uploader.
+func (u *docUploader) UploadCode(path string, includes []string) (string, error) {
+	key := strings.Join(append([]string{path}, includes...), "\x00")
+	up, ok := u.done[key]
+	if !ok {
+		digest, err := u.a.uploadCode(u.ctx, u.c, u.ws, path, includes)
+		if err != nil {
+			return "", errors.New(wharf.ErrorMessage(err))
+		}
+		up = uploaded{digest, scheduler.KindFolder}
+		u.done[key] = up
 	}
 	return resolve.UploadURI(up.digest, up.kind, filepath.Base(path)), nil
 }
