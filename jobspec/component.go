@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"slices"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,12 +40,12 @@ type ComponentSpec struct {
 	// builds a component's snapshot; the client merges them before it
 	// uploads the code.
 	AdditionalIncludes []string
-	Environment  EnvironmentRef
-	Distribution *Distribution
-	Resources    Resources
-	Inputs       map[string]*InputSpec
-	Outputs      map[string]*OutputSpec
-	Pos          Position
+	Environment        EnvironmentRef
+	Distribution       *Distribution
+	Resources          Resources
+	Inputs             map[string]*InputSpec
+	Outputs            map[string]*OutputSpec
+	Pos                Position
 }
 
 // Clone returns a deep copy, so a step can override fields of a shared

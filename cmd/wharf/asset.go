@@ -227,4 +227,3 @@ func localUploadURI(digest, path string) string {
 	}
 	return "azureml://datastores/workspaceblobstore/paths/LocalUpload/" + hexPart + "/" + filepath.Base(path)
 }
-

@@ -80,7 +80,7 @@ func TestJobDocumentOverHTTP(t *testing.T) {
 		t.Fatalf("the job ended %s", got)
 	}
 	var shown struct {
-		Command    string `json:"command"`
+		Command    string                           `json:"command"`
 		Inputs     map[string]struct{ Path string } `json:"inputs"`
 		Resolution struct {
 			Resolved map[string]struct{ Source string } `json:"resolved"`
