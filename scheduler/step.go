@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharfml/wharf"
@@ -182,13 +183,12 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		// made from a corrupt one is not kept.
 		return s.attemptFailed(ctx, st, attempt, spec, &res, "verifying inputs: "+err.Error(), logf)
 	}
-	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobFinalizing, nil, nil); err != nil {
-		return err
-	}
+	finalized := s.finalizing(ctx, st, attempt)
 	outputs, err := s.commitOutputs(ctx, st.Workspace, spec, outputPaths)
 	if err == nil {
 		err = s.recordOutputPaths(ctx, st, spec, outputs)
 	}
+	finalized()
 	if err != nil {
 		return s.attemptFailed(ctx, st, attempt, spec, &res, "saving outputs: "+err.Error(), logf)
 	}
@@ -307,6 +307,30 @@ func processTimes(r *local.Result) (started, ended *time.Time) {
 	}
 	s, e := r.Started.UTC(), r.Ended.UTC()
 	return &s, &e
+}
+
+// finalizingAfter is how long saving an attempt's outputs may take before
+// the step is shown as Finalizing.
+const finalizingAfter = 100 * time.Millisecond
+
+// finalizing records that the attempt's outputs are being saved, if that
+// takes longer than finalizingAfter: most steps' outputs are saved in a
+// few milliseconds, and a write that a poller would never see costs every
+// step. The returned function, called before the attempt's last write,
+// stops the timer or waits for its write, so that the two never cross.
+func (s *Scheduler) finalizing(ctx context.Context, st *wharf.Job, n int) (done func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	t := time.AfterFunc(finalizingAfter, func() {
+		defer wg.Done()
+		_, _ = s.setAttempt(context.WithoutCancel(ctx), st, n, wharf.JobFinalizing, nil, nil)
+	})
+	return func() {
+		if t.Stop() {
+			wg.Done()
+		}
+		wg.Wait()
+	}
 }
 
 // keepRun records on j the tracking run that st, the scheduler's copy of

@@ -385,6 +385,11 @@ func Upload(ctx context.Context, m *Manifest, dir string, blobs wharf.BlobStore)
 			return err
 		}
 	}
+	// A manifest already stored is not written again: the same folder
+	// (an empty output, say) is committed by step after step.
+	if _, err := blobs.Stat(ctx, m.Digest); err == nil {
+		return nil
+	}
 	got, _, err := blobs.Put(ctx, bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("snapshot: store manifest: %w", err)
