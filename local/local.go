@@ -85,9 +85,10 @@ type Result struct {
 	// not writable. The message says which, for the person who wrote
 	// the job.
 	Err error
-	// Started is when the process started; Ended is when it and every
-	// process left in its group were gone. Both are zero if it never
-	// started.
+	// Started is when the process was started, just before the fork,
+	// so that forking and executing it count as its time; Ended is when
+	// it and every process left in its group were gone. Both are zero if
+	// it never started.
 	Started, Ended time.Time
 }
 
@@ -181,6 +182,7 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 
 	type startResult struct {
 		proc Process
+		at   time.Time
 		err  error
 	}
 	startCh := make(chan startResult, 1)
@@ -192,6 +194,7 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 		// thread under a running job.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		at := time.Now()
 		if err := cmd.Start(); err != nil {
 			startCh <- startResult{err: err}
 			return
@@ -203,7 +206,7 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 		if p, err := LookupProcess(pid); err == nil {
 			proc = p
 		}
-		startCh <- startResult{proc: proc}
+		startCh <- startResult{proc: proc, at: at}
 		_ = cmd.Wait() // the status is read from cmd.ProcessState
 		close(exited)
 	}()
@@ -211,7 +214,7 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 	if start.err != nil {
 		return notStarted(wharf.Errorf(wharf.EINVALID, "cannot start %q: %v", t.Argv[0], unwrapPath(start.err)))
 	}
-	res := Result{Started: time.Now()}
+	res := Result{Started: start.at}
 	proc := start.proc
 	var deadline <-chan time.Time
 	if t.Timeout > 0 {
