@@ -389,7 +389,7 @@ func (s scope) environmentField(n *yaml.Node, field string, r Resolver) Environm
 	case n.Kind == yaml.MappingNode:
 		return EnvironmentRef{Inline: s.environment(n, field, false)}
 	case n.Kind == yaml.ScalarNode:
-		ref, err := ParseAssetRef(n.Value)
+		ref, err := parseEnvironmentRef(n.Value)
 		if err == nil && ref.Form == RefFile {
 			err = fmt.Errorf("an environment cannot be a file: reference; write it inline or register it")
 		}
@@ -415,6 +415,8 @@ func (s scope) checkAsset(n *yaml.Node, field string, kind AssetKind, ref AssetR
 	switch {
 	case err != nil:
 		s.fail(n, field, "cannot look up %s: %v", ref.Raw, err)
+	case !ok && kind == AssetEnvironment:
+		s.fail(n, field, "%s", UnknownEnvironment(ref))
 	case !ok:
 		s.fail(n, field, "unknown %s reference %s: no such %s is registered", kindNoun(kind), ref.Raw, kindNoun(kind))
 	}
