@@ -28,6 +28,9 @@ type Environment struct {
 	Conda         *jobspec.CondaSpec `json:"conda,omitempty"`
 	OSType        string             `json:"os_type,omitempty"`
 	Hash          string             `json:"hash"`
+	// Note is said in the log of every step that runs in the
+	// environment; set for Azure's curated environments (see Curated).
+	Note string `json:"note,omitempty"`
 }
 
 // EnvironmentOf is the stored form of an environment definition.

@@ -181,7 +181,10 @@ func (run *resolution) Component(ref jobspec.AssetRef) (*jobspec.ComponentSpec, 
 // AssetExists implements jobspec.Resolver.
 func (run *resolution) AssetExists(kind jobspec.AssetKind, ref jobspec.AssetRef) (bool, error) {
 	switch kind {
-	case jobspec.AssetData, jobspec.AssetEnvironment, jobspec.AssetComponent:
+	case jobspec.AssetEnvironment:
+		_, found, err := run.environmentAsset(ref)
+		return found, err
+	case jobspec.AssetData, jobspec.AssetComponent:
 		_, found, err := run.fetch(string(kind), ref)
 		return found, err
 	case jobspec.AssetModel:
@@ -380,19 +383,19 @@ func (run *resolution) environment(comp *jobspec.ComponentSpec) (scheduler.EnvSp
 		}
 		return scheduler.EnvSpec{Image: e.Image, PythonVersion: e.PythonVersion, Pip: e.Pip, Conda: condaDeps(e.Conda)}, nil
 	case comp.Environment.Ref != nil:
-		asset, found, err := run.fetch(wharf.AssetEnvironment, *comp.Environment.Ref)
+		asset, found, err := run.environmentAsset(*comp.Environment.Ref)
 		if err != nil {
 			return scheduler.EnvSpec{}, err
 		}
 		if !found {
-			return scheduler.EnvSpec{}, fmt.Errorf("environment %s not found", comp.Environment.Ref.String())
+			return scheduler.EnvSpec{}, errors.New(jobspec.UnknownEnvironment(*comp.Environment.Ref))
 		}
 		var e Environment
 		if err := json.Unmarshal(asset.Spec, &e); err != nil {
 			return scheduler.EnvSpec{}, fmt.Errorf("environment %s:%s cannot be read: %w", asset.Name, asset.Version, err)
 		}
 		return scheduler.EnvSpec{Ref: asset.Name + ":" + asset.Version, Image: e.Image, PythonVersion: e.PythonVersion,
-			Pip: e.Pip, Conda: condaDeps(e.Conda)}, nil
+			Pip: e.Pip, Conda: condaDeps(e.Conda), Note: e.Note}, nil
 	}
 	return scheduler.EnvSpec{}, nil
 }

@@ -50,6 +50,11 @@ type EnvSpec struct {
 	PythonVersion string   `json:"python_version,omitempty"`
 	Pip           []string `json:"pip,omitempty"`
 	Conda         []string `json:"conda,omitempty"`
+	// Note is a line for the step's log about where the environment
+	// comes from, when that is not plain from the rest: Azure's curated
+	// environments are built from a catalog of their definitions, and a
+	// CUDA one on its CPU packages. It is not part of what is built.
+	Note string `json:"note,omitempty"`
 }
 
 // Data kinds: a single blob, or a folder snapshot manifest.
