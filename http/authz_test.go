@@ -42,6 +42,10 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/roleDefinitions": everyone,
 	"GET /api/v1/workspaces":      everyone, // filtered: tested separately
 
+	// Azure's curated environments, the same for everyone.
+	"GET /api/v1/registries/{registry}/environments":                           everyone,
+	"GET /api/v1/registries/{registry}/environments/{name}/versions/{version}": everyone,
+
 	"GET /api/v1/workspaces/{workspace}":    readers,
 	"PUT /api/v1/workspaces/{workspace}":    admins,
 	"DELETE /api/v1/workspaces/{workspace}": admins,

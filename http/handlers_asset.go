@@ -37,6 +37,7 @@ func (s *Server) registerAssetRoutes() {
 		s.route("GET "+base+"/{name}/versions/{version}", k.read, jsonAPI(s, s.getAsset(kind)))
 		s.route("POST "+base+"/{name}/versions", k.write, jsonAPI(s, s.createAsset(kind)))
 	}
+	s.registerRegistryRoutes()
 	s.route("GET "+ws+"/datastores/{name}/paths/{path...}", wharf.ActionDatastoreRead, jsonAPI(s, s.getDatastoreFile))
 	// Content is uploaded once by digest and then named by assets and
 	// jobs; a client asks first (HEAD) and sends only what is missing.
@@ -153,10 +154,22 @@ func (s *Server) getDatastoreFile(r *http.Request, _ *noBody) (int, *wharf.Datas
 	return http.StatusOK, f, err
 }
 
-// getAsset finds a version of an asset of kind.
+// getAsset finds a version of an asset of kind. Azure's curated
+// environments are in every workspace, as in Azure: an environment the
+// workspace does not hold is looked up in the catalog of them, so the
+// CLI's check of a job file and its environment show find them too.
 func (s *Server) getAsset(kind string) func(*http.Request, *noBody) (int, *wharf.Asset, error) {
 	return func(r *http.Request, _ *noBody) (int, *wharf.Asset, error) {
-		a, err := s.Store.FindAsset(r.Context(), r.PathValue("workspace"), kind, r.PathValue("name"), r.PathValue("version"))
+		ws, name, version := r.PathValue("workspace"), r.PathValue("name"), r.PathValue("version")
+		a, err := s.Store.FindAsset(r.Context(), ws, kind, name, version)
+		if kind == wharf.AssetEnvironment && wharf.IsNotFound(err) {
+			if c, ok := resolve.Curated(name, version); ok {
+				if _, werr := s.Store.FindWorkspace(r.Context(), ws); werr != nil {
+					return 0, nil, werr
+				}
+				return http.StatusOK, c, nil
+			}
+		}
 		return http.StatusOK, a, err
 	}
 }
