@@ -531,7 +531,7 @@ func (s *Scheduler) launch(st, parent *wharf.Job, deps map[string]*wharf.Job, sp
 		case attemptCtx.Err() != nil:
 			// Cancelled while it was being set up: a store call gave
 			// up, which is the cancel's doing, not a failure.
-			_ = s.interrupted(st, len(st.Attempts)+1, "canceled")
+			_ = s.interrupted(st, &attemptRec{s: s, n: len(st.Attempts) + 1}, "canceled")
 		default:
 			s.Logger.Error("step failed to run", "job", st.Name, "err", err)
 			_ = s.fail(context.WithoutCancel(attemptCtx), st, err.Error())

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wharfml/wharf"
@@ -52,13 +51,14 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	}
 	attempt := len(st.Attempts) + 1
 	now := s.Now().UTC()
-	queued := func(j *wharf.Job) {
+	at := &attemptRec{s: s, n: attempt, fields: func(j *wharf.Job) {
 		j.ReuseKey, j.ReuseNote, j.Inputs = "", note, values
 		j.Compute = spec.Compute
 		if j.StartedAt == nil {
 			j.StartedAt = &now
 		}
-	}
+	}}
+	defer at.settle()
 	logPath := s.LogPath(st.Workspace, st.Name, attempt)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
 		return err
@@ -73,50 +73,44 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	}
 	say("attempt %d of step %s queued on compute %s (at most %d at once)", attempt, st.Name, compute.Name, compute.MaxInstances)
 
-	// A step that gets its slot at once goes straight to Starting, in
-	// one write; only one that waits is recorded as Queued first.
+	// Only a step that waits for its slot is recorded as Queued; one
+	// that gets it at once is next written as Running, or as Starting if
+	// staging takes a while (see attemptRec).
 	slot := st.Workspace + "/" + compute.Name
 	release, free := s.slots.TryAcquire(slot, compute.MaxInstances)
 	if !free {
 		st, err = s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 			j.Status = wharf.JobQueued
-			queued(j)
+			at.fields(j)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		at.fields = nil
 		if release, err = s.slots.Acquire(ctx, slot, compute.MaxInstances); err != nil {
-			return s.interrupted(st, attempt, "canceled while queued")
+			return s.interrupted(st, at, "canceled while queued")
 		}
-		queued = nil
 	}
 	defer release()
-
-	if st, err = s.setAttempt(ctx, st, attempt, wharf.JobStarting, nil, queued); err != nil {
-		return err
-	}
+	at.started = s.Now().UTC()
+	at.passing(ctx, st, wharf.JobStarting)
 	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(attempt))
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
 	workDir, inputPaths, outputPaths, verified, err := s.stage(ctx, dir, spec, values)
 	if err != nil {
-		return s.attemptFailed(ctx, st, attempt, spec, nil, "staging inputs: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, nil, "staging inputs: "+err.Error(), logf)
 	}
 
-	// Preparing is recorded only where there is something to prepare,
-	// a Python environment to build or find; an image's steps run
-	// with the host's tools at once.
+	// Preparing is a status of its own only where there is something to
+	// prepare, a Python environment to build or find; an image's steps
+	// run with the host's tools at once.
 	if e := spec.Environment; e.PythonVersion != "" || len(e.Pip) > 0 || len(e.Conda) > 0 {
-		if st, err = s.setAttempt(ctx, st, attempt, wharf.JobPreparing, nil, nil); err != nil {
-			return err
-		}
+		at.passing(ctx, st, wharf.JobPreparing)
 	}
 	say("preparing environment %s", envName(spec.Environment))
-	if note := spec.Environment.Note; note != "" {
-		say("%s", note)
-	}
 	if s.awaitWarm(ctx, st.Workspace, spec.Component) {
 		say("waited for the warm Python process being prepared for %s", spec.Component)
 	}
@@ -126,14 +120,14 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 			Pip: spec.Environment.Pip, Conda: spec.Environment.Conda}, logf)
 		if err != nil {
 			if ctx.Err() != nil {
-				return s.interrupted(st, attempt, "canceled while preparing")
+				return s.interrupted(st, at, "canceled while preparing")
 			}
-			return s.attemptFailed(ctx, st, attempt, spec, nil, "preparing the environment failed: "+err.Error(), logf)
+			return s.attemptFailed(ctx, st, at, spec, nil, "preparing the environment failed: "+err.Error(), logf)
 		}
 	}
 	command, err := jobspec.RenderCommand(spec.Command, inputPaths, outputPaths)
 	if err != nil {
-		return s.attemptFailed(ctx, st, attempt, spec, nil, "rendering the command: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, nil, "rendering the command: "+err.Error(), logf)
 	}
 	if parent != nil {
 		if parent, err = s.pipelineRun(ctx, parent); err != nil {
@@ -149,57 +143,58 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	task := &local.Task{ID: st.Name + "#" + strconv.Itoa(attempt), Argv: []string{"/bin/sh", "-c", command},
 		Dir: workDir, Env: runEnv, LogPath: logPath, Timeout: time.Duration(spec.TimeoutSeconds) * time.Second}
 	if err := s.confine(task, dir, st, env); err != nil {
-		return s.attemptFailed(ctx, st, attempt, spec, nil, "preparing the sandbox: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, nil, "preparing the sandbox: "+err.Error(), logf)
 	}
 	if s.Sandbox != nil {
 		withdraw, err := s.shareWithZygote(task, st.Workspace, spec.Component, st.Name)
 		if err != nil {
-			return s.attemptFailed(ctx, st, attempt, spec, nil, "sharing the job with its warm Python process: "+err.Error(), logf)
+			return s.attemptFailed(ctx, st, at, spec, nil, "sharing the job with its warm Python process: "+err.Error(), logf)
 		}
 		defer withdraw()
 	}
 	say("running: %s", command)
 	// Running is recorded with the process, before Run acts on it, so
 	// that a server that dies from here on finds the process to stop.
+	at.settle()
 	res := s.Exec.Run(ctx, task, func(p local.Process) {
-		_, _ = s.setAttempt(context.WithoutCancel(ctx), st, attempt, wharf.JobRunning, &p, nil)
+		_, _ = at.set(context.WithoutCancel(ctx), st, wharf.JobRunning, &p)
 	})
 	switch {
 	case res.Err != nil:
-		return s.attemptFailed(ctx, st, attempt, spec, &res, res.Err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, &res, res.Err.Error(), logf)
 	case res.Canceled:
 		if s.ctx.Err() != nil {
 			// The server is stopping: the attempt is left as it is and
 			// the next server recovers it.
 			return nil
 		}
-		return s.interrupted(st, attempt, "canceled")
+		return s.interrupted(st, at, "canceled")
 	case res.TimedOut:
-		return s.attemptFailed(ctx, st, attempt, spec, &res,
+		return s.attemptFailed(ctx, st, at, spec, &res,
 			fmt.Sprintf("timed out after %d seconds (limits.timeout)", spec.TimeoutSeconds), logf)
 	case res.ExitCode != 0:
-		return s.attemptFailed(ctx, st, attempt, spec, &res, fmt.Sprintf("the command exited with code %d", res.ExitCode), logf)
+		return s.attemptFailed(ctx, st, at, spec, &res, fmt.Sprintf("the command exited with code %d", res.ExitCode), logf)
 	}
 
 	if err := verified(); err != nil {
 		// Linked inputs were being verified while the step ran; what it
 		// made from a corrupt one is not kept.
-		return s.attemptFailed(ctx, st, attempt, spec, &res, "verifying inputs: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, &res, "verifying inputs: "+err.Error(), logf)
 	}
-	finalized := s.finalizing(ctx, st, attempt)
+	at.passing(ctx, st, wharf.JobFinalizing)
 	outputs, err := s.commitOutputs(ctx, st.Workspace, spec, outputPaths)
 	if err == nil {
 		err = s.recordOutputPaths(ctx, st, spec, outputs)
 	}
-	finalized()
 	if err != nil {
-		return s.attemptFailed(ctx, st, attempt, spec, &res, "saving outputs: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, &res, "saving outputs: "+err.Error(), logf)
 	}
 	say("completed; outputs saved")
 	end := s.Now().UTC()
 	code := 0
+	at.settle()
 	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
-		a := lastAttempt(j, attempt)
+		a := at.apply(j)
 		a.Status, a.ExitCode, a.Ended = wharf.JobCompleted, &code, &end
 		a.ProcessStarted, a.ProcessEnded = processTimes(&res)
 		keepRun(j, st)
@@ -274,34 +269,6 @@ func (s *Scheduler) reuse(ctx context.Context, st, prev *wharf.Job, key string, 
 	return err
 }
 
-// setAttempt moves a step and its current attempt to status, recording the
-// process once it is known; also, when not nil, changes more of the job in
-// the same write.
-func (s *Scheduler) setAttempt(ctx context.Context, st *wharf.Job, n int, status string, p *local.Process, also func(j *wharf.Job)) (*wharf.Job, error) {
-	now := s.Now().UTC()
-	return s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
-		if also != nil {
-			also(j)
-		}
-		keepRun(j, st)
-		if j.Status == wharf.JobCancelRequested && status != wharf.JobFinalizing {
-			// Keep the request visible; the attempt is being stopped.
-			status = wharf.JobCancelRequested
-		}
-		a := lastAttempt(j, n)
-		if a == nil {
-			j.Attempts = append(j.Attempts, wharf.JobAttempt{Number: n, Started: now})
-			a = &j.Attempts[len(j.Attempts)-1]
-		}
-		a.Status = status
-		if p != nil {
-			a.PID, a.PGID, a.ProcStart = p.PID, p.PGID, p.StartTime
-		}
-		j.Status = status
-		return nil
-	})
-}
-
 // processTimes is when a process started and ended, both nil when none
 // was started.
 func processTimes(r *local.Result) (started, ended *time.Time) {
@@ -310,30 +277,6 @@ func processTimes(r *local.Result) (started, ended *time.Time) {
 	}
 	s, e := r.Started.UTC(), r.Ended.UTC()
 	return &s, &e
-}
-
-// finalizingAfter is how long saving an attempt's outputs may take before
-// the step is shown as Finalizing.
-const finalizingAfter = 100 * time.Millisecond
-
-// finalizing records that the attempt's outputs are being saved, if that
-// takes longer than finalizingAfter: most steps' outputs are saved in a
-// few milliseconds, and a write that a poller would never see costs every
-// step. The returned function, called before the attempt's last write,
-// stops the timer or waits for its write, so that the two never cross.
-func (s *Scheduler) finalizing(ctx context.Context, st *wharf.Job, n int) (done func()) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	t := time.AfterFunc(finalizingAfter, func() {
-		defer wg.Done()
-		_, _ = s.setAttempt(context.WithoutCancel(ctx), st, n, wharf.JobFinalizing, nil, nil)
-	})
-	return func() {
-		if t.Stop() {
-			wg.Done()
-		}
-		wg.Wait()
-	}
 }
 
 // keepRun records on j the tracking run that st, the scheduler's copy of
@@ -354,7 +297,9 @@ func lastAttempt(j *wharf.Job, n int) *wharf.JobAttempt {
 // attemptFailed ends an attempt as failed; the step is queued again while
 // retries remain, and fails otherwise. ran is how its process ended, nil
 // when it failed before one was started.
-func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, n int, spec *StepSpec, ran *local.Result, reason string, log io.Writer) error {
+func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, at *attemptRec, spec *StepSpec, ran *local.Result, reason string, log io.Writer) error {
+	at.settle()
+	n := at.n
 	fmt.Fprintf(log, "[wharf] attempt %d failed: %s\n", n, reason)
 	var code *int
 	if ran != nil && ran.Err == nil {
@@ -363,11 +308,7 @@ func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, n int, spe
 	now := s.Now().UTC()
 	ctx = context.WithoutCancel(ctx)
 	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
-		a := lastAttempt(j, n)
-		if a == nil {
-			j.Attempts = append(j.Attempts, wharf.JobAttempt{Number: n, Started: now})
-			a = &j.Attempts[len(j.Attempts)-1]
-		}
+		a := at.apply(j)
 		a.Status, a.ExitCode, a.Error, a.Ended = wharf.JobFailed, code, reason, &now
 		a.PID, a.PGID, a.ProcStart = 0, 0, 0
 		keepRun(j, st)
@@ -410,12 +351,18 @@ func failures(j *wharf.Job) int {
 	return n
 }
 
-// interrupted ends an attempt that was canceled.
-func (s *Scheduler) interrupted(st *wharf.Job, n int, reason string) error {
+// interrupted ends an attempt that was canceled: its record, once it had
+// its compute slot (at.started), and the step.
+func (s *Scheduler) interrupted(st *wharf.Job, at *attemptRec, reason string) error {
+	at.settle()
 	ctx := context.WithoutCancel(s.ctx)
 	now := s.Now().UTC()
 	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
-		if a := lastAttempt(j, n); a != nil {
+		a := lastAttempt(j, at.n)
+		if a == nil && !at.started.IsZero() {
+			a = at.apply(j)
+		}
+		if a != nil {
 			a.Status, a.Error, a.Ended = wharf.JobCanceled, reason, &now
 			a.PID, a.PGID, a.ProcStart = 0, 0, 0
 		}
