@@ -50,14 +50,15 @@ type closer func() error
 
 func (c closer) Close() error { return c() }
 
-// OpenModel picks the runtime from the model folder's MLmodel file: a
-// Wharf linear model is scored in this process, column by column; an
-// MLflow pyfunc model by Python workers, which get each mini-batch as a
-// Parquet file of the signature's columns when it names them, else as
-// JSON rows. Closing the io.Closer stops the workers.
+// OpenModel picks the runtime from the model folder's MLmodel file (in
+// dir, or in its one sub-folder as in a deployment's model folder, see
+// scoring.FindMLmodel): a Wharf linear model is scored in this process,
+// column by column; an MLflow pyfunc model by Python workers, which get
+// each mini-batch as a Parquet file of the signature's columns when it
+// names them, else as JSON rows. Closing the io.Closer stops the workers.
 func OpenModel(ctx context.Context, dir string, w Workers) (Scorer, io.Closer, error) {
 	w = w.orDefaults()
-	mm, err := scoring.ReadMLmodel(dir)
+	folder, mm, err := scoring.FindMLmodel(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("model %s has no MLmodel file (%w); a model that is not an MLflow model needs a batch driver "+
 			"(code_configuration with a scoring_script that has init() and run(mini_batch))", dir, err)
@@ -67,7 +68,7 @@ func OpenModel(ctx context.Context, dir string, w Workers) (Scorer, io.Closer, e
 	}
 	if mm.Native() {
 		data, _ := mm.Flavors[linear.Flavor]["data"].(string)
-		m, err := linear.Load(dir, data)
+		m, err := linear.Load(folder, data)
 		if err != nil {
 			return nil, nil, err
 		}

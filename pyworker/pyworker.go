@@ -185,8 +185,11 @@ type Config struct {
 	Python string
 	// Mode is ModePyfunc, ModeScore or ModeBatch.
 	Mode string
-	// ModelDir is the MLflow model folder (pyfunc, required) or the
-	// folder AZUREML_MODEL_DIR names (score and batch, may be empty).
+	// ModelDir is the folder AZUREML_MODEL_DIR names. In pyfunc mode
+	// (required) the MLflow model is loaded from it, or from its one
+	// sub-folder as Azure ML lays out a registered folder
+	// (AZUREML_MODEL_DIR/model/MLmodel); score and batch mode workers
+	// find their files in it themselves (may be empty).
 	ModelDir string
 	// CodeDir holds the scoring script and its modules (score and
 	// batch). It goes first on sys.path and is the worker's working

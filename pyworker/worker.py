@@ -373,11 +373,32 @@ def frame_from_parquet(path, types):
     return df
 
 
+def mlflow_model_folder(model_dir):
+    """The folder holding MLmodel: model_dir itself, or its one
+    sub-folder, where Azure ML's layout puts a model registered from a
+    folder (AZUREML_MODEL_DIR/<folder>/MLmodel). Otherwise model_dir, for
+    MLflow to say what it lacks. scoring.FindMLmodel is the same rule."""
+    if os.path.exists(os.path.join(model_dir, "MLmodel")):
+        return model_dir
+    try:
+        entries = os.listdir(model_dir)
+    except OSError:
+        return model_dir
+    if len(entries) == 1:
+        sub = os.path.join(model_dir, entries[0])
+        if os.path.exists(os.path.join(sub, "MLmodel")):
+            return sub
+    return model_dir
+
+
 def load_pyfunc(args):
+    # Set before the imports: a model's own code may read it, as it may
+    # under Azure ML's server.
+    os.environ["AZUREML_MODEL_DIR"] = args.model_dir
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
-    model = mlflow.pyfunc.load_model(args.model_dir)
+    model = mlflow.pyfunc.load_model(mlflow_model_folder(args.model_dir))
     # MLflow before 2.5 has no params argument.
     takes_params = "params" in inspect.signature(model.predict).parameters
     required = required_columns(model)
@@ -503,15 +524,22 @@ def startup_vars(env):
     return {k: v for k, v in env.items() if k.startswith(STARTUP_PREFIXES)}
 
 
+# The outcome of warm() by model folder: asking again for a model answers
+# what loading it gave, without loading it again.
+warmed = {}
+
+
 def warm(model_dir):
     """Loads a model once so that its libraries stay imported; the model
     itself is dropped, each worker loads its own copy. Returns the error
     text of a model that failed to load, or None."""
+    if model_dir in warmed:
+        return warmed[model_dir]
     err = None
     try:
         import mlflow.pyfunc
 
-        mlflow.pyfunc.load_model(model_dir)
+        mlflow.pyfunc.load_model(mlflow_model_folder(model_dir))
         print("wharf zygote: warmed with the model in %s" % model_dir)
     except Exception as e:
         err = "%s: %s" % (type_name(e), e)
@@ -519,6 +547,7 @@ def warm(model_dir):
         traceback.print_exc()
     sys.stdout.flush()
     sys.stderr.flush()
+    warmed[model_dir] = err
     return err
 
 
@@ -534,7 +563,8 @@ def zygote(args):
     that asked for it.
 
     A message {"warm": DIR} loads one more model and is answered {"ok":
-    true} or {"error": TEXT}.
+    true} or {"error": TEXT}; for a model it has loaded before (one of
+    its --warm-model too) it answers what loading it gave then.
     """
     # Taken before the imports, some of which set such variables for
     # themselves (scikit-learn sets KMP_DUPLICATE_LIB_OK).

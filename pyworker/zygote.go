@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -247,8 +246,25 @@ func (z *Zygote) Ready() bool {
 // Exited is closed when the zygote's process has ended.
 func (z *Zygote) Exited() <-chan struct{} { return z.exited }
 
+// LoadError is a model a zygote could not load: its interpreter lacks
+// what the model needs (mlflow itself, or the model's libraries), so
+// workers of that interpreter cannot serve it either.
+type LoadError struct {
+	// Model is the model folder.
+	Model string
+	// Message is the Python exception, as "ModuleNotFoundError: No
+	// module named 'mlflow'".
+	Message string
+}
+
+// Error returns the exception.
+func (e *LoadError) Error() string { return e.Message }
+
 // Warm asks a ready zygote to load one more model for its libraries. It
-// returns the zygote's error if the model failed to load.
+// returns a *LoadError if the model failed to load. Asking for a model the
+// zygote was started with, or has loaded before, costs no second load: it
+// answers what loading it gave, so a caller learns whether the models it
+// was started with loaded.
 func (z *Zygote) Warm(ctx context.Context, modelDir string) error {
 	z.mu.Lock()
 	defer z.mu.Unlock()
@@ -273,7 +289,7 @@ func (z *Zygote) Warm(ctx context.Context, modelDir string) error {
 		return err
 	}
 	if rep.Error != "" {
-		return errors.New(rep.Error)
+		return &LoadError{Model: modelDir, Message: rep.Error}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -286,7 +287,12 @@ func TestZygoteWarmMLflowModel(t *testing.T) {
 	py := mlflowPython(t)
 	dir := t.TempDir()
 	expect := trainSklearn(t, py, dir)
-	model := filepath.Join(dir, "model")
+	// Laid out as a deployment's model folder is: the MLflow model one
+	// level down.
+	model := t.TempDir()
+	if err := os.Rename(filepath.Join(dir, "model"), filepath.Join(model, "model")); err != nil {
+		t.Fatal(err)
+	}
 	zdir := zygoteDir(t)
 	zlog := &lockedBuffer{}
 	// Not waited for: the pool finds it still importing mlflow and waits
@@ -310,17 +316,41 @@ func TestZygoteWarmMLflowModel(t *testing.T) {
 	checkForked(t, p, z, cfg.LogPath)
 	checkSklearn(t, p, expect)
 
-	// Warming with another model is reported; with no model, the error
-	// says why.
+	// Asking for the model it started with answers how that went,
+	// without loading it again; with no model, the error says why.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := z.Warm(ctx, model); err != nil {
 		t.Errorf("Warm: %v", err)
 	}
-	if err := z.Warm(ctx, filepath.Join(dir, "nothing-here")); err == nil {
-		t.Error("Warm of a missing model: no error")
+	var le *LoadError
+	if err := z.Warm(ctx, filepath.Join(dir, "nothing-here")); !errors.As(err, &le) {
+		t.Errorf("Warm of a missing model: %v, want a *LoadError", err)
 	}
-	if got, want := strings.Count(zlog.String(), "warmed with the model"), 2; got != want {
+	if got, want := strings.Count(zlog.String(), "warmed with the model"), 1; got != want {
 		t.Errorf("zygote log shows %d warm loads, want %d:\n%s", got, want, zlog)
+	}
+}
+
+// A zygote whose interpreter cannot import mlflow still starts (a batch
+// driver may not need it), and says so when asked about its model.
+func TestZygoteWithoutMLflowSaysSo(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not on PATH")
+	}
+	if exec.Command(py, "-c", "import mlflow").Run() == nil {
+		t.Skip("the host's python3 has mlflow")
+	}
+	model := t.TempDir()
+	if err := os.WriteFile(filepath.Join(model, "MLmodel"), []byte("flavors:\n  python_function: {loader_module: mlflow.sklearn}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	z := startZygote(t, ZygoteConfig{Python: py, Env: testEnv(), Dir: zygoteDir(t), WarmModels: []string{model}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var le *LoadError
+	if err := z.Warm(ctx, model); !errors.As(err, &le) || !strings.Contains(le.Message, "No module named 'mlflow'") || le.Model != model {
+		t.Errorf("Warm: %v, want the missing mlflow", err)
 	}
 }

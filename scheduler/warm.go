@@ -105,7 +105,7 @@ func (s *Scheduler) warm(ctx context.Context, workspace string, spec *StepSpec, 
 	if err != nil {
 		return false, err
 	}
-	if mm, err := scoring.ReadMLmodel(dir); err != nil || !mm.ServedByPython() {
+	if _, mm, err := scoring.FindMLmodel(dir); err != nil || !mm.ServedByPython() {
 		return false, nil
 	}
 	var env *pyenv.Env
@@ -140,10 +140,9 @@ func (s *Scheduler) warm(ctx context.Context, workspace string, spec *StepSpec, 
 	}
 	s.warmMu.Lock()
 	defer s.warmMu.Unlock()
-	if z.models[in.Digest] != "" {
-		return true, nil
-	}
-	// A zygote that was running already loads the model now.
+	// A zygote that was running already loads the model now; one started
+	// with it answers whether it loaded, so that a model its environment
+	// cannot load (a *pyworker.LoadError) is told now, not by every job.
 	if err := z.z.Warm(ctx, dir); err != nil {
 		return false, err
 	}

@@ -1,7 +1,9 @@
 package scoring
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -28,11 +30,44 @@ func ReadMLmodel(dir string) (*MLmodel, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m MLmodel
-	if err := yaml.Unmarshal(b, &m); err != nil {
+	m, err := ParseMLmodel(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	return m, nil
+}
+
+// ParseMLmodel reads the content of an MLmodel file.
+func ParseMLmodel(data []byte) (*MLmodel, error) {
+	var m MLmodel
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
 	return &m, nil
+}
+
+// FindMLmodel finds an MLflow model in dir, a deployment's model folder
+// (AZUREML_MODEL_DIR): MLmodel in dir itself, or in its one sub-folder,
+// where Azure ML's layout puts a model registered from a folder
+// (AZUREML_MODEL_DIR/<folder>/MLmodel). It returns the folder holding
+// MLmodel with the file read; a dir without one gives an error that wraps
+// fs.ErrNotExist.
+func FindMLmodel(dir string) (string, *MLmodel, error) {
+	m, err := ReadMLmodel(dir)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return dir, m, err
+	}
+	entries, rerr := os.ReadDir(dir)
+	if rerr != nil {
+		return "", nil, err
+	}
+	if len(entries) == 1 && entries[0].IsDir() {
+		sub := filepath.Join(dir, entries[0].Name())
+		if m, serr := ReadMLmodel(sub); !errors.Is(serr, fs.ErrNotExist) {
+			return sub, m, serr
+		}
+	}
+	return "", nil, err
 }
 
 // Native reports whether the model is a Wharf linear model, which Wharf

@@ -42,3 +42,32 @@ func TestReadMLmodelChoosesTheRuntime(t *testing.T) {
 		t.Errorf("bad MLmodel: %v, want an error naming the file", err)
 	}
 }
+
+// A registered folder sits one level down in a deployment's model folder,
+// as in Azure ML; anything else is not an MLflow model.
+func TestFindMLmodel(t *testing.T) {
+	root := t.TempDir()
+	sub := filepath.Join(root, "model")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := FindMLmodel(root); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("no MLmodel: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "MLmodel"), []byte("flavors:\n  python_function: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if dir, m, err := FindMLmodel(root); err != nil || dir != sub || !m.Pyfunc() {
+		t.Errorf("one level down: %q %v %v", dir, m, err)
+	}
+	if dir, _, err := FindMLmodel(sub); err != nil || dir != sub {
+		t.Errorf("the folder itself: %q %v", dir, err)
+	}
+	// A second entry makes the model folder ambiguous.
+	if err := os.WriteFile(filepath.Join(root, "notes.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := FindMLmodel(root); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("two entries: %v", err)
+	}
+}
