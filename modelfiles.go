@@ -42,3 +42,25 @@ func ModelLocation(ctx context.Context, s ModelStore, workspace string, v *Model
 	}
 	return src, nil
 }
+
+// ModelDirPath returns where a file of a model version sits in a
+// deployment's model folder (AZUREML_MODEL_DIR), laid out as Azure ML lays
+// out a registered model: root is the artifact path of the version's files
+// (its location without the scheme) and p the file's artifact path. The
+// files of a model registered from a folder keep that folder, named after
+// root's last segment (AZUREML_MODEL_DIR/model/MLmodel); a model
+// registered from a single file is that file, directly in the model folder
+// (AZUREML_MODEL_DIR/model.pkl). Scoring scripts written for Azure join
+// these paths themselves, or take the one folder below the model folder.
+func ModelDirPath(root, p string) string {
+	root = strings.Trim(root, "/")
+	base := root[strings.LastIndex(root, "/")+1:]
+	rel := strings.Trim(strings.TrimPrefix(p, root), "/")
+	switch {
+	case rel == "":
+		return base
+	case base == "":
+		return rel
+	}
+	return base + "/" + rel
+}

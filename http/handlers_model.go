@@ -284,6 +284,11 @@ func (s *Server) listModelFiles(r *http.Request, _ *noBody) (int, *modelFilesJSO
 	if err != nil {
 		return 0, nil, err
 	}
+	if len(arts) == 1 && arts[0].Path == root {
+		// A version registered from one file is that file: listed by its
+		// name, in the folder that holds it, so that root/path names it.
+		root = root[:max(strings.LastIndex(root, "/"), 0)]
+	}
 	files := []modelFileJSON{}
 	for _, a := range arts {
 		files = append(files, modelFileJSON{Path: relArtifactPath(a.Path, root), Size: a.Size})

@@ -59,13 +59,24 @@ func (a *app) registerModel(cmd *cobra.Command, c *wharfhttp.Client, ws string, 
 			m.Type = wharf.ModelTypeMLflow
 		}
 	}
+	abs, err := filepath.Abs(local)
+	if err != nil {
+		return nil, err
+	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	root := "models/" + m.Name + "/" + hex.EncodeToString(id[:])
+	// The model's path ends in the name of the folder or file it was
+	// registered from, which a deployment's model folder keeps
+	// (AZUREML_MODEL_DIR/model/...), as Azure ML's does.
+	dir := "models/" + m.Name + "/" + hex.EncodeToString(id[:])
+	root := dir + "/" + filepath.Base(abs)
+	if !st.IsDir() {
+		root = dir // the file is uploaded under its own name
+	}
 	if err := a.uploadTree(cmd, c, ws, local, root); err != nil {
 		return nil, err
 	}
-	body := map[string]any{"version": m.Version, "type": strings.ToLower(m.Type), "path": "mlflow-artifacts:/" + root,
+	body := map[string]any{"version": m.Version, "type": strings.ToLower(m.Type), "path": "mlflow-artifacts:/" + dir + "/" + filepath.Base(abs),
 		"description": m.Description, "tags": m.Tags, "job_name": m.JobName}
 	var out map[string]any
 	if err := c.Do(cmd.Context(), "POST", modelsPath(ws)+"/"+url.PathEscape(m.Name)+"/versions", body, &out); err != nil {
