@@ -273,9 +273,15 @@ type deploymentRequest struct {
 	Spec  json.RawMessage `json:"spec"`
 }
 
-func (s *Server) listDeployments(r *http.Request, _ *noBody) (int, []*wharf.OnlineDeployment, error) {
+// listDeployments answers each deployment as getDeployment does, with the
+// provisioning state the data plane reports rather than the stored one.
+func (s *Server) listDeployments(r *http.Request, _ *noBody) (int, []deploymentJSON, error) {
 	ds, err := s.Store.ListOnlineDeployments(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
-	return http.StatusOK, ds, err
+	out := make([]deploymentJSON, len(ds))
+	for i, d := range ds {
+		out[i] = s.deploymentJSON(r, d)
+	}
+	return http.StatusOK, out, err
 }
 
 // deploymentJSON is a deployment with its provisioning state as the data
