@@ -3,15 +3,23 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/mlflow"
+	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/pyworker"
 	"github.com/wharfml/wharf/scheduler"
+	"github.com/wharfml/wharf/scoring"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -88,6 +96,9 @@ type batchDeploymentJSON struct {
 	// Warm is "ready", "not needed" (a model scored in Go), "off", or
 	// why warming failed, in which case jobs start their workers afresh.
 	Warm string `json:"warm,omitempty"`
+	// Error is why the deployment is Failed: its environment cannot load
+	// its model (the worker's error), so none of its jobs could score.
+	Error string `json:"error,omitempty"`
 }
 
 // warming is one warmBatch in progress or done.
@@ -95,6 +106,10 @@ type warming struct {
 	done chan struct{}
 	err  error
 	used bool // a warm process serves the deployment
+	// scoresModel is true when the deployment has no batch driver, so
+	// its workers load the model with mlflow: a model the warm process
+	// could not load fails the deployment rather than each of its jobs.
+	scoresModel bool
 }
 
 func (s *Server) batchDeploymentJSON(d *wharf.BatchDeployment) batchDeploymentJSON {
@@ -106,7 +121,11 @@ func (s *Server) batchDeploymentJSON(d *wharf.BatchDeployment) batchDeploymentJS
 	wm := v.(*warming)
 	select {
 	case <-wm.done:
+		var load *pyworker.LoadError
 		switch {
+		case wm.err != nil && wm.scoresModel && errors.As(wm.err, &load):
+			out.ProvisioningState, out.Warm = "Failed", wm.err.Error()
+			out.Error = "the deployment's environment cannot load its model: " + load.Message
 		case wm.err != nil:
 			out.Warm = wm.err.Error()
 		case wm.used:
@@ -245,11 +264,14 @@ func (s *Server) invokeBatchEndpoint(r *http.Request, req *invokeBatchRequest) (
 	if err != nil {
 		return 0, jobJSON{}, err
 	}
+	if st := s.batchDeploymentJSON(d); st.ProvisioningState == "Failed" {
+		return 0, jobJSON{}, wharf.Errorf(wharf.EINVALID, "batch deployment %s failed: %s; update it", name, st.Error).WithField("deployment")
+	}
 	var set batchSettings
 	if err := json.Unmarshal(d.Spec, &set); err != nil {
 		return 0, jobJSON{}, err
 	}
-	modelDigest, err := s.modelSnapshot(r.Context(), ws, d.Model)
+	modelDigest, set, err := s.batchModel(r.Context(), d, set)
 	if err != nil {
 		return 0, jobJSON{}, err
 	}
@@ -282,9 +304,9 @@ func (s *Server) warmBatch(ctx context.Context, d *wharf.BatchDeployment) {
 	if json.Unmarshal(d.Spec, &set) != nil {
 		return
 	}
-	wm := &warming{done: make(chan struct{})}
+	wm := &warming{done: make(chan struct{}), scoresModel: set.CodeConfiguration == nil}
 	s.batchWarm.Store(d.Workspace+"/"+d.Endpoint+"/"+d.Name, wm)
-	digest, err := s.modelSnapshot(ctx, d.Workspace, d.Model)
+	digest, set, err := s.batchModel(ctx, d, set)
 	if err != nil {
 		s.Logger.Warn("batch deployment not warmed", "workspace", d.Workspace, "endpoint", d.Endpoint, "deployment", d.Name, "err", err)
 		wm.err = err
@@ -363,43 +385,124 @@ func batchStepSpec(ep, name, model string, set batchSettings, modelDigest string
 	return spec
 }
 
-// modelSnapshot makes a model version's files one folder snapshot, so a
-// job can take it as an input.
-func (s *Server) modelSnapshot(ctx context.Context, ws, model string) (string, error) {
-	name, version, _ := strings.Cut(model, ":")
-	v, err := s.findVersionCtx(ctx, ws, name, version)
+// batchModel returns what a batch deployment's jobs take its model as:
+// the snapshot of the model's files, laid out as the folder
+// AZUREML_MODEL_DIR names (see wharf.ModelDirPath), and set with the
+// environment they run in. A deployment that gives no environment runs
+// an MLflow model in the one the model was logged with, as an online
+// deployment does, unless the server names an interpreter for such
+// deployments (DeploymentPython), whose folder then comes first on the
+// job's PATH.
+func (s *Server) batchModel(ctx context.Context, d *wharf.BatchDeployment, set batchSettings) (string, batchSettings, error) {
+	files, err := s.modelFiles(ctx, d.Workspace, d.Model)
 	if err != nil {
-		return "", err
-	}
-	loc, err := wharf.ModelLocation(ctx, s.Store, ws, v)
-	if err != nil {
-		return "", err
-	}
-	root, ok := mlflow.ArtifactRoot(loc)
-	if !ok {
-		return "", wharf.Errorf(wharf.EINVALID, "model %s is stored outside this server (%s)", model, loc)
-	}
-	arts, err := s.Store.ListArtifacts(ctx, ws, root)
-	if err != nil {
-		return "", err
-	}
-	var files []snapshot.File
-	for _, a := range arts {
-		files = append(files, snapshot.File{Path: relArtifactPath(a.Path, root), Mode: snapshot.ModeFile, Digest: a.Digest, Size: a.Size})
-	}
-	if len(files) == 0 {
-		return "", wharf.Errorf(wharf.EINVALID, "model %s has no files", model)
+		return "", set, err
 	}
 	m, err := snapshot.FromStored(ctx, files, s.Blobs)
 	if err != nil {
-		return "", err
+		return "", set, err
 	}
 	// The job that scores with the model reads it as an input of the
 	// workspace, which the manifest now is.
-	if err := s.Store.AddBlobRefs(ctx, ws, m.Digests()); err != nil {
-		return "", err
+	if err := s.Store.AddBlobRefs(ctx, d.Workspace, m.Digests()); err != nil {
+		return "", set, err
 	}
-	return m.Digest, nil
+	switch {
+	case set.Environment != nil:
+	case s.DeploymentPython != "":
+		if _, ok := set.EnvironmentVariables["PATH"]; !ok {
+			vars := maps.Clone(set.EnvironmentVariables)
+			if vars == nil {
+				vars = map[string]string{}
+			}
+			vars["PATH"] = filepath.Dir(s.DeploymentPython) + string(filepath.ListSeparator) + os.Getenv("PATH")
+			set.EnvironmentVariables = vars
+		}
+	default:
+		if set.Environment, err = s.modelEnvironment(ctx, files); err != nil {
+			return "", set, fmt.Errorf("model %s: %w", d.Model, err)
+		}
+	}
+	return m.Digest, set, nil
+}
+
+// modelFiles lists a model version's stored files by their paths in a
+// deployment's model folder.
+func (s *Server) modelFiles(ctx context.Context, ws, model string) ([]snapshot.File, error) {
+	name, version, _ := strings.Cut(model, ":")
+	v, err := s.findVersionCtx(ctx, ws, name, version)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := wharf.ModelLocation(ctx, s.Store, ws, v)
+	if err != nil {
+		return nil, err
+	}
+	root, ok := mlflow.ArtifactRoot(loc)
+	if !ok {
+		return nil, wharf.Errorf(wharf.EINVALID, "model %s is stored outside this server (%s)", model, loc)
+	}
+	arts, err := s.Store.ListArtifacts(ctx, ws, root)
+	if err != nil {
+		return nil, err
+	}
+	var files []snapshot.File
+	for _, a := range arts {
+		files = append(files, snapshot.File{Path: wharf.ModelDirPath(root, a.Path), Mode: snapshot.ModeFile, Digest: a.Digest, Size: a.Size})
+	}
+	if len(files) == 0 {
+		return nil, wharf.Errorf(wharf.EINVALID, "model %s has no files", model)
+	}
+	return files, nil
+}
+
+// modelEnvironment is the environment an MLflow model that Python workers
+// score was logged with (see pyenv.MLflowModelSpec), read from its stored
+// files; nil for any other model, or one that names no environment.
+func (s *Server) modelEnvironment(ctx context.Context, files []snapshot.File) (*scheduler.EnvSpec, error) {
+	byPath := map[string]snapshot.File{}
+	for _, f := range files {
+		byPath[f.Path] = f
+	}
+	// MLmodel is at the top of the model folder or, for a model
+	// registered from a folder, in that folder, the only one there.
+	folder := ""
+	if _, ok := byPath["MLmodel"]; !ok {
+		top, _, _ := strings.Cut(files[0].Path, "/")
+		folder = top + "/"
+	}
+	read := func(name string) ([]byte, error) {
+		f, ok := byPath[folder+name]
+		if !ok {
+			return nil, fs.ErrNotExist
+		}
+		rc, _, err := s.Blobs.Open(ctx, f.Digest)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		// Environment files are small; a huge one is not one.
+		return io.ReadAll(io.LimitReader(rc, 1<<20))
+	}
+	b, err := read("MLmodel")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	mm, err := scoring.ParseMLmodel(b)
+	if err != nil {
+		return nil, fmt.Errorf("MLmodel: %w", err)
+	}
+	if !mm.ServedByPython() {
+		return nil, nil
+	}
+	spec, ok, err := pyenv.MLflowModelSpec(read)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &scheduler.EnvSpec{PythonVersion: spec.PythonVersion, Pip: spec.Pip, Conda: spec.Conda}, nil
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

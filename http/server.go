@@ -48,6 +48,12 @@ type Server struct {
 	URL    string
 	Logger *slog.Logger
 
+	// DeploymentPython is the interpreter of batch deployments without
+	// an environment of their own (wharf server --python), in place of
+	// the one their MLflow model was logged with; "" lets the model's
+	// decide. Online deployments get it from serving.Factory.Python.
+	DeploymentPython string
+
 	// ReadHeaderTimeout bounds the reading of a request's headers; set it
 	// before Listen.
 	ReadHeaderTimeout time.Duration

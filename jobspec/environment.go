@@ -112,6 +112,18 @@ func EnvironmentFromDocument(doc *yamlfile.Document) (*EnvironmentSpec, error) {
 	return env, nil
 }
 
+// InlineEnvironment reads the environment mapping n written at field of
+// doc, as a job's inline environment is read: a deployment's
+// environment:, whose conda_file is relative to the deployment's file.
+func InlineEnvironment(doc *yamlfile.Document, n *yaml.Node, field string) (*EnvironmentSpec, error) {
+	errs := &problems{}
+	env := scope{doc, errs}.environment(n, field, false)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
 // environment reads an environment mapping. Inline environments (named
 // false) must not carry a name or version: they are anonymous.
 func (s scope) environment(n *yaml.Node, field string, named bool) *EnvironmentSpec {

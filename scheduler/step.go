@@ -111,6 +111,9 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		at.passing(ctx, st, wharf.JobPreparing)
 	}
 	say("preparing environment %s", envName(spec.Environment))
+	if note := spec.Environment.Note; note != "" {
+		say("%s", note)
+	}
 	if s.awaitWarm(ctx, st.Workspace, spec.Component) {
 		say("waited for the warm Python process being prepared for %s", spec.Component)
 	}

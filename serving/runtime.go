@@ -15,10 +15,9 @@ import (
 	"strings"
 	"sync"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/linear"
+	"github.com/wharfml/wharf/mlflow"
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/pyworker"
 	"github.com/wharfml/wharf/sandbox"
@@ -67,12 +66,7 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 			CodeDigest    string `json:"code_digest"`
 			ScoringScript string `json:"scoring_script"`
 		} `json:"code_configuration"`
-		Environment *struct {
-			Spec struct {
-				PythonVersion string   `json:"python_version"`
-				Pip           []string `json:"pip"`
-			} `json:"spec"`
-		} `json:"environment"`
+		Environment *storedEnv `json:"environment"`
 	}
 	if err := json.Unmarshal(d.Spec, &spec); err != nil {
 		return nil, fmt.Errorf("deployment %s: %w", d.Name, err)
@@ -82,7 +76,7 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 		return nil, err
 	}
 
-	mm, err := scoring.ReadMLmodel(modelDir)
+	folder, mm, err := scoring.FindMLmodel(modelDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		mm = &scoring.MLmodel{} // a model for a scoring script may have none
@@ -91,7 +85,7 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 	}
 	if spec.CodeConfiguration == nil {
 		if mm.Native() {
-			return loadNative(modelDir, mm, name, version)
+			return loadNative(folder, mm, name, version)
 		}
 		if !mm.Pyfunc() {
 			return nil, fmt.Errorf("model %s is not an MLflow model (no python_function flavor in MLmodel); "+
@@ -100,37 +94,28 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 	}
 
 	cfg := pyworker.Config{ModelDir: modelDir, Instances: max(spec.InstanceCount, 1), LogPath: logPath, Python: f.Python}
-	env := []string{"AZUREML_MODEL_DIR=" + modelDir, "MLFLOW_MODEL_FOLDER=" + modelDir}
+	env := []string{"AZUREML_MODEL_DIR=" + modelDir}
+	if folder != "" {
+		// As Azure ML sets it: the folder holding MLmodel, relative to
+		// AZUREML_MODEL_DIR.
+		rel, _ := filepath.Rel(modelDir, folder)
+		env = append(env, "MLFLOW_MODEL_FOLDER="+rel)
+	}
 	for _, k := range []string{"PATH", "HOME", "LANG", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	if spec.Environment != nil && f.Envs != nil {
-		pe, err := f.Envs.Ensure(ctx, pyenv.Spec{PythonVersion: spec.Environment.Spec.PythonVersion, Pip: spec.Environment.Spec.Pip}, logWriter(logPath))
-		if err != nil {
-			return nil, fmt.Errorf("environment: %w", err)
-		}
-		if pe != nil {
-			cfg.Python = pe.Python
-			env = append(env, pe.Environ(os.Getenv("PATH"))...)
-			cfg.Mounts = append(cfg.Mounts, sandbox.Mount{Path: pe.Dir})
-		}
+	pe, err := f.environment(ctx, spec.Environment, folder, logPath)
+	if err != nil {
+		return nil, err
 	}
-	if spec.Environment == nil && f.Python == "" && f.Envs != nil && spec.CodeConfiguration == nil {
-		// A no-code MLflow deployment runs in an environment built from
-		// the model's own requirements, as mlflow models serve does.
-		if ms, ok := modelEnvSpec(modelDir); ok {
-			pe, err := f.Envs.Ensure(ctx, ms, logWriter(logPath))
-			if err != nil {
-				return nil, fmt.Errorf("the model's environment: %w", err)
-			}
-			if pe != nil {
-				cfg.Python = pe.Python
-				env = append(env, pe.Environ(os.Getenv("PATH"))...)
-				cfg.Mounts = append(cfg.Mounts, sandbox.Mount{Path: pe.Dir})
-			}
-		}
+	if pe != nil {
+		cfg.Python = pe.Python
+		env = append(env, pe.Environ(os.Getenv("PATH"))...)
+		// The environment lives in the data folder, which the sandbox
+		// hides; its workers see it as a job's steps see theirs.
+		cfg.Mounts = append(cfg.Mounts, sandbox.Mount{Path: pe.Dir})
 	}
 	if f.Sandbox != nil {
 		// The server's home is not in the sandbox; its /tmp is.
@@ -166,20 +151,89 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 	return &pythonRuntime{pool: pool, platform: platform, sig: sig, name: name, version: version}, nil
 }
 
-// logWriter appends to a deployment's log; the environment build goes
-// there, so get-logs shows why a deployment failed to start.
-func logWriter(path string) io.Writer {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return io.Discard
-	}
-	return f
+// storedEnv is a deployment's environment as stored: in the form a job's
+// takes (scheduler.EnvSpec's fields), or, in deployments stored by earlier
+// versions, an environment asset's reference and definition under spec.
+type storedEnv struct {
+	Ref           string   `json:"ref"`
+	Image         string   `json:"image"`
+	PythonVersion string   `json:"python_version"`
+	Pip           []string `json:"pip"`
+	Conda         []string `json:"conda"`
+	Spec          *struct {
+		PythonVersion string   `json:"python_version"`
+		Pip           []string `json:"pip"`
+		Conda         *struct {
+			Dependencies []string `json:"dependencies"`
+		} `json:"conda"`
+	} `json:"spec"`
 }
 
-// materializeModel writes a model version's files under Dir once; the
-// folder appears complete or not at all.
+// pyenvSpec is what the environment installs.
+func (e *storedEnv) pyenvSpec() pyenv.Spec {
+	if s := e.Spec; s != nil {
+		out := pyenv.Spec{PythonVersion: s.PythonVersion, Pip: s.Pip}
+		if s.Conda != nil {
+			out.Conda = s.Conda.Dependencies
+		}
+		return out
+	}
+	return pyenv.Spec{PythonVersion: e.PythonVersion, Pip: e.Pip, Conda: e.Conda}
+}
+
+// environment builds the Python environment a deployment's workers run
+// in, in this order: the deployment's own (inline or registered), built as
+// a job's is; else the server's --python (Factory.Python) when it names
+// one; else the environment the MLflow model in modelFolder was logged
+// with, as mlflow models serve builds it. A nil *pyenv.Env means the
+// host's tools: Factory.Python, or python3. The build's output goes to the
+// deployment's log, so get-logs shows why a deployment failed to start.
+func (f *Factory) environment(ctx context.Context, e *storedEnv, modelFolder, logPath string) (*pyenv.Env, error) {
+	if f.Envs == nil {
+		return nil, nil
+	}
+	var spec pyenv.Spec
+	what := "the environment"
+	switch {
+	case e != nil:
+		spec = e.pyenvSpec()
+		if e.Ref != "" {
+			what = "environment " + e.Ref
+		}
+	case f.Python != "" || modelFolder == "":
+		return nil, nil
+	default:
+		ms, ok, err := pyenv.MLflowModelSpec(func(name string) ([]byte, error) {
+			return os.ReadFile(filepath.Join(modelFolder, filepath.FromSlash(name)))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("the model's environment: %w", err)
+		}
+		if !ok {
+			return nil, nil
+		}
+		spec, what = ms, "the model's environment"
+	}
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	pe, err := f.Envs.Ensure(ctx, spec, log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return pe, nil
+}
+
+// materializeModel writes a model version's files under Dir once, laid out
+// as Azure ML lays out a deployment's model (see wharf.ModelDirPath), and
+// returns the folder AZUREML_MODEL_DIR names. It appears complete or not
+// at all.
 func (f *Factory) materializeModel(ctx context.Context, workspace, name string, version int64) (string, error) {
-	dest := filepath.Join(f.Dir, "models", workspace, name, strconv.FormatInt(version, 10))
+	// Not "models", where earlier versions kept models without the
+	// folder they were registered from.
+	dest := filepath.Join(f.Dir, "azureml-models", workspace, name, strconv.FormatInt(version, 10))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, err := os.Stat(dest); err == nil {
@@ -193,11 +247,10 @@ func (f *Factory) materializeModel(ctx context.Context, workspace, name string, 
 	if err != nil {
 		return "", err
 	}
-	root, ok := strings.CutPrefix(loc, "mlflow-artifacts:")
+	root, ok := mlflow.ArtifactRoot(loc)
 	if !ok {
 		return "", fmt.Errorf("its files are outside this server (%s)", loc)
 	}
-	root = strings.Trim(strings.TrimPrefix(root, "//"), "/")
 	arts, err := f.Store.ListArtifacts(ctx, workspace, root)
 	if err != nil {
 		return "", err
@@ -211,14 +264,11 @@ func (f *Factory) materializeModel(ctx context.Context, workspace, name string, 
 	}
 	defer os.RemoveAll(tmp)
 	for _, a := range arts {
-		rel := strings.TrimPrefix(strings.TrimPrefix(a.Path, root), "/")
-		if rel == "" {
-			rel = filepath.Base(a.Path)
-		}
-		if strings.Contains(rel, "..") {
+		rel := filepath.FromSlash(wharf.ModelDirPath(root, a.Path))
+		if !filepath.IsLocal(rel) {
 			return "", fmt.Errorf("artifact path %q leaves the model folder", a.Path)
 		}
-		if err := f.writeBlob(ctx, a.Digest, filepath.Join(tmp, filepath.FromSlash(rel))); err != nil {
+		if err := f.writeBlob(ctx, a.Digest, filepath.Join(tmp, rel)); err != nil {
 			return "", err
 		}
 	}
@@ -450,33 +500,4 @@ func tablePayload(f *scoring.Frame) ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
-}
-
-// modelEnvSpec reads the environment an MLflow model was logged with:
-// requirements.txt, and the Python version from python_env.yaml.
-func modelEnvSpec(dir string) (pyenv.Spec, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, "requirements.txt"))
-	if err != nil {
-		return pyenv.Spec{}, false
-	}
-	var spec pyenv.Spec
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "-") {
-			continue
-		}
-		spec.Pip = append(spec.Pip, line)
-	}
-	if pe, err := os.ReadFile(filepath.Join(dir, "python_env.yaml")); err == nil {
-		var v struct {
-			Python string `yaml:"python"`
-		}
-		if yaml.Unmarshal(pe, &v) == nil {
-			parts := strings.SplitN(v.Python, ".", 3)
-			if len(parts) >= 2 {
-				spec.PythonVersion = parts[0] + "." + parts[1]
-			}
-		}
-	}
-	return spec, len(spec.Pip) > 0
 }

@@ -1,22 +1,30 @@
 package serving
 
 import (
-	"os"
-	"path/filepath"
-	"slices"
+	"encoding/json"
+	"reflect"
 	"testing"
+
+	"github.com/wharfml/wharf/pyenv"
 )
 
-func TestModelEnvSpecReadsTheModelsRequirements(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte("mlflow==2.9.2\n# comment\n-r extra.txt\nscikit-learn==1.3.2\n\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "python_env.yaml"), []byte("python: 3.11.7\nbuild_dependencies:\n- pip\n"), 0o600)
-	spec, ok := modelEnvSpec(dir)
-	if !ok || spec.PythonVersion != "3.11" || !slices.Equal(spec.Pip, []string{"mlflow==2.9.2", "scikit-learn==1.3.2"}) {
-		t.Errorf("spec %+v, %v", spec, ok)
-	}
-	if _, ok := modelEnvSpec(t.TempDir()); ok {
-		t.Error("a folder without requirements.txt has an environment")
+// A deployment's environment is stored as a job's is; deployments stored
+// before that name an asset and keep its definition under spec. Both
+// install their conda packages.
+func TestStoredEnvironmentForms(t *testing.T) {
+	for stored, want := range map[string]pyenv.Spec{
+		`{"image": "img", "python_version": "3.10", "pip": ["inflection==0.5.1"], "conda": ["python=3.10", "numpy=1.26"]}`: {
+			PythonVersion: "3.10", Pip: []string{"inflection==0.5.1"}, Conda: []string{"python=3.10", "numpy=1.26"}},
+		`{"ref": "env:1", "spec": {"image": "img", "python_version": "3.9", "pip": ["x"], "conda": {"dependencies": ["python=3.9", "scikit-learn=1.3"], "pip": ["x"]}}}`: {
+			PythonVersion: "3.9", Pip: []string{"x"}, Conda: []string{"python=3.9", "scikit-learn=1.3"}},
+	} {
+		var e storedEnv
+		if err := json.Unmarshal([]byte(stored), &e); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.pyenvSpec(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %+v, want %+v", stored, got, want)
+		}
 	}
 }
 

@@ -63,9 +63,11 @@ func startBatchEnvWith(t *testing.T, flags ...string) *batchEnv {
 	t.Helper()
 	py := batchPython(t)
 	// Jobs get the server's PATH; deployments without an environment of
-	// their own run python3 from it.
+	// their own run the venv's python3, named by --python in place of the
+	// environments their models were logged with, which would each be
+	// built from PyPI.
 	t.Setenv("PATH", filepath.Dir(py)+string(filepath.ListSeparator)+os.Getenv("PATH"))
-	e := &batchEnv{t: t, py: py, root: t.TempDir(), flags: flags}
+	e := &batchEnv{t: t, py: py, root: t.TempDir(), flags: append([]string{"--python", py}, flags...)}
 	e.dataDir = filepath.Join(e.root, "data")
 	e.start()
 	e.wharf("ml", "workspace", "create", "-n", "mlw")
@@ -256,17 +258,21 @@ func (e *batchEnv) scalerModel() {
 }
 
 // driverCommon is imported by the test drivers from their code folder:
-// init() checks AZUREML_BI_OUTPUT_PATH, reads the model's scale.txt and
-// counts its calls; rows turns the
-// files of a mini-batch into output rows.
-const driverCommon = `import os
+// init() checks AZUREML_BI_OUTPUT_PATH, reads the model's scale.txt where
+// Azure ML puts it (the registered folder, scaler, keeps its name below
+// AZUREML_MODEL_DIR) and counts its calls; rows turns the files of a
+// mini-batch into output rows.
+const driverCommon = `import glob, os
 
 state = {"inits": 0, "scale": None}
 
 def init():
     state["inits"] += 1
     assert os.path.isdir(os.environ["AZUREML_BI_OUTPUT_PATH"]), "AZUREML_BI_OUTPUT_PATH is not the output folder"
-    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "scale.txt")) as f:
+    root = os.environ["AZUREML_MODEL_DIR"]
+    folders = glob.glob(root + "/*/")
+    assert [os.path.basename(os.path.dirname(f)) for f in folders] == ["scaler"], "AZUREML_MODEL_DIR holds %s" % os.listdir(root)
+    with open(os.path.join(root, "scaler/scale.txt")) as f:
         state["scale"] = float(f.read())
 
 def rows(mini_batch):

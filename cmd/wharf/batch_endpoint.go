@@ -1,13 +1,10 @@
 package main
 
 import (
-	"cmp"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,7 +15,6 @@ import (
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/scheduler"
-	"github.com/wharfml/wharf/yamlfile"
 )
 
 func batchEndpointsPath(ws string) string {
@@ -252,7 +248,7 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 				stored["code_configuration"] = cfg
 			}
 			if spec.Environment != nil {
-				env, err := a.batchEnvironment(cmd, c, ws, doc.Dir(), spec.Environment)
+				env, err := a.deploymentEnvironment(cmd, c, ws, doc, spec.Environment)
 				if err != nil {
 					return err
 				}
@@ -268,6 +264,9 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 				// provisioned: here, once its jobs' Python is warm.
 				if out, err = awaitProvisioned(cmd.Context(), c, path, out); err != nil {
 					return err
+				}
+				if out["provisioning_state"] == "Failed" {
+					return wharf.Errorf("DeploymentFailed", "deployment %s failed: %v", spec.Name, out["error"])
 				}
 				switch warm, _ := out["warm"].(string); warm {
 				case "", "ready", "not needed", "off":
@@ -346,58 +345,4 @@ func (a *app) batchCode(cmd *cobra.Command, c *wharfhttp.Client, ws, file, base 
 		return nil, err
 	}
 	return map[string]string{"code_digest": digest, "scoring_script": cc.ScoringScript}, nil
-}
-
-// batchEnvironment pins a batch deployment's environment: a registered
-// one by reference, an inline one from its conda file.
-func (a *app) batchEnvironment(cmd *cobra.Command, c *wharfhttp.Client, ws, base string, n *yaml.Node) (*scheduler.EnvSpec, error) {
-	if n.Kind == yaml.ScalarNode {
-		ref, err := jobspec.ParseAssetRef(n.Value)
-		if err != nil {
-			return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment: %s", n.Line, err.Error()).WithField("environment")
-		}
-		asset, found, err := newAPIResolver(cmd.Context(), c, ws).fetch(wharf.AssetEnvironment, ref)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment %s not found", n.Line, ref.String()).WithField("environment")
-		}
-		var e resolve.Environment
-		if err := json.Unmarshal(asset.Spec, &e); err != nil {
-			return nil, fmt.Errorf("environment %s:%s cannot be read: %w", asset.Name, asset.Version, err)
-		}
-		var conda []string
-		if e.Conda != nil {
-			conda = e.Conda.Dependencies
-		}
-		return &scheduler.EnvSpec{Ref: asset.Name + ":" + asset.Version, Image: e.Image, PythonVersion: e.PythonVersion,
-			Pip: e.Pip, Conda: conda}, nil
-	}
-	var inline struct {
-		Image     string `yaml:"image"`
-		CondaFile string `yaml:"conda_file"`
-	}
-	if err := n.Decode(&inline); err != nil {
-		return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment: %s", n.Line, err.Error()).WithField("environment")
-	}
-	env := &scheduler.EnvSpec{Image: inline.Image}
-	if inline.CondaFile != "" {
-		p := inline.CondaFile
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(base, p)
-		}
-		// The conda file is read by the same rules as an environment's.
-		doc, err := yamlfile.Parse(filepath.Join(base, "environment"), []byte("name: inline\nimage: "+
-			strconv.Quote(cmp.Or(inline.Image, "none"))+"\nconda_file: "+strconv.Quote(p)+"\n"))
-		if err != nil {
-			return nil, err
-		}
-		spec, err := jobspec.EnvironmentFromDocument(doc)
-		if err != nil {
-			return nil, err
-		}
-		env.PythonVersion, env.Pip = spec.PythonVersion(), spec.PipRequirements()
-	}
-	return env, nil
 }

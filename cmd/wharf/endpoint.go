@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,10 @@ import (
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/resolve"
+	"github.com/wharfml/wharf/scheduler"
+	"github.com/wharfml/wharf/yamlfile"
 )
 
 func endpointsPath(ws string) string {
@@ -355,17 +360,12 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 			}
 			stored["code_configuration"] = map[string]string{"code_digest": digest, "scoring_script": cc.ScoringScript}
 		}
-		if spec.Environment != nil && spec.Environment.Kind == yaml.ScalarNode {
-			ref := strings.TrimPrefix(spec.Environment.Value, "azureml:")
-			n, v := ref, wharf.LatestVersion
-			if i := strings.LastIndexAny(ref, ":@"); i > 0 {
-				n, v = ref[:i], ref[i+1:]
-			}
-			var env wharf.Asset
-			if err := c.Do(cmd.Context(), "GET", assetsPath(ws, wharf.AssetEnvironment)+"/"+url.PathEscape(n)+"/versions/"+url.PathEscape(v), nil, &env); err != nil {
+		if spec.Environment != nil {
+			env, err := a.deploymentEnvironment(cmd, c, ws, doc, spec.Environment)
+			if err != nil {
 				return err
 			}
-			stored["environment"] = map[string]any{"ref": env.Name + ":" + env.Version, "spec": env.Spec}
+			stored["environment"] = env
 		}
 		var out map[string]any
 		if err := c.Do(cmd.Context(), "PUT", endpointsPath(ws)+"/"+url.PathEscape(spec.EndpointName)+"/deployments/"+url.PathEscape(spec.Name),
@@ -517,4 +517,43 @@ func awaitProvisioned(ctx context.Context, c *wharfhttp.Client, path string, out
 		}
 	}
 	return out, nil
+}
+
+// deploymentEnvironment pins an online or batch deployment's environment
+// as a job's is pinned, so that it is built the same way: a registered
+// one by reference, an inline one (image and conda_file, the file
+// relative to the deployment's) from its definition.
+func (a *app) deploymentEnvironment(cmd *cobra.Command, c *wharfhttp.Client, ws string, doc *yamlfile.Document, n *yaml.Node) (*scheduler.EnvSpec, error) {
+	var ref string
+	var e resolve.Environment
+	if n.Kind == yaml.ScalarNode {
+		r, err := jobspec.ParseAssetRef(n.Value)
+		if err != nil {
+			return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment: %s", n.Line, err.Error()).WithField("environment")
+		}
+		asset, found, err := newAPIResolver(cmd.Context(), c, ws).fetch(wharf.AssetEnvironment, r)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, wharf.Errorf(wharf.EINVALID, "line %d: environment %s not found", n.Line, r.String()).WithField("environment")
+		}
+		if err := json.Unmarshal(asset.Spec, &e); err != nil {
+			return nil, fmt.Errorf("environment %s:%s cannot be read: %w", asset.Name, asset.Version, err)
+		}
+		ref = asset.Name + ":" + asset.Version
+	} else {
+		spec, err := jobspec.InlineEnvironment(doc, n, "environment")
+		if err != nil {
+			return nil, err
+		}
+		if e, err = resolve.EnvironmentOf(spec); err != nil {
+			return nil, err
+		}
+	}
+	var conda []string
+	if e.Conda != nil {
+		conda = e.Conda.Dependencies
+	}
+	return &scheduler.EnvSpec{Ref: ref, Image: e.Image, PythonVersion: e.PythonVersion, Pip: e.Pip, Conda: conda}, nil
 }

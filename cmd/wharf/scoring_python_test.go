@@ -13,13 +13,16 @@ import (
 	"time"
 )
 
-// scoreScript is a score.py: init reads a file of the model folder; run
-// echoes, sleeps, or kills its own worker on request.
-const scoreScript = `import json, os, time
+// scoreScript is a score.py: init reads a file of the model, registered
+// from a folder named model, where Azure ML puts it; run echoes, sleeps,
+// or kills its own worker on request.
+const scoreScript = `import glob, json, os, time
 model = None
 def init():
     global model
-    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "weights.txt")) as f:
+    folders = glob.glob(os.getenv("AZUREML_MODEL_DIR") + "/*/")
+    assert [os.path.basename(os.path.dirname(f)) for f in folders] == ["model"], folders
+    with open(os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model/weights.txt")) as f:
         model = float(f.read())
 def run(raw_data):
     data = json.loads(raw_data)

@@ -46,7 +46,8 @@ type serverOptions struct {
 	url      string
 	tokenTTL time.Duration
 	logLevel string
-	// python runs model deployments that have no environment of their own.
+	// python runs model deployments that have no environment of their own,
+	// in place of the one their MLflow model was logged with.
 	python string
 	// warm keeps warm Python processes for batch deployments.
 	warm bool
@@ -86,7 +87,7 @@ func (a *app) serverCommand() *cobra.Command {
 		"so its jobs' workers start in milliseconds; costs the memory of one interpreter per environment")
 	f.IntVar(&o.maxConnsPerAddress, "max-conns-per-address", wharfhttp.DefaultMaxConnsPerAddress,
 		"most open connections from one client IP address, more are closed at once (0: no cap; raise it behind a reverse proxy, which is one address)")
-	f.StringVar(&o.python, "python", "", "Python interpreter for model deployments without an environment of their own (default python3)")
+	f.StringVar(&o.python, "python", "", "Python interpreter for model deployments without an environment of their own, in place of the one their MLflow model was logged with (default: the model's, else python3)")
 	f.BoolVar(&o.unsafeSteps, "unsafe-run-steps-as-server-user", false, "run job steps, scoring scripts and model workers as the server's own user without a sandbox; "+
 		"they can then read the data folder, its keys and every token (for machines where bubblewrap cannot run)")
 	f.StringVar(&o.stepUser, "step-user", "", "unprivileged account that user code runs as when the server runs as root (default "+sandbox.DefaultUser+", created if missing)")
@@ -246,6 +247,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		return nil, fmt.Errorf("start the scheduler: %w", err)
 	}
 	srv.Scheduler = sched
+	srv.DeploymentPython = o.python
 	if o.warm {
 		// Before serving, so that a job submitted at once waits for
 		// its deployment's warming instead of racing it; the warming
