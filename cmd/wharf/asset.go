@@ -129,14 +129,9 @@ func (a *app) assetReadCommands(parent *cobra.Command, kind, noun string) {
 			if err != nil {
 				return err
 			}
-			v := version
-			switch {
-			case version != "" && label != "":
-				return usagef("pass --version or --label, not both")
-			case label != "" && label != wharf.LatestVersion:
-				return usagef("--label supports only \"latest\"")
-			case version == "":
-				v = wharf.LatestVersion
+			v, err := versionOrLabel(version, label)
+			if err != nil {
+				return err
 			}
 			return a.getAndPrint(cmd, assetsPath(ws, kind)+"/"+url.PathEscape(sname)+"/versions/"+url.PathEscape(v))
 		},
@@ -147,6 +142,21 @@ func (a *app) assetReadCommands(parent *cobra.Command, kind, noun string) {
 	_ = show.MarkFlagRequired("name")
 	sw.add(show)
 	parent.AddCommand(list, show)
+}
+
+// versionOrLabel is the version a show command's --version or --label
+// asks for: the version, or wharf.LatestVersion for --label latest or
+// neither.
+func versionOrLabel(version, label string) (string, error) {
+	switch {
+	case version != "" && label != "":
+		return "", usagef("pass --version or --label, not both")
+	case label != "" && label != wharf.LatestVersion:
+		return "", usagef("--label supports only \"latest\"")
+	case version == "":
+		return wharf.LatestVersion, nil
+	}
+	return version, nil
 }
 
 // uploadLocal stores a local file or folder in the workspace's content

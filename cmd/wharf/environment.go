@@ -49,5 +49,39 @@ func (a *app) environmentCommand() *cobra.Command {
 	f.field(create, "description", "d", "description", "description")
 	env.AddCommand(create)
 	a.assetReadCommands(env, wharf.AssetEnvironment, "environment")
+	a.registryReads(env)
 	return env
+}
+
+// registryReads gives environment list and show the --registry-name of
+// az ml: with it they read the registry instead of a workspace. The
+// server holds one registry, azureml, Azure's curated environments.
+func (a *app) registryReads(env *cobra.Command) {
+	for _, sub := range env.Commands() {
+		name := sub.Name()
+		if name != "list" && name != "show" {
+			continue
+		}
+		var reg string
+		sub.Flags().StringVar(&reg, "registry-name", "", "read the registry instead of a workspace (this server holds azureml, Azure's curated environments)")
+		inWorkspace := sub.RunE
+		sub.RunE = func(cmd *cobra.Command, args []string) error {
+			if reg == "" {
+				return inWorkspace(cmd, args)
+			}
+			base := "/api/v1/registries/" + url.PathEscape(reg) + "/environments"
+			if name == "list" {
+				return a.getAndPrint(cmd, base)
+			}
+			fl := cmd.Flags()
+			envName, _ := fl.GetString("name")
+			version, _ := fl.GetString("version")
+			label, _ := fl.GetString("label")
+			v, err := versionOrLabel(version, label)
+			if err != nil {
+				return err
+			}
+			return a.getAndPrint(cmd, base+"/"+url.PathEscape(envName)+"/versions/"+url.PathEscape(v))
+		}
+	}
 }

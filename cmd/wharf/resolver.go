@@ -26,9 +26,16 @@ func newAPIResolver(ctx context.Context, c *wharfhttp.Client, ws string) *apiRes
 }
 
 // fetch returns an asset version; found is false when it does not exist.
+// An environment in Azure's curated registry is asked of the workspace,
+// which answers with a stand-in registered under its name or with the
+// server's catalog of Azure's definitions.
 func (r *apiResolver) fetch(kind string, ref jobspec.AssetRef) (*wharf.Asset, bool, error) {
 	if ref.Form == jobspec.RefRegistry {
-		return nil, false, nil
+		local, ok := ref.AsWorkspaceRef()
+		if kind != wharf.AssetEnvironment || !ok {
+			return nil, false, nil
+		}
+		ref = local
 	}
 	version := ref.Version
 	if version == "" {
