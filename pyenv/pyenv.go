@@ -235,10 +235,7 @@ func (b *Builder) build(ctx context.Context, key string, spec canonicalSpec, s S
 	if len(unmapped) > 0 {
 		fmt.Fprintf(log, "wharf: conda packages without a pip equivalent are not installed: %s\n", strings.Join(unmapped, ", "))
 	}
-	uv := ""
-	if !b.DisableUV {
-		uv, _ = exec.LookPath("uv")
-	}
+	uv := b.uv()
 	interp, version, err := b.interpreter(ctx, spec.Python, uv, log)
 	if err != nil {
 		return nil, err
@@ -311,6 +308,23 @@ func (b *Builder) publish(key, name string) error {
 		d.Close()
 	}
 	return nil
+}
+
+// uv returns the uv to build with, "" for pip.
+func (b *Builder) uv() string {
+	if b.DisableUV {
+		return ""
+	}
+	uv, _ := exec.LookPath("uv")
+	return uv
+}
+
+// HasPython reports whether an environment that asks for Python version
+// want (major.minor) gets that version rather than the host's Python:
+// whether it is installed where Ensure looks, without downloading it.
+func (b *Builder) HasPython(ctx context.Context, want string) bool {
+	_, got, err := b.interpreter(ctx, want, b.uv(), io.Discard)
+	return err == nil && versionMatches(got, want)
 }
 
 // interpreter picks the Python to build with and returns its path and

@@ -340,6 +340,10 @@ func TestInterpreterChoice(t *testing.T) {
 	if _, v, err := b.interpreter(ctx, host, "", &log); err != nil || v != host || log.Len() != 0 {
 		t.Errorf("host version: %s, %v, log %q", v, err, log.String())
 	}
+	// HasPython says which of the two an environment would get.
+	if !b.HasPython(ctx, host) || b.HasPython(ctx, "2.1") {
+		t.Errorf("HasPython: host %s %v, 2.1 %v", host, b.HasPython(ctx, host), b.HasPython(ctx, "2.1"))
+	}
 
 	// Another installed version, if this machine has one, is preferred
 	// over the host's.

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/wharfml/wharf/curated"
+	"github.com/wharfml/wharf/pyenv"
 )
 
 // TestCuratedEnvironmentJob: a command job in Azure's curated environment
@@ -26,8 +24,8 @@ func TestCuratedEnvironmentJob(t *testing.T) {
 	if !ok {
 		t.Fatalf("%s is not in the catalog", name)
 	}
-	if !pythonInstalled(env.Python) {
-		t.Skipf("Python %s, which %s pins, is not installed (pythonX.Y on PATH or a pyenv installation)", env.Python, name)
+	if !(&pyenv.Builder{}).HasPython(t.Context(), env.Python) {
+		t.Skipf("Python %s, which %s pins, is not installed where environments are built from", env.Python, name)
 	}
 	want := pinnedPrefix(t, env.Pip, "scikit-learn~=")
 	e := newCLIEnvWith(t, func(o *serverOptions) { shareEnvCache(t, o.dataDir) })
@@ -85,22 +83,4 @@ func pinnedPrefix(t *testing.T, pip []string, pin string) string {
 	}
 	t.Fatalf("no %s pin in %v", pin, pip)
 	return ""
-}
-
-// pythonInstalled reports whether the environment builder can find
-// Python version v without downloading it.
-func pythonInstalled(v string) bool {
-	if _, err := exec.LookPath("python" + v); err == nil {
-		return true
-	}
-	root := os.Getenv("PYENV_ROOT")
-	if root == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return false
-		}
-		root = filepath.Join(home, ".pyenv")
-	}
-	found, _ := filepath.Glob(filepath.Join(root, "versions", v+".*", "bin", "python"+v))
-	return len(found) > 0
 }
