@@ -118,8 +118,7 @@ type JobAttempt struct {
 	PGID      int    `json:"pgid,omitempty"`
 	ProcStart uint64 `json:"proc_start,omitempty"`
 	// ProcessStarted and ProcessEnded bound the attempt's process, from
-	// its start to the moment it and its process group were gone; unset
-	// when no process ran. Started to Ended is the whole attempt, so the
+	// just before it was started to its exit; unset when no process ran. Started to Ended is the whole attempt, so the
 	// difference is what staging, the environment and saving outputs
 	// cost around the user's command.
 	ProcessStarted *time.Time `json:"process_started,omitempty"`

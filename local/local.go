@@ -86,10 +86,10 @@ type Result struct {
 	// the job.
 	Err error
 	// Started is when the process was started, just before the fork,
-	// so that forking and executing it count as its time; Ended is when
-	// it and every process left in its group were gone. Both are zero if
-	// it never started.
-	Started, Ended time.Time
+	// so that forking and executing it count as its time; Exited is when
+	// it was reaped, and Ended when it and every process left in its
+	// group were gone. All are zero if it never started.
+	Started, Exited, Ended time.Time
 }
 
 // Executor runs tasks. The zero value is ready to use and safe for
@@ -187,6 +187,7 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 	}
 	startCh := make(chan startResult, 1)
 	exited := make(chan struct{})
+	var exitedAt time.Time // set before exited is closed
 	go func() {
 		// Pdeathsig fires when the thread that forked the child exits,
 		// not the process; keeping this goroutine on its thread until
@@ -208,6 +209,7 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 		}
 		startCh <- startResult{proc: proc, at: at}
 		_ = cmd.Wait() // the status is read from cmd.ProcessState
+		exitedAt = time.Now()
 		close(exited)
 	}()
 	start := <-startCh
@@ -251,7 +253,7 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 	e.stopGroup(proc.PGID, exited, reason, logFile)
 
 	res.ExitCode = exitCode(cmd.ProcessState)
-	res.Ended = time.Now()
+	res.Exited, res.Ended = exitedAt, time.Now()
 	return res
 }
 

@@ -272,13 +272,15 @@ func (s *Scheduler) reuse(ctx context.Context, st, prev *wharf.Job, key string, 
 	return err
 }
 
-// processTimes is when a process started and ended, both nil when none
-// was started.
+// processTimes is when a process started and exited, both nil when none
+// was started. The exit, not the moment its group was found gone: that
+// is looked for only after the write that records the process, which a
+// quick process does not wait for.
 func processTimes(r *local.Result) (started, ended *time.Time) {
-	if r.Started.IsZero() || r.Ended.IsZero() {
+	if r.Started.IsZero() || r.Exited.IsZero() {
 		return nil, nil
 	}
-	s, e := r.Started.UTC(), r.Ended.UTC()
+	s, e := r.Started.UTC(), r.Exited.UTC()
 	return &s, &e
 }
 

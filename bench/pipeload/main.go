@@ -123,8 +123,8 @@ type wharfRep struct {
 	JoinMS float64 `json:"join_ms,omitempty"`
 	// AttemptMS: each attempt from started to ended.
 	AttemptMS []float64 `json:"attempt_ms,omitempty"`
-	// ProcMS: each attempt's process, from its start to its group being
-	// gone (servers that record it).
+	// ProcMS: each attempt's process, from its fork to its exit (servers
+	// that record it).
 	ProcMS []float64 `json:"proc_ms,omitempty"`
 	// BeyondMS: (ServerMS − the sum of ProcMS) ÷ steps, what each step
 	// cost beyond its own process; meaningful for a chain, where no two
