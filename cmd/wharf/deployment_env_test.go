@@ -64,9 +64,9 @@ def run(raw_data):
 // inline environment (image and conda file, as Azure ML deployments are
 // written): its conda pin and its pip package, neither of which the
 // server's Python has, are installed in a virtual environment the
-// sandboxed workers run, and the model registered from a folder named
-// model is at AZUREML_MODEL_DIR/model, one registered from a single file
-// directly in AZUREML_MODEL_DIR.
+// sandboxed workers run (a registered environment's likewise), and the
+// model registered from a folder named model is at AZUREML_MODEL_DIR/model,
+// one registered from a single file directly in AZUREML_MODEL_DIR.
 func TestOnlineDeploymentRunsInItsInlineEnvironment(t *testing.T) {
 	py := hostPython(t)
 	if exec.Command("python3", "-c", "import inflection").Run() == nil {
@@ -98,7 +98,10 @@ dependencies:
 	e.ok("ml", "model", "create", "--name", "file-model", "--path", pkl, "-w", "mlw")
 	writeFile(t, dir, "ep.yml", "name: envs\n")
 	e.ok("ml", "online-endpoint", "create", "-f", filepath.Join(dir, "ep.yml"), "-w", "mlw")
-	deployment := func(name, model, file string) string {
+	inline := `
+  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest
+  conda_file: onlinescoring/env/conda.yml`
+	deployment := func(name, model, file, env string) string {
 		return writeFile(t, dir, name+".yml", `$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json
 name: `+name+`
 endpoint_name: envs
@@ -106,25 +109,28 @@ model: azureml:`+model+`:1
 code_configuration:
   code: onlinescoring
   scoring_script: score.py
-environment:
-  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest
-  conda_file: onlinescoring/env/conda.yml
+environment: `+env+`
 environment_variables:
   MODEL_FILE: `+file+`
 instance_type: Standard_DS3_v2
 instance_count: 1
 `)
 	}
-	e.ok("ml", "online-deployment", "create", "-f", deployment("blue", "folder-model", "model/sklearn_regression_model.pkl"), "-w", "mlw", "--all-traffic")
-	e.ok("ml", "online-deployment", "create", "-f", deployment("green", "file-model", "sklearn_regression_model.pkl"), "-w", "mlw")
+	e.ok("ml", "online-deployment", "create", "-f", deployment("blue", "folder-model", "model/sklearn_regression_model.pkl", inline), "-w", "mlw", "--all-traffic")
+	e.ok("ml", "online-deployment", "create", "-f", deployment("green", "file-model", "sklearn_regression_model.pkl", inline), "-w", "mlw")
+	// The same conda file registered: its conda pin is installed too.
+	e.ok("ml", "environment", "create", "--name", "score-env", "--image", "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest",
+		"--conda-file", filepath.Join(dir, "onlinescoring", "env", "conda.yml"), "-w", "mlw")
+	e.ok("ml", "online-deployment", "create", "-f", deployment("yellow", "folder-model", "model/sklearn_regression_model.pkl", "azureml:score-env@latest"), "-w", "mlw")
 	if got := e.ok("ml", "online-deployment", "show", "-n", "blue", "-e", "envs", "-w", "mlw", "--query", "spec.environment.pip[0]", "-o", "tsv"); strings.TrimSpace(got) != "inflection==0.5.1" {
 		t.Errorf("the stored environment's pip list: %q", got)
 	}
 
 	f := scoreFixture(e, "envs")
 	for deployment, layout := range map[string]struct{ folders, files string }{
-		"blue":  {"model", "model"},
-		"green": {"", "sklearn_regression_model.pkl"},
+		"blue":   {"model", "model"},
+		"green":  {"", "sklearn_regression_model.pkl"},
+		"yellow": {"model", "model"},
 	} {
 		got := f.scoreInEnvironment(t, deployment)
 		if strings.Join(got.Folders, ",") != layout.folders || strings.Join(got.Files, ",") != layout.files {
