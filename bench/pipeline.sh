@@ -420,7 +420,7 @@ SECTION=$WORK/section.md
   echo '## pipeline: orchestration overhead, Wharf vs Metaflow (local)'
   echo
   # shellcheck disable=SC2016 # the backquotes are markdown
-  echo 'Reproduce: `bench/pipeline.sh` (settings: `BENCH_REPS`, `BENCH_METAFLOW_FAN_REPS`, `BENCH_CHAIN`, `BENCH_WIDTH`, `BENCH_MAX_WORKERS`, `BENCH_TOOLS`); helper `bench/pipeload`.'
+  echo 'Reproduce: `bench/pipeline.sh` (settings: `BENCH_REPS`, `BENCH_METAFLOW_FAN_REPS`, `BENCH_CHAIN`, `BENCH_WIDTH`, `BENCH_WIDE`, `BENCH_WIDE_REPS`, `BENCH_METAFLOW_WIDE_REPS`, `BENCH_MAX_WORKERS`, `BENCH_TOOLS`, `BENCH_WHARF_SERVER_FLAGS`); helper `bench/pipeload`.'
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
@@ -428,6 +428,11 @@ SECTION=$WORK/section.md
   echo "- Flows: a chain of $CHAIN no-op steps; a fan-out of one start step, $WIDTH no-op branches and one join$( (( WIDE > 0 )) && echo ", and the same with $WIDE branches"). Wharf: \`command: \"true\"\` in an environment with only \`image:\` (the host's own tools), each step reading its upstreams' outputs; Metaflow: steps that only call \`self.next\`, \`foreach\` over $WIDTH items, and the \`end\` step it requires (so its fan-out runs ${MF_FAN_TASKS:-$(( WIDTH + 3 ))} tasks to Wharf's $(( WIDTH + 2 )))"
   echo "- At most $WORKERS steps at once in both: Wharf's compute \`--max-instances $WORKERS\`, Metaflow \`run --max-workers $WORKERS --no-pylint\` (fan-outs also \`--max-num-splits\` their width)"
   echo "- Repetitions: Wharf $REPS of each (after one unmeasured submission: a warm-up, or for the reused rows the run that fills the cache); Metaflow chain $REPS after one warm-up, fan-out $MF_FAN_REPS$( (( WIDE > 0 )) && echo "; the $WIDE-branch fan-out: Wharf $WIDE_REPS fresh runs (no warm-up, the server is warm from the runs before), Metaflow $MF_WIDE_REPS"). Medians are nearest-rank (the lower middle one for an even count)."
+  if [[ -n ${BENCH_WHARF_SERVER_FLAGS:-} ]]; then
+    echo "- Wharf server flags: \`${BENCH_WHARF_SERVER_FLAGS}\`$([[ $BENCH_WHARF_SERVER_FLAGS == *--unsafe-run-steps-as-server-user* ]] && echo " (steps run as the server's user, without a sandbox, as Metaflow's do)")"
+  else
+    echo "- Wharf server: default flags$([[ $(id -u) == 0 ]] && echo ", as root, so each step runs as \`wharf-step\` in a \`bwrap\` sandbox")"
+  fi
   echo "- Wharf: one fresh server (SQLite store) for all its runs; fresh runs have \`force_rerun: true\`, reused runs are the same YAML with \`force_rerun: false\` and every step checked to be reused. Submit → done is from just before \`wharf ml job create\` starts to the job's \`ended_at\` (same clock); step timings are from \`wharf ml job show -o json\`: an attempt's \`started\` is written when it gets a compute slot, before staging and the process, and its \`ended\` after the outputs are saved; \`process_started\` and \`process_ended\` bound the step's process, from just before its fork to its exit."
   echo "- Metaflow: submit → done is \`python flow.py run\` from start to exit; task timings from its own \"Task is starting\" / \"Task finished successfully\" lines (millisecond resolution); each task is a new Python process."
   echo "- Fan-out \"ready\": a branch is ready when its upstream has ended and one of the $WORKERS slots is free (attempts matched to slots in start order, each taking the slot that came free first)."
