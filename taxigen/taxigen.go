@@ -7,10 +7,11 @@
 // with R² near 0.98 (the sample's data gives 0.91).
 //
 // As in the sample, which holds one month's trips, a trip ends in the month
-// it starts in: dropoff_month always equals pickup_month, so a linear model
-// needs one of the two left out of its features (the sample's are also
-// constant). The day columns then differ only by the days a trip spans,
-// which a linear model can rely on.
+// it starts in: dropoff_month always equals pickup_month (the sample's are
+// also constant), so a linear model over both has dependent columns and
+// gets the minimum-norm fit, as scikit-learn gives it. The day columns
+// then differ only by the days a trip spans, which a linear model can
+// rely on.
 //
 // Output depends only on the seed and the period: the same Spec writes the
 // same bytes whatever the row count's chunking or the number of workers, and
