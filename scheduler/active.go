@@ -52,9 +52,12 @@ type tracked struct {
 	seen     uint64
 	pipeline decoded[PipelineSpec]
 	// steps are a pipeline's steps in creation order, or the command
-	// job itself.
-	steps  []*trackedStep
-	byName map[string]*trackedStep
+	// job itself; pending those a pass last saw unfinished (a step that
+	// has ended never changes again), and failed whether one failed.
+	steps   []*trackedStep
+	byName  map[string]*trackedStep
+	pending []*trackedStep
+	failed  bool
 	// runMu serializes creating a pipeline's tracking run, which every
 	// step that starts needs and the first ones need at once.
 	runMu sync.Mutex
@@ -62,6 +65,7 @@ type tracked struct {
 
 // trackedStep is one step of a tracked job.
 type trackedStep struct {
+	key  string // its key in the running map
 	job  *wharf.Job
 	seen uint64
 	spec decoded[StepSpec]
@@ -106,7 +110,7 @@ func (t *tracked) setSteps(jobs []*wharf.Job, start, gen uint64) {
 		ts := t.byName[j.Step]
 		switch {
 		case ts == nil:
-			ts = &trackedStep{job: j, seen: gen}
+			ts = &trackedStep{key: stepKey(j), job: j, seen: gen}
 		case ts.seen <= start:
 			ts.job, ts.seen = j, gen
 		}
@@ -114,6 +118,7 @@ func (t *tracked) setSteps(jobs []*wharf.Job, start, gen uint64) {
 		byName[j.Step] = ts
 	}
 	t.steps, t.byName = steps, byName
+	t.pending, t.failed = slices.Clone(steps), false
 }
 
 // topKey names the top-level job a job is or belongs to.
@@ -140,7 +145,8 @@ func (s *Scheduler) track(jobs []*wharf.Job) {
 		}
 		t.setSteps(steps, 0, 0)
 	} else {
-		t.steps = []*trackedStep{{job: &top}}
+		t.steps = []*trackedStep{{key: stepKey(&top), job: &top}}
+		t.pending = t.steps
 	}
 	key := t.key
 	s.mu.Lock()
@@ -279,7 +285,8 @@ func (s *Scheduler) scan(ctx context.Context) error {
 		if t.isPipeline() {
 			t.setSteps(f.steps, start, s.gen)
 		} else if len(t.steps) == 0 || t.steps[0].seen <= start {
-			t.steps = []*trackedStep{{job: t.job, seen: t.seen, spec: stepCache(t.steps)}}
+			t.steps = []*trackedStep{{key: stepKey(t.job), job: t.job, seen: t.seen, spec: stepCache(t.steps)}}
+			t.pending = t.steps
 		}
 		next[key] = t
 	}
@@ -406,22 +413,20 @@ func (s *Scheduler) plan(t *tracked, key string) []action {
 		}
 	}
 	cancelling := t.isPipeline() && top.Status == wharf.JobCancelRequested
-	failed := false
-	for _, ts := range t.steps {
-		if ts.job.Status == wharf.JobFailed {
-			failed = true
-		}
-	}
+	// Steps that ended leave pending for good; a failure among them
+	// decides what happens to the rest in this same pass.
+	t.pending = slices.DeleteFunc(t.pending, func(ts *trackedStep) bool {
+		t.failed = t.failed || ts.job.Status == wharf.JobFailed
+		return wharf.JobTerminal(ts.job.Status)
+	})
+	failed := t.failed
 	var acts []action
 	cancel := func(st *wharf.Job, reason string) {
 		acts = append(acts, action{kind: actCancel, job: st, reason: reason})
 	}
-	for _, ts := range t.steps {
+	for _, ts := range t.pending {
 		st := ts.job
-		if wharf.JobTerminal(st.Status) {
-			continue
-		}
-		stop, active := s.running[stepKey(st)]
+		stop, active := s.running[ts.key]
 		switch {
 		case cancelling:
 			cancel(st, "the pipeline was canceled")
@@ -487,7 +492,6 @@ func (s *Scheduler) plan(t *tracked, key string) []action {
 // upstream that does not exist (deps nil: the step fails) or that failed
 // or was cancelled (deps not nil: the step is cancelled).
 func (t *tracked) upstreams(spec *StepSpec) (deps map[string]*wharf.Job, why string) {
-	deps = make(map[string]*wharf.Job, len(spec.Deps))
 	for _, d := range spec.Deps {
 		up := t.byName[d]
 		if up == nil {
@@ -495,12 +499,17 @@ func (t *tracked) upstreams(spec *StepSpec) (deps map[string]*wharf.Job, why str
 		}
 		switch up.job.Status {
 		case wharf.JobCompleted:
-			deps[d] = up.job
 		case wharf.JobFailed, wharf.JobCanceled:
-			return deps, fmt.Sprintf("upstream step %s ended %s", d, up.job.Status)
+			return map[string]*wharf.Job{}, fmt.Sprintf("upstream step %s ended %s", d, up.job.Status)
 		default:
 			return nil, ""
 		}
+	}
+	// All have completed; a join checks its upstreams on every pass,
+	// so the map is made only now.
+	deps = make(map[string]*wharf.Job, len(spec.Deps))
+	for _, d := range spec.Deps {
+		deps[d] = t.byName[d].job
 	}
 	return deps, ""
 }
@@ -546,14 +555,18 @@ func (s *Scheduler) settle(ctx context.Context, t *tracked) error {
 	s.mu.Lock()
 	p := t.job
 	spec := t.pipeline.v
+	if spec == nil || len(t.pending) > 0 && p.StartedAt != nil &&
+		(p.Status == wharf.JobRunning || p.Status == wharf.JobCancelRequested) {
+		// Steps are left to run and the pipeline is known to run:
+		// nothing to change, and no need to look at every step.
+		s.mu.Unlock()
+		return nil
+	}
 	steps := make([]*wharf.Job, len(t.steps))
 	for i, ts := range t.steps {
 		steps[i] = ts.job
 	}
 	s.mu.Unlock()
-	if spec == nil {
-		return nil
-	}
 	done, completed, canceled, failedSteps := 0, 0, 0, []string{}
 	started := false
 	var firstStart *time.Time

@@ -92,3 +92,9 @@ func BenchmarkFanOut200(b *testing.B) {
 func BenchmarkFanOut200Reused(b *testing.B) {
 	benchPipeline(b, func() *scheduler.Submission { return reusable(noopFanOut(200)) })
 }
+
+// BenchmarkFanOut1000 is bench/pipeline.sh's wide fan-out: 1 + 1000 + 1
+// steps.
+func BenchmarkFanOut1000(b *testing.B) {
+	benchPipeline(b, func() *scheduler.Submission { return noopFanOut(1000) })
+}
