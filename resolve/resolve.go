@@ -2,9 +2,11 @@
 // JSON, local content already uploaded — into what the scheduler runs. It
 // is the one place where references are resolved: azureml:<name>:<version>
 // and @latest, datastore paths and the folders below them, components and
-// environments. Every way work enters the server goes through it (job
-// creation, schedule firings, reruns), at the moment the job is created, so
-// that a schedule's next firing sees the data registered since the last.
+// environments. Work enters the server through it (jobs created over the
+// API, which the CLI uses too; schedule firings; batch endpoint
+// invocations) at the moment the job is created, so that a schedule's next
+// firing sees the data registered since the last. A rerun is the one
+// exception by design: it repeats a job on the data that job resolved.
 package resolve
 
 import (
