@@ -12,10 +12,12 @@
 #   submit → first step    the CLI's start to the first step's attempt
 #                          starting, as the server recorded it (same clock)
 #
-# Each side gets a fresh server; the pipeline runs once unmeasured (the
-# upload and the environment are then in place, as in a team's daily use),
-# then BENCH_REPS times measured, each with force_rerun so every run starts
-# its first step, waiting for each run to end before the next.
+# Each side gets a fresh server, both running at once; the pipeline runs
+# once unmeasured on each (the upload and the environment are then in
+# place, as in a team's daily use), then BENCH_REPS times measured, each
+# with force_rerun so every run starts its first step. The sides take
+# turns, one submission each, waiting for each run to end before the
+# next, so that whatever else the machine does falls on both alike.
 #
 # Settings (environment):
 #   BENCH_REPS           measured submissions per side (default 9)
@@ -67,7 +69,7 @@ now_ms() { date +%s%3N; }
 first_start_ms() {
   local job=$1 out
   for (( i = 0; i < 600; i++ )); do
-    out=$("$WORK/bin/wharf" ml job show -n "$job" -w bench -o json)
+    out=$(wh ml job show -n "$job" -w bench -o json)
     if python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["status"] in ("Completed","Failed","Canceled") else 1)' <<<"$out"; then
       python3 -c '
 import json, sys
@@ -86,40 +88,71 @@ print(int(t.timestamp() * 1000))' <<<"$out"
   return 1
 }
 
-# side NAME: measure the binary builds/NAME on a fresh server.
-side() {
-  local name=$1 i t0 t1 job first
+# setup NAME: start a fresh server running builds/NAME (its own copy of
+# the binary, so both can run at once) with the pipeline's workspace,
+# compute, environment and data, and remember how to reach it.
+declare -A URL=() CREDS=() PIDS=()
+setup() {
+  local name=$1
+  mkdir -p "$WORK/$name/bin"
+  cp "$WORK/builds/$name" "$WORK/$name/bin/wharf"
+  rm -f "$WORK/bin/wharf" # the other side's server may be running it
   cp "$WORK/builds/$name" "$WORK/bin/wharf"
   bench_wharf_start "$name" "$WORK/$name"
-  bench_wharf_cli_env "$WORK/$name/cli"
-  "$WORK/bin/wharf" ml workspace create -n bench >/dev/null
-  "$WORK/bin/wharf" ml compute create -n cpu-cluster --max-instances 2 -w bench >/dev/null
-  "$WORK/bin/wharf" ml environment create --file "$PROJECT/train-env.yml" -w bench >/dev/null
-  "$WORK/bin/wharf" ml data create --file "$PROJECT/data.yml" -w bench >/dev/null
-  local created=() started=()
-  for (( i = 0; i <= REPS; i++ )); do
-    t0=$(now_ms)
-    job=$("$WORK/bin/wharf" ml job create --file "$PROJECT/pipeline.yml" -w bench --set settings.force_rerun=true \
-      --query name -o tsv 2>/dev/null)
-    t1=$(now_ms)
-    first=$(first_start_ms "$job")
-    (( i == 0 )) && continue
-    created+=($(( t1 - t0 )))
-    started+=($(( first - t0 )))
-    printf '{"side":"%s","rep":%d,"submit_created_ms":%d,"submit_first_step_ms":%d}\n' \
-      "$name" "$i" $(( t1 - t0 )) $(( first - t0 )) >>"$RAW"
-  done
-  stop_server
-  R[$name/created]=$(printf '%s\n' "${created[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  R[$name/started]=$(printf '%s\n' "${started[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  R[$name/started_range]=$(printf '%s\n' "${started[@]}" | sort -n | awk 'NR==1 {lo=$1} {hi=$1} END {print lo "–" hi}')
-  echo "$name: submit → created ${R[$name/created]} ms, submit → first step ${R[$name/started]} ms (${R[$name/started_range]})"
+  URL[$name]=$WHARF_SERVER_URL CREDS[$name]=$(cat "$WHARF_CREDS") PIDS[$name]=$SERVER_PID
+  SERVER_PID=""
+  use "$name"
+  wh ml workspace create -n bench >/dev/null
+  wh ml compute create -n cpu-cluster --max-instances 2 -w bench >/dev/null
+  wh ml environment create --file "$PROJECT/train-env.yml" -w bench >/dev/null
+  wh ml data create --file "$PROJECT/data.yml" -w bench >/dev/null 2>&1
 }
 
-echo "==> measuring"
-side baseline
-side current
+# use NAME: point wh at that side's server.
+SIDE=""
+use() {
+  SIDE=$1
+  export WHARF_URL=${URL[$1]} WHARF_CREDENTIALS=${CREDS[$1]} WHARF_CONFIG_DIR=$WORK/$1/cli
+}
+wh() { "$WORK/$SIDE/bin/wharf" "$@"; }
+
+stop_both() { local p; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+BENCH_EXIT_HOOKS+=(stop_both)
+
+# submit NAME REP: one measured (or, REP 0, unmeasured) submission.
+declare -A CREATED=() STARTED=()
+submit() {
+  local name=$1 rep=$2 t0 t1 job first
+  use "$name"
+  t0=$(now_ms)
+  job=$(wh ml job create --file "$PROJECT/pipeline.yml" -w bench --set settings.force_rerun=true \
+    --query name -o tsv 2>/dev/null)
+  t1=$(now_ms)
+  first=$(first_start_ms "$job")
+  (( rep == 0 )) && return
+  CREATED[$name]+="$(( t1 - t0 )) "
+  STARTED[$name]+="$(( first - t0 )) "
+  printf '{"side":"%s","rep":%d,"submit_created_ms":%d,"submit_first_step_ms":%d}\n' \
+    "$name" "$rep" $(( t1 - t0 )) $(( first - t0 )) >>"$RAW"
+}
+
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+range() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk 'NR==1 {lo=$1} {hi=$1} END {print lo "–" hi}'; }
+
+echo "==> measuring, the two sides taking turns"
+setup baseline
+setup current
+for (( i = 0; i <= REPS; i++ )); do
+  submit baseline "$i"
+  submit current "$i"
+done
 LOAD_END=$(bench_loadavg)
+for name in baseline current; do
+  R[$name/created]=$(median "${CREATED[$name]}")
+  R[$name/started]=$(median "${STARTED[$name]}")
+  R[$name/started_range]=$(range "${STARTED[$name]}")
+  echo "$name: submit → created ${R[$name/created]} ms, submit → first step ${R[$name/started]} ms (${R[$name/started_range]})"
+done
 
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('%.2f×' % (a / b) if b else '–')" "$1" "$2"; }
 

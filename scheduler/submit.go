@@ -156,21 +156,37 @@ func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submiss
 		}
 		steps[st.Name] = &st.Spec
 	}
+	// Steps of one pipeline mostly share a compute and a code folder:
+	// each is looked up once.
+	computes, blobs := map[string]bool{}, map[string]bool{}
+	mustBlob := func(digest, step, field string) error {
+		if blobs[digest] {
+			return nil
+		}
+		if err := s.mustBlob(ctx, workspace, digest, step, field); err != nil {
+			return err
+		}
+		blobs[digest] = true
+		return nil
+	}
 	for i := range sub.Steps {
 		st := &sub.Steps[i]
 		field := fmt.Sprintf("steps[%d].spec", i)
 		if strings.TrimSpace(st.Spec.Command) == "" {
 			return wharf.Errorf(wharf.EINVALID, "step %s has no command", st.Name).WithField(field + ".command")
 		}
-		if _, err := s.Store.FindCompute(ctx, workspace, st.Spec.Compute); err != nil {
-			if wharf.ErrorCode(err) == wharf.ENOTFOUND {
-				return wharf.Errorf(wharf.EINVALID, "step %s: compute %q does not exist in workspace %s",
-					st.Name, st.Spec.Compute, workspace).WithField(field + ".compute")
+		if !computes[st.Spec.Compute] {
+			if _, err := s.Store.FindCompute(ctx, workspace, st.Spec.Compute); err != nil {
+				if wharf.ErrorCode(err) == wharf.ENOTFOUND {
+					return wharf.Errorf(wharf.EINVALID, "step %s: compute %q does not exist in workspace %s",
+						st.Name, st.Spec.Compute, workspace).WithField(field + ".compute")
+				}
+				return err
 			}
-			return err
+			computes[st.Spec.Compute] = true
 		}
 		if st.Spec.CodeDigest != "" {
-			if err := s.mustBlob(ctx, workspace, st.Spec.CodeDigest, st.Name, field+".code_digest"); err != nil {
+			if err := mustBlob(st.Spec.CodeDigest, st.Name, field+".code_digest"); err != nil {
 				return err
 			}
 		}
@@ -190,7 +206,7 @@ func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submiss
 				}
 				deps[in.Step] = true
 			case in.Digest != "":
-				if err := s.mustBlob(ctx, workspace, in.Digest, st.Name, f); err != nil {
+				if err := mustBlob(in.Digest, st.Name, f); err != nil {
 					return err
 				}
 			}
