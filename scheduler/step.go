@@ -211,6 +211,9 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	if err != nil {
 		return err
 	}
+	// The attempt is over: its slot goes to the next step now, not
+	// after its run is closed and its folder cleaned.
+	release()
 	s.endRun(ctx, done)
 	_ = os.RemoveAll(filepath.Join(dir, "outputs"))
 	return nil
