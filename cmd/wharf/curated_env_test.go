@@ -25,7 +25,7 @@ func TestCuratedEnvironmentJob(t *testing.T) {
 		t.Fatalf("%s is not in the catalog", name)
 	}
 	if !(&pyenv.Builder{}).HasPython(t.Context(), env.Python) {
-		t.Skipf("Python %s, which %s pins, is not installed where environments are built from", env.Python, name)
+		missing(t, "Python %s, which %s pins, is not installed where environments are built from", env.Python, name)
 	}
 	want := pinnedPrefix(t, env.Pip, "scikit-learn~=")
 	e := newCLIEnvWith(t, func(o *serverOptions) { shareEnvCache(t, o.dataDir) })

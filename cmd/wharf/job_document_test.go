@@ -15,7 +15,7 @@ func curlJSON(t *testing.T, method, url, token, body string) (int, map[string]an
 	t.Helper()
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl is not installed")
+		missing(t, "curl is not installed")
 	}
 	out, err := exec.Command(curl, "-sS", "-X", method, "-H", "Authorization: Bearer "+token,
 		"-H", "Content-Type: application/json", "--data-binary", body, "-w", "\n%{http_code}", url).Output()
