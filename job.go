@@ -69,10 +69,14 @@ type Job struct {
 	ReuseNote  string `json:"reuse_note,omitempty"`
 	// Inputs are the resolved values a step ran with: literal text, or the
 	// digest of a data input.
-	Inputs   map[string]JobValue  `json:"inputs,omitempty"`
-	Outputs  map[string]JobOutput `json:"outputs,omitempty"`
-	Attempts []JobAttempt         `json:"attempts,omitempty"`
-	Error    string               `json:"error,omitempty"`
+	Inputs  map[string]JobValue  `json:"inputs,omitempty"`
+	Outputs map[string]JobOutput `json:"outputs,omitempty"`
+	// Artifacts are a command job's or step's default artifacts, what it
+	// left in ./outputs and ./logs of its working directory, as one folder
+	// (outputs/... and logs/...); nil when it left nothing there.
+	Artifacts *JobOutput   `json:"artifacts,omitempty"`
+	Attempts  []JobAttempt `json:"attempts,omitempty"`
+	Error     string       `json:"error,omitempty"`
 	// SubmittedBy is the principal that created the job; its processes
 	// log to tracking with that principal's rights.
 	SubmittedBy string     `json:"submitted_by"`

@@ -116,7 +116,7 @@ func (s *Server) Resolve(ctx context.Context, workspace string, doc json.RawMess
 // document they are shown under "resolution", so that the document's own
 // inputs and outputs keep the az shape and the whole can be submitted
 // again; the job's state (status, attempts, reuse) stays beside them.
-var resolutionFields = []string{"inputs", "outputs", "resolved", "spec"}
+var resolutionFields = []string{"inputs", "outputs", "artifacts", "resolved", "spec"}
 
 // documentFields are the fields a job document decides when it has them;
 // the server's value of the same name is its resolved form.

@@ -147,6 +147,11 @@ func reuseKey(s *StepSpec, resolved map[string]string) string {
 	}
 	for _, k := range sortedKeys(s.Outputs) {
 		write("out", k, s.Outputs[k].Type, s.Outputs[k].Mode)
+		if isFileOutput(s.Outputs[k]) {
+			// A uri_file output is committed as a file; earlier steps
+			// committed it as a folder.
+			write("file")
+		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

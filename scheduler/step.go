@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/local"
+	"github.com/wharfml/wharf/mlflow"
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/sandbox"
 	"github.com/wharfml/wharf/snapshot"
@@ -189,6 +191,10 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	if err == nil {
 		err = s.recordOutputPaths(ctx, st, spec, outputs)
 	}
+	var artifacts *wharf.JobOutput
+	if err == nil {
+		artifacts, err = s.commitArtifacts(ctx, st, workDir)
+	}
 	if err != nil {
 		return s.attemptFailed(ctx, st, at, spec, &res, "saving outputs: "+err.Error(), logf)
 	}
@@ -203,6 +209,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		keepRun(j, st)
 		j.Status = wharf.JobCompleted
 		j.Outputs = outputs
+		j.Artifacts = artifacts
 		j.ReuseKey = key
 		j.EndedAt = &end
 		j.Error = ""
@@ -258,6 +265,7 @@ func (s *Scheduler) reuse(ctx context.Context, st, prev *wharf.Job, key string, 
 	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		j.Status = wharf.JobCompleted
 		j.Outputs = prev.Outputs
+		j.Artifacts = prev.Artifacts
 		j.ReuseKey = key
 		j.ReusedFrom = origin
 		j.ReuseNote = "reused: same definition, code, environment and input content as " + origin
@@ -392,7 +400,9 @@ func (s *Scheduler) interrupted(st *wharf.Job, at *attemptRec, reason string) er
 }
 
 // stage lays out an attempt: the code snapshot as the working directory,
-// each data input, and an empty folder per output. It returns the
+// with ./outputs and ./logs in it, each data input, and an empty folder
+// per output (for a uri_file output, the folder its file goes in). It
+// returns the
 // working directory and the text each input and output placeholder
 // renders to.
 func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, values map[string]wharf.JobValue) (
@@ -402,8 +412,13 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 		if err := snapshot.Materialize(ctx, spec.CodeDigest, s.Blobs, workDir); err != nil {
 			return "", nil, nil, nil, fmt.Errorf("code: %w", err)
 		}
-	} else if err := os.MkdirAll(workDir, 0o700); err != nil {
-		return "", nil, nil, nil, err
+	}
+	// ./outputs and ./logs, as Azure ML makes them: what the step leaves
+	// there is kept as its default artifacts (see commitArtifacts).
+	for _, d := range artifactDirs {
+		if err := os.MkdirAll(filepath.Join(workDir, d), 0o700); err != nil {
+			return "", nil, nil, nil, err
+		}
 	}
 	// Linked inputs are verified in the background; verified waits.
 	var checks []<-chan error
@@ -458,12 +473,17 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 		}
 	}
 	outputs = map[string]string{}
-	for name := range spec.Outputs {
+	for name, o := range spec.Outputs {
 		p := filepath.Join(dir, "outputs", name)
 		if err := os.MkdirAll(p, 0o700); err != nil {
 			return "", nil, nil, nil, err
 		}
 		outputs[name] = p
+		if isFileOutput(o) {
+			// A uri_file output is a file the step writes, in a folder
+			// that exists.
+			outputs[name] = filepath.Join(p, name)
+		}
 	}
 	return workDir, inputs, outputs, verified, nil
 }
@@ -556,12 +576,21 @@ func (s *Scheduler) copyBlob(ctx context.Context, digest, path string) error {
 	return f.Close()
 }
 
-// commitOutputs stores every output folder as a snapshot. Outputs become
-// visible only with the step's Completed status, in the same update, so a
-// failed or killed step leaves none behind.
+// commitOutputs stores every output folder as a snapshot, and a uri_file
+// output as its file. Outputs become visible only with the step's
+// Completed status, in the same update, so a failed or killed step leaves
+// none behind.
 func (s *Scheduler) commitOutputs(ctx context.Context, workspace string, spec *StepSpec, paths map[string]string) (map[string]wharf.JobOutput, error) {
 	out := map[string]wharf.JobOutput{}
 	for name, p := range paths {
+		if isFileOutput(spec.Outputs[name]) {
+			o, err := s.commitFile(ctx, workspace, name, p)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = o
+			continue
+		}
 		m, err := snapshot.Take(p)
 		if err != nil {
 			return nil, fmt.Errorf("output %s: %w", name, err)
@@ -583,6 +612,72 @@ func (s *Scheduler) commitOutputs(ctx context.Context, workspace string, spec *S
 			Size: size, Files: len(m.Files)}
 	}
 	return out, nil
+}
+
+// isFileOutput reports whether an output is a file rather than a folder.
+func isFileOutput(o OutputSpec) bool { return strings.EqualFold(o.Type, "uri_file") }
+
+// commitFile stores the file a uri_file output names.
+func (s *Scheduler) commitFile(ctx context.Context, workspace, name, p string) (wharf.JobOutput, error) {
+	var none wharf.JobOutput
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return none, fmt.Errorf("output %s is a uri_file and the step wrote no file at ${{outputs.%s}} (%s)", name, name, p)
+	}
+	if err != nil {
+		return none, fmt.Errorf("output %s: %w", name, err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil {
+		return none, fmt.Errorf("output %s: %w", name, err)
+	} else if !info.Mode().IsRegular() {
+		return none, fmt.Errorf("output %s is a uri_file and ${{outputs.%s}} (%s) is not a regular file", name, name, p)
+	}
+	digest, size, err := s.Blobs.Put(ctx, f)
+	if err != nil {
+		return none, fmt.Errorf("output %s: %w", name, err)
+	}
+	if err := s.Store.AddBlobRefs(ctx, workspace, []string{digest}); err != nil {
+		return none, fmt.Errorf("output %s: %w", name, err)
+	}
+	return wharf.JobOutput{Type: "uri_file", Kind: KindFile, Digest: digest, Size: size, Files: 1}, nil
+}
+
+// artifactDirs are the folders of a step's working directory whose files
+// are its default artifacts.
+var artifactDirs = []string{"outputs", "logs"}
+
+// commitArtifacts stores what the step left in ./outputs and ./logs as
+// one folder, and logs each file to the step's run under the same path,
+// as Azure ML uploads them. A step that left nothing there costs a look
+// at two empty folders.
+func (s *Scheduler) commitArtifacts(ctx context.Context, st *wharf.Job, workDir string) (*wharf.JobOutput, error) {
+	m, err := snapshot.TakeUnder(workDir, artifactDirs...)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	if err := snapshot.Upload(ctx, m, workDir, s.Blobs); err != nil {
+		return nil, err
+	}
+	if err := s.Store.AddBlobRefs(ctx, st.Workspace, m.Digests()); err != nil {
+		return nil, err
+	}
+	if st.RunID != "" {
+		run, err := s.Store.FindRun(ctx, st.Workspace, st.RunID)
+		if err != nil {
+			return nil, err
+		}
+		if root, ok := mlflow.ArtifactRoot(run.ArtifactURI); ok {
+			now := s.Now().UnixMilli()
+			for _, f := range m.Files {
+				if err := s.Store.PutArtifact(ctx, &wharf.Artifact{Workspace: st.Workspace, Path: root + "/" + f.Path,
+					Digest: f.Digest, Size: f.Size, UpdatedAt: now}); err != nil {
+					return nil, fmt.Errorf("logging %s to the run: %w", f.Path, err)
+				}
+			}
+		}
+	}
+	return &wharf.JobOutput{Type: "uri_folder", Kind: KindFolder, Digest: m.Digest, Size: m.Size(), Files: len(m.Files)}, nil
 }
 
 func envName(e EnvSpec) string {

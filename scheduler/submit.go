@@ -366,7 +366,7 @@ func (s *Scheduler) Rerun(ctx context.Context, workspace, name, principal string
 				}
 				j.Status, j.Outputs, j.Inputs, j.ReuseKey = wharf.JobCompleted, st.Outputs, st.Inputs, st.ReuseKey
 				j.ReusedFrom, j.ReuseNote = origin, "reused: it completed in "+name+", which was rerun from its failed steps"
-				j.RunID, j.ExperimentID = st.RunID, st.ExperimentID
+				j.RunID, j.ExperimentID, j.Artifacts = st.RunID, st.ExperimentID, st.Artifacts
 				j.StartedAt, j.EndedAt = &now, &now
 			case !fromFailed:
 				spec, err := forceRerun(st.Spec)

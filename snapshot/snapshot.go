@@ -142,13 +142,53 @@ func Take(dir string) (*Manifest, error) {
 		f.Path = lf.Path
 		m.Files = append(m.Files, f)
 	}
+	if err := m.seal(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// TakeUnder is Take over the named subfolders of dir, each one's files
+// under its name, as one manifest that Upload stores from dir. A
+// subfolder that does not exist or is empty adds nothing; nil is
+// returned when no subfolder has a file, without hashing anything.
+func TakeUnder(dir string, subs ...string) (*Manifest, error) {
+	m := &Manifest{}
+	for _, sub := range subs {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if errors.Is(err, fs.ErrNotExist) || err == nil && len(entries) == 0 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		part, err := Take(filepath.Join(dir, sub))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range part.Files {
+			f.Path = sub + "/" + f.Path
+			m.Files = append(m.Files, f)
+		}
+	}
+	if len(m.Files) == 0 {
+		return nil, nil
+	}
+	if err := m.seal(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// seal sorts m's files and sets its digest.
+func (m *Manifest) seal() error {
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	data, err := m.JSON()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: encode manifest: %w", err)
+		return fmt.Errorf("snapshot: encode manifest: %w", err)
 	}
 	m.Digest = digestOf(data)
-	return m, nil
+	return nil
 }
 
 // LocalFile is one regular file of a folder about to be uploaded.

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -130,7 +134,7 @@ func (a *app) jobCommand() *cobra.Command {
 	var all bool
 	download := &cobra.Command{
 		Use:   "download",
-		Short: "Download a job's outputs into DOWNLOAD_PATH/named-outputs/NAME",
+		Short: "Download a job's default artifacts into DOWNLOAD_PATH/artifacts, its outputs into DOWNLOAD_PATH/named-outputs/NAME",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, err := a.workspaceName(dw.workspace)
@@ -146,17 +150,23 @@ func (a *app) jobCommand() *cobra.Command {
 			var j struct {
 				Status     string                     `json:"status"`
 				Outputs    map[string]wharf.JobOutput `json:"outputs"`
+				Artifacts  *wharf.JobOutput           `json:"artifacts"`
 				Resolution *struct {
-					Outputs map[string]wharf.JobOutput `json:"outputs"`
+					Outputs   map[string]wharf.JobOutput `json:"outputs"`
+					Artifacts *wharf.JobOutput           `json:"artifacts"`
 				} `json:"resolution"`
 			}
 			if err := c.Do(cmd.Context(), "GET", jobsPath(ws)+"/"+url.PathEscape(dname), nil, &j); err != nil {
 				return err
 			}
 			if j.Resolution != nil {
-				j.Outputs = j.Resolution.Outputs
+				j.Outputs, j.Artifacts = j.Resolution.Outputs, j.Resolution.Artifacts
 			}
 			names := []string{}
+			// The default artifacts, what the job left in ./outputs and
+			// ./logs, go to DOWNLOAD_PATH/artifacts, as az puts them: with
+			// --all, and without --output-name.
+			artifacts := j.Artifacts != nil && outputName == ""
 			switch {
 			case all:
 				for n := range j.Outputs {
@@ -168,26 +178,44 @@ func (a *app) jobCommand() *cobra.Command {
 					return wharf.Errorf(wharf.ENOTFOUND, "job %s (%s) has no output %q", dname, j.Status, outputName)
 				}
 				names = []string{outputName}
-			default:
-				return usagef("--output-name or --all is required")
+			case j.Artifacts == nil:
+				return wharf.Errorf(wharf.ENOTFOUND, "job %s (%s) has no default artifacts (it left nothing in ./outputs or ./logs); name an output with --output-name, or use --all", dname, j.Status)
 			}
 			blobs := &wharfhttp.BlobClient{Client: c, Workspace: ws}
+			if artifacts {
+				dest := filepath.Join(downloadPath, "artifacts")
+				if err := os.RemoveAll(dest); err != nil {
+					return err
+				}
+				if err := snapshot.Materialize(cmd.Context(), j.Artifacts.Digest, blobs, dest); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "Downloaded the default artifacts (%d files, %s) to %s\n", j.Artifacts.Files, humanBytes(j.Artifacts.Size), dest)
+			}
 			for _, n := range names {
+				o := j.Outputs[n]
 				dest := filepath.Join(downloadPath, "named-outputs", n)
 				if err := os.RemoveAll(dest); err != nil {
 					return err
 				}
-				if err := snapshot.Materialize(cmd.Context(), j.Outputs[n].Digest, blobs, dest); err != nil {
+				var err error
+				if o.Kind == scheduler.KindFile {
+					// A uri_file output is its one file, in the output's folder.
+					err = downloadBlob(cmd, blobs, o.Digest, filepath.Join(dest, n))
+				} else {
+					err = snapshot.Materialize(cmd.Context(), o.Digest, blobs, dest)
+				}
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stderr, "Downloaded output %s (%d files, %s) to %s\n", n, j.Outputs[n].Files, humanBytes(j.Outputs[n].Size), dest)
+				fmt.Fprintf(a.stderr, "Downloaded output %s (%d files, %s) to %s\n", n, o.Files, humanBytes(o.Size), dest)
 			}
 			return nil
 		},
 	}
 	download.Flags().StringVarP(&dname, "name", "n", "", "job name")
 	download.Flags().StringVar(&outputName, "output-name", "", "the output to download")
-	download.Flags().BoolVar(&all, "all", false, "download every output")
+	download.Flags().BoolVar(&all, "all", false, "download every output and the default artifacts")
 	download.Flags().StringVarP(&downloadPath, "download-path", "p", ".", "where to download")
 	_ = download.MarkFlagRequired("name")
 	dw.add(download)
@@ -230,4 +258,34 @@ func (a *app) jobCommand() *cobra.Command {
 
 	job.AddCommand(show, list, stream, cancel, download, rerun)
 	return job
+}
+
+// downloadBlob writes one stored file to target, and keeps it only when
+// its content has the digest it was asked for.
+func downloadBlob(cmd *cobra.Command, blobs *wharfhttp.BlobClient, digest, target string) error {
+	body, _, err := blobs.Open(cmd.Context(), digest)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(target)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && "sha256:"+hex.EncodeToString(h.Sum(nil)) != digest {
+		err = fmt.Errorf("the downloaded content does not match %s", digest)
+	}
+	if err != nil {
+		os.Remove(target)
+		return fmt.Errorf("download %s: %w", filepath.Base(target), err)
+	}
+	return nil
 }
