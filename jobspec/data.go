@@ -1,6 +1,8 @@
 package jobspec
 
 import (
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -218,4 +220,36 @@ func checkLocal(p, typ string) string {
 		}
 	}
 	return ""
+}
+
+// FetchURL is the https (or http) URL a data path given as a URL is read
+// from when a step runs: http(s) URLs as written, and Azure blob URIs,
+// wasb(s)://<container>@<account>.blob.core.windows.net/<path> and
+// abfs(s)://<container>@<account>.dfs.core.windows.net/<path>, as the
+// public blob URL https://<account>.blob.core.windows.net/<container>/<path>.
+func FetchURL(p string) (string, error) {
+	u, err := url.Parse(p)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a valid URL: %v", p, err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		if u.Host == "" {
+			return "", fmt.Errorf("%q has no host", p)
+		}
+		return p, nil
+	case "wasb", "wasbs", "abfs", "abfss":
+		container, host := u.User.Username(), u.Hostname()
+		account, suffix, ok := strings.Cut(host, ".")
+		if u.User == nil || container == "" || !ok || account == "" {
+			return "", fmt.Errorf("%q: expected %s://<container>@<account>.<host>/<path>", p, strings.ToLower(u.Scheme))
+		}
+		if rest, ok := strings.CutPrefix(strings.ToLower(suffix), "dfs."); ok {
+			suffix = "blob." + rest
+		}
+		out := url.URL{Scheme: "https", Host: account + "." + suffix, Path: "/" + container + "/" + strings.TrimPrefix(u.Path, "/"),
+			RawQuery: u.RawQuery}
+		return out.String(), nil
+	}
+	return "", fmt.Errorf("%s cannot be read by this server; use an https:// URL, a data asset or an azureml://datastores/ path", p)
 }

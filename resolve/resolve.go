@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"runtime"
 	"sort"
@@ -478,9 +479,41 @@ func (run *resolution) data(d *jobspec.DataRef, in *scheduler.InputSpec) error {
 		in.Digest, in.Kind, in.FileName, in.Source = df.Digest, df.Kind, path.Base(df.Path), d.Datastore.String()
 	case d.LocalPath != "":
 		return wharf.Errorf(wharf.EINVALID, "%s is a local path, which a job document cannot hold", d.LocalPath)
+	case d.URL != "":
+		return urlData(d, in)
 	default:
 		return wharf.Errorf(wharf.EINVALID, "%s cannot be read by this server; use a data asset or an azureml://datastores/ path", d.String())
 	}
+	return nil
+}
+
+// urlData resolves a data path given as a URL: a uri_file input is
+// downloaded by the scheduler when the step runs, so its content is not
+// known now. A folder cannot be, since plain HTTPS lists nothing.
+func urlData(d *jobspec.DataRef, in *scheduler.InputSpec) error {
+	fetch, err := jobspec.FetchURL(d.URL)
+	if err != nil {
+		return wharf.Errorf(wharf.EINVALID, "%v", err)
+	}
+	typ := in.Type
+	if typ == "" {
+		typ = d.Type
+	}
+	if typ != jobspec.TypeURIFile {
+		if typ == "" {
+			typ = jobspec.TypeURIFolder
+		}
+		return wharf.Errorf(wharf.EINVALID, "%s: a %s input cannot be read from a URL, which lists no folder; use type uri_file for one file, or a data asset or an azureml://datastores/ path", d.URL, typ)
+	}
+	u, err := url.Parse(fetch)
+	if err != nil {
+		return wharf.Errorf(wharf.EINVALID, "%q is not a valid URL: %v", d.URL, err)
+	}
+	name := path.Base(u.Path)
+	if name == "/" || name == "." || name == ".." {
+		name = ""
+	}
+	in.URL, in.Kind, in.FileName, in.Source = fetch, scheduler.KindFile, name, d.URL
 	return nil
 }
 

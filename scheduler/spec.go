@@ -75,6 +75,10 @@ type InputSpec struct {
 	Digest string `json:"digest,omitempty"`
 	Kind   string `json:"kind,omitempty"`
 	Source string `json:"source,omitempty"`
+	// URL, for a uri_file input given as a URL, is the http(s) address
+	// its file is downloaded from when the step runs (Source is the path
+	// as written); its content, and so Digest, is not known before.
+	URL string `json:"url,omitempty"`
 	// FileName is the name a uri_file input is given in the step's
 	// input folder.
 	FileName string `json:"file_name,omitempty"`

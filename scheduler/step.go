@@ -31,7 +31,12 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	}
 	key := reuseKey(spec, resolved)
 	note := ""
-	switch {
+	switch fetched := urlInputs(spec); {
+	case fetched != "":
+		// What a URL holds is known only once it is downloaded: the
+		// step neither takes an earlier result nor leaves its own.
+		note = "not reused: input " + fetched + " is read from a URL when the step runs, so its content is not known beforehand"
+		key = ""
 	case !spec.Deterministic:
 		note = "not reused: the component is not deterministic (is_deterministic: false)"
 	case spec.ForceRerun:
@@ -247,6 +252,9 @@ func resolveInputs(spec *StepSpec, siblings map[string]*wharf.Job) (map[string]w
 		case in.Digest != "":
 			values[name] = wharf.JobValue{Type: in.Type, Digest: in.Digest, Kind: in.Kind, Source: in.Source}
 			resolved[name] = "data:" + in.Digest
+		case in.URL != "":
+			values[name] = wharf.JobValue{Type: in.Type, Kind: KindFile, Source: in.Source}
+			resolved[name] = "url:" + in.URL
 		case in.Literal != nil:
 			values[name] = wharf.JobValue{Type: in.Type, Value: *in.Literal}
 			resolved[name] = "lit:" + *in.Literal
@@ -431,6 +439,14 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 	}
 	inputs = map[string]string{}
 	for name, v := range values {
+		if u := spec.Inputs[name].URL; u != "" {
+			p, err := fetchInput(ctx, u, filepath.Join(dir, "inputs", name), spec.Inputs[name].FileName, name)
+			if err != nil {
+				return "", nil, nil, nil, fmt.Errorf("input %s: %w", name, err)
+			}
+			inputs[name] = p
+			continue
+		}
 		if v.Digest == "" {
 			inputs[name] = v.Value
 			continue

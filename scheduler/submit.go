@@ -104,7 +104,7 @@ func resolved(sub *Submission) map[string]wharf.JobValue {
 	out := map[string]wharf.JobValue{}
 	for _, st := range sub.Steps {
 		for name, in := range st.Spec.Inputs {
-			if in.Digest == "" {
+			if in.Digest == "" && in.URL == "" {
 				continue
 			}
 			key := name
