@@ -2,7 +2,6 @@ package resolve_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,17 +10,12 @@ import (
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/scheduler"
-	"github.com/wharfml/wharf/sqlite"
 )
 
 // curatedResolver is a Resolver over a store with one workspace, ws.
 func curatedResolver(t *testing.T) (*resolve.Resolver, wharf.Store) {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openSQLite(t)
 	if _, err := db.PutWorkspace(t.Context(), &wharf.Workspace{Name: "ws"}); err != nil {
 		t.Fatal(err)
 	}

@@ -201,20 +201,24 @@ const retrainDocument = `{
   }
 }`
 
+// openSQLite opens a store of the test's own, closed when it ends.
+func openSQLite(t *testing.T) wharf.Store {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // TestScheduleRetrainsOnNewData is scheduled retraining as users expect
 // it: each firing resolves azureml:d@latest and the datastore folder
 // anew, so a new data version or a newly landed file re-runs the steps
 // that read it, and a firing with nothing new reuses every step.
 func TestScheduleRetrainsOnNewData(t *testing.T) {
 	for name, open := range map[string]func(t *testing.T) wharf.Store{
-		"sqlite": func(t *testing.T) wharf.Store {
-			db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		},
+		"sqlite": openSQLite,
 		"postgres": func(t *testing.T) wharf.Store {
 			db, err := postgres.Open(t.Context(), pgtest.FreshDatabase(t))
 			if err != nil {
@@ -285,11 +289,7 @@ func testScheduleRetrainsOnNewData(t *testing.T, db wharf.Store) {
 // TestDocumentProblemsNameTheirField: what is wrong in a document is
 // reported by field path, every problem at once.
 func TestDocumentProblemsNameTheirField(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	e := newEnv(t, db)
 	for _, c := range []struct{ doc, field, msg string }{
 		{`{"command":"true","environment":{"image":"x"},"compute":"azureml:cpu","colour":"red"}`, "colour", "unknown field"},
@@ -325,11 +325,7 @@ func TestDocumentProblemsNameTheirField(t *testing.T) {
 // names azureml:serverless, runs on the workspace's serverless cluster,
 // made when first needed, as Azure runs it on serverless compute.
 func TestJobWithoutComputeRunsServerless(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	e := newEnv(t, db)
 	for _, doc := range []string{
 		`{"command":"echo hi","environment":{"image":"python:3.11"},"resources":{"instance_type":"Standard_DS3_v2"}}`,

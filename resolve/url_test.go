@@ -4,14 +4,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/snapshot"
-	"github.com/wharfml/wharf/sqlite"
 )
 
 // urlJob is a command job that copies its uri_file input, given by path,
@@ -55,11 +53,7 @@ func TestURLInputIsDownloadedWhenTheStepRuns(t *testing.T) {
 		io.WriteString(w, csv)
 	}))
 	defer srv.Close()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	e := newEnv(t, db)
 
 	for range 2 {
@@ -118,11 +112,7 @@ func TestURLInputIsDownloadedWhenTheStepRuns(t *testing.T) {
 // TestURLFolderInputIsRefused: plain HTTPS lists no folder, so a
 // uri_folder over a URL is refused at submission.
 func TestURLFolderInputIsRefused(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t)
 	e := newEnv(t, db)
 	for _, p := range []string{"https://example.com/data/", "wasbs://c@acct.blob.core.windows.net/x/"} {
 		_, err := e.res.Job(t.Context(), "ws", []byte(urlJob("uri_folder", p)))
