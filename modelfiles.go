@@ -2,6 +2,9 @@ package wharf
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
 	"strings"
 )
 
@@ -63,4 +66,29 @@ func ModelDirPath(root, p string) string {
 		return rel
 	}
 	return base + "/" + rel
+}
+
+// ModelFile is one file of a model version: its path in the deployment's
+// model folder (see ModelDirPath) and its content digest ("sha256:<hex>").
+type ModelFile struct {
+	Path   string
+	Digest string
+}
+
+// ModelContentDigest identifies a model's files: their paths, including
+// the folder the model was registered from (which a deployment's model
+// folder keeps), and their contents. Registering the same files again,
+// from the same folder name, gives the same digest, whatever the order
+// they were listed or uploaded in.
+func ModelContentDigest(files []ModelFile) string {
+	sorted := append([]ModelFile(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	h := sha256.New()
+	for _, f := range sorted {
+		h.Write([]byte(f.Path))
+		h.Write([]byte{0})
+		h.Write([]byte(f.Digest))
+		h.Write([]byte{'\n'})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -1,6 +1,9 @@
 package wharf
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // Model version stages (deprecated by MLflow in favour of aliases, still
 // used by clients) and statuses.
@@ -53,6 +56,23 @@ type ModelVersion struct {
 	Aliases         []string
 	// Type is mlflow_model or custom_model (`az ml model` types).
 	Type string
+	// AssetVersion is the version as az ml names it when that is not its
+	// number: a string given at `az ml model create` ("1.0.0"). "" means
+	// the number is its name.
+	AssetVersion string
+	// ContentDigest identifies the files the version was registered with
+	// (see ModelContentDigest); "" when it was registered through MLflow,
+	// whose files are a run's.
+	ContentDigest string
+}
+
+// AzureVersion is the version as az ml shows it: its asset version, or
+// its number.
+func (v *ModelVersion) AzureVersion() string {
+	if v.AssetVersion != "" {
+		return v.AssetVersion
+	}
+	return strconv.FormatInt(v.Version, 10)
 }
 
 // LoggedModel is MLflow 3's model entity created by log_model.
@@ -89,7 +109,15 @@ type RegistryService interface {
 	// CreateModelVersion assigns the next version number (max + 1) in the
 	// same transaction, so concurrent registrations never collide; the
 	// registered model must exist.
+	//
+	// A version with an AssetVersion is registered under it: a whole
+	// number N becomes version N (which must be free; later versions
+	// number on from the highest), any other string takes the next number
+	// and keeps the string as its az ml name (ECONFLICT when taken).
 	CreateModelVersion(ctx context.Context, v *ModelVersion) error
+	// FindModelAssetVersion finds a version as az ml names it: a whole
+	// number is the version's number, any other string its AssetVersion.
+	FindModelAssetVersion(ctx context.Context, workspace, name, version string) (*ModelVersion, error)
 	FindModelVersion(ctx context.Context, workspace, name string, version int64) (*ModelVersion, error)
 	UpdateModelVersion(ctx context.Context, workspace, name string, version int64, description string) (*ModelVersion, error)
 	DeleteModelVersion(ctx context.Context, workspace, name string, version int64) error

@@ -62,6 +62,15 @@ func ValidateAssetName(field, name string) error {
 	return nil
 }
 
+// ValidateAssetVersion checks a version string given to an asset, as
+// Azure ML accepts them ("3", "1.0.0", "2024-05-01_rc1").
+func ValidateAssetVersion(field, version string) error {
+	if !assetNameRE.MatchString(version) {
+		return Errorf(EINVALID, "%s %q is not a valid version: use 1-255 letters, digits, '.', '-' or '_', starting with a letter or digit", field, version).WithField(field)
+	}
+	return nil
+}
+
 // Caller is the authenticated principal behind a request.
 type Caller struct {
 	// PrincipalID is the service principal's application (client) id.

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/wharfml/wharf"
@@ -205,7 +204,7 @@ func (s *Server) putBatchDeployment(r *http.Request, req *batchDeploymentRequest
 	if err != nil {
 		return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "model %s not found in workspace %s", req.Model, ws).WithField("model")
 	}
-	d := &wharf.BatchDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + strconv.FormatInt(v.Version, 10), Spec: req.Spec}
+	d := &wharf.BatchDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + v.AzureVersion(), Spec: req.Spec}
 	created, err := s.Store.PutBatchDeployment(r.Context(), d)
 	if err != nil {
 		return 0, batchDeploymentJSON{}, err

@@ -380,7 +380,7 @@ func (s *Server) putDeployment(r *http.Request, req *deploymentRequest) (int, de
 			return 0, deploymentJSON{}, err
 		}
 	}
-	d := &wharf.OnlineDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + strconv.FormatInt(v.Version, 10),
+	d := &wharf.OnlineDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + v.AzureVersion(),
 		Spec: req.Spec, ProvisioningState: "Succeeded"}
 	created, err := s.Store.PutOnlineDeployment(r.Context(), d)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,15 +14,19 @@ import (
 // modelJSON is a registered model version as `az ml model show` prints it,
 // with the lineage of the run that produced it.
 type modelJSON struct {
-	Name            string            `json:"name"`
-	Version         string            `json:"version"`
-	Type            string            `json:"type"`
-	Path            string            `json:"path"`
-	Description     string            `json:"description"`
-	Tags            map[string]string `json:"tags"`
-	Stage           string            `json:"stage"`
-	Aliases         []string          `json:"aliases"`
-	JobName         string            `json:"job_name,omitempty"`
+	Name        string            `json:"name"`
+	Version     string            `json:"version"`
+	Type        string            `json:"type"`
+	Path        string            `json:"path"`
+	Description string            `json:"description"`
+	Tags        map[string]string `json:"tags"`
+	Stage       string            `json:"stage"`
+	Aliases     []string          `json:"aliases"`
+	JobName     string            `json:"job_name,omitempty"`
+	// ContentDigest identifies the files the version was registered with
+	// (wharf.ModelContentDigest), so a client can reuse a version that
+	// holds the files it would upload.
+	ContentDigest   string            `json:"content_digest,omitempty"`
 	CreationContext map[string]string `json:"creation_context"`
 	Lineage         *lineageJSON      `json:"lineage,omitempty"`
 }
@@ -58,7 +61,7 @@ func toModelJSON(v *wharf.ModelVersion, path string) modelJSON {
 		aliases = []string{}
 	}
 	return modelJSON{
-		Name: v.Name, Version: strconv.FormatInt(v.Version, 10), Type: v.Type, Path: path,
+		Name: v.Name, Version: v.AzureVersion(), Type: v.Type, Path: path, ContentDigest: v.ContentDigest,
 		Description: v.Description, Tags: tags, Stage: v.CurrentStage, Aliases: aliases, JobName: v.RunID,
 		CreationContext: map[string]string{
 			"created_at": time.UnixMilli(v.CreationTime).UTC().Format(time.RFC3339Nano),
@@ -96,7 +99,7 @@ func nameFilter(name string) string {
 	return "name = '" + strings.ReplaceAll(name, "'", "\\'") + "'"
 }
 
-// findVersion resolves "latest" or a number.
+// findVersion resolves "latest", a number or a version string.
 func (s *Server) findVersion(r *http.Request, ws, name, version string) (*wharf.ModelVersion, error) {
 	return s.findVersionCtx(r.Context(), ws, name, version)
 }
@@ -113,11 +116,10 @@ func (s *Server) findVersionCtx(ctx context.Context, ws, name, version string) (
 		}
 		return vs[0], nil
 	}
-	n, err := strconv.ParseInt(version, 10, 64)
-	if err != nil || n < 1 {
-		return nil, wharf.Errorf(wharf.EINVALID, "version must be a positive integer or \"latest\", got %q", version).WithField("version")
+	if version == "" {
+		return nil, wharf.Errorf(wharf.EINVALID, "version is required (a version or \"latest\")").WithField("version")
 	}
-	return s.Store.FindModelVersion(ctx, ws, name, n)
+	return s.Store.FindModelAssetVersion(ctx, ws, name, version)
 }
 
 // listModels lists the latest version of every model, or with ?name= every
@@ -217,39 +219,35 @@ func (s *Server) createModel(r *http.Request, req *createModelRequest) (int, mod
 	if err := s.Store.CreateRegisteredModel(ctx, &wharf.RegisteredModel{Workspace: ws, Name: name, UserID: callerID(r)}); err != nil && wharf.ErrorCode(err) != wharf.ECONFLICT {
 		return 0, modelJSON{}, err
 	}
-	if req.Version != "" {
-		if err := s.checkNextVersion(r, ws, name, req.Version); err != nil {
-			return 0, modelJSON{}, err
-		}
+	digest, err := s.modelContentDigest(ctx, ws, req.Path)
+	if err != nil {
+		return 0, modelJSON{}, err
 	}
 	v := &wharf.ModelVersion{Workspace: ws, Name: name, Source: req.Path, RunID: req.JobName, Description: req.Description,
-		Tags: req.Tags, Type: req.Type, UserID: callerID(r)}
+		Tags: req.Tags, Type: req.Type, UserID: callerID(r), AssetVersion: req.Version, ContentDigest: digest}
 	if err := s.Store.CreateModelVersion(ctx, v); err != nil {
 		return 0, modelJSON{}, err
 	}
 	return http.StatusCreated, toModelJSON(v, s.modelPath(r, ws, v)), nil
 }
 
-// checkNextVersion accepts an explicit version only if it is the model's
-// next: versions are numbered by the registry, in order, as MLflow numbers
-// them.
-func (s *Server) checkNextVersion(r *http.Request, ws, name, version string) error {
-	want, err := strconv.ParseInt(version, 10, 64)
-	if err != nil || want < 1 {
-		return wharf.Errorf(wharf.EINVALID, "version must be a positive integer, got %q", version).WithField("version")
+// modelContentDigest identifies the files uploaded at path, laid out as
+// a deployment's model folder will hold them; a path with no files is
+// refused, since there would be nothing to register.
+func (s *Server) modelContentDigest(ctx context.Context, ws, path string) (string, error) {
+	root, _ := mlflow.ArtifactRoot(path)
+	arts, err := s.Store.ListArtifacts(ctx, ws, root)
+	if err != nil {
+		return "", err
 	}
-	if _, err := s.Store.FindModelVersion(r.Context(), ws, name, want); err == nil {
-		return wharf.Errorf(wharf.ECONFLICT, "model %s version %d already exists", name, want).WithField("version")
+	if len(arts) == 0 {
+		return "", wharf.Errorf(wharf.EINVALID, "path %s holds no uploaded files", path).WithField("path")
 	}
-	latest, err := s.findVersion(r, ws, name, "latest")
-	next := int64(1)
-	if err == nil {
-		next = latest.Version + 1
+	files := make([]wharf.ModelFile, len(arts))
+	for i, a := range arts {
+		files[i] = wharf.ModelFile{Path: wharf.ModelDirPath(root, a.Path), Digest: a.Digest}
 	}
-	if want != next {
-		return wharf.Errorf(wharf.EINVALID, "model versions are numbered in order: the next version of %s is %d, not %d (omit --version to take it)", name, next, want).WithField("version")
-	}
-	return nil
+	return wharf.ModelContentDigest(files), nil
 }
 
 // modelFileJSON is one file of a model version.

@@ -21,11 +21,11 @@ import (
 	"path"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/mlflow"
 	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/snapshot"
 	"github.com/wharfml/wharf/yamlfile"
@@ -197,10 +197,8 @@ func (run *resolution) AssetExists(kind jobspec.AssetKind, ref jobspec.AssetRef)
 		var err error
 		if ref.Version == "" {
 			_, err = run.r.Store.FindRegisteredModel(run.ctx, run.ws, ref.Name)
-		} else if v, perr := strconv.ParseInt(ref.Version, 10, 64); perr != nil {
-			return false, nil
 		} else {
-			_, err = run.r.Store.FindModelVersion(run.ctx, run.ws, ref.Name, v)
+			_, err = run.r.Store.FindModelAssetVersion(run.ctx, run.ws, ref.Name, ref.Version)
 		}
 		if wharf.IsNotFound(err) {
 			return false, nil
@@ -438,6 +436,8 @@ func (run *resolution) inputSpec(st *jobspec.Step, name string, b jobspec.Bindin
 // data resolves a data reference into in: the content it names now.
 func (run *resolution) data(d *jobspec.DataRef, in *scheduler.InputSpec) error {
 	switch {
+	case d.Asset != nil && isModelType(in.Type, d.Type):
+		return run.model(*d.Asset, in)
 	case d.Asset != nil:
 		asset, found, err := run.fetch(wharf.AssetData, *d.Asset)
 		if err != nil {
@@ -484,6 +484,85 @@ func (run *resolution) data(d *jobspec.DataRef, in *scheduler.InputSpec) error {
 	default:
 		return wharf.Errorf(wharf.EINVALID, "%s cannot be read by this server; use a data asset or an azureml://datastores/ path", d.String())
 	}
+	return nil
+}
+
+// isModelType reports whether an input (typ, or the type its data was
+// given with) takes a registered model.
+func isModelType(types ...string) bool {
+	for _, t := range types {
+		switch t {
+		case jobspec.TypeMLflowModel, jobspec.TypeCustomModel, jobspec.TypeTritonModel:
+			return true
+		}
+	}
+	return false
+}
+
+// model resolves a model input (azureml:<name>:<version>, @latest) to
+// the files of that registered version, as one folder: the folder the
+// model was registered from (an MLflow model's MLmodel at its top), or,
+// for a model registered from one file, a folder holding that file. A
+// step reads it as Azure mounts a model input.
+func (run *resolution) model(ref jobspec.AssetRef, in *scheduler.InputSpec) error {
+	if ref.Form == jobspec.RefRegistry || (ref.Workspace != "" && ref.Workspace != run.ws) {
+		return wharf.Errorf(wharf.EINVALID, "model %s is not in workspace %s", ref.String(), run.ws)
+	}
+	version := ref.Version
+	if version == "" || version == wharf.LatestVersion {
+		vs, _, err := run.r.Store.SearchModelVersions(run.ctx, run.ws, wharf.SearchQuery{
+			Filter: "name = '" + strings.ReplaceAll(ref.Name, "'", "\\'") + "'", OrderBy: []string{"version_number DESC"}, MaxResults: 1})
+		if err != nil {
+			return err
+		}
+		if len(vs) == 0 {
+			return wharf.Errorf(wharf.EINVALID, "model %s not found", ref.String())
+		}
+		version = vs[0].AzureVersion()
+	}
+	v, err := run.r.Store.FindModelAssetVersion(run.ctx, run.ws, ref.Name, version)
+	if wharf.IsNotFound(err) {
+		return wharf.Errorf(wharf.EINVALID, "model %s not found", ref.String())
+	}
+	if err != nil {
+		return err
+	}
+	loc, err := wharf.ModelLocation(run.ctx, run.r.Store, run.ws, v)
+	if err != nil {
+		return err
+	}
+	root, ok := mlflow.ArtifactRoot(loc)
+	if !ok {
+		return wharf.Errorf(wharf.EINVALID, "model %s:%s is stored outside this server (%s)", v.Name, v.AzureVersion(), loc)
+	}
+	arts, err := run.r.Store.ListArtifacts(run.ctx, run.ws, root)
+	if err != nil {
+		return err
+	}
+	if len(arts) == 0 {
+		return wharf.Errorf(wharf.EINVALID, "model %s:%s has no files", v.Name, v.AzureVersion())
+	}
+	files := make([]snapshot.File, len(arts))
+	for i, a := range arts {
+		rel := strings.Trim(strings.TrimPrefix(a.Path, root), "/")
+		if rel == "" {
+			rel = path.Base(a.Path) // a model registered from one file
+		}
+		files[i] = snapshot.File{Path: rel, Mode: snapshot.ModeFile, Digest: a.Digest, Size: a.Size}
+	}
+	if run.r.Blobs == nil {
+		return wharf.Errorf(wharf.EUNAVAILABLE, "content storage is not configured on this server")
+	}
+	m, err := snapshot.FromStored(run.ctx, files, run.r.Blobs)
+	if err != nil {
+		return err
+	}
+	// The step reads the model as content of the workspace, which the
+	// manifest now is.
+	if err := run.r.Store.AddBlobRefs(run.ctx, run.ws, m.Digests()); err != nil {
+		return err
+	}
+	in.Digest, in.Kind, in.Source = m.Digest, scheduler.KindFolder, "azureml:"+v.Name+":"+v.AzureVersion()
 	return nil
 }
 

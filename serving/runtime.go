@@ -51,11 +51,14 @@ type Factory struct {
 // Start implements RuntimeFactory.
 func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDeployment) (Runtime, error) {
 	name, version, ok := strings.Cut(d.Model, ":")
-	n, err := strconv.ParseInt(version, 10, 64)
-	if !ok || err != nil {
+	if !ok || version == "" {
 		return nil, fmt.Errorf("deployment %s names model %q, not name:version", d.Name, d.Model)
 	}
-	modelDir, err := f.materializeModel(ctx, workspace, name, n)
+	v, err := f.Store.FindModelAssetVersion(ctx, workspace, name, version)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", d.Model, err)
+	}
+	modelDir, err := f.materializeModel(ctx, workspace, name, v.Version)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", d.Model, err)
 	}

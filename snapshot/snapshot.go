@@ -750,3 +750,34 @@ func CheckReferenced(ctx context.Context, refs wharf.BlobRefService, blobs wharf
 	return wharf.Errorf(wharf.EINVALID, "folder %s lists %d files that have not been uploaded to workspace %s (%s among them)",
 		digest, len(missing), workspace, missing[0]).WithField(field)
 }
+
+// ModelContentDigest is wharf.ModelContentDigest of a model registered
+// from local, a folder (every file below it, ignore files not applied, as
+// a model is uploaded) or one file, computed before anything is uploaded
+// so that a version holding the same files can be reused instead.
+func ModelContentDigest(local string) (string, error) {
+	st, err := os.Stat(local)
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(local)
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Base(abs)
+	found := []LocalFile{{Path: "", Real: local}}
+	if st.IsDir() {
+		if found, err = Files(local); err != nil {
+			return "", err
+		}
+	}
+	files := make([]wharf.ModelFile, len(found))
+	for i, lf := range found {
+		f, err := hashFile(lf.Real)
+		if err != nil {
+			return "", fmt.Errorf("snapshot: %q: %w", lf.Path, err)
+		}
+		files[i] = wharf.ModelFile{Path: path.Join(base, lf.Path), Digest: f.Digest}
+	}
+	return wharf.ModelContentDigest(files), nil
+}

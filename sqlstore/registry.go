@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/wharfml/wharf"
@@ -21,7 +22,7 @@ const registeredModelColumns = `workspace, name, description, user_id, creation_
 
 const modelVersionColumns = `workspace, name, version, source, run_id, run_link, model_id,
 	description, user_id, status, status_message, current_stage, creation_time,
-	last_updated_time, type`
+	last_updated_time, type, asset_version, content_digest`
 
 // Messages follow MLflow's server word for word: the mlflow client shows
 // them as they are, and scripts match on them.
@@ -362,18 +363,38 @@ func (db *DB) CreateModelVersion(ctx context.Context, v *wharf.ModelVersion) err
 			return err
 		}
 	}
+	number, assetVersion, err := splitAssetVersion(v.AssetVersion)
+	if err != nil {
+		return err
+	}
 	now := db.registryMillis()
 	var version int64
-	err := db.inTx(ctx, func(c conn) error {
-		err := c.queryRow(ctx, `UPDATE registered_models
-			SET last_version = last_version + 1, last_updated_time = ?
-			WHERE workspace = ? AND name = ? RETURNING last_version`,
-			now, v.Workspace, v.Name).Scan(&version)
+	err = db.inTx(ctx, func(c conn) error {
+		var err error
+		if number > 0 {
+			version, err = claimModelVersion(ctx, c, v.Workspace, v.Name, number, now)
+		} else {
+			err = c.queryRow(ctx, `UPDATE registered_models
+				SET last_version = last_version + 1, last_updated_time = ?
+				WHERE workspace = ? AND name = ? RETURNING last_version`,
+				now, v.Workspace, v.Name).Scan(&version)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return errModelNotFound(v.Name)
 		}
 		if err != nil {
 			return err
+		}
+		if assetVersion != "" {
+			var one int
+			err := c.queryRow(ctx, `SELECT 1 FROM model_versions WHERE workspace = ? AND name = ? AND asset_version = ?`,
+				v.Workspace, v.Name, assetVersion).Scan(&one)
+			if err == nil {
+				return wharf.Errorf(wharf.ECONFLICT, "model %s version %s already exists", v.Name, assetVersion).WithField("version")
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
 		if v.RunID == "" && v.ModelID != "" {
 			// The 3.x client registers a logged model by its id alone; the
@@ -385,10 +406,10 @@ func (db *DB) CreateModelVersion(ctx context.Context, v *wharf.ModelVersion) err
 			}
 		}
 		if _, err := c.exec(ctx, `INSERT INTO model_versions (`+modelVersionColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.Workspace, v.Name, version, v.Source, v.RunID, v.RunLink, v.ModelID,
 			v.Description, v.UserID, wharf.VersionReady, v.StatusMessage, wharf.StageNone,
-			now, now, typ); err != nil {
+			now, now, typ, assetVersion, v.ContentDigest); err != nil {
 			return err
 		}
 		for k, val := range v.Tags {
@@ -403,6 +424,7 @@ func (db *DB) CreateModelVersion(ctx context.Context, v *wharf.ModelVersion) err
 		return wrapErr("create model version", err)
 	}
 	v.Version = version
+	v.AssetVersion = assetVersion
 	v.Status = wharf.VersionReady
 	v.CurrentStage = wharf.StageNone
 	v.CreationTime, v.LastUpdatedTime = now, now
@@ -412,6 +434,65 @@ func (db *DB) CreateModelVersion(ctx context.Context, v *wharf.ModelVersion) err
 	}
 	v.Aliases = []string{}
 	return nil
+}
+
+// splitAssetVersion reads the version a version is to be registered
+// under: a whole number (written as numbers are, "7" not "07") is its
+// number, any other valid string its az ml name, with the number still to
+// be taken.
+func splitAssetVersion(s string) (number int64, asset string, err error) {
+	if s == "" {
+		return 0, "", nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 && strconv.FormatInt(n, 10) == s {
+		return n, "", nil
+	}
+	if err := wharf.ValidateAssetVersion("version", s); err != nil {
+		return 0, "", err
+	}
+	return 0, s, nil
+}
+
+// claimModelVersion takes version number n of a model, which must be
+// free, and moves the model's counter past it, so later versions number on
+// from the highest. The counter's update locks the model's row first, as
+// CreateModelVersion's increment does.
+func claimModelVersion(ctx context.Context, c conn, workspace, name string, n, now int64) (int64, error) {
+	var last int64
+	err := c.queryRow(ctx, `UPDATE registered_models
+		SET last_version = CASE WHEN last_version < ? THEN ? ELSE last_version END, last_updated_time = ?
+		WHERE workspace = ? AND name = ? RETURNING last_version`,
+		n, n, now, workspace, name).Scan(&last)
+	if err != nil {
+		return 0, err
+	}
+	var one int
+	err = c.queryRow(ctx, `SELECT 1 FROM model_versions WHERE workspace = ? AND name = ? AND version = ?`,
+		workspace, name, n).Scan(&one)
+	if err == nil {
+		return 0, wharf.Errorf(wharf.ECONFLICT, "model %s version %d already exists", name, n).WithField("version")
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	return n, nil
+}
+
+// FindModelAssetVersion implements wharf.RegistryService.
+func (db *DB) FindModelAssetVersion(ctx context.Context, workspace, name, version string) (*wharf.ModelVersion, error) {
+	if n, err := strconv.ParseInt(version, 10, 64); err == nil && n > 0 {
+		return db.FindModelVersion(ctx, workspace, name, n)
+	}
+	c := db.reader()
+	v, err := scanModelVersion(c.queryRow(ctx, `SELECT `+modelVersionColumns+` FROM model_versions
+		WHERE workspace = ? AND name = ? AND asset_version = ?`, workspace, name, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wharf.Errorf(wharf.ENOTFOUND, "Model Version (name=%s, version=%s) not found", name, version)
+	}
+	if err != nil {
+		return nil, wrapErr("find model version", err)
+	}
+	return db.FindModelVersion(ctx, workspace, name, v.Version)
 }
 
 // FindModelVersion returns one version with its tags and aliases.
@@ -666,7 +747,7 @@ func scanModelVersion(s interface{ Scan(...any) error }) (*wharf.ModelVersion, e
 	v := wharf.ModelVersion{Tags: map[string]string{}, Aliases: []string{}}
 	err := s.Scan(&v.Workspace, &v.Name, &v.Version, &v.Source, &v.RunID, &v.RunLink, &v.ModelID,
 		&v.Description, &v.UserID, &v.Status, &v.StatusMessage, &v.CurrentStage,
-		&v.CreationTime, &v.LastUpdatedTime, &v.Type)
+		&v.CreationTime, &v.LastUpdatedTime, &v.Type, &v.AssetVersion, &v.ContentDigest)
 	return &v, err
 }
 

@@ -25,6 +25,7 @@ func RunRegistry(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"ModelVersions", testModelVersions},
 		{"VersionNumbering", testVersionNumbering},
 		{"VersionNumberingRace", testVersionNumberingRace},
+		{"AssetVersions", testAssetVersions},
 		{"Stages", testStages},
 		{"LatestVersions", testLatestVersions},
 		{"Aliases", testAliases},
@@ -395,6 +396,63 @@ func testVersionNumbering(t *testing.T, open Opener) {
 	must(t, r.DeleteModelVersion(ctx(t), "ws", "a", 3))
 	if v := mkRegVersion(t, r, "ws", "a", "r"); v.Version != 4 {
 		t.Errorf("after deleting v3: version %d, want 4", v.Version)
+	}
+}
+
+// testAssetVersions registers versions under az ml's version strings: a
+// whole number is the version's number, with later versions numbered on
+// from the highest; any other string keeps the next number for MLflow and
+// names the version for az ml; either is unique.
+func testAssetVersions(t *testing.T, open Opener) {
+	_, r, _ := openRegistry(t, open)
+	mkRegModel(t, r, "ws", "m")
+	create := func(asset, digest string) (*wharf.ModelVersion, error) {
+		v := &wharf.ModelVersion{Workspace: "ws", Name: "m", Source: "mlflow-artifacts:/x", Type: wharf.ModelTypeCustom, AssetVersion: asset, ContentDigest: digest}
+		return v, r.CreateModelVersion(ctx(t), v)
+	}
+	v, err := create("5", "sha256:aa")
+	must(t, err)
+	if v.Version != 5 || v.AssetVersion != "" || v.AzureVersion() != "5" {
+		t.Fatalf("version 5 first: %+v", v)
+	}
+	v, err = create("", "")
+	must(t, err)
+	if v.Version != 6 {
+		t.Fatalf("next after 5: %d", v.Version)
+	}
+	v, err = create("2", "")
+	must(t, err)
+	if v.Version != 2 {
+		t.Fatalf("a free lower number: %d", v.Version)
+	}
+	v, err = create("v1.0", "sha256:bb")
+	must(t, err)
+	if v.Version != 7 || v.AzureVersion() != "v1.0" {
+		t.Fatalf("string version: %+v", v)
+	}
+	for _, taken := range []string{"5", "v1.0", "6"} {
+		if _, err := create(taken, ""); wharf.ErrorCode(err) != wharf.ECONFLICT {
+			t.Errorf("version %s again: %v, want ECONFLICT", taken, err)
+		}
+	}
+	if _, err := create("05", ""); err != nil {
+		t.Errorf(`"05" is a string version, not 5: %v`, err)
+	}
+	if _, err := create("a b", ""); wharf.ErrorCode(err) != wharf.EINVALID {
+		t.Errorf("version with a space: %v, want EINVALID", err)
+	}
+	got, err := r.FindModelAssetVersion(ctx(t), "ws", "m", "v1.0")
+	must(t, err)
+	if got.Version != 7 || got.AssetVersion != "v1.0" || got.ContentDigest != "sha256:bb" {
+		t.Errorf("find v1.0: %+v", got)
+	}
+	got, err = r.FindModelAssetVersion(ctx(t), "ws", "m", "5")
+	must(t, err)
+	if got.Version != 5 || got.ContentDigest != "sha256:aa" {
+		t.Errorf("find 5: %+v", got)
+	}
+	if _, err := r.FindModelAssetVersion(ctx(t), "ws", "m", "v9"); !wharf.IsNotFound(err) {
+		t.Errorf("find v9: %v, want ENOTFOUND", err)
 	}
 }
 

@@ -474,7 +474,7 @@ func (a *app) deploymentModel(cmd *cobra.Command, c *wharfhttp.Client, ws, base 
 		if !filepath.IsAbs(local) {
 			local = filepath.Join(base, local)
 		}
-		out, err := a.registerModel(cmd, c, ws, modelSpec{Name: inline.Name, Version: inline.Version, Type: inline.Type}, local)
+		out, err := a.registerOrReuseModel(cmd, c, ws, modelSpec{Name: inline.Name, Version: inline.Version, Type: inline.Type}, local)
 		if err != nil {
 			return "", err
 		}

@@ -136,4 +136,35 @@ func TestDeploymentWithAnInlineModelPath(t *testing.T) {
 	if got := e.ok("ml", "online-endpoint", "invoke", "-n", "inline-ep", "--request-file", req, "-w", "mlw"); !strings.Contains(got, "[5]") {
 		t.Errorf("invoke: %s", got)
 	}
+
+	// Creating the deployment again with the same files reuses the
+	// version; changed files make a new one.
+	out = e.ok("ml", "online-deployment", "update", "-f", filepath.Join(dir, "dep.yml"), "-w", "mlw")
+	if !strings.Contains(out, `"model": "inline-ep-blue-model:1"`) {
+		t.Fatalf("same inline model again:\n%s", out)
+	}
+	if v := e.ok("ml", "model", "list", "--name", "inline-ep-blue-model", "-w", "mlw", "--query", "length(@)", "-o", "tsv"); strings.TrimSpace(v) != "1" {
+		t.Fatalf("versions after the same model again: %s", v)
+	}
+	writeFile(t, model, "model.json", `{"columns": ["distance", "hour"], "coef": [2, 2], "intercept": 0}`)
+	out = e.ok("ml", "online-deployment", "update", "-f", filepath.Join(dir, "dep.yml"), "-w", "mlw")
+	if !strings.Contains(out, `"model": "inline-ep-blue-model:2"`) {
+		t.Fatalf("changed inline model:\n%s", out)
+	}
+	if got := e.ok("ml", "online-endpoint", "invoke", "-n", "inline-ep", "--request-file", req, "-w", "mlw"); !strings.Contains(got, "[10]") {
+		t.Errorf("invoke after the model changed: %s", got)
+	}
+
+	// A named version is reused when its files are the same, and refused
+	// when they are not, since a version never changes.
+	writeFile(t, dir, "green.yml", "name: green\nendpoint_name: inline-ep\nmodel:\n  name: fixed\n  version: \"1.2\"\n  path: "+model+"\ninstance_count: 1\n")
+	e.ok("ml", "online-deployment", "create", "-f", filepath.Join(dir, "green.yml"), "-w", "mlw")
+	out = e.ok("ml", "online-deployment", "update", "-f", filepath.Join(dir, "green.yml"), "-w", "mlw")
+	if !strings.Contains(out, `"model": "fixed:1.2"`) {
+		t.Fatalf("named inline model again:\n%s", out)
+	}
+	writeFile(t, model, "model.json", `{"columns": ["distance", "hour"], "coef": [3, 3], "intercept": 0}`)
+	if _, errs, code := e.wharf("ml", "online-deployment", "update", "-f", filepath.Join(dir, "green.yml"), "-w", "mlw"); code == 0 || !strings.Contains(errs, "model fixed version 1.2 already exists with other files") {
+		t.Fatalf("named inline model with other files: %d %s", code, errs)
+	}
 }

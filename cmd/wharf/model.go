@@ -54,10 +54,7 @@ func (a *app) registerModel(cmd *cobra.Command, c *wharfhttp.Client, ws string, 
 		return nil, wharf.Errorf(wharf.EINVALID, "model path %s: %s", local, err.Error()).WithField("path")
 	}
 	if m.Type == "" {
-		m.Type = wharf.ModelTypeCustom
-		if _, err := os.Stat(filepath.Join(local, "MLmodel")); err == nil && st.IsDir() {
-			m.Type = wharf.ModelTypeMLflow
-		}
+		m.Type = localModelType(local, st)
 	}
 	abs, err := filepath.Abs(local)
 	if err != nil {
@@ -83,6 +80,50 @@ func (a *app) registerModel(cmd *cobra.Command, c *wharfhttp.Client, ws string, 
 		return nil, err
 	}
 	return out, nil
+}
+
+// localModelType is the type of a model registered from local without
+// one: an MLflow model when it is a folder with an MLmodel file.
+func localModelType(local string, st os.FileInfo) string {
+	if _, err := os.Stat(filepath.Join(local, "MLmodel")); err == nil && st.IsDir() {
+		return wharf.ModelTypeMLflow
+	}
+	return wharf.ModelTypeCustom
+}
+
+// registerOrReuseModel registers local as a version of m.Name unless a
+// version of that name already holds the same files (same folder name,
+// same contents, same type): that one is reused, as Azure reuses an
+// inline model that is created again. A version named in m that exists
+// with other files is an error, since a version never changes.
+func (a *app) registerOrReuseModel(cmd *cobra.Command, c *wharfhttp.Client, ws string, m modelSpec, local string) (map[string]any, error) {
+	st, err := os.Stat(local)
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "model path %s: %s", local, err.Error()).WithField("path")
+	}
+	if m.Type == "" {
+		m.Type = localModelType(local, st)
+	}
+	digest, err := snapshot.ModelContentDigest(local)
+	if err != nil {
+		return nil, err
+	}
+	var versions []map[string]any
+	if err := c.Do(cmd.Context(), "GET", modelsPath(ws)+"?name="+url.QueryEscape(m.Name), nil, &versions); err != nil {
+		return nil, err
+	}
+	for _, v := range versions {
+		same := v["content_digest"] == digest && v["type"] == strings.ToLower(m.Type)
+		switch {
+		case m.Version != "" && fmt.Sprint(v["version"]) == m.Version && same:
+			return v, nil
+		case m.Version != "" && fmt.Sprint(v["version"]) == m.Version:
+			return nil, wharf.Errorf(wharf.ECONFLICT, "model %s version %s already exists with other files; a version never changes: give the model another version, or none to take the next", m.Name, m.Version).WithField("model.version")
+		case m.Version == "" && same:
+			return v, nil // the newest identical version: they are listed newest first
+		}
+	}
+	return a.registerModel(cmd, c, ws, m, local)
 }
 
 func (a *app) modelCommand() *cobra.Command {

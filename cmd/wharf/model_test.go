@@ -43,8 +43,13 @@ func TestModelRegistryIsOneStore(t *testing.T) {
 		t.Fatalf("create: %q", out)
 	}
 	e.ok("ml", "model", "create", "--name", "taxi-model", "--path", filepath.Join(model, "data", "coef.json"), "--type", "custom_model", "-w", "ws1")
-	if _, errs, code := e.wharf("ml", "model", "create", "--name", "taxi-model", "--version", "7", "--path", model, "-w", "ws1"); code == 0 || !strings.Contains(errs, "next version of taxi-model is 3") {
-		t.Fatalf("out-of-order version: %d %s", code, errs)
+	// Versions need not follow each other, as in Azure: 7 is taken as
+	// asked, and an existing one is refused.
+	if out := e.ok("ml", "model", "create", "--name", "taxi-model", "--version", "7", "--path", model, "-w", "ws1", "--query", "version", "-o", "tsv"); strings.TrimSpace(out) != "7" {
+		t.Fatalf("version 7: %q", out)
+	}
+	if _, errs, code := e.wharf("ml", "model", "create", "--name", "taxi-model", "--version", "2", "--path", model, "-w", "ws1"); code == 0 || !strings.Contains(errs, "taxi-model version 2 already exists") {
+		t.Fatalf("existing version: %d %s", code, errs)
 	}
 
 	// The mlflow client's view of the same registry.
@@ -57,7 +62,7 @@ func TestModelRegistryIsOneStore(t *testing.T) {
 	if err := api.Do(ctx, "GET", "/mlflow/v1.0/workspaces/ws1/api/2.0/mlflow/model-versions/search?"+q.Encode(), nil, &search); err != nil {
 		t.Fatal(err)
 	}
-	if len(search.ModelVersions) != 2 {
+	if len(search.ModelVersions) != 3 {
 		t.Fatalf("mlflow sees %d versions: %v", len(search.ModelVersions), search.ModelVersions)
 	}
 
@@ -90,12 +95,38 @@ func TestModelRegistryIsOneStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := e.ok("ml", "model", "list", "--name", "taxi-model", "-w", "ws1", "--query", "[].version", "-o", "tsv")
-	if list != "3\n2\n1\n" {
-		t.Fatalf("versions: %q", list)
+	if list != "8\n7\n2\n1\n" {
+		t.Fatalf("versions after MLflow numbered one past 7: %q", list)
 	}
 	show := e.ok("ml", "model", "show", "--name", "taxi-model", "--label", "latest", "-w", "ws1", "--query", "[[job_name, lineage.metrics.r2, lineage.params.alpha]]", "-o", "tsv")
 	if strings.TrimSpace(show) != runID+"\t0.91\t0.1" {
 		t.Fatalf("lineage: %q", show)
+	}
+
+	// A version string that is not a number is az ml's name for the
+	// version; MLflow numbers it on from the highest.
+	if out := e.ok("ml", "model", "create", "--name", "taxi-model", "--version", "1.0.0-rc1", "--path", model, "-w", "ws1", "--query", "version", "-o", "tsv"); strings.TrimSpace(out) != "1.0.0-rc1" {
+		t.Fatalf("string version: %q", out)
+	}
+	if _, errs, code := e.wharf("ml", "model", "create", "--name", "taxi-model", "--version", "1.0.0-rc1", "--path", model, "-w", "ws1"); code == 0 || !strings.Contains(errs, "taxi-model version 1.0.0-rc1 already exists") {
+		t.Fatalf("existing string version: %d %s", code, errs)
+	}
+	if _, errs, code := e.wharf("ml", "model", "create", "--name", "taxi-model", "--version", "1 0", "--path", model, "-w", "ws1"); code == 0 || !strings.Contains(errs, `"1 0" is not a valid version`) {
+		t.Fatalf("invalid version: %d %s", code, errs)
+	}
+	if out := e.ok("ml", "model", "show", "--name", "taxi-model", "--version", "1.0.0-rc1", "-w", "ws1", "--query", "[[version, type]]", "-o", "tsv"); strings.TrimSpace(out) != "1.0.0-rc1\tmlflow_model" {
+		t.Fatalf("show by string version: %q", out)
+	}
+	var mv struct {
+		ModelVersion struct {
+			Version string `json:"version"`
+		} `json:"model_version"`
+	}
+	if err := api.Do(ctx, "GET", base+"model-versions/get?name=taxi-model&version=9", nil, &mv); err != nil || mv.ModelVersion.Version != "9" {
+		t.Fatalf("mlflow's number for 1.0.0-rc1: %+v %v", mv, err)
+	}
+	if list := e.ok("ml", "model", "list", "--name", "taxi-model", "-w", "ws1", "--query", "[].version", "-o", "tsv"); list != "1.0.0-rc1\n8\n7\n2\n1\n" {
+		t.Fatalf("versions: %q", list)
 	}
 
 	// Download returns the files as uploaded.
@@ -164,5 +195,63 @@ func TestFolderUploadsFollowNoLinkOut(t *testing.T) {
 		if _, _, code := e.wharf("ml", "model", "show", "--name", "m-"+c.link, "--version", "1", "-w", "ws"); code != exitNotFound {
 			t.Errorf("model m-%s was registered despite the refused upload (exit %d)", c.link, code)
 		}
+	}
+}
+
+// TestRegisteredModelsAsJobInputs: a job's mlflow_model or custom_model
+// input naming a registered version (by number, by version string, or
+// @latest) reads that version's files as one folder, as Azure mounts a
+// model input: MLmodel at its top for a model registered from a folder,
+// the file itself in it for a model registered from one file.
+func TestRegisteredModelsAsJobInputs(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
+	model := filepath.Join(dir, "model")
+	if err := os.MkdirAll(filepath.Join(model, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, model, "MLmodel", "flavors: {}\n")
+	writeFile(t, filepath.Join(model, "data"), "coef.json", `{"coef":[2]}`)
+	e.ok("ml", "model", "create", "--name", "taxi", "--version", "v1", "--path", model, "-w", "dev")
+	single := writeFile(t, dir, "weights.pkl", "pickled")
+	e.ok("ml", "model", "create", "--name", "taxi", "--path", single, "--type", "custom_model", "-w", "dev")
+
+	job := writeFile(t, dir, "job.yml", `command: >-
+  cat ${{inputs.named}}/data/coef.json > ${{outputs.out}}/named.txt &&
+  ls ${{inputs.named}} > ${{outputs.out}}/named-ls.txt &&
+  cat ${{inputs.newest}}/weights.pkl > ${{outputs.out}}/newest.txt
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+inputs:
+  named: {type: mlflow_model, path: azureml:taxi:v1}
+  newest: {type: custom_model, path: azureml:taxi@latest}
+outputs:
+  out: {type: uri_folder}
+`)
+	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("job: %s\n%s", got, e.ok("ml", "job", "show", "-n", name, "-w", "dev"))
+	}
+	dl := filepath.Join(dir, "dl")
+	e.ok("ml", "job", "download", "-n", name, "--output-name", "out", "--download-path", dl, "-w", "dev")
+	for file, want := range map[string]string{"named.txt": `{"coef":[2]}`, "named-ls.txt": "MLmodel\ndata\n", "newest.txt": "pickled"} {
+		if b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", file)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v, want %q", file, b, err, want)
+		}
+	}
+	if src := e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "resolution.inputs.named.source", "-o", "tsv"); strings.TrimSpace(src) != "azureml:taxi:v1" {
+		t.Errorf("input source: %q", src)
+	}
+
+	missing := writeFile(t, dir, "missing.yml", `command: "true"
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+inputs:
+  m: {type: mlflow_model, path: azureml:taxi:v9}
+`)
+	if _, errs, code := e.wharf("ml", "job", "create", "--file", missing, "-w", "dev"); code == 0 || !strings.Contains(errs, "taxi:v9") {
+		t.Errorf("missing model version: %d %s", code, errs)
 	}
 }
