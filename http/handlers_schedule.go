@@ -15,6 +15,38 @@ func (s *Server) registerScheduleRoutes() {
 	s.route("GET "+base+"/{name}", wharf.ActionScheduleRead, s.handleGetSchedule)
 	s.route("PUT "+base+"/{name}", wharf.ActionScheduleWrite, s.handlePutSchedule)
 	s.route("DELETE "+base+"/{name}", wharf.ActionScheduleDelete, s.handleDeleteSchedule)
+	s.route("POST "+base+"/{name}/trigger", wharf.ActionScheduleWrite, s.handleTriggerSchedule)
+	s.route("POST "+base+"/{name}/enable", wharf.ActionScheduleWrite, s.handleEnableSchedule(true))
+	s.route("POST "+base+"/{name}/disable", wharf.ActionScheduleWrite, s.handleEnableSchedule(false))
+}
+
+// handleTriggerSchedule submits a schedule's job once, now, and answers
+// the job.
+func (s *Server) handleTriggerSchedule(w http.ResponseWriter, r *http.Request) {
+	if !s.scheduler(w, r) {
+		return
+	}
+	j, err := s.Scheduler.TriggerSchedule(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, j)
+}
+
+// handleEnableSchedule enables or disables a schedule.
+func (s *Server) handleEnableSchedule(enabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.scheduler(w, r) {
+			return
+		}
+		sc, err := s.Scheduler.EnableSchedule(r.Context(), r.PathValue("workspace"), r.PathValue("name"), enabled)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, sc)
+	}
 }
 
 // scheduleRequest is the body of a schedule creation.

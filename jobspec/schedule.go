@@ -137,15 +137,18 @@ func scheduleFromDocument(doc *yamlfile.Document, r Resolver, errs *problems) (*
 				}
 			}
 		} else {
+			expandScheduleNodes(jdoc.Root, false)
 			sc.Job, _ = jobFromDocument(jdoc, jdoc.Root, "", r, errs)
 		}
 	case jn.Kind == yaml.MappingNode && isJobWithOverrides(jn):
 		jdoc := s.jobWithOverrides(jn)
 		if jdoc != nil {
 			sc.JobFile = jdoc.File
+			expandScheduleNodes(jdoc.Root, false)
 			sc.Job, _ = jobFromDocument(jdoc, jdoc.Root, "", r, errs)
 		}
 	case jn.Kind == yaml.MappingNode:
+		expandScheduleNodes(jn, false)
 		sc.Job, _ = jobFromDocument(doc, jn, "create_job", r, errs)
 	default:
 		s.fail(jn, "create_job", "create_job must be a job file path or an inline job")

@@ -3,6 +3,7 @@ package resolve_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -347,5 +348,63 @@ func TestJobWithoutComputeRunsServerless(t *testing.T) {
 	c, err := db.FindCompute(t.Context(), "ws", resolve.Serverless)
 	if err != nil || c.MaxInstances < 2 {
 		t.Errorf("serverless cluster: %+v %v", c, err)
+	}
+}
+
+// TestScheduleExpressionsAreTheFirings: a scheduled job's
+// ${{creation_context.trigger_time}} is the time the schedule fired and
+// ${{name}} the name of the job it submitted, in an input's value and in
+// its display name; an output's path keeps ${{name}} for the job that
+// writes it, which for a command job is the same name.
+func TestScheduleExpressionsAreTheFirings(t *testing.T) {
+	db := openSQLite(t)
+	e := newEnv(t, db)
+	ctx := t.Context()
+	if _, err := db.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws", Name: "out", Type: "azure_blob",
+		AccountName: "acct", ContainerName: "out"}); err != nil {
+		t.Fatal(err)
+	}
+	doc := `{
+  "command": "echo ${{inputs.when}} ${{inputs.run}} > ${{outputs.stamp}}/stamp.txt",
+  "environment": {"image": "python:3.11"},
+  "compute": "azureml:cpu",
+  "display_name": "retrain ${{creation_context.trigger_time}}",
+  "inputs": {"when": "${{creation_context.trigger_time}}", "run": {"type": "string", "default": "${{name}}"}},
+  "outputs": {"stamp": {"type": "uri_folder", "path": "azureml://datastores/out/paths/stamps/${{name}}/"}}
+}`
+	sc := &wharf.Schedule{Workspace: "ws", Name: "retrain", Enabled: true, CreatedBy: "alice",
+		Job: json.RawMessage(doc), Trigger: json.RawMessage(`{"type":"cron","expression":"* * * * *","time_zone":"UTC"}`)}
+	if err := e.sched.PrepareSchedule(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutSchedule(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	j := e.fire("")
+	if j.Status != wharf.JobCompleted {
+		t.Fatalf("job %s: %s %s", j.Name, j.Status, j.Error)
+	}
+	// The firing was due at the first whole minute after the schedule
+	// was made (06:00:30).
+	when := "2026-12-01T06:01:00Z"
+	if j.DisplayName != "retrain "+when {
+		t.Errorf("display name %q, want %q", j.DisplayName, "retrain "+when)
+	}
+	f, err := db.FindDatastoreFile(ctx, "ws", "out", "stamps/"+j.Name)
+	if err != nil {
+		t.Fatalf("output at stamps/%s/: %v", j.Name, err)
+	}
+	m, err := snapshot.Load(ctx, f.Digest, e.blobs)
+	if err != nil || len(m.Files) != 1 || m.Files[0].Path != "stamp.txt" {
+		t.Fatalf("output folder: %+v %v", m, err)
+	}
+	r, _, err := e.blobs.Open(ctx, m.Files[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, _ := io.ReadAll(r)
+	if got, want := string(b), when+" "+j.Name+"\n"; got != want {
+		t.Errorf("stamp.txt = %q, want %q", got, want)
 	}
 }

@@ -28,10 +28,10 @@ func (s *Scheduler) PrepareSchedule(ctx context.Context, sc *wharf.Schedule) err
 	}
 	// The job is resolved once now, so that a schedule that could never
 	// fire is refused at once; every firing resolves it again.
-	if _, err := s.scheduledSubmission(ctx, sc); err != nil {
+	now := s.Now().UTC()
+	if _, err := s.scheduledSubmission(ctx, sc, NewJobName(), now); err != nil {
 		return prefixField(err, "create_job")
 	}
-	now := s.Now().UTC()
 	if trig.StartTime.IsZero() {
 		trig.StartTime = now
 		b, err := json.Marshal(&trig)
@@ -67,17 +67,21 @@ func (s *Scheduler) fireSchedules(ctx context.Context) error {
 			s.Logger.Error("schedule has an unreadable trigger", "schedule", sc.Name, "err", err)
 			continue
 		}
+		// fired is when the firing being made was due: the last one
+		// due by now, when several were missed.
+		var fired time.Time
 		_, err := s.Store.UpdateSchedule(ctx, sc.Workspace, sc.Name, func(x *wharf.Schedule) error {
 			if !x.Enabled || x.NextRun == nil || x.NextRun.After(now) {
 				return errNotDue
 			}
 			missed := 0
-			for t := *x.NextRun; missed < maxFoldedFirings; missed++ {
-				n := trig.Next(t)
+			fired = *x.NextRun
+			for ; missed < maxFoldedFirings; missed++ {
+				n := trig.Next(fired)
 				if n.IsZero() || n.After(now) {
 					break
 				}
-				t = n
+				fired = n
 			}
 			x.Missed += missed
 			x.LastRun = &now
@@ -94,43 +98,102 @@ func (s *Scheduler) fireSchedules(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		result := ""
-		sub, err := s.scheduledSubmission(ctx, sc)
-		var j *wharf.Job
-		if err == nil {
-			sub.Name = ""
-			sub.Tags = maps.Clone(sub.Tags)
-			if sub.Tags == nil {
-				sub.Tags = map[string]string{}
-			}
-			sub.Tags["wharf.schedule"] = sc.Name
-			j, err = s.Submit(ctx, sc.Workspace, sc.CreatedBy, sub)
-		}
-		if err != nil {
-			s.Logger.Error("scheduled job was refused", "schedule", sc.Name, "err", err)
-			result = fmt.Sprintf("refused: %s", wharf.ErrorMessage(err))
-		} else {
-			result = j.Name
-		}
-		if _, err := s.Store.UpdateSchedule(ctx, sc.Workspace, sc.Name, func(x *wharf.Schedule) error {
-			x.LastJob = result
-			return nil
-		}); err != nil {
+		if _, err := s.submitScheduled(ctx, sc, fired); err != nil && !isRefusal(err) {
 			return err
 		}
 	}
 	return nil
 }
 
+// refusal is a scheduled job the workspace would not take, which is
+// recorded on the schedule rather than failing the loop.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+func isRefusal(err error) bool {
+	var r refusal
+	return errors.As(err, &r)
+}
+
+// submitScheduled submits a schedule's job as fired at trigger and
+// records the job, or why it was refused, as the schedule's last job.
+func (s *Scheduler) submitScheduled(ctx context.Context, sc *wharf.Schedule, trigger time.Time) (*wharf.Job, error) {
+	name := NewJobName()
+	sub, err := s.scheduledSubmission(ctx, sc, name, trigger)
+	var j *wharf.Job
+	if err == nil {
+		sub.Name = name
+		sub.Tags = maps.Clone(sub.Tags)
+		if sub.Tags == nil {
+			sub.Tags = map[string]string{}
+		}
+		sub.Tags["wharf.schedule"] = sc.Name
+		j, err = s.Submit(ctx, sc.Workspace, sc.CreatedBy, sub)
+	}
+	result := ""
+	if err != nil {
+		s.Logger.Error("scheduled job was refused", "schedule", sc.Name, "err", err)
+		result = fmt.Sprintf("refused: %s", wharf.ErrorMessage(err))
+		err = refusal{err}
+	} else {
+		result = j.Name
+	}
+	if _, uerr := s.Store.UpdateSchedule(ctx, sc.Workspace, sc.Name, func(x *wharf.Schedule) error {
+		x.LastJob = result
+		return nil
+	}); uerr != nil {
+		return nil, uerr
+	}
+	return j, err
+}
+
+// TriggerSchedule submits a schedule's job now, once, as `az ml schedule
+// trigger` does, whether or not the schedule is enabled; its firings go
+// on as before.
+func (s *Scheduler) TriggerSchedule(ctx context.Context, workspace, name string) (*wharf.Job, error) {
+	sc, err := s.Store.FindSchedule(ctx, workspace, name)
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.submitScheduled(ctx, sc, s.Now().UTC())
+	var r refusal
+	if errors.As(err, &r) {
+		return nil, r.err
+	}
+	return j, err
+}
+
+// EnableSchedule enables or disables a schedule: a disabled one has no
+// next run, an enabled one fires next at its trigger's next time from
+// now (firings missed while it was disabled are not made up).
+func (s *Scheduler) EnableSchedule(ctx context.Context, workspace, name string, enabled bool) (*wharf.Schedule, error) {
+	now := s.Now().UTC()
+	return s.Store.UpdateSchedule(ctx, workspace, name, func(x *wharf.Schedule) error {
+		var trig jobspec.Trigger
+		if err := json.Unmarshal(x.Trigger, &trig); err != nil {
+			return wharf.Errorf(wharf.EINTERNAL, "schedule %s has an unreadable trigger: %v", name, err)
+		}
+		x.Enabled, x.NextRun = enabled, nil
+		if next := trig.Next(now); enabled && !next.IsZero() {
+			next = next.UTC()
+			x.NextRun = &next
+		}
+		return nil
+	})
+}
+
 // scheduleTick is how often schedules are checked: their firings are
 // minutes apart at the finest.
 const scheduleTick = 5 * time.Second
 
-// scheduledSubmission is what a schedule submits now: its job document
-// resolved against the workspace as it is at this moment. Schedules
-// stored before documents were kept hold a resolved submission, which
-// is submitted as it was stored.
-func (s *Scheduler) scheduledSubmission(ctx context.Context, sc *wharf.Schedule) (*Submission, error) {
+// scheduledSubmission is what a schedule submits now, as job name at
+// trigger: its job document, with the expressions of a firing expanded
+// (see jobspec.ExpandScheduleExpressions), resolved against the workspace
+// as it is at this moment. Schedules stored before documents were kept
+// hold a resolved submission, which is submitted as it was stored.
+func (s *Scheduler) scheduledSubmission(ctx context.Context, sc *wharf.Schedule, name string, trigger time.Time) (*Submission, error) {
 	if isStoredSubmission(sc.Job) {
 		var sub Submission
 		if err := json.Unmarshal(sc.Job, &sub); err != nil {
@@ -144,7 +207,11 @@ func (s *Scheduler) scheduledSubmission(ctx context.Context, sc *wharf.Schedule)
 	if s.Resolve == nil {
 		return nil, wharf.Errorf(wharf.EUNAVAILABLE, "this server cannot resolve job documents")
 	}
-	return s.Resolve(ctx, sc.Workspace, sc.Job)
+	doc, err := jobspec.ExpandScheduleExpressions(sc.Job, name, trigger)
+	if err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "the job document is not valid JSON: %v", err)
+	}
+	return s.Resolve(ctx, sc.Workspace, doc)
 }
 
 // isStoredSubmission tells a resolved submission (steps with their specs)

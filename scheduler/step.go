@@ -721,13 +721,14 @@ func (s *Scheduler) recordOutputPaths(ctx context.Context, st *wharf.Job, spec *
 				datastore = d.Name
 			}
 		}
-		if datastore == "" {
-			return nil // a workspace without datastores keeps outputs by job only
-		}
 	}
 	for name, o := range outputs {
 		ds, p := datastore, "azureml/"+st.Name+"/"+name
-		if explicit := spec.Outputs[name].Path; explicit != "" {
+		explicit := spec.Outputs[name].Path
+		if explicit == "" && datastore == "" {
+			continue // without a default datastore, such an output is kept by job only
+		}
+		if explicit != "" {
 			explicit = outputPathExpr.ReplaceAllStringFunc(explicit, func(m string) string {
 				switch strings.TrimSpace(m[3 : len(m)-2]) {
 				case "name":

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // taxiProject copies the taxi-shaped pipeline into a temporary folder with
@@ -420,5 +421,70 @@ jobs:
 	e.ok("ml", "job", "stream", "-n", second, "-w", "mlw")
 	if _, steps := e.jobSteps("mlw", second); steps["one"].ReusedFrom != first+"_one" {
 		t.Errorf("moved file's step reused from %q, want %s_one", steps["one"].ReusedFrom, first)
+	}
+}
+
+// TestScheduleTriggerEnableDisable: `schedule trigger` submits the
+// schedule's job at once, with ${{name}} and
+// ${{creation_context.trigger_time}} in its inputs replaced by the job's
+// name and the time it was triggered; `disable` and `enable` stop and
+// restart its firings.
+func TestScheduleTriggerEnableDisable(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
+	writeFile(t, dir, "job.yml", `command: echo "${{inputs.when}} ${{inputs.run}}" > ${{outputs.stamp}}/stamp.txt
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+inputs:
+  when: placeholder
+  run: placeholder
+outputs:
+  stamp: {type: uri_folder}
+`)
+	writeFile(t, dir, "schedule.yml", `name: stamp
+trigger:
+  type: recurrence
+  frequency: day
+  interval: 1
+create_job:
+  job: ./job.yml
+  inputs:
+    when: ${{creation_context.trigger_time}}
+    run: ${{name}}
+`)
+	e.ok("ml", "schedule", "create", "--file", filepath.Join(dir, "schedule.yml"), "-w", "mlw")
+	before := time.Now().UTC().Truncate(time.Second)
+	name := strings.TrimSpace(e.ok("ml", "schedule", "trigger", "-n", "stamp", "-w", "mlw", "--query", "name", "-o", "tsv"))
+	after := time.Now().UTC()
+	if got := e.waitJob("mlw", name); got != "Completed" {
+		t.Fatalf("triggered job %s: %s", name, got)
+	}
+	dl := filepath.Join(dir, "dl")
+	e.ok("ml", "job", "download", "-n", name, "--output-name", "stamp", "--download-path", dl, "-w", "mlw")
+	b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "stamp", "stamp.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	when, run, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	at, err := time.Parse(time.RFC3339, when)
+	if err != nil || at.Before(before) || at.After(after) || run != name {
+		t.Errorf("stamp %q: trigger time %v (%v) not in [%v, %v], or name %q not %q", b, at, err, before, after, run, name)
+	}
+	if last := strings.TrimSpace(e.ok("ml", "schedule", "show", "-n", "stamp", "-w", "mlw", "--query", "last_job", "-o", "tsv")); last != name {
+		t.Errorf("last job %q, want %q", last, name)
+	}
+
+	out := e.ok("ml", "schedule", "disable", "-n", "stamp", "-w", "mlw", "--query", "[is_enabled, next_run_time]", "-o", "json")
+	if !strings.Contains(out, "false") || !strings.Contains(out, "null") {
+		t.Errorf("disabled: %s", out)
+	}
+	out = e.ok("ml", "schedule", "enable", "-n", "stamp", "-w", "mlw", "--query", "[is_enabled, next_run_time]", "-o", "json")
+	if !strings.Contains(out, "true") || strings.Contains(out, "null") {
+		t.Errorf("enabled: %s", out)
+	}
+	if _, errs, code := e.wharf("ml", "schedule", "trigger", "-n", "nope", "-w", "mlw"); code != exitNotFound {
+		t.Errorf("trigger of a missing schedule: %d %s", code, errs)
 	}
 }

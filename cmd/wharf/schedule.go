@@ -107,6 +107,44 @@ func (a *app) scheduleCommand() *cobra.Command {
 	_ = del.MarkFlagRequired("name")
 	dw.add(del)
 
-	sched.AddCommand(create, show, list, del)
+	// update is create under az's other name: the schedule is replaced
+	// by the file's.
+	update := &cobra.Command{Use: "update", Short: "Replace a schedule with the one a CLI v2 schedule YAML describes", Args: cobra.NoArgs, RunE: create.RunE}
+	f.add(update)
+	update.Flags().BoolVar(&disabled, "no-enable", false, "leave the schedule disabled")
+
+	sched.AddCommand(create, update, show, list, del,
+		a.schedulePost("enable", "Enable a schedule: it fires next at its trigger's next time", "enable"),
+		a.schedulePost("disable", "Disable a schedule: it submits nothing until enabled", "disable"),
+		a.schedulePost("trigger", "Submit a schedule's job once, now, and print the job", "trigger"))
 	return sched
+}
+
+// schedulePost is a verb that POSTs to one schedule's action and prints
+// the answer.
+func (a *app) schedulePost(use, short, action string) *cobra.Command {
+	var w wsFlags
+	var name string
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ws, err := a.workspaceName(w.workspace)
+			if err != nil {
+				return err
+			}
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out any
+			if err := c.Do(cmd.Context(), "POST", schedulesPath(ws)+"/"+url.PathEscape(name)+"/"+action, nil, &out); err != nil {
+				return err
+			}
+			return a.print(out)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "schedule name")
+	_ = cmd.MarkFlagRequired("name")
+	w.add(cmd)
+	return cmd
 }
