@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/jobspec"
 )
 
@@ -125,26 +126,14 @@ func (a *app) scheduleCommand() *cobra.Command {
 func (a *app) schedulePost(use, short, action string) *cobra.Command {
 	var w wsFlags
 	var name string
-	cmd := &cobra.Command{
-		Use: use, Short: short, Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(w.workspace)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
-			if err != nil {
-				return err
-			}
-			var out any
-			if err := c.Do(cmd.Context(), "POST", schedulesPath(ws)+"/"+url.PathEscape(name)+"/"+action, nil, &out); err != nil {
-				return err
-			}
-			return a.print(out)
-		},
-	}
+	cmd := a.clientCommand(&w, use, short, func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		var out any
+		if err := c.Do(cmd.Context(), "POST", schedulesPath(ws)+"/"+url.PathEscape(name)+"/"+action, nil, &out); err != nil {
+			return err
+		}
+		return a.print(out)
+	})
 	cmd.Flags().StringVarP(&name, "name", "n", "", "schedule name")
 	_ = cmd.MarkFlagRequired("name")
-	w.add(cmd)
 	return cmd
 }
