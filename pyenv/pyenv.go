@@ -72,6 +72,10 @@ type Env struct {
 	PythonVersion string
 	// Cached is true when Ensure found the environment already built.
 	Cached bool
+	// Base is the built environment an overlay (see Overlay) is layered
+	// on; nil for any other environment, and for an overlay on the
+	// host's Python.
+	Base *Env
 }
 
 // Environ returns the variables that activate the environment for a
@@ -84,10 +88,16 @@ func (e *Env) Environ(path string) []string {
 	if e == nil {
 		return []string{"PATH=" + path}
 	}
+	bins := e.BinDir
+	if e.Base != nil {
+		// The base environment's own programs (mlflow, pytest...) come
+		// after the overlay's.
+		bins += string(os.PathListSeparator) + e.Base.BinDir
+	}
 	if path == "" {
-		path = e.BinDir
+		path = bins
 	} else {
-		path = e.BinDir + string(os.PathListSeparator) + path
+		path = bins + string(os.PathListSeparator) + path
 	}
 	return []string{"PATH=" + path, "VIRTUAL_ENV=" + e.Dir}
 }

@@ -135,6 +135,13 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 			return s.attemptFailed(ctx, st, at, spec, nil, "preparing the environment failed: "+err.Error(), logf)
 		}
 	}
+	if s.Envs != nil {
+		// What the step installs goes into a layer of its own, not
+		// into the host's Python or the shared environment.
+		if env, err = pyenv.Overlay(ctx, filepath.Join(dir, "venv"), env, s.Envs.HostPython); err != nil {
+			return s.attemptFailed(ctx, st, at, spec, nil, "preparing the environment failed: "+err.Error(), logf)
+		}
+	}
 	command, err := jobspec.RenderCommand(spec.Command, inputPaths, outputPaths)
 	if err != nil {
 		return s.attemptFailed(ctx, st, at, spec, nil, "rendering the command: "+err.Error(), logf)
@@ -788,12 +795,29 @@ func (s *Scheduler) confine(task *local.Task, dir string, st *wharf.Job, env *py
 		{Path: tmp, Writable: true},
 	}
 	if env != nil {
-		task.Mounts = append(task.Mounts, sandbox.Mount{Path: env.Dir})
+		// An overlay (see pyenv.Overlay) is the step's own to install
+		// into; the environment it is layered on is shared.
+		overlay := isOverlay(dir, env)
+		task.Mounts = append(task.Mounts, sandbox.Mount{Path: env.Dir, Writable: overlay})
+		if env.Base != nil {
+			task.Mounts = append(task.Mounts, sandbox.Mount{Path: env.Base.Dir})
+		}
+		if overlay {
+			if err := s.Sandbox.Own(env.Dir); err != nil {
+				return err
+			}
+		}
 	}
 	if exe, err := os.Executable(); err == nil {
 		task.Mounts = append(task.Mounts, sandbox.Mount{Path: exe})
 	}
 	return nil
+}
+
+// isOverlay reports whether env is the overlay made in an attempt's
+// folder dir.
+func isOverlay(dir string, env *pyenv.Env) bool {
+	return filepath.Dir(env.Dir) == filepath.Clean(dir)
 }
 
 // attemptTmp is a sandboxed attempt's TMPDIR and HOME.

@@ -1,0 +1,174 @@
+package pyenv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// An overlay is a virtual environment of a step's own, made in its
+// attempt's folder, layered on what the step would otherwise run with:
+// the host's Python and its packages (include-system-site-packages), or a
+// built environment, whose packages a .pth file adds. The step sees every
+// package it would have seen, and what it installs itself (`pip install`
+// in its command) goes into the overlay, never into the host's Python or
+// a cached environment that other jobs share.
+//
+// It is made by writing its few files rather than by running
+// `python -m venv`, so that it costs a step well under a millisecond.
+
+// overlayPipScript runs the pip of the base interpreter or environment
+// from the overlay's interpreter, so that it installs into the overlay.
+const overlayPipScript = `#!%s
+import sys
+from pip._internal.cli.main import main
+if __name__ == "__main__":
+    sys.argv[0] = "pip"
+    sys.exit(main())
+`
+
+// interpreter is a base Python that overlays run on.
+type interpreter struct {
+	// Executable is its real path (no shim, no link).
+	Executable string
+	// Version is its full version, "3.11.7".
+	Version string
+}
+
+var hostInterpreters sync.Map // python name -> *interpreter or error
+
+// hostInterpreter finds the real interpreter behind python (a name on
+// PATH, a pyenv shim, a link), once per name for the process's life.
+func hostInterpreter(ctx context.Context, python string) (*interpreter, error) {
+	if python == "" {
+		python = "python3"
+	}
+	if v, ok := hostInterpreters.Load(python); ok {
+		if err, bad := v.(error); bad {
+			return nil, err
+		}
+		return v.(*interpreter), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "-c",
+		`import os, sys; print(os.path.realpath(sys.executable)); print("%d.%d.%d" % sys.version_info[:3])`)
+	cmd.Env = buildEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		if ctx.Err() == nil {
+			err = fmt.Errorf("pyenv: %s does not run: %w", python, err)
+			hostInterpreters.Store(python, err)
+		}
+		return nil, err
+	}
+	exe, version, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	in := &interpreter{Executable: strings.TrimSpace(exe), Version: strings.TrimSpace(version)}
+	hostInterpreters.Store(python, in)
+	return in, nil
+}
+
+// envInterpreter reads a built environment's base interpreter and the
+// folder of its packages from its pyvenv.cfg.
+func envInterpreter(env *Env) (*interpreter, string, error) {
+	f, err := os.Open(filepath.Join(env.Dir, "pyvenv.cfg"))
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	cfg := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			cfg[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	version := cfg["version"]
+	if version == "" {
+		version = cfg["version_info"] // uv's name for it
+	}
+	if cfg["home"] == "" || version == "" {
+		return nil, "", fmt.Errorf("pyenv: %s/pyvenv.cfg names no home or version", env.Dir)
+	}
+	exe, err := filepath.EvalSymlinks(env.Python)
+	if err != nil {
+		return nil, "", err
+	}
+	site := filepath.Join(env.Dir, "lib", "python"+majorMinor(version), "site-packages")
+	return &interpreter{Executable: exe, Version: version}, site, nil
+}
+
+func majorMinor(version string) string {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return version
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// Overlay makes an overlay at dir (which must not exist) on base, or on
+// the host's python (hostPython, "" for python3 on PATH) when base is nil,
+// and returns it as an environment to run the step in. A host without
+// Python gets no overlay: nil and no error.
+func Overlay(ctx context.Context, dir string, base *Env, hostPython string) (*Env, error) {
+	var (
+		in       *interpreter
+		baseSite string
+		err      error
+	)
+	if base != nil {
+		in, baseSite, err = envInterpreter(base)
+	} else {
+		in, err = hostInterpreter(ctx, hostPython)
+		var exitErr *exec.ExitError
+		if errors.Is(err, exec.ErrNotFound) || errors.As(err, &exitErr) {
+			return nil, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	mm := majorMinor(in.Version)
+	env := newEnv(dir)
+	site := filepath.Join(dir, "lib", "python"+mm, "site-packages")
+	if err := os.MkdirAll(site, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(env.BinDir, 0o755); err != nil {
+		return nil, err
+	}
+	system := "true"
+	if base != nil {
+		// The built environment's packages, after the overlay's own.
+		system = "false"
+		if err := os.WriteFile(filepath.Join(site, "_wharf_base.pth"), []byte(baseSite+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	cfg := fmt.Sprintf("home = %s\ninclude-system-site-packages = %s\nversion = %s\nexecutable = %s\n",
+		filepath.Dir(in.Executable), system, in.Version, in.Executable)
+	if err := os.WriteFile(filepath.Join(dir, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"python", "python3", "python" + mm} {
+		if err := os.Symlink(in.Executable, filepath.Join(env.BinDir, name)); err != nil {
+			return nil, err
+		}
+	}
+	pip := fmt.Sprintf(overlayPipScript, env.Python)
+	for _, name := range []string{"pip", "pip3", "pip" + mm} {
+		if err := os.WriteFile(filepath.Join(env.BinDir, name), []byte(pip), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	env.PythonVersion = mm
+	env.Base = base
+	return env, nil
+}
