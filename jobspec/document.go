@@ -187,6 +187,15 @@ func (b *docBuilder) job(doc *yamlfile.Document, n *yaml.Node, field string) *ya
 			return b.inputs(doc, v, f)
 		case "component":
 			return b.component(doc, v, f)
+		case "trial":
+			// A sweep's trial: a component reference, or a command.
+			if deref(v).Kind == yaml.ScalarNode {
+				return b.component(doc, v, f)
+			}
+			if isComponentMapping(deref(v)) {
+				return b.componentBody(doc, deref(v), f)
+			}
+			return b.job(doc, v, f)
 		case "jobs":
 			if v.Kind != yaml.MappingNode {
 				return v

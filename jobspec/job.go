@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wharfml/wharf/sweep"
 	"github.com/wharfml/wharf/yamlfile"
 )
 
@@ -117,7 +118,11 @@ type Step struct {
 	Outputs map[string]*OutputBinding
 	// Deps are the upstream step names, sorted.
 	Deps []string
-	Pos  Position
+	// Sweep is set for a sweep: the step is then its trial, run once
+	// for every set of hyperparameters sampled, each reaching the
+	// trial as the input of its name.
+	Sweep *sweep.Config
+	Pos   Position
 }
 
 // BindingKind says what an input is bound to.
@@ -297,8 +302,10 @@ func jobFromDocument(doc *yamlfile.Document, n *yaml.Node, field string, r Resol
 		plan = s.commandJob(n, field, r)
 	case "pipeline":
 		plan = s.pipelineJob(n, field, r)
+	case "sweep":
+		plan = s.sweepJob(n, field, r)
 	default:
-		s.fail(typeNode, join(field, "type"), "unsupported job type %q (expected command or pipeline)", typ)
+		s.fail(typeNode, join(field, "type"), "unsupported job type %q (expected command, pipeline or sweep)", typ)
 	}
 	if err := errs.err(); err != nil {
 		return nil, err

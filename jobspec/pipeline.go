@@ -117,9 +117,16 @@ func (s scope) pipelineJob(n *yaml.Node, field string, r Resolver) *Plan {
 			s.fail(e.value, f, "a step must be a mapping")
 			continue
 		}
-		var rawStep rawCommandJob
-		clean := s.decode(e.value, f, &rawStep)
-		b := s.buildStep(name, e.value, f, &rawStep, clean, r, pc)
+		var b *stepBuild
+		if isSweepStep(e.value) {
+			if b = s.pipelineSweepStep(name, e.value, f, r, pc); b == nil {
+				continue
+			}
+		} else {
+			var rawStep rawCommandJob
+			clean := s.decode(e.value, f, &rawStep)
+			b = s.buildStep(name, e.value, f, &rawStep, clean, r, pc)
+		}
 		b.step.Pos = s.position(e.key, f)
 		b.order = len(order)
 		steps[name] = b

@@ -34,6 +34,9 @@ type stepBuild struct {
 	// written holds inputs given a value in the file, even a bad one, so a
 	// rejected binding is not reported a second time as unset.
 	written map[string]bool
+	// sweepInputs are a sweep's own inputs as written, nil for other
+	// steps.
+	sweepInputs *yaml.Node
 }
 
 var stepNameRe = portNameRe
@@ -47,7 +50,7 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 	b := &stepBuild{step: st, node: n, field: field, ok: true, depRefs: map[string]*pendingInput{}, written: map[string]bool{}}
 	if pc != nil {
 		if raw.Type != "" && raw.Type != "command" {
-			s.fail(valueOf(n, "type"), join(field, "type"), "unsupported step type %q (only command steps are supported)", raw.Type)
+			s.fail(valueOf(n, "type"), join(field, "type"), "unsupported step type %q (only command and sweep steps are supported)", raw.Type)
 		}
 		if raw.Name != "" && raw.Name != name {
 			s.fail(valueOf(n, "name"), join(field, "name"), "name %q differs from the step name %q", raw.Name, name)
@@ -311,6 +314,7 @@ func (s scope) componentField(n *yaml.Node, field string, r Resolver) (*Componen
 // records the bindings. Steps are resolved upstream first, so a binding to
 // another step's input can copy its value.
 func (b *stepBuild) resolveInputs(s scope, pc *pipelineContext, steps map[string]*stepBuild) {
+	defer b.searchSpaceFields(s, len(s.errs.list))
 	comp := b.step.Component
 	for _, p := range b.inputs {
 		decl := comp.Inputs[p.name]
