@@ -29,16 +29,20 @@ func JobTerminal(status string) bool {
 const (
 	JobTypeCommand  = "command"
 	JobTypePipeline = "pipeline"
+	JobTypeSweep    = "sweep"
 )
 
-// Job is a command job, a pipeline job, or one step of a pipeline (a
-// command job whose Parent is the pipeline).
+// Job is a command job, a pipeline job, a sweep job, one step of a
+// pipeline (a command or sweep job whose Parent is the pipeline), or one
+// trial of a sweep (a command job whose Parent is the sweep).
 type Job struct {
 	Workspace string `json:"-"`
 	Name      string `json:"name"`
-	// Parent is the pipeline job of a step, "" for a top-level job.
+	// Parent is the pipeline job of a step or the sweep job of a trial,
+	// "" for a top-level job.
 	Parent string `json:"parent,omitempty"`
-	// Step is the step's name in its pipeline.
+	// Step is the step's name in its pipeline, or the trial's in its
+	// sweep (trial_0, trial_1, ...).
 	Step           string            `json:"step,omitempty"`
 	Type           string            `json:"type"`
 	DisplayName    string            `json:"display_name"`
@@ -77,6 +81,15 @@ type Job struct {
 	Artifacts *JobOutput   `json:"artifacts,omitempty"`
 	Attempts  []JobAttempt `json:"attempts,omitempty"`
 	Error     string       `json:"error,omitempty"`
+	// Parameters are a sweep trial's hyperparameters, as its command
+	// received them.
+	Parameters map[string]string `json:"parameters,omitempty"`
+	// BestTrial is, for a sweep that has ended, its best trial; the
+	// sweep's Outputs are that trial's.
+	BestTrial *JobBestTrial `json:"best_trial,omitempty"`
+	// Properties are what Azure ML records of a job beside its fields:
+	// a sweep's best_child_run_id names its best trial.
+	Properties map[string]string `json:"properties,omitempty"`
 	// SubmittedBy is the principal that created the job; its processes
 	// log to tracking with that principal's rights.
 	SubmittedBy string     `json:"submitted_by"`
@@ -106,6 +119,16 @@ type JobOutput struct {
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
 	Files  int    `json:"files"`
+}
+
+// JobBestTrial is a sweep's best trial: the one whose last value of the
+// primary metric is best by the objective's goal.
+type JobBestTrial struct {
+	Name       string            `json:"name"`
+	RunID      string            `json:"run_id,omitempty"`
+	Parameters map[string]string `json:"parameters"`
+	Metric     string            `json:"metric"`
+	Value      float64           `json:"value"`
 }
 
 // JobAttempt is one execution of a step, kept with its log after a retry.

@@ -173,7 +173,9 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	jobs, err := s.Store.ListJobs(r.Context(), r.PathValue("workspace"), "", limit)
+	// With parent_job_name, the children of that job: a pipeline's
+	// steps or a sweep's trials, as az ml job list --parent-job-name.
+	jobs, err := s.Store.ListJobs(r.Context(), r.PathValue("workspace"), r.URL.Query().Get("parent_job_name"), limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -194,7 +196,8 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var steps []*wharf.Job
-	if j.Type == wharf.JobTypePipeline {
+	if j.Type == wharf.JobTypePipeline || j.Type == wharf.JobTypeSweep {
+		// A pipeline's steps, or a sweep's trials.
 		if steps, err = s.Store.ListJobs(r.Context(), ws, j.Name, 0); err != nil {
 			s.writeError(w, r, err)
 			return

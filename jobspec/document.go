@@ -95,7 +95,8 @@ func ScheduleJobDocument(path string, sets []string, up Uploader) (*Document, er
 // reading it ignores them, so that the file can be submitted again.
 var ShownFields = []string{"id", "status", "creation_context", "services", "resolution", "run_id", "experiment_id",
 	"error", "started_at", "ended_at", "submitted_by", "created_at", "steps", "metrics", "parent", "step",
-	"resolved", "reuse_key", "reused_from", "reuse_note", "attempts", "spec", "artifacts"}
+	"resolved", "reuse_key", "reused_from", "reuse_note", "attempts", "spec", "artifacts", "best_trial",
+	"parameters", "properties"}
 
 // dropShown removes ShownFields from a job mapping and returns the ones
 // it found.

@@ -240,8 +240,8 @@ func (run *resolution) stepSpec(plan *jobspec.Plan, st *jobspec.Step) (*schedule
 	comp := st.Component
 	spec := &scheduler.StepSpec{Command: comp.Command, Compute: st.Compute, EnvVars: st.EnvironmentVariables,
 		MaxRetries: st.Retry.MaxRetries, Deterministic: comp.IsDeterministic, ForceRerun: plan.Settings.ForceRerun,
-		Datastore: plan.Settings.DefaultDatastore,
-		Inputs:    map[string]scheduler.InputSpec{}, Outputs: map[string]scheduler.OutputSpec{}}
+		Datastore: plan.Settings.DefaultDatastore, Sweep: st.Sweep,
+		Inputs: map[string]scheduler.InputSpec{}, Outputs: map[string]scheduler.OutputSpec{}}
 	if spec.Compute == "" {
 		spec.Compute = Serverless
 	}

@@ -45,6 +45,7 @@ type tracked struct {
 	// the rest are guarded by the scheduler's mu.
 	key     string
 	pipe    bool
+	sweep   bool
 	created time.Time
 	job     *wharf.Job
 	// seen is the scheduler's gen when job was last set, so that a scan
@@ -61,6 +62,12 @@ type tracked struct {
 	// runMu serializes creating a pipeline's tracking run, which every
 	// step that starts needs and the first ones need at once.
 	runMu sync.Mutex
+	// For a sweep, whose steps are its trials: its decoded spec, and
+	// whether a wake-up is pending to look at the trials' metrics again
+	// or at the sweep's timeout.
+	sweepSpec decoded[StepSpec]
+	polling   bool
+	timerAt   time.Time
 }
 
 // trackedStep is one step of a tracked job.
@@ -95,6 +102,11 @@ func (d *decoded[T]) get(raw json.RawMessage) (*T, error) {
 }
 
 func newTracked(j *wharf.Job) *tracked {
+	if j.Type == wharf.JobTypeSweep {
+		// A sweep, even one that is a pipeline's step, is tracked on its
+		// own, with its trials as its steps.
+		return &tracked{key: j.Workspace + "/" + j.Name, sweep: true, created: j.CreatedAt, job: j}
+	}
 	return &tracked{key: topKey(j), pipe: j.Type == wharf.JobTypePipeline, created: j.CreatedAt, job: j}
 }
 
@@ -137,14 +149,17 @@ func (s *Scheduler) track(jobs []*wharf.Job) {
 	}
 	top := *jobs[0]
 	t := newTracked(&top)
-	if t.isPipeline() {
+	switch {
+	case t.sweep:
+		// Its trials are made as it goes.
+	case t.isPipeline():
 		steps := make([]*wharf.Job, 0, len(jobs)-1)
 		for _, j := range jobs[1:] {
 			cp := *j
 			steps = append(steps, &cp)
 		}
 		t.setSteps(steps, 0, 0)
-	} else {
+	default:
 		t.steps = []*trackedStep{{key: stepKey(&top), job: &top}}
 		t.pending = t.steps
 	}
@@ -184,6 +199,15 @@ func (s *Scheduler) saw(j *wharf.Job) {
 	key := topKey(j)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if j.Type == wharf.JobTypeSweep && j.Parent != "" {
+		// A sweep step is its pipeline's step and a job tracked on its
+		// own: both copies are refreshed.
+		if st := s.active[j.Workspace+"/"+j.Name]; st != nil {
+			s.gen++
+			sw := cp
+			st.job, st.seen = &sw, s.gen
+		}
+	}
 	t := s.active[key]
 	if t == nil {
 		return
@@ -192,7 +216,7 @@ func (s *Scheduler) saw(j *wharf.Job) {
 	var ts *trackedStep
 	if j.Parent == "" {
 		t.job, t.seen = &cp, s.gen
-		if t.isPipeline() {
+		if t.isPipeline() || t.sweep {
 			// The pipeline's own status is the pass's to set.
 			return
 		}
@@ -257,11 +281,11 @@ func (s *Scheduler) scan(ctx context.Context) error {
 	}
 	var tops []found
 	for _, j := range jobs {
-		if j.Parent != "" {
+		if j.Parent != "" && !sweepStarted(j) {
 			continue
 		}
 		f := found{top: j}
-		if j.Type == wharf.JobTypePipeline {
+		if j.Type == wharf.JobTypePipeline || j.Type == wharf.JobTypeSweep {
 			if f.steps, err = s.Store.ListJobs(ctx, j.Workspace, j.Name, 0); err != nil {
 				return err
 			}
@@ -274,6 +298,9 @@ func (s *Scheduler) scan(ctx context.Context) error {
 	next := make(map[string]*tracked, len(tops))
 	for _, f := range tops {
 		key := topKey(f.top)
+		if f.top.Type == wharf.JobTypeSweep {
+			key = f.top.Workspace + "/" + f.top.Name
+		}
 		t := s.active[key]
 		switch {
 		case t == nil:
@@ -282,7 +309,7 @@ func (s *Scheduler) scan(ctx context.Context) error {
 		case t.seen <= start:
 			t.job, t.seen = f.top, s.gen
 		}
-		if t.isPipeline() {
+		if t.isPipeline() || t.sweep {
 			t.setSteps(f.steps, start, s.gen)
 		} else if len(t.steps) == 0 || t.steps[0].seen <= start {
 			t.steps = []*trackedStep{{key: stepKey(t.job), job: t.job, seen: t.seen, spec: stepCache(t.steps)}}
@@ -348,9 +375,10 @@ func (s *Scheduler) takeDirty() []*tracked {
 type actionKind int
 
 const (
-	actStart  actionKind = iota // run an attempt (or reuse)
-	actCancel                   // cancel the step, or stop its attempt
-	actFail                     // fail the job: its stored definition is unusable
+	actStart      actionKind = iota // run an attempt (or reuse)
+	actCancel                       // cancel the step, or stop its attempt
+	actFail                         // fail the job: its stored definition is unusable
+	actStartSweep                   // start a pipeline's sweep step
 )
 
 type action struct {
@@ -379,6 +407,10 @@ func (s *Scheduler) advance(ctx context.Context, t *tracked) error {
 		s.mu.Unlock()
 		return nil
 	}
+	if t.sweep {
+		s.mu.Unlock()
+		return s.advanceSweep(ctx, t)
+	}
 	acts := s.plan(t, key)
 	s.mu.Unlock()
 	for _, a := range acts {
@@ -386,6 +418,8 @@ func (s *Scheduler) advance(ctx context.Context, t *tracked) error {
 		switch a.kind {
 		case actStart:
 			s.launch(a.job, a.parent, a.deps, a.spec)
+		case actStartSweep:
+			err = s.startSweepStep(ctx, a.job, a.deps)
 		case actCancel:
 			err = s.cancelStep(ctx, a.job, a.reason)
 		case actFail:
@@ -474,6 +508,11 @@ func (s *Scheduler) plan(t *tracked, key string) []action {
 					s.markDirty(key)
 				})
 			}
+			continue
+		}
+		if st.Type == wharf.JobTypeSweep {
+			cp := *st
+			acts = append(acts, action{kind: actStartSweep, job: &cp, deps: deps})
 			continue
 		}
 		var parent *wharf.Job

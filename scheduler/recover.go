@@ -28,7 +28,8 @@ func (s *Scheduler) recover(ctx context.Context) error {
 		return err
 	}
 	for _, j := range jobs {
-		if j.Type == wharf.JobTypePipeline {
+		if j.Type == wharf.JobTypePipeline || j.Type == wharf.JobTypeSweep {
+			// Their state is their steps' and trials'.
 			continue
 		}
 		switch j.Status {

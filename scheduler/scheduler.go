@@ -65,6 +65,10 @@ type Scheduler struct {
 	// each attempt's folders to its user and tells the executor which
 	// folders the attempt may reach. It must be the executor's sandbox.
 	Sandbox *sandbox.Sandbox
+	// SweepPollInterval is how often the metrics of a sweep's running
+	// trials are read while an early termination policy watches them;
+	// zero is DefaultSweepPollInterval.
+	SweepPollInterval time.Duration
 	// ScanInterval is how often the loop reads every unfinished job from
 	// the store again, as at start; zero is DefaultScanInterval. Jobs
 	// advance on the changes the scheduler makes or is told of, so this
@@ -228,6 +232,10 @@ func (s *Scheduler) retryWait(st *wharf.Job, spec *StepSpec) time.Duration {
 // cancelStep ends a step that will not run, with the reason. A step
 // running here is stopped instead; its attempt records the end.
 func (s *Scheduler) cancelStep(ctx context.Context, st *wharf.Job, reason string) error {
+	if st.Type == wharf.JobTypeSweep && st.Status != wharf.JobNotStarted {
+		// A sweep that started stops its trials first.
+		return s.cancelSweep(ctx, st, reason)
+	}
 	s.mu.Lock()
 	stop, active := s.running[stepKey(st)]
 	s.mu.Unlock()
@@ -292,6 +300,9 @@ func (s *Scheduler) Cancel(ctx context.Context, workspace, name string) (*wharf.
 	})
 	if err != nil {
 		return nil, err
+	}
+	if j.Type == wharf.JobTypeSweep {
+		s.markDirty(j.Workspace + "/" + j.Name)
 	}
 	s.markDirty(topKey(j))
 	return j, nil

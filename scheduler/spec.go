@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+
+	"github.com/wharfml/wharf/sweep"
 )
 
 // StepSpec is what a step runs, fixed at submission: the command template,
@@ -40,6 +42,9 @@ type StepSpec struct {
 	// Datastore is where outputs without a path of their own are
 	// recorded, at azureml/<job>/<output>; "" is the workspace default.
 	Datastore string `json:"datastore,omitempty"`
+	// Sweep is set on a sweep: the spec is then its trial's, which each
+	// trial runs with its hyperparameters as the inputs of their names.
+	Sweep *sweep.Config `json:"sweep,omitempty"`
 }
 
 // EnvSpec is the environment a step runs in.

@@ -64,7 +64,7 @@ func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub
 		ExperimentName: sub.ExperimentName, Description: sub.Description, Tags: sub.Tags,
 		Status: wharf.JobNotStarted, SubmittedBy: principal, Document: sub.Document, Resolved: resolved(sub)}
 	jobs := []*wharf.Job{top}
-	if sub.Type == wharf.JobTypeCommand {
+	if sub.Type == wharf.JobTypeCommand || sub.Type == wharf.JobTypeSweep {
 		spec, err := json.Marshal(sub.Steps[0].Spec)
 		if err != nil {
 			return nil, err
@@ -85,8 +85,12 @@ func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub
 			if display == "" {
 				display = st.Name
 			}
+			typ := wharf.JobTypeCommand
+			if st.Spec.Sweep != nil {
+				typ = wharf.JobTypeSweep
+			}
 			jobs = append(jobs, &wharf.Job{Workspace: workspace, Name: name + "_" + st.Name, Parent: name, Step: st.Name,
-				Type: wharf.JobTypeCommand, DisplayName: display, ExperimentName: sub.ExperimentName,
+				Type: typ, DisplayName: display, ExperimentName: sub.ExperimentName,
 				Status: wharf.JobNotStarted, Compute: st.Spec.Compute, Spec: spec, SubmittedBy: principal,
 				Tags: map[string]string{}})
 		}
@@ -122,12 +126,15 @@ func resolved(sub *Submission) map[string]wharf.JobValue {
 
 func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submission) error {
 	switch sub.Type {
-	case wharf.JobTypeCommand:
+	case wharf.JobTypeCommand, wharf.JobTypeSweep:
 		if len(sub.Steps) != 1 {
-			return wharf.Errorf(wharf.EINVALID, "a command job has exactly one step, got %d", len(sub.Steps)).WithField("steps")
+			return wharf.Errorf(wharf.EINVALID, "a %s job has exactly one step, got %d", sub.Type, len(sub.Steps)).WithField("steps")
 		}
 		if sub.Pipeline != nil {
-			return wharf.Errorf(wharf.EINVALID, "a command job has no pipeline settings").WithField("pipeline")
+			return wharf.Errorf(wharf.EINVALID, "a %s job has no pipeline settings", sub.Type).WithField("pipeline")
+		}
+		if (sub.Type == wharf.JobTypeSweep) != (sub.Steps[0].Spec.Sweep != nil) {
+			return wharf.Errorf(wharf.EINVALID, "a sweep job, and only a sweep job, has sweep settings").WithField("steps[0].spec.sweep")
 		}
 	case wharf.JobTypePipeline:
 		if len(sub.Steps) == 0 {
@@ -137,7 +144,7 @@ func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submiss
 			sub.Pipeline = &PipelineSpec{}
 		}
 	default:
-		return wharf.Errorf(wharf.EINVALID, "type %q is not command or pipeline", sub.Type).WithField("type")
+		return wharf.Errorf(wharf.EINVALID, "type %q is not command, pipeline or sweep", sub.Type).WithField("type")
 	}
 	if sub.Name != "" {
 		if err := wharf.ValidateName("name", sub.Name); err != nil {
@@ -174,6 +181,9 @@ func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submiss
 		field := fmt.Sprintf("steps[%d].spec", i)
 		if strings.TrimSpace(st.Spec.Command) == "" {
 			return wharf.Errorf(wharf.EINVALID, "step %s has no command", st.Name).WithField(field + ".command")
+		}
+		if err := validSweep(st.Spec.Sweep); err != nil {
+			return wharf.Errorf(wharf.EINVALID, "step %s: %v", st.Name, err).WithField(field + ".sweep")
 		}
 		if !computes[st.Spec.Compute] {
 			if _, err := s.Store.FindCompute(ctx, workspace, st.Spec.Compute); err != nil {
@@ -341,8 +351,9 @@ func (s *Scheduler) Rerun(ctx context.Context, workspace, name, principal string
 	top.Tags["wharf.rerun_of"] = name
 	jobs := []*wharf.Job{top}
 	now := s.Now().UTC()
-	if orig.Type == wharf.JobTypeCommand {
-		if !fromFailed {
+	if orig.Type == wharf.JobTypeCommand || orig.Type == wharf.JobTypeSweep {
+		// A sweep's trials are made as it runs: it is rerun whole.
+		if !fromFailed || orig.Type == wharf.JobTypeSweep {
 			spec, err := forceRerun(orig.Spec)
 			if err != nil {
 				return nil, err

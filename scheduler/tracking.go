@@ -155,8 +155,13 @@ func (s *Scheduler) ensureRun(ctx context.Context, st, parent *wharf.Job) (*whar
 			}
 		}
 		tags["mlflow.parentRunId"] = parent.RunID
-		tags["wharf.pipeline"] = parent.Name
-		tags["wharf.step"] = st.Step
+		if parent.Type == wharf.JobTypeSweep {
+			tags["wharf.sweep"] = parent.Name
+			tags["wharf.trial"] = st.Step
+		} else {
+			tags["wharf.pipeline"] = parent.Name
+			tags["wharf.step"] = st.Step
+		}
 		if parent.ExperimentName == st.ExperimentName {
 			expID = parent.ExperimentID
 		}
@@ -177,7 +182,7 @@ func (s *Scheduler) ensureRun(ctx context.Context, st, parent *wharf.Job) (*whar
 	if err := s.Store.CreateRun(ctx, run); err != nil {
 		return nil, err
 	}
-	if st.Type == wharf.JobTypePipeline {
+	if st.Type == wharf.JobTypePipeline || st.Type == wharf.JobTypeSweep {
 		if _, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 			j.RunID, j.ExperimentID = run.ID, run.ExperimentID
 			return nil

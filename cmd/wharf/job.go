@@ -62,6 +62,7 @@ func (a *app) jobCommand() *cobra.Command {
 
 	var lw wsFlags
 	var max int
+	var parent string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List jobs, newest first",
@@ -71,14 +72,22 @@ func (a *app) jobCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p := jobsPath(ws)
+			q := url.Values{}
 			if max > 0 {
-				p += "?max_results=" + strconv.Itoa(max)
+				q.Set("max_results", strconv.Itoa(max))
+			}
+			if parent != "" {
+				q.Set("parent_job_name", parent)
+			}
+			p := jobsPath(ws)
+			if len(q) > 0 {
+				p += "?" + q.Encode()
 			}
 			return a.getAndPrint(cmd, p)
 		},
 	}
 	list.Flags().IntVarP(&max, "max-results", "r", 50, "at most this many jobs")
+	list.Flags().StringVarP(&parent, "parent-job-name", "p", "", "list the children of this job: a pipeline's steps or a sweep's trials")
 	lw.add(list)
 
 	var stw wsFlags

@@ -56,7 +56,8 @@ func (a *app) streamJob(ctx context.Context, c *wharfhttp.Client, ws, name strin
 			fmt.Fprintf(a.stderr, "Web View: %s\n", ep)
 		}
 		steps := j.Steps
-		if j.Type != wharf.JobTypePipeline {
+		parent := j.Type == wharf.JobTypePipeline || j.Type == wharf.JobTypeSweep
+		if !parent {
 			j.Step = ""
 			steps = []jobView{j}
 		}
@@ -85,7 +86,7 @@ func (a *app) streamJob(ctx context.Context, c *wharfhttp.Client, ws, name strin
 				ls.attempt, ls.offset = ls.attempt+1, 0
 			}
 		}
-		if changed && j.Type == wharf.JobTypePipeline {
+		if changed && parent {
 			a.progressLine(j.Name, steps)
 		}
 		if wharf.JobTerminal(j.Status) {
