@@ -3,9 +3,13 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // mlflowPython is a Python with the mlflow client, for trials that log
@@ -285,5 +289,150 @@ jobs:
 	b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "best.txt"))
 	if err != nil || strings.TrimSpace(string(b)) != "lr=0.25 rows=42" {
 		t.Fatalf("the step after the sweep read %q, %v; want the best trial's model", b, err)
+	}
+}
+
+// TestSIGKILLDuringSweepGoesOn kills the server with SIGKILL while the
+// second of three trials runs, restarts it on the same data folder, and
+// checks that the sweep goes on from its stored trials: the finished trial
+// is kept, the interrupted one runs again, the third is made once, and
+// the sweep completes with the best of them. Trials log their metric over
+// the MLflow REST API.
+func TestSIGKILLDuringSweepGoesOn(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		missing(t, "curl is not installed")
+	}
+	root := t.TempDir()
+	dataDir := filepath.Join(root, "data")
+	cmd, base := startProcess(t, dataDir, "", "--unsafe-run-steps-as-server-user")
+	wharf := cliAgainst(t, dataDir, base)
+	wharf("ml", "workspace", "create", "-n", "mlw")
+	wharf("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
+
+	started, release := filepath.Join(root, "started"), filepath.Join(root, "release")
+	code := filepath.Join(root, "code")
+	if err := os.MkdirAll(code, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, code, "run.sh", `v=$1
+curl -sf -X POST -H "Authorization: Bearer $MLFLOW_TRACKING_TOKEN" -H "Content-Type: application/json" \
+  "$MLFLOW_TRACKING_URI/api/2.0/mlflow/runs/log-metric" \
+  -d "{\"run_id\": \"$MLFLOW_RUN_ID\", \"key\": \"acc\", \"value\": $v, \"timestamp\": 1, \"step\": 0}" || exit 1
+if [ "$v" = 0.5 ]; then
+  echo $$ > `+started+`.tmp && mv `+started+`.tmp `+started+`
+  while [ ! -f `+release+` ]; do sleep 0.05; done
+fi
+echo $v > "$2/v.txt"
+`)
+	job := writeFile(t, root, "sweep.yml", `type: sweep
+compute: azureml:cpu-cluster
+trial:
+  code: ./code
+  command: sh run.sh ${{search_space.v}} ${{outputs.model}}
+  environment:
+    image: python:3.11
+outputs:
+  model:
+search_space:
+  v: {type: choice, values: [0.2, 0.5, 0.9]}
+sampling_algorithm: grid
+objective: {goal: maximize, primary_metric: acc}
+limits: {max_total_trials: 3, max_concurrent_trials: 1}
+`)
+	name := strings.TrimSpace(wharf("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
+	waitForFile(t, started)
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	os.Remove(started)
+
+	_, base2 := startProcess(t, dataDir, "", "--unsafe-run-steps-as-server-user")
+	wharf = cliAgainst(t, dataDir, base2)
+	// The interrupted trial runs again, and waits again until released.
+	waitForFile(t, started)
+	writeFile(t, root, "release", "go\n")
+	wharf("ml", "job", "stream", "-n", name, "-w", "mlw")
+
+	var sw struct {
+		sweepView
+		Steps []struct {
+			Name       string            `json:"name"`
+			Status     string            `json:"status"`
+			Parameters map[string]string `json:"parameters"`
+			Attempts   []any             `json:"attempts"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(wharf("ml", "job", "show", "-n", name, "-w", "mlw")), &sw); err != nil {
+		t.Fatal(err)
+	}
+	if sw.Status != "Completed" || len(sw.Steps) != 3 {
+		t.Fatalf("sweep after the restart: %s with %d trials (%s)", sw.Status, len(sw.Steps), sw.Error)
+	}
+	wantAttempts := []int{1, 2, 1}
+	for i, tr := range sw.Steps {
+		if tr.Name != name+"_"+strconv.Itoa(i) || tr.Status != "Completed" || len(tr.Attempts) != wantAttempts[i] {
+			t.Errorf("trial %d: %s %s with %d attempts, want %s_%d Completed with %d", i, tr.Name, tr.Status,
+				len(tr.Attempts), name, i, wantAttempts[i])
+		}
+	}
+	if sw.BestTrial == nil || sw.BestTrial.Name != name+"_2" || sw.BestTrial.Parameters["v"] != "0.9" {
+		t.Fatalf("best trial %+v, want %s_2 (v 0.9)", sw.BestTrial, name)
+	}
+}
+
+// TestSweepCancelCancelsItsTrials cancels a sweep while its trials run:
+// they are stopped, and the sweep ends Canceled.
+func TestSweepCancelCancelsItsTrials(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw", "--max-instances", "2")
+	job := writeFile(t, dir, "sweep.yml", `type: sweep
+compute: azureml:cpu-cluster
+trial:
+  command: echo ${{search_space.n}} && sleep 300
+  environment:
+    image: python:3.11
+search_space:
+  n: {type: randint, upper: 1000}
+sampling_algorithm: {type: random, seed: 3}
+objective: {goal: minimize, primary_metric: loss}
+limits: {max_total_trials: 5, max_concurrent_trials: 2}
+`)
+	name := strings.TrimSpace(e.ok("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
+	var trials []sweepView
+	for giveUp := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := json.Unmarshal([]byte(e.ok("ml", "job", "list", "--parent-job-name", name, "-w", "mlw")), &trials); err != nil {
+			t.Fatal(err)
+		}
+		running := 0
+		for _, tr := range trials {
+			if tr.Status == "Running" {
+				running++
+			}
+		}
+		if running == 2 {
+			break
+		}
+		if time.Now().After(giveUp) {
+			t.Fatalf("two trials never ran at once: %+v", trials)
+		}
+	}
+	e.ok("ml", "job", "cancel", "-n", name, "-w", "mlw")
+	if _, _, code := e.wharf("ml", "job", "stream", "-n", name, "-w", "mlw"); code == 0 {
+		t.Fatal("job stream of a canceled sweep exited 0")
+	}
+	sw := e.showSweep("mlw", name)
+	if sw.Status != "Canceled" || len(sw.Steps) != 2 {
+		t.Fatalf("sweep %s with %d trials, want Canceled with the 2 it had started", sw.Status, len(sw.Steps))
+	}
+	for _, tr := range sw.Steps {
+		if tr.Status != "Canceled" {
+			t.Errorf("trial %s: %s", tr.Name, tr.Status)
+		}
+		if n := tr.Parameters["n"]; n == "" || strings.Trim(n, "0123456789") != "" {
+			t.Errorf("trial %s: randint value %q", tr.Name, n)
+		}
 	}
 }
