@@ -64,6 +64,7 @@ type Store interface {
 	AuditService
 	SettingService
 	TrackingService
+	TraceService
 	RegistryService
 	ArtifactService
 	AssetService

@@ -93,7 +93,7 @@ func ParseFilter(e Entity, filter string) ([]Comparison, error) {
 func parseClause(spec *entitySpec, src string, toks []token) (Comparison, error) {
 	invalid := errorf("Invalid clause(s) in filter string: '%s'", src[toks[0].start:toks[len(toks)-1].end])
 
-	kt, key, p, err := parseIdentifier(src, toks, spec.filterTypes, spec.attrAliases)
+	kt, key, p, err := parseIdentifier(src, toks, spec.prefixTable(), spec.filterTypes, spec.attrAliases)
 	if errors.Is(err, errNotIdentifier) {
 		return Comparison{}, invalid
 	}
@@ -106,7 +106,7 @@ func parseClause(spec *entitySpec, src string, toks []token) (Comparison, error)
 		r = metricRule
 	case KeyParam:
 		r = paramRule
-	case KeyTag:
+	case KeyTag, KeyMetadata:
 		r = tagRule
 	case KeyDataset:
 		r = datasetRule
@@ -162,7 +162,7 @@ func parseClause(spec *entitySpec, src string, toks []token) (Comparison, error)
 // attribute name starting at toks[0], checks it against what the endpoint
 // accepts, and resolves attribute aliases. It returns the index of the next
 // token.
-func parseIdentifier(src string, toks []token, allowed map[KeyType]bool, attrs map[string]string) (KeyType, string, int, error) {
+func parseIdentifier(src string, toks []token, table map[string]KeyType, allowed map[KeyType]bool, attrs map[string]string) (KeyType, string, int, error) {
 	t := toks[0]
 	var prefix, key string
 	quoted := false
@@ -199,12 +199,12 @@ func parseIdentifier(src string, toks []token, allowed map[KeyType]bool, attrs m
 	kt := KeyAttribute
 	if prefix != "" {
 		var ok bool
-		kt, ok = prefixes[strings.ToLower(prefix)]
+		kt, ok = table[strings.ToLower(prefix)]
 		if !ok || !allowed[kt] {
-			return "", "", 0, errorf("Invalid entity type '%s'. Valid values are %s", prefix, pyList(validPrefixes(allowed)))
+			return "", "", 0, errorf("Invalid entity type '%s'. Valid values are %s", prefix, pyList(validPrefixes(table, allowed)))
 		}
 	} else if !allowed[KeyAttribute] {
-		return "", "", 0, errorf("Invalid entity type for '%s'. Valid values are %s", key, pyList(validPrefixes(allowed)))
+		return "", "", 0, errorf("Invalid entity type for '%s'. Valid values are %s", key, pyList(validPrefixes(table, allowed)))
 	}
 
 	switch kt {

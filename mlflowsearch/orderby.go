@@ -31,7 +31,7 @@ func ParseOrderBy(e Entity, clauses []string) ([]OrderBy, error) {
 		if unterminated >= 0 || len(toks) == 0 {
 			return nil, bad
 		}
-		kt, key, p, err := parseIdentifier(c, toks, spec.orderTypes, spec.orderAttrs)
+		kt, key, p, err := parseIdentifier(c, toks, spec.prefixTable(), spec.orderTypes, spec.orderAttrs)
 		if errors.Is(err, errNotIdentifier) {
 			return nil, bad
 		}

@@ -43,8 +43,18 @@ var prefixes = map[string]KeyType{
 	"dataset": KeyDataset, "datasets": KeyDataset,
 }
 
+// tracePrefixes are the prefixes of trace searches, which differ from the
+// others': "trace." names an attribute, and request metadata has its own.
+var tracePrefixes = map[string]KeyType{
+	"tag": KeyTag, "tags": KeyTag,
+	"attribute": KeyAttribute, "attributes": KeyAttribute, "trace": KeyAttribute,
+	"request_metadata": KeyMetadata, "metadata": KeyMetadata,
+}
+
 // entitySpec is what one search endpoint accepts.
 type entitySpec struct {
+	// prefixes overrides the package's prefixes where set.
+	prefixes    map[string]KeyType
 	filterTypes map[KeyType]bool
 	attrs       map[string]rule   // canonical attribute -> rule, for filters
 	attrAliases map[string]string // accepted spelling -> canonical, for filters
@@ -124,7 +134,38 @@ var specs = func() map[Entity]*entitySpec {
 		"last_updated_timestamp": numAttr,
 	}
 
+	// Trace attributes as MLflow's SearchTraceUtils names them; name and
+	// run_id stand for the tag mlflow.traceName and the metadata
+	// mlflow.sourceRun, which the stores resolve.
+	traceAttrs := map[string]rule{
+		"request_id":        {ops: []string{OpEq, OpNe, OpLike, OpILike, OpIn, OpNotIn}},
+		"client_request_id": {ops: []string{OpEq, OpNe, OpLike, OpILike, OpIn, OpNotIn}},
+		"status":            {ops: []string{OpEq, OpNe, OpLike, OpILike, OpIn, OpNotIn}},
+		"name":              {ops: []string{OpEq, OpNe, OpLike, OpILike, OpIn, OpNotIn}},
+		"run_id":            {ops: []string{OpEq, OpNe, OpLike, OpILike, OpIn, OpNotIn}},
+		"timestamp_ms":      numAttr,
+		"execution_time_ms": numAttr,
+		"end_time_ms":       numAttr,
+	}
+	traceAliases := map[string]string{
+		"timestamp": "timestamp_ms", "execution_time": "execution_time_ms", "end_time": "end_time_ms",
+		"trace_id": "request_id", "state": "status",
+	}
+	traceOrder := identity("experiment_id", "timestamp_ms", "execution_time_ms", "end_time_ms",
+		"status", "request_id", "name", "run_id")
+	for k, v := range traceAliases {
+		traceOrder[k] = v
+	}
+
 	return map[Entity]*entitySpec{
+		TracesEntity: {
+			prefixes:    tracePrefixes,
+			filterTypes: types(KeyTag, KeyAttribute, KeyMetadata),
+			attrs:       traceAttrs,
+			attrAliases: aliasesOf(traceAttrs, traceAliases),
+			orderTypes:  types(KeyTag, KeyAttribute, KeyMetadata),
+			orderAttrs:  traceOrder,
+		},
 		RunsEntity: {
 			filterTypes: types(KeyMetric, KeyParam, KeyTag, KeyAttribute, KeyDataset),
 			attrs:       runAttrs,
@@ -172,11 +213,19 @@ func specFor(e Entity) (*entitySpec, error) {
 	return s, nil
 }
 
-// validPrefixes lists the prefixes usable for the given key types, for the
-// "Invalid entity type" message.
-func validPrefixes(allowed map[KeyType]bool) []string {
+// prefixTable returns the prefixes the endpoint knows.
+func (s *entitySpec) prefixTable() map[string]KeyType {
+	if s.prefixes != nil {
+		return s.prefixes
+	}
+	return prefixes
+}
+
+// validPrefixes lists the prefixes of table usable for the given key
+// types, for the "Invalid entity type" message.
+func validPrefixes(table map[string]KeyType, allowed map[KeyType]bool) []string {
 	var out []string
-	for p, t := range prefixes {
+	for p, t := range table {
 		if allowed[t] {
 			out = append(out, p)
 		}

@@ -30,6 +30,7 @@ const (
 	RegisteredModelsEntity
 	ModelVersionsEntity
 	LoggedModelsEntity
+	TracesEntity
 )
 
 // String names the entity the way error messages and logs refer to it.
@@ -45,6 +46,8 @@ func (e Entity) String() string {
 		return "model versions"
 	case LoggedModelsEntity:
 		return "logged models"
+	case TracesEntity:
+		return "traces"
 	}
 	return fmt.Sprintf("Entity(%d)", int(e))
 }
@@ -61,6 +64,8 @@ const (
 	KeyTag       KeyType = "tag"
 	KeyAttribute KeyType = "attribute"
 	KeyDataset   KeyType = "dataset"
+	// KeyMetadata is a trace's request metadata.
+	KeyMetadata KeyType = "request_metadata"
 )
 
 // Comparators as they appear in Comparison.Op. Keyword comparators are

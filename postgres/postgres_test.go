@@ -40,6 +40,10 @@ func TestTracking(t *testing.T) {
 	storetest.RunTracking(t, openTest)
 }
 
+func TestTraces(t *testing.T) {
+	storetest.RunTraces(t, openTest)
+}
+
 func TestRegistry(t *testing.T) {
 	storetest.RunRegistry(t, openTest)
 }
