@@ -132,6 +132,27 @@ func (h *Handler) Register(g Group) {
 	g.Route("POST "+mv+"set-tag", wharf.ActionModelWrite, h.call(h.setModelVersionTag))
 	g.Route("DELETE "+mv+"delete-tag", wharf.ActionModelWrite, h.call(h.deleteModelVersionTag))
 
+	// Tracing: the v3 API and the v2 one older servers have, to which the
+	// client falls back on ENDPOINT_NOT_FOUND.
+	const tr2, tr3 = api + "traces", "/api/3.0/mlflow/traces"
+	g.Route("POST "+tr3, wharf.ActionExperimentWrite, h.call(h.startTraceV3))
+	g.Route("POST "+tr2, wharf.ActionExperimentWrite, h.call(h.startTraceV2))
+	g.Route("PATCH "+tr2+"/{request_id}", wharf.ActionExperimentWrite, h.call(h.endTraceV2))
+	g.Route("GET "+tr3+"/{trace_id}", wharf.ActionExperimentRead, h.call(h.getTraceInfoV3))
+	g.Route("GET "+tr2+"/{request_id}/info", wharf.ActionExperimentRead, h.call(h.getTraceInfoV2))
+	g.Route("POST "+tr3+"/search", wharf.ActionExperimentRead, h.call(h.searchTracesV3))
+	g.Route("GET "+tr2, wharf.ActionExperimentRead, h.call(h.searchTracesV2))
+	g.Route("PATCH "+tr2+"/{request_id}/tags", wharf.ActionExperimentWrite, h.call(h.setTraceTag("request_id")))
+	g.Route("PATCH "+tr3+"/{trace_id}/tags", wharf.ActionExperimentWrite, h.call(h.setTraceTag("trace_id")))
+	g.Route("DELETE "+tr2+"/{request_id}/tags", wharf.ActionExperimentWrite, h.call(h.deleteTraceTag("request_id")))
+	g.Route("DELETE "+tr3+"/{trace_id}/tags", wharf.ActionExperimentWrite, h.call(h.deleteTraceTag("trace_id")))
+	g.Route("POST "+tr2+"/delete-traces", wharf.ActionExperimentDelete, h.call(h.deleteTraces))
+	g.Route("POST "+tr3+"/delete-traces", wharf.ActionExperimentDelete, h.call(h.deleteTraces))
+	g.Route("POST "+tr3+"/{trace_id}/assessments", wharf.ActionExperimentWrite, h.call(h.createAssessment))
+	g.Route("GET "+tr3+"/{trace_id}/assessments/{assessment_id}", wharf.ActionExperimentRead, h.call(h.getAssessment))
+	g.Route("PATCH "+tr3+"/{trace_id}/assessments/{assessment_id}", wharf.ActionExperimentWrite, h.call(h.updateAssessment))
+	g.Route("DELETE "+tr3+"/{trace_id}/assessments/{assessment_id}", wharf.ActionExperimentWrite, h.call(h.deleteAssessment))
+
 	const art = "/api/2.0/mlflow-artifacts/artifacts"
 	g.Upload("PUT "+art+"/{path...}", wharf.ActionArtifactWrite, h.putArtifact)
 	g.Route("GET "+art+"/{path...}", wharf.ActionArtifactRead, h.getArtifact)
