@@ -19,6 +19,11 @@
 //	           -seed-max long, then times -reps runs/search calls with
 //	           `metrics.rmse < 0.5 and params.alpha = '0.1'`, max_results 100,
 //	           order_by metrics.rmse ASC, checking every answer
+//	traces     -concurrency workers log traces as the mlflow 3.x client does
+//	           for a finished trace: POST /api/3.0/mlflow/traces (the trace's
+//	           info), then PUT traces.json (its spans) below the artifact
+//	           location the answer names, through the artifact proxy; one
+//	           trace is both requests, for -duration
 //
 // Every request goes over one keep-alive client; each worker has one
 // request in flight at a time (closed loop). Any non-2xx answer, transport
@@ -50,6 +55,7 @@ const (
 	scIngest    = "ingest"
 	scLogMetric = "logmetric"
 	scSearch    = "search"
+	scTraces    = "traces"
 )
 
 type options struct {
@@ -72,10 +78,10 @@ func main() {
 	var o options
 	flag.StringVar(&o.url, "url", "", "prefix of /api/2.0/mlflow (required), e.g. http://127.0.0.1:5000")
 	flag.StringVar(&o.token, "token", "", "bearer token sent with every request (optional)")
-	flag.StringVar(&o.scenario, "scenario", scIngest, "ingest, logmetric or search")
-	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measured run time (ingest, logmetric)")
-	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before the measured run (ingest, logmetric)")
-	flag.IntVar(&o.concurrency, "concurrency", 4, "ingest workers, each with its own run")
+	flag.StringVar(&o.scenario, "scenario", scIngest, "ingest, logmetric, search or traces")
+	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measured run time (ingest, logmetric, traces)")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before the measured run (ingest, logmetric, traces)")
+	flag.IntVar(&o.concurrency, "concurrency", 4, "ingest workers, each with its own run; traces workers")
 	flag.IntVar(&o.batch, "batch", 1000, "metrics per log-batch request (ingest)")
 	flag.IntVar(&o.keys, "keys", 10, "distinct metric keys per log-batch request; the rest are steps (ingest)")
 	flag.IntVar(&o.runs, "runs", 100000, "runs to seed (search)")
@@ -116,6 +122,7 @@ func run(o options) error {
 	c := &client{
 		http:  &http.Client{Transport: tr, Timeout: o.timeout},
 		base:  strings.TrimRight(o.url, "/") + "/api/2.0/mlflow/",
+		root:  strings.TrimRight(o.url, "/"),
 		token: o.token,
 	}
 	ctx := context.Background()
@@ -129,8 +136,10 @@ func run(o options) error {
 		rep, err = logMetric(ctx, c, o)
 	case scSearch:
 		rep, err = search(ctx, c, o)
+	case scTraces:
+		rep, err = traces(ctx, c, o)
 	default:
-		return fmt.Errorf("-scenario %q: want ingest, logmetric or search", o.scenario)
+		return fmt.Errorf("-scenario %q: want ingest, logmetric, search or traces", o.scenario)
 	}
 	if err != nil {
 		return err
@@ -147,6 +156,7 @@ func run(o options) error {
 type client struct {
 	http  *http.Client
 	base  string // ends in /api/2.0/mlflow/
+	root  string // the -url, without a trailing slash
 	token string
 }
 
@@ -160,35 +170,40 @@ type outcome struct {
 // post sends one JSON RPC. With out non-nil the answer is decoded into it;
 // otherwise the body is drained so the connection can be reused.
 func (c *client) post(ctx context.Context, rpc string, body []byte, out any) outcome {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+rpc, bytes.NewReader(body))
+	return c.send(ctx, http.MethodPost, c.base+rpc, rpc, "application/json", body, out)
+}
+
+// send sends one request to url; what names it in error kinds.
+func (c *client) send(ctx context.Context, method, url, what, contentType string, body []byte, out any) outcome {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
-		return outcome{err: err, kind: rpc + " request"}
+		return outcome{err: err, kind: what + " request"}
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return outcome{err: err, kind: rpc + " transport"}
+		return outcome{err: err, kind: what + " transport"}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return outcome{
-			err:  fmt.Errorf("POST %s: %s: %s", rpc, resp.Status, strings.TrimSpace(string(msg))),
-			kind: rpc + " " + strconv.Itoa(resp.StatusCode),
+			err:  fmt.Errorf("%s %s: %s: %s", method, what, resp.Status, strings.TrimSpace(string(msg))),
+			kind: what + " " + strconv.Itoa(resp.StatusCode),
 		}
 	}
 	if out == nil {
 		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return outcome{err: err, kind: rpc + " read body"}
+			return outcome{err: err, kind: what + " read body"}
 		}
 		return outcome{}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return outcome{err: fmt.Errorf("POST %s: decoding the answer: %w", rpc, err), kind: rpc + " bad body"}
+		return outcome{err: fmt.Errorf("%s %s: decoding the answer: %w", method, what, err), kind: what + " bad body"}
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return outcome{}
