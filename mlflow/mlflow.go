@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/wharfml/wharf"
 )
@@ -51,6 +52,10 @@ type Handler struct {
 	// serving off.
 	Blobs  wharf.BlobStore
 	Logger *slog.Logger
+
+	// spansMu serializes the updates of traces.json by OTLP ingestion,
+	// each a read, a merge and a write.
+	spansMu sync.Mutex
 }
 
 func (h *Handler) log() *slog.Logger {
@@ -152,6 +157,9 @@ func (h *Handler) Register(g Group) {
 	g.Route("GET "+tr3+"/{trace_id}/assessments/{assessment_id}", wharf.ActionExperimentRead, h.call(h.getAssessment))
 	g.Route("PATCH "+tr3+"/{trace_id}/assessments/{assessment_id}", wharf.ActionExperimentWrite, h.call(h.updateAssessment))
 	g.Route("DELETE "+tr3+"/{trace_id}/assessments/{assessment_id}", wharf.ActionExperimentWrite, h.call(h.deleteAssessment))
+
+	// Spans from OpenTelemetry exporters (OTLP/HTTP).
+	g.Route("POST /v1/traces", wharf.ActionExperimentWrite, h.exportTraces)
 
 	const art = "/api/2.0/mlflow-artifacts/artifacts"
 	g.Upload("PUT "+art+"/{path...}", wharf.ActionArtifactWrite, h.putArtifact)

@@ -34,7 +34,7 @@ func TestMLflowTracing(t *testing.T) {
 	if !strings.HasPrefix(s.Client, "3.") {
 		t.Errorf("tracing.py ran mlflow %s, want 3.x", s.Client)
 	}
-	for _, want := range []string{"spans", "get_trace", "search", "tags", "assessments", "delete"} {
+	for _, want := range []string{"spans", "get_trace", "search", "tags", "assessments", "delete", "otlp"} {
 		if !contains(s.Checks, want) {
 			t.Errorf("tracing.py did not run check %q (ran %v)", want, s.Checks)
 		}

@@ -122,6 +122,44 @@ def check_pipeline_trace(trace, question):
     check(json.loads(trace.info.request_preview) == {"question": question, "k": 2}, f"{tid}: request preview {trace.info.request_preview!r}")
 
 
+def send_otlp(exp_id):
+    """Send a two-span trace as an OpenTelemetry exporter does, and return
+    the id MLflow gives it."""
+    import requests
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as PBSpan, Status
+
+    trace_id = os.urandom(16)
+    now = time.time_ns()
+
+    def kv(k, v):
+        if isinstance(v, bool):
+            return KeyValue(key=k, value=AnyValue(bool_value=v))
+        if isinstance(v, int):
+            return KeyValue(key=k, value=AnyValue(int_value=v))
+        if isinstance(v, float):
+            return KeyValue(key=k, value=AnyValue(double_value=v))
+        if isinstance(v, list):
+            return KeyValue(key=k, value=AnyValue(array_value=ArrayValue(values=[AnyValue(string_value=x) for x in v])))
+        return KeyValue(key=k, value=AnyValue(string_value=v))
+
+    root = PBSpan(trace_id=trace_id, span_id=b"\x00" * 7 + b"\x01", name="otel-root",
+                  start_time_unix_nano=now, end_time_unix_nano=now + 250_000_000,
+                  status=Status(code=Status.STATUS_CODE_OK))
+    child = PBSpan(trace_id=trace_id, span_id=b"\x00" * 7 + b"\x02", parent_span_id=b"\x00" * 7 + b"\x01",
+                   name="otel-child", start_time_unix_nano=now + 1000, end_time_unix_nano=now + 2000,
+                   status=Status(code=Status.STATUS_CODE_ERROR, message="boom"),
+                   attributes=[kv("llm.model", "small"), kv("tokens", 42), kv("ratio", 0.5), kv("ok", True), kv("docs", ["a", "b"])])
+    req = ExportTraceServiceRequest()
+    req.resource_spans.add().scope_spans.add().spans.extend([child, root])
+    r = requests.post(os.environ["MLFLOW_TRACKING_URI"] + "/v1/traces", data=req.SerializeToString(), timeout=60,
+                      headers={"Content-Type": "application/x-protobuf", "X-MLflow-Experiment-Id": exp_id,
+                               "Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]})
+    check(r.status_code == 200, f"OTLP export: {r.status_code} {r.text}")
+    return "tr-" + trace_id.hex()
+
+
 def ids(traces):
     return [t.info.trace_id for t in traces]
 
@@ -277,6 +315,24 @@ def writer(args):
     check(n == 6, f"delete all deleted {n}")
     expect(None, [])
     checks.append("delete")
+
+    # Spans from an OpenTelemetry exporter (OTLP/HTTP protobuf), read back
+    # with the mlflow client.
+    otlp_id = send_otlp(exp_id)
+    got = client.get_trace(otlp_id)
+    spans = spans_by_name(got)
+    check(set(spans) == {"otel-root", "otel-child"}, f"OTLP trace spans {sorted(spans)}")
+    check(spans["otel-child"].parent_id == spans["otel-root"].span_id, "OTLP child not linked to its root")
+    want_attrs = {"llm.model": "small", "tokens": 42, "ratio": 0.5, "ok": True, "docs": ["a", "b"]}
+    for k, v in want_attrs.items():
+        check(spans["otel-child"].attributes.get(k) == v, f"OTLP attribute {k} = {spans['otel-child'].attributes.get(k)!r}, want {v!r}")
+    check(spans["otel-child"].status.status_code == "ERROR" and spans["otel-child"].status.description == "boom",
+          f"OTLP child status {spans['otel-child'].status}")
+    check(got.info.state.value == "OK" and got.info.tags.get("mlflow.traceName") == "otel-root" and got.info.execution_time_ms == 250,
+          f"OTLP trace info {got.info}")
+    expect("name = 'otel-root'", [otlp_id])
+    check(client.delete_traces(exp_id, trace_ids=[otlp_id]) == 1, "deleting the OTLP trace")
+    checks.append("otlp")
 
     # Traces for the reader, and the spans' artifact for the caller to check.
     pipeline("for the reader")
