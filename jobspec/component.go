@@ -19,6 +19,9 @@ import (
 // inline command step of a pipeline becomes an anonymous ComponentSpec (empty
 // Name) that is deterministic.
 type ComponentSpec struct {
+	// Type is "pipeline" for a pipeline component
+	// (pipelineComponent.schema.json), empty for a command component.
+	Type        string `json:",omitempty"`
 	Name        string
 	Version     string
 	DisplayName string
@@ -45,8 +48,16 @@ type ComponentSpec struct {
 	Resources          Resources
 	Inputs             map[string]*InputSpec
 	Outputs            map[string]*OutputSpec
-	Pos                Position
+	// Jobs are a pipeline component's steps; nil for a command component.
+	Jobs *PipelineJobs `json:",omitempty"`
+	Pos  Position
 }
+
+// IsPipeline reports whether c is a pipeline component.
+func (c *ComponentSpec) IsPipeline() bool { return c.Type == KindPipelineComponent }
+
+// KindPipelineComponent is the type of a pipeline component.
+const KindPipelineComponent = "pipeline"
 
 // Clone returns a deep copy, so a step can override fields of a shared
 // registered component.
@@ -65,6 +76,10 @@ func (c *ComponentSpec) Clone() *ComponentSpec {
 		out.CodeURI = &u
 	}
 	out.AdditionalIncludes = slices.Clone(c.AdditionalIncludes)
+	if c.Jobs != nil {
+		j := *c.Jobs
+		out.Jobs = &j
+	}
 	if c.Distribution != nil {
 		d := *c.Distribution
 		out.Distribution = &d
@@ -189,6 +204,20 @@ type rawInputDef struct {
 	Mode        string       `yaml:"mode"`
 }
 
+// rawPipelineComponent is a pipeline component mapping: its steps are
+// read where it is used, with what that use binds.
+type rawPipelineComponent struct {
+	Type        string            `yaml:"type"`
+	Name        string            `yaml:"name"`
+	Version     string            `yaml:"version"`
+	DisplayName string            `yaml:"display_name"`
+	Description string            `yaml:"description"`
+	Tags        map[string]string `yaml:"tags"`
+	Inputs      *yaml.Node        `yaml:"inputs"`
+	Outputs     *yaml.Node        `yaml:"outputs"`
+	Jobs        *yaml.Node        `yaml:"jobs"`
+}
+
 type rawOutputDef struct {
 	Type        string `yaml:"type"`
 	Description string `yaml:"description"`
@@ -221,8 +250,29 @@ func LoadComponent(path string, sets []string, r Resolver) (*ComponentSpec, erro
 // ComponentFromDocument reads a command component from an already parsed
 // (and overridden) document.
 func ComponentFromDocument(doc *yamlfile.Document, r Resolver) (*ComponentSpec, error) {
-	errs := &problems{}
-	c := scope{doc, errs}.component(doc.Root, "", resolverOrEmpty(r), true)
+	return componentFrom(doc, r, &problems{})
+}
+
+// ParseComponentDocument validates a component received over the API
+// (a pipeline component, as a job document holds one): JSON or YAML, no
+// local paths.
+func ParseComponentDocument(data []byte, r Resolver) (*ComponentSpec, error) {
+	doc, err := yamlfile.Parse("", data)
+	if err != nil {
+		return nil, err
+	}
+	return componentFrom(doc, r, &problems{remote: true})
+}
+
+// componentFrom reads a component on its own; a pipeline component's
+// steps are checked with its inputs not yet given.
+func componentFrom(doc *yamlfile.Document, r Resolver, errs *problems) (*ComponentSpec, error) {
+	s := scope{doc, errs}
+	r = resolverOrEmpty(r)
+	c := s.component(doc.Root, "", r, true)
+	if c.IsPipeline() && errs.err() == nil {
+		s.checkPipelineComponent(c, r)
+	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -232,6 +282,9 @@ func ComponentFromDocument(doc *yamlfile.Document, r Resolver) (*ComponentSpec, 
 // component reads a component mapping. Named components (files and
 // registrations) need a name; components written inline in a step do not.
 func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *ComponentSpec {
+	if t := deref(valueOf(n, "type")); t != n && t.Kind == yaml.ScalarNode && t.Value == KindPipelineComponent {
+		return s.pipelineComponent(n, field, named)
+	}
 	var raw rawComponent
 	s.decode(n, field, &raw)
 	c := &ComponentSpec{
@@ -248,17 +301,12 @@ func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *Co
 		return n
 	}
 	if raw.Type != "" && raw.Type != "command" {
-		s.fail(keyNode("type"), join(field, "type"), "unsupported component type %q (only command components are supported)", raw.Type)
+		s.fail(keyNode("type"), join(field, "type"), "unsupported component type %q (expected command or pipeline)", raw.Type)
 	}
 	if raw.IsDeterministic != nil {
 		c.IsDeterministic = *raw.IsDeterministic
 	}
-	switch {
-	case c.Name == "" && named:
-		s.fail(n, join(field, "name"), "name is required")
-	case c.Name != "" && !componentNameRe.MatchString(c.Name):
-		s.fail(keyNode("name"), join(field, "name"), "invalid component name %q (lowercase letters, digits and '_', at most 255)", c.Name)
-	}
+	s.checkComponentName(n, field, c.Name, named)
 	if raw.Code != nil {
 		c.Code, c.CodeRef, c.CodeURI = s.code(raw.Code, join(field, "code"), r)
 	}

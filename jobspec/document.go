@@ -90,6 +90,29 @@ func ScheduleJobDocument(path string, sets []string, up Uploader) (*Document, er
 	return buildDocument(doc, jn, up, errs)
 }
 
+// ComponentDocument reads the component file at path, applies sets, and
+// builds the document a pipeline component is registered as: the
+// component files its steps name inlined and local content uploaded
+// through up, so that a server can read its steps at every use.
+func ComponentDocument(path string, sets []string, up Uploader) (*Document, error) {
+	errs := &problems{}
+	doc := loadDocument(path, sets, errs)
+	if doc == nil {
+		return nil, errs.err()
+	}
+	b := &docBuilder{up: up, errs: errs, out: &Document{sources: map[string]source{"": {doc, doc.Root}}}, inlining: []string{doc.File}}
+	body := b.componentBody(doc, deref(doc.Root), "")
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, body); err != nil {
+		return nil, yamlfile.NodeError(doc, doc.Root, "", "%v", err)
+	}
+	b.out.JSON = buf.Bytes()
+	return b.out, nil
+}
+
 // ShownFields are what a server adds when it shows a job: its state and
 // what it resolved. A job file saved from `job show -o yaml` holds them;
 // reading it ignores them, so that the file can be submitted again.
@@ -154,6 +177,8 @@ type docBuilder struct {
 	up   Uploader
 	errs *problems
 	out  *Document
+	// inlining are the component files being inlined, outermost first.
+	inlining []string
 }
 
 // copyMapping copies a mapping's entries (aliases followed, merge keys
@@ -223,10 +248,17 @@ func (b *docBuilder) component(doc *yamlfile.Document, n *yaml.Node, field strin
 	if err != nil || ref.Form != RefFile {
 		return n
 	}
-	cdoc := loadDocument(doc.Resolve(ref.Path), nil, b.errs)
+	path := doc.Resolve(ref.Path)
+	if slices.Contains(b.inlining, path) {
+		b.errs.list = append(b.errs.list, yamlfile.NodeError(doc, n, field, "pipeline component cycle: %s uses itself", path))
+		return n
+	}
+	cdoc := loadDocument(path, nil, b.errs)
 	if cdoc == nil {
 		return n
 	}
+	b.inlining = append(b.inlining, path)
+	defer func() { b.inlining = b.inlining[:len(b.inlining)-1] }()
 	b.out.sources[field] = source{cdoc, cdoc.Root}
 	return b.componentBody(cdoc, cdoc.Root, field)
 }
@@ -258,6 +290,14 @@ func (b *docBuilder) componentBody(doc *yamlfile.Document, n *yaml.Node, field s
 			return b.code(doc, v, join(field, key))
 		case "environment":
 			return b.environment(doc, v, join(field, key))
+		case "jobs":
+			// A pipeline component's steps, with the files they name.
+			if v.Kind != yaml.MappingNode {
+				return v
+			}
+			return copyMapping(v, func(step string, sv *yaml.Node) *yaml.Node {
+				return b.job(doc, sv, join(join(field, key), step))
+			})
 		}
 		return v
 	})

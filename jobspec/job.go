@@ -122,7 +122,23 @@ type Step struct {
 	// for every set of hyperparameters sampled, each reaching the
 	// trial as the input of its name.
 	Sweep *sweep.Config
-	Pos   Position
+	// DefaultDatastore and ForceRerun are the settings of the pipeline
+	// the step belongs to: its job's, or those a step running a pipeline
+	// component gives the component's steps.
+	DefaultDatastore string
+	ForceRerun       bool
+	Pos              Position
+}
+
+// ComponentStep is the path of the pipeline component step a step of a
+// plan belongs to ("train_and_eval" for train_and_eval/train), empty for
+// a step of the job itself.
+func (s *Step) ComponentStep() string {
+	i := strings.LastIndex(s.Name, "/")
+	if i < 0 {
+		return ""
+	}
+	return s.Name[:i]
 }
 
 // BindingKind says what an input is bound to.
@@ -214,6 +230,8 @@ type rawCommandJob struct {
 	Services             *yaml.Node        `yaml:"services"`
 	Component            *yaml.Node        `yaml:"component"`
 	RetrySettings        *rawRetry         `yaml:"retry_settings"`
+	// Settings apply to a step that runs a pipeline component.
+	Settings *rawSettings `yaml:"settings"`
 }
 
 type rawSettings struct {
@@ -236,6 +254,8 @@ type rawPipelineJob struct {
 	Settings       *rawSettings      `yaml:"settings"`
 	Jobs           *yaml.Node        `yaml:"jobs"`
 	Identity       *Identity         `yaml:"identity"`
+	// Component is a pipeline component the job runs, instead of jobs.
+	Component *yaml.Node `yaml:"component"`
 }
 
 // LoadJob reads a command or pipeline job YAML file, applies --set

@@ -25,26 +25,7 @@ func (s scope) pipelineJob(n *yaml.Node, field string, r Resolver) *Plan {
 	if raw.Compute != nil && !isNull(raw.Compute) {
 		plan.Settings.DefaultCompute = s.computeName(raw.Compute, join(field, "compute"))
 	}
-	if st := raw.Settings; st != nil {
-		if st.DefaultCompute != nil && !isNull(st.DefaultCompute) {
-			plan.Settings.DefaultCompute = s.computeName(st.DefaultCompute, join(field, "settings.default_compute"))
-		}
-		if st.DefaultDatastore != nil && !isNull(st.DefaultDatastore) {
-			dn := deref(st.DefaultDatastore)
-			name, err := ParseResourceRef(dn.Value)
-			if dn.Kind != yaml.ScalarNode || err != nil {
-				s.fail(dn, join(field, "settings.default_datastore"), "default_datastore must be azureml:<name>: %v", err)
-			} else {
-				plan.Settings.DefaultDatastore = name
-			}
-		}
-		if st.ContinueOnStepFailure != nil {
-			plan.Settings.ContinueOnStepFailure = *st.ContinueOnStepFailure
-		}
-		if st.ForceRerun != nil {
-			plan.Settings.ForceRerun = *st.ForceRerun
-		}
-	}
+	s.settings(raw.Settings, valueOf(n, "settings"), join(field, "settings"), &plan.Settings)
 
 	// Parent inputs and outputs.
 	if raw.Inputs != nil && !isNull(raw.Inputs) && raw.Inputs.Kind != yaml.MappingNode {
@@ -96,18 +77,56 @@ func (s scope) pipelineJob(n *yaml.Node, field string, r Resolver) *Plan {
 		}
 	}
 
+	if raw.Component != nil && !isNull(raw.Component) {
+		s.topComponent(plan, n, field, &raw, r)
+		return plan
+	}
+
 	// Steps.
-	pc := &pipelineContext{inputs: plan.Inputs, outputs: plan.Outputs, settings: plan.Settings, boundOutputs: map[string]string{}}
+	pc := &pipelineContext{inputs: plan.Inputs, outputs: plan.Outputs, settings: plan.Settings, boundOutputs: map[string]boundOutput{}}
+	plan.Steps = s.pipelineSteps(n, raw.Jobs, join(field, "jobs"), r, pc)
+	return plan
+}
+
+// settings reads a settings mapping (of a pipeline job, or of a step
+// that runs a pipeline component) on top of into.
+func (s scope) settings(st *rawSettings, n *yaml.Node, field string, into *Settings) {
+	if st == nil {
+		return
+	}
+	if st.DefaultCompute != nil && !isNull(st.DefaultCompute) {
+		into.DefaultCompute = s.computeName(st.DefaultCompute, join(field, "default_compute"))
+	}
+	if st.DefaultDatastore != nil && !isNull(st.DefaultDatastore) {
+		dn := deref(st.DefaultDatastore)
+		name, err := ParseResourceRef(dn.Value)
+		if dn.Kind != yaml.ScalarNode || err != nil {
+			s.fail(dn, join(field, "default_datastore"), "default_datastore must be azureml:<name>: %v", err)
+		} else {
+			into.DefaultDatastore = name
+		}
+	}
+	if st.ContinueOnStepFailure != nil {
+		into.ContinueOnStepFailure = *st.ContinueOnStepFailure
+	}
+	if st.ForceRerun != nil {
+		into.ForceRerun = *st.ForceRerun
+	}
+}
+
+// pipelineSteps reads the steps in jobs, the mapping under n, and
+// returns them in run order, with the steps of the pipeline components
+// they use in their place.
+func (s scope) pipelineSteps(n, jobs *yaml.Node, jobsField string, r Resolver, pc *pipelineContext) []*Step {
 	steps := map[string]*stepBuild{}
 	var order []*stepBuild
-	jobsField := join(field, "jobs")
 	switch {
-	case raw.Jobs == nil || isNull(raw.Jobs):
+	case jobs == nil || isNull(jobs) || jobs == n:
 		s.fail(n, jobsField, "jobs is required: a pipeline needs at least one step")
-	case raw.Jobs.Kind != yaml.MappingNode:
-		s.fail(raw.Jobs, jobsField, "jobs must be a mapping of step name to step")
+	case jobs.Kind != yaml.MappingNode:
+		s.fail(jobs, jobsField, "jobs must be a mapping of step name to step")
 	}
-	for _, e := range entries(raw.Jobs) {
+	for _, e := range entries(jobs) {
 		name, f := e.key.Value, join(jobsField, e.key.Value)
 		if !stepNameRe.MatchString(name) {
 			s.fail(e.key, f, "invalid step name %q (letters, digits and '_', not starting with a digit)", name)
@@ -127,6 +146,8 @@ func (s scope) pipelineJob(n *yaml.Node, field string, r Resolver) *Plan {
 			clean := s.decode(e.value, f, &rawStep)
 			b = s.buildStep(name, e.value, f, &rawStep, clean, r, pc)
 		}
+		b.name = name
+		b.step.Name = pc.prefix + name
 		b.step.Pos = s.position(e.key, f)
 		b.order = len(order)
 		steps[name] = b
@@ -136,20 +157,27 @@ func (s scope) pipelineJob(n *yaml.Node, field string, r Resolver) *Plan {
 	sorted, cycle := topoSort(order, steps)
 	if len(cycle) > 0 {
 		first, second := cycle[0], cycle[1%len(cycle)]
-		p := first.depRefs[second.step.Name]
+		p := first.depRefs[second.name]
 		names := make([]string, 0, len(cycle)+1)
 		for i := len(cycle) - 1; i >= 0; i-- {
-			names = append(names, cycle[i].step.Name)
+			names = append(names, cycle[i].name)
 		}
-		names = append(names, cycle[len(cycle)-1].step.Name)
+		names = append(names, cycle[len(cycle)-1].name)
 		s.fail(p.node, p.field, "dependency cycle between steps: %s", strings.Join(names, " -> "))
 	}
+	var out []*Step
 	for _, b := range sorted {
 		b.resolveInputs(s, pc, steps)
-		b.step.Deps = b.sortedDeps(steps)
-		plan.Steps = append(plan.Steps, b.step)
+		if b.pipeline {
+			if b.ok && len(cycle) == 0 {
+				out = append(out, s.expandStep(b, pc, r)...)
+			}
+			continue
+		}
+		b.step.Deps = bindingDeps(b.step.Inputs)
+		out = append(out, b.step)
 	}
-	return plan
+	return out
 }
 
 func (s scope) computeName(n *yaml.Node, field string) string {
@@ -175,7 +203,7 @@ func topoSort(order []*stepBuild, steps map[string]*stepBuild) (sorted, cycle []
 	for len(sorted) < len(order) {
 		progressed := false
 		for _, b := range order {
-			if done[b.step.Name] {
+			if done[b.name] {
 				continue
 			}
 			ready := true
@@ -186,7 +214,7 @@ func topoSort(order []*stepBuild, steps map[string]*stepBuild) (sorted, cycle []
 				}
 			}
 			if ready {
-				done[b.step.Name] = true
+				done[b.name] = true
 				sorted = append(sorted, b)
 				progressed = true
 				break
@@ -203,7 +231,7 @@ func topoSort(order []*stepBuild, steps map[string]*stepBuild) (sorted, cycle []
 	// first unfinished dependency from any of them must come back round.
 	var start *stepBuild
 	for _, b := range order {
-		if !done[b.step.Name] {
+		if !done[b.name] {
 			start = b
 			break
 		}
@@ -211,11 +239,11 @@ func topoSort(order []*stepBuild, steps map[string]*stepBuild) (sorted, cycle []
 	seen := map[string]int{}
 	var path []*stepBuild
 	for cur := start; cur != nil; {
-		if i, ok := seen[cur.step.Name]; ok {
+		if i, ok := seen[cur.name]; ok {
 			cycle = path[i:]
 			break
 		}
-		seen[cur.step.Name] = len(path)
+		seen[cur.name] = len(path)
 		path = append(path, cur)
 		var next *stepBuild
 		for _, d := range cur.sortedDeps(steps) {
@@ -227,7 +255,7 @@ func topoSort(order []*stepBuild, steps map[string]*stepBuild) (sorted, cycle []
 		cur = next
 	}
 	for _, b := range order {
-		if !done[b.step.Name] {
+		if !done[b.name] {
 			sorted = append(sorted, b)
 		}
 	}

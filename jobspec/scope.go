@@ -19,6 +19,9 @@ type problems struct {
 	// remote is set for a document that came over the API rather than
 	// from a file: it has no folder, so local paths in it mean nothing.
 	remote bool
+	// expanding are the pipeline components being read, outermost
+	// first, so that one that contains itself is refused.
+	expanding []string
 }
 
 func (p *problems) add(err error) {

@@ -12,12 +12,49 @@ type pipelineContext struct {
 	inputs   map[string]*InputValue
 	outputs  map[string]*OutputBinding
 	settings Settings
-	// boundOutputs maps a parent output to the step that writes it.
-	boundOutputs map[string]string
+	// boundOutputs maps a parent output to the step output that writes
+	// it.
+	boundOutputs map[string]boundOutput
+	// prefix comes before the names of the steps read: the path of the
+	// pipeline component step they belong to, with a trailing slash.
+	prefix string
+	// component is set for the steps of a pipeline component: its inputs
+	// are ${{parent.inputs.x}} and receive bound (instead of inputs).
+	component *ComponentSpec
+	bound     map[string]Binding
+	// abstract is set when a pipeline component is checked on its own:
+	// its inputs have no values yet.
+	abstract bool
+}
+
+// boundOutput is the step output bound to a parent output.
+type boundOutput struct {
+	b    *stepBuild
+	port string
+}
+
+// outputRef is an output of a step that runs.
+type outputRef struct {
+	step, port string
+	out        *OutputBinding
+}
+
+// outputSource is the output of a step that runs behind output port of
+// b: b's own, or, for a step running a pipeline component, the inner
+// step output bound to it.
+func (b *stepBuild) outputSource(port string) (outputRef, bool) {
+	if b.pipeline {
+		r, ok := b.outSources[port]
+		return r, ok
+	}
+	o, ok := b.step.Outputs[port]
+	return outputRef{b.step.Name, port, o}, ok
 }
 
 // stepBuild is a step while it is being assembled.
 type stepBuild struct {
+	// name is the step's name in its pipeline; step.Name is its path.
+	name   string
 	step   *Step
 	node   *yaml.Node
 	field  string
@@ -37,6 +74,12 @@ type stepBuild struct {
 	// sweepInputs are a sweep's own inputs as written, nil for other
 	// steps.
 	sweepInputs *yaml.Node
+	// pipeline is set for a step that runs a pipeline component, with
+	// the settings its steps get; outSources are where the component's
+	// outputs are written, once it is expanded.
+	pipeline   bool
+	settings   Settings
+	outSources map[string]outputRef
 }
 
 var stepNameRe = portNameRe
@@ -49,8 +92,12 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 		Outputs: map[string]*OutputBinding{}, Pos: s.position(n, field)}
 	b := &stepBuild{step: st, node: n, field: field, ok: true, depRefs: map[string]*pendingInput{}, written: map[string]bool{}}
 	if pc != nil {
-		if raw.Type != "" && raw.Type != "command" {
-			s.fail(valueOf(n, "type"), join(field, "type"), "unsupported step type %q (only command and sweep steps are supported)", raw.Type)
+		switch raw.Type {
+		case "", "command":
+		case "pipeline":
+			b.pipeline = true
+		default:
+			s.fail(valueOf(n, "type"), join(field, "type"), "unsupported step type %q (expected command, pipeline or sweep)", raw.Type)
 		}
 		if raw.Name != "" && raw.Name != name {
 			s.fail(valueOf(n, "name"), join(field, "name"), "name %q differs from the step name %q", raw.Name, name)
@@ -64,8 +111,23 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 		if comp == nil {
 			b.ok = false
 		}
+	} else if b.pipeline {
+		s.fail(n, join(field, "component"), "component is required: a pipeline step runs a pipeline component")
+		b.ok = false
 	} else {
 		b.inline = true
+	}
+	if b.pipeline {
+		s.checkPipelineStep(n, field, comp, st.ComponentRef)
+		if comp != nil && !comp.IsPipeline() {
+			b.ok = false
+		}
+	} else if comp != nil && comp.IsPipeline() {
+		s.fail(raw.Component, join(field, "component"), "component %s is a pipeline component: write type: pipeline on this step", componentRefLabel(comp, st.ComponentRef))
+		b.ok, comp = false, nil
+	}
+	if raw.Settings != nil && !b.pipeline {
+		s.fail(valueOf(n, "settings"), join(field, "settings"), "settings applies to pipeline steps and pipeline jobs")
 	}
 	if comp == nil {
 		comp = &ComponentSpec{IsDeterministic: true, Resources: Resources{InstanceCount: 1},
@@ -94,7 +156,7 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 	}
 	// Without a clean decode a missing field is likely a misspelt one,
 	// already reported.
-	if b.ok && clean && comp.Command == "" {
+	if b.ok && clean && comp.Command == "" && !b.pipeline {
 		s.fail(n, join(field, "command"), "command is required (or use component)")
 	}
 	if b.ok && clean && comp.Environment.IsZero() && (b.inline || raw.Environment != nil) {
@@ -178,9 +240,9 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 			}
 			if o.ParentOutput != "" {
 				if other, taken := pc.boundOutputs[o.ParentOutput]; taken {
-					s.fail(e.value, f, "pipeline output %q is already bound to step %q", o.ParentOutput, other)
+					s.fail(e.value, f, "pipeline output %q is already bound to step %q", o.ParentOutput, other.b.name)
 				} else {
-					pc.boundOutputs[o.ParentOutput] = name
+					pc.boundOutputs[o.ParentOutput] = boundOutput{b, out}
 				}
 			}
 			st.Outputs[out] = o
@@ -217,6 +279,19 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 		}
 	} else if pc != nil {
 		st.Compute = pc.settings.DefaultCompute
+	}
+	if pc != nil {
+		st.DefaultDatastore, st.ForceRerun = pc.settings.DefaultDatastore, pc.settings.ForceRerun
+	}
+	if b.pipeline {
+		// The component's steps run where the step says, unless they
+		// say otherwise.
+		b.settings = pc.settings
+		if st.Compute != "" {
+			b.settings.DefaultCompute = st.Compute
+		}
+		s.settings(raw.Settings, valueOf(n, "settings"), join(field, "settings"), &b.settings)
+		st.Compute = b.settings.DefaultCompute
 	}
 	if raw.Limits != nil && raw.Limits.Timeout != nil {
 		if *raw.Limits.Timeout <= 0 {
@@ -307,7 +382,11 @@ func (s scope) componentField(n *yaml.Node, field string, r Resolver) (*Componen
 		s.fail(n, field, "unknown component reference %s: no such component is registered", ref.Raw)
 		return nil, ""
 	}
-	return c.Clone(), n.Value
+	c = c.Clone()
+	if c.Jobs != nil {
+		c.Jobs.origin = "azureml:" + c.Name + ":" + c.Version
+	}
+	return c, n.Value
 }
 
 // resolveInputs checks every pending input against the input it feeds and
@@ -439,6 +518,9 @@ func (b *stepBuild) dataInto(s scope, p *pendingInput, decl *InputSpec, typ stri
 }
 
 func (b *stepBuild) parentInto(s scope, pc *pipelineContext, p *pendingInput, decl *InputSpec, bind *Binding) bool {
+	if pc.component != nil {
+		return b.componentInputInto(s, pc, p, decl, bind)
+	}
 	pi, ok := pc.inputs[p.expr.name]
 	if !ok {
 		s.fail(p.node, p.field, "%s: the pipeline has no input %q (inputs: %s)", p.expr.text, p.expr.name, listOrNone(sortedKeys(pc.inputs)))
@@ -481,15 +563,19 @@ func (b *stepBuild) stepInto(s scope, p *pendingInput, decl *InputSpec, bind *Bi
 		s.fail(p.node, p.field, "%s: there is no step %q in this pipeline (steps: %s)", e.text, e.step, listOrNone(sortedKeys(steps)))
 		return false
 	}
-	bind.Step, bind.Port = e.step, e.name
+	bind.Step, bind.Port = up.step.Name, e.name
 	if e.stepPort == "outputs" {
 		out, ok := up.step.Outputs[e.name]
 		if !ok {
 			s.fail(p.node, p.field, "%s: step %q has no output %q (outputs: %s)", e.text, e.step, e.name, listOrNone(sortedKeys(up.step.Outputs)))
 			return false
 		}
+		typ := out.Type
+		if src, ok := up.outputSource(e.name); ok && up.pipeline {
+			bind.Step, bind.Port, typ = src.step, src.port, src.out.Type
+		}
 		bind.Kind = BindStepOutput
-		return b.dataInto(s, p, decl, out.Type, bind, fmt.Sprintf("output %q of step %q", e.name, e.step))
+		return b.dataInto(s, p, decl, typ, bind, fmt.Sprintf("output %q of step %q", e.name, e.step))
 	}
 	bind.Kind = BindStepInput
 	if _, declared := up.step.Component.Inputs[e.name]; !declared {
@@ -504,20 +590,30 @@ func (b *stepBuild) stepInto(s scope, p *pendingInput, decl *InputSpec, bind *Bi
 		return false
 	}
 	source := fmt.Sprintf("input %q of step %q", e.name, e.step)
+	if up.pipeline {
+		// What a pipeline component's input receives is what its steps
+		// read: the same value.
+		bind.Kind, bind.ParentInput, bind.Step, bind.Port = ub.Kind, ub.ParentInput, ub.Step, ub.Port
+	}
+	return b.copyInto(s, p, decl, ub, bind, source)
+}
+
+// copyInto binds decl to the value another binding holds: its literal,
+// its data, or (when it is fed by a step output) the same data.
+func (b *stepBuild) copyInto(s scope, p *pendingInput, decl *InputSpec, from Binding, bind *Binding, source string) bool {
 	switch {
-	case ub.Literal != nil:
-		return b.literalInto(s, p, decl, *ub.Literal, false, bind, source)
-	case ub.Data != nil:
-		if !b.dataInto(s, p, decl, ub.Type, bind, source) {
+	case from.Literal != nil:
+		return b.literalInto(s, p, decl, *from.Literal, false, bind, source)
+	case from.Data != nil:
+		if !b.dataInto(s, p, decl, from.Type, bind, source) {
 			return false
 		}
-		d := *ub.Data
+		d := *from.Data
 		d.Type, d.Mode = bind.Type, bind.Mode
 		bind.Data = &d
 		return true
 	}
-	// The upstream input is itself fed by a step output: same data.
-	return b.dataInto(s, p, decl, ub.Type, bind, source)
+	return b.dataInto(s, p, decl, from.Type, bind, source)
 }
 
 // sortedDeps lists the existing upstream steps of b.
