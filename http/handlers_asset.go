@@ -77,6 +77,13 @@ func (s *Server) createAsset(kind string) func(*http.Request, *assetRequest) (in
 				return 0, nil, err
 			}
 		}
+		if kind == wharf.AssetComponent {
+			// A pipeline component's steps are read at every use; they
+			// must read now.
+			if err := s.resolver().CheckComponent(r.Context(), r.PathValue("workspace"), req.Spec); err != nil {
+				return 0, nil, err
+			}
+		}
 		if kind == wharf.AssetData && req.Digest == "" {
 			if err := s.pinDataPath(r, req); err != nil {
 				return 0, nil, err

@@ -84,6 +84,28 @@ func (r *Resolver) Job(ctx context.Context, workspace string, doc json.RawMessag
 	return sub, nil
 }
 
+// CheckComponent checks a component's stored definition before it is
+// registered: a pipeline component's steps must read, against what the
+// workspace holds now, with its inputs not yet given. A command
+// component was checked by the client that read its file.
+func (r *Resolver) CheckComponent(ctx context.Context, workspace string, spec json.RawMessage) error {
+	var stored Component
+	if len(spec) == 0 || json.Unmarshal(spec, &stored) != nil || stored.Component == nil || !stored.Component.IsPipeline() {
+		return nil
+	}
+	if stored.Component.Jobs == nil || len(stored.Component.Jobs.Document) == 0 {
+		return wharf.Errorf(wharf.EINVALID, "pipeline component %s has no steps", stored.Component.Name).WithField("spec.component.jobs")
+	}
+	run := &resolution{ctx: ctx, r: r, ws: workspace, assets: map[string]*wharf.Asset{}}
+	if _, err := jobspec.ParseComponentDocument(stored.Component.Jobs.Document, run); err != nil {
+		if run.err != nil {
+			return run.err
+		}
+		return DocumentError(err)
+	}
+	return nil
+}
+
 // DocumentError turns the problems jobspec found in a document into one
 // EINVALID error: the first problem is its message and field, every one of
 // them is in its Details. Lines are left out: they count in the request,
@@ -239,9 +261,12 @@ func (run *resolution) submission(plan *jobspec.Plan) (*scheduler.Submission, er
 func (run *resolution) stepSpec(plan *jobspec.Plan, st *jobspec.Step) (*scheduler.StepSpec, error) {
 	comp := st.Component
 	spec := &scheduler.StepSpec{Command: comp.Command, Compute: st.Compute, EnvVars: st.EnvironmentVariables,
-		MaxRetries: st.Retry.MaxRetries, Deterministic: comp.IsDeterministic, ForceRerun: plan.Settings.ForceRerun,
+		MaxRetries: st.Retry.MaxRetries, Deterministic: comp.IsDeterministic, ForceRerun: plan.Settings.ForceRerun || st.ForceRerun,
 		Datastore: plan.Settings.DefaultDatastore, Sweep: st.Sweep,
 		Inputs: map[string]scheduler.InputSpec{}, Outputs: map[string]scheduler.OutputSpec{}}
+	if st.DefaultDatastore != "" {
+		spec.Datastore = st.DefaultDatastore
+	}
 	if spec.Compute == "" {
 		spec.Compute = Serverless
 	}

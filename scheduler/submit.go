@@ -89,10 +89,10 @@ func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub
 			if st.Spec.Sweep != nil {
 				typ = wharf.JobTypeSweep
 			}
-			jobs = append(jobs, &wharf.Job{Workspace: workspace, Name: name + "_" + st.Name, Parent: name, Step: st.Name,
+			jobs = append(jobs, &wharf.Job{Workspace: workspace, Name: StepJobName(name, st.Name), Parent: name, Step: st.Name,
 				Type: typ, DisplayName: display, ExperimentName: sub.ExperimentName,
 				Status: wharf.JobNotStarted, Compute: st.Spec.Compute, Spec: spec, SubmittedBy: principal,
-				Tags: map[string]string{}})
+				Tags: stepTags(st.Name)})
 		}
 	}
 	if err := s.Store.CreateJobs(ctx, jobs); err != nil {
@@ -100,6 +100,41 @@ func (s *Scheduler) Submit(ctx context.Context, workspace, principal string, sub
 	}
 	s.track(jobs)
 	return top, nil
+}
+
+// StepJobName is the name of the job that runs step of pipeline job
+// parent. A step of a pipeline component is named by its path
+// (train_and_eval/train), whose slashes become '-', which step names
+// never hold, so that the job's name is a valid name.
+func StepJobName(parent, step string) string {
+	return parent + "_" + strings.ReplaceAll(step, "/", "-")
+}
+
+// ComponentStepTag names, on the job of a step of a pipeline component,
+// the pipeline component step it belongs to.
+const ComponentStepTag = "wharf.pipeline_component_step"
+
+// stepTags are the tags a step's job starts with.
+func stepTags(step string) map[string]string {
+	tags := map[string]string{}
+	if i := strings.LastIndex(step, "/"); i >= 0 {
+		tags[ComponentStepTag] = step[:i]
+	}
+	return tags
+}
+
+// validateStepName checks a step name: a name, or the path of a step of
+// a pipeline component, names joined by '/'.
+func validateStepName(field, name string) error {
+	for _, part := range strings.Split(name, "/") {
+		if err := wharf.ValidateName(field, part); err != nil {
+			if part == name {
+				return err
+			}
+			return wharf.Errorf(wharf.EINVALID, "%s %q is not a valid step path: each part needs 1-63 letters, digits, '-' or '_', starting with a letter or digit", field, name).WithField(field)
+		}
+	}
+	return nil
 }
 
 // resolved lists the data each step of a submission reads, as resolved
@@ -155,7 +190,7 @@ func (s *Scheduler) validate(ctx context.Context, workspace string, sub *Submiss
 	for i := range sub.Steps {
 		st := &sub.Steps[i]
 		field := fmt.Sprintf("steps[%d]", i)
-		if err := wharf.ValidateName(field+".name", st.Name); err != nil {
+		if err := validateStepName(field+".name", st.Name); err != nil {
 			return err
 		}
 		if steps[st.Name] != nil {
@@ -366,9 +401,9 @@ func (s *Scheduler) Rerun(ctx context.Context, workspace, name, principal string
 			return nil, err
 		}
 		for _, st := range steps {
-			j := &wharf.Job{Workspace: workspace, Name: newName + "_" + st.Step, Parent: newName, Step: st.Step,
+			j := &wharf.Job{Workspace: workspace, Name: StepJobName(newName, st.Step), Parent: newName, Step: st.Step,
 				Type: st.Type, DisplayName: st.DisplayName, ExperimentName: st.ExperimentName, Status: wharf.JobNotStarted,
-				Compute: st.Compute, Spec: st.Spec, SubmittedBy: principal, Tags: map[string]string{}}
+				Compute: st.Compute, Spec: st.Spec, SubmittedBy: principal, Tags: stepTags(st.Step)}
 			switch {
 			case fromFailed && st.Status == wharf.JobCompleted:
 				origin := st.Name
