@@ -149,6 +149,9 @@ type BatchDeployment struct {
 	Workspace string `json:"-"`
 	Endpoint  string `json:"endpoint_name"`
 	Name      string `json:"name"`
+	// Type is "pipeline" for a deployment that runs a pipeline (Spec
+	// then holds its pipeline job), empty for one that scores a model.
+	Type string `json:"type,omitempty"`
 	// Model is the registered model version ("name:version").
 	Model string `json:"model"`
 	// Spec holds compute, resources, mini_batch_size, output_action,

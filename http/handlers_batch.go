@@ -35,6 +35,7 @@ func (s *Server) registerBatchRoutes() {
 	s.route("PUT "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointWrite, jsonAPI(s, s.putBatchDeployment))
 	s.route("DELETE "+base+"/{name}/deployments/{deployment}", wharf.ActionBatchEndpointDelete, jsonAPI(s, s.deleteBatchDeployment))
 	s.route("POST "+base+"/{name}/invoke", wharf.ActionJobWrite, jsonAPI(s, s.invokeBatchEndpoint))
+	s.route("GET "+base+"/{name}/jobs", wharf.ActionJobRead, jsonAPI(s, s.listBatchEndpointJobs))
 }
 
 func (s *Server) listBatchEndpoints(r *http.Request, _ *noBody) (int, []*wharf.BatchEndpoint, error) {
@@ -113,6 +114,10 @@ type warming struct {
 
 func (s *Server) batchDeploymentJSON(d *wharf.BatchDeployment) batchDeploymentJSON {
 	out := batchDeploymentJSON{BatchDeployment: d, ProvisioningState: "Succeeded", Warm: "off"}
+	if d.Type == wharf.JobTypePipeline {
+		out.Warm = "not needed"
+		return out
+	}
 	v, ok := s.batchWarm.Load(d.Workspace + "/" + d.Endpoint + "/" + d.Name)
 	if !ok {
 		return out
@@ -167,6 +172,9 @@ type batchCode struct {
 // batchDeploymentRequest is the body of a batch deployment creation or
 // update; Spec holds its batchSettings.
 type batchDeploymentRequest struct {
+	// Type is "pipeline" for a pipeline deployment, whose Spec is a
+	// pipelineBatchSpec; otherwise a model deployment.
+	Type       string          `json:"type"`
 	Model      string          `json:"model"`
 	Spec       json.RawMessage `json:"spec"`
 	SetDefault bool            `json:"set_default"`
@@ -177,6 +185,12 @@ func (s *Server) putBatchDeployment(r *http.Request, req *batchDeploymentRequest
 	name, err := pathName(r, "deployment")
 	if err != nil {
 		return 0, batchDeploymentJSON{}, err
+	}
+	if req.Type == wharf.JobTypePipeline {
+		return s.putPipelineBatchDeployment(r, ws, ep, name, req)
+	}
+	if req.Type != "" && req.Type != "model" {
+		return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "type must be model or pipeline, got %q", req.Type).WithField("type")
 	}
 	var set batchSettings
 	if err := json.Unmarshal(req.Spec, &set); err != nil {
@@ -205,20 +219,28 @@ func (s *Server) putBatchDeployment(r *http.Request, req *batchDeploymentRequest
 		return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "model %s not found in workspace %s", req.Model, ws).WithField("model")
 	}
 	d := &wharf.BatchDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + v.AzureVersion(), Spec: req.Spec}
-	created, err := s.Store.PutBatchDeployment(r.Context(), d)
+	created, err := s.storeBatchDeployment(r.Context(), d, req.SetDefault)
 	if err != nil {
 		return 0, batchDeploymentJSON{}, err
 	}
-	// The only deployment, or one created with --set-default, is the
-	// endpoint's default.
-	if e, err := s.Store.FindBatchEndpoint(r.Context(), ws, ep); err == nil && (req.SetDefault || e.DefaultDeployment == "") {
-		e.DefaultDeployment = name
-		if _, err := s.Store.PutBatchEndpoint(r.Context(), e); err != nil {
-			return 0, batchDeploymentJSON{}, err
-		}
-	}
 	s.warmBatch(context.WithoutCancel(r.Context()), d)
 	return createdStatus(created), s.batchDeploymentJSON(d), nil
+}
+
+// storeBatchDeployment stores d; the only deployment of its endpoint, or
+// one created with --set-default, is the endpoint's default.
+func (s *Server) storeBatchDeployment(ctx context.Context, d *wharf.BatchDeployment, setDefault bool) (bool, error) {
+	created, err := s.Store.PutBatchDeployment(ctx, d)
+	if err != nil {
+		return false, err
+	}
+	if e, err := s.Store.FindBatchEndpoint(ctx, d.Workspace, d.Endpoint); err == nil && (setDefault || e.DefaultDeployment == "") {
+		e.DefaultDeployment = d.Name
+		if _, err := s.Store.PutBatchEndpoint(ctx, e); err != nil {
+			return false, err
+		}
+	}
+	return created, nil
 }
 
 func (s *Server) deleteBatchDeployment(r *http.Request, _ *noBody) (int, noBody, error) {
@@ -239,11 +261,16 @@ type invokeBatchRequest struct {
 		Type string `json:"type"`
 		Path string `json:"path"`
 	} `json:"input"`
+	// Inputs and Outputs are a pipeline deployment's, written as a
+	// pipeline job's (literals, {type, path, mode}), local data already
+	// uploaded.
+	Inputs  map[string]json.RawMessage `json:"inputs"`
+	Outputs map[string]json.RawMessage `json:"outputs"`
 }
 
 // invokeBatchEndpoint submits the scoring job of an invocation and answers
 // with it at once.
-func (s *Server) invokeBatchEndpoint(r *http.Request, req *invokeBatchRequest) (int, jobJSON, error) {
+func (s *Server) invokeBatchEndpoint(r *http.Request, req *invokeBatchRequest) (int, any, error) {
 	if s.Scheduler == nil {
 		return 0, jobJSON{}, wharf.Errorf(wharf.EUNAVAILABLE, "this server does not run jobs")
 	}
@@ -262,6 +289,12 @@ func (s *Server) invokeBatchEndpoint(r *http.Request, req *invokeBatchRequest) (
 	d, err := s.Store.FindBatchDeployment(r.Context(), ws, ep, name)
 	if err != nil {
 		return 0, jobJSON{}, err
+	}
+	if d.Type == wharf.JobTypePipeline {
+		return s.invokePipelineDeployment(r, d, req)
+	}
+	if len(req.Inputs) > 0 || len(req.Outputs) > 0 {
+		return 0, jobJSON{}, wharf.Errorf(wharf.EINVALID, "deployment %s scores a model: give it one --input, not inputs and outputs", name).WithField("inputs")
 	}
 	if st := s.batchDeploymentJSON(d); st.ProvisioningState == "Failed" {
 		return 0, jobJSON{}, wharf.Errorf(wharf.EINVALID, "batch deployment %s failed: %s; update it", name, st.Error).WithField("deployment")
@@ -296,7 +329,7 @@ func (s *Server) invokeBatchEndpoint(r *http.Request, req *invokeBatchRequest) (
 // an invocation starts scoring at once. It is best effort: a job that
 // finds nothing ready prepares it itself.
 func (s *Server) warmBatch(ctx context.Context, d *wharf.BatchDeployment) {
-	if s.Scheduler == nil || s.Scheduler.WarmDir == "" {
+	if s.Scheduler == nil || s.Scheduler.WarmDir == "" || d.Type == wharf.JobTypePipeline {
 		return
 	}
 	var set batchSettings

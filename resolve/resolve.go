@@ -17,9 +17,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -104,6 +106,72 @@ func (r *Resolver) CheckComponent(ctx context.Context, workspace string, spec js
 		return DocumentError(err)
 	}
 	return nil
+}
+
+// PipelinePorts returns the inputs a pipeline job document takes, by
+// name and type, and its outputs: those of the pipeline component it runs
+// (component:, which must exist and read), else those the document
+// declares.
+func (r *Resolver) PipelinePorts(ctx context.Context, workspace string, doc json.RawMessage) (map[string]string, []string, error) {
+	var head struct {
+		Component json.RawMessage            `json:"component"`
+		Inputs    map[string]json.RawMessage `json:"inputs"`
+		Outputs   map[string]json.RawMessage `json:"outputs"`
+	}
+	if err := json.Unmarshal(doc, &head); err != nil {
+		return nil, nil, wharf.Errorf(wharf.EINVALID, "the pipeline job document is not a JSON object: %v", err)
+	}
+	out := map[string]string{}
+	if len(head.Component) == 0 {
+		for name, v := range head.Inputs {
+			var in struct {
+				Type string `json:"type"`
+				Path string `json:"path"`
+			}
+			switch {
+			case json.Unmarshal(v, &in) != nil:
+				out[name] = jobspec.TypeString
+			case in.Type != "":
+				out[name] = in.Type
+			default:
+				out[name] = jobspec.TypeURIFolder
+			}
+		}
+		return out, slices.Sorted(maps.Keys(head.Outputs)), nil
+	}
+	run := &resolution{ctx: ctx, r: r, ws: workspace, assets: map[string]*wharf.Asset{}}
+	var comp *jobspec.ComponentSpec
+	var ref string
+	if json.Unmarshal(head.Component, &ref) == nil {
+		parsed, err := jobspec.ParseAssetRef(ref)
+		if err != nil {
+			return nil, nil, wharf.Errorf(wharf.EINVALID, "component: %v", err).WithField("component")
+		}
+		c, found, err := run.Component(parsed)
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case !found:
+			return nil, nil, wharf.Errorf(wharf.EINVALID, "component: unknown component reference %s: no such component is registered", ref).WithField("component")
+		}
+		comp = c
+	} else {
+		c, err := jobspec.ParseComponentDocument(head.Component, run)
+		if err != nil {
+			if run.err != nil {
+				return nil, nil, run.err
+			}
+			return nil, nil, DocumentError(err)
+		}
+		comp = c
+	}
+	if !comp.IsPipeline() {
+		return nil, nil, wharf.Errorf(wharf.EINVALID, "component %s is a command component; a pipeline deployment runs a pipeline component", comp.Name).WithField("component")
+	}
+	for name, in := range comp.Inputs {
+		out[name] = in.Type
+	}
+	return out, slices.Sorted(maps.Keys(comp.Outputs)), nil
 }
 
 // DocumentError turns the problems jobspec found in a document into one

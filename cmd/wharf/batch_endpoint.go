@@ -123,17 +123,33 @@ func (a *app) batchEndpointCommand() *cobra.Command {
 		return c.Do(cmd.Context(), "DELETE", batchEndpointsPath(ws)+"/"+url.PathEscape(rname), nil, nil)
 	})
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt (accepted for az compatibility)")
-	var deployment, input, inputType string
-	invoke := named("invoke", "Score an input as a job; prints the job at once", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
-		in, err := a.batchInput(cmd, c, ws, input, inputType)
-		if err != nil {
-			return err
+	var deployment, input, inputType, inputsFile string
+	var invokeSets []string
+	invoke := named("invoke", "Score an input, or run a pipeline deployment, as a job; prints the job at once", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		body := map[string]any{"deployment": deployment}
+		if input != "" {
+			in, err := a.batchInput(cmd, c, ws, input, inputType)
+			if err != nil {
+				return err
+			}
+			body["input"] = in
+		}
+		if inputsFile != "" || len(invokeSets) > 0 {
+			// A pipeline deployment's inputs and outputs, written as a
+			// pipeline job's; local data is uploaded.
+			inputs, outputs, err := jobspec.InvocationDocument(inputsFile, invokeSets, a.documentUploader(cmd.Context(), c, ws))
+			if err != nil {
+				return err
+			}
+			body["inputs"], body["outputs"] = inputs, outputs
+		}
+		if input == "" && body["inputs"] == nil {
+			return usagef("give --input, or a pipeline deployment's inputs with --file or --set inputs.<name>=...")
 		}
 		// The server resolves the input; what was local is uploaded and
 		// named by its content.
 		var out any
-		if err := c.Do(cmd.Context(), "POST", batchEndpointsPath(ws)+"/"+url.PathEscape(rname)+"/invoke",
-			map[string]any{"deployment": deployment, "input": in}, &out); err != nil {
+		if err := c.Do(cmd.Context(), "POST", batchEndpointsPath(ws)+"/"+url.PathEscape(rname)+"/invoke", body, &out); err != nil {
 			return err
 		}
 		return a.print(out)
@@ -141,7 +157,11 @@ func (a *app) batchEndpointCommand() *cobra.Command {
 	invoke.Flags().StringVarP(&deployment, "deployment-name", "d", "", "deployment (default: the endpoint's default)")
 	invoke.Flags().StringVar(&input, "input", "", "local file or folder, azureml:<data>@latest, or azureml://datastores/... path")
 	invoke.Flags().StringVar(&inputType, "input-type", "", "uri_file or uri_folder (accepted; the input says which it is)")
-	_ = invoke.MarkFlagRequired("input")
+	invoke.Flags().StringVarP(&inputsFile, "file", "f", "", "YAML with the inputs and outputs of a pipeline deployment")
+	invoke.Flags().StringArrayVar(&invokeSets, "set", nil, "set an input or output of a pipeline deployment (inputs.<name>=<value>)")
+	listJobs := named("list-jobs", "List the jobs a batch endpoint's invocations made", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		return a.getAndPrint(cmd, batchEndpointsPath(ws)+"/"+url.PathEscape(rname)+"/jobs")
+	})
 
 	var lw wsFlags
 	list := &cobra.Command{Use: "list", Short: "List batch endpoints", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
@@ -152,7 +172,7 @@ func (a *app) batchEndpointCommand() *cobra.Command {
 		return a.getAndPrint(cmd, batchEndpointsPath(ws))
 	}}
 	lw.add(list)
-	be.AddCommand(create, show, list, del, invoke)
+	be.AddCommand(create, show, list, del, invoke, listJobs)
 	return be
 }
 
@@ -182,7 +202,7 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 	var file, name, endpoint string
 	var sets []string
 	var setDefault, noWait bool
-	create := &cobra.Command{Use: "create", Short: "Create or update a batch deployment (flat or type: model form)", Args: cobra.NoArgs,
+	create := &cobra.Command{Use: "create", Short: "Create or update a batch deployment (flat, type: model or type: pipeline form)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, err := a.workspaceName(cw.workspace)
 			if err != nil {
@@ -191,19 +211,16 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 			if file == "" {
 				return usagef("--file is required")
 			}
+			if jobspec.IsPipelineDeployment(file, sets) {
+				return a.createPipelineDeployment(cmd, ws, file, sets, name, endpoint, setDefault)
+			}
 			var spec batchDeploymentSpec
 			doc, err := loadYAML(file, sets, &spec)
 			if err != nil {
 				return err
 			}
-			if name != "" {
-				spec.Name = name
-			}
-			if endpoint != "" {
-				spec.EndpointName = endpoint
-			}
-			if spec.Name == "" || spec.EndpointName == "" {
-				return usagef("--name and --endpoint-name are required (or name: and endpoint_name: in --file)")
+			if err := deploymentNames(&spec.Name, &spec.EndpointName, name, endpoint); err != nil {
+				return err
 			}
 			run := spec.batchRunSettings
 			if spec.Settings != nil {
@@ -345,4 +362,46 @@ func (a *app) batchCode(cmd *cobra.Command, c *wharfhttp.Client, ws, file, base 
 		return nil, err
 	}
 	return map[string]string{"code_digest": digest, "scoring_script": cc.ScoringScript}, nil
+}
+
+// createPipelineDeployment creates a batch deployment of type pipeline:
+// its component (or job_definition) is read, its files inlined and their
+// content uploaded, for the server to run at every invocation.
+func (a *app) createPipelineDeployment(cmd *cobra.Command, ws, file string, sets []string, name, endpoint string, setDefault bool) error {
+	c, _, err := a.client()
+	if err != nil {
+		return err
+	}
+	d, err := jobspec.LoadPipelineDeployment(file, sets, newAPIResolver(cmd.Context(), c, ws), a.documentUploader(cmd.Context(), c, ws))
+	if err != nil {
+		return err
+	}
+	if err := deploymentNames(&d.Name, &d.EndpointName, name, endpoint); err != nil {
+		return err
+	}
+	spec := map[string]any{"job_definition": d.JobDefinition, "settings": d.Settings, "description": d.Description, "tags": d.Tags}
+	if d.Job != nil {
+		spec["job"] = d.Job
+	}
+	var out any
+	path := batchEndpointsPath(ws) + "/" + url.PathEscape(d.EndpointName) + "/deployments/" + url.PathEscape(d.Name)
+	if err := c.Do(cmd.Context(), "PUT", path, map[string]any{"type": "pipeline", "spec": spec, "set_default": setDefault}, &out); err != nil {
+		return err
+	}
+	return a.print(out)
+}
+
+// deploymentNames applies --name and --endpoint-name over a batch
+// deployment file's name and endpoint_name, which must then be set.
+func deploymentNames(name, endpoint *string, nameFlag, endpointFlag string) error {
+	if nameFlag != "" {
+		*name = nameFlag
+	}
+	if endpointFlag != "" {
+		*endpoint = endpointFlag
+	}
+	if *name == "" || *endpoint == "" {
+		return usagef("--name and --endpoint-name are required (or name: and endpoint_name: in --file)")
+	}
+	return nil
 }

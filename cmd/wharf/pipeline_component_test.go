@@ -190,3 +190,85 @@ func TestPipelineComponentsRunNestedAndReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineBatchDeployment deploys a pipeline component behind a batch
+// endpoint and invokes it with a literal and a data input, from an inputs
+// file and from --input with --set; a deployment of a pipeline job file
+// runs that job's pipeline with the invocation's inputs.
+func TestPipelineBatchDeployment(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := pipelineComponentProject(t)
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "batch-cluster", "-w", "mlw")
+	e.ok("ml", "batch-endpoint", "create", "-n", "lines", "-w", "mlw")
+	writeFile(t, dir, "deployment.yml", `$schema: https://azuremlschemas.azureedge.net/latest/pipelineComponentBatchDeployment.schema.json
+name: add-line
+endpoint_name: lines
+type: pipeline
+component: ./inner.yml
+settings:
+  default_compute: azureml:batch-cluster
+  continue_on_step_failure: false
+`)
+	var dep struct {
+		Type  string `json:"type"`
+		State string `json:"provisioning_state"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("ml", "batch-deployment", "create", "--file", filepath.Join(dir, "deployment.yml"), "-w", "mlw")), &dep); err != nil {
+		t.Fatal(err)
+	}
+	if dep.Type != "pipeline" || dep.State != "Succeeded" {
+		t.Fatalf("deployment: %+v", dep)
+	}
+	writeFile(t, dir, "inputs.yml", "inputs:\n  data:\n    type: uri_folder\n    path: data\n  word: hello\noutputs:\n  out:\n    mode: upload\n")
+
+	invoke := func(args ...string) string {
+		t.Helper()
+		var job struct {
+			Name    string         `json:"name"`
+			Outputs map[string]any `json:"outputs"`
+		}
+		out := e.ok(append([]string{"ml", "batch-endpoint", "invoke", "-n", "lines", "-w", "mlw"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &job); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := job.Outputs["out"]; !ok {
+			t.Errorf("the invocation reports no output out: %s", out)
+		}
+		e.ok("ml", "job", "stream", "-n", job.Name, "-w", "mlw")
+		return job.Name
+	}
+	output := func(job string) string {
+		t.Helper()
+		dl := t.TempDir()
+		e.ok("ml", "job", "download", "-n", job, "--output-name", "out", "--download-path", dl, "-w", "mlw")
+		return readText(t, filepath.Join(dl, "named-outputs", "out", "out.txt"))
+	}
+	first := invoke("--file", filepath.Join(dir, "inputs.yml"))
+	if got := output(first); got != "start\nhello\n" {
+		t.Errorf("first invocation's output = %q", got)
+	}
+	second := invoke("--deployment-name", "add-line", "--input", filepath.Join(dir, "data"), "--set", "inputs.word=bye")
+	if got := output(second); got != "start\nbye\n" {
+		t.Errorf("second invocation's output = %q", got)
+	}
+	if status, steps := e.jobSteps("mlw", second); status != "Completed" || steps["add"].Status != "Completed" {
+		t.Errorf("second invocation: %s %+v", status, steps)
+	}
+	list := e.ok("ml", "batch-endpoint", "list-jobs", "-n", "lines", "-w", "mlw")
+	if !strings.Contains(list, first) || !strings.Contains(list, second) {
+		t.Errorf("list-jobs: %s", list)
+	}
+
+	// A deployment of a pipeline job file.
+	writeFile(t, dir, "job.yml", "type: pipeline\ninputs:\n  d: {type: uri_folder, path: ./data}\n  w: job\noutputs:\n  out:\njobs:\n  step:\n    type: pipeline\n    component: ./inner.yml\n    inputs:\n      data: ${{parent.inputs.d}}\n      word: ${{parent.inputs.w}}\n    outputs:\n      out: ${{parent.outputs.out}}\n")
+	writeFile(t, dir, "from-job.yml", "name: from-job\nendpoint_name: lines\ntype: pipeline\njob_definition: ./job.yml\nsettings:\n  default_compute: azureml:batch-cluster\n")
+	e.ok("ml", "batch-deployment", "create", "--file", filepath.Join(dir, "from-job.yml"), "-w", "mlw")
+	third := invoke("-d", "from-job", "--set", "inputs.w=again")
+	if got := output(third); got != "start\nagain\n" {
+		t.Errorf("job deployment's output = %q", got)
+	}
+	if _, errs, code := e.wharf("ml", "batch-endpoint", "invoke", "-n", "lines", "-d", "from-job", "--set", "inputs.nope=1", "-w", "mlw"); code == 0 || !strings.Contains(errs, `has no input "nope"`) {
+		t.Errorf("an unknown input: exit %d, %s", code, errs)
+	}
+}
