@@ -378,3 +378,62 @@ func TestPipelineComponentOnItsOwn(t *testing.T) {
 	_, err := LoadComponent(filepath.Join(bad, "pc.yml"), nil, testResolver())
 	checkErrors(t, err, []string{filepath.Join(bad, "pc.yml") + `:10:13: field jobs.s.inputs.data: type mismatch: pipeline component input "n" (integer) cannot be bound to uri_folder input "data"`})
 }
+
+func TestPipelineDeployment(t *testing.T) {
+	files := map[string]string{
+		"deployment.yml": "name: d\nendpoint_name: e\ntype: pipeline\ncomponent: ./outer.yml\nsettings:\n  default_compute: azureml:batch-cluster\n  continue_on_step_failure: false\n",
+		"from-job.yml":   "name: j\nendpoint_name: e\ntype: pipeline\njob_definition: ./pipeline.yml\n",
+		"from-name.yml":  "name: j\nendpoint_name: e\ntype: pipeline\njob_definition: azureml:calm_ferry_1\n",
+		"both.yml":       "name: b\nendpoint_name: e\ntype: pipeline\ncomponent: ./outer.yml\njob_definition: ./pipeline.yml\n",
+		"command.yml":    "name: c\nendpoint_name: e\ntype: pipeline\ncomponent: ./train.yml\nsettings:\n  default_compute: a b\n",
+		"inputs.yml":     "inputs:\n  data: {type: uri_folder, path: src}\n  word: hi\noutputs:\n  out: {mode: upload}\n",
+	}
+	for k, v := range pipelineComponentFiles {
+		files[k] = v
+	}
+	dir := writeFiles(t, files)
+	up := &recordingUploader{}
+	d, err := LoadPipelineDeployment(filepath.Join(dir, "deployment.yml"), nil, testResolver(), up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != "d" || d.Settings["default_compute"] != "azureml:batch-cluster" || d.Settings["continue_on_step_failure"] != false {
+		t.Errorf("deployment = %+v", d)
+	}
+	plan, err := ParseJobDocument([]byte(strings.Replace(string(d.Job), "{", `{"inputs":{"data":{"type":"uri_folder","path":"azureml:taxi-data:1"}},`, 1)), testResolver())
+	if err != nil {
+		t.Fatalf("the deployment's job does not resolve: %v\n%s", err, d.Job)
+	}
+	if got := stepNames(plan); !reflect.DeepEqual(got, []string{"train_and_eval/train_job", "report"}) {
+		t.Errorf("steps = %v", got)
+	}
+	if len(up.paths) != 1 || up.paths[0] != filepath.Join(dir, "src") {
+		t.Errorf("uploaded %v, want the nested component's code", up.paths)
+	}
+
+	d, err = LoadPipelineDeployment(filepath.Join(dir, "from-job.yml"), nil, testResolver(), up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(d.Job), `"jobs"`) || strings.Contains(string(d.Job), dir) {
+		t.Errorf("job_definition document = %s", d.Job)
+	}
+	if d, err = LoadPipelineDeployment(filepath.Join(dir, "from-name.yml"), nil, testResolver(), up); err != nil || d.JobDefinition != "calm_ferry_1" || d.Job != nil {
+		t.Errorf("job_definition by name = %+v, %v", d, err)
+	}
+	_, err = LoadPipelineDeployment(filepath.Join(dir, "both.yml"), nil, testResolver(), up)
+	checkErrors(t, err, []string{filepath.Join(dir, "both.yml") + ":5:17: field job_definition: a pipeline deployment has component or job_definition, not both"})
+	_, err = LoadPipelineDeployment(filepath.Join(dir, "command.yml"), nil, testResolver(), up)
+	checkErrors(t, err, []string{filepath.Join(dir, "command.yml") + `:6:20: field settings.default_compute: compute must be azureml:<name>`})
+
+	in, out, err := InvocationDocument(filepath.Join(dir, "inputs.yml"), []string{"inputs.word=bye"}, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(in), `"word":"bye"`) || !strings.Contains(string(in), "LocalUpload") || string(out) != `{"out":{"mode":"upload"}}` {
+		t.Errorf("invocation = %s %s", in, out)
+	}
+	if in, _, err = InvocationDocument("", []string{"inputs.n=3"}, up); err != nil || string(in) != `{"n":3}` {
+		t.Errorf("--set alone = %s, %v", in, err)
+	}
+}
