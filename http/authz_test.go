@@ -135,6 +135,7 @@ var matrixExpect = map[string]string{
 	"PUT /api/v1/workspaces/{workspace}/batchEndpoints/{name}/deployments/{deployment}":       admins + " datasci",
 	"DELETE /api/v1/workspaces/{workspace}/batchEndpoints/{name}/deployments/{deployment}":    admins + " datasci",
 	"POST /api/v1/workspaces/{workspace}/batchEndpoints/{name}/invoke":                        admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/batchEndpoints/{name}/jobs":                           readers,
 	"HEAD /api/v1/workspaces/{workspace}/blobs/{digest}":                                      readers,
 	"GET /api/v1/workspaces/{workspace}/blobs/{digest}":                                       readers,
 	"PUT /api/v1/workspaces/{workspace}/blobs/{digest}":                                       admins + " datasci",
