@@ -338,6 +338,16 @@ func TestPipelineComponentErrors(t *testing.T) {
 		file: "job.yml",
 		want: []string{`pc.yml:4:6: field outputs.o: output "o" of pipeline component pc is written by no step`},
 	}, {
+		name: "inline component without steps",
+		files: map[string]string{
+			"job.yml": "type: pipeline\njobs:\n  w:\n    type: pipeline\n    component:\n      type: pipeline\n      inputs: {x: {type: integer}}\n",
+		},
+		file: "job.yml",
+		want: []string{
+			`job.yml:6:7: field jobs.w.component.jobs: jobs is required: a pipeline component needs at least one step`,
+			`job.yml:4:5: field jobs.w.inputs.x: required input "x" of component (inline) is not set`,
+		},
+	}, {
 		name: "step type",
 		files: map[string]string{
 			"job.yml": "type: pipeline\njobs:\n  top:\n    component: " + filepath.Join(base, "inner.yml") + "\n  cmd:\n    type: pipeline\n    component: " + filepath.Join(base, "train.yml") + "\n    command: echo\n",
