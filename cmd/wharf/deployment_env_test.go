@@ -313,7 +313,7 @@ def init():
         scale = float(f.read())
 
 def run(mini_batch):
-    return [[os.path.basename(p), scale, six.__version__, inflection.titleize("batch env"), sys.prefix] for p in mini_batch]
+    return [[os.path.basename(p), scale, six.__version__, inflection.titleize("batch env"), os.path.dirname(six.__file__)] for p in mini_batch]
 `
 
 // TestBatchDeploymentRunsInItsInlineEnvironment: a batch driver's inline
