@@ -14,7 +14,8 @@
 #   bench_wait_load                wait for the load generator in LOAD_PID
 #   stop_server                    stop the server in SERVER_PID
 #   bench_pin/bench_pip_pins       the pinned peers in bench/.venv
-#   bench_free_port, bench_wait_http, bench_wharf_start, bench_wharf_cli_env
+#   bench_free_port, bench_wait_http, bench_wharf_start, bench_wharf_token,
+#   bench_wharf_cli_env
 #   bench_jget                     a field of a JSON line
 #   bench_loadavg, bench_machine, bench_wharf_rev, bench_sqlite_version
 #   bench_stop_if_no_write, bench_notes, bench_write_section
@@ -198,6 +199,19 @@ bench_wharf_start() {
   [[ -n $url ]] || { tail -n 40 "$dir/server.log" >&2; echo "$name wrote no serverUrl" >&2; return 1; }
   bench_wait_http "$name" "$url/readyz" "$dir/server.log" || return 1
   WHARF_SERVER_URL=$url
+}
+
+# bench_wharf_token: an access token for the owner of the server that
+# bench_wharf_start started, from its token endpoint; sets TOKEN.
+bench_wharf_token() {
+  local id secret answer
+  id=$(json_str clientId <"$WHARF_CREDS")
+  secret=$(json_str clientSecret <"$WHARF_CREDS")
+  answer=$(curl -fsS --max-time 10 -X POST "$WHARF_SERVER_URL/oauth2/v2.0/token" \
+    --data-urlencode grant_type=client_credentials \
+    --data-urlencode "client_id=$id" --data-urlencode "client_secret=$secret")
+  TOKEN=$(json_str access_token <<<"$answer")
+  [[ -n $TOKEN ]] || { echo "no access_token from $WHARF_SERVER_URL's token endpoint" >&2; return 1; }
 }
 
 # bench_wharf_cli_env DIR: point the wharf CLI at the server that

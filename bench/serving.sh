@@ -187,6 +187,9 @@ run_wharf() {
   bench_wharf_start "wharf server" "$WORK/wharf" --python "$VENV/bin/python" || return 1
   echo "    $WHARF_SERVER_URL"
   bench_wharf_cli_env "$WORK/wharf/cli"
+  # Endpoint series on /metrics are shown only to a caller allowed to read
+  # metrics: the owner's token.
+  bench_wharf_token || return 1
   "$WORK/bin/wharf" ml workspace create -n bench >/dev/null || return 1
   for t in wharf-native wharf-pyfunc; do
     has "$t" || continue
@@ -197,7 +200,7 @@ run_wharf() {
     fi
     echo "==> $t: $SCORING_URI"
     measure "$t" -url "$SCORING_URI" -key "$KEY" -format azureml \
-      -metrics "$WHARF_SERVER_URL/metrics" -labels "endpoint=\"ep-${t#wharf-}\"" || continue
+      -metrics "$WHARF_SERVER_URL/metrics" -metrics-token "$TOKEN" -labels "endpoint=\"ep-${t#wharf-}\"" || continue
   done
   echo "==> wharf: stopping the server"
   stop_server

@@ -105,14 +105,8 @@ start_wharf() {
   local -a args=()
   [[ $backend == postgres ]] && args+=(--db "$PG_DB_URL")
   bench_wharf_start "wharf ($backend)" "$WORK/$2" "${args[@]}" || return 1
-  local url=$WHARF_SERVER_URL id secret answer
-  id=$(json_str clientId <"$WHARF_CREDS")
-  secret=$(json_str clientSecret <"$WHARF_CREDS")
-  answer=$(curl -fsS --max-time 10 -X POST "$url/oauth2/v2.0/token" \
-    --data-urlencode grant_type=client_credentials \
-    --data-urlencode "client_id=$id" --data-urlencode "client_secret=$secret")
-  TOKEN=$(json_str access_token <<<"$answer")
-  [[ -n $TOKEN ]] || { echo "wharf ($backend): no access_token from the token endpoint" >&2; return 1; }
+  local url=$WHARF_SERVER_URL
+  bench_wharf_token || return 1
   curl -fsS --max-time 10 -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' --data '{}' "$url/api/v1/workspaces/bench"
   BASE_URL=$url/mlflow/v1.0/workspaces/bench

@@ -64,6 +64,7 @@ type options struct {
 	tolerance   float64
 	timeout     time.Duration
 	metrics     string
+	token       string
 	histogram   string
 	labels      string
 }
@@ -80,6 +81,7 @@ func main() {
 	flag.Float64Var(&o.tolerance, "tolerance", 1e-9, "how far an answer may be from -want")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	flag.StringVar(&o.metrics, "metrics", "", "the server's Prometheus /metrics URL (optional)")
+	flag.StringVar(&o.token, "metrics-token", "", "bearer token for -metrics: the server shows endpoint series only to a caller allowed to read metrics")
 	flag.StringVar(&o.histogram, "histogram", "wharf_endpoint_request_duration_seconds", "histogram to read from -metrics")
 	flag.StringVar(&o.labels, "labels", "", `only series whose labels contain this text, e.g. endpoint="ep-native"`)
 	flag.Parse()
@@ -129,7 +131,7 @@ func run(o options) error {
 	}
 	var before histogram
 	if o.metrics != "" {
-		h, err := scrape(ctx, client, o.metrics, o.histogram, o.labels)
+		h, err := scrape(ctx, client, o.metrics, o.token, o.histogram, o.labels)
 		if err != nil {
 			return err
 		}
@@ -138,7 +140,7 @@ func run(o options) error {
 	res := l.drive(ctx, o.concurrency, o.duration)
 	rep := res.report(o.concurrency)
 	if o.metrics != "" {
-		after, err := scrape(ctx, client, o.metrics, o.histogram, o.labels)
+		after, err := scrape(ctx, client, o.metrics, o.token, o.histogram, o.labels)
 		if err != nil {
 			return err
 		}
@@ -364,11 +366,15 @@ type histogram struct {
 	sum    float64
 }
 
-// scrape reads name's histogram from a Prometheus text exposition at url.
-func scrape(ctx context.Context, client *http.Client, url, name, labels string) (histogram, error) {
+// scrape reads name's histogram from a Prometheus text exposition at url,
+// with token as the bearer credential when it is not empty.
+func scrape(ctx context.Context, client *http.Client, url, token, name, labels string) (histogram, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return histogram{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
