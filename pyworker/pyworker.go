@@ -93,7 +93,14 @@ const (
 	kindInputError = 'B'
 	kindModelError = 'E'
 	kindFatal      = 'F'
+	kindEach       = 'S'
+	kindMulti      = 'M'
 )
+
+// multiUnmerged is the flag of a MULTI answer whose worker scored each
+// request alone because the model's output did not have one row per input
+// row.
+const multiUnmerged = 1
 
 // headerSize is the frame header: payload length (uint32), kind (byte),
 // request id (uint64), big-endian.
@@ -964,6 +971,125 @@ func (p *Pool) isClosed() bool {
 // ErrUnavailable (wrapped; no worker runs and restarting fails) and
 // ErrClosed.
 func (p *Pool) Predict(ctx context.Context, body []byte) ([]byte, error) {
+	return p.call(ctx, kindPredict, kindResult, body)
+}
+
+// Outcome is one request's answer within a micro-batch: the JSON answer,
+// or the *InputError or *ModelError it would have got alone.
+type Outcome struct {
+	Out []byte
+	Err error
+}
+
+// Batch is the answer to a micro-batch, one Outcome per request in order.
+type Batch struct {
+	Outcomes []Outcome
+	// Unmerged is set when the model's output did not have one row per
+	// input row, so the worker scored each request alone: merging
+	// requests for this model gains nothing.
+	Unmerged bool
+}
+
+// PredictMerged sends a pyfunc pool the tables of n requests merged into
+// one body, {"columns": [...], "data": [...], "sizes": [...]} with each
+// request's row count in sizes, in order. The worker scores them in one
+// predict() call and splits the output at those counts; when that call
+// fails or its output has not one row per input row, it scores each
+// request alone, so each Outcome is what that request would have got by
+// itself. Errors are those of Predict and apply to every request.
+func (p *Pool) PredictMerged(ctx context.Context, body []byte, n int) (*Batch, error) {
+	out, err := p.call(ctx, kindPredict, kindMulti, body)
+	if err != nil {
+		return nil, err
+	}
+	return parseMulti(out, n)
+}
+
+// PredictEach sends a score mode pool several request bodies at once: the
+// scoring script's run() gets them as one list of str and returns a list
+// with one answer per body (the micro-batching contract of score.py). If
+// that call fails, each body is run alone, as a list of one, so that an
+// error is its own request's. Errors are those of Predict and apply to
+// every request.
+func (p *Pool) PredictEach(ctx context.Context, bodies [][]byte) (*Batch, error) {
+	if p.cfg.Mode != ModeScore {
+		return nil, wharf.Errorf(wharf.EINVALID, "PredictEach needs a %q pool, not %q", ModeScore, p.cfg.Mode)
+	}
+	size := 0
+	for _, b := range bodies {
+		size += 4 + len(b)
+	}
+	body := make([]byte, 0, size)
+	for _, b := range bodies {
+		body = binary.BigEndian.AppendUint32(body, uint32(len(b)))
+		body = append(body, b...)
+	}
+	out, err := p.call(ctx, kindEach, kindMulti, body)
+	if err != nil {
+		return nil, err
+	}
+	return parseMulti(out, len(bodies))
+}
+
+// parseMulti reads a MULTI answer that must hold n outcomes.
+func parseMulti(b []byte, n int) (*Batch, error) {
+	bad := func(why string) (*Batch, error) {
+		return nil, fmt.Errorf("%w: the worker's answer to a micro-batch of %d %s", ErrWorkerCrashed, n, why)
+	}
+	if len(b) < 1 {
+		return bad("is empty")
+	}
+	batch := &Batch{Unmerged: b[0]&multiUnmerged != 0, Outcomes: make([]Outcome, 0, n)}
+	b = b[1:]
+	for len(b) > 0 {
+		if len(b) < 5 {
+			return bad("is truncated")
+		}
+		size := binary.BigEndian.Uint32(b)
+		kind := b[4]
+		b = b[5:]
+		if uint64(size) > uint64(len(b)) {
+			return bad("is truncated")
+		}
+		payload := b[:size:size]
+		b = b[size:]
+		o, err := answer(kind, payload)
+		if err != nil {
+			return bad(err.Error())
+		}
+		batch.Outcomes = append(batch.Outcomes, o)
+	}
+	if len(batch.Outcomes) != n {
+		return bad(fmt.Sprintf("has %d answers", len(batch.Outcomes)))
+	}
+	return batch, nil
+}
+
+// answer reads one answer frame's payload: a result, or the request's
+// *InputError or *ModelError.
+func answer(kind byte, payload []byte) (Outcome, error) {
+	switch kind {
+	case kindResult:
+		return Outcome{Out: payload}, nil
+	case kindInputError:
+		e := &InputError{}
+		if json.Unmarshal(payload, e) != nil {
+			e.Message = string(payload)
+		}
+		return Outcome{Err: e}, nil
+	case kindModelError:
+		e := &ModelError{}
+		if json.Unmarshal(payload, e) != nil {
+			e.Type, e.Message = "Exception", string(payload)
+		}
+		return Outcome{Err: e}, nil
+	}
+	return Outcome{}, fmt.Errorf("unexpected message kind %q", kind)
+}
+
+// call sends one frame of kind to an idle worker and returns the payload of
+// its answer, which must be of kind want (or an input or model error).
+func (p *Pool) call(ctx context.Context, kind, want byte, body []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -974,7 +1100,7 @@ func (p *Pool) Predict(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := w.roundTrip(ctx, body)
+	out, err := w.roundTrip(ctx, kind, want, body)
 	if err != nil {
 		var ie *InputError
 		var me *ModelError
@@ -1104,18 +1230,18 @@ func (p *Pool) release(s *slot) {
 
 // roundTrip sends one request and reads its answer. Ending ctx unblocks the
 // read at once through the connection's deadline.
-func (w *worker) roundTrip(ctx context.Context, body []byte) ([]byte, error) {
+func (w *worker) roundTrip(ctx context.Context, kind, want byte, body []byte) ([]byte, error) {
 	w.nextID++
 	id := w.nextID
 	if ctx.Done() == nil {
-		return w.exchange(id, body)
+		return w.exchange(kind, want, id, body)
 	}
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		w.conn.SetDeadline(time.Unix(1, 0))
 		close(fired)
 	})
-	out, err := w.exchange(id, body)
+	out, err := w.exchange(kind, want, id, body)
 	if !stop() {
 		// ctx ended just as the answer came in: the answer stands,
 		// but the deadline it set must be undone before the next
@@ -1128,34 +1254,28 @@ func (w *worker) roundTrip(ctx context.Context, body []byte) ([]byte, error) {
 	return out, err
 }
 
-func (w *worker) exchange(id uint64, body []byte) ([]byte, error) {
-	if err := w.writeFrame(kindPredict, id, body); err != nil {
+func (w *worker) exchange(kind, want byte, id uint64, body []byte) ([]byte, error) {
+	if err := w.writeFrame(kind, id, body); err != nil {
 		return nil, err
 	}
-	kind, rid, payload, err := w.readFrame()
+	got, rid, payload, err := w.readFrame()
 	if err != nil {
 		return nil, err
 	}
 	if rid != id {
 		return nil, fmt.Errorf("answer for request %d came to request %d", rid, id)
 	}
-	switch kind {
-	case kindResult:
+	if got == want {
 		return payload, nil
-	case kindInputError:
-		e := &InputError{}
-		if json.Unmarshal(payload, e) != nil {
-			e.Message = string(payload)
-		}
-		return nil, e
-	case kindModelError:
-		e := &ModelError{}
-		if json.Unmarshal(payload, e) != nil {
-			e.Type, e.Message = "Exception", string(payload)
-		}
-		return nil, e
 	}
-	return nil, fmt.Errorf("unexpected message kind %q", kind)
+	if got == kindResult || got == kindMulti {
+		return nil, fmt.Errorf("unexpected message kind %q", got)
+	}
+	o, err := answer(got, payload)
+	if err != nil {
+		return nil, err
+	}
+	return nil, o.Err
 }
 
 // writeFrame sends a frame in one write: small bodies are copied behind the

@@ -23,6 +23,16 @@ with "type" and "message") carrying the same id. Before any of that the
 worker sends one READY frame once the model is loaded or init() returned,
 or one FATAL frame with the traceback, after which it exits with status 1.
 
+Micro-batches: several requests answered in one frame. A pyfunc PREDICT
+whose table carries "sizes" (the row count of each request merged into it,
+in order) is scored in one predict() call and answered with a MULTI frame;
+an EACH frame (score mode) carries several request bodies, each as a
+uint32 length and the bytes, and run() gets them as one list. A MULTI
+payload is one byte of flags (MULTI_UNMERGED: the worker scored each
+request alone because the model's output did not have one row per input
+row) and then, per request in order, a uint32 length, a kind (RESULT,
+INPUT_ERROR or MODEL_ERROR) and the payload that kind would carry alone.
+
 A pyfunc request may instead be {"parquet_file": PATH}: a batch
 mini-batch the server wrote as a Parquet file, read here with pyarrow.
 
@@ -66,11 +76,65 @@ RESULT = ord("O")
 INPUT_ERROR = ord("B")
 MODEL_ERROR = ord("E")
 FATAL = ord("F")
+EACH = ord("S")
+MULTI = ord("M")
+
+# A MULTI frame's flags.
+MULTI_UNMERGED = 1
+
+PART = struct.Struct(">IB")
 
 
 class InputError(Exception):
     """The request body cannot be turned into model input: the caller's
     fault, not the model's."""
+
+
+class Multi:
+    """The answers to the requests of a micro-batch, in order: each a
+    (kind, payload) pair as serve() would send it alone."""
+
+    __slots__ = ("outcomes", "flags")
+
+    def __init__(self, outcomes, flags=0):
+        self.outcomes = outcomes
+        self.flags = flags
+
+    def pack(self):
+        parts = [bytes((self.flags,))]
+        for kind, payload in self.outcomes:
+            parts.append(PART.pack(len(payload), kind))
+            parts.append(payload)
+        return b"".join(parts)
+
+
+def outcome(fn):
+    """Runs fn() for one request of a micro-batch and returns its (kind,
+    payload), as serve() answers a request alone."""
+    try:
+        return RESULT, fn()
+    except InputError as e:
+        return INPUT_ERROR, error_payload(e)
+    except Exception as e:
+        traceback.print_exc()
+        sys.stderr.flush()
+        return MODEL_ERROR, error_payload(e)
+
+
+def unpack_each(body):
+    """The request bodies of an EACH frame."""
+    bodies = []
+    i, n = 0, len(body)
+    while i < n:
+        if i + 4 > n:
+            raise ValueError("truncated micro-batch")
+        (size,) = struct.unpack_from(">I", body, i)
+        i += 4
+        if i + size > n:
+            raise ValueError("truncated micro-batch")
+        bodies.append(body[i:i + size])
+        i += size
+    return bodies
 
 
 def send(conn, kind, rid, payload):
@@ -190,7 +254,36 @@ def load_score(args):
         # becomes a JSON string.
         return encode(result)
 
+    def answers(texts):
+        result = run(texts)
+        if type(result).__module__.startswith(("numpy", "pandas")) and hasattr(result, "tolist"):
+            result = result.tolist()
+        if not isinstance(result, (list, tuple)) or len(result) != len(texts):
+            raise TypeError("with micro-batching on, run() gets a list of %d request bodies and must return a list "
+                            "of as many answers; it returned %s" % (len(texts), describe_len(result)))
+        return result
+
+    def each(bodies):
+        """A micro-batch: run() gets the list of the request bodies (str)
+        and returns one answer per body. When that call fails, each body
+        is run alone (as a list of one), so that an error is its own
+        request's."""
+        texts = [b.decode("utf-8", "replace") for b in bodies]
+        if len(texts) > 1:
+            try:
+                return Multi([(RESULT, encode(r)) for r in answers(texts)])
+            except Exception:
+                pass
+        return Multi([outcome(lambda t=t: encode(answers([t])[0])) for t in texts])
+
+    handle.each = each
     return handle
+
+
+def describe_len(value):
+    if isinstance(value, (list, tuple)):
+        return "a list of %d" % len(value)
+    return type(value).__name__
 
 
 def cell(value):
@@ -404,6 +497,54 @@ def load_pyfunc(args):
     required = required_columns(model)
     types = input_types(model)
 
+    def predict(df, params):
+        if required:
+            missing = [c for c in required if c not in df.columns]
+            if missing:
+                raise InputError("the model needs the input column(s) %s, which the request lacks" % ", ".join(map(str, missing)))
+        try:
+            if params:
+                if not takes_params:
+                    raise InputError("this model's MLflow version does not accept params")
+                return model.predict(df, params=params)
+            return model.predict(df)
+        except MlflowException as e:
+            # Schema and params validation; MLflow's own server answers
+            # these with the status their error code names.
+            if 400 <= e.get_http_status_code() < 500:
+                raise InputError(e.message)
+            raise
+
+    # Whether a merged predict() gives one output row per input row; set
+    # to False the first time it does not, after which every micro-batch
+    # is scored a request at a time.
+    merging = [True]
+
+    def predict_merged(df, sizes):
+        """Scores the requests merged into df in one predict() call and
+        splits the output at the requests' row counts. When that call
+        fails, or its output cannot be split so, each request's rows are
+        scored alone, so that every request gets the answer (or the
+        error) it would have got by itself."""
+        if merging[0]:
+            try:
+                parts = split_rows(predict(df, None), sizes)
+                if parts is not None:
+                    return Multi([(RESULT, encode(p)) for p in parts])
+                merging[0] = False
+                print("wharf worker: the model's output does not have one row per input row; "
+                      "scoring each request of a micro-batch alone from now on")
+                sys.stdout.flush()
+            except Exception:
+                pass
+        outcomes = []
+        start = 0
+        for n in sizes:
+            part = df.iloc[start:start + n].reset_index(drop=True)
+            start += n
+            outcomes.append(outcome(lambda part=part: encode(predict(part, None))))
+        return Multi(outcomes, 0 if merging[0] else MULTI_UNMERGED)
+
     def handle(body):
         try:
             req = json.loads(body)
@@ -414,26 +555,42 @@ def load_pyfunc(args):
             df, params = frame_from_parquet(req["parquet_file"], types), None
         else:
             df, params = frame_from(req)
-        if required:
-            missing = [c for c in required if c not in df.columns]
-            if missing:
-                raise InputError("the model needs the input column(s) %s, which the request lacks" % ", ".join(map(str, missing)))
-        try:
-            if params:
-                if not takes_params:
-                    raise InputError("this model's MLflow version does not accept params")
-                predictions = model.predict(df, params=params)
-            else:
-                predictions = model.predict(df)
-        except MlflowException as e:
-            # Schema and params validation; MLflow's own server answers
-            # these with the status their error code names.
-            if 400 <= e.get_http_status_code() < 500:
-                raise InputError(e.message)
-            raise
-        return encode(predictions)
+        sizes = req.get("sizes")
+        if sizes is not None:
+            if (not isinstance(sizes, list) or not all(type(n) is int and n >= 0 for n in sizes)
+                    or sum(sizes) != len(df)):
+                raise InputError("\"sizes\" must be a list of row counts adding up to the table's %d rows" % len(df))
+            return predict_merged(df, sizes)
+        return encode(predict(df, params))
 
     return handle
+
+
+def split_rows(predictions, sizes):
+    """predictions cut into one part per request, at the requests' row
+    counts; None when predictions does not have one row per input row."""
+    total = sum(sizes)
+    module = type(predictions).__module__
+    if module.startswith("pandas") and hasattr(predictions, "iloc"):
+        if len(predictions) != total:
+            return None
+        rows = predictions.iloc
+    elif module.startswith("numpy") and getattr(predictions, "ndim", 0) >= 1:
+        if predictions.shape[0] != total:
+            return None
+        rows = predictions
+    elif isinstance(predictions, (list, tuple)):
+        if len(predictions) != total:
+            return None
+        rows = predictions
+    else:
+        return None
+    parts = []
+    start = 0
+    for n in sizes:
+        parts.append(rows[start:start + n])
+        start += n
+    return parts
 
 
 def read_exactly(rfile, n):
@@ -454,11 +611,17 @@ def serve(conn, rfile, handle):
         body = read_exactly(rfile, length) if length else b""
         if body is None:
             return 0
-        if kind != PREDICT:
+        if kind == EACH and getattr(handle, "each", None) is None:
+            sys.stderr.write("wharf worker: this mode takes no micro-batches\n")
+            return 2
+        if kind != PREDICT and kind != EACH:
             sys.stderr.write("wharf worker: unexpected frame kind %d\n" % kind)
             return 2
         try:
-            out = handle(body)
+            if kind == EACH:
+                out = handle.each(unpack_each(body))
+            else:
+                out = handle(body)
         except InputError as e:
             send(conn, INPUT_ERROR, rid, error_payload(e))
             continue
@@ -467,7 +630,10 @@ def serve(conn, rfile, handle):
             sys.stderr.flush()
             send(conn, MODEL_ERROR, rid, error_payload(e))
             continue
-        send(conn, RESULT, rid, out)
+        if type(out) is Multi:
+            send(conn, MULTI, rid, out.pack())
+        else:
+            send(conn, RESULT, rid, out)
 
 
 def main(argv=None):
