@@ -1,7 +1,6 @@
 package serving
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/linear"
@@ -129,6 +129,10 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 	}
 	cfg.Env = env
 	cfg.Sandbox = f.Sandbox
+	mb, err := ParseMicroBatch(spec.EnvVars, spec.CodeConfiguration != nil)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s: %w", d.Name, err)
+	}
 	platform := "mlflow_pyfunc"
 	if cc := spec.CodeConfiguration; cc != nil {
 		codeDir, err := f.materializeCode(ctx, cc.CodeDigest)
@@ -151,7 +155,11 @@ func (f *Factory) Start(ctx context.Context, workspace string, d *wharf.OnlineDe
 			return nil, fmt.Errorf("model %s: signature: %w", d.Model, err)
 		}
 	}
-	return &pythonRuntime{pool: pool, platform: platform, sig: sig, name: name, version: version}, nil
+	p := &pythonRuntime{pool: pool, platform: platform, sig: sig, name: name, version: version}
+	if mb.On {
+		p.batch = newBatcher(cfg.Instances, mb.MaxRows, mb.MaxWait, p.scoreGroup)
+	}
+	return p, nil
 }
 
 // storedEnv is a deployment's environment as stored: in the form a job's
@@ -328,6 +336,12 @@ type pythonRuntime struct {
 	platform      string
 	sig           *scoring.Signature
 	name, version string
+	// batch gathers concurrent requests into micro-batches; nil when
+	// micro-batching is off.
+	batch *batcher
+	// unmerged is set once a worker found that the model's output does
+	// not have one row per input row: its requests are no longer merged.
+	unmerged atomic.Bool
 }
 
 func (p *pythonRuntime) Platform() string { return p.platform }
@@ -338,6 +352,10 @@ func (p *pythonRuntime) Close() error     { return p.pool.Close() }
 // request is decoded and checked here, and the workers get a plain table.
 func (p *pythonRuntime) Score(ctx context.Context, body []byte, proto Protocol) ([]byte, error) {
 	if p.platform == "score_py" {
+		if p.batch != nil {
+			out, err := p.batch.submit(&batchItem{key: "score", rows: 1, ctx: ctx, value: body})
+			return out, mapWorkerError(err)
+		}
 		out, err := p.pool.Predict(ctx, body)
 		return out, mapWorkerError(err)
 	}
@@ -345,11 +363,20 @@ func (p *pythonRuntime) Score(ctx context.Context, body []byte, proto Protocol) 
 	if err != nil {
 		return nil, err
 	}
-	payload, err := tablePayload(f)
+	t, err := newTable(f)
 	if err != nil {
 		return nil, &RequestError{Msg: err.Error()}
 	}
-	out, err := p.pool.Predict(ctx, payload)
+	var out []byte
+	if p.batch != nil {
+		key := t.key
+		if p.unmerged.Load() {
+			key = ""
+		}
+		out, err = p.batch.submit(&batchItem{key: key, rows: t.n, ctx: ctx, value: t})
+	} else {
+		out, err = p.pool.Predict(ctx, t.payload())
+	}
 	if err != nil {
 		return nil, mapWorkerError(err)
 	}
@@ -364,6 +391,41 @@ func (p *pythonRuntime) Score(ctx context.Context, body []byte, proto Protocol) 
 		return scoring.Encode(f.Format, scoring.Predictions{Float: preds}, scoring.ModelInfo{Name: p.name, Version: p.version, RequestID: f.ID})
 	}
 	return append(append([]byte(`{"predictions":`), out...), '}'), nil
+}
+
+// scoreGroup scores a micro-batch: a request alone as it would be without
+// micro-batching, several in one call whose answer has one outcome each.
+func (p *pythonRuntime) scoreGroup(ctx context.Context, group []*batchItem) {
+	var batch *pyworker.Batch
+	var err error
+	if p.platform == "score_py" {
+		bodies := make([][]byte, len(group))
+		for i, it := range group {
+			bodies[i] = it.value.([]byte)
+		}
+		batch, err = p.pool.PredictEach(ctx, bodies)
+	} else {
+		if len(group) == 1 {
+			t := group[0].value.(*table)
+			group[0].out, group[0].err = p.pool.Predict(ctx, t.payload())
+			return
+		}
+		tables := make([]*table, len(group))
+		for i, it := range group {
+			tables[i] = it.value.(*table)
+		}
+		batch, err = p.pool.PredictMerged(ctx, mergeTables(tables), len(group))
+		if err == nil && batch.Unmerged {
+			p.unmerged.Store(true)
+		}
+	}
+	for i, it := range group {
+		if err != nil {
+			it.err = err
+			continue
+		}
+		it.out, it.err = batch.Outcomes[i].Out, batch.Outcomes[i].Err
+	}
 }
 
 // mapWorkerError turns the pool's errors into the router's.
@@ -445,62 +507,4 @@ func (n *nativeLinear) Score(ctx context.Context, body []byte, proto Protocol) (
 		preds[i] = n.model.Predict(row)
 	}
 	return scoring.Encode(f.Format, scoring.Predictions{Float: preds}, scoring.ModelInfo{Name: n.name, Version: n.version, RequestID: f.ID})
-}
-
-// tablePayload writes a frame as the workers' table, row by row. Numbers
-// in columns the signature types as double or float are written with a
-// decimal point: JSON has one number type, and pandas would otherwise
-// read 3 as an integer, which MLflow refuses for a double column.
-func tablePayload(f *scoring.Frame) ([]byte, error) {
-	floatCol := make([]bool, len(f.Data))
-	for c := range f.Data {
-		if c < len(f.Types) {
-			floatCol[c] = f.Types[c] == "double" || f.Types[c] == "float"
-		}
-	}
-	var b bytes.Buffer
-	b.WriteString(`{"columns":`)
-	cols, err := json.Marshal(f.Columns)
-	if err != nil {
-		return nil, err
-	}
-	b.Write(cols)
-	b.WriteString(`,"data":[`)
-	for r := 0; r < f.Rows; r++ {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('[')
-		for c := range f.Data {
-			if c > 0 {
-				b.WriteByte(',')
-			}
-			v := f.Data[c][r]
-			if n, ok := v.(json.Number); ok && floatCol[c] {
-				s := n.String()
-				b.WriteString(s)
-				if !strings.ContainsAny(s, ".eE") {
-					b.WriteString(".0")
-				}
-				continue
-			}
-			enc, err := json.Marshal(v)
-			if err != nil {
-				return nil, err
-			}
-			b.Write(enc)
-		}
-		b.WriteByte(']')
-	}
-	b.WriteByte(']')
-	if f.Params != nil {
-		params, err := json.Marshal(f.Params)
-		if err != nil {
-			return nil, err
-		}
-		b.WriteString(`,"params":`)
-		b.Write(params)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
 }

@@ -36,11 +36,11 @@ func TestTablePayloadKeepsDoublesFloating(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Types = []string{"double", "string"}
-	b, err := tablePayload(f)
+	tab, err := newTable(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != `{"columns":["a","b"],"data":[[3.0,"x"]]}` {
+	if b := tab.payload(); string(b) != `{"columns":["a","b"],"data":[[3.0,"x"]]}` {
 		t.Errorf("payload %s", b)
 	}
 }
