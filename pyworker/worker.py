@@ -367,6 +367,40 @@ def load_batch(args):
     return handle
 
 
+# Column indexes by column names: building a pandas Index costs more than
+# the rest of a small table, and a deployment's requests name the same
+# columns again and again. Indexes are immutable, so frames may share one.
+column_indexes = {}
+
+
+def column_index(pd, columns):
+    if columns is None or len(columns) > 1000:
+        return columns
+    try:
+        key = tuple(columns)
+        index = column_indexes.get(key)
+    except TypeError:  # a name that is a list or an object
+        return columns
+    if index is None:
+        if len(column_indexes) >= 256:
+            column_indexes.clear()
+        index = column_indexes[key] = pd.Index(columns)
+    return index
+
+
+def float_frame(pd, data, columns):
+    """The DataFrame of a table the server marked "dtype": "float64"
+    (every value a JSON number with a decimal point or exponent), built
+    from one float64 array: several times faster than row by row, and the
+    same frame."""
+    import numpy as np
+
+    values = np.array(data, dtype=np.float64)
+    if values.ndim != 2 or (columns is not None and values.shape[1] != len(columns)):
+        return None
+    return pd.DataFrame(values, columns=column_index(pd, columns), copy=False)
+
+
 def frame_from(req):
     """Returns the DataFrame and params of a pyfunc request: {"columns",
     "data", "index"} at the top, or under "input_data" (Azure ML) or
@@ -400,7 +434,12 @@ def frame_from(req):
                 raise InputError("\"data\" must be a list of rows")
             if columns is not None and not isinstance(columns, list):
                 raise InputError("\"columns\" must be a list of column names")
-            return pd.DataFrame(data=data, columns=columns, index=split.get("index")), params
+            index = split.get("index")
+            if split.get("dtype") == "float64" and index is None and data:
+                df = float_frame(pd, data, columns)
+                if df is not None:
+                    return df, params
+            return pd.DataFrame(data=data, columns=column_index(pd, columns), index=index), params
         if not isinstance(records, list):
             raise InputError("the records must be a JSON list")
         return pd.DataFrame(data=records), params

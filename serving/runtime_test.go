@@ -44,3 +44,25 @@ func TestTablePayloadKeepsDoublesFloating(t *testing.T) {
 		t.Errorf("payload %s", b)
 	}
 }
+
+func TestTablePayloadMarksAllFloatTables(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"dataframe_split": {"columns": ["a", "b"], "data": [[3, 1.5]]}}`:   `{"columns":["a","b"],"data":[[3.0,1.5]],"dtype":"float64"}`,
+		`{"dataframe_split": {"columns": ["a", "b"], "data": [[3, null]]}}`:  `{"columns":["a","b"],"data":[[3.0,null]]}`,
+		`{"dataframe_split": {"columns": ["a", "b"], "data": [[3, "x"]]}}`:   `{"columns":["a","b"],"data":[[3.0,"x"]]}`,
+		`{"dataframe_split": {"columns": ["a", "b"], "data": [[3.5, 1e3]]}}`: `{"columns":["a","b"],"data":[[3.5,1e3]],"dtype":"float64"}`,
+	} {
+		f, err := decodeFor([]byte(body), ProtocolScore, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Types = []string{"double"}
+		tab, err := newTable(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(tab.payload()); got != want {
+			t.Errorf("%s: payload %s, want %s", body, got, want)
+		}
+	}
+}
