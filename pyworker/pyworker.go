@@ -8,6 +8,8 @@
 // answers one request at a time over a Unix domain socket that only the pool
 // is connected to. Messages are length-prefixed frames with a 13-byte binary
 // header, so a request costs one write and usually one read on each side.
+// A frame may carry a micro-batch, several requests answered together
+// (PredictMerged, PredictEach), with one outcome per request.
 //
 // Workers run in their own process groups and die with the server
 // (Pdeathsig, or for a worker forked from a zygote, the zygote killing it

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/scheduler"
+	"github.com/wharfml/wharf/serving"
 	"github.com/wharfml/wharf/yamlfile"
 )
 
@@ -313,6 +315,14 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 		}
 		if spec.Name == "" || spec.EndpointName == "" {
 			return usagef("--name and --endpoint-name are required (or name: and endpoint_name: in --file)")
+		}
+		if _, err := serving.ParseMicroBatch(spec.EnvironmentVariables, spec.CodeConfiguration != nil); err != nil {
+			var me *serving.MicroBatchError
+			if errors.As(err, &me) {
+				field := "environment_variables." + me.Var
+				return yamlfile.NodeError(doc, doc.Node(field), field, "%s", me.Msg)
+			}
+			return err
 		}
 		c, _, err := a.client()
 		if err != nil {

@@ -168,3 +168,22 @@ func TestDeploymentWithAnInlineModelPath(t *testing.T) {
 		t.Fatalf("named inline model with other files: %d %s", code, errs)
 	}
 }
+
+func TestDeploymentMicroBatchSettingsAreChecked(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	model := nativeModel(t, 1, 1, 0)
+	writeFile(t, dir, "ep.yml", "name: mb-ep\n")
+	e.ok("ml", "online-endpoint", "create", "-f", filepath.Join(dir, "ep.yml"), "-w", "mlw")
+	dep := writeFile(t, dir, "dep.yml", "name: blue\nendpoint_name: mb-ep\nmodel:\n  path: "+model+
+		"\ninstance_count: 1\nenvironment_variables:\n  WHARF_MICRO_BATCH: sometimes\n")
+	_, stderr, code := e.wharf("ml", "online-deployment", "create", "-f", dep, "-w", "mlw")
+	if code == 0 || !strings.Contains(stderr, "dep.yml:7") || !strings.Contains(stderr, "environment_variables.WHARF_MICRO_BATCH") ||
+		!strings.Contains(stderr, `"sometimes" is neither on nor off`) {
+		t.Errorf("exit %d, stderr %s; want the file, line 7 and the field", code, stderr)
+	}
+	writeFile(t, dir, "dep.yml", "name: blue\nendpoint_name: mb-ep\nmodel:\n  path: "+model+
+		"\ninstance_count: 1\nenvironment_variables:\n  WHARF_MICRO_BATCH: \"off\"\n  WHARF_MICRO_BATCH_MAX_WAIT_MS: \"0.5\"\n")
+	e.ok("ml", "online-deployment", "create", "-f", dep, "-w", "mlw")
+}
