@@ -143,7 +143,7 @@ func DataFromDocument(doc *yamlfile.Document) (*DataSpec, error) {
 // or local path (made absolute and checked against the type). It reports
 // false after recording a problem.
 func (s scope) dataLocation(n *yaml.Node, field, typ string, allowAsset bool) (DataRef, bool) {
-	p := strings.TrimSpace(n.Value)
+	p := localFromFileURI(strings.TrimSpace(n.Value))
 	ref := DataRef{Type: typ}
 	switch {
 	case p == "":
@@ -184,6 +184,20 @@ func (s scope) dataLocation(n *yaml.Node, field, typ string, allowAsset bool) (D
 		}
 	}
 	return ref, true
+}
+
+// localFromFileURI reads a file URI as the local path it names, as
+// Azure's CLI does: file:///abs/path and file:/abs/path are /abs/path,
+// file://data and file:data are data, relative to the YAML file. Anything else is
+// returned as it is.
+func localFromFileURI(p string) string {
+	if rest, ok := strings.CutPrefix(p, "file://"); ok && rest != "" {
+		return rest
+	}
+	if rest, ok := strings.CutPrefix(p, "file:"); ok && rest != "" {
+		return rest
+	}
+	return p
 }
 
 // checkLocal verifies a local path exists and fits the data type, so a typo

@@ -367,7 +367,7 @@ func (b *docBuilder) local(doc *yamlfile.Document, n *yaml.Node, field, what str
 	if n.Kind != yaml.ScalarNode || isNull(n) {
 		return n
 	}
-	p := strings.TrimSpace(n.Value)
+	p := localFromFileURI(strings.TrimSpace(n.Value))
 	if p == "" || strings.HasPrefix(p, "azureml:") || strings.Contains(p, "://") || strings.Contains(p, "${{") {
 		return n
 	}

@@ -304,7 +304,8 @@ func (e *EnvironmentSpec) CanonicalJSON() ([]byte, error) {
 	c := canonicalEnvironment{Image: e.Image, Conda: e.Conda, OSType: e.OSType, InferenceConfig: e.InferenceConfig}
 	if e.Build != nil {
 		c.Dockerfile = filepath.ToSlash(e.Build.DockerfilePath)
-		if isURL(e.Build.Path) {
+		if isURL(e.Build.Path) || IsDatastoreURI(e.Build.Path) {
+			// An uploaded context is named by its content's digest.
 			c.BuildDigest = e.Build.Path
 		} else {
 			d, err := DirDigest(e.Build.Path)

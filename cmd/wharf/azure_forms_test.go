@@ -149,3 +149,43 @@ jobs:
 		t.Errorf("clashing include: exit %d %s", code, errs)
 	}
 }
+
+// TestInlineBuildContextAndFileURIs: a job whose inline environment is a
+// Docker build context (environment.build.path, as Azure's R, Julia and
+// Java samples write it) is uploaded and runs, and an input path written
+// as a file URI (file://data, file:data) is the local folder it names.
+func TestInlineBuildContextAndFileURIs(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
+	if err := os.MkdirAll(filepath.Join(dir, "docker-context"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "docker-context"), "Dockerfile", "FROM python:3.11-slim\n")
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "data"), "rows.csv", "a\n1\n")
+	for _, path := range []string{"file://data", "file:data"} {
+		job := writeFile(t, dir, "job.yml", `command: cat ${{inputs.rows}}/rows.csv > ${{outputs.out}}/copy.csv
+environment:
+  build:
+    path: docker-context
+compute: azureml:cpu-cluster
+inputs:
+  rows: {type: uri_folder, path: `+path+`}
+outputs:
+  out: {type: uri_folder}
+`)
+		name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+		if got := e.waitJob("dev", name); got != "Completed" {
+			t.Fatalf("%s: job %s", path, got)
+		}
+		dl := filepath.Join(dir, "dl-"+strings.ReplaceAll(path, "/", "_"))
+		e.ok("ml", "job", "download", "-n", name, "--output-name", "out", "--download-path", dl, "-w", "dev")
+		if b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "copy.csv")); err != nil || string(b) != "a\n1\n" {
+			t.Errorf("%s: copy %q %v", path, b, err)
+		}
+	}
+}
