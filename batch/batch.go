@@ -79,6 +79,15 @@ type FileScorer interface {
 	ScoreFiles(ctx context.Context, files []string) (lines []string, err error)
 }
 
+// TableScorer is a FileScorer that can take a row range as a table rather
+// than as a list of one file: an Azure ML parallel job's run() gets the
+// rows of tabular input as a pandas DataFrame. path is the range written
+// as CSV, with its header row.
+type TableScorer interface {
+	FileScorer
+	ScoreTable(ctx context.Context, path string) (lines []string, err error)
+}
+
 // Config is one batch scoring run.
 type Config struct {
 	// Input is a file (split into row ranges of RowsPerBatch) or a folder
@@ -90,25 +99,56 @@ type Config struct {
 	StateDir      string // finished mini-batches; survives retries of the job
 	MiniBatchSize int
 	RowsPerBatch  int
-	Workers       int
-	MaxRetries    int
-	Timeout       time.Duration // per mini-batch attempt; 0 is none
+	// BytesPerBatch, when set, cuts a file into row ranges of about that
+	// many bytes of input (a row range holds at least one row) instead of
+	// RowsPerBatch rows.
+	BytesPerBatch int64
+	// Tabular reads a folder as the rows of its CSV and Parquet files,
+	// each cut into row ranges of its own, instead of as a list of files;
+	// a TableScorer then gets each range as a table.
+	Tabular    bool
+	Workers    int
+	MaxRetries int
+	Timeout    time.Duration // per mini-batch attempt; 0 is none
 	// ErrorThreshold is how many failed items end the run; -1 never.
 	ErrorThreshold int
+	// MiniBatchLimits, when set, apply an Azure ML parallel job's rules
+	// for failed mini-batches.
+	MiniBatchLimits *MiniBatchLimits
 	// Progress receives a line now and then.
 	Progress io.Writer
+	// Label starts every progress line, in brackets; default batch.
+	Label string
+}
+
+// MiniBatchLimits are an Azure ML parallel job's rules for failed
+// mini-batches. A mini-batch fails when run() raises in every attempt or
+// returns fewer rows than it was given items (files, or rows of a range);
+// the rows it is short count as failed items, and a progress line names
+// each mini-batch as it finishes.
+type MiniBatchLimits struct {
+	// ErrorThreshold is how many failed mini-batches end the run
+	// (mini_batch_error_threshold); -1 never.
+	ErrorThreshold int
+	// AllowedFailedPercent (0 to 100) is the share of failed mini-batches
+	// beyond which a run that scored them all fails anyway
+	// (--allowed_failed_percent); 100 never.
+	AllowedFailedPercent int
 }
 
 // Summary is the result of a run, written as summary.json. Rows counts
 // the rows written: predictions of a Scorer, or the rows a FileScorer
 // returned.
 type Summary struct {
-	MiniBatches int      `json:"mini_batches"`
-	Reused      int      `json:"mini_batches_reused"`
-	Succeeded   int      `json:"mini_batches_succeeded"`
-	FailedItems int      `json:"failed_items"`
-	Rows        int64    `json:"rows_scored"`
-	Errors      []string `json:"first_errors"`
+	MiniBatches int `json:"mini_batches"`
+	Reused      int `json:"mini_batches_reused"`
+	Succeeded   int `json:"mini_batches_succeeded"`
+	FailedItems int `json:"failed_items"`
+	// FailedMiniBatches counts mini-batches that failed under
+	// MiniBatchLimits' rules (0 without them).
+	FailedMiniBatches int      `json:"mini_batches_failed"`
+	Rows              int64    `json:"rows_scored"`
+	Errors            []string `json:"first_errors"`
 	// Started is when the input began to be read and scored (after the
 	// model was loaded), so the delay from an invocation can be measured.
 	Started time.Time `json:"started"`
@@ -168,11 +208,15 @@ func run(ctx context.Context, cfg Config, r *runner) (*Summary, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
+	if cfg.Label == "" {
+		cfg.Label = "batch"
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	r.cfg, r.sum = cfg, &Summary{Started: start.UTC()}
+	r.total.Store(-1)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan *miniBatch, cfg.Workers)
@@ -205,7 +249,24 @@ func run(ctx context.Context, cfg Config, r *runner) (*Summary, error) {
 	if err := ctx.Err(); err != nil {
 		return r.sum, err
 	}
+	if err := r.failedShare(n); err != nil {
+		return r.sum, err
+	}
 	return r.sum, r.assemble(n)
+}
+
+// failedShare refuses a finished run whose failed mini-batches are more
+// than MiniBatchLimits.AllowedFailedPercent of them all.
+func (r *runner) failedShare(n int) error {
+	l := r.cfg.MiniBatchLimits
+	if l == nil || n == 0 || l.AllowedFailedPercent >= 100 {
+		return nil
+	}
+	if failed := r.sum.FailedMiniBatches; failed*100 > l.AllowedFailedPercent*n {
+		return fmt.Errorf("%d of %d mini-batches failed (%d%%), more than allowed_failed_percent %d",
+			failed, n, failed*100/n, l.AllowedFailedPercent)
+	}
+	return nil
 }
 
 type runner struct {
@@ -218,6 +279,8 @@ type runner struct {
 	sum    *Summary
 	rows   atomic.Int64
 	done   atomic.Int64
+	// total is the number of mini-batches once known, else -1.
+	total atomic.Int64
 }
 
 // split feeds the mini-batches to the workers and returns how many there
@@ -235,6 +298,20 @@ func (r *runner) split(ctx context.Context, work chan<- *miniBatch) (int, error)
 			return false
 		}
 	}
+	if st.IsDir() && r.cfg.Tabular {
+		files, err := tabular.Files(r.cfg.Input)
+		if err != nil {
+			return 0, fmt.Errorf("input %w", err)
+		}
+		n := 0
+		for _, f := range files {
+			if n, err = r.splitFile(ctx, f, n, send); err != nil || ctx.Err() != nil {
+				return n, err
+			}
+		}
+		r.total.Store(int64(n))
+		return n, nil
+	}
 	if st.IsDir() {
 		var files []string
 		err := filepath.WalkDir(r.cfg.Input, func(p string, d os.DirEntry, err error) error {
@@ -247,6 +324,7 @@ func (r *runner) split(ctx context.Context, work chan<- *miniBatch) (int, error)
 			return 0, err
 		}
 		sort.Strings(files)
+		r.total.Store(int64((len(files) + r.cfg.MiniBatchSize - 1) / r.cfg.MiniBatchSize))
 		n := 0
 		for i := 0; i < len(files); i += r.cfg.MiniBatchSize {
 			mb := &miniBatch{index: n, files: files[i:min(i+r.cfg.MiniBatchSize, len(files))]}
@@ -257,15 +335,25 @@ func (r *runner) split(ctx context.Context, work chan<- *miniBatch) (int, error)
 		}
 		return n, nil
 	}
-	if tabular.FormatOf(r.cfg.Input) == tabular.Parquet {
-		return r.splitParquet(r.cfg.Input, send)
+	n, err := r.splitFile(ctx, r.cfg.Input, 0, send)
+	if err == nil {
+		r.total.Store(int64(n))
+	}
+	return n, err
+}
+
+// splitFile sends the row ranges of one CSV or Parquet file, numbered
+// from n, and returns the number after the last.
+func (r *runner) splitFile(ctx context.Context, path string, n int, send func(*miniBatch) bool) (int, error) {
+	if tabular.FormatOf(path) == tabular.Parquet {
+		return r.splitParquet(path, n, send)
 	}
 	if r.frames != nil {
-		return r.splitCSVChunks(r.cfg.Input, send)
+		return r.splitCSVChunks(path, n, send)
 	}
-	f, err := os.Open(r.cfg.Input)
+	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return n, err
 	}
 	defer f.Close()
 	cr := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
@@ -273,17 +361,19 @@ func (r *runner) split(ctx context.Context, work chan<- *miniBatch) (int, error)
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err != nil {
-		return 0, fmt.Errorf("input %s: no header row: %w", r.cfg.Input, err)
+		return n, fmt.Errorf("input %s: no header row: %w", path, err)
 	}
-	n, line := 0, 1
+	line := 1
 	var rows [][]string
+	rangeStart := cr.InputOffset()
 	flush := func() bool {
 		if len(rows) == 0 {
 			return true
 		}
-		mb := &miniBatch{index: n, file: r.cfg.Input, header: header, rows: rows, first: line - len(rows)}
+		mb := &miniBatch{index: n, file: path, header: header, rows: rows, first: line - len(rows)}
 		n++
 		rows = nil
+		rangeStart = cr.InputOffset()
 		return send(mb)
 	}
 	for {
@@ -295,19 +385,28 @@ func (r *runner) split(ctx context.Context, work chan<- *miniBatch) (int, error)
 		if err != nil {
 			// An unreadable row is a failed item of its own; reading goes
 			// on with the next one.
-			r.fail(1, fmt.Sprintf("%s row %d: %v", filepath.Base(r.cfg.Input), line-1, err))
-			if r.crossed() {
-				return n, r.thresholdError()
+			r.fail(1, fmt.Sprintf("%s row %d: %v", filepath.Base(path), line-1, err))
+			if err := r.overLimit(); err != nil {
+				return n, err
 			}
 			continue
 		}
 		rows = append(rows, rec)
-		if len(rows) == r.cfg.RowsPerBatch && !flush() {
+		if r.rangeFull(len(rows), cr.InputOffset()-rangeStart) && !flush() {
 			return n, nil
 		}
 	}
 	flush()
 	return n, nil
+}
+
+// rangeFull reports whether a row range of rows rows and size bytes is
+// as large as a mini-batch gets.
+func (r *runner) rangeFull(rows int, size int64) bool {
+	if r.cfg.BytesPerBatch > 0 {
+		return size >= r.cfg.BytesPerBatch
+	}
+	return rows >= r.cfg.RowsPerBatch
 }
 
 func (r *runner) statePath(i int) string {
@@ -327,12 +426,12 @@ func (r *runner) do(ctx context.Context, mb *miniBatch) error {
 		r.fail(prev.Count, prev.Errors...)
 		r.mu.Lock()
 		r.sum.Reused++
+		if prev.MiniBatch {
+			r.sum.FailedMiniBatches++
+		}
 		r.mu.Unlock()
 		r.done.Add(1)
-		if r.crossed() {
-			return r.thresholdError()
-		}
-		return nil
+		return r.overLimit()
 	}
 	var lastErr error
 	for attempt := 0; attempt <= r.cfg.MaxRetries; attempt++ {
@@ -346,10 +445,13 @@ func (r *runner) do(ctx context.Context, mb *miniBatch) error {
 		out, failed, errs, scored, err := r.score(actx, mb)
 		cancel()
 		if err == nil {
+			// Under a parallel job's rules a mini-batch whose run()
+			// returned too few rows failed, though it is not retried.
+			mbFailed := r.cfg.MiniBatchLimits != nil && failed > 0
 			// The failures are written first: a mini-batch counts as done
 			// only once both files are there.
 			if failed > 0 {
-				b, _ := json.Marshal(failures{Count: failed, Errors: errs})
+				b, _ := json.Marshal(failures{Count: failed, Errors: errs, MiniBatch: mbFailed})
 				if err := writeAtomic(r.statePath(mb.index)+".failed", b); err != nil {
 					return err
 				}
@@ -360,26 +462,57 @@ func (r *runner) do(ctx context.Context, mb *miniBatch) error {
 			r.fail(failed, errs...)
 			r.rows.Add(scored)
 			r.mu.Lock()
-			r.sum.Succeeded++
+			if mbFailed {
+				r.sum.FailedMiniBatches++
+			} else {
+				r.sum.Succeeded++
+			}
 			r.mu.Unlock()
 			r.done.Add(1)
-			if r.crossed() {
-				return r.thresholdError()
+			if mbFailed {
+				r.finished(mb, "failed: "+strings.Join(errs, "; "))
+			} else {
+				r.finished(mb, "done")
 			}
-			return nil
+			return r.overLimit()
 		}
 		lastErr = err
-		fmt.Fprintf(r.cfg.Progress, "[batch] mini-batch %d attempt %d failed: %v\n", mb.index, attempt+1, err)
+		fmt.Fprintf(r.cfg.Progress, "[%s] mini-batch %d attempt %d failed: %v\n", r.cfg.Label, mb.index, attempt+1, err)
 	}
-	items := len(mb.files)
+	r.fail(mb.items(), fmt.Sprintf("mini-batch %d failed after %d attempts: %v", mb.index, r.cfg.MaxRetries+1, lastErr))
+	if r.cfg.MiniBatchLimits != nil {
+		r.mu.Lock()
+		r.sum.FailedMiniBatches++
+		r.mu.Unlock()
+		r.done.Add(1)
+		r.finished(mb, fmt.Sprintf("failed after %d attempts", r.cfg.MaxRetries+1))
+	}
+	return r.overLimit()
+}
+
+// items is how many items a mini-batch holds: files, or rows of a range.
+func (mb *miniBatch) items() int {
 	if mb.file != "" {
-		items = len(mb.rows)
+		return len(mb.rows)
 	}
-	r.fail(items, fmt.Sprintf("mini-batch %d failed after %d attempts: %v", mb.index, r.cfg.MaxRetries+1, lastErr))
-	if r.crossed() {
-		return r.thresholdError()
+	return len(mb.files)
+}
+
+// finished logs, under a parallel job's rules, how a mini-batch ended and
+// how many are done and failed of all of them.
+func (r *runner) finished(mb *miniBatch, how string) {
+	if r.cfg.MiniBatchLimits == nil {
+		return
 	}
-	return nil
+	total := "?"
+	if n := r.total.Load(); n >= 0 {
+		total = strconv.FormatInt(n, 10)
+	}
+	r.mu.Lock()
+	failed := r.sum.FailedMiniBatches
+	r.mu.Unlock()
+	fmt.Fprintf(r.cfg.Progress, "[%s] mini-batch %d %s; %d of %s mini-batches done, %d failed\n",
+		r.cfg.Label, mb.index, how, r.done.Load(), total, failed)
 }
 
 // score returns the output lines of a mini-batch, its failed items and
@@ -451,18 +584,26 @@ func (r *runner) score(ctx context.Context, mb *miniBatch) ([]byte, int, []strin
 }
 
 // scoreFiles hands a mini-batch to the FileScorer: its files, or its row
-// range written to a file of its own.
+// range written to a file of its own (as a table, in tabular mode). Under
+// MiniBatchLimits the rows run() returned short of the items it was given
+// are failed items.
 func (r *runner) scoreFiles(ctx context.Context, mb *miniBatch) ([]byte, int, []string, int64, error) {
-	paths := mb.files
+	var lines []string
+	var err error
 	if mb.file != "" {
-		p, err := r.writeRange(mb)
-		if err != nil {
-			return nil, 0, nil, 0, err
+		p, werr := r.writeRange(mb)
+		if werr != nil {
+			return nil, 0, nil, 0, werr
 		}
 		defer os.RemoveAll(filepath.Dir(p))
-		paths = []string{p}
+		if ts, ok := r.files.(TableScorer); ok && r.cfg.Tabular {
+			lines, err = ts.ScoreTable(ctx, p)
+		} else {
+			lines, err = r.files.ScoreFiles(ctx, []string{p})
+		}
+	} else {
+		lines, err = r.files.ScoreFiles(ctx, mb.files)
 	}
-	lines, err := r.files.ScoreFiles(ctx, paths)
 	if err != nil {
 		return nil, 0, nil, 0, err
 	}
@@ -471,7 +612,13 @@ func (r *runner) scoreFiles(ctx context.Context, mb *miniBatch) ([]byte, int, []
 		out.WriteString(l)
 		out.WriteByte('\n')
 	}
-	return []byte(out.String()), 0, nil, int64(len(lines)), nil
+	failed := 0
+	var msgs []string
+	if short := mb.items() - len(lines); r.cfg.MiniBatchLimits != nil && short > 0 {
+		failed = short
+		msgs = []string{fmt.Sprintf("mini-batch %d: run() returned %d rows for %d items", mb.index, len(lines), mb.items())}
+	}
+	return []byte(out.String()), failed, msgs, int64(len(lines)), nil
 }
 
 // writeRange writes a row range, with its header, to a CSV file named as
@@ -511,6 +658,8 @@ func (r *runner) writeRange(mb *miniBatch) (string, error) {
 type failures struct {
 	Count  int      `json:"count"`
 	Errors []string `json:"errors"`
+	// MiniBatch is set when the mini-batch itself failed (MiniBatchLimits).
+	MiniBatch bool `json:"mini_batch_failed,omitempty"`
 }
 
 // ColumnsError is a file whose columns the model cannot use: the file is
@@ -519,21 +668,24 @@ type ColumnsError struct{ Msg string }
 
 func (e *ColumnsError) Error() string { return e.Msg }
 
-// splitParquet sends row ranges of a Parquet file, read a range at a time.
-func (r *runner) splitParquet(path string, send func(*miniBatch) bool) (int, error) {
+// splitParquet sends row ranges of a Parquet file, read a range at a
+// time, numbered from n.
+func (r *runner) splitParquet(path string, n int, send func(*miniBatch) bool) (int, error) {
+	if r.cfg.BytesPerBatch > 0 && r.frames == nil {
+		return r.splitParquetBytes(path, n, send)
+	}
 	pr, err := tabular.Open(path, tabular.Options{BatchRows: r.cfg.RowsPerBatch})
 	if err != nil {
-		return 0, fmt.Errorf("input %w", err)
+		return n, fmt.Errorf("input %w", err)
 	}
 	defer pr.Close()
 	var names []string
 	if r.frames != nil {
 		if err := r.checkInputs(path, pr.Columns()); err != nil {
-			return 0, err
+			return n, err
 		}
 		names, _ = r.frames.Inputs()
 	}
-	n := 0
 	for {
 		f, err := pr.Next()
 		if err == io.EOF {
@@ -573,18 +725,59 @@ func (r *runner) checkInputs(path string, have []string) error {
 	return nil
 }
 
-// splitCSVChunks sends row ranges of a CSV file as unparsed records: the
-// workers parse them, in parallel.
-func (r *runner) splitCSVChunks(path string, send func(*miniBatch) bool) (int, error) {
+// splitParquetBytes sends row ranges of a Parquet file of about
+// BytesPerBatch bytes each, counted as the rows' values take as text.
+func (r *runner) splitParquetBytes(path string, n int, send func(*miniBatch) bool) (int, error) {
+	pr, err := tabular.Open(path, tabular.Options{BatchRows: 1024})
+	if err != nil {
+		return n, fmt.Errorf("input %w", err)
+	}
+	defer pr.Close()
+	var rows [][]string
+	var size int64
+	first := int64(1)
+	flush := func() bool {
+		if len(rows) == 0 {
+			return true
+		}
+		mb := &miniBatch{index: n, file: path, header: pr.Columns(), rows: rows, first: int(first)}
+		n++
+		first += int64(len(rows))
+		rows, size = nil, 0
+		return send(mb)
+	}
+	for {
+		f, err := pr.Next()
+		if err == io.EOF {
+			flush()
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("input %s: %w", path, err)
+		}
+		for _, row := range FrameRows(f) {
+			rows = append(rows, row)
+			for _, v := range row {
+				size += int64(len(v)) + 1
+			}
+			if r.rangeFull(len(rows), size) && !flush() {
+				return n, nil
+			}
+		}
+	}
+}
+
+// splitCSVChunks sends row ranges of a CSV file as unparsed records,
+// numbered from n: the workers parse them, in parallel.
+func (r *runner) splitCSVChunks(path string, n int, send func(*miniBatch) bool) (int, error) {
 	c, err := tabular.OpenCSVChunks(path)
 	if err != nil {
-		return 0, fmt.Errorf("input %w", err)
+		return n, fmt.Errorf("input %w", err)
 	}
 	defer c.Close()
 	if err := r.checkInputs(path, c.Columns()); err != nil {
-		return 0, err
+		return n, err
 	}
-	n := 0
 	for {
 		ch, err := c.Next(r.cfg.RowsPerBatch)
 		if err == io.EOF {
@@ -808,23 +1001,23 @@ func (r *runner) fail(n int, msgs ...string) {
 	}
 }
 
-func (r *runner) crossed() bool {
-	if r.cfg.ErrorThreshold < 0 {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.sum.FailedItems > r.cfg.ErrorThreshold
-}
-
-func (r *runner) thresholdError() error {
+// overLimit is the error that ends the run once its failed items cross
+// the error threshold, or its failed mini-batches the mini-batch one;
+// nil before.
+func (r *runner) overLimit() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	first := ""
 	if len(r.sum.Errors) > 0 {
 		first = "; first: " + strings.Join(r.sum.Errors[:min(3, len(r.sum.Errors))], "; ")
 	}
-	return fmt.Errorf("%d failed items exceed error_threshold %d%s", r.sum.FailedItems, r.cfg.ErrorThreshold, first)
+	if t := r.cfg.ErrorThreshold; t >= 0 && r.sum.FailedItems > t {
+		return fmt.Errorf("%d failed items exceed error_threshold %d%s", r.sum.FailedItems, t, first)
+	}
+	if l := r.cfg.MiniBatchLimits; l != nil && l.ErrorThreshold >= 0 && r.sum.FailedMiniBatches > l.ErrorThreshold {
+		return fmt.Errorf("%d failed mini-batches exceed mini_batch_error_threshold %d%s", r.sum.FailedMiniBatches, l.ErrorThreshold, first)
+	}
+	return nil
 }
 
 // progress prints a line every second until stopped.
@@ -847,7 +1040,7 @@ func (r *runner) progress(ctx context.Context) func() {
 				failed := r.sum.FailedItems
 				r.mu.Unlock()
 				rows := r.rows.Load()
-				fmt.Fprintf(r.cfg.Progress, "[batch] %d mini-batches done, %d failed items, %d rows scored (%.0f rows/s)\n",
+				fmt.Fprintf(r.cfg.Progress, "["+r.cfg.Label+"] %d mini-batches done, %d failed items, %d rows scored (%.0f rows/s)\n",
 					r.done.Load(), failed, rows, float64(rows)/time.Since(start).Seconds())
 			}
 		}

@@ -95,7 +95,7 @@ func TestFloatValueKeepsADecimalPoint(t *testing.T) {
 // the code folder before any Python starts.
 func TestStartDriverNeedsTheScript(t *testing.T) {
 	dir := t.TempDir()
-	_, err := StartDriver(t.Context(), dir, dir, "score.py", filepath.Join(dir, "out"), Workers{N: 2})
+	_, err := StartDriver(t.Context(), dir, dir, "score.py", filepath.Join(dir, "out"), Workers{N: 2}, DriverOptions{})
 	if err == nil || !strings.Contains(err.Error(), "scoring_script score.py is not a file in the code folder") {
 		t.Errorf("missing script: %v", err)
 	}

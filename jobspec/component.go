@@ -15,9 +15,10 @@ import (
 	"github.com/wharfml/wharf/yamlfile"
 )
 
-// ComponentSpec is a command component (commandComponent.schema.json). An
-// inline command step of a pipeline becomes an anonymous ComponentSpec (empty
-// Name) that is deterministic.
+// ComponentSpec is a command component (commandComponent.schema.json), or
+// a parallel one (parallelComponent.schema.json, Parallel set). An inline
+// step of a pipeline becomes an anonymous ComponentSpec (empty Name) that
+// is deterministic.
 type ComponentSpec struct {
 	// Type is "pipeline" for a pipeline component
 	// (pipelineComponent.schema.json), empty for a command component.
@@ -50,7 +51,10 @@ type ComponentSpec struct {
 	Outputs            map[string]*OutputSpec
 	// Jobs are a pipeline component's steps; nil for a command component.
 	Jobs *PipelineJobs `json:",omitempty"`
-	Pos  Position
+	// Parallel is set for a parallel component, whose Command runs its
+	// task's entry script over mini-batches.
+	Parallel *ParallelSpec `json:",omitempty"`
+	Pos      Position
 }
 
 // IsPipeline reports whether c is a pipeline component.
@@ -83,6 +87,10 @@ func (c *ComponentSpec) Clone() *ComponentSpec {
 	if c.Distribution != nil {
 		d := *c.Distribution
 		out.Distribution = &d
+	}
+	if c.Parallel != nil {
+		p := *c.Parallel
+		out.Parallel = &p
 	}
 	out.Resources.Locations = append([]string(nil), c.Resources.Locations...)
 	out.Inputs = make(map[string]*InputSpec, len(c.Inputs))
@@ -235,7 +243,7 @@ var reservedPortNames = map[string]bool{
 	"path": true, "ld_library_path": true, "user": true, "logname": true, "home": true, "pwd": true, "shell": true,
 }
 
-// LoadComponent reads a command component YAML file, applying --set
+// LoadComponent reads a command or parallel component YAML file, applying --set
 // overrides. r checks the environment and code references; nil means no
 // registered assets exist.
 func LoadComponent(path string, sets []string, r Resolver) (*ComponentSpec, error) {
@@ -286,7 +294,14 @@ func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *Co
 		return s.pipelineComponent(n, field, named)
 	}
 	var raw rawComponent
-	s.decode(n, field, &raw)
+	var par *rawParallelComponent
+	if isParallel(n) {
+		par = &rawParallelComponent{}
+		s.decode(n, field, par)
+		raw = par.rawComponent
+	} else {
+		s.decode(n, field, &raw)
+	}
 	c := &ComponentSpec{
 		Name: raw.Name, Version: raw.Version, DisplayName: raw.DisplayName, Description: raw.Description,
 		Tags: raw.Tags, IsDeterministic: true, Resources: Resources{InstanceCount: 1},
@@ -300,18 +315,25 @@ func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *Co
 		}
 		return n
 	}
-	if raw.Type != "" && raw.Type != "command" {
-		s.fail(keyNode("type"), join(field, "type"), "unsupported component type %q (expected command or pipeline)", raw.Type)
+	if raw.Type != "" && raw.Type != "command" && raw.Type != "parallel" {
+		s.fail(keyNode("type"), join(field, "type"), "unsupported component type %q (expected command, parallel or pipeline)", raw.Type)
 	}
 	if raw.IsDeterministic != nil {
 		c.IsDeterministic = *raw.IsDeterministic
 	}
 	s.checkComponentName(n, field, c.Name, named)
+	if par != nil {
+		s.notInParallel(n, field, raw.Command, raw.Code, raw.Environment, raw.Distribution)
+		raw.Command, raw.Code, raw.Environment, raw.Distribution = nil, nil, nil, nil
+	}
 	if raw.Code != nil {
 		c.Code, c.CodeRef, c.CodeURI = s.code(raw.Code, join(field, "code"), r)
 	}
 	if raw.Environment != nil {
 		c.Environment = s.environmentField(raw.Environment, join(field, "environment"), r)
+	}
+	if par != nil {
+		s.parallelSettings(n, field, &par.rawParallel, par.RetrySettings, c, r, true)
 	}
 	if raw.AdditionalIncludes != nil {
 		c.AdditionalIncludes = s.additionalIncludes(raw.AdditionalIncludes, join(field, "additional_includes"), c.Code)
@@ -324,6 +346,10 @@ func (s scope) component(n *yaml.Node, field string, r Resolver, named bool) *Co
 	}
 	s.inputDefs(raw.Inputs, join(field, "inputs"), c)
 	s.outputDefs(raw.Outputs, join(field, "outputs"), c)
+	if par != nil {
+		s.checkParallel(n, field, c)
+		return c
+	}
 	cmdNode := keyNode("command")
 	if raw.Command == nil || isNull(raw.Command) {
 		s.fail(n, join(field, "command"), "command is required")

@@ -205,10 +205,8 @@ func (b *docBuilder) job(doc *yamlfile.Document, n *yaml.Node, field string) *ya
 	return copyMapping(n, func(key string, v *yaml.Node) *yaml.Node {
 		f := join(field, key)
 		switch key {
-		case "code":
-			return b.code(doc, v, f)
-		case "environment":
-			return b.environment(doc, v, f)
+		case "code", "environment":
+			return b.runsOn(doc, key, v, f)
 		case "inputs":
 			return b.inputs(doc, v, f)
 		case "component":
@@ -222,6 +220,8 @@ func (b *docBuilder) job(doc *yamlfile.Document, n *yaml.Node, field string) *ya
 				return b.componentBody(doc, deref(v), f)
 			}
 			return b.job(doc, v, f)
+		case "task":
+			return b.task(doc, v, f)
 		case "jobs":
 			if v.Kind != yaml.MappingNode {
 				return v
@@ -298,9 +298,35 @@ func (b *docBuilder) componentBody(doc *yamlfile.Document, n *yaml.Node, field s
 			return copyMapping(v, func(step string, sv *yaml.Node) *yaml.Node {
 				return b.job(doc, sv, join(join(field, key), step))
 			})
+		case "task":
+			return b.task(doc, v, join(field, key))
 		}
 		return v
 	})
+}
+
+// task copies a parallel job's task, uploading its code and its
+// environment's local files.
+func (b *docBuilder) task(doc *yamlfile.Document, n *yaml.Node, field string) *yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return n
+	}
+	return copyMapping(n, func(key string, v *yaml.Node) *yaml.Node {
+		return b.runsOn(doc, key, v, join(field, key))
+	})
+}
+
+// runsOn uploads a code field and an environment's local files; any
+// other key stays as written.
+func (b *docBuilder) runsOn(doc *yamlfile.Document, key string, v *yaml.Node, field string) *yaml.Node {
+	switch key {
+	case "code":
+		return b.code(doc, v, field)
+	case "environment":
+		return b.environment(doc, v, field)
+	}
+	return v
 }
 
 // environment inlines an inline environment's conda file and uploads its

@@ -324,6 +324,8 @@ func jobFromDocument(doc *yamlfile.Document, n *yaml.Node, field string, r Resol
 		plan = s.pipelineJob(n, field, r)
 	case "sweep":
 		plan = s.sweepJob(n, field, r)
+	case "parallel":
+		s.fail(typeNode, join(field, "type"), "a parallel job runs only as a step of a pipeline job, as in Azure ML: put it under jobs: of a type: pipeline job")
 	default:
 		s.fail(typeNode, join(field, "type"), "unsupported job type %q (expected command, pipeline or sweep)", typ)
 	}
@@ -362,7 +364,7 @@ func (s scope) commandJob(n *yaml.Node, field string, r Resolver) *Plan {
 	if stepName == "" {
 		stepName = "main"
 	}
-	b := s.buildStep(stepName, n, field, &raw, clean, r, nil)
+	b := s.buildStep(stepName, n, field, &raw, nil, clean, r, nil)
 	b.resolveInputs(s, nil, nil)
 	plan.Steps = []*Step{b.step}
 	for name, bind := range b.step.Inputs {

@@ -143,8 +143,16 @@ func (s scope) pipelineSteps(n, jobs *yaml.Node, jobsField string, r Resolver, p
 			}
 		} else {
 			var rawStep rawCommandJob
-			clean := s.decode(e.value, f, &rawStep)
-			b = s.buildStep(name, e.value, f, &rawStep, clean, r, pc)
+			var par *rawParallel
+			var clean bool
+			if isParallel(e.value) {
+				var rp rawParallelStep
+				clean = s.decode(e.value, f, &rp)
+				rawStep, par = rp.rawCommandJob, &rp.rawParallel
+			} else {
+				clean = s.decode(e.value, f, &rawStep)
+			}
+			b = s.buildStep(name, e.value, f, &rawStep, par, clean, r, pc)
 		}
 		b.name = name
 		b.step.Name = pc.prefix + name
@@ -168,6 +176,7 @@ func (s scope) pipelineSteps(n, jobs *yaml.Node, jobsField string, r Resolver, p
 	var out []*Step
 	for _, b := range sorted {
 		b.resolveInputs(s, pc, steps)
+		b.checkParallelInput(s)
 		if b.pipeline {
 			if b.ok && len(cycle) == 0 {
 				out = append(out, s.expandStep(b, pc, r)...)

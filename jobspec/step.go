@@ -85,19 +85,20 @@ type stepBuild struct {
 var stepNameRe = portNameRe
 
 // buildStep assembles a step from a command job mapping (a pipeline step,
-// or a whole command job when pc is nil).
-func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawCommandJob, clean bool, r Resolver, pc *pipelineContext) *stepBuild {
+// or a whole command job when pc is nil), or from a parallel step's
+// (par set).
+func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawCommandJob, par *rawParallel, clean bool, r Resolver, pc *pipelineContext) *stepBuild {
 	st := &Step{Name: name, DisplayName: raw.DisplayName, Description: raw.Description, Tags: raw.Tags,
 		EnvironmentVariables: raw.EnvironmentVariables, Inputs: map[string]Binding{},
 		Outputs: map[string]*OutputBinding{}, Pos: s.position(n, field)}
 	b := &stepBuild{step: st, node: n, field: field, ok: true, depRefs: map[string]*pendingInput{}, written: map[string]bool{}}
 	if pc != nil {
 		switch raw.Type {
-		case "", "command":
+		case "", "command", "parallel":
 		case "pipeline":
 			b.pipeline = true
 		default:
-			s.fail(valueOf(n, "type"), join(field, "type"), "unsupported step type %q (expected command, pipeline or sweep)", raw.Type)
+			s.fail(valueOf(n, "type"), join(field, "type"), "unsupported step type %q (expected command, parallel, pipeline or sweep)", raw.Type)
 		}
 		if raw.Name != "" && raw.Name != name {
 			s.fail(valueOf(n, "name"), join(field, "name"), "name %q differs from the step name %q", raw.Name, name)
@@ -134,6 +135,27 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 			Inputs: map[string]*InputSpec{}, Outputs: map[string]*OutputSpec{}, Pos: st.Pos}
 	}
 	st.Component = comp
+	if b.ok && !b.inline {
+		switch {
+		case par != nil && comp.Parallel == nil:
+			s.fail(valueOf(n, "component"), join(field, "component"), "a parallel step needs a parallel component; component %s is a command component", componentLabel(comp))
+			b.ok = false
+		case raw.Type == "command" && comp.Parallel != nil:
+			s.fail(valueOf(n, "type"), join(field, "type"), "component %s is a parallel component; write type: parallel", componentLabel(comp))
+			b.ok = false
+		}
+	}
+	parallel := par != nil || comp.Parallel != nil
+	if parallel {
+		s.notInParallel(n, field, raw.Command, raw.Code, raw.Environment, raw.Distribution)
+		raw.Command, raw.Code, raw.Environment, raw.Distribution = nil, nil, nil, nil
+		if par == nil {
+			par = &rawParallel{}
+		}
+		s.parallelSettings(n, field, par, raw.RetrySettings, comp, r, b.inline)
+		// retry_settings are the mini-batches', not the step's.
+		raw.RetrySettings = nil
+	}
 	if raw.Code != nil {
 		comp.Code, comp.CodeRef, comp.CodeURI = s.code(raw.Code, join(field, "code"), r)
 	}
@@ -156,10 +178,10 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 	}
 	// Without a clean decode a missing field is likely a misspelt one,
 	// already reported.
-	if b.ok && clean && comp.Command == "" && !b.pipeline {
+	if b.ok && clean && comp.Command == "" && !b.pipeline && !parallel {
 		s.fail(n, join(field, "command"), "command is required (or use component)")
 	}
-	if b.ok && clean && comp.Environment.IsZero() && (b.inline || raw.Environment != nil) {
+	if b.ok && clean && comp.Environment.IsZero() && (b.inline || raw.Environment != nil) && !parallel {
 		s.fail(n, join(field, "environment"), "environment is required")
 	}
 
@@ -259,10 +281,13 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 		}
 	}
 
-	if b.ok && comp.Command != "" && (b.inline || raw.Command != nil) {
+	if b.ok && comp.Command != "" && (b.inline || raw.Command != nil) && !parallel {
 		for _, msg := range checkCommand(comp.Command, comp.Inputs, comp.Outputs) {
 			s.fail(cmdNode, join(field, "command"), "%s", msg)
 		}
+	}
+	if b.ok && parallel {
+		s.checkParallel(n, field, comp)
 	}
 
 	// Run settings.

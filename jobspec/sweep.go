@@ -227,7 +227,7 @@ func (s scope) sweepStep(name string, n *yaml.Node, field string, raw *rawSweepJ
 	synth.Inputs = sweepInputs(raw.Inputs, params, valueOf(n, "search_space"))
 	// The trial's fields are checked here; buildStep's own checks of a
 	// command job's command and environment would name the wrong place.
-	b := s.buildStep(name, n, field, &synth, false, r, pc)
+	b := s.buildStep(name, n, field, &synth, nil, false, r, pc)
 	b.sweepInputs = raw.Inputs
 	b.step.Sweep = cfg
 	b.searchSpaceFields(s, before)

@@ -237,6 +237,16 @@ type Config struct {
 	Sandbox *sandbox.Sandbox
 	// Mounts are further host paths the sandboxed workers may reach.
 	Mounts []sandbox.Mount
+	// ProgramArgs (batch) are the driver's command-line arguments: its
+	// sys.argv after the script's own path, as an Azure ML parallel
+	// job's program_arguments reach its entry script.
+	ProgramArgs []string
+	// SpaceRows (batch) writes the rows of a returned DataFrame or list
+	// space-separated, as a parallel job appends them, instead of as CSV.
+	SpaceRows bool
+	// LoggingLevel (batch), when set, configures Python's logging at that
+	// level (DEBUG, INFO, WARNING) on the worker's stderr.
+	LoggingLevel string
 }
 
 // Pool is a set of running workers for one model. Its methods are safe for
@@ -470,6 +480,9 @@ func (p *Pool) startWorker(ctx context.Context, index int) (*worker, error) {
 	if p.cfg.Mode == ModeScore || p.cfg.Mode == ModeBatch {
 		args = append(args, "--code-dir", p.cfg.CodeDir, "--scoring-script", p.cfg.ScoringScript)
 		dir = p.cfg.CodeDir
+	}
+	if p.cfg.Mode == ModeBatch {
+		args = append(args, p.cfg.batchArgs()...)
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -1119,13 +1132,17 @@ func (p *Pool) call(ctx context.Context, kind, want byte, body []byte) ([]byte, 
 // Errors are those of Predict; a *ModelError carries the exception run()
 // raised.
 func (p *Pool) RunBatch(ctx context.Context, paths []string) ([]string, error) {
-	if p.cfg.Mode != ModeBatch {
-		return nil, wharf.Errorf(wharf.EINVALID, "RunBatch needs a %q pool, not %q", ModeBatch, p.cfg.Mode)
-	}
 	if paths == nil {
 		paths = []string{}
 	}
-	body, err := json.Marshal(paths)
+	return p.runBatch(ctx, paths)
+}
+
+func (p *Pool) runBatch(ctx context.Context, batch any) ([]string, error) {
+	if p.cfg.Mode != ModeBatch {
+		return nil, wharf.Errorf(wharf.EINVALID, "a mini-batch needs a %q pool, not %q", ModeBatch, p.cfg.Mode)
+	}
+	body, err := json.Marshal(batch)
 	if err != nil {
 		return nil, err
 	}
@@ -1138,6 +1155,30 @@ func (p *Pool) RunBatch(ctx context.Context, paths []string) ([]string, error) {
 		return nil, fmt.Errorf("pyworker: the batch driver's answer is not a list of rows: %w", err)
 	}
 	return rows, nil
+}
+
+// RunTable sends a ModeBatch pool's driver one mini-batch of rows, the
+// CSV or Parquet file at path, which run() gets as a pandas DataFrame,
+// and returns the output rows as RunBatch does.
+func (p *Pool) RunTable(ctx context.Context, path string) ([]string, error) {
+	return p.runBatch(ctx, map[string]string{"table": path})
+}
+
+// batchArgs are the worker's arguments for a driver's program arguments,
+// row format and logging.
+func (c *Config) batchArgs() []string {
+	var args []string
+	if len(c.ProgramArgs) > 0 {
+		b, _ := json.Marshal(c.ProgramArgs)
+		args = append(args, "--program-args", string(b))
+	}
+	if c.SpaceRows {
+		args = append(args, "--row-format", "space")
+	}
+	if c.LoggingLevel != "" {
+		args = append(args, "--logging-level", c.LoggingLevel)
+	}
+	return args
 }
 
 // failed handles an exchange that broke off: the worker's stream can no

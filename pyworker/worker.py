@@ -37,8 +37,11 @@ A pyfunc request may instead be {"parquet_file": PATH}: a batch
 mini-batch the server wrote as a Parquet file, read here with pyarrow.
 
 In batch mode a request is a JSON list of file paths (the mini-batch given
-to the driver's run()), and the answer is a JSON list of strings, one for
-each output row: see batch_rows.
+to the driver's run()), or {"table": PATH}, a CSV or Parquet file of rows
+given to run() as a pandas DataFrame; the answer is a JSON list of strings,
+one for each output row: see batch_rows. --program-args (a JSON list) is
+the driver's sys.argv after its own path, and --row-format space writes
+rows space-separated, as an Azure ML parallel job appends them.
 
 In zygote mode the process is a warm parent rather than a worker: it
 imports the libraries once (by loading each --warm-model and importing
@@ -58,6 +61,7 @@ import importlib.util
 import inspect
 import io
 import json
+import logging
 import math
 import os
 import selectors
@@ -298,26 +302,27 @@ def cell(value):
     return value
 
 
-def csv_line(values):
+def csv_line(values, delimiter=","):
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow([cell(v) for v in values])
+    csv.writer(buf, delimiter=delimiter, lineterminator="").writerow([cell(v) for v in values])
     return buf.getvalue()
 
 
-def batch_rows(result):
+def batch_rows(result, delimiter=","):
     """Turns what a batch driver's run() returned into output rows, one
     string each (the Go side ends each with a newline):
 
-    - a pandas DataFrame: each row as a CSV line, without the header and
-      the index;
+    - a pandas DataFrame: each row as a line of its values separated by
+      delimiter (quoted as CSV where they must be), without the header
+      and the index;
     - a list, tuple, numpy array or pandas Series: one row per element,
       where a str is written as it is, a list, tuple, numpy array or
-      Series (say, a row of df.values) as a CSV line of its items, a dict
+      Series (say, a row of df.values) as a line of its items, a dict
       as JSON, None as an empty line and anything else as str() of it.
     """
     module = type(result).__module__
     if module.startswith("pandas") and hasattr(result, "columns") and hasattr(result, "itertuples"):
-        return [csv_line(row) for row in result.itertuples(index=False, name=None)]
+        return [csv_line(row, delimiter) for row in result.itertuples(index=False, name=None)]
     if module.startswith("pandas") and hasattr(result, "tolist"):
         result = result.tolist()
     elif module.startswith("numpy") and hasattr(result, "ndim") and result.ndim >= 1:
@@ -336,16 +341,32 @@ def batch_rows(result):
         elif isinstance(item, (list, tuple)) or (
                 type(item).__module__.split(".")[0] in ("numpy", "pandas") and hasattr(item, "tolist")
                 and getattr(item, "ndim", 0) >= 1):
-            rows.append(csv_line(list(item)))
+            rows.append(csv_line(list(item), delimiter))
         else:
             rows.append(str(cell(item)))
     return rows
 
 
+def read_table(path):
+    """Reads a CSV or Parquet file of a tabular mini-batch with pandas."""
+    import pandas as pd
+
+    if path.lower().endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
 def load_batch(args):
     """Imports an Azure ML batch driver, which must define init() and
     run(mini_batch), and calls init() once; returns the handler that
-    calls run() with each mini-batch's list of file paths."""
+    calls run() with each mini-batch: its list of file paths, or its rows
+    as a DataFrame. The driver's shutdown(), if it has one, is the
+    handler's shutdown attribute."""
+    if args.program_args:
+        sys.argv = [os.path.join(os.path.abspath(args.code_dir or "."), args.scoring_script)] + json.loads(args.program_args)
+    if args.logging_level:
+        logging.basicConfig(level=args.logging_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module = import_script(args)
     init = getattr(module, "init", None)
     run = getattr(module, "run", None)
@@ -354,16 +375,21 @@ def load_batch(args):
         raise AttributeError("batch driver %s defines no %s function; a batch scoring script needs init() and run(mini_batch)"
                              % (args.scoring_script, " and no ".join(missing)))
     init()
+    delimiter = " " if args.row_format == "space" else ","
 
     def handle(body):
         try:
-            paths = json.loads(body)
+            batch = json.loads(body)
         except ValueError as e:
             raise InputError("the mini-batch is not valid JSON: %s" % e)
-        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-            raise InputError("the mini-batch must be a JSON list of file paths")
-        return json.dumps(batch_rows(run(paths))).encode("utf-8")
+        if isinstance(batch, dict) and isinstance(batch.get("table"), str):
+            batch = read_table(batch["table"])
+        elif not isinstance(batch, list) or not all(isinstance(p, str) for p in batch):
+            raise InputError("the mini-batch must be a JSON list of file paths or {\"table\": PATH}")
+        return json.dumps(batch_rows(run(batch), delimiter)).encode("utf-8")
 
+    shutdown = getattr(module, "shutdown", None)
+    handle.shutdown = shutdown if callable(shutdown) else None
     return handle
 
 
@@ -683,6 +709,9 @@ def main(argv=None):
     parser.add_argument("--code-dir", default="")
     parser.add_argument("--scoring-script", default="score.py")
     parser.add_argument("--warm-model", action="append", default=[])
+    parser.add_argument("--program-args", default="")
+    parser.add_argument("--row-format", default="csv", choices=["csv", "space"])
+    parser.add_argument("--logging-level", default="")
     args = parser.parse_args(argv)
     if args.mode == "zygote":
         return zygote(args)
@@ -711,7 +740,14 @@ def main(argv=None):
         return 1
     info = {"pid": os.getpid(), "python": sys.version.split()[0]}
     send(conn, READY, 0, json.dumps(info).encode("utf-8"))
-    return serve(conn, rfile, handle)
+    code = serve(conn, rfile, handle)
+    shutdown = getattr(handle, "shutdown", None)
+    if shutdown is not None:
+        try:
+            shutdown()
+        except Exception:
+            traceback.print_exc()
+    return code
 
 
 # Variables that take effect when an interpreter or a native library starts

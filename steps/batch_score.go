@@ -61,7 +61,7 @@ func BatchScore(ctx context.Context, cfg BatchScoreConfig, log io.Writer) (*batc
 func runBatch(ctx context.Context, cfg BatchScoreConfig, log io.Writer) (*batch.Summary, error) {
 	w := batch.Workers{N: cfg.Workers, Log: log, WarmDir: cfg.WarmDir}
 	if cfg.ScoringScript != "" {
-		driver, err := batch.StartDriver(ctx, cfg.Model, cfg.Code, cfg.ScoringScript, cfg.Output, w)
+		driver, err := batch.StartDriver(ctx, cfg.Model, cfg.Code, cfg.ScoringScript, cfg.Output, w, batch.DriverOptions{})
 		if err != nil {
 			return nil, err
 		}

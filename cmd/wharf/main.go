@@ -150,6 +150,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.registerCommand(),
 		a.generateCommand(),
 		a.batchScoreCommand(),
+		a.parallelRunCommand(),
 		a.quickstartCommand(),
 	)
 	guardGroups(root)
