@@ -169,6 +169,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		}
 		defer withdraw()
 	}
+	_ = os.Remove(s.errorFile(st))
 	say("running: %s", command)
 	// Running is recorded with the process, before Run acts on it, so
 	// that a server that dies from here on finds the process to stop.
@@ -190,7 +191,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		return s.attemptFailed(ctx, st, at, spec, &res,
 			fmt.Sprintf("timed out after %d seconds (limits.timeout)", spec.TimeoutSeconds), logf)
 	case res.ExitCode != 0:
-		return s.attemptFailed(ctx, st, at, spec, &res, fmt.Sprintf("the command exited with code %d", res.ExitCode), logf)
+		return s.attemptFailed(ctx, st, at, spec, &res, fmt.Sprintf("the command exited with code %d", res.ExitCode)+s.failureReason(st), logf)
 	}
 
 	if err := verified(); err != nil {
@@ -323,6 +324,30 @@ func lastAttempt(j *wharf.Job, n int) *wharf.JobAttempt {
 		return nil
 	}
 	return &j.Attempts[len(j.Attempts)-1]
+}
+
+// errorFile is where a step's command may write why it failed: Wharf's
+// own step programs (parallel-run) do, so that the step's error says more
+// than an exit code. It is in the job's state folder, which the step may
+// write.
+func (s *Scheduler) errorFile(st *wharf.Job) string {
+	return filepath.Join(s.jobDir(st.Workspace, st.Name), "state", "step-error.txt")
+}
+
+// failureReason is ": " and the first line of the step's error file, or
+// "" when it wrote none.
+func (s *Scheduler) failureReason(st *wharf.Job) string {
+	f, err := os.Open(s.errorFile(st))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 2048))
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if line == "" {
+		return ""
+	}
+	return ": " + line
 }
 
 // attemptFailed ends an attempt as failed; the step is queued again while

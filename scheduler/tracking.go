@@ -75,6 +75,9 @@ func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec 
 	}
 	// A folder that outlives attempts, for work a retry can resume.
 	vars["WHARF_JOB_STATE_DIR"] = filepath.Join(s.jobDir(st.Workspace, st.Name), "state")
+	// Where Wharf's own step programs say why they failed, for the
+	// step's error (see failureReason).
+	vars["WHARF_STEP_ERROR_FILE"] = s.errorFile(st)
 	// The names Azure ML sets, which scripts written for it read.
 	vars["AZUREML_RUN_ID"] = st.Name
 	vars["WHARF_JOB_NAME"] = st.Name
