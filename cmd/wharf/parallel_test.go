@@ -45,6 +45,17 @@ def run(mini_batch):
     return out
 `
 
+// parallelTask runs the entry script with --tag, appending its rows to
+// output rows.
+const parallelTask = `task:
+  type: run_function
+  code: ./src
+  entry_script: score.py
+  environment: {image: python:3.11}
+  program_arguments: --tag ${{inputs.tag}}
+  append_row_to: ${{outputs.rows}}
+`
+
 // parallelFilesPipeline scores a folder two files to a mini-batch; the
 // count step reads the rows the parallel step appended.
 const parallelFilesPipeline = `type: pipeline
@@ -72,14 +83,7 @@ jobs:
     retry_settings:
       max_retries: 1
       timeout: 60
-    task:
-      type: run_function
-      code: ./src
-      entry_script: score.py
-      environment: {image: python:3.11}
-      program_arguments: --tag ${{inputs.tag}}
-      append_row_to: ${{outputs.rows}}
-  count:
+TASK  count:
     command: cp ${{inputs.rows}}/parallel_run_step.txt ${{outputs.out}}/rows.txt
     environment: {image: python:3.11}
     inputs:
@@ -104,7 +108,27 @@ func parallelFilesProject(t *testing.T, threshold int) string {
 		writeFile(t, dir, "files/f"+strconv.Itoa(i)+".txt", strconv.Itoa(i*10)+"\n")
 	}
 	writeFile(t, dir, "files/zz_bad.txt", "x\n")
-	return writeFile(t, dir, "pipeline.yml", strings.Replace(parallelFilesPipeline, "MBET", strconv.Itoa(threshold), 1))
+	text := strings.Replace(parallelFilesPipeline, "MBET", strconv.Itoa(threshold), 1)
+	var task strings.Builder
+	for _, l := range strings.SplitAfter(parallelTask, "\n") {
+		if l != "" {
+			task.WriteString("    " + l)
+		}
+	}
+	return writeFile(t, dir, "pipeline.yml", strings.Replace(text, "TASK", task.String(), 1))
+}
+
+// runParallel runs a pipeline to its end, streaming its log, and returns
+// its name and log; it must complete.
+func (e *batchEnv) runParallel(t *testing.T, pipeline string) (string, string) {
+	t.Helper()
+	out := e.wharf("ml", "job", "create", "--file", pipeline, "--stream", "-w", "mlw", "--query", "name", "-o", "tsv")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	job := lines[len(lines)-1]
+	if status := strings.TrimSpace(e.wharf("ml", "job", "show", "-n", job, "--query", "status", "-o", "tsv", "-w", "mlw")); status != "Completed" {
+		t.Fatalf("job %s is %s:\n%s", job, status, out)
+	}
+	return job, out
 }
 
 // TestParallelStepOverFiles: mini-batches of two files, two workers; the
@@ -114,12 +138,7 @@ func parallelFilesProject(t *testing.T, threshold int) string {
 // of 0 fails the step and says why.
 func TestParallelStepOverFiles(t *testing.T) {
 	e := startBatchEnv(t)
-	out := e.wharf("ml", "job", "create", "--file", parallelFilesProject(t, 1), "--stream", "-w", "mlw", "--query", "name", "-o", "tsv")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	job := lines[len(lines)-1]
-	if status := strings.TrimSpace(e.wharf("ml", "job", "show", "-n", job, "--query", "status", "-o", "tsv", "-w", "mlw")); status != "Completed" {
-		t.Fatalf("job %s is %s:\n%s", job, status, out)
-	}
+	job, out := e.runParallel(t, parallelFilesProject(t, 1))
 	for _, want := range []string{
 		"ValueError: cannot read zz_bad.txt",          // the traceback
 		"mini-batch 3 attempt 2 failed: ValueError",   // retried once
@@ -150,6 +169,53 @@ func TestParallelStepOverFiles(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("appended rows:\n%s\nwant each of %v once", b, want)
 	}
+
+	t.Run("registered component", func(t *testing.T) {
+		dir := filepath.Dir(parallelFilesProject(t, 1))
+		writeFile(t, dir, "parallel.yml", `$schema: https://azuremlschemas.azureedge.net/latest/parallelComponent.schema.json
+type: parallel
+name: file_score
+version: "1"
+inputs:
+  data: {type: uri_folder}
+  tag: {type: string, default: registered}
+outputs:
+  rows: {type: uri_folder}
+input_data: ${{inputs.data}}
+mini_batch_size: "2"
+mini_batch_error_threshold: 1
+retry_settings: {max_retries: 0}
+`+parallelTask)
+		e.wharf("ml", "component", "create", "--file", filepath.Join(dir, "parallel.yml"), "-w", "mlw")
+		pipeline := writeFile(t, dir, "registered.yml", `type: pipeline
+settings: {default_compute: azureml:batch-cluster}
+outputs:
+  rows:
+jobs:
+  score:
+    type: parallel
+    component: azureml:file_score:1
+    inputs:
+      data: {type: uri_folder, path: ./files}
+    outputs:
+      rows: ${{parent.outputs.rows}}
+    mini_batch_size: "3"
+    max_concurrency_per_instance: 2
+`)
+		job, out := e.runParallel(t, pipeline)
+		if !strings.Contains(out, "3 mini-batches (0 reused), 1 failed, 6 rows") {
+			t.Errorf("log lacks the summary of 3 mini-batches of 3 files:\n%s", out)
+		}
+		dl := t.TempDir()
+		e.wharf("ml", "job", "download", "-n", job, "--output-name", "rows", "--download-path", dl, "-w", "mlw")
+		b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "rows", "parallel_run_step.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(b), "registered f"); got != 6 || strings.Contains(string(b), "zz_bad") {
+			t.Errorf("rows of the registered component's step:\n%s", b)
+		}
+	})
 
 	t.Run("threshold exceeded", func(t *testing.T) {
 		job := strings.TrimSpace(e.wharf("ml", "job", "create", "--file", parallelFilesProject(t, 0), "-w", "mlw", "--query", "name", "-o", "tsv"))
@@ -217,12 +283,7 @@ jobs:
       program_arguments: --scale 2
       append_row_to: ${{outputs.scores}}
 `)
-	out := e.wharf("ml", "job", "create", "--file", pipeline, "--stream", "-w", "mlw", "--query", "name", "-o", "tsv")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	job := lines[len(lines)-1]
-	if status := strings.TrimSpace(e.wharf("ml", "job", "show", "-n", job, "--query", "status", "-o", "tsv", "-w", "mlw")); status != "Completed" {
-		t.Fatalf("job %s is %s:\n%s", job, status, out)
-	}
+	job, out := e.runParallel(t, pipeline)
 	m := regexp.MustCompile(`done: (\d+) mini-batches \(0 reused\), 0 failed, (\d+) rows`).FindStringSubmatch(out)
 	if m == nil || m[2] != strconv.Itoa(len(records)-1) {
 		t.Fatalf("summary %v, want %d rows:\n%s", m, len(records)-1, out)
