@@ -40,6 +40,10 @@ type interpreter struct {
 	Executable string
 	// Version is its full version, "3.11.7".
 	Version string
+	// VenvSite, for a host python3 that is itself a virtual environment's
+	// (the server run from a venv), are the folders of that environment's
+	// packages, which an overlay on it must see as the host's Python does.
+	VenvSite []string
 }
 
 var hostInterpreters sync.Map // python name -> *interpreter or error
@@ -59,7 +63,8 @@ func hostInterpreter(ctx context.Context, python string) (*interpreter, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "-c",
-		`import os, sys; print(os.path.realpath(sys.executable)); print("%d.%d.%d" % sys.version_info[:3])`)
+		`import os, site, sys; print(os.path.realpath(sys.executable)); print("%d.%d.%d" % sys.version_info[:3]); `+
+			`print(os.pathsep.join(site.getsitepackages()) if sys.prefix != sys.base_prefix else "")`)
 	cmd.Env = buildEnv()
 	out, err := cmd.Output()
 	if err != nil {
@@ -69,8 +74,14 @@ func hostInterpreter(ctx context.Context, python string) (*interpreter, error) {
 		}
 		return nil, err
 	}
-	exe, version, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	in := &interpreter{Executable: strings.TrimSpace(exe), Version: strings.TrimSpace(version)}
+	lines := strings.SplitN(strings.TrimRight(string(out), "\n"), "\n", 3)
+	for len(lines) < 3 {
+		lines = append(lines, "")
+	}
+	in := &interpreter{Executable: strings.TrimSpace(lines[0]), Version: strings.TrimSpace(lines[1])}
+	if venv := strings.TrimSpace(lines[2]); venv != "" {
+		in.VenvSite = filepath.SplitList(venv)
+	}
 	hostInterpreters.Store(python, in)
 	return in, nil
 }
@@ -120,16 +131,21 @@ func majorMinor(version string) string {
 func Overlay(ctx context.Context, dir string, base *Env, hostPython string) (*Env, error) {
 	var (
 		in       *interpreter
-		baseSite string
+		baseSite []string
 		err      error
 	)
 	if base != nil {
-		in, baseSite, err = envInterpreter(base)
+		var site string
+		in, site, err = envInterpreter(base)
+		baseSite = []string{site}
 	} else {
 		in, err = hostInterpreter(ctx, hostPython)
 		var exitErr *exec.ExitError
 		if errors.Is(err, exec.ErrNotFound) || errors.As(err, &exitErr) {
 			return nil, nil
+		}
+		if err == nil {
+			baseSite = in.VenvSite
 		}
 	}
 	if err != nil {
@@ -145,10 +161,11 @@ func Overlay(ctx context.Context, dir string, base *Env, hostPython string) (*En
 		return nil, err
 	}
 	system := "true"
-	if base != nil {
-		// The built environment's packages, after the overlay's own.
+	if len(baseSite) > 0 {
+		// The built (or host's virtual) environment's packages, after
+		// the overlay's own.
 		system = "false"
-		if err := os.WriteFile(filepath.Join(site, "_wharf_base.pth"), []byte(baseSite+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(site, "_wharf_base.pth"), []byte(strings.Join(baseSite, "\n")+"\n"), 0o644); err != nil {
 			return nil, err
 		}
 	}

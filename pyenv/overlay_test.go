@@ -64,3 +64,38 @@ func TestOverlayOnABuiltEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlayOnAHostVirtualEnvironment: a server run with a virtual
+// environment's python3 as the host's gives steps an overlay that sees
+// that environment's packages, as the host's python3 itself does.
+func TestOverlayOnAHostVirtualEnvironment(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3 on PATH")
+	}
+	dir := t.TempDir()
+	hostDir := filepath.Join(dir, "host")
+	if out, err := exec.Command("python3", "-m", "venv", "--without-pip", hostDir).CombinedOutput(); err != nil {
+		t.Fatalf("venv: %v\n%s", err, out)
+	}
+	host := newEnv(hostDir)
+	_, site, err := envInterpreter(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(site, "in_host_venv.py"), []byte("WHERE = 'host venv'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ov, err := Overlay(context.Background(), filepath.Join(dir, "attempt", "venv"), nil, host.Python)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ov.Python, "-c", "import in_host_venv, sys; print(in_host_venv.WHERE, sys.prefix)")
+	cmd.Env = append(ov.Environ(os.Getenv("PATH")), "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("overlay python: %v\n%s", err, out)
+	}
+	if got, want := strings.TrimSpace(string(out)), "host venv "+ov.Dir; got != want {
+		t.Errorf("overlay sees %q, want %q", got, want)
+	}
+}
