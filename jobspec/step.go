@@ -441,7 +441,12 @@ func (b *stepBuild) resolveInputs(s scope, pc *pipelineContext, steps map[string
 			set = b.dataInto(s, p, decl, p.data.Type, &bind, "data")
 			if set {
 				d := *p.data
-				d.Type, d.Mode = bind.Type, bind.Mode
+				d.Mode = bind.Mode
+				if d.Type != TypeURIFile {
+					// A file given to a folder input stays a file: the
+					// step gets the folder holding it.
+					d.Type = bind.Type
+				}
 				bind.Data = &d
 			}
 		case pc == nil:

@@ -659,33 +659,35 @@ func (run *resolution) model(ref jobspec.AssetRef, in *scheduler.InputSpec) erro
 	return nil
 }
 
-// urlData resolves a data path given as a URL: a uri_file input is
-// downloaded by the scheduler when the step runs, so its content is not
-// known now. A folder cannot be, since plain HTTPS lists nothing.
+// urlData resolves a data path given as a URL, read by the scheduler
+// when the step runs, so its content is not known now: a uri_file is
+// downloaded, a folder listed and downloaded from Azure Blob storage (a
+// URL elsewhere fails then, with the reason). A file given as a uri_file
+// where the input is a folder, as the job may write it over a
+// component's uri_folder input, is a file in that folder.
 func urlData(d *jobspec.DataRef, in *scheduler.InputSpec) error {
 	fetch, err := jobspec.FetchURL(d.URL)
 	if err != nil {
 		return wharf.Errorf(wharf.EINVALID, "%v", err)
 	}
-	typ := in.Type
-	if typ == "" {
-		typ = d.Type
-	}
-	if typ != jobspec.TypeURIFile {
-		if typ == "" {
-			typ = jobspec.TypeURIFolder
-		}
-		return wharf.Errorf(wharf.EINVALID, "%s: a %s input cannot be read from a URL, which lists no folder; use type uri_file for one file, or a data asset or an azureml://datastores/ path", d.URL, typ)
-	}
 	u, err := url.Parse(fetch)
 	if err != nil {
 		return wharf.Errorf(wharf.EINVALID, "%q is not a valid URL: %v", d.URL, err)
+	}
+	typ := in.Type
+	if typ == "" || d.Type == jobspec.TypeURIFile {
+		typ = d.Type
+	}
+	in.URL, in.Source = fetch, d.URL
+	if typ != jobspec.TypeURIFile {
+		in.Kind = scheduler.KindFolder
+		return nil
 	}
 	name := path.Base(u.Path)
 	if name == "/" || name == "." || name == ".." {
 		name = ""
 	}
-	in.URL, in.Kind, in.FileName, in.Source = fetch, scheduler.KindFile, name, d.URL
+	in.Kind, in.FileName = scheduler.KindFile, name
 	return nil
 }
 

@@ -109,18 +109,32 @@ func TestURLInputIsDownloadedWhenTheStepRuns(t *testing.T) {
 	}
 }
 
-// TestURLFolderInputIsRefused: plain HTTPS lists no folder, so a
-// uri_folder over a URL is refused at submission.
-func TestURLFolderInputIsRefused(t *testing.T) {
+// TestURLFolderOutsideBlobStorageFailsAtRunTime: a uri_folder over a
+// URL is accepted when the job is created, as Azure accepts it, and read
+// when the step runs; plain HTTPS lists no folder, so such a step fails
+// then, naming the URL and the reason, before its command runs.
+func TestURLFolderOutsideBlobStorageFailsAtRunTime(t *testing.T) {
 	db := openSQLite(t)
 	e := newEnv(t, db)
-	for _, p := range []string{"https://example.com/data/", "wasbs://c@acct.blob.core.windows.net/x/"} {
-		_, err := e.res.Job(t.Context(), "ws", []byte(urlJob("uri_folder", p)))
-		if wharf.ErrorCode(err) != wharf.EINVALID || !strings.Contains(wharf.ErrorMessage(err), "uri_folder input cannot be read from a URL") {
-			t.Errorf("%s: %v", p, err)
-		}
+	sub, err := e.res.Job(t.Context(), "ws", []byte(urlJob("uri_folder", "https://example.com/data/")))
+	if err != nil {
+		t.Fatal(err)
 	}
-	sub, err := e.res.Job(t.Context(), "ws", []byte(urlJob("uri_file", "wasbs://c@acct.blob.core.windows.net/x/y.csv")))
+	if in := sub.Steps[0].Spec.Inputs["data"]; in.URL != "https://example.com/data/" || in.Kind != "folder" {
+		t.Fatalf("folder URL resolved to %+v", in)
+	}
+	j, err := e.sched.Submit(t.Context(), "ws", "alice", sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := e.ended(j.Name)
+	if failed.Status != wharf.JobFailed || !strings.Contains(failed.Error, "https://example.com/data/") || !strings.Contains(failed.Error, "plain HTTPS lists no folder") {
+		t.Fatalf("job %s: %q, want Failed naming the URL and why", failed.Status, failed.Error)
+	}
+	if n := len(failed.Attempts); n > 0 && failed.Attempts[n-1].ProcessStarted != nil {
+		t.Error("the command ran although its input could not be read")
+	}
+	sub, err = e.res.Job(t.Context(), "ws", []byte(urlJob("uri_file", "wasbs://c@acct.blob.core.windows.net/x/y.csv")))
 	if err != nil {
 		t.Fatal(err)
 	}

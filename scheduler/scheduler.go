@@ -104,6 +104,10 @@ type Scheduler struct {
 	// the share folder and WarmDir subfolder of each one's zygote.
 	warmShare  *sandbox.Share
 	warmScopes map[string]string
+	// BlobEndpoints maps Azure storage account names to the endpoint a
+	// folder input at https://<account>.blob.core.windows.net/... is read
+	// from instead (Azurite, Azure Stack, a private endpoint).
+	BlobEndpoints map[string]string
 }
 
 // Start recovers what a previous server left unfinished and starts the

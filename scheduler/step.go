@@ -471,8 +471,17 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 	}
 	inputs = map[string]string{}
 	for name, v := range values {
-		if u := spec.Inputs[name].URL; u != "" {
-			p, err := fetchInput(ctx, u, filepath.Join(dir, "inputs", name), spec.Inputs[name].FileName, name)
+		if in := spec.Inputs[name]; in.URL != "" {
+			var p string
+			if in.Kind == KindFolder {
+				p, err = s.fetchFolderInput(ctx, in.URL, filepath.Join(dir, "inputs"), name)
+			} else {
+				p, err = fetchInput(ctx, atEndpoint(in.URL, s.BlobEndpoints), filepath.Join(dir, "inputs", name), in.FileName, name)
+				if err == nil && !strings.EqualFold(in.Type, "uri_file") {
+					// A file given to a folder input: the folder that holds it.
+					p = filepath.Dir(p)
+				}
+			}
 			if err != nil {
 				return "", nil, nil, nil, fmt.Errorf("input %s: %w", name, err)
 			}

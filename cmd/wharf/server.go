@@ -59,6 +59,9 @@ type serverOptions struct {
 	// server; stepReadOnly are extra host paths its sandboxes see.
 	stepUser     string
 	stepReadOnly []string
+	// blobEndpoints are account=URL pairs: where folder inputs at
+	// https://<account>.blob.core.windows.net/... are read instead.
+	blobEndpoints []string
 }
 
 func (a *app) serverCommand() *cobra.Command {
@@ -92,6 +95,8 @@ func (a *app) serverCommand() *cobra.Command {
 		"they can then read the data folder, its keys and every token (for machines where bubblewrap cannot run)")
 	f.StringVar(&o.stepUser, "step-user", "", "unprivileged account that user code runs as when the server runs as root (default "+sandbox.DefaultUser+", created if missing)")
 	f.StringArrayVar(&o.stepReadOnly, "step-ro-path", nil, "extra host path that every sandbox sees read-only (repeatable), e.g. a shared data folder or toolchain")
+	f.StringArrayVar(&o.blobEndpoints, "azure-blob-endpoint", nil, "ACCOUNT=URL: read data inputs of Azure storage account ACCOUNT (wasbs://...@ACCOUNT.blob.core.windows.net) "+
+		"from URL instead, e.g. Azurite's http://127.0.0.1:10000/devstoreaccount1 or a private endpoint (repeatable)")
 	return cmd
 }
 
@@ -231,6 +236,11 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 			tok, _, err := issuer.IssueJob(tenant, principal, wharfhttp.JobAudience, workspace, job, ttl)
 			return tok, err
 		},
+	}
+	if sched.BlobEndpoints, err = parseBlobEndpoints(o.blobEndpoints); err != nil {
+		cancel()
+		db.Close()
+		return nil, err
 	}
 	var warmDir string
 	if o.warm {
@@ -399,4 +409,17 @@ func (s *signingKeys) sync(ctx context.Context) error {
 	}
 	ring.Prune(now, keyMaxAge+ttl+auth.DefaultLeeway)
 	return nil
+}
+
+// parseBlobEndpoints reads --azure-blob-endpoint values, ACCOUNT=URL.
+func parseBlobEndpoints(pairs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		account, u, ok := strings.Cut(p, "=")
+		if !ok || account == "" || !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, usagef("--azure-blob-endpoint %q: want ACCOUNT=http(s)://...", p)
+		}
+		out[strings.ToLower(account)] = u
+	}
+	return out, nil
 }
