@@ -53,6 +53,11 @@ func TestFindByEveryName(t *testing.T) {
 		{"AzureML-acpt-pytorch-2.2-cuda12.1", "acpt-pytorch-2.2-cuda12.1", "AzureML-acpt-pytorch-2.2-cuda12.1"},
 		{"azureml-ACPT-pytorch-1.13-py38-cuda11.7-gpu", "acpt-pytorch-1.13-cuda11.7", "AzureML-ACPT-pytorch-1.13-py38-cuda11.7-gpu"},
 		{"AzureML-sklearn-0.24-ubuntu18.04-py37-cpu", "AzureML-sklearn-0.24-ubuntu18.04-py37-cpu", "AzureML-sklearn-0.24-ubuntu18.04-py37-cpu"},
+		{"AzureML-tensorflow-2.16-cuda11", "tensorflow-2.16-cuda11", "AzureML-tensorflow-2.16-cuda11"},
+		{"tensorflow-2.16-cuda11", "tensorflow-2.16-cuda11", "tensorflow-2.16-cuda11"},
+		{"AzureML-ACPT-pytorch-1.12-py39-cuda11.6-gpu", "acpt-pytorch-1.12-py39-cuda11.6", "AzureML-ACPT-pytorch-1.12-py39-cuda11.6-gpu"},
+		{"acpt-pytorch-1.12-py39-cuda11.6", "acpt-pytorch-1.12-py39-cuda11.6", "acpt-pytorch-1.12-py39-cuda11.6"},
+		{"AzureML-pytorch-1.10-ubuntu18.04-py38-cuda11-gpu", "AzureML-pytorch-1.10-ubuntu18.04-py38-cuda11-gpu", "AzureML-pytorch-1.10-ubuntu18.04-py38-cuda11-gpu"},
 	} {
 		e, spelled, ok := Find(c.ask)
 		if !ok || e.Name != c.want || spelled != c.spelled {
@@ -140,5 +145,46 @@ func TestGPUDefinitionsGetCPUPackages(t *testing.T) {
 				t.Errorf("%s: CPU packages keep %s", e.Name, p)
 			}
 		}
+	}
+}
+
+// TestEnvironmentsSamplesName: environments Azure's samples name resolve
+// to their own definition, with its Python and the framework that
+// identifies it, as Wharf installs it on a CPU.
+func TestEnvironmentsSamplesName(t *testing.T) {
+	for _, c := range []struct {
+		ask, python, condaPkg, pipPkg string
+	}{
+		{ask: "azureml:AzureML-tensorflow-2.16-cuda11", python: "3.11", pipPkg: "tensorflow==2.16.2"},
+		{ask: "AzureML-ACPT-pytorch-1.12-py39-cuda11.6-gpu", python: "3.9", pipPkg: "torch==1.12.1"},
+		{ask: "AzureML-pytorch-1.10-ubuntu18.04-py38-cuda11-gpu", python: "3.8", condaPkg: "pytorch=1.10.0", pipPkg: "tensorflow==2.6.0"},
+	} {
+		e, _, ok := Find(strings.TrimPrefix(c.ask, "azureml:"))
+		if !ok {
+			t.Errorf("Find(%q): not in the catalog", c.ask)
+			continue
+		}
+		if e.Python != c.python {
+			t.Errorf("%s: python %s, want %s", c.ask, e.Python, c.python)
+		}
+		conda, pip, _ := e.CPU()
+		if c.condaPkg != "" && !slices.Contains(conda, c.condaPkg) {
+			t.Errorf("%s: conda %v lacks %s", c.ask, conda, c.condaPkg)
+		}
+		if !slices.Contains(pip, c.pipPkg) {
+			t.Errorf("%s: pip %v lacks %s", c.ask, pip, c.pipPkg)
+		}
+	}
+
+	// tensorflow-2.16-cuda11 is Azure's own definition, not the cuda12 one
+	// under another name.
+	cuda11, _, _ := Find("tensorflow-2.16-cuda11")
+	cuda12, _, _ := Find("tensorflow-2.16-cuda12")
+	if cuda11.Name == cuda12.Name || cuda11.Python == cuda12.Python {
+		t.Errorf("tensorflow-2.16-cuda11 resolves like tensorflow-2.16-cuda12: %s python %s", cuda11.Name, cuda11.Python)
+	}
+	_, pip, changes := cuda11.CPU()
+	if slices.Contains(pip, "tensorflow[and-cuda]==2.16.2") || len(changes) != 2 {
+		t.Errorf("tensorflow-2.16-cuda11 CPU packages: %v, changes %+v", pip, changes)
 	}
 }
