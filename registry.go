@@ -91,6 +91,9 @@ type LoggedModel struct {
 	LastUpdatedTime int64
 	Tags            map[string]string
 	Params          map[string]string
+	// Metrics holds every value logged with the model's id, each with
+	// its run and dataset.
+	Metrics []*Metric
 }
 
 // RegistryService is the model registry, per workspace.

@@ -54,6 +54,9 @@ type Run struct {
 	// latest timestamp, then largest value, MLflow's rule.
 	Metrics []*Metric
 	Inputs  []*DatasetInput
+	// ModelInputs lists logged models the run consumed (MLflow 3); only
+	// FindRun fills it, as MLflow's get_run alone returns them.
+	ModelInputs []*ModelInput
 	// ModelOutputs lists logged models the run produced (MLflow 3).
 	ModelOutputs []*ModelOutput
 }
@@ -87,6 +90,11 @@ type DatasetInput struct {
 	Tags    map[string]string
 }
 
+// ModelInput links a run to a logged model it consumed.
+type ModelInput struct {
+	ModelID string
+}
+
 // ModelOutput links a run to a logged model it produced.
 type ModelOutput struct {
 	ModelID string
@@ -105,6 +113,35 @@ type SearchQuery struct {
 	ViewType      int
 	MaxResults    int
 	PageToken     string
+	// Datasets restricts a logged-model search to models with metrics
+	// on one of these datasets, and its metric filters to metrics on
+	// them.
+	Datasets []DatasetRef
+	// OrderFields orders a logged-model search, in place of OrderBy:
+	// MLflow's order_by objects, whose metric fields may name a dataset.
+	OrderFields []OrderField
+}
+
+// DatasetRef names a dataset: by name, and by digest when Digest is set.
+type DatasetRef struct{ Name, Digest string }
+
+// OrderField is one order_by entry of a logged-model search: an attribute
+// or "metrics.<key>", the latter taking the model's latest value of the
+// metric, on Dataset when its name is set.
+type OrderField struct {
+	Field     string
+	Ascending bool
+	Dataset   DatasetRef
+}
+
+// DatasetSummary is one dataset used in an experiment, with the context
+// a run used it in ("" when none), as MLflow's UI lists them.
+type DatasetSummary struct {
+	ExperimentID string
+	Name         string
+	Digest       string
+	Context      string
+	HasContext   bool
 }
 
 // TrackingService is MLflow's tracking store, per workspace.
@@ -135,9 +172,23 @@ type TrackingService interface {
 	// batch is written.
 	LogBatch(ctx context.Context, workspace, runID string, metrics []*Metric, params []*Param, tags map[string]string) error
 	DeleteRunTag(ctx context.Context, workspace, runID, key string) error
-	LogInputs(ctx context.Context, workspace, runID string, inputs []*DatasetInput) error
+	// LogInputs records the datasets and the logged models a run used.
+	LogInputs(ctx context.Context, workspace, runID string, inputs []*DatasetInput, models []*ModelInput) error
 	LogOutputs(ctx context.Context, workspace, runID string, outputs []*ModelOutput) error
 	// MetricHistory returns every value of a key, ordered by step then
 	// timestamp.
 	MetricHistory(ctx context.Context, workspace, runID, key string, maxResults int, pageToken string) ([]*Metric, string, error)
+	// MetricHistoryBulk returns the history of key in the runs that
+	// exist among runIDs, ordered by run id, timestamp, step and value,
+	// at most maxResults values in all.
+	MetricHistoryBulk(ctx context.Context, workspace string, runIDs []string, key string, maxResults int) ([]*Metric, error)
+	// MetricHistoryBulkInterval samples the history of key in each run,
+	// in the order given, as MLflow's UI charts it: at most maxResults
+	// values per run spread evenly over the history (within
+	// [startStep, endStep] when steps is non-nil), the last value always
+	// among them. Ids that name no run of the workspace add nothing.
+	MetricHistoryBulkInterval(ctx context.Context, workspace string, runIDs []string, key string, maxResults int, steps *[2]int64) ([]*Metric, error)
+	// SearchDatasets lists the datasets runs of the experiments used, at
+	// most 1000.
+	SearchDatasets(ctx context.Context, workspace string, experimentIDs []string) ([]*DatasetSummary, error)
 }

@@ -450,7 +450,7 @@ func (h *Handler) logInputs(r *http.Request, ws string, a *args) (any, error) {
 		_, err := h.Store.FindRun(r.Context(), ws, id)
 		return nil, err
 	}
-	return nil, h.Store.LogInputs(r.Context(), ws, id, inputs)
+	return nil, h.Store.LogInputs(r.Context(), ws, id, inputs, nil)
 }
 
 func (h *Handler) logOutputs(r *http.Request, ws string, a *args) (any, error) {

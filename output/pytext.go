@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/wharfml/wharf/internal/pyrepr"
 )
 
 // az is written in Python and prints values with str(), repr() and the json
@@ -63,41 +65,8 @@ func pyRepr(v any) string {
 	return pyStr(v)
 }
 
-// pyQuote is repr() of a str: single quotes unless the text holds a single
-// quote and no double quote, and escapes for the unprintable.
-func pyQuote(s string) string {
-	quote := '\''
-	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
-		quote = '"'
-	}
-	var b strings.Builder
-	b.WriteRune(quote)
-	for _, r := range s {
-		switch {
-		case r == quote || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r < 0x7f || unicode.IsPrint(r):
-			b.WriteRune(r)
-		case r <= 0xff:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r <= 0xffff:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		}
-	}
-	b.WriteRune(quote)
-	return b.String()
-}
+// pyQuote is repr() of a str.
+func pyQuote(s string) string { return pyrepr.Quote(s) }
 
 // pyNumber spells JSON number text as Python's str() spells the int or float
 // json.loads makes of it: "3" stays "3", "1.50" becomes "1.5", "1e-7"

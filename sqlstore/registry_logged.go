@@ -283,7 +283,7 @@ func (db *DB) LogLoggedModelParams(ctx context.Context, workspace, id string, pa
 // DeleteLoggedModel deletes the model with its tags and params.
 func (db *DB) DeleteLoggedModel(ctx context.Context, workspace, id string) error {
 	err := db.inTx(ctx, func(c conn) error {
-		for _, table := range []string{"logged_model_tags", "logged_model_params"} {
+		for _, table := range []string{"logged_model_tags", "logged_model_params", "logged_model_metrics"} {
 			if _, err := c.exec(ctx, `DELETE FROM `+table+` WHERE workspace = ? AND model_id = ?`,
 				workspace, id); err != nil {
 				return err
@@ -345,37 +345,163 @@ var loggedModelSearch = &regSearchSpec{
 	normalize:   loggedModelStatus,
 }
 
+// loggedModelOrder maps the attributes a logged-model search may order by,
+// MLflow's aliases included, to columns.
 var loggedModelOrder = map[string]string{
-	"name":                   "l.name",
-	"model_id":               "l.model_id",
-	"status":                 "l.status",
-	"source_run_id":          "l.source_run_id",
-	"model_type":             "l.model_type",
-	"creation_timestamp":     "l.creation_time",
-	"last_updated_timestamp": "l.last_updated_time",
-	"experiment_id":          "l.experiment_id",
+	"name":                      "l.name",
+	"model_id":                  "l.model_id",
+	"status":                    "l.status",
+	"status_message":            "l.status_message",
+	"source_run_id":             "l.source_run_id",
+	"model_type":                "l.model_type",
+	"creation_time":             "l.creation_time",
+	"creation_timestamp":        "l.creation_time",
+	"creation_timestamp_ms":     "l.creation_time",
+	"last_updated_timestamp":    "l.last_updated_time",
+	"last_updated_timestamp_ms": "l.last_updated_time",
+	"experiment_id":             "l.experiment_id",
+	"artifact_location":         "l.artifact_uri",
+}
+
+// loggedMetricOnDatasets is the condition on a logged_model_metrics row t
+// that it was logged on one of datasets (any dataset when there are none).
+// As in MLflow's store, a dataset named without a digest matches metrics
+// logged without one.
+func loggedMetricOnDatasets(datasets []wharf.DatasetRef) (string, []any) {
+	if len(datasets) == 0 {
+		return "", nil
+	}
+	var ors []string
+	var args []any
+	for _, d := range datasets {
+		ors = append(ors, "(t.dataset_name = ? AND t.dataset_digest = ?)")
+		args = append(args, d.Name, d.Digest)
+	}
+	return " AND (" + strings.Join(ors, " OR ") + ")", args
+}
+
+const loggedMetricRows = `SELECT 1 FROM logged_model_metrics t WHERE t.workspace = l.workspace AND t.model_id = l.model_id`
+
+// loggedModelMetricSQL matches models with a metric value, on q's
+// datasets, satisfying cmp: any value of the model's history, as MLflow
+// compares.
+func loggedModelMetricSQL(q wharf.SearchQuery, cmp mlflowsearch.Comparison) (string, []any, error) {
+	v, ok := cmp.Value.(float64)
+	if !ok {
+		return "", nil, wharf.Errorf(wharf.EINVALID, "Expected numeric value type for metric '%s'", cmp.Key)
+	}
+	switch cmp.Op {
+	case mlflowsearch.OpEq, mlflowsearch.OpNe, mlflowsearch.OpGt, mlflowsearch.OpGe, mlflowsearch.OpLt, mlflowsearch.OpLe:
+	default:
+		return "", nil, invalidComparator(cmp)
+	}
+	op := cmp.Op
+	if op == mlflowsearch.OpNe {
+		op = "<>"
+	}
+	ds, dsArgs := loggedMetricOnDatasets(q.Datasets)
+	return `EXISTS (` + loggedMetricRows + ` AND t.key = ? AND t.value ` + op + ` ?` + ds + `)`,
+		append([]any{cmp.Key, v}, dsArgs...), nil
+}
+
+// loggedModelOrderSQL turns a logged-model search's order into ORDER BY
+// terms and their arguments, as MLflow's store orders: attributes, or a
+// metric's latest value (latest timestamp, then step, then run id) on the
+// field's dataset, models without it last; then newest first and model id,
+// unless ordered by already.
+func loggedModelOrderSQL(q wharf.SearchQuery) (string, []any, error) {
+	fields := q.OrderFields
+	if len(fields) == 0 && len(q.OrderBy) > 0 {
+		obs, err := mlflowsearch.ParseOrderBy(mlflowsearch.LoggedModelsEntity, q.OrderBy)
+		if err != nil {
+			return "", nil, regSearchError(err)
+		}
+		for _, ob := range obs {
+			f := ob.Key
+			if ob.KeyType == mlflowsearch.KeyMetric {
+				f = "metrics." + ob.Key
+			}
+			fields = append(fields, wharf.OrderField{Field: f, Ascending: ob.Ascending})
+		}
+	}
+	var terms []string
+	var args []any
+	hasCreation, hasID := false, false
+	for _, f := range fields {
+		dir := " ASC"
+		if !f.Ascending {
+			dir = " DESC"
+		}
+		entity, key, dotted := strings.Cut(f.Field, ".")
+		if !dotted {
+			col, ok := loggedModelOrder[f.Field]
+			if !ok {
+				return "", nil, wharf.Errorf(wharf.EINVALID, "Invalid order by field name: %s", f.Field)
+			}
+			hasCreation = hasCreation || col == "l.creation_time"
+			hasID = hasID || col == "l.model_id"
+			terms = append(terms, col+dir)
+			continue
+		}
+		if entity != "metrics" {
+			return "", nil, wharf.Errorf(wharf.EINVALID, "Invalid order by field name: %s. Only metrics are supported.", f.Field)
+		}
+		ds, dsArgs := "", []any{}
+		if f.Dataset.Name != "" {
+			ds, dsArgs = " AND t.dataset_name = ?", append(dsArgs, f.Dataset.Name)
+		}
+		if f.Dataset.Digest != "" {
+			ds, dsArgs = ds+" AND t.dataset_digest = ?", append(dsArgs, f.Dataset.Digest)
+		}
+		latest := `(SELECT t.value FROM logged_model_metrics t WHERE t.workspace = l.workspace AND t.model_id = l.model_id
+			AND t.key = ?` + ds + ` ORDER BY t.timestamp DESC, t.step DESC, t.run_id ASC LIMIT 1)`
+		terms = append(terms, `CASE WHEN `+latest+` IS NULL THEN 1 ELSE 0 END ASC`, latest+dir)
+		for range 2 {
+			args = append(append(args, key), dsArgs...)
+		}
+	}
+	if !hasCreation {
+		terms = append(terms, "l.creation_time DESC")
+	}
+	if !hasID {
+		terms = append(terms, "l.model_id ASC")
+	}
+	return strings.Join(terms, ", "), args, nil
 }
 
 // SearchLoggedModels searches the logged models of q.ExperimentIDs
 // (required) with MLflow's filter syntax: name, model_id, status,
-// source_run_id, model_type, the timestamps, tags and params. Filtering or
-// ordering by metrics is EINVALID: this store does not keep model metrics
-// yet. The default order is newest first, model id breaking ties.
+// source_run_id, model_type, the timestamps, tags, params and metrics.
+// q.Datasets keeps the models with metrics on those datasets and scopes
+// the metric filters to them; q.OrderFields (or q.OrderBy) orders by
+// attributes and metrics. The default order is newest first, model id
+// breaking ties.
 func (db *DB) SearchLoggedModels(ctx context.Context, workspace string, q wharf.SearchQuery) ([]*wharf.LoggedModel, string, error) {
 	if len(q.ExperimentIDs) == 0 {
 		return nil, "", wharf.Errorf(wharf.EINVALID,
 			"Missing value for required parameter 'experiment_ids'.").WithField("experiment_ids")
 	}
+	for _, d := range q.Datasets {
+		if d.Name == "" {
+			return nil, "", wharf.Errorf(wharf.EINVALID, "`dataset_name` in the `datasets` clause must be specified.").WithField("datasets")
+		}
+	}
 	limit, offset, err := regPageLimits(q, loggedModelsDefault, loggedModelsMax)
 	if err != nil {
 		return nil, "", err
 	}
-	conds, args, err := db.regFilterSQL(loggedModelSearch, q.Filter)
+	spec := *loggedModelSearch
+	spec.metric = func(cmp mlflowsearch.Comparison) (string, []any, error) { return loggedModelMetricSQL(q, cmp) }
+	conds, args, err := db.regFilterSQL(&spec, q.Filter)
 	if err != nil {
 		return nil, "", err
 	}
-	order, err := regOrderSQL(mlflowsearch.LoggedModelsEntity, q.OrderBy, loggedModelOrder,
-		[]string{"l.creation_time DESC", "l.model_id ASC"})
+	if len(q.Datasets) > 0 && !hasMetricFilter(q.Filter) {
+		ds, dsArgs := loggedMetricOnDatasets(q.Datasets)
+		conds = append(conds, `EXISTS (`+loggedMetricRows+ds+`)`)
+		args = append(args, dsArgs...)
+	}
+	order, orderArgs, err := loggedModelOrderSQL(q)
 	if err != nil {
 		return nil, "", err
 	}
@@ -391,10 +517,11 @@ func (db *DB) SearchLoggedModels(ctx context.Context, workspace string, q wharf.
 	c := db.reader()
 	token := ""
 	if len(exps) > 0 {
-		conds = append([]string{"l.experiment_id IN (" + regPlaceholders(len(exps)) + ")"}, conds...)
-		plan := regSearchQuery("logged_models", "l", loggedModelColumns, workspace, conds,
-			append(exps, args...), order, limit, offset)
-		err = regQueryEach(ctx, c, plan.query, plan.args, func(s interface{ Scan(...any) error }) error {
+		conds = append([]string{"l.workspace = ?", "l.experiment_id IN (" + regPlaceholders(len(exps)) + ")"}, conds...)
+		query := `SELECT ` + regPrefixColumns("l", loggedModelColumns) + ` FROM logged_models l WHERE ` +
+			strings.Join(conds, " AND ") + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+		all := append(append(append(append([]any{workspace}, exps...), args...), orderArgs...), limit+1, offset)
+		err = regQueryEach(ctx, c, query, all, func(s interface{ Scan(...any) error }) error {
 			m, err := scanLoggedModel(s)
 			if err != nil {
 				return err
@@ -419,6 +546,18 @@ func (db *DB) SearchLoggedModels(ctx context.Context, workspace string, q wharf.
 	return out, token, nil
 }
 
+// hasMetricFilter reports whether a logged-model filter compares a metric;
+// one that does not parse has none (its error is reported elsewhere).
+func hasMetricFilter(filter string) bool {
+	cmps, _ := mlflowsearch.ParseFilter(mlflowsearch.LoggedModelsEntity, filter)
+	for _, c := range cmps {
+		if c.KeyType == mlflowsearch.KeyMetric {
+			return true
+		}
+	}
+	return false
+}
+
 func scanLoggedModel(s interface{ Scan(...any) error }) (*wharf.LoggedModel, error) {
 	m := wharf.LoggedModel{Tags: map[string]string{}, Params: map[string]string{}}
 	var exp int64
@@ -428,7 +567,7 @@ func scanLoggedModel(s interface{ Scan(...any) error }) (*wharf.LoggedModel, err
 	return &m, err
 }
 
-// fillLoggedModels loads the tags and params of models, all in one
+// fillLoggedModels loads the tags, params and metrics of models, all in one
 // workspace, in batched queries.
 func fillLoggedModels(ctx context.Context, c conn, workspace string, models []*wharf.LoggedModel) error {
 	byID := map[string]*wharf.LoggedModel{}
@@ -457,6 +596,21 @@ func fillLoggedModels(ctx context.Context, c conn, workspace string, models []*w
 			if err != nil {
 				return err
 			}
+		}
+		err := regQueryEach(ctx, c, `SELECT model_id, key, value, timestamp, step, run_id, dataset_name, dataset_digest
+			FROM logged_model_metrics`+where+` ORDER BY model_id, key, timestamp, step, run_id`, args,
+			func(s interface{ Scan(...any) error }) error {
+				mt := &wharf.Metric{}
+				if err := s.Scan(&mt.ModelID, &mt.Key, &mt.Value, &mt.Timestamp, &mt.Step, &mt.RunID,
+					&mt.DatasetName, &mt.DatasetDigest); err != nil {
+					return err
+				}
+				m := byID[mt.ModelID]
+				m.Metrics = append(m.Metrics, mt)
+				return nil
+			})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/internal/pyrepr"
 	"github.com/wharfml/wharf/mlflowsearch"
 )
 
@@ -26,6 +27,9 @@ type regSearchSpec struct {
 	// comparisons, for columns whose stored spelling differs from what
 	// clients send; patterns are left alone.
 	normalize func(key, value string) string
+	// metric translates a metric comparison; nil when the entity's
+	// search has no metrics.
+	metric func(cmp mlflowsearch.Comparison) (string, []any, error)
 }
 
 type regSearchColumn struct {
@@ -91,6 +95,9 @@ func (db *DB) regComparisonSQL(spec *regSearchSpec, cmp mlflowsearch.Comparison)
 	case mlflowsearch.KeyParam:
 		return db.regKeyValueExists(spec.paramExists, "param", cmp)
 	case mlflowsearch.KeyMetric:
+		if spec.metric != nil {
+			return spec.metric(cmp)
+		}
 		return "", nil, wharf.Errorf(wharf.EINVALID,
 			"Filtering %s by metrics is not supported by this server yet.", spec.entity)
 	}
@@ -179,7 +186,9 @@ func (d *Dialect) regLikeIgnoresCase() bool { return d.Name == "sqlite" }
 
 // regOrderSQL parses order-by clauses into an ORDER BY list over cols, then
 // appends the tie-breakers not already used, so that pages are stable.
-// Unknown keys are EINVALID.
+// Unknown keys are EINVALID, and so are two clauses on one column, with
+// MLflow's message (MLflow answers INTERNAL_ERROR, which its client
+// retries for minutes; a refusal of the request is EINVALID here).
 func regOrderSQL(e mlflowsearch.Entity, clauses []string, cols map[string]string, tieBreakers []string) (string, error) {
 	obs, err := mlflowsearch.ParseOrderBy(e, clauses)
 	if err != nil {
@@ -196,7 +205,7 @@ func regOrderSQL(e mlflowsearch.Entity, clauses []string, cols map[string]string
 			return "", wharf.Errorf(wharf.EINVALID, "Invalid order by key '%s' specified.", ob.Key)
 		}
 		if used[col] {
-			continue
+			return "", wharf.Errorf(wharf.EINVALID, "`order_by` contains duplicate fields: %s", pyrepr.StrList(clauses))
 		}
 		used[col] = true
 		dir := " ASC"
@@ -315,8 +324,7 @@ func (db *DB) modelVersionSearchSQL(workspace string, q wharf.SearchQuery) (*reg
 	if err != nil {
 		return nil, err
 	}
-	order, err := regOrderSQL(mlflowsearch.ModelVersionsEntity, q.OrderBy, modelVersionOrder,
-		[]string{"v.name ASC", "v.version DESC"})
+	order, err := regOrderSQL(mlflowsearch.ModelVersionsEntity, q.OrderBy, modelVersionOrder, modelVersionTieBreakers(q.OrderBy))
 	if err != nil {
 		return nil, err
 	}
@@ -377,12 +385,23 @@ var modelVersionOrder = map[string]string{
 	"last_updated_timestamp": "v.last_updated_time",
 }
 
+// modelVersionTieBreakers is what follows a model-version search's own
+// order, as in MLflow's store: without one, the last updated first, then
+// name ascending and version number descending; the latter two also break
+// the ties of any order given.
+func modelVersionTieBreakers(orderBy []string) []string {
+	if len(orderBy) == 0 {
+		return []string{"v.last_updated_time DESC", "v.name ASC", "v.version DESC"}
+	}
+	return []string{"v.name ASC", "v.version DESC"}
+}
+
 // SearchModelVersions filters the workspace's model versions with MLflow's
 // filter syntax (name, run_id, source_path, version_number and tags). The
-// default order is name ascending, then version number descending, MLflow's
-// tie-breakers; the two also break ties of any q.OrderBy. The mlflow
-// client's usual search, name = 'x', is a range of the primary key
-// (workspace, name, version), which also yields that order without a sort.
+// default order is MLflow's: last updated first, then name ascending and
+// version number descending; the latter two also break ties of any
+// q.OrderBy. Wharf's own callers that want the newest version order by
+// version_number DESC.
 func (db *DB) SearchModelVersions(ctx context.Context, workspace string, q wharf.SearchQuery) ([]*wharf.ModelVersion, string, error) {
 	plan, err := db.modelVersionSearchSQL(workspace, q)
 	if err != nil {

@@ -174,10 +174,23 @@ func nullTime(ms int64) sql.NullInt64 {
 }
 
 // FindRun returns the run with its params, tags, latest metrics, inputs
-// and outputs. A run of another workspace is not found.
+// (the logged models it used among them) and outputs. A run of another
+// workspace is not found.
 func (db *DB) FindRun(ctx context.Context, workspace, runID string) (*wharf.Run, error) {
-	r, err := findRun(ctx, db.reader(), workspace, runID)
-	return r, wrapErr("find run", err)
+	c := db.reader()
+	r, err := findRun(ctx, c, workspace, runID)
+	if err == nil {
+		err = eachRow(ctx, c, `SELECT model_id FROM run_model_inputs WHERE run_id = ? ORDER BY model_id`,
+			[]any{runID}, func(s interface{ Scan(...any) error }) error {
+				in := &wharf.ModelInput{}
+				r.ModelInputs = append(r.ModelInputs, in)
+				return s.Scan(&in.ModelID)
+			})
+	}
+	if err != nil {
+		return nil, wrapErr("find run", err)
+	}
+	return r, nil
 }
 
 func findRun(ctx context.Context, c conn, workspace, runID string) (*wharf.Run, error) {
@@ -306,6 +319,9 @@ func (db *DB) LogBatch(ctx context.Context, workspace, runID string, metrics []*
 			return err
 		}
 		if err := logMetrics(ctx, c, workspace, expID, runID, metrics); err != nil {
+			return err
+		}
+		if err := logModelMetrics(ctx, c, workspace, expID, runID, metrics); err != nil {
 			return err
 		}
 		if err := upsertRunTags(ctx, c, workspace, expID, runID, tags); err != nil {
@@ -513,6 +529,29 @@ func logMetrics(ctx context.Context, c conn, workspace string, expID int64, runI
 	return nil
 }
 
+// logModelMetrics adds the metrics logged with a model_id to that logged
+// model's metrics, as MLflow does: the first value of a (model, key,
+// timestamp, step, run) stays, a NaN is stored as 0, and a model_id that
+// names no logged model of the workspace records nothing.
+func logModelMetrics(ctx context.Context, c conn, workspace string, expID int64, runID string, metrics []*wharf.Metric) error {
+	for _, m := range metrics {
+		if m.ModelID == "" {
+			continue
+		}
+		v, _ := storedMetricValue(m.Value)
+		if _, err := c.exec(ctx, `INSERT INTO logged_model_metrics (workspace, model_id, key, timestamp, step,
+			run_id, value, experiment_id, dataset_name, dataset_digest)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS
+				(SELECT 1 FROM logged_models WHERE workspace = ? AND model_id = ?)
+			ON CONFLICT DO NOTHING`,
+			workspace, m.ModelID, m.Key, m.Timestamp, m.Step, runID, v, expID, m.DatasetName, m.DatasetDigest,
+			workspace, m.ModelID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // insertMetrics appends metrics to the history: on SQLite with multi-row
 // inserts; on PostgreSQL with one array per column, one statement of nine
 // parameters however many metrics, which it parses, plans and binds
@@ -591,7 +630,12 @@ func (db *DB) DeleteRunTag(ctx context.Context, workspace, runID, key string) er
 // LogInputs records datasets an active run used. A dataset is identified
 // by name and digest; one already logged to the run keeps its first
 // record, context tags included, as in MLflow.
-func (db *DB) LogInputs(ctx context.Context, workspace, runID string, inputs []*wharf.DatasetInput) error {
+func (db *DB) LogInputs(ctx context.Context, workspace, runID string, inputs []*wharf.DatasetInput, models []*wharf.ModelInput) error {
+	for _, m := range models {
+		if m == nil || m.ModelID == "" {
+			return wharf.Errorf(wharf.EINVALID, "Model input must have a model_id")
+		}
+	}
 	type inputKey struct{ name, digest string }
 	seen := map[inputKey]bool{}
 	var args []any
@@ -628,6 +672,12 @@ func (db *DB) LogInputs(ctx context.Context, workspace, runID string, inputs []*
 	err := db.inTx(ctx, func(c conn) error {
 		if _, err := activeRun(ctx, c, workspace, runID); err != nil {
 			return err
+		}
+		for _, m := range models {
+			if _, err := c.exec(ctx, `INSERT INTO run_model_inputs (run_id, model_id) VALUES (?, ?)
+				ON CONFLICT DO NOTHING`, runID, m.ModelID); err != nil {
+				return err
+			}
 		}
 		if n == 0 {
 			return nil
@@ -676,6 +726,7 @@ func scanRun(s interface{ Scan(...any) error }) (*wharf.Run, error) {
 	r.Tags = map[string]string{}
 	r.Metrics = []*wharf.Metric{}
 	r.Inputs = []*wharf.DatasetInput{}
+	r.ModelInputs = []*wharf.ModelInput{}
 	r.ModelOutputs = []*wharf.ModelOutput{}
 	return &r, nil
 }
@@ -721,13 +772,9 @@ func loadRunData(ctx context.Context, c conn, runs []*wharf.Run) error {
 		err = eachRow(ctx, c, `SELECT run_id, key, value, is_nan, timestamp, step FROM latest_metrics
 			WHERE run_id IN `+in+` ORDER BY run_id, key`, chunk,
 			func(s interface{ Scan(...any) error }) error {
-				m := &wharf.Metric{}
-				var isNaN bool
-				if err := s.Scan(&m.RunID, &m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
+				m, err := scanRunMetric(s)
+				if err != nil {
 					return err
-				}
-				if isNaN {
-					m.Value = math.NaN()
 				}
 				r := byID[m.RunID]
 				r.Metrics = append(r.Metrics, m)
@@ -774,6 +821,20 @@ func loadRunData(ctx context.Context, c conn, runs []*wharf.Run) error {
 	return nil
 }
 
+// scanRunMetric scans a metric selected as run_id, key, value, is_nan,
+// timestamp, step, restoring a NaN.
+func scanRunMetric(s interface{ Scan(...any) error }) (*wharf.Metric, error) {
+	m := &wharf.Metric{}
+	var isNaN bool
+	if err := s.Scan(&m.RunID, &m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
+		return nil, err
+	}
+	if isNaN {
+		m.Value = math.NaN()
+	}
+	return m, nil
+}
+
 // eachRow runs a query and calls fn for each row.
 func eachRow(ctx context.Context, c conn, q string, args []any, fn func(s interface{ Scan(...any) error }) error) error {
 	rows, err := c.query(ctx, q, args...)
@@ -803,7 +864,9 @@ func (db *DB) TrackingRows(ctx context.Context, workspace, runID string) (int64,
 		(SELECT COUNT(*) FROM metrics WHERE run_id = ?) +
 		(SELECT COUNT(*) FROM latest_metrics WHERE run_id = ?) +
 		(SELECT COUNT(*) FROM run_inputs WHERE run_id = ?) +
-		(SELECT COUNT(*) FROM run_outputs WHERE run_id = ?)`,
-		workspace, workspace, runID, runID, runID, runID, runID, runID, runID).Scan(&n)
+		(SELECT COUNT(*) FROM run_outputs WHERE run_id = ?) +
+		(SELECT COUNT(*) FROM run_model_inputs WHERE run_id = ?) +
+		(SELECT COUNT(*) FROM logged_model_metrics WHERE run_id = ?)`,
+		workspace, workspace, runID, runID, runID, runID, runID, runID, runID, runID, runID).Scan(&n)
 	return n, wrapErr("tracking rows", err)
 }

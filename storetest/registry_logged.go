@@ -199,8 +199,6 @@ func testSearchLoggedModels(t *testing.T, open Opener) {
 
 	for _, q := range []wharf.SearchQuery{
 		{},
-		{ExperimentIDs: all, Filter: "metrics.acc > 0.9"},
-		{ExperimentIDs: all, OrderBy: []string{"metrics.acc DESC"}},
 		{ExperimentIDs: all, Filter: "nope = 1"},
 		{ExperimentIDs: all, MaxResults: 1001},
 	} {

@@ -117,11 +117,13 @@ func testSearchModelVersions(t *testing.T, open Opener) {
 	}
 	// The mlflow client's own search: newest version first.
 	same(t, "name =", searchVersions(t, r, q("name='taxi'")), []string{"taxi/3", "taxi/2", "taxi/1"})
+	// Without an order, MLflow's: last updated first, then name, then
+	// newest version.
 	same(t, "default order", searchVersions(t, r, q("")),
-		[]string{"bike/2", "bike/1", "taxi/3", "taxi/2", "taxi/1"})
+		[]string{"taxi/3", "bike/2", "taxi/2", "bike/1", "taxi/1"})
 	same(t, "run_id", searchVersions(t, r, q("run_id = 'r1'")), []string{"bike/1", "taxi/1"})
 	same(t, "run_id IN", searchVersions(t, r, q("run_id IN ('r2', 'rb')")), []string{"bike/2", "taxi/2"})
-	same(t, "run_id !=", searchVersions(t, r, q("run_id != 'r1'")), []string{"bike/2", "taxi/3", "taxi/2"})
+	same(t, "run_id !=", searchVersions(t, r, q("run_id != 'r1'")), []string{"taxi/3", "bike/2", "taxi/2"})
 	same(t, "source LIKE", searchVersions(t, r, q("source_path LIKE 's3://bucket/taxi/%'")),
 		[]string{"taxi/3", "taxi/2", "taxi/1"})
 	same(t, "source ILIKE", searchVersions(t, r, q("source_path ILIKE '%/BIKE/R_'")), []string{"bike/2", "bike/1"})
@@ -134,7 +136,7 @@ func testSearchModelVersions(t *testing.T, open Opener) {
 	same(t, "version < 2", searchVersions(t, r, q("version_number < 2")), []string{"bike/1", "taxi/1"})
 	same(t, "version <= 1.9", searchVersions(t, r, q("version_number <= 1.9")), []string{"bike/1", "taxi/1"})
 	same(t, "tag", searchVersions(t, r, q("tags.validated = 'yes'")), []string{"taxi/2"})
-	same(t, "tag IS NOT NULL", searchVersions(t, r, q("tags.validated IS NOT NULL")), []string{"bike/1", "taxi/2"})
+	same(t, "tag IS NOT NULL", searchVersions(t, r, q("tags.validated IS NOT NULL")), []string{"taxi/2", "bike/1"})
 	same(t, "no match", searchVersions(t, r, q("name = 'empty'")), []string{})
 
 	same(t, "order by version", searchVersions(t, r, q("", "version_number ASC")),
@@ -143,6 +145,19 @@ func testSearchModelVersions(t *testing.T, open Opener) {
 		[]string{"taxi/3", "bike/2", "taxi/2", "bike/1", "taxi/1"})
 	same(t, "order by name desc", searchVersions(t, r, q("", "name DESC")),
 		[]string{"taxi/3", "taxi/2", "taxi/1", "bike/2", "bike/1"})
+	// An update moves a version to the front of the default order; the
+	// order Wharf's own callers ask for (newest version) stays.
+	clk.Advance(time.Second)
+	_, err := r.UpdateModelVersion(ctx(t), "ws", "bike", 1, "touched")
+	must(t, err)
+	same(t, "default order after an update", searchVersions(t, r, q("")),
+		[]string{"bike/1", "taxi/3", "bike/2", "taxi/2", "taxi/1"})
+	same(t, "newest version", searchVersions(t, r, q("name = 'bike'", "version_number DESC")),
+		[]string{"bike/2", "bike/1"})
+	// A field twice is refused, in MLflow's words.
+	_, _, err = r.SearchModelVersions(ctx(t), "ws", q("", "name", "version_number DESC", "name DESC"))
+	wantCode(t, err, wharf.EINVALID)
+	wantMessage(t, err, "`order_by` contains duplicate fields: ['name', 'version_number DESC', 'name DESC']")
 
 	vs, _, err := r.SearchModelVersions(ctx(t), "ws", q("name = 'taxi' AND version_number = 2"))
 	must(t, err)

@@ -46,39 +46,52 @@ func testSearchFilterBounds(t *testing.T, open Opener) {
 		orderBy func(int) string
 		inList  string
 		search  func(q wharf.SearchQuery) error
+		// orderMax is the most order-by clauses a valid search has, when
+		// fewer than mlflowsearch.MaxOrderByClauses: the registry refuses
+		// a field ordered by twice, as MLflow's does.
+		orderMax int
 	}{
 		{"runs", []func(int) string{metrics, params, tags}, byMetric, "attributes.run_id", func(q wharf.SearchQuery) error {
 			q.ExperimentIDs = ids
 			_, _, err := ts.SearchRuns(ctx(t), "ws", q)
 			return err
-		}},
+		}, 0},
 		{"experiments", []func(int) string{tags}, byName, "", func(q wharf.SearchQuery) error {
 			_, _, err := ts.SearchExperiments(ctx(t), "ws", q)
 			return err
-		}},
+		}, 0},
 		{"registered models", []func(int) string{tags}, byName, "", func(q wharf.SearchQuery) error {
 			_, _, err := reg.SearchRegisteredModels(ctx(t), "ws", q)
 			return err
-		}},
+		}, 1},
 		{"model versions", []func(int) string{tags}, byName, "run_id", func(q wharf.SearchQuery) error {
 			_, _, err := reg.SearchModelVersions(ctx(t), "ws", q)
 			return err
-		}},
-		{"logged models", []func(int) string{params, tags}, byName, "attributes.source_run_id", func(q wharf.SearchQuery) error {
+		}, 1},
+		{"logged models", []func(int) string{metrics, params, tags}, byMetric, "attributes.source_run_id", func(q wharf.SearchQuery) error {
 			q.ExperimentIDs = ids
 			_, _, err := reg.SearchLoggedModels(ctx(t), "ws", q)
 			return err
-		}},
+		}, 0},
 	}
 	for _, sc := range searches {
 		orderBy := make([]string, mlflowsearch.MaxOrderByClauses+1)
 		for i := range orderBy {
 			orderBy[i] = sc.orderBy(i)
 		}
+		most := mlflowsearch.MaxOrderByClauses
+		if sc.orderMax > 0 {
+			most = sc.orderMax
+		}
 		for _, clause := range sc.clauses {
-			q := wharf.SearchQuery{Filter: boundFilter(mlflowsearch.MaxFilterClauses, clause), OrderBy: orderBy[:mlflowsearch.MaxOrderByClauses]}
+			q := wharf.SearchQuery{Filter: boundFilter(mlflowsearch.MaxFilterClauses, clause), OrderBy: orderBy[:most]}
 			if err := sc.search(q); err != nil {
 				t.Errorf("%s, %d clauses like %q, %d like %q: %v", sc.name, mlflowsearch.MaxFilterClauses, clause(0), mlflowsearch.MaxOrderByClauses, orderBy[0], err)
+			}
+			if sc.orderMax > 0 {
+				err := sc.search(wharf.SearchQuery{OrderBy: orderBy[:sc.orderMax+1]})
+				wantCode(t, err, wharf.EINVALID)
+				wantMessage(t, err, "duplicate fields")
 			}
 			err := sc.search(wharf.SearchQuery{Filter: boundFilter(2000, clause)})
 			wantCode(t, err, wharf.EINVALID)

@@ -33,6 +33,10 @@ func RunTracking(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"MetricHistory", testMetricHistory},
 		{"RunTags", testRunTags},
 		{"InputsOutputs", testInputsOutputs},
+		{"ModelInputs", testModelInputs},
+		{"LoggedModelMetrics", testLoggedModelMetrics},
+		{"MetricHistoryBulk", testMetricHistoryBulk},
+		{"SearchDatasets", testSearchDatasets},
 		{"ConcurrentLogBatch", testConcurrentLogBatch},
 		{"TrackingWorkspaceIsolation", testTrackingWorkspaceIsolation},
 		{"DeleteWorkspaceTracking", testDeleteWorkspaceTracking},
@@ -565,7 +569,7 @@ func testDeletedRunWrites(t *testing.T, open Opener) {
 	check(ts.DeleteRunTag(ctx(t), "ws", r.ID, "k"))
 	_, err := ts.UpdateRun(ctx(t), "ws", r.ID, wharf.RunFinished, 0, "")
 	check(err)
-	check(ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{{Dataset: wharf.Dataset{Name: "d", Digest: "x"}}}))
+	check(ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{{Dataset: wharf.Dataset{Name: "d", Digest: "x"}}}, nil))
 	check(ts.LogOutputs(ctx(t), "ws", r.ID, []*wharf.ModelOutput{{ModelID: "m-1"}}))
 	got := findRun(t, ts, "ws", r.ID)
 	if len(got.Metrics) != 0 || len(got.Params) != 0 || got.Tags["k"] != "v" || got.Status != wharf.RunRunning {
@@ -870,14 +874,14 @@ func testInputsOutputs(t *testing.T, open Opener) {
 		Tags: map[string]string{"mlflow.data.context": "training"},
 	}
 	eval := &wharf.DatasetInput{Dataset: wharf.Dataset{Name: "eval", Digest: "d2", SourceType: "http", Source: "{}"}}
-	must(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{train, eval, train}))
+	must(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{train, eval, train}, nil))
 	// Logging the same dataset again keeps the first record.
 	again := *train
 	again.Tags = map[string]string{"mlflow.data.context": "other"}
-	must(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{&again}))
+	must(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{&again}, nil))
 	// Another digest is another dataset.
 	v2 := &wharf.DatasetInput{Dataset: wharf.Dataset{Name: "train", Digest: "d3"}, Tags: map[string]string{}}
-	must(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{v2}))
+	must(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{v2}, nil))
 
 	got := findRun(t, ts, "ws", r.ID)
 	evalWant := *eval
@@ -889,10 +893,10 @@ func testInputsOutputs(t *testing.T, open Opener) {
 	same(t, "outputs", findRun(t, ts, "ws", r.ID).ModelOutputs,
 		[]*wharf.ModelOutput{{ModelID: "m-a", Step: 0}, {ModelID: "m-b", Step: 3}})
 
-	wantCode(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{{Dataset: wharf.Dataset{Digest: "x"}}}), wharf.EINVALID)
-	wantCode(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{nil}), wharf.EINVALID)
+	wantCode(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{{Dataset: wharf.Dataset{Digest: "x"}}}, nil), wharf.EINVALID)
+	wantCode(t, ts.LogInputs(ctx(t), "ws", r.ID, []*wharf.DatasetInput{nil}, nil), wharf.EINVALID)
 	wantCode(t, ts.LogOutputs(ctx(t), "ws", r.ID, []*wharf.ModelOutput{{Step: 1}}), wharf.EINVALID)
-	wantCode(t, ts.LogInputs(ctx(t), "ws", "ffffffffffffffffffffffffffffffff", nil), wharf.ENOTFOUND)
+	wantCode(t, ts.LogInputs(ctx(t), "ws", "ffffffffffffffffffffffffffffffff", nil, nil), wharf.ENOTFOUND)
 }
 
 // testConcurrentLogBatch logs to one run from several writers: every
@@ -970,7 +974,7 @@ func testTrackingWorkspaceIsolation(t *testing.T, open Opener) {
 	wantCode(t, err, wharf.ENOTFOUND)
 	wantCode(t, ts.SetRunLifecycle(ctx(t), "b", r.ID, wharf.LifecycleDeleted), wharf.ENOTFOUND)
 	wantCode(t, ts.DeleteRunTag(ctx(t), "b", r.ID, "mlflow.runName"), wharf.ENOTFOUND)
-	wantCode(t, ts.LogInputs(ctx(t), "b", r.ID, nil), wharf.ENOTFOUND)
+	wantCode(t, ts.LogInputs(ctx(t), "b", r.ID, nil, nil), wharf.ENOTFOUND)
 	wantCode(t, ts.LogOutputs(ctx(t), "b", r.ID, nil), wharf.ENOTFOUND)
 	_, err = ts.FindExperiment(ctx(t), "b", e.ID)
 	wantCode(t, err, wharf.ENOTFOUND)
@@ -1009,7 +1013,7 @@ func testDeleteWorkspaceTracking(t *testing.T, open Opener) {
 		r := mkRun(t, ts, w, e.ID, "run")
 		must(t, ts.LogBatch(ctx(t), w, r.ID, []*wharf.Metric{metric("m", 1, 1, 1), metric("m", 2, 2, 2)},
 			[]*wharf.Param{{Key: "p", Value: "v"}}, map[string]string{"t": "v"}))
-		must(t, ts.LogInputs(ctx(t), w, r.ID, []*wharf.DatasetInput{{Dataset: wharf.Dataset{Name: "d", Digest: "x"}}}))
+		must(t, ts.LogInputs(ctx(t), w, r.ID, []*wharf.DatasetInput{{Dataset: wharf.Dataset{Name: "d", Digest: "x"}}}, nil))
 		must(t, ts.LogOutputs(ctx(t), w, r.ID, []*wharf.ModelOutput{{ModelID: "m-1"}}))
 		return r
 	}

@@ -38,7 +38,7 @@ func mkSearchRun(t *testing.T, ts wharf.TrackingService, workspace, expID string
 	}
 	must(t, ts.LogBatch(ctx(t), workspace, r.ID, ms, ps, nil))
 	if len(sp.inputs) > 0 {
-		must(t, ts.LogInputs(ctx(t), workspace, r.ID, sp.inputs))
+		must(t, ts.LogInputs(ctx(t), workspace, r.ID, sp.inputs, nil))
 	}
 	if sp.status != "" || sp.end != 0 {
 		_, err := ts.UpdateRun(ctx(t), workspace, r.ID, sp.status, sp.end, "")
