@@ -139,6 +139,22 @@ var matrixExpect = map[string]string{
 	"HEAD /api/v1/workspaces/{workspace}/blobs/{digest}":                                      readers,
 	"GET /api/v1/workspaces/{workspace}/blobs/{digest}":                                       readers,
 	"PUT /api/v1/workspaces/{workspace}/blobs/{digest}":                                       admins + " datasci",
+
+	// The routes of MLflow's web UI, named here although the MLflow
+	// policy (mlflowMatrixExpect) would cover them: who may read charts,
+	// datasets and files, and who may upload a run's file from the UI.
+	mlflowRoute("GET", "api/2.0/mlflow/metrics/get-history-bulk"):                      readers,
+	mlflowRoute("GET", "ajax-api/2.0/mlflow/metrics/get-history-bulk"):                 readers,
+	mlflowRoute("GET", "api/2.0/mlflow/metrics/get-history-bulk-interval"):             readers,
+	mlflowRoute("GET", "ajax-api/2.0/mlflow/metrics/get-history-bulk-interval"):        readers,
+	mlflowRoute("POST", "api/2.0/mlflow/experiments/search-datasets"):                  readers,
+	mlflowRoute("POST", "ajax-api/2.0/mlflow/experiments/search-datasets"):             readers,
+	mlflowRoute("POST", "api/2.0/mlflow/upload-artifact"):                              admins + " datasci",
+	mlflowRoute("POST", "ajax-api/2.0/mlflow/upload-artifact"):                         admins + " datasci",
+	mlflowRoute("GET", "get-artifact"):                                                 readers,
+	mlflowRoute("GET", "model-versions/get-artifact"):                                  readers,
+	mlflowRoute("GET", "api/2.0/mlflow/logged-models/{model_id}/artifacts/files"):      readers,
+	mlflowRoute("GET", "ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files"): readers,
 }
 
 // publicRoutes need no credentials at all.

@@ -258,6 +258,11 @@ func (h *Handler) getArtifact(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	h.serveArtifact(w, r, ws, p)
+}
+
+// serveArtifact sends the stored file at p as an attachment.
+func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, ws, p string) {
 	a, err := h.Store.FindArtifact(r.Context(), ws, p)
 	if err != nil {
 		h.WriteError(w, r, err)

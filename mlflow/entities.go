@@ -121,8 +121,13 @@ type mlflowDatasetInput struct {
 	Dataset mlflowDataset `json:"dataset"`
 }
 
+type mlflowModelInput struct {
+	ModelID string `json:"model_id"`
+}
+
 type mlflowRunInputs struct {
 	DatasetInputs []mlflowDatasetInput `json:"dataset_inputs,omitempty"`
+	ModelInputs   []mlflowModelInput   `json:"model_inputs,omitempty"`
 }
 
 type mlflowModelOutput struct {
@@ -199,6 +204,9 @@ func runJSON(r *wharf.Run) *mlflowRun {
 			},
 		})
 	}
+	for _, in := range r.ModelInputs {
+		out.Inputs.ModelInputs = append(out.Inputs.ModelInputs, mlflowModelInput{ModelID: in.ModelID})
+	}
 	if len(r.ModelOutputs) > 0 {
 		out.Outputs = &mlflowRunOutputs{}
 		for _, o := range r.ModelOutputs {
@@ -227,21 +235,23 @@ type mlflowRegisteredModel struct {
 // mlflowModelVersion carries the version number as a string, as MLflow's
 // protocol does.
 type mlflowModelVersion struct {
-	Name                 string     `json:"name"`
-	Version              string     `json:"version"`
-	CreationTimestamp    int64      `json:"creation_timestamp,omitempty"`
-	LastUpdatedTimestamp int64      `json:"last_updated_timestamp,omitempty"`
-	UserID               string     `json:"user_id,omitempty"`
-	CurrentStage         string     `json:"current_stage,omitempty"`
-	Description          string     `json:"description,omitempty"`
-	Source               string     `json:"source,omitempty"`
-	RunID                string     `json:"run_id,omitempty"`
-	Status               string     `json:"status,omitempty"`
-	StatusMessage        string     `json:"status_message,omitempty"`
-	Tags                 []mlflowKV `json:"tags,omitempty"`
-	RunLink              string     `json:"run_link,omitempty"`
-	Aliases              []string   `json:"aliases,omitempty"`
-	ModelID              string     `json:"model_id,omitempty"`
+	Name                 string `json:"name"`
+	Version              string `json:"version"`
+	CreationTimestamp    int64  `json:"creation_timestamp,omitempty"`
+	LastUpdatedTimestamp int64  `json:"last_updated_timestamp,omitempty"`
+	UserID               string `json:"user_id,omitempty"`
+	CurrentStage         string `json:"current_stage,omitempty"`
+	// Description, RunID and RunLink are "" when unset, as MLflow's
+	// server sends them.
+	Description   string     `json:"description"`
+	Source        string     `json:"source,omitempty"`
+	RunID         string     `json:"run_id"`
+	Status        string     `json:"status,omitempty"`
+	StatusMessage string     `json:"status_message,omitempty"`
+	Tags          []mlflowKV `json:"tags,omitempty"`
+	RunLink       string     `json:"run_link"`
+	Aliases       []string   `json:"aliases,omitempty"`
+	ModelID       string     `json:"model_id,omitempty"`
 }
 
 func modelVersionJSON(v *wharf.ModelVersion) mlflowModelVersion {
@@ -312,7 +322,8 @@ type mlflowLoggedModelInfo struct {
 }
 
 type mlflowLoggedModelData struct {
-	Params []mlflowKV `json:"params,omitempty"`
+	Params  []mlflowKV     `json:"params,omitempty"`
+	Metrics []mlflowMetric `json:"metrics,omitempty"`
 }
 
 type mlflowLoggedModel struct {
@@ -335,7 +346,7 @@ func loggedModelJSON(m *wharf.LoggedModel) *mlflowLoggedModel {
 			StatusMessage:          m.StatusMessage,
 			Tags:                   kvList(m.Tags),
 		},
-		Data: mlflowLoggedModelData{Params: kvList(m.Params)},
+		Data: mlflowLoggedModelData{Params: kvList(m.Params), Metrics: metricsJSON(m.Metrics)},
 	}
 	// MLflow's creator_id is an int64; a Wharf principal id is not a number,
 	// and sending it would make the client fail to parse the whole model.

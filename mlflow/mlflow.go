@@ -65,10 +65,37 @@ func (h *Handler) log() *slog.Logger {
 	return h.Logger
 }
 
+// bothPrefixes registers each route under /api/ also under /ajax-api/,
+// where MLflow's server mounts every route of its services for its web UI.
+type bothPrefixes struct{ Group }
+
+// ajaxPattern is pattern under /ajax-api/, if it is under /api/.
+func ajaxPattern(pattern string) (string, bool) {
+	method, p, _ := strings.Cut(pattern, " ")
+	rest, ok := strings.CutPrefix(p, "/api/")
+	return method + " /ajax-api/" + rest, ok
+}
+
+func (b bothPrefixes) Route(pattern, action string, h http.HandlerFunc) {
+	b.Group.Route(pattern, action, h)
+	if ajax, ok := ajaxPattern(pattern); ok {
+		b.Group.Route(ajax, action, h)
+	}
+}
+
+func (b bothPrefixes) Upload(pattern, action string, h http.HandlerFunc) {
+	b.Group.Upload(pattern, action, h)
+	if ajax, ok := ajaxPattern(pattern); ok {
+		b.Group.Upload(ajax, action, h)
+	}
+}
+
 // Register registers the MLflow API into g: tracking, the model registry
-// (logged models included) and the artifact proxy, each route with the
-// action its role check uses.
-func (h *Handler) Register(g Group) {
+// (logged models included), the artifact proxy and the routes of MLflow's
+// web UI, each route with the action its role check uses. Every route
+// under /api/ answers under /ajax-api/ too, as in MLflow's server.
+func (h *Handler) Register(root Group) {
+	g := bothPrefixes{root}
 	const api = "/api/2.0/mlflow/"
 	g.Route("POST "+api+"experiments/create", wharf.ActionExperimentWrite, h.call(h.createExperiment))
 	g.Route("GET "+api+"experiments/get", wharf.ActionExperimentRead, h.call(h.getExperiment))
@@ -98,6 +125,15 @@ func (h *Handler) Register(g Group) {
 	g.Route("GET "+api+"metrics/get-history", wharf.ActionExperimentRead, h.call(h.getMetricHistory))
 	g.Route("GET "+api+"artifacts/list", wharf.ActionArtifactRead, h.call(h.listRunArtifacts))
 
+	// The web UI's own routes. MLflow's server mounts the first four under
+	// /ajax-api/ only; here they answer under /api/ as well.
+	g.Route("GET "+api+"metrics/get-history-bulk", wharf.ActionExperimentRead, h.call(h.getMetricHistoryBulk))
+	g.Route("GET "+api+"metrics/get-history-bulk-interval", wharf.ActionExperimentRead, h.call(h.getMetricHistoryBulkInterval))
+	g.Route("POST "+api+"experiments/search-datasets", wharf.ActionExperimentRead, h.call(h.searchDatasets))
+	g.Upload("POST "+api+"upload-artifact", wharf.ActionArtifactWrite, h.uploadRunArtifact)
+	root.Route("GET /get-artifact", wharf.ActionArtifactRead, h.getRunArtifactFile)
+	root.Route("GET /model-versions/get-artifact", wharf.ActionArtifactRead, h.getModelVersionArtifactFile)
+
 	const lm = api + "logged-models"
 	g.Route("POST "+lm, wharf.ActionModelWrite, h.call(h.createLoggedModel))
 	g.Route("POST "+lm+"/search", wharf.ActionModelRead, h.call(h.searchLoggedModels))
@@ -109,6 +145,7 @@ func (h *Handler) Register(g Group) {
 	g.Route("DELETE "+lm+"/{model_id}/tags/{tag_key...}", wharf.ActionModelWrite, h.call(h.deleteLoggedModelTag))
 	g.Route("POST "+lm+"/{model_id}/params", wharf.ActionModelWrite, h.call(h.logLoggedModelParams))
 	g.Route("GET "+lm+"/{model_id}/artifacts/directories", wharf.ActionArtifactRead, h.call(h.listLoggedModelArtifacts))
+	g.Route("GET "+lm+"/{model_id}/artifacts/files", wharf.ActionArtifactRead, h.getLoggedModelArtifactFile)
 
 	const rm = api + "registered-models/"
 	g.Route("POST "+rm+"create", wharf.ActionModelWrite, h.call(h.createRegisteredModel))

@@ -1,9 +1,15 @@
 package mlflow
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/wharfml/wharf"
 )
@@ -230,13 +236,96 @@ func (h *Handler) createModelVersion(r *http.Request, ws string, a *args) (any, 
 		ModelID:      a.str("model_id"),
 		Tags:         a.tagMap("tags"),
 	}
+	_, hasRunID := a.scalar("run_id")
+	_, hasModelID := a.scalar("model_id")
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
-	if err := h.Store.CreateModelVersion(r.Context(), v); err != nil {
+	ctx := r.Context()
+	if err := h.resolveSourceLineage(ctx, ws, v, hasRunID, hasModelID); err != nil {
 		return nil, err
 	}
+	if err := h.checkSourceOwner(ctx, ws, v); err != nil {
+		return nil, err
+	}
+	if err := h.Store.CreateModelVersion(ctx, v); err != nil {
+		return nil, err
+	}
+	if v.ModelID != "" {
+		if err := h.tagModelVersions(ctx, ws, v); err != nil {
+			return nil, err
+		}
+	}
 	return modelVersionResponse(v, nil)
+}
+
+// modelVersionsTag is the logged-model tag listing the registered versions
+// made from the model, as MLflow's tracking store writes it.
+const modelVersionsTag = "mlflow.modelVersions"
+
+// tagModelVersions adds v to the modelVersionsTag of the logged model it
+// was made from: a JSON list of {"name", "version"}, written as Python's
+// json.dumps writes it, so the value is the one MLflow's server stores.
+func (h *Handler) tagModelVersions(ctx context.Context, ws string, v *wharf.ModelVersion) error {
+	m, err := h.Store.FindLoggedModel(ctx, ws, v.ModelID)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		Name    string          `json:"name"`
+		Version json.RawMessage `json:"version"`
+	}
+	mine := entry{Name: v.Name, Version: json.RawMessage(strconv.FormatInt(v.Version, 10))}
+	var list []entry
+	if old, ok := m.Tags[modelVersionsTag]; ok && json.Unmarshal([]byte(old), &list) == nil {
+		if slices.ContainsFunc(list, func(e entry) bool { return e.Name == mine.Name && string(e.Version) == string(mine.Version) }) {
+			return nil
+		}
+	} else {
+		list = nil
+	}
+	list = append(list, mine)
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = `{"name": ` + pyJSONString(e.Name) + `, "version": ` + string(e.Version) + `}`
+	}
+	_, err = h.Store.SetLoggedModelTags(ctx, ws, v.ModelID, map[string]string{modelVersionsTag: "[" + strings.Join(parts, ", ") + "]"})
+	return err
+}
+
+// pyJSONString writes s as a JSON string the way Python's json.dumps does:
+// non-ASCII as \uXXXX escapes (surrogate pairs beyond the BMP), and no
+// escaping of <, > and &.
+func pyJSONString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r < 0x20 || (r > 0x7e && r < 0x10000):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case r >= 0x10000:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 func (h *Handler) getModelVersion(r *http.Request, ws string, a *args) (any, error) {
@@ -297,7 +386,7 @@ func (h *Handler) getModelVersionDownloadURI(r *http.Request, ws string, a *args
 	if err != nil {
 		return nil, err
 	}
-	uri, err := wharf.ModelLocation(r.Context(), h.Store, ws, v)
+	uri, err := h.downloadURI(r.Context(), ws, v)
 	if err != nil {
 		return nil, err
 	}
@@ -397,19 +486,19 @@ func (h *Handler) searchLoggedModels(r *http.Request, ws string, a *args) (any, 
 	q.Filter = a.str("filter")
 	q.PageToken = a.str("page_token")
 	q.MaxResults = a.maxResults(defaultLoggedResults, maxLoggedResults)
-	// order_by is a list of {field_name, ascending}, turned into the
-	// "field ASC|DESC" clauses of the other searches.
+	// order_by is a list of {field_name, ascending, dataset_name,
+	// dataset_digest}; ascending is the default.
 	for _, o := range a.objects("order_by") {
-		field := o.required("field_name")
-		dir := " ASC"
-		if _, given := o.value("ascending"); given && !o.boolean("ascending") {
-			dir = " DESC"
+		f := wharf.OrderField{Field: o.required("field_name"), Ascending: true}
+		if _, given := o.value("ascending"); given {
+			f.Ascending = o.boolean("ascending")
 		}
-		q.OrderBy = append(q.OrderBy, field+dir)
+		f.Dataset = wharf.DatasetRef{Name: o.str("dataset_name"), Digest: o.str("dataset_digest")}
+		q.OrderFields = append(q.OrderFields, f)
 	}
-	// datasets[] narrows metric filters to a dataset; the store's filter
-	// has no such scope yet, so it is read for its shape and not applied.
-	a.objects("datasets")
+	for _, o := range a.objects("datasets") {
+		q.Datasets = append(q.Datasets, wharf.DatasetRef{Name: o.str("dataset_name"), Digest: o.str("dataset_digest")})
+	}
 	if err := a.Err(); err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func TestMLflowRegistryFlow(t *testing.T) {
 	// client tolerates in register_model.
 	c.fails("POST", api("registered-models/create"), map[string]any{"name": "x"}, 400, "RESOURCE_ALREADY_EXISTS")
 
-	sources := []string{"runs:/" + runID + "/model", "models:/" + modelID, "mlflow-artifacts:/0/elsewhere/model"}
+	sources := []string{"runs:/" + runID + "/model", "models:/" + modelID, runURI + "/model"}
 	for i, src := range sources {
 		body := map[string]any{"name": "x", "source": src, "run_id": runID, "tags": []map[string]string{{"key": "i", "value": string(rune('0' + i))}}}
 		if strings.HasPrefix(src, "models:/") {
@@ -47,6 +47,17 @@ func TestMLflowRegistryFlow(t *testing.T) {
 	}
 	c.fails("POST", api("model-versions/create"), map[string]any{"name": "nope", "source": "s3://b/m"}, 404, "RESOURCE_DOES_NOT_EXIST")
 	c.fails("POST", api("model-versions/create"), map[string]any{"name": "x"}, 400, "INVALID_PARAMETER_VALUE")
+	// Sources MLflow refuses: a local path, a path that climbs out, files
+	// of another run.
+	for _, bad := range []map[string]any{
+		{"name": "x", "source": "/tmp/model"},
+		{"name": "x", "source": "s3://b/a/../m"},
+		{"name": "x", "source": runURI + "/../../other", "run_id": runID},
+		{"name": "x", "source": "mlflow-artifacts:/0/elsewhere/model", "run_id": runID},
+		{"name": "x", "source": "models:/" + modelID},
+	} {
+		c.fails("POST", api("model-versions/create"), bad, 400, "INVALID_PARAMETER_VALUE")
+	}
 
 	res := c.ok("GET", api("model-versions/search?filter="+url.QueryEscape("name='x'")+"&max_results=10000"), nil)
 	vs := list(t, res, "model_versions")
@@ -79,8 +90,10 @@ func TestMLflowRegistryFlow(t *testing.T) {
 		t.Errorf("latest_versions: %v", rm["latest_versions"])
 	}
 
-	// get-download-uri resolves each kind of source.
-	want := []string{runURI + "/model", modelURI, sources[2]}
+	// get-download-uri answers as MLflow's registry does: a runs:/ source
+	// as it is (the client resolves it), a logged model's location for
+	// models:/<id>, any other source as it is.
+	want := []string{sources[0], modelURI, sources[2]}
 	for i, w := range want {
 		res := c.ok("GET", api("model-versions/get-download-uri?name=x&version="+string(rune('1'+i))), nil)
 		if got := str(t, res, "artifact_uri"); got != w {

@@ -424,9 +424,10 @@ func (h *Handler) logBatch(r *http.Request, ws string, a *args) (any, error) {
 func (h *Handler) logInputs(r *http.Request, ws string, a *args) (any, error) {
 	id := a.runID()
 	objs := a.objects("datasets")
-	// models[] (MLflow 3 model inputs) are accepted but not recorded: the
-	// tracking store keeps dataset inputs only.
-	a.objects("models")
+	var models []*wharf.ModelInput
+	for _, o := range a.objects("models") {
+		models = append(models, &wharf.ModelInput{ModelID: o.required("model_id")})
+	}
 	inputs := make([]*wharf.DatasetInput, 0, len(objs))
 	for _, o := range objs {
 		in := &wharf.DatasetInput{Tags: o.tagMap("tags")}
@@ -446,11 +447,11 @@ func (h *Handler) logInputs(r *http.Request, ws string, a *args) (any, error) {
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
-	if len(inputs) == 0 {
+	if len(inputs) == 0 && len(models) == 0 {
 		_, err := h.Store.FindRun(r.Context(), ws, id)
 		return nil, err
 	}
-	return nil, h.Store.LogInputs(r.Context(), ws, id, inputs, nil)
+	return nil, h.Store.LogInputs(r.Context(), ws, id, inputs, models)
 }
 
 func (h *Handler) logOutputs(r *http.Request, ws string, a *args) (any, error) {
