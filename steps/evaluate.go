@@ -244,7 +244,11 @@ func registeredModels(ctx context.Context, tc *Tracking, name string, warn io.Wr
 		if err := tc.call(ctx, "GET", q, nil, &dl); err != nil {
 			return nil, nil, fmt.Errorf("model %s version %s: %w", name, v.Version, err)
 		}
-		root, err := artifactPath(dl.URI)
+		uri, err := tc.resolveRunsURI(ctx, dl.URI)
+		if err != nil {
+			return nil, nil, fmt.Errorf("model %s version %s: %w", name, v.Version, err)
+		}
+		root, err := artifactPath(uri)
 		if err != nil {
 			skipped = append(skipped, v.Version+": stored outside the server")
 			continue

@@ -104,24 +104,18 @@ func RegisterModel(ctx context.Context, cfg RegisterConfig, log io.Writer) (*Mod
 // version of info.Name from it, the registered model too if it is new;
 // it fills in info's source, version, run and ID.
 func (tc *Tracking) register(ctx context.Context, modelDir string, info *ModelInfo) error {
-	var run struct {
-		Run struct {
-			Info struct {
-				ArtifactURI string `json:"artifact_uri"`
-			} `json:"info"`
-		} `json:"run"`
-	}
-	if err := tc.call(ctx, http.MethodGet, "runs/get?run_id="+tc.RunID, nil, &run); err != nil {
+	runURI, err := tc.runArtifactURI(ctx, tc.RunID)
+	if err != nil {
 		return fmt.Errorf("read the step's run: %w", err)
 	}
-	root, err := artifactPath(run.Run.Info.ArtifactURI)
+	root, err := artifactPath(runURI)
 	if err != nil {
 		return err
 	}
 	if err := tc.uploadDir(ctx, modelDir, root+"/model"); err != nil {
 		return err
 	}
-	info.Source = strings.TrimRight(run.Run.Info.ArtifactURI, "/") + "/model"
+	info.Source = strings.TrimRight(runURI, "/") + "/model"
 	err = tc.call(ctx, http.MethodPost, "registered-models/create", map[string]any{"name": info.Name}, nil)
 	var me *mlflowError
 	if err != nil && !(errors.As(err, &me) && me.Code == "RESOURCE_ALREADY_EXISTS") {

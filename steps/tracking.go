@@ -129,6 +129,39 @@ func artifactPath(uri string) (string, error) {
 	return strings.Trim(rest, "/"), nil
 }
 
+// resolveRunsURI turns a runs:/<run>/<path> URI, which the registry
+// gives back as a download URI as MLflow's does, into the run's artifact
+// location; other URIs are returned as they are.
+func (t *Tracking) resolveRunsURI(ctx context.Context, uri string) (string, error) {
+	rest, ok := strings.CutPrefix(uri, "runs:/")
+	if !ok {
+		return uri, nil
+	}
+	runID, sub, _ := strings.Cut(strings.TrimLeft(rest, "/"), "/")
+	root, err := t.runArtifactURI(ctx, runID)
+	if err != nil {
+		return "", fmt.Errorf("read run %s of %s: %w", runID, uri, err)
+	}
+	root = strings.TrimRight(root, "/")
+	if sub = strings.Trim(sub, "/"); sub == "" {
+		return root, nil
+	}
+	return root + "/" + sub, nil
+}
+
+// runArtifactURI is the artifact location of a run.
+func (t *Tracking) runArtifactURI(ctx context.Context, runID string) (string, error) {
+	var run struct {
+		Run struct {
+			Info struct {
+				ArtifactURI string `json:"artifact_uri"`
+			} `json:"info"`
+		} `json:"run"`
+	}
+	err := t.call(ctx, http.MethodGet, "runs/get?run_id="+url.QueryEscape(runID), nil, &run)
+	return run.Run.Info.ArtifactURI, err
+}
+
 // uploadDir uploads every file under dir to the artifact path dest, as
 // snapshot.Files lists them: no link is followed out of dir.
 func (t *Tracking) uploadDir(ctx context.Context, dir, dest string) error {
