@@ -286,6 +286,17 @@ func (h *Handler) uploadRunArtifact(w http.ResponseWriter, r *http.Request) {
 		if q.Get("path") == "" {
 			return "", "", wharf.Errorf(wharf.EINVALID, "Request must specify path.")
 		}
+		// A job's token writes only its own runs, here as through the
+		// REST API.
+		if c := wharf.CallerFromContext(ctx); c != nil && c.Job != "" {
+			run, err := h.Store.FindRun(ctx, ws, q.Get("run_uuid"))
+			if err == nil && run.Tags[jobTag] != c.Job {
+				err = wharf.Errorf(wharf.EFORBIDDEN, "job %s may write only its own runs; run %s is not one of them", c.Job, run.ID)
+			}
+			if err != nil {
+				return "", "", err
+			}
+		}
 		return h.runFile("run_uuid")(ctx, ws, q)
 	})
 	if !ok {
