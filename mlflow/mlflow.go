@@ -125,8 +125,9 @@ func (h *Handler) Register(root Group) {
 	g.Route("GET "+api+"metrics/get-history", wharf.ActionExperimentRead, h.call(h.getMetricHistory))
 	g.Route("GET "+api+"artifacts/list", wharf.ActionArtifactRead, h.call(h.listRunArtifacts))
 
-	// The web UI's own routes. MLflow's server mounts the first four under
-	// /ajax-api/ only; here they answer under /api/ as well.
+	// The web UI's own routes. MLflow's server mounts get-history-bulk,
+	// search-datasets, upload-artifact and the logged-model files route
+	// under /ajax-api/ only; here they answer under /api/ as well.
 	g.Route("GET "+api+"metrics/get-history-bulk", wharf.ActionExperimentRead, h.call(h.getMetricHistoryBulk))
 	g.Route("GET "+api+"metrics/get-history-bulk-interval", wharf.ActionExperimentRead, h.call(h.getMetricHistoryBulkInterval))
 	g.Route("POST "+api+"experiments/search-datasets", wharf.ActionExperimentRead, h.call(h.searchDatasets))
