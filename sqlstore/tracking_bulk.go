@@ -55,9 +55,9 @@ func (db *DB) MetricHistoryBulk(ctx context.Context, workspace string, runIDs []
 
 // MetricHistoryBulkInterval samples each run's history of key as MLflow's
 // store does: the rows, ordered by step, timestamp and value, are cut into
-// maxResults buckets of near-equal size (NTILE) and the first row of each
-// is kept; the last row is then added, or replaces the last kept one when
-// maxResults are kept already. Ids that name no run of the workspace add
+// maxResults buckets of near-equal size (SQL's NTILE) and the first row of
+// each is kept; the last row is then added, or replaces the last kept one
+// when maxResults are kept already. Ids that name no run of the workspace add
 // nothing, as in MLflow.
 func (db *DB) MetricHistoryBulkInterval(ctx context.Context, workspace string, runIDs []string, key string, maxResults int, steps *[2]int64) ([]*wharf.Metric, error) {
 	maxResults = max(1, maxResults)
@@ -78,30 +78,44 @@ func (db *DB) MetricHistoryBulkInterval(ctx context.Context, workspace string, r
 			where += ` AND m.step >= ? AND m.step <= ?`
 			args = append(args, steps[0], steps[1])
 		}
+		var n int
+		if err := c.queryRow(ctx, `SELECT COUNT(*) FROM metrics m WHERE `+where, args...).Scan(&n); err != nil {
+			return nil, wrapErr("metric history bulk interval", err)
+		}
+		if n == 0 {
+			continue
+		}
+		// NTILE(k) over n rows makes the first n mod k buckets one row
+		// longer than the others; bucket i starts at row i*q + min(i, r).
+		// The rows are read in order once, keeping those that start a
+		// bucket and the last.
+		k := min(maxResults, n)
+		q, r := n/k, n%k
+		starts := make(map[int]bool, k)
+		for i := range k {
+			starts[i*q+min(i, r)] = true
+		}
 		var rows []*wharf.Metric
-		err = eachRow(ctx, c, `SELECT value, is_nan, timestamp, step FROM (
-				SELECT value, is_nan, timestamp, step, ROW_NUMBER() OVER (PARTITION BY bucket
-					ORDER BY step, timestamp, value, is_nan) AS rn
-				FROM (SELECT m.value, m.is_nan, m.timestamp, m.step,
-						NTILE(`+strconv.Itoa(maxResults)+`) OVER (ORDER BY m.step, m.timestamp, m.value, m.is_nan) AS bucket
-					FROM metrics m WHERE `+where+`) b) r
-			WHERE rn = 1 ORDER BY step, timestamp, value, is_nan`, args,
+		var last *wharf.Metric
+		i := 0
+		err = eachRow(ctx, c, `SELECT m.value, m.is_nan, m.timestamp, m.step FROM metrics m WHERE `+where+`
+			ORDER BY m.step, m.timestamp, m.value, m.is_nan`, args,
 			func(s interface{ Scan(...any) error }) error {
 				m := &wharf.Metric{Key: key, RunID: id}
-				rows = append(rows, m)
-				return historyRow(s, m)
+				if err := historyRow(s, m); err != nil {
+					return err
+				}
+				if starts[i] {
+					rows = append(rows, m)
+				}
+				last = m
+				i++
+				return nil
 			})
 		if err != nil {
 			return nil, wrapErr("metric history bulk interval", err)
 		}
-		last := &wharf.Metric{Key: key, RunID: id}
-		err = historyRow(c.queryRow(ctx, `SELECT m.value, m.is_nan, m.timestamp, m.step FROM metrics m
-			WHERE `+where+` ORDER BY m.step DESC, m.timestamp DESC, m.value DESC, m.is_nan DESC LIMIT 1`, args...), last)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, wrapErr("metric history bulk interval", err)
-		case len(rows) == 0 || !sameHistoryPoint(rows[len(rows)-1], last):
+		if last != nil && (len(rows) == 0 || rows[len(rows)-1] != last) {
 			if len(rows) >= maxResults {
 				rows[len(rows)-1] = last
 			} else {
@@ -111,12 +125,6 @@ func (db *DB) MetricHistoryBulkInterval(ctx context.Context, workspace string, r
 		out = append(out, rows...)
 	}
 	return out, nil
-}
-
-// sameHistoryPoint reports whether a and b are the same logged value.
-func sameHistoryPoint(a, b *wharf.Metric) bool {
-	an, bn := math.IsNaN(a.Value), math.IsNaN(b.Value)
-	return a.Step == b.Step && a.Timestamp == b.Timestamp && an == bn && (an || a.Value == b.Value)
 }
 
 // SearchDatasets lists the distinct datasets, with the context each was
