@@ -25,3 +25,10 @@ CREATE TABLE run_model_inputs (
 	model_id TEXT NOT NULL,
 	PRIMARY KEY (run_id, model_id)
 ) STRICT;
+
+-- Model-version search without an order uses MLflow's: last updated
+-- first, then name, then newest version. These serve it for the searches
+-- clients run most, by name and by run, without a sort.
+CREATE INDEX model_versions_name_updated ON model_versions (workspace, name, last_updated_time DESC, version DESC);
+DROP INDEX model_versions_run_id;
+CREATE INDEX model_versions_run_id ON model_versions (workspace, run_id, last_updated_time DESC, name, version DESC);
