@@ -40,6 +40,12 @@ const (
 	ActionPrincipalWrite  = "authorization/servicePrincipals/write"
 	ActionPrincipalDelete = "authorization/servicePrincipals/delete"
 
+	// Federated identity credentials: who may log in as a principal
+	// without a secret, so changing them is an access change (Owner only).
+	ActionFederatedCredentialRead   = "authorization/servicePrincipals/federatedIdentityCredentials/read"
+	ActionFederatedCredentialWrite  = "authorization/servicePrincipals/federatedIdentityCredentials/write"
+	ActionFederatedCredentialDelete = "authorization/servicePrincipals/federatedIdentityCredentials/delete"
+
 	ActionAuditRead = "audit/read"
 
 	// MLflow tracking: experiments, runs and their metrics. Searches are

@@ -93,6 +93,7 @@ func (db *DB) DeleteServicePrincipal(ctx context.Context, appID string) error {
 	err := db.inTx(ctx, func(c conn) error {
 		for _, q := range []string{
 			`DELETE FROM password_credentials WHERE principal_id = ?`,
+			`DELETE FROM federated_credentials WHERE principal_id = ?`,
 			`DELETE FROM role_assignments WHERE principal_id = ?`,
 		} {
 			if _, err := c.exec(ctx, q, appID); err != nil {

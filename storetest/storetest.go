@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"Principals", testPrincipals},
 		{"DeletePrincipalCascade", testDeletePrincipalCascade},
 		{"Credentials", testCredentials},
+		{"FederatedCredentials", testFederatedCredentials},
 		{"RoleAssignments", testRoleAssignments},
 		{"Secrets", testSecrets},
 		{"SecretsSealed", testSecretsSealed},
