@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/auth"
+	"github.com/wharfml/wharf/federation"
 )
 
 // tokenResponse is the OAuth2 client-credentials success body, as Entra ID
@@ -26,12 +28,62 @@ type oauthError struct {
 	ErrorDescription string `json:"error_description"`
 	Timestamp        string `json:"timestamp"`
 	TraceID          string `json:"trace_id"`
+	// ErrorCodes holds the AADSTS number of a refused federated
+	// assertion, as Entra ID reports it.
+	ErrorCodes []int `json:"error_codes,omitempty"`
 }
 
 func writeOAuthError(w http.ResponseWriter, r *http.Request, status int, code, desc string) {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, oauthError{
 		Error: code, ErrorDescription: desc,
+		Timestamp: time.Now().UTC().Format("2006-01-02 15:04:05Z"), TraceID: requestID(r.Context()),
+	})
+}
+
+// checkAssertion verifies a federated assertion against the federated
+// credentials of the principal whose app id is clientID. An unknown client
+// is refused like an assertion that matches nothing, so the answer does
+// not tell which client ids exist.
+func (s *Server) checkAssertion(r *http.Request, clientID, assertion string) (*wharf.ServicePrincipal, error) {
+	ctx := r.Context()
+	var creds []*wharf.FederatedCredential
+	sp, err := s.Store.FindServicePrincipal(ctx, clientID)
+	switch {
+	case err == nil && sp.AppID == clientID:
+		if creds, err = s.Store.ListFederatedCredentials(ctx, sp.AppID); err != nil {
+			return nil, err
+		}
+	case err != nil && !wharf.IsNotFound(err):
+		return nil, err
+	}
+	a, err := s.Federation.Verify(ctx, assertion, creds)
+	if err != nil {
+		return nil, err
+	}
+	s.Logger.Info("federated credential exchanged", "client_id", sp.AppID, "credential", a.Credential.Name,
+		"iss", a.Issuer, "sub", a.Subject, "jti", a.ID, "ip", clientIP(r))
+	return sp, nil
+}
+
+// writeAssertionError answers a refused assertion with Entra ID's code and
+// message, which say what kind of check failed but not which claim; the
+// log says more, never the assertion itself.
+func (s *Server) writeAssertionError(w http.ResponseWriter, r *http.Request, clientID string, err error) {
+	var fe *federation.Error
+	if !errors.As(err, &fe) {
+		s.Logger.Error("federated credential check failed", "client_id", clientID, "err", err)
+		writeOAuthError(w, r, http.StatusInternalServerError, "server_error", "the assertion could not be checked")
+		return
+	}
+	s.Logger.Warn("federated assertion refused", "client_id", clientID, "code", fe.Code, "reason", fe.Reason, "ip", clientIP(r))
+	w.Header().Set("Cache-Control", "no-store")
+	status := http.StatusUnauthorized
+	if fe.Code == federation.CodeIssuerUnreachable {
+		status = http.StatusBadGateway
+	}
+	writeJSON(w, status, oauthError{
+		Error: "invalid_client", ErrorDescription: fe.Error(), ErrorCodes: []int{fe.Code},
 		Timestamp: time.Now().UTC().Format("2006-01-02 15:04:05Z"), TraceID: requestID(r.Context()),
 	})
 }
@@ -60,16 +112,34 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if id, sec, ok := r.BasicAuth(); ok {
 		clientID, secret = id, sec
 	}
-	if clientID == "" || secret == "" {
-		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "client_id and client_secret are required")
+	assertionType, assertion := r.PostForm.Get("client_assertion_type"), r.PostForm.Get("client_assertion")
+	federated := assertionType != "" || assertion != ""
+	switch {
+	case federated && secret != "":
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "send either client_secret or client_assertion, not both")
+		return
+	case federated && assertionType != federation.AssertionType:
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "client_assertion_type must be "+federation.AssertionType)
+		return
+	case federated && (clientID == "" || assertion == ""):
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "client_id and client_assertion are required")
+		return
+	case !federated && (clientID == "" || secret == ""):
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "client_id and client_secret (or client_assertion) are required")
 		return
 	}
 	if scope := r.PostForm.Get("scope"); scope != "" && !strings.HasSuffix(scope, "/.default") {
 		writeOAuthError(w, r, http.StatusBadRequest, "invalid_scope", "scope must name a resource followed by /.default, e.g. api://wharf/.default")
 		return
 	}
-	sp, err := s.checkClientSecret(r.Context(), clientID, secret)
-	if err != nil {
+	var sp *wharf.ServicePrincipal
+	var err error
+	if federated {
+		if sp, err = s.checkAssertion(r, clientID, assertion); err != nil {
+			s.writeAssertionError(w, r, clientID, err)
+			return
+		}
+	} else if sp, err = s.checkClientSecret(r.Context(), clientID, secret); err != nil {
 		s.Logger.Warn("client authentication failed", "client_id", clientID, "ip", clientIP(r))
 		writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "WHARF7000215: invalid client secret provided, or the client does not exist")
 		return
@@ -172,7 +242,7 @@ func (s *Server) handleOpenIDConfig(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint":                        base + "/" + s.TenantID + "/oauth2/v2.0/token",
 		"jwks_uri":                              base + "/discovery/v2.0/keys",
 		"grant_types_supported":                 []string{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic", "private_key_jwt"},
 		"id_token_signing_alg_values_supported": []string{"ES256"},
 		"tenant_id":                             s.TenantID,
 	})

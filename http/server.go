@@ -20,6 +20,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/auth"
+	"github.com/wharfml/wharf/federation"
 	"github.com/wharfml/wharf/scheduler"
 )
 
@@ -41,6 +42,9 @@ type Server struct {
 	// Endpoints serves online endpoints' scoring requests.
 	Endpoints EndpointRouter
 	Tokens    *auth.Issuer
+	// Federation verifies external OIDC tokens presented in place of a
+	// secret (workload identity federation).
+	Federation *federation.Verifier
 	// TenantID identifies this server's directory; it appears in tokens and
 	// in the credentials printed for service principals.
 	TenantID string
@@ -100,6 +104,14 @@ func NewServer(store wharf.Store, tokens *auth.Issuer, tenantID string, logger *
 		StreamProgressBytes: DefaultStreamProgressBytes,
 		MaxConnsPerAddress:  DefaultMaxConnsPerAddress,
 	}
+	fed, err := federation.NewVerifier("")
+	if err != nil {
+		panic(err) // without a CA file there is nothing to fail
+	}
+	if tokens != nil {
+		fed.OwnIssuers = []string{tokens.Issuer}
+	}
+	s.Federation = fed
 	s.metrics = newMetrics(s.registry)
 	s.Endpoints = noRouter{}
 	s.registerRoutes()
@@ -228,6 +240,12 @@ func (s *Server) registerRoutes() {
 	s.route("GET /api/v1/servicePrincipals/{id}/credentials", wharf.ActionPrincipalRead, jsonAPI(s, s.listCredentials))
 	s.route("POST /api/v1/servicePrincipals/{id}/credentials", wharf.ActionPrincipalWrite, jsonAPI(s, s.resetCredential))
 	s.route("DELETE /api/v1/servicePrincipals/{id}/credentials/{keyId}", wharf.ActionPrincipalWrite, jsonAPI(s, s.deleteCredential))
+	const fics = "/api/v1/servicePrincipals/{id}/federatedIdentityCredentials"
+	s.route("GET "+fics, wharf.ActionFederatedCredentialRead, jsonAPI(s, s.listFederatedCredentials))
+	s.route("POST "+fics, wharf.ActionFederatedCredentialWrite, jsonAPI(s, s.createFederatedCredential))
+	s.route("GET "+fics+"/{fic}", wharf.ActionFederatedCredentialRead, jsonAPI(s, s.getFederatedCredential))
+	s.route("PATCH "+fics+"/{fic}", wharf.ActionFederatedCredentialWrite, jsonAPI(s, s.updateFederatedCredential))
+	s.route("DELETE "+fics+"/{fic}", wharf.ActionFederatedCredentialDelete, jsonAPI(s, s.deleteFederatedCredential))
 
 	// Role assignments live under the scope they grant at, so the scope to
 	// authorize is always the one in the path.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/auth"
+	"github.com/wharfml/wharf/federation"
 	"github.com/wharfml/wharf/blob"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/local"
@@ -62,6 +63,9 @@ type serverOptions struct {
 	// blobEndpoints are account=URL pairs: where folder inputs at
 	// https://<account>.blob.core.windows.net/... are read instead.
 	blobEndpoints []string
+	// oidcCAFile holds extra certificate authorities trusted for fetching
+	// federated issuers' discovery documents and keys.
+	oidcCAFile string
 }
 
 func (a *app) serverCommand() *cobra.Command {
@@ -97,6 +101,8 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringArrayVar(&o.stepReadOnly, "step-ro-path", nil, "extra host path that every sandbox sees read-only (repeatable), e.g. a shared data folder or toolchain")
 	f.StringArrayVar(&o.blobEndpoints, "azure-blob-endpoint", nil, "ACCOUNT=URL: read data inputs of Azure storage account ACCOUNT (wasbs://...@ACCOUNT.blob.core.windows.net) "+
 		"from URL instead, e.g. Azurite's http://127.0.0.1:10000/devstoreaccount1 or a private endpoint (repeatable)")
+	f.StringVar(&o.oidcCAFile, "oidc-ca-file", os.Getenv("WHARF_OIDC_CA_FILE"), "PEM file of extra certificate authorities trusted (besides the system's) when fetching the discovery documents and keys "+
+		"of federated credentials' issuers, e.g. a GitHub Enterprise Server's or GitLab instance's private CA (default $WHARF_OIDC_CA_FILE)")
 	return cmd
 }
 
@@ -211,6 +217,15 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	srv := wharfhttp.NewServer(db, issuer, tenant, logger)
 	srv.Blobs = blobs
+	if o.oidcCAFile != "" {
+		fed, err := federation.NewVerifier(o.oidcCAFile)
+		if err != nil {
+			db.Close()
+			return nil, usagef("--oidc-ca-file: %s", err)
+		}
+		fed.OwnIssuers = []string{issuer.Issuer}
+		srv.Federation = fed
+	}
 	ml := &mlflow.Handler{Store: db, Blobs: blobs, Logger: logger}
 	ml.Register(srv.Group(mlflow.Prefix, ml.WriteError))
 	// Before anything can ask: jobs, schedules and downloads check them.
