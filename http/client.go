@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/federation"
 	"github.com/wharfml/wharf/mlflow"
 )
 
@@ -108,12 +109,19 @@ func decodeErrorResponse(resp *http.Response) error {
 
 // RequestToken runs the client-credentials grant against a Wharf server.
 func RequestToken(ctx context.Context, baseURL, tenant, clientID, secret string) (token string, expiresOn time.Time, err error) {
-	form := url.Values{
-		"grant_type":    {"client_credentials"},
-		"client_id":     {clientID},
-		"client_secret": {secret},
-		"scope":         {APIAudience + "/.default"},
-	}
+	return requestToken(ctx, baseURL, tenant, url.Values{"client_id": {clientID}, "client_secret": {secret}})
+}
+
+// RequestTokenWithAssertion runs the client-credentials grant with a
+// federated assertion (a CI system's OIDC token) in place of a secret.
+func RequestTokenWithAssertion(ctx context.Context, baseURL, tenant, clientID, assertion string) (token string, expiresOn time.Time, err error) {
+	return requestToken(ctx, baseURL, tenant, url.Values{"client_id": {clientID},
+		"client_assertion_type": {federation.AssertionType}, "client_assertion": {assertion}})
+}
+
+func requestToken(ctx context.Context, baseURL, tenant string, form url.Values) (token string, expiresOn time.Time, err error) {
+	form.Set("grant_type", "client_credentials")
+	form.Set("scope", APIAudience+"/.default")
 	path := "/oauth2/v2.0/token"
 	if tenant != "" {
 		path = "/" + url.PathEscape(tenant) + path

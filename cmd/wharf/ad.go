@@ -9,9 +9,9 @@ import (
 )
 
 func (a *app) adCommand() *cobra.Command {
-	ad := &cobra.Command{Use: "ad", Short: "Identities: service principals (az ad)"}
+	ad := &cobra.Command{Use: "ad", Short: "Identities: service principals and their federated credentials (az ad)"}
 	sp := &cobra.Command{Use: "sp", Short: "Service principals"}
-	ad.AddCommand(sp)
+	ad.AddCommand(sp, a.appCommand())
 
 	var name, role string
 	var scopes []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/wharfml/wharf/atomicfile"
 	"os"
 	"path/filepath"
@@ -21,6 +22,10 @@ type credentials struct {
 	ClientSecret string `json:"clientSecret"`
 	TenantID     string `json:"tenantId"`
 	ServerURL    string `json:"serverUrl,omitempty"`
+	// Federated marks a principal that logs in without a secret: each new
+	// access token is exchanged for a fresh assertion from the CI
+	// environment (federatedAssertion).
+	Federated bool `json:"federated,omitempty"`
 }
 
 // cachedToken is kept on disk (0600) so consecutive CLI calls in a CI script
@@ -34,7 +39,9 @@ type cachedToken struct {
 
 // resolveCredentials finds credentials in the order CI systems provide them:
 // WHARF_CREDENTIALS (the --sdk-auth JSON), then WHARF_CLIENT_ID /
-// WHARF_CLIENT_SECRET / WHARF_TENANT_ID, then the file `wharf login` wrote.
+// WHARF_CLIENT_SECRET / WHARF_TENANT_ID (without the secret: federated,
+// the assertion coming from the CI system), then the file `wharf login`
+// wrote.
 func resolveCredentials(cfg *cliConfig) (*credentials, string, error) {
 	if js := os.Getenv("WHARF_CREDENTIALS"); js != "" {
 		var c credentials
@@ -49,7 +56,11 @@ func resolveCredentials(cfg *cliConfig) (*credentials, string, error) {
 	if id := os.Getenv("WHARF_CLIENT_ID"); id != "" {
 		c := &credentials{ClientID: id, ClientSecret: os.Getenv("WHARF_CLIENT_SECRET"), TenantID: os.Getenv("WHARF_TENANT_ID")}
 		if c.ClientSecret == "" {
-			return nil, "", wharf.Errorf(wharf.EINVALID, "WHARF_CLIENT_ID is set but WHARF_CLIENT_SECRET is not")
+			if _, ok, _ := federatedSource(); !ok {
+				return nil, "", wharf.Errorf(wharf.EINVALID, "WHARF_CLIENT_ID is set but neither WHARF_CLIENT_SECRET nor a federated token: "+
+					"set WHARF_FEDERATED_TOKEN_FILE, or run in GitHub Actions with `permissions: id-token: write`, in Azure Pipelines with SYSTEM_ACCESSTOKEN, or in GitLab with an id_tokens variable WHARF_ID_TOKEN")
+			}
+			c.Federated = true
 		}
 		return c, "environment", nil
 	}
@@ -111,15 +122,44 @@ func (t *tokenSource) token(ctx context.Context) (string, error) {
 			return c.AccessToken, nil
 		}
 	}
-	tok, exp, err := wharfhttp.RequestToken(ctx, t.url, t.creds.TenantID, t.creds.ClientID, t.creds.ClientSecret)
+	tok, exp, err := t.request(ctx)
 	if err != nil {
 		return "", err
 	}
-	t.tok = &cachedToken{AccessToken: tok, ExpiresOn: exp, ClientID: t.creds.ClientID, ServerURL: t.url}
-	if b, err := json.Marshal(t.tok); err == nil {
-		_ = atomicfile.WriteFile(t.path(), b, 0o600)
-	}
+	_ = t.save(&cachedToken{AccessToken: tok, ExpiresOn: exp, ClientID: t.creds.ClientID, ServerURL: t.url})
 	return tok, nil
+}
+
+// save keeps c as the current token, on disk (0600) for the next command.
+func (t *tokenSource) save(c *cachedToken) error {
+	t.tok = c
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(t.path(), b, 0o600)
+}
+
+// request runs the client-credentials grant with the secret or, for a
+// federated principal, with a fresh assertion.
+func (t *tokenSource) request(ctx context.Context) (string, time.Time, error) {
+	c := t.creds
+	if !c.Federated {
+		return wharfhttp.RequestToken(ctx, t.url, c.TenantID, c.ClientID, c.ClientSecret)
+	}
+	assertion, source, ok, err := federatedAssertion(ctx)
+	switch {
+	case err != nil:
+		return "", time.Time{}, err
+	case !ok:
+		return "", time.Time{}, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token of the federated login has expired and this environment offers no fresh federated token; "+
+			"run `wharf login --service-principal -u APP_ID --tenant TENANT --federated-token JWT` again, or set WHARF_FEDERATED_TOKEN_FILE")
+	}
+	tok, exp, err := wharfhttp.RequestTokenWithAssertion(ctx, t.url, c.TenantID, c.ClientID, assertion)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("federated token from %s refused: %w", source, err)
+	}
+	return tok, exp, nil
 }
 
 // client returns an authenticated API client.

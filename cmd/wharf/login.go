@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/wharfml/wharf/atomicfile"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/wharfml/wharf/atomicfile"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +27,7 @@ type subscription struct {
 
 func (a *app) loginCommand() *cobra.Command {
 	var sp bool
-	var user, password, tenant, url string
+	var user, password, federatedToken, tenant, url string
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Log in as a service principal (az login --service-principal)",
@@ -34,15 +36,32 @@ func (a *app) loginCommand() *cobra.Command {
 			if !sp {
 				return usagef("only service principal login is supported: wharf login --service-principal -u APP_ID -p SECRET --tenant TENANT")
 			}
-			if user == "" || password == "" {
-				return usagef("--username/-u and --password/-p are required")
+			if password != "" && federatedToken != "" {
+				return usagef("give --password/-p or --federated-token, not both")
 			}
-			creds := &credentials{ClientID: user, ClientSecret: password, TenantID: tenant, ServerURL: url}
+			creds := &credentials{ClientID: user, ClientSecret: password, TenantID: tenant, ServerURL: url, Federated: password == ""}
+			if user == "" {
+				return usagef("--username/-u is required")
+			}
+			if password == "" && federatedToken == "" {
+				if _, ok, _ := federatedSource(); !ok {
+					return usagef("--password/-p or --federated-token is required (or WHARF_FEDERATED_TOKEN_FILE, or a CI job's OIDC token)")
+				}
+			}
 			base := a.serverURL(creds)
-			if _, _, err := wharfhttp.RequestToken(cmd.Context(), base, tenant, user, password); err != nil {
+			creds.ServerURL = base
+			ts := &tokenSource{cfg: a.cfg, creds: creds, url: base}
+			var tok string
+			var exp time.Time
+			var err error
+			if federatedToken != "" {
+				tok, exp, err = wharfhttp.RequestTokenWithAssertion(cmd.Context(), base, tenant, user, federatedToken)
+			} else {
+				tok, exp, err = ts.request(cmd.Context())
+			}
+			if err != nil {
 				return err
 			}
-			creds.ServerURL = base
 			b, err := json.MarshalIndent(creds, "", "  ")
 			if err != nil {
 				return err
@@ -50,7 +69,14 @@ func (a *app) loginCommand() *cobra.Command {
 			if err := atomicfile.WriteFile(filepath.Join(a.cfg.dir, "credentials.json"), b, 0o600); err != nil {
 				return err
 			}
-			_ = os.Remove(filepath.Join(a.cfg.dir, "token.json"))
+			_ = os.Remove(ts.path())
+			if creds.Federated {
+				// No secret to get the next token with: keep this one,
+				// for the commands that follow while it lasts.
+				if err := ts.save(&cachedToken{AccessToken: tok, ExpiresOn: exp, ClientID: user, ServerURL: base}); err != nil {
+					return err
+				}
+			}
 			a.cfg.URL = base
 			if err := a.cfg.save(); err != nil {
 				return err
@@ -65,6 +91,7 @@ func (a *app) loginCommand() *cobra.Command {
 	f.BoolVar(&sp, "service-principal", false, "log in as a service principal")
 	f.StringVarP(&user, "username", "u", "", "application (client) id")
 	f.StringVarP(&password, "password", "p", "", "client secret")
+	f.StringVar(&federatedToken, "federated-token", "", "an OIDC token from the CI system (GitHub Actions, Azure Pipelines, GitLab) that a federated credential of the principal trusts, in place of a secret")
 	f.StringVarP(&tenant, "tenant", "t", "", "tenant id")
 	f.StringVar(&url, "url", "", "Wharf server URL (default $WHARF_URL or "+defaultURL+")")
 	f.Bool("allow-no-subscriptions", false, "accepted for az compatibility")

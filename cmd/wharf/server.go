@@ -16,8 +16,8 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/auth"
-	"github.com/wharfml/wharf/federation"
 	"github.com/wharfml/wharf/blob"
+	"github.com/wharfml/wharf/federation"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/mlflow"

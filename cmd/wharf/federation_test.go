@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/federation/federationtest"
+)
+
+// TestFederatedLoginFromGitHubActions: a CI job logs in without a secret.
+// A real OIDC issuer runs on loopback over HTTPS (its CA given to the
+// server with --oidc-ca-file); a small HTTP server plays GitHub Actions'
+// ID token service: it checks the request token's bearer, as GitHub does,
+// and returns an assertion the issuer mints for the audience asked for.
+// With WHARF_CLIENT_ID and WHARF_TENANT_ID set and no secret, the CLI asks
+// it for an assertion, exchanges it, and the job it creates completes.
+func TestFederatedLoginFromGitHubActions(t *testing.T) {
+	iss := federationtest.New(t)
+	e := newCLIEnvWith(t, func(o *serverOptions) { o.oidcCAFile = iss.CAFile })
+	var owner map[string]string
+	_ = json.Unmarshal([]byte(e.owner), &owner)
+	dir := t.TempDir()
+	const subject = "repo:org/repo:ref:refs/heads/main"
+
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
+	appID := strings.TrimSpace(e.ok("ad", "sp", "create-for-rbac", "-n", "gh-deploy", "--role", "Data Scientist", "--scopes", "/workspaces/dev", "--query", "appId", "-o", "tsv"))
+	params := writeFile(t, dir, "fic.json", `{
+  "name": "main-branch",
+  "issuer": "`+iss.URL+`",
+  "subject": "`+subject+`",
+  "description": "deploys from main",
+  "audiences": ["api://AzureADTokenExchange"]
+}`)
+	e.ok("ad", "app", "federated-credential", "create", "--id", appID, "--parameters", "@"+params)
+	if got := strings.TrimSpace(e.ok("ad", "app", "federated-credential", "show", "--id", appID, "--federated-credential-id", "main-branch", "--query", "subject", "-o", "tsv")); got != subject {
+		t.Fatalf("show: subject %q", got)
+	}
+	bad := writeFile(t, dir, "bad.json", "{\n  \"name\": \"pr\",\n  \"isuer\": \"https://x\"\n}")
+	if _, errs, code := e.wharf("ad", "app", "federated-credential", "create", "--id", appID, "--parameters", "@"+bad); code == 0 ||
+		!strings.Contains(errs, bad+": line 3") || !strings.Contains(errs, `"isuer"`) {
+		t.Errorf("misspelt field: exit %d, %s", code, errs)
+	}
+	if _, errs, code := e.wharf("ad", "app", "federated-credential", "create", "--id", appID, "--parameters",
+		`{"name": "any-repo", "issuer": "`+iss.URL+`", "subject": "repo:org/*"}`); code == 0 || !strings.Contains(errs, "wildcard") {
+		t.Errorf("wildcard subject: exit %d, %s", code, errs)
+	}
+
+	// GitHub's part: the runner's ID token service.
+	const requestToken = "runner-request-token"
+	var asked atomic.Int32
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "bearer "+requestToken {
+			http.Error(w, "bad request token", http.StatusUnauthorized)
+			return
+		}
+		asked.Add(1)
+		aud := r.URL.Query().Get("audience")
+		_ = json.NewEncoder(w).Encode(map[string]string{"value": iss.Token(t, subject, aud)})
+	}))
+	t.Cleanup(gh.Close)
+
+	t.Setenv("WHARF_CONFIG_DIR", filepath.Join(dir, "ci-cli"))
+	t.Setenv("WHARF_CREDENTIALS", "")
+	t.Setenv("WHARF_CLIENT_ID", appID)
+	t.Setenv("WHARF_CLIENT_SECRET", "")
+	t.Setenv("WHARF_TENANT_ID", owner["tenantId"])
+	t.Setenv("ACTIONS_ID_TOKEN_REQUEST_URL", gh.URL+"/idtoken?api-version=2.0")
+	t.Setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", requestToken)
+
+	job := writeFile(t, dir, "job.yml", `command: echo federated
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+`)
+	out, errs, code := e.wharf("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv")
+	if code != 0 {
+		t.Fatalf("job create as the federated principal: exit %d\n%s", code, errs)
+	}
+	if got := e.waitJob("dev", lastLine(out)); got != "Completed" {
+		t.Fatalf("job: %s", got)
+	}
+	if asked.Load() == 0 {
+		t.Fatal("the CLI never asked GitHub's ID token service")
+	}
+	// The role is the principal's: a Data Scientist cannot create a workspace.
+	if _, errs, code := e.wharf("ml", "workspace", "create", "-n", "other"); code == 0 || !strings.Contains(errs, "AuthorizationFailed") {
+		t.Errorf("workspace create as Data Scientist: exit %d %s", code, errs)
+	}
+
+	// Another branch's token is refused, with Entra's code and no detail.
+	t.Setenv("WHARF_CONFIG_DIR", filepath.Join(dir, "ci-cli-2"))
+	t.Setenv("ACTIONS_ID_TOKEN_REQUEST_URL", "")
+	t.Setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
+	tokFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokFile, []byte(iss.Token(t, "repo:org/repo:ref:refs/heads/dev", wharf.DefaultFederatedAudience)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WHARF_FEDERATED_TOKEN_FILE", tokFile)
+	if _, errs, code := e.wharf("ml", "workspace", "show", "-n", "dev"); code == 0 || !strings.Contains(errs, "AADSTS70021") {
+		t.Errorf("other branch: exit %d %s", code, errs)
+	}
+	t.Setenv("WHARF_FEDERATED_TOKEN_FILE", "")
+	t.Setenv("WHARF_CLIENT_ID", "")
+
+	// wharf login --federated-token, then commands run on the token it got.
+	assertion := iss.Token(t, subject, wharf.DefaultFederatedAudience)
+	stdout, stderr, code := e.wharf("login", "--service-principal", "-u", appID, "--tenant", owner["tenantId"], "--federated-token", assertion)
+	if code != 0 {
+		t.Fatalf("login --federated-token: %d %s", code, stderr)
+	}
+	e.ok("ml", "workspace", "show", "-n", "dev")
+	if strings.Contains(stdout+stderr, assertion) {
+		t.Error("login printed the assertion")
+	}
+	creds, err := os.ReadFile(filepath.Join(dir, "ci-cli-2", "credentials.json"))
+	if err != nil || strings.Contains(string(creds), assertion) {
+		t.Errorf("credentials.json holds the assertion (or is missing: %v)", err)
+	}
+
+	// Only an Owner changes federated credentials, not the principal itself.
+	if _, errs, code := e.wharf("ad", "app", "federated-credential", "delete", "--id", appID, "--federated-credential-id", "main-branch"); code == 0 ||
+		!strings.Contains(errs, "AuthorizationFailed") {
+		t.Errorf("delete by the federated principal: exit %d %s", code, errs)
+	}
+	t.Setenv("WHARF_CREDENTIALS", e.owner)
+	e.ok("ad", "app", "federated-credential", "delete", "--id", appID, "--federated-credential-id", "main-branch")
+	if list := strings.TrimSpace(e.ok("ad", "app", "federated-credential", "list", "--id", appID, "-o", "tsv")); list != "" {
+		t.Errorf("after delete: %q", list)
+	}
+}
