@@ -141,4 +141,3 @@ func readParameters(p string) (map[string]any, error) {
 	}
 	return out, nil
 }
-
