@@ -13,6 +13,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -85,7 +87,10 @@ func New(t testing.TB) *Issuer {
 		}
 		writeJSON(w, iss.jwks())
 	})
-	iss.HTTP = httptest.NewTLSServer(mux)
+	iss.HTTP = httptest.NewUnstartedServer(mux)
+	// Clients that give up on a slow issuer are expected here.
+	iss.HTTP.Config.ErrorLog = log.New(io.Discard, "", 0)
+	iss.HTTP.StartTLS()
 	iss.URL = iss.HTTP.URL
 	iss.CAFile = filepath.Join(t.TempDir(), "issuer-ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.HTTP.Certificate().Raw})
