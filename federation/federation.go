@@ -134,7 +134,6 @@ type issuerKeys struct {
 	mu        sync.Mutex
 	keys      map[string]any
 	fetchedAt time.Time
-	fetches   int
 }
 
 // NewVerifier returns a verifier with the default bounds that trusts the
@@ -317,15 +316,6 @@ func (ik *issuerKeys) lookup(kid string) (any, bool) {
 	return k, ok && kid != ""
 }
 
-// Fetches reports how many times the keys of iss were fetched, for tests
-// and metrics.
-func (v *Verifier) Fetches(iss string) int {
-	ik := v.keysOf(iss)
-	ik.mu.Lock()
-	defer ik.mu.Unlock()
-	return ik.fetches
-}
-
 // ensureKeys fetches the issuer's keys when there are none, when they are
 // older than KeysTTL, or, with unknownKid, when the last fetch is older
 // than RefreshInterval.
@@ -341,7 +331,6 @@ func (v *Verifier) ensureKeys(ctx context.Context, ik *issuerKeys, iss string, u
 		return nil
 	}
 	keys, err := v.fetchKeys(ctx, iss)
-	ik.fetches++
 	if err != nil {
 		if ik.keys != nil && !unknownKid {
 			// Keep serving the keys we have while the issuer is down; a

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/federation/federationtest"
@@ -133,5 +134,80 @@ compute: azureml:cpu-cluster
 	e.ok("ad", "app", "federated-credential", "delete", "--id", appID, "--federated-credential-id", "main-branch")
 	if list := strings.TrimSpace(e.ok("ad", "app", "federated-credential", "list", "--id", appID, "-o", "tsv")); list != "" {
 		t.Errorf("after delete: %q", list)
+	}
+}
+
+// TestFederatedLoginFromOtherCISystems: Azure Pipelines' OIDC request
+// endpoint (played by a small HTTP server that checks what Azure DevOps
+// checks: POST, the job's System.AccessToken as bearer, the service
+// connection id), GitLab's id_tokens variable and a token file each log a
+// principal in. Access tokens here live less than the CLI's five-minute
+// margin, so every command needs a new one, and each asks for a fresh
+// assertion.
+func TestFederatedLoginFromOtherCISystems(t *testing.T) {
+	iss := federationtest.New(t)
+	e := newCLIEnvWith(t, func(o *serverOptions) {
+		o.oidcCAFile = iss.CAFile
+		o.tokenTTL = 4 * time.Minute
+	})
+	var owner map[string]string
+	_ = json.Unmarshal([]byte(e.owner), &owner)
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	appID := strings.TrimSpace(e.ok("ad", "sp", "create-for-rbac", "-n", "ado", "--role", "Reader", "--scopes", "/workspaces/dev", "--query", "appId", "-o", "tsv"))
+	const adoSubject, glSubject, fileSubject = "sc://org/project/wharf-prod", "project_path:group/project:ref_type:branch:ref:main", "system:serviceaccount:ci:deployer"
+	for name, sub := range map[string]string{"ado": adoSubject, "gitlab": glSubject, "k8s": fileSubject} {
+		e.ok("ad", "app", "federated-credential", "create", "--id", appID, "--parameters",
+			`{"name": "`+name+`", "issuer": "`+iss.URL+`", "subject": "`+sub+`", "audiences": "api://AzureADTokenExchange"}`)
+	}
+
+	const connection, accessToken = "5a1c2f9e-0000-4000-8000-00000000c0de", "system-access-token"
+	var asked atomic.Int32
+	ado := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.Method != http.MethodPost || r.Header.Get("Authorization") != "Bearer "+accessToken ||
+			q.Get("serviceConnectionId") != connection || q.Get("api-version") == "" {
+			http.Error(w, "refused", http.StatusUnauthorized)
+			return
+		}
+		asked.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]string{"oidcToken": iss.Token(t, adoSubject, wharf.DefaultFederatedAudience)})
+	}))
+	t.Cleanup(ado.Close)
+
+	dir := t.TempDir()
+	t.Setenv("WHARF_CONFIG_DIR", filepath.Join(dir, "cli"))
+	t.Setenv("WHARF_CREDENTIALS", "")
+	t.Setenv("WHARF_CLIENT_ID", appID)
+	t.Setenv("WHARF_TENANT_ID", owner["tenantId"])
+	t.Setenv("SYSTEM_OIDCREQUESTURI", ado.URL+"/org/_apis/distributedtask/hubs/build/plans/p/jobs/j/oidctoken")
+	t.Setenv("SYSTEM_ACCESSTOKEN", accessToken)
+	t.Setenv("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID", connection)
+	for i := 1; i <= 2; i++ {
+		e.ok("ml", "workspace", "show", "-n", "dev")
+		if got := asked.Load(); got != int32(i) {
+			t.Fatalf("after %d commands Azure Pipelines was asked %d times", i, got)
+		}
+	}
+	t.Setenv("SYSTEM_ACCESSTOKEN", "")
+	if _, errs, code := e.wharf("ml", "workspace", "show", "-n", "dev"); code == 0 || !strings.Contains(errs, "SYSTEM_ACCESSTOKEN") {
+		t.Errorf("without SYSTEM_ACCESSTOKEN: exit %d %s", code, errs)
+	}
+	t.Setenv("SYSTEM_OIDCREQUESTURI", "")
+
+	t.Setenv("WHARF_ID_TOKEN", iss.Token(t, glSubject, wharf.DefaultFederatedAudience))
+	e.ok("ml", "workspace", "show", "-n", "dev")
+	t.Setenv("WHARF_ID_TOKEN", "")
+
+	tokFile := filepath.Join(dir, "projected-token")
+	if err := os.WriteFile(tokFile, []byte(iss.Token(t, fileSubject, wharf.DefaultFederatedAudience)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", tokFile)
+	e.ok("ml", "workspace", "show", "-n", "dev")
+	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", "")
+
+	// No secret and no source: a clear error, before anything is sent.
+	if _, errs, code := e.wharf("ml", "workspace", "show", "-n", "dev"); code == 0 || !strings.Contains(errs, "neither WHARF_CLIENT_SECRET nor a federated token") {
+		t.Errorf("no source: exit %d %s", code, errs)
 	}
 }

@@ -1,0 +1,162 @@
+package federation
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/federation/federationtest"
+)
+
+const sub = "repo:org/repo:ref:refs/heads/main"
+
+func newVerifier(t *testing.T, iss *federationtest.Issuer) (*Verifier, []*wharf.FederatedCredential) {
+	t.Helper()
+	v, err := NewVerifier(iss.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.FetchTimeout = 300 * time.Millisecond
+	creds := []*wharf.FederatedCredential{{Name: "main", Issuer: iss.URL, Subject: sub, Audiences: []string{wharf.DefaultFederatedAudience}}}
+	return v, creds
+}
+
+func wantCode(t *testing.T, what string, err error, code int) {
+	t.Helper()
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Code != code {
+		t.Errorf("%s: %v, want AADSTS%d", what, err, code)
+	}
+}
+
+func TestKeyTypeMustMatchTheAlgorithm(t *testing.T) {
+	iss := federationtest.New(t)
+	v, creds := newVerifier(t, iss)
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, iss.Token(t, sub, wharf.DefaultFederatedAudience), creds); err != nil {
+		t.Fatal(err)
+	}
+	// RS256 under the EC key's kid, and ES256 under the RSA key's kid.
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	rs := jwt.NewWithClaims(jwt.SigningMethodRS256, iss.Claims(sub, wharf.DefaultFederatedAudience))
+	rs.Header["kid"] = federationtest.ECKid
+	rsTok, _ := rs.SignedString(rk)
+	_, err := v.Verify(ctx, rsTok, creds)
+	wantCode(t, "RS256 with an EC key's kid", err, CodeSignature)
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	es := jwt.NewWithClaims(jwt.SigningMethodES256, iss.Claims(sub, wharf.DefaultFederatedAudience))
+	es.Header["kid"] = federationtest.RSAKid
+	esTok, _ := es.SignedString(ek)
+	_, err = v.Verify(ctx, esTok, creds)
+	wantCode(t, "ES256 with an RSA key's kid", err, CodeSignature)
+	// ES384 and PS256 are not on the allow-list, whatever the key.
+	ek384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	es384 := jwt.NewWithClaims(jwt.SigningMethodES384, iss.Claims(sub, wharf.DefaultFederatedAudience))
+	es384.Header["kid"] = federationtest.ECKid
+	es384Tok, _ := es384.SignedString(ek384)
+	_, err = v.Verify(ctx, es384Tok, creds)
+	wantCode(t, "ES384", err, CodeSignature)
+	ps := jwt.NewWithClaims(jwt.SigningMethodPS256, iss.Claims(sub, wharf.DefaultFederatedAudience))
+	ps.Header["kid"] = federationtest.RSAKid
+	psTok, _ := ps.SignedString(iss.RSAKey(federationtest.RSAKid))
+	_, err = v.Verify(ctx, psTok, creds)
+	wantCode(t, "PS256", err, CodeSignature)
+}
+
+func TestIssuerNotNamedByACredentialIsNeverFetched(t *testing.T) {
+	iss := federationtest.New(t)
+	v, creds := newVerifier(t, iss)
+	other := federationtest.New(t)
+	_, err := v.Verify(context.Background(), other.Token(t, sub, wharf.DefaultFederatedAudience), creds)
+	wantCode(t, "unconfigured issuer", err, CodeNoMatch)
+	if other.JWKSServed() != 0 {
+		t.Errorf("the keys of an issuer no credential names were fetched")
+	}
+}
+
+func TestKeysOutliveAnIssuerOutage(t *testing.T) {
+	iss := federationtest.New(t)
+	v, creds := newVerifier(t, iss)
+	now := time.Now()
+	v.Now = func() time.Time { return now }
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, iss.Token(t, sub, wharf.DefaultFederatedAudience), creds); err != nil {
+		t.Fatal(err)
+	}
+	// The keys are due for a refresh, and the issuer does not answer.
+	now = now.Add(DefaultKeysTTL + time.Second)
+	iss.SetSlow(true)
+	c := iss.Claims(sub, wharf.DefaultFederatedAudience)
+	c["iat"], c["nbf"], c["exp"] = now.Unix(), now.Unix(), now.Add(5*time.Minute).Unix()
+	if _, err := v.Verify(ctx, iss.Sign(t, c, federationtest.RSAKid), creds); err != nil {
+		t.Errorf("known key refused while the issuer is down: %v", err)
+	}
+	iss.SetSlow(false)
+}
+
+// TestDiscoveryMustNameTheIssuer: a discovery document for another issuer,
+// or with keys at a plain-http URL, is refused.
+func TestDiscoveryMustNameTheIssuer(t *testing.T) {
+	for name, doc := range map[string]func(self string) map[string]string{
+		"other issuer": func(self string) map[string]string {
+			return map[string]string{"issuer": "https://token.actions.githubusercontent.com", "jwks_uri": self + "/keys"}
+		},
+		"http jwks_uri": func(self string) map[string]string {
+			return map[string]string{"issuer": self, "jwks_uri": "http://" + self[len("https://"):] + "/keys"}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			iss := federationtest.New(t)
+			var self string
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = json.NewEncoder(w).Encode(doc(self))
+			}))
+			t.Cleanup(srv.Close)
+			self = srv.URL
+			v, _ := newVerifier(t, iss) // the same test CA signs srv's certificate
+			c := iss.Claims(sub, wharf.DefaultFederatedAudience)
+			c["iss"] = self
+			creds := []*wharf.FederatedCredential{{Name: "x", Issuer: self, Subject: sub, Audiences: []string{wharf.DefaultFederatedAudience}}}
+			_, err := v.Verify(context.Background(), iss.Sign(t, c, federationtest.RSAKid), creds)
+			wantCode(t, name, err, CodeIssuerUnreachable)
+		})
+	}
+}
+
+func TestWeakAndForeignKeysAreSkipped(t *testing.T) {
+	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	strong, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	e := b64(big.NewInt(65537).Bytes())
+	for _, tc := range []struct {
+		jwk string
+		ok  bool
+	}{
+		{fmt.Sprintf(`{"kty":"RSA","kid":"a","n":%q,"e":%q}`, b64(strong.N.Bytes()), e), true},
+		{fmt.Sprintf(`{"kty":"RSA","kid":"a","n":%q,"e":%q}`, b64(weak.N.Bytes()), e), false},
+		{fmt.Sprintf(`{"kty":"RSA","kid":"a","use":"enc","n":%q,"e":%q}`, b64(strong.N.Bytes()), e), false},
+		{fmt.Sprintf(`{"kty":"RSA","n":%q,"e":%q}`, b64(strong.N.Bytes()), e), false},
+		{fmt.Sprintf(`{"kty":"EC","kid":"b","crv":"P-256","x":%q,"y":%q}`, b64(ec.X.Bytes()), b64(ec.Y.Bytes())), true},
+		{fmt.Sprintf(`{"kty":"EC","kid":"b","crv":"P-256","x":%q,"y":%q}`, b64(ec.X.Bytes()), b64(new(big.Int).Add(ec.Y, big.NewInt(1)).Bytes())), false},
+		{`{"kty":"oct","kid":"c","k":"c2VjcmV0"}`, false},
+	} {
+		if _, _, ok := parseJWK(json.RawMessage(tc.jwk)); ok != tc.ok {
+			t.Errorf("%.60s...: accepted %v, want %v", tc.jwk, ok, tc.ok)
+		}
+	}
+}
