@@ -50,31 +50,29 @@ func TestKeyTypeMustMatchTheAlgorithm(t *testing.T) {
 	if _, err := v.Verify(ctx, iss.Token(t, sub, wharf.DefaultFederatedAudience), creds); err != nil {
 		t.Fatal(err)
 	}
-	// RS256 under the EC key's kid, and ES256 under the RSA key's kid.
+	forge := func(m jwt.SigningMethod, kid string, key any) string {
+		tok := jwt.NewWithClaims(m, iss.Claims(sub, wharf.DefaultFederatedAudience))
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
-	rs := jwt.NewWithClaims(jwt.SigningMethodRS256, iss.Claims(sub, wharf.DefaultFederatedAudience))
-	rs.Header["kid"] = federationtest.ECKid
-	rsTok, _ := rs.SignedString(rk)
-	_, err := v.Verify(ctx, rsTok, creds)
-	wantCode(t, "RS256 with an EC key's kid", err, CodeSignature)
 	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	es := jwt.NewWithClaims(jwt.SigningMethodES256, iss.Claims(sub, wharf.DefaultFederatedAudience))
-	es.Header["kid"] = federationtest.RSAKid
-	esTok, _ := es.SignedString(ek)
-	_, err = v.Verify(ctx, esTok, creds)
-	wantCode(t, "ES256 with an RSA key's kid", err, CodeSignature)
-	// ES384 and PS256 are not on the allow-list, whatever the key.
 	ek384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	es384 := jwt.NewWithClaims(jwt.SigningMethodES384, iss.Claims(sub, wharf.DefaultFederatedAudience))
-	es384.Header["kid"] = federationtest.ECKid
-	es384Tok, _ := es384.SignedString(ek384)
-	_, err = v.Verify(ctx, es384Tok, creds)
-	wantCode(t, "ES384", err, CodeSignature)
-	ps := jwt.NewWithClaims(jwt.SigningMethodPS256, iss.Claims(sub, wharf.DefaultFederatedAudience))
-	ps.Header["kid"] = federationtest.RSAKid
-	psTok, _ := ps.SignedString(iss.RSAKey(federationtest.RSAKid))
-	_, err = v.Verify(ctx, psTok, creds)
-	wantCode(t, "PS256", err, CodeSignature)
+	for what, tok := range map[string]string{
+		// RS256 under the EC key's kid, and ES256 under the RSA key's kid.
+		"RS256 with an EC key's kid":  forge(jwt.SigningMethodRS256, federationtest.ECKid, rk),
+		"ES256 with an RSA key's kid": forge(jwt.SigningMethodES256, federationtest.RSAKid, ek),
+		// ES384 and PS256 are not on the allow-list, whatever the key.
+		"ES384": forge(jwt.SigningMethodES384, federationtest.ECKid, ek384),
+		"PS256": forge(jwt.SigningMethodPS256, federationtest.RSAKid, iss.RSAKey(federationtest.RSAKid)),
+	} {
+		_, err := v.Verify(ctx, tok, creds)
+		wantCode(t, what, err, CodeSignature)
+	}
 }
 
 func TestIssuerNotNamedByACredentialIsNeverFetched(t *testing.T) {
