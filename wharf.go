@@ -14,8 +14,6 @@ import (
 	"regexp"
 )
 
-// Version is the program version, overridden at link time for releases.
-var Version = "0.1.0-dev"
 
 // ServerScope is the root scope: a role assigned here applies to every
 // workspace on the server.

@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": wharf.Version})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": wharf.Build().Version})
 }
 
 // handleReadyz answers 503 while the store cannot serve, so a load balancer

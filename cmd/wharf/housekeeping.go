@@ -18,11 +18,14 @@ const mlExtensionCompat = "2.32.0"
 func (a *app) versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Show versions (az version)",
+		Short: "Show wharf's version, commit and build date, and the az versions it follows (az version)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			b := wharf.Build()
 			return a.print(map[string]any{
-				"wharf":      wharf.Version,
+				"wharf":      b.Version,
+				"commit":     b.Commit,
+				"date":       b.BuildDate,
 				"azure-cli":  azureCLICompat,
 				"extensions": map[string]string{"ml": mlExtensionCompat},
 				"go":         runtime.Version(),

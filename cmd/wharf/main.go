@@ -111,6 +111,9 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := trustCABundle(); err != nil {
+				return err
+			}
 			cfg, err := loadCLIConfig()
 			if err != nil {
 				return err
@@ -119,6 +122,9 @@ func (a *app) rootCommand() *cobra.Command {
 			return nil
 		},
 	}
+	b := wharf.Build()
+	root.Version = b.Version
+	root.SetVersionTemplate(fmt.Sprintf("wharf {{.Version}} (commit %s, built %s)\n", b.Commit, b.BuildDate))
 	pf := root.PersistentFlags()
 	pf.StringVarP(&a.output, "output", "o", "json", "output format: json, jsonc, yaml, table, tsv, none")
 	pf.StringVar(&a.query, "query", "", "JMESPath query applied to the output")
