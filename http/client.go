@@ -78,9 +78,9 @@ func shortNetError(err error) string {
 	var ue *url.Error
 	if e, ok := err.(*url.Error); ok {
 		ue = e
-		return ue.Err.Error()
+		return ue.Err.Error() + certificateHint(err)
 	}
-	return err.Error()
+	return err.Error() + certificateHint(err)
 }
 
 func decodeErrorResponse(resp *http.Response) error {

@@ -8,6 +8,7 @@ package http
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -72,6 +73,9 @@ type Server struct {
 	// MaxConnsPerAddress caps the open connections from one remote IP
 	// address; set it before Listen. Zero means no cap.
 	MaxConnsPerAddress int
+	// TLS, when set before Listen, makes the server speak HTTPS only; a
+	// plain HTTP request to it is answered 400 and closed.
+	TLS *tls.Config
 
 	mux      *http.ServeMux
 	routes   []*Route
@@ -165,6 +169,11 @@ func (s *Server) Listen(addr string) (string, error) {
 	if s.MaxConnsPerAddress > 0 {
 		s.ln = limitConnsPerAddress(ln, s.MaxConnsPerAddress, s.metrics.refusedConns.Inc)
 	}
+	scheme := "http://"
+	if s.TLS != nil {
+		s.ln = tls.NewListener(s.ln, s.TLS)
+		scheme = "https://"
+	}
 	// The server exists from here on, so a Shutdown that comes before
 	// Serve starts still stops it: Serve then returns at once. Bodies get
 	// their deadlines per request (see limitBodyTime): uploads may take
@@ -173,9 +182,14 @@ func (s *Server) Listen(addr string) (string, error) {
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
+		// The listener does TLS with s.TLS, which offers HTTP/1.1
+		// alone; an empty map keeps Serve from adding HTTP/2.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		// Failed handshakes and the like, in the server's log.
+		ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	if s.URL == "" {
-		s.URL = "http://" + ln.Addr().String()
+		s.URL = scheme + ln.Addr().String()
 	}
 	return ln.Addr().String(), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -60,6 +61,8 @@ type serverOptions struct {
 	// server; stepReadOnly are extra host paths its sandboxes see.
 	stepUser     string
 	stepReadOnly []string
+	// tlsCert and tlsKey are PEM files: with them the server speaks HTTPS.
+	tlsCert, tlsKey string
 	// blobEndpoints are account=URL pairs: where folder inputs at
 	// https://<account>.blob.core.windows.net/... are read instead.
 	blobEndpoints []string
@@ -87,7 +90,9 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "folder for the SQLite database, artifacts, keys and the owner credential")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8790", "listen address")
 	f.StringVar(&o.db, "db", "", "metadata database: empty for SQLite in --data-dir, or postgres://...")
-	f.StringVar(&o.url, "url", "", "externally reachable base URL (default http://ADDR)")
+	f.StringVar(&o.url, "url", "", "externally reachable base URL (default http://ADDR, or https://ADDR with --tls-cert)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (with its chain) to serve HTTPS with; reloaded when the file changes")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&o.warm, "warm-python", true, "keep a warm Python process (mlflow and the model's libraries imported) for each batch deployment's environment, "+
@@ -156,6 +161,10 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		return nil, usagef("--log-level: %s", err)
 	}
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	tlsConfig, err := serverTLS(o, logger)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -235,6 +244,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	srv.URL = strings.TrimRight(o.url, "/")
 	srv.MaxConnsPerAddress = o.maxConnsPerAddress
+	srv.TLS = tlsConfig
 	addr, err := srv.Listen(o.addr)
 	if err != nil {
 		db.Close()
@@ -361,6 +371,28 @@ func sweepWarmDirs() {
 			_ = os.RemoveAll(d)
 		}
 	}
+}
+
+// serverTLS is the TLS configuration of --tls-cert and --tls-key, nil
+// without them.
+func serverTLS(o serverOptions, logger *slog.Logger) (*tls.Config, error) {
+	if o.tlsCert == "" && o.tlsKey == "" {
+		return nil, nil
+	}
+	if o.tlsCert == "" || o.tlsKey == "" {
+		return nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if strings.HasPrefix(o.url, "http://") {
+		return nil, usagef("--url %s: the server speaks HTTPS (--tls-cert), so its URL starts with https://", o.url)
+	}
+	files, err := wharfhttp.LoadCertificateFiles(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return nil, err
+	}
+	files.OnError = func(err error) {
+		logger.Error("the changed TLS certificate cannot be loaded; still serving the previous one", "err", err)
+	}
+	return files.TLSConfig(), nil
 }
 
 func storeKind(db string) string {
