@@ -14,20 +14,41 @@ import (
 // of the line or of a command substitution.
 var wharfCall = regexp.MustCompile(`\bwharf ((?:[a-z][a-z-]* ?)+)([^\n)|;&]*)`)
 
-// TestExampleCIDefinitionsUseRealCommands parses the example's GitHub
-// Actions and Azure Pipelines definitions and checks that every wharf
-// command they run exists and that every long flag it passes is one the
-// command accepts, so the CI files cannot drift from the CLI.
+// ciDefinitions are the CI files that run wharf: the example's GitHub
+// Actions, Azure Pipelines (with their templates) and GitLab CI
+// definitions, and the repository's reusable GitHub Action.
+func ciDefinitions(t *testing.T) map[string][]string {
+	t.Helper()
+	root := repoRoot(t)
+	glob := func(parts ...string) []string {
+		files, err := filepath.Glob(filepath.Join(append([]string{root}, parts...)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return files
+	}
+	return map[string][]string{
+		"github-actions":   glob("examples", "*", "mlops", "github-actions", "*.yml"),
+		"devops-pipelines": append(glob("examples", "*", "mlops", "devops-pipelines", "*.yml"), glob("examples", "*", "mlops", "devops-pipelines", "templates", "*.yml")...),
+		"gitlab-ci":        glob("examples", "*", "mlops", "gitlab-ci", ".gitlab-ci.yml"),
+		"action":           glob(".github", "actions", "*", "action.yml"),
+	}
+}
+
+// TestExampleCIDefinitionsUseRealCommands parses the CI definitions and
+// checks that every wharf command they run exists and that every long flag
+// it passes is one the command accepts, so the CI files cannot drift from
+// the CLI.
 func TestExampleCIDefinitionsUseRealCommands(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(repoRoot(t), "examples", "*", "mlops", "*", "*.yml"))
-	var ci []string
-	for _, f := range files {
-		if d := filepath.Base(filepath.Dir(f)); d == "github-actions" || d == "devops-pipelines" {
-			ci = append(ci, f)
+	defs := ciDefinitions(t)
+	for kind, want := range map[string]int{"github-actions": 3, "devops-pipelines": 4, "gitlab-ci": 1, "action": 1} {
+		if len(defs[kind]) < want {
+			t.Fatalf("found %d %s definitions, want %d", len(defs[kind]), kind, want)
 		}
 	}
-	if len(ci) < 6 {
-		t.Fatalf("found %d CI definitions, want the three workflows for each of GitHub Actions and Azure Pipelines", len(ci))
+	var ci []string
+	for _, files := range defs {
+		ci = append(ci, files...)
 	}
 	root := newApp(strings.NewReader(""), os.Stdout, os.Stderr).rootCommand()
 	calls := 0
@@ -55,7 +76,7 @@ func TestExampleCIDefinitionsUseRealCommands(t *testing.T) {
 				if !strings.HasPrefix(tok, "--") {
 					continue
 				}
-				name, _, _ := strings.Cut(strings.Trim(strings.TrimPrefix(tok, "--"), "`\"'"), "=")
+				name, _, _ := strings.Cut(strings.Trim(strings.TrimPrefix(tok, "--"), "`\"'.,;:"), "=")
 				if cmd.Flags().Lookup(name) == nil && cmd.InheritedFlags().Lookup(name) == nil {
 					t.Errorf("%s: `%s` has no flag --%s", filepath.Base(f), cmd.CommandPath(), name)
 				}
@@ -63,7 +84,94 @@ func TestExampleCIDefinitionsUseRealCommands(t *testing.T) {
 			calls++
 		}
 	}
-	if calls < 30 {
+	if calls < 50 {
 		t.Errorf("checked only %d wharf calls", calls)
+	}
+}
+
+// TestCIDefinitionsSignInWithFederation checks that every CI definition
+// installs a release (never builds from source) and signs in with
+// workload identity federation by default, with the secret variant
+// documented beside it.
+func TestCIDefinitionsSignInWithFederation(t *testing.T) {
+	defs := ciDefinitions(t)
+	for _, files := range defs {
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, bad := range []string{"go build", "setup-go", "go install"} {
+				if strings.Contains(string(b), bad) {
+					t.Errorf("%s builds wharf from source (%s): install a release", f, bad)
+				}
+			}
+			if !strings.Contains(string(b), "WHARF_CREDENTIALS") && !strings.Contains(string(b), "WHARF_CLIENT_SECRET") {
+				t.Errorf("%s does not document the secret variant", f)
+			}
+		}
+	}
+	for _, f := range defs["github-actions"] {
+		var wf struct {
+			Permissions map[string]string
+			Jobs        map[string]struct {
+				Steps []struct {
+					Uses string
+					With map[string]string
+				}
+			}
+		}
+		readYAML(t, f, &wf)
+		if wf.Permissions["id-token"] != "write" {
+			t.Errorf("%s: permissions: id-token: %q, want write", f, wf.Permissions["id-token"])
+		}
+		for name, job := range wf.Jobs {
+			signed := false
+			for _, s := range job.Steps {
+				ref, ok := strings.CutPrefix(s.Uses, "wharfml/wharf/.github/actions/wharf-login@v")
+				if !ok {
+					continue
+				}
+				signed = true
+				if s.With["version"] != ref || s.With["client-id"] == "" || s.With["tenant-id"] == "" || s.With["credentials"] != "" {
+					t.Errorf("%s job %s: wharf-login@v%s with %v: want version %s and federation (client-id, tenant-id)", f, name, ref, s.With, ref)
+				}
+			}
+			if !signed {
+				t.Errorf("%s job %s does not use the wharf-login action", f, name)
+			}
+		}
+	}
+	for _, f := range defs["devops-pipelines"] {
+		if filepath.Base(filepath.Dir(f)) == "templates" {
+			continue
+		}
+		b, _ := os.ReadFile(f)
+		if !regexp.MustCompile(`- template: templates/wharf-login\.yml\n\s+parameters:\n(?:\s+.*\n)*?\s+serviceConnection: \S+`).Match(b) {
+			t.Errorf("%s does not sign in through templates/wharf-login.yml with a serviceConnection", f)
+		}
+	}
+	for _, f := range defs["gitlab-ci"] {
+		var jobs map[string]yaml.Node
+		readYAML(t, f, &jobs)
+		var base struct {
+			IDTokens map[string]struct{ Aud string } `yaml:"id_tokens"`
+		}
+		n := jobs[".wharf"]
+		if err := n.Decode(&base); err != nil || base.IDTokens["WHARF_ID_TOKEN"].Aud != "api://AzureADTokenExchange" {
+			t.Errorf("%s: .wharf has no id_tokens WHARF_ID_TOKEN with aud api://AzureADTokenExchange (%v)", f, err)
+		}
+		for name, n := range jobs {
+			var job struct {
+				Extends string
+				Script  []string
+			}
+			if n.Kind != yaml.MappingNode || n.Decode(&job) != nil || len(job.Script) == 0 {
+				continue
+			}
+			if job.Extends != ".wharf" {
+				t.Errorf("%s: job %s does not extend .wharf", f, name)
+			}
+		}
 	}
 }

@@ -31,8 +31,10 @@ func TestReleaseBuildStampsVersion(t *testing.T) {
 		t.Skip("builds a release binary")
 	}
 	root := repoRoot(t)
-	out := t.TempDir()
 	const version, commit, date = "1.2.3-rc.1", "0123456789abcdef0123456789abcdef01234567", "2026-12-07T01:02:03Z"
+	// Laid out as a release's download folder, RELEASE-URL/vVERSION/.
+	releases := t.TempDir()
+	out := filepath.Join(releases, "v"+version)
 	cmd := exec.Command(filepath.Join(root, "scripts", "release"), "--host", "--out", out)
 	cmd.Env = append(os.Environ(), "VERSION=v"+version, "COMMIT="+commit, "DATE="+date)
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -99,6 +101,8 @@ func TestReleaseBuildStampsVersion(t *testing.T) {
 	if got, want := run("--version"), "wharf "+version+" (commit "+commit+", built "+date+")\n"; got != want {
 		t.Errorf("wharf --version: %q, want %q", got, want)
 	}
+
+	t.Run("CIInstallers", func(t *testing.T) { testCIInstallers(t, releases, version) })
 }
 
 // extract writes the archive's member name to path.
