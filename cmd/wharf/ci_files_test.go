@@ -150,6 +150,29 @@ func TestCIDefinitionsSignInWithFederation(t *testing.T) {
 		if !regexp.MustCompile(`- template: templates/wharf-login\.yml\n\s+parameters:\n(?:\s+.*\n)*?\s+serviceConnection: \S+`).Match(b) {
 			t.Errorf("%s does not sign in through templates/wharf-login.yml with a serviceConnection", f)
 		}
+		// The CLI asks Azure DevOps for the federated token with the
+		// job's access token, which a step sees only when it maps it.
+		var pipeline struct {
+			Stages []struct {
+				Jobs []struct {
+					Steps []struct {
+						Script      string
+						DisplayName string `yaml:"displayName"`
+						Env         map[string]string
+					}
+				}
+			}
+		}
+		readYAML(t, f, &pipeline)
+		for _, st := range pipeline.Stages {
+			for _, j := range st.Jobs {
+				for _, step := range j.Steps {
+					if strings.Contains(step.Script, "wharf ") && step.Env["SYSTEM_ACCESSTOKEN"] != "$(System.AccessToken)" {
+						t.Errorf("%s: step %q runs wharf without SYSTEM_ACCESSTOKEN: $(System.AccessToken)", f, step.DisplayName)
+					}
+				}
+			}
+		}
 	}
 	for _, f := range defs["gitlab-ci"] {
 		var jobs map[string]yaml.Node
