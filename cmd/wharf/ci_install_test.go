@@ -146,22 +146,8 @@ func testCISignIn(t *testing.T, wharfBin, actionScript, adoScript string, gitlab
 			`{"name": "`+name+`", "issuer": "`+iss.URL+`", "subject": "`+sub+`"}`)
 	}
 	const requestToken, connection = "runner-request-token", "0f0e0d0c-0000-4000-8000-000000000001"
-	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "bearer "+requestToken {
-			http.Error(w, "bad request token", http.StatusUnauthorized)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"value": iss.Token(t, ghSubject, r.URL.Query().Get("audience"))})
-	}))
-	defer gh.Close()
-	ado := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Header.Get("Authorization") != "Bearer "+requestToken || r.URL.Query().Get("serviceConnectionId") != connection {
-			http.Error(w, "bad request", http.StatusUnauthorized)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"oidcToken": iss.Token(t, adoSubject, wharf.DefaultFederatedAudience)})
-	}))
-	defer ado.Close()
+	gh := iss.GitHubTokenService(t, requestToken, ghSubject)
+	ado := iss.AzureDevOpsTokenService(t, requestToken, connection, adoSubject, wharf.DefaultFederatedAudience)
 
 	// whoAmI runs wharf as a later step would, with env alone, and
 	// returns the principal the server sees.

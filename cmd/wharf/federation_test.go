@@ -2,12 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,17 +53,7 @@ func TestFederatedLoginFromGitHubActions(t *testing.T) {
 
 	// GitHub's part: the runner's ID token service.
 	const requestToken = "runner-request-token"
-	var asked atomic.Int32
-	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "bearer "+requestToken {
-			http.Error(w, "bad request token", http.StatusUnauthorized)
-			return
-		}
-		asked.Add(1)
-		aud := r.URL.Query().Get("audience")
-		_ = json.NewEncoder(w).Encode(map[string]string{"value": iss.Token(t, subject, aud)})
-	}))
-	t.Cleanup(gh.Close)
+	gh := iss.GitHubTokenService(t, requestToken, subject)
 
 	t.Setenv("WHARF_CONFIG_DIR", filepath.Join(dir, "ci-cli"))
 	t.Setenv("WHARF_CREDENTIALS", "")
@@ -87,7 +74,7 @@ compute: azureml:cpu-cluster
 	if got := e.waitJob("dev", lastLine(out)); got != "Completed" {
 		t.Fatalf("job: %s", got)
 	}
-	if asked.Load() == 0 {
+	if gh.Asked() == 0 {
 		t.Fatal("the CLI never asked GitHub's ID token service")
 	}
 	// The role is the principal's: a Data Scientist cannot create a workspace.
@@ -161,18 +148,7 @@ func TestFederatedLoginFromOtherCISystems(t *testing.T) {
 	}
 
 	const connection, accessToken = "5a1c2f9e-0000-4000-8000-00000000c0de", "system-access-token"
-	var asked atomic.Int32
-	ado := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if r.Method != http.MethodPost || r.Header.Get("Authorization") != "Bearer "+accessToken ||
-			q.Get("serviceConnectionId") != connection || q.Get("api-version") == "" {
-			http.Error(w, "refused", http.StatusUnauthorized)
-			return
-		}
-		asked.Add(1)
-		_ = json.NewEncoder(w).Encode(map[string]string{"oidcToken": iss.Token(t, adoSubject, wharf.DefaultFederatedAudience)})
-	}))
-	t.Cleanup(ado.Close)
+	ado := iss.AzureDevOpsTokenService(t, accessToken, connection, adoSubject, wharf.DefaultFederatedAudience)
 
 	dir := t.TempDir()
 	t.Setenv("WHARF_CONFIG_DIR", filepath.Join(dir, "cli"))
@@ -184,7 +160,7 @@ func TestFederatedLoginFromOtherCISystems(t *testing.T) {
 	t.Setenv("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID", connection)
 	for i := 1; i <= 2; i++ {
 		e.ok("ml", "workspace", "show", "-n", "dev")
-		if got := asked.Load(); got != int32(i) {
+		if got := ado.Asked(); got != i {
 			t.Fatalf("after %d commands Azure Pipelines was asked %d times", i, got)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,4 +230,51 @@ func randomID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TokenService plays a CI system's token service, which hands a job a
+// token of the issuer; it counts the tokens it handed out.
+type TokenService struct {
+	*httptest.Server
+	asked atomic.Int32
+}
+
+// Asked is how many tokens the service handed out.
+func (s *TokenService) Asked() int { return int(s.asked.Load()) }
+
+// GitHubTokenService plays GitHub Actions' ID token service: it checks
+// the runner's request token as bearer, as GitHub does, and returns
+// {"value": JWT} for subject and the audience asked for.
+func (iss *Issuer) GitHubTokenService(t testing.TB, requestToken, subject string) *TokenService {
+	s := &TokenService{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "bearer "+requestToken {
+			http.Error(w, "bad request token", http.StatusUnauthorized)
+			return
+		}
+		s.asked.Add(1)
+		writeJSON(w, map[string]string{"value": iss.Token(t, subject, r.URL.Query().Get("audience"))})
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// AzureDevOpsTokenService plays Azure DevOps' OIDC token endpoint: it checks
+// what Azure DevOps checks (POST, the job's System.AccessToken as bearer,
+// the service connection id, an api-version) and returns {"oidcToken": JWT}
+// for subject and audience.
+func (iss *Issuer) AzureDevOpsTokenService(t testing.TB, accessToken, connection, subject, audience string) *TokenService {
+	s := &TokenService{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.Method != http.MethodPost || r.Header.Get("Authorization") != "Bearer "+accessToken ||
+			q.Get("serviceConnectionId") != connection || q.Get("api-version") == "" {
+			http.Error(w, "refused", http.StatusUnauthorized)
+			return
+		}
+		s.asked.Add(1)
+		writeJSON(w, map[string]string{"oidcToken": iss.Token(t, subject, audience)})
+	}))
+	t.Cleanup(s.Close)
+	return s
 }
