@@ -59,6 +59,7 @@ type Store interface {
 	DatastoreService
 	ComputeService
 	PrincipalService
+	UserService
 	FederatedCredentialService
 	RoleAssignmentService
 	SecretService

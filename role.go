@@ -253,9 +253,11 @@ func ScopeContains(scope, target string) bool {
 
 // RoleAssignment grants a role to a principal at a scope.
 type RoleAssignment struct {
-	ID            string    `json:"id"`
-	PrincipalID   string    `json:"principalId"`
-	PrincipalName string    `json:"principalName"`
+	ID            string `json:"id"`
+	PrincipalID   string `json:"principalId"`
+	PrincipalName string `json:"principalName"`
+	// PrincipalType is PrincipalTypeServicePrincipal or PrincipalTypeUser.
+	PrincipalType string    `json:"principalType"`
 	RoleName      string    `json:"roleDefinitionName"`
 	Scope         string    `json:"scope"`
 	CreatedAt     time.Time `json:"createdOn"`

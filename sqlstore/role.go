@@ -11,21 +11,18 @@ import (
 )
 
 // CreateRoleAssignment stores a; it fills ID (when empty), CreatedAt and
-// PrincipalName. The principal is looked up by app id.
+// PrincipalName and PrincipalType. The principal is a service principal's
+// app id or a user's object id.
 func (db *DB) CreateRoleAssignment(ctx context.Context, a *wharf.RoleAssignment) error {
 	now := db.now()
 	id := a.ID
 	if id == "" {
 		id = uuid.NewString()
 	}
-	var name string
+	var name, ptype string
 	err := db.inTx(ctx, func(c conn) error {
-		err := c.queryRow(ctx, `SELECT display_name FROM service_principals WHERE app_id = ?`,
-			a.PrincipalID).Scan(&name)
-		if errors.Is(err, sql.ErrNoRows) {
-			return wharf.Errorf(wharf.ENOTFOUND, "service principal %q not found", a.PrincipalID)
-		}
-		if err != nil {
+		var err error
+		if name, ptype, err = principalName(ctx, c, a.PrincipalID); err != nil {
 			return err
 		}
 		var one int
@@ -33,14 +30,14 @@ func (db *DB) CreateRoleAssignment(ctx context.Context, a *wharf.RoleAssignment)
 			WHERE principal_id = ? AND role_name = ? AND scope = ?`,
 			a.PrincipalID, a.RoleName, a.Scope).Scan(&one)
 		if err == nil {
-			return wharf.Errorf(wharf.ECONFLICT, "service principal %q already has role %q at scope %q",
+			return wharf.Errorf(wharf.ECONFLICT, "principal %q already has role %q at scope %q",
 				a.PrincipalID, a.RoleName, a.Scope)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		_, err = c.exec(ctx, `INSERT INTO role_assignments (id, principal_id, role_name, scope, created_at)
-			VALUES (?, ?, ?, ?, ?)`, id, a.PrincipalID, a.RoleName, a.Scope, db.timeArg(now))
+		_, err = c.exec(ctx, `INSERT INTO role_assignments (id, principal_id, principal_type, role_name, scope, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, id, a.PrincipalID, ptype, a.RoleName, a.Scope, db.timeArg(now))
 		return err
 	})
 	switch {
@@ -48,12 +45,10 @@ func (db *DB) CreateRoleAssignment(ctx context.Context, a *wharf.RoleAssignment)
 	case db.isUnique(err):
 		// Same id, or the same grant made concurrently.
 		return wharf.Errorf(wharf.ECONFLICT, "role assignment %q conflicts with an existing one", id)
-	case db.isForeignKey(err):
-		return wharf.Errorf(wharf.ENOTFOUND, "service principal %q not found", a.PrincipalID)
 	default:
 		return wrapErr("create role assignment", err)
 	}
-	a.ID, a.CreatedAt, a.PrincipalName = id, now, name
+	a.ID, a.CreatedAt, a.PrincipalName, a.PrincipalType = id, now, name, ptype
 	return nil
 }
 
@@ -73,10 +68,14 @@ func (db *DB) ListRoleAssignments(ctx context.Context, f wharf.RoleAssignmentFil
 			args = append(args, cond.val)
 		}
 	}
-	q := `SELECT ra.id, ra.principal_id, sp.display_name, ra.role_name, ra.scope, ra.created_at
-		FROM role_assignments ra JOIN service_principals sp ON sp.app_id = ra.principal_id`
+	q := `SELECT ra.id, ra.principal_id, COALESCE(sp.display_name, u.user_principal_name), ra.principal_type,
+			ra.role_name, ra.scope, ra.created_at
+		FROM role_assignments ra
+		LEFT JOIN service_principals sp ON sp.app_id = ra.principal_id
+		LEFT JOIN users u ON u.object_id = ra.principal_id
+		WHERE (sp.app_id IS NOT NULL OR u.object_id IS NOT NULL)`
 	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		q += " AND " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY ra.scope, ra.role_name, ra.principal_id, ra.id"
 	rows, err := db.reader().query(ctx, q, args...)
@@ -87,7 +86,7 @@ func (db *DB) ListRoleAssignments(ctx context.Context, f wharf.RoleAssignmentFil
 	out := []*wharf.RoleAssignment{}
 	for rows.Next() {
 		var a wharf.RoleAssignment
-		if err := rows.Scan(&a.ID, &a.PrincipalID, &a.PrincipalName, &a.RoleName, &a.Scope,
+		if err := rows.Scan(&a.ID, &a.PrincipalID, &a.PrincipalName, &a.PrincipalType, &a.RoleName, &a.Scope,
 			timeDest{&a.CreatedAt}); err != nil {
 			return nil, wrapErr("list role assignments", err)
 		}
@@ -113,4 +112,21 @@ func (db *DB) DeleteRoleAssignment(ctx context.Context, id string) error {
 		return wharf.Errorf(wharf.ENOTFOUND, "role assignment %q not found", id)
 	}
 	return nil
+}
+
+// principalName returns the name and type of the principal a role
+// assignment names: a service principal's app id or a user's object id.
+func principalName(ctx context.Context, c conn, id string) (name, ptype string, err error) {
+	err = c.queryRow(ctx, `SELECT display_name FROM service_principals WHERE app_id = ?`, id).Scan(&name)
+	if err == nil {
+		return name, wharf.PrincipalTypeServicePrincipal, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", "", err
+	}
+	err = c.queryRow(ctx, `SELECT user_principal_name FROM users WHERE object_id = ?`, id).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", wharf.Errorf(wharf.ENOTFOUND, "principal %q not found", id)
+	}
+	return name, wharf.PrincipalTypeUser, err
 }

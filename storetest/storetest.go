@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"Credentials", testCredentials},
 		{"FederatedCredentials", testFederatedCredentials},
 		{"RoleAssignments", testRoleAssignments},
+		{"Users", testUsers},
+		{"Sessions", testSessions},
 		{"Secrets", testSecrets},
 		{"SecretsSealed", testSecretsSealed},
 		{"SecretsWithoutKey", testSecretsWithoutKey},
