@@ -40,6 +40,12 @@ const (
 	ActionPrincipalWrite  = "authorization/servicePrincipals/write"
 	ActionPrincipalDelete = "authorization/servicePrincipals/delete"
 
+	// Users: people who sign in. Managing them is an access change, so
+	// Contributor's NotActions leave it to Owners.
+	ActionUserRead   = "authorization/users/read"
+	ActionUserWrite  = "authorization/users/write"
+	ActionUserDelete = "authorization/users/delete"
+
 	// Federated identity credentials: who may log in as a principal
 	// without a secret, so changing them is an access change (Owner only).
 	ActionFederatedCredentialRead   = "authorization/servicePrincipals/federatedIdentityCredentials/read"

@@ -71,8 +71,12 @@ func ValidateAssetVersion(field, version string) error {
 
 // Caller is the authenticated principal behind a request.
 type Caller struct {
-	// PrincipalID is the service principal's application (client) id.
+	// PrincipalID is the service principal's application (client) id, or
+	// the user's object id: what role assignments name.
 	PrincipalID string
+	// User is set when the caller is a user rather than a service
+	// principal; DisplayName is then the user principal name.
+	User bool
 	// DisplayName is the principal's display name, for audit lines.
 	DisplayName string
 	// Job is set when the request comes from a job's processes with the

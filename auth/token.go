@@ -25,6 +25,14 @@ const DefaultLeeway = 60 * time.Second
 // Entra ID app-only tokens.
 const IdentityTypeApp = "app"
 
+// IdentityTypeUser is the idtyp claim value for users' tokens, whose
+// subject is the user's object id.
+const IdentityTypeUser = "user"
+
+// CLIClientID is the client id of Wharf's own CLI, the app a user's token
+// is issued to (Azure CLI has its own well-known id for the same part).
+const CLIClientID = "wharf-cli"
+
 // maxTokenLen bounds the work done on attacker-supplied input; real tokens
 // are well under 1 KiB.
 const maxTokenLen = 8 << 10
@@ -58,8 +66,12 @@ type Claims struct {
 	AppID string `json:"appid,omitempty"`
 	// AuthorizedParty is the client id again, under its OIDC name.
 	AuthorizedParty string `json:"azp,omitempty"`
-	// IdentityType is IdentityTypeApp for client-credentials tokens.
+	// IdentityType is IdentityTypeApp for client-credentials tokens and
+	// IdentityTypeUser for a user's.
 	IdentityType string `json:"idtyp,omitempty"`
+	// PreferredUsername is a user's user principal name, as Entra ID puts
+	// it in user tokens; empty in app tokens.
+	PreferredUsername string `json:"preferred_username,omitempty"`
 
 	// Job is set only in a job token: the job (pipeline step) whose
 	// processes hold it. Such a token acts for Subject but only inside
@@ -145,6 +157,17 @@ func (i *Issuer) IssueJob(tenantID, appID, audience, workspace, job string, ttl 
 	return i.issue(Claims{Subject: appID, TenantID: tenantID, AppID: appID, Audience: audience, Job: job, Workspace: workspace}, ttl)
 }
 
+// IssueUser signs a token for a user (subject: the user's object id) with
+// the given audience, issued to the Wharf CLI; a zero ttl means i.TTL.
+// Refresh tokens are user tokens for a refresh audience.
+func (i *Issuer) IssueUser(tenantID, objectID, upn, audience string, ttl time.Duration) (string, time.Time, error) {
+	if ttl == 0 {
+		ttl = i.TTL
+	}
+	return i.issue(Claims{Subject: objectID, TenantID: tenantID, AppID: CLIClientID, Audience: audience,
+		IdentityType: IdentityTypeUser, PreferredUsername: upn}, ttl)
+}
+
 func (i *Issuer) issue(c Claims, ttl time.Duration) (token string, expiresAt time.Time, err error) {
 	subject, tenantID, appID, audience := c.Subject, c.TenantID, c.AppID, c.Audience
 	if audience == "" {
@@ -170,25 +193,30 @@ func (i *Issuer) issue(c Claims, ttl time.Duration) (token string, expiresAt tim
 		return "", time.Time{}, errors.New("auth: no signing key available")
 	}
 
+	identityType := c.IdentityType
+	if identityType == "" {
+		identityType = IdentityTypeApp
+	}
 	// JWT times have one-second resolution; truncate first so the expiry
 	// returned matches the exp claim exactly.
 	now := i.now().Truncate(time.Second)
 	exp := now.Add(ttl)
 	claims := Claims{
-		Issuer:          i.Issuer,
-		Subject:         subject,
-		Audience:        audience,
-		ExpiresAt:       jwt.NewNumericDate(exp),
-		NotBefore:       jwt.NewNumericDate(now),
-		IssuedAt:        jwt.NewNumericDate(now),
-		ID:              uuid.NewString(),
-		TenantID:        tenantID,
-		ObjectID:        subject,
-		AppID:           appID,
-		AuthorizedParty: appID,
-		IdentityType:    IdentityTypeApp,
-		Job:             c.Job,
-		Workspace:       c.Workspace,
+		Issuer:            i.Issuer,
+		Subject:           subject,
+		Audience:          audience,
+		ExpiresAt:         jwt.NewNumericDate(exp),
+		NotBefore:         jwt.NewNumericDate(now),
+		IssuedAt:          jwt.NewNumericDate(now),
+		ID:                uuid.NewString(),
+		TenantID:          tenantID,
+		ObjectID:          subject,
+		AppID:             appID,
+		AuthorizedParty:   appID,
+		IdentityType:      identityType,
+		PreferredUsername: c.PreferredUsername,
+		Job:               c.Job,
+		Workspace:         c.Workspace,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	t.Header["kid"] = key.ID

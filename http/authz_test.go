@@ -46,6 +46,12 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/registries/{registry}/environments":                           everyone,
 	"GET /api/v1/registries/{registry}/environments/{name}/versions/{version}": everyone,
 
+	"GET /api/v1/users":         srvRead,
+	"GET /api/v1/users/{id}":    srvRead,
+	"POST /api/v1/users":        onlyOwn,
+	"PATCH /api/v1/users/{id}":  onlyOwn,
+	"DELETE /api/v1/users/{id}": onlyOwn,
+
 	"GET /api/v1/workspaces/{workspace}":    readers,
 	"PUT /api/v1/workspaces/{workspace}":    admins,
 	"DELETE /api/v1/workspaces/{workspace}": admins,
@@ -171,6 +177,16 @@ var publicRoutes = map[string]bool{
 	"POST /{tenant}/oauth2/v2.0/token":      true,
 	"GET /.well-known/openid-configuration": true,
 	"GET /discovery/v2.0/keys":              true,
+	// The web sign-in pages and the device-code flow check the session
+	// cookie themselves (see TestSignIn* and TestDevice*).
+	"GET /{$}":                              true,
+	"GET /signin":                           true,
+	"POST /signin":                          true,
+	"POST /signout":                         true,
+	"GET /device":                           true,
+	"POST /device":                          true,
+	"POST /oauth2/v2.0/devicecode":          true,
+	"POST /{tenant}/oauth2/v2.0/devicecode": true,
 }
 
 // matrixBodies are valid request bodies, so that an allowed call reaches
@@ -181,6 +197,8 @@ var matrixBodies = map[string]string{
 	"PUT /api/v1/workspaces/{workspace}/datastores/{name}":                    `{"type":"local"}`,
 	"PUT /api/v1/workspaces/{workspace}/secrets/{name}":                       `{"value":"v"}`,
 	"POST /api/v1/servicePrincipals":                                          `{"displayName":"made-by-test"}`,
+	"POST /api/v1/users":                                                      `{"displayName":"T","userPrincipalName":"t@team","passwordProfile":{"password":"a long enough password"}}`,
+	"PATCH /api/v1/users/{id}":                                                `{"passwordProfile":{"password":"a long enough password"}}`,
 	"POST /api/v1/servicePrincipals/{id}/credentials":                         `{"append":true}`,
 	"POST /api/v1/servicePrincipals/{id}/federatedIdentityCredentials":        `{"name":"made-by-test","issuer":"https://issuer.example","subject":"s"}`,
 	"PATCH /api/v1/servicePrincipals/{id}/federatedIdentityCredentials/{fic}": `{"issuer":"https://issuer.example","subject":"s"}`,

@@ -39,11 +39,15 @@ type meResponse struct {
 func (s *Server) me(r *http.Request, _ *noBody) (int, meResponse, error) {
 	c := wharf.CallerFromContext(r.Context())
 	as, err := s.Store.ListRoleAssignments(r.Context(), wharf.RoleAssignmentFilter{PrincipalID: c.PrincipalID})
+	user := map[string]string{"name": c.PrincipalID, "type": "servicePrincipal"}
+	if c.User {
+		user = map[string]string{"name": c.DisplayName, "type": "user", "id": c.PrincipalID}
+	}
 	return http.StatusOK, meResponse{
 		ID:              s.TenantID,
 		Name:            "wharf",
 		TenantID:        s.TenantID,
-		User:            map[string]string{"name": c.PrincipalID, "type": "servicePrincipal"},
+		User:            user,
 		IsDefault:       true,
 		State:           "Enabled",
 		RoleAssignments: as,

@@ -1,7 +1,9 @@
 package http
 
 import (
+	"context"
 	"net/http"
+	"strings"
 
 	"github.com/wharfml/wharf"
 )
@@ -28,17 +30,37 @@ func (s *Server) listRoleAssignments(r *http.Request, _ *noBody) (int, []*wharf.
 		f.RoleName = role.Name
 	}
 	if v := q.Get("assignee"); v != "" {
-		sp, err := s.Store.FindServicePrincipal(r.Context(), v)
+		id, err := s.resolveAssignee(r.Context(), v)
 		if err != nil {
 			return 0, nil, err
 		}
-		f.PrincipalID = sp.AppID
+		f.PrincipalID = id
 	}
 	list, err := s.Store.ListRoleAssignments(r.Context(), f)
 	if list == nil {
 		list = []*wharf.RoleAssignment{}
 	}
 	return http.StatusOK, list, err
+}
+
+// resolveAssignee returns the principal id an assignee names: a service
+// principal (app id, object id or display name) or a user (object id or
+// user principal name), as `az role assignment create --assignee` takes
+// either.
+func (s *Server) resolveAssignee(ctx context.Context, assignee string) (string, error) {
+	sp, err := s.Store.FindServicePrincipal(ctx, assignee)
+	if err == nil {
+		return sp.AppID, nil
+	} else if !wharf.IsNotFound(err) {
+		return "", err
+	}
+	u, err := s.Store.FindUser(ctx, strings.ToLower(strings.TrimSpace(assignee)))
+	if wharf.IsNotFound(err) {
+		return "", wharf.Errorf(wharf.ENOTFOUND, "no service principal or user %q", assignee).WithField("assignee")
+	} else if err != nil {
+		return "", err
+	}
+	return u.ObjectID, nil
 }
 
 // createRoleAssignment is idempotent: an assignment that exists is returned
@@ -55,18 +77,18 @@ func (s *Server) createRoleAssignment(r *http.Request, req *roleAssignmentReques
 	if err != nil {
 		return 0, nil, err
 	}
-	sp, err := s.Store.FindServicePrincipal(r.Context(), req.Assignee)
+	id, err := s.resolveAssignee(r.Context(), req.Assignee)
 	if err != nil {
 		return 0, nil, err
 	}
-	existing, err := s.Store.ListRoleAssignments(r.Context(), wharf.RoleAssignmentFilter{PrincipalID: sp.AppID, Scope: scope, RoleName: role.Name})
+	existing, err := s.Store.ListRoleAssignments(r.Context(), wharf.RoleAssignmentFilter{PrincipalID: id, Scope: scope, RoleName: role.Name})
 	if err != nil {
 		return 0, nil, err
 	}
 	if len(existing) > 0 {
 		return http.StatusOK, existing[0], nil
 	}
-	a := &wharf.RoleAssignment{PrincipalID: sp.AppID, RoleName: role.Name, Scope: scope}
+	a := &wharf.RoleAssignment{PrincipalID: id, RoleName: role.Name, Scope: scope}
 	return http.StatusCreated, a, s.Store.CreateRoleAssignment(r.Context(), a)
 }
 

@@ -20,6 +20,8 @@ type tokenResponse struct {
 	ExpiresIn    int    `json:"expires_in"`
 	ExtExpiresIn int    `json:"ext_expires_in"`
 	AccessToken  string `json:"access_token"`
+	// RefreshToken is set for users' grants only.
+	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
 // oauthError is the RFC 6749 error body.
@@ -92,7 +94,9 @@ func (s *Server) writeAssertionError(w http.ResponseWriter, r *http.Request, cli
 // and tens of milliseconds, and the endpoint is unauthenticated.
 var verifySlots = make(chan struct{}, 4)
 
-// handleToken implements the client-credentials grant. Every failure to
+// handleToken implements the client-credentials grant for service
+// principals, and for users the device-code, password and refresh-token
+// grants. Every failure to
 // authenticate gets the same answer, so callers cannot probe which client ids
 // exist.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -104,8 +108,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "the request body must be application/x-www-form-urlencoded")
 		return
 	}
-	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
-		writeOAuthError(w, r, http.StatusBadRequest, "unsupported_grant_type", "only grant_type=client_credentials is supported")
+	switch r.PostForm.Get("grant_type") {
+	case "client_credentials":
+	case DeviceCodeGrantType:
+		s.handleDeviceCodeToken(w, r)
+		return
+	case "password":
+		s.handlePasswordToken(w, r)
+		return
+	case "refresh_token":
+		s.handleRefreshToken(w, r)
+		return
+	default:
+		writeOAuthError(w, r, http.StatusBadRequest, "unsupported_grant_type",
+			"grant_type must be client_credentials, password, refresh_token or "+DeviceCodeGrantType)
 		return
 	}
 	clientID, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
@@ -241,7 +257,8 @@ func (s *Server) handleOpenIDConfig(w http.ResponseWriter, r *http.Request) {
 		"issuer":                                s.Tokens.Issuer,
 		"token_endpoint":                        base + "/" + s.TenantID + "/oauth2/v2.0/token",
 		"jwks_uri":                              base + "/discovery/v2.0/keys",
-		"grant_types_supported":                 []string{"client_credentials"},
+		"grant_types_supported":                 []string{"client_credentials", "password", "refresh_token", DeviceCodeGrantType},
+		"device_authorization_endpoint":         base + "/" + s.TenantID + "/oauth2/v2.0/devicecode",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic", "private_key_jwt"},
 		"id_token_signing_alg_values_supported": []string{"ES256"},
 		"tenant_id":                             s.TenantID,

@@ -178,9 +178,12 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 		}
 		caller, err := s.authenticate(r)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="wharf"`)
+			status := ErrorStatus(wharf.ErrorCode(err))
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="wharf"`)
+			}
 			writeErr(sw, r, err)
-			s.audit(r, rt, nil, http.StatusUnauthorized, wharf.AuditDenied)
+			s.audit(r, rt, nil, status, wharf.AuditDenied)
 			return
 		}
 		r = r.WithContext(wharf.NewContextWithCaller(r.Context(), caller))
@@ -211,23 +214,40 @@ func forbidden(c *wharf.Caller, action, scope string) error {
 }
 
 // authenticate verifies the bearer token and that its principal still exists:
-// a deleted principal's unexpired tokens stop working at once.
+// a deleted principal's unexpired tokens stop working at once. Without a
+// bearer token, a browser's session cookie (with its CSRF token) stands
+// for the signed-in user; a bearer token wins over a cookie, and needs no
+// CSRF token, since a browser never sends one on its own.
 func (s *Server) authenticate(r *http.Request) (*wharf.Caller, error) {
 	tok, ok := bearerToken(r)
 	if !ok {
+		c, err := s.sessionCaller(r)
+		if err != nil || c != nil {
+			return c, err
+		}
 		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "authentication required: send an access token in the Authorization header (wharf account get-access-token)")
 	}
 	claims, err := s.Tokens.VerifyAny(tok, APIAudience, JobAudience)
 	if err != nil {
 		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
 	}
-	sp, err := s.Store.FindServicePrincipal(r.Context(), claims.AppID)
+	if claims.IdentityType == auth.IdentityTypeUser {
+		if claims.Audience != APIAudience {
+			return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
+		}
+		u, err := s.userFromToken(r.Context(), claims)
+		if err != nil {
+			return nil, err
+		}
+		return userCaller(u), nil
+	}
+	// A job token acts for whoever submitted the job, principal or user.
+	c, err := s.callerByID(r.Context(), claims.AppID)
 	if wharf.IsNotFound(err) {
 		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the principal of this access token no longer exists")
 	} else if err != nil {
 		return nil, err
 	}
-	c := &wharf.Caller{PrincipalID: sp.AppID, DisplayName: sp.DisplayName}
 	if claims.Audience == JobAudience {
 		if err := s.checkJobToken(r.Context(), claims); err != nil {
 			return nil, err
@@ -235,6 +255,24 @@ func (s *Server) authenticate(r *http.Request) (*wharf.Caller, error) {
 		c.Job, c.JobWorkspace = claims.Job, claims.Workspace
 	}
 	return c, nil
+}
+
+// callerByID returns the caller a role assignment's principal id names: a
+// service principal's app id or a user's object id.
+func (s *Server) callerByID(ctx context.Context, id string) (*wharf.Caller, error) {
+	sp, err := s.Store.FindServicePrincipal(ctx, id)
+	if err == nil && sp.AppID == id {
+		return &wharf.Caller{PrincipalID: sp.AppID, DisplayName: sp.DisplayName}, nil
+	} else if err != nil && !wharf.IsNotFound(err) {
+		return nil, err
+	}
+	u, err := s.Store.FindUser(ctx, id)
+	if err == nil && u.ObjectID == id {
+		return userCaller(u), nil
+	} else if err != nil && !wharf.IsNotFound(err) {
+		return nil, err
+	}
+	return nil, wharf.Errorf(wharf.ENOTFOUND, "principal %q not found", id)
 }
 
 // checkJobToken accepts a job token only while its job runs: the token is
@@ -288,11 +326,7 @@ func (s *Server) audit(r *http.Request, rt *Route, c *wharf.Caller, status int, 
 		e.PrincipalID, e.PrincipalName = c.PrincipalID, c.AuditName()
 	}
 	// The request may be cancelled by now; the audit line must still land.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-	defer cancel()
-	if err := s.Store.RecordAuditEvent(ctx, e); err != nil {
-		s.Logger.Error("audit write failed", "path", e.Path, "principal", e.PrincipalID, "err", err)
-	}
+	s.recordAudit(r, e)
 }
 
 func requestID(ctx context.Context) string {

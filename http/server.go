@@ -77,6 +77,16 @@ type Server struct {
 	// plain HTTP request to it is answered 400 and closed.
 	TLS *tls.Config
 
+	// Now is the server's clock for sessions, device codes and sign-in
+	// limits; nil means time.Now. Tests set it.
+	Now func() time.Time
+	// SessionIdle and SessionMaxAge override DefaultSessionIdle and
+	// DefaultSessionMaxAge when positive.
+	SessionIdle, SessionMaxAge time.Duration
+
+	signInLimiter *failureLimiter
+	devices       *deviceCodes
+
 	mux      *http.ServeMux
 	routes   []*Route
 	guards   []pathGuard // one per Group
@@ -117,6 +127,8 @@ func NewServer(store wharf.Store, tokens *auth.Issuer, tenantID string, logger *
 	}
 	s.Federation = fed
 	s.metrics = newMetrics(s.registry)
+	s.signInLimiter = &failureLimiter{Max: SignInMaxFailures, Window: SignInWindow, Now: s.now}
+	s.devices = &deviceCodes{now: s.now}
 	s.Endpoints = noRouter{}
 	s.registerRoutes()
 	return s
@@ -276,6 +288,8 @@ func (s *Server) registerRoutes() {
 	s.route("GET /api/v1/workspaces/{workspace}/models/{name}/versions/{version}/files", wharf.ActionModelRead, jsonAPI(s, s.listModelFiles))
 	s.route("POST /api/v1/workspaces/{workspace}/models/{name}/versions", wharf.ActionModelWrite, jsonAPI(s, s.createModel))
 
+	s.registerUserRoutes()
+	s.registerWebRoutes()
 	s.registerAssetRoutes()
 	s.registerJobRoutes()
 	s.registerScheduleRoutes()

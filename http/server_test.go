@@ -80,7 +80,7 @@ func TestTokenEndpoint(t *testing.T) {
 	}{
 		{"wrong secret", url.Values{"grant_type": {"client_credentials"}, "client_id": {owner.ClientID}, "client_secret": {owner.ClientSecret + "x"}}, 401, "invalid_client"},
 		{"unknown client", url.Values{"grant_type": {"client_credentials"}, "client_id": {"nope"}, "client_secret": {owner.ClientSecret}}, 401, "invalid_client"},
-		{"wrong grant", url.Values{"grant_type": {"password"}, "client_id": {owner.ClientID}, "client_secret": {owner.ClientSecret}}, 400, "unsupported_grant_type"},
+		{"wrong grant", url.Values{"grant_type": {"authorization_code"}, "client_id": {owner.ClientID}, "client_secret": {owner.ClientSecret}}, 400, "unsupported_grant_type"},
 		{"no secret", url.Values{"grant_type": {"client_credentials"}, "client_id": {owner.ClientID}}, 400, "invalid_request"},
 		{"bad scope", url.Values{"grant_type": {"client_credentials"}, "client_id": {owner.ClientID}, "client_secret": {owner.ClientSecret}, "scope": {"openid"}}, 400, "invalid_scope"},
 	}
