@@ -8,9 +8,9 @@ func TestValidatePassword(t *testing.T) {
 		ok            bool
 	}{
 		{"correct horse battery", "alice@team", true},
-		{"12345678901", "alice@team", false},   // 11 characters
-		{"123456789012", "alice@team", true},   // 12
-		{"ééééééééééé", "alice@team", false},   // 11 characters in 22 bytes
+		{"12345678901", "alice@team", false}, // 11 characters
+		{"123456789012", "alice@team", true}, // 12
+		{"ééééééééééé", "alice@team", false}, // 11 characters in 22 bytes
 		{"Alice.Sample@Team", "alice.sample@team", false},
 		{"ALICE.SAMPLEX", "alicE.samplex@team", false}, // the name before '@'
 		{string(make([]byte, 257)), "alice@team", false},
