@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/auth"
 )
 
 // OwnerPrincipalName is the display name of the principal created on first
@@ -72,4 +73,49 @@ func (s *Server) Bootstrap(ctx context.Context, path string) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// OwnerUserName is the user principal name of the user created on first
+// start, so a person can sign in to the web studio at once.
+const OwnerUserName = "owner@wharf"
+
+// OwnerUserFile is what BootstrapOwnerUser writes: how to sign in first.
+type OwnerUserFile struct {
+	UserPrincipalName string `json:"userPrincipalName"`
+	Password          string `json:"password"`
+	SignInURL         string `json:"signInUrl"`
+	Note              string `json:"note"`
+}
+
+// BootstrapOwnerUser creates the user OwnerUserName with Owner at "/" and
+// a random password that must be changed at the first sign-in, and writes
+// the sign-in details to path (mode 0600). It does nothing when any user
+// exists. The password exists nowhere else, and stops working once changed.
+func (s *Server) BootstrapOwnerUser(ctx context.Context, path string) (bool, error) {
+	list, err := s.Store.ListUsers(ctx)
+	if err != nil || len(list) > 0 {
+		return false, err
+	}
+	password, err := auth.GenerateSecret()
+	if err != nil {
+		return false, err
+	}
+	hash, err := hashPassword(password, OwnerUserName)
+	if err != nil {
+		return false, err
+	}
+	u := &wharf.User{ObjectID: uuid.NewString(), UserPrincipalName: OwnerUserName, DisplayName: "Wharf owner",
+		PasswordHash: hash, ForceChangePassword: true}
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		return false, err
+	}
+	if err := s.Store.CreateRoleAssignment(ctx, &wharf.RoleAssignment{PrincipalID: u.ObjectID, RoleName: wharf.RoleOwner, Scope: wharf.ServerScope}); err != nil {
+		return false, err
+	}
+	b, err := json.MarshalIndent(OwnerUserFile{UserPrincipalName: OwnerUserName, Password: password, SignInURL: s.URL + "/signin",
+		Note: "a new password is chosen at the first sign-in; this one then stops working"}, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	return true, atomicfile.WriteFile(path, append(b, '\n'), 0o600)
 }

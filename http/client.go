@@ -121,29 +121,38 @@ func RequestTokenWithAssertion(ctx context.Context, baseURL, tenant, clientID, a
 
 func requestToken(ctx context.Context, baseURL, tenant string, form url.Values) (token string, expiresOn time.Time, err error) {
 	form.Set("grant_type", "client_credentials")
+	var tr tokenResponse
+	if err := postOAuthForm(ctx, baseURL, tenant, "token", form, &tr); err != nil {
+		return "", time.Time{}, err
+	}
+	return tr.AccessToken, time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second), nil
+}
+
+// postOAuthForm posts form to the tenant's OAuth2 endpoint (token or
+// devicecode) and decodes the success body into out.
+func postOAuthForm(ctx context.Context, baseURL, tenant, endpoint string, form url.Values, out any) error {
 	form.Set("scope", APIAudience+"/.default")
-	path := "/oauth2/v2.0/token"
+	path := "/oauth2/v2.0/" + endpoint
 	if tenant != "" {
 		path = "/" + url.PathEscape(tenant) + path
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+path, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", time.Time{}, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", time.Time{}, wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", baseURL, shortNetError(err))
+		return wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", baseURL, shortNetError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", time.Time{}, decodeErrorResponse(resp)
+		return decodeErrorResponse(resp)
 	}
-	var tr tokenResponse
-	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
-		return "", time.Time{}, fmt.Errorf("decode token response: %w", err)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode %s response: %w", endpoint, err)
 	}
-	return tr.AccessToken, time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second), nil
+	return nil
 }
 
 // Upload streams r to path with PUT, for artifact uploads that must not be

@@ -9,9 +9,9 @@ import (
 )
 
 func (a *app) adCommand() *cobra.Command {
-	ad := &cobra.Command{Use: "ad", Short: "Identities: service principals and their federated credentials (az ad)"}
+	ad := &cobra.Command{Use: "ad", Short: "Identities: service principals, their federated credentials, and users (az ad)"}
 	sp := &cobra.Command{Use: "sp", Short: "Service principals"}
-	ad.AddCommand(sp, a.appCommand())
+	ad.AddCommand(sp, a.appCommand(), a.userCommand())
 
 	var name, role string
 	var scopes []string

@@ -26,6 +26,11 @@ type credentials struct {
 	// access token is exchanged for a fresh assertion from the CI
 	// environment (federatedAssertion).
 	Federated bool `json:"federated,omitempty"`
+	// User marks a person's login (wharf login without
+	// --service-principal): ClientID is then the user principal name, and
+	// RefreshToken buys each new access token.
+	User         bool   `json:"user,omitempty"`
+	RefreshToken string `json:"refreshToken,omitempty"`
 }
 
 // cachedToken is kept on disk (0600) so consecutive CLI calls in a CI script
@@ -66,7 +71,7 @@ func resolveCredentials(cfg *cliConfig) (*credentials, string, error) {
 	}
 	b, err := os.ReadFile(filepath.Join(cfg.dir, "credentials.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, "", wharf.Errorf(wharf.EUNAUTHENTICATED, "not logged in: run `wharf login --service-principal -u APP_ID -p SECRET --tenant TENANT`, or set WHARF_CREDENTIALS")
+		return nil, "", wharf.Errorf(wharf.EUNAUTHENTICATED, "not logged in: run `wharf login` (a person), `wharf login --service-principal -u APP_ID -p SECRET --tenant TENANT`, or set WHARF_CREDENTIALS")
 	} else if err != nil {
 		return nil, "", err
 	}
@@ -144,6 +149,9 @@ func (t *tokenSource) save(c *cachedToken) error {
 // federated principal, with a fresh assertion.
 func (t *tokenSource) request(ctx context.Context) (string, time.Time, error) {
 	c := t.creds
+	if c.User {
+		return t.refreshUser(ctx)
+	}
 	if !c.Federated {
 		return wharfhttp.RequestToken(ctx, t.url, c.TenantID, c.ClientID, c.ClientSecret)
 	}

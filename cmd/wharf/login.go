@@ -30,11 +30,23 @@ func (a *app) loginCommand() *cobra.Command {
 	var user, password, federatedToken, tenant, url string
 	cmd := &cobra.Command{
 		Use:   "login",
-		Short: "Log in as a service principal (az login --service-principal)",
-		Args:  cobra.NoArgs,
+		Short: "Log in as a person (device code, or --username) or as a service principal (--service-principal)",
+		Long: `Log in as a person or as a service principal, as az login does.
+
+Without --service-principal: with no --username, prints a code to enter at
+the server's /device page in a signed-in browser (az login --use-device-code);
+with --username, asks for the password (no echo), or takes --password.
+The login is kept and its token refreshed until the session ends.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !sp {
-				return usagef("only service principal login is supported: wharf login --service-principal -u APP_ID -p SECRET --tenant TENANT")
+				if federatedToken != "" {
+					return usagef("--federated-token needs --service-principal")
+				}
+				if password != "" && user == "" {
+					return usagef("--password needs --username")
+				}
+				return a.loginUser(cmd.Context(), a.serverURL(&credentials{ServerURL: url}), tenant, user, password)
 			}
 			if password != "" && federatedToken != "" {
 				return usagef("give --password/-p or --federated-token, not both")
@@ -89,8 +101,9 @@ func (a *app) loginCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVar(&sp, "service-principal", false, "log in as a service principal")
-	f.StringVarP(&user, "username", "u", "", "application (client) id")
-	f.StringVarP(&password, "password", "p", "", "client secret")
+	f.StringVarP(&user, "username", "u", "", "application (client) id; without --service-principal, the user principal name")
+	f.StringVarP(&password, "password", "p", "", "client secret; without --service-principal, the user's password (prompted for when omitted)")
+	f.Bool("use-device-code", false, "accepted for az compatibility: a person's login without --username uses a device code")
 	f.StringVar(&federatedToken, "federated-token", "", "an OIDC token from the CI system (GitHub Actions, Azure Pipelines, GitLab) that a federated credential of the principal trusts, in place of a secret")
 	f.StringVarP(&tenant, "tenant", "t", "", "tenant id")
 	f.StringVar(&url, "url", "", "Wharf server URL (default $WHARF_URL or "+defaultURL+")")
@@ -143,7 +156,7 @@ func (a *app) accountCommand() *cobra.Command {
 			}
 			return a.print([]subscription{{
 				CloudName: "Wharf", ID: creds.TenantID, IsDefault: true, Name: "wharf", State: "Enabled", TenantID: creds.TenantID,
-				User: map[string]string{"name": creds.ClientID, "type": "servicePrincipal"},
+				User: map[string]string{"name": creds.ClientID, "type": principalKind(creds)},
 			}})
 		},
 	}
@@ -187,4 +200,13 @@ type accessToken struct {
 	Subscription  string `json:"subscription"`
 	Tenant        string `json:"tenant"`
 	TokenType     string `json:"tokenType"`
+}
+
+// principalKind is how az names the kind of a login: "user" or
+// "servicePrincipal".
+func principalKind(c *credentials) string {
+	if c.User {
+		return "user"
+	}
+	return "servicePrincipal"
 }

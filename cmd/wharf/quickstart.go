@@ -54,7 +54,7 @@ updates the endpoints only when a new version was registered.`,
 				return err
 			}
 			q.a, q.ws = a, cfg.WorkspaceName()
-			var url, credFile string
+			var url, credFile, userFile string
 			if q.url != "" {
 				url = q.url
 				if os.Getenv("WHARF_CREDENTIALS") == "" {
@@ -66,7 +66,7 @@ updates the endpoints only when a new version was registered.`,
 					return err
 				}
 				defer m.Close()
-				url, credFile = m.HTTP.URL, m.OwnerFile
+				url, credFile, userFile = m.HTTP.URL, m.OwnerFile, m.OwnerUserFile
 				b, err := os.ReadFile(m.OwnerFile)
 				if err != nil {
 					return fmt.Errorf("read the owner credential: %w", err)
@@ -93,12 +93,20 @@ updates the endpoints only when a new version was registered.`,
 			if abs != "" {
 				abs, _ = filepath.Abs(credFile)
 			}
+			// How a person signs in: as the first Owner user while its
+			// file exists, else after an Owner creates a user.
+			signIn := fmt.Sprintf("%s/signin (as an Owner, create a user first: %s ad user create --display-name NAME --user-principal-name NAME@team --password PASSWORD)", url, selfName())
+			if _, err := os.Stat(userFile); userFile != "" && err == nil {
+				absUser, _ := filepath.Abs(userFile)
+				signIn = fmt.Sprintf("%s/signin as %s; the first password is in %s (you choose a new one then)", url, wharfhttp.OwnerUserName, absUser)
+			}
 			fmt.Fprintf(a.stdout, `
 Done in %.1f s.
 
 Wharf is running at %[2]s
 Owner credential:   %[3]s
 Workspace:          %[4]s
+Web sign-in:        %[7]s
 
 Next, in another shell:
   export WHARF_URL=%[2]s WHARF_CREDENTIALS="$(cat %[3]s)"
@@ -107,7 +115,8 @@ Next, in another shell:
   %[5]s ml online-endpoint invoke -n taxi-online --request-file %[6]s -w %[4]s
   %[5]s ml online-endpoint get-credentials -n taxi-online -w %[4]s
   %[5]s quickstart --url %[2]s      # run the loop again: steps are reused
-`, time.Since(start).Seconds(), url, abs, q.ws, selfName(), filepath.Join(q.dataDir(), "taxi-request.json"))
+  %[5]s login --url %[2]s           # as a person: approve the printed code at %[2]s/device
+`, time.Since(start).Seconds(), url, abs, q.ws, selfName(), filepath.Join(q.dataDir(), "taxi-request.json"), signIn)
 			if exit || q.url != "" {
 				return nil
 			}

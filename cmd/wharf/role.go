@@ -47,7 +47,7 @@ func (a *app) roleCommand() *cobra.Command {
 			return a.print(out)
 		},
 	}
-	create.Flags().StringVar(&assignee, "assignee", "", "principal: app id, object id or display name")
+	create.Flags().StringVar(&assignee, "assignee", "", "principal (app id, object id or display name) or user (user principal name or object id)")
 	create.Flags().StringVar(&assignee, "assignee-object-id", "", "principal object id")
 	create.Flags().StringVar(&roleName, "role", "", "role name")
 	create.Flags().StringVar(&scope, "scope", "/", "scope: / or /workspaces/NAME")

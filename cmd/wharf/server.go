@@ -128,11 +128,15 @@ type runningServer struct {
 	DB        *sqlstore.DB
 	Addr      string
 	OwnerFile string
-	cancel    context.CancelFunc
-	done      chan error
-	sched     *scheduler.Scheduler
-	router    *serving.Router
-	warmDir   string
+	// OwnerUserFile holds the first Owner user's sign-in (see
+	// wharfhttp.BootstrapOwnerUser); it exists only on a server that
+	// created that user.
+	OwnerUserFile string
+	cancel        context.CancelFunc
+	done          chan error
+	sched         *scheduler.Scheduler
+	router        *serving.Router
+	warmDir       string
 }
 
 // Close shuts the server down gracefully and closes the store.
@@ -308,6 +312,13 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	if created {
 		logger.Info("created the first Owner; its credential is in the file named here (mode 0600)", "file", m.OwnerFile)
 	}
+	m.OwnerUserFile = filepath.Join(o.dataDir, "owner-user.json")
+	if err := m.bootstrapUser(ctx, created, logger); err != nil {
+		cancel()
+		sched.Wait()
+		db.Close()
+		return nil, fmt.Errorf("create the first owner user: %w", err)
+	}
 	m.cancel = cancel
 	go func() {
 		t := time.NewTicker(keyReload)
@@ -469,4 +480,22 @@ func parseBlobEndpoints(pairs []string) (map[string]string, error) {
 		out[strings.ToLower(account)] = u
 	}
 	return out, nil
+}
+
+// bootstrapUser creates the first Owner user on a new server, so a person
+// can sign in to the web UI at once; a server that predates users, and
+// has none, says how to create one.
+func (m *runningServer) bootstrapUser(ctx context.Context, newServer bool, logger *slog.Logger) error {
+	if !newServer {
+		users, err := m.DB.ListUsers(ctx)
+		if err == nil && len(users) == 0 {
+			logger.Info("no user can sign in to the web UI yet; as an Owner, create one: wharf ad user create --display-name NAME --user-principal-name NAME@team --password PASSWORD --force-change-password-next-sign-in && wharf role assignment create --assignee NAME@team --role Owner --scope /")
+		}
+		return err
+	}
+	created, err := m.HTTP.BootstrapOwnerUser(ctx, m.OwnerUserFile)
+	if created {
+		logger.Info("created the first Owner user; sign in at /signin with the password in the file named here (mode 0600)", "user", wharfhttp.OwnerUserName, "file", m.OwnerUserFile)
+	}
+	return err
 }
