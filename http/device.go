@@ -173,9 +173,12 @@ type DeviceCodeResponse struct {
 	DeviceCode      string `json:"device_code"`
 	UserCode        string `json:"user_code"`
 	VerificationURI string `json:"verification_uri"`
-	ExpiresIn       int    `json:"expires_in"`
-	Interval        int    `json:"interval"`
-	Message         string `json:"message"`
+	// VerificationURIComplete carries the code too, for a link or a QR
+	// code (RFC 8628 §3.3.1).
+	VerificationURIComplete string `json:"verification_uri_complete"`
+	ExpiresIn               int    `json:"expires_in"`
+	Interval                int    `json:"interval"`
+	Message                 string `json:"message"`
 }
 
 func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +198,7 @@ func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	uri := s.URL + "/device"
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, DeviceCodeResponse{
-		DeviceCode: deviceCode, UserCode: userCode, VerificationURI: uri,
+		DeviceCode: deviceCode, UserCode: userCode, VerificationURI: uri, VerificationURIComplete: uri + "?user_code=" + userCode,
 		ExpiresIn: int(DeviceCodeLifetime.Seconds()), Interval: int(DeviceCodeInterval.Seconds()),
 		Message: "To sign in, use a web browser to open the page " + uri + " and enter the code " + userCode + " to authenticate.",
 	})

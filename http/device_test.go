@@ -70,9 +70,20 @@ func TestDeviceCodeFlow(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?next=%2Fdevice" {
 		t.Fatalf("GET /device signed out: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	b.mustSignIn("dana@team", alicePassword)
-
 	dc := startDevice(t, f)
+	// The complete URI survives the sign-in and fills the code in.
+	resp, _ = b.do("GET", strings.TrimPrefix(dc.VerificationURIComplete, f.http.URL), nil, nil)
+	next, _ := url.Parse(resp.Header.Get("Location"))
+	resp, page := b.do("GET", next.RequestURI(), nil, nil)
+	resp, _ = b.postForm("/signin", url.Values{"csrf_token": {formToken(t, page)}, "username": {"dana@team"}, "password": {alicePassword},
+		"next": {next.Query().Get("next")}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/device?user_code="+dc.UserCode {
+		t.Fatalf("sign-in from the complete URI: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, page := b.do("GET", resp.Header.Get("Location"), nil, nil); !strings.Contains(page, `value="`+dc.UserCode+`"`) {
+		t.Errorf("the device page does not fill the code in:\n%s", page)
+	}
+
 	if code, _ := pollDevice(t, f, dc.DeviceCode); code != "authorization_pending" {
 		t.Fatalf("before approval: %q", code)
 	}

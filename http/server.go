@@ -84,8 +84,14 @@ type Server struct {
 	// DefaultSessionMaxAge when positive.
 	SessionIdle, SessionMaxAge time.Duration
 
-	signInLimiter *failureLimiter
-	devices       *deviceCodes
+	// SignInFailuresPerAddress is how many failed sign-ins one client
+	// address may make within SignInWindow (default SignInMaxFailures);
+	// zero or less lifts the per-address limit, for servers behind a
+	// proxy that is every client's address. Set it before serving.
+	SignInFailuresPerAddress int
+
+	accountLimiter, addressLimiter *failureLimiter
+	devices                        *deviceCodes
 
 	mux      *http.ServeMux
 	routes   []*Route
@@ -127,7 +133,9 @@ func NewServer(store wharf.Store, tokens *auth.Issuer, tenantID string, logger *
 	}
 	s.Federation = fed
 	s.metrics = newMetrics(s.registry)
-	s.signInLimiter = &failureLimiter{Max: SignInMaxFailures, Window: SignInWindow, Now: s.now}
+	s.SignInFailuresPerAddress = SignInMaxFailures
+	s.accountLimiter = &failureLimiter{Window: SignInWindow, Now: s.now}
+	s.addressLimiter = &failureLimiter{Window: SignInWindow, Now: s.now}
 	s.devices = &deviceCodes{now: s.now}
 	s.Endpoints = noRouter{}
 	s.registerRoutes()

@@ -205,10 +205,9 @@ func (s *Server) userFromToken(ctx context.Context, claims *auth.Claims) (*wharf
 }
 
 // failureLimiter counts failed sign-in attempts per key (an account, a
-// client address) over a sliding window: once Max failures lie within
+// client address) over a sliding window: once limit failures lie within
 // Window, further attempts are refused until the oldest leaves it.
 type failureLimiter struct {
-	Max    int
 	Window time.Duration
 	Now    func() time.Time
 
@@ -220,18 +219,18 @@ type failureLimiter struct {
 const maxLimiterKeys = 100000
 
 // retryAfter returns how long key must wait, or zero when it may try.
-func (l *failureLimiter) retryAfter(key string) time.Duration {
+func (l *failureLimiter) retryAfter(key string, limit int) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.Now()
 	fs := l.prune(key, now)
-	if len(fs) < l.Max {
+	if len(fs) < limit {
 		return 0
 	}
-	return fs[len(fs)-l.Max].Add(l.Window).Sub(now)
+	return fs[len(fs)-limit].Add(l.Window).Sub(now)
 }
 
-func (l *failureLimiter) fail(key string) {
+func (l *failureLimiter) fail(key string, limit int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.Now()
@@ -244,8 +243,8 @@ func (l *failureLimiter) fail(key string) {
 		}
 	}
 	fs := append(l.prune(key, now), now)
-	if len(fs) > l.Max {
-		fs = fs[len(fs)-l.Max:]
+	if len(fs) > limit {
+		fs = fs[len(fs)-limit:]
 	}
 	l.failures[key] = fs
 }
@@ -265,8 +264,8 @@ func (l *failureLimiter) prune(key string, now time.Time) []time.Time {
 	return fs
 }
 
-// Sign-in limits: the 11th failure within 15 minutes, for one account or
-// from one address, is refused.
+// Sign-in limits: the 11th attempt within 15 minutes after ten failures,
+// for one account or (by default) from one address, is refused.
 const (
 	SignInMaxFailures = 10
 	SignInWindow      = 15 * time.Minute
@@ -275,12 +274,18 @@ const (
 // signInRetryAfter is the wait imposed on a sign-in for upn from the
 // request's address, the longer of the two limits.
 func (s *Server) signInRetryAfter(r *http.Request, upn string) time.Duration {
-	return max(s.signInLimiter.retryAfter("user:"+upn), s.signInLimiter.retryAfter("ip:"+clientIP(r)))
+	wait := s.accountLimiter.retryAfter(upn, SignInMaxFailures)
+	if s.SignInFailuresPerAddress > 0 {
+		wait = max(wait, s.addressLimiter.retryAfter(clientIP(r), s.SignInFailuresPerAddress))
+	}
+	return wait
 }
 
 func (s *Server) signInFailed(r *http.Request, upn string) {
-	s.signInLimiter.fail("user:" + upn)
-	s.signInLimiter.fail("ip:" + clientIP(r))
+	s.accountLimiter.fail(upn, SignInMaxFailures)
+	if s.SignInFailuresPerAddress > 0 {
+		s.addressLimiter.fail(clientIP(r), s.SignInFailuresPerAddress)
+	}
 }
 
 // checkUserPassword verifies a user's password in a verification slot. An

@@ -500,3 +500,25 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestSignInAddressLimitCanBeLifted checks the per-address limit can be
+// lifted (a server behind a proxy sees one address) while the per-account
+// limit stays.
+func TestSignInAddressLimitCanBeLifted(t *testing.T) {
+	f, _ := userFixture(t)
+	f.srv.SignInFailuresPerAddress = 0
+	f.user("carol@team", alicePassword)
+	b := newBrowser(t, f.http.URL, "", nil)
+	for i := 0; i < 2*wharfhttp.SignInMaxFailures; i++ {
+		b.signIn("user"+string(rune('a'+i))+"@team", "wrong password number")
+	}
+	if resp, _ := b.signIn("carol@team", alicePassword); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-in after failures for other accounts, no address limit: %d", resp.StatusCode)
+	}
+	for i := 0; i < wharfhttp.SignInMaxFailures; i++ {
+		b.signIn("carol@team", "wrong password number")
+	}
+	if resp, _ := b.signIn("carol@team", alicePassword); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("11th attempt for the account: %d, want 429", resp.StatusCode)
+	}
+}

@@ -55,6 +55,8 @@ type serverOptions struct {
 	warm bool
 	// maxConnsPerAddress caps the open connections from one client IP.
 	maxConnsPerAddress int
+	// signInAddressFailures is the per-address sign-in failure limit.
+	signInAddressFailures int
 	// unsafeSteps runs user code as the server's own user, unisolated.
 	unsafeSteps bool
 	// stepUser is the account sandboxed user code runs as under a root
@@ -99,6 +101,8 @@ func (a *app) serverCommand() *cobra.Command {
 		"so its jobs' workers start in milliseconds; costs the memory of one interpreter per environment")
 	f.IntVar(&o.maxConnsPerAddress, "max-conns-per-address", wharfhttp.DefaultMaxConnsPerAddress,
 		"most open connections from one client IP address, more are closed at once (0: no cap; raise it behind a reverse proxy, which is one address)")
+	f.IntVar(&o.signInAddressFailures, "sign-in-failures-per-address", wharfhttp.SignInMaxFailures,
+		"failed sign-ins from one client IP address within 15 minutes before further attempts get 429 (0: no per-address limit; raise it behind a reverse proxy, which is one address)")
 	f.StringVar(&o.python, "python", "", "Python interpreter for model deployments without an environment of their own, in place of the one their MLflow model was logged with (default: the model's, else python3)")
 	f.BoolVar(&o.unsafeSteps, "unsafe-run-steps-as-server-user", false, "run job steps, scoring scripts and model workers as the server's own user without a sandbox; "+
 		"they can then read the data folder, its keys and every token (for machines where bubblewrap cannot run)")
@@ -248,6 +252,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	srv.URL = strings.TrimRight(o.url, "/")
 	srv.MaxConnsPerAddress = o.maxConnsPerAddress
+	srv.SignInFailuresPerAddress = o.signInAddressFailures
 	srv.TLS = tlsConfig
 	addr, err := srv.Listen(o.addr)
 	if err != nil {
