@@ -14,7 +14,6 @@ import (
 	"regexp"
 )
 
-
 // ServerScope is the root scope: a role assigned here applies to every
 // workspace on the server.
 const ServerScope = "/"

@@ -273,16 +273,24 @@ func (rt *Router) authenticate(r *http.Request, st *endpointState, workspace, en
 	return rt.mayScore(r.Context(), claims.AppID, workspace)
 }
 
-// mayScore checks that the principal of a scoring token exists and holds
-// the score action over the workspace.
+// mayScore checks that the principal of a scoring token (a service
+// principal's app id, or the object id of a user who fetched the token)
+// exists and holds the score action over the workspace.
 func (rt *Router) mayScore(ctx context.Context, appID, workspace string) error {
 	sp, err := rt.Store.FindServicePrincipal(ctx, appID)
-	if wharf.IsNotFound(err) {
-		return errUnauthenticated
-	} else if err != nil {
+	switch {
+	case err == nil && sp.AppID == appID:
+	case err != nil && !wharf.IsNotFound(err):
 		return err
+	default:
+		u, err := rt.Store.FindUser(ctx, appID)
+		if wharf.IsNotFound(err) || (err == nil && u.ObjectID != appID) {
+			return errUnauthenticated
+		} else if err != nil {
+			return err
+		}
 	}
-	as, err := rt.Store.ListRoleAssignments(ctx, wharf.RoleAssignmentFilter{PrincipalID: sp.AppID})
+	as, err := rt.Store.ListRoleAssignments(ctx, wharf.RoleAssignmentFilter{PrincipalID: appID})
 	if err != nil {
 		return err
 	}

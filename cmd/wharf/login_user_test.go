@@ -226,3 +226,23 @@ func TestFirstOwnerUserSignsIn(t *testing.T) {
 		t.Errorf("deleted user still shown (exit %d)", code)
 	}
 }
+
+// TestAMLTokenOfAUser checks an endpoint token fetched by a signed-in user
+// scores while the user holds the role, and stops when the user is deleted.
+func TestAMLTokenOfAUser(t *testing.T) {
+	f := newEndpointFixture(t, "aml_token")
+	body := `{"input_data": [[1, 1]]}`
+	f.e.ok("ad", "user", "create", "--display-name", "Dana", "--user-principal-name", "dana@team", "--password", danaPassword)
+	f.e.ok("role", "assignment", "create", "--assignee", "dana@team", "--role", "Data Scientist", "--scope", "/workspaces/mlw")
+	t.Setenv("WHARF_CREDENTIALS", "")
+	f.e.ok("login", "-u", "dana@team", "-p", danaPassword)
+	tok := strings.TrimSpace(f.e.ok("ml", "online-endpoint", "get-credentials", "-n", "taxi", "-w", "mlw", "--query", "accessToken", "-o", "tsv"))
+	if status, resp, _ := f.post(t, f.scoringURI, tok, "", body); status != 200 {
+		t.Fatalf("a Data Scientist user's endpoint token: %d %s", status, resp)
+	}
+	t.Setenv("WHARF_CREDENTIALS", f.e.owner)
+	f.e.ok("ad", "user", "delete", "--id", "dana@team")
+	if status, resp, _ := f.post(t, f.scoringURI, tok, "", body); status != 401 {
+		t.Errorf("token of a deleted user: %d %s, want 401", status, resp)
+	}
+}
