@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -244,5 +245,41 @@ func TestAMLTokenOfAUser(t *testing.T) {
 	f.e.ok("ad", "user", "delete", "--id", "dana@team")
 	if status, resp, _ := f.post(t, f.scoringURI, tok, "", body); status != 401 {
 		t.Errorf("token of a deleted user: %d %s, want 401", status, resp)
+	}
+}
+
+// TestQuickstartPrintsHowToSignIn runs the quickstart with a server of its
+// own, as scripts/run does, and signs in the way its output says.
+func TestQuickstartPrintsHowToSignIn(t *testing.T) {
+	root := t.TempDir()
+	example := filepath.Join(root, "taxi")
+	copyTree(t, filepath.Join(repoRoot(t), "examples", "taxi"), example)
+	t.Setenv("WHARF_CONFIG_DIR", filepath.Join(root, "cli"))
+	t.Setenv("WHARF_CREDENTIALS", "")
+	t.Setenv("WHARF_URL", "")
+	dataDir := filepath.Join(root, "data")
+	args := []string{"quickstart", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--example", example, "--rows", "2000", "--exit"}
+	for _, p := range testVenvs() {
+		args = append(args, "--step-ro-path", p)
+	}
+	// A process of the built binary, which the pipeline's steps run as
+	// "$WHARF".
+	cmd := exec.Command(wharfBinary(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("quickstart: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	m := regexp.MustCompile(`Web sign-in: +(http://\S+)/signin as owner@wharf; the first password is in (\S+) `).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("the quickstart does not say how to sign in:\n%s", out.String())
+	}
+	if m[2] != filepath.Join(dataDir, "owner-user.json") {
+		t.Errorf("password file %s, want %s", m[2], filepath.Join(dataDir, "owner-user.json"))
+	}
+	var f wharfhttp.OwnerUserFile
+	b, err := os.ReadFile(m[2])
+	if err != nil || json.Unmarshal(b, &f) != nil || f.Password == "" {
+		t.Fatalf("owner user file: %v %s", err, b)
 	}
 }
