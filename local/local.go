@@ -114,9 +114,7 @@ var subreaperOnce sync.Once
 
 func becomeSubreaper() {
 	subreaperOnce.Do(func() {
-		// Failure (e.g. a kernel without it) only means orphans are
-		// reaped by init instead; killing still works.
-		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+		sandbox.BecomeSubreaper()
 	})
 }
 
@@ -178,7 +176,7 @@ func (e *Executor) Run(ctx context.Context, t *Task, started func(Process)) Resu
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A session of its own: a new process group that the whole attempt
 	// stays in, and no controlling terminal to inject input into.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sandbox.OwnSession()
 
 	type startResult struct {
 		proc Process

@@ -609,7 +609,7 @@ func (p *Pool) exec(w *worker, args []string, dir string, out *os.File) error {
 	// A pipe of our own rather than exec's copying: Wait then returns
 	// when the worker exits, whatever inherited the pipe.
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sandbox.OwnSession()
 	err := startPinned(cmd, func() {
 		w.mu.Lock()
 		w.status = exitText(cmd.ProcessState)

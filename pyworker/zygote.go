@@ -203,7 +203,7 @@ func StartZygote(cfg ZygoteConfig) (*Zygote, error) {
 		}
 	}
 	z.cmd.Stdout, z.cmd.Stderr = out, out
-	z.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	z.cmd.SysProcAttr = sandbox.OwnSession()
 	err = startPinned(z.cmd, func() {
 		_ = os.Remove(sock)
 		_ = os.Remove(sock + warmingSuffix)

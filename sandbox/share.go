@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Share is a folder whose later contents reach sandboxes already running:
@@ -46,12 +44,12 @@ func NewShare(base string) (*Share, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sandbox: share: %w", err)
 	}
-	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+	if err := bindMount(dir, dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sandbox: share %s: %w", dir, err)
 	}
-	if err := unix.Mount("", dir, "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
-		_ = unix.Unmount(dir, unix.MNT_DETACH)
+	if err := makeShared(dir); err != nil {
+		_ = detach(dir)
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sandbox: share %s: %w", dir, err)
 	}
@@ -66,12 +64,12 @@ func (s *Share) Expose(src, name string) (withdraw func(), err error) {
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: share: %w", err)
 	}
-	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+	if err := bindMount(src, target); err != nil {
 		os.Remove(target)
 		return nil, fmt.Errorf("sandbox: share %s at %s: %w", src, target, err)
 	}
 	return func() {
-		_ = unix.Unmount(target, unix.MNT_DETACH)
+		_ = detach(target)
 		_ = os.Remove(target)
 	}, nil
 }
@@ -81,7 +79,7 @@ func (s *Share) Close() error {
 	if s == nil {
 		return nil
 	}
-	err := unix.Unmount(s.Dir, unix.MNT_DETACH)
+	err := detach(s.Dir)
 	if rerr := os.RemoveAll(s.Dir); err == nil {
 		err = rerr
 	}
@@ -104,7 +102,7 @@ func sweepShares(base string) {
 		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
 			continue
 		}
-		_ = unix.Unmount(d, unix.MNT_DETACH)
+		_ = detach(d)
 		_ = os.RemoveAll(d)
 	}
 }

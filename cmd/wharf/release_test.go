@@ -105,6 +105,41 @@ func TestReleaseBuildStampsVersion(t *testing.T) {
 	t.Run("CIInstallers", func(t *testing.T) { testCIInstallers(t, releases, version) })
 }
 
+// TestReleasePlatformsCompile cross-compiles cmd/wharf as the release
+// does for every platform it ships but this machine's (whose build the test
+// above runs): code for Linux alone (mounts, parent-death signals) must
+// keep a build for the others.
+func TestReleasePlatformsCompile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles the release")
+	}
+	for _, p := range releasePlatforms(t) {
+		goos, goarch, _ := strings.Cut(p, "/")
+		if goos == runtime.GOOS && goarch == runtime.GOARCH {
+			continue
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-o", os.DevNull, "github.com/wharfml/wharf/cmd/wharf")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", p, err, b)
+		}
+	}
+}
+
+// releasePlatforms are the OS/ARCH pairs scripts/release builds.
+func releasePlatforms(t *testing.T) []string {
+	t.Helper()
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "release"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^PLATFORMS=\(([^)]*)\)`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("scripts/release has no PLATFORMS")
+	}
+	return strings.Fields(string(m[1]))
+}
+
 // extract writes the archive's member name to path.
 func extract(t *testing.T, archive []byte, name, path string) {
 	t.Helper()
@@ -191,15 +226,11 @@ func TestGoReleaserConfigMatchesReleaseScript(t *testing.T) {
 			}
 		}
 	}
+	scripted := releasePlatforms(t)
 	script, err := os.ReadFile(filepath.Join(root, "scripts", "release"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^PLATFORMS=\(([^)]*)\)`).FindSubmatch(script)
-	if m == nil {
-		t.Fatal("scripts/release has no PLATFORMS")
-	}
-	scripted := strings.Fields(string(m[1]))
 	slices.Sort(platforms)
 	slices.Sort(scripted)
 	if !slices.Equal(platforms, scripted) || !slices.Equal(scripted, []string{"darwin/arm64", "linux/amd64", "linux/arm64"}) {
