@@ -263,20 +263,3 @@ func TestGoReleaserConfigMatchesReleaseScript(t *testing.T) {
 		}
 	}
 }
-
-// TestGoReleaserCheck runs `goreleaser check` on .goreleaser.yaml with the
-// GoReleaser in $WHARF_TEST_GORELEASER or on PATH.
-func TestGoReleaserCheck(t *testing.T) {
-	bin := os.Getenv("WHARF_TEST_GORELEASER")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("goreleaser"); err != nil {
-			missing(t, "no goreleaser: set WHARF_TEST_GORELEASER (scripts/test installs the pinned one)")
-		}
-	}
-	cmd := exec.Command(bin, "check")
-	cmd.Dir = repoRoot(t)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("goreleaser check: %v\n%s", err, b)
-	}
-}
