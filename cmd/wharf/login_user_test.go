@@ -259,9 +259,6 @@ func TestQuickstartPrintsHowToSignIn(t *testing.T) {
 	t.Setenv("WHARF_URL", "")
 	dataDir := filepath.Join(root, "data")
 	args := []string{"quickstart", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--example", example, "--rows", "2000", "--exit"}
-	for _, p := range testVenvs() {
-		args = append(args, "--step-ro-path", p)
-	}
 	// A process of the built binary, which the pipeline's steps run as
 	// "$WHARF".
 	cmd := exec.Command(wharfBinary(t), args...)
