@@ -30,31 +30,8 @@ func TestReleaseBuildStampsVersion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a release binary")
 	}
-	root := repoRoot(t)
 	const version, commit, date = "1.2.3-rc.1", "0123456789abcdef0123456789abcdef01234567", "2026-12-07T01:02:03Z"
-	// Laid out as a release's download folder, RELEASE-URL/vVERSION/.
-	releases := t.TempDir()
-	out := filepath.Join(releases, "v"+version)
-	cmd := exec.Command(filepath.Join(root, "scripts", "release"), "--host", "--out", out)
-	cmd.Env = append(os.Environ(), "VERSION=v"+version, "COMMIT="+commit, "DATE="+date)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/release --host: %v\n%s", err, b)
-	}
-	name := "wharf_" + version + "_" + runtime.GOOS + "_" + runtime.GOARCH + ".tar.gz"
-	sums, err := os.ReadFile(filepath.Join(out, "checksums.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := os.ReadFile(filepath.Join(out, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(archive)
-	if want := hex.EncodeToString(sum[:]) + "  " + name + "\n"; string(sums) != want {
-		t.Fatalf("checksums.txt:\n%s\nwant:\n%s", sums, want)
-	}
-	bin := filepath.Join(t.TempDir(), "wharf")
-	extract(t, archive, "wharf", bin)
+	releases, bin := buildRelease(t, version, commit, date)
 
 	info, err := buildinfo.ReadFile(bin)
 	if err != nil {
@@ -103,6 +80,78 @@ func TestReleaseBuildStampsVersion(t *testing.T) {
 	}
 
 	t.Run("CIInstallers", func(t *testing.T) { testCIInstallers(t, releases, version) })
+}
+
+// TestReleaseBinaryRunsTheQuickstart runs the quickstart as the README's
+// first command does, through scripts/run, but with a release build's
+// binary (WHARF_BIN) in place of a fresh build: the server it starts runs
+// the pipeline's steps with that same binary.
+func TestReleaseBinaryRunsTheQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a release binary")
+	}
+	const version = "0.4.2"
+	_, bin := buildRelease(t, version, "89abcdef0123456789abcdef0123456789abcdef", "2026-12-07T04:05:06Z")
+	b, err := exec.Command(bin, "version", "--query", "wharf", "-o", "tsv").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(b)) != version {
+		t.Fatalf("wharf version: %v %q, want %s", err, b, version)
+	}
+
+	dir := t.TempDir()
+	example := filepath.Join(dir, "taxi")
+	copyTree(t, filepath.Join(repoRoot(t), "examples", "taxi"), example)
+	cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "run"), "--exit", "--addr", "127.0.0.1:0", "--example", example, "--rows", "20000")
+	cmd.Env = cleanEnv("HOME="+dir, "WHARF_BIN="+bin, "WHARF_DATA_DIR="+filepath.Join(dir, "data"), "WHARF_CONFIG_DIR="+filepath.Join(dir, "cli"))
+	b, err = cmd.CombinedOutput()
+	out := string(b)
+	if err != nil {
+		t.Fatalf("scripts/run: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "building bin/wharf") || !strings.Contains(out, "==> using "+bin+" (wharf "+version+" ") {
+		t.Errorf("scripts/run did not use the release binary:\n%s", out)
+	}
+	for _, want := range []string{"Acting as service principal ", "[prep_data]", "[train_model]", "[evaluate_model]", "[register_model]",
+		"A new version of taxi-model was registered", "Batch predictions: ", "\nDone in ", "Wharf is running at http://127.0.0.1:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("quickstart output lacks %q:\n%s", want, out)
+		}
+	}
+	preds := restOfLine(out, "Batch predictions: ")
+	if b, err := os.ReadFile(preds); err != nil || strings.Count(string(b), "\n") < 2 {
+		t.Errorf("batch predictions %s: %v\n%s", preds, err, b)
+	}
+}
+
+// buildRelease builds this machine's release archive with scripts/release,
+// stamped with version (without its v), commit and date, and checks it
+// against checksums.txt. It returns the folder laid out as a release's
+// downloads, RELEASE-URL/vVERSION/, and the wharf binary unpacked from the
+// archive.
+func buildRelease(t *testing.T, version, commit, date string) (releases, bin string) {
+	t.Helper()
+	releases = t.TempDir()
+	out := filepath.Join(releases, "v"+version)
+	cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "release"), "--host", "--out", out)
+	cmd.Env = append(os.Environ(), "VERSION=v"+version, "COMMIT="+commit, "DATE="+date)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/release --host: %v\n%s", err, b)
+	}
+	name := "wharf_" + version + "_" + runtime.GOOS + "_" + runtime.GOARCH + ".tar.gz"
+	sums, err := os.ReadFile(filepath.Join(out, "checksums.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := os.ReadFile(filepath.Join(out, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(archive)
+	if want := hex.EncodeToString(sum[:]) + "  " + name + "\n"; string(sums) != want {
+		t.Fatalf("checksums.txt:\n%s\nwant:\n%s", sums, want)
+	}
+	bin = filepath.Join(t.TempDir(), "wharf")
+	extract(t, archive, "wharf", bin)
+	return releases, bin
 }
 
 // TestReleasePlatformsCompile cross-compiles cmd/wharf as the release
