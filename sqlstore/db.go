@@ -59,6 +59,10 @@ type DB struct {
 	// Sealer encrypts secret values. Without one, secret operations fail
 	// with EINTERNAL rather than store values in clear.
 	Sealer wharf.Sealer
+
+	// statistics paces the checks of PostgreSQL's planner statistics
+	// before a run search (see freshenStatistics).
+	statistics statisticsCheck
 }
 
 var _ wharf.Store = (*DB)(nil)

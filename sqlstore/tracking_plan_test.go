@@ -2,12 +2,15 @@ package sqlstore_test
 
 import (
 	"cmp"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/sqlstore"
 )
 
 // planRun is a run of the plan test's data set, as the brute-force
@@ -69,16 +72,8 @@ func planData() []*planRun {
 func TestSearchRunsPlans(t *testing.T) {
 	for _, eng := range benchEngines() {
 		t.Run(eng.name, func(t *testing.T) {
-			db, raw := eng.open(t)
+			db, raw := planStore(t, eng, "one", "two")
 			ctx := t.Context()
-			if _, err := db.PutWorkspace(ctx, &wharf.Workspace{Name: "ws"}); err != nil {
-				t.Fatal(err)
-			}
-			for _, name := range []string{"one", "two"} {
-				if err := db.CreateExperiment(ctx, &wharf.Experiment{Workspace: "ws", Name: name}); err != nil {
-					t.Fatal(err)
-				}
-			}
 			id := eng.hex32("i + 4096")
 			exp := "CASE WHEN i % 10 = 9 THEN 2 ELSE 1 END"
 			series := eng.series(planRuns)
@@ -205,6 +200,21 @@ func TestSearchRunsPlans(t *testing.T) {
 	}
 }
 
+// planStore opens a fresh store of engine eng with workspace ws and the
+// named experiments in it, ids 1, 2, ... in order.
+func planStore(t *testing.T, eng benchEngine, experiments ...string) (*sqlstore.DB, *sql.DB) {
+	db, raw := eng.open(t)
+	if _, err := db.PutWorkspace(t.Context(), &wharf.Workspace{Name: "ws"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range experiments {
+		if err := db.CreateExperiment(t.Context(), &wharf.Experiment{Workspace: "ws", Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db, raw
+}
+
 func firstDiff(a, b []string) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
@@ -212,4 +222,167 @@ func firstDiff(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestSearchRunsPlansWithoutStatistics checks the plans of searches like
+// the tracking benchmark's (bench/trackload) on tables just filled, before
+// any ANALYZE and with autovacuum off: SQLite plans them with no
+// statistics, held to the store's plan by its query shape; PostgreSQL,
+// planning from none, would pick nested loops that reread a table for
+// every run, so the store must gather them (see freshenStatistics). On
+// PostgreSQL the rows every plan node reads are summed from EXPLAIN
+// ANALYZE and bounded; on SQLite, which cannot count them, EXPLAIN QUERY
+// PLAN must show no table read in full and no automatic index.
+func TestSearchRunsPlansWithoutStatistics(t *testing.T) {
+	const small, large = 4000, 60000
+	for _, eng := range benchEngines() {
+		t.Run(eng.name, func(t *testing.T) {
+			db, raw := planStore(t, eng, "small", "large")
+			ctx := t.Context()
+			if eng.name == "postgres" {
+				// Keep autovacuum from gathering statistics while
+				// the test runs.
+				for _, table := range []string{"runs", "params", "tags", "latest_metrics"} {
+					if _, err := raw.ExecContext(ctx, `ALTER TABLE `+table+` SET (autovacuum_enabled = false)`); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// Run i of experiment e has param alpha = 0.(i % 10) and
+			// metric rmse spread over [0, 1), as bench/trackload seeds.
+			id := eng.hex32("i")
+			exp := fmt.Sprintf("CASE WHEN i < %d THEN 1 ELSE 2 END", small)
+			series := eng.series(small + large)
+			for _, q := range []string{
+				`INSERT INTO runs (run_id, workspace, experiment_id, name, user_id, status, start_time, end_time,
+					artifact_uri, lifecycle_stage)
+				SELECT ` + id + `, 'ws', ` + exp + `, 'run-' || i, 'u', 'FINISHED', 1000 + i, NULL, 'x', 'active'
+				FROM ` + series,
+				`INSERT INTO params (run_id, workspace, experiment_id, key, value)
+				SELECT ` + id + `, 'ws', ` + exp + `, 'alpha', '0.' || (i % 10) FROM ` + series,
+				`INSERT INTO tags (run_id, workspace, experiment_id, key, value)
+				SELECT ` + id + `, 'ws', ` + exp + `, 'mlflow.runName', 'run-' || i FROM ` + series,
+				`INSERT INTO latest_metrics (run_id, workspace, experiment_id, key, value, is_nan, timestamp, step)
+				SELECT ` + id + `, 'ws', ` + exp + `, 'rmse', ((i * 7919) % 10007) / 10007.0, FALSE, 1, 0 FROM ` + series,
+			} {
+				if _, err := raw.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%v\n%s", err, q)
+				}
+			}
+			var query string
+			var args []any
+			sqlstore.TraceRunSearch(t, func(q string, a []any) { query, args = q, a })
+			for _, tc := range []struct {
+				name, exp, filter string
+				orderBy           []string
+				runs              int
+			}{
+				{"benchmark search, small experiment", "1", "metrics.rmse < 0.5 and params.alpha = '0.1'", []string{"metrics.rmse ASC"}, small},
+				{"benchmark search, large experiment", "2", "metrics.rmse < 0.5 and params.alpha = '0.1'", []string{"metrics.rmse ASC"}, large},
+				{"param filter, small experiment", "1", "params.alpha = '0.1'", nil, small},
+				{"param filter, large experiment", "2", "params.alpha = '0.1'", nil, large},
+				{"metric filter by param order, small experiment", "1", "metrics.rmse < 0.5", []string{"params.alpha DESC"}, small},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					query = ""
+					runs, _, err := db.SearchRuns(ctx, "ws", wharf.SearchQuery{ExperimentIDs: []string{tc.exp},
+						Filter: tc.filter, OrderBy: tc.orderBy, MaxResults: 100})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(runs) != 100 || query == "" {
+						t.Fatalf("%d runs, query %q", len(runs), query)
+					}
+					if eng.name == "sqlite" {
+						checkSQLitePlan(t, raw, query, args)
+						return
+					}
+					// A plan that suits the search reads a few rows
+					// per run in the experiment at most, and far
+					// fewer when it stops at the page's end; one
+					// that rereads a table for each row reads
+					// millions.
+					read := postgresRowsRead(t, raw, query, args)
+					if most := 6 * min(tc.runs, 5000); read > most {
+						t.Errorf("the plan reads %d rows, more than %d:\n%s", read, most, query)
+					}
+				})
+			}
+		})
+	}
+}
+
+// postgresRowsRead runs query under EXPLAIN ANALYZE, in a transaction with
+// the settings SearchRuns uses, and sums the rows every plan node read:
+// the rows it returned and those its filters removed, over all its loops.
+func postgresRowsRead(t *testing.T, raw *sql.DB, query string, args []any) int {
+	t.Helper()
+	tx, err := raw.BeginTx(t.Context(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(t.Context(), `SET LOCAL max_parallel_workers_per_gather = 0`); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if err := tx.QueryRowContext(t.Context(), `EXPLAIN (ANALYZE, FORMAT JSON) `+query, args...).Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	var plans []struct{ Plan map[string]any }
+	if err := json.Unmarshal([]byte(out), &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN answered %s (%v)", out, err)
+	}
+	var sum func(node map[string]any) float64
+	sum = func(node map[string]any) float64 {
+		num := func(k string) float64 { f, _ := node[k].(float64); return f }
+		n := (num("Actual Rows") + num("Rows Removed by Filter") + num("Rows Removed by Join Filter") +
+			num("Rows Removed by Index Recheck")) * num("Actual Loops")
+		children, _ := node["Plans"].([]any)
+		for _, c := range children {
+			n += sum(c.(map[string]any))
+		}
+		return n
+	}
+	n := int(sum(plans[0].Plan))
+	t.Logf("rows read: %d\n%s", n, out)
+	return n
+}
+
+// checkSQLitePlan fails the test if SQLite's plan for query reads a table
+// in full or builds an automatic index: each table must be searched
+// through an index.
+func checkSQLitePlan(t *testing.T, raw *sql.DB, query string, args []any) {
+	t.Helper()
+	rows, err := raw.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("plan:\n%s", strings.Join(plan, "\n"))
+	for _, line := range plan {
+		// The store's aliases: r for runs, p for params and tags, m
+		// and oN for latest_metrics.
+		if alias, ok := strings.CutPrefix(line, "SCAN "); ok {
+			alias, _, _ = strings.Cut(alias, " ")
+			if alias == "r" || alias == "p" || alias == "m" || (len(alias) > 1 && alias[0] == 'o' && alias[1] >= '0' && alias[1] <= '9') {
+				t.Errorf("the plan reads table %s in full: %q\n%s", alias, line, query)
+			}
+		}
+		if strings.Contains(line, "AUTOMATIC") {
+			t.Errorf("the plan builds an automatic index: %q\n%s", line, query)
+		}
+	}
 }

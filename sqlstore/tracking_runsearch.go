@@ -21,6 +21,11 @@ const (
 	listThreshold  = 20000
 )
 
+// traceRunSearch, when set (by tests), is called with each run search's
+// page query, in the engine's placeholder syntax, and its arguments, so
+// that its plan can be checked.
+var traceRunSearch func(query string, args []any)
+
 // runIDSlot stands for the run id in a filter's condition until the plan
 // says which table supplies it: probing with the id of the table a plan
 // starts from skips reading the runs a filter rejects. fenceSlot marks
@@ -412,6 +417,9 @@ func (db *DB) SearchRuns(ctx context.Context, workspace string, q wharf.SearchQu
 
 	c := db.reader()
 	if !db.isSQLite() {
+		if err := db.freshenStatistics(ctx); err != nil {
+			return nil, "", wrapErr("search runs", err)
+		}
 		// The best plan depends on the values searched for, and a
 		// prepared statement reused often enough gets a generic plan
 		// that ignores them; custom plans cost a little planning each
@@ -505,6 +513,9 @@ func (db *DB) SearchRuns(ctx context.Context, workspace string, q wharf.SearchQu
 	}
 	b.add(` ORDER BY `+strings.Join(ordering.order, ", ")+` LIMIT ? OFFSET ?`, limit+1, offset)
 
+	if traceRunSearch != nil {
+		traceRunSearch(db.rebind(b.sql.String()), b.args)
+	}
 	runs := []*wharf.Run{}
 	err = eachRow(ctx, c, b.sql.String(), b.args, func(s interface{ Scan(...any) error }) error {
 		r, err := scanRun(s)
