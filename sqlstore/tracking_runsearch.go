@@ -541,23 +541,26 @@ func (db *DB) SearchRuns(ctx context.Context, workspace string, q wharf.SearchQu
 // query must produce.
 func (db *DB) planRunSearch(ctx context.Context, c conn, scope runScope, filters []*runFilter, ordering *runOrdering, need int) (runPlan, *runFilter, error) {
 	threshold := max(driveThreshold, need)
+	// One statement counts the runs in scope and the rows of each
+	// indexable comparison: one round trip rather than one each.
 	sc, sargs := scope.cond("runs")
-	n, err := boundedCount(ctx, c, `SELECT 1 FROM runs WHERE `+sc, sargs, threshold)
-	if err != nil || n < threshold {
+	queries, queryArgs := []string{`SELECT 1 FROM runs WHERE ` + sc}, [][]any{sargs}
+	var drives []*runFilter
+	for _, f := range filters {
+		if f.drive != "" {
+			drives = append(drives, f)
+			queries, queryArgs = append(queries, f.drive), append(queryArgs, f.driveArgs)
+		}
+	}
+	counts, err := boundedCounts(ctx, c, queries, queryArgs, threshold)
+	if err != nil || counts[0] < threshold {
 		// A small experiment: any plan reads little.
 		return planSort, nil, err
 	}
 	var best *runFilter
 	bestN := threshold
-	for _, f := range filters {
-		if f.drive == "" {
-			continue
-		}
-		n, err := boundedCount(ctx, c, f.drive, f.driveArgs, bestN)
-		if err != nil {
-			return planSort, nil, err
-		}
-		if n < bestN {
+	for i, f := range drives {
+		if n := counts[i+1]; n < bestN {
 			best, bestN = f, n
 		}
 	}
@@ -571,15 +574,14 @@ func (db *DB) planRunSearch(ctx context.Context, c conn, scope runScope, filters
 	case ordering.startLead:
 		// A filter that matches a moderate number of rows is cheaper
 		// as a list than as a probe per run walked.
-		for _, f := range filters {
-			if f.drive == "" || threshold >= listThreshold {
-				continue
-			}
-			n, err := boundedCount(ctx, c, f.drive, f.driveArgs, listThreshold)
+		if len(drives) > 0 && threshold < listThreshold {
+			counts, err := boundedCounts(ctx, c, queries[1:], queryArgs[1:], listThreshold)
 			if err != nil {
 				return planSort, nil, err
 			}
-			f.list = n < listThreshold
+			for i, f := range drives {
+				f.list = counts[i] < listThreshold
+			}
 		}
 		return planWalk, nil, nil
 	}
@@ -591,9 +593,22 @@ func (db *DB) planRunSearch(ctx context.Context, c conn, scope runScope, filters
 	return planSort, nil, nil
 }
 
-// boundedCount counts the rows query returns, stopping at most.
-func boundedCount(ctx context.Context, c conn, query string, args []any, most int) (int, error) {
-	var n int
-	err := c.queryRow(ctx, `SELECT COUNT(*) FROM (`+query+` LIMIT ?) AS q`, append(args, most)...).Scan(&n)
-	return n, err
+// boundedCounts counts, in one statement, the rows each of queries returns
+// (with the arguments of the same index), each count stopping at most.
+func boundedCounts(ctx context.Context, c conn, queries []string, args [][]any, most int) ([]int, error) {
+	var b sqlBuilder
+	b.add(`SELECT `)
+	for i, q := range queries {
+		if i > 0 {
+			b.add(`, `)
+		}
+		b.add(`(SELECT COUNT(*) FROM (`+q+` LIMIT ?) AS q`+strconv.Itoa(i)+`)`, args[i]...)
+		b.args = append(b.args, most)
+	}
+	counts := make([]int, len(queries))
+	dest := make([]any, len(counts))
+	for i := range counts {
+		dest[i] = &counts[i]
+	}
+	return counts, c.queryRow(ctx, b.sql.String(), b.args...).Scan(dest...)
 }
