@@ -360,12 +360,18 @@ target() { # target NAME VALUE OP LIMIT
 }
 ing=${R[$W/ingest/metrics_per_s]:-}
 t1=$(target "ingest ≥ 10× MLflow" "$(ratio "$ing" "${R[mlflow/ingest/metrics_per_s]:-}" | tr -d '×')" ">=" 10)
-t2=$(target "ingest ≥ 1.5× FastTrackML" "$(ratio "$ing" "${R[fasttrackml/ingest/metrics_per_s]:-}" | tr -d '×')" ">=" 1.5)
-if [[ ${R[$W/search/runs_seeded]:-0} -ge 100000 ]]; then
-  t3=$(target "search p50 < 100 ms at 100,000 runs" "${R[$W/search/p50_ms]:-}" "<" 100)
-else
-  t3="search p50 < 100 ms at 100,000 runs: not measured (Wharf SQLite seeded ${R[$W/search/runs_seeded]:-0} runs)"
-fi
+t2=$(target "ingest ≥ 2.5× FastTrackML" "$(ratio "$ing" "${R[fasttrackml/ingest/metrics_per_s]:-}" | tr -d '×')" ">=" 2.5)
+# search_target SERVER LABEL: the search target for one Wharf column.
+search_target() {
+  if ! needs "$1"; then
+    echo "search p50 < 20 ms at 100,000 runs on $2: not measured (not run)"
+  elif [[ ${R[$1/search/runs_seeded]:-0} -ge 100000 ]]; then
+    target "search p50 < 20 ms at 100,000 runs on $2" "${R[$1/search/p50_ms]:-}" "<" 20
+  else
+    echo "search p50 < 20 ms at 100,000 runs on $2: not measured ($2 seeded ${R[$1/search/runs_seeded]:-0} runs)"
+  fi
+}
+t3="$(search_target wharf-sqlite SQLite); $(search_target wharf-postgres PostgreSQL)"
 
 SECTION=$WORK/section.md
 {
