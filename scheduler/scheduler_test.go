@@ -540,3 +540,26 @@ func TestUnresolvableDependencyFailsInPreparing(t *testing.T) {
 		t.Errorf("the command was started after a failed preparation:\n%s", log)
 	}
 }
+
+// TestStepErrorFileIsReadOnlyAsItsOwnFile: a step's reason for failing,
+// written to $WHARF_STEP_ERROR_FILE, joins its error; a link put there in
+// its place is not followed, so a step cannot have the server read a file
+// of its own (a key, say) into the job's error.
+func TestStepErrorFileIsReadOnlyAsItsOwnFile(t *testing.T) {
+	f := newFixture(t)
+	secret := filepath.Join(t.TempDir(), "server-key")
+	if err := os.WriteFile(secret, []byte("top-secret-key-material\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ command, want, never string }{
+		{`echo "3 mini-batches failed" > "$WHARF_STEP_ERROR_FILE"; exit 1`, ": 3 mini-batches failed", ""},
+		{`ln -s ` + secret + ` "$WHARF_STEP_ERROR_FILE"; exit 1`, "exited with code 1", "top-secret"},
+	} {
+		sub := &scheduler.Submission{Type: wharf.JobTypeCommand, Steps: []scheduler.SubmittedStep{{Name: "main",
+			Spec: scheduler.StepSpec{Compute: "cpu-cluster", Command: tc.command}}}}
+		j := f.wait(f.submit(sub).Name)
+		if j.Status != wharf.JobFailed || !strings.Contains(j.Error, tc.want) || (tc.never != "" && strings.Contains(j.Error, tc.never)) {
+			t.Errorf("%s: job %s: %q, want Failed with %q", tc.command, j.Status, j.Error, tc.want)
+		}
+	}
+}

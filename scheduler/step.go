@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/wharfml/wharf"
@@ -337,7 +338,7 @@ func (s *Scheduler) errorFile(st *wharf.Job) string {
 // failureReason is ": " and the first line of the step's error file, or
 // "" when it wrote none.
 func (s *Scheduler) failureReason(st *wharf.Job) string {
-	f, err := os.Open(s.errorFile(st))
+	f, err := openRegularNoFollow(s.errorFile(st))
 	if err != nil {
 		return ""
 	}
@@ -348,6 +349,22 @@ func (s *Scheduler) failureReason(st *wharf.Job) string {
 		return ""
 	}
 	return ": " + line
+}
+
+// openRegularNoFollow opens a file that user code may have written, for
+// the server to read, only if it is a regular file itself: the step could
+// have put a link to the server's own files there (or a FIFO, which would
+// block the read). The check holds for the file opened, not just the name.
+func openRegularNoFollow(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return f, nil
 }
 
 // attemptFailed ends an attempt as failed; the step is queued again while

@@ -74,7 +74,11 @@ func (s *Scheduler) processEnv(ctx context.Context, st, parent *wharf.Job, spec 
 		vars["PATH"] = strings.TrimPrefix(vars["PATH"], ":")
 	}
 	// A folder that outlives attempts, for work a retry can resume.
-	vars["WHARF_JOB_STATE_DIR"] = filepath.Join(s.jobDir(st.Workspace, st.Name), "state")
+	state := filepath.Join(s.jobDir(st.Workspace, st.Name), "state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, err
+	}
+	vars["WHARF_JOB_STATE_DIR"] = state
 	// Where Wharf's own step programs say why they failed, for the
 	// step's error (see failureReason).
 	vars["WHARF_STEP_ERROR_FILE"] = s.errorFile(st)
