@@ -563,3 +563,21 @@ func TestStepErrorFileIsReadOnlyAsItsOwnFile(t *testing.T) {
 		}
 	}
 }
+
+// TestFileOutputIsNeverALinkFollowed: a uri_file output that the step
+// made a link (to a file of the server's, say) fails the step rather than
+// being stored as the output.
+func TestFileOutputIsNeverALinkFollowed(t *testing.T) {
+	f := newFixture(t)
+	secret := filepath.Join(t.TempDir(), "server-key")
+	if err := os.WriteFile(secret, []byte("top-secret-key-material\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := &scheduler.Submission{Type: wharf.JobTypeCommand, Steps: []scheduler.SubmittedStep{{Name: "main",
+		Spec: scheduler.StepSpec{Compute: "cpu-cluster", Command: `ln -s ` + secret + ` ${{outputs.model}}`,
+			Outputs: map[string]scheduler.OutputSpec{"model": {Type: "uri_file"}}}}}}
+	j := f.wait(f.submit(sub).Name)
+	if j.Status != wharf.JobFailed || !strings.Contains(j.Error, "is a link, not a regular file") || len(j.Outputs) != 0 {
+		t.Errorf("job %s: %q, outputs %v; want Failed refusing the link", j.Status, j.Error, j.Outputs)
+	}
+}

@@ -694,7 +694,11 @@ func isFileOutput(o OutputSpec) bool { return strings.EqualFold(o.Type, "uri_fil
 // commitFile stores the file a uri_file output names.
 func (s *Scheduler) commitFile(ctx context.Context, workspace, name, p string) (wharf.JobOutput, error) {
 	var none wharf.JobOutput
-	f, err := os.Open(p)
+	// Not through a link: the step could name a file of the server's.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return none, fmt.Errorf("output %s is a uri_file and ${{outputs.%s}} (%s) is a link, not a regular file", name, name, p)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return none, fmt.Errorf("output %s is a uri_file and the step wrote no file at ${{outputs.%s}} (%s)", name, name, p)
 	}
