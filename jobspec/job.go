@@ -346,12 +346,19 @@ func (s scope) defaultExperiment() string {
 
 var jobNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$`)
 
-func (s scope) commandJob(n *yaml.Node, field string, r Resolver) *Plan {
-	var raw rawCommandJob
-	clean := s.decode(n, field, &raw)
-	plan := &Plan{Kind: KindCommand, File: s.file(), Name: raw.Name, DisplayName: raw.DisplayName,
-		ExperimentName: raw.ExperimentName, Description: raw.Description, Tags: raw.Tags,
-		Settings: Settings{ContinueOnStepFailure: true}, Identity: raw.Identity,
+// jobHeader is what every top-level job type writes the same way.
+type jobHeader struct {
+	Name, DisplayName, ExperimentName, Description string
+	Tags                                           map[string]string
+	Identity                                       *Identity
+}
+
+// topLevelPlan starts the plan of a top-level job from its header: the
+// default experiment, the job name's and identity's checks.
+func (s scope) topLevelPlan(kind JobKind, n *yaml.Node, field string, h jobHeader) *Plan {
+	plan := &Plan{Kind: kind, File: s.file(), Name: h.Name, DisplayName: h.DisplayName,
+		ExperimentName: h.ExperimentName, Description: h.Description, Tags: h.Tags,
+		Settings: Settings{ContinueOnStepFailure: true}, Identity: h.Identity,
 		Inputs: map[string]*InputValue{}, Outputs: map[string]*OutputBinding{}}
 	if plan.ExperimentName == "" {
 		plan.ExperimentName = s.defaultExperiment()
@@ -359,7 +366,14 @@ func (s scope) commandJob(n *yaml.Node, field string, r Resolver) *Plan {
 	if plan.Name != "" && !jobNameRe.MatchString(plan.Name) {
 		s.fail(valueOf(n, "name"), join(field, "name"), "invalid job name %q (letters, digits, '-' and '_')", plan.Name)
 	}
-	s.checkIdentity(n, field, raw.Identity)
+	s.checkIdentity(n, field, h.Identity)
+	return plan
+}
+
+func (s scope) commandJob(n *yaml.Node, field string, r Resolver) *Plan {
+	var raw rawCommandJob
+	clean := s.decode(n, field, &raw)
+	plan := s.topLevelPlan(KindCommand, n, field, jobHeader{raw.Name, raw.DisplayName, raw.ExperimentName, raw.Description, raw.Tags, raw.Identity})
 	stepName := plan.Name
 	if stepName == "" {
 		stepName = "main"

@@ -9,17 +9,7 @@ import (
 func (s scope) pipelineJob(n *yaml.Node, field string, r Resolver) *Plan {
 	var raw rawPipelineJob
 	s.decode(n, field, &raw)
-	plan := &Plan{Kind: KindPipeline, File: s.file(), Name: raw.Name, DisplayName: raw.DisplayName,
-		ExperimentName: raw.ExperimentName, Description: raw.Description, Tags: raw.Tags,
-		Settings: Settings{ContinueOnStepFailure: true}, Identity: raw.Identity,
-		Inputs: map[string]*InputValue{}, Outputs: map[string]*OutputBinding{}}
-	if plan.ExperimentName == "" {
-		plan.ExperimentName = s.defaultExperiment()
-	}
-	if plan.Name != "" && !jobNameRe.MatchString(plan.Name) {
-		s.fail(valueOf(n, "name"), join(field, "name"), "invalid job name %q (letters, digits, '-' and '_')", plan.Name)
-	}
-	s.checkIdentity(n, field, raw.Identity)
+	plan := s.topLevelPlan(KindPipeline, n, field, jobHeader{raw.Name, raw.DisplayName, raw.ExperimentName, raw.Description, raw.Tags, raw.Identity})
 
 	// Settings.
 	if raw.Compute != nil && !isNull(raw.Compute) {
