@@ -731,8 +731,48 @@ func scanRun(s interface{ Scan(...any) error }) (*wharf.Run, error) {
 	return &r, nil
 }
 
-// loadRunData fills in what runs logged, with one query per table per
-// chunk of runs rather than per run.
+// Kinds of row a runDataQuery returns, in the order it returns them.
+const (
+	runDataParam = iota
+	runDataTag
+	runDataMetric
+	runDataInput
+	runDataOutput
+)
+
+// runDataQuery selects, in one statement, the params, tags, latest metrics,
+// inputs and outputs of the runs whose run_id the condition in (spliced in
+// five times, once per table) admits: one round trip for a page of runs
+// rather than one per table, which on PostgreSQL, a server process woken
+// for each, is most of a search's time. Each row is tagged with its kind
+// and fills that kind's columns, the others NULL; the NULLs are cast so
+// that PostgreSQL types each column of the UNION alike. Within a run,
+// metrics come in key order, inputs in name and digest order, outputs in
+// step and model id order (ord is the output's step).
+func runDataQuery(in string) string {
+	return `SELECT ` + strconv.Itoa(runDataParam) + ` AS kind, run_id, key, value,
+			CAST(NULL AS DOUBLE PRECISION) AS num, CAST(NULL AS BOOLEAN) AS is_nan,
+			CAST(NULL AS BIGINT) AS timestamp, CAST(NULL AS BIGINT) AS step, CAST(NULL AS BIGINT) AS ord,
+			CAST(NULL AS TEXT) AS digest, CAST(NULL AS TEXT) AS source_type, CAST(NULL AS TEXT) AS source,
+			CAST(NULL AS TEXT) AS schema, CAST(NULL AS TEXT) AS profile, CAST(NULL AS TEXT) AS tags
+		FROM params WHERE run_id ` + in + `
+		UNION ALL SELECT ` + strconv.Itoa(runDataTag) + `, run_id, key, value,
+			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+		FROM tags WHERE run_id ` + in + `
+		UNION ALL SELECT ` + strconv.Itoa(runDataMetric) + `, run_id, key, NULL,
+			value, is_nan, timestamp, step, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+		FROM latest_metrics WHERE run_id ` + in + `
+		UNION ALL SELECT ` + strconv.Itoa(runDataInput) + `, run_id, name, NULL,
+			NULL, NULL, NULL, NULL, NULL, digest, source_type, source, schema, profile, tags
+		FROM run_inputs WHERE run_id ` + in + `
+		UNION ALL SELECT ` + strconv.Itoa(runDataOutput) + `, run_id, model_id, NULL,
+			NULL, NULL, NULL, step, step, NULL, NULL, NULL, NULL, NULL, NULL
+		FROM run_outputs WHERE run_id ` + in + `
+		ORDER BY kind, run_id, ord, key, digest`
+}
+
+// loadRunData fills in what runs logged, with one query per chunk of runs
+// (see runDataQuery). PostgreSQL gets each chunk's ids as one array.
 func loadRunData(ctx context.Context, c conn, runs []*wharf.Run) error {
 	if len(runs) == 0 {
 		return nil
@@ -744,76 +784,57 @@ func loadRunData(ctx context.Context, c conn, runs []*wharf.Run) error {
 		ids = append(ids, r.ID)
 	}
 	for chunk := range sqlChunks(ids, loadChunk) {
-		in := `(` + sqlMarks(len(chunk)) + `)`
-		err := eachRow(ctx, c, `SELECT run_id, key, value FROM params WHERE run_id IN `+in, chunk,
-			func(s interface{ Scan(...any) error }) error {
-				var id, k, v string
-				if err := s.Scan(&id, &k, &v); err != nil {
-					return err
-				}
-				byID[id].Params[k] = v
-				return nil
-			})
-		if err != nil {
-			return err
+		var in string
+		var args []any
+		if c.db.isSQLite() {
+			in = `IN (` + sqlMarks(len(chunk)) + `)`
+			for range 5 {
+				args = append(args, chunk...)
+			}
+		} else {
+			array := make([]string, len(chunk))
+			for i, id := range chunk {
+				array[i] = id.(string)
+			}
+			in = `= ANY (CAST(? AS TEXT[]))`
+			args = []any{array, array, array, array, array}
 		}
-		err = eachRow(ctx, c, `SELECT run_id, key, value FROM tags WHERE run_id IN `+in, chunk,
-			func(s interface{ Scan(...any) error }) error {
-				var id, k, v string
-				if err := s.Scan(&id, &k, &v); err != nil {
-					return err
+		err := eachRow(ctx, c, runDataQuery(in), args, func(s interface{ Scan(...any) error }) error {
+			var kind int
+			var id, key string
+			var value, digest, sourceType, source, schema, profile, tags sql.NullString
+			var num sql.NullFloat64
+			var isNaN sql.NullBool
+			var timestamp, step, ord sql.NullInt64
+			if err := s.Scan(&kind, &id, &key, &value, &num, &isNaN, &timestamp, &step, &ord,
+				&digest, &sourceType, &source, &schema, &profile, &tags); err != nil {
+				return err
+			}
+			r := byID[id]
+			switch kind {
+			case runDataParam:
+				r.Params[key] = value.String
+			case runDataTag:
+				r.Tags[key] = value.String
+			case runDataMetric:
+				m := &wharf.Metric{RunID: id, Key: key, Value: num.Float64, Timestamp: timestamp.Int64, Step: step.Int64}
+				if isNaN.Bool {
+					m.Value = math.NaN()
 				}
-				byID[id].Tags[k] = v
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-		err = eachRow(ctx, c, `SELECT run_id, key, value, is_nan, timestamp, step FROM latest_metrics
-			WHERE run_id IN `+in+` ORDER BY run_id, key`, chunk,
-			func(s interface{ Scan(...any) error }) error {
-				m, err := scanRunMetric(s)
-				if err != nil {
-					return err
-				}
-				r := byID[m.RunID]
 				r.Metrics = append(r.Metrics, m)
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-		err = eachRow(ctx, c, `SELECT run_id, name, digest, source_type, source, schema, profile, tags
-			FROM run_inputs WHERE run_id IN `+in+` ORDER BY run_id, name, digest`, chunk,
-			func(s interface{ Scan(...any) error }) error {
-				var id, tags string
-				var d wharf.Dataset
-				if err := s.Scan(&id, &d.Name, &d.Digest, &d.SourceType, &d.Source, &d.Schema, &d.Profile, &tags); err != nil {
-					return err
-				}
-				t, err := decodeTags(tags)
+			case runDataInput:
+				t, err := decodeTags(tags.String)
 				if err != nil {
 					return err
 				}
-				r := byID[id]
+				d := wharf.Dataset{Name: key, Digest: digest.String, SourceType: sourceType.String,
+					Source: source.String, Schema: schema.String, Profile: profile.String}
 				r.Inputs = append(r.Inputs, &wharf.DatasetInput{Dataset: d, Tags: t})
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-		err = eachRow(ctx, c, `SELECT run_id, model_id, step FROM run_outputs
-			WHERE run_id IN `+in+` ORDER BY run_id, step, model_id`, chunk,
-			func(s interface{ Scan(...any) error }) error {
-				var id string
-				var o wharf.ModelOutput
-				if err := s.Scan(&id, &o.ModelID, &o.Step); err != nil {
-					return err
-				}
-				r := byID[id]
-				r.ModelOutputs = append(r.ModelOutputs, &o)
-				return nil
-			})
+			case runDataOutput:
+				r.ModelOutputs = append(r.ModelOutputs, &wharf.ModelOutput{ModelID: key, Step: step.Int64})
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
