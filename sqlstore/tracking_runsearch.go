@@ -2,7 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -420,22 +420,12 @@ func (db *DB) SearchRuns(ctx context.Context, workspace string, q wharf.SearchQu
 		if err := db.freshenStatistics(ctx); err != nil {
 			return nil, "", wrapErr("search runs", err)
 		}
-		// The best plan depends on the values searched for, and a
-		// prepared statement reused often enough gets a generic plan
-		// that ignores them; custom plans cost a little planning each
-		// time and never a scan of every run. Parallel workers take
-		// longer to start than a search that stops at its page's end
-		// takes to run.
-		tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		pc, end, err := db.beginSearchTx(ctx)
 		if err != nil {
 			return nil, "", wrapErr("search runs", err)
 		}
-		defer tx.Rollback()
-		if _, err := tx.ExecContext(ctx, `SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-			set_config('max_parallel_workers_per_gather', '0', true)`); err != nil {
-			return nil, "", wrapErr("search runs", err)
-		}
-		c = conn{q: tx, db: db}
+		defer end()
+		c = pc
 	}
 	plan, driver, err := db.planRunSearch(ctx, c, scope, filters, ordering, offset+limit+1)
 	if err != nil {
@@ -534,6 +524,39 @@ func (db *DB) SearchRuns(ctx context.Context, workspace string, q wharf.SearchQu
 		return nil, "", wrapErr("search runs", err)
 	}
 	return runs, token, nil
+}
+
+// beginSearchTx starts, on a connection of its own, the read-only
+// PostgreSQL transaction a run search reads in, with its settings, all in
+// one round trip (database/sql's BeginTx and a separate statement would
+// take two). The best plan depends on the values searched for, and a
+// prepared statement reused often enough gets a generic plan that ignores
+// them; custom plans cost a little planning each time and never a scan of
+// every run. Parallel workers take longer to start than a search that
+// stops at its page's end takes to run. end rolls the transaction back
+// and returns the connection to the pool, or closes it if the rollback
+// failed, so that no connection goes back inside a transaction.
+func (db *DB) beginSearchTx(ctx context.Context) (c conn, end func(), err error) {
+	sc, err := db.read.Conn(ctx)
+	if err != nil {
+		return conn{}, nil, err
+	}
+	// Without arguments the statements go in one simple-protocol
+	// message.
+	if _, err := sc.ExecContext(ctx, `BEGIN READ ONLY;
+		SET LOCAL plan_cache_mode = force_custom_plan;
+		SET LOCAL max_parallel_workers_per_gather = 0`); err != nil {
+		sc.Raw(func(any) error { return driver.ErrBadConn })
+		sc.Close()
+		return conn{}, nil, err
+	}
+	end = func() {
+		if _, err := sc.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`); err != nil {
+			sc.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		sc.Close()
+	}
+	return conn{q: sc, db: db}, end, nil
 }
 
 // planRunSearch picks the plan of a search (see SearchRuns) and, for
