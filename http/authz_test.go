@@ -166,6 +166,10 @@ var matrixExpect = map[string]string{
 	mlflowRoute("GET", "model-versions/get-artifact"):                                  readers,
 	mlflowRoute("GET", "api/2.0/mlflow/logged-models/{model_id}/artifacts/files"):      readers,
 	mlflowRoute("GET", "ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files"): readers,
+
+	// The studio's pages: the same roles as the API calls behind them.
+	"GET /workspaces":             everyone, // the picker's redirect
+	"GET /workspaces/{workspace}": readers,
 }
 
 // publicRoutes need no credentials at all.
@@ -187,6 +191,8 @@ var publicRoutes = map[string]bool{
 	"POST /device":                          true,
 	"POST /oauth2/v2.0/devicecode":          true,
 	"POST /{tenant}/oauth2/v2.0/devicecode": true,
+	// The studio's stylesheets and scripts.
+	"GET /static/{path...}": true,
 }
 
 // matrixBodies are valid request bodies, so that an allowed call reaches
@@ -282,8 +288,13 @@ func TestRouteRoleMatrix(t *testing.T) {
 					t.Errorf("%s as %s: got %d, want 403", key, name, status)
 				}
 			}
-			// And with no token at all: 401.
-			if status := call(t, f, rt.Method, fillPath(rt.Pattern), matrixBodies[key], ""); status != http.StatusUnauthorized {
+			// And with no token at all: 401, or for a studio page, the
+			// way to the sign-in page.
+			if rt.Page && rt.Method == http.MethodGet {
+				if loc := signInRedirect(t, f, fillPath(rt.Pattern)); !strings.HasPrefix(loc, "/signin?next=") {
+					t.Errorf("%s without a session: redirected to %q, want the sign-in page", key, loc)
+				}
+			} else if status := call(t, f, rt.Method, fillPath(rt.Pattern), matrixBodies[key], ""); status != http.StatusUnauthorized {
 				t.Errorf("%s without a token: got %d, want 401", key, status)
 			}
 		})
@@ -293,6 +304,22 @@ func TestRouteRoleMatrix(t *testing.T) {
 			t.Errorf("matrix names %s, which is not a registered route", key)
 		}
 	}
+}
+
+// signInRedirect requests a page without credentials and returns where the
+// answer, which must be 303, sends the browser.
+func signInRedirect(t *testing.T, f *fixture, path string) string {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(f.http.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("GET %s without a session: %d, want 303", path, resp.StatusCode)
+	}
+	return resp.Header.Get("Location")
 }
 
 func call(t *testing.T, f *fixture, method, path, body, token string) int {

@@ -42,6 +42,9 @@ type Route struct {
 	Action string
 	// RawBody routes stream their body (artifact uploads): no size limit.
 	RawBody bool
+	// Page routes are the studio's: they answer in HTML, and send a
+	// browser without a session to the sign-in page.
+	Page bool
 
 	// writeError answers the route's errors, those of the pipeline (401,
 	// 403) included: the server's writeError, or its group's.

@@ -298,6 +298,7 @@ func (s *Server) registerRoutes() {
 
 	s.registerUserRoutes()
 	s.registerWebRoutes()
+	s.registerStudioRoutes()
 	s.registerAssetRoutes()
 	s.registerJobRoutes()
 	s.registerScheduleRoutes()

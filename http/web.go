@@ -39,12 +39,6 @@ var pages = template.Must(template.New("layout").Parse(`{{define "top"}}<!doctyp
 <button type="submit">Sign in</button>
 </form>{{template "bottom" .}}{{end}}
 
-{{define "home"}}{{template "top" .}}
-<p>Signed in as <strong>{{.User.DisplayName}}</strong> ({{.User.UserPrincipalName}}).</p>
-<p><a href="/device">Approve a CLI sign-in (device code)</a></p>
-<form method="post" action="/signout"><input type="hidden" name="csrf_token" value="{{.CSRF}}">
-<button type="submit">Sign out</button></form>{{template "bottom" .}}{{end}}
-
 {{define "device"}}{{template "top" .}}
 <p>Signed in as <strong>{{.User.UserPrincipalName}}</strong>. Enter the code the CLI printed to let it act as you.</p>
 <form method="post" action="/device"><input type="hidden" name="csrf_token" value="{{.CSRF}}">
@@ -90,9 +84,12 @@ func (s *Server) registerWebRoutes() {
 	s.public("POST /{tenant}/oauth2/v2.0/devicecode", s.handleDeviceCode)
 }
 
-// safeNext keeps a post-sign-in redirect on this server's own pages.
+// safeNext keeps a post-sign-in redirect on this server's own pages: the
+// device page, or a studio page (a path below /workspaces/ without a
+// backslash, which some browsers read as a slash).
 func safeNext(next string) string {
-	if next == "/device" || userCodeNextRE.MatchString(next) {
+	if next == "/device" || userCodeNextRE.MatchString(next) ||
+		(strings.HasPrefix(next, "/workspaces/") && !strings.ContainsAny(next, "\\\r\n")) {
 		return next
 	}
 	return "/"
@@ -114,12 +111,20 @@ func (s *Server) webSession(w http.ResponseWriter, r *http.Request) *browserSess
 	return bs
 }
 
+// handleHome is the studio's landing page: the workspaces the user may
+// open.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	bs := s.webSession(w, r)
 	if bs == nil {
 		return
 	}
-	s.renderPage(w, http.StatusOK, "home", &pageData{Title: "Wharf", User: bs.user, CSRF: csrfToken(bs.id)})
+	ctx := wharf.NewContextWithCaller(r.Context(), userCaller(bs.user))
+	p, err := s.newStudioPage(r.WithContext(ctx), "Wharf", "")
+	if err != nil {
+		s.writeStudioError(w, r, err)
+		return
+	}
+	s.renderStudio(w, r, http.StatusOK, "index", p)
 }
 
 // signInPage renders the form with a fresh login-CSRF token in a cookie.
