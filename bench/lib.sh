@@ -14,7 +14,7 @@
 #   bench_wait_load                wait for the load generator in LOAD_PID
 #   stop_server                    stop the server in SERVER_PID
 #   bench_pin/bench_pip_pins       the pinned peers in bench/.venv
-#   bench_free_port, bench_wait_http, bench_wharf_start, bench_wharf_token,
+#   bench_free_port, bench_wait_http, bench_wharf_start, bench_wharf_mlflow, bench_wharf_token,
 #   bench_wharf_cli_env
 #   bench_jget                     a field of a JSON line
 #   bench_loadavg, bench_machine, bench_wharf_rev, bench_sqlite_version
@@ -199,6 +199,18 @@ bench_wharf_start() {
   [[ -n $url ]] || { tail -n 40 "$dir/server.log" >&2; echo "$name wrote no serverUrl" >&2; return 1; }
   bench_wait_http "$name" "$url/readyz" "$dir/server.log" || return 1
   WHARF_SERVER_URL=$url
+}
+
+# bench_wharf_mlflow NAME DIR [server args...]: a fresh Wharf server
+# (bench_wharf_start) with workspace "bench" made by its owner, for the
+# MLflow benchmarks; sets TOKEN and BASE_URL, the workspace's MLflow root
+# (what /api/2.0/mlflow is appended to).
+bench_wharf_mlflow() {
+  bench_wharf_start "$@" || return 1
+  bench_wharf_token || return 1
+  curl -fsS --max-time 10 -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' --data '{}' "$WHARF_SERVER_URL/api/v1/workspaces/bench"
+  BASE_URL=$WHARF_SERVER_URL/mlflow/v1.0/workspaces/bench
 }
 
 # bench_wharf_token: an access token for the owner of the server that

@@ -68,21 +68,10 @@ fi
 # start_SERVER: start a fresh server; set BASE_URL (what /api/2.0/mlflow is
 # appended to) and TOKEN.
 start_wharf() {
-  local backend=$1 dir=$WORK/wharf-$1 url id secret answer
+  local backend=$1
   local -a args=()
   [[ $backend == postgres ]] && args+=(--db "$PG_DB_URL")
-  bench_wharf_start "wharf ($backend)" "$dir" "${args[@]}" || return 1
-  url=$WHARF_SERVER_URL
-  id=$(json_str clientId <"$WHARF_CREDS")
-  secret=$(json_str clientSecret <"$WHARF_CREDS")
-  answer=$(curl -fsS --max-time 10 -X POST "$url/oauth2/v2.0/token" \
-    --data-urlencode grant_type=client_credentials \
-    --data-urlencode "client_id=$id" --data-urlencode "client_secret=$secret")
-  TOKEN=$(json_str access_token <<<"$answer")
-  [[ -n $TOKEN ]] || { echo "wharf ($backend): no access_token from the token endpoint" >&2; return 1; }
-  curl -fsS --max-time 10 -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' --data '{}' "$url/api/v1/workspaces/bench"
-  BASE_URL=$url/mlflow/v1.0/workspaces/bench
+  bench_wharf_mlflow "wharf ($backend)" "$WORK/wharf-$1" "${args[@]}"
 }
 
 start_mlflow() {

@@ -104,12 +104,7 @@ start_wharf() {
   local backend=$1
   local -a args=()
   [[ $backend == postgres ]] && args+=(--db "$PG_DB_URL")
-  bench_wharf_start "wharf ($backend)" "$WORK/$2" "${args[@]}" || return 1
-  local url=$WHARF_SERVER_URL
-  bench_wharf_token || return 1
-  curl -fsS --max-time 10 -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' --data '{}' "$url/api/v1/workspaces/bench"
-  BASE_URL=$url/mlflow/v1.0/workspaces/bench
+  bench_wharf_mlflow "wharf ($backend)" "$WORK/$2" "${args[@]}"
 }
 
 start_mlflow() {
