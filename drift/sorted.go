@@ -1,0 +1,324 @@
+package drift
+
+import (
+	"bufio"
+	"container/heap"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sync"
+)
+
+// ChunkValues is the most values of one column a sorter holds in memory;
+// beyond it, sorted runs go to temporary files. A variable so that tests
+// can make runs small.
+var ChunkValues = 1 << 21
+
+// chunkPool recycles sort buffers (and their radix scratch) between
+// columns, so that memory stays at the buffers in flight.
+var chunkPool sync.Pool
+
+func getChunk() []float64 {
+	if b, ok := chunkPool.Get().(*[]float64); ok && cap(*b) >= ChunkValues {
+		return (*b)[:0]
+	}
+	return make([]float64, 0, ChunkValues)
+}
+
+func putChunk(b []float64) {
+	if b != nil && cap(b) >= ChunkValues {
+		chunkPool.Put(&b)
+	}
+}
+
+// sorter gathers one column's values and gives them back in order, with
+// their count, bounds and the moments the metrics need.
+type sorter struct {
+	dir     string
+	buf     []float64
+	scratch []float64
+	runs    []string
+	n       int64
+	min     float64
+	max     float64
+	mean    float64 // Welford's running mean and sum of squared deviations
+	m2      float64
+}
+
+func newSorter(dir string) *sorter {
+	return &sorter{dir: dir, min: math.Inf(1), max: math.Inf(-1)}
+}
+
+func (s *sorter) add(v float64) error {
+	if s.buf == nil {
+		s.buf = getChunk()
+	}
+	if len(s.buf) >= ChunkValues {
+		if err := s.spill(); err != nil {
+			return err
+		}
+	}
+	s.buf = append(s.buf, v)
+	s.n++
+	if v < s.min {
+		s.min = v
+	}
+	if v > s.max {
+		s.max = v
+	}
+	d := v - s.mean
+	s.mean += d / float64(s.n)
+	s.m2 += d * (v - s.mean)
+	return nil
+}
+
+// stddev is the sample standard deviation (n-1), Spark's stddev.
+func (s *sorter) stddev() float64 {
+	if s.n < 2 {
+		return math.NaN()
+	}
+	return math.Sqrt(s.m2 / float64(s.n-1))
+}
+
+func (s *sorter) sortBuf() {
+	if cap(s.scratch) < len(s.buf) {
+		putChunk(s.scratch)
+		s.scratch = getChunk()
+		if cap(s.scratch) < len(s.buf) {
+			s.scratch = make([]float64, len(s.buf))
+		}
+	}
+	radixSort(s.buf, s.scratch[:len(s.buf)])
+}
+
+// spill writes the buffer as a sorted run.
+func (s *sorter) spill() error {
+	s.sortBuf()
+	f, err := os.CreateTemp(s.dir, "run-*.f64")
+	if err != nil {
+		return fmt.Errorf("sorting a column: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	var b [8]byte
+	for _, v := range s.buf {
+		binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
+		w.Write(b[:])
+	}
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	s.runs = append(s.runs, f.Name())
+	if err != nil {
+		return fmt.Errorf("sorting a column: %w", err)
+	}
+	s.buf = s.buf[:0]
+	return nil
+}
+
+// stream returns the values in ascending order. It may be called once.
+func (s *sorter) stream() (stream, error) {
+	if len(s.runs) == 0 {
+		s.sortBuf()
+		return &sliceStream{v: s.buf}, nil
+	}
+	if len(s.buf) > 0 {
+		if err := s.spill(); err != nil {
+			return nil, err
+		}
+	}
+	putChunk(s.buf)
+	putChunk(s.scratch)
+	s.buf, s.scratch = nil, nil
+	m := &mergeStream{}
+	for _, p := range s.runs {
+		f, err := os.Open(p)
+		if err != nil {
+			m.close()
+			return nil, err
+		}
+		r := &runReader{f: f, r: bufio.NewReaderSize(f, 1<<16), buf: make([]float64, 4096)}
+		m.open = append(m.open, r)
+		if ok, err := r.fill(); err != nil {
+			m.close()
+			return nil, err
+		} else if ok {
+			m.h = append(m.h, r)
+		}
+	}
+	heap.Init(&m.h)
+	return m, nil
+}
+
+// close returns the buffers and removes the runs.
+func (s *sorter) close() {
+	putChunk(s.buf)
+	putChunk(s.scratch)
+	s.buf, s.scratch = nil, nil
+	for _, p := range s.runs {
+		os.Remove(p)
+	}
+	s.runs = nil
+}
+
+// stream yields values in ascending order.
+type stream interface {
+	// next returns the next value, or false at the end.
+	next() (float64, bool, error)
+	close()
+}
+
+type sliceStream struct {
+	v []float64
+	i int
+}
+
+func (s *sliceStream) next() (float64, bool, error) {
+	if s.i >= len(s.v) {
+		return 0, false, nil
+	}
+	s.i++
+	return s.v[s.i-1], true, nil
+}
+
+func (s *sliceStream) close() {}
+
+// runReader reads one sorted run file.
+type runReader struct {
+	f   *os.File
+	r   *bufio.Reader
+	buf []float64
+	raw [4096 * 8]byte
+	i   int
+	n   int
+}
+
+func (r *runReader) head() float64 { return r.buf[r.i] }
+
+// fill reads the next block; false at the end of the run.
+func (r *runReader) fill() (bool, error) {
+	n, err := io.ReadFull(r.r, r.raw[:])
+	if err == io.EOF {
+		return false, nil
+	}
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return false, err
+	}
+	r.n = n / 8
+	for k := 0; k < r.n; k++ {
+		r.buf[k] = math.Float64frombits(binary.LittleEndian.Uint64(r.raw[k*8:]))
+	}
+	r.i = 0
+	return r.n > 0, nil
+}
+
+type runHeap []*runReader
+
+func (h runHeap) Len() int           { return len(h) }
+func (h runHeap) Less(i, j int) bool { return h[i].head() < h[j].head() }
+func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *runHeap) Push(x any)        { *h = append(*h, x.(*runReader)) }
+func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// mergeStream merges sorted runs.
+type mergeStream struct {
+	h    runHeap
+	open []*runReader
+}
+
+func (m *mergeStream) next() (float64, bool, error) {
+	if len(m.h) == 0 {
+		return 0, false, nil
+	}
+	top := m.h[0]
+	v := top.head()
+	top.i++
+	if top.i == top.n {
+		ok, err := top.fill()
+		if err != nil {
+			return 0, false, err
+		}
+		if !ok {
+			heap.Pop(&m.h)
+			return v, true, nil
+		}
+	}
+	heap.Fix(&m.h, 0)
+	return v, true, nil
+}
+
+func (m *mergeStream) close() {
+	for _, r := range m.open {
+		r.f.Close()
+	}
+	m.open, m.h = nil, nil
+}
+
+// sortKey maps a float64 to an unsigned integer of the same order.
+func sortKey(v float64) uint64 {
+	b := math.Float64bits(v)
+	if b>>63 != 0 {
+		return ^b
+	}
+	return b | 1<<63
+}
+
+// radixSort sorts v (no NaN) with a least-significant-digit radix sort on
+// its order-preserving keys, 8 bits a pass, skipping passes whose digit
+// is the same in every value; scratch has v's length.
+func radixSort(v, scratch []float64) {
+	n := len(v)
+	if n < 256 {
+		insertionSort(v)
+		return
+	}
+	var counts [8][256]int
+	for _, x := range v {
+		k := sortKey(x)
+		for d := 0; d < 8; d++ {
+			counts[d][byte(k>>(8*d))]++
+		}
+	}
+	src, dst := v, scratch
+	for d := 0; d < 8; d++ {
+		c := &counts[d]
+		if c[byte(sortKey(src[0])>>(8*d))] == n {
+			continue
+		}
+		var offs [256]int
+		sum := 0
+		for i := 0; i < 256; i++ {
+			offs[i] = sum
+			sum += c[i]
+		}
+		shift := uint(8 * d)
+		for _, x := range src {
+			b := byte(sortKey(x) >> shift)
+			dst[offs[b]] = x
+			offs[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &v[0] {
+		copy(v, src)
+	}
+}
+
+func insertionSort(v []float64) {
+	for i := 1; i < len(v); i++ {
+		x := v[i]
+		j := i
+		for j > 0 && v[j-1] > x {
+			v[j] = v[j-1]
+			j--
+		}
+		v[j] = x
+	}
+}
