@@ -187,6 +187,8 @@ var publicRoutes = map[string]bool{
 	"GET /signin":                           true,
 	"POST /signin":                          true,
 	"POST /signout":                         true,
+	"GET /signin/sso":                       true,
+	"GET /signin/sso/callback":              true,
 	"GET /device":                           true,
 	"POST /device":                          true,
 	"POST /oauth2/v2.0/devicecode":          true,

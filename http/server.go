@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,6 +91,7 @@ type Server struct {
 	// proxy that is every client's address. Set it before serving.
 	SignInFailuresPerAddress int
 
+	sso                            atomic.Pointer[sso]
 	accountLimiter, addressLimiter *failureLimiter
 	devices                        *deviceCodes
 

@@ -22,7 +22,7 @@ var pages = template.Must(template.New("layout").Parse(`{{define "top"}}<!doctyp
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} · Wharf</title>{{if .User}}
 <meta name="csrf-token" content="{{.CSRF}}">{{end}}
-<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;box-sizing:border-box}button{margin-top:1rem;padding:.4rem 1rem}.error{color:#a00}</style>
+<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;box-sizing:border-box}button{margin-top:1rem;padding:.4rem 1rem}.error{color:#a00}a.button{display:inline-block;padding:.4rem 1rem;border:1px solid #555;border-radius:3px;color:inherit;text-decoration:none}</style>
 </head><body><main><h1>{{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}{{if .Message}}<p role="status">{{.Message}}</p>{{end}}{{end}}
 {{define "bottom"}}</main></body></html>{{end}}
@@ -37,7 +37,9 @@ var pages = template.Must(template.New("layout").Parse(`{{define "top"}}<!doctyp
 {{if .ChangePassword}}<label for="new_password">New password (at least 12 characters)</label>
 <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="12" required>{{end}}
 <button type="submit">Sign in</button>
-</form>{{template "bottom" .}}{{end}}
+</form>{{if .SSOName}}
+<p class="or">or</p>
+<p><a class="button" id="sso" href="/signin/sso?next={{.Next}}">Sign in with {{.SSOName}}</a></p>{{end}}{{template "bottom" .}}{{end}}
 
 {{define "device"}}{{template "top" .}}
 <p>Signed in as <strong>{{.User.UserPrincipalName}}</strong>. Enter the code the CLI printed to let it act as you.</p>
@@ -56,8 +58,10 @@ type pageData struct {
 	Title, Error, Message string
 	CSRF, Next, Username  string
 	Code                  string
-	ChangePassword        bool
-	User                  *wharf.User
+	// SSOName is the single sign-on provider's name, "" without one.
+	SSOName        string
+	ChangePassword bool
+	User           *wharf.User
 }
 
 func (s *Server) renderPage(w http.ResponseWriter, status int, name string, d *pageData) {
@@ -78,6 +82,8 @@ func (s *Server) registerWebRoutes() {
 	s.public("GET /signin", s.handleSignInPage)
 	s.public("POST /signin", s.handleSignIn)
 	s.public("POST /signout", s.handleSignOut)
+	s.public("GET "+ssoStartPath, s.handleSSOStart)
+	s.public("GET "+SSOCallbackPath, s.handleSSOCallback)
 	s.public("GET /device", s.handleDevicePage)
 	s.public("POST /device", s.handleDeviceDecision)
 	s.public("POST /oauth2/v2.0/devicecode", s.handleDeviceCode)
@@ -136,7 +142,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	http.SetCookie(w, &http.Cookie{Name: signInCSRFCookie, Value: tok, Path: "/signin", HttpOnly: true,
 		Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode, MaxAge: 3600})
-	d.Title, d.CSRF = "Sign in to Wharf", csrfToken(tok)
+	d.Title, d.CSRF, d.SSOName = "Sign in to Wharf", csrfToken(tok), s.ssoProviderName()
 	s.renderPage(w, status, "signin", d)
 }
 

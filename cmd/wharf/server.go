@@ -71,6 +71,9 @@ type serverOptions struct {
 	// oidcCAFile holds extra certificate authorities trusted for fetching
 	// federated issuers' discovery documents and keys.
 	oidcCAFile string
+	// sso are the single sign-on provider's settings; its client secret
+	// comes from a file or the environment, never the command line.
+	ssoIssuer, ssoClientID, ssoSecretFile, ssoName string
 }
 
 func (a *app) serverCommand() *cobra.Command {
@@ -111,7 +114,12 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringArrayVar(&o.blobEndpoints, "azure-blob-endpoint", nil, "ACCOUNT=URL: read data inputs of Azure storage account ACCOUNT (wasbs://...@ACCOUNT.blob.core.windows.net) "+
 		"from URL instead, e.g. Azurite's http://127.0.0.1:10000/devstoreaccount1 or a private endpoint (repeatable)")
 	f.StringVar(&o.oidcCAFile, "oidc-ca-file", os.Getenv("WHARF_OIDC_CA_FILE"), "PEM file of extra certificate authorities trusted (besides the system's) when fetching the discovery documents and keys "+
-		"of federated credentials' issuers, e.g. a GitHub Enterprise Server's or GitLab instance's private CA (default $WHARF_OIDC_CA_FILE)")
+		"of federated credentials' issuers and of the --oidc-issuer, e.g. a GitHub Enterprise Server's or GitLab instance's private CA (default $WHARF_OIDC_CA_FILE)")
+	f.StringVar(&o.ssoIssuer, "oidc-issuer", "", "issuer URL of an OpenID Connect provider to offer single sign-on with on the sign-in page; "+
+		"register URL"+wharfhttp.SSOCallbackPath+" as the client's redirect URI")
+	f.StringVar(&o.ssoClientID, "oidc-client-id", "", "client id of this server at the --oidc-issuer")
+	f.StringVar(&o.ssoSecretFile, "oidc-client-secret-file", "", "file holding the client secret at the --oidc-issuer (default: $"+ssoSecretEnv+")")
+	f.StringVar(&o.ssoName, "oidc-provider-name", "", `name of the --oidc-issuer on the sign-in page, "Sign in with NAME" (default: the issuer's host)`)
 	return cmd
 }
 
@@ -250,6 +258,10 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		db.Close()
 		return nil, fmt.Errorf("record which workspaces hold stored content: %w", err)
 	}
+	if err := configureSSO(srv, o); err != nil {
+		db.Close()
+		return nil, err
+	}
 	srv.URL = strings.TrimRight(o.url, "/")
 	srv.MaxConnsPerAddress = o.maxConnsPerAddress
 	srv.SignInFailuresPerAddress = o.signInAddressFailures
@@ -342,6 +354,38 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	go func() { m.done <- srv.Serve() }()
 	logger.Info("wharf server listening", "url", srv.URL, "tenant", tenant, "data_dir", o.dataDir, "store", storeKind(o.db))
 	return m, nil
+}
+
+// ssoSecretEnv holds the single sign-on client secret when no file is named.
+const ssoSecretEnv = "WHARF_OIDC_CLIENT_SECRET"
+
+// configureSSO enables single sign-on when --oidc-issuer is set.
+func configureSSO(srv *wharfhttp.Server, o serverOptions) error {
+	if o.ssoIssuer == "" {
+		if o.ssoClientID != "" || o.ssoSecretFile != "" {
+			return usagef("--oidc-client-id and --oidc-client-secret-file need --oidc-issuer")
+		}
+		return nil
+	}
+	secret := os.Getenv(ssoSecretEnv)
+	if o.ssoSecretFile != "" {
+		b, err := os.ReadFile(o.ssoSecretFile)
+		if err != nil {
+			return usagef("--oidc-client-secret-file: %s", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" {
+		return usagef("--oidc-issuer needs the client secret: --oidc-client-secret-file FILE, or $%s", ssoSecretEnv)
+	}
+	if o.ssoClientID == "" {
+		return usagef("--oidc-issuer needs --oidc-client-id")
+	}
+	if err := srv.SetSingleSignOn(&wharfhttp.SingleSignOn{ProviderName: o.ssoName, Issuer: o.ssoIssuer,
+		ClientID: o.ssoClientID, ClientSecret: secret}); err != nil {
+		return usagef("--oidc-issuer: %s", wharf.ErrorMessage(err))
+	}
+	return nil
 }
 
 // warmSocketRoom is how long a zygote's socket name may make its folder's
