@@ -24,6 +24,8 @@ type Schedule struct {
 	JobFile string
 	// Job is the validated job the schedule creates.
 	Job *Plan
+	// Monitor is set instead of Job for a model monitor (create_monitor).
+	Monitor *Monitor
 }
 
 // Trigger says when a schedule fires.
@@ -64,6 +66,8 @@ type rawSchedule struct {
 	Tags        map[string]string `yaml:"tags"`
 	Trigger     *rawTrigger       `yaml:"trigger"`
 	CreateJob   *yaml.Node        `yaml:"create_job"`
+	// CreateMonitor makes the schedule a model monitor.
+	CreateMonitor *yaml.Node `yaml:"create_monitor"`
 }
 
 type rawTrigger struct {
@@ -72,16 +76,59 @@ type rawTrigger struct {
 	Frequency  string      `yaml:"frequency"`
 	Interval   *int        `yaml:"interval"`
 	Schedule   *rawPattern `yaml:"schedule"`
-	StartTime  string      `yaml:"start_time"`
-	EndTime    string      `yaml:"end_time"`
-	TimeZone   string      `yaml:"time_zone"`
+	// Pattern is schedule under the name Azure ML's reference gives it.
+	Pattern   *rawPattern `yaml:"pattern"`
+	StartTime string      `yaml:"start_time"`
+	EndTime   string      `yaml:"end_time"`
+	TimeZone  string      `yaml:"time_zone"`
+	// Timezone is time_zone as the monitor schedule reference spells it.
+	Timezone string `yaml:"timezone"`
 }
 
 type rawPattern struct {
-	Hours     []int    `yaml:"hours"`
-	Minutes   []int    `yaml:"minutes"`
-	WeekDays  []string `yaml:"week_days"`
-	MonthDays []int    `yaml:"month_days"`
+	Hours     intList    `yaml:"hours"`
+	Minutes   intList    `yaml:"minutes"`
+	WeekDays  stringList `yaml:"week_days"`
+	MonthDays intList    `yaml:"month_days"`
+}
+
+// intList is a list of whole numbers that may be written as one number
+// (hours: 3), as Azure ML's monitor examples write it.
+type intList []int
+
+// UnmarshalYAML reads a number or a list of numbers.
+func (l *intList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var v int
+		if err := n.Decode(&v); err != nil {
+			return fmt.Errorf("expected a whole number or a list of them, got %q", n.Value)
+		}
+		*l = intList{v}
+		return nil
+	}
+	var vs []int
+	if err := n.Decode(&vs); err != nil {
+		return fmt.Errorf("expected a whole number or a list of them")
+	}
+	*l = vs
+	return nil
+}
+
+// stringList is a list of strings that may be written as one string.
+type stringList []string
+
+// UnmarshalYAML reads a string or a list of strings.
+func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = stringList{n.Value}
+		return nil
+	}
+	var vs []string
+	if err := n.Decode(&vs); err != nil {
+		return fmt.Errorf("expected a string or a list of strings")
+	}
+	*l = vs
+	return nil
 }
 
 // LoadSchedule reads a schedule YAML file, applying --set overrides, and
@@ -119,8 +166,12 @@ func scheduleFromDocument(doc *yamlfile.Document, r Resolver, errs *problems) (*
 	}
 	jn := raw.CreateJob
 	switch {
+	case raw.CreateMonitor != nil && jn != nil:
+		s.fail(doc.Node("create_monitor"), "create_monitor", "a schedule has create_job or create_monitor, not both")
+	case raw.CreateMonitor != nil:
+		sc.Monitor = s.monitor(raw.CreateMonitor, "create_monitor")
 	case jn == nil || isNull(jn):
-		s.fail(doc.Root, "create_job", "create_job is required")
+		s.fail(doc.Root, "create_job", "create_job or create_monitor is required")
 	case jn.Kind == yaml.ScalarNode:
 		jobFile, ok := s.localPath(jn, "create_job", strings.TrimPrefix(jn.Value, "file:"))
 		if !ok {
@@ -209,6 +260,12 @@ func overrideJob(root, over *yaml.Node) {
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 
 func (s scope) trigger(n *yaml.Node, field string, raw *rawTrigger) *Trigger {
+	if raw.TimeZone == "" {
+		raw.TimeZone = raw.Timezone
+	}
+	if raw.Schedule == nil {
+		raw.Schedule = raw.Pattern
+	}
 	t := &Trigger{Type: raw.Type, Expression: raw.Expression, Frequency: strings.ToLower(raw.Frequency), Interval: 1, TimeZone: raw.TimeZone}
 	loc, err := loadZone(raw.TimeZone)
 	if err != nil {
