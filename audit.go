@@ -72,6 +72,7 @@ type Store interface {
 	AssetService
 	JobService
 	ScheduleService
+	MonitorService
 	DatastorePathService
 	OnlineEndpointService
 	BatchEndpointService

@@ -25,6 +25,8 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"ReusableJob", testReusableJob},
 		{"EveryStepListed", testEveryStepListed},
 		{"Schedules", testSchedules},
+		{"MonitorResults", testMonitorResults},
+		{"MonitorAlerts", testMonitorAlerts},
 		{"OnlineEndpoints", testOnlineEndpoints},
 		{"BatchEndpoints", testBatchEndpoints},
 		{"BlobRefs", testBlobRefs},
