@@ -1,5 +1,6 @@
 // Package blob stores immutable, content-addressed blobs (model files,
-// dataset snapshots, run outputs) in a local folder.
+// dataset snapshots, run outputs) in a local folder (FS), in an Azure Blob
+// Storage container or in an S3-compatible bucket (ObjectStore).
 //
 // Blobs are written so that a reader never sees a partial one and a crash
 // leaves at most a stray temporary file, and every read is checked against
@@ -395,6 +396,11 @@ func (s *FS) Delete(ctx context.Context, digest string) error {
 // same corruption error a reader would. It exists for scrubbing: finding
 // damage on a schedule rather than when a training run needs the blob.
 func (s *FS) Verify(ctx context.Context, digest string) error {
+	return verify(ctx, s, digest)
+}
+
+// verify reads a whole blob of s through Open, which checks its digest.
+func verify(ctx context.Context, s wharf.BlobStore, digest string) error {
 	rc, _, err := s.Open(ctx, digest)
 	if err != nil {
 		return err
@@ -481,7 +487,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // verifyingReader hashes a blob as it is read and turns the final io.EOF into
 // a corruption error when the hash does not match.
 type verifyingReader struct {
-	f      *os.File
+	f      io.ReadCloser
 	h      hash.Hash
 	want   string // lowercase hex
 	digest string

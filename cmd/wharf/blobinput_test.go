@@ -2,67 +2,24 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/wharfml/wharf/internal/storagetest"
 )
 
-// Azurite's well-known development account, documented by Microsoft.
 const (
-	azuriteAccount = "devstoreaccount1"
-	azuriteKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	azuriteAccount = storagetest.AzuriteAccount
+	azuriteKey     = storagetest.AzuriteKey
 )
 
-// startAzurite runs Azurite's blob service on a free loopback port and
-// returns its account endpoint, http://127.0.0.1:PORT/devstoreaccount1.
-func startAzurite(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("WHARF_TEST_AZURITE")
-	if bin == "" {
-		missing(t, "WHARF_TEST_AZURITE not set; ./scripts/test installs Azurite")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
-		"--silent", "--skipApiVersionCheck", "--loose", "--inMemoryPersistence")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s", port, azuriteAccount)
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return endpoint
-		}
-		select {
-		case <-exited:
-			t.Fatalf("Azurite exited: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Azurite did not listen on %d: %s", port, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// startAzurite runs Azurite's blob service for the rest of the test and
+// returns its account endpoint.
+func startAzurite(t *testing.T) string { return storagetest.StartAzurite(t) }
 
 // TestFolderInputFromBlobStorage: a uri_folder input at a wasbs:// URL
 // of a public container is listed and downloaded when the step runs, its

@@ -1,0 +1,225 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wharfml/wharf"
+)
+
+// Object-store tuning. A blob that fits in one part is hashed first and
+// written once, under its final name; a larger one streams in parts of
+// partSize, partConcurrency at a time, which bounds the memory an upload
+// holds to their product whatever the blob's size.
+const (
+	partSize        = 8 << 20
+	partConcurrency = 4
+	// retryAttempts is how often the SDKs try a request that failed in a
+	// way worth retrying (a dropped connection, 5xx, throttling), with
+	// exponential backoff and jitter between tries.
+	retryAttempts = 6
+	// copyPollInterval is how often a server-side copy still pending is
+	// looked at again.
+	copyPollInterval = 200 * time.Millisecond
+)
+
+// errNoObject is what an objectAPI returns for a key that does not exist,
+// so that ObjectStore can name the digest in its ENOTFOUND.
+var errNoObject = errors.New("no such object")
+
+// objectAPI is the handful of operations ObjectStore needs from a bucket or
+// container: one implementation per service SDK. Every error other than
+// errNoObject is already described for a person, naming the datastore.
+type objectAPI interface {
+	// putSmall writes content, held in memory, to key in one request.
+	putSmall(ctx context.Context, key string, content []byte) error
+	// putStream writes r to key in parts, concurrently, never holding
+	// more than a few parts in memory.
+	putStream(ctx context.Context, key string, r io.Reader) error
+	// copy makes dst a copy of src on the server side.
+	copy(ctx context.Context, src, dst string, size int64) error
+	get(ctx context.Context, key string) (io.ReadCloser, int64, error)
+	head(ctx context.Context, key string) (int64, error)
+	delete(ctx context.Context, key string) error
+}
+
+// ObjectStore is a BlobStore in an object store: an Azure Blob Storage
+// container (NewAzure) or an S3-compatible bucket (NewS3), below an optional
+// prefix. A blob is the object <prefix>sha256/<64 hex>; a large upload is
+// staged at <prefix>tmp/<uuid> while it is hashed, then copied to its name
+// on the server side, so a reader never sees a partial blob.
+//
+// The SDKs retry failed requests with backoff; errors that remain name the
+// datastore and say whether the credentials, the container or bucket, or
+// throttling is to blame. ObjectStore is safe for concurrent use, also by
+// several servers sharing the container.
+type ObjectStore struct {
+	api    objectAPI
+	prefix string
+}
+
+var _ wharf.BlobStore = (*ObjectStore)(nil)
+
+func (s *ObjectStore) blobKey(sum string) string { return s.prefix + "sha256/" + sum }
+
+// Put streams r into the store and returns its digest and size.
+//
+// Content that fits in one part is read whole, hashed and written under its
+// final name in one request. Larger content is hashed while it is uploaded
+// in parts to a temporary object, which is then copied to its final name
+// unless that blob already exists, and deleted; on any error, including
+// cancellation of ctx, nothing is published and the temporary object is
+// removed.
+func (s *ObjectStore) Put(ctx context.Context, r io.Reader) (digest string, size int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	r = ctxReader{ctx, r}
+	// Reading one byte past a part tells a small blob from a large one;
+	// the buffer grows with what arrives, so a small blob costs little.
+	head, err := io.ReadAll(io.LimitReader(r, partSize+1))
+	if err != nil {
+		return "", 0, s.putError(ctx, fmt.Errorf("blob: write: %w", err))
+	}
+	if len(head) <= partSize {
+		sum := sha256.Sum256(head)
+		hexSum := hex.EncodeToString(sum[:])
+		if err := s.api.putSmall(ctx, s.blobKey(hexSum), head); err != nil {
+			return "", 0, s.putError(ctx, err)
+		}
+		return digestPrefix + hexSum, int64(len(head)), nil
+	}
+
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(io.MultiReader(bytes.NewReader(head), r), h)}
+	tmp := s.prefix + "tmp/" + uuid.NewString()
+	// The temporary object goes whatever happens, even when ctx is what
+	// ended the upload.
+	defer func() {
+		if derr := s.api.delete(context.WithoutCancel(ctx), tmp); derr != nil && !errors.Is(derr, errNoObject) && err == nil {
+			err = derr
+		}
+	}()
+	if err := s.api.putStream(ctx, tmp, counted); err != nil {
+		return "", 0, s.putError(ctx, err)
+	}
+	// Last chance to honour cancellation before the blob becomes visible.
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	hexSum := hex.EncodeToString(h.Sum(nil))
+	final := s.blobKey(hexSum)
+	if stored, err := s.api.head(ctx, final); err == nil && stored == counted.n {
+		// Same digest, same bytes: keep the copy that is already there.
+		return digestPrefix + hexSum, counted.n, nil
+	} else if err != nil && !errors.Is(err, errNoObject) {
+		return "", 0, s.putError(ctx, err)
+	}
+	if err := s.api.copy(ctx, tmp, final, counted.n); err != nil {
+		return "", 0, s.putError(ctx, err)
+	}
+	return digestPrefix + hexSum, counted.n, nil
+}
+
+// putError prefers the context's error, which is why an upload that was
+// cancelled failed, over whatever the SDK made of it.
+func (s *ObjectStore) putError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return err
+}
+
+// Open returns a reader over a blob and its size. The reader hashes what it
+// reads and, at the end, returns an EINTERNAL "corrupt" error instead of
+// io.EOF if the bytes do not match the digest. The SDKs resume a download
+// whose connection drops.
+func (s *ObjectStore) Open(ctx context.Context, digest string) (io.ReadCloser, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	sum, err := parseDigest(digest)
+	if err != nil {
+		return nil, 0, err
+	}
+	body, size, err := s.api.get(ctx, s.blobKey(sum))
+	if errors.Is(err, errNoObject) {
+		return nil, 0, notFound(digest)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return &verifyingReader{f: body, h: sha256.New(), want: sum, digest: digest}, size, nil
+}
+
+// Stat returns the size of a blob without reading it.
+func (s *ObjectStore) Stat(ctx context.Context, digest string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	sum, err := parseDigest(digest)
+	if err != nil {
+		return 0, err
+	}
+	size, err := s.api.head(ctx, s.blobKey(sum))
+	if errors.Is(err, errNoObject) {
+		return 0, notFound(digest)
+	}
+	return size, err
+}
+
+// Delete removes a blob. Readers that already started a download may see
+// it fail, as they would on any object store.
+func (s *ObjectStore) Delete(ctx context.Context, digest string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sum, err := parseDigest(digest)
+	if err != nil {
+		return err
+	}
+	err = s.api.delete(ctx, s.blobKey(sum))
+	if errors.Is(err, errNoObject) {
+		return notFound(digest)
+	}
+	return err
+}
+
+// Verify reads a whole blob and checks it against its digest, returning the
+// same corruption error a reader would.
+func (s *ObjectStore) Verify(ctx context.Context, digest string) error {
+	return verify(ctx, s, digest)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// storageError is an object store's failure described for a person: which
+// datastore, and what to check.
+func storageError(datastore, what string, code string, cause error) error {
+	return wharf.Errorf(code, "datastore %s: %s: %v", datastore, what, cause)
+}
+
+// needsDescribing reports whether an SDK's error is one to explain: not
+// success, and not the caller's own cancellation, which is passed on as it
+// is.
+func needsDescribing(err error) bool {
+	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}

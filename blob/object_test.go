@@ -1,0 +1,222 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/blob"
+	"github.com/wharfml/wharf/blob/blobtest"
+	"github.com/wharfml/wharf/internal/storagetest"
+)
+
+// Object stores upload in 8 MiB parts: the large blob is several of them,
+// and Put may hold a few at a time, plus the SDK's own buffers.
+const (
+	objectLargeSize   = 40 << 20
+	objectStreamSize  = 256 << 20
+	objectMaxPutAlloc = 96 << 20
+)
+
+var containerSeq atomic.Int64
+
+// newContainer creates a fresh container in Azurite for one test.
+func newContainer(t *testing.T, endpoint string) (*container.Client, string) {
+	t.Helper()
+	cred, err := azblob.NewSharedKeyCredential(storagetest.AzuriteAccount, storagetest.AzuriteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("wharf-c%d", containerSeq.Add(1))
+	c, err := container.NewClientWithSharedKeyCredential(endpoint+"/"+name, cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return c, name
+}
+
+// azureObjects lists a container's blobs below prefix, split into blobs
+// and temporaries.
+func azureObjects(t *testing.T, c *container.Client, prefix string) (blobs, temps []string) {
+	t.Helper()
+	pager := c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range page.Segment.BlobItems {
+			blobs, temps = sortObject(blobs, temps, strings.TrimPrefix(*b.Name, prefix))
+		}
+	}
+	return blobs, temps
+}
+
+// readBody reads a downloaded object's body, failing the test if the
+// download (err) or the reading failed.
+func readBody(t *testing.T, body io.ReadCloser, err error) []byte {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sortObject files an object's name (below the store's prefix) as a blob's
+// digest or a temporary.
+func sortObject(blobs, temps []string, name string) ([]string, []string) {
+	if sum, ok := strings.CutPrefix(name, "sha256/"); ok {
+		return append(blobs, "sha256:"+sum), temps
+	}
+	return blobs, append(temps, name)
+}
+
+// TestAzureConformance runs the BlobStore suite on Azure Blob Storage
+// (Azurite), below a prefix so that the store shares its container.
+func TestAzureConformance(t *testing.T) {
+	endpoint := storagetest.StartAzurite(t)
+	blobtest.Run(t, func(t *testing.T) blobtest.Backend {
+		c, name := newContainer(t, endpoint)
+		s, err := blob.NewAzure(blob.AzureConfig{Datastore: "test", AccountURL: endpoint, Account: storagetest.AzuriteAccount,
+			Container: name, Prefix: "wharf", AccountKey: storagetest.AzuriteKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return blobtest.Backend{
+			Store: s,
+			Rewrite: func(t *testing.T, digest string, edit func([]byte) []byte) {
+				key := "wharf/sha256/" + strings.TrimPrefix(digest, "sha256:")
+				resp, err := c.NewBlobClient(key).DownloadStream(context.Background(), nil)
+				b := readBody(t, resp.Body, err)
+				if _, err := c.NewBlockBlobClient(key).Upload(context.Background(), streaming.NopCloser(bytes.NewReader(edit(b))), nil); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Objects:     func(t *testing.T) ([]string, []string) { return azureObjects(t, c, "wharf/") },
+			LargeSize:   objectLargeSize,
+			StreamSize:  objectStreamSize,
+			MaxPutAlloc: objectMaxPutAlloc,
+		}
+	})
+}
+
+// newBucket creates a fresh bucket in moto for one test.
+func newBucket(t *testing.T, endpoint string) (*s3.Client, string) {
+	t.Helper()
+	c := s3.New(s3.Options{
+		Region: storagetest.MotoRegion, BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(storagetest.MotoAccessKey, storagetest.MotoSecretKey, ""),
+	})
+	name := fmt.Sprintf("wharf-b%d", containerSeq.Add(1))
+	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &name}); err != nil {
+		t.Fatal(err)
+	}
+	return c, name
+}
+
+func newS3Store(t *testing.T, endpoint, bucket, accessKey string) *blob.ObjectStore {
+	t.Helper()
+	s, err := blob.NewS3(context.Background(), blob.S3Config{Datastore: "test", Endpoint: endpoint, Region: storagetest.MotoRegion,
+		Bucket: bucket, PathStyle: true, AccessKeyID: accessKey, SecretAccessKey: storagetest.MotoSecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestS3Conformance runs the BlobStore suite on S3 (moto's server), at the
+// root of the bucket.
+func TestS3Conformance(t *testing.T) {
+	endpoint := storagetest.StartMoto(t)
+	blobtest.Run(t, func(t *testing.T) blobtest.Backend {
+		c, bucket := newBucket(t, endpoint)
+		return blobtest.Backend{
+			Store: newS3Store(t, endpoint, bucket, storagetest.MotoAccessKey),
+			Rewrite: func(t *testing.T, digest string, edit func([]byte) []byte) {
+				key := "sha256/" + strings.TrimPrefix(digest, "sha256:")
+				resp, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+				var body io.ReadCloser
+				if err == nil {
+					body = resp.Body
+				}
+				b := readBody(t, body, err)
+				if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(edit(b))}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Objects: func(t *testing.T) (blobs, temps []string) {
+				out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &bucket})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range out.Contents {
+					blobs, temps = sortObject(blobs, temps, *o.Key)
+				}
+				return blobs, temps
+			},
+			LargeSize:   objectLargeSize,
+			StreamSize:  objectStreamSize,
+			MaxPutAlloc: objectMaxPutAlloc,
+		}
+	})
+}
+
+// TestObjectStoreErrorsNameTheDatastore: a missing container or bucket and
+// bad credentials fail with errors that name the datastore and say what to
+// check, with codes a client can act on.
+func TestObjectStoreErrorsNameTheDatastore(t *testing.T) {
+	ctx := context.Background()
+	azurite, moto := storagetest.StartAzurite(t), storagetest.StartMoto(t)
+	_, ctr := newContainer(t, azurite)
+	_, bucket := newBucket(t, moto)
+	azure := func(container, key string) wharf.BlobStore {
+		s, err := blob.NewAzure(blob.AzureConfig{Datastore: "lake", AccountURL: azurite, Account: storagetest.AzuriteAccount,
+			Container: container, AccountKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	wrongKey := "AAAA" + storagetest.AzuriteKey[4:]
+	for _, tc := range []struct {
+		name  string
+		store wharf.BlobStore
+		code  string
+		says  string
+	}{
+		{"azure missing container", azure("nosuch", storagetest.AzuriteKey), wharf.ENOTFOUND, `container "nosuch" does not exist`},
+		{"azure wrong key", azure(ctr, wrongKey), wharf.EFORBIDDEN, "access denied"},
+		{"s3 missing bucket", newS3Store(t, moto, "nosuch", storagetest.MotoAccessKey), wharf.ENOTFOUND, `bucket "nosuch" does not exist`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, size := range []int64{10, objectLargeSize} {
+				_, _, err := tc.store.Put(ctx, blobtest.StreamOf(1, size))
+				if wharf.ErrorCode(err) != tc.code || !strings.Contains(err.Error(), "datastore lake") && !strings.Contains(err.Error(), "datastore test") ||
+					!strings.Contains(err.Error(), tc.says) {
+					t.Errorf("Put of %d bytes: %v; want code %s, naming the datastore, saying %q", size, err, tc.code, tc.says)
+				}
+			}
+		})
+	}
+	_ = bucket
+}
