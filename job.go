@@ -152,6 +152,20 @@ type JobAttempt struct {
 	ProcessEnded   *time.Time `json:"process_ended,omitempty"`
 }
 
+// JobFilter narrows SearchJobs; an empty field matches every job.
+type JobFilter struct {
+	Status         string
+	ExperimentName string
+	Compute        string
+	SubmittedBy    string
+}
+
+// JobFacets are the values a workspace's jobs hold in JobFilter's fields,
+// for a list's filter choices.
+type JobFacets struct {
+	Statuses, ExperimentNames, Computes, SubmittedBy []string
+}
+
 // JobService stores jobs. The scheduler changes a job only through
 // UpdateJob, whose read-modify-write runs in one transaction, so the state
 // on disk is always one a reader can act on after a crash.
@@ -163,6 +177,14 @@ type JobService interface {
 	// with parent set, that pipeline's steps in creation order. A limit
 	// of 0 is 1000 top-level jobs, or every step.
 	ListJobs(ctx context.Context, workspace, parent string, limit int) ([]*Job, error)
+	// SearchJobs returns a page of at most limit top-level jobs that
+	// match f, newest first, and the token of the next page ("" after
+	// the last); pageToken is the token of the page to read, "" for the
+	// first.
+	SearchJobs(ctx context.Context, workspace string, f JobFilter, limit int, pageToken string) ([]*Job, string, error)
+	// JobFacets returns the values the workspace's top-level jobs hold in
+	// the fields JobFilter filters by, sorted, at most limit of each.
+	JobFacets(ctx context.Context, workspace string, limit int) (*JobFacets, error)
 	// ListUnfinishedJobs returns every job in any workspace whose status
 	// is not terminal, oldest first: the scheduler's work list.
 	ListUnfinishedJobs(ctx context.Context) ([]*Job, error)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/wharfml/wharf"
@@ -45,9 +46,9 @@ func (db *DB) CreateJobs(ctx context.Context, jobs []*wharf.Job) error {
 				return err
 			}
 			seq++
-			if _, err := c.exec(ctx, `INSERT INTO jobs (workspace, name, parent, seq, status, reuse_key, doc, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, j.Workspace, j.Name, j.Parent, seq, j.Status, j.ReuseKey,
-				string(doc), j.CreatedAt.UnixMilli()); err != nil {
+			if _, err := c.exec(ctx, `INSERT INTO jobs (workspace, name, parent, seq, status, reuse_key, doc, created_at,
+				experiment, compute, submitted_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, j.Workspace, j.Name, j.Parent, seq,
+				j.Status, j.ReuseKey, string(doc), j.CreatedAt.UnixMilli(), j.ExperimentName, j.Compute, j.SubmittedBy); err != nil {
 				if db.dialect.IsUniqueViolation(err) {
 					return wharf.Errorf(wharf.ECONFLICT, "job %q already exists in workspace %q", j.Name, j.Workspace).WithField("name")
 				}
@@ -98,6 +99,97 @@ func (db *DB) ListJobs(ctx context.Context, workspace, parent string, limit int)
 	return jobs, nil
 }
 
+// SearchJobs pages through a workspace's top-level jobs newest first; the
+// page token is the sequence number the next page starts below.
+func (db *DB) SearchJobs(ctx context.Context, workspace string, f wharf.JobFilter, limit int, pageToken string) ([]*wharf.Job, string, error) {
+	if limit < 1 || limit > 1000 {
+		limit = 1000
+	}
+	q := `SELECT workspace, doc, seq FROM jobs WHERE workspace = ? AND parent = ''`
+	args := []any{workspace}
+	for _, c := range []struct{ col, val string }{
+		{"status", f.Status}, {"experiment", f.ExperimentName}, {"compute", f.Compute}, {"submitted_by", f.SubmittedBy},
+	} {
+		if c.val != "" {
+			q += ` AND ` + c.col + ` = ?`
+			args = append(args, c.val)
+		}
+	}
+	if pageToken != "" {
+		before, err := strconv.ParseInt(pageToken, 10, 64)
+		if err != nil || before < 1 {
+			return nil, "", wharf.Errorf(wharf.EINVALID, "page token %q is not one this server gave", pageToken).WithField("page_token")
+		}
+		q += ` AND seq < ?`
+		args = append(args, before)
+	}
+	q += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, limit+1)
+	c := db.reader()
+	rows, err := c.query(ctx, q, args...)
+	if err != nil {
+		return nil, "", wrapErr("search jobs", err)
+	}
+	defer rows.Close()
+	out := []*wharf.Job{}
+	var next string
+	for rows.Next() {
+		var ws, doc string
+		var seq int64
+		if err := rows.Scan(&ws, &doc, &seq); err != nil {
+			return nil, "", wrapErr("search jobs", err)
+		}
+		if len(out) == limit {
+			next = strconv.FormatInt(seq+1, 10)
+			break
+		}
+		j := &wharf.Job{}
+		if err := json.Unmarshal([]byte(doc), j); err != nil {
+			return nil, "", wrapErr("search jobs", fmt.Errorf("decode job: %w", err))
+		}
+		j.Workspace = ws
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", wrapErr("search jobs", err)
+	}
+	if len(out) == 0 && pageToken == "" {
+		if err := mustWorkspace(ctx, c, workspace); err != nil {
+			return nil, "", wrapErr("search jobs", err)
+		}
+	}
+	return out, next, nil
+}
+
+// JobFacets reads each filter column's distinct values from its index.
+func (db *DB) JobFacets(ctx context.Context, workspace string, limit int) (*wharf.JobFacets, error) {
+	c := db.reader()
+	out := &wharf.JobFacets{}
+	for _, f := range []struct {
+		col string
+		dst *[]string
+	}{{"status", &out.Statuses}, {"experiment", &out.ExperimentNames}, {"compute", &out.Computes}, {"submitted_by", &out.SubmittedBy}} {
+		rows, err := c.query(ctx, `SELECT DISTINCT `+f.col+` FROM jobs WHERE workspace = ? AND parent = '' AND `+f.col+` <> ''
+			ORDER BY `+f.col+` LIMIT ?`, workspace, limit)
+		if err != nil {
+			return nil, wrapErr("job facets", err)
+		}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, wrapErr("job facets", err)
+			}
+			*f.dst = append(*f.dst, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, wrapErr("job facets", err)
+		}
+	}
+	return out, nil
+}
+
 // ListUnfinishedJobs returns the jobs not in a terminal status, oldest
 // first.
 func (db *DB) ListUnfinishedJobs(ctx context.Context) ([]*wharf.Job, error) {
@@ -136,8 +228,9 @@ func (db *DB) UpdateJob(ctx context.Context, workspace, name string, fn func(j *
 		if err != nil {
 			return err
 		}
-		if _, err := c.exec(ctx, `UPDATE jobs SET status = ?, reuse_key = ?, doc = ? WHERE workspace = ? AND name = ?`,
-			j.Status, j.ReuseKey, string(doc), workspace, name); err != nil {
+		if _, err := c.exec(ctx, `UPDATE jobs SET status = ?, reuse_key = ?, doc = ?, experiment = ?, compute = ?, submitted_by = ?
+			WHERE workspace = ? AND name = ?`,
+			j.Status, j.ReuseKey, string(doc), j.ExperimentName, j.Compute, j.SubmittedBy, workspace, name); err != nil {
 			return err
 		}
 		out = j

@@ -24,6 +24,7 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"UpdateJobFailureKeepsJob", testUpdateJobFailure},
 		{"ReusableJob", testReusableJob},
 		{"EveryStepListed", testEveryStepListed},
+		{"SearchJobs", testSearchJobs},
 		{"Schedules", testSchedules},
 		{"MonitorResults", testMonitorResults},
 		{"MonitorAlerts", testMonitorAlerts},
@@ -235,6 +236,71 @@ func testJobs(t *testing.T, open Opener) {
 	_, err = s.UpdateJob(ctx(t), "ws", "missing", func(*wharf.Job) error { return nil })
 	wantCode(t, err, wharf.ENOTFOUND)
 	_, err = s.ListJobs(ctx(t), "nope", "", 0)
+	wantCode(t, err, wharf.ENOTFOUND)
+}
+
+// testSearchJobs: the job list's filters and pages, newest first, steps
+// never among them, and a filter column kept in step with updates.
+func testSearchJobs(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	var jobs []*wharf.Job
+	for i := range 25 {
+		j := &wharf.Job{Workspace: "ws", Name: fmt.Sprintf("j%02d", i), Type: wharf.JobTypeCommand, Status: wharf.JobCompleted,
+			ExperimentName: []string{"taxi", "iris"}[i%2], Compute: []string{"cpu", "gpu", "cpu"}[i%3], SubmittedBy: []string{"alice", "bob"}[i/20]}
+		if i%5 == 0 {
+			j.Status = wharf.JobFailed
+		}
+		jobs = append(jobs, j)
+	}
+	jobs = append(jobs, &wharf.Job{Workspace: "ws", Name: "j00_step", Parent: "j00", Type: wharf.JobTypeCommand, Status: wharf.JobFailed,
+		ExperimentName: "taxi", Compute: "cpu", SubmittedBy: "alice"})
+	must(t, s.CreateJobs(ctx(t), jobs))
+	var all []string
+	token := ""
+	for pages := 0; ; pages++ {
+		page, next, err := s.SearchJobs(ctx(t), "ws", wharf.JobFilter{}, 10, token)
+		must(t, err)
+		if len(page) > 10 || pages > 3 {
+			t.Fatalf("page of %d jobs, or too many pages", len(page))
+		}
+		all = append(all, jobNames(page)...)
+		if token = next; token == "" {
+			break
+		}
+	}
+	var want []string
+	for i := 24; i >= 0; i-- {
+		want = append(want, fmt.Sprintf("j%02d", i))
+	}
+	same(t, "every top-level job over three pages, newest first", all, want)
+
+	failed, next, err := s.SearchJobs(ctx(t), "ws", wharf.JobFilter{Status: wharf.JobFailed, ExperimentName: "taxi"}, 10, "")
+	must(t, err)
+	same(t, "failed taxi jobs", jobNames(failed), []string{"j20", "j10", "j00"})
+	if next != "" {
+		t.Errorf("a last page gave the token %q", next)
+	}
+	byWho, _, err := s.SearchJobs(ctx(t), "ws", wharf.JobFilter{SubmittedBy: "bob", Compute: "gpu"}, 10, "")
+	must(t, err)
+	same(t, "bob's gpu jobs", jobNames(byWho), []string{"j22"})
+
+	_, err = s.UpdateJob(ctx(t), "ws", "j22", func(j *wharf.Job) error { j.Compute = "big"; return nil })
+	must(t, err)
+	moved, _, err := s.SearchJobs(ctx(t), "ws", wharf.JobFilter{Compute: "big"}, 10, "")
+	must(t, err)
+	same(t, "after an update", jobNames(moved), []string{"j22"})
+
+	facets, err := s.JobFacets(ctx(t), "ws", 100)
+	must(t, err)
+	same(t, "statuses", facets.Statuses, []string{wharf.JobCompleted, wharf.JobFailed})
+	same(t, "experiments", facets.ExperimentNames, []string{"iris", "taxi"})
+	same(t, "computes", facets.Computes, []string{"big", "cpu", "gpu"})
+	same(t, "submitters", facets.SubmittedBy, []string{"alice", "bob"})
+
+	_, _, err = s.SearchJobs(ctx(t), "ws", wharf.JobFilter{}, 10, "not-a-token")
+	wantCode(t, err, wharf.EINVALID)
+	_, _, err = s.SearchJobs(ctx(t), "nope", wharf.JobFilter{}, 10, "")
 	wantCode(t, err, wharf.ENOTFOUND)
 }
 
