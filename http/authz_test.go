@@ -168,8 +168,13 @@ var matrixExpect = map[string]string{
 	mlflowRoute("GET", "ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files"): readers,
 
 	// The studio's pages: the same roles as the API calls behind them.
-	"GET /workspaces":             everyone, // the picker's redirect
-	"GET /workspaces/{workspace}": readers,
+	"GET /workspaces":                                 everyone, // the picker's redirect
+	"GET /workspaces/{workspace}":                     readers,
+	"GET /workspaces/{workspace}/jobs":                readers,
+	"GET /workspaces/{workspace}/jobs/{name}":         readers,
+	"GET /workspaces/{workspace}/jobs/{name}/graph":   readers,
+	"POST /workspaces/{workspace}/jobs/{name}/cancel": admins + " datasci",
+	"POST /workspaces/{workspace}/jobs/{name}/rerun":  admins + " datasci",
 }
 
 // publicRoutes need no credentials at all.

@@ -40,7 +40,7 @@ type jobJSON struct {
 }
 
 func (s *Server) jobJSON(j *wharf.Job, steps []*wharf.Job) jobJSON {
-	studio := s.URL + "/ui/workspaces/" + j.Workspace + "/jobs/" + j.Name
+	studio := s.URL + "/workspaces/" + j.Workspace + "/jobs/" + j.Name
 	out := jobJSON{Job: j, ID: wharf.WorkspaceScope(j.Workspace) + "/jobs/" + j.Name, Steps: steps,
 		Services: map[string]any{"Studio": map[string]string{"endpoint": studio}}}
 	out.Services["Tracking"] = map[string]string{"endpoint": s.TrackingURI(j.Workspace)}

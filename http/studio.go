@@ -17,6 +17,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/http/studio"
+	"github.com/wharfml/wharf/output"
 )
 
 // The studio is the web UI under /workspaces/{workspace}/...: pages
@@ -297,6 +298,12 @@ func (s *Server) registerStudioRoutes() {
 	s.public("GET /static/{path...}", s.handleStatic)
 	s.registerWith(s.writeStudioError, "GET /workspaces", AccessAuthenticated, "", s.handleWorkspacePicker).Page = true
 	s.studioRoute("GET /workspaces/{workspace}", wharf.ActionWorkspaceRead, s.handleStudioHome)
+	const ws = "/workspaces/{workspace}"
+	s.studioRoute("GET "+ws+"/jobs", wharf.ActionJobRead, s.handleStudioJobs)
+	s.studioRoute("GET "+ws+"/jobs/{name}", wharf.ActionJobRead, s.handleStudioJob)
+	s.studioRoute("GET "+ws+"/jobs/{name}/graph", wharf.ActionJobRead, s.handleStudioJobGraph)
+	s.studioRoute("POST "+ws+"/jobs/{name}/cancel", wharf.ActionJobCancel, s.handleStudioCancelJob)
+	s.studioRoute("POST "+ws+"/jobs/{name}/rerun", wharf.ActionJobWrite, s.handleStudioRerunJob)
 }
 
 // studioFuncs are the helpers templates may call.
@@ -312,6 +319,8 @@ var studioFuncs = template.FuncMap{
 	},
 	"ago": func(t time.Time) string { return ago(time.Since(t)) },
 	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"bytes": output.Bytes,
+	"base":  path.Base,
 	// ms formats MLflow's milliseconds since the epoch.
 	"ms": func(ms int64) string {
 		if ms == 0 {
@@ -320,6 +329,7 @@ var studioFuncs = template.FuncMap{
 		return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05Z")
 	},
 }
+
 
 // ago says how long ago something happened, to the largest whole unit.
 func ago(d time.Duration) string {

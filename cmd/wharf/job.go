@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/output"
 	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/snapshot"
 )
@@ -199,7 +200,7 @@ func (a *app) jobCommand() *cobra.Command {
 				if err := snapshot.Materialize(cmd.Context(), j.Artifacts.Digest, blobs, dest); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stderr, "Downloaded the default artifacts (%d files, %s) to %s\n", j.Artifacts.Files, humanBytes(j.Artifacts.Size), dest)
+				fmt.Fprintf(a.stderr, "Downloaded the default artifacts (%d files, %s) to %s\n", j.Artifacts.Files, output.Bytes(j.Artifacts.Size), dest)
 			}
 			for _, n := range names {
 				o := j.Outputs[n]
@@ -217,7 +218,7 @@ func (a *app) jobCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stderr, "Downloaded output %s (%d files, %s) to %s\n", n, o.Files, humanBytes(o.Size), dest)
+				fmt.Fprintf(a.stderr, "Downloaded output %s (%d files, %s) to %s\n", n, o.Files, output.Bytes(o.Size), dest)
 			}
 			return nil
 		},

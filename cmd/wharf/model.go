@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/output"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -293,7 +294,7 @@ func (a *app) modelCommand() *cobra.Command {
 					return err
 				}
 				done += f.Size
-				fmt.Fprintf(a.stderr, "\rDownloading %s: %d/%d files, %s/%s", name, i+1, len(listing.Files), humanBytes(done), humanBytes(total))
+				fmt.Fprintf(a.stderr, "\rDownloading %s: %d/%d files, %s/%s", name, i+1, len(listing.Files), output.Bytes(done), output.Bytes(total))
 			}
 			if len(listing.Files) > 0 {
 				fmt.Fprintln(a.stderr)
@@ -388,17 +389,4 @@ func downloadFile(cmd *cobra.Command, c *wharfhttp.Client, path, target string) 
 		return err
 	}
 	return os.Rename(tmp, target)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/wharfml/wharf/output"
 )
 
 // progress reports a transfer on stderr. On a terminal it redraws one line
@@ -51,10 +53,10 @@ func (p *progress) update(done int64, detail string) {
 }
 
 func (p *progress) show(done int64, detail string) {
-	line := p.label + ": " + detail + humanBytes(done)
+	line := p.label + ": " + detail + output.Bytes(done)
 	// A file that grew while it was read passes its stated total.
 	if p.total > 0 && done <= p.total {
-		line += "/" + humanBytes(p.total) + fmt.Sprintf(" (%d%%)", done*100/p.total)
+		line += "/" + output.Bytes(p.total) + fmt.Sprintf(" (%d%%)", done*100/p.total)
 	}
 	if line == p.lastLine {
 		return
