@@ -1,0 +1,186 @@
+package main
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/internal/browsertest"
+	"github.com/wharfml/wharf/internal/oidctest"
+)
+
+// The studio in a real browser: headless Chromium (internal/browsertest)
+// against a real `wharf server` on loopback.
+
+const browserPassword = "a long browser passphrase"
+
+// browserEnv is a server with a workspace and users for browser tests:
+// alice (Data Scientist in ws) and rita (Reader in ws).
+func browserEnv(t *testing.T, set func(o *serverOptions)) *cliEnv {
+	t.Helper()
+	e := newCLIEnvWith(t, set)
+	e.ok("ml", "workspace", "create", "-n", "ws")
+	for _, u := range []struct{ name, upn, role string }{{"Alice", "alice@team", "Data Scientist"}, {"Rita", "rita@team", "Reader"}} {
+		e.ok("ad", "user", "create", "--display-name", u.name, "--user-principal-name", u.upn, "--password", browserPassword)
+		e.ok("role", "assignment", "create", "--assignee", u.upn, "--role", u.role, "--scope", "/workspaces/ws")
+	}
+	return e
+}
+
+// signIn fills in the sign-in form and waits for the landing page.
+func signIn(p *browsertest.Tab, base, upn string) {
+	p.Navigate(base + "/signin")
+	p.Do(chromedp.SendKeys(chromedp.ID("username"), upn), chromedp.SendKeys(chromedp.ID("password"), browserPassword),
+		chromedp.Click(chromedp.CSS(`form[action="/signin"] button[type=submit]`)))
+	p.WaitText("Signed in as")
+}
+
+func TestBrowserPasswordSignIn(t *testing.T) {
+	b := browsertest.Start(t)
+	e := browserEnv(t, func(*serverOptions) {})
+	base := e.srv.HTTP.URL
+	p := b.Tab(t)
+
+	// A page that needs a session sends the browser to sign in, and back.
+	p.Navigate(base + "/workspaces/ws")
+	if loc := p.Location(); !strings.HasPrefix(loc, base+"/signin?next=") {
+		t.Fatalf("a signed-out browser at /workspaces/ws is at %s", loc)
+	}
+	p.Do(chromedp.SendKeys(chromedp.ID("username"), "alice@team"), chromedp.SendKeys(chromedp.ID("password"), "not her password!"),
+		chromedp.Click(chromedp.CSS(`form[action="/signin"] button[type=submit]`)))
+	p.WaitFor("the sign-in error", `document.querySelector("[role=alert]")`)
+	if msg := p.Text("[role=alert]"); !strings.Contains(msg, "Incorrect user name or password") {
+		t.Errorf("wrong password: the page says %q", msg)
+	}
+	if got := browsertest.Eval[string](p, `document.getElementById("username").value`); got != "alice@team" {
+		t.Errorf("the user name was not kept after a failed sign-in: %q", got)
+	}
+
+	p.Do(chromedp.SendKeys(chromedp.ID("password"), browserPassword), chromedp.Click(chromedp.CSS(`form[action="/signin"] button[type=submit]`)))
+	p.WaitText("alice@team")
+	if loc := p.Location(); loc != base+"/workspaces/ws" {
+		t.Errorf("after sign-in the browser is at %s, want the page it asked for", loc)
+	}
+	// The session cookie is HttpOnly: the page's scripts cannot read it.
+	if c := browsertest.Eval[string](p, "document.cookie"); strings.Contains(c, wharfhttp.SessionCookieName) {
+		t.Errorf("scripts can read the session cookie: %q", c)
+	}
+
+	// Signing out ends the session: the studio asks for a sign-in again.
+	p.Do(chromedp.Click(chromedp.CSS(`form[action="/signout"] button`)))
+	p.WaitFor("the sign-in form", `document.getElementById("password")`)
+	p.Navigate(base + "/workspaces/ws")
+	if loc := p.Location(); !strings.HasPrefix(loc, base+"/signin") {
+		t.Errorf("after sign-out /workspaces/ws shows %s", loc)
+	}
+}
+
+// freePort returns a loopback port nothing listens on now, for a server
+// whose address must be known before it starts (its provider's redirect
+// URI names it).
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func TestBrowserSingleSignOn(t *testing.T) {
+	b := browsertest.Start(t)
+	addr := "127.0.0.1:" + freePort(t)
+	base := "http://" + addr
+	idp := oidctest.Start(t, []string{base + wharfhttp.SSOCallbackPath}, oidctest.Accounts{
+		"alice":   {"email": "alice@team", "email_verified": true, "name": "Alice"},
+		"mallory": {"preferred_username": "mallory@elsewhere"},
+	})
+	t.Setenv(ssoSecretEnv, oidctest.ClientSecret)
+	browserEnv(t, func(o *serverOptions) {
+		o.addr, o.ssoIssuer, o.ssoClientID, o.ssoName = addr, idp.Issuer, oidctest.ClientID, "Test IdP"
+	})
+
+	// through signs in at the provider as login, as a person would.
+	through := func(p *browsertest.Tab, login string) {
+		p.Navigate(base + "/workspaces/ws")
+		p.Do(chromedp.Click(chromedp.ID("sso")))
+		p.WaitFor("the provider's login form", `document.querySelector("input[name=login]")`)
+		if loc := p.Location(); !strings.HasPrefix(loc, idp.Issuer+"/") {
+			t.Fatalf("the single sign-on link led to %s", loc)
+		}
+		p.Do(chromedp.SendKeys(chromedp.CSS("input[name=login]"), login), chromedp.SendKeys(chromedp.CSS("input[name=password]"), "any"),
+			chromedp.Click(chromedp.CSS("button[type=submit]")))
+		p.WaitFor("the provider's consent form", `document.querySelector("input[name=prompt][value=consent]")`)
+		p.Do(chromedp.Click(chromedp.CSS("button[type=submit]")))
+		p.WaitFor("the way back to Wharf", `location.href.startsWith(`+strconv.Quote(base)+`)`)
+	}
+
+	p := b.Tab(t)
+	through(p, "alice")
+	p.WaitText("alice@team")
+	if loc := p.Location(); loc != base+"/workspaces/ws" {
+		t.Errorf("after single sign-on the browser is at %s, want the page it asked for", loc)
+	}
+
+	p2 := b.Tab(t)
+	through(p2, "mallory")
+	p2.WaitText("administrator must create the user")
+	p2.Navigate(base + "/workspaces/ws")
+	if loc := p2.Location(); !strings.HasPrefix(loc, base+"/signin") {
+		t.Errorf("an unknown identity reached %s", loc)
+	}
+}
+
+// TestBrowserSignInByKeyboardAndOnSmallScreens: the sign-in page (with its
+// single sign-on link) and the landing page fit a 1280x800 window and a
+// 390x844 phone without sideways scrolling, name every control, and the
+// sign-in works with the keyboard alone.
+func TestBrowserSignInByKeyboardAndOnSmallScreens(t *testing.T) {
+	b := browsertest.Start(t)
+	t.Setenv(ssoSecretEnv, "unused")
+	// The provider is only linked to here, never called.
+	e := browserEnv(t, func(o *serverOptions) {
+		o.ssoIssuer, o.ssoClientID, o.ssoName = "https://idp.invalid", "wharf", "Contoso Identity"
+	})
+	base := e.srv.HTTP.URL
+	for _, vp := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
+		t.Run(vp.name, func(t *testing.T) {
+			p := b.Tab(t)
+			p.Viewport(vp.w, vp.h)
+			p.Navigate(base + "/signin")
+			p.AssertFits("signin")
+
+			// Tab order: user name, password, Sign in, single sign-on.
+			var order []string
+			for range 4 {
+				p.Press("\t")
+				order = append(order, p.Focused())
+			}
+			if got := strings.Join(order, ","); got != "username,password,button:Sign in,sso" {
+				t.Errorf("Tab order on the sign-in page: %s", got)
+			}
+			if style := browsertest.Eval[string](p, `getComputedStyle(document.activeElement).outlineStyle`); style == "none" {
+				t.Error("the focused control shows no focus outline")
+			}
+
+			p.Navigate(base + "/signin")
+			p.Press("\t")
+			p.Press("rita@team")
+			p.Press("\t")
+			p.Press(browserPassword)
+			p.Press("\r")
+			p.WaitText("Signed in as")
+			p.AssertFits("home")
+			p.Navigate(base + "/workspaces/ws")
+			p.AssertFits("workspace")
+		})
+	}
+}
