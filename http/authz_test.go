@@ -151,6 +151,26 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/workspaces/{workspace}/blobs/{digest}":                                       readers,
 	"PUT /api/v1/workspaces/{workspace}/blobs/{digest}":                                       admins + " datasci",
 
+	// The studio's operations pages (see TestStudioOps*): the audit log
+	// is the Owner's alone.
+	"GET /workspaces/{workspace}/models":                          readers,
+	"GET /workspaces/{workspace}/models/{name}":                   readers,
+	"GET /workspaces/{workspace}/onlineEndpoints":                 readers,
+	"GET /workspaces/{workspace}/onlineEndpoints/{name}":          readers,
+	"POST /workspaces/{workspace}/onlineEndpoints/{name}/traffic": admins + " datasci",
+	"POST /workspaces/{workspace}/onlineEndpoints/{name}/test":    admins + " datasci",
+	"GET /workspaces/{workspace}/batchEndpoints":                  readers,
+	"GET /workspaces/{workspace}/batchEndpoints/{name}":           readers,
+	"GET /workspaces/{workspace}/data":                            readers,
+	"GET /workspaces/{workspace}/data/{name}":                     readers,
+	"GET /workspaces/{workspace}/environments":                    readers,
+	"GET /workspaces/{workspace}/environments/{name}":             readers,
+	"GET /workspaces/{workspace}/components":                      readers,
+	"GET /workspaces/{workspace}/components/{name}":               readers,
+	"GET /workspaces/{workspace}/computes":                        readers + " computeop",
+	"GET /workspaces/{workspace}/schedules":                       readers,
+	"GET /workspaces/{workspace}/audit":                           onlyOwn,
+
 	// The routes of MLflow's web UI, named here although the MLflow
 	// policy (mlflowMatrixExpect) would cover them: who may read charts,
 	// datasets and files, and who may upload a run's file from the UI.

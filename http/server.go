@@ -103,6 +103,10 @@ type Server struct {
 	server   *http.Server
 	ln       net.Listener
 
+	// endpointSeries keeps samples of online endpoints' series for the
+	// studio's charts.
+	endpointSeries endpointSeriesStore
+
 	// batchWarm holds the warming of each batch deployment
 	// (workspace/endpoint/name), for its provisioning state.
 	batchWarm sync.Map
@@ -230,6 +234,7 @@ func (s *Server) Serve() error {
 
 // Shutdown stops accepting requests and waits for those in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.endpointSeries.close()
 	if s.server == nil {
 		return nil
 	}
@@ -301,6 +306,7 @@ func (s *Server) registerRoutes() {
 	s.registerUserRoutes()
 	s.registerWebRoutes()
 	s.registerStudioRoutes()
+	s.registerStudioOpsRoutes()
 	s.registerAssetRoutes()
 	s.registerJobRoutes()
 	s.registerScheduleRoutes()
