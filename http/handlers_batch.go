@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"net/http"
@@ -492,30 +491,7 @@ func (s *Server) modelFiles(ctx context.Context, ws, model string) ([]snapshot.F
 // score was logged with (see pyenv.MLflowModelSpec), read from its stored
 // files; nil for any other model, or one that names no environment.
 func (s *Server) modelEnvironment(ctx context.Context, files []snapshot.File) (*scheduler.EnvSpec, error) {
-	byPath := map[string]snapshot.File{}
-	for _, f := range files {
-		byPath[f.Path] = f
-	}
-	// MLmodel is at the top of the model folder or, for a model
-	// registered from a folder, in that folder, the only one there.
-	folder := ""
-	if _, ok := byPath["MLmodel"]; !ok {
-		top, _, _ := strings.Cut(files[0].Path, "/")
-		folder = top + "/"
-	}
-	read := func(name string) ([]byte, error) {
-		f, ok := byPath[folder+name]
-		if !ok {
-			return nil, fs.ErrNotExist
-		}
-		rc, _, err := s.Blobs.Open(ctx, f.Digest)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		// Environment files are small; a huge one is not one.
-		return io.ReadAll(io.LimitReader(rc, 1<<20))
-	}
+	read := modelFileReader(ctx, s.Blobs, files)
 	b, err := read("MLmodel")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

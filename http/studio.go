@@ -86,7 +86,7 @@ func (p *studioPage) Can(action string) bool {
 func (p *studioPage) Sections() []studioNavItem {
 	out := make([]studioNavItem, 0, len(studioSections))
 	for _, sec := range studioSections {
-		if sec.Key == "audit" && !p.Can(wharf.ActionAuditRead) {
+		if sec.Key == "audit" && !p.Can(auditPageAction) {
 			continue
 		}
 		out = append(out, studioNavItem{Label: sec.Label, Href: "/workspaces/" + p.Workspace + sec.Path, Current: sec.Key == p.Section})

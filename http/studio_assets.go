@@ -36,14 +36,14 @@ type assetRow struct {
 
 func (s *Server) pageAssets(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.newOpsPage(r, assetPageTitles[kind], kind)
+		p, err := s.newStudioPage(r, assetPageTitles[kind], kind)
 		if err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 		as, err := s.Store.ListAssets(r.Context(), p.Workspace, kind, "")
 		if err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 		rows := make([]assetRow, len(as))
@@ -51,7 +51,7 @@ func (s *Server) pageAssets(kind string) http.HandlerFunc {
 			rows[i] = assetRow{Asset: a, Summary: assetSummary(a)}
 		}
 		p.Data = rows
-		s.renderOps(w, http.StatusOK, "assets", p)
+		s.renderStudio(w, r, http.StatusOK, "assets", p)
 	}
 }
 
@@ -101,25 +101,25 @@ const previewRows = 20
 func (s *Server) pageAsset(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		p, err := s.newOpsPage(r, "", kind)
+		p, err := s.newStudioPage(r, "", kind)
 		if err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 		name := r.PathValue("name")
 		vs, err := s.Store.ListAssets(ctx, p.Workspace, kind, name)
 		if err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 		if len(vs) == 0 {
-			s.writePageError(w, r, wharf.Errorf(wharf.ENOTFOUND, "%s %q not found in workspace %s", strings.TrimSuffix(kind, "s"), name, p.Workspace))
+			s.writeStudioError(w, r, wharf.Errorf(wharf.ENOTFOUND, "%s %q not found in workspace %s", strings.TrimSuffix(kind, "s"), name, p.Workspace))
 			return
 		}
 		v := &assetView{Kind: kind, Name: name, Versions: vs, Version: vs[0]}
 		if want := r.URL.Query().Get("version"); want != "" {
 			if v.Version, err = s.Store.FindAsset(ctx, p.Workspace, kind, name, want); err != nil {
-				s.writePageError(w, r, err)
+				s.writeStudioError(w, r, err)
 				return
 			}
 		}
@@ -128,7 +128,7 @@ func (s *Server) pageAsset(kind string) http.HandlerFunc {
 			v.Preview = s.previewData(ctx, v.Version)
 		}
 		p.Title, p.Data = assetPageTitles[kind]+": "+name, v
-		s.renderOps(w, http.StatusOK, "asset", p)
+		s.renderStudio(w, r, http.StatusOK, "asset", p)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,26 +30,26 @@ type endpointRow struct {
 }
 
 func (s *Server) pageEndpoints(w http.ResponseWriter, r *http.Request) {
-	p, err := s.newOpsPage(r, "Online endpoints", "onlineEndpoints")
+	p, err := s.newStudioPage(r, "Online endpoints", "endpoints")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	eps, err := s.Store.ListOnlineEndpoints(r.Context(), p.Workspace)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	rows := make([]endpointRow, len(eps))
 	for i, e := range eps {
 		rows[i], err = s.endpointRow(r, e)
 		if err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 	}
 	p.Data = rows
-	s.renderOps(w, http.StatusOK, "endpoints", p)
+	s.renderStudio(w, r, http.StatusOK, "endpoints", p)
 }
 
 func (s *Server) endpointRow(r *http.Request, e *wharf.OnlineEndpoint) (endpointRow, error) {
@@ -91,6 +92,8 @@ type endpointView struct {
 	Response   *testResponse
 	Charts     []seriesChart
 	Totals     endpointTotals
+	// Error and Message report how a form's change went.
+	Error, Message string
 }
 
 // testResponse is the scoring route's answer to a Test tab request.
@@ -102,7 +105,8 @@ type testResponse struct {
 	Truncated  bool
 }
 
-var endpointTabs = map[string]bool{"details": true, "test": true, "logs": true, "monitoring": true}
+// endpointTabOrder lists the endpoint page's tabs.
+var endpointTabOrder = []string{"details", "test", "logs", "monitoring"}
 
 func (s *Server) pageEndpoint(w http.ResponseWriter, r *http.Request) {
 	s.renderEndpoint(w, r, http.StatusOK, nil)
@@ -110,30 +114,30 @@ func (s *Server) pageEndpoint(w http.ResponseWriter, r *http.Request) {
 
 // renderEndpoint renders the endpoint page; edit, when set, is called with
 // the view before it renders (a form's outcome).
-func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, status int, edit func(p *opsPage, v *endpointView)) {
+func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, status int, edit func(v *endpointView)) {
 	ctx := r.Context()
-	p, err := s.newOpsPage(r, "", "onlineEndpoints", wharf.ActionOnlineEndpointWrite, wharf.ActionOnlineEndpointKeys, wharf.ActionOnlineEndpointScore)
+	p, err := s.newStudioPage(r, "", "endpoints")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	e, err := s.Store.FindOnlineEndpoint(ctx, p.Workspace, r.PathValue("name"))
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	row, err := s.endpointRow(r, e)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	v := &endpointView{endpointRow: row, Tab: r.URL.Query().Get("tab"), ScoringURI: s.ScoringURI(e.Workspace, e.Name), Mirror: e.MirrorTraffic}
-	if !endpointTabs[v.Tab] {
+	if !slices.Contains(endpointTabOrder, v.Tab) {
 		v.Tab = "details"
 	}
 	p.Title, p.Data = "Endpoint "+e.Name, v
 	if edit != nil {
-		edit(p, v)
+		edit(v)
 	}
 	switch v.Tab {
 	case "logs":
@@ -156,7 +160,7 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, status i
 	case "monitoring":
 		v.Charts, v.Totals = s.endpointSeries.charts(s.registry, e.Workspace, e.Name, s.now())
 	}
-	s.renderOps(w, status, "endpoint", p)
+	s.renderStudio(w, r, status, "endpoint", p)
 }
 
 // pageSetTraffic changes the live traffic split from the endpoint page's
@@ -167,12 +171,12 @@ func (s *Server) pageSetTraffic(w http.ResponseWriter, r *http.Request) {
 	ws, name := r.PathValue("workspace"), r.PathValue("name")
 	e, err := s.Store.FindOnlineEndpoint(ctx, ws, name)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	ds, err := s.Store.ListOnlineDeployments(ctx, ws, name)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	traffic := map[string]int{}
@@ -202,16 +206,16 @@ func (s *Server) pageSetTraffic(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if problem != nil && wharf.ErrorCode(problem) != wharf.EINVALID {
-		s.writePageError(w, r, problem)
+		s.writeStudioError(w, r, problem)
 		return
 	}
 	status := http.StatusOK
-	s.renderEndpoint(w, r, status, func(p *opsPage, v *endpointView) {
+	s.renderEndpoint(w, r, status, func(v *endpointView) {
 		if problem != nil {
-			p.Error = "The traffic was not changed: " + wharf.ErrorMessage(problem)
+			v.Error = "The traffic was not changed: " + wharf.ErrorMessage(problem)
 			return
 		}
-		p.Message = "Traffic updated."
+		v.Message = "Traffic updated."
 	})
 }
 
@@ -233,7 +237,7 @@ func (s *Server) pageTestEndpoint(w http.ResponseWriter, r *http.Request) {
 	dep := r.PostFormValue("deployment")
 	e, err := s.Store.FindOnlineEndpoint(ctx, ws, name)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	var res *testResponse
@@ -246,14 +250,14 @@ func (s *Server) pageTestEndpoint(w http.ResponseWriter, r *http.Request) {
 	default:
 		res, err = s.forwardScore(r, e, body, dep)
 		if err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 	}
 	r.URL.RawQuery = "tab=test"
-	s.renderEndpoint(w, r, http.StatusOK, func(p *opsPage, v *endpointView) {
+	s.renderEndpoint(w, r, http.StatusOK, func(v *endpointView) {
 		v.Tab, v.Request, v.Deployment, v.Response = "test", body, dep, res
-		p.Error = problem
+		v.Error = problem
 	})
 }
 
@@ -383,8 +387,9 @@ func (s *Server) sampleRequest(ctx context.Context, ws string, row endpointRow) 
 	return indentJSON(out)
 }
 
-// modelFileReader reads small files of a model folder: MLmodel and its
-// companions sit at its top or in its one folder.
+// modelFileReader reads small files of a model folder (MLmodel and its
+// companions, up to 1 MiB each): at its top or, for a model registered
+// from a folder, in that folder, the only one there.
 func modelFileReader(ctx context.Context, blobs wharf.BlobStore, files []snapshot.File) func(name string) ([]byte, error) {
 	byPath := map[string]snapshot.File{}
 	for _, f := range files {

@@ -23,14 +23,14 @@ type modelRow struct {
 }
 
 func (s *Server) pageModels(w http.ResponseWriter, r *http.Request) {
-	p, err := s.newOpsPage(r, "Models", "models")
+	p, err := s.newStudioPage(r, "Models", "models")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	models, _, err := s.Store.SearchRegisteredModels(r.Context(), p.Workspace, wharf.SearchQuery{MaxResults: 1000})
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	rows := make([]modelRow, 0, len(models))
@@ -43,7 +43,7 @@ func (s *Server) pageModels(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	p.Data = rows
-	s.renderOps(w, http.StatusOK, "models", p)
+	s.renderStudio(w, r, http.StatusOK, "models", p)
 }
 
 // aliasNames shows aliases as alias → "v<number>".
@@ -72,20 +72,20 @@ const modelVersionsShown = 200
 
 func (s *Server) pageModel(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, err := s.newOpsPage(r, "", "models")
+	p, err := s.newStudioPage(r, "", "models")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	name := r.PathValue("name")
 	m, err := s.Store.FindRegisteredModel(ctx, p.Workspace, name)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	vs, _, err := s.Store.SearchModelVersions(ctx, p.Workspace, wharf.SearchQuery{Filter: nameFilter(name), OrderBy: []string{"version_number DESC"}, MaxResults: modelVersionsShown})
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	v := &modelView{Model: m, Aliases: aliasNames(m.Aliases), Versions: vs}
@@ -94,7 +94,7 @@ func (s *Server) pageModel(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case want != "":
 		if v.Version, err = s.findVersion(r, p.Workspace, name, want); err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 	case len(vs) > 0:
@@ -111,7 +111,7 @@ func (s *Server) pageModel(w http.ResponseWriter, r *http.Request) {
 			v.Comparison = s.findComparison(ctx, p.Workspace, v.Pipeline)
 		}
 	}
-	s.renderOps(w, http.StatusOK, "model", p)
+	s.renderStudio(w, r, http.StatusOK, "model", p)
 }
 
 // modelComparison is what a pipeline's evaluate step stored: the

@@ -49,25 +49,25 @@ func jsonNumber(f float64) string {
 }
 
 func (s *Server) pageBatchEndpoints(w http.ResponseWriter, r *http.Request) {
-	p, err := s.newOpsPage(r, "Batch endpoints", "batchEndpoints")
+	p, err := s.newStudioPage(r, "Batch endpoints", "batch-endpoints")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	eps, err := s.Store.ListBatchEndpoints(r.Context(), p.Workspace)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	rows := make([]batchEndpointRow, len(eps))
 	for i, e := range eps {
 		if rows[i], err = s.batchEndpointRow(r.Context(), e); err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 	}
 	p.Data = rows
-	s.renderOps(w, http.StatusOK, "batchEndpoints", p)
+	s.renderStudio(w, r, http.StatusOK, "batch-endpoints", p)
 }
 
 // batchJobRow is a job a batch endpoint's invocation made, with its
@@ -92,24 +92,24 @@ const (
 
 func (s *Server) pageBatchEndpoint(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, err := s.newOpsPage(r, "", "batchEndpoints")
+	p, err := s.newStudioPage(r, "", "batch-endpoints")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	e, err := s.Store.FindBatchEndpoint(ctx, p.Workspace, r.PathValue("name"))
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	row, err := s.batchEndpointRow(ctx, e)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	jobs, err := s.Store.ListJobs(ctx, p.Workspace, "", recentJobsScanned)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	v := &batchEndpointView{batchEndpointRow: row}
@@ -123,7 +123,7 @@ func (s *Server) pageBatchEndpoint(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Title, p.Data = "Batch endpoint "+e.Name, v
-	s.renderOps(w, http.StatusOK, "batchEndpoint", p)
+	s.renderStudio(w, r, http.StatusOK, "batch-endpoint", p)
 }
 
 // progressRE matches the progress lines batch scoring logs.
@@ -189,19 +189,19 @@ func waiting(j *wharf.Job) bool {
 
 func (s *Server) pageComputes(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, err := s.newOpsPage(r, "Compute", "computes")
+	p, err := s.newStudioPage(r, "Compute", "computes")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	cs, err := s.Store.ListComputes(ctx, p.Workspace)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	jobs, err := s.Store.ListUnfinishedJobs(ctx)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	v := &computeView{}
@@ -231,7 +231,7 @@ func (s *Server) pageComputes(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Data = v
-	s.renderOps(w, http.StatusOK, "computes", p)
+	s.renderStudio(w, r, http.StatusOK, "computes", p)
 }
 
 // scheduleRow is a schedule with its trigger in words and its last jobs.
@@ -246,14 +246,14 @@ const scheduleLastJobs = 5
 
 func (s *Server) pageSchedules(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, err := s.newOpsPage(r, "Schedules", "schedules")
+	p, err := s.newStudioPage(r, "Schedules", "schedules")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	scs, err := s.Store.ListSchedules(ctx, p.Workspace)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	rows := make([]scheduleRow, len(scs))
@@ -265,7 +265,7 @@ func (s *Server) pageSchedules(w http.ResponseWriter, r *http.Request) {
 	if len(scs) > 0 {
 		jobs, err := s.Store.ListJobs(ctx, p.Workspace, "", recentJobsScanned)
 		if err != nil {
-			s.writePageError(w, r, err)
+			s.writeStudioError(w, r, err)
 			return
 		}
 		for _, j := range jobs {
@@ -275,7 +275,7 @@ func (s *Server) pageSchedules(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Data = rows
-	s.renderOps(w, http.StatusOK, "schedules", p)
+	s.renderStudio(w, r, http.StatusOK, "schedules", p)
 }
 
 // triggerText describes a schedule's trigger: its cron expression, or its
@@ -312,9 +312,9 @@ const (
 )
 
 func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
-	p, err := s.newOpsPage(r, "Audit log", "audit")
+	p, err := s.newStudioPage(r, "Audit log", "audit")
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	f := wharf.AuditFilter{Limit: auditScanned, PrincipalID: r.URL.Query().Get("principal")}
@@ -323,7 +323,7 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	events, err := s.Store.ListAuditEvents(r.Context(), f)
 	if err != nil {
-		s.writePageError(w, r, err)
+		s.writeStudioError(w, r, err)
 		return
 	}
 	// The workspace's events: those at its scope or below it.
@@ -339,5 +339,5 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
 	p.Data = out
-	s.renderOps(w, http.StatusOK, "audit", p)
+	s.renderStudio(w, r, http.StatusOK, "audit", p)
 }

@@ -1,0 +1,275 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/snapshot"
+	"github.com/wharfml/wharf/tabular"
+)
+
+// seedOps fills workspace ws-a with one of everything the operations
+// pages show.
+func seedOps(t *testing.T, f *fixture) {
+	t.Helper()
+	ctx := context.Background()
+	ep := &wharf.OnlineEndpoint{Workspace: "ws-a", Name: "taxi-ep", AuthMode: wharf.AuthModeKey,
+		Traffic: map[string]int{}, MirrorTraffic: map[string]int{}, Tags: map[string]string{}, ProvisioningState: "Succeeded"}
+	_, err := f.db.PutOnlineEndpoint(ctx, ep)
+	must(t, err)
+	for _, d := range []string{"blue", "green"} {
+		_, err := f.db.PutOnlineDeployment(ctx, &wharf.OnlineDeployment{Workspace: "ws-a", Endpoint: "taxi-ep", Name: d, Model: "taxi-model:1", Spec: json.RawMessage(`{}`)})
+		must(t, err)
+	}
+	ep.Traffic = map[string]int{"blue": 100}
+	_, err = f.db.PutOnlineEndpoint(ctx, ep)
+	must(t, err)
+	for _, k := range []string{"primary", "secondary"} {
+		_, err := f.db.SetSecret(ctx, wharf.WorkspaceScope("ws-a"), wharf.OnlineEndpointKeySecret("taxi-ep", k), []byte("secret-key-"+k), "text/plain")
+		must(t, err)
+	}
+	must(t, f.db.CreateRegisteredModel(ctx, &wharf.RegisteredModel{Workspace: "ws-a", Name: "taxi-model", Description: "fares"}))
+	must(t, f.db.CreateModelVersion(ctx, &wharf.ModelVersion{Workspace: "ws-a", Name: "taxi-model", Source: "azureml://datastores/workspaceblobstore/paths/m", Type: wharf.ModelTypeCustom}))
+	must(t, f.db.SetModelAlias(ctx, "ws-a", "taxi-model", "champion", 1))
+	_, err = f.db.PutCompute(ctx, &wharf.Compute{Workspace: "ws-a", Name: "cpu-cluster", Type: wharf.ComputeTypeAML, Size: "Standard_DS3_v2", MaxInstances: 4, Tier: wharf.TierDedicated, ProvisioningState: "Succeeded", Tags: map[string]string{}})
+	must(t, err)
+	_, err = f.db.PutBatchEndpoint(ctx, &wharf.BatchEndpoint{Workspace: "ws-a", Name: "taxi-batch", Tags: map[string]string{}})
+	must(t, err)
+	next := time.Now().Add(time.Hour)
+	_, err = f.db.PutSchedule(ctx, &wharf.Schedule{Workspace: "ws-a", Name: "nightly", Enabled: true, Trigger: json.RawMessage(`{"type":"cron","expression":"0 2 * * *"}`),
+		Job: json.RawMessage(`{}`), CreatedBy: "owner", CreatedAt: time.Now(), NextRun: &next, Tags: map[string]string{}})
+	must(t, err)
+	for _, kind := range []string{wharf.AssetEnvironment, wharf.AssetComponent} {
+		must(t, f.db.CreateAsset(ctx, &wharf.Asset{Workspace: "ws-a", Kind: kind, Name: "taxi-" + kind, Version: "1",
+			Spec: json.RawMessage(`{"type":"command","image":"python:3.11-slim","command":"python train.py"}`), Tags: map[string]string{}, CreatedBy: "owner"}))
+	}
+}
+
+// putData stores a file as a data asset version of uri_file type.
+func putData(t *testing.T, f *fixture, name, file string, content []byte) {
+	t.Helper()
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), file)
+	must(t, os.WriteFile(p, content, 0o600))
+	rd, err := os.Open(p)
+	must(t, err)
+	defer rd.Close()
+	digest, size, err := f.ts.Blobs.Put(ctx, rd)
+	must(t, err)
+	spec, _ := json.Marshal(map[string]any{"type": "uri_file", "path": "azureml://datastores/workspaceblobstore/paths/" + file, "kind": "file", "file_name": file, "size": size})
+	must(t, f.db.CreateAsset(ctx, &wharf.Asset{Workspace: "ws-a", Kind: wharf.AssetData, Name: name, Spec: spec, Digest: digest, Tags: map[string]string{}, CreatedBy: "owner"}))
+}
+
+var inlineStyleOrScript = regexp.MustCompile(`<script>|<script [^>]*>[^<]|style="`)
+
+// TestStudioOpsPagesByRole opens every operations page as a Reader and
+// checks each renders within the layout without inline styles, then that
+// the audit log is the Owner's alone.
+func TestStudioOpsPagesByRole(t *testing.T) {
+	f, _ := userFixture(t)
+	users := studioUsers(t, f)
+	seedOps(t, f)
+	putData(t, f, "taxi-data", "taxi.csv", []byte("distance,hour,fare\n1.5,8,7.25\n"))
+	pages := map[string]string{
+		"/workspaces/ws-a/models":                           "taxi-model",
+		"/workspaces/ws-a/models/taxi-model":                "@champion",
+		"/workspaces/ws-a/endpoints":                        "taxi-ep",
+		"/workspaces/ws-a/endpoints/taxi-ep":                "secret-key" + "-never-shown",
+		"/workspaces/ws-a/endpoints/taxi-ep?tab=logs":       "Deployment log",
+		"/workspaces/ws-a/endpoints/taxi-ep?tab=monitoring": "Requests per second",
+		"/workspaces/ws-a/batch-endpoints":                  "taxi-batch",
+		"/workspaces/ws-a/batch-endpoints/taxi-batch":       "No jobs yet",
+		"/workspaces/ws-a/data":                             "taxi-data",
+		"/workspaces/ws-a/environments":                     "python:3.11-slim",
+		"/workspaces/ws-a/environments/taxi-environments":   "image: python:3.11-slim",
+		"/workspaces/ws-a/components":                       "taxi-components",
+		"/workspaces/ws-a/components/taxi-components":       "command: python train.py",
+		"/workspaces/ws-a/computes":                         "0 of 4",
+		"/workspaces/ws-a/schedules":                        "cron 0 2 * * *",
+	}
+	for path, want := range pages {
+		resp, page := users["reader"].do("GET", path, nil, nil)
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s as a Reader: %d\n%s", path, resp.StatusCode, f.logs.String())
+			continue
+		}
+		if strings.HasSuffix(want, "-never-shown") {
+			if strings.Contains(page, "secret-key") {
+				t.Errorf("GET %s shows an endpoint key to a Reader", path)
+			}
+		} else if !strings.Contains(page, want) {
+			t.Errorf("GET %s lacks %q:\n%s", path, want, page)
+		}
+		if !strings.Contains(page, `aria-label="Workspace sections"`) || inlineStyleOrScript.MatchString(page) {
+			t.Errorf("GET %s is not in the layout, or has inline style or script", path)
+		}
+	}
+	// The audit log: the Owner's, not a Reader's or a Data Scientist's,
+	// and its link shows only to the Owner.
+	for _, who := range []string{"reader", "datasci"} {
+		resp, _ := users[who].do("GET", "/workspaces/ws-a/audit", nil, nil)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("audit log as %s: %d", who, resp.StatusCode)
+		}
+		if _, home := users[who].do("GET", "/workspaces/ws-a/models", nil, nil); strings.Contains(home, ">Audit</a>") {
+			t.Errorf("%s is shown the audit log link", who)
+		}
+	}
+	_, ep := users["reader"].do("GET", "/workspaces/ws-a/endpoints/taxi-ep", nil, nil)
+	users["reader"].postForm("/workspaces/ws-a/endpoints/taxi-ep/traffic", url.Values{"csrf_token": {formTokenOrMeta(t, ep)}, "traffic.green": {"100"}})
+	resp, page := users["owner"].do("GET", "/workspaces/ws-a/audit", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, ">Audit</a>") {
+		t.Fatalf("audit log as the Owner: %d\n%s", resp.StatusCode, page)
+	}
+	// A refused call in ws-a (the Reader's) is listed; the sign-ins, at the
+	// server scope, are not a workspace's.
+	if !strings.Contains(page, "<td>POST /workspaces/ws-a/endpoints/taxi-ep/traffic</td><td class=\"num\">403</td><td>denied</td>") || strings.Contains(page, "POST /signin") {
+		t.Errorf("audit log does not list the workspace's events alone:\n%s", page)
+	}
+}
+
+// TestStudioOpsEndpointRoles checks the endpoint page hides what a role
+// may not do and the server refuses it all the same: a Reader sees the
+// traffic read-only and no keys, and its POSTs are refused; a Data
+// Scientist changes the traffic, and a split that does not add up is
+// refused without changing what is stored.
+func TestStudioOpsEndpointRoles(t *testing.T) {
+	f, _ := userFixture(t)
+	users := studioUsers(t, f)
+	seedOps(t, f)
+	const page = "/workspaces/ws-a/endpoints/taxi-ep"
+	_, reader := users["reader"].do("GET", page, nil, nil)
+	if strings.Contains(reader, `name="traffic.blue"`) || strings.Contains(reader, "listKeys") || !strings.Contains(reader, "may not change the traffic") ||
+		!strings.Contains(reader, "Keys are hidden: your role may not read them") {
+		t.Errorf("Reader's endpoint page offers what a Reader may not do:\n%s", reader)
+	}
+	csrf := formTokenOrMeta(t, reader)
+	post := func(who, path string, v url.Values, token string) (*http.Response, string) {
+		v.Set("csrf_token", token)
+		return users[who].postForm(path, v)
+	}
+	if resp, _ := post("reader", page+"/traffic", url.Values{"traffic.blue": {"0"}, "traffic.green": {"100"}}, csrf); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("Reader's traffic change: %d, want 403", resp.StatusCode)
+	}
+	if resp, body := post("reader", page+"/test", url.Values{"request": {`{}`}}, csrf); resp.StatusCode != http.StatusForbidden || strings.Contains(body, "secret-key") {
+		t.Errorf("Reader's test request: %d", resp.StatusCode)
+	}
+	if st := users["reader"].api("POST", "/api/v1/workspaces/ws-a/onlineEndpoints/taxi-ep/listKeys", "{}", csrf); st != http.StatusForbidden {
+		t.Errorf("Reader's listKeys: %d", st)
+	}
+	ep, err := f.db.FindOnlineEndpoint(context.Background(), "ws-a", "taxi-ep")
+	if err != nil || ep.Traffic["blue"] != 100 {
+		t.Fatalf("traffic after refused changes: %v %v", ep, err)
+	}
+
+	_, ds := users["datasci"].do("GET", page, nil, nil)
+	if !strings.Contains(ds, `name="traffic.blue"`) || !strings.Contains(ds, `/onlineEndpoints/taxi-ep/listKeys`) || strings.Contains(ds, "secret-key") {
+		t.Errorf("Data Scientist's endpoint page lacks the traffic form or the reveal button, or shows a key:\n%s", ds)
+	}
+	dsToken := formToken(t, ds)
+	// Without the CSRF token the change is refused.
+	if resp, _ := post("datasci", page+"/traffic", url.Values{"traffic.blue": {"30"}, "traffic.green": {"70"}}, ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("traffic change without CSRF token: %d", resp.StatusCode)
+	}
+	resp, body := post("datasci", page+"/traffic", url.Values{"traffic.blue": {"50"}, "traffic.green": {"20"}}, dsToken)
+	if resp.StatusCode != 200 || !strings.Contains(body, "must add up to 0 or 100") {
+		t.Errorf("a split of 70%%: %d\n%s", resp.StatusCode, body)
+	}
+	if ep, _ := f.db.FindOnlineEndpoint(context.Background(), "ws-a", "taxi-ep"); ep.Traffic["blue"] != 100 {
+		t.Errorf("a refused split changed the traffic: %v", ep.Traffic)
+	}
+	resp, body = post("datasci", page+"/traffic", url.Values{"traffic.blue": {"30"}, "traffic.green": {"70"}}, dsToken)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Traffic updated") {
+		t.Fatalf("traffic change: %d\n%s", resp.StatusCode, body)
+	}
+	if ep, _ := f.db.FindOnlineEndpoint(context.Background(), "ws-a", "taxi-ep"); ep.Traffic["blue"] != 30 || ep.Traffic["green"] != 70 {
+		t.Errorf("stored traffic %v, want blue 30 green 70", ep.Traffic)
+	}
+	// The reveal button's route answers the keys to a Data Scientist.
+	resp, keys := users["datasci"].do("POST", "/api/v1/workspaces/ws-a/onlineEndpoints/taxi-ep/listKeys", strings.NewReader("{}"),
+		map[string]string{"Content-Type": "application/json", "X-CSRF-Token": dsToken})
+	if resp.StatusCode != 200 || !strings.Contains(keys, "secret-key-primary") {
+		t.Errorf("listKeys as a Data Scientist: %d %s", resp.StatusCode, keys)
+	}
+	// The Test tab is prefilled, even for a model without files here.
+	if _, test := users["datasci"].do("GET", page+"?tab=test", nil, nil); !strings.Contains(test, `<textarea id="request"`) || !strings.Contains(test, "input_data") {
+		t.Errorf("Test tab:\n%s", test)
+	}
+}
+
+var metaCSRF = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+
+// formTokenOrMeta finds the session's CSRF token on a page that may have
+// no form: the layout's meta element holds it.
+func formTokenOrMeta(t *testing.T, page string) string {
+	t.Helper()
+	if m := metaCSRF.FindStringSubmatch(page); m != nil {
+		return m[1]
+	}
+	return formToken(t, page)
+}
+
+// TestStudioOpsDataPreview checks a data asset's page shows the first rows
+// of its CSV file and of its Parquet file, and its definition.
+func TestStudioOpsDataPreview(t *testing.T) {
+	f, _ := userFixture(t)
+	users := studioUsers(t, f)
+	var csv strings.Builder
+	csv.WriteString("distance,hour,fare\n")
+	for i := range 100 {
+		csv.WriteString(strings.Repeat("1", 1+i%3) + ".5," + []string{"8", "9", "17"}[i%3] + ",7.25\n")
+	}
+	putData(t, f, "taxi-csv", "taxi.csv", []byte(csv.String()))
+	_, page := users["reader"].do("GET", "/workspaces/ws-a/data/taxi-csv", nil, nil)
+	if !strings.Contains(page, "<th scope=\"col\">distance</th><th scope=\"col\">hour</th><th scope=\"col\">fare</th>") ||
+		!strings.Contains(page, "<td>1.5</td><td>8</td><td>7.25</td>") || !strings.Contains(page, "<td>11.5</td><td>9</td>") {
+		t.Errorf("CSV preview lacks the header or the first rows:\n%s", page)
+	}
+	if n := strings.Count(page, "<td>7.25</td>"); n != 20 {
+		t.Errorf("CSV preview shows %d rows, want the first 20", n)
+	}
+	if !strings.Contains(page, "type: uri_file") {
+		t.Errorf("data page lacks the definition as YAML")
+	}
+
+	dir := t.TempDir()
+	pq := filepath.Join(dir, "taxi.parquet")
+	w, err := tabular.CreateParquet(pq, []string{"distance", "zone"}, []bool{true, false})
+	must(t, err)
+	must(t, w.Write(&tabular.Frame{Columns: []string{"distance", "zone"}, Num: [][]float64{{2.5, 3.5}, nil}, Text: [][]string{nil, {"Midtown", "Harlem"}}, Len: 2, FirstRow: 1}))
+	must(t, w.Close())
+	b, err := os.ReadFile(pq)
+	must(t, err)
+	putData(t, f, "taxi-parquet", "taxi.parquet", b)
+	_, page = users["reader"].do("GET", "/workspaces/ws-a/data/taxi-parquet", nil, nil)
+	if !strings.Contains(page, "<td>2.5</td><td>Midtown</td>") || !strings.Contains(page, "<td>3.5</td><td>Harlem</td>") {
+		t.Errorf("Parquet preview lacks its rows:\n%s", page)
+	}
+	// A folder's first table file is previewed.
+	m, err := func() (*snapshot.Manifest, error) {
+		folder := filepath.Join(t.TempDir(), "taxi")
+		must(t, os.MkdirAll(folder, 0o755))
+		must(t, os.WriteFile(filepath.Join(folder, "README.txt"), []byte("about"), 0o600))
+		must(t, os.WriteFile(filepath.Join(folder, "part-0.csv"), []byte("a,b\n1,2\n"), 0o600))
+		m, err := snapshot.Take(folder)
+		if err != nil {
+			return nil, err
+		}
+		return m, snapshot.Upload(context.Background(), m, folder, f.ts.Blobs)
+	}()
+	must(t, err)
+	spec, _ := json.Marshal(map[string]any{"type": "uri_folder", "path": "azureml://datastores/workspaceblobstore/paths/taxi", "kind": "folder"})
+	must(t, f.db.CreateAsset(context.Background(), &wharf.Asset{Workspace: "ws-a", Kind: wharf.AssetData, Name: "taxi-folder", Spec: spec, Digest: m.Digest, Tags: map[string]string{}}))
+	if _, page = users["reader"].do("GET", "/workspaces/ws-a/data/taxi-folder", nil, nil); !strings.Contains(page, "Preview of part-0.csv") || !strings.Contains(page, "<td>1</td><td>2</td>") {
+		t.Errorf("folder preview:\n%s", page)
+	}
+}
