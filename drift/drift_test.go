@@ -11,25 +11,33 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wharfml/wharf/internal/testneed"
 )
 
+var (
+	pythonOnce  sync.Once
+	pythonFound string
+)
+
 // scipyPython is a Python with numpy, scipy and scikit-learn.
 func scipyPython(t *testing.T) string {
 	t.Helper()
-	for _, env := range []string{"WHARF_TEST_PYTHON", "WHARF_TEST_MLFLOW3_PYTHON", "WHARF_TEST_MLFLOW2_PYTHON"} {
-		py := os.Getenv(env)
-		if py == "" {
-			continue
+	pythonOnce.Do(func() {
+		for _, env := range []string{"WHARF_TEST_PYTHON", "WHARF_TEST_MLFLOW3_PYTHON", "WHARF_TEST_MLFLOW2_PYTHON"} {
+			py := os.Getenv(env)
+			if py != "" && exec.Command(py, "-c", "import numpy, scipy, sklearn").Run() == nil {
+				pythonFound = py
+				return
+			}
 		}
-		if exec.Command(py, "-c", "import numpy, scipy, sklearn").Run() == nil {
-			return py
-		}
+	})
+	if pythonFound == "" {
+		testneed.Missing(t, "no Python with numpy, scipy and scikit-learn (set WHARF_TEST_MLFLOW3_PYTHON)")
 	}
-	testneed.Missing(t, "no Python with numpy, scipy and scikit-learn (set WHARF_TEST_MLFLOW3_PYTHON)")
-	return ""
+	return pythonFound
 }
 
 // writeCSV writes rows (the first is the header) to dir/name.
