@@ -263,7 +263,7 @@ func TestKSRowLimit(t *testing.T) {
 }
 
 // TestExternalSortMatchesInMemory sorts in runs of 1,000 values and
-// merges them: the same results, to the bit.
+// merges them, 3 at a time: the same results, to the bit.
 func TestExternalSortMatchesInMemory(t *testing.T) {
 	dir := t.TempDir()
 	refPath := writeCSV(t, dir, "ref.csv", driftTable(5, 7000, 0, false))
@@ -274,8 +274,8 @@ func TestExternalSortMatchesInMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(n int) { ChunkValues = n }(ChunkValues)
-	ChunkValues = 1000
+	defer func(n, m int) { ChunkValues, MaxMergeRuns = n, m }(ChunkValues, MaxMergeRuns)
+	ChunkValues, MaxMergeRuns = 1000, 3
 	got, err := Evaluate(context.Background(), s, ref, prod)
 	if err != nil {
 		t.Fatal(err)

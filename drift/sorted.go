@@ -16,6 +16,11 @@ import (
 // can make runs small.
 var ChunkValues = 1 << 21
 
+// MaxMergeRuns is the most runs merged at once: more are first merged
+// into longer runs, so that the merge's buffers (32 KiB a run) do not
+// grow with the number of rows.
+var MaxMergeRuns = 32
+
 // chunkPool recycles sort buffers (and their radix scratch) between
 // columns, so that memory stays at the buffers in flight.
 var chunkPool sync.Pool
@@ -132,14 +137,63 @@ func (s *sorter) stream() (stream, error) {
 	putChunk(s.buf)
 	putChunk(s.scratch)
 	s.buf, s.scratch = nil, nil
+	for len(s.runs) > MaxMergeRuns {
+		if err := s.mergeRuns(MaxMergeRuns); err != nil {
+			return nil, err
+		}
+	}
+	return openRuns(s.runs)
+}
+
+// mergeRuns merges the first n runs into one run at the end of the list.
+func (s *sorter) mergeRuns(n int) error {
+	m, err := openRuns(s.runs[:n])
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	f, err := os.CreateTemp(s.dir, "run-*.f64")
+	if err != nil {
+		return fmt.Errorf("sorting a column: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<15)
+	var b [8]byte
+	for {
+		v, ok, err := m.next()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if !ok {
+			break
+		}
+		binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
+		w.Write(b[:])
+	}
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sorting a column: %w", err)
+	}
+	for _, p := range s.runs[:n] {
+		os.Remove(p)
+	}
+	s.runs = append(s.runs[n:], f.Name())
+	return nil
+}
+
+// openRuns starts merging run files.
+func openRuns(paths []string) (*mergeStream, error) {
 	m := &mergeStream{}
-	for _, p := range s.runs {
+	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
 			m.close()
 			return nil, err
 		}
-		r := &runReader{f: f, r: bufio.NewReaderSize(f, 1<<16), buf: make([]float64, 4096)}
+		r := &runReader{f: f}
 		m.open = append(m.open, r)
 		if ok, err := r.fill(); err != nil {
 			m.close()
@@ -185,21 +239,21 @@ func (s *sliceStream) next() (float64, bool, error) {
 
 func (s *sliceStream) close() {}
 
-// runReader reads one sorted run file.
+// runReader reads one sorted run file, a block at a time.
 type runReader struct {
 	f   *os.File
-	r   *bufio.Reader
-	buf []float64
 	raw [4096 * 8]byte
 	i   int
 	n   int
 }
 
-func (r *runReader) head() float64 { return r.buf[r.i] }
+func (r *runReader) head() float64 {
+	return math.Float64frombits(binary.LittleEndian.Uint64(r.raw[r.i*8:]))
+}
 
 // fill reads the next block; false at the end of the run.
 func (r *runReader) fill() (bool, error) {
-	n, err := io.ReadFull(r.r, r.raw[:])
+	n, err := io.ReadFull(r.f, r.raw[:])
 	if err == io.EOF {
 		return false, nil
 	}
@@ -207,9 +261,6 @@ func (r *runReader) fill() (bool, error) {
 		return false, err
 	}
 	r.n = n / 8
-	for k := 0; k < r.n; k++ {
-		r.buf[k] = math.Float64frombits(binary.LittleEndian.Uint64(r.raw[k*8:]))
-	}
 	r.i = 0
 	return r.n > 0, nil
 }
