@@ -185,6 +185,16 @@ func (a *azureAPI) delete(ctx context.Context, key string) error {
 	return a.describe(err, "delete "+key)
 }
 
+// check reads the container's properties, which needs the container and
+// a credential that may read it.
+func (a *azureAPI) check(ctx context.Context) error {
+	_, err := a.c.GetProperties(ctx, nil)
+	if err := a.describe(err, "check the container"); !errors.Is(err, errNoObject) {
+		return err
+	}
+	return storageError(a.datastore, "check the container", wharf.ENOTFOUND, fmt.Errorf("container %q does not exist: create it, or fix container_name", a.container))
+}
+
 // describe turns an SDK error into errNoObject for a missing blob, or an
 // error that names the datastore and what to check.
 func (a *azureAPI) describe(err error, what string) error {

@@ -49,6 +49,9 @@ type objectAPI interface {
 	get(ctx context.Context, key string) (io.ReadCloser, int64, error)
 	head(ctx context.Context, key string) (int64, error)
 	delete(ctx context.Context, key string) error
+	// check asks the service whether the container or bucket exists and
+	// the credentials may use it.
+	check(ctx context.Context) error
 }
 
 // ObjectStore is a BlobStore in an object store: an Azure Blob Storage
@@ -197,6 +200,14 @@ func (s *ObjectStore) Delete(ctx context.Context, digest string) error {
 // same corruption error a reader would.
 func (s *ObjectStore) Verify(ctx context.Context, digest string) error {
 	return verify(ctx, s, digest)
+}
+
+// Check asks the service whether the container or bucket exists and the
+// credentials may use it, so that a mistake shows when a store is set up
+// rather than at the first upload. (A missing blob and a missing bucket
+// look the same to S3's HEAD, which has no body to say which.)
+func (s *ObjectStore) Check(ctx context.Context) error {
+	return s.api.check(ctx)
 }
 
 // countingReader counts the bytes read through it.

@@ -189,7 +189,7 @@ func TestObjectStoreErrorsNameTheDatastore(t *testing.T) {
 	azurite, moto := storagetest.StartAzurite(t), storagetest.StartMoto(t)
 	_, ctr := newContainer(t, azurite)
 	_, bucket := newBucket(t, moto)
-	azure := func(container, key string) wharf.BlobStore {
+	azure := func(container, key string) *blob.ObjectStore {
 		s, err := blob.NewAzure(blob.AzureConfig{Datastore: "lake", AccountURL: azurite, Account: storagetest.AzuriteAccount,
 			Container: container, AccountKey: key})
 		if err != nil {
@@ -200,7 +200,7 @@ func TestObjectStoreErrorsNameTheDatastore(t *testing.T) {
 	wrongKey := "AAAA" + storagetest.AzuriteKey[4:]
 	for _, tc := range []struct {
 		name  string
-		store wharf.BlobStore
+		store *blob.ObjectStore
 		code  string
 		says  string
 	}{
@@ -216,7 +216,14 @@ func TestObjectStoreErrorsNameTheDatastore(t *testing.T) {
 					t.Errorf("Put of %d bytes: %v; want code %s, naming the datastore, saying %q", size, err, tc.code, tc.says)
 				}
 			}
+			if err := tc.store.Check(ctx); wharf.ErrorCode(err) != tc.code || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("Check: %v; want code %s, saying %q", err, tc.code, tc.says)
+			}
 		})
 	}
-	_ = bucket
+	for _, good := range []*blob.ObjectStore{azure(ctr, storagetest.AzuriteKey), newS3Store(t, moto, bucket, storagetest.MotoAccessKey)} {
+		if err := good.Check(ctx); err != nil {
+			t.Errorf("Check of a reachable store: %v", err)
+		}
+	}
 }

@@ -180,6 +180,16 @@ func (a *s3API) delete(ctx context.Context, key string) error {
 	return a.describe(err, "delete "+key)
 }
 
+// check looks the bucket up, which needs the bucket and credentials that
+// may use it.
+func (a *s3API) check(ctx context.Context) error {
+	_, err := a.c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &a.bucket})
+	if err := a.describe(err, "check the bucket"); !errors.Is(err, errNoObject) {
+		return err
+	}
+	return storageError(a.datastore, "check the bucket", wharf.ENOTFOUND, fmt.Errorf("bucket %q does not exist: create it, or fix bucket", a.bucket))
+}
+
 // describe turns an SDK error into errNoObject for a missing key, or an
 // error that names the datastore and what to check.
 func (a *s3API) describe(err error, what string) error {
@@ -200,7 +210,7 @@ func (a *s3API) describe(err error, what string) error {
 	case code == "NoSuchBucket":
 		return storageError(a.datastore, what, wharf.ENOTFOUND, fmt.Errorf("bucket %q does not exist: create it, or fix bucket", a.bucket))
 	case code == "NoSuchKey" || code == "NotFound" || status == http.StatusNotFound:
-		if strings.HasPrefix(what, "look up ") || strings.HasPrefix(what, "read ") || strings.HasPrefix(what, "delete ") {
+		if strings.HasPrefix(what, "look up ") || strings.HasPrefix(what, "read ") || strings.HasPrefix(what, "delete ") || what == "check the bucket" {
 			return errNoObject
 		}
 	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied" ||

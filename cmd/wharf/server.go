@@ -71,6 +71,9 @@ type serverOptions struct {
 	// oidcCAFile holds extra certificate authorities trusted for fetching
 	// federated issuers' discovery documents and keys.
 	oidcCAFile string
+	// artifacts is the URL of the server's own content-addressed store
+	// (file://, azblob:// or s3://); empty for --data-dir/artifacts.
+	artifacts string
 	// sso are the single sign-on provider's settings; its client secret
 	// comes from a file or the environment, never the command line.
 	ssoIssuer, ssoClientID, ssoSecretFile, ssoName string
@@ -113,6 +116,9 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringArrayVar(&o.stepReadOnly, "step-ro-path", nil, "extra host path that every sandbox sees read-only (repeatable), e.g. a shared data folder or toolchain")
 	f.StringArrayVar(&o.blobEndpoints, "azure-blob-endpoint", nil, "ACCOUNT=URL: read data inputs of Azure storage account ACCOUNT (wasbs://...@ACCOUNT.blob.core.windows.net) "+
 		"from URL instead, e.g. Azurite's http://127.0.0.1:10000/devstoreaccount1 or a private endpoint (repeatable)")
+	f.StringVar(&o.artifacts, "artifacts", "", "where the content-addressed store of every file, model and output lives: file:///PATH, "+
+		"azblob://ACCOUNT/CONTAINER[/PREFIX][?endpoint=URL] (key in $AZURE_STORAGE_KEY or SAS in $AZURE_STORAGE_SAS_TOKEN) or "+
+		"s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true] (AWS credentials from the environment) (default file://DATA-DIR/artifacts)")
 	f.StringVar(&o.oidcCAFile, "oidc-ca-file", os.Getenv("WHARF_OIDC_CA_FILE"), "PEM file of extra certificate authorities trusted (besides the system's) when fetching the discovery documents and keys "+
 		"of federated credentials' issuers and of the --oidc-issuer, e.g. a GitHub Enterprise Server's or GitLab instance's private CA (default $WHARF_OIDC_CA_FILE)")
 	f.StringVar(&o.ssoIssuer, "oidc-issuer", "", "issuer URL of an OpenID Connect provider to offer single sign-on with on the sign-in page; "+
@@ -121,6 +127,26 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringVar(&o.ssoSecretFile, "oidc-client-secret-file", "", "file holding the client secret at the --oidc-issuer (default: $"+ssoSecretEnv+")")
 	f.StringVar(&o.ssoName, "oidc-provider-name", "", `name of the --oidc-issuer on the sign-in page, "Sign in with NAME" (default: the issuer's host)`)
 	return cmd
+}
+
+// openArtifacts opens the server's content-addressed store and, for one
+// elsewhere, checks at once that it answers: a wrong key or a missing
+// container then stops the server starting, named, rather than failing the
+// first upload.
+func openArtifacts(ctx context.Context, o serverOptions) (wharf.BlobStore, error) {
+	if o.artifacts == "" {
+		return blob.NewFS(filepath.Join(o.dataDir, "artifacts"))
+	}
+	blobs, err := blob.Open(ctx, o.artifacts, "artifacts")
+	if err != nil {
+		return nil, usagef("--artifacts: %v", err)
+	}
+	if objects, ok := blobs.(*blob.ObjectStore); ok {
+		if err := objects.Check(ctx); err != nil {
+			return nil, fmt.Errorf("--artifacts %s: %w", o.artifacts, err)
+		}
+	}
+	return blobs, nil
 }
 
 func defaultDataDir() string {
@@ -235,10 +261,10 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	issuer := &auth.Issuer{Issuer: "urn:wharf:tenant:" + tenant, Audience: wharfhttp.APIAudience, TTL: o.tokenTTL, Keys: ring}
-	blobs, err := blob.NewFS(filepath.Join(o.dataDir, "artifacts"))
+	blobs, err := openArtifacts(ctx, o)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open artifact store: %w", err)
+		return nil, err
 	}
 	srv := wharfhttp.NewServer(db, issuer, tenant, logger)
 	srv.Blobs = blobs
