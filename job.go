@@ -144,6 +144,9 @@ type JobAttempt struct {
 	PID       int    `json:"pid,omitempty"`
 	PGID      int    `json:"pgid,omitempty"`
 	ProcStart uint64 `json:"proc_start,omitempty"`
+	// Ranks are the processes of a distributed attempt while they run,
+	// each identified as PID, PGID and ProcStart identify a single one.
+	Ranks []AttemptProcess `json:"ranks,omitempty"`
 	// ProcessStarted and ProcessEnded bound the attempt's process, from
 	// just before it was started to its exit; unset when no process ran. Started to Ended is the whole attempt, so the
 	// difference is what staging, the environment and saving outputs
@@ -164,6 +167,13 @@ type JobFilter struct {
 // for a list's filter choices.
 type JobFacets struct {
 	Statuses, ExperimentNames, Computes, SubmittedBy []string
+}
+
+// AttemptProcess identifies one process of an attempt while it runs.
+type AttemptProcess struct {
+	PID       int    `json:"pid"`
+	PGID      int    `json:"pgid"`
+	ProcStart uint64 `json:"proc_start"`
 }
 
 // JobService stores jobs. The scheduler changes a job only through

@@ -93,6 +93,10 @@ func (c *ComponentSpec) Clone() *ComponentSpec {
 		out.Parallel = &p
 	}
 	out.Resources.Locations = append([]string(nil), c.Resources.Locations...)
+	if g := c.Resources.GPUsPerInstance; g != nil {
+		n := *g
+		out.Resources.GPUsPerInstance = &n
+	}
 	out.Inputs = make(map[string]*InputSpec, len(c.Inputs))
 	for k, v := range c.Inputs {
 		in := *v
@@ -149,6 +153,10 @@ type Resources struct {
 	MaxInstanceCount int               `yaml:"max_instance_count"`
 	Locations        []string          `yaml:"locations"`
 	Properties       map[string]string `yaml:"properties"`
+	// GPUsPerInstance, when set, is how many GPUs each instance gets,
+	// whatever instance_type or the compute's size would give: a Wharf
+	// field, for hosts whose GPUs no Azure size describes.
+	GPUsPerInstance *int `yaml:"gpus_per_instance"`
 }
 
 // Distribution configures a distributed run; defaults are filled in as
@@ -526,6 +534,15 @@ func (s scope) resources(n *yaml.Node, field string, res *Resources) {
 	}
 	if res.MaxInstanceCount < 0 {
 		s.fail(n, join(field, "max_instance_count"), "max_instance_count must not be negative")
+	}
+	if res.GPUsPerInstance != nil && *res.GPUsPerInstance < 0 {
+		at := n
+		for _, e := range entries(n) {
+			if e.key.Value == "gpus_per_instance" {
+				at = e.value
+			}
+		}
+		s.fail(at, join(field, "gpus_per_instance"), "gpus_per_instance must not be negative, got %d", *res.GPUsPerInstance)
 	}
 }
 

@@ -344,6 +344,10 @@ func TestValidationErrors(t *testing.T) {
 			`testdata/errors/command_refs.yml:6:14: field jobs.train.command: command uses ${{outputs.model}} but no output "model" is declared`,
 			`testdata/errors/command_refs.yml:8:14: field jobs.train.compute: compute local is not allowed inside a pipeline`,
 		}},
+		{"resources and distribution", "testdata/errors/resources.yml", nil, []string{
+			`testdata/errors/resources.yml:8:22: field resources.gpus_per_instance: gpus_per_instance must not be negative, got -1`,
+			`testdata/errors/resources.yml:10:3: field distribution.type: distribution type must be mpi, pytorch, tensorflow or ray, got "horovod"`,
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -335,6 +335,11 @@ func (run *resolution) stepSpec(plan *jobspec.Plan, st *jobspec.Step) (*schedule
 	if st.DefaultDatastore != "" {
 		spec.Datastore = st.DefaultDatastore
 	}
+	spec.InstanceType, spec.GPUsPerInstance = comp.Resources.InstanceType, comp.Resources.GPUsPerInstance
+	if d := comp.Distribution; d != nil && d.Type != "ray" {
+		spec.Distribution = &scheduler.DistributionSpec{Type: d.Type, InstanceCount: max(comp.Resources.InstanceCount, 1),
+			ProcessCountPerInstance: d.ProcessCountPerInstance, WorkerCount: d.WorkerCount, ParameterServerCount: d.ParameterServerCount}
+	}
 	if spec.Compute == "" {
 		spec.Compute = Serverless
 	}

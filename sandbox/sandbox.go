@@ -59,6 +59,9 @@ type Mount struct {
 	Source string
 	// Writable mounts it read-write; the default is read-only.
 	Writable bool
+	// Device mounts a device file (a GPU's, say) so that it can be
+	// opened as a device; other mounts of /dev files cannot be.
+	Device bool
 }
 
 // Spec is one process to run in a sandbox.
@@ -239,7 +242,10 @@ func (s *Sandbox) Command(spec Spec) (*exec.Cmd, error) {
 	}
 	for _, m := range mounts {
 		flag := "--ro-bind"
-		if m.Writable {
+		switch {
+		case m.Device:
+			flag = "--dev-bind"
+		case m.Writable:
 			flag = "--bind"
 		}
 		src := m.Path

@@ -82,7 +82,17 @@ func (a *attemptRec) set(ctx context.Context, st *wharf.Job, status string, p *l
 	return a.write(ctx, st, status, p)
 }
 
-func (a *attemptRec) write(ctx context.Context, st *wharf.Job, status string, p *local.Process) (*wharf.Job, error) {
+// addRank writes the attempt Running with one more of its distributed
+// processes, so that a server that dies from here on finds each of them
+// to stop. Calls must not overlap.
+func (a *attemptRec) addRank(ctx context.Context, st *wharf.Job, p local.Process) {
+	a.settle()
+	_, _ = a.write(ctx, st, wharf.JobRunning, nil, func(r *wharf.JobAttempt) {
+		r.Ranks = append(r.Ranks, wharf.AttemptProcess{PID: p.PID, PGID: p.PGID, ProcStart: p.StartTime})
+	})
+}
+
+func (a *attemptRec) write(ctx context.Context, st *wharf.Job, status string, p *local.Process, more ...func(r *wharf.JobAttempt)) (*wharf.Job, error) {
 	j, err := a.s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		keepRun(j, st)
 		if j.Status == wharf.JobCancelRequested && status != wharf.JobFinalizing {
@@ -93,6 +103,9 @@ func (a *attemptRec) write(ctx context.Context, st *wharf.Job, status string, p 
 		r.Status = status
 		if p != nil {
 			r.PID, r.PGID, r.ProcStart = p.PID, p.PGID, p.StartTime
+		}
+		for _, m := range more {
+			m(r)
 		}
 		j.Status = status
 		return nil

@@ -39,12 +39,16 @@ func (s *Scheduler) recover(ctx context.Context) error {
 		}
 		if n := len(j.Attempts); n > 0 {
 			a := j.Attempts[n-1]
+			procs := a.Ranks
 			if a.PGID > 0 {
-				killed, err := local.KillOrphan(local.Process{PID: a.PID, PGID: a.PGID, StartTime: a.ProcStart})
+				procs = append(procs, wharf.AttemptProcess{PID: a.PID, PGID: a.PGID, ProcStart: a.ProcStart})
+			}
+			for _, p := range procs {
+				killed, err := local.KillOrphan(local.Process{PID: p.PID, PGID: p.PGID, StartTime: p.ProcStart})
 				if err != nil {
-					s.Logger.Warn("stopping a process left by the previous server failed", "job", j.Name, "pid", a.PID, "err", err)
+					s.Logger.Warn("stopping a process left by the previous server failed", "job", j.Name, "pid", p.PID, "err", err)
 				} else if killed {
-					s.Logger.Info("stopped a process left by the previous server", "job", j.Name, "pid", a.PID)
+					s.Logger.Info("stopped a process left by the previous server", "job", j.Name, "pid", p.PID)
 				}
 			}
 		}
@@ -65,7 +69,7 @@ func (s *Scheduler) markInterrupted(ctx context.Context, j *wharf.Job) error {
 				a.Status = wharf.JobFailed
 				a.Error = interruptedPrefix + ": the server stopped while the step was " + j.Status
 				a.Ended = &now
-				a.PID, a.PGID, a.ProcStart = 0, 0, 0
+				a.PID, a.PGID, a.ProcStart, a.Ranks = 0, 0, 0, nil
 			}
 			if strings.HasPrefix(a.Error, interruptedPrefix) {
 				interrupted++

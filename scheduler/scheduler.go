@@ -65,6 +65,9 @@ type Scheduler struct {
 	// each attempt's folders to its user and tells the executor which
 	// folders the attempt may reach. It must be the executor's sandbox.
 	Sandbox *sandbox.Sandbox
+	// GPUs are the host's GPUs, which steps that ask for some get a
+	// share of (CUDA_VISIBLE_DEVICES); nil finds them with nvidia-smi.
+	GPUs *local.GPUs
 	// SweepPollInterval is how often the metrics of a sweep's running
 	// trials are read while an early termination policy watches them;
 	// zero is DefaultSweepPollInterval.
@@ -122,6 +125,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	}
 	if s.Exec == nil {
 		s.Exec = &local.Executor{}
+	}
+	if s.GPUs == nil {
+		s.GPUs = &local.GPUs{}
 	}
 	s.wake = make(chan struct{}, 1)
 	s.mu.Lock()

@@ -34,6 +34,8 @@ type fixture struct {
 	now func() time.Time
 	// envs, when set, builds Python environments.
 	envs *pyenv.Builder
+	// gpus, when set, are the host's GPUs as the schedulers see them.
+	gpus *local.GPUs
 }
 
 // noScan is the fixture's ScanInterval: longer than any test, so that
@@ -74,7 +76,7 @@ func (f *fixture) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	f.sched = &scheduler.Scheduler{Store: f.db, Blobs: f.blobs, Exec: &local.Executor{KillGrace: time.Second},
 		WorkDir: filepath.Join(f.dir, "jobs"), TrackingURI: func(ws string) string { return "http://127.0.0.1:1/mlflow/" + ws },
-		Now: f.now, Envs: f.envs, ScanInterval: noScan}
+		Now: f.now, Envs: f.envs, GPUs: f.gpus, ScanInterval: noScan}
 	if err := f.sched.Start(ctx); err != nil {
 		f.t.Fatal(err)
 	}

@@ -45,6 +45,29 @@ type StepSpec struct {
 	// Sweep is set on a sweep: the spec is then its trial's, which each
 	// trial runs with its hyperparameters as the inputs of their names.
 	Sweep *sweep.Config `json:"sweep,omitempty"`
+	// Distribution, when set, runs the command as a group of processes
+	// that find each other as Azure ML's do (see ranks.go); nil runs it
+	// once.
+	Distribution *DistributionSpec `json:"distribution,omitempty"`
+	// InstanceType is resources.instance_type, the VM size each instance
+	// asks for; its GPUs count, as the compute's size does without it.
+	InstanceType string `json:"instance_type,omitempty"`
+	// GPUsPerInstance is resources.gpus_per_instance: each instance's
+	// GPUs, whatever the sizes say; nil leaves them to the sizes.
+	GPUsPerInstance *int `json:"gpus_per_instance,omitempty"`
+}
+
+// DistributionSpec is a distributed step: distribution and
+// resources.instance_count as the job wrote them, defaults filled in.
+type DistributionSpec struct {
+	// Type is pytorch, mpi or tensorflow.
+	Type          string `json:"type"`
+	InstanceCount int    `json:"instance_count"`
+	// ProcessCountPerInstance is for pytorch and mpi.
+	ProcessCountPerInstance int `json:"process_count_per_instance,omitempty"`
+	// WorkerCount and ParameterServerCount are for tensorflow.
+	WorkerCount          int `json:"worker_count,omitempty"`
+	ParameterServerCount int `json:"parameter_server_count,omitempty"`
 }
 
 // EnvSpec is the environment a step runs in.
@@ -150,6 +173,12 @@ func reuseKey(s *StepSpec, resolved map[string]string) string {
 	write("wharf-step-v1", s.ComponentHash, s.Command, s.CodeDigest, s.Environment.hash())
 	for _, k := range sortedKeys(s.EnvVars) {
 		write("env", k, s.EnvVars[k])
+	}
+	if s.Distribution != nil {
+		// How many processes compute the outputs may change them; a
+		// step that runs once keeps the key it always had.
+		d, _ := json.Marshal(s.Distribution)
+		write("distribution", string(d))
 	}
 	for _, k := range sortedKeys(resolved) {
 		write("in", k, s.Inputs[k].Type, resolved[k])

@@ -81,26 +81,51 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	}
 	say("attempt %d of step %s queued on compute %s (at most %d at once)", attempt, st.Name, compute.Name, compute.MaxInstances)
 
-	// Only a step that waits for its slot is recorded as Queued; one
-	// that gets it at once is next written as Running, or as Starting if
-	// staging takes a while (see attemptRec).
-	slot := st.Workspace + "/" + compute.Name
-	release, free := s.slots.TryAcquire(slot, compute.MaxInstances)
-	if !free {
+	if why := s.tooFewGPUs(spec, compute); why != "" {
+		// Waiting would never end.
+		return s.failQueued(ctx, st, at, why, logf)
+	}
+
+	// Only a step that waits for its slot (or its GPUs) is recorded as
+	// Queued; one that gets it at once is next written as Running, or as
+	// Starting if staging takes a while (see attemptRec).
+	queued := func() error {
+		if at.fields == nil {
+			return nil // written already
+		}
 		st, err = s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 			j.Status = wharf.JobQueued
 			at.fields(j)
 			return nil
 		})
-		if err != nil {
+		if err == nil {
+			at.fields = nil
+		}
+		return err
+	}
+	slot := st.Workspace + "/" + compute.Name
+	release, free := s.slots.TryAcquire(slot, compute.MaxInstances)
+	if !free {
+		if err := queued(); err != nil {
 			return err
 		}
-		at.fields = nil
 		if release, err = s.slots.Acquire(ctx, slot, compute.MaxInstances); err != nil {
 			return s.interrupted(st, at, "canceled while queued")
 		}
 	}
 	defer release()
+	perGPU, _ := gpusPerInstance(spec, compute)
+	gpus, free := s.GPUs.TryAcquire(perGPU * instances(spec))
+	if !free {
+		say("waiting for %d GPUs held by other steps", perGPU*instances(spec))
+		if err := queued(); err != nil {
+			return err
+		}
+		if gpus, err = s.GPUs.Acquire(ctx, perGPU*instances(spec)); err != nil {
+			return s.interrupted(st, at, "canceled while queued")
+		}
+	}
+	defer s.GPUs.Release(gpus)
 	at.started = s.Now().UTC()
 	at.passing(ctx, st, wharf.JobStarting)
 	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(attempt))
@@ -163,6 +188,9 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	if err := s.confine(task, dir, st, env); err != nil {
 		return s.attemptFailed(ctx, st, at, spec, nil, "preparing the sandbox: "+err.Error(), logf)
 	}
+	if s.Sandbox != nil && len(gpus) > 0 {
+		task.Mounts = append(task.Mounts, gpuDevices()...)
+	}
 	if s.Sandbox != nil {
 		withdraw, err := s.shareWithZygote(task, st.Workspace, spec.Component, st.Name)
 		if err != nil {
@@ -175,9 +203,38 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	// Running is recorded with the process, before Run acts on it, so
 	// that a server that dies from here on finds the process to stop.
 	at.settle()
-	res := s.Exec.Run(ctx, task, func(p local.Process) {
-		_, _ = at.set(context.WithoutCancel(ctx), st, wharf.JobRunning, &p)
-	})
+	var res local.Result
+	who := "the command"
+	if spec.Distribution == nil {
+		if visible, hide := s.visibleGPUs(gpus, spec, 0); hide {
+			task.Env = withVars(task.Env, map[string]string{"CUDA_VISIBLE_DEVICES": visible}, spec)
+		}
+		res = s.Exec.Run(ctx, task, func(p local.Process) {
+			_, _ = at.set(context.WithoutCancel(ctx), st, wharf.JobRunning, &p)
+		})
+	} else {
+		ranks, err := planRanks(spec.Distribution, freeLocalPort)
+		if err != nil {
+			return s.attemptFailed(ctx, st, at, spec, nil, err.Error(), logf)
+		}
+		say("starting %d processes (distribution %s, %d instances)", len(ranks), spec.Distribution.Type, instances(spec))
+		var failed *rankFailure
+		res, failed = s.runRanks(ctx, task, ranks,
+			func(label string) string { return s.rankLogPath(st.Workspace, st.Name, attempt, label) },
+			func(r rank) []string {
+				vars := r.Env
+				if visible, hide := s.visibleGPUs(gpus, spec, r.Node); hide {
+					vars["CUDA_VISIBLE_DEVICES"] = visible
+				}
+				return withVars(task.Env, vars, spec)
+			}, logf, func(p local.Process) { at.addRank(context.WithoutCancel(ctx), st, p) })
+		if failed != nil {
+			who = failed.Label
+			if res.Err != nil {
+				res.Err = fmt.Errorf("%s: %w", who, res.Err)
+			}
+		}
+	}
 	switch {
 	case res.Err != nil:
 		return s.attemptFailed(ctx, st, at, spec, &res, res.Err.Error(), logf)
@@ -192,7 +249,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		return s.attemptFailed(ctx, st, at, spec, &res,
 			fmt.Sprintf("timed out after %d seconds (limits.timeout)", spec.TimeoutSeconds), logf)
 	case res.ExitCode != 0:
-		return s.attemptFailed(ctx, st, at, spec, &res, fmt.Sprintf("the command exited with code %d", res.ExitCode)+s.failureReason(st), logf)
+		return s.attemptFailed(ctx, st, at, spec, &res, fmt.Sprintf("%s exited with code %d", who, res.ExitCode)+s.failureReason(st), logf)
 	}
 
 	if err := verified(); err != nil {
@@ -383,7 +440,7 @@ func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, at *attemp
 	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		a := at.apply(j)
 		a.Status, a.ExitCode, a.Error, a.Ended = wharf.JobFailed, code, reason, &now
-		a.PID, a.PGID, a.ProcStart = 0, 0, 0
+		a.PID, a.PGID, a.ProcStart, a.Ranks = 0, 0, 0, nil
 		keepRun(j, st)
 		if ran != nil {
 			a.ProcessStarted, a.ProcessEnded = processTimes(ran)
@@ -437,7 +494,7 @@ func (s *Scheduler) interrupted(st *wharf.Job, at *attemptRec, reason string) er
 		}
 		if a != nil {
 			a.Status, a.Error, a.Ended = wharf.JobCanceled, reason, &now
-			a.PID, a.PGID, a.ProcStart = 0, 0, 0
+			a.PID, a.PGID, a.ProcStart, a.Ranks = 0, 0, 0, nil
 		}
 		keepRun(j, st)
 		if !wharf.JobTerminal(j.Status) {
