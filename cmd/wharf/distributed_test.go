@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,5 +63,31 @@ func TestDistributedPytorchAllReduceFromYAML(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("the stream lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestGPUStepSeesTheOneGPUItAskedFor needs a machine with an NVIDIA GPU
+// and the CUDA build of torch that scripts/test installs; elsewhere it is
+// skipped, saying why.
+func TestGPUStepSeesTheOneGPUItAskedFor(t *testing.T) {
+	if _, err := exec.LookPath("nvidia-smi"); err != nil {
+		t.Skip("no GPU on this machine: nvidia-smi is not on PATH")
+	}
+	python := os.Getenv("WHARF_TEST_TORCH_PYTHON")
+	if python == "" {
+		missing(t, "WHARF_TEST_TORCH_PYTHON is not set (scripts/test installs torch from requirements-torch.txt)")
+	}
+	e := newCLIEnv(t)
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	e.ok("ml", "compute", "create", "-n", "gpu-cluster", "-w", "mlw", "--size", "Standard_NC6s_v3")
+	job := writeFile(t, t.TempDir(), "job.yml", `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+command: `+python+` -c "import torch; x = torch.ones(1024, device='cuda'); print('cuda devices', torch.cuda.device_count(), 'sum', int(x.sum().item()))"
+environment:
+  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04
+compute: azureml:gpu-cluster
+`)
+	out := e.ok("ml", "job", "create", "--file", job, "--stream", "-w", "mlw")
+	if !strings.Contains(out, "cuda devices 1 sum 1024") {
+		t.Errorf("the GPU step did not see exactly its one GPU:\n%s", out)
 	}
 }
