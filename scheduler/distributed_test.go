@@ -249,3 +249,24 @@ PY`)
 		t.Errorf("ranks reduced to %v, want %v", got, want)
 	}
 }
+
+func TestCancelStopsEveryRank(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	j := f.submit(distributedJob(&scheduler.DistributionSpec{Type: "mpi", InstanceCount: 2, ProcessCountPerInstance: 1},
+		`echo $$ > `+dir+`/pid-$OMPI_COMM_WORLD_RANK; exec sleep 300`))
+	waitForFiles(t, dir+"/pid-0", dir+"/pid-1")
+	if _, err := f.sched.Cancel(t.Context(), "ws", j.Name); err != nil {
+		t.Fatal(err)
+	}
+	if done := f.wait(j.Name); done.Status != wharf.JobCanceled || len(done.Attempts) != 1 || len(done.Attempts[0].Ranks) != 0 {
+		t.Fatalf("after cancel: %s, attempts %+v", done.Status, done.Attempts)
+	}
+	for _, r := range []string{"0", "1"} {
+		b, _ := os.ReadFile(filepath.Join(dir, "pid-"+r))
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if p, err := local.LookupProcess(pid); err == nil && p.PID == pid && syscall.Kill(pid, 0) == nil {
+			t.Errorf("rank %s (pid %d) still runs after cancel", r, pid)
+		}
+	}
+}
