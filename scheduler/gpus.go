@@ -49,8 +49,16 @@ func (s *Scheduler) tooFewGPUs(spec *StepSpec, compute *wharf.Compute) string {
 	if none == "" {
 		none = fmt.Sprintf("this host has %d", len(host))
 	}
-	return fmt.Sprintf("the step asks for %d GPUs (%d per instance from %s, %d instances), more than exist: %s",
-		need, per, source, instances(spec), none)
+	return fmt.Sprintf("the step asks for %s (%d per instance from %s, %s), more than exist: %s",
+		count(need, "GPU"), per, source, count(instances(spec), "instance"), none)
+}
+
+// count is n and the noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // visibleGPUs is CUDA_VISIBLE_DEVICES for the processes of instance node

@@ -113,7 +113,7 @@ func TestGPUStepFailsInQueuedOnAHostWithoutGPUs(t *testing.T) {
 	sub := distributedJob(nil, `true`)
 	sub.Steps[0].Spec.Compute = "gpu-cluster"
 	j := f.wait(f.submit(sub).Name)
-	if j.Status != wharf.JobFailed || !strings.Contains(j.Error, "asks for 1 GPUs (1 per instance from compute gpu-cluster's size Standard_NC6s_v3, 1 instances)") ||
+	if j.Status != wharf.JobFailed || !strings.Contains(j.Error, "asks for 1 GPU (1 per instance from compute gpu-cluster's size Standard_NC6s_v3, 1 instance)") ||
 		!strings.Contains(j.Error, "missing-nvidia-smi") {
 		t.Errorf("job %s: %q", j.Status, j.Error)
 	}
