@@ -73,6 +73,14 @@ type Metric struct {
 	DatasetDigest string
 }
 
+// MetricSample is a metric history as read for a chart.
+type MetricSample struct {
+	Points []*Metric
+	// Exact is true when Points is the whole history, false when it is
+	// a sample of it.
+	Exact bool
+}
+
 // Dataset describes data a run consumed (mlflow.log_input).
 type Dataset struct {
 	Name       string
@@ -188,6 +196,11 @@ type TrackingService interface {
 	// [startStep, endStep] when steps is non-nil), the last value always
 	// among them. Ids that name no run of the workspace add nothing.
 	MetricHistoryBulkInterval(ctx context.Context, workspace string, runIDs []string, key string, maxResults int, steps *[2]int64) ([]*Metric, error)
+	// MetricHistorySample reads a run's history of key for a chart, in
+	// order: whole when it holds at most exact values, else a sample of
+	// n values (the first and the last among them) found at a cost that
+	// does not grow with the history's length. ENOTFOUND for no such run.
+	MetricHistorySample(ctx context.Context, workspace, runID, key string, n, exact int) (*MetricSample, error)
 	// SearchDatasets lists the datasets runs of the experiments used, at
 	// most 1000.
 	SearchDatasets(ctx context.Context, workspace string, experimentIDs []string) ([]*DatasetSummary, error)

@@ -36,6 +36,7 @@ func RunTracking(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"ModelInputs", testModelInputs},
 		{"LoggedModelMetrics", testLoggedModelMetrics},
 		{"MetricHistoryBulk", testMetricHistoryBulk},
+		{"MetricHistorySample", testMetricHistorySample},
 		{"SearchDatasets", testSearchDatasets},
 		{"ConcurrentLogBatch", testConcurrentLogBatch},
 		{"TrackingWorkspaceIsolation", testTrackingWorkspaceIsolation},
@@ -1052,4 +1053,51 @@ func testDeleteWorkspaceTracking(t *testing.T, open Opener) {
 	if got := findRun(t, ts, "wx1", kept.ID); len(got.Params) != 1 || len(got.Metrics) != 1 {
 		t.Fatalf("run of the other workspace = %+v", got)
 	}
+}
+
+// testMetricHistorySample: a short history is read whole, a long one is
+// sampled in order with its first and last values, and a history logged
+// at one step is sampled over its timestamps.
+func testMetricHistorySample(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	exp := mkExperiment(t, s, "ws", "e")
+	run := mkRun(t, s, "ws", exp.ID, "r")
+	var ms []*wharf.Metric
+	for step := range 1000 {
+		v := float64(step % 97)
+		ms = append(ms, &wharf.Metric{Key: "loss", Value: v, Step: int64(step), Timestamp: 1000 + int64(step)},
+			&wharf.Metric{Key: "flat", Value: v, Step: 0, Timestamp: 5000 + int64(step)})
+	}
+	for i := 0; i < len(ms); i += 1000 {
+		must(t, s.LogBatch(ctx(t), "ws", run.ID, ms[i:i+1000], nil, nil))
+	}
+	whole, err := s.MetricHistorySample(ctx(t), "ws", run.ID, "loss", 100, 1000)
+	must(t, err)
+	if !whole.Exact || len(whole.Points) != 1000 || whole.Points[999].Step != 999 {
+		t.Errorf("history within the exact bound: exact %v, %d points", whole.Exact, len(whole.Points))
+	}
+	for _, key := range []string{"loss", "flat"} {
+		got, err := s.MetricHistorySample(ctx(t), "ws", run.ID, key, 50, 200)
+		must(t, err)
+		p := got.Points
+		if got.Exact || len(p) < 40 || len(p) > 50 {
+			t.Fatalf("%s: exact %v, %d points, want a sample of about 50", key, got.Exact, len(p))
+		}
+		if p[0].Timestamp != ms[0].Timestamp && p[0].Timestamp != ms[1].Timestamp || p[len(p)-1].Value != float64(999%97) {
+			t.Errorf("%s: sample does not start with the first value and end with the last: %+v ... %+v", key, p[0], p[len(p)-1])
+		}
+		for i := 1; i < len(p); i++ {
+			if p[i].Step < p[i-1].Step || p[i].Step == p[i-1].Step && p[i].Timestamp <= p[i-1].Timestamp {
+				t.Fatalf("%s: sample out of order at %d: %+v after %+v", key, i, p[i], p[i-1])
+			}
+		}
+	}
+	none, err := s.MetricHistorySample(ctx(t), "ws", run.ID, "nothing", 50, 200)
+	must(t, err)
+	if len(none.Points) != 0 {
+		t.Errorf("a key never logged has %d points", len(none.Points))
+	}
+	_, err = s.MetricHistorySample(ctx(t), "ws", "0123456789abcdef0123456789abcdef", "loss", 50, 200)
+	wantCode(t, err, wharf.ENOTFOUND)
 }
