@@ -195,6 +195,12 @@ var matrixExpect = map[string]string{
 	"GET /workspaces/{workspace}/jobs/{name}/graph":   readers,
 	"POST /workspaces/{workspace}/jobs/{name}/cancel": admins + " datasci",
 	"POST /workspaces/{workspace}/jobs/{name}/rerun":  admins + " datasci",
+	"GET /workspaces/{workspace}/experiments":         readers,
+	"GET /workspaces/{workspace}/experiments/{id}":    readers,
+	"GET /workspaces/{workspace}/runs/{id}":           readers,
+	"GET /workspaces/{workspace}/runs/{id}/artifact":  readers,
+	"GET /workspaces/{workspace}/compare":             readers,
+	"GET /workspaces/{workspace}/metric-history":      readers,
 }
 
 // publicRoutes need no credentials at all.

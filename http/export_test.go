@@ -17,3 +17,6 @@ func CountSecretVerifications(t testing.TB) *atomic.Int64 {
 	t.Cleanup(func() { verifySecret = verify })
 	return &n
 }
+
+// DownsampleM4 is downsampleM4, for its tests.
+var DownsampleM4 = downsampleM4

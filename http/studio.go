@@ -139,7 +139,7 @@ func (s *Server) studioRoute(pattern, action string, h http.HandlerFunc) {
 
 // studioTemplates maps a page name to its template, parsed with the layout.
 var studioTemplates = sync.OnceValue(func() map[string]*template.Template {
-	base := template.Must(template.New("").Funcs(studioFuncs).ParseFS(studio.Templates, "templates/layout.html"))
+	base := template.Must(template.New("").Funcs(studioFuncs).ParseFS(studio.Templates, "templates/layout.html", "templates/_*.html"))
 	names, err := fs.Glob(studio.Templates, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -147,7 +147,7 @@ var studioTemplates = sync.OnceValue(func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(path.Base(n), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "_") {
 			continue
 		}
 		out[name] = template.Must(template.Must(base.Clone()).ParseFS(studio.Templates, n))
@@ -304,6 +304,12 @@ func (s *Server) registerStudioRoutes() {
 	s.studioRoute("GET "+ws+"/jobs/{name}/graph", wharf.ActionJobRead, s.handleStudioJobGraph)
 	s.studioRoute("POST "+ws+"/jobs/{name}/cancel", wharf.ActionJobCancel, s.handleStudioCancelJob)
 	s.studioRoute("POST "+ws+"/jobs/{name}/rerun", wharf.ActionJobWrite, s.handleStudioRerunJob)
+	s.studioRoute("GET "+ws+"/experiments", wharf.ActionExperimentRead, s.handleStudioExperiments)
+	s.studioRoute("GET "+ws+"/experiments/{id}", wharf.ActionExperimentRead, s.handleStudioRuns)
+	s.studioRoute("GET "+ws+"/runs/{id}", wharf.ActionExperimentRead, s.handleStudioRun)
+	s.studioRoute("GET "+ws+"/runs/{id}/artifact", wharf.ActionArtifactRead, s.handleStudioArtifactFile)
+	s.studioRoute("GET "+ws+"/compare", wharf.ActionExperimentRead, s.handleStudioCompare)
+	s.studioRoute("GET "+ws+"/metric-history", wharf.ActionExperimentRead, s.handleStudioMetricHistory)
 }
 
 // studioFuncs are the helpers templates may call.
@@ -319,6 +325,15 @@ var studioFuncs = template.FuncMap{
 	},
 	"ago": func(t time.Time) string { return ago(time.Since(t)) },
 	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// chartOf and compareChartOf address the history of a metric key
+	// for the "chart" template: of one run, or of the runs of a
+	// comparison (a query of run= values).
+	"chartOf": func(ws, runID, key string) studioChart {
+		return studioChart{Key: key, Src: "/workspaces/" + ws + "/metric-history?" + url.Values{"run": {runID}, "key": {key}}.Encode()}
+	},
+	"compareChartOf": func(ws, runsQuery, key string) studioChart {
+		return studioChart{Key: key, Src: "/workspaces/" + ws + "/metric-history?" + runsQuery + "&" + url.Values{"key": {key}}.Encode()}
+	},
 	"bytes": output.Bytes,
 	"base":  path.Base,
 	// ms formats MLflow's milliseconds since the epoch.
@@ -330,6 +345,9 @@ var studioFuncs = template.FuncMap{
 	},
 }
 
+
+// studioChart is one metric chart: its key and where its data is.
+type studioChart struct{ Key, Src string }
 
 // ago says how long ago something happened, to the largest whole unit.
 func ago(d time.Duration) string {

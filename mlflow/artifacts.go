@@ -1,6 +1,7 @@
 package mlflow
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -261,23 +262,34 @@ func (h *Handler) getArtifact(w http.ResponseWriter, r *http.Request) {
 	h.serveArtifact(w, r, ws, p)
 }
 
+// OpenArtifact opens the stored file at p of a workspace's artifact tree;
+// content whose size disagrees with the tree is an EINTERNAL error. The
+// caller closes the reader.
+func OpenArtifact(ctx context.Context, store wharf.ArtifactService, blobs wharf.BlobStore, ws, p string) (*wharf.Artifact, io.ReadCloser, error) {
+	a, err := store.FindArtifact(ctx, ws, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, size, err := blobs.Open(ctx, a.Digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	if size != a.Size {
+		rc.Close()
+		return nil, nil, wharf.Errorf(wharf.EINTERNAL, "artifact %q: stored content is %d bytes, the index says %d", p, size, a.Size)
+	}
+	return a, rc, nil
+}
+
 // serveArtifact sends the stored file at p as an attachment.
 func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, ws, p string) {
-	a, err := h.Store.FindArtifact(r.Context(), ws, p)
-	if err != nil {
-		h.WriteError(w, r, err)
-		return
-	}
-	rc, size, err := h.Blobs.Open(r.Context(), a.Digest)
+	a, rc, err := OpenArtifact(r.Context(), h.Store, h.Blobs, ws, p)
 	if err != nil {
 		h.WriteError(w, r, err)
 		return
 	}
 	defer rc.Close()
-	if size != a.Size {
-		h.WriteError(w, r, wharf.Errorf(wharf.EINTERNAL, "artifact %q: stored content is %d bytes, the index says %d", p, size, a.Size))
-		return
-	}
+	size := a.Size
 	hdr := w.Header()
 	hdr.Set("Content-Type", artifactContentType(p))
 	hdr.Set("Content-Length", strconv.FormatInt(size, 10))
