@@ -389,8 +389,8 @@ type studioPreview struct {
 
 // Preview bounds: the bytes of text read, the rows of a CSV's head.
 const (
-	previewBytes = 64 << 10
-	previewRows  = 20
+	artifactPreviewBytes = 64 << 10
+	artifactPreviewRows  = 20
 )
 
 // browseArtifacts lists the folder or previews the file at the request's
@@ -469,7 +469,7 @@ func (s *Server) previewArtifact(r *http.Request, a *wharf.Artifact) (*studioPre
 		return nil, err
 	}
 	defer rc.Close()
-	head := make([]byte, previewBytes)
+	head := make([]byte, artifactPreviewBytes)
 	n, err := io.ReadFull(rc, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, err
@@ -489,7 +489,7 @@ func (s *Server) previewArtifact(r *http.Request, a *wharf.Artifact) (*studioPre
 	case "csv":
 		cr := csv.NewReader(bytes.NewReader(head))
 		cr.FieldsPerRecord, cr.LazyQuotes = -1, true
-		for len(p.Rows) <= previewRows {
+		for len(p.Rows) <= artifactPreviewRows {
 			rec, err := cr.Read()
 			if err != nil {
 				break
