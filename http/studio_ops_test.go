@@ -273,3 +273,73 @@ func TestStudioOpsDataPreview(t *testing.T) {
 		t.Errorf("folder preview:\n%s", page)
 	}
 }
+
+// TestStudioOpsModelLineageAndEvaluation checks a model version's page
+// names the job, pipeline and run that produced it and the data it trained
+// on, and draws the pipeline's evaluate step comparison from the step's
+// stored metrics.json, with the step's picture.
+func TestStudioOpsModelLineageAndEvaluation(t *testing.T) {
+	f, _ := userFixture(t)
+	users := studioUsers(t, f)
+	ctx := context.Background()
+	exp := &wharf.Experiment{Workspace: "ws-a", Name: "taxi"}
+	must(t, f.db.CreateExperiment(ctx, exp))
+	run := &wharf.Run{Workspace: "ws-a", ExperimentID: exp.ID, Name: "train-run",
+		Tags: map[string]string{"wharf.job": "taxi-train-job", "wharf.pipeline": "taxi-pipeline", "wharf.step": "train_model"}}
+	must(t, f.db.CreateRun(ctx, run))
+	must(t, f.db.LogInputs(ctx, "ws-a", run.ID, []*wharf.DatasetInput{{
+		Dataset: wharf.Dataset{Name: "taxi-train", Digest: "d1g3st", SourceType: "local", Source: "azureml:taxi-data:1"},
+		Tags:    map[string]string{"mlflow.data.context": "training"}}}, nil))
+	must(t, f.db.CreateRegisteredModel(ctx, &wharf.RegisteredModel{Workspace: "ws-a", Name: "taxi-model"}))
+	for range 2 {
+		must(t, f.db.CreateModelVersion(ctx, &wharf.ModelVersion{Workspace: "ws-a", Name: "taxi-model", Source: "runs:/" + run.ID + "/model", RunID: run.ID, Type: wharf.ModelTypeMLflow}))
+	}
+
+	// The evaluate step's output folder, as the built-in step writes it.
+	folder := filepath.Join(t.TempDir(), "evaluation")
+	must(t, os.MkdirAll(folder, 0o755))
+	must(t, os.WriteFile(filepath.Join(folder, "metrics.json"), []byte(`{"model_name": "taxi-model",
+		"candidate": {"rows": 100, "r2": 0.91, "mse": 1, "rmse": 1, "mae": 1},
+		"registered": [{"version": "1", "scores": {"r2": 0.85}}, {"version": "2", "scores": {"r2": 0.88}}], "deploy_flag": 1, "reason": "better"}`), 0o600))
+	must(t, os.WriteFile(filepath.Join(folder, "perf_comparison.png"), []byte("\x89PNG\r\n\x1a\nnot really"), 0o600))
+	m, err := snapshot.Take(folder)
+	must(t, err)
+	must(t, snapshot.Upload(ctx, m, folder, f.ts.Blobs))
+	// The scheduler records a step's outputs as the workspace's content.
+	must(t, f.db.AddBlobRefs(ctx, "ws-a", append(m.Digests(), m.Digest)))
+	now := time.Now()
+	must(t, f.db.CreateJobs(ctx, []*wharf.Job{
+		{Workspace: "ws-a", Name: "taxi-pipeline", Type: wharf.JobTypePipeline, Status: wharf.JobCompleted, Tags: map[string]string{}, CreatedAt: now, SubmittedBy: "owner"},
+		{Workspace: "ws-a", Name: "taxi-train-job", Parent: "taxi-pipeline", Step: "train_model", Type: wharf.JobTypeCommand, Status: wharf.JobCompleted, Tags: map[string]string{}, CreatedAt: now, SubmittedBy: "owner"},
+		{Workspace: "ws-a", Name: "taxi-eval-job", Parent: "taxi-pipeline", Step: "evaluate_model", Type: wharf.JobTypeCommand, Status: wharf.JobCompleted, Tags: map[string]string{}, CreatedAt: now, SubmittedBy: "owner",
+			Outputs: map[string]wharf.JobOutput{"evaluation_output": {Type: "uri_folder", Kind: "folder", Digest: m.Digest, Files: len(m.Files)}}},
+	}))
+
+	resp, page := users["reader"].do("GET", "/workspaces/ws-a/models/taxi-model?version=1", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("model page: %d\n%s", resp.StatusCode, page)
+	}
+	for _, want := range []string{
+		`href="/workspaces/ws-a/jobs/taxi-pipeline">taxi-train-job</a> (a step of pipeline taxi-pipeline)`,
+		`href="/workspaces/ws-a/experiments/` + exp.ID + `/runs/` + run.ID + `">train-run</a>`,
+		`taxi-train (training) <code>d1g3st</code> from azureml:taxi-data:1`,
+		`Evaluation (evaluate_model)`,
+		`>candidate</text>`, `>v1</text>`, `>v2</text>`, `>0.9100</text>`, `>0.8500</text>`,
+		`deploy flag 1`,
+		`<img src="/api/v1/workspaces/ws-a/blobs/sha256:`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("model page lacks %q:\n%s", want, page)
+		}
+	}
+	// The picture is fetched through the content route, which a Reader may.
+	img := regexp.MustCompile(`<img src="([^"]+)"`).FindStringSubmatch(page)
+	if resp, body := users["reader"].do("GET", img[1], nil, nil); resp.StatusCode != 200 || !strings.HasPrefix(body, "\x89PNG") {
+		t.Errorf("comparison picture: %d", resp.StatusCode)
+	}
+	// Bars are scaled to the best score: the candidate's is the tallest.
+	heights := regexp.MustCompile(`<rect x="[0-9.]+" y="[0-9.]+" width="[0-9.]+" height="([0-9.]+)"`).FindAllStringSubmatch(page, -1)
+	if len(heights) != 3 || heights[0][1] != "170.0" {
+		t.Errorf("bars: %v", heights)
+	}
+}
