@@ -30,7 +30,10 @@ type AuditEvent struct {
 // AuditFilter narrows ListAuditEvents.
 type AuditFilter struct {
 	PrincipalID string
-	Since       time.Time
+	// Scope keeps the events of one scope ("/workspaces/ws"): the scope
+	// their call was authorized at.
+	Scope string
+	Since time.Time
 	// Limit caps the result; 0 means 100.
 	Limit int
 }

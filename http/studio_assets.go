@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -184,11 +185,50 @@ func (s *Server) previewData(ctx context.Context, a *wharf.Asset) *dataPreview {
 			return &dataPreview{Note: "No preview: the folder holds no CSV or Parquet file."}
 		}
 	}
+	if p, ok := previews.get(digest, file); ok {
+		return p
+	}
 	p, err := s.readPreview(ctx, digest, file)
 	if err != nil {
 		return &dataPreview{File: file, Note: "No preview: " + wharf.ErrorMessage(err)}
 	}
+	previews.put(digest, file, p)
 	return p
+}
+
+// previewCache keeps the previews of recently viewed files. Content is
+// stored by digest and never changes, so a preview never goes stale.
+type previewCache struct {
+	mu    sync.Mutex
+	byKey map[string]*dataPreview
+	order []string
+}
+
+// previewsKept bounds the cache: a preview is at most 20 rows.
+const previewsKept = 256
+
+var previews = &previewCache{byKey: map[string]*dataPreview{}}
+
+func (c *previewCache) get(digest, file string) (*dataPreview, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.byKey[digest+" "+file]
+	return p, ok
+}
+
+func (c *previewCache) put(digest, file string, p *dataPreview) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := digest + " " + file
+	if _, ok := c.byKey[k]; ok {
+		return
+	}
+	if len(c.order) == previewsKept {
+		delete(c.byKey, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.byKey[k] = p
+	c.order = append(c.order, k)
 }
 
 func (s *Server) readPreview(ctx context.Context, digest, file string) (*dataPreview, error) {

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/wharfml/wharf"
@@ -305,11 +303,8 @@ func triggerText(raw json.RawMessage) string {
 	return out
 }
 
-// Audit events the page reads, newest first, and shows.
-const (
-	auditScanned = 5000
-	auditShown   = 200
-)
+// auditShown is how many events the audit page shows, newest first.
+const auditShown = 200
 
 func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 	p, err := s.newStudioPage(r, "Audit log", "audit")
@@ -317,7 +312,8 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 		s.writeStudioError(w, r, err)
 		return
 	}
-	f := wharf.AuditFilter{Limit: auditScanned, PrincipalID: r.URL.Query().Get("principal")}
+	// The workspace's events: those authorized at its scope.
+	f := wharf.AuditFilter{Scope: wharf.WorkspaceScope(p.Workspace), Limit: auditShown, PrincipalID: r.URL.Query().Get("principal")}
 	if d, err := time.ParseDuration(r.URL.Query().Get("since")); err == nil && d > 0 {
 		f.Since = s.now().Add(-d)
 	}
@@ -326,18 +322,6 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 		s.writeStudioError(w, r, err)
 		return
 	}
-	// The workspace's events: those at its scope or below it.
-	scope := wharf.WorkspaceScope(p.Workspace)
-	var out []*wharf.AuditEvent
-	for _, e := range events {
-		if e.Scope == scope || strings.HasPrefix(e.Scope, scope+"/") {
-			out = append(out, e)
-			if len(out) == auditShown {
-				break
-			}
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
-	p.Data = out
+	p.Data = events
 	s.renderStudio(w, r, http.StatusOK, "audit", p)
 }

@@ -41,6 +41,10 @@ func (db *DB) ListAuditEvents(ctx context.Context, f wharf.AuditFilter) ([]*whar
 		where = append(where, "principal_id = ?")
 		args = append(args, f.PrincipalID)
 	}
+	if f.Scope != "" {
+		where = append(where, "scope = ?")
+		args = append(args, f.Scope)
+	}
 	if !f.Since.IsZero() {
 		// Round up, so that an event stored at the truncated
 		// microsecond but earlier than Since is not included.

@@ -60,6 +60,16 @@ func testAudit(t *testing.T, open Opener) {
 	must(t, err)
 	same(t, "since just after an event", got, []*wharf.AuditEvent{e4})
 
+	// The defaulted event has the empty scope; the others the workspace's.
+	got, err = s.ListAuditEvents(ctx(t), wharf.AuditFilter{Scope: "/workspaces/ws", Limit: 3})
+	must(t, err)
+	same(t, "scope", got, []*wharf.AuditEvent{e1, e4, e3})
+	got, err = s.ListAuditEvents(ctx(t), wharf.AuditFilter{Scope: "/workspaces/other"})
+	must(t, err)
+	if len(got) != 0 {
+		t.Errorf("another scope: %d events", len(got))
+	}
+
 	got, err = s.ListAuditEvents(ctx(t), wharf.AuditFilter{Limit: 2})
 	must(t, err)
 	same(t, "limit", got, []*wharf.AuditEvent{e1, e4})
