@@ -8,8 +8,13 @@
   if (!root) { return; }
   var POLL_MS = 2000;
 
+  // classList, not className: a graph node is an SVG element, whose
+  // className is an SVGAnimatedString, not a string.
   function setStatus(el, status) {
-    el.className = el.className.replace(/\bst-[a-z]+\b/g, "").trim() + " st-" + status.toLowerCase();
+    Array.prototype.slice.call(el.classList).forEach(function (c) {
+      if (/^st-[a-z]+$/.test(c)) { el.classList.remove(c); }
+    });
+    el.classList.add("st-" + status.toLowerCase());
   }
 
   function pollGraph() {
