@@ -2,6 +2,9 @@ package main
 
 import (
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -182,5 +185,105 @@ func TestBrowserSignInByKeyboardAndOnSmallScreens(t *testing.T) {
 			p.Navigate(base + "/workspaces/ws")
 			p.AssertFits("workspace")
 		})
+	}
+}
+
+// TestBrowserPipelineGraphAndReaderCannotCancel: a Data Scientist watches a
+// pipeline's graph follow the run, step by step, to Completed without
+// reloading; a Reader on the same job sees no Cancel button, and a Cancel
+// posted from the Reader's session (with its valid CSRF token) is refused
+// and cancels nothing.
+func TestBrowserPipelineGraphAndReaderCannotCancel(t *testing.T) {
+	b := browsertest.Start(t)
+	// The steps wait for gates the test opens, in a folder their
+	// sandboxes see.
+	dir := t.TempDir()
+	e := browserEnv(t, func(o *serverOptions) { o.stepReadOnly = append(o.stepReadOnly, dir) })
+	base := e.srv.HTTP.URL
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "ws")
+	gate1, gate2 := filepath.Join(dir, "gate1"), filepath.Join(dir, "gate2")
+	job := writeFile(t, dir, "pipeline.yml", `type: pipeline
+settings:
+  default_compute: azureml:cpu-cluster
+jobs:
+  prep:
+    command: while [ ! -e `+gate1+` ]; do sleep 0.1; done; echo rows > ${{outputs.out}}/rows.txt
+    environment:
+      image: python:3.11
+    outputs:
+      out:
+  train:
+    command: while [ ! -e `+gate2+` ]; do sleep 0.1; done; cp ${{inputs.data}}/rows.txt ${{outputs.model}}/
+    environment:
+      image: python:3.11
+    inputs:
+      data: ${{parent.jobs.prep.outputs.out}}
+    outputs:
+      model:
+`)
+	name := strings.TrimSpace(e.ok("ml", "job", "create", "--file", job, "-w", "ws", "--query", "name", "-o", "tsv"))
+	page := base + "/workspaces/ws/jobs/" + name
+	nodeStatus := func(p *browsertest.Tab, step string) string {
+		return browsertest.Eval[string](p, `(() => { const n = document.querySelector('#dag [data-step="`+step+`"]');
+			return n ? n.getAttribute("class") : "missing"; })()`)
+	}
+
+	alice := b.Tab(t)
+	signIn(alice, base, "alice@team")
+	alice.Navigate(page)
+	if n := browsertest.Eval[int](alice, `document.querySelectorAll("#dag a.node").length`); n != 2 {
+		t.Fatalf("the graph has %d nodes, want 2 (prep, train)", n)
+	}
+	if n := browsertest.Eval[int](alice, `document.querySelectorAll("#dag path.edge").length`); n != 1 {
+		t.Errorf("the graph has %d edges, want 1 (prep -> train)", n)
+	}
+	if c := nodeStatus(alice, "train"); strings.Contains(c, "st-completed") {
+		t.Fatalf("train is completed before it could run: %s", c)
+	}
+	cancelButton := `[...document.querySelectorAll("form[action$='/cancel'] button")].length`
+	if n := browsertest.Eval[int](alice, cancelButton); n != 1 {
+		t.Errorf("a Data Scientist sees %d Cancel buttons on a running job, want 1", n)
+	}
+
+	rita := b.Tab(t)
+	signIn(rita, base, "rita@team")
+	rita.Navigate(page)
+	rita.WaitFor("the graph", `document.querySelector("#dag")`)
+	if n := browsertest.Eval[int](rita, cancelButton); n != 0 {
+		t.Errorf("a Reader sees %d Cancel buttons", n)
+	}
+	forged := browsertest.Await[int](rita, `(async () => {
+		const body = new URLSearchParams({csrf_token: document.querySelector('meta[name="csrf-token"]').content});
+		const r = await fetch(location.pathname + "/cancel", {method: "POST", body, redirect: "manual"});
+		return r.status; })()`)
+	if forged != http.StatusForbidden {
+		t.Errorf("a Reader's forged Cancel: %d, want 403", forged)
+	}
+
+	// The page follows the run without a reload: a marker set now
+	// survives while prep's node turns Completed.
+	browsertest.Eval[bool](alice, `window.wharfTestMarker = true`)
+	if err := os.WriteFile(gate1, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitFor("prep Completed in the graph", `document.querySelector('#dag [data-step="prep"]').classList.contains("st-completed")`)
+	if !browsertest.Eval[bool](alice, `window.wharfTestMarker === true`) {
+		t.Error("the page reloaded to show prep's progress instead of updating the graph")
+	}
+	if c := nodeStatus(alice, "train"); strings.Contains(c, "st-completed") {
+		t.Errorf("train completed before its gate opened: %s", c)
+	}
+	if err := os.WriteFile(gate2, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitFor("the job Completed", `document.getElementById("job-status").textContent.trim() === "Completed" &&
+		[...document.querySelectorAll("#dag a.node")].every(n => n.classList.contains("st-completed"))`)
+	alice.Screenshot("completed")
+	if n := browsertest.Eval[int](alice, cancelButton); n != 0 {
+		t.Errorf("a completed job still offers %d Cancel buttons", n)
+	}
+	// The Reader's refused Cancel changed nothing: the job completed.
+	if out := e.ok("ml", "job", "show", "-n", name, "-w", "ws", "--query", "status", "-o", "tsv"); strings.TrimSpace(out) != "Completed" {
+		t.Errorf("job status %q, want Completed", out)
 	}
 }

@@ -149,6 +149,13 @@ func (p *Tab) location() string {
 	return loc
 }
 
+// Await evaluates a JavaScript expression whose value is a promise (an
+// async function's call, a fetch) and decodes what it resolves to.
+func Await[T any](p *Tab, expr string) T {
+	p.t.Helper()
+	return Run(p, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
 // Location is the address of the page shown.
 func (p *Tab) Location() string {
 	p.t.Helper()
