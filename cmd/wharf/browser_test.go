@@ -276,7 +276,10 @@ jobs:
 	if err := os.WriteFile(gate2, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	alice.WaitFor("the job Completed", `document.getElementById("job-status").textContent.trim() === "Completed" &&
+	// At the end the page reloads (outputs and buttons change), which
+	// clears the marker.
+	alice.WaitFor("the job Completed, reloaded", `window.wharfTestMarker === undefined && document.readyState === "complete" &&
+		document.getElementById("job-status").textContent.trim() === "Completed" &&
 		[...document.querySelectorAll("#dag a.node")].every(n => n.classList.contains("st-completed"))`)
 	alice.Screenshot("completed")
 	if n := browsertest.Eval[int](alice, cancelButton); n != 0 {

@@ -179,15 +179,20 @@ func (p *Tab) Text(css string) string {
 // naming what it waited for, when StepTimeout passes first.
 func (p *Tab) WaitFor(what, cond string) {
 	p.t.Helper()
+	// A condition that throws, or a page that is being replaced (a
+	// reload, a redirect), counts as not yet.
+	expr := "(() => { try { return !!(" + cond + "); } catch (e) { return false; } })()"
 	deadline := time.Now().Add(StepTimeout)
 	for {
-		ok := Eval[bool](p, "!!("+cond+")")
-		if ok {
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
 			path := p.Screenshot("timeout")
-			p.t.Fatalf("browser at %s: no %s within %s (screenshot %s); page text:\n%s", p.location(), what, StepTimeout, path,
+			p.t.Fatalf("browser at %s: no %s within %s (last error: %v; screenshot %s); page text:\n%s", p.location(), what, StepTimeout, err, path,
 				Eval[string](p, "document.body ? document.body.innerText : ''"))
 		}
 		time.Sleep(100 * time.Millisecond)
