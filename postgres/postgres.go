@@ -53,6 +53,9 @@ func Dialect() sqlstore.Dialect {
 		IsUniqueViolation:     func(err error) bool { return pgCode(err) == uniqueViolation },
 		IsForeignKeyViolation: func(err error) bool { return pgCode(err) == foreignKeyViolation },
 		LockMigrations:        lockMigrations,
+		ShareLock:             " FOR SHARE",
+		Clock:                 "clock_timestamp()",
+		Notify:                "SELECT pg_notify(?, ?)",
 	}
 }
 

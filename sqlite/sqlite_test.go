@@ -48,6 +48,10 @@ func TestJobs(t *testing.T) {
 	storetest.RunJobs(t, openTest)
 }
 
+func TestLeases(t *testing.T) {
+	storetest.RunLeases(t, openTest)
+}
+
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "wharf.db")

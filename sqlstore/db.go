@@ -45,6 +45,18 @@ type Dialect struct {
 	// Migrate, so that servers starting at once do not migrate twice. The
 	// returned function releases it.
 	LockMigrations func(ctx context.Context, conn *sql.Conn) (unlock func() error, err error)
+	// ShareLock ends a SELECT that must hold its rows against updates
+	// until the transaction ends (" FOR SHARE"); empty where a write
+	// transaction already excludes every other writer (SQLite).
+	ShareLock string
+	// Clock is the SQL expression of the database's current time, which
+	// leases are measured by so that servers' clocks need not agree;
+	// empty to use the store's own clock (one server, one clock).
+	Clock string
+	// Notify is the SQL statement that sends a notification (channel,
+	// payload) to the other servers sharing the database; empty where no
+	// other server can share it.
+	Notify string
 }
 
 // DB is the metadata store. It is safe for concurrent use.
@@ -189,13 +201,20 @@ func (db *DB) reader() conn { return conn{q: db.read, db: db} }
 func (db *DB) writer() conn { return conn{q: db.write, db: db} }
 
 // inTx runs fn in a transaction on the write handle, committing if fn
-// returns nil and rolling back otherwise.
+// returns nil and rolling back otherwise. A ctx fenced by a lease (see
+// wharf.WithFence) first checks, in the same transaction, that the lease
+// is still its holder's.
 func (db *DB) inTx(ctx context.Context, fn func(c conn) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	if err := fn(conn{q: tx, db: db}); err != nil {
+	c := conn{q: tx, db: db}
+	if err := db.checkFence(ctx, c); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := fn(c); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
