@@ -147,6 +147,9 @@ type JobAttempt struct {
 	// Ranks are the processes of a distributed attempt while they run,
 	// each identified as PID, PGID and ProcStart identify a single one.
 	Ranks []AttemptProcess `json:"ranks,omitempty"`
+	// Machine names the machine (host name and boot) the process runs
+	// on: only a server on the same machine may stop what is left of it.
+	Machine string `json:"machine,omitempty"`
 	// ProcessStarted and ProcessEnded bound the attempt's process, from
 	// just before it was started to its exit; unset when no process ran. Started to Ended is the whole attempt, so the
 	// difference is what staging, the environment and saving outputs

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -162,3 +163,20 @@ func reapGroup(pgid int) {
 		}
 	}
 }
+
+// Machine names this machine as it is now booted: its host name and the
+// kernel's boot id, so that a process id recorded here is never taken
+// for one on another machine, or on this one after a reboot.
+func Machine() string {
+	machineOnce.Do(func() {
+		host, _ := os.Hostname()
+		boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+		machine = host + "/" + strings.TrimSpace(string(boot))
+	})
+	return machine
+}
+
+var (
+	machineOnce sync.Once
+	machine     string
+)

@@ -166,8 +166,10 @@ func (s *Scheduler) track(jobs []*wharf.Job) {
 	key := t.key
 	s.mu.Lock()
 	if s.active == nil {
-		// Not started: Start's scan finds the jobs in the store.
+		// Not running: Start's scan finds the jobs in the store, or the
+		// server that runs the scheduler does.
 		s.mu.Unlock()
+		s.tellElsewhere()
 		return
 	}
 	s.gen++
@@ -237,10 +239,12 @@ func (s *Scheduler) saw(j *wharf.Job) {
 // store first.
 func (s *Scheduler) markDirty(key string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.active == nil {
+		s.mu.Unlock()
+		s.tellElsewhere()
 		return
 	}
+	defer s.mu.Unlock()
 	if s.active[key] == nil {
 		s.rescan = true
 		s.poke()
@@ -249,13 +253,21 @@ func (s *Scheduler) markDirty(key string) {
 	s.markLocked(key)
 }
 
+// tellElsewhere tells the server that runs the scheduler, if it is not
+// this one, that jobs changed.
+func (s *Scheduler) tellElsewhere() {
+	if s.Elsewhere != nil {
+		s.Elsewhere()
+	}
+}
+
 // markLocked marks a job dirty and wakes the loop; s.mu is held.
 func (s *Scheduler) markLocked(key string) {
 	s.dirty[key] = true
 	s.poke()
 }
 
-// poke wakes the loop, unless it is already due to run.
+// poke wakes the loop, unless it is already due to run; s.mu is held.
 func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:

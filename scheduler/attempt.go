@@ -89,6 +89,7 @@ func (a *attemptRec) addRank(ctx context.Context, st *wharf.Job, p local.Process
 	a.settle()
 	_, _ = a.write(ctx, st, wharf.JobRunning, nil, func(r *wharf.JobAttempt) {
 		r.Ranks = append(r.Ranks, wharf.AttemptProcess{PID: p.PID, PGID: p.PGID, ProcStart: p.StartTime})
+		r.Machine = local.Machine()
 	})
 }
 
@@ -102,7 +103,7 @@ func (a *attemptRec) write(ctx context.Context, st *wharf.Job, status string, p 
 		r := a.apply(j)
 		r.Status = status
 		if p != nil {
-			r.PID, r.PGID, r.ProcStart = p.PID, p.PGID, p.StartTime
+			r.PID, r.PGID, r.ProcStart, r.Machine = p.PID, p.PGID, p.StartTime, local.Machine()
 		}
 		for _, m := range more {
 			m(r)

@@ -43,6 +43,11 @@ func (s *Scheduler) recover(ctx context.Context) error {
 			if a.PGID > 0 {
 				procs = append(procs, wharf.AttemptProcess{PID: a.PID, PGID: a.PGID, ProcStart: a.ProcStart})
 			}
+			// Process ids mean nothing on another machine (another
+			// server sharing the store ran it, and died with it).
+			if a.Machine != "" && a.Machine != local.Machine() {
+				procs = nil
+			}
 			for _, p := range procs {
 				killed, err := local.KillOrphan(local.Process{PID: p.PID, PGID: p.PGID, StartTime: p.ProcStart})
 				if err != nil {
@@ -69,7 +74,7 @@ func (s *Scheduler) markInterrupted(ctx context.Context, j *wharf.Job) error {
 				a.Status = wharf.JobFailed
 				a.Error = interruptedPrefix + ": the server stopped while the step was " + j.Status
 				a.Ended = &now
-				a.PID, a.PGID, a.ProcStart, a.Ranks = 0, 0, 0, nil
+				a.PID, a.PGID, a.ProcStart, a.Ranks, a.Machine = 0, 0, 0, nil, ""
 			}
 			if strings.HasPrefix(a.Error, interruptedPrefix) {
 				interrupted++

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,11 +52,17 @@ func (s *Scheduler) PrepareSchedule(ctx context.Context, sc *wharf.Schedule) err
 
 // fireSchedules submits the job of every schedule that is due.
 //
-// Policy for firings missed while the server was down: they are folded
-// into one run made as soon as the server is back (counted in Missed), and
-// the schedule continues from the next firing after now. A firing is
-// claimed (next run moved on) before its job is submitted, so a crash
-// between the two loses that one run rather than submitting it twice.
+// Policy for firings missed while no server ran the scheduler: they are
+// folded into one run made as soon as one does (counted in Missed), and
+// the schedule continues from the next firing after now.
+//
+// A firing is made exactly once, across crashes and a change of the
+// server that runs the scheduler: its job's name is drawn from the
+// schedule and the firing's due time, so it is submitted only if no job of
+// that name exists yet, and the firing is claimed (next run moved on) only
+// after. A scheduler that dies between the two leaves the claim to the
+// next, which finds the job and does not submit it again; one that lost
+// its lease is refused both writes (fencing).
 func (s *Scheduler) fireSchedules(ctx context.Context) error {
 	now := s.Now().UTC()
 	due, err := s.Store.DueSchedules(ctx, now)
@@ -67,43 +75,76 @@ func (s *Scheduler) fireSchedules(ctx context.Context) error {
 			s.Logger.Error("schedule has an unreadable trigger", "schedule", sc.Name, "err", err)
 			continue
 		}
+		dueAt := *sc.NextRun
 		// fired is when the firing being made was due: the last one
 		// due by now, when several were missed.
-		var fired time.Time
-		_, err := s.Store.UpdateSchedule(ctx, sc.Workspace, sc.Name, func(x *wharf.Schedule) error {
-			if !x.Enabled || x.NextRun == nil || x.NextRun.After(now) {
-				return errNotDue
+		fired, missed := lastDue(&trig, dueAt, now)
+		name := firingJobName(sc, dueAt)
+		result := name
+		if _, err := s.Store.FindJob(ctx, sc.Workspace, name); wharf.IsNotFound(err) {
+			j, err := s.submitScheduled(ctx, sc, name, fired, dueAt)
+			switch {
+			case isRefusal(err):
+				result = refusedResult(err)
+			case err != nil:
+				return err
+			default:
+				result = j.Name
 			}
-			missed := 0
-			fired = *x.NextRun
-			for ; missed < maxFoldedFirings; missed++ {
-				n := trig.Next(fired)
-				if n.IsZero() || n.After(now) {
-					break
-				}
-				fired = n
+		} else if err != nil {
+			return err
+		}
+		_, err = s.Store.UpdateSchedule(ctx, sc.Workspace, sc.Name, func(x *wharf.Schedule) error {
+			if x.NextRun == nil || !x.NextRun.Equal(dueAt) {
+				return errNotDue
 			}
 			x.Missed += missed
 			x.LastRun = &now
+			x.LastJob = result
 			x.NextRun = nil
-			if next := trig.Next(now); !next.IsZero() {
+			if next := trig.Next(now); x.Enabled && !next.IsZero() {
 				next = next.UTC()
 				x.NextRun = &next
 			}
 			return nil
 		})
-		if errors.Is(err, errNotDue) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := s.submitScheduled(ctx, sc, fired); err != nil && !isRefusal(err) {
+		if err != nil && !errors.Is(err, errNotDue) {
 			return err
 		}
 	}
 	return nil
 }
+
+// lastDue is the last firing of trig due by now, counting from the
+// firing due at first, and how many firings before it were missed.
+func lastDue(trig *jobspec.Trigger, first, now time.Time) (time.Time, int) {
+	fired, missed := first, 0
+	for ; missed < maxFoldedFirings; missed++ {
+		n := trig.Next(fired)
+		if n.IsZero() || n.After(now) {
+			break
+		}
+		fired = n
+	}
+	return fired, missed
+}
+
+// firingJobName is the name of the job of a schedule's firing due at due,
+// drawn from both (and from when the schedule was made, so that a schedule
+// made again under its old name fires anew).
+func firingJobName(sc *wharf.Schedule, due time.Time) string {
+	seed := sha256.Sum256([]byte(sc.Workspace + "\x00" + sc.Name + "\x00" + sc.CreatedAt.UTC().Format(time.RFC3339Nano) +
+		"\x00" + due.UTC().Format(time.RFC3339Nano)))
+	i := 0
+	return jobName(func(n int) int {
+		v := int(binary.BigEndian.Uint16(seed[i:]))
+		i += 2
+		return v % n
+	})
+}
+
+// FiringTag names, on a job a schedule fired, the time the firing was due.
+const FiringTag = "wharf.schedule_due"
 
 // refusal is a scheduled job the workspace would not take, which is
 // recorded on the schedule rather than failing the loop.
@@ -117,10 +158,16 @@ func isRefusal(err error) bool {
 	return errors.As(err, &r)
 }
 
-// submitScheduled submits a schedule's job as fired at trigger and
-// records the job, or why it was refused, as the schedule's last job.
-func (s *Scheduler) submitScheduled(ctx context.Context, sc *wharf.Schedule, trigger time.Time) (*wharf.Job, error) {
-	name := NewJobName()
+// refusedResult is what a schedule records as its last job when the
+// workspace refused it.
+func refusedResult(err error) string {
+	return fmt.Sprintf("refused: %s", wharf.ErrorMessage(err))
+}
+
+// submitScheduled submits a schedule's job as name, fired at trigger (for
+// a firing due at due; zero for a trigger by hand). A job the workspace
+// refuses is logged and returned as a refusal.
+func (s *Scheduler) submitScheduled(ctx context.Context, sc *wharf.Schedule, name string, trigger, due time.Time) (*wharf.Job, error) {
 	sub, err := s.scheduledSubmission(ctx, sc, name, trigger)
 	var j *wharf.Job
 	if err == nil {
@@ -130,21 +177,14 @@ func (s *Scheduler) submitScheduled(ctx context.Context, sc *wharf.Schedule, tri
 			sub.Tags = map[string]string{}
 		}
 		sub.Tags["wharf.schedule"] = sc.Name
+		if !due.IsZero() {
+			sub.Tags[FiringTag] = due.UTC().Format(time.RFC3339)
+		}
 		j, err = s.Submit(ctx, sc.Workspace, sc.CreatedBy, sub)
 	}
-	result := ""
-	if err != nil {
+	if err != nil && !errors.Is(err, wharf.ErrFenced) {
 		s.Logger.Error("scheduled job was refused", "schedule", sc.Name, "err", err)
-		result = fmt.Sprintf("refused: %s", wharf.ErrorMessage(err))
-		err = refusal{err}
-	} else {
-		result = j.Name
-	}
-	if _, uerr := s.Store.UpdateSchedule(ctx, sc.Workspace, sc.Name, func(x *wharf.Schedule) error {
-		x.LastJob = result
-		return nil
-	}); uerr != nil {
-		return nil, uerr
+		return nil, refusal{err}
 	}
 	return j, err
 }
@@ -157,7 +197,19 @@ func (s *Scheduler) TriggerSchedule(ctx context.Context, workspace, name string)
 	if err != nil {
 		return nil, err
 	}
-	j, err := s.submitScheduled(ctx, sc, s.Now().UTC())
+	j, err := s.submitScheduled(ctx, sc, NewJobName(), s.Now().UTC(), time.Time{})
+	result := ""
+	if err == nil {
+		result = j.Name
+	} else {
+		result = refusedResult(err)
+	}
+	if _, uerr := s.Store.UpdateSchedule(ctx, sc.Workspace, sc.Name, func(x *wharf.Schedule) error {
+		x.LastJob = result
+		return nil
+	}); uerr != nil {
+		return nil, uerr
+	}
 	var r refusal
 	if errors.As(err, &r) {
 		return nil, r.err

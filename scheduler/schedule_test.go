@@ -28,7 +28,10 @@ func (c *testClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-func TestScheduleFiresOnceForMissedRunsThenOnTime(t *testing.T) {
+// newNightlyFixture is a stopped fixture whose clock reads 12:00:30, with
+// a schedule "nightly" made then that submits chain every ten minutes.
+func newNightlyFixture(t *testing.T) (*fixture, *testClock) {
+	t.Helper()
 	f := newFixture(t)
 	f.stop()
 	clk := &testClock{now: time.Date(2026, 11, 23, 12, 0, 30, 0, time.UTC)}
@@ -50,6 +53,11 @@ func TestScheduleFiresOnceForMissedRunsThenOnTime(t *testing.T) {
 	if _, err := f.db.PutSchedule(t.Context(), sc); err != nil {
 		t.Fatal(err)
 	}
+	return f, clk
+}
+
+func TestScheduleFiresOnceForMissedRunsThenOnTime(t *testing.T) {
+	f, clk := newNightlyFixture(t)
 	// The server comes back 35 minutes later: the firings of 12:10, 12:20
 	// and 12:30 were missed; they make one run.
 	clk.Set(time.Date(2026, 11, 23, 12, 35, 0, 0, time.UTC))

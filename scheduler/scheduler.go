@@ -107,6 +107,10 @@ type Scheduler struct {
 	// the share folder and WarmDir subfolder of each one's zygote.
 	warmShare  *sandbox.Share
 	warmScopes map[string]string
+	// Elsewhere, when set, is told that jobs changed while this
+	// scheduler is not running: another server sharing the store runs
+	// the scheduler, and must look at them (see Wake).
+	Elsewhere func()
 	// BlobEndpoints maps Azure storage account names to the endpoint a
 	// folder input at https://<account>.blob.core.windows.net/... is read
 	// from instead (Azurite, Azure Stack, a private endpoint).
@@ -115,7 +119,8 @@ type Scheduler struct {
 
 // Start recovers what a previous server left unfinished and starts the
 // scheduling loop, which runs until ctx is done. Wait waits for it and for
-// every attempt to end.
+// every attempt to end; Start may then be called again (a server that
+// lost the scheduler's lease and took it back).
 func (s *Scheduler) Start(ctx context.Context) error {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
@@ -129,8 +134,10 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if s.GPUs == nil {
 		s.GPUs = &local.GPUs{}
 	}
-	s.wake = make(chan struct{}, 1)
 	s.mu.Lock()
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+	}
 	s.running = map[string]context.CancelFunc{}
 	s.active, s.dirty, s.rescan = map[string]*tracked{}, map[string]bool{}, true
 	s.mu.Unlock()
@@ -158,8 +165,8 @@ func (s *Scheduler) Wait() { s.wg.Wait() }
 // Cancel and the end of a step wake it by themselves.
 func (s *Scheduler) Wake() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.rescan = true
-	s.mu.Unlock()
 	s.poke()
 }
 
@@ -172,6 +179,12 @@ func (s *Scheduler) scanInterval() time.Duration {
 
 func (s *Scheduler) loop(ctx context.Context) {
 	defer s.wg.Done()
+	defer func() {
+		// Jobs submitted from now on are another server's to run.
+		s.mu.Lock()
+		s.active = nil
+		s.mu.Unlock()
+	}()
 	scan := time.NewTicker(s.scanInterval())
 	defer scan.Stop()
 	schedules := time.NewTicker(scheduleTick)

@@ -428,6 +428,13 @@ func openRegularNoFollow(path string) (*os.File, error) {
 // retries remain, and fails otherwise. ran is how its process ended, nil
 // when it failed before one was started.
 func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, at *attemptRec, spec *StepSpec, ran *local.Result, reason string, log io.Writer) error {
+	if s.ctx.Err() != nil {
+		// The scheduler is stopping (the server shuts down, or hands
+		// the scheduler to another): whatever failed may have failed for
+		// that, so the attempt is left as it is and the next scheduler
+		// recovers it, as an interruption rather than a failure.
+		return nil
+	}
 	at.settle()
 	n := at.n
 	fmt.Fprintf(log, "[wharf] attempt %d failed: %s\n", n, reason)
@@ -440,7 +447,7 @@ func (s *Scheduler) attemptFailed(ctx context.Context, st *wharf.Job, at *attemp
 	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		a := at.apply(j)
 		a.Status, a.ExitCode, a.Error, a.Ended = wharf.JobFailed, code, reason, &now
-		a.PID, a.PGID, a.ProcStart, a.Ranks = 0, 0, 0, nil
+		a.PID, a.PGID, a.ProcStart, a.Ranks, a.Machine = 0, 0, 0, nil, ""
 		keepRun(j, st)
 		if ran != nil {
 			a.ProcessStarted, a.ProcessEnded = processTimes(ran)
@@ -494,7 +501,7 @@ func (s *Scheduler) interrupted(st *wharf.Job, at *attemptRec, reason string) er
 		}
 		if a != nil {
 			a.Status, a.Error, a.Ended = wharf.JobCanceled, reason, &now
-			a.PID, a.PGID, a.ProcStart, a.Ranks = 0, 0, 0, nil
+			a.PID, a.PGID, a.ProcStart, a.Ranks, a.Machine = 0, 0, 0, nil, ""
 		}
 		keepRun(j, st)
 		if !wharf.JobTerminal(j.Status) {

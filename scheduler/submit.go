@@ -345,17 +345,21 @@ var (
 // NewJobName returns a name in az ml's style, two words and a random
 // suffix, e.g. calm_ferry_k3x9q2m1.
 func NewJobName() string {
-	pick := func(list []string) string {
-		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(list))))
-		return list[n.Int64()]
-	}
+	return jobName(func(n int) int {
+		i, _ := rand.Int(rand.Reader, big.NewInt(int64(n)))
+		return int(i.Int64())
+	})
+}
+
+// jobName builds a name in NewJobName's style from draw, which returns a
+// number in [0, n).
+func jobName(draw func(n int) int) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	suffix := make([]byte, 8)
 	for i := range suffix {
-		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		suffix[i] = alphabet[n.Int64()]
+		suffix[i] = alphabet[draw(len(alphabet))]
 	}
-	return pick(nameAdjectives) + "_" + pick(nameNouns) + "_" + string(suffix)
+	return nameAdjectives[draw(len(nameAdjectives))] + "_" + nameNouns[draw(len(nameNouns))] + "_" + string(suffix)
 }
 
 // Rerun submits a finished job again under a new name. With fromFailed,

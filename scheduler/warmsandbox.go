@@ -30,7 +30,7 @@ import (
 // startWarmShare makes the share when the server keeps zygotes and runs
 // steps sandboxed as root; without it zygotes are off.
 func (s *Scheduler) startWarmShare() {
-	if s.WarmDir == "" || s.Sandbox == nil {
+	if s.WarmDir == "" || s.Sandbox == nil || s.warmShare != nil {
 		return
 	}
 	if !s.Sandbox.Privileged() {
