@@ -49,6 +49,11 @@ type Router struct {
 	Blobs      wharf.BlobStore
 	CollectDir string
 	Logger     *slog.Logger
+	// Peers, when set, is told of every Invalidate and
+	// InvalidateWorkspace (endpoint "" for a whole workspace), to pass on
+	// to the other servers sharing the store, whose routers hear of it
+	// through Changed.
+	Peers func(workspace, endpoint string)
 
 	mu        sync.Mutex
 	endpoints map[string]*endpointState
@@ -81,10 +86,9 @@ func key(workspace, endpoint string) string { return workspace + "/" + endpoint 
 // did not change keep their running runtime, so a traffic shift never
 // restarts a model or fails a request.
 func (rt *Router) Invalidate(workspace, endpoint string) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if st, ok := rt.endpoints[key(workspace, endpoint)]; ok {
-		st.stale = true
+	rt.markStale(func(k string) bool { return k == key(workspace, endpoint) })
+	if rt.Peers != nil {
+		rt.Peers(workspace, endpoint)
 	}
 }
 
@@ -92,10 +96,41 @@ func (rt *Router) Invalidate(workspace, endpoint string) {
 // workspace re-read it: a deleted workspace takes its endpoints and their
 // keys along, and keys cached before must not outlive them.
 func (rt *Router) InvalidateWorkspace(workspace string) {
+	rt.markStale(func(k string) bool { return strings.HasPrefix(k, workspace+"/") })
+	if rt.Peers != nil {
+		rt.Peers(workspace, "")
+	}
+}
+
+// Changed is told that another server changed an endpoint (endpoint ""
+// for every endpoint of the workspace): the next request here re-reads
+// it, and the endpoint's deployments are read, and any new or changed
+// runtime started, at once rather than on that request.
+func (rt *Router) Changed(workspace, endpoint string) {
+	if endpoint == "" {
+		rt.markStale(func(k string) bool { return strings.HasPrefix(k, workspace+"/") })
+		return
+	}
+	rt.markStale(func(k string) bool { return k == key(workspace, endpoint) })
+	go func() {
+		if _, err := rt.state(context.Background(), workspace, endpoint); err != nil && !wharf.IsNotFound(err) {
+			rt.Logger.Warn("reading a changed endpoint", "endpoint", endpoint, "err", err)
+		}
+	}()
+}
+
+// InvalidateAll makes the next request to every endpoint re-read it: for
+// changes other servers made that this one may not have heard of.
+func (rt *Router) InvalidateAll() {
+	rt.markStale(func(string) bool { return true })
+}
+
+// markStale marks stale the endpoints whose keys match.
+func (rt *Router) markStale(match func(key string) bool) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	for k, st := range rt.endpoints {
-		if strings.HasPrefix(k, workspace+"/") {
+		if match(k) {
 			st.stale = true
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/federation"
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/leader"
 	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/mlflow"
 	"github.com/wharfml/wharf/postgres"
@@ -175,6 +177,10 @@ type runningServer struct {
 	sched         *scheduler.Scheduler
 	router        *serving.Router
 	warmDir       string
+	dirLock       *os.File
+	// elector is closed when the server no longer campaigns for the
+	// scheduler's lease (at once on SQLite, where it always runs it).
+	elector chan struct{}
 }
 
 // Close shuts the server down gracefully and closes the store.
@@ -184,6 +190,7 @@ func (m *runningServer) Close() error {
 	defer cancel()
 	err := m.HTTP.Shutdown(ctx)
 	<-m.done
+	<-m.elector
 	// Attempts still running are stopped; the next server re-runs them.
 	m.sched.Wait()
 	m.sched.StopWarm()
@@ -194,7 +201,84 @@ func (m *runningServer) Close() error {
 	if cerr := m.DB.Close(); err == nil {
 		err = cerr
 	}
+	m.dirLock.Close()
 	return err
+}
+
+// Notification channels between servers sharing a PostgreSQL database.
+const (
+	// jobsChannel tells the server that runs the scheduler that jobs
+	// changed elsewhere.
+	jobsChannel = "wharf_jobs"
+	// endpointsChannel carries "workspace/endpoint" (endpoint empty for
+	// the whole workspace) of an online endpoint whose routing changed.
+	endpointsChannel = "wharf_endpoints"
+)
+
+// shareWithOtherServers runs the scheduler while this server holds the
+// scheduler's lease, tells the other servers of job and endpoint changes
+// made here, and hears of theirs.
+func (m *runningServer) shareWithOtherServers(ctx context.Context, dbURL, addr string, logger *slog.Logger) {
+	notify := func(channel, payload string) {
+		go func() {
+			if err := m.DB.Notify(ctx, channel, payload); err != nil && ctx.Err() == nil {
+				logger.Warn("telling the other servers of a change failed; they see it when they next poll", "err", err)
+			}
+		}()
+	}
+	m.sched.Elsewhere = func() { notify(jobsChannel, "") }
+	m.router.Peers = func(workspace, endpoint string) { notify(endpointsChannel, workspace+"/"+endpoint) }
+	go postgres.Listen(ctx, dbURL, []string{jobsChannel, endpointsChannel}, logger, func(channel, payload string) {
+		if channel == jobsChannel {
+			m.sched.Wake()
+			return
+		}
+		workspace, endpoint, _ := strings.Cut(payload, "/")
+		m.router.Changed(workspace, endpoint)
+	}, func() {
+		m.router.InvalidateAll()
+		m.sched.Wake()
+	})
+	host, _ := os.Hostname()
+	elector := &leader.Elector{Store: m.DB, Name: wharf.SchedulerLease, Logger: logger,
+		Holder: fmt.Sprintf("%s:%d %s", host, os.Getpid(), addr)}
+	go func() {
+		defer close(m.elector)
+		elector.Run(ctx, func(ctx context.Context) {
+			if err := m.sched.Start(ctx); err != nil {
+				logger.Error("starting the scheduler failed", "err", err)
+				return
+			}
+			<-ctx.Done()
+			m.sched.Wait()
+		})
+	}()
+}
+
+// lockDataDir takes a lock on the data folder that lasts while the file
+// it returns is open (the kernel drops it when the process dies), so that
+// a second server on the same folder (and so on the same SQLite database)
+// is refused.
+func lockDataDir(dir string) (*os.File, error) {
+	p := filepath.Join(dir, "server.lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(p)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data dir %s is in use by another wharf server (%s); "+
+				"run one server per data dir: several servers share a PostgreSQL database (--db postgres://...), each with a data dir of its own",
+				dir, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("lock the data dir %s: %w", dir, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d\n", os.Getpid())), 0)
+	}
+	return f, nil
 }
 
 func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]byte) (int, error) }) (*runningServer, error) {
@@ -215,6 +299,17 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	if err := os.Chmod(o.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("restrict data dir: %w", err)
 	}
+	dirLock, err := lockDataDir(o.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	// Until the server is running, a failed start unlocks it; then Close.
+	started := false
+	defer func() {
+		if !started {
+			dirLock.Close()
+		}
+	}()
 	var box *sandbox.Sandbox
 	if o.unsafeSteps {
 		logger.Warn("user code runs as the server's own user without a sandbox (--unsafe-run-steps-as-server-user): " +
@@ -304,6 +399,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		WorkDir:     filepath.Join(o.dataDir, "jobs"),
 		TrackingURI: srv.TrackingURI,
 		Resolve:     srv.Resolve,
+		Now:         time.Now,
 		Token: func(principal, workspace, job string, ttl time.Duration) (string, error) {
 			tok, _, err := issuer.IssueJob(tenant, principal, wharfhttp.JobAudience, workspace, job, ttl)
 			return tok, err
@@ -323,10 +419,13 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		}
 		sched.WarmDir = warmDir
 	}
-	if err := sched.Start(bg); err != nil {
-		cancel()
-		db.Close()
-		return nil, fmt.Errorf("start the scheduler: %w", err)
+	shared := storeKind(o.db) == "postgres"
+	if !shared {
+		if err := sched.Start(bg); err != nil {
+			cancel()
+			db.Close()
+			return nil, fmt.Errorf("start the scheduler: %w", err)
+		}
 	}
 	srv.Scheduler = sched
 	srv.DeploymentPython = o.python
@@ -343,7 +442,8 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	router.Audience = wharfhttp.EndpointAudience
 	router.Blobs, router.CollectDir = blobs, filepath.Join(o.dataDir, "serving")
 	srv.Endpoints = router
-	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router, warmDir: warmDir}
+	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router, warmDir: warmDir,
+		dirLock: dirLock, elector: make(chan struct{})}
 	m.OwnerFile = filepath.Join(o.dataDir, "owner-credentials.json")
 	created, err := srv.Bootstrap(ctx, m.OwnerFile)
 	if err != nil {
@@ -363,6 +463,12 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		return nil, fmt.Errorf("create the first owner user: %w", err)
 	}
 	m.cancel = cancel
+	if shared {
+		m.shareWithOtherServers(bg, o.db, addr, logger)
+	} else {
+		close(m.elector)
+	}
+	started = true
 	go func() {
 		t := time.NewTicker(keyReload)
 		defer t.Stop()
