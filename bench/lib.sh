@@ -147,6 +147,29 @@ bench_pip_pins() {
   done
 }
 
+# ---- timing one process ----------------------------------------------------
+
+# bench_timed OUT ERR CMD...: run CMD under /usr/bin/time -v, in the
+# background (so a signal reaches the trap at once) and in a session of
+# its own whose process group is in RUN_PGID while it runs (a script
+# stopping early kills it: see kill_run in training.sh), with stdout to
+# OUT and stderr to ERR. Sets ELAPSED (seconds, process start to exit, on
+# this shell's clock) and RSS_KB (its peak resident set size); returns
+# CMD's exit status.
+bench_timed() {
+  local out=$1 err=$2 t0 t1 rc=0
+  shift 2
+  t0=${EPOCHREALTIME/,/.}
+  setsid /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$out" 2>"$err" &
+  LOAD_PID=$! RUN_PGID=$!
+  bench_wait_load || rc=$?
+  t1=${EPOCHREALTIME/,/.}
+  RUN_PGID=""
+  ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }')
+  RSS_KB=$(awk -F': *' '/Maximum resident set size/ { print $2 }' "$WORK/time.txt")
+  return "$rc"
+}
+
 # ---- servers -------------------------------------------------------------
 
 # bench_free_port: a port nothing listens on now (for the peers; Wharf

@@ -175,24 +175,8 @@ RAW=$ROOT/bench/out/training.jsonl
 : >"$RAW"
 declare -A FAILED=()   # FAILED[size/run] = why
 
-# timed OUT ERR CMD...: run CMD under /usr/bin/time -v, in the background
-# (so a signal reaches the trap at once) and in a session of its own, with
-# stdout to OUT and stderr to ERR. Sets ELAPSED (seconds, process start to
-# exit, on this shell's clock) and RSS_KB (its peak resident set size);
-# returns CMD's exit status.
-timed() {
-  local out=$1 err=$2 t0 t1 rc=0
-  shift 2
-  t0=${EPOCHREALTIME/,/.}
-  setsid /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$out" 2>"$err" &
-  LOAD_PID=$! RUN_PGID=$!
-  bench_wait_load || rc=$?
-  t1=${EPOCHREALTIME/,/.}
-  RUN_PGID=""
-  ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }')
-  RSS_KB=$(awk -F': *' '/Maximum resident set size/ { print $2 }' "$WORK/time.txt")
-  return "$rc"
-}
+# timed OUT ERR CMD...: bench_timed (bench/lib.sh).
+timed() { bench_timed "$@"; }
 
 # jfield FILE KEY...: a field of the JSON object in FILE, following KEYs.
 jfield() {

@@ -24,7 +24,7 @@
 // # Exact results in bounded memory
 //
 // Wasserstein and KS need the exact distribution. Each numerical column
-// is sorted: up to ChunkValues values in memory (a radix sort), and
+// is sorted: up to ChunkValues values in memory (a bucket sort), and
 // beyond that in sorted runs written to temporary files and merged, so a
 // column of 100 M rows is computed exactly with a fixed amount of memory
 // (two chunks per column in flight) plus 1 bit per row for the rows

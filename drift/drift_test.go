@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -287,6 +288,37 @@ func TestExternalSortMatchesInMemory(t *testing.T) {
 		g, w := got[i], want[i]
 		if g.Feature != w.Feature || g.Metric != w.Metric || math.Float64bits(g.Value) != math.Float64bits(w.Value) {
 			t.Errorf("runs: %+v, in memory: %+v", g, w)
+		}
+	}
+}
+
+// TestSortFloats sorts uniform, skewed, repeated and infinite values as
+// the standard library does.
+func TestSortFloats(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	cases := map[string]func(i int) float64{
+		"uniform":   func(int) float64 { return r.Float64() },
+		"skewed":    func(int) float64 { return math.Exp(r.NormFloat64() * 8) },
+		"repeated":  func(i int) float64 { return float64(i%7) - 3 },
+		"zeros":     func(i int) float64 { return []float64{0, math.Copysign(0, -1)}[i%2] },
+		"infinite":  func(i int) float64 { return []float64{math.Inf(-1), 1, math.Inf(1), -2}[i%4] * r.Float64() },
+		"one value": func(int) float64 { return 4.25 },
+		"outlier":   func(i int) float64 { return map[bool]float64{true: 1e300, false: r.Float64()}[i == 5] },
+	}
+	for name, gen := range cases {
+		for _, n := range []int{10, 1000, 100_003} {
+			v := make([]float64, n)
+			for i := range v {
+				v[i] = gen(i)
+			}
+			want := append([]float64(nil), v...)
+			slices.Sort(want)
+			sortFloats(v, make([]float64, n))
+			for i := range v {
+				if v[i] != want[i] {
+					t.Fatalf("%s, %d values: position %d is %g, want %g", name, n, i, v[i], want[i])
+				}
+			}
 		}
 	}
 }

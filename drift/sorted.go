@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -21,7 +22,7 @@ var ChunkValues = 1 << 21
 // grow with the number of rows.
 var MaxMergeRuns = 32
 
-// chunkPool recycles sort buffers (and their radix scratch) between
+// chunkPool recycles sort buffers (and their scratch) between
 // columns, so that memory stays at the buffers in flight.
 var chunkPool sync.Pool
 
@@ -95,7 +96,7 @@ func (s *sorter) sortBuf() {
 			s.scratch = make([]float64, len(s.buf))
 		}
 	}
-	radixSort(s.buf, s.scratch[:len(s.buf)])
+	sortFloats(s.buf, s.scratch[:len(s.buf)])
 }
 
 // spill writes the buffer as a sorted run.
@@ -312,54 +313,51 @@ func (m *mergeStream) close() {
 	m.open, m.h = nil, nil
 }
 
-// sortKey maps a float64 to an unsigned integer of the same order.
-func sortKey(v float64) uint64 {
-	b := math.Float64bits(v)
-	if b>>63 != 0 {
-		return ^b
-	}
-	return b | 1<<63
-}
-
-// radixSort sorts v (no NaN) with a least-significant-digit radix sort on
-// its order-preserving keys, 8 bits a pass, skipping passes whose digit
-// is the same in every value; scratch has v's length.
-func radixSort(v, scratch []float64) {
+// sortFloats sorts v (no NaN) with a bucket sort over its range: one
+// pass counts the values of each of len(v)/4 equal-width buckets, one
+// moves them into scratch bucket by bucket, and each bucket (a few values
+// when the data are not heavily skewed) is sorted alone, by insertion or,
+// when large, by the standard library. scratch has v's length.
+func sortFloats(v, scratch []float64) {
 	n := len(v)
-	if n < 256 {
+	if n < 64 {
 		insertionSort(v)
 		return
 	}
-	var counts [8][256]int
+	lo, hi := v[0], v[0]
 	for _, x := range v {
-		k := sortKey(x)
-		for d := 0; d < 8; d++ {
-			counts[d][byte(k>>(8*d))]++
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	buckets := n / 4
+	scale := float64(buckets) / (hi - lo)
+	if !(hi > lo) || math.IsInf(scale, 0) || math.IsNaN(scale) || scale == 0 {
+		slices.Sort(v)
+		return
+	}
+	bucket := func(x float64) int { return min(int((x-lo)*scale), buckets-1) }
+	starts := make([]int32, buckets+1)
+	for _, x := range v {
+		starts[bucket(x)+1]++
+	}
+	for i := 1; i <= buckets; i++ {
+		starts[i] += starts[i-1]
+	}
+	next := make([]int32, buckets)
+	copy(next, starts[:buckets])
+	for _, x := range v {
+		b := bucket(x)
+		scratch[next[b]] = x
+		next[b]++
+	}
+	for b := 0; b < buckets; b++ {
+		part := scratch[starts[b]:starts[b+1]]
+		if len(part) > 32 {
+			slices.Sort(part)
+		} else {
+			insertionSort(part)
 		}
 	}
-	src, dst := v, scratch
-	for d := 0; d < 8; d++ {
-		c := &counts[d]
-		if c[byte(sortKey(src[0])>>(8*d))] == n {
-			continue
-		}
-		var offs [256]int
-		sum := 0
-		for i := 0; i < 256; i++ {
-			offs[i] = sum
-			sum += c[i]
-		}
-		shift := uint(8 * d)
-		for _, x := range src {
-			b := byte(sortKey(x) >> shift)
-			dst[offs[b]] = x
-			offs[b]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &v[0] {
-		copy(v, src)
-	}
+	copy(v, scratch)
 }
 
 func insertionSort(v []float64) {
