@@ -33,6 +33,29 @@
 // sorted columns. Categorical counts are held one entry per distinct
 // value.
 //
+// # Signals
+//
+// data_drift and prediction_drift compare every selected feature (the
+// same code: prediction drift's datasets are the model outputs).
+// data_quality gives, per feature, the share of production rows that are
+// null, of another type than the reference's column, or outside the
+// reference's [min, max] (numbers) or set of values (categories).
+// model_performance reads the Target and Prediction columns of the
+// production data: classification accuracy, precision, recall and f1_score
+// as scikit-learn computes them (binary for two labels, the positive one
+// being "1", "true" or "yes" when present, else the last in order; macro
+// averages for more), regression mae, mse and rmse.
+// feature_attribution_drift is scikit-learn's ndcg_score of the
+// production importances against the reference's. The last two give Results whose Feature and
+// DataType are empty.
+//
+// # Datasets
+//
+// OpenFiles reads Parquet in place, one column at a time, and reads CSV
+// and JSONL once into one temporary file per column, so that each column
+// is then read alone; Close removes those files. OpenCollected reads the
+// data collector's JSONL for a time window the same way.
+//
 // # Refinements to the contract
 //
 // Thresholds keys may be qualified by data type, "numerical.<metric>" or
@@ -42,6 +65,9 @@
 // a type with none named gets Azure's default. "chi_squared_test" is
 // accepted for "pearsons_chi_squared_test", and the long regression names
 // (mean_absolute_error...) for mae, mse and rmse.
+//
+// Signal.ProductionImportance carries the production ranking that
+// feature_attribution_drift compares with Signal.Importance.
 //
 // A Result with a non-empty Detail was not computed (or carries a note):
 // its Value is 0 and it is never a breach when not computed. A Result
