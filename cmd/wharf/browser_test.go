@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -288,5 +289,58 @@ jobs:
 	// The Reader's refused Cancel changed nothing: the job completed.
 	if out := e.ok("ml", "job", "show", "-n", name, "-w", "ws", "--query", "status", "-o", "tsv"); strings.TrimSpace(out) != "Completed" {
 		t.Errorf("job status %q, want Completed", out)
+	}
+}
+
+// TestBrowserMetricChart: a run's metric history, logged through MLflow's
+// REST API from the signed-in browser itself (session cookie and CSRF
+// header), opens as a chart on the run page; the pointer over the plot
+// shows a value, and the log-scale switch redraws it.
+func TestBrowserMetricChart(t *testing.T) {
+	b := browsertest.Start(t)
+	e := browserEnv(t, func(*serverOptions) {})
+	base := e.srv.HTTP.URL
+	p := b.Tab(t)
+	signIn(p, base, "alice@team")
+	runID := browsertest.Await[string](p, `(async () => {
+		const api = "/mlflow/v1.0/workspaces/ws/api/2.0/mlflow/";
+		const csrf = document.querySelector('meta[name="csrf-token"]').content;
+		const call = async (path, body) => {
+			const r = await fetch(api + path, {method: "POST", body: JSON.stringify(body),
+				headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}});
+			if (!r.ok) throw new Error(path + ": " + r.status + " " + await r.text());
+			return r.json();
+		};
+		const exp = await call("experiments/create", {name: "charts"});
+		const run = await call("runs/create", {experiment_id: exp.experiment_id, run_name: "curve", start_time: Date.now()});
+		const id = run.run.info.run_id;
+		const metrics = [];
+		for (let i = 0; i < 200; i++) metrics.push({key: "loss", value: 10 / (i + 1), timestamp: 1700000000000 + i * 1000, step: i});
+		await call("runs/log-batch", {run_id: id, metrics});
+		return id; })()`)
+
+	p.Navigate(base + "/workspaces/ws/runs/" + runID)
+	p.WaitFor("the loss chart drawn", `document.querySelector('figure.chart .chart-plot canvas') &&
+		[...document.querySelectorAll("figure.chart h3")].some(h => h.textContent.trim() === "loss")`)
+	// The history the chart drew from: every point of a short one.
+	points := browsertest.Await[int](p, `fetch(document.querySelector("figure.chart").dataset.src, {headers: {Accept: "application/json"}})
+		.then(r => r.json()).then(d => d.runs[0].values.length)`)
+	if points != 200 {
+		t.Errorf("the chart's history has %d points, want 200", points)
+	}
+	box := browsertest.Eval[[]float64](p, `(() => { const r = document.querySelector("figure.chart .u-over").getBoundingClientRect();
+		return [r.left + r.width / 2, r.top + r.height / 2]; })()`)
+	p.Do(chromedp.MouseEvent("mouseMoved", box[0], box[1]))
+	p.WaitFor("a value under the pointer", `[...document.querySelectorAll("figure.chart .u-legend .u-series .u-value")].some(v => /\d/.test(v.textContent))`)
+	// The legend shows the point under the pointer: step i, loss 10/(i+1).
+	shown := browsertest.Eval[[]float64](p, `[...document.querySelectorAll("figure.chart .u-legend .u-series .u-value")].map(v => parseFloat(v.textContent))`)
+	if len(shown) != 2 || math.Abs(shown[1]-10/(shown[0]+1)) > 1e-3*shown[1] {
+		t.Errorf("values under the pointer %v, want [step, 10/(step+1)]", shown)
+	}
+	p.Screenshot("hover")
+	p.Do(chromedp.Click(chromedp.CSS("figure.chart input[data-log]")))
+	p.WaitFor("the log-scale redraw", `document.querySelector("figure.chart input[data-log]").checked && document.querySelector('figure.chart .chart-plot canvas')`)
+	if note := p.Text("figure.chart .chart-note"); strings.Contains(note, "could not be loaded") {
+		t.Errorf("chart note: %q", note)
 	}
 }
