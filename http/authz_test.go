@@ -157,6 +157,7 @@ var matrixExpect = map[string]string{
 	"GET /workspaces/{workspace}/models/{name}":             readers,
 	"GET /workspaces/{workspace}/endpoints":                 readers,
 	"GET /workspaces/{workspace}/endpoints/{name}":          readers,
+	"GET /workspaces/{workspace}/endpoints/{name}/series":   readers,
 	"POST /workspaces/{workspace}/endpoints/{name}/traffic": admins + " datasci",
 	"POST /workspaces/{workspace}/endpoints/{name}/test":    admins + " datasci",
 	"GET /workspaces/{workspace}/batch-endpoints":           readers,

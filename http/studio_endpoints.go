@@ -90,7 +90,7 @@ type endpointView struct {
 	Request    string
 	Deployment string
 	Response   *testResponse
-	Charts     []seriesChart
+	Charts     []studioChart
 	Totals     endpointTotals
 	// Error and Message report how a form's change went.
 	Error, Message string
@@ -158,9 +158,30 @@ func (s *Server) renderEndpoint(w http.ResponseWriter, r *http.Request, status i
 			v.Request = s.sampleRequest(ctx, e.Workspace, row)
 		}
 	case "monitoring":
-		v.Charts, v.Totals = s.endpointSeries.charts(s.registry, e.Workspace, e.Name, s.now())
+		v.Totals = s.endpointSeries.totals(s.registry, e.Workspace, e.Name, s.now())
+		base := "/workspaces/" + e.Workspace + "/endpoints/" + e.Name + "/series?chart="
+		for _, c := range endpointCharts {
+			v.Charts = append(v.Charts, studioChart{Key: c.Title, Src: base + c.Key})
+		}
 	}
 	s.renderStudio(w, r, status, "endpoint", p)
+}
+
+// pageEndpointSeries answers a monitoring chart's request for one of
+// endpointCharts, as JSON the studio's charts draw.
+func (s *Server) pageEndpointSeries(w http.ResponseWriter, r *http.Request) {
+	ws, name := r.PathValue("workspace"), r.PathValue("name")
+	if _, err := s.Store.FindOnlineEndpoint(r.Context(), ws, name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, ok := s.endpointSeries.chart(s.registry, ws, name, r.URL.Query().Get("chart"), s.now())
+	if !ok {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "chart must be requests, latency or errors").WithField("chart"))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
 }
 
 // pageSetTraffic changes the live traffic split from the endpoint page's

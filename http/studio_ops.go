@@ -28,6 +28,7 @@ func (s *Server) registerStudioOpsRoutes() {
 	s.studioRoute("GET "+ws+"/models/{name}", wharf.ActionModelRead, s.pageModel)
 	s.studioRoute("GET "+ws+"/endpoints", wharf.ActionOnlineEndpointRead, s.pageEndpoints)
 	s.studioRoute("GET "+ws+"/endpoints/{name}", wharf.ActionOnlineEndpointRead, s.pageEndpoint)
+	s.studioRoute("GET "+ws+"/endpoints/{name}/series", wharf.ActionOnlineEndpointRead, s.pageEndpointSeries)
 	s.studioRoute("POST "+ws+"/endpoints/{name}/traffic", wharf.ActionOnlineEndpointWrite, s.pageSetTraffic)
 	s.studioRoute("POST "+ws+"/endpoints/{name}/test", wharf.ActionOnlineEndpointScore, s.pageTestEndpoint)
 	s.studioRoute("GET "+ws+"/batch-endpoints", wharf.ActionBatchEndpointRead, s.pageBatchEndpoints)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/snapshot"
 	"github.com/wharfml/wharf/tabular"
@@ -341,5 +343,69 @@ func TestStudioOpsModelLineageAndEvaluation(t *testing.T) {
 	heights := regexp.MustCompile(`<rect x="[0-9.]+" y="[0-9.]+" width="[0-9.]+" height="([0-9.]+)"`).FindAllStringSubmatch(page, -1)
 	if len(heights) != 3 || heights[0][1] != "170.0" {
 		t.Errorf("bars: %v", heights)
+	}
+}
+
+// TestStudioOpsEndpointSeries checks the monitoring charts' data: request
+// rate, error share and latency quantiles between two samples of the
+// endpoint's own series, on the server's clock.
+func TestStudioOpsEndpointSeries(t *testing.T) {
+	f, clk := userFixture(t)
+	users := studioUsers(t, f)
+	seedOps(t, f)
+	// The router's series, as it registers them.
+	labels := []string{"workspace", "endpoint", "deployment"}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_endpoint_requests_total"}, append(labels, "code"))
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wharf_endpoint_request_duration_seconds", Buckets: []float64{0.001, 0.01, 0.1}}, labels)
+	f.srv.Registerer().MustRegister(requests, latency)
+	score := func(n int, code string, d float64) {
+		for range n {
+			requests.WithLabelValues("ws-a", "taxi-ep", "blue", code).Inc()
+			latency.WithLabelValues("ws-a", "taxi-ep", "blue").Observe(d)
+		}
+	}
+	// Another endpoint's requests are not this one's.
+	requests.WithLabelValues("ws-a", "other", "blue", "200").Add(1000)
+	score(10, "200", 0.005)
+	const page = "/workspaces/ws-a/endpoints/taxi-ep"
+	_, mon := users["reader"].do("GET", page+"?tab=monitoring", nil, nil)
+	if !strings.Contains(mon, "Since the deployments started: 10 requests, 0 errors") || !strings.Contains(mon, `data-src="`+page+`/series?chart=latency"`) {
+		t.Fatalf("monitoring tab:\n%s", mon)
+	}
+	clk.Advance(10 * time.Second)
+	score(20, "200", 0.005)
+	score(10, "500", 0.05)
+	chart := func(key string) map[string][]*float64 {
+		t.Helper()
+		resp, body := users["reader"].do("GET", page+"/series?chart="+key, nil, nil)
+		var h struct {
+			Runs []struct {
+				Name   string     `json:"name"`
+				Times  []int64    `json:"times"`
+				Values []*float64 `json:"values"`
+			} `json:"runs"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &h) != nil {
+			t.Fatalf("series %s: %d %s", key, resp.StatusCode, body)
+		}
+		out := map[string][]*float64{}
+		for _, r := range h.Runs {
+			out[r.Name] = r.Values
+		}
+		return out
+	}
+	if v := chart("requests")["requests/s"]; len(v) != 1 || *v[0] != 3 {
+		t.Errorf("request rate: %v, want one point of 30 requests in 10 s", v)
+	}
+	if v := chart("errors")["error share"]; len(v) != 1 || *v[0] < 0.333 || *v[0] > 0.334 {
+		t.Errorf("error share: %v, want 10 of 30", v)
+	}
+	lat := chart("latency")
+	// 20 of 30 took 5 ms (bucket 1-10 ms), 10 took 50 ms (10-100 ms).
+	if p50, p99 := lat["p50"], lat["p99"]; len(p50) != 1 || *p50[0] <= 1 || *p50[0] > 10 || *p99[0] <= 10 || *p99[0] > 100 {
+		t.Errorf("latency p50 %v, p99 %v", lat["p50"], lat["p99"])
+	}
+	if resp, _ := users["reader"].do("GET", page+"/series?chart=cpu", nil, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("unknown chart: %d", resp.StatusCode)
 	}
 }

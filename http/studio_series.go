@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,9 +13,9 @@ import (
 
 // The online endpoint page charts each endpoint's own Prometheus series
 // (wharf_endpoint_requests_total and wharf_endpoint_request_duration_seconds,
-// which the router keeps): a sampler reads them every seriesEvery while
-// the server serves, and on each page view, and keeps the last
-// seriesKeep samples per endpoint in memory. A chart point is the change
+// which the router keeps): from the first view of a monitoring tab on, a
+// sampler reads them every seriesEvery, and again at each view, and keeps
+// the last seriesKeep samples per endpoint in memory. A chart point is the change
 // between two samples: requests per second, the share that failed, and
 // latency quantiles estimated from the histogram buckets as Prometheus's
 // histogram_quantile estimates them.
@@ -161,40 +160,48 @@ type endpointTotals struct {
 	P50, P90, P99    string
 }
 
-// seriesChart is one chart, drawn as SVG by the page.
-type seriesChart struct {
-	Title string
-	// YMax labels the top of the chart; the bottom is zero.
-	YMax  string
-	Lines []seriesLine
-	// From and To label the x axis.
-	From, To string
-	Empty    bool
+// endpointCharts names the endpoint page's charts, in order.
+var endpointCharts = []struct{ Key, Title string }{
+	{"requests", "Requests per second"},
+	{"latency", "Latency (ms)"},
+	{"errors", "Errors (share of requests)"},
 }
 
-// seriesLine is a polyline in the chart's 600×150 box.
-type seriesLine struct {
-	Name, Colour string
-	Points       string
-	Last         string
-}
-
-// charts samples now and returns the endpoint's charts and totals.
-func (st *endpointSeriesStore) charts(reg prometheus.Gatherer, ws, ep string, now time.Time) ([]seriesChart, endpointTotals) {
+// totals samples now and returns the endpoint's counts since its
+// deployments started.
+func (st *endpointSeriesStore) totals(reg prometheus.Gatherer, ws, ep string, now time.Time) endpointTotals {
 	st.sample(reg, now)
 	st.start(reg, time.Now)
 	st.mu.Lock()
-	ss := append([]endpointSample(nil), st.samples[ws+"/"+ep]...)
-	st.mu.Unlock()
+	defer st.mu.Unlock()
 	var tot endpointTotals
-	if n := len(ss); n > 0 {
-		last := ss[n-1]
+	if ss := st.samples[ws+"/"+ep]; len(ss) > 0 {
+		last := ss[len(ss)-1]
 		tot.Requests, tot.Errors = last.Requests, last.Errors
 		tot.P50 = formatSeconds(quantile(0.5, last.Bounds, last.Counts))
 		tot.P90 = formatSeconds(quantile(0.9, last.Bounds, last.Counts))
 		tot.P99 = formatSeconds(quantile(0.99, last.Bounds, last.Counts))
 	}
-	var rate, errs, p50, p90, p99 []float64
+	return tot
+}
+
+// chart returns one of endpointCharts as the studio's charts draw a
+// history: one line per series, a point per interval between samples,
+// stepped by interval and timed at its end.
+func (st *endpointSeriesStore) chart(reg prometheus.Gatherer, ws, ep, key string, now time.Time) (historyJSON, bool) {
+	st.sample(reg, now)
+	st.start(reg, time.Now)
+	st.mu.Lock()
+	ss := append([]endpointSample(nil), st.samples[ws+"/"+ep]...)
+	st.mu.Unlock()
+	names := map[string][]string{"requests": {"requests/s"}, "latency": {"p50", "p90", "p99"}, "errors": {"error share"}}[key]
+	if names == nil {
+		return historyJSON{}, false
+	}
+	out := historyJSON{Key: key}
+	for _, n := range names {
+		out.Runs = append(out.Runs, runHistoryJSON{Run: n, Name: n, Steps: []int64{}, Times: []int64{}, Values: []*float64{}})
+	}
 	for i := 1; i < len(ss); i++ {
 		a, b := ss[i-1], ss[i]
 		dt := b.At.Sub(a.At).Seconds()
@@ -202,77 +209,40 @@ func (st *endpointSeriesStore) charts(reg prometheus.Gatherer, ws, ep string, no
 		if dt <= 0 || dn < 0 { // a restart reset the counters
 			continue
 		}
-		rate = append(rate, dn/dt)
-		share := 0.0
-		if dn > 0 {
-			share = (b.Errors - a.Errors) / dn
-		}
-		errs = append(errs, share)
-		delta := make([]float64, len(b.Counts))
-		for j := range b.Counts {
-			if j < len(a.Counts) {
-				delta[j] = b.Counts[j] - a.Counts[j]
-			} else {
+		var vals []float64
+		switch key {
+		case "requests":
+			vals = []float64{dn / dt}
+		case "errors":
+			share := 0.0
+			if dn > 0 {
+				share = (b.Errors - a.Errors) / dn
+			}
+			vals = []float64{share}
+		case "latency":
+			delta := make([]float64, len(b.Counts))
+			for j := range b.Counts {
 				delta[j] = b.Counts[j]
+				if j < len(a.Counts) {
+					delta[j] -= a.Counts[j]
+				}
+			}
+			for _, q := range []float64{0.5, 0.9, 0.99} {
+				vals = append(vals, quantile(q, b.Bounds, delta)*1000)
 			}
 		}
-		p50 = append(p50, quantile(0.5, b.Bounds, delta))
-		p90 = append(p90, quantile(0.9, b.Bounds, delta))
-		p99 = append(p99, quantile(0.99, b.Bounds, delta))
-	}
-	from, to := "", ""
-	if len(ss) > 1 {
-		from, to = ss[0].At.UTC().Format("15:04:05"), ss[len(ss)-1].At.UTC().Format("15:04:05")
-	}
-	charts := []seriesChart{
-		drawChart("Requests per second", from, to, formatRate, []string{"requests/s"}, []string{"#1f6feb"}, rate),
-		drawChart("Latency", from, to, formatSeconds, []string{"p50", "p90", "p99"}, []string{"#2da44e", "#bf8700", "#cf222e"}, p50, p90, p99),
-		drawChart("Errors (share of requests)", from, to, formatShare, []string{"errors"}, []string{"#cf222e"}, errs),
-	}
-	return charts, tot
-}
-
-// drawChart scales series into the chart box: x by index, y from zero to
-// the largest value.
-func drawChart(title, from, to string, format func(float64) string, names, colours []string, series ...[]float64) seriesChart {
-	c := seriesChart{Title: title, From: from, To: to}
-	top := 0.0
-	n := 0
-	for _, s := range series {
-		n = max(n, len(s))
-		for _, v := range s {
-			if !math.IsNaN(v) {
-				top = max(top, v)
-			}
-		}
-	}
-	if n == 0 {
-		c.Empty = true
-		return c
-	}
-	if top == 0 {
-		top = 1
-	}
-	c.YMax = format(top)
-	for i, s := range series {
-		var b strings.Builder
-		for j, v := range s {
+		for k, v := range vals {
+			r := &out.Runs[k]
+			r.Steps = append(r.Steps, int64(i))
+			r.Times = append(r.Times, b.At.UnixMilli())
 			if math.IsNaN(v) {
-				continue
+				r.Values = append(r.Values, nil)
+			} else {
+				r.Values = append(r.Values, &v)
 			}
-			x := 600.0
-			if n > 1 {
-				x = float64(j) * 600 / float64(n-1)
-			}
-			fmt.Fprintf(&b, "%.1f,%.1f ", x, 150-v/top*145)
 		}
-		line := seriesLine{Name: names[i], Colour: colours[i], Points: strings.TrimSpace(b.String())}
-		if len(s) > 0 {
-			line.Last = format(s[len(s)-1])
-		}
-		c.Lines = append(c.Lines, line)
 	}
-	return c
+	return out, true
 }
 
 // quantile estimates the q-quantile of a cumulative histogram by linear
@@ -312,6 +282,3 @@ func formatSeconds(v float64) string {
 	}
 	return fmt.Sprintf("%.2f s", v)
 }
-
-func formatRate(v float64) string  { return fmt.Sprintf("%.2f/s", v) }
-func formatShare(v float64) string { return fmt.Sprintf("%.1f%%", v*100) }
