@@ -2,7 +2,9 @@ package http_test
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -182,4 +184,72 @@ func auditHas(t *testing.T, f *fixture, want string) bool {
 		}
 	}
 	return false
+}
+
+func TestSingleSignOnUnderTLSSetsSecureCookies(t *testing.T) {
+	f := newFixture(t)
+	f.user("alice@team", alicePassword)
+	ts := httptest.NewTLSServer(f.srv.Handler())
+	t.Cleanup(ts.Close)
+	p := oidctest.Start(t, []string{ts.URL + wharfhttp.SSOCallbackPath}, oidctest.Accounts{"alice": {"email": "alice@team"}})
+	must(t, f.srv.SetSingleSignOn(&wharfhttp.SingleSignOn{Issuer: p.Issuer, ClientID: oidctest.ClientID, ClientSecret: oidctest.ClientSecret,
+		RedirectURL: ts.URL + wharfhttp.SSOCallbackPath}))
+	b := newBrowser(t, ts.URL, "", ts.Client().Transport.(*http.Transport))
+	resp, _ := b.do("GET", "/signin/sso", nil, nil)
+	var attempt *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "wharf_sso" {
+			attempt = c
+		}
+	}
+	if attempt == nil || !attempt.Secure || !attempt.HttpOnly || attempt.SameSite != http.SameSiteLaxMode {
+		t.Errorf("the sign-in attempt's cookie over TLS: %+v", attempt)
+	}
+	back, err := p.Authorize(b.c, ts.URL+"/signin/sso", "alice")
+	must(t, err)
+	resp, body := b.do("GET", strings.TrimPrefix(back, ts.URL), nil, nil)
+	if c := sessionCookie(resp); resp.StatusCode != http.StatusSeeOther || c == nil || !c.Secure || !c.HttpOnly {
+		t.Fatalf("callback over TLS: %d, session cookie %+v\n%s", resp.StatusCode, c, body)
+	}
+}
+
+// TestSingleSignOnReportsRefusalsAndOutages: a person who cancels at the
+// provider, and a provider that cannot be reached, get the sign-in page
+// with a reason (the password form still there), and the audit log gets
+// the failure.
+func TestSingleSignOnReportsRefusalsAndOutages(t *testing.T) {
+	f, _ := ssoFixture(t)
+	b := newBrowser(t, f.http.URL, "", nil)
+	resp, _ := b.do("GET", "/signin/sso", nil, nil)
+	to, err := url.Parse(resp.Header.Get("Location"))
+	must(t, err)
+	cb := wharfhttp.SSOCallbackPath + "?" + url.Values{"state": {to.Query().Get("state")}, "error": {"access_denied"},
+		"error_description": {"End-User aborted interaction"}}.Encode()
+	resp, page := b.do("GET", cb, nil, nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "Test IdP refused the sign-in: access_denied (End-User aborted interaction)") ||
+		!strings.Contains(page, `id="password"`) {
+		t.Errorf("a refusal at the provider: %d\n%s", resp.StatusCode, page)
+	}
+
+	// A provider that is down: nothing listens on the discarded port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	must(t, f.srv.SetSingleSignOn(&wharfhttp.SingleSignOn{ProviderName: "Down IdP", Issuer: down, ClientID: "c", ClientSecret: "s"}))
+	resp, page = b.do("GET", "/signin/sso", nil, nil)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "Down IdP could not be reached") || !strings.Contains(page, `id="password"`) {
+		t.Errorf("an unreachable provider: %d\n%s", resp.StatusCode, page)
+	}
+	events, err := f.db.ListAuditEvents(context.Background(), wharf.AuditFilter{})
+	must(t, err)
+	var denied []int
+	for _, e := range events {
+		if e.Action == "signin/oidc" && e.Outcome == wharf.AuditDenied {
+			denied = append(denied, e.Status)
+		}
+	}
+	if len(denied) != 2 {
+		t.Errorf("audited single sign-on failures: statuses %v, want 502 and 401", denied)
+	}
 }
