@@ -56,6 +56,10 @@ var matrixExpect = map[string]string{
 	"PUT /api/v1/workspaces/{workspace}":    admins,
 	"DELETE /api/v1/workspaces/{workspace}": admins,
 
+	// The Azure ML SDK's ARM-shaped routes (package arm): the roles of
+	// the Wharf routes they translate to.
+	"GET " + arm + "/{workspace}": readers,
+
 	"GET /api/v1/workspaces/{workspace}/computes":           readers + " computeop",
 	"GET /api/v1/workspaces/{workspace}/computes/{name}":    readers + " computeop",
 	"PUT /api/v1/workspaces/{workspace}/computes/{name}":    admins + " computeop",
@@ -204,6 +208,9 @@ var matrixExpect = map[string]string{
 	"GET /workspaces/{workspace}/metric-history":      readers,
 }
 
+// arm is the prefix of the Azure ML SDK's ARM-shaped routes.
+const arm = "/subscriptions/{subscription}/resourceGroups/{resourceGroup}/providers/Microsoft.MachineLearningServices/workspaces"
+
 // publicRoutes need no credentials at all.
 var publicRoutes = map[string]bool{
 	"GET /healthz":                          true,
@@ -213,6 +220,13 @@ var publicRoutes = map[string]bool{
 	"POST /{tenant}/oauth2/v2.0/token":      true,
 	"GET /.well-known/openid-configuration": true,
 	"GET /discovery/v2.0/keys":              true,
+	// MSAL's reading of the OpenID configuration below a tenant, and
+	// the documents the Azure ML SDK reads before it holds a token.
+	"GET /" + testTenant + "/v2.0/.well-known/openid-configuration": true,
+	"GET /common/v2.0/.well-known/openid-configuration":             true,
+	"GET /organizations/v2.0/.well-known/openid-configuration":      true,
+	"GET /metadata/endpoints":                                       true,
+	"GET /azureml/discovery":                                        true,
 	// The web sign-in pages and the device-code flow check the session
 	// cookie themselves (see TestSignIn* and TestDevice*).
 	"GET /{$}":                              true,
@@ -262,7 +276,8 @@ var matrixBodies = map[string]string{
 
 func fillPath(p string) string {
 	return strings.NewReplacer("{workspace}", "ws-a", "{name}", "thing", "{id}", "nobody", "{keyId}", "no-such-key", "{fic}", "no-such-fic", "{tenant}", testTenant,
-		"{path...}", "0/run/artifacts/model/MLmodel", "{model_id}", "m-00000000000000000000000000000000", "{tag_key...}", "k", "{rest...}", "no/such/endpoint").Replace(p)
+		"{path...}", "0/run/artifacts/model/MLmodel", "{model_id}", "m-00000000000000000000000000000000", "{tag_key...}", "k", "{rest...}", "no/such/endpoint",
+		"{subscription}", "sub-1", "{resourceGroup}", "rg-1").Replace(p)
 }
 
 // TestRouteRoleMatrix calls every registered route as every kind of

@@ -48,6 +48,12 @@ func (g *Group) Upload(pattern, action string, h http.HandlerFunc) {
 	g.register(pattern, AccessScoped, action, h).RawBody = true
 }
 
+// Public registers h for any caller, with no credentials: documents a
+// protocol's clients fetch before they hold a token.
+func (g *Group) Public(pattern string, h http.HandlerFunc) {
+	g.register(pattern, AccessPublic, "", h)
+}
+
 // Authenticated registers h for any caller with a valid token.
 func (g *Group) Authenticated(pattern string, h http.HandlerFunc) {
 	g.register(pattern, AccessAuthenticated, "", h)

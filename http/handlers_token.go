@@ -251,10 +251,16 @@ var decoySecretHash = sync.OnceValue(func() string {
 	return hash
 })
 
+// handleOpenIDConfig serves the OpenID configuration at the server's root
+// and, as Entra ID does, below a tenant's /v2.0: MSAL, given an authority
+// and a tenant, reads it there.
 func (s *Server) handleOpenIDConfig(w http.ResponseWriter, r *http.Request) {
 	base := s.URL
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                s.Tokens.Issuer,
+		"issuer": s.Tokens.Issuer,
+		// Wharf grants no authorization codes, but MSAL (the Azure
+		// SDKs' token client) refuses a document without this key.
+		"authorization_endpoint":                base + "/" + s.TenantID + "/oauth2/v2.0/authorize",
 		"token_endpoint":                        base + "/" + s.TenantID + "/oauth2/v2.0/token",
 		"jwks_uri":                              base + "/discovery/v2.0/keys",
 		"grant_types_supported":                 []string{"client_credentials", "password", "refresh_token", DeviceCodeGrantType},

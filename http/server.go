@@ -248,6 +248,11 @@ func (s *Server) registerRoutes() {
 	s.public("POST /oauth2/v2.0/token", s.handleToken)
 	s.public("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
 	s.public("GET /.well-known/openid-configuration", s.handleOpenIDConfig)
+	// Below each tenant name the token endpoint accepts, by name: a
+	// {tenant} wildcard would overlap the studio's /static/.
+	for _, tenant := range []string{s.TenantID, "common", "organizations"} {
+		s.public("GET /"+tenant+"/v2.0/.well-known/openid-configuration", s.handleOpenIDConfig)
+	}
 	s.public("GET /discovery/v2.0/keys", s.handleJWKS)
 
 	s.authenticated("GET /api/v1/me", jsonAPI(s, s.me))

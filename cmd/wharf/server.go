@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/arm"
 	"github.com/wharfml/wharf/auth"
 	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/federation"
@@ -374,6 +375,8 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	ml := &mlflow.Handler{Store: db, Blobs: blobs, Logger: logger}
 	ml.Register(srv.Group(mlflow.Prefix, ml.WriteError))
+	azml := &arm.Handler{Store: db, URL: func() string { return srv.URL }, Logger: logger}
+	azml.Register(func(prefix string) arm.Group { return srv.Group(prefix, azml.WriteError) })
 	// Before anything can ask: jobs, schedules and downloads check them.
 	if err := srv.BackfillBlobRefs(ctx); err != nil {
 		db.Close()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/arm"
 	"github.com/wharfml/wharf/auth"
 	"github.com/wharfml/wharf/blob"
 	wharfhttp "github.com/wharfml/wharf/http"
@@ -77,6 +78,8 @@ func New(t testing.TB) *Server {
 	api.Blobs = blobs
 	ml := &mlflow.Handler{Store: db, Blobs: blobs, Logger: logger}
 	ml.Register(api.Group(mlflow.Prefix, ml.WriteError))
+	azml := &arm.Handler{Store: db, URL: func() string { return api.URL }, Logger: logger}
+	azml.Register(func(prefix string) arm.Group { return api.Group(prefix, azml.WriteError) })
 	hs := httptest.NewServer(api.Handler())
 	api.URL = hs.URL
 	t.Cleanup(func() {

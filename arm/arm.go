@@ -1,0 +1,202 @@
+// Package arm serves the Azure Resource Manager shaped API of Azure Machine
+// Learning that the unchanged Azure ML Python SDK v2 (azure-ai-ml's
+// MLClient) calls, as a translation onto Wharf's own services: a workspace
+// is Wharf's workspace, and so on. Nothing here keeps a resource of its own.
+//
+// The SDK finds every address it calls from a cloud metadata document
+// (ARM_CLOUD_METADATA_URL=<server>/metadata/endpoints): resourceManager is
+// the server itself, so that ARM calls, and the token scope
+// <resourceManager>/.default, name Wharf.
+//
+// Like package mlflow, the package knows the protocol, not the server:
+// Register puts its routes into Groups, which authenticate, authorize,
+// audit and measure each request as every other route of the server, and
+// answer their refusals with WriteError, in ARM's error shape.
+package arm
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/wharfml/wharf"
+	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/mlflow"
+)
+
+// Workspaces is the path of ARM's workspaces below which every workspace's
+// resources are routed; subscription and resource group are accepted and
+// ignored, since a workspace's name is unique on a Wharf server.
+const Workspaces = "/subscriptions/{subscription}/resourceGroups/{resourceGroup}/providers/Microsoft.MachineLearningServices/workspaces"
+
+// MetadataPath is where the cloud metadata document is served, the path of
+// ARM_CLOUD_METADATA_URL.
+const MetadataPath = "/metadata/endpoints"
+
+// DiscoveryPath is where the discovery document that workspaces name is
+// served; the SDK reads the run-history base from it.
+const DiscoveryPath = "/azureml/discovery"
+
+// CloudName is the cloud's name in the metadata document, which the SDK
+// keeps in AZUREML_CURRENT_CLOUD.
+const CloudName = "Wharf"
+
+// Group is where a Handler registers its routes, below a group's prefix.
+// Wharf's http.Server.Group is one.
+type Group interface {
+	// Route registers h for pattern, "METHOD /path" below the prefix,
+	// for callers granted action at the request's scope.
+	Route(pattern, action string, h http.HandlerFunc)
+	// Upload is Route for a route whose body is streamed content.
+	Upload(pattern, action string, h http.HandlerFunc)
+	// Authenticated registers h for any caller with a valid token.
+	Authenticated(pattern string, h http.HandlerFunc)
+	// Public registers h for any caller, without credentials.
+	Public(pattern string, h http.HandlerFunc)
+}
+
+// Handler serves the ARM-shaped API of every workspace.
+type Handler struct {
+	Store wharf.Store
+	// URL returns the server's externally reachable base URL: the
+	// resourceManager of the metadata document. A function, since a
+	// server learns its URL only once it listens.
+	URL func() string
+	// StorageSuffix is the metadata's suffixes.storage: the SDK uploads
+	// datastore content to https://<account>.blob.<StorageSuffix>. Empty
+	// means the host and port of URL.
+	StorageSuffix string
+	Logger        *slog.Logger
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Logger == nil {
+		return slog.Default()
+	}
+	return h.Logger
+}
+
+func (h *Handler) base() string { return strings.TrimRight(h.URL(), "/") }
+
+// storageSuffix is StorageSuffix or, without one, URL's host and port.
+func (h *Handler) storageSuffix() string {
+	if h.StorageSuffix != "" {
+		return h.StorageSuffix
+	}
+	u, err := url.Parse(h.base())
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// Register registers the ARM-shaped routes, each group made by group for
+// its prefix: the public documents the SDK reads before it holds a token,
+// and the workspaces' resources.
+func (h *Handler) Register(group func(prefix string) Group) {
+	docs := group("/metadata")
+	docs.Public("GET /endpoints", h.metadata)
+	group("/azureml").Public("GET /discovery", h.discovery)
+
+	ws := group(Workspaces)
+	ws.Route("GET /{workspace}", wharf.ActionWorkspaceRead, h.getWorkspace)
+}
+
+// WriteError answers err in ARM's error shape, {"error":{"code","message"}},
+// which azure-core turns into its HttpResponseError (ResourceNotFoundError
+// for 404).
+func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	code := wharf.ErrorCode(err)
+	if code == wharf.EINTERNAL {
+		h.log().Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	out := wharf.Error{Code: code, Message: wharf.ErrorMessage(err)}
+	if e, ok := err.(*wharf.Error); ok {
+		out.Field, out.Details = e.Field, e.Details
+	}
+	writeJSON(w, wharfhttp.ErrorStatus(code), wharfhttp.ErrorResponse{Error: out})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// metadata serves the cloud metadata document: a list of one cloud whose
+// every endpoint is this server. The SDK picks the cloud whose
+// resourceManager is part of ARM_CLOUD_METADATA_URL, and drops a cloud
+// lacking any of name, portal, resourceManager, loginEndpoint or
+// suffixes.storage.
+func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
+	base := h.base()
+	writeJSON(w, http.StatusOK, []map[string]any{{
+		"name":            CloudName,
+		"portal":          base,
+		"resourceManager": base + "/",
+		"authentication": map[string]any{
+			"loginEndpoint": base + "/",
+			"audiences":     []string{base + "/"},
+			"tenant":        "common",
+		},
+		"suffixes": map[string]string{"storage": h.storageSuffix()},
+	}})
+}
+
+// discovery serves the document a workspace's discoveryUrl names; jobs.stream
+// takes the run-history base from its "api".
+func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
+	base := h.base()
+	writeJSON(w, http.StatusOK, map[string]string{
+		"api":             base,
+		"history":         base,
+		"experimentation": base,
+	})
+}
+
+// armWorkspace is a workspace as ARM returns it.
+type armWorkspace struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Type       string            `json:"type"`
+	Location   string            `json:"location"`
+	Kind       string            `json:"kind"`
+	Tags       map[string]string `json:"tags"`
+	Properties map[string]any    `json:"properties"`
+}
+
+// workspaceID is the ARM id of workspace ws, with the subscription and
+// resource group the request named.
+func workspaceID(r *http.Request, ws string) string {
+	return "/subscriptions/" + r.PathValue("subscription") + "/resourceGroups/" + r.PathValue("resourceGroup") +
+		"/providers/Microsoft.MachineLearningServices/workspaces/" + ws
+}
+
+func (h *Handler) getWorkspace(w http.ResponseWriter, r *http.Request) {
+	ws, err := h.Store.FindWorkspace(r.Context(), r.PathValue("workspace"))
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	tags := ws.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	writeJSON(w, http.StatusOK, armWorkspace{
+		ID: workspaceID(r, ws.Name), Name: ws.Name, Type: "Microsoft.MachineLearningServices/workspaces",
+		Location: ws.Location, Kind: "Default", Tags: tags,
+		Properties: map[string]any{
+			"friendlyName":      ws.DisplayName,
+			"description":       ws.Description,
+			"provisioningState": "Succeeded",
+			"discoveryUrl":      h.base() + DiscoveryPath,
+			"mlFlowTrackingUri": mlflow.TrackingURI(h.base(), ws.Name),
+			"storageAccount":    ws.StorageAccount,
+			"keyVault":          ws.KeyVault,
+			"workspaceId":       ws.Name,
+			"creationTime":      ws.CreatedAt,
+		},
+	})
+}

@@ -1,0 +1,191 @@
+package arm_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wharfml/wharf"
+	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/http/servertest"
+	"github.com/wharfml/wharf/internal/testcert"
+	"github.com/wharfml/wharf/internal/testneed"
+)
+
+// sdkServer is a Wharf server behind TLS, as the SDK needs it, with the
+// SDK's Python and its environment.
+type sdkServer struct {
+	*servertest.Server
+	URL    string
+	python string
+	env    []string
+}
+
+// newSDKServer serves Wharf over TLS on localhost with workspace ws1, a
+// Data Scientist principal on it (the SDK's "writer") and a principal
+// with Reader on another workspace only (the "outsider"), both with client
+// secrets, as the SDK's ClientSecretCredential needs them.
+func newSDKServer(t *testing.T) *sdkServer {
+	t.Helper()
+	python := os.Getenv("WHARF_TEST_AZUREML_PYTHON")
+	if python == "" {
+		testneed.Missing(t, "WHARF_TEST_AZUREML_PYTHON not set; ./scripts/test installs azure-ai-ml in .tools/")
+	}
+	ts := servertest.New(t)
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, dir, "sdk")
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.Issue(t, certFile, keyFile)
+	files, err := wharfhttp.LoadCertificateFiles(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(ts.API.Handler())
+	hs.TLS = files.TLSConfig()
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	// The certificate names localhost; the SDK checks it against the CA.
+	url := strings.Replace(hs.URL, "127.0.0.1", "localhost", 1)
+	ts.API.URL = url
+
+	ts.Workspace("ws1")
+	ts.Workspace("ws2")
+	owner := ts.Principal("owner", [2]string{wharf.RoleOwner, "/"})
+	writer := createPrincipal(t, ts, owner, "writer", wharf.RoleDataScientist, "/workspaces/ws1")
+	outsider := createPrincipal(t, ts, owner, "outsider", wharf.RoleReader, "/workspaces/ws2")
+	// The SDK picks its cloud from AZUREML_CURRENT_CLOUD before the
+	// metadata URL, so one inherited from the caller must not reach it.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AZUREML_CURRENT_CLOUD=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"REQUESTS_CA_BUNDLE="+ca.File,
+		"ARM_CLOUD_METADATA_URL="+url+"/metadata/endpoints",
+		"WHARF_SDK_URL="+url,
+		"WHARF_SDK_TENANT="+servertest.Tenant,
+		"WHARF_SDK_WORKSPACE=ws1",
+		"WHARF_SDK_WRITER_CLIENT_ID="+writer.AppID,
+		"WHARF_SDK_WRITER_SECRET="+writer.Password,
+		"WHARF_SDK_OUTSIDER_CLIENT_ID="+outsider.AppID,
+		"WHARF_SDK_OUTSIDER_SECRET="+outsider.Password,
+	)
+	return &sdkServer{Server: ts, URL: url, python: python, env: env}
+}
+
+// createPrincipal creates a principal with a client secret through the
+// API, as `wharf ad sp create-for-rbac` does.
+func createPrincipal(t *testing.T, ts *servertest.Server, token, name, role, scope string) wharfhttp.CredentialResponse {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"displayName": name, "role": role, "scopes": []string{scope}})
+	req, err := http.NewRequest(http.MethodPost, ts.HTTP.URL+"/api/v1/servicePrincipals", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var cred wharfhttp.CredentialResponse
+	if err := json.NewDecoder(resp.Body).Decode(&cred); err != nil || resp.StatusCode/100 != 2 || cred.Password == "" {
+		t.Fatalf("create principal %s: %d %v", name, resp.StatusCode, err)
+	}
+	return cred
+}
+
+// run runs testdata/sdk.py with the given steps and returns each step's
+// reported result.
+func (s *sdkServer) run(t *testing.T, steps ...string) map[string]json.RawMessage {
+	t.Helper()
+	return s.runWith(t, s.env, steps...)
+}
+
+func (s *sdkServer) runWith(t *testing.T, env []string, steps ...string) map[string]json.RawMessage {
+	t.Helper()
+	cmd := exec.Command(s.python, append([]string{"testdata/sdk.py"}, steps...)...)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sdk.py %v: %v\nstdout:\n%s\nstderr:\n%s\nserver log:\n%s", steps, err, out, stderr.String(), s.Logs.String())
+	}
+	got := map[string]json.RawMessage{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := map[string]json.RawMessage{}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			continue // the SDK's own printing, jobs.stream's log lines among it
+		}
+		for k, v := range line {
+			got[k] = v
+		}
+	}
+	for _, step := range steps {
+		if _, ok := got[step]; !ok {
+			t.Fatalf("sdk.py reported nothing for %q\nstdout:\n%s\nstderr:\n%s", step, out, stderr.String())
+		}
+	}
+	return got
+}
+
+func decode[T any](t *testing.T, raw json.RawMessage) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	return v
+}
+
+// TestSDKGetsWorkspace runs the unchanged SDK, with a ClientSecretCredential
+// whose authority is Wharf, against the cloud metadata Wharf serves: it
+// gets the workspace, and a principal without a role on it is refused with
+// 403 through azure-core's HttpResponseError.
+func TestSDKGetsWorkspace(t *testing.T) {
+	s := newSDKServer(t)
+	got := s.run(t, "workspace", "denied")
+	ws := decode[struct {
+		Name, Location string
+		DiscoveryURL   string `json:"discovery_url"`
+	}](t, got["workspace"])
+	if ws.Name != "ws1" || ws.DiscoveryURL != s.URL+"/azureml/discovery" {
+		t.Errorf("workspace: %+v", ws)
+	}
+	denied := decode[struct {
+		Status  int
+		Type    string
+		Message string
+	}](t, got["denied"])
+	if denied.Status != http.StatusForbidden || denied.Type != "HttpResponseError" || !strings.Contains(denied.Message, "workspaces/read") {
+		t.Errorf("outsider: %+v", denied)
+	}
+}
+
+// TestSDKCloudNamedInCode names the cloud in MLClient's arguments, with no
+// metadata URL to fetch.
+func TestSDKCloudNamedInCode(t *testing.T) {
+	s := newSDKServer(t)
+	var env []string
+	for _, kv := range s.env {
+		if !strings.HasPrefix(kv, "ARM_CLOUD_METADATA_URL=") {
+			env = append(env, kv)
+		}
+	}
+	got := s.runWith(t, env, "cloud_kwarg")
+	if ws := decode[struct{ Name string }](t, got["cloud_kwarg"]); ws.Name != "ws1" {
+		t.Errorf("workspace: %+v", ws)
+	}
+}

@@ -1,0 +1,62 @@
+"""Drives the unchanged azure-ai-ml SDK against a Wharf server.
+
+Configuration comes from the environment (WHARF_SDK_*); each step prints
+one JSON line "{step: result}" for the Go test to check.
+"""
+import json
+import os
+import sys
+
+from azure.ai.ml import MLClient
+from azure.core.exceptions import HttpResponseError
+from azure.identity import ClientSecretCredential
+
+base = os.environ["WHARF_SDK_URL"]
+tenant = os.environ["WHARF_SDK_TENANT"]
+workspace = os.environ["WHARF_SDK_WORKSPACE"]
+
+
+def client(prefix, **cloud):
+    cred = ClientSecretCredential(
+        tenant,
+        os.environ[prefix + "_CLIENT_ID"],
+        os.environ[prefix + "_SECRET"],
+        authority=base,
+        disable_instance_discovery=True,
+    )
+    return MLClient(cred, "sub-1", "rg-1", workspace, enable_telemetry=False, **cloud)
+
+
+def report(step, value):
+    print(json.dumps({step: value}), flush=True)
+
+
+steps = sys.argv[1:]
+
+if "workspace" in steps:
+    ws = client("WHARF_SDK_WRITER").workspaces.get(workspace)
+    report("workspace", {"name": ws.name, "location": ws.location, "discovery_url": ws.discovery_url})
+
+if "denied" in steps:
+    try:
+        client("WHARF_SDK_OUTSIDER").workspaces.get(workspace)
+        report("denied", {"status": "allowed"})
+    except HttpResponseError as e:
+        report("denied", {"status": e.status_code, "type": type(e).__name__, "message": e.message})
+
+if "cloud_kwarg" in steps:
+    # The cloud named in code: no metadata document is fetched.
+    host = base.split("://", 1)[1]
+    ws = client(
+        "WHARF_SDK_WRITER",
+        cloud="WharfInCode",
+        cloud_metadata={
+            "azure_portal": base,
+            "resource_manager": base + "/",
+            "active_directory": base + "/",
+            "aml_resource_id": base + "/",
+            "storage_endpoint": host,
+            "registry_discovery_endpoint": base + "/",
+        },
+    ).workspaces.get(workspace)
+    report("cloud_kwarg", {"name": ws.name})
