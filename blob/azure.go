@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -127,6 +128,20 @@ func (a *azureAPI) putStream(ctx context.Context, key string, r io.Reader) error
 		BlockSize: partSize, Concurrency: partConcurrency,
 	})
 	return a.describe(err, "write "+key)
+}
+
+func (a *azureAPI) putFile(ctx context.Context, key string, f *os.File) error {
+	_, err := a.c.NewBlockBlobClient(key).UploadFile(ctx, f, &blockblob.UploadFileOptions{
+		BlockSize: partSize, Concurrency: partConcurrency,
+	})
+	return a.describe(err, "write "+key)
+}
+
+func (a *azureAPI) getFile(ctx context.Context, key string, f *os.File) (int64, error) {
+	n, err := a.c.NewBlobClient(key).DownloadFile(ctx, f, &azblobblob.DownloadFileOptions{
+		BlockSize: partSize, Concurrency: partConcurrency, RetryReaderOptionsPerBlock: azblobblob.RetryReaderOptions{MaxRetries: retryAttempts - 1},
+	})
+	return n, a.describe(err, "read "+key)
 }
 
 // copy starts a server-side copy and waits for it: within one account the

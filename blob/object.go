@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
+	"os"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,6 +47,12 @@ type objectAPI interface {
 	// putStream writes r to key in parts, concurrently, never holding
 	// more than a few parts in memory.
 	putStream(ctx context.Context, key string, r io.Reader) error
+	// putFile writes the regular file f, from its start, to key in parts
+	// read and sent concurrently, as azcopy does.
+	putFile(ctx context.Context, key string, f *os.File) error
+	// getFile downloads key into f in ranges fetched concurrently and
+	// returns the number of bytes written.
+	getFile(ctx context.Context, key string, f *os.File) (int64, error)
 	// copy makes dst a copy of src on the server side.
 	copy(ctx context.Context, src, dst string, size int64) error
 	get(ctx context.Context, key string) (io.ReadCloser, int64, error)
@@ -69,7 +78,10 @@ type ObjectStore struct {
 	prefix string
 }
 
-var _ wharf.BlobStore = (*ObjectStore)(nil)
+var (
+	_ wharf.BlobStore      = (*ObjectStore)(nil)
+	_ wharf.BlobFileCopier = (*ObjectStore)(nil)
+)
 
 func (s *ObjectStore) blobKey(sum string) string { return s.prefix + "sha256/" + sum }
 
@@ -84,6 +96,11 @@ func (s *ObjectStore) blobKey(sum string) string { return s.prefix + "sha256/" +
 func (s *ObjectStore) Put(ctx context.Context, r io.Reader) (digest string, size int64, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", 0, err
+	}
+	if f, ok := r.(*os.File); ok {
+		if digest, size, done, err := s.putFile(ctx, f); done {
+			return digest, size, err
+		}
 	}
 	r = ctxReader{ctx, r}
 	// Reading one byte past a part tells a small blob from a large one;
@@ -130,6 +147,92 @@ func (s *ObjectStore) Put(ctx context.Context, r io.Reader) (digest string, size
 		return "", 0, s.putError(ctx, err)
 	}
 	return digestPrefix + hexSum, counted.n, nil
+}
+
+// putFile stores a large regular file read from its start without staging
+// it: the file is hashed first (a local read, far faster than the upload),
+// then sent under its final name in parts, concurrently, unless that blob is
+// already stored. done is false, and nothing read, for anything else (a
+// small file, a pipe, a file already partly read), which Put streams.
+//
+// A file that changes between the hash and the upload would be stored
+// under the wrong digest, so its size and modification time are compared
+// before and after, and a changed file's blob is deleted again.
+func (s *ObjectStore) putFile(ctx context.Context, f *os.File) (digest string, size int64, done bool, err error) {
+	before, err := f.Stat()
+	if err != nil || !before.Mode().IsRegular() || before.Size() <= partSize {
+		return "", 0, false, nil
+	}
+	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != 0 {
+		return "", 0, false, nil
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(f, 0, before.Size())}, make([]byte, copyBufSize))
+	if err != nil {
+		return "", 0, true, s.putError(ctx, fmt.Errorf("blob: read: %w", err))
+	}
+	hexSum := hex.EncodeToString(h.Sum(nil))
+	digest, final := digestPrefix+hexSum, s.blobKey(hexSum)
+	if stored, err := s.api.head(ctx, final); err == nil && stored == n {
+		return digest, n, true, nil
+	} else if err != nil && !errors.Is(err, errNoObject) {
+		return "", 0, true, s.putError(ctx, err)
+	}
+	if err := s.api.putFile(ctx, final, f); err != nil {
+		return "", 0, true, s.putError(ctx, err)
+	}
+	after, err := f.Stat()
+	if err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || n != before.Size() {
+		_ = s.api.delete(context.WithoutCancel(ctx), final)
+		return "", 0, true, wharf.Errorf(wharf.ECONFLICT, "file %s changed while it was stored; store it again once it is complete", f.Name())
+	}
+	return digest, n, true, nil
+}
+
+// CopyFile writes a blob to a new file at path, which must not exist yet,
+// downloading ranges of it concurrently, then hashes the file: the copy is
+// kept only if it matches the digest. On any error the file is removed.
+func (s *ObjectStore) CopyFile(ctx context.Context, digest, path string, perm fs.FileMode) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sum, err := parseDigest(digest)
+	if err != nil {
+		return err
+	}
+	size, err := s.api.head(ctx, s.blobKey(sum))
+	if errors.Is(err, errNoObject) {
+		return notFound(digest)
+	}
+	if err != nil {
+		return err
+	}
+	dst, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("blob: copy %s: %w", digest, err)
+	}
+	defer func() {
+		if err != nil {
+			dst.Close()
+			os.Remove(path)
+		}
+	}()
+	n, err := s.api.getFile(ctx, s.blobKey(sum), dst)
+	if errors.Is(err, errNoObject) {
+		return notFound(digest)
+	}
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	hashed, err := io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(dst, 0, math.MaxInt64)}, make([]byte, copyBufSize))
+	if err != nil {
+		return fmt.Errorf("blob: copy %s: %w", digest, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != sum || hashed != n || n != size {
+		return corrupt(digest)
+	}
+	return dst.Close()
 }
 
 // putError prefers the context's error, which is why an upload that was

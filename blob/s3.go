@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,7 +100,11 @@ func NewS3(ctx context.Context, cfg S3Config) (*ObjectStore, error) {
 		u.PartSize = partSize
 		u.Concurrency = partConcurrency
 	})
-	api := &s3API{c: client, up: uploader, datastore: cfg.Datastore, bucket: cfg.Bucket}
+	downloader := manager.NewDownloader(client, func(d *manager.Downloader) {
+		d.PartSize = partSize
+		d.Concurrency = partConcurrency
+	})
+	api := &s3API{c: client, up: uploader, down: downloader, datastore: cfg.Datastore, bucket: cfg.Bucket}
 	return &ObjectStore{api: api, prefix: cleanPrefix(cfg.Prefix)}, nil
 }
 
@@ -107,6 +112,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*ObjectStore, error) {
 type s3API struct {
 	c         *s3.Client
 	up        *manager.Uploader
+	down      *manager.Downloader
 	datastore string
 	bucket    string
 }
@@ -121,6 +127,16 @@ func (a *s3API) putSmall(ctx context.Context, key string, content []byte) error 
 func (a *s3API) putStream(ctx context.Context, key string, r io.Reader) error {
 	_, err := a.up.Upload(ctx, &s3.PutObjectInput{Bucket: &a.bucket, Key: &key, Body: r})
 	return a.describe(err, "write "+key)
+}
+
+func (a *s3API) putFile(ctx context.Context, key string, f *os.File) error {
+	_, err := a.up.Upload(ctx, &s3.PutObjectInput{Bucket: &a.bucket, Key: &key, Body: f})
+	return a.describe(err, "write "+key)
+}
+
+func (a *s3API) getFile(ctx context.Context, key string, f *os.File) (int64, error) {
+	n, err := a.down.Download(ctx, f, &s3.GetObjectInput{Bucket: &a.bucket, Key: &key})
+	return n, a.describe(err, "read "+key)
 }
 
 // copy copies on the server side: in one request up to S3's 5 GiB limit,

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -58,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Delete", testDelete},
 		{"PutReaderFailsMidway", testPutReaderFailsMidway},
 		{"PutCanceledMidway", testPutCanceledMidway},
+		{"PutFile", testPutFile},
+		{"CopyFile", testCopyFile},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t)) })
@@ -412,5 +416,94 @@ func testPutCanceledMidway(t *testing.T, b Backend) {
 			t.Fatalf("Put of %d bytes: %v, want context.Canceled", size, err)
 		}
 		assertStored(t, b)
+	}
+}
+
+// writeFile writes size bytes of StreamOf(seed) to a new file in dir.
+func writeFile(t *testing.T, seed byte, size int64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "content")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(f, StreamOf(seed, size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// testPutFile: a regular file, which a store may send in parallel parts,
+// is stored like any stream: same digest, same bytes, deduplicated.
+func testPutFile(t *testing.T, b Backend) {
+	ctx := context.Background()
+	path := writeFile(t, 5, b.LargeSize)
+	want := DigestOf(mustRead(t, path))
+	for range 2 {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest, n, err := b.Store.Put(ctx, f)
+		f.Close()
+		if err != nil || digest != want || n != b.LargeSize {
+			t.Fatalf("Put(file) = %s, %d, %v; want %s, %d", digest, n, err, want, b.LargeSize)
+		}
+	}
+	got, _, err := readAll(ctx, b.Store, want)
+	if err != nil || DigestOf(got) != want {
+		t.Errorf("read back: %v", err)
+	}
+	assertStored(t, b, want)
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// testCopyFile: a store that copies blobs to files writes exactly the
+// blob, refuses a damaged one and leaves no file behind when it fails.
+func testCopyFile(t *testing.T, b Backend) {
+	copier, ok := b.Store.(wharf.BlobFileCopier)
+	if !ok {
+		t.Skip("the store does not copy blobs to files")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	digest, _, err := b.Store.Put(ctx, StreamOf(6, b.LargeSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good")
+	if err := copier.CopyFile(ctx, digest, good, 0o600); err != nil {
+		t.Fatalf("CopyFile: %v", err)
+	}
+	if got := DigestOf(mustRead(t, good)); got != digest {
+		t.Errorf("copied file has digest %s, want %s", got, digest)
+	}
+	if err := copier.CopyFile(ctx, digest, good, 0o600); err == nil {
+		t.Error("CopyFile overwrote an existing file")
+	}
+	missing := filepath.Join(dir, "missing")
+	if err := copier.CopyFile(ctx, DigestOf([]byte("never stored")), missing, 0o600); !wharf.IsNotFound(err) {
+		t.Errorf("CopyFile of a missing blob: %v, want ENOTFOUND", err)
+	}
+	b.Rewrite(t, digest, func(b []byte) []byte { b[len(b)/3] ^= 1; return b })
+	bad := filepath.Join(dir, "bad")
+	if err := copier.CopyFile(ctx, digest, bad, 0o600); wharf.ErrorCode(err) != wharf.EINTERNAL || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("CopyFile of a corrupt blob: %v, want EINTERNAL corrupt", err)
+	}
+	for _, p := range []string{missing, bad} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind after a failed copy: %v", p, err)
+		}
 	}
 }

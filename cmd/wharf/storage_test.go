@@ -161,7 +161,7 @@ func TestServerRefusesAnUnreachableArtifactStore(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", storagetest.MotoAccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", storagetest.MotoSecretKey)
 	for url, says := range map[string]string{
-		"azblob://" + storagetest.AzuriteAccount + "/wharf?endpoint=" + azurite:           "access denied",
+		"azblob://" + storagetest.AzuriteAccount + "/wharf?endpoint=" + azurite:              "access denied",
 		"s3://nosuch?path_style=true&region=" + storagetest.MotoRegion + "&endpoint=" + moto: `bucket "nosuch" does not exist`,
 		"ftp://host/x": `scheme "ftp" is not one of file, azblob, s3`,
 	} {

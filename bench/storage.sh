@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# bench/storage.sh: Wharf's blob store in object storage vs the plain SDK,
+# upload and download throughput, side by side in one run against the same
+# emulators: Azurite (Azure Blob Storage) and moto's server (S3).
+#
+# For each backend it starts the emulator (Azurite persisting to disk in
+# the throwaway folder; moto in memory) and runs bench/storeload, which
+# times, on each side:
+#
+#   large  one file of BENCH_SIZE bytes: Wharf's Put of the file (hashed,
+#          then sent in 8 MiB parts, 4 at a time) vs the SDK's parallel
+#          upload of the same file (Azure UploadFile, S3 manager.Uploader,
+#          same part size and concurrency); Wharf's CopyFile (ranges in
+#          parallel into a file, then the file hashed against the digest)
+#          vs the SDK's parallel download to a file (DownloadFile,
+#          manager.Downloader)
+#   small  BENCH_FILES files of BENCH_SMALL bytes, 16 in flight: Wharf's
+#          Put and Open (read and verified) vs the SDK's one-request upload
+#          and download of each
+#
+# Every download is checked against what was uploaded. The ratio is Wharf's
+# throughput over the SDK's, so >= 1 means Wharf is as fast; the target is
+# 0.8. Raw JSON lines go to bench/out/storage.jsonl.
+#
+# Settings (environment):
+#   BENCH_BACKENDS  which (default "azure s3")
+#   BENCH_SIZE      bytes of the large file (default 1073741824, 1 GiB)
+#   BENCH_FILES     number of small files (default 10000)
+#   BENCH_SMALL     bytes of each small file (default 4096)
+#   BENCH_REPS      runs per backend, alternating which side goes first
+#                   (default 3); the table has each cell's median
+#   BENCH_NO_WRITE=1  print the table but leave BENCHMARKS.md alone
+#
+# Azurite and moto are the ones scripts/test installs into .tools/ (or
+# WHARF_TEST_AZURITE and WHARF_TEST_MOTO).
+set -euo pipefail
+
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+read -ra BACKENDS <<<"${BENCH_BACKENDS:-azure s3}"
+SIZE=${BENCH_SIZE:-1073741824}
+FILES=${BENCH_FILES:-10000}
+SMALL=${BENCH_SMALL:-4096}
+REPS=${BENCH_REPS:-3}
+TARGET_X=0.8
+bench_require_names BENCH_BACKENDS backend "azure s3" "${BACKENDS[@]}"
+for v in SIZE FILES SMALL REPS; do bench_require_posint "BENCH_$v" "${!v}"; done
+
+AZURITE=${WHARF_TEST_AZURITE:-$(compgen -G "$ROOT/.tools/azurite-*/node_modules/.bin/azurite-blob" | tail -n 1 || true)}
+MOTO=${WHARF_TEST_MOTO:-$(compgen -G "$ROOT/.tools/moto-*/bin/moto_server" | tail -n 1 || true)}
+
+bench_start_work wharf-storage
+LOAD_START=$(bench_loadavg)
+mkdir -p "$ROOT/bench/out"
+RAW=$ROOT/bench/out/storage.jsonl
+: >"$RAW"
+go build -o "$WORK/storeload" ./bench/storeload
+
+EMU_PID=""
+stop_emulator() {
+  [[ -n $EMU_PID ]] || return 0
+  kill -TERM -- "-$EMU_PID" 2>/dev/null || kill -TERM "$EMU_PID" 2>/dev/null || true
+  wait "$EMU_PID" 2>/dev/null || true
+  EMU_PID=""
+}
+BENCH_EXIT_HOOKS+=(stop_emulator)
+
+for backend in "${BACKENDS[@]}"; do
+  port=$(bench_free_port)
+  case $backend in
+    azure)
+      [[ -x $AZURITE ]] || { echo "Azurite not found: run scripts/test once, or set WHARF_TEST_AZURITE" >&2; exit 2; }
+      mkdir -p "$WORK/azurite"
+      setsid "$AZURITE" --blobHost 127.0.0.1 --blobPort "$port" --silent --skipApiVersionCheck --loose \
+        --location "$WORK/azurite" >"$WORK/emulator.log" 2>&1 &
+      endpoint=http://127.0.0.1:$port/devstoreaccount1 ;;
+    s3)
+      [[ -x $MOTO ]] || { echo "moto not found: run scripts/test once, or set WHARF_TEST_MOTO" >&2; exit 2; }
+      setsid "$MOTO" -H 127.0.0.1 -p "$port" >"$WORK/emulator.log" 2>&1 &
+      endpoint=http://127.0.0.1:$port ;;
+  esac
+  EMU_PID=$!
+  for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  echo "==> $backend at $endpoint"
+  mkdir -p "$WORK/files"
+  for (( rep = 1; rep <= REPS; rep++ )); do
+    sdk_first=$(( rep % 2 == 0 ))
+    "$WORK/storeload" -backend "$backend" -endpoint "$endpoint" -dir "$WORK/files" -tag "$rep" \
+      -sdk-first="$([[ $sdk_first == 1 ]] && echo true || echo false)" \
+      -size "$SIZE" -files "$FILES" -small "$SMALL" 2>&1 | grep -v '^SDK ' | tee -a "$RAW"
+  done
+  stop_emulator
+done
+LOAD_END=$(bench_loadavg)
+
+TABLE=$WORK/table.md
+python3 - "$RAW" "$TARGET_X" >"$TABLE" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+target = float(sys.argv[2])
+runs = {}
+for r in rows:
+    runs.setdefault((r["backend"], r["workload"], r["op"], r["side"]), []).append(r)
+def median(rs):
+    rs = sorted(rs, key=lambda r: r["mbps"])
+    return rs[(len(rs) - 1) // 2]  # nearest rank, the lower of two
+by = {k: median(v) for k, v in runs.items()}
+names = {"azure": "Azure Blob (Azurite)", "s3": "S3 (moto)"}
+print("| store | workload | op | Wharf MB/s | SDK MB/s | Wharf ÷ SDK |")
+print("|---|---|---|---:|---:|---:|")
+worst = None
+for (b, w, op, side), r in by.items():
+    if side != "wharf" or (b, w, op, "sdk") not in by:
+        continue
+    s = by[(b, w, op, "sdk")]
+    ratio = r["mbps"] / s["mbps"]
+    worst = ratio if worst is None else min(worst, ratio)
+    label = "1 file, %.0f MiB" % (r["bytes"] / 2**20) if w == "large" else "%s files of %d B" % (format(r["files"], ","), r["bytes"] // r["files"])
+    print("| %s | %s | %s | %.1f | %.1f | %.2f |" % (names[b], label, op, r["mbps"], s["mbps"], ratio))
+print()
+print("Lowest Wharf ÷ SDK: %.2f (target ≥ %.1f): %s." % (worst, target, "met" if worst is not None and worst >= target else "NOT met"))
+PY
+cat "$TABLE"
+echo "load average: $LOAD_START at the start, $LOAD_END at the end"
+echo "raw results: $RAW"
+
+bench_stop_if_no_write
+
+gomod() { go list -m -f '{{.Version}}' "$1" 2>/dev/null || echo unknown; }
+SECTION=$WORK/section.md
+{
+  echo '<!-- bench:storage:start -->'
+  echo '## storage: the blob store in Azure Blob and S3 vs the plain SDK'
+  echo
+  # shellcheck disable=SC2016 # the backquotes are markdown
+  echo 'Reproduce: `bench/storage.sh` (settings: `BENCH_BACKENDS`, `BENCH_SIZE`, `BENCH_FILES`, `BENCH_SMALL`).'
+  echo
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
+  echo "- Versions: Go $(go env GOVERSION); Wharf $(bench_wharf_rev); azblob $(gomod github.com/Azure/azure-sdk-for-go/sdk/storage/azblob), aws-sdk-go-v2 s3 $(gomod github.com/aws/aws-sdk-go-v2/service/s3); Azurite $(basename "$(dirname "$(dirname "$(dirname "$AZURITE")")")" | sed 's/azurite-//'), moto $(basename "$(dirname "$(dirname "$MOTO")")" | sed 's/moto-//')"
+  echo "- Emulators on the same machine, on loopback: Azurite persisting to disk, moto in memory. Each side writes to its own container or bucket in the same emulator, in one run; $REPS runs per backend, alternating which side goes first; each cell is the median (nearest rank) of its runs."
+  echo "- Large file: Wharf's \`Put\` of the file (hashed, then 8 MiB parts, 4 in flight, under its digest) vs the SDK's parallel upload of it (Azure \`UploadFile\`, S3 \`manager.Uploader\`, same part size and concurrency); Wharf's \`CopyFile\` (what staging a job's input does: ranges in parallel into a file, then the file hashed against the digest) vs the SDK's parallel download to a file."
+  echo "- Small files: 16 in flight; Wharf's \`Put\` (hashed, one request) and \`Open\` (read and verified) vs the SDK's one-request upload and download of each."
+  echo
+  cat "$TABLE"
+  echo
+  bench_notes storage
+  echo '<!-- bench:storage:end -->'
+} >"$SECTION"
+
+bench_write_section storage "$SECTION"

@@ -1,0 +1,368 @@
+// Command storeload measures upload and download throughput of Wharf's
+// blob store in an object store (blob.ObjectStore: Put of a file, as a job's
+// outputs are stored, and CopyFile, as a job's inputs are staged, both
+// checking the sha256) against the plain SDK
+// doing the same transfers azcopy-style (parallel blocks or parts straight
+// from and to a file), on the same emulator in the same run:
+//
+//	go run ./bench/storeload -backend azure -endpoint http://127.0.0.1:10000/devstoreaccount1 -dir /tmp/x
+//	go run ./bench/storeload -backend s3 -endpoint http://127.0.0.1:5000 -dir /tmp/x
+//
+// Two workloads: one large file (-size bytes) and many small ones (-files of
+// -small bytes, -concurrency at a time). Each side writes into a container or
+// bucket of its own; every download is checked against what was uploaded.
+// It prints one JSON line per measurement: backend, workload, side, op,
+// bytes, files, seconds, MB/s.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/wharfml/wharf/blob"
+	"github.com/wharfml/wharf/internal/storagetest"
+)
+
+// Transfer settings both sides share, so that the comparison is of the
+// code paths and not of tuning.
+const (
+	partSize    = 8 << 20
+	concurrency = 4
+)
+
+// peer is the plain SDK's side: named objects uploaded from and downloaded
+// to files or memory.
+type peer interface {
+	uploadFile(ctx context.Context, key, path string) error
+	downloadFile(ctx context.Context, key, path string) error
+	put(ctx context.Context, key string, b []byte) error
+	get(ctx context.Context, key string) ([]byte, error)
+}
+
+func main() {
+	backend := flag.String("backend", "azure", "azure or s3")
+	endpoint := flag.String("endpoint", "", "the emulator's URL (Azure: the account's)")
+	dir := flag.String("dir", os.TempDir(), "folder for the large file and its downloads")
+	size := flag.Int64("size", 1<<30, "bytes of the large file")
+	files := flag.Int("files", 10000, "number of small files")
+	small := flag.Int("small", 4<<10, "bytes of each small file")
+	conc := flag.Int("concurrency", 16, "small files in flight at once")
+	sdkFirst := flag.Bool("sdk-first", false, "run the SDK's side of each measurement before Wharf's")
+	tag := flag.String("tag", "1", "suffix of this run's container or bucket names, so that runs can share an emulator")
+	flag.Parse()
+	ctx := context.Background()
+	if err := run(ctx, *backend, *endpoint, *dir, *tag, *sdkFirst, *size, *files, *small, *conc); err != nil {
+		fmt.Fprintln(os.Stderr, "storeload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool, size int64, files, small, conc int) error {
+	store, sdk, err := open(ctx, backend, endpoint, tag)
+	if err != nil {
+		return err
+	}
+	// pair times both sides of one measurement, in the order asked for,
+	// and prints a line for each.
+	pair := func(workload, op string, bytes int64, n int, wharfSide, sdkSide func() error) error {
+		sides := []struct {
+			name string
+			f    func() error
+		}{{"wharf", wharfSide}, {"sdk", sdkSide}}
+		if sdkFirst {
+			sides[0], sides[1] = sides[1], sides[0]
+		}
+		for _, side := range sides {
+			t0 := time.Now()
+			if err := side.f(); err != nil {
+				return fmt.Errorf("%s %s %s: %w", side.name, workload, op, err)
+			}
+			d := time.Since(t0)
+			line, _ := json.Marshal(map[string]any{"backend": backend, "workload": workload, "side": side.name, "op": op,
+				"bytes": bytes, "files": n, "seconds": d.Seconds(), "mbps": float64(bytes) / d.Seconds() / 1e6})
+			fmt.Println(string(line))
+		}
+		return nil
+	}
+
+	// One large file.
+	src := filepath.Join(dir, "large")
+	want, err := writeRandom(src, size)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(src)
+	var digest string
+	err = pair("large", "upload", size, 1, func() error {
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		digest, _, err = store.Put(ctx, f)
+		return err
+	}, func() error { return sdk.uploadFile(ctx, "large", src) })
+	if err != nil {
+		return err
+	}
+	// Wharf's side is what staging a job's input does: ranges in parallel
+	// into the file, then the file hashed against the digest.
+	dst, dstSDK := filepath.Join(dir, "large.wharf"), filepath.Join(dir, "large.sdk")
+	err = pair("large", "download", size, 1,
+		func() error { return store.CopyFile(ctx, digest, dst, 0o600) },
+		func() error { return sdk.downloadFile(ctx, "large", dstSDK) })
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{dst, dstSDK} {
+		if got, err := hashFile(p); err != nil || got != want {
+			return fmt.Errorf("%s: sha256 %s (%v), uploaded %s", p, got, err, want)
+		}
+		os.Remove(p)
+	}
+
+	// Many small files, conc at a time on both sides.
+	contents := make([][]byte, files)
+	for i := range contents {
+		contents[i] = randomBytes(uint64(i), small)
+	}
+	digests := make([]string, files)
+	total := int64(files) * int64(small)
+	err = pair("small", "upload", total, files, func() error {
+		return parallel(files, conc, func(i int) (err error) {
+			digests[i], _, err = store.Put(ctx, bytes.NewReader(contents[i]))
+			return err
+		})
+	}, func() error {
+		return parallel(files, conc, func(i int) error { return sdk.put(ctx, fmt.Sprintf("small/%d", i), contents[i]) })
+	})
+	if err != nil {
+		return err
+	}
+	same := func(i int, b []byte, err error) error {
+		if err == nil && !bytes.Equal(b, contents[i]) {
+			err = fmt.Errorf("file %d differs", i)
+		}
+		return err
+	}
+	return pair("small", "download", total, files, func() error {
+		return parallel(files, conc, func(i int) error {
+			rc, _, err := store.Open(ctx, digests[i])
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			b, err := io.ReadAll(rc)
+			return same(i, b, err)
+		})
+	}, func() error {
+		return parallel(files, conc, func(i int) error {
+			b, err := sdk.get(ctx, fmt.Sprintf("small/%d", i))
+			return same(i, b, err)
+		})
+	})
+}
+
+// open makes the two containers or buckets and the clients over them.
+func open(ctx context.Context, backend, endpoint, tag string) (*blob.ObjectStore, peer, error) {
+	mine, theirs := "wharf-"+tag, "sdk-"+tag
+	switch backend {
+	case "azure":
+		cred, err := azblob.NewSharedKeyCredential(storagetest.AzuriteAccount, storagetest.AzuriteKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := azblob.NewClientWithSharedKeyCredential(endpoint, cred, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, name := range []string{mine, theirs} {
+			if _, err := c.CreateContainer(ctx, name, nil); err != nil {
+				return nil, nil, err
+			}
+		}
+		s, err := blob.NewAzure(blob.AzureConfig{Datastore: "bench", AccountURL: endpoint, Account: storagetest.AzuriteAccount,
+			Container: mine, AccountKey: storagetest.AzuriteKey})
+		return s, &azurePeer{c: c, container: theirs}, err
+	case "s3":
+		c := s3.New(s3.Options{Region: storagetest.MotoRegion, BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+			Credentials:                credentials.NewStaticCredentialsProvider(storagetest.MotoAccessKey, storagetest.MotoSecretKey, ""),
+			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		})
+		for _, name := range []string{mine, theirs} {
+			if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+				return nil, nil, err
+			}
+		}
+		s, err := blob.NewS3(ctx, blob.S3Config{Datastore: "bench", Endpoint: endpoint, Region: storagetest.MotoRegion, Bucket: mine,
+			PathStyle: true, AccessKeyID: storagetest.MotoAccessKey, SecretAccessKey: storagetest.MotoSecretKey})
+		return s, &s3Peer{c: c, bucket: theirs}, err
+	}
+	return nil, nil, fmt.Errorf("backend %q: want azure or s3", backend)
+}
+
+type azurePeer struct {
+	c         *azblob.Client
+	container string
+}
+
+func (p *azurePeer) uploadFile(ctx context.Context, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = p.c.UploadFile(ctx, p.container, key, f, &azblob.UploadFileOptions{BlockSize: partSize, Concurrency: concurrency})
+	return err
+}
+
+func (p *azurePeer) downloadFile(ctx context.Context, key, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = p.c.DownloadFile(ctx, p.container, key, f, &azblob.DownloadFileOptions{BlockSize: partSize, Concurrency: concurrency})
+	return err
+}
+
+func (p *azurePeer) put(ctx context.Context, key string, b []byte) error {
+	_, err := p.c.UploadStream(ctx, p.container, key, streaming.NopCloser(bytes.NewReader(b)), nil)
+	return err
+}
+
+func (p *azurePeer) get(ctx context.Context, key string) ([]byte, error) {
+	resp, err := p.c.DownloadStream(ctx, p.container, key, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+type s3Peer struct {
+	c      *s3.Client
+	bucket string
+}
+
+func (p *s3Peer) uploadFile(ctx context.Context, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	up := manager.NewUploader(p.c, func(u *manager.Uploader) { u.PartSize, u.Concurrency = partSize, concurrency })
+	_, err = up.Upload(ctx, &s3.PutObjectInput{Bucket: &p.bucket, Key: &key, Body: f})
+	return err
+}
+
+func (p *s3Peer) downloadFile(ctx context.Context, key, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	down := manager.NewDownloader(p.c, func(d *manager.Downloader) { d.PartSize, d.Concurrency = partSize, concurrency })
+	_, err = down.Download(ctx, f, &s3.GetObjectInput{Bucket: &p.bucket, Key: &key})
+	return err
+}
+
+func (p *s3Peer) put(ctx context.Context, key string, b []byte) error {
+	_, err := p.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &p.bucket, Key: &key, Body: bytes.NewReader(b)})
+	return err
+}
+
+func (p *s3Peer) get(ctx context.Context, key string) ([]byte, error) {
+	resp, err := p.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &p.bucket, Key: &key})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// parallel runs f for 0..n-1, conc at a time, and returns the first error.
+func parallel(n, conc int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan int)
+	for range conc {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+func randomBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// writeRandom writes size pseudo-random bytes to path and returns their
+// sha256.
+func writeRandom(path string, size int64) (string, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var seed [32]byte
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(rand.NewChaCha8(seed), size)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
