@@ -17,6 +17,56 @@ const (
 	DefaultDatastore = "workspaceblobstore"
 )
 
+// Datastore credential kinds.
+const (
+	CredentialsNone       = "none"
+	CredentialsAccountKey = "account_key"
+	CredentialsSASToken   = "sas_token"
+	CredentialsAccessKey  = "access_key"
+)
+
+// DatastoreCredentials are the secret values of a datastore's credential;
+// they are kept, sealed, in the workspace's secret store.
+type DatastoreCredentials struct {
+	AccountKey      string `json:"account_key,omitempty" yaml:"account_key"`
+	SASToken        string `json:"sas_token,omitempty" yaml:"sas_token"`
+	AccessKeyID     string `json:"access_key_id,omitempty" yaml:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key,omitempty" yaml:"secret_access_key"`
+}
+
+// Kind says which credential c holds, or EINVALID naming the field when
+// it mixes kinds or the kind does not fit the datastore type.
+func (c *DatastoreCredentials) Kind(datastoreType string) (string, error) {
+	var kinds []string
+	if c.AccountKey != "" {
+		kinds = append(kinds, CredentialsAccountKey)
+	}
+	if c.SASToken != "" {
+		kinds = append(kinds, CredentialsSASToken)
+	}
+	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
+		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+			return "", Errorf(EINVALID, "credentials need both access_key_id and secret_access_key").WithField("credentials")
+		}
+		kinds = append(kinds, CredentialsAccessKey)
+	}
+	switch {
+	case len(kinds) == 0:
+		return CredentialsNone, nil
+	case len(kinds) > 1:
+		return "", Errorf(EINVALID, "credentials give %s: give one", strings.Join(kinds, " and ")).WithField("credentials")
+	}
+	fits := map[string]string{CredentialsAccountKey: DatastoreAzureBlob, CredentialsSASToken: DatastoreAzureBlob, CredentialsAccessKey: DatastoreS3}
+	if fits[kinds[0]] != datastoreType {
+		return "", Errorf(EINVALID, "credentials: %s is not a credential of a %s datastore", kinds[0], datastoreType).WithField("credentials." + kinds[0])
+	}
+	return kinds[0], nil
+}
+
+// DatastoreCredentialSecret names the secret that holds a datastore's
+// credentials in its workspace's secret store.
+func DatastoreCredentialSecret(datastore string) string { return "datastore-" + datastore + "-credentials" }
+
 // Datastore is a named place where a workspace's data and job outputs live.
 type Datastore struct {
 	Workspace     string            `json:"-"`
@@ -25,8 +75,23 @@ type Datastore struct {
 	IsDefault     bool              `json:"is_default"`
 	AccountName   string            `json:"account_name,omitempty"`
 	ContainerName string            `json:"container_name,omitempty"`
-	Endpoint      string            `json:"endpoint,omitempty"`
-	Description   string            `json:"description"`
+	// Endpoint is, for azure_blob, Azure's storage endpoint suffix
+	// (core.windows.net) or a whole account URL such as an emulator's
+	// http://127.0.0.1:10000/devstoreaccount1; for s3, the service's URL
+	// (empty for AWS).
+	Endpoint string `json:"endpoint,omitempty"`
+	// Protocol is https (the default) or http, for azure_blob.
+	Protocol string `json:"protocol,omitempty"`
+	// Bucket, Region and PathStyle place an s3 datastore.
+	Bucket    string `json:"bucket,omitempty"`
+	Region    string `json:"region,omitempty"`
+	PathStyle bool   `json:"path_style,omitempty"`
+	// Credentials says which kind of credential the datastore has
+	// (account_key, sas_token, access_key, or none); the values are in the
+	// workspace's secret store, as DatastoreCredentialSecret, and never in
+	// the datastore.
+	Credentials string            `json:"credentials,omitempty"`
+	Description string            `json:"description"`
 	Tags          map[string]string `json:"tags"`
 	CreatedAt     time.Time         `json:"created_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
@@ -43,6 +108,17 @@ func (d *Datastore) Validate() error {
 	case DatastoreLocal, DatastoreAzureBlob, DatastoreS3:
 	default:
 		return Errorf(EINVALID, "type %q is not supported (allowed: local, azure_blob, s3)", d.Type).WithField("type")
+	}
+	switch d.Protocol {
+	case "", "https", "http":
+	default:
+		return Errorf(EINVALID, "protocol %q is not https or http", d.Protocol).WithField("protocol")
+	}
+	if d.Type == DatastoreS3 && d.Bucket == "" && d.ContainerName != "" {
+		d.Bucket = d.ContainerName
+	}
+	if d.Credentials == "" {
+		d.Credentials = CredentialsNone
 	}
 	if d.Tags == nil {
 		d.Tags = map[string]string{}

@@ -200,14 +200,16 @@ func (a *azureAPI) delete(ctx context.Context, key string) error {
 	return a.describe(err, "delete "+key)
 }
 
-// check reads the container's properties, which needs the container and
-// a credential that may read it.
+// check looks up a blob that is not expected to exist: the answer (a
+// missing blob, a missing container, access denied) needs only the read
+// permission that any usable credential has, a container SAS or anonymous
+// access to a public container included.
 func (a *azureAPI) check(ctx context.Context) error {
-	_, err := a.c.GetProperties(ctx, nil)
+	_, err := a.c.NewBlobClient(".wharf-check").GetProperties(ctx, nil)
 	if err := a.describe(err, "check the container"); !errors.Is(err, errNoObject) {
 		return err
 	}
-	return storageError(a.datastore, "check the container", wharf.ENOTFOUND, fmt.Errorf("container %q does not exist: create it, or fix container_name", a.container))
+	return nil
 }
 
 // describe turns an SDK error into errNoObject for a missing blob, or an

@@ -66,3 +66,46 @@ func Open(ctx context.Context, raw, datastore string) (wharf.BlobStore, error) {
 	}
 	return nil, wharf.Errorf(wharf.EINVALID, "blob store URL %q: scheme %q is not one of file, azblob, s3", raw, u.Scheme)
 }
+
+// ForDatastore opens the container or bucket of an azure_blob or s3
+// datastore with its credentials, keeping Wharf's blobs below prefix.
+// Azure's endpoint is either its storage suffix (core.windows.net: the
+// account is https://ACCOUNT.blob.core.windows.net) or a whole account URL
+// (an emulator's, http://127.0.0.1:10000/devstoreaccount1).
+func ForDatastore(ctx context.Context, d *wharf.Datastore, c *wharf.DatastoreCredentials, prefix string) (*ObjectStore, error) {
+	if c == nil {
+		c = &wharf.DatastoreCredentials{}
+	}
+	name := d.Workspace + "/" + d.Name
+	switch d.Type {
+	case wharf.DatastoreAzureBlob:
+		account := d.Endpoint
+		if !strings.Contains(account, "://") {
+			protocol, suffix := d.Protocol, d.Endpoint
+			if protocol == "" {
+				protocol = "https"
+			}
+			if suffix == "" {
+				suffix = "core.windows.net"
+			}
+			account = protocol + "://" + d.AccountName + ".blob." + suffix
+		}
+		return NewAzure(AzureConfig{Datastore: name, AccountURL: account, Account: d.AccountName, Container: d.ContainerName,
+			Prefix: prefix, AccountKey: c.AccountKey, SASToken: c.SASToken})
+	case wharf.DatastoreS3:
+		return NewS3(ctx, S3Config{Datastore: name, Endpoint: d.Endpoint, Region: d.Region, Bucket: d.Bucket, Prefix: prefix,
+			PathStyle: d.PathStyle, AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey})
+	}
+	return nil, wharf.Errorf(wharf.EINVALID, "datastore %s is of type %s, not in object storage", name, d.Type)
+}
+
+// CheckDatastore reports whether an object-storage datastore's container
+// or bucket exists and its credentials may use it, with an error that
+// names the datastore and what to fix.
+func CheckDatastore(ctx context.Context, d *wharf.Datastore, c *wharf.DatastoreCredentials) error {
+	s, err := ForDatastore(ctx, d, c, "")
+	if err != nil {
+		return err
+	}
+	return s.Check(ctx)
+}

@@ -1,6 +1,8 @@
 package http
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/wharfml/wharf"
@@ -64,15 +66,24 @@ type datastoreRequest struct {
 	AccountName   string            `json:"account_name"`
 	ContainerName string            `json:"container_name"`
 	Endpoint      string            `json:"endpoint"`
+	Protocol      string            `json:"protocol"`
+	Bucket        string            `json:"bucket"`
+	Region        string            `json:"region"`
+	PathStyle     bool              `json:"path_style"`
 	Description   string            `json:"description"`
 	Tags          map[string]string `json:"tags"`
+	// Credentials are stored in the workspace's secret store, never in
+	// the datastore; without them an update keeps the credential the
+	// datastore had.
+	Credentials *wharf.DatastoreCredentials `json:"credentials"`
 }
 
 // datastore is the datastore the request puts at workspace/name.
 func (req *datastoreRequest) datastore(ws, name string) *wharf.Datastore {
 	return &wharf.Datastore{
 		Workspace: ws, Name: name, Type: req.Type, IsDefault: req.IsDefault, AccountName: req.AccountName,
-		ContainerName: req.ContainerName, Endpoint: req.Endpoint, Description: req.Description, Tags: req.Tags,
+		ContainerName: req.ContainerName, Endpoint: req.Endpoint, Protocol: req.Protocol, Bucket: req.Bucket,
+		Region: req.Region, PathStyle: req.PathStyle, Description: req.Description, Tags: req.Tags,
 	}
 }
 
@@ -95,10 +106,78 @@ func (s *Server) putDatastore(r *http.Request, req *datastoreRequest) (int, *wha
 	if err := d.Validate(); err != nil {
 		return 0, nil, err
 	}
+	creds, err := s.datastoreCredentials(r.Context(), d, req.Credentials)
+	if err != nil {
+		return 0, nil, err
+	}
+	if s.CheckDatastore != nil && d.Type != wharf.DatastoreLocal {
+		if err := s.CheckDatastore(r.Context(), d, creds); err != nil {
+			return 0, nil, err
+		}
+	}
+	// The secret first: a datastore is never saved naming a credential
+	// that is not there. A failed save leaves at most a newer version of
+	// the secret, which the next save replaces.
+	if req.Credentials != nil && d.Credentials != wharf.CredentialsNone {
+		value, err := json.Marshal(creds)
+		if err != nil {
+			return 0, nil, err
+		}
+		if _, err := s.Store.SetSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.DatastoreCredentialSecret(name), value, "application/json"); err != nil {
+			return 0, nil, err
+		}
+	}
 	created, err := s.Store.PutDatastore(r.Context(), d)
+	if err == nil && d.Credentials == wharf.CredentialsNone {
+		err = s.deleteDatastoreCredentials(r.Context(), ws, name)
+	}
 	return createdStatus(created), d, err
 }
 
+// datastoreCredentials sets d.Credentials to the kind of credential the
+// datastore will have and returns its values: those of the request, or,
+// when it gives none, those the datastore already has if it stays of the
+// same type.
+func (s *Server) datastoreCredentials(ctx context.Context, d *wharf.Datastore, given *wharf.DatastoreCredentials) (*wharf.DatastoreCredentials, error) {
+	if given != nil {
+		kind, err := given.Kind(d.Type)
+		d.Credentials = kind
+		return given, err
+	}
+	d.Credentials = wharf.CredentialsNone
+	old, err := s.Store.FindDatastore(ctx, d.Workspace, d.Name)
+	if wharf.IsNotFound(err) || (err == nil && (old.Type != d.Type || old.Credentials == wharf.CredentialsNone || old.Credentials == "")) {
+		return &wharf.DatastoreCredentials{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sec, err := s.Store.GetSecret(ctx, wharf.WorkspaceScope(d.Workspace), wharf.DatastoreCredentialSecret(d.Name), "")
+	if err != nil {
+		return nil, err
+	}
+	var creds wharf.DatastoreCredentials
+	if err := json.Unmarshal(sec.Value, &creds); err != nil {
+		return nil, wharf.Errorf(wharf.EINTERNAL, "datastore %s: stored credentials are unreadable", d.Name)
+	}
+	d.Credentials = old.Credentials
+	return &creds, nil
+}
+
+// deleteDatastoreCredentials removes a datastore's credential secret, if
+// it has one.
+func (s *Server) deleteDatastoreCredentials(ctx context.Context, ws, name string) error {
+	err := s.Store.DeleteSecret(ctx, wharf.WorkspaceScope(ws), wharf.DatastoreCredentialSecret(name))
+	if wharf.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
 func (s *Server) deleteDatastore(r *http.Request, _ *noBody) (int, noBody, error) {
-	return http.StatusNoContent, noBody{}, s.Store.DeleteDatastore(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	ws, name := r.PathValue("workspace"), r.PathValue("name")
+	if err := s.Store.DeleteDatastore(r.Context(), ws, name); err != nil {
+		return 0, noBody{}, err
+	}
+	return http.StatusNoContent, noBody{}, s.deleteDatastoreCredentials(r.Context(), ws, name)
 }

@@ -94,7 +94,7 @@ func (s *Server) putWorkspace(r *http.Request, req *workspaceRequest) (int, work
 		// Every Azure ML workspace comes with its default datastore, and
 		// pipelines name it (default_datastore: azureml:workspaceblobstore).
 		if _, err := s.Store.PutDatastore(r.Context(), &wharf.Datastore{Workspace: name, Name: wharf.DefaultDatastore,
-			Type: wharf.DatastoreLocal, IsDefault: true, Tags: map[string]string{}}); err != nil {
+			Type: wharf.DatastoreLocal, IsDefault: true, Credentials: wharf.CredentialsNone, Tags: map[string]string{}}); err != nil {
 			return 0, workspaceJSON{}, err
 		}
 	}

@@ -39,6 +39,11 @@ type Server struct {
 	Store wharf.Store
 	// Blobs holds artifact content by digest; nil disables artifact routes.
 	Blobs wharf.BlobStore
+	// CheckDatastore, when set, is asked before an object-storage
+	// datastore is saved whether its container or bucket exists and its
+	// credentials may use it, so that a mistake is reported, naming the
+	// datastore, when it is made rather than when a job first needs it.
+	CheckDatastore func(ctx context.Context, d *wharf.Datastore, c *wharf.DatastoreCredentials) error
 	// Scheduler runs jobs; without one, job routes answer EUNAVAILABLE.
 	Scheduler *scheduler.Scheduler
 	// Endpoints serves online endpoints' scoring requests.

@@ -9,7 +9,7 @@ import (
 )
 
 const datastoreColumns = `workspace, name, type, is_default, account_name, container_name,
-	endpoint, description, tags, created_at, updated_at`
+	endpoint, protocol, bucket, region, path_style, credentials, description, tags, created_at, updated_at`
 
 // FindDatastore returns the datastore called name in workspace.
 func (db *DB) FindDatastore(ctx context.Context, workspace, name string) (*wharf.Datastore, error) {
@@ -75,10 +75,11 @@ func (db *DB) PutDatastore(ctx context.Context, d *wharf.Datastore) (bool, error
 			}
 		}
 		res, err := c.exec(ctx, `INSERT INTO datastores (`+datastoreColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace, name) DO NOTHING`,
 			d.Workspace, d.Name, d.Type, d.IsDefault, d.AccountName, d.ContainerName,
-			d.Endpoint, d.Description, tags, db.timeArg(now), db.timeArg(now))
+			d.Endpoint, d.Protocol, d.Bucket, d.Region, d.PathStyle, d.Credentials,
+			d.Description, tags, db.timeArg(now), db.timeArg(now))
 		if err != nil {
 			return err
 		}
@@ -87,10 +88,11 @@ func (db *DB) PutDatastore(ctx context.Context, d *wharf.Datastore) (bool, error
 			return err
 		}
 		return c.queryRow(ctx, `UPDATE datastores SET type = ?, is_default = ?, account_name = ?,
-			container_name = ?, endpoint = ?, description = ?, tags = ?, updated_at = ?
+			container_name = ?, endpoint = ?, protocol = ?, bucket = ?, region = ?, path_style = ?,
+			credentials = ?, description = ?, tags = ?, updated_at = ?
 			WHERE workspace = ? AND name = ? RETURNING created_at`,
-			d.Type, d.IsDefault, d.AccountName, d.ContainerName, d.Endpoint, d.Description,
-			tags, db.timeArg(now), d.Workspace, d.Name,
+			d.Type, d.IsDefault, d.AccountName, d.ContainerName, d.Endpoint, d.Protocol, d.Bucket,
+			d.Region, d.PathStyle, d.Credentials, d.Description, tags, db.timeArg(now), d.Workspace, d.Name,
 		).Scan(timeDest{&createdAt})
 	})
 	switch {
@@ -128,7 +130,7 @@ func scanDatastore(s interface{ Scan(...any) error }) (*wharf.Datastore, error) 
 	var d wharf.Datastore
 	var tags string
 	if err := s.Scan(&d.Workspace, &d.Name, &d.Type, &d.IsDefault, &d.AccountName,
-		&d.ContainerName, &d.Endpoint, &d.Description, &tags,
+		&d.ContainerName, &d.Endpoint, &d.Protocol, &d.Bucket, &d.Region, &d.PathStyle, &d.Credentials, &d.Description, &tags,
 		timeDest{&d.CreatedAt}, timeDest{&d.UpdatedAt}); err != nil {
 		return nil, err
 	}

@@ -279,7 +279,8 @@ func testDatastores(t *testing.T, open Opener) {
 
 	mkWorkspace(t, s, "ws")
 	d = &wharf.Datastore{Workspace: "ws", Name: "blobs", Type: wharf.DatastoreS3, AccountName: "acct",
-		ContainerName: "c", Endpoint: "http://minio:9000", Description: "d", Tags: map[string]string{"a": "b"}}
+		ContainerName: "c", Endpoint: "http://minio:9000", Region: "eu-west-1", PathStyle: true,
+		Credentials: wharf.CredentialsAccessKey, Description: "d", Tags: map[string]string{"a": "b"}}
 	must(t, d.Validate())
 	created, err := s.PutDatastore(ctx(t), d)
 	must(t, err)
@@ -291,7 +292,8 @@ func testDatastores(t *testing.T, open Opener) {
 	same(t, "found datastore", got, d)
 
 	clk.Advance(time.Minute)
-	d2 := &wharf.Datastore{Workspace: "ws", Name: "blobs", Type: wharf.DatastoreAzureBlob}
+	d2 := &wharf.Datastore{Workspace: "ws", Name: "blobs", Type: wharf.DatastoreAzureBlob, AccountName: "acct",
+		ContainerName: "c", Endpoint: "http://127.0.0.1:10000/acct", Protocol: "http", Credentials: wharf.CredentialsSASToken}
 	must(t, d2.Validate())
 	created, err = s.PutDatastore(ctx(t), d2)
 	must(t, err)

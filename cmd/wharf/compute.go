@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/spf13/cobra"
+	"github.com/wharfml/wharf"
 )
 
 // computeSpec is the amlCompute YAML schema. Networking and identity keys
@@ -247,8 +248,9 @@ func (a *app) computeCommand() *cobra.Command {
 	return compute
 }
 
-// datastoreSpec is the datastore YAML schema. Credentials are not accepted
-// in the file: they belong in the workspace's secret store.
+// datastoreSpec is the datastore YAML schema: Azure's azure_blob, and s3
+// for S3-compatible storage. Credentials are sent to the server, which
+// keeps them in the workspace's secret store; `show` never prints them.
 type datastoreSpec struct {
 	Name          string            `yaml:"name"`
 	Type          string            `yaml:"type"`
@@ -256,8 +258,15 @@ type datastoreSpec struct {
 	ContainerName string            `yaml:"container_name"`
 	Endpoint      string            `yaml:"endpoint"`
 	Protocol      string            `yaml:"protocol"`
+	Bucket        string            `yaml:"bucket"`
+	EndpointURL   string            `yaml:"endpoint_url"`
+	Region        string            `yaml:"region"`
+	PathStyle     bool              `yaml:"path_style"`
 	Description   string            `yaml:"description"`
 	Tags          map[string]string `yaml:"tags"`
+	// Credentials is nil when the file has none, which keeps the
+	// datastore's credential on an update.
+	Credentials *wharf.DatastoreCredentials `yaml:"credentials"`
 }
 
 func (a *app) datastoreCommand() *cobra.Command {
@@ -288,9 +297,20 @@ func (a *app) datastoreCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			endpoint := spec.Endpoint
+			if spec.Type == wharf.DatastoreS3 {
+				if endpoint != "" && spec.EndpointURL == "" {
+					return usagef("%s: an s3 datastore's service URL is endpoint_url", file)
+				}
+				endpoint = spec.EndpointURL
+			}
 			body := map[string]any{
 				"name": spec.Name, "type": spec.Type, "account_name": spec.AccountName, "container_name": spec.ContainerName,
-				"endpoint": spec.Endpoint, "description": spec.Description, "tags": spec.Tags,
+				"endpoint": endpoint, "protocol": spec.Protocol, "bucket": spec.Bucket, "region": spec.Region,
+				"path_style": spec.PathStyle, "description": spec.Description, "tags": spec.Tags,
+			}
+			if spec.Credentials != nil {
+				body["credentials"] = spec.Credentials
 			}
 			var out any
 			if err := c.Do(cmd.Context(), "PUT", "/api/v1/workspaces/"+url.PathEscape(ws)+"/datastores/"+url.PathEscape(spec.Name), body, &out); err != nil {

@@ -364,6 +364,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	srv := wharfhttp.NewServer(db, issuer, tenant, logger)
 	srv.Blobs = blobs
+	srv.CheckDatastore = blob.CheckDatastore
 	if o.oidcCAFile != "" {
 		fed, err := federation.NewVerifier(o.oidcCAFile)
 		if err != nil {

@@ -11,12 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscredentials "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/internal/storagetest"
 )
 
@@ -91,30 +94,46 @@ func withoutTimings(t *testing.T, summary []byte) []byte {
 	return b
 }
 
+// emulators are Azurite and moto, started for one test, with a client of
+// each.
+type emulators struct {
+	azurite, moto string
+	az            *azblob.Client
+	s3            *s3.Client
+}
+
+// startObjectStorage starts Azurite and moto and makes a container and a
+// bucket called name in them.
+func startObjectStorage(t *testing.T, name string) emulators {
+	t.Helper()
+	ctx := context.Background()
+	es := emulators{azurite: storagetest.StartAzurite(t), moto: storagetest.StartMoto(t)}
+	cred, err := azblob.NewSharedKeyCredential(storagetest.AzuriteAccount, storagetest.AzuriteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es.az, err = azblob.NewClientWithSharedKeyCredential(es.azurite, cred, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.az.CreateContainer(ctx, name, nil); err != nil {
+		t.Fatal(err)
+	}
+	es.s3 = s3.New(s3.Options{Region: storagetest.MotoRegion, BaseEndpoint: aws.String(es.moto), UsePathStyle: true,
+		Credentials: awscredentials.NewStaticCredentialsProvider(storagetest.MotoAccessKey, storagetest.MotoSecretKey, "")})
+	if _, err := es.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
 // TestQuickstartOnObjectStorage: the taxi quickstart with Wharf's store of
 // files, models and outputs in an Azure Blob container (Azurite) and,
 // separately, in an S3 bucket (moto) gives outputs byte-identical to the
 // run on a local folder, and the content is in the container and bucket.
 func TestQuickstartOnObjectStorage(t *testing.T) {
-	azurite, moto := storagetest.StartAzurite(t), storagetest.StartMoto(t)
 	ctx := context.Background()
-
-	cred, err := azblob.NewSharedKeyCredential(storagetest.AzuriteAccount, storagetest.AzuriteKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	az, err := azblob.NewClientWithSharedKeyCredential(azurite, cred, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := az.CreateContainer(ctx, "wharf", nil); err != nil {
-		t.Fatal(err)
-	}
-	s3c := s3.New(s3.Options{Region: storagetest.MotoRegion, BaseEndpoint: aws.String(moto), UsePathStyle: true,
-		Credentials: awscredentials.NewStaticCredentialsProvider(storagetest.MotoAccessKey, storagetest.MotoSecretKey, "")})
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("wharf")}); err != nil {
-		t.Fatal(err)
-	}
+	es := startObjectStorage(t, "wharf")
+	azurite, moto, az, s3c := es.azurite, es.moto, es.az, es.s3
 
 	local := quickstartOutputs(t)
 
@@ -175,5 +194,89 @@ func TestServerRefusesAnUnreachableArtifactStore(t *testing.T) {
 		if !strings.Contains(err.Error(), says) || !strings.Contains(err.Error(), "--artifacts") {
 			t.Errorf("--artifacts %s: %v; want it to say %q", url, err, says)
 		}
+	}
+}
+
+// TestDatastoreOnObjectStorage: `datastore create` takes Azure's azure_blob
+// YAML (account key, SAS token) and an s3 one, checks the container or
+// bucket and the credential against the service before saving, keeps the
+// credential in the workspace's secret store and never shows it; a wrong
+// key or a missing bucket is refused naming the datastore.
+func TestDatastoreOnObjectStorage(t *testing.T) {
+	ctx := context.Background()
+	es := startObjectStorage(t, "data")
+	azurite, moto, az := es.azurite, es.moto, es.az
+	sasURL, err := az.ServiceClient().NewContainerClient("data").GetSASURL(sas.ContainerPermissions{Read: true, Write: true, Delete: true, List: true, Create: true},
+		time.Now().Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sasToken, _ := strings.Cut(sasURL, "?")
+
+	e := newCLIEnv(t)
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	dir := t.TempDir()
+	files := map[string]string{
+		"key.yml": "name: blobkey\ntype: azure_blob\naccount_name: " + storagetest.AzuriteAccount + "\ncontainer_name: data\nendpoint: " + azurite +
+			"\nprotocol: http\ncredentials:\n  account_key: " + storagetest.AzuriteKey + "\n",
+		"sas.yml": "name: blobsas\ntype: azure_blob\naccount_name: " + storagetest.AzuriteAccount + "\ncontainer_name: data\nendpoint: " + azurite +
+			"\ncredentials:\n  sas_token: \"" + sasToken + "\"\n",
+		"s3.yml": "name: lake\ntype: s3\nbucket: data\nendpoint_url: " + moto + "\nregion: " + storagetest.MotoRegion +
+			"\npath_style: true\ncredentials:\n  access_key_id: " + storagetest.MotoAccessKey + "\n  secret_access_key: " + storagetest.MotoSecretKey + "\n",
+		"badkey.yml": "name: badkey\ntype: azure_blob\naccount_name: " + storagetest.AzuriteAccount + "\ncontainer_name: data\nendpoint: " + azurite +
+			"\ncredentials:\n  account_key: AAAA" + storagetest.AzuriteKey[4:] + "\n",
+		"nobucket.yml": "name: nobucket\ntype: s3\nbucket: nosuch\nendpoint_url: " + moto + "\nregion: " + storagetest.MotoRegion +
+			"\npath_style: true\ncredentials:\n  access_key_id: a\n  secret_access_key: b\n",
+		"mixed.yml": "name: mixed\ntype: azure_blob\naccount_name: a\ncontainer_name: data\ncredentials:\n  account_key: k\n  sas_token: s\n",
+	}
+	for name, body := range files {
+		writeFile(t, dir, name, body)
+	}
+	for file, kind := range map[string]string{"key.yml": "account_key", "sas.yml": "sas_token", "s3.yml": "access_key"} {
+		out := e.ok("ml", "datastore", "create", "--file", filepath.Join(dir, file), "-w", "dev")
+		for _, secret := range []string{storagetest.AzuriteKey, sasToken, storagetest.MotoSecretKey, "sig="} {
+			if strings.Contains(out, secret) {
+				t.Errorf("create %s printed a credential: %s", file, out)
+			}
+		}
+		var d map[string]any
+		if err := json.Unmarshal([]byte(out), &d); err != nil || d["credentials"] != kind {
+			t.Errorf("create %s: credentials %v, want %s (%v)", file, d["credentials"], kind, err)
+		}
+	}
+	show := e.ok("ml", "datastore", "show", "-n", "blobkey", "-w", "dev")
+	if strings.Contains(show, storagetest.AzuriteKey) || !strings.Contains(show, `"account_key"`) {
+		t.Errorf("show: %s", show)
+	}
+	// The key is in the workspace's secret store.
+	sec, err := e.srv.DB.GetSecret(ctx, "/workspaces/dev", "datastore-blobkey-credentials", "")
+	if err != nil || !strings.Contains(string(sec.Value), storagetest.AzuriteKey) {
+		t.Errorf("secret store: %v", err)
+	}
+	// An update without credentials keeps them; the check still passes.
+	writeFile(t, dir, "key2.yml", strings.Split(files["key.yml"], "credentials:")[0]+"description: updated\n")
+	if out := e.ok("ml", "datastore", "create", "--file", filepath.Join(dir, "key2.yml"), "-w", "dev"); !strings.Contains(out, `"account_key"`) {
+		t.Errorf("update without credentials: %s", out)
+	}
+
+	for file, says := range map[string]string{
+		"badkey.yml":   "datastore dev/badkey: check the container: access denied",
+		"nobucket.yml": `datastore dev/nobucket: check the bucket: bucket "nosuch" does not exist`,
+		"mixed.yml":    "credentials give account_key and sas_token: give one",
+	} {
+		_, stderr, code := e.wharf("ml", "datastore", "create", "--file", filepath.Join(dir, file), "-w", "dev")
+		if code == 0 || !strings.Contains(stderr, says) {
+			t.Errorf("create %s: exit %d, %s; want it refused saying %q", file, code, stderr, says)
+		}
+	}
+	if _, _, code := e.wharf("ml", "datastore", "show", "-n", "badkey", "-w", "dev"); code == 0 {
+		t.Error("a refused datastore was saved")
+	}
+
+	if err := e.ownerAPI().Do(ctx, "DELETE", "/api/v1/workspaces/dev/datastores/blobkey", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.DB.GetSecret(ctx, "/workspaces/dev", "datastore-blobkey-credentials", ""); !wharf.IsNotFound(err) {
+		t.Errorf("the credential outlived its datastore: %v", err)
 	}
 }
