@@ -304,7 +304,7 @@ func triggerText(raw json.RawMessage) string {
 }
 
 // auditShown is how many events the audit page shows, newest first.
-const auditShown = 200
+const auditShown = 100
 
 func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
 	p, err := s.newStudioPage(r, "Audit log", "audit")

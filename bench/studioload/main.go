@@ -24,6 +24,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"time"
@@ -44,6 +45,7 @@ const (
 
 type options struct {
 	jobs, audit, models, versions, endpoints, assets, rows, n, warmup int
+	only, cpuprofile                                                  string
 }
 
 func main() {
@@ -57,6 +59,8 @@ func main() {
 	flag.IntVar(&o.rows, "rows", 100000, "rows of the CSV file the data page previews")
 	flag.IntVar(&o.n, "n", 200, "measured requests per page")
 	flag.IntVar(&o.warmup, "warmup", 20, "unmeasured requests per page first")
+	flag.StringVar(&o.only, "page", "", "measure only the page of this name")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the measured requests to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "studioload:", err)
@@ -139,7 +143,21 @@ func run(o options) error {
 	}
 	c := &http.Client{}
 	enc := json.NewEncoder(os.Stdout)
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, p := range pages {
+		if o.only != "" && p.name != o.only {
+			continue
+		}
 		pageLat, size, err := measure(c, hs.URL+p.path, tok, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
