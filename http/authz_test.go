@@ -128,6 +128,7 @@ var matrixExpect = map[string]string{
 	"POST /api/v1/workspaces/{workspace}/schedules/{name}/trigger":                            admins + " datasci",
 	"POST /api/v1/workspaces/{workspace}/schedules/{name}/enable":                             admins + " datasci",
 	"POST /api/v1/workspaces/{workspace}/schedules/{name}/disable":                            admins + " datasci",
+	"GET /api/v1/workspaces/{workspace}/schedules/{name}/results":                             readers,
 	"POST /api/v1/workspaces/{workspace}/jobs/{name}/rerun":                                   admins + " datasci",
 	"GET /api/v1/workspaces/{workspace}/datastores/{name}/paths/{path...}":                    readers,
 	"GET /api/v1/workspaces/{workspace}/onlineEndpoints":                                      readers,

@@ -146,7 +146,7 @@ func (s *Server) invokePipelineDeployment(r *http.Request, d *wharf.BatchDeploym
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, s.jobView(j, steps, nil), nil
+	return http.StatusCreated, s.jobView(j, steps, nil, nil), nil
 }
 
 // onlyDataInput is the input an invocation's --input feeds: the

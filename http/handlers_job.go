@@ -37,6 +37,10 @@ type jobJSON struct {
 	// tracking run.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	Steps   []*wharf.Job       `json:"steps,omitempty"`
+	// MonitorResults are what a monitor job found: every signal,
+	// feature and metric with its value, threshold, direction and
+	// whether it passed.
+	MonitorResults []wharf.MonitorResult `json:"monitor_results,omitempty"`
 }
 
 func (s *Server) jobJSON(j *wharf.Job, steps []*wharf.Job) jobJSON {
@@ -93,7 +97,7 @@ func (s *Server) createJob(r *http.Request, doc *json.RawMessage) (int, any, err
 			return 0, nil, err
 		}
 	}
-	return http.StatusCreated, s.jobView(j, steps, nil), nil
+	return http.StatusCreated, s.jobView(j, steps, nil, nil), nil
 }
 
 // errNoScheduler answers job and schedule routes on a server that does
@@ -126,9 +130,10 @@ var documentFields = map[string]bool{"inputs": true, "outputs": true, "compute":
 // submitted, with the server's state (name, status, services, steps,
 // creation_context) and, under resolution, what it resolved and produced.
 // A job stored without a document is shown as stored.
-func (s *Server) jobView(j *wharf.Job, steps []*wharf.Job, metrics map[string]float64) any {
+func (s *Server) jobView(j *wharf.Job, steps []*wharf.Job, metrics map[string]float64, monitor []wharf.MonitorResult) any {
 	out := s.jobJSON(j, steps)
 	out.Metrics = metrics
+	out.MonitorResults = monitor
 	if len(j.Document) == 0 {
 		return out
 	}
@@ -212,7 +217,14 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, s.jobView(j, steps, metrics))
+	var monitor []wharf.MonitorResult
+	if j.Type == wharf.JobTypeMonitor {
+		if monitor, err = s.Store.JobMonitorResults(r.Context(), ws, j.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, s.jobView(j, steps, metrics, monitor))
 }
 
 func (s *Server) handleCancelJob(w http.ResponseWriter, r *http.Request) {

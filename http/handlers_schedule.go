@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/wharfml/wharf"
@@ -18,6 +19,54 @@ func (s *Server) registerScheduleRoutes() {
 	s.route("POST "+base+"/{name}/trigger", wharf.ActionScheduleWrite, s.handleTriggerSchedule)
 	s.route("POST "+base+"/{name}/enable", wharf.ActionScheduleWrite, s.handleEnableSchedule(true))
 	s.route("POST "+base+"/{name}/disable", wharf.ActionScheduleWrite, s.handleEnableSchedule(false))
+	s.route("GET "+base+"/{name}/results", wharf.ActionScheduleRead, s.handleMonitorResults)
+}
+
+// monitorHistoryShown bounds the runs a monitor's results list by default.
+const monitorHistoryShown = 20
+
+// monitorResultsJSON is a monitor's history: its runs newest first, each
+// with what every signal found, and the alerts its breaches raised with
+// each delivery attempt.
+type monitorResultsJSON struct {
+	Runs       []*wharf.MonitorRun    `json:"runs"`
+	Alerts     []*wharf.MonitorAlert  `json:"alerts"`
+	Deliveries []*wharf.AlertDelivery `json:"deliveries"`
+}
+
+// handleMonitorResults lists a monitor's results, of one signal with
+// ?signal=, the newest ?limit= runs.
+func (s *Server) handleMonitorResults(w http.ResponseWriter, r *http.Request) {
+	ws, name := r.PathValue("workspace"), r.PathValue("name")
+	if _, err := s.Store.FindSchedule(r.Context(), ws, name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit := monitorHistoryShown
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "limit must be a positive integer").WithField("limit"))
+			return
+		}
+		limit = n
+	}
+	runs, err := s.Store.MonitorHistory(r.Context(), ws, name, r.URL.Query().Get("signal"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	alerts, deliveries, err := s.Store.ListAlerts(r.Context(), ws, name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, a := range alerts {
+		// The body is the alert's text or JSON; the list shows where
+		// and when it went.
+		a.Body = ""
+	}
+	writeJSON(w, http.StatusOK, monitorResultsJSON{Runs: runs, Alerts: alerts, Deliveries: deliveries})
 }
 
 // handleTriggerSchedule submits a schedule's job once, now, and answers
@@ -57,6 +106,8 @@ type scheduleRequest struct {
 	Enabled     *bool             `json:"is_enabled"`
 	Trigger     json.RawMessage   `json:"trigger"`
 	CreateJob   json.RawMessage   `json:"create_job"`
+	// CreateMonitor makes the schedule a model monitor.
+	CreateMonitor json.RawMessage `json:"create_monitor"`
 }
 
 func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
@@ -73,8 +124,20 @@ func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if len(req.CreateMonitor) > 0 {
+		if len(req.CreateJob) > 0 {
+			s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "a schedule has create_job or create_monitor, not both").WithField("create_monitor"))
+			return
+		}
+		doc, err := json.Marshal(map[string]json.RawMessage{"create_monitor": req.CreateMonitor})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		req.CreateJob = doc
+	}
 	if len(req.Trigger) == 0 || len(req.CreateJob) == 0 {
-		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "trigger and create_job are required").WithField("trigger"))
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "trigger and create_job (or create_monitor) are required").WithField("trigger"))
 		return
 	}
 	sc := &wharf.Schedule{Workspace: r.PathValue("workspace"), Name: name, DisplayName: req.DisplayName,
@@ -98,6 +161,8 @@ func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
 type scheduleView struct {
 	*wharf.Schedule
 	Jobs []scheduledJob `json:"jobs"`
+	// Monitor is a monitor's last runs with their results.
+	Monitor []*wharf.MonitorRun `json:"monitor_results,omitempty"`
 }
 
 // scheduledJob is one firing's job.
@@ -128,6 +193,15 @@ func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
 	for _, j := range jobs {
 		if j.Tags["wharf.schedule"] == sc.Name && len(out.Jobs) < scheduleJobsShown {
 			out.Jobs = append(out.Jobs, scheduledJob{Name: j.Name, Status: j.Status, CreatedAt: j.CreatedAt, Resolved: j.Resolved})
+		}
+	}
+	var probe struct {
+		Monitor json.RawMessage `json:"create_monitor"`
+	}
+	if json.Unmarshal(sc.Job, &probe) == nil && probe.Monitor != nil {
+		if out.Monitor, err = s.Store.MonitorHistory(r.Context(), ws, sc.Name, r.URL.Query().Get("signal"), monitorHistoryShown); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

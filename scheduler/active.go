@@ -293,7 +293,8 @@ func (s *Scheduler) scan(ctx context.Context) error {
 	}
 	var tops []found
 	for _, j := range jobs {
-		if j.Parent != "" && !sweepStarted(j) {
+		if (j.Parent != "" && !sweepStarted(j)) || j.Type == wharf.JobTypeMonitor {
+			// Monitor jobs run outside the step machinery.
 			continue
 		}
 		f := found{top: j}

@@ -28,6 +28,14 @@ func (s *Scheduler) recover(ctx context.Context) error {
 		return err
 	}
 	for _, j := range jobs {
+		if j.Type == wharf.JobTypeMonitor {
+			// Run again: what it recorded before the stop is kept
+			// and not recorded twice.
+			if s.Monitor != nil {
+				s.startMonitor(j)
+			}
+			continue
+		}
 		if j.Type == wharf.JobTypePipeline || j.Type == wharf.JobTypeSweep {
 			// Their state is their steps' and trials'.
 			continue

@@ -31,7 +31,14 @@ func (s *Scheduler) PrepareSchedule(ctx context.Context, sc *wharf.Schedule) err
 	// The job is resolved once now, so that a schedule that could never
 	// fire is refused at once; every firing resolves it again.
 	now := s.Now().UTC()
-	if _, err := s.scheduledSubmission(ctx, sc, NewJobName(), now); err != nil {
+	if m := monitorDocument(sc.Job); m != nil {
+		if s.Monitor == nil {
+			return wharf.Errorf(wharf.EUNAVAILABLE, "this server does not run model monitors")
+		}
+		if err := s.Monitor.Check(ctx, sc.Workspace, m); err != nil {
+			return prefixField(err, "create_monitor")
+		}
+	} else if _, err := s.scheduledSubmission(ctx, sc, NewJobName(), now); err != nil {
 		return prefixField(err, "create_job")
 	}
 	if trig.StartTime.IsZero() {
@@ -165,22 +172,28 @@ func refusedResult(err error) string {
 }
 
 // submitScheduled submits a schedule's job as name, fired at trigger (for
-// a firing due at due; zero for a trigger by hand). A job the workspace
-// refuses is logged and returned as a refusal.
+// a firing due at due; zero for a trigger by hand): a model monitor's
+// monitor job, or the job its document makes. A job the workspace refuses
+// is logged and returned as a refusal.
 func (s *Scheduler) submitScheduled(ctx context.Context, sc *wharf.Schedule, name string, trigger, due time.Time) (*wharf.Job, error) {
-	sub, err := s.scheduledSubmission(ctx, sc, name, trigger)
 	var j *wharf.Job
-	if err == nil {
-		sub.Name = name
-		sub.Tags = maps.Clone(sub.Tags)
-		if sub.Tags == nil {
-			sub.Tags = map[string]string{}
+	var err error
+	if m := monitorDocument(sc.Job); m != nil {
+		j, err = s.submitMonitor(ctx, sc, name, trigger, due, m)
+	} else {
+		var sub *Submission
+		if sub, err = s.scheduledSubmission(ctx, sc, name, trigger); err == nil {
+			sub.Name = name
+			sub.Tags = maps.Clone(sub.Tags)
+			if sub.Tags == nil {
+				sub.Tags = map[string]string{}
+			}
+			sub.Tags["wharf.schedule"] = sc.Name
+			if !due.IsZero() {
+				sub.Tags[FiringTag] = due.UTC().Format(time.RFC3339)
+			}
+			j, err = s.Submit(ctx, sc.Workspace, sc.CreatedBy, sub)
 		}
-		sub.Tags["wharf.schedule"] = sc.Name
-		if !due.IsZero() {
-			sub.Tags[FiringTag] = due.UTC().Format(time.RFC3339)
-		}
-		j, err = s.Submit(ctx, sc.Workspace, sc.CreatedBy, sub)
 	}
 	if err != nil && !errors.Is(err, wharf.ErrFenced) {
 		s.Logger.Error("scheduled job was refused", "schedule", sc.Name, "err", err)

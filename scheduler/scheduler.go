@@ -111,6 +111,9 @@ type Scheduler struct {
 	// scheduler is not running: another server sharing the store runs
 	// the scheduler, and must look at them (see Wake).
 	Elsewhere func()
+	// Monitor runs the jobs of model monitor schedules; without it such
+	// schedules are refused.
+	Monitor MonitorRunner
 	// BlobEndpoints maps Azure storage account names to the endpoint a
 	// folder input at https://<account>.blob.core.windows.net/... is read
 	// from instead (Azurite, Azure Stack, a private endpoint).

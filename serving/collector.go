@@ -11,11 +11,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/scoring"
 )
 
 // collectorSpec is a deployment's data_collector section.
@@ -39,8 +41,30 @@ func enabled(v any) bool {
 	return false
 }
 
-// collector writes scored requests and responses as JSON lines, one file
-// per collection and hour, and files each hour's data in the workspace
+// Collects reports whether a deployment's definition (its Spec) collects
+// the named collection (model_inputs or model_outputs; request and
+// response count as them).
+func Collects(spec json.RawMessage, collection string) bool {
+	var def struct {
+		DataCollector *collectorSpec `json:"data_collector"`
+	}
+	if json.Unmarshal(spec, &def) != nil || def.DataCollector == nil {
+		return false
+	}
+	for name, col := range def.DataCollector.Collections {
+		n := strings.ToLower(name)
+		in := n == "model_inputs" || n == "request"
+		out := n == "model_outputs" || n == "response"
+		if ((collection == "model_inputs" && in) || (collection == "model_outputs" && out)) && enabled(col.Enabled) {
+			return true
+		}
+	}
+	return false
+}
+
+// collector writes scored requests and responses as JSON lines in the
+// format of Azure ML's data collector (a record per request, its "data"
+// the request's rows as objects), one file per collection and hour, and files each hour's data in the workspace
 // datastore at modelDataCollector/<endpoint>/<deployment>/<collection>/
 // YYYY/MM/DD/HH/data.jsonl for drift monitoring. The datastore copy is
 // refreshed on every flush, so it lags by at most the flush interval.
@@ -56,11 +80,14 @@ type collector struct {
 	outputs    bool
 	logger     *slog.Logger
 
-	mu    sync.Mutex
-	hours map[string]*bytes.Buffer // path in the datastore -> the hour's lines
-	dirty map[string]bool
-	stop  chan struct{}
-	done  chan struct{}
+	// flushing serializes flushes, so that an older copy of an hour is
+	// never filed after a newer one.
+	flushing sync.Mutex
+	mu       sync.Mutex
+	hours    map[string]*bytes.Buffer // path in the datastore -> the hour's lines
+	dirty    map[string]bool
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // collectorFlush is how often collected data reaches the datastore.
@@ -106,14 +133,80 @@ func (c *collector) record(body, answer []byte, status int) {
 	corr := hex.EncodeToString(id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	rec := func(collection string, data any) map[string]any {
+		eid := make([]byte, 16)
+		_, _ = crand.Read(eid)
+		return map[string]any{"specversion": "1.0", "id": hex.EncodeToString(eid), "type": "azureml.inference." + collection,
+			"datacontenttype": "application/json", "time": now.Format(time.RFC3339Nano), "correlationid": corr,
+			"xrequestid": corr, "modelversion": "default", "endpoint": c.endpoint, "deployment": c.deployment, "data": data}
+	}
 	if c.inputs {
-		c.append("model_inputs", now, map[string]any{"time": now.Format(time.RFC3339Nano), "correlationid": corr,
-			"endpoint": c.endpoint, "deployment": c.deployment, "data": jsonOrString(body)})
+		c.append("model_inputs", now, rec("model_inputs", inputRows(body)))
 	}
 	if c.outputs {
-		c.append("model_outputs", now, map[string]any{"time": now.Format(time.RFC3339Nano), "correlationid": corr,
-			"endpoint": c.endpoint, "deployment": c.deployment, "status": status, "data": jsonOrString(answer)})
+		r := rec("model_outputs", outputRows(answer))
+		r["status"] = status
+		c.append("model_outputs", now, r)
 	}
+}
+
+// inputRows is a scoring request as the data collector records a
+// DataFrame: an array of row objects, the columns by name (by position,
+// "0", "1", ..., when the request names none, as pandas does). A body
+// that is no table is kept as it came.
+func inputRows(body []byte) any {
+	f, err := scoring.Decode(body)
+	if err != nil || f.Rows == 0 {
+		return jsonOrString(body)
+	}
+	rows := make([]map[string]any, f.Rows)
+	for r := range rows {
+		rows[r] = make(map[string]any, len(f.Data))
+	}
+	for c, col := range f.Data {
+		name := strconv.Itoa(c)
+		if c < len(f.Columns) {
+			name = f.Columns[c]
+		}
+		for r, v := range col {
+			rows[r][name] = v
+		}
+	}
+	return rows
+}
+
+// PredictionColumn names the model's output in collected model_outputs
+// when it answered a list of values rather than of records.
+const PredictionColumn = "prediction"
+
+// outputRows is a scoring answer as rows: a list of predictions (or
+// {"predictions": [...]}) becomes one row per prediction, records stay
+// records. Anything else is kept as it came.
+func outputRows(answer []byte) any {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(answer))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return jsonOrString(answer)
+	}
+	if m, ok := v.(map[string]any); ok {
+		if p, ok := m["predictions"]; ok {
+			v = p
+		}
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return jsonOrString(answer)
+	}
+	rows := make([]any, len(list))
+	for i, x := range list {
+		if rec, ok := x.(map[string]any); ok {
+			rows[i] = rec
+		} else {
+			rows[i] = map[string]any{PredictionColumn: x}
+		}
+	}
+	return rows
 }
 
 func (c *collector) append(collection string, t time.Time, rec map[string]any) {
@@ -162,6 +255,8 @@ func (c *collector) loop() {
 // flush files every hour that gained lines, and forgets hours that are
 // over once they are filed.
 func (c *collector) flush() {
+	c.flushing.Lock()
+	defer c.flushing.Unlock()
 	c.mu.Lock()
 	pending := map[string][]byte{}
 	for p := range c.dirty {

@@ -136,6 +136,23 @@ func (rt *Router) markStale(match func(key string) bool) {
 	}
 }
 
+// FlushCollected files what the data collectors of an endpoint's running
+// deployments hold, so that a monitor about to read the collected data
+// sees every request answered so far.
+func (rt *Router) FlushCollected(workspace, endpoint string) {
+	rt.mu.Lock()
+	st := rt.endpoints[key(workspace, endpoint)]
+	rt.mu.Unlock()
+	if st == nil {
+		return
+	}
+	for _, d := range st.deployments {
+		if d.collector != nil {
+			d.collector.flush()
+		}
+	}
+}
+
 // Close stops every runtime.
 func (rt *Router) Close() {
 	rt.mu.Lock()

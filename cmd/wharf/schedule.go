@@ -31,6 +31,18 @@ func (a *app) scheduleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			enabled := !disabled
+			if spec.Monitor != nil {
+				// A model monitor: the server computes its signals
+				// at every firing.
+				body := map[string]any{"display_name": spec.DisplayName, "description": spec.Description, "tags": spec.Tags,
+					"is_enabled": enabled, "trigger": spec.Trigger, "create_monitor": spec.Monitor}
+				var out any
+				if err := c.Do(cmd.Context(), "PUT", schedulesPath(ws)+"/"+url.PathEscape(spec.Name), body, &out); err != nil {
+					return err
+				}
+				return a.print(out)
+			}
 			// The schedule keeps the job's document, which the server
 			// resolves again at every firing: @latest and datastore
 			// folders are read then, not now.
@@ -38,7 +50,6 @@ func (a *app) scheduleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enabled := !disabled
 			body := map[string]any{"display_name": spec.DisplayName, "description": spec.Description, "tags": spec.Tags,
 				"is_enabled": enabled, "trigger": spec.Trigger, "create_job": json.RawMessage(doc.JSON)}
 			var out any
@@ -52,20 +63,25 @@ func (a *app) scheduleCommand() *cobra.Command {
 	create.Flags().BoolVar(&disabled, "no-enable", false, "create the schedule disabled")
 
 	var sw wsFlags
-	var name string
+	var name, signal string
 	show := &cobra.Command{
 		Use:   "show",
-		Short: "Show a schedule with its next and last runs",
+		Short: "Show a schedule with its next and last runs; a model monitor's with its last results (of one signal with --signal)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ws, err := a.workspaceName(sw.workspace)
 			if err != nil {
 				return err
 			}
-			return a.getAndPrint(cmd, schedulesPath(ws)+"/"+url.PathEscape(name))
+			p := schedulesPath(ws) + "/" + url.PathEscape(name)
+			if signal != "" {
+				p += "?signal=" + url.QueryEscape(signal)
+			}
+			return a.getAndPrint(cmd, p)
 		},
 	}
 	show.Flags().StringVarP(&name, "name", "n", "", "schedule name")
+	show.Flags().StringVar(&signal, "signal", "", "a model monitor's signal: show that signal's results only")
 	_ = show.MarkFlagRequired("name")
 	sw.add(show)
 

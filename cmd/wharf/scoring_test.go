@@ -403,9 +403,11 @@ data_collector:
 		if err := json.Unmarshal([]byte(lines[2]), &rec); err != nil || rec.Deployment != "blue" {
 			t.Fatalf("record %s: %v", lines[2], err)
 		}
-		want := `{"input_data":[[2,0]]}`
+		// Rows as the data collector records a DataFrame: unnamed
+		// columns by position, as pandas names them.
+		want := `[{"0":2,"1":0}]`
 		if col == "model_outputs" {
-			want = `[5]`
+			want = `[{"prediction":5}]`
 		}
 		if strings.TrimSpace(string(rec.Data)) != want {
 			t.Errorf("%s record data %s, want %s", col, rec.Data, want)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/alert"
 	"github.com/wharfml/wharf/arm"
 	"github.com/wharfml/wharf/auth"
 	"github.com/wharfml/wharf/blob"
@@ -25,6 +28,7 @@ import (
 	"github.com/wharfml/wharf/leader"
 	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/mlflow"
+	"github.com/wharfml/wharf/monitor"
 	"github.com/wharfml/wharf/postgres"
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/sandbox"
@@ -80,6 +84,10 @@ type serverOptions struct {
 	// sso are the single sign-on provider's settings; its client secret
 	// comes from a file or the environment, never the command line.
 	ssoIssuer, ssoClientID, ssoSecretFile, ssoName string
+	// smtp is the mail server model monitor alerts are sent through;
+	// its password comes from a file or the environment.
+	smtpHost, smtpFrom, smtpUser, smtpPasswordFile, smtpStartTLS, smtpCAFile string
+	smtpPort                                                                int
 }
 
 func (a *app) serverCommand() *cobra.Command {
@@ -122,6 +130,13 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringVar(&o.artifacts, "artifacts", "", "where the content-addressed store of every file, model and output lives: file:///PATH, "+
 		"azblob://ACCOUNT/CONTAINER[/PREFIX][?endpoint=URL] (key in $AZURE_STORAGE_KEY or SAS in $AZURE_STORAGE_SAS_TOKEN) or "+
 		"s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true] (AWS credentials from the environment) (default file://DATA-DIR/artifacts)")
+	f.StringVar(&o.smtpHost, "smtp-host", "", "SMTP server that model monitor alerts are e-mailed through (none: e-mail alerts wait, undelivered, for a server that has one)")
+	f.IntVar(&o.smtpPort, "smtp-port", 587, "port of --smtp-host")
+	f.StringVar(&o.smtpFrom, "smtp-from", "", "sender address of alert e-mails (default wharf@HOST)")
+	f.StringVar(&o.smtpUser, "smtp-username", "", "user to authenticate to the SMTP server as (PLAIN, only over TLS)")
+	f.StringVar(&o.smtpPasswordFile, "smtp-password-file", "", "file holding the SMTP password (default $"+smtpPasswordEnv+")")
+	f.StringVar(&o.smtpStartTLS, "smtp-starttls", "auto", "STARTTLS: auto (when the server offers it), always (refuse to send without it) or never")
+	f.StringVar(&o.smtpCAFile, "smtp-ca-file", "", "PEM file of certificate authorities trusted for the SMTP server's certificate instead of the system's")
 	f.StringVar(&o.oidcCAFile, "oidc-ca-file", os.Getenv("WHARF_OIDC_CA_FILE"), "PEM file of extra certificate authorities trusted (besides the system's) when fetching the discovery documents and keys "+
 		"of federated credentials' issuers and of the --oidc-issuer, e.g. a GitHub Enterprise Server's or GitLab instance's private CA (default $WHARF_OIDC_CA_FILE)")
 	f.StringVar(&o.ssoIssuer, "oidc-issuer", "", "issuer URL of an OpenID Connect provider to offer single sign-on with on the sign-in page; "+
@@ -423,6 +438,23 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		}
 		sched.WarmDir = warmDir
 	}
+	mail, err := smtpConfig(o)
+	if err != nil {
+		cancel()
+		db.Close()
+		return nil, err
+	}
+	alerts := &alert.Dispatcher{Store: db, Mail: mail, Logger: logger}
+	go alerts.Run(bg)
+	var routerRef atomic.Pointer[serving.Router]
+	sched.Monitor = &monitor.Runner{Store: db, Blobs: blobs, Alerts: alerts, Logger: logger,
+		Metrics: monitor.NewMetrics(srv.Registerer()), WorkDir: filepath.Join(o.dataDir, "jobs"),
+		CollectedDir: func(ws string) string { return filepath.Join(o.dataDir, "serving", "collected", ws) },
+		Flush: func(ws, endpoint string) {
+			if r := routerRef.Load(); r != nil {
+				r.FlushCollected(ws, endpoint)
+			}
+		}}
 	shared := storeKind(o.db) == "postgres"
 	if !shared {
 		if err := sched.Start(bg); err != nil {
@@ -445,6 +477,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		Envs: sched.Envs, Python: o.python, Sandbox: box, Logger: logger}, issuer, srv.Registerer(), logger)
 	router.Audience = wharfhttp.EndpointAudience
 	router.Blobs, router.CollectDir = blobs, filepath.Join(o.dataDir, "serving")
+	routerRef.Store(router)
 	srv.Endpoints = router
 	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router, warmDir: warmDir,
 		dirLock: dirLock, elector: make(chan struct{})}
@@ -489,6 +522,45 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}()
 	go func() { m.done <- srv.Serve() }()
 	logger.Info("wharf server listening", "url", srv.URL, "tenant", tenant, "data_dir", o.dataDir, "store", storeKind(o.db))
+	return m, nil
+}
+
+// smtpPasswordEnv holds the SMTP password when no file is named.
+const smtpPasswordEnv = "WHARF_SMTP_PASSWORD"
+
+// smtpConfig is the mail server --smtp-host names, nil without one.
+func smtpConfig(o serverOptions) (*alert.SMTP, error) {
+	if o.smtpHost == "" {
+		return nil, nil
+	}
+	switch o.smtpStartTLS {
+	case "auto", "always", "never":
+	default:
+		return nil, usagef("--smtp-starttls must be auto, always or never, got %q", o.smtpStartTLS)
+	}
+	m := &alert.SMTP{Host: o.smtpHost, Port: o.smtpPort, From: o.smtpFrom, Username: o.smtpUser, StartTLS: o.smtpStartTLS,
+		Password: os.Getenv(smtpPasswordEnv)}
+	if m.From == "" {
+		m.From = "wharf@" + o.smtpHost
+	}
+	if o.smtpPasswordFile != "" {
+		b, err := os.ReadFile(o.smtpPasswordFile)
+		if err != nil {
+			return nil, usagef("--smtp-password-file: %s", err)
+		}
+		m.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if o.smtpCAFile != "" {
+		pem, err := os.ReadFile(o.smtpCAFile)
+		if err != nil {
+			return nil, usagef("--smtp-ca-file: %s", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usagef("--smtp-ca-file: no PEM certificate in %s", o.smtpCAFile)
+		}
+		m.TLSConfig = &tls.Config{RootCAs: pool, ServerName: o.smtpHost, MinVersion: tls.VersionTLS12}
+	}
 	return m, nil
 }
 
