@@ -101,7 +101,7 @@ func (r *Runner) Run(ctx context.Context, j *wharf.Job, log io.Writer) (map[stri
 		sr := &signalRun{sig: sig}
 		sr.results, sr.err = rc.signal(sig)
 		if sr.err != nil {
-			fmt.Fprintf(log, "signal %s (%s): %s\n", sig.Name, sig.Type, wharf.ErrorMessage(sr.err))
+			fmt.Fprintf(log, "signal %s (%s): %s\n", sig.Name, sig.Type, message(sr.err))
 		}
 		runs = append(runs, sr)
 	}
@@ -136,11 +136,11 @@ func (r *Runner) Run(ctx context.Context, j *wharf.Job, log io.Writer) (map[stri
 	var failed []string
 	for _, sr := range runs {
 		if sr.err != nil {
-			failed = append(failed, fmt.Sprintf("signal %s: %s", sr.sig.Name, wharf.ErrorMessage(sr.err)))
+			failed = append(failed, fmt.Sprintf("signal %s: %s", sr.sig.Name, message(sr.err)))
 		}
 	}
 	if len(failed) > 0 {
-		return tags, errors.New(strings.Join(failed, "; "))
+		return tags, wharf.Errorf(wharf.EINVALID, "%s", strings.Join(failed, "; "))
 	}
 	return tags, nil
 }
@@ -575,6 +575,16 @@ func writeTable(w io.Writer, results []wharf.MonitorResult) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.6g\t%s\t%s\n", r.Signal, r.Feature, r.DataType, r.Metric, value, r.Threshold, r.Direction, result)
 	}
 	tw.Flush()
+}
+
+// message is what a run's log and job say of a signal's error: what it
+// found wrong with the data or the monitor, which is the user's to read.
+func message(err error) string {
+	var we *wharf.Error
+	if errors.As(err, &we) {
+		return wharf.ErrorMessage(err)
+	}
+	return err.Error()
 }
 
 func orDefault(s, def string) string {

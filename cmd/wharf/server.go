@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -87,7 +88,7 @@ type serverOptions struct {
 	// smtp is the mail server model monitor alerts are sent through;
 	// its password comes from a file or the environment.
 	smtpHost, smtpFrom, smtpUser, smtpPasswordFile, smtpStartTLS, smtpCAFile string
-	smtpPort                                                                int
+	smtpPort                                                                 int
 }
 
 func (a *app) serverCommand() *cobra.Command {
@@ -196,11 +197,19 @@ type runningServer struct {
 	dirLock       *os.File
 	// elector is closed when the server no longer campaigns for the
 	// scheduler's lease (at once on SQLite, where it always runs it).
-	elector chan struct{}
+	elector   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// Close shuts the server down gracefully and closes the store.
+// Close shuts the server down gracefully and closes the store; later
+// calls return what the first did.
 func (m *runningServer) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *runningServer) close() error {
 	m.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
