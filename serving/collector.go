@@ -123,7 +123,7 @@ func newCollector(raw json.RawMessage, store wharf.Store, blobs wharf.BlobStore,
 }
 
 // record adds one scored request; sampling decides whether it is kept.
-func (c *collector) record(body, answer []byte, status int) {
+func (c *collector) record(body, answer []byte, status int, sig *scoring.Signature) {
 	if c == nil || (c.sampling < 1 && rand.Float64() >= c.sampling) {
 		return
 	}
@@ -141,7 +141,7 @@ func (c *collector) record(body, answer []byte, status int) {
 			"xrequestid": corr, "modelversion": "default", "endpoint": c.endpoint, "deployment": c.deployment, "data": data}
 	}
 	if c.inputs {
-		c.append("model_inputs", now, rec("model_inputs", inputRows(body)))
+		c.append("model_inputs", now, rec("model_inputs", inputRows(body, sig)))
 	}
 	if c.outputs {
 		r := rec("model_outputs", outputRows(answer))
@@ -151,13 +151,18 @@ func (c *collector) record(body, answer []byte, status int) {
 }
 
 // inputRows is a scoring request as the data collector records a
-// DataFrame: an array of row objects, the columns by name (by position,
-// "0", "1", ..., when the request names none, as pandas does). A body
-// that is no table is kept as it came.
-func inputRows(body []byte) any {
+// DataFrame: an array of row objects, the columns by name: as the request
+// names them, else as the model's signature does, else by position ("0",
+// "1", ..., as pandas does). A body that is no table is kept as it came.
+func inputRows(body []byte, sig *scoring.Signature) any {
 	f, err := scoring.Decode(body)
 	if err != nil || f.Rows == 0 {
 		return jsonOrString(body)
+	}
+	if f.Columns == nil && sig != nil {
+		// Check names the columns; a request it refuses was not
+		// scored.
+		_ = scoring.Check(f, sig)
 	}
 	rows := make([]map[string]any, f.Rows)
 	for r := range rows {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/scoring"
 )
 
 // Protocol is the scoring protocol of a request, from its route.
@@ -217,7 +218,11 @@ func (d *deploymentState) serve(ctx context.Context, w http.ResponseWriter, body
 	var userErr *UserError
 	switch {
 	case err == nil:
-		d.collector.record(body, out, http.StatusOK)
+		var sig *scoring.Signature
+		if s, ok := d.rt.(interface{ Signature() *scoring.Signature }); ok {
+			sig = s.Signature()
+		}
+		d.collector.record(body, out, http.StatusOK, sig)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(DeploymentHeader, d.def.Name)
 		w.WriteHeader(http.StatusOK)

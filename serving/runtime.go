@@ -330,6 +330,9 @@ func (f *Factory) materializeCode(ctx context.Context, digest string) (string, e
 	return dest, os.Rename(tmp, dest)
 }
 
+// Signature is the model's input signature, nil without one.
+func (p *pythonRuntime) Signature() *scoring.Signature { return p.sig }
+
 // pythonRuntime serves through a pool of Python workers.
 type pythonRuntime struct {
 	pool          *pyworker.Pool
@@ -483,6 +486,9 @@ func loadNative(dir string, mm *scoring.MLmodel, name, version string) (Runtime,
 }
 
 func (n *nativeLinear) Platform() string { return "wharf_native" }
+
+// Signature is the model's input signature, nil without one.
+func (n *nativeLinear) Signature() *scoring.Signature { return n.sig }
 func (n *nativeLinear) Restarts() int    { return 0 }
 func (n *nativeLinear) Close() error     { return nil }
 

@@ -28,11 +28,13 @@ type GenerateResult struct {
 	Rows        int64    `json:"rows"`
 	BatchRows   int64    `json:"batch_rows"`
 	RequestRows int      `json:"request_rows"`
-	Format      string   `json:"format"`
-	Seed        uint64   `json:"seed"`
-	Start       string   `json:"start"` // the first pickup day, 2016-01-01
-	Days        int      `json:"days"`
-	Seconds     float64  `json:"seconds"`
+	// Drifted lists the features --drift shifted.
+	Drifted []string `json:"drifted_features,omitempty"`
+	Format  string   `json:"format"`
+	Seed    uint64   `json:"seed"`
+	Start   string   `json:"start"` // the first pickup day, 2016-01-01
+	Days    int      `json:"days"`
+	Seconds float64  `json:"seconds"`
 }
 
 // GenerateTaxi writes synthetic taxi trips, the same bytes for the same
@@ -74,7 +76,14 @@ func GenerateTaxi(ctx context.Context, cfg GenerateConfig, log io.Writer) (*Gene
 	if s.Format == "" {
 		s.Format = taxigen.CSV
 	}
-	return &GenerateResult{Files: paths, Rows: cfg.Rows, BatchRows: cfg.BatchRows, RequestRows: taxigen.RequestRows,
+	requestRows, drifted := cfg.Spec.RequestRows, []string(nil)
+	if requestRows < 1 {
+		requestRows = taxigen.RequestRows
+	}
+	if cfg.Spec.Drift {
+		drifted = taxigen.DriftedFeatures
+	}
+	return &GenerateResult{Files: paths, Rows: cfg.Rows, BatchRows: cfg.BatchRows, RequestRows: requestRows, Drifted: drifted,
 		Format: string(s.Format), Seed: s.Seed, Start: s.Start.Format(time.DateOnly), Days: s.Days,
 		Seconds: time.Since(began).Round(time.Millisecond).Seconds()}, nil
 }

@@ -100,6 +100,27 @@ type Spec struct {
 	// Format is the format Generate writes the data and batch files in:
 	// CSV (also when empty) or Parquet. The trips are the same in both.
 	Format Format
+	// RequestRows is how many trips the request file holds; 0 means
+	// RequestRows, the sample's two.
+	RequestRows int
+	// Drift shifts DriftedFeatures in every trip, as production data
+	// drifts away from what a model was trained on; the others are
+	// left as they are.
+	Drift bool
+}
+
+// DriftedFeatures are the features Spec.Drift shifts: distance is 2.5
+// times as long (a model trained on short trips now sees long ones), and
+// every trip carries 2 more passengers, at most 7.
+var DriftedFeatures = []string{"distance", "passengers"}
+
+// shift applies Drift to a trip.
+func (s Spec) shift(t *Trip) {
+	if !s.Drift {
+		return
+	}
+	t.Distance = round(t.Distance*2.5, 100)
+	t.Passengers = min(7, t.Passengers+2)
 }
 
 // DefaultStart is the first pickup day when Spec.Start is zero.

@@ -56,6 +56,7 @@ func (s Spec) Trips(stream Stream, n int64, fn func(i int64, t *Trip) bool) {
 			r = newRNG(s.Seed, stream, i/chunkRows)
 		}
 		r.trip(c, &t)
+		s.shift(&t)
 		if !fn(i, &t) {
 			return
 		}
@@ -91,6 +92,7 @@ func (s Spec) WriteCSV(ctx context.Context, w io.Writer, stream Stream, n int64,
 		var t Trip
 		for range rows {
 			r.trip(c, &t)
+			s.shift(&t)
 			buf = appendRow(buf, &t, label)
 		}
 		return buf
@@ -149,6 +151,7 @@ func (s Spec) WriteParquet(ctx context.Context, path string, stream Stream, n in
 		var vals [20]float64
 		for range rows {
 			r.trip(c, &t)
+			s.shift(&t)
 			if label {
 				buf[0] = append(buf[0], t.Cost)
 			}
@@ -258,6 +261,9 @@ func produce[T any](ctx context.Context, s Spec, stream Stream, n int64,
 // request, {"input_data": [[...], ...]}, each row's values in Features
 // order.
 func (s Spec) WriteRequest(w io.Writer, stream Stream, n int) error {
+	if n < 1 {
+		n = RequestRows
+	}
 	b := []byte(`{"input_data": [`)
 	s.Trips(stream, int64(n), func(i int64, t *Trip) bool {
 		if i > 0 {
@@ -410,7 +416,7 @@ func Generate(ctx context.Context, dir string, s Spec, rows, batchRows int64, pr
 		{dataName, table(dataName, StreamData, rows, true)},
 		{batchName, table(batchName, StreamBatch, batchRows, false)},
 		{RequestFile, func(path string) error {
-			return writeAtomically(path, func(w io.Writer) error { return s.WriteRequest(w, StreamRequest, RequestRows) })
+			return writeAtomically(path, func(w io.Writer) error { return s.WriteRequest(w, StreamRequest, s.RequestRows) })
 		}},
 	}
 	var paths []string

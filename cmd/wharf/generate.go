@@ -24,7 +24,13 @@ func (a *app) generateCommand() *cobra.Command {
 
   taxi-data.csv      --rows trips: cost (the fare, the label), then the 20 features
   taxi-batch.csv     --batch-rows other trips, the features only, for batch scoring
-  taxi-request.json  2 more trips as an online endpoint request {"input_data": [[...], ...]}
+  taxi-request.json  --request-rows more trips (2) as an online endpoint request {"input_data": [[...], ...]}
+
+With --drift every trip is shifted as production data drifts from what a
+model was trained on: distance is 2.5 times as long and each trip has 2
+more passengers (at most 7); every other feature keeps its distribution. A
+model monitor comparing such trips with the training data finds data drift
+on distance and passengers only.
 
 With --format parquet the first two are taxi-data.parquet and
 taxi-batch.parquet instead: the same columns and values, every column a
@@ -73,6 +79,9 @@ minimum-norm least-squares fit), or leave one out with --features.`,
 	f.StringVar(&start, "start", taxigen.DefaultStart.Format(time.DateOnly), "first day pickups fall on")
 	f.IntVar(&cfg.Spec.Days, "days", taxigen.DefaultDays, "number of days pickups fall in (31 for January only, like the sample)")
 	f.StringVar(&format, "format", string(taxigen.CSV), "format of the data and batch files: csv or parquet")
+	f.IntVar(&cfg.Spec.RequestRows, "request-rows", taxigen.RequestRows, "number of trips in the request file")
+	f.BoolVar(&cfg.Spec.Drift, "drift", false, "shift some features in every trip, as production data drifts from training data: "+
+		"distance 2.5 times as long, 2 more passengers (at most 7); the other features keep their distribution")
 	f.IntVar(&cfg.Spec.Workers, "workers", 0, "goroutines formatting rows (default: one per CPU); the output does not depend on it")
 	for _, n := range []string{"rows", "out"} {
 		_ = taxi.MarkFlagRequired(n)

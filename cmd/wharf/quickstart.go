@@ -41,6 +41,10 @@ examples/taxi/config-infra-dev.yml, generates --rows taxi trips, runs the
 training pipeline (prep, train, evaluate, register), deploys the registered
 model to the online endpoint taxi-online (deployment blue, 100% traffic) and
 invokes it, then scores the batch file on the batch endpoint taxi-batch.
+Last, it sends the online deployment normal and then drifted traffic (see
+generate taxi --drift) and runs the model monitor
+mlops/azureml/monitor/monitor.yml once: its data drift breaches on the
+shifted features.
 
 Re-runnable: a second run reuses the pipeline's unchanged steps, registers
 a model only when it is at least as good as every registered version, and
@@ -214,20 +218,8 @@ func (q *quickstart) run(ctx context.Context) error {
 
 	q.step("Training pipeline: prep -> train -> evaluate -> register")
 	before := q.versions(ctx)
-	out, err := q.wharf(ctx, true, "ml", "job", "create", "--file", q.path(train+"pipeline.yml"), "-w", ws, "--query", "name", "-o", "tsv")
-	if err != nil {
+	if _, err := q.runJob(ctx, "the training pipeline", "ml", "job", "create", "--file", q.path(train+"pipeline.yml"), "-w", ws); err != nil {
 		return err
-	}
-	job := strings.TrimSpace(out)
-	if _, err := q.wharf(ctx, true, "ml", "job", "stream", "-n", job, "-w", ws); err != nil {
-		return err
-	}
-	status, err := q.wharf(ctx, false, "ml", "job", "show", "-n", job, "-w", ws, "--query", "status", "-o", "tsv")
-	if err != nil {
-		return err
-	}
-	if s := strings.TrimSpace(status); s != "Completed" {
-		return fmt.Errorf("the training pipeline %s ended %s; see `wharf ml job show -n %s -w %s`", job, s, job, ws)
 	}
 	promoted := q.versions(ctx) > before
 	if promoted {
@@ -267,7 +259,7 @@ func (q *quickstart) run(ctx context.Context) error {
 			return err
 		}
 	}
-	out, err = q.wharf(ctx, true, "ml", "batch-endpoint", "invoke", "--name", "taxi-batch", "--input", filepath.Join(q.dataDir(), "taxi-batch.csv"), "--input-type", "uri_file", "-w", ws, "--query", "name", "-o", "tsv")
+	out, err := q.wharf(ctx, true, "ml", "batch-endpoint", "invoke", "--name", "taxi-batch", "--input", filepath.Join(q.dataDir(), "taxi-batch.csv"), "--input-type", "uri_file", "-w", ws, "--query", "name", "-o", "tsv")
 	if err != nil {
 		return err
 	}
@@ -284,5 +276,85 @@ func (q *quickstart) run(ctx context.Context) error {
 		return fmt.Errorf("the batch job %s wrote no predictions: %w", bjob, err)
 	}
 	fmt.Fprintf(q.a.stdout, "Batch predictions: %s\n", pred)
+	return q.monitor(ctx, online)
+}
+
+// runJob runs a command that makes a job (args, to which the name query
+// is added), streams the job's log until it ends, and fails unless it
+// completed.
+func (q *quickstart) runJob(ctx context.Context, what string, args ...string) (string, error) {
+	out, err := q.wharf(ctx, true, append(args, "--query", "name", "-o", "tsv")...)
+	if err != nil {
+		return "", err
+	}
+	job := strings.TrimSpace(out)
+	if _, err := q.wharf(ctx, true, "ml", "job", "stream", "-n", job, "-w", q.ws); err != nil {
+		return job, err
+	}
+	status, err := q.wharf(ctx, false, "ml", "job", "show", "-n", job, "-w", q.ws, "--query", "status", "-o", "tsv")
+	if err != nil {
+		return job, err
+	}
+	if s := strings.TrimSpace(status); s != "Completed" {
+		return job, fmt.Errorf("%s %s ended %s; see `wharf ml job show -n %s -w %s`", what, job, s, job, q.ws)
+	}
+	return job, nil
+}
+
+// monitorTrafficRows is how many trips each of the monitor's two traffic
+// files sends: enough for the drift metrics of unshifted features to stay
+// well under their thresholds, few enough to score in a moment.
+const monitorTrafficRows = 2000
+
+// monitor sends the online deployment normal and then drifted traffic,
+// with its data collection on, and runs the taxi monitor once: its data
+// drift breaches on the features `generate taxi --drift` shifts.
+func (q *quickstart) monitor(ctx context.Context, online string) error {
+	ws := q.ws
+	q.step("Model monitoring: normal, then drifted traffic to taxi-online; the monitor %s", q.path("mlops/azureml/monitor/monitor.yml"))
+	dep, err := q.wharf(ctx, false, "ml", "online-deployment", "show", "-n", "blue", "-e", "taxi-online", "-w", ws)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(dep, "data_collector") {
+		// A deployment made before its file turned collection on.
+		if _, err := q.wharf(ctx, true, "ml", "online-deployment", "update", "--name", "blue", "--endpoint", "taxi-online", "-f", q.path(online+"online-deployment.yml"), "-w", ws, "-o", "none"); err != nil {
+			return err
+		}
+	}
+	for _, traffic := range []struct {
+		dir   string
+		drift bool
+	}{{"traffic", false}, {"traffic-drifted", true}} {
+		dir := filepath.Join(q.dataDir(), traffic.dir)
+		args := []string{"generate", "taxi", "--rows", "1", "--batch-rows", "0", "--request-rows", strconv.Itoa(monitorTrafficRows),
+			"--days", "31", "--seed", "2", "--out", dir, "-o", "none"}
+		if traffic.drift {
+			args = append(args, "--drift")
+		}
+		if _, err := q.wharf(ctx, true, args...); err != nil {
+			return err
+		}
+		if _, err := q.wharf(ctx, true, "ml", "online-endpoint", "invoke", "-n", "taxi-online", "--request-file", filepath.Join(dir, "taxi-request.json"), "-w", ws, "-o", "none"); err != nil {
+			return err
+		}
+	}
+	if _, err := q.wharf(ctx, true, "ml", "schedule", "create", "--file", q.path("mlops/azureml/monitor/monitor.yml"), "-w", ws, "-o", "none"); err != nil {
+		return err
+	}
+	job, err := q.runJob(ctx, "the monitor job", "ml", "schedule", "trigger", "-n", "taxi-monitor", "-w", ws)
+	if err != nil {
+		return err
+	}
+	breached, err := q.wharf(ctx, false, "ml", "job", "show", "-n", job, "-w", ws, "--query", "monitor_results[?passed==`false`].feature", "-o", "tsv")
+	if err != nil {
+		return err
+	}
+	features := strings.Fields(breached)
+	if len(features) == 0 {
+		fmt.Fprintf(q.a.stdout, "Monitor job %s: no drift\n", job)
+		return nil
+	}
+	fmt.Fprintf(q.a.stdout, "Monitor job %s: data_drift breached on %s (the features `generate taxi --drift` shifts)\n", job, strings.Join(features, ", "))
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,6 +70,10 @@ func TestQuickstartRunsTheTaxiLoopAndIsRerunnable(t *testing.T) {
 	const ws = "mlw-taxi-0001dev"
 	if !strings.Contains(out, "A new version of taxi-model was registered") {
 		t.Errorf("first run registered nothing:\n%s", out)
+	}
+	// The monitor finds drift on exactly the features --drift shifts.
+	if !regexp.MustCompile(`Monitor job \S+: data_drift breached on distance, passengers \(`).MatchString(out) {
+		t.Errorf("the monitor did not report drift on exactly distance and passengers:\n%s", out)
 	}
 	for _, step := range []string{"prep_data", "train_model", "evaluate_model", "register_model"} {
 		if !strings.Contains(out, "["+step+"]") {

@@ -403,9 +403,9 @@ data_collector:
 		if err := json.Unmarshal([]byte(lines[2]), &rec); err != nil || rec.Deployment != "blue" {
 			t.Fatalf("record %s: %v", lines[2], err)
 		}
-		// Rows as the data collector records a DataFrame: unnamed
-		// columns by position, as pandas names them.
-		want := `[{"0":2,"1":0}]`
+		// Rows as the data collector records a DataFrame: the
+		// request's unnamed columns named by the model's signature.
+		want := `[{"distance":2,"hour":0}]`
 		if col == "model_outputs" {
 			want = `[{"prediction":5}]`
 		}
