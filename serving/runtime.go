@@ -486,11 +486,11 @@ func loadNative(dir string, mm *scoring.MLmodel, name, version string) (Runtime,
 }
 
 func (n *nativeLinear) Platform() string { return "wharf_native" }
+func (n *nativeLinear) Restarts() int    { return 0 }
+func (n *nativeLinear) Close() error     { return nil }
 
 // Signature is the model's input signature, nil without one.
 func (n *nativeLinear) Signature() *scoring.Signature { return n.sig }
-func (n *nativeLinear) Restarts() int    { return 0 }
-func (n *nativeLinear) Close() error     { return nil }
 
 // Score computes X·coef + intercept for every row.
 func (n *nativeLinear) Score(ctx context.Context, body []byte, proto Protocol) ([]byte, error) {
