@@ -34,6 +34,14 @@ type Config struct {
 	// EnableMonitoring declares a monitoring store for the workspace
 	// (template variable enable_monitoring; default false).
 	EnableMonitoring bool
+	// DatastoreType is the default datastore's type (variable
+	// datastore_type: local, the default, azure_blob or s3). An azure_blob
+	// one is the container datastore_container (default
+	// azureml-blobstore) of storage_account; an s3 one is the bucket
+	// datastore_bucket. datastore_endpoint, datastore_protocol,
+	// datastore_region and datastore_path_style place them; credentials
+	// come from the environment of `infra apply`, never the file.
+	DatastoreType string
 
 	// Vars holds every variable of the file with $(name) references
 	// expanded. Keys are lower-cased because Azure Pipelines variable names
@@ -54,6 +62,8 @@ const (
 	varKeyVault       = "key_vault"
 	varMonitoring     = "application_insights"
 	varStorageAccount = "storage_account"
+	varDatastoreType  = "datastore_type"
+	varDatastoreBkt   = "datastore_bucket"
 
 	// DefaultLocation is used when the file has no location variable; a
 	// self-hosted install has no Azure region.
@@ -295,6 +305,19 @@ func (r *resolver) resolve(list []variable, line int) (*Config, error) {
 
 	c.EnableComputeCluster = r.boolean(varEnableCompute, true)
 	c.EnableMonitoring = r.boolean(varEnableMonitor, false)
+	c.DatastoreType = defaultDatastoreType
+	if v, ok := r.byName[varDatastoreType]; ok && !r.failed[varDatastoreType] {
+		switch c.DatastoreType = strings.TrimSpace(r.value(varDatastoreType)); c.DatastoreType {
+		case "local", "azure_blob":
+		case "s3":
+			if _, ok := r.byName[varDatastoreBkt]; !ok || strings.TrimSpace(r.value(varDatastoreBkt)) == "" {
+				r.fail(v, "an s3 datastore needs the variable %s", varDatastoreBkt)
+			}
+		default:
+			r.fail(v, "expected local, azure_blob or s3, got %q", c.DatastoreType)
+		}
+	}
+	r.boolean("datastore_path_style", false)
 
 	for _, cv := range clusterVars {
 		if v, ok := r.byName[cv.size]; ok && !r.failed[cv.size] && !vmSize.MatchString(r.value(cv.size)) {

@@ -214,6 +214,10 @@ func TestLoadErrors(t *testing.T) {
 		{"list group and typo", "variables:\n- group: prod-secrets\n- name: namespace\n  valeu: a\n", []string{
 			`:2:3: field variables[0].group: variable groups live in Azure DevOps`,
 			`:4:3: field variables[1].valeu: unknown field "valeu" (allowed: name, value, readonly, group, template); did you mean "value"?`}},
+		{"datastore type", minimal + "  datastore_type: nfs\n", []string{
+			`:5:19: field variables.datastore_type: expected local, azure_blob or s3, got "nfs"`}},
+		{"s3 without bucket", minimal + "  datastore_type: s3\n", []string{
+			`:5:19: field variables.datastore_type: an s3 datastore needs the variable datastore_bucket`}},
 		{"all collected", "variables:\n  namespace: a-b\n  postfix: 1\n  environment: dev\n  enable_monitoring: nope\n  x: $(y)\n", []string{
 			`:2:14: field variables.namespace`,
 			`:5:22: field variables.enable_monitoring`,
@@ -516,5 +520,38 @@ func TestDiffOrderIndependentOfInput(t *testing.T) {
 	}
 	if Delete.String() != "delete" || Action(9).String() != "Action(9)" {
 		t.Error("Action.String")
+	}
+}
+
+// TestDesiredObjectStorageDatastore: the datastore_* variables make the
+// default datastore a Blob container of storage_account, or an S3 bucket.
+func TestDesiredObjectStorageDatastore(t *testing.T) {
+	for _, tt := range []struct {
+		extra string
+		want  Resource
+	}{
+		{"  datastore_type: azure_blob\n  datastore_endpoint: http://127.0.0.1:10000/devstoreaccount1\n",
+			res(KindDatastore, "workspaceblobstore", "type", "azure_blob", "default", "true", "account_name", "stmlopsv20659prod",
+				"container_name", "azureml-blobstore", "endpoint", "http://127.0.0.1:10000/devstoreaccount1", "protocol", "")},
+		{"  datastore_type: s3\n  datastore_bucket: lake\n  datastore_region: eu-west-1\n  datastore_path_style: true\n",
+			res(KindDatastore, "workspaceblobstore", "type", "s3", "default", "true", "bucket", "lake", "endpoint", "",
+				"region", "eu-west-1", "path_style", "true")},
+	} {
+		c, err := Load(writeConfig(t, minimal+tt.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, r := range c.Desired() {
+			if r.Kind == KindDatastore {
+				found = true
+				if !reflect.DeepEqual(r, tt.want) {
+					t.Errorf("%s: datastore %+v, want %+v", tt.extra, r, tt.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no datastore declared", tt.extra)
+		}
 	}
 }

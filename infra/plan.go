@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -65,10 +66,7 @@ func (c *Config) Desired() []Resource {
 			"monitoring_store": monitoring,
 			"environment":      c.Environment,
 		}},
-		{Kind: KindDatastore, Name: defaultDatastore, Properties: map[string]string{
-			"type":    defaultDatastoreType,
-			"default": "true",
-		}},
+		{Kind: KindDatastore, Name: defaultDatastore, Properties: c.datastoreProperties()},
 		{Kind: KindSecretStore, Name: c.KeyVault(), Properties: map[string]string{}},
 	}
 	if c.EnableMonitoring {
@@ -82,6 +80,29 @@ func (c *Config) Desired() []Resource {
 	}
 	sortResources(out, func(r Resource) Resource { return r })
 	return out
+}
+
+// datastoreProperties declares the default datastore: local, or the Blob
+// container or S3 bucket the datastore_* variables name.
+func (c *Config) datastoreProperties() map[string]string {
+	typ := c.DatastoreType
+	if typ == "" {
+		typ = defaultDatastoreType
+	}
+	p := map[string]string{"type": typ, "default": "true"}
+	switch typ {
+	case "azure_blob":
+		p["account_name"] = c.StorageAccount()
+		p["container_name"] = cmp.Or(c.Vars["datastore_container"], "azureml-blobstore")
+		p["endpoint"] = c.Vars["datastore_endpoint"]
+		p["protocol"] = c.Vars["datastore_protocol"]
+	case "s3":
+		p["bucket"] = c.Vars["datastore_bucket"]
+		p["endpoint"] = c.Vars["datastore_endpoint"]
+		p["region"] = c.Vars["datastore_region"]
+		p["path_style"] = strconv.FormatBool(strings.EqualFold(strings.TrimSpace(c.Vars["datastore_path_style"]), "true"))
+	}
+	return p
 }
 
 func (c *Config) cluster(name, sizeVar, maxVar string, defMax int) Resource {

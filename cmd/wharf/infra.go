@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -83,7 +84,13 @@ func (a *app) applyInfra(ctx context.Context, c *wharfhttp.Client, cfg *infra.Co
 				return nil, err
 			}
 		case infra.KindDatastore:
-			body := map[string]any{"type": ch.Resource.Properties["type"], "is_default": ch.Resource.Properties["default"] == "true"}
+			p := ch.Resource.Properties
+			body := map[string]any{"type": p["type"], "is_default": p["default"] == "true",
+				"account_name": p["account_name"], "container_name": p["container_name"], "endpoint": p["endpoint"],
+				"protocol": p["protocol"], "bucket": p["bucket"], "region": p["region"], "path_style": p["path_style"] == "true"}
+			if creds := datastoreCredentialsFromEnv(p["type"]); creds != nil {
+				body["credentials"] = creds
+			}
 			if err := c.Do(ctx, "PUT", "/api/v1/workspaces/"+url.PathEscape(wsName)+"/datastores/"+url.PathEscape(ch.Resource.Name), body, nil); err != nil {
 				return nil, err
 			}
@@ -152,7 +159,9 @@ func currentInfra(ctx context.Context, c *wharfhttp.Client, wsName string) ([]in
 	}
 	for _, d := range stores {
 		out = append(out, infra.Resource{Kind: infra.KindDatastore, Name: d.Name, Properties: map[string]string{
-			"type": d.Type, "default": strconv.FormatBool(d.IsDefault),
+			"type": d.Type, "default": strconv.FormatBool(d.IsDefault), "account_name": d.AccountName,
+			"container_name": d.ContainerName, "endpoint": d.Endpoint, "protocol": d.Protocol, "bucket": d.Bucket,
+			"region": d.Region, "path_style": strconv.FormatBool(d.PathStyle),
 		}})
 	}
 	var computes []wharf.Compute
@@ -166,4 +175,23 @@ func currentInfra(ctx context.Context, c *wharfhttp.Client, wsName string) ([]in
 		}})
 	}
 	return out, &ws, nil
+}
+
+// datastoreCredentialsFromEnv is the default datastore's credential for
+// `infra apply`, from the variables the az CLI and the AWS SDK read
+// (AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN; AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY), so that it is never written in the config file.
+// nil when there is none: the datastore keeps the credential it has.
+func datastoreCredentialsFromEnv(datastoreType string) *wharf.DatastoreCredentials {
+	var c wharf.DatastoreCredentials
+	switch datastoreType {
+	case wharf.DatastoreAzureBlob:
+		c.AccountKey, c.SASToken = os.Getenv("AZURE_STORAGE_KEY"), os.Getenv("AZURE_STORAGE_SAS_TOKEN")
+	case wharf.DatastoreS3:
+		c.AccessKeyID, c.SecretAccessKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	if c == (wharf.DatastoreCredentials{}) {
+		return nil
+	}
+	return &c
 }

@@ -273,6 +273,22 @@ func TestDatastoreOnObjectStorage(t *testing.T) {
 		t.Error("a refused datastore was saved")
 	}
 
+	// infra apply makes the workspace's default datastore a Blob container,
+	// the key taken from the environment, and a second apply changes
+	// nothing.
+	cfg := writeFile(t, dir, "infra.yml", "variables:\n  namespace: lake\n  postfix: \"01\"\n  environment: dev\n"+
+		"  enable_aml_computecluster: false\n  storage_account: "+storagetest.AzuriteAccount+"\n  datastore_type: azure_blob\n"+
+		"  datastore_container: data\n  datastore_endpoint: "+azurite+"\n")
+	t.Setenv("AZURE_STORAGE_KEY", storagetest.AzuriteKey)
+	e.ok("infra", "apply", "--file", cfg)
+	if out := e.ok("infra", "apply", "--file", cfg); strings.TrimSpace(out) != "no changes" {
+		t.Errorf("second apply: %s", out)
+	}
+	got := e.ok("ml", "datastore", "show", "-n", "workspaceblobstore", "-w", "mlw-lake-01dev", "--query", "[type, container_name, credentials, is_default]", "-o", "tsv")
+	if strings.Fields(got)[0] != "azure_blob" || !strings.Contains(got, "data") || !strings.Contains(got, "account_key") || !strings.Contains(got, "true") {
+		t.Errorf("default datastore after infra apply: %q", got)
+	}
+
 	if err := e.ownerAPI().Do(ctx, "DELETE", "/api/v1/workspaces/dev/datastores/blobkey", nil, nil); err != nil {
 		t.Fatal(err)
 	}
