@@ -16,6 +16,7 @@ package arm
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -102,6 +103,10 @@ func (h *Handler) Register(group func(prefix string) Group) {
 
 	ws := group(Workspaces)
 	ws.Route("GET /{workspace}", wharf.ActionWorkspaceRead, h.getWorkspace)
+	const env = "/{workspace}/environments/{name}/versions"
+	ws.Route("GET "+env, wharf.ActionEnvironmentRead, h.listEnvironmentVersions)
+	ws.Route("GET "+env+"/{version}", wharf.ActionEnvironmentRead, h.getEnvironment)
+	ws.Route("PUT "+env+"/{version}", wharf.ActionEnvironmentWrite, h.putEnvironment)
 }
 
 // WriteError answers err in ARM's error shape, {"error":{"code","message"}},
@@ -113,7 +118,8 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 		h.log().Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	out := wharf.Error{Code: code, Message: wharf.ErrorMessage(err)}
-	if e, ok := err.(*wharf.Error); ok {
+	var e *wharf.Error
+	if errors.As(err, &e) {
 		out.Field, out.Details = e.Field, e.Details
 	}
 	writeJSON(w, wharfhttp.ErrorStatus(code), wharfhttp.ErrorResponse{Error: out})

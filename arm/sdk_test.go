@@ -3,7 +3,9 @@ package arm_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"github.com/wharfml/wharf/http/servertest"
 	"github.com/wharfml/wharf/internal/testcert"
 	"github.com/wharfml/wharf/internal/testneed"
+	"github.com/wharfml/wharf/resolve"
 )
 
 // sdkServer is a Wharf server behind TLS, as the SDK needs it, with the
@@ -29,8 +32,8 @@ type sdkServer struct {
 }
 
 // newSDKServer serves Wharf over TLS on localhost with workspace ws1, a
-// Data Scientist principal on it (the SDK's "writer") and a principal
-// with Reader on another workspace only (the "outsider"), both with client
+// Data Scientist principal on it (the SDK's "writer") and a Reader of
+// it, both with client
 // secrets, as the SDK's ClientSecretCredential needs them.
 func newSDKServer(t *testing.T) *sdkServer {
 	t.Helper()
@@ -56,10 +59,9 @@ func newSDKServer(t *testing.T) *sdkServer {
 	ts.API.URL = url
 
 	ts.Workspace("ws1")
-	ts.Workspace("ws2")
 	owner := ts.Principal("owner", [2]string{wharf.RoleOwner, "/"})
 	writer := createPrincipal(t, ts, owner, "writer", wharf.RoleDataScientist, "/workspaces/ws1")
-	outsider := createPrincipal(t, ts, owner, "outsider", wharf.RoleReader, "/workspaces/ws2")
+	reader := createPrincipal(t, ts, owner, "reader", wharf.RoleReader, "/workspaces/ws1")
 	// The SDK picks its cloud from AZUREML_CURRENT_CLOUD before the
 	// metadata URL, so one inherited from the caller must not reach it.
 	var env []string
@@ -76,8 +78,8 @@ func newSDKServer(t *testing.T) *sdkServer {
 		"WHARF_SDK_WORKSPACE=ws1",
 		"WHARF_SDK_WRITER_CLIENT_ID="+writer.AppID,
 		"WHARF_SDK_WRITER_SECRET="+writer.Password,
-		"WHARF_SDK_OUTSIDER_CLIENT_ID="+outsider.AppID,
-		"WHARF_SDK_OUTSIDER_SECRET="+outsider.Password,
+		"WHARF_SDK_READER_CLIENT_ID="+reader.AppID,
+		"WHARF_SDK_READER_SECRET="+reader.Password,
 	)
 	return &sdkServer{Server: ts, URL: url, python: python, env: env}
 }
@@ -152,8 +154,8 @@ func decode[T any](t *testing.T, raw json.RawMessage) T {
 
 // TestSDKGetsWorkspace runs the unchanged SDK, with a ClientSecretCredential
 // whose authority is Wharf, against the cloud metadata Wharf serves: it
-// gets the workspace, and a principal without a role on it is refused with
-// 403 through azure-core's HttpResponseError.
+// gets the workspace, and a Reader of it, who may read it, is refused
+// creating an environment with 403 through azure-core's HttpResponseError.
 func TestSDKGetsWorkspace(t *testing.T) {
 	s := newSDKServer(t)
 	got := s.run(t, "workspace", "denied")
@@ -169,8 +171,8 @@ func TestSDKGetsWorkspace(t *testing.T) {
 		Type    string
 		Message string
 	}](t, got["denied"])
-	if denied.Status != http.StatusForbidden || denied.Type != "HttpResponseError" || !strings.Contains(denied.Message, "workspaces/read") {
-		t.Errorf("outsider: %+v", denied)
+	if denied.Status != http.StatusForbidden || denied.Type != "HttpResponseError" || !strings.Contains(denied.Message, "workspaces/environments/write") {
+		t.Errorf("reader: %+v", denied)
 	}
 }
 
@@ -187,5 +189,35 @@ func TestSDKCloudNamedInCode(t *testing.T) {
 	got := s.runWith(t, env, "cloud_kwarg")
 	if ws := decode[struct{ Name string }](t, got["cloud_kwarg"]); ws.Name != "ws1" {
 		t.Errorf("workspace: %+v", ws)
+	}
+}
+
+// TestSDKEnvironments creates an environment version with an image and an
+// inline conda file through the SDK; it is Wharf's environment, read back
+// by the SDK and by Wharf's own store.
+func TestSDKEnvironments(t *testing.T) {
+	s := newSDKServer(t)
+	got := decode[struct {
+		Image    string
+		Conda    map[string]any
+		Versions []string
+		Missing  string
+	}](t, s.run(t, "environment")["environment"])
+	if got.Image != "python:3.11-slim" || got.Missing != "ResourceNotFoundError" || len(got.Versions) != 1 || got.Versions[0] != "1" {
+		t.Errorf("environment: %+v", got)
+	}
+	if deps := fmt.Sprint(got.Conda["dependencies"]); !strings.Contains(deps, "scikit-learn==1.5.2") || !strings.Contains(deps, "python=3.11") {
+		t.Errorf("conda file read back: %v", got.Conda)
+	}
+	a, err := s.DB.FindAsset(context.Background(), "ws1", wharf.AssetEnvironment, "sdk-env", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env resolve.Environment
+	if err := json.Unmarshal(a.Spec, &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.Image != "python:3.11-slim" || env.PythonVersion != "3.11" || len(env.Pip) != 1 || env.Hash == "" || a.CreatedBy == "" {
+		t.Errorf("stored environment: %+v by %q", env, a.CreatedBy)
 	}
 }

@@ -58,7 +58,10 @@ var matrixExpect = map[string]string{
 
 	// The Azure ML SDK's ARM-shaped routes (package arm): the roles of
 	// the Wharf routes they translate to.
-	"GET " + arm + "/{workspace}": readers,
+	"GET " + arm + "/{workspace}":                                        readers,
+	"GET " + arm + "/{workspace}/environments/{name}/versions":           readers,
+	"GET " + arm + "/{workspace}/environments/{name}/versions/{version}": readers,
+	"PUT " + arm + "/{workspace}/environments/{name}/versions/{version}": admins + " datasci",
 
 	"GET /api/v1/workspaces/{workspace}/computes":           readers + " computeop",
 	"GET /api/v1/workspaces/{workspace}/computes/{name}":    readers + " computeop",
@@ -247,6 +250,7 @@ var publicRoutes = map[string]bool{
 // matrixBodies are valid request bodies, so that an allowed call reaches
 // the handler and a denied one is stopped before it.
 var matrixBodies = map[string]string{
+	"PUT " + arm + "/{workspace}/environments/{name}/versions/{version}":      `{"properties":{"image":"python:3.11-slim"}}`,
 	"PUT /api/v1/workspaces/{workspace}":                                      `{}`,
 	"PUT /api/v1/workspaces/{workspace}/computes/{name}":                      `{"type":"amlcompute","max_instances":2}`,
 	"PUT /api/v1/workspaces/{workspace}/datastores/{name}":                    `{"type":"local"}`,

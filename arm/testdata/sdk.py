@@ -8,7 +8,8 @@ import os
 import sys
 
 from azure.ai.ml import MLClient
-from azure.core.exceptions import HttpResponseError
+from azure.ai.ml.entities import Environment
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.identity import ClientSecretCredential
 
 base = os.environ["WHARF_SDK_URL"]
@@ -38,11 +39,27 @@ if "workspace" in steps:
     report("workspace", {"name": ws.name, "location": ws.location, "discovery_url": ws.discovery_url})
 
 if "denied" in steps:
+    # A Reader of the workspace may read it, and nothing more.
+    reader = client("WHARF_SDK_READER")
+    reader.workspaces.get(workspace)
     try:
-        client("WHARF_SDK_OUTSIDER").workspaces.get(workspace)
+        reader.environments.create_or_update(Environment(name="not-mine", version="1", image="python:3.11-slim"))
         report("denied", {"status": "allowed"})
     except HttpResponseError as e:
         report("denied", {"status": e.status_code, "type": type(e).__name__, "message": e.message})
+
+if "environment" in steps:
+    ml = client("WHARF_SDK_WRITER")
+    conda = {"name": "sdk", "channels": ["conda-forge"], "dependencies": ["python=3.11", {"pip": ["scikit-learn==1.5.2"]}]}
+    ml.environments.create_or_update(Environment(name="sdk-env", version="1", image="python:3.11-slim", conda_file=conda))
+    env = ml.environments.get("sdk-env", version="1")
+    versions = [e.version for e in ml.environments.list(name="sdk-env")]
+    try:
+        ml.environments.get("sdk-env", version="9")
+        missing = "found"
+    except ResourceNotFoundError:
+        missing = "ResourceNotFoundError"
+    report("environment", {"image": env.image, "conda": env.conda_file, "versions": versions, "missing": missing})
 
 if "cloud_kwarg" in steps:
     # The cloud named in code: no metadata document is fetched.
