@@ -150,6 +150,9 @@ type JobAttempt struct {
 	// Machine names the machine (host name and boot) the process runs
 	// on: only a server on the same machine may stop what is left of it.
 	Machine string `json:"machine,omitempty"`
+	// Server is where the other servers reach the server that ran the
+	// attempt (its peer URL), which holds the attempt's log.
+	Server string `json:"server,omitempty"`
 	// ProcessStarted and ProcessEnded bound the attempt's process, from
 	// just before it was started to its exit; unset when no process ran. Started to Ended is the whole attempt, so the
 	// difference is what staging, the environment and saving outputs

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -258,6 +260,37 @@ func (s *Server) handleRerunJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s.jobJSON(j, nil))
 }
 
+// forwardedHeader marks a log request one server forwarded to another,
+// which answers it from its own folder, never forwarding it again.
+const forwardedHeader = "X-Wharf-Forwarded"
+
+// forwardLog answers a log request from the server that ran the attempt
+// (server, its peer URL), which holds the log, when that is another
+// server sharing the store; false when it cannot (no other server, or it
+// does not answer), and nothing was written.
+func (s *Server) forwardLog(w http.ResponseWriter, r *http.Request, server string) bool {
+	if server == "" || server == s.PeerURL || r.Header.Get(forwardedHeader) != "" {
+		return false
+	}
+	target, err := url.Parse(server)
+	if err != nil {
+		return false
+	}
+	failed := false
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Header.Set(forwardedHeader, "1")
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.Logger.Warn("the server that ran a step does not answer for its log", "server", server, "err", err)
+			failed = true
+		},
+	}
+	proxy.ServeHTTP(w, r)
+	return !failed
+}
+
 // maxLogChunk bounds one log response, so a client following a chatty job
 // gets steady chunks instead of one huge body.
 const maxLogChunk = 1 << 20
@@ -301,6 +334,9 @@ func (s *Server) handleJobLog(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := os.Open(s.Scheduler.LogPath(ws, j.Name, attempt))
 	if err != nil {
+		if os.IsNotExist(err) && attempt <= len(j.Attempts) && s.forwardLog(w, r, j.Attempts[attempt-1].Server) {
+			return
+		}
 		if os.IsNotExist(err) {
 			w.Header().Set("X-Wharf-Log-Offset", strconv.FormatInt(offset, 10))
 			w.Header().Set("X-Wharf-Log-Complete", strconv.FormatBool(ended))

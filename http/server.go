@@ -58,6 +58,10 @@ type Server struct {
 	// URL is the externally reachable base URL, printed in credentials.
 	URL    string
 	Logger *slog.Logger
+	// PeerURL is where the other servers sharing the store reach this
+	// one, as recorded on the attempts its scheduler runs: a request for
+	// the log of an attempt another server ran is forwarded to it.
+	PeerURL string
 
 	// DeploymentPython is the interpreter of batch deployments without
 	// an environment of their own (wharf server --python), in place of

@@ -104,6 +104,7 @@ func (a *attemptRec) write(ctx context.Context, st *wharf.Job, status string, p 
 		r.Status = status
 		if p != nil {
 			r.PID, r.PGID, r.ProcStart, r.Machine = p.PID, p.PGID, p.StartTime, local.Machine()
+			r.Server = a.s.Server
 		}
 		for _, m := range more {
 			m(r)

@@ -107,6 +107,9 @@ type Scheduler struct {
 	// the share folder and WarmDir subfolder of each one's zygote.
 	warmShare  *sandbox.Share
 	warmScopes map[string]string
+	// Server, when set, is where the other servers sharing the store
+	// reach this one; each attempt records it, since its log is here.
+	Server string
 	// Elsewhere, when set, is told that jobs changed while this
 	// scheduler is not running: another server sharing the store runs
 	// the scheduler, and must look at them (see Wake).

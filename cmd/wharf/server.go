@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -76,6 +77,10 @@ type serverOptions struct {
 	// blobEndpoints are account=URL pairs: where folder inputs at
 	// https://<account>.blob.core.windows.net/... are read instead.
 	blobEndpoints []string
+	// peerURL is where the other servers sharing the database reach this
+	// one (for step logs); default http(s)://ADDR, the host name in place
+	// of an unspecified address.
+	peerURL string
 	// oidcCAFile holds extra certificate authorities trusted for fetching
 	// federated issuers' discovery documents and keys.
 	oidcCAFile string
@@ -111,6 +116,8 @@ func (a *app) serverCommand() *cobra.Command {
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8790", "listen address")
 	f.StringVar(&o.db, "db", "", "metadata database: empty for SQLite in --data-dir, or postgres://...")
 	f.StringVar(&o.url, "url", "", "externally reachable base URL (default http://ADDR, or https://ADDR with --tls-cert)")
+	f.StringVar(&o.peerURL, "peer-url", "", "with a PostgreSQL --db: the URL at which the other servers over the same database reach this one, "+
+		"to read the logs of the steps it ran (default http://ADDR, or https://ADDR with --tls-cert; the host name for an address like 0.0.0.0)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (with its chain) to serve HTTPS with; reloaded when the file changes")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.DurationVar(&o.tokenTTL, "token-ttl", time.Hour, "lifetime of access tokens")
@@ -280,6 +287,28 @@ func (m *runningServer) shareWithOtherServers(ctx context.Context, dbURL, addr s
 	}()
 }
 
+// peerURL is --peer-url, or the URL of the address the server listens on,
+// its host name in place of an unspecified address.
+func peerURL(o serverOptions, addr string) string {
+	if o.peerURL != "" {
+		return strings.TrimRight(o.peerURL, "/")
+	}
+	scheme := "http"
+	if o.tlsCert != "" {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return scheme + "://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			host = name
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
 // lockDataDir takes a lock on the data folder that lasts while the file
 // it returns is open (the kernel drops it when the process dies), so that
 // a second server on the same folder (and so on the same SQLite database)
@@ -378,6 +407,11 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	keys := &signingKeys{store: db, ring: ring, ttl: o.tokenTTL, loaded: map[string]bool{}}
 	if err := keys.sync(ctx); err != nil {
 		db.Close()
+		if errors.Is(err, seal.ErrOpen) {
+			return nil, fmt.Errorf("load signing keys: %w: %s is not the key the database's secrets were sealed with; "+
+				"every server over one database needs the same master.key (copy the first server's into this one's data dir)",
+				err, filepath.Join(o.dataDir, "master.key"))
+		}
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	issuer := &auth.Issuer{Issuer: "urn:wharf:tenant:" + tenant, Audience: wharfhttp.APIAudience, TTL: o.tokenTTL, Keys: ring}
@@ -420,6 +454,9 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		db.Close()
 		return nil, err
 	}
+	if storeKind(o.db) == "postgres" {
+		srv.PeerURL = peerURL(o, addr)
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	sched := &scheduler.Scheduler{
 		Store: db, Blobs: blobs, Exec: &local.Executor{Sandbox: box}, Sandbox: box, Logger: logger,
@@ -428,6 +465,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		TrackingURI: srv.TrackingURI,
 		Resolve:     srv.Resolve,
 		Now:         time.Now,
+		Server:      srv.PeerURL,
 		Token: func(principal, workspace, job string, ttl time.Duration) (string, error) {
 			tok, _, err := issuer.IssueJob(tenant, principal, wharfhttp.JobAudience, workspace, job, ttl)
 			return tok, err

@@ -32,7 +32,7 @@ type sharedServer struct {
 // startSharedServers starts n servers over one fresh PostgreSQL database,
 // one after the other (the first creates the owner and takes the
 // scheduler's lease). Each has a data dir of its own, holding the first
-// one's master key; all keep stored content in one folder.
+// one's master key; all keep stored content in one folder (--artifacts).
 func startSharedServers(t *testing.T, n int, flags ...string) (db string, servers []*sharedServer) {
 	t.Helper()
 	db = freshPostgres(t)
@@ -46,9 +46,6 @@ func startSharedServers(t *testing.T, n int, flags ...string) (db string, server
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Symlink(artifacts, filepath.Join(dir, "artifacts")); err != nil {
-			t.Fatal(err)
-		}
 		if i > 0 {
 			key, err := os.ReadFile(filepath.Join(servers[0].dataDir, "master.key"))
 			if err != nil {
@@ -58,7 +55,7 @@ func startSharedServers(t *testing.T, n int, flags ...string) (db string, server
 				t.Fatal(err)
 			}
 		}
-		cmd, base := startProcess(t, dir, db, flags...)
+		cmd, base := startProcess(t, dir, db, append([]string{"--artifacts", "file://" + artifacts}, flags...)...)
 		servers = append(servers, &sharedServer{cmd: cmd, base: base, dataDir: dir})
 	}
 	return db, servers
@@ -243,62 +240,13 @@ jobs:
     outputs:
       out:
   last:
-    command: `+loggingStep("last", stepLog, release, 10)+` && cat ${{inputs.in}}/two.txt > ${{outputs.out}}/three.txt
+    command: `+loggingStep("last", stepLog, release, 10)+` && echo "the last step ran" && cat ${{inputs.in}}/two.txt > ${{outputs.out}}/three.txt
     environment: {image: python:3.11}
     inputs:
       in: ${{parent.jobs.middle.outputs.out}}
     outputs:
       out:
 `)
-	scoring := startScorer("/endpoints/mlw/taxi/score", key, servers[1].base, servers[2].base)
-	name := strings.TrimSpace(cli("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
-	starts := func(step string) int {
-		n := 0
-		if _, err := os.Stat(stepLog); err != nil {
-			return 0
-		}
-		for _, l := range readStepLog(t, stepLog) {
-			if l.step == step && l.event == "start" {
-				n++
-			}
-		}
-		return n
-	}
-	waitUntil := func(what string, limit time.Duration, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(limit); !ok(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %s", what, limit)
-			}
-		}
-	}
-	waitUntil("the middle step starts", 60*time.Second, func() bool { return starts("middle") == 1 })
-
-	killed := time.Now().UTC()
-	if err := syscall.Kill(-servers[0].cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = servers[0].cmd.Wait()
-	// Another server takes the scheduler over, with a higher token, and
-	// runs the interrupted step again.
-	waitUntil("another server takes the scheduler's lease", 10*time.Second, func() bool {
-		h, tok := leaseHolder(t, db)
-		return h != "" && tok > token
-	})
-	t.Logf("the scheduler's lease changed servers %s after the kill", time.Since(killed).Round(100*time.Millisecond))
-	waitUntil("the middle step runs again", 60*time.Second, func() bool { return starts("middle") == 2 })
-	writeFile(t, root, "release", "go\n")
-	if status := strings.TrimSpace(cli("ml", "job", "show", "-n", name, "-w", "mlw", "--query", "status", "-o", "tsv")); status != "Completed" {
-		for giveUp := time.Now().Add(120 * time.Second); status != "Completed" && status != "Failed" && status != "Canceled" && time.Now().Before(giveUp); time.Sleep(200 * time.Millisecond) {
-			status = strings.TrimSpace(cli("ml", "job", "show", "-n", name, "-w", "mlw", "--query", "status", "-o", "tsv"))
-		}
-		if status != "Completed" {
-			t.Fatalf("pipeline after the takeover: %s", status)
-		}
-	}
-
-	// The schedule keeps firing from the new scheduler: wait for a firing
-	// due after the kill.
 	firings := func() []*wharf.Job {
 		conn, err := sql.Open("pgx", db)
 		if err != nil {
@@ -326,6 +274,56 @@ jobs:
 		}
 		return out
 	}
+	scoring := startScorer("/endpoints/mlw/taxi/score", key, servers[1].base, servers[2].base)
+	name := strings.TrimSpace(cli("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
+	starts := func(step string) int {
+		n := 0
+		if _, err := os.Stat(stepLog); err != nil {
+			return 0
+		}
+		for _, l := range readStepLog(t, stepLog) {
+			if l.step == step && l.event == "start" {
+				n++
+			}
+		}
+		return n
+	}
+	waitUntil := func(what string, limit time.Duration, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(limit); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s", what, limit)
+			}
+		}
+	}
+	waitUntil("the middle step starts", 60*time.Second, func() bool { return starts("middle") == 1 })
+	// The schedule has fired from the first server before it is killed.
+	waitUntil("the schedule fires", 90*time.Second, func() bool { return len(firings()) > 0 })
+
+	killed := time.Now().UTC()
+	if err := syscall.Kill(-servers[0].cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = servers[0].cmd.Wait()
+	// Another server takes the scheduler over, with a higher token, and
+	// runs the interrupted step again.
+	waitUntil("another server takes the scheduler's lease", 10*time.Second, func() bool {
+		h, tok := leaseHolder(t, db)
+		return h != "" && tok > token
+	})
+	t.Logf("the scheduler's lease changed servers %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+	waitUntil("the middle step runs again", 60*time.Second, func() bool { return starts("middle") == 2 })
+	writeFile(t, root, "release", "go\n")
+	if status := strings.TrimSpace(cli("ml", "job", "show", "-n", name, "-w", "mlw", "--query", "status", "-o", "tsv")); status != "Completed" {
+		for giveUp := time.Now().Add(120 * time.Second); status != "Completed" && status != "Failed" && status != "Canceled" && time.Now().Before(giveUp); time.Sleep(200 * time.Millisecond) {
+			status = strings.TrimSpace(cli("ml", "job", "show", "-n", name, "-w", "mlw", "--query", "status", "-o", "tsv"))
+		}
+		if status != "Completed" {
+			t.Fatalf("pipeline after the takeover: %s", status)
+		}
+	}
+
+	// The schedule keeps firing from the new scheduler.
 	waitUntil("the schedule fires from the new scheduler", 90*time.Second, func() bool {
 		for _, j := range firings() {
 			if due, err := time.Parse(time.RFC3339, j.Tags[scheduler.FiringTag]); err == nil && due.After(killed) {
@@ -375,6 +373,17 @@ jobs:
 				t.Errorf("step %s: an attempt started at %d while the one before still ran (until %d)", step, list[i][0], list[i-1][1])
 			}
 		}
+	}
+
+	// The log of a step is read through any server: the one that did
+	// not run it asks the one that did.
+	holder, _ = leaseHolder(t, db)
+	other := servers[1]
+	if strings.Contains(holder, strings.TrimPrefix(other.base, "http://")) {
+		other = servers[2]
+	}
+	if log := cliAgainst(t, servers[0].dataDir, other.base)("ml", "job", "stream", "-n", scheduler.StepJobName(name, "last"), "-w", "mlw"); !strings.Contains(log, "the last step ran") {
+		t.Errorf("the last step's log through a server that did not run it:\n%s", log)
 	}
 
 	t.Logf("%d scoring requests, %d firings of the schedule", scoring.sent.Load(), len(dues))
@@ -454,4 +463,37 @@ func TestSecondServerOnADataDirIsRefused(t *testing.T) {
 		t.Fatalf("a server on the data dir its last server left: %v", err)
 	}
 	again.Close()
+}
+
+// TestServerWithAnotherMasterKeyIsRefused: a server over a database whose
+// secrets another master key sealed says which key it needs.
+func TestServerWithAnotherMasterKeyIsRefused(t *testing.T) {
+	db := freshPostgres(t)
+	root := t.TempDir()
+	options := func(dir string) serverOptions {
+		return serverOptions{dataDir: filepath.Join(root, dir), db: db, addr: "127.0.0.1:0", tokenTTL: time.Hour, logLevel: "error", unsafeSteps: true}
+	}
+	first, err := startServer(t.Context(), options("first"), &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := startServer(t.Context(), options("stranger"), &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "needs the same master.key") {
+		t.Fatalf("a server with a master key of its own: %v", err)
+	}
+	key, err := os.ReadFile(filepath.Join(root, "first", "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "second"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "second", "master.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second, err := startServer(t.Context(), options("second"), &strings.Builder{})
+	if err != nil {
+		t.Fatalf("a server with the first one's master key: %v", err)
+	}
+	second.Close()
 }
