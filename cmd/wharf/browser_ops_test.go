@@ -12,7 +12,7 @@ import (
 // TestBrowserEndpointTestTab sends a Test tab request in a real browser to
 // a deployment served by a real Python worker and sees the prediction;
 // reveals the endpoint's keys in the page; and checks a Reader is offered
-// neither. The endpoint page fits a phone's width with every control
+// neither. The operations pages fit a phone's width with every control
 // labelled.
 func TestBrowserEndpointTestTab(t *testing.T) {
 	b := browsertest.Start(t)
@@ -43,6 +43,11 @@ func TestBrowserEndpointTestTab(t *testing.T) {
 	}
 	p.Viewport(390, 844)
 	p.AssertFits("endpoint test tab at phone width")
+	for _, path := range []string{"/endpoints", "/endpoints/custom?tab=logs", "/endpoints/custom?tab=monitoring", "/models", "/models/scaled",
+		"/environments", "/environments/host-env", "/batch-endpoints", "/data", "/components", "/computes", "/schedules"} {
+		p.Navigate(base + "/workspaces/mlw" + path)
+		p.AssertFits(path + " at phone width")
+	}
 
 	// The keys stay hidden until revealed, in the page itself.
 	p.Viewport(1280, 800)
