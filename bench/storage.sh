@@ -139,7 +139,7 @@ SECTION=$WORK/section.md
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
   echo "- Versions: Go $(go env GOVERSION); Wharf $(bench_wharf_rev); azblob $(gomod github.com/Azure/azure-sdk-for-go/sdk/storage/azblob), aws-sdk-go-v2 s3 $(gomod github.com/aws/aws-sdk-go-v2/service/s3); Azurite $(basename "$(dirname "$(dirname "$(dirname "$AZURITE")")")" | sed 's/azurite-//'), moto $(basename "$(dirname "$(dirname "$MOTO")")" | sed 's/moto-//')"
-  echo "- Emulators on the same machine, on loopback: Azurite persisting to disk, moto in memory. Each side writes to its own container or bucket in the same emulator, in one run; $REPS runs per backend, alternating which side goes first; each cell is the median (nearest rank) of its runs."
+  echo "- Emulators on the same machine, on loopback: Azurite persisting to disk, moto in memory. Each side writes to its own container or bucket in the same emulator, in one run; $REPS run(s) per backend, alternating which side goes first (Wharf first in the first); each cell is the median (nearest rank) of its runs."
   echo "- Large file: Wharf's \`Put\` of the file (hashed, then 8 MiB parts, 4 in flight, under its digest) vs the SDK's parallel upload of it (Azure \`UploadFile\`, S3 \`manager.Uploader\`, same part size and concurrency); Wharf's \`CopyFile\` (what staging a job's input does: ranges in parallel into a file, then the file hashed against the digest) vs the SDK's parallel download to a file."
   echo "- Small files: 16 in flight; Wharf's \`Put\` (hashed, one request) and \`Open\` (read and verified) vs the SDK's one-request upload and download of each."
   echo
