@@ -107,6 +107,7 @@ gen() {
 
 echo "==> generating $ROWS rows x 20 columns"
 gen "$ROWS" "$WORK/d" 15 5
+MAIN_SHIFTED=$SHIFTED
 DATA_MB=$(du -m "$WORK/d/reference.parquet" | cut -f1)
 # Warm the page cache and the venv's modules for the first measured run.
 cat "$WORK/d"/*.parquet >/dev/null
@@ -121,7 +122,7 @@ for m in "${METHODS[@]}"; do
   timed "$WORK/e-$m.json" "$WORK/e-$m.err" "$EVENV/bin/python" "$ROOT/bench/monitoring_evidently.py" \
     "$WORK/d/reference.parquet" "$WORK/d/current.parquet" "$m"
   E_S=$ELAPSED E_RSS=$RSS_KB
-  python3 - "$WORK/w-$m.json" "$WORK/e-$m.json" "$m" "$ROWS" "$W_S" "$W_RSS" "$E_S" "$E_RSS" "$SHIFTED" >>"$RAW" <<'EOF'
+  python3 - "$WORK/w-$m.json" "$WORK/e-$m.json" "$m" "$ROWS" "$W_S" "$W_RSS" "$E_S" "$E_RSS" "$MAIN_SHIFTED" >>"$RAW" <<'EOF'
 import json, sys
 w, e = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 wd = {r["feature"]: not r["passed"] for r in w}
@@ -185,7 +186,7 @@ bench_stop_if_no_write
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end. The machine is shared and was loaded by other work during the run: absolute times are inflated and noisy; compare the ratios, which come from one run."
   echo "- Versions: $(go version | cut -d' ' -f3); Wharf: $(bench_wharf_rev); Python $("$EVENV/bin/python" -c 'import platform; print(platform.python_version())'), Evidently $EVIDENTLY_VERSION, pandas $PANDAS_VERSION"
-  echo "- Data: \`bench/monitorgen -rows $ROWS -seed $SEED\`: a reference and a current Parquet file (Snappy, $DATA_MB MB each), 15 numerical columns (normal) and 5 categorical (12 string levels); shifted in the current file: $SHIFTED(numbers by half a standard deviation, levels with reversed weights). Both files are in the page cache."
+  echo "- Data: \`bench/monitorgen -rows $ROWS -seed $SEED\`: a reference and a current Parquet file (Snappy, $DATA_MB MB each), 15 numerical columns (normal) and 5 categorical (12 string levels); shifted in the current file: $MAIN_SHIFTED(numbers by half a standard deviation, levels with reversed weights). Both files are in the page cache."
   echo "- Wharf: \`wharf monitor compute --reference reference.parquet --production current.parquet -o json [--threshold ...]\`, one process (GOMAXPROCS = $(nproc)). Evidently: \`bench/monitoring_evidently.py\`: \`pandas.read_parquet\` of both files, then \`Report([DataDriftPreset(...)]).run(...)\` with the columns' types given. End to end is process start to exit (Python's imports included; the inside column is Evidently's own read + drift time); peak RSS from \`/usr/bin/time -v\`. One run of each."
   echo
   cat "$WORK/tables.md"
