@@ -103,6 +103,8 @@ func (h *Handler) Register(group func(prefix string) Group) {
 
 	ws := group(Workspaces)
 	ws.Route("GET /{workspace}", wharf.ActionWorkspaceRead, h.getWorkspace)
+	ws.Route("GET /{workspace}/jobs", wharf.ActionJobRead, h.listJobs)
+	ws.Route("GET /{workspace}/jobs/{name}", wharf.ActionJobRead, h.getJob)
 	const env = "/{workspace}/environments/{name}/versions"
 	ws.Route("GET "+env, wharf.ActionEnvironmentRead, h.listEnvironmentVersions)
 	ws.Route("GET "+env+"/{version}", wharf.ActionEnvironmentRead, h.getEnvironment)
@@ -123,6 +125,20 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 		out.Field, out.Details = e.Field, e.Details
 	}
 	writeJSON(w, wharfhttp.ErrorStatus(code), wharfhttp.ErrorResponse{Error: out})
+}
+
+// writeList answers a list in ARM's shape, {"value": [...]}, each item
+// in its ARM form, or err.
+func writeList[T any](h *Handler, w http.ResponseWriter, r *http.Request, list []T, err error, armOf func(*http.Request, T) armVersion) {
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	out := make([]armVersion, 0, len(list))
+	for _, item := range list {
+		out = append(out, armOf(r, item))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": out})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -132,15 +132,7 @@ func (h *Handler) getEnvironment(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) listEnvironmentVersions(w http.ResponseWriter, r *http.Request) {
 	list, err := h.Store.ListAssets(r.Context(), r.PathValue("workspace"), wharf.AssetEnvironment, r.PathValue("name"))
-	if err != nil {
-		h.WriteError(w, r, err)
-		return
-	}
-	out := make([]armVersion, 0, len(list))
-	for _, a := range list {
-		out = append(out, h.environmentJSON(r, a))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"value": out})
+	writeList(h, w, r, list, err, h.environmentJSON)
 }
 
 // environmentJSON is an environment version in ARM's shape; its conda

@@ -221,3 +221,26 @@ func TestSDKEnvironments(t *testing.T) {
 		t.Errorf("stored environment: %+v by %q", env, a.CreatedBy)
 	}
 }
+
+// TestSDKReadsJobs reads a command job Wharf ran, submitted by the CLI,
+// through jobs.get and jobs.list.
+func TestSDKReadsJobs(t *testing.T) {
+	s := newSDKServer(t)
+	doc := `{"type":"command","command":"python train.py","environment":"azureml:sdk-env:1","compute":"azureml:cpu"}`
+	job := &wharf.Job{Workspace: "ws1", Name: "tidy_fig_1", Type: "command", DisplayName: "train", ExperimentName: "taxi",
+		Status: wharf.JobCompleted, Compute: "cpu", Document: json.RawMessage(doc), SubmittedBy: "app-owner"}
+	if err := s.DB.CreateJobs(context.Background(), []*wharf.Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	env := append(append([]string{}, s.env...), "WHARF_SDK_JOB=tidy_fig_1")
+	got := decode[struct {
+		Name, Type, Status, Command, Environment, Compute, Studio, Missing string
+		Listed                                                            []string
+	}](t, s.runWith(t, env, "jobs")["jobs"])
+	want := "/workspaces/ws1/jobs/tidy_fig_1"
+	if got.Name != "tidy_fig_1" || got.Type != "command" || got.Status != "Completed" || got.Command != "python train.py" ||
+		got.Compute != "cpu" || !strings.Contains(got.Environment, "sdk-env:1") || !strings.HasPrefix(got.Studio, s.URL+want+"?") ||
+		got.Missing != "ResourceNotFoundError" || len(got.Listed) != 1 || got.Listed[0] != "tidy_fig_1" {
+		t.Errorf("job: %+v", got)
+	}
+}

@@ -59,6 +59,8 @@ var matrixExpect = map[string]string{
 	// The Azure ML SDK's ARM-shaped routes (package arm): the roles of
 	// the Wharf routes they translate to.
 	"GET " + arm + "/{workspace}":                                        readers,
+	"GET " + arm + "/{workspace}/jobs":                                   readers,
+	"GET " + arm + "/{workspace}/jobs/{name}":                            readers,
 	"GET " + arm + "/{workspace}/environments/{name}/versions":           readers,
 	"GET " + arm + "/{workspace}/environments/{name}/versions/{version}": readers,
 	"PUT " + arm + "/{workspace}/environments/{name}/versions/{version}": admins + " datasci",

@@ -77,3 +77,16 @@ if "cloud_kwarg" in steps:
         },
     ).workspaces.get(workspace)
     report("cloud_kwarg", {"name": ws.name})
+
+if "jobs" in steps:
+    ml = client("WHARF_SDK_WRITER")
+    job = ml.jobs.get(os.environ["WHARF_SDK_JOB"])
+    listed = [j.name for j in ml.jobs.list()]
+    try:
+        ml.jobs.get("no-such-job")
+        missing = "found"
+    except ResourceNotFoundError:
+        missing = "ResourceNotFoundError"
+    report("jobs", {"name": job.name, "type": job.type, "status": job.status, "command": job.command,
+                    "environment": str(job.environment), "compute": job.compute,
+                    "studio": job.studio_url, "listed": listed, "missing": missing})

@@ -1,0 +1,108 @@
+package arm
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/mlflow"
+)
+
+// jobTypes are Azure's jobType for each of Wharf's job types.
+var jobTypes = map[string]string{"command": "Command", "pipeline": "Pipeline", "sweep": "Sweep"}
+
+// jobDocument is what the ARM form of a job takes from its document, the
+// CLI v2 job schema as JSON.
+type jobDocument struct {
+	Command              string            `json:"command"`
+	Environment          json.RawMessage   `json:"environment"`
+	EnvironmentVariables map[string]string `json:"environment_variables"`
+}
+
+func (h *Handler) getJob(w http.ResponseWriter, r *http.Request) {
+	j, err := h.Store.FindJob(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err == nil && j.Parent != "" {
+		err = wharf.Errorf(wharf.ENOTFOUND, "job %s not found in workspace %q", j.Name, j.Workspace)
+	}
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.jobJSON(r, j))
+}
+
+// listJobs lists the workspace's top-level jobs, newest first; the SDK
+// reads one page.
+func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
+	list, err := h.Store.ListJobs(r.Context(), r.PathValue("workspace"), "", 100)
+	writeList(h, w, r, list, err, h.jobJSON)
+}
+
+// jobJSON is a job in ARM's shape, as much of it as the SDK reads back:
+// identity, status, where it runs and the links of its services.
+func (h *Handler) jobJSON(r *http.Request, j *wharf.Job) armVersion {
+	wsID := workspaceID(r, j.Workspace)
+	var doc jobDocument
+	_ = json.Unmarshal(j.Document, &doc) // jobs stored before documents have none
+	jobType := jobTypes[j.Type]
+	if jobType == "" {
+		jobType = "Command"
+	}
+	tags := j.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	props := map[string]any{
+		"jobType":              jobType,
+		"status":               j.Status,
+		"displayName":          j.DisplayName,
+		"experimentName":       j.ExperimentName,
+		"description":          j.Description,
+		"tags":                 tags,
+		"properties":           map[string]string{},
+		"command":              doc.Command,
+		"environmentVariables": doc.EnvironmentVariables,
+		"inputs":               map[string]any{},
+		"outputs":              map[string]any{},
+		"isArchived":           false,
+		"services": map[string]any{
+			// The SDK appends "&tid=<tenant>" to the studio's link, as
+			// Azure's carries a query; the studio ignores both.
+			"Studio":   map[string]string{"jobServiceType": "Studio", "endpoint": h.base() + "/workspaces/" + j.Workspace + "/jobs/" + j.Name + "?wsid=" + url.QueryEscape(wsID)},
+			"Tracking": map[string]string{"jobServiceType": "Tracking", "endpoint": mlflow.TrackingURI(h.base(), j.Workspace)},
+		},
+	}
+	for k, v := range j.Properties {
+		props["properties"].(map[string]string)[k] = v
+	}
+	if j.Compute != "" {
+		props["computeId"] = wsID + "/computes/" + strings.TrimPrefix(j.Compute, "azureml:")
+	}
+	var env string
+	if json.Unmarshal(doc.Environment, &env) == nil && env != "" {
+		props["environmentId"] = environmentID(wsID, env)
+	}
+	return armVersion{
+		ID: wsID + "/jobs/" + j.Name, Name: j.Name, Type: "Microsoft.MachineLearningServices/workspaces/jobs",
+		Properties: props, SystemData: systemData(j.SubmittedBy, j.CreatedAt),
+	}
+}
+
+// environmentID is the ARM id of an environment reference
+// ("azureml:name:version" or "azureml:name@latest"); a curated
+// environment keeps its registry reference, as Azure writes it.
+func environmentID(wsID, ref string) string {
+	rest, ok := strings.CutPrefix(ref, "azureml:")
+	if !ok || strings.HasPrefix(rest, "//") {
+		return ref
+	}
+	if name, _, ok := strings.Cut(rest, "@"); ok {
+		return wsID + "/environments/" + name
+	}
+	if name, version, ok := strings.Cut(rest, ":"); ok {
+		return wsID + "/environments/" + name + "/versions/" + version
+	}
+	return wsID + "/environments/" + rest
+}
