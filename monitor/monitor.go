@@ -46,7 +46,11 @@ type Runner struct {
 	Metrics *Metrics
 	// WorkDir holds the reference data a run reads, while it runs.
 	WorkDir string
-	Logger  *slog.Logger
+	// Steps submits a job document as principal, for the component steps
+	// of custom signals and pre-processing, which run sandboxed as every
+	// step does; nil refuses them.
+	Steps  func(ctx context.Context, workspace, principal string, document json.RawMessage) (*wharf.Job, error)
+	Logger *slog.Logger
 }
 
 var _ scheduler.MonitorRunner = (*Runner)(nil)
@@ -95,7 +99,8 @@ func (r *Runner) Run(ctx context.Context, j *wharf.Job, log io.Writer) (map[stri
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	rc := &runContext{r: r, ctx: ctx, ws: j.Workspace, m: &m, fired: spec.Fired, size: size, log: log, scratch: scratch}
+	rc := &runContext{r: r, ctx: ctx, ws: j.Workspace, m: &m, fired: spec.Fired, size: size, log: log, scratch: scratch,
+		job: j, schedule: spec.Schedule}
 	var runs []*signalRun
 	for _, sig := range m.Signals {
 		sr := &signalRun{sig: sig}
@@ -178,6 +183,9 @@ type runContext struct {
 	size    time.Duration
 	log     io.Writer
 	scratch string
+	// job is the monitor job, schedule its monitor's name.
+	job      *wharf.Job
+	schedule string
 	// lineage caches the training data found in the model's lineage.
 	lineage *lineageData
 }
@@ -191,38 +199,21 @@ type lineageData struct {
 func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult, error) {
 	switch sig.Type {
 	case jobspec.SignalCustom:
-		return nil, fmt.Errorf("custom signals (component %s) are not run by this server", sig.ComponentID)
+		return rc.custom(sig)
 	case jobspec.SignalFeatureAttribution:
 		return nil, errors.New("feature_attribution_drift needs the model's feature importances, which this server does not compute")
 	case jobspec.SignalModelPerformance:
-		return nil, errors.New("model_performance needs ground truth joined to the collected outputs, which this server does not read yet")
-	}
-	for _, d := range append(append([]jobspec.MonitorData{}, sig.Production...), derefData(sig.Reference)...) {
-		if d.PreProcessing != "" {
-			return nil, fmt.Errorf("pre-processing component %s is not run by this server; give data in CSV, JSON lines, Parquet or the data collector's format", d.PreProcessing)
-		}
+		return rc.performance(sig)
 	}
 	prodCtx := "model_inputs"
 	if sig.Type == jobspec.SignalPredictionDrift {
 		prodCtx = "model_outputs"
 	}
-	var prodData jobspec.MonitorData
-	if len(sig.Production) > 0 {
-		prodData = sig.Production[0]
-	}
-	if prodData.Context != "" {
-		prodCtx = prodData.Context
-	}
-	from, to := rc.window(prodData, rc.size, 0)
-	production, desc, err := rc.open(prodData, prodCtx, from, to)
+	production, prodCtx, from, desc, err := rc.production(sig, prodCtx)
 	if err != nil {
 		return nil, err
 	}
 	defer drift.Close(production)
-	fmt.Fprintf(rc.log, "signal %s (%s): production data %s, %d rows\n", sig.Name, sig.Type, desc, production.Rows())
-	if production.Rows() == 0 {
-		return nil, fmt.Errorf("the production window %s holds no rows: send traffic to the deployment, or widen production_data.data_window.lookback_window_size", desc)
-	}
 	reference, rdesc, err := rc.reference(sig, prodCtx, from)
 	if err != nil {
 		return nil, err
@@ -238,10 +229,10 @@ func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult,
 	}
 	for kind, ms := range sig.Thresholds {
 		for name, v := range ms {
-			if kind == "" {
-				ds.Thresholds[name] = v
-			} else {
+			if kind == jobspec.Numerical || kind == jobspec.Categorical {
 				ds.Thresholds[kind+"."+name] = v
+			} else {
+				ds.Thresholds[name] = v
 			}
 		}
 	}
@@ -252,6 +243,12 @@ func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult,
 		}
 		return nil, err
 	}
+	return toResults(sig, results), nil
+}
+
+// toResults are drift's results as a monitor records them; a metric
+// without a threshold says so.
+func toResults(sig *jobspec.MonitorSignal, results []drift.Result) []wharf.MonitorResult {
 	out := make([]wharf.MonitorResult, 0, len(results))
 	for _, res := range results {
 		threshold, detail := res.Threshold, res.Detail
@@ -261,7 +258,32 @@ func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult,
 		out = append(out, wharf.MonitorResult{Signal: sig.Name, SignalType: sig.Type, Feature: res.Feature, DataType: res.DataType,
 			Metric: res.Metric, Value: res.Value, Threshold: threshold, Direction: res.Direction, Passed: res.Passed, Detail: detail})
 	}
-	return out, nil
+	return out
+}
+
+// production opens a signal's production data: its production_data, by
+// default the collected data of context over the default window. It
+// returns the context read, the window's start and a description, and
+// refuses an empty window.
+func (rc *runContext) production(sig *jobspec.MonitorSignal, context string) (drift.Dataset, string, time.Time, string, error) {
+	var d jobspec.MonitorData
+	if len(sig.Production) > 0 {
+		d = sig.Production[0]
+	}
+	if d.Context != "" && d.Context != "model_inputs_outputs" {
+		context = d.Context
+	}
+	from, to := rc.window(d, rc.size, 0)
+	ds, desc, err := rc.open(d, context, from, to)
+	if err != nil {
+		return nil, "", from, "", err
+	}
+	fmt.Fprintf(rc.log, "signal %s (%s): production data %s, %d rows\n", sig.Name, sig.Type, desc, ds.Rows())
+	if ds.Rows() == 0 {
+		drift.Close(ds)
+		return nil, "", from, "", fmt.Errorf("the production window %s holds no rows: send traffic to the deployment, or widen production_data.data_window.lookback_window_size", desc)
+	}
+	return ds, context, from, desc, nil
 }
 
 func derefData(d *jobspec.MonitorData) []jobspec.MonitorData {
@@ -295,6 +317,9 @@ func (rc *runContext) window(d jobspec.MonitorData, size, offset time.Duration) 
 // open opens a signal's data: the data asset or URI it names, else the
 // deployment's collected data of context in [from, to).
 func (rc *runContext) open(d jobspec.MonitorData, context string, from, to time.Time) (drift.Dataset, string, error) {
+	if d.PreProcessing != "" {
+		return rc.preprocessed(d, context, from, to)
+	}
 	if d.Path != "" {
 		files, err := rc.assetFiles(d.Path)
 		if err != nil {
@@ -586,6 +611,9 @@ func message(err error) string {
 	}
 	return err.Error()
 }
+
+// scratchDir is a folder of the run's scratch space.
+func (rc *runContext) scratchDir(name string) string { return filepath.Join(rc.scratch, name) }
 
 func orDefault(s, def string) string {
 	if s == "" {

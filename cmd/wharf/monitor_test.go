@@ -290,3 +290,134 @@ func monitorResults(t *testing.T, job map[string]any) map[string]map[string]any 
 	}
 	return out
 }
+
+// TestMonitorCustomSignalAndPreprocessing: a custom signal's component and
+// a pre-processing component run as ordinary sandboxed pipeline steps of
+// their own, with the inputs of Azure ML's contracts; the custom signal's
+// signal_metrics are the signal's results.
+func TestMonitorCustomSignalAndPreprocessing(t *testing.T) {
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "mlw")
+	raw := filepath.Join(dir, "raw")
+	if err := os.MkdirAll(raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var csv strings.Builder
+	csv.WriteString("hour,distance\n")
+	for _, r := range monitorRows(60, 0) {
+		fmt.Fprintf(&csv, "%g,%g\n", r[0], r[1])
+	}
+	writeFile(t, raw, "trips.csv", csv.String())
+	writeFile(t, dir, "raw.yml", "name: raw-trips\nversion: 1\ntype: uri_folder\npath: ./raw\n")
+	e.ok("ml", "data", "create", "-f", filepath.Join(dir, "raw.yml"), "-w", "mlw")
+	writeFile(t, dir, "preprocess.yml", `type: command
+name: trips_preprocessing
+version: 1
+inputs:
+  data_window_start: {type: string}
+  data_window_end: {type: string}
+  input_data: {type: uri_folder}
+outputs:
+  preprocessed_data: {type: mltable}
+environment: {image: python:3.11}
+command: cp ${{inputs.input_data}}/trips.csv ${{outputs.preprocessed_data}}/trips.csv && echo window ${{inputs.data_window_start}} ${{inputs.data_window_end}}
+`)
+	writeFile(t, dir, "signal.yml", `type: command
+name: trips_spread
+version: 1
+inputs:
+  production_data: {type: mltable}
+  std_deviation_threshold: {type: number}
+outputs:
+  signal_metrics: {type: mltable}
+environment: {image: python:3.11}
+command: >-
+  test -f ${{inputs.production_data}}/trips.csv &&
+  echo group,metric_value,metric_name,threshold_value > ${{outputs.signal_metrics}}/metrics.csv &&
+  echo distance,5,std_deviation,${{inputs.std_deviation_threshold}} >> ${{outputs.signal_metrics}}/metrics.csv
+`)
+	// Predictions and their ground truth, joined by correlationid: every
+	// fare predicted one dollar too high.
+	var preds, truth strings.Builder
+	preds.WriteString("correlationid,prediction\n")
+	truth.WriteString("correlationid,fare\n")
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&preds, "r%d,%d\n", i, 10+i+1)
+		fmt.Fprintf(&truth, "r%d,%d\n", 29-i, 10+29-i)
+	}
+	writeFile(t, dir, "preds.csv", preds.String())
+	writeFile(t, dir, "truth.csv", truth.String())
+	writeFile(t, dir, "preds.yml", "name: fare-predictions\nversion: 1\ntype: uri_file\npath: ./preds.csv\n")
+	writeFile(t, dir, "truth.yml", "name: fare-truth\nversion: 1\ntype: uri_file\npath: ./truth.csv\n")
+	e.ok("ml", "data", "create", "-f", filepath.Join(dir, "preds.yml"), "-w", "mlw")
+	e.ok("ml", "data", "create", "-f", filepath.Join(dir, "truth.yml"), "-w", "mlw")
+	e.ok("ml", "component", "create", "--file", filepath.Join(dir, "preprocess.yml"), "-w", "mlw")
+	e.ok("ml", "component", "create", "--file", filepath.Join(dir, "signal.yml"), "-w", "mlw")
+	monitorYAML := writeFile(t, dir, "monitor.yml", `name: taxi-monitor
+trigger: {type: cron, expression: "15 3 * * *"}
+create_monitor:
+  compute: {instance_type: standard_e4s_v3}
+  monitoring_target: {ml_task: regression}
+  monitoring_signals:
+    fares:
+      type: model_performance
+      production_data:
+        input_data: {path: azureml:fare-predictions:1, type: uri_file}
+        data_context: model_outputs
+      reference_data:
+        input_data: {path: azureml:fare-truth:1, type: uri_file}
+        data_context: ground_truth
+        data_column_names: {target_column: fare}
+      metric_thresholds:
+        regression: {rmse: 0.5, mae: 2}
+    spread:
+      type: custom
+      component_id: azureml:trips_spread:1
+      input_data:
+        production_data:
+          input_data: {path: azureml:raw-trips:1, type: uri_folder}
+          data_context: test
+          pre_processing_component: azureml:trips_preprocessing:1
+      metric_thresholds:
+        - metric_name: std_deviation
+          threshold: 2
+    drift:
+      type: data_drift
+      production_data:
+        input_data: {path: azureml:raw-trips:1, type: uri_folder}
+        data_context: model_inputs
+        pre_processing_component: azureml:trips_preprocessing:1
+      reference_data:
+        input_data: {path: azureml:raw-trips:1, type: uri_folder}
+        data_context: training
+`)
+	e.ok("ml", "schedule", "create", "--file", monitorYAML, "-w", "mlw")
+	name := triggerMonitor(t, e)
+	job := waitMonitorJob(t, e, name)
+	log := e.ok("ml", "job", "stream", "-n", name, "-w", "mlw")
+	if job["status"] != "Completed" {
+		t.Fatalf("monitor: %v: %v\n%s", job["status"], job["error"], log)
+	}
+	results := monitorResults(t, job)
+	spread := results["distance/std_deviation"]
+	if spread == nil || spread["value"] != 5.0 || spread["threshold"] != 2.0 || spread["passed"] != false || spread["direction"] != wharf.HigherIsWorse {
+		t.Errorf("custom signal results = %v", results)
+	}
+	if d := results["distance/normalized_wasserstein_distance"]; d == nil || d["passed"] != true {
+		t.Errorf("drift over pre-processed data = %v", results)
+	}
+	// Model performance over the joined rows: every error is 1.
+	if r, m := results["/rmse"], results["/mae"]; r == nil || m == nil || r["value"] != 1.0 || r["passed"] != false || m["value"] != 1.0 || m["passed"] != true {
+		t.Errorf("model performance results = %v", results)
+	}
+	tags, _ := job["tags"].(map[string]any)
+	if !strings.Contains(fmt.Sprint(tags[wharf.BreachTag]), "The signal 'spread' has failed") {
+		t.Errorf("tags = %v", tags)
+	}
+	// The components ran as pipelines of their own, owned by the
+	// monitor's creator and tagged with the monitor job.
+	if !strings.Contains(log, "pre-processing azureml:trips_preprocessing:1: job ") || !strings.Contains(log, "custom signal spread: job ") {
+		t.Errorf("job log:\n%s", log)
+	}
+}

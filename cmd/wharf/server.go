@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -501,6 +502,13 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 			if r := routerRef.Load(); r != nil {
 				r.FlushCollected(ws, endpoint)
 			}
+		},
+		Steps: func(ctx context.Context, ws, principal string, doc json.RawMessage) (*wharf.Job, error) {
+			sub, err := srv.Resolve(ctx, ws, doc)
+			if err != nil {
+				return nil, err
+			}
+			return sched.Submit(ctx, ws, principal, sub)
 		}}
 	shared := storeKind(o.db) == "postgres"
 	if !shared {
