@@ -119,6 +119,29 @@ func (rt *Router) Changed(workspace, endpoint string) {
 	}()
 }
 
+// StartAll reads every online endpoint and starts its deployments'
+// runtimes, ahead of their first requests: for a server that joins others
+// sharing the store, so that it can score as soon as a load balancer
+// sends it traffic.
+func (rt *Router) StartAll(ctx context.Context) error {
+	workspaces, err := rt.Store.ListWorkspaces(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range workspaces {
+		eps, err := rt.Store.ListOnlineEndpoints(ctx, w.Name)
+		if err != nil {
+			return err
+		}
+		for _, ep := range eps {
+			if _, err := rt.state(ctx, w.Name, ep.Name); err != nil && !wharf.IsNotFound(err) {
+				rt.Logger.Warn("starting an endpoint's deployments", "workspace", w.Name, "endpoint", ep.Name, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
 // InvalidateAll makes the next request to every endpoint re-read it: for
 // changes other servers made that this one may not have heard of.
 func (rt *Router) InvalidateAll() {

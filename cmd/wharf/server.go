@@ -250,7 +250,7 @@ const (
 
 // shareWithOtherServers runs the scheduler while this server holds the
 // scheduler's lease, tells the other servers of job and endpoint changes
-// made here, and hears of theirs.
+// made here, hears of theirs, and starts every online deployment here.
 func (m *runningServer) shareWithOtherServers(ctx context.Context, dbURL, addr string, logger *slog.Logger) {
 	notify := func(channel, payload string) {
 		go func() {
@@ -272,6 +272,11 @@ func (m *runningServer) shareWithOtherServers(ctx context.Context, dbURL, addr s
 		m.router.InvalidateAll()
 		m.sched.Wake()
 	})
+	go func() {
+		if err := m.router.StartAll(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("starting the online deployments ahead of requests failed; they start on their first", "err", err)
+		}
+	}()
 	host, _ := os.Hostname()
 	elector := &leader.Elector{Store: m.DB, Name: wharf.SchedulerLease, Logger: logger,
 		Holder: fmt.Sprintf("%s:%d %s", host, os.Getpid(), addr)}
