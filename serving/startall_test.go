@@ -35,9 +35,9 @@ func (f *countingFactory) has(key string) bool {
 type idleRuntime struct{}
 
 func (idleRuntime) Score(context.Context, []byte, serving.Protocol) ([]byte, error) { return nil, nil }
-func (idleRuntime) Platform() string                                             { return "idle" }
-func (idleRuntime) Restarts() int                                                { return 0 }
-func (idleRuntime) Close() error                                                 { return nil }
+func (idleRuntime) Platform() string                                                { return "idle" }
+func (idleRuntime) Restarts() int                                                   { return 0 }
+func (idleRuntime) Close() error                                                    { return nil }
 
 // TestStartAllStartsEveryDeploymentBeforeAnyRequest: a server joining
 // others starts every online deployment's runtime without waiting for a
