@@ -1,6 +1,8 @@
 package http_test
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -124,5 +126,48 @@ func TestStudioAccess(t *testing.T) {
 		if resp.Header.Get("Location") != "/" {
 			t.Errorf("next=%q: to %q, want /", bad, resp.Header.Get("Location"))
 		}
+	}
+}
+
+// TestStudioHome checks a workspace's home page: its recent jobs with
+// their status, its endpoints with health and traffic, and its latest
+// model versions.
+func TestStudioHome(t *testing.T) {
+	f, _ := userFixture(t)
+	users := studioUsers(t, f)
+	ctx := context.Background()
+	must(t, f.db.CreateJobs(ctx, []*wharf.Job{{Workspace: "ws-a", Name: "brave_lion", DisplayName: "train taxi", Type: wharf.JobTypeCommand,
+		Status: wharf.JobFailed, ExperimentName: "taxi"}}))
+	_, err := f.db.PutOnlineEndpoint(ctx, &wharf.OnlineEndpoint{Workspace: "ws-a", Name: "taxi-online", AuthMode: wharf.AuthModeKey,
+		ProvisioningState: "Succeeded", Traffic: map[string]int{}, MirrorTraffic: map[string]int{}, Tags: map[string]string{}})
+	must(t, err)
+	for _, d := range []string{"blue", "green"} {
+		_, err := f.db.PutOnlineDeployment(ctx, &wharf.OnlineDeployment{Workspace: "ws-a", Endpoint: "taxi-online", Name: d,
+			Model: "taxi:1", Spec: json.RawMessage(`{}`), ProvisioningState: map[string]string{"blue": "Succeeded", "green": "Failed"}[d]})
+		must(t, err)
+	}
+	_, err = f.db.PutOnlineEndpoint(ctx, &wharf.OnlineEndpoint{Workspace: "ws-a", Name: "taxi-online", AuthMode: wharf.AuthModeKey,
+		ProvisioningState: "Succeeded", Traffic: map[string]int{"blue": 90, "green": 10}, MirrorTraffic: map[string]int{}, Tags: map[string]string{}})
+	must(t, err)
+	must(t, f.db.CreateRegisteredModel(ctx, &wharf.RegisteredModel{Workspace: "ws-a", Name: "taxi-model"}))
+	for range 2 {
+		must(t, f.db.CreateModelVersion(ctx, &wharf.ModelVersion{Workspace: "ws-a", Name: "taxi-model", Source: "models:/m-1", UserID: "alice"}))
+	}
+	resp, page := users["reader"].do("GET", "/workspaces/ws-a", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("home: %d\n%s", resp.StatusCode, page)
+	}
+	for _, want := range []string{
+		`<a href="/workspaces/ws-a/jobs/brave_lion">train taxi</a>`, `<span class="status st-failed">Failed</span>`,
+		`<a href="/workspaces/ws-a/endpoints/taxi-online">taxi-online</a>`, "blue 90%", "green 10%",
+		`<a href="/workspaces/ws-a/models/taxi-model">taxi-model</a></td><td>2</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("home lacks %s", want)
+		}
+	}
+	// A deployment taking traffic that failed makes the endpoint unhealthy.
+	if !regexp.MustCompile(`taxi-online</a></td>\s*<td><span class="status st-failed">Failed</span>`).MatchString(page) {
+		t.Error("the endpoint whose green deployment failed is not shown as Failed")
 	}
 }
