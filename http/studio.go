@@ -345,7 +345,6 @@ var studioFuncs = template.FuncMap{
 	},
 }
 
-
 // studioChart is one metric chart: its key and where its data is.
 type studioChart struct{ Key, Src string }
 
