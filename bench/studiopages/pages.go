@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +32,9 @@ type result struct {
 	P95ms  float64 `json:"p95_ms"`
 	Bytes  int     `json:"bytes"`
 	Weight int     `json:"weight_bytes,omitempty"`
+	// TimedOut says a call got no answer within the client's timeout;
+	// the call is then measured no further.
+	TimedOut float64 `json:"timed_out_s,omitempty"`
 }
 
 type timer struct {
@@ -115,6 +119,10 @@ func (t *timer) run(calls []call) error {
 	enc := json.NewEncoder(os.Stdout)
 	for _, c := range calls {
 		r, err := t.measure(c)
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Timeout() {
+			r, err = &result{Server: t.server, Call: c.Name, TimedOut: t.c.Timeout.Seconds()}, nil
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.Name, err)
 		}
@@ -181,6 +189,7 @@ func mlflowCalls(args []string) error {
 	seededPath := fs.String("seeded", "", "mlflow_seed.py's JSON")
 	n := fs.Int("n", 50, "measured calls per call")
 	warm := fs.Int("warmup", 5, "unmeasured calls first")
+	timeout := fs.Duration("timeout", 2*time.Minute, "longest wait for one answer")
 	_ = fs.Parse(args)
 	var s mlflowSeeded
 	if err := readSeeded(*seededPath, &s); err != nil {
@@ -193,7 +202,7 @@ func mlflowCalls(args []string) error {
 		return string(b)
 	}
 	hist := api + "/metrics/get-history-bulk-interval?metric_key=loss&max_results=320&run_ids="
-	t := &timer{c: &http.Client{Timeout: 5 * time.Minute}, n: *n, warm: *warm, server: "mlflow"}
+	t := &timer{c: &http.Client{Timeout: *timeout}, n: *n, warm: *warm, server: "mlflow"}
 	return t.run([]call{
 		{Name: "runs search (100 of 100,000, newest first)", Method: "POST", URL: api + "/runs/search", Body: search("", "attributes.start_time DESC")},
 		{Name: "runs search, filter and order by metric", Method: "POST", URL: api + "/runs/search",
