@@ -7,8 +7,8 @@
 # solver, metrics rmse and r2), one run with a BENCH_POINTS-point history
 # of "loss" and one with a 1,000-point history; Wharf also holds
 # BENCH_JOBS jobs and a three-step pipeline. Wharf is seeded through its
-# store's API (bench/studioload seed), MLflow through its SqlAlchemyStore
-# plus bulk inserts of the same rows (bench/studioload/mlflow_seed.py).
+# store's API (bench/studiopages seed), MLflow through its SqlAlchemyStore
+# plus bulk inserts of the same rows (bench/studiopages/mlflow_seed.py).
 # Each page or call is requested BENCH_N times one after another, after 2
 # unmeasured ones, with an owner's bearer token on Wharf; p50 and p95 are
 # the client's, nearest rank. A page's weight is its HTML plus every
@@ -67,7 +67,7 @@ fi
 echo "==> building"
 ensure_go
 go build -o "$WORK/bin/wharf" ./cmd/wharf
-go build -o "$WORK/bin/studioload" ./bench/studioload
+go build -o "$WORK/bin/studiopages" ./bench/studiopages
 
 if needs wharf; then
 echo "==> wharf: seeding $RUNS runs, $JOBS jobs, a $POINTS-point history"
@@ -75,11 +75,11 @@ bench_wharf_start wharf "$WORK/wharf"
 bench_wharf_token
 curl -fsS --max-time 10 -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/json' --data '{}' "$WHARF_SERVER_URL/api/v1/workspaces/bench"
-"$WORK/bin/studioload" seed -db "$WORK/wharf/data/wharf.db" -workspace bench \
+"$WORK/bin/studiopages" seed -db "$WORK/wharf/data/wharf.db" -workspace bench \
   -runs "$RUNS" -jobs "$JOBS" -points "$POINTS" >"$WORK/wharf-seeded.json"
 echo "    seeded in $(bench_jget "$(cat "$WORK/wharf-seeded.json")" seed_seconds) s"
 echo "==> wharf: pages"
-"$WORK/bin/studioload" pages -url "$WHARF_SERVER_URL" -token "$TOKEN" -seeded "$WORK/wharf-seeded.json" -n "$N" -warmup 2 \
+"$WORK/bin/studiopages" pages -url "$WHARF_SERVER_URL" -token "$TOKEN" -seeded "$WORK/wharf-seeded.json" -n "$N" -warmup 2 \
   | tee -a "$OUT"
 stop_server
 fi
@@ -87,7 +87,7 @@ fi
 if needs mlflow; then
 echo "==> mlflow: seeding the same data"
 mkdir -p "$WORK/mlflow/art"
-"$MLFLOW_PY" "$ROOT/bench/studioload/mlflow_seed.py" "$WORK/mlflow/mlflow.db" "$WORK/mlflow/art" "$RUNS" "$POINTS" \
+"$MLFLOW_PY" "$ROOT/bench/studiopages/mlflow_seed.py" "$WORK/mlflow/mlflow.db" "$WORK/mlflow/art" "$RUNS" "$POINTS" \
   2>"$WORK/mlflow/seed.log" >"$WORK/mlflow-seeded.json"
 echo "    seeded in $(bench_jget "$(cat "$WORK/mlflow-seeded.json")" seed_seconds) s"
 port=$(bench_free_port)
@@ -97,7 +97,7 @@ setsid "$(dirname "$MLFLOW_PY")/mlflow" server --backend-store-uri "sqlite:///$W
 SERVER_PID=$!
 bench_wait_http mlflow "http://127.0.0.1:$port/health" "$WORK/mlflow/server.log"
 echo "==> mlflow: the UI's data calls"
-"$WORK/bin/studioload" mlflow -url "http://127.0.0.1:$port" -seeded "$WORK/mlflow-seeded.json" -n "$MLFLOW_N" -warmup 1 \
+"$WORK/bin/studiopages" mlflow -url "http://127.0.0.1:$port" -seeded "$WORK/mlflow-seeded.json" -n "$MLFLOW_N" -warmup 1 \
   -timeout "${MLFLOW_TIMEOUT}s" | tee -a "$OUT"
 stop_server
 fi

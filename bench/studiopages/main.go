@@ -1,9 +1,9 @@
-// Command studioload seeds a Wharf store for the studio benchmark and
+// Command studiopages seeds a Wharf store for the studio benchmark and
 // times the studio's pages against it (see bench/studio.sh).
 //
-//	studioload seed -db DATA/wharf.db -workspace bench -runs 100000 -jobs 10000 -points 1000000
-//	studioload pages -url URL -token TOKEN -seeded seeded.json -n 50
-//	studioload mlflow -url URL -experiment ID -run RUNID -n 50
+//	studiopages seed -db DATA/wharf.db -workspace bench -runs 100000 -jobs 10000 -points 1000000
+//	studiopages pages -url URL -token TOKEN -seeded seeded.json -n 50
+//	studiopages mlflow -url URL -seeded mlflow-seeded.json -n 5
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: studioload seed|pages|mlflow [flags]")
+		fmt.Fprintln(os.Stderr, "usage: studiopages seed|pages|mlflow [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -41,7 +41,7 @@ func main() {
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "studioload:", err)
+		fmt.Fprintln(os.Stderr, "studiopages:", err)
 		os.Exit(1)
 	}
 }

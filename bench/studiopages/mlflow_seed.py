@@ -3,7 +3,7 @@
 MLflow's own store creates the schema, the experiment and one run of each
 kind; the rest are copies of those rows written with executemany, which
 is what makes 100,000 runs and a 1,000,000-point history take seconds
-instead of hours through the REST API. The values match studioload's
+instead of hours through the REST API. The values match studiopages's
 seeder: run i has rmse unit(i), r2 1 - unit(i+7), alpha and solver by i.
 
 usage: mlflow_seed.py DB_PATH ARTIFACT_DIR RUNS POINTS  (prints JSON)
