@@ -205,7 +205,9 @@ type runningServer struct {
 	dirLock       *os.File
 	// elector is closed when the server no longer campaigns for the
 	// scheduler's lease (at once on SQLite, where it always runs it).
-	elector   chan struct{}
+	elector chan struct{}
+	// alerts delivers monitor alerts where the scheduler runs.
+	alerts    *alert.Dispatcher
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -287,6 +289,9 @@ func (m *runningServer) shareWithOtherServers(ctx context.Context, dbURL, addr s
 				logger.Error("starting the scheduler failed", "err", err)
 				return
 			}
+			// Monitor alerts are delivered where the scheduler
+			// runs, so that two servers never send the same one.
+			go m.alerts.Run(ctx)
 			<-ctx.Done()
 			m.sched.Wait()
 		})
@@ -497,8 +502,9 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		db.Close()
 		return nil, err
 	}
+	// Alerts are sent by the server that runs the scheduler, one at a
+	// time (see shareWithOtherServers).
 	alerts := &alert.Dispatcher{Store: db, Mail: mail, Logger: logger}
-	go alerts.Run(bg)
 	var routerRef atomic.Pointer[serving.Router]
 	sched.Monitor = &monitor.Runner{Store: db, Blobs: blobs, Alerts: alerts, Logger: logger,
 		Metrics: monitor.NewMetrics(srv.Registerer()), WorkDir: filepath.Join(o.dataDir, "jobs"),
@@ -522,6 +528,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 			db.Close()
 			return nil, fmt.Errorf("start the scheduler: %w", err)
 		}
+		go alerts.Run(bg)
 	}
 	srv.Scheduler = sched
 	srv.DeploymentPython = o.python
@@ -540,7 +547,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	routerRef.Store(router)
 	srv.Endpoints = router
 	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router, warmDir: warmDir,
-		dirLock: dirLock, elector: make(chan struct{})}
+		dirLock: dirLock, elector: make(chan struct{}), alerts: alerts}
 	m.OwnerFile = filepath.Join(o.dataDir, "owner-credentials.json")
 	created, err := srv.Bootstrap(ctx, m.OwnerFile)
 	if err != nil {
