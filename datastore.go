@@ -65,16 +65,18 @@ func (c *DatastoreCredentials) Kind(datastoreType string) (string, error) {
 
 // DatastoreCredentialSecret names the secret that holds a datastore's
 // credentials in its workspace's secret store.
-func DatastoreCredentialSecret(datastore string) string { return "datastore-" + datastore + "-credentials" }
+func DatastoreCredentialSecret(datastore string) string {
+	return "datastore-" + datastore + "-credentials"
+}
 
 // Datastore is a named place where a workspace's data and job outputs live.
 type Datastore struct {
-	Workspace     string            `json:"-"`
-	Name          string            `json:"name"`
-	Type          string            `json:"type"`
-	IsDefault     bool              `json:"is_default"`
-	AccountName   string            `json:"account_name,omitempty"`
-	ContainerName string            `json:"container_name,omitempty"`
+	Workspace     string `json:"-"`
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	IsDefault     bool   `json:"is_default"`
+	AccountName   string `json:"account_name,omitempty"`
+	ContainerName string `json:"container_name,omitempty"`
 	// Endpoint is, for azure_blob, Azure's storage endpoint suffix
 	// (core.windows.net) or a whole account URL such as an emulator's
 	// http://127.0.0.1:10000/devstoreaccount1; for s3, the service's URL
@@ -92,9 +94,9 @@ type Datastore struct {
 	// the datastore.
 	Credentials string            `json:"credentials,omitempty"`
 	Description string            `json:"description"`
-	Tags          map[string]string `json:"tags"`
-	CreatedAt     time.Time         `json:"created_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
+	Tags        map[string]string `json:"tags"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
 // Validate checks a datastore definition and fills defaults.

@@ -235,7 +235,7 @@ func TestSDKReadsJobs(t *testing.T) {
 	env := append(append([]string{}, s.env...), "WHARF_SDK_JOB=tidy_fig_1")
 	got := decode[struct {
 		Name, Type, Status, Command, Environment, Compute, Studio, Missing string
-		Listed                                                            []string
+		Listed                                                             []string
 	}](t, s.runWith(t, env, "jobs")["jobs"])
 	want := "/workspaces/ws1/jobs/tidy_fig_1"
 	if got.Name != "tidy_fig_1" || got.Type != "command" || got.Status != "Completed" || got.Command != "python train.py" ||

@@ -184,10 +184,10 @@ func LowerIsWorse(metric string) bool {
 var sparkInstanceTypes = []string{"standard_e4s_v3", "standard_e8s_v3", "standard_e16s_v3", "standard_e32s_v3", "standard_e64s_v3"}
 
 type rawMonitor struct {
-	Compute           *rawCompute     `yaml:"compute"`
-	MonitoringTarget  *rawTarget      `yaml:"monitoring_target"`
-	MonitoringSignals yaml.Node       `yaml:"monitoring_signals"`
-	AlertNotification yaml.Node       `yaml:"alert_notification"`
+	Compute           *rawCompute `yaml:"compute"`
+	MonitoringTarget  *rawTarget  `yaml:"monitoring_target"`
+	MonitoringSignals yaml.Node   `yaml:"monitoring_signals"`
+	AlertNotification yaml.Node   `yaml:"alert_notification"`
 }
 
 type rawCompute struct {
@@ -216,7 +216,7 @@ type rawSignal struct {
 	AlertNotification       *bool                 `yaml:"alert_notification"`
 	ComponentID             string                `yaml:"component_id"`
 	InputData               map[string]*yaml.Node `yaml:"input_data"`
-	DataSegment             *rawMonitorSegment           `yaml:"data_segment"`
+	DataSegment             *rawMonitorSegment    `yaml:"data_segment"`
 	FeatureTypeOverride     map[string]string     `yaml:"feature_type_override"`
 	FeatureDataTypeOverride map[string]string     `yaml:"feature_data_type_override"`
 	Properties              map[string]string     `yaml:"properties"`
@@ -228,12 +228,12 @@ type rawMonitorSegment struct {
 }
 
 type rawMonitorData struct {
-	InputData              *rawMonitorInput       `yaml:"input_data"`
-	DataContext            string          `yaml:"data_context"`
-	DataWindow             *rawMonitorWindow      `yaml:"data_window"`
-	PreProcessingComponent string          `yaml:"pre_processing_component"`
+	InputData              *rawMonitorInput   `yaml:"input_data"`
+	DataContext            string             `yaml:"data_context"`
+	DataWindow             *rawMonitorWindow  `yaml:"data_window"`
+	PreProcessingComponent string             `yaml:"pre_processing_component"`
 	DataColumnNames        *rawMonitorColumns `yaml:"data_column_names"`
-	TargetColumnName       string          `yaml:"target_column_name"`
+	TargetColumnName       string             `yaml:"target_column_name"`
 	// Older documents put the window's keys beside input_data.
 	DataWindowSize string `yaml:"data_window_size"`
 }
