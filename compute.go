@@ -2,6 +2,7 @@ package wharf
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -9,10 +10,19 @@ import (
 // Compute types and tiers. Azure ML's CLI accepts them in any case
 // (`AmlCompute`, `Dedicated`); Wharf stores the lower-case form.
 const (
-	ComputeTypeAML     = "amlcompute"
+	ComputeTypeAML = "amlcompute"
+	// ComputeTypeRay is a cluster backed by a Ray cluster, reached at the
+	// Ray dashboard's address (its Jobs API): steps run there as Ray
+	// tasks, not on the server's machine.
+	ComputeTypeRay     = "ray"
 	TierDedicated      = "dedicated"
 	TierLowPriority    = "low_priority"
 	DefaultComputeSize = "Standard_DS3_v2"
+	// DefaultRaySteps is how many steps a Ray-backed cluster is handed
+	// at once when max_instances is not given: Ray itself queues tasks
+	// on the cluster's resources, so Wharf's limit only bounds what is
+	// in flight.
+	DefaultRaySteps = 256
 )
 
 // Compute is a compute cluster: a pool of up to MaxInstances nodes on which
@@ -30,9 +40,12 @@ type Compute struct {
 	Location                string            `json:"location"`
 	Description             string            `json:"description"`
 	Tags                    map[string]string `json:"tags"`
-	ProvisioningState       string            `json:"provisioning_state"`
-	CreatedAt               time.Time         `json:"created_at"`
-	UpdatedAt               time.Time         `json:"updated_at"`
+	// Address is a Ray-backed cluster's Ray dashboard URL
+	// (http://head:8265), where its Jobs API answers; empty for others.
+	Address           string    `json:"address,omitempty"`
+	ProvisioningState string    `json:"provisioning_state"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
 }
 
 // Validate normalises case-insensitive fields, fills the Azure ML defaults and
@@ -45,8 +58,21 @@ func (c *Compute) Validate() error {
 	if c.Type == "" {
 		c.Type = ComputeTypeAML
 	}
-	if c.Type != ComputeTypeAML {
-		return Errorf(EINVALID, "type %q is not supported (allowed: amlcompute)", c.Type).WithField("type")
+	switch c.Type {
+	case ComputeTypeAML:
+		if c.Address != "" {
+			return Errorf(EINVALID, "address is for type ray only; an amlcompute cluster runs on the server's machine").WithField("address")
+		}
+	case ComputeTypeRay:
+		if err := validateRayAddress(c.Address); err != nil {
+			return err
+		}
+		c.Address = strings.TrimRight(c.Address, "/")
+		if c.MaxInstances == 0 {
+			c.MaxInstances = DefaultRaySteps
+		}
+	default:
+		return Errorf(EINVALID, "type %q is not supported (allowed: amlcompute, ray)", c.Type).WithField("type")
 	}
 	c.Tier = strings.ToLower(strings.ReplaceAll(c.Tier, "-", "_"))
 	switch c.Tier {
@@ -83,6 +109,26 @@ func (c *Compute) Validate() error {
 		c.Tags = map[string]string{}
 	}
 	c.ProvisioningState = "Succeeded"
+	return nil
+}
+
+// validateRayAddress checks a Ray dashboard address: an http or https URL
+// with a host and nothing after the path.
+func validateRayAddress(addr string) error {
+	if addr == "" {
+		return Errorf(EINVALID, "a ray cluster needs address: its Ray dashboard URL, e.g. http://head:8265").WithField("address")
+	}
+	u, err := url.Parse(addr)
+	switch {
+	case err != nil:
+		return Errorf(EINVALID, "address %q is not a URL: %v", addr, err).WithField("address")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return Errorf(EINVALID, "address %q must start with http:// or https://", addr).WithField("address")
+	case u.Host == "":
+		return Errorf(EINVALID, "address %q names no host", addr).WithField("address")
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return Errorf(EINVALID, "address %q must be the dashboard's URL alone, without credentials, query or fragment", addr).WithField("address")
+	}
 	return nil
 }
 

@@ -97,11 +97,20 @@ func TestComputeValidate(t *testing.T) {
 	if err := c.Validate(); err != nil || c.Type != "amlcompute" || c.Tier != "low_priority" || c.Size != wharf.DefaultComputeSize || c.IdleTimeBeforeScaleDown != 120 {
 		t.Fatalf("%+v %v", c, err)
 	}
+	ray := &wharf.Compute{Name: "ray-cluster", Type: "Ray", Address: "http://127.0.0.1:8265/"}
+	if err := ray.Validate(); err != nil || ray.Type != wharf.ComputeTypeRay || ray.Address != "http://127.0.0.1:8265" || ray.MaxInstances != wharf.DefaultRaySteps {
+		t.Fatalf("%+v %v", ray, err)
+	}
 	for _, bad := range []*wharf.Compute{
 		{Name: "x", Type: "kubernetes"},
 		{Name: "x", Tier: "spot"},
 		{Name: "x", MinInstances: 3, MaxInstances: 2},
 		{Name: "-bad"},
+		{Name: "x", Type: "ray"},
+		{Name: "x", Type: "ray", Address: "head:8265"},
+		{Name: "x", Type: "ray", Address: "ftp://head:8265"},
+		{Name: "x", Type: "ray", Address: "http://user:pw@head:8265"},
+		{Name: "x", Address: "http://head:8265"},
 	} {
 		err := bad.Validate()
 		var e *wharf.Error

@@ -20,6 +20,8 @@ type computeRequest struct {
 	Location                string            `json:"location"`
 	Description             string            `json:"description"`
 	Tags                    map[string]string `json:"tags"`
+	// Address is a Ray-backed cluster's Ray dashboard URL.
+	Address string `json:"address"`
 }
 
 // compute is the compute the request puts at workspace/name.
@@ -27,7 +29,7 @@ func (req *computeRequest) compute(ws, name string) *wharf.Compute {
 	return &wharf.Compute{
 		Workspace: ws, Name: name, Type: req.Type, Size: req.Size, MinInstances: req.MinInstances,
 		MaxInstances: req.MaxInstances, Tier: req.Tier, IdleTimeBeforeScaleDown: req.IdleTimeBeforeScaleDown,
-		Location: req.Location, Description: req.Description, Tags: req.Tags,
+		Location: req.Location, Description: req.Description, Tags: req.Tags, Address: req.Address,
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 const computeColumns = `workspace, name, type, size, min_instances, max_instances, tier,
 	idle_time_before_scale_down, location, description, tags, provisioning_state,
-	created_at, updated_at`
+	created_at, updated_at, address`
 
 // FindCompute returns the compute called name in workspace.
 func (db *DB) FindCompute(ctx context.Context, workspace, name string) (*wharf.Compute, error) {
@@ -70,11 +70,11 @@ func (db *DB) PutCompute(ctx context.Context, cp *wharf.Compute) (bool, error) {
 			return err
 		}
 		res, err := c.exec(ctx, `INSERT INTO computes (`+computeColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace, name) DO NOTHING`,
 			cp.Workspace, cp.Name, cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
 			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
-			db.timeArg(now), db.timeArg(now))
+			db.timeArg(now), db.timeArg(now), cp.Address)
 		if err != nil {
 			return err
 		}
@@ -84,11 +84,11 @@ func (db *DB) PutCompute(ctx context.Context, cp *wharf.Compute) (bool, error) {
 		}
 		return c.queryRow(ctx, `UPDATE computes SET type = ?, size = ?, min_instances = ?,
 			max_instances = ?, tier = ?, idle_time_before_scale_down = ?, location = ?,
-			description = ?, tags = ?, provisioning_state = ?, updated_at = ?
+			description = ?, tags = ?, provisioning_state = ?, updated_at = ?, address = ?
 			WHERE workspace = ? AND name = ? RETURNING created_at`,
 			cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
 			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
-			db.timeArg(now), cp.Workspace, cp.Name,
+			db.timeArg(now), cp.Address, cp.Workspace, cp.Name,
 		).Scan(timeDest{&createdAt})
 	})
 	if err != nil {
@@ -123,7 +123,7 @@ func scanCompute(s interface{ Scan(...any) error }) (*wharf.Compute, error) {
 	var tags string
 	if err := s.Scan(&c.Workspace, &c.Name, &c.Type, &c.Size, &c.MinInstances, &c.MaxInstances,
 		&c.Tier, &c.IdleTimeBeforeScaleDown, &c.Location, &c.Description, &tags,
-		&c.ProvisioningState, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}); err != nil {
+		&c.ProvisioningState, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, &c.Address); err != nil {
 		return nil, err
 	}
 	var err error

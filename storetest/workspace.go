@@ -254,6 +254,18 @@ func testComputes(t *testing.T, open Opener) {
 	}
 	same(t, "listed compute", list[1], c2)
 
+	ray := &wharf.Compute{Workspace: "ws", Name: "ray", Type: "Ray", Address: "http://head:8265/"}
+	must(t, ray.Validate())
+	_, err = s.PutCompute(ctx(t), ray)
+	must(t, err)
+	got, err = s.FindCompute(ctx(t), "ws", "ray")
+	must(t, err)
+	if got.Type != wharf.ComputeTypeRay || got.Address != "http://head:8265" {
+		t.Errorf("ray compute read back as type %q address %q", got.Type, got.Address)
+	}
+	same(t, "ray compute", got, ray)
+	must(t, s.DeleteCompute(ctx(t), "ws", "ray"))
+
 	must(t, s.DeleteCompute(ctx(t), "ws", "gpu"))
 	_, err = s.FindCompute(ctx(t), "ws", "gpu")
 	wantCode(t, err, wharf.ENOTFOUND)

@@ -21,6 +21,8 @@ type computeSpec struct {
 	Location                string            `yaml:"location"`
 	Description             string            `yaml:"description"`
 	Tags                    map[string]string `yaml:"tags"`
+	// Address is a `type: ray` cluster's Ray dashboard URL.
+	Address string `yaml:"address"`
 
 	Identity               any `yaml:"identity"`
 	NetworkSettings        any `yaml:"network_settings"`
@@ -33,6 +35,7 @@ func (s computeSpec) request() map[string]any {
 	m := map[string]any{
 		"name": s.Name, "type": s.Type, "size": s.Size, "tier": s.Tier,
 		"location": s.Location, "description": s.Description, "tags": s.Tags,
+		"address": s.Address,
 	}
 	if s.MinInstances != nil {
 		m["min_instances"] = *s.MinInstances
@@ -58,7 +61,7 @@ func (a *app) computeCommand() *cobra.Command {
 	compute := &cobra.Command{Use: "compute", Short: "Compute clusters"}
 
 	var w wsFlags
-	var file, name, typ, size, tier, location, description string
+	var file, name, typ, size, tier, location, description, address string
 	var minI, maxI, idle int
 	var sets, tags []string
 	create := &cobra.Command{
@@ -90,6 +93,7 @@ func (a *app) computeCommand() *cobra.Command {
 			over(&spec.Tier, "tier", tier)
 			over(&spec.Location, "location", location)
 			over(&spec.Description, "description", description)
+			over(&spec.Address, "address", address)
 			if fl.Changed("min-instances") {
 				spec.MinInstances = &minI
 			}
@@ -122,7 +126,8 @@ func (a *app) computeCommand() *cobra.Command {
 	f.StringVarP(&file, "file", "f", "", "compute YAML")
 	f.StringArrayVar(&sets, "set", nil, "override a YAML field: --set key.path=value")
 	f.StringVarP(&name, "name", "n", "", "cluster name")
-	f.StringVar(&typ, "type", "", "amlcompute (any case)")
+	f.StringVar(&typ, "type", "", "amlcompute or ray (any case)")
+	f.StringVar(&address, "address", "", "a ray cluster's Ray dashboard URL, e.g. http://head:8265")
 	f.StringVar(&size, "size", "", "VM size, e.g. Standard_DS3_v2")
 	f.StringVar(&tier, "tier", "", "dedicated or low_priority (any case)")
 	f.IntVar(&minI, "min-instances", 0, "minimum nodes")
@@ -244,7 +249,7 @@ func (a *app) computeCommand() *cobra.Command {
 	del.Flags().Bool("no-wait", false, "accepted for az compatibility")
 	w.add(del)
 
-	compute.AddCommand(create, update, list, show, del)
+	compute.AddCommand(create, update, list, show, del, a.computeAttachCommand())
 	return compute
 }
 
