@@ -95,7 +95,7 @@ func (db *DB) ListArtifacts(ctx context.Context, workspace, dir string) ([]*whar
 	query, args := artifactListSQL(workspace, dir)
 	c := db.reader()
 	out := []*wharf.Artifact{}
-	err := regQueryEach(ctx, c, query, args,
+	err := eachRow(ctx, c, query, args,
 		func(s interface{ Scan(...any) error }) error {
 			a, err := scanArtifact(s)
 			if err != nil {

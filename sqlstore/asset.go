@@ -124,30 +124,18 @@ func (db *DB) FindAsset(ctx context.Context, workspace, kind, name, version stri
 // ListAssets lists versions or names; see wharf.AssetService.
 func (db *DB) ListAssets(ctx context.Context, workspace, kind, name string) ([]*wharf.Asset, error) {
 	c := db.reader()
-	var rows *sql.Rows
+	var out []*wharf.Asset
 	var err error
 	if name != "" {
-		rows, err = c.query(ctx, `SELECT `+assetColumns+` FROM assets
+		out, err = queryList(ctx, c, scanAsset, `SELECT `+assetColumns+` FROM assets
 			WHERE workspace = ? AND kind = ? AND name = ? ORDER BY seq DESC`, workspace, kind, name)
 	} else {
-		rows, err = c.query(ctx, `SELECT `+assetColumns+` FROM assets a
+		out, err = queryList(ctx, c, scanAsset, `SELECT `+assetColumns+` FROM assets a
 			WHERE workspace = ? AND kind = ? AND seq = (SELECT MAX(seq) FROM assets b
 				WHERE b.workspace = a.workspace AND b.kind = a.kind AND b.name = a.name)
 			ORDER BY name`, workspace, kind)
 	}
 	if err != nil {
-		return nil, wrapErr("list assets", err)
-	}
-	defer rows.Close()
-	out := []*wharf.Asset{}
-	for rows.Next() {
-		a, err := scanAsset(rows)
-		if err != nil {
-			return nil, wrapErr("list assets", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrapErr("list assets", err)
 	}
 	if len(out) == 0 {

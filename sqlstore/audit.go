@@ -66,21 +66,12 @@ func (db *DB) ListAuditEvents(ctx context.Context, f wharf.AuditFilter) ([]*whar
 	}
 	q += " ORDER BY time DESC, id DESC LIMIT ?"
 	args = append(args, limit)
-	rows, err := db.reader().query(ctx, q, args...)
-	if err != nil {
-		return nil, wrapErr("list audit events", err)
-	}
-	defer rows.Close()
-	out := []*wharf.AuditEvent{}
-	for rows.Next() {
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (*wharf.AuditEvent, error) {
 		var e wharf.AuditEvent
-		if err := rows.Scan(&e.ID, timeDest{&e.Time}, &e.PrincipalID, &e.PrincipalName, &e.Action,
-			&e.Method, &e.Path, &e.Scope, &e.Status, &e.Outcome, &e.RequestID); err != nil {
-			return nil, wrapErr("list audit events", err)
-		}
-		out = append(out, &e)
-	}
-	if err := rows.Err(); err != nil {
+		return &e, s.Scan(&e.ID, timeDest{&e.Time}, &e.PrincipalID, &e.PrincipalName, &e.Action,
+			&e.Method, &e.Path, &e.Scope, &e.Status, &e.Outcome, &e.RequestID)
+	}, q, args...)
+	if err != nil {
 		return nil, wrapErr("list audit events", err)
 	}
 	return out, nil

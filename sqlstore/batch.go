@@ -83,24 +83,55 @@ func (db *DB) getDoc(ctx context.Context, r docRow, v any, notFound error) error
 
 // listDocs decodes every matching document, in name order.
 func listDocs[T any](ctx context.Context, db *DB, r docRow) ([]*T, error) {
-	rows, err := db.reader().query(ctx, `SELECT doc FROM `+r.table+` WHERE `+r.where()+` ORDER BY name`, r.vals...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*T{}
-	for rows.Next() {
+	return queryList(ctx, db.reader(), func(s rowScanner) (*T, error) {
 		var doc string
-		if err := rows.Scan(&doc); err != nil {
+		if err := s.Scan(&doc); err != nil {
 			return nil, err
 		}
 		v := new(T)
-		if err := json.Unmarshal([]byte(doc), v); err != nil {
-			return nil, err
+		return v, json.Unmarshal([]byte(doc), v)
+	}, `SELECT doc FROM `+r.table+` WHERE `+r.where()+` ORDER BY name`, r.vals...)
+}
+
+// rowScanner is what *sql.Row and *sql.Rows have in common, so that one
+// scan function reads a row found by key and the rows of a list alike.
+type rowScanner = interface{ Scan(...any) error }
+
+// queryList runs a query and scans each row with scan. Every list reads
+// its rows through it so that none forgets to close them or to check
+// rows.Err, whose omission passes a broken read off as a short list. The
+// slice is empty rather than nil when nothing matches, so that a list
+// encodes as [] and not null.
+func queryList[T any](ctx context.Context, c conn, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	out := []T{}
+	err := eachRow(ctx, c, query, args, func(s rowScanner) error {
+		v, err := scan(s)
+		if err != nil {
+			return err
 		}
 		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// eachRow runs a query and calls fn for each row, for reads that fold
+// rows into something other than a list.
+func eachRow(ctx context.Context, c conn, query string, args []any, fn func(rowScanner) error) error {
+	rows, err := c.query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func (db *DB) deleteDoc(ctx context.Context, r docRow, notFound error) error {

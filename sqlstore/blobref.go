@@ -121,20 +121,11 @@ func (db *DB) NamedBlobs(ctx context.Context, workspace string) ([]string, error
 
 // queryStrings returns the one text column a query selects.
 func (db *DB) queryStrings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := db.reader().query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return queryList(ctx, db.reader(), func(s rowScanner) (string, error) {
 		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		err := s.Scan(&v)
+		return v, err
+	}, query, args...)
 }
 
 // uniqueDigests drops empty and repeated digests, keeping the first

@@ -28,21 +28,9 @@ func (db *DB) FindCompute(ctx context.Context, workspace, name string) (*wharf.C
 // empty workspace.
 func (db *DB) ListComputes(ctx context.Context, workspace string) ([]*wharf.Compute, error) {
 	c := db.reader()
-	rows, err := c.query(ctx, `SELECT `+computeColumns+` FROM computes
+	out, err := queryList(ctx, c, scanCompute, `SELECT `+computeColumns+` FROM computes
 		WHERE workspace = ? ORDER BY name`, workspace)
 	if err != nil {
-		return nil, wrapErr("list computes", err)
-	}
-	defer rows.Close()
-	out := []*wharf.Compute{}
-	for rows.Next() {
-		cp, err := scanCompute(rows)
-		if err != nil {
-			return nil, wrapErr("list computes", err)
-		}
-		out = append(out, cp)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrapErr("list computes", err)
 	}
 	if len(out) == 0 {

@@ -26,21 +26,9 @@ func (db *DB) FindDatastore(ctx context.Context, workspace, name string) (*wharf
 // ENOTFOUND if the workspace does not exist.
 func (db *DB) ListDatastores(ctx context.Context, workspace string) ([]*wharf.Datastore, error) {
 	c := db.reader()
-	rows, err := c.query(ctx, `SELECT `+datastoreColumns+` FROM datastores
+	out, err := queryList(ctx, c, scanDatastore, `SELECT `+datastoreColumns+` FROM datastores
 		WHERE workspace = ? ORDER BY name`, workspace)
 	if err != nil {
-		return nil, wrapErr("list datastores", err)
-	}
-	defer rows.Close()
-	out := []*wharf.Datastore{}
-	for rows.Next() {
-		d, err := scanDatastore(rows)
-		if err != nil {
-			return nil, wrapErr("list datastores", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrapErr("list datastores", err)
 	}
 	if len(out) == 0 {

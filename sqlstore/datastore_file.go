@@ -74,22 +74,14 @@ func (db *DB) ListDatastoreFiles(ctx context.Context, workspace, datastore, pref
 	}
 	// substr compares characters exactly in both dialects, where a range
 	// would follow PostgreSQL's collation and LIKE SQLite's case folding.
-	rows, err := db.reader().query(ctx, `SELECT path, digest, kind, created_at FROM datastore_files
-		WHERE workspace = ? AND datastore = ? AND substr(path, 1, ?) = ? ORDER BY path`,
-		workspace, datastore, utf8.RuneCountInString(below), below)
-	if err != nil {
-		return nil, wrapErr("list datastore files", err)
-	}
-	defer rows.Close()
-	var out []*wharf.DatastoreFile
-	for rows.Next() {
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (*wharf.DatastoreFile, error) {
 		f := &wharf.DatastoreFile{Workspace: workspace, Datastore: datastore}
 		var created int64
-		if err := rows.Scan(&f.Path, &f.Digest, &f.Kind, &created); err != nil {
-			return nil, wrapErr("list datastore files", err)
-		}
+		err := s.Scan(&f.Path, &f.Digest, &f.Kind, &created)
 		f.CreatedAt = time.UnixMilli(created).UTC()
-		out = append(out, f)
-	}
-	return out, wrapErr("list datastore files", rows.Err())
+		return f, err
+	}, `SELECT path, digest, kind, created_at FROM datastore_files
+		WHERE workspace = ? AND datastore = ? AND substr(path, 1, ?) = ? ORDER BY path`,
+		workspace, datastore, utf8.RuneCountInString(below), below)
+	return out, wrapErr("list datastore files", err)
 }

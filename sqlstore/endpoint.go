@@ -81,24 +81,14 @@ func (db *DB) FindOnlineEndpoint(ctx context.Context, workspace, name string) (*
 // ListOnlineEndpoints returns a workspace's endpoints by name.
 func (db *DB) ListOnlineEndpoints(ctx context.Context, workspace string) ([]*wharf.OnlineEndpoint, error) {
 	c := db.reader()
-	rows, err := c.query(ctx, `SELECT doc FROM online_endpoints WHERE workspace = ? ORDER BY name`, workspace)
-	if err != nil {
-		return nil, wrapErr("list online endpoints", err)
-	}
-	defer rows.Close()
-	out := []*wharf.OnlineEndpoint{}
-	for rows.Next() {
+	out, err := queryList(ctx, c, func(s rowScanner) (*wharf.OnlineEndpoint, error) {
 		var doc string
-		if err := rows.Scan(&doc); err != nil {
-			return nil, wrapErr("list online endpoints", err)
-		}
-		e, err := decodeEndpoint(workspace, doc)
-		if err != nil {
+		if err := s.Scan(&doc); err != nil {
 			return nil, err
 		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+		return decodeEndpoint(workspace, doc)
+	}, `SELECT doc FROM online_endpoints WHERE workspace = ? ORDER BY name`, workspace)
+	if err != nil {
 		return nil, wrapErr("list online endpoints", err)
 	}
 	if len(out) == 0 {
@@ -197,25 +187,14 @@ func (db *DB) ListOnlineDeployments(ctx context.Context, workspace, endpoint str
 	if _, err := db.FindOnlineEndpoint(ctx, workspace, endpoint); err != nil {
 		return nil, err
 	}
-	rows, err := db.reader().query(ctx, `SELECT doc FROM online_deployments WHERE workspace = ? AND endpoint = ? ORDER BY name`,
-		workspace, endpoint)
-	if err != nil {
-		return nil, wrapErr("list online deployments", err)
-	}
-	defer rows.Close()
-	out := []*wharf.OnlineDeployment{}
-	for rows.Next() {
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (*wharf.OnlineDeployment, error) {
 		var doc string
-		if err := rows.Scan(&doc); err != nil {
-			return nil, wrapErr("list online deployments", err)
-		}
-		d, err := decodeDeployment(workspace, doc)
-		if err != nil {
+		if err := s.Scan(&doc); err != nil {
 			return nil, err
 		}
-		out = append(out, d)
-	}
-	return out, wrapErr("list online deployments", rows.Err())
+		return decodeDeployment(workspace, doc)
+	}, `SELECT doc FROM online_deployments WHERE workspace = ? AND endpoint = ? ORDER BY name`, workspace, endpoint)
+	return out, wrapErr("list online deployments", err)
 }
 
 // DeleteOnlineDeployment removes a deployment that takes no traffic.

@@ -34,19 +34,14 @@ func lockPrincipal(ctx context.Context, c conn, appID string) error {
 // issuer and subject pair and, for a new one, at most
 // wharf.MaxFederatedCredentials.
 func fedConflict(ctx context.Context, c conn, fc *wharf.FederatedCredential, except string) error {
-	rows, err := c.query(ctx, `SELECT id, name, issuer, subject FROM federated_credentials WHERE principal_id = ?`, fc.PrincipalID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	n := 0
-	for rows.Next() {
+	err := eachRow(ctx, c, `SELECT id, name, issuer, subject FROM federated_credentials WHERE principal_id = ?`, []any{fc.PrincipalID}, func(s rowScanner) error {
 		var id, name, issuer, subject string
-		if err := rows.Scan(&id, &name, &issuer, &subject); err != nil {
+		if err := s.Scan(&id, &name, &issuer, &subject); err != nil {
 			return err
 		}
 		if id == except {
-			continue
+			return nil
 		}
 		n++
 		switch {
@@ -55,8 +50,9 @@ func fedConflict(ctx context.Context, c conn, fc *wharf.FederatedCredential, exc
 		case issuer == fc.Issuer && subject == fc.Subject:
 			return wharf.Errorf(wharf.ECONFLICT, "federated credential %q already trusts issuer %q with subject %q; an issuer and subject pair may appear once per service principal", name, fc.Issuer, fc.Subject).WithField("subject")
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if except == "" && n >= wharf.MaxFederatedCredentials {
@@ -129,20 +125,8 @@ func (db *DB) FindFederatedCredential(ctx context.Context, appID, idOrName strin
 // name; ENOTFOUND without the principal.
 func (db *DB) ListFederatedCredentials(ctx context.Context, appID string) ([]*wharf.FederatedCredential, error) {
 	c := db.reader()
-	rows, err := c.query(ctx, `SELECT `+fedColumns+` FROM federated_credentials WHERE principal_id = ? ORDER BY name`, appID)
+	out, err := queryList(ctx, c, scanFed, `SELECT `+fedColumns+` FROM federated_credentials WHERE principal_id = ? ORDER BY name`, appID)
 	if err != nil {
-		return nil, wrapErr("list federated credentials", err)
-	}
-	defer rows.Close()
-	out := []*wharf.FederatedCredential{}
-	for rows.Next() {
-		fc, err := scanFed(rows)
-		if err != nil {
-			return nil, wrapErr("list federated credentials", err)
-		}
-		out = append(out, fc)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrapErr("list federated credentials", err)
 	}
 	if len(out) == 0 {

@@ -169,21 +169,16 @@ func (db *DB) JobFacets(ctx context.Context, workspace string, limit int) (*whar
 		col string
 		dst *[]string
 	}{{"status", &out.Statuses}, {"experiment", &out.ExperimentNames}, {"compute", &out.Computes}, {"submitted_by", &out.SubmittedBy}} {
-		rows, err := c.query(ctx, `SELECT DISTINCT `+f.col+` FROM jobs WHERE workspace = ? AND parent = '' AND `+f.col+` <> ''
-			ORDER BY `+f.col+` LIMIT ?`, workspace, limit)
-		if err != nil {
-			return nil, wrapErr("job facets", err)
-		}
-		for rows.Next() {
+		err := eachRow(ctx, c, `SELECT DISTINCT `+f.col+` FROM jobs WHERE workspace = ? AND parent = '' AND `+f.col+` <> ''
+			ORDER BY `+f.col+` LIMIT ?`, []any{workspace, limit}, func(s rowScanner) error {
 			var v string
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return nil, wrapErr("job facets", err)
+			if err := s.Scan(&v); err != nil {
+				return err
 			}
 			*f.dst = append(*f.dst, v)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, wrapErr("job facets", err)
 		}
 	}
@@ -257,20 +252,7 @@ func (db *DB) FindReusableJob(ctx context.Context, workspace, reuseKey string) (
 }
 
 func queryJobs(ctx context.Context, c conn, q string, args ...any) ([]*wharf.Job, error) {
-	rows, err := c.query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*wharf.Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return queryList(ctx, c, scanJob, q, args...)
 }
 
 func scanJob(s interface{ Scan(...any) error }) (*wharf.Job, error) {

@@ -83,9 +83,9 @@ func (db *DB) RecordMonitorRun(ctx context.Context, run *wharf.MonitorRun, alert
 
 const monitorResultColumns = `job, time, signal, signal_type, feature, data_type, metric, value, threshold, direction, passed, detail`
 
-func scanMonitorResult(rows *sql.Rows) (job string, t int64, r wharf.MonitorResult, err error) {
+func scanMonitorResult(s rowScanner) (job string, t int64, r wharf.MonitorResult, err error) {
 	var value sql.NullFloat64
-	err = rows.Scan(&job, &t, &r.Signal, &r.SignalType, &r.Feature, &r.DataType, &r.Metric, &value, &r.Threshold,
+	err = s.Scan(&job, &t, &r.Signal, &r.SignalType, &r.Feature, &r.DataType, &r.Metric, &value, &r.Threshold,
 		&r.Direction, &r.Passed, &r.Detail)
 	r.Value = math.NaN()
 	if value.Valid {
@@ -97,21 +97,12 @@ func scanMonitorResult(rows *sql.Rows) (job string, t int64, r wharf.MonitorResu
 // JobMonitorResults returns one monitor job's results by signal, feature
 // and metric.
 func (db *DB) JobMonitorResults(ctx context.Context, workspace, job string) ([]wharf.MonitorResult, error) {
-	rows, err := db.reader().query(ctx, `SELECT `+monitorResultColumns+` FROM monitor_results
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (wharf.MonitorResult, error) {
+		_, _, r, err := scanMonitorResult(s)
+		return r, err
+	}, `SELECT `+monitorResultColumns+` FROM monitor_results
 		WHERE workspace = ? AND job = ? ORDER BY signal, feature, metric`, workspace, job)
-	if err != nil {
-		return nil, wrapErr("job monitor results", err)
-	}
-	defer rows.Close()
-	out := []wharf.MonitorResult{}
-	for rows.Next() {
-		_, _, r, err := scanMonitorResult(rows)
-		if err != nil {
-			return nil, wrapErr("job monitor results", err)
-		}
-		out = append(out, r)
-	}
-	return out, wrapErr("job monitor results", rows.Err())
+	return out, wrapErr("job monitor results", err)
 }
 
 // MonitorHistory returns a monitor's runs, newest first.
@@ -120,27 +111,20 @@ func (db *DB) MonitorHistory(ctx context.Context, workspace, schedule, signal st
 		limit = 100
 	}
 	// The newest runs first, then their results.
-	jobs, err := db.reader().query(ctx, `SELECT job, MAX(time) FROM monitor_results WHERE workspace = ? AND schedule = ?
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (*wharf.MonitorRun, error) {
+		run := &wharf.MonitorRun{Workspace: workspace, Schedule: schedule, Results: []wharf.MonitorResult{}}
+		var t int64
+		err := s.Scan(&run.Job, &t)
+		run.Time = msTime(t)
+		return run, err
+	}, `SELECT job, MAX(time) FROM monitor_results WHERE workspace = ? AND schedule = ?
 		GROUP BY job ORDER BY MAX(time) DESC, job DESC LIMIT ?`, workspace, schedule, limit)
 	if err != nil {
 		return nil, wrapErr("monitor history", err)
 	}
-	out := []*wharf.MonitorRun{}
-	byJob := map[string]*wharf.MonitorRun{}
-	for jobs.Next() {
-		var job string
-		var t int64
-		if err := jobs.Scan(&job, &t); err != nil {
-			jobs.Close()
-			return nil, wrapErr("monitor history", err)
-		}
-		run := &wharf.MonitorRun{Workspace: workspace, Schedule: schedule, Job: job, Time: msTime(t), Results: []wharf.MonitorResult{}}
-		out = append(out, run)
-		byJob[job] = run
-	}
-	jobs.Close()
-	if err := jobs.Err(); err != nil {
-		return nil, wrapErr("monitor history", err)
+	byJob := make(map[string]*wharf.MonitorRun, len(out))
+	for _, run := range out {
+		byJob[run.Job] = run
 	}
 	if len(out) == 0 {
 		return out, nil
@@ -152,55 +136,37 @@ func (db *DB) MonitorHistory(ctx context.Context, workspace, schedule, signal st
 		q += ` AND signal = ?`
 		args = append(args, signal)
 	}
-	rows, err := db.reader().query(ctx, q+` ORDER BY signal, feature, metric`, args...)
-	if err != nil {
-		return nil, wrapErr("monitor history", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		job, _, r, err := scanMonitorResult(rows)
+	err = eachRow(ctx, db.reader(), q+` ORDER BY signal, feature, metric`, args, func(s rowScanner) error {
+		job, _, r, err := scanMonitorResult(s)
 		if err != nil {
-			return nil, wrapErr("monitor history", err)
+			return err
 		}
 		if run := byJob[job]; run != nil {
 			run.Results = append(run.Results, r)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("monitor history", err)
 	}
-	return out, wrapErr("monitor history", rows.Err())
+	return out, nil
 }
 
 const alertColumns = `id, workspace, schedule, job, signal, channel, target, secret, subject, body, attempts, next_attempt,
 	delivered_at, failed_at, last_error, created_at`
 
-func scanAlert(rows *sql.Rows) (*wharf.MonitorAlert, error) {
+func scanAlert(s rowScanner) (*wharf.MonitorAlert, error) {
 	var a wharf.MonitorAlert
 	var next, delivered, failed, created int64
-	err := rows.Scan(&a.ID, &a.Workspace, &a.Schedule, &a.Job, &a.Signal, &a.Channel, &a.Target, &a.Secret, &a.Subject,
+	err := s.Scan(&a.ID, &a.Workspace, &a.Schedule, &a.Job, &a.Signal, &a.Channel, &a.Target, &a.Secret, &a.Subject,
 		&a.Body, &a.Attempts, &next, &delivered, &failed, &a.LastError, &created)
 	a.NextAttempt, a.DeliveredAt, a.FailedAt, a.CreatedAt = msTime(next), msOrNil(delivered), msOrNil(failed), msTime(created)
 	return &a, err
 }
 
-func queryAlerts(ctx context.Context, c conn, q string, args ...any) ([]*wharf.MonitorAlert, error) {
-	rows, err := c.query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*wharf.MonitorAlert{}
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
 // DueAlerts returns the alerts to try now.
 func (db *DB) DueAlerts(ctx context.Context, now time.Time, limit int) ([]*wharf.MonitorAlert, error) {
-	out, err := queryAlerts(ctx, db.reader(), `SELECT `+alertColumns+` FROM monitor_alerts
+	out, err := queryList(ctx, db.reader(), scanAlert, `SELECT `+alertColumns+` FROM monitor_alerts
 		WHERE delivered_at = 0 AND failed_at = 0 AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?`, now.UnixMilli(), limit)
 	return out, wrapErr("due alerts", err)
 }
@@ -229,26 +195,21 @@ func (db *DB) RecordAlertDelivery(ctx context.Context, a *wharf.MonitorAlert, d 
 // deliveries.
 func (db *DB) ListAlerts(ctx context.Context, workspace, schedule string) ([]*wharf.MonitorAlert, []*wharf.AlertDelivery, error) {
 	c := db.reader()
-	alerts, err := queryAlerts(ctx, c, `SELECT `+alertColumns+` FROM monitor_alerts WHERE workspace = ? AND schedule = ?
+	alerts, err := queryList(ctx, c, scanAlert, `SELECT `+alertColumns+` FROM monitor_alerts WHERE workspace = ? AND schedule = ?
 		ORDER BY created_at DESC, id DESC`, workspace, schedule)
 	if err != nil {
 		return nil, nil, wrapErr("list alerts", err)
 	}
-	rows, err := c.query(ctx, `SELECT d.alert_id, d.attempt, d.time, d.status, d.error FROM monitor_alert_deliveries d
+	deliveries, err := queryList(ctx, c, func(s rowScanner) (*wharf.AlertDelivery, error) {
+		var d wharf.AlertDelivery
+		var t int64
+		err := s.Scan(&d.AlertID, &d.Attempt, &t, &d.Status, &d.Error)
+		d.Time = msTime(t)
+		return &d, err
+	}, `SELECT d.alert_id, d.attempt, d.time, d.status, d.error FROM monitor_alert_deliveries d
 		JOIN monitor_alerts a ON a.id = d.alert_id WHERE a.workspace = ? AND a.schedule = ? ORDER BY d.alert_id, d.attempt`, workspace, schedule)
 	if err != nil {
 		return nil, nil, wrapErr("list alerts", err)
 	}
-	defer rows.Close()
-	deliveries := []*wharf.AlertDelivery{}
-	for rows.Next() {
-		var d wharf.AlertDelivery
-		var t int64
-		if err := rows.Scan(&d.AlertID, &d.Attempt, &t, &d.Status, &d.Error); err != nil {
-			return nil, nil, wrapErr("list alerts", err)
-		}
-		d.Time = msTime(t)
-		deliveries = append(deliveries, &d)
-	}
-	return alerts, deliveries, wrapErr("list alerts", rows.Err())
+	return alerts, deliveries, nil
 }

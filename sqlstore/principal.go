@@ -65,21 +65,11 @@ func (db *DB) FindServicePrincipal(ctx context.Context, id string) (*wharf.Servi
 
 // ListServicePrincipals returns every principal ordered by display name.
 func (db *DB) ListServicePrincipals(ctx context.Context) ([]*wharf.ServicePrincipal, error) {
-	rows, err := db.reader().query(ctx, `SELECT app_id, object_id, display_name, created_at
-		FROM service_principals ORDER BY display_name`)
-	if err != nil {
-		return nil, wrapErr("list service principals", err)
-	}
-	defer rows.Close()
-	out := []*wharf.ServicePrincipal{}
-	for rows.Next() {
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (*wharf.ServicePrincipal, error) {
 		var sp wharf.ServicePrincipal
-		if err := rows.Scan(&sp.AppID, &sp.ObjectID, &sp.DisplayName, timeDest{&sp.CreatedAt}); err != nil {
-			return nil, wrapErr("list service principals", err)
-		}
-		out = append(out, &sp)
-	}
-	if err := rows.Err(); err != nil {
+		return &sp, s.Scan(&sp.AppID, &sp.ObjectID, &sp.DisplayName, timeDest{&sp.CreatedAt})
+	}, `SELECT app_id, object_id, display_name, created_at FROM service_principals ORDER BY display_name`)
+	if err != nil {
 		return nil, wrapErr("list service principals", err)
 	}
 	return out, nil
@@ -153,22 +143,13 @@ func (db *DB) AddCredential(ctx context.Context, cr *wharf.PasswordCredential, r
 // ListCredentials returns the principal's credentials, oldest first.
 func (db *DB) ListCredentials(ctx context.Context, appID string) ([]*wharf.PasswordCredential, error) {
 	c := db.reader()
-	rows, err := c.query(ctx, `SELECT key_id, principal_id, hint, secret_hash, start_date, end_date
+	out, err := queryList(ctx, c, func(s rowScanner) (*wharf.PasswordCredential, error) {
+		var cr wharf.PasswordCredential
+		return &cr, s.Scan(&cr.KeyID, &cr.PrincipalID, &cr.Hint, &cr.SecretHash,
+			timeDest{&cr.StartDate}, timeDest{&cr.EndDate})
+	}, `SELECT key_id, principal_id, hint, secret_hash, start_date, end_date
 		FROM password_credentials WHERE principal_id = ? ORDER BY start_date, key_id`, appID)
 	if err != nil {
-		return nil, wrapErr("list credentials", err)
-	}
-	defer rows.Close()
-	out := []*wharf.PasswordCredential{}
-	for rows.Next() {
-		var cr wharf.PasswordCredential
-		if err := rows.Scan(&cr.KeyID, &cr.PrincipalID, &cr.Hint, &cr.SecretHash,
-			timeDest{&cr.StartDate}, timeDest{&cr.EndDate}); err != nil {
-			return nil, wrapErr("list credentials", err)
-		}
-		out = append(out, &cr)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrapErr("list credentials", err)
 	}
 	if len(out) == 0 {

@@ -775,7 +775,7 @@ func fillRegisteredModels(ctx context.Context, c conn, workspace string, models 
 			args = append(args, m.Name)
 		}
 		in := `workspace = ? AND name IN (` + regPlaceholders(len(chunk)) + `)`
-		err := regQueryEach(ctx, c, `SELECT name, key, value FROM registered_model_tags WHERE `+in, args,
+		err := eachRow(ctx, c, `SELECT name, key, value FROM registered_model_tags WHERE `+in, args,
 			func(s interface{ Scan(...any) error }) error {
 				var name, k, v string
 				if err := s.Scan(&name, &k, &v); err != nil {
@@ -787,7 +787,7 @@ func fillRegisteredModels(ctx context.Context, c conn, workspace string, models 
 		if err != nil {
 			return err
 		}
-		err = regQueryEach(ctx, c, `SELECT name, alias, version FROM registered_model_aliases WHERE `+in, args,
+		err = eachRow(ctx, c, `SELECT name, alias, version FROM registered_model_aliases WHERE `+in, args,
 			func(s interface{ Scan(...any) error }) error {
 				var name, alias string
 				var version int64
@@ -802,7 +802,7 @@ func fillRegisteredModels(ctx context.Context, c conn, workspace string, models 
 		}
 		// The newest version of each stage: one probe of
 		// model_versions_stage per (model, stage).
-		err = regQueryEach(ctx, c, `SELECT `+modelVersionColumns+` FROM model_versions v
+		err = eachRow(ctx, c, `SELECT `+modelVersionColumns+` FROM model_versions v
 			WHERE v.`+in+` AND v.version = (SELECT MAX(x.version) FROM model_versions x
 				WHERE x.workspace = v.workspace AND x.name = v.name AND x.current_stage = v.current_stage)`,
 			args, func(s interface{ Scan(...any) error }) error {
@@ -857,7 +857,7 @@ func fillModelVersions(ctx context.Context, c conn, workspace string, versions [
 		where := ` WHERE workspace = ? AND (` + strings.Join(groups, " OR ") + `)`
 		all := append([]any{workspace}, args...)
 		groups, args = nil, nil
-		err := regQueryEach(ctx, c, `SELECT name, version, key, value FROM model_version_tags`+where, all,
+		err := eachRow(ctx, c, `SELECT name, version, key, value FROM model_version_tags`+where, all,
 			func(s interface{ Scan(...any) error }) error {
 				var k key
 				var tk, tv string
@@ -870,7 +870,7 @@ func fillModelVersions(ctx context.Context, c conn, workspace string, versions [
 		if err != nil {
 			return err
 		}
-		return regQueryEach(ctx, c, `SELECT name, version, alias FROM registered_model_aliases`+where+` ORDER BY alias`, all,
+		return eachRow(ctx, c, `SELECT name, version, alias FROM registered_model_aliases`+where+` ORDER BY alias`, all,
 			func(s interface{ Scan(...any) error }) error {
 				var k key
 				var alias string
@@ -897,19 +897,4 @@ func fillModelVersions(ctx context.Context, c conn, workspace string, versions [
 		}
 	}
 	return flush()
-}
-
-// regQueryEach runs q and calls fn for each row.
-func regQueryEach(ctx context.Context, c conn, q string, args []any, fn func(s interface{ Scan(...any) error }) error) error {
-	rows, err := c.query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }

@@ -521,7 +521,7 @@ func (db *DB) SearchLoggedModels(ctx context.Context, workspace string, q wharf.
 		query := `SELECT ` + regPrefixColumns("l", loggedModelColumns) + ` FROM logged_models l WHERE ` +
 			strings.Join(conds, " AND ") + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 		all := append(append(append(append([]any{workspace}, exps...), args...), orderArgs...), limit+1, offset)
-		err = regQueryEach(ctx, c, query, all, func(s interface{ Scan(...any) error }) error {
+		err = eachRow(ctx, c, query, all, func(s interface{ Scan(...any) error }) error {
 			m, err := scanLoggedModel(s)
 			if err != nil {
 				return err
@@ -584,7 +584,7 @@ func fillLoggedModels(ctx context.Context, c conn, workspace string, models []*w
 			"logged_model_tags":   func(m *wharf.LoggedModel) map[string]string { return m.Tags },
 			"logged_model_params": func(m *wharf.LoggedModel) map[string]string { return m.Params },
 		} {
-			err := regQueryEach(ctx, c, `SELECT model_id, key, value FROM `+table+where, args,
+			err := eachRow(ctx, c, `SELECT model_id, key, value FROM `+table+where, args,
 				func(s interface{ Scan(...any) error }) error {
 					var id, k, v string
 					if err := s.Scan(&id, &k, &v); err != nil {
@@ -597,7 +597,7 @@ func fillLoggedModels(ctx context.Context, c conn, workspace string, models []*w
 				return err
 			}
 		}
-		err := regQueryEach(ctx, c, `SELECT model_id, key, value, timestamp, step, run_id, dataset_name, dataset_digest
+		err := eachRow(ctx, c, `SELECT model_id, key, value, timestamp, step, run_id, dataset_name, dataset_digest
 			FROM logged_model_metrics`+where+` ORDER BY model_id, key, timestamp, step, run_id`, args,
 			func(s interface{ Scan(...any) error }) error {
 				mt := &wharf.Metric{}

@@ -342,7 +342,7 @@ func (db *DB) SearchRegisteredModels(ctx context.Context, workspace string, q wh
 	limit, offset := plan.limit, plan.offset
 	c := db.reader()
 	out := []*wharf.RegisteredModel{}
-	err = regQueryEach(ctx, c, plan.query, plan.args, func(s interface{ Scan(...any) error }) error {
+	err = eachRow(ctx, c, plan.query, plan.args, func(s interface{ Scan(...any) error }) error {
 		m, err := scanRegisteredModel(s)
 		if err != nil {
 			return err
@@ -410,7 +410,7 @@ func (db *DB) SearchModelVersions(ctx context.Context, workspace string, q wharf
 	limit, offset := plan.limit, plan.offset
 	c := db.reader()
 	out := []*wharf.ModelVersion{}
-	err = regQueryEach(ctx, c, plan.query, plan.args, func(s interface{ Scan(...any) error }) error {
+	err = eachRow(ctx, c, plan.query, plan.args, func(s interface{ Scan(...any) error }) error {
 		v, err := scanModelVersion(s)
 		if err != nil {
 			return err

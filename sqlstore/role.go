@@ -78,21 +78,12 @@ func (db *DB) ListRoleAssignments(ctx context.Context, f wharf.RoleAssignmentFil
 		q += " AND " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY ra.scope, ra.role_name, ra.principal_id, ra.id"
-	rows, err := db.reader().query(ctx, q, args...)
-	if err != nil {
-		return nil, wrapErr("list role assignments", err)
-	}
-	defer rows.Close()
-	out := []*wharf.RoleAssignment{}
-	for rows.Next() {
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (*wharf.RoleAssignment, error) {
 		var a wharf.RoleAssignment
-		if err := rows.Scan(&a.ID, &a.PrincipalID, &a.PrincipalName, &a.PrincipalType, &a.RoleName, &a.Scope,
-			timeDest{&a.CreatedAt}); err != nil {
-			return nil, wrapErr("list role assignments", err)
-		}
-		out = append(out, &a)
-	}
-	if err := rows.Err(); err != nil {
+		return &a, s.Scan(&a.ID, &a.PrincipalID, &a.PrincipalName, &a.PrincipalType, &a.RoleName, &a.Scope,
+			timeDest{&a.CreatedAt})
+	}, q, args...)
+	if err != nil {
 		return nil, wrapErr("list role assignments", err)
 	}
 	return out, nil

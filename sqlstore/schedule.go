@@ -143,20 +143,7 @@ func (db *DB) UpdateSchedule(ctx context.Context, workspace, name string, fn fun
 }
 
 func querySchedules(ctx context.Context, c conn, q string, args ...any) ([]*wharf.Schedule, error) {
-	rows, err := c.query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*wharf.Schedule{}
-	for rows.Next() {
-		s, err := scanSchedule(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return queryList(ctx, c, scanSchedule, q, args...)
 }
 
 func scanSchedule(row interface{ Scan(...any) error }) (*wharf.Schedule, error) {

@@ -129,21 +129,10 @@ func (db *DB) ListSecrets(ctx context.Context, scope string) ([]*wharf.Secret, e
 }
 
 func (db *DB) listSecrets(ctx context.Context, q string, args ...any) ([]*wharf.Secret, error) {
-	rows, err := db.reader().query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*wharf.Secret{}
-	for rows.Next() {
+	return queryList(ctx, db.reader(), func(row rowScanner) (*wharf.Secret, error) {
 		var s wharf.Secret
-		if err := rows.Scan(&s.Scope, &s.Name, &s.Version, &s.ContentType, &s.Enabled,
-			timeDest{&s.CreatedAt}); err != nil {
-			return nil, err
-		}
-		out = append(out, &s)
-	}
-	return out, rows.Err()
+		return &s, row.Scan(&s.Scope, &s.Name, &s.Version, &s.ContentType, &s.Enabled, timeDest{&s.CreatedAt})
+	}, q, args...)
 }
 
 // DeleteSecret removes every version of the secret.

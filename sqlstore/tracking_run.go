@@ -431,21 +431,17 @@ func logParams(ctx context.Context, c conn, workspace string, expID int64, runID
 	if err != nil || int(n) == len(sorted) {
 		return err
 	}
-	rows, err := c.query(ctx, `SELECT key, value FROM params WHERE run_id = ? AND key IN (`+
-		sqlMarks(len(keys))+`)`, append([]any{runID}, keys...)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	stored := make(map[string]string, len(keys))
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return err
-		}
-		stored[k] = v
-	}
-	if err := rows.Err(); err != nil {
+	err = eachRow(ctx, c, `SELECT key, value FROM params WHERE run_id = ? AND key IN (`+sqlMarks(len(keys))+`)`,
+		append([]any{runID}, keys...), func(s rowScanner) error {
+			var k, v string
+			if err := s.Scan(&k, &v); err != nil {
+				return err
+			}
+			stored[k] = v
+			return nil
+		})
+	if err != nil {
 		return err
 	}
 	for _, p := range params {
@@ -854,21 +850,6 @@ func scanRunMetric(s interface{ Scan(...any) error }) (*wharf.Metric, error) {
 		m.Value = math.NaN()
 	}
 	return m, nil
-}
-
-// eachRow runs a query and calls fn for each row.
-func eachRow(ctx context.Context, c conn, q string, args []any, fn func(s interface{ Scan(...any) error }) error) error {
-	rows, err := c.query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // TrackingRows counts the rows that belong to a workspace's experiments and

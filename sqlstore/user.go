@@ -71,20 +71,8 @@ func (db *DB) FindUser(ctx context.Context, id string) (*wharf.User, error) {
 
 // ListUsers returns every user ordered by user principal name.
 func (db *DB) ListUsers(ctx context.Context) ([]*wharf.User, error) {
-	rows, err := db.reader().query(ctx, `SELECT `+userCols+` FROM users ORDER BY user_principal_name`)
-	if err != nil {
-		return nil, wrapErr("list users", err)
-	}
-	defer rows.Close()
-	out := []*wharf.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, wrapErr("list users", err)
-		}
-		out = append(out, u)
-	}
-	return out, wrapErr("list users", rows.Err())
+	out, err := queryList(ctx, db.reader(), scanUser, `SELECT `+userCols+` FROM users ORDER BY user_principal_name`)
+	return out, wrapErr("list users", err)
 }
 
 // DeleteUser removes the user, its sessions and its role assignments in one

@@ -29,20 +29,8 @@ func (db *DB) FindWorkspace(ctx context.Context, name string) (*wharf.Workspace,
 
 // ListWorkspaces returns every workspace, ordered by name.
 func (db *DB) ListWorkspaces(ctx context.Context) ([]*wharf.Workspace, error) {
-	rows, err := db.reader().query(ctx, `SELECT `+workspaceColumns+` FROM workspaces ORDER BY name`)
+	out, err := queryList(ctx, db.reader(), scanWorkspace, `SELECT `+workspaceColumns+` FROM workspaces ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list workspaces: %w", err)
-	}
-	defer rows.Close()
-	out := []*wharf.Workspace{}
-	for rows.Next() {
-		w, err := scanWorkspace(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list workspaces: %w", err)
-		}
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlstore: list workspaces: %w", err)
 	}
 	return out, nil
