@@ -1,5 +1,5 @@
-"""An SMTP server for tests: aiosmtpd with STARTTLS required and PLAIN
-authentication against one user. Each message is written as a JSON line
+"""An SMTP server for tests: aiosmtpd with STARTTLS and PLAIN
+authentication against one user both required. Each message is written as a JSON line
 to the file named by argv[1]; the port is printed once listening."""
 import json
 import socket
@@ -24,7 +24,10 @@ class Handler:
 
 def authenticate(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login.decode() == user and auth_data.password.decode() == password
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd itself answers a refusal (535), as a real
+    # server does; with its default True it would wait for this function
+    # to have answered, and the client would hang.
+    return AuthResult(success=ok, handled=False)
 
 
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -35,7 +38,7 @@ with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
 c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
-               authenticator=authenticate, auth_require_tls=True)
+               authenticator=authenticate, auth_required=True, auth_require_tls=True)
 c.start()
 print(port, flush=True)
 try:

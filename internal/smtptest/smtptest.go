@@ -1,7 +1,8 @@
 // Package smtptest starts a real SMTP server for tests: aiosmtpd, from the
 // venv scripts/test keeps in .tools (WHARF_TEST_AIOSMTPD), requiring
 // STARTTLS with a certificate of the test's own CA and PLAIN
-// authentication.
+// authentication (mail from a client that has not authenticated is
+// refused).
 package smtptest
 
 import (
