@@ -80,6 +80,7 @@ type Store interface {
 	OnlineEndpointService
 	BatchEndpointService
 	BlobRefService
+	StorageBlobService
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -20,26 +20,39 @@ func (db *DB) PutDatastoreFile(ctx context.Context, f *wharf.DatastoreFile) erro
 	f.Path = p
 	now := db.now()
 	err = db.inTx(ctx, func(c conn) error {
-		if _, err := db.FindDatastore(ctx, f.Workspace, f.Datastore); err != nil {
+		if err := db.putDatastoreFile(ctx, c, f, now); err != nil {
 			return err
 		}
-		_, err := c.exec(ctx, `INSERT INTO datastore_files (workspace, datastore, path, digest, kind, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (workspace, datastore, path) DO UPDATE SET digest = excluded.digest, kind = excluded.kind,
-				created_at = excluded.created_at`,
-			f.Workspace, f.Datastore, f.Path, f.Digest, f.Kind, now.UnixMilli())
-		if err != nil {
-			return err
-		}
-		// What a datastore path of the workspace holds is its content
-		// (see wharf.BlobRefService).
-		return addBlobRefs(ctx, c, f.Workspace, f.Digest)
+		// Content written otherwise than through the Blob API has none
+		// of the properties the old content had.
+		_, err := c.exec(ctx, `DELETE FROM storage_blob_properties WHERE workspace = ? AND datastore = ? AND path = ?`,
+			f.Workspace, f.Datastore, f.Path)
+		return err
 	})
 	if err != nil {
 		return wrapErr("put datastore file", err)
 	}
 	f.CreatedAt = time.UnixMilli(now.UnixMilli()).UTC()
 	return nil
+}
+
+// putDatastoreFile records f at its clean path inside a caller's
+// transaction, with the reference it gives the workspace.
+func (db *DB) putDatastoreFile(ctx context.Context, c conn, f *wharf.DatastoreFile, now time.Time) error {
+	if _, err := db.FindDatastore(ctx, f.Workspace, f.Datastore); err != nil {
+		return err
+	}
+	_, err := c.exec(ctx, `INSERT INTO datastore_files (workspace, datastore, path, digest, kind, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (workspace, datastore, path) DO UPDATE SET digest = excluded.digest, kind = excluded.kind,
+			created_at = excluded.created_at`,
+		f.Workspace, f.Datastore, f.Path, f.Digest, f.Kind, now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	// What a datastore path of the workspace holds is its content
+	// (see wharf.BlobRefService).
+	return addBlobRefs(ctx, c, f.Workspace, f.Digest)
 }
 
 // FindDatastoreFile returns what is stored at a datastore path.

@@ -31,6 +31,7 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"OnlineEndpoints", testOnlineEndpoints},
 		{"BatchEndpoints", testBatchEndpoints},
 		{"BlobRefs", testBlobRefs},
+		{"StorageBlobs", testStorageBlobs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
