@@ -53,7 +53,7 @@ const storageBlobColumns = `f.path, f.digest, f.kind, f.created_at, COALESCE(p.c
 	FROM datastore_files f LEFT JOIN storage_blob_properties p
 		ON p.workspace = f.workspace AND p.datastore = f.datastore AND p.path = f.path`
 
-func scanStorageBlob(sc interface{ Scan(...any) error }, workspace, datastore string) (*wharf.StorageBlob, error) {
+func scanStorageBlob(sc rowScanner, workspace, datastore string) (*wharf.StorageBlob, error) {
 	b := &wharf.StorageBlob{DatastoreFile: wharf.DatastoreFile{Workspace: workspace, Datastore: datastore}}
 	var created, updated int64
 	var md string
@@ -86,23 +86,13 @@ func (db *DB) ListStorageBlobs(ctx context.Context, workspace, datastore, prefix
 	// substr compares characters exactly in both dialects (see
 	// ListDatastoreFiles); so does the marker's comparison once both
 	// sides are the same byte strings, which paths of one file are.
-	rows, err := db.reader().query(ctx, `SELECT `+storageBlobColumns+`
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (*wharf.StorageBlob, error) {
+		return scanStorageBlob(s, workspace, datastore)
+	}, `SELECT `+storageBlobColumns+`
 		WHERE f.workspace = ? AND f.datastore = ? AND f.kind = 'file' AND substr(f.path, 1, ?) = ? AND f.path > ?
 		ORDER BY f.path LIMIT ?`,
 		workspace, datastore, utf8.RuneCountInString(prefix), prefix, marker, limit)
-	if err != nil {
-		return nil, wrapErr("list storage blobs", err)
-	}
-	defer rows.Close()
-	var out []*wharf.StorageBlob
-	for rows.Next() {
-		b, err := scanStorageBlob(rows, workspace, datastore)
-		if err != nil {
-			return nil, wrapErr("list storage blobs", err)
-		}
-		out = append(out, b)
-	}
-	return out, wrapErr("list storage blobs", rows.Err())
+	return out, wrapErr("list storage blobs", err)
 }
 
 // SetStorageBlobMetadata replaces a blob's metadata.
@@ -159,21 +149,11 @@ func (db *DB) StorageBlocks(ctx context.Context, workspace, datastore, path stri
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.reader().query(ctx, `SELECT block_id, digest, size FROM storage_blocks
-		WHERE workspace = ? AND datastore = ? AND path = ?`, workspace, datastore, p)
-	if err != nil {
-		return nil, wrapErr("list storage blocks", err)
-	}
-	defer rows.Close()
-	var out []*wharf.StorageBlock
-	for rows.Next() {
+	out, err := queryList(ctx, db.reader(), func(s rowScanner) (*wharf.StorageBlock, error) {
 		b := &wharf.StorageBlock{Workspace: workspace, Datastore: datastore, Path: p}
-		if err := rows.Scan(&b.ID, &b.Digest, &b.Size); err != nil {
-			return nil, wrapErr("list storage blocks", err)
-		}
-		out = append(out, b)
-	}
-	return out, wrapErr("list storage blocks", rows.Err())
+		return b, s.Scan(&b.ID, &b.Digest, &b.Size)
+	}, `SELECT block_id, digest, size FROM storage_blocks WHERE workspace = ? AND datastore = ? AND path = ?`, workspace, datastore, p)
+	return out, wrapErr("list storage blocks", err)
 }
 
 func metadataJSON(md map[string]string) (string, error) {
