@@ -28,6 +28,29 @@ const (
 	RMSE                          = "rmse"
 )
 
+// Row count metrics, as Azure's monitoring components name them: how
+// many rows of the reference (baseline) and production (target) data a
+// signal read. They have no threshold and always pass.
+const (
+	BaselineRowCount = "BaselineRowCount"
+	TargetRowCount   = "TargetRowCount"
+)
+
+// RowCounts are the row count results of a signal over reference and
+// production; a nil dataset has no result.
+func RowCounts(reference, production Dataset) []Result {
+	var out []Result
+	for _, d := range []struct {
+		metric string
+		data   Dataset
+	}{{BaselineRowCount, reference}, {TargetRowCount, production}} {
+		if d.data != nil {
+			out = append(out, Result{Metric: d.metric, Value: float64(d.data.Rows()), Threshold: math.NaN(), Passed: true})
+		}
+	}
+	return out
+}
+
 // metricAliases are other spellings of metric names that Azure's
 // documents or REST API use.
 var metricAliases = map[string]string{

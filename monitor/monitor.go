@@ -243,7 +243,7 @@ func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult,
 		}
 		return nil, err
 	}
-	return toResults(sig, results), nil
+	return toResults(sig, append(results, drift.RowCounts(reference, production)...)), nil
 }
 
 // toResults are drift's results as a monitor records them; a metric
@@ -587,8 +587,11 @@ func writeTable(w io.Writer, results []wharf.MonitorResult) {
 	fmt.Fprintln(tw, "SIGNAL\tFEATURE\tTYPE\tMETRIC\tVALUE\tTHRESHOLD\tDIRECTION\tRESULT")
 	for _, r := range results {
 		value := fmt.Sprintf("%.6g", r.Value)
-		if math.IsNaN(r.Value) {
+		switch {
+		case math.IsNaN(r.Value):
 			value = "-"
+		case isRowCount(r.Metric):
+			value = fmt.Sprintf("%.0f", r.Value)
 		}
 		result := "pass"
 		if !r.Passed {
@@ -600,6 +603,11 @@ func writeTable(w io.Writer, results []wharf.MonitorResult) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.6g\t%s\t%s\n", r.Signal, r.Feature, r.DataType, r.Metric, value, r.Threshold, r.Direction, result)
 	}
 	tw.Flush()
+}
+
+// isRowCount tells the row count metrics, which have no threshold.
+func isRowCount(metric string) bool {
+	return metric == drift.BaselineRowCount || metric == drift.TargetRowCount
 }
 
 // message is what a run's log and job say of a signal's error: what it

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -161,10 +162,11 @@ create_monitor:
 		t.Errorf("normal traffic breached: %v", tags[wharf.BreachTag])
 	}
 	results := monitorResults(t, job)
-	if len(results) != 2 || results["distance/normalized_wasserstein_distance"]["passed"] != true ||
+	if len(results) != 4 || results["distance/normalized_wasserstein_distance"]["passed"] != true ||
 		results["hour/normalized_wasserstein_distance"]["passed"] != true {
 		t.Fatalf("results over normal traffic: %v", results)
 	}
+	checkRowCounts(t, results, 120, 120)
 
 	// Drifted traffic: the distances grow, the hours stay as they were.
 	send(monitorRows(360, 12))
@@ -179,6 +181,7 @@ create_monitor:
 		t.Errorf("breach tag = %q", msg)
 	}
 	results = monitorResults(t, job)
+	checkRowCounts(t, results, 120, 480)
 	d := results["distance/normalized_wasserstein_distance"]
 	if d["passed"] != false || d["threshold"] != 0.1 || d["direction"] != wharf.HigherIsWorse || d["value"].(float64) <= 0.1 ||
 		results["hour/normalized_wasserstein_distance"]["passed"] != true {
@@ -216,8 +219,15 @@ create_monitor:
 	if err := c.Do(t.Context(), "GET", "/api/v1/workspaces/mlw/schedules/taxi-monitor/results?signal=trips-drift", nil, &hist); err != nil {
 		t.Fatal(err)
 	}
-	if len(hist.Runs) != 2 || hist.Runs[0].Job != breached || len(hist.Runs[0].Results) != 2 || len(hist.Alerts) != 2 || len(hist.Deliveries) != 2 {
+	if len(hist.Runs) != 2 || hist.Runs[0].Job != breached || len(hist.Runs[0].Results) != 4 || len(hist.Alerts) != 2 || len(hist.Deliveries) != 2 {
 		t.Errorf("history = %+v", hist)
+	}
+	if i := slices.IndexFunc(hist.Runs[0].Results, func(r wharf.MonitorResult) bool { return r.Metric == "TargetRowCount" }); i < 0 ||
+		hist.Runs[0].Results[i].Value != 480 {
+		t.Errorf("the history's production row count: %+v", hist.Runs[0].Results)
+	}
+	if v := metricValue(t, e, `wharf_monitor_rows{data="production",monitor="taxi-monitor",signal="trips-drift",workspace="mlw"}`); v != 480 {
+		t.Errorf("wharf_monitor_rows of the production data = %g, want 480", v)
 	}
 	show := e.ok("ml", "schedule", "show", "-n", "taxi-monitor", "-w", "mlw")
 	if !strings.Contains(show, `"monitor_results"`) || !strings.Contains(show, "normalized_wasserstein_distance") {
@@ -241,7 +251,7 @@ create_monitor:
 	e.srv = m
 	t.Setenv("WHARF_URL", m.HTTP.URL)
 	job = waitMonitorJob(t, e, breached)
-	if job["status"] != "Completed" || len(monitorResults(t, job)) != 2 {
+	if job["status"] != "Completed" || len(monitorResults(t, job)) != 4 {
 		t.Fatalf("re-run after restart: %v: %v", job["status"], job["error"])
 	}
 	if err := (&alert.Dispatcher{Store: m.DB}).DeliverDue(t.Context()); err != nil {
@@ -254,6 +264,16 @@ create_monitor:
 		t.Errorf("webhooks after restart = %d, want 1", n)
 	}
 	os.Remove(pw)
+}
+
+// checkRowCounts checks a monitor job's row counts, as Azure names them:
+// the reference's and the production window's.
+func checkRowCounts(t *testing.T, results map[string]map[string]any, reference, production float64) {
+	t.Helper()
+	b, p := results["/BaselineRowCount"], results["/TargetRowCount"]
+	if b == nil || p == nil || b["value"] != reference || p["value"] != production || b["passed"] != true || p["passed"] != true {
+		t.Errorf("row counts: reference %v, production %v; want %g and %g", b, p, reference, production)
+	}
 }
 
 // triggerMonitor fires the monitor once and returns its job's name.
