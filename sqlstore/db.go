@@ -75,6 +75,10 @@ type DB struct {
 	// statistics paces the checks of PostgreSQL's planner statistics
 	// before a run search (see freshenStatistics).
 	statistics statisticsCheck
+
+	// prepared holds multi-row statements prepared on the write handle
+	// (see rowStatements).
+	prepared preparedRows
 }
 
 var _ wharf.Store = (*DB)(nil)
@@ -105,6 +109,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // SQLite, the last connection to close is the writer, which checkpoints
 // the WAL.
 func (db *DB) Close() error {
+	db.prepared.closeAll()
 	var errs []error
 	if db.read != db.write {
 		errs = append(errs, db.read.Close())

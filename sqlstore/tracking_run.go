@@ -310,6 +310,12 @@ func (db *DB) LogBatch(ctx context.Context, workspace, runID string, metrics []*
 	if err != nil {
 		return err
 	}
+	var writes *metricWrites
+	if len(metrics) > 0 {
+		if writes, err = db.metricWrites(ctx); err != nil {
+			return wrapErr("log batch", err)
+		}
+	}
 	err = db.inTx(ctx, func(c conn) error {
 		expID, err := activeRun(ctx, c, workspace, runID)
 		if err != nil {
@@ -318,7 +324,7 @@ func (db *DB) LogBatch(ctx context.Context, workspace, runID string, metrics []*
 		if err := logParams(ctx, c, workspace, expID, runID, params); err != nil {
 			return err
 		}
-		if err := logMetrics(ctx, c, workspace, expID, runID, metrics); err != nil {
+		if err := logMetrics(ctx, c, writes, workspace, expID, runID, metrics); err != nil {
 			return err
 		}
 		if err := logModelMetrics(ctx, c, workspace, expID, runID, metrics); err != nil {
@@ -487,11 +493,52 @@ const latestMetricNewer = `excluded.step > latest_metrics.step
 		OR (excluded.timestamp = latest_metrics.timestamp AND NOT excluded.is_nan
 			AND (latest_metrics.is_nan OR excluded.value > latest_metrics.value))))`
 
+// insertMetricsSQL and upsertLatestMetricsSQL write rows of metric
+// history and of latest values.
+func insertMetricsSQL(rows int) string {
+	return `INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan,
+		model_id, dataset_name, dataset_digest) VALUES ` + sqlRows(rows, 9) + `
+		ON CONFLICT DO NOTHING`
+}
+
+func upsertLatestMetricsSQL(rows int) string {
+	return `INSERT INTO latest_metrics (run_id, workspace, experiment_id, key, value,
+		is_nan, timestamp, step) VALUES ` + sqlRows(rows, 8) + `
+		ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
+			timestamp = excluded.timestamp, step = excluded.step
+		WHERE ` + latestMetricNewer
+}
+
+// metricWrites are logMetrics' statements prepared on SQLite, where the
+// driver would otherwise compile every batch's statements anew. On
+// PostgreSQL pgx keeps prepared statements per connection itself, and
+// metricWrites is nil.
+type metricWrites struct {
+	history, latest *rowStatements
+}
+
+// metricWrites returns the prepared statements of logMetrics, nil on
+// PostgreSQL; call it before the transaction that uses them.
+func (db *DB) metricWrites(ctx context.Context) (*metricWrites, error) {
+	if !db.isSQLite() {
+		return nil, nil
+	}
+	history, err := db.rowStatements(ctx, "metrics", insertMetricsSQL)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := db.rowStatements(ctx, "latest_metrics", upsertLatestMetricsSQL)
+	if err != nil {
+		return nil, err
+	}
+	return &metricWrites{history: history, latest: latest}, nil
+}
+
 // logMetrics appends metrics to the history, dropping exact repeats as
 // MLflow does, and moves latest_metrics forward: the batch's best value per
 // key is computed here, and the upsert keeps whichever of it and the
-// stored value is newer.
-func logMetrics(ctx context.Context, c conn, workspace string, expID int64, runID string, metrics []*wharf.Metric) error {
+// stored value is newer. w is metricWrites' statements, nil on PostgreSQL.
+func logMetrics(ctx context.Context, c conn, w *metricWrites, workspace string, expID int64, runID string, metrics []*wharf.Metric) error {
 	if len(metrics) == 0 {
 		return nil
 	}
@@ -503,22 +550,21 @@ func logMetrics(ctx context.Context, c conn, workspace string, expID int64, runI
 	}
 	sorted := slices.Clone(metrics)
 	slices.SortStableFunc(sorted, func(a, b *wharf.Metric) int { return strings.Compare(a.Key, b.Key) })
-	if err := insertMetrics(ctx, c, runID, sorted); err != nil {
+	if err := insertMetrics(ctx, c, w, runID, sorted); err != nil {
 		return err
 	}
 	keys := sortedMapKeys(latest)
-	for chunk := range sqlChunks(keys, loadChunk) {
-		args := make([]any, 0, 8*len(chunk))
-		for _, k := range chunk {
-			m := latest[k]
-			v, isNaN := storedMetricValue(m.Value)
-			args = append(args, runID, workspace, expID, k, v, isNaN, m.Timestamp, m.Step)
-		}
-		if _, err := c.exec(ctx, `INSERT INTO latest_metrics (run_id, workspace, experiment_id, key, value,
-			is_nan, timestamp, step) VALUES `+sqlRows(len(chunk), 8)+`
-			ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
-				timestamp = excluded.timestamp, step = excluded.step
-			WHERE `+latestMetricNewer, args...); err != nil {
+	args := make([]any, 0, 8*len(keys))
+	for _, k := range keys {
+		m := latest[k]
+		v, isNaN := storedMetricValue(m.Value)
+		args = append(args, runID, workspace, expID, k, v, isNaN, m.Timestamp, m.Step)
+	}
+	if w != nil {
+		return w.latest.exec(ctx, c, 8, args)
+	}
+	for chunk := range sqlChunks(args, 8*loadChunk) {
+		if _, err := c.exec(ctx, upsertLatestMetricsSQL(len(chunk)/8), chunk...); err != nil {
 			return err
 		}
 	}
@@ -548,25 +594,18 @@ func logModelMetrics(ctx context.Context, c conn, workspace string, expID int64,
 	return nil
 }
 
-// insertMetrics appends metrics to the history: on SQLite with multi-row
-// inserts; on PostgreSQL with one array per column, one statement of nine
-// parameters however many metrics, which it parses, plans and binds
-// faster than nine parameters per row.
-func insertMetrics(ctx context.Context, c conn, runID string, metrics []*wharf.Metric) error {
-	if c.db.isSQLite() {
-		for chunk := range sqlChunks(metrics, loadChunk) {
-			args := make([]any, 0, 9*len(chunk))
-			for _, m := range chunk {
-				v, isNaN := storedMetricValue(m.Value)
-				args = append(args, runID, m.Key, m.Step, m.Timestamp, v, isNaN, m.ModelID, m.DatasetName, m.DatasetDigest)
-			}
-			if _, err := c.exec(ctx, `INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan,
-				model_id, dataset_name, dataset_digest) VALUES `+sqlRows(len(chunk), 9)+`
-				ON CONFLICT DO NOTHING`, args...); err != nil {
-				return err
-			}
+// insertMetrics appends metrics to the history: on SQLite by w's prepared
+// multi-row inserts; on PostgreSQL with one array per column, one
+// statement of nine parameters however many metrics, which it parses,
+// plans and binds faster than nine parameters per row.
+func insertMetrics(ctx context.Context, c conn, w *metricWrites, runID string, metrics []*wharf.Metric) error {
+	if w != nil {
+		args := make([]any, 0, 9*len(metrics))
+		for _, m := range metrics {
+			v, isNaN := storedMetricValue(m.Value)
+			args = append(args, runID, m.Key, m.Step, m.Timestamp, v, isNaN, m.ModelID, m.DatasetName, m.DatasetDigest)
 		}
-		return nil
+		return w.history.exec(ctx, c, 9, args)
 	}
 	n := len(metrics)
 	keys, models, names, digests := make([]string, n), make([]string, n), make([]string, n), make([]string, n)

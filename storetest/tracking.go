@@ -31,6 +31,7 @@ func RunTracking(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"LogBatchLimits", testLogBatchLimits},
 		{"LatestMetric", testLatestMetric},
 		{"MetricHistory", testMetricHistory},
+		{"LogBatchSizes", testLogBatchSizes},
 		{"RunTags", testRunTags},
 		{"InputsOutputs", testInputsOutputs},
 		{"ModelInputs", testModelInputs},
@@ -770,6 +771,43 @@ func testLatestMetric(t *testing.T, open Opener) {
 	}
 	if nans != 2 || infs != 2 {
 		t.Errorf("history holds %d NaN and %d infinite values, want 2 and 2", nans, infs)
+	}
+}
+
+// testLogBatchSizes logs batches of every size a store might split
+// differently (one row, powers of two and their neighbours, the limit),
+// each key with its own number of steps, and reads every row back.
+func testLogBatchSizes(t *testing.T, open Opener) {
+	_, ts := openTracking(t, open, "ws")
+	e := mkExperiment(t, ts, "ws", "exp")
+	r := mkRun(t, ts, "ws", e.ID, "run")
+	sizes := []int{1, 2, 3, 7, 8, 9, 255, 256, 257, 511, 512, 513, 777, 999, 1000}
+	for _, n := range sizes {
+		key := fmt.Sprintf("size_%04d", n)
+		batch := make([]*wharf.Metric, n)
+		for i := range batch {
+			// Steps in reverse, so the latest value is the first row.
+			batch[i] = metric(key, float64(i)/3, int64(5000+i), int64(n-1-i))
+		}
+		logMetrics(t, ts, "ws", r.ID, batch...)
+		hist, _, err := ts.MetricHistory(ctx(t), "ws", r.ID, key, 0, "")
+		must(t, err)
+		if len(hist) != n {
+			t.Fatalf("a batch of %d metrics left %d in the history", n, len(hist))
+		}
+		for _, m := range hist {
+			i := int(int64(n-1) - m.Step)
+			if m.Value != float64(i)/3 || m.Timestamp != int64(5000+i) {
+				t.Fatalf("batch of %d: step %d stored as value %v at %d, want %v at %d",
+					n, m.Step, m.Value, m.Timestamp, float64(i)/3, 5000+i)
+			}
+		}
+		if l := latest(findRun(t, ts, "ws", r.ID), key); l == nil || l.Step != int64(n-1) || l.Value != 0 {
+			t.Fatalf("batch of %d: latest %+v, want step %d value 0", n, l, n-1)
+		}
+	}
+	if got := findRun(t, ts, "ws", r.ID); len(got.Metrics) != len(sizes) {
+		t.Fatalf("run has %d latest metrics, want %d", len(got.Metrics), len(sizes))
 	}
 }
 
