@@ -134,17 +134,27 @@ func eachRow(ctx context.Context, c conn, query string, args []any, fn func(rowS
 	return rows.Err()
 }
 
-func (db *DB) deleteDoc(ctx context.Context, r docRow, notFound error) error {
-	res, err := db.writer().exec(ctx, `DELETE FROM `+r.table+` WHERE `+r.where(), r.vals...)
+// mustChange runs a statement that must change a row and returns unchanged
+// when it changed none: an UPDATE or DELETE by key learns that the key is
+// absent, and an upsert with a condition that the condition failed, only
+// from its count of changed rows.
+func mustChange(ctx context.Context, c conn, unchanged error, query string, args ...any) error {
+	res, err := c.exec(ctx, query, args...)
 	if err != nil {
 		return err
 	}
-	if n, err := rowsAffected(res); err != nil {
+	n, err := rowsAffected(res)
+	if err != nil {
 		return err
-	} else if n == 0 {
-		return notFound
+	}
+	if n == 0 {
+		return unchanged
 	}
 	return nil
+}
+
+func (db *DB) deleteDoc(ctx context.Context, r docRow, notFound error) error {
+	return mustChange(ctx, db.writer(), notFound, `DELETE FROM `+r.table+` WHERE `+r.where(), r.vals...)
 }
 
 func batchEndpointRow(ws, name string) docRow {
@@ -213,16 +223,8 @@ func (db *DB) DeleteBatchEndpoint(ctx context.Context, workspace, name string) e
 		if _, err := c.exec(ctx, `DELETE FROM batch_deployments WHERE workspace = ? AND endpoint = ?`, workspace, name); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM batch_endpoints WHERE workspace = ? AND name = ?`, workspace, name)
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return errBatchEndpoint(workspace, name)
-		}
-		return nil
+		return mustChange(ctx, c, errBatchEndpoint(workspace, name),
+			`DELETE FROM batch_endpoints WHERE workspace = ? AND name = ?`, workspace, name)
 	})
 	return wrapErr("delete batch endpoint", err)
 }

@@ -92,18 +92,8 @@ func (db *DB) PutCompute(ctx context.Context, cp *wharf.Compute) (bool, error) {
 
 // DeleteCompute removes a compute.
 func (db *DB) DeleteCompute(ctx context.Context, workspace, name string) error {
-	res, err := db.writer().exec(ctx, `DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name)
-	if err != nil {
-		return wrapErr("delete compute", err)
-	}
-	n, err := rowsAffected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return wharf.Errorf(wharf.ENOTFOUND, "compute %q not found in workspace %q", name, workspace)
-	}
-	return nil
+	return wrapErr("delete compute", mustChange(ctx, db.writer(), wharf.Errorf(wharf.ENOTFOUND, "compute %q not found in workspace %q", name, workspace),
+		`DELETE FROM computes WHERE workspace = ? AND name = ?`, workspace, name))
 }
 
 func scanCompute(s interface{ Scan(...any) error }) (*wharf.Compute, error) {

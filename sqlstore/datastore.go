@@ -100,18 +100,8 @@ func (db *DB) PutDatastore(ctx context.Context, d *wharf.Datastore) (bool, error
 
 // DeleteDatastore removes a datastore.
 func (db *DB) DeleteDatastore(ctx context.Context, workspace, name string) error {
-	res, err := db.writer().exec(ctx, `DELETE FROM datastores WHERE workspace = ? AND name = ?`, workspace, name)
-	if err != nil {
-		return wrapErr("delete datastore", err)
-	}
-	n, err := rowsAffected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return wharf.Errorf(wharf.ENOTFOUND, "datastore %q not found in workspace %q", name, workspace)
-	}
-	return nil
+	return wrapErr("delete datastore", mustChange(ctx, db.writer(), wharf.Errorf(wharf.ENOTFOUND, "datastore %q not found in workspace %q", name, workspace),
+		`DELETE FROM datastores WHERE workspace = ? AND name = ?`, workspace, name))
 }
 
 func scanDatastore(s interface{ Scan(...any) error }) (*wharf.Datastore, error) {

@@ -105,16 +105,8 @@ func (db *DB) DeleteOnlineEndpoint(ctx context.Context, workspace, name string) 
 		if _, err := c.exec(ctx, `DELETE FROM online_deployments WHERE workspace = ? AND endpoint = ?`, workspace, name); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM online_endpoints WHERE workspace = ? AND name = ?`, workspace, name)
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "online endpoint %q not found in workspace %q", name, workspace)
-		}
-		return nil
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "online endpoint %q not found in workspace %q", name, workspace),
+			`DELETE FROM online_endpoints WHERE workspace = ? AND name = ?`, workspace, name)
 	})
 	return wrapErr("delete online endpoint", err)
 }
@@ -215,14 +207,10 @@ func (db *DB) DeleteOnlineDeployment(ctx context.Context, workspace, endpoint, n
 		if e.Traffic[name] > 0 || e.MirrorTraffic[name] > 0 {
 			return wharf.Errorf(wharf.ECONFLICT, "deployment %s still takes traffic on endpoint %s; shift its traffic to 0 first", name, endpoint)
 		}
-		res, err := c.exec(ctx, `DELETE FROM online_deployments WHERE workspace = ? AND endpoint = ? AND name = ?`, workspace, endpoint, name)
+		err = mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "deployment %q not found in online endpoint %q", name, endpoint),
+			`DELETE FROM online_deployments WHERE workspace = ? AND endpoint = ? AND name = ?`, workspace, endpoint, name)
 		if err != nil {
 			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "deployment %q not found in online endpoint %q", name, endpoint)
 		}
 		if _, ok := e.Traffic[name]; ok {
 			delete(e.Traffic, name)

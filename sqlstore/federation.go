@@ -15,18 +15,8 @@ const fedColumns = `id, principal_id, name, issuer, subject, audience, descripti
 // one after the other and the count limit holds (a row lock in PostgreSQL,
 // the database write lock in SQLite). ENOTFOUND without the principal.
 func lockPrincipal(ctx context.Context, c conn, appID string) error {
-	res, err := c.exec(ctx, `UPDATE service_principals SET app_id = app_id WHERE app_id = ?`, appID)
-	if err != nil {
-		return err
-	}
-	n, err := rowsAffected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return wharf.Errorf(wharf.ENOTFOUND, "service principal %q not found", appID)
-	}
-	return nil
+	return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "service principal %q not found", appID),
+		`UPDATE service_principals SET app_id = app_id WHERE app_id = ?`, appID)
 }
 
 // fedConflict checks the rules Entra ID enforces on a principal's federated
@@ -174,20 +164,10 @@ func (db *DB) DeleteFederatedCredential(ctx context.Context, appID, idOrName str
 		if err := mustPrincipal(ctx, c, appID); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM federated_credentials WHERE principal_id = ? AND id = (
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "federated credential %q not found for service principal %q", idOrName, appID),
+			`DELETE FROM federated_credentials WHERE principal_id = ? AND id = (
 			SELECT id FROM federated_credentials WHERE principal_id = ? AND (id = ? OR name = ?)
 			ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1)`, appID, appID, idOrName, idOrName, idOrName)
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "federated credential %q not found for service principal %q", idOrName, appID)
-		}
-		return nil
 	})
 	return wrapErr("delete federated credential", err)
 }

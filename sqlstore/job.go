@@ -199,14 +199,10 @@ func (db *DB) UpdateJob(ctx context.Context, workspace, name string, fn func(j *
 	err := db.inTx(ctx, func(c conn) error {
 		// The no-op update takes the row lock on PostgreSQL before the
 		// read; SQLite's write transaction already excludes other writers.
-		res, err := c.exec(ctx, `UPDATE jobs SET seq = seq WHERE workspace = ? AND name = ?`, workspace, name)
+		err := mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "job %q not found in workspace %q", name, workspace),
+			`UPDATE jobs SET seq = seq WHERE workspace = ? AND name = ?`, workspace, name)
 		if err != nil {
 			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "job %q not found in workspace %q", name, workspace)
 		}
 		j, err := scanJob(c.queryRow(ctx, `SELECT workspace, doc FROM jobs WHERE workspace = ? AND name = ?`,
 			workspace, name))

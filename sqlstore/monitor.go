@@ -174,15 +174,11 @@ func (db *DB) DueAlerts(ctx context.Context, now time.Time, limit int) ([]*wharf
 // RecordAlertDelivery records one attempt and the alert's state after it.
 func (db *DB) RecordAlertDelivery(ctx context.Context, a *wharf.MonitorAlert, d *wharf.AlertDelivery) error {
 	err := db.inTx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `UPDATE monitor_alerts SET attempts = ?, next_attempt = ?, delivered_at = ?, failed_at = ?, last_error = ?
+		err := mustChange(ctx, c, wharf.Errorf(wharf.ECONFLICT, "alert %d is already delivered or gone", a.ID),
+			`UPDATE monitor_alerts SET attempts = ?, next_attempt = ?, delivered_at = ?, failed_at = ?, last_error = ?
 			WHERE id = ? AND delivered_at = 0`, a.Attempts, a.NextAttempt.UnixMilli(), msOf(a.DeliveredAt), msOf(a.FailedAt), a.LastError, a.ID)
 		if err != nil {
 			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return wharf.Errorf(wharf.ECONFLICT, "alert %d is already delivered or gone", a.ID)
 		}
 		_, err = c.exec(ctx, `INSERT INTO monitor_alert_deliveries (alert_id, attempt, time, status, error) VALUES (?, ?, ?, ?, ?)`,
 			d.AlertID, d.Attempt, d.Time.UnixMilli(), d.Status, d.Error)

@@ -90,18 +90,8 @@ func (db *DB) DeleteServicePrincipal(ctx context.Context, appID string) error {
 				return err
 			}
 		}
-		res, err := c.exec(ctx, `DELETE FROM service_principals WHERE app_id = ?`, appID)
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "service principal %q not found", appID)
-		}
-		return nil
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "service principal %q not found", appID),
+			`DELETE FROM service_principals WHERE app_id = ?`, appID)
 	})
 	return wrapErr("delete service principal", err)
 }
@@ -166,19 +156,9 @@ func (db *DB) DeleteCredential(ctx context.Context, appID, keyID string) error {
 		if err := mustPrincipal(ctx, c, appID); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM password_credentials WHERE principal_id = ? AND key_id = ?`,
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "credential %q not found for service principal %q", keyID, appID),
+			`DELETE FROM password_credentials WHERE principal_id = ? AND key_id = ?`,
 			appID, keyID)
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "credential %q not found for service principal %q", keyID, appID)
-		}
-		return nil
 	})
 	return wrapErr("delete credential", err)
 }

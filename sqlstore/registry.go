@@ -230,19 +230,9 @@ func (db *DB) RenameRegisteredModel(ctx context.Context, workspace, name, newNam
 // transaction already excludes every other writer. (SQLite has no SELECT
 // ... FOR UPDATE, hence an update.)
 func touchRegisteredModel(ctx context.Context, c conn, workspace, name string, now int64) error {
-	res, err := c.exec(ctx, `UPDATE registered_models SET last_updated_time = ?
+	return mustChange(ctx, c, errModelNotFound(name),
+		`UPDATE registered_models SET last_updated_time = ?
 		WHERE workspace = ? AND name = ?`, now, workspace, name)
-	if err != nil {
-		return err
-	}
-	n, err := rowsAffected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errModelNotFound(name)
-	}
-	return nil
 }
 
 // UpdateRegisteredModel sets the model's description.
@@ -250,15 +240,10 @@ func (db *DB) UpdateRegisteredModel(ctx context.Context, workspace, name, descri
 	now := db.registryMillis()
 	var m *wharf.RegisteredModel
 	err := db.inTx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `UPDATE registered_models SET description = ?, last_updated_time = ?
+		err := mustChange(ctx, c, errModelNotFound(name),
+			`UPDATE registered_models SET description = ?, last_updated_time = ?
 			WHERE workspace = ? AND name = ?`, description, now, workspace, name)
 		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil || n == 0 {
-			if err == nil {
-				err = errModelNotFound(name)
-			}
 			return err
 		}
 		m, err = loadRegisteredModel(ctx, c, workspace, name)
@@ -521,15 +506,10 @@ func (db *DB) UpdateModelVersion(ctx context.Context, workspace, name string, ve
 	now := db.registryMillis()
 	var v *wharf.ModelVersion
 	err := db.inTx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `UPDATE model_versions SET description = ?, last_updated_time = ?
+		err := mustChange(ctx, c, errVersionNotFound(name, version),
+			`UPDATE model_versions SET description = ?, last_updated_time = ?
 			WHERE workspace = ? AND name = ? AND version = ?`, description, now, workspace, name, version)
 		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil || n == 0 {
-			if err == nil {
-				err = errVersionNotFound(name, version)
-			}
 			return err
 		}
 		v, err = loadModelVersion(ctx, c, workspace, name, version)
@@ -557,16 +537,9 @@ func (db *DB) DeleteModelVersion(ctx context.Context, workspace, name string, ve
 				return err
 			}
 		}
-		res, err := c.exec(ctx, `DELETE FROM model_versions WHERE workspace = ? AND name = ? AND version = ?`,
+		return mustChange(ctx, c, errVersionNotFound(name, version),
+			`DELETE FROM model_versions WHERE workspace = ? AND name = ? AND version = ?`,
 			workspace, name, version)
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err == nil && n == 0 {
-			err = errVersionNotFound(name, version)
-		}
-		return err
 	})
 	return wrapErr("delete model version", err)
 }
@@ -596,15 +569,10 @@ func (db *DB) TransitionModelVersionStage(ctx context.Context, workspace, name s
 			}
 			return err
 		}
-		res, err := c.exec(ctx, `UPDATE model_versions SET current_stage = ?, last_updated_time = ?
+		err := mustChange(ctx, c, errVersionNotFound(name, version),
+			`UPDATE model_versions SET current_stage = ?, last_updated_time = ?
 			WHERE workspace = ? AND name = ? AND version = ?`, stage, now, workspace, name, version)
 		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil || n == 0 {
-			if err == nil {
-				err = errVersionNotFound(name, version)
-			}
 			return err
 		}
 		if archiveExisting {

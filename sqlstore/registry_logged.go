@@ -162,15 +162,10 @@ func (db *DB) FinalizeLoggedModel(ctx context.Context, workspace, id, status, me
 	now := db.registryMillis()
 	var m *wharf.LoggedModel
 	err := db.inTx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `UPDATE logged_models SET status = ?, status_message = ?, last_updated_time = ?
+		err := mustChange(ctx, c, errLoggedModelNotFound(id),
+			`UPDATE logged_models SET status = ?, status_message = ?, last_updated_time = ?
 			WHERE workspace = ? AND model_id = ?`, status, message, now, workspace, id)
 		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil || n == 0 {
-			if err == nil {
-				err = errLoggedModelNotFound(id)
-			}
 			return err
 		}
 		m, err = loadLoggedModel(ctx, c, workspace, id)
@@ -221,16 +216,9 @@ func (db *DB) DeleteLoggedModelTag(ctx context.Context, workspace, id, key strin
 		if err := mustLoggedModel(ctx, c, workspace, id); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM logged_model_tags WHERE workspace = ? AND model_id = ? AND key = ?`,
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "No tag with key '%s' found for model with ID '%s'.", key, id),
+			`DELETE FROM logged_model_tags WHERE workspace = ? AND model_id = ? AND key = ?`,
 			workspace, id, key)
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err == nil && n == 0 {
-			err = wharf.Errorf(wharf.ENOTFOUND, "No tag with key '%s' found for model with ID '%s'.", key, id)
-		}
-		return err
 	})
 	return wrapErr("delete logged model tag", err)
 }
@@ -289,15 +277,8 @@ func (db *DB) DeleteLoggedModel(ctx context.Context, workspace, id string) error
 				return err
 			}
 		}
-		res, err := c.exec(ctx, `DELETE FROM logged_models WHERE workspace = ? AND model_id = ?`, workspace, id)
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err == nil && n == 0 {
-			err = errLoggedModelNotFound(id)
-		}
-		return err
+		return mustChange(ctx, c, errLoggedModelNotFound(id),
+			`DELETE FROM logged_models WHERE workspace = ? AND model_id = ?`, workspace, id)
 	})
 	return wrapErr("delete logged model", err)
 }

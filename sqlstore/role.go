@@ -91,18 +91,8 @@ func (db *DB) ListRoleAssignments(ctx context.Context, f wharf.RoleAssignmentFil
 
 // DeleteRoleAssignment removes the assignment with that id.
 func (db *DB) DeleteRoleAssignment(ctx context.Context, id string) error {
-	res, err := db.writer().exec(ctx, `DELETE FROM role_assignments WHERE id = ?`, id)
-	if err != nil {
-		return wrapErr("delete role assignment", err)
-	}
-	n, err := rowsAffected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return wharf.Errorf(wharf.ENOTFOUND, "role assignment %q not found", id)
-	}
-	return nil
+	return wrapErr("delete role assignment", mustChange(ctx, db.writer(), wharf.Errorf(wharf.ENOTFOUND, "role assignment %q not found", id),
+		`DELETE FROM role_assignments WHERE id = ?`, id))
 }
 
 // principalName returns the name and type of the principal a role

@@ -85,16 +85,8 @@ func (db *DB) ListSchedules(ctx context.Context, workspace string) ([]*wharf.Sch
 
 // DeleteSchedule removes a schedule.
 func (db *DB) DeleteSchedule(ctx context.Context, workspace, name string) error {
-	res, err := db.writer().exec(ctx, `DELETE FROM schedules WHERE workspace = ? AND name = ?`, workspace, name)
-	if err != nil {
-		return wrapErr("delete schedule", err)
-	}
-	if n, err := rowsAffected(res); err != nil {
-		return wrapErr("delete schedule", err)
-	} else if n == 0 {
-		return wharf.Errorf(wharf.ENOTFOUND, "schedule %q not found in workspace %q", name, workspace)
-	}
-	return nil
+	return wrapErr("delete schedule", mustChange(ctx, db.writer(), wharf.Errorf(wharf.ENOTFOUND, "schedule %q not found in workspace %q", name, workspace),
+		`DELETE FROM schedules WHERE workspace = ? AND name = ?`, workspace, name))
 }
 
 // DueSchedules returns the enabled schedules due at now.
@@ -108,14 +100,10 @@ func (db *DB) DueSchedules(ctx context.Context, now time.Time) ([]*wharf.Schedul
 func (db *DB) UpdateSchedule(ctx context.Context, workspace, name string, fn func(s *wharf.Schedule) error) (*wharf.Schedule, error) {
 	var out *wharf.Schedule
 	err := db.inTx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `UPDATE schedules SET next_run = next_run WHERE workspace = ? AND name = ?`, workspace, name)
+		err := mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "schedule %q not found in workspace %q", name, workspace),
+			`UPDATE schedules SET next_run = next_run WHERE workspace = ? AND name = ?`, workspace, name)
 		if err != nil {
 			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "schedule %q not found in workspace %q", name, workspace)
 		}
 		s, err := scanSchedule(c.queryRow(ctx, `SELECT workspace, doc FROM schedules WHERE workspace = ? AND name = ?`, workspace, name))
 		if err != nil {

@@ -137,18 +137,8 @@ func (db *DB) listSecrets(ctx context.Context, q string, args ...any) ([]*wharf.
 
 // DeleteSecret removes every version of the secret.
 func (db *DB) DeleteSecret(ctx context.Context, scope, name string) error {
-	res, err := db.writer().exec(ctx, `DELETE FROM secrets WHERE scope = ? AND name = ?`, scope, name)
-	if err != nil {
-		return wrapErr("delete secret", err)
-	}
-	n, err := rowsAffected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return wharf.Errorf(wharf.ENOTFOUND, "secret %q not found in scope %q", name, scope)
-	}
-	return nil
+	return wrapErr("delete secret", mustChange(ctx, db.writer(), wharf.Errorf(wharf.ENOTFOUND, "secret %q not found in scope %q", name, scope),
+		`DELETE FROM secrets WHERE scope = ? AND name = ?`, scope, name))
 }
 
 // RawSecretValue returns the stored (sealed) bytes of one secret version,

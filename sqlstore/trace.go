@@ -114,7 +114,8 @@ func (db *DB) CreateTrace(ctx context.Context, t *wharf.Trace) error {
 			t.Tags = map[string]string{}
 		}
 		t.Tags[wharf.TraceArtifactLocationTag] = traceArtifactLocation(location, t.ID)
-		res, err := c.exec(ctx, `INSERT INTO traces (`+traceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		err = mustChange(ctx, c, wharf.Errorf(wharf.ECONFLICT, "Trace with ID '%s' already exists in another experiment", t.ID),
+			`INSERT INTO traces (`+traceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace, trace_id) DO UPDATE SET client_request_id = excluded.client_request_id,
 				request_time = excluded.request_time, execution_time = excluded.execution_time,
 				state = excluded.state, request_preview = excluded.request_preview,
@@ -124,11 +125,6 @@ func (db *DB) CreateTrace(ctx context.Context, t *wharf.Trace) error {
 			t.State, t.RequestPreview, t.ResponsePreview)
 		if err != nil {
 			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return wharf.Errorf(wharf.ECONFLICT, "Trace with ID '%s' already exists in another experiment", t.ID)
 		}
 		if err := upsertTraceKV(ctx, c, "trace_tags", t.Workspace, t.ID, t.Tags); err != nil {
 			return err
@@ -279,15 +275,11 @@ func (db *DB) EndTrace(ctx context.Context, workspace, id string, endTime int64,
 	}
 	var out *wharf.Trace
 	err := db.inTx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `UPDATE traces SET execution_time = ? - request_time, state = ?
+		err := mustChange(ctx, c, errTraceNotFound(id),
+			`UPDATE traces SET execution_time = ? - request_time, state = ?
 			WHERE workspace = ? AND trace_id = ?`, endTime, state, workspace, id)
 		if err != nil {
 			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return errTraceNotFound(id)
 		}
 		if err := upsertTraceKV(ctx, c, "trace_tags", workspace, id, tags); err != nil {
 			return err
@@ -332,17 +324,9 @@ func (db *DB) DeleteTraceTag(ctx context.Context, workspace, id, key string) err
 		if err := mustTrace(ctx, c, workspace, id); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM trace_tags WHERE workspace = ? AND trace_id = ? AND key = ?`,
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "No trace tag with key '%s' for trace with ID '%s'", key, id),
+			`DELETE FROM trace_tags WHERE workspace = ? AND trace_id = ? AND key = ?`,
 			workspace, id, key)
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "No trace tag with key '%s' for trace with ID '%s'", key, id)
-		}
-		return nil
 	})
 	return wrapErr("delete trace tag", err)
 }
@@ -483,17 +467,9 @@ func (db *DB) DeleteAssessment(ctx context.Context, workspace, traceID, id strin
 		if err := mustTrace(ctx, c, workspace, traceID); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM trace_assessments WHERE workspace = ? AND trace_id = ? AND assessment_id = ?`,
+		return mustChange(ctx, c, errAssessmentNotFound(traceID, id),
+			`DELETE FROM trace_assessments WHERE workspace = ? AND trace_id = ? AND assessment_id = ?`,
 			workspace, traceID, id)
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return errAssessmentNotFound(traceID, id)
-		}
-		return nil
 	})
 	return wrapErr("delete assessment", err)
 }

@@ -355,18 +355,9 @@ func (db *DB) DeleteExperimentTag(ctx context.Context, workspace, id, key string
 		if err := activeExperiment(ctx, c, workspace, n); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM experiment_tags
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "No tag with name: %s in experiment with id %s", key, id),
+			`DELETE FROM experiment_tags
 			WHERE workspace = ? AND experiment_id = ? AND key = ?`, workspace, n, key)
-		if err != nil {
-			return err
-		}
-		if k, err := rowsAffected(res); err != nil || k == 0 {
-			if err != nil {
-				return err
-			}
-			return wharf.Errorf(wharf.ENOTFOUND, "No tag with name: %s in experiment with id %s", key, id)
-		}
-		return nil
 	})
 	return wrapErr("delete experiment tag", err)
 }

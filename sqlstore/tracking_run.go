@@ -266,19 +266,9 @@ func (db *DB) SetRunLifecycle(ctx context.Context, workspace, runID, stage strin
 	if stage != wharf.LifecycleActive && stage != wharf.LifecycleDeleted {
 		return wharf.Errorf(wharf.EINVALID, "Invalid lifecycle stage '%s'", stage)
 	}
-	res, err := db.writer().exec(ctx, `UPDATE runs SET lifecycle_stage = ?
-		WHERE run_id = ? AND workspace = ?`, stage, runID, workspace)
-	if err != nil {
-		return wrapErr("set run lifecycle", err)
-	}
-	n, err := rowsAffected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return runNotFound(runID)
-	}
-	return nil
+	return wrapErr("set run lifecycle", mustChange(ctx, db.writer(), runNotFound(runID),
+		`UPDATE runs SET lifecycle_stage = ?
+		WHERE run_id = ? AND workspace = ?`, stage, runID, workspace))
 }
 
 // activeRun fails unless the run exists in the workspace and is active,
@@ -646,18 +636,8 @@ func (db *DB) DeleteRunTag(ctx context.Context, workspace, runID, key string) er
 		if _, err := activeRun(ctx, c, workspace, runID); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `DELETE FROM tags WHERE run_id = ? AND key = ?`, runID, key)
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return wharf.Errorf(wharf.ENOTFOUND, "No tag with name: %s in run with id %s", key, runID)
-		}
-		return nil
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "No tag with name: %s in run with id %s", key, runID),
+			`DELETE FROM tags WHERE run_id = ? AND key = ?`, runID, key)
 	})
 	return wrapErr("delete run tag", err)
 }

@@ -87,8 +87,8 @@ func (db *DB) DeleteUser(ctx context.Context, objectID string) error {
 				return err
 			}
 		}
-		return mustAffect(c.exec(ctx, `DELETE FROM users WHERE object_id = ?`, objectID))(
-			wharf.Errorf(wharf.ENOTFOUND, "user %q not found", objectID))
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "user %q not found", objectID),
+			`DELETE FROM users WHERE object_id = ?`, objectID)
 	})
 	return wrapErr("delete user", err)
 }
@@ -97,9 +97,9 @@ func (db *DB) DeleteUser(ctx context.Context, objectID string) error {
 func (db *DB) SetUserPassword(ctx context.Context, objectID, hash string, force bool) error {
 	now := db.now()
 	err := db.inTx(ctx, func(c conn) error {
-		err := mustAffect(c.exec(ctx, `UPDATE users SET password_hash = ?, force_change_password = ?,
-			password_changed_at = ? WHERE object_id = ?`, hash, force, db.timeArg(now), objectID))(
-			wharf.Errorf(wharf.ENOTFOUND, "user %q not found", objectID))
+		err := mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "user %q not found", objectID),
+			`UPDATE users SET password_hash = ?, force_change_password = ?,
+			password_changed_at = ? WHERE object_id = ?`, hash, force, db.timeArg(now), objectID)
 		if err != nil {
 			return err
 		}
@@ -142,8 +142,8 @@ func (db *DB) FindSession(ctx context.Context, idHash string) (*wharf.Session, e
 
 // TouchSession records activity on a session, for its idle expiry.
 func (db *DB) TouchSession(ctx context.Context, idHash string, at time.Time) error {
-	err := mustAffect(db.writer().exec(ctx, `UPDATE user_sessions SET last_seen_at = ? WHERE id_hash = ?`,
-		db.timeArg(normTime(at)), idHash))(wharf.Errorf(wharf.ENOTFOUND, "session not found"))
+	err := mustChange(ctx, db.writer(), wharf.Errorf(wharf.ENOTFOUND, "session not found"),
+		`UPDATE user_sessions SET last_seen_at = ? WHERE id_hash = ?`, db.timeArg(normTime(at)), idHash)
 	return wrapErr("touch session", err)
 }
 
@@ -151,21 +151,4 @@ func (db *DB) TouchSession(ctx context.Context, idHash string, at time.Time) err
 func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
 	_, err := db.writer().exec(ctx, `DELETE FROM user_sessions WHERE id_hash = ?`, idHash)
 	return wrapErr("delete session", err)
-}
-
-// mustAffect turns a statement that changed no row into notFound.
-func mustAffect(res sql.Result, err error) func(notFound error) error {
-	return func(notFound error) error {
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return notFound
-		}
-		return nil
-	}
 }

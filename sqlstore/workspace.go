@@ -96,20 +96,10 @@ func (db *DB) DeleteWorkspace(ctx context.Context, name string) error {
 				return err
 			}
 		}
-		res, err := c.exec(ctx, `DELETE FROM workspaces WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		n, err := rowsAffected(res)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			// Rolls back: nothing can have been scoped to a workspace
-			// that does not exist, but a stray row is not ours to drop.
-			return wharf.Errorf(wharf.ENOTFOUND, "workspace %q not found", name)
-		}
-		return nil
+		// A missing workspace rolls back: nothing can have been scoped to a
+		// workspace that does not exist, but a stray row is not ours to drop.
+		return mustChange(ctx, c, wharf.Errorf(wharf.ENOTFOUND, "workspace %q not found", name),
+			`DELETE FROM workspaces WHERE name = ?`, name)
 	})
 	return wrapErr("delete workspace", err)
 }
