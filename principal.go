@@ -43,4 +43,10 @@ type PrincipalService interface {
 	AddCredential(ctx context.Context, c *PasswordCredential, replace bool) error
 	ListCredentials(ctx context.Context, appID string) ([]*PasswordCredential, error)
 	DeleteCredential(ctx context.Context, appID, keyID string) error
+	// CreateFirstOwner stores sp, Owner at ServerScope for it, and its
+	// credential c, all in one transaction, when no service principal
+	// exists yet. It reports false and stores nothing when one does,
+	// also when another server starting on the same database created
+	// the first Owner a moment before: there is only ever one.
+	CreateFirstOwner(ctx context.Context, sp *ServicePrincipal, c *PasswordCredential) (bool, error)
 }

@@ -45,28 +45,25 @@ func NewSDKAuth(c *CredentialResponse) SDKAuth {
 // Bootstrap creates the first Owner when the server has no principal at all,
 // and writes its credential to path (mode 0600). It returns whether it did.
 // A server that already has principals is left alone: the file is written
-// once, and the secret exists nowhere else.
+// once, and the secret exists nowhere else. Of several servers starting at
+// once on an empty database exactly one creates the Owner (and writes its
+// file); the others find it there and go on.
 func (s *Server) Bootstrap(ctx context.Context, path string) (bool, error) {
 	list, err := s.Store.ListServicePrincipals(ctx)
-	if err != nil {
+	if err != nil || len(list) > 0 {
 		return false, err
-	}
-	if len(list) > 0 {
-		return false, nil
 	}
 	sp := &wharf.ServicePrincipal{AppID: uuid.NewString(), ObjectID: uuid.NewString(), DisplayName: OwnerPrincipalName}
-	if err := s.Store.CreateServicePrincipal(ctx, sp); err != nil {
-		return false, err
-	}
-	if err := s.Store.CreateRoleAssignment(ctx, &wharf.RoleAssignment{PrincipalID: sp.AppID, RoleName: wharf.RoleOwner, Scope: wharf.ServerScope}); err != nil {
-		return false, err
-	}
-	cred, err := s.issueCredential(ctx, sp, 2, true)
+	cred, resp, err := s.newCredential(sp, 2)
 	if err != nil {
 		return false, err
 	}
-	b, err := json.MarshalIndent(NewSDKAuth(cred), "", "  ")
+	b, err := json.MarshalIndent(NewSDKAuth(resp), "", "  ")
 	if err != nil {
+		return false, err
+	}
+	created, err := s.Store.CreateFirstOwner(ctx, sp, cred)
+	if err != nil || !created {
 		return false, err
 	}
 	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {

@@ -125,29 +125,40 @@ func validateDisplayName(n string) error {
 
 // issueCredential creates a secret, stores only its hash, and returns it.
 func (s *Server) issueCredential(ctx context.Context, sp *wharf.ServicePrincipal, years int, replace bool) (*CredentialResponse, error) {
+	cred, resp, err := s.newCredential(sp, years)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.AddCredential(ctx, cred, replace); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// newCredential creates a secret valid for years (1 by default) and
+// returns the credential to store, which holds only its hash, and the
+// response that shows the secret once.
+func (s *Server) newCredential(sp *wharf.ServicePrincipal, years int) (*wharf.PasswordCredential, *CredentialResponse, error) {
 	if years == 0 {
 		years = 1
 	}
 	if years < 0 || years > 2 {
-		return nil, wharf.Errorf(wharf.EINVALID, "years must be 1 or 2 (secrets should be rotated within two years)").WithField("years")
+		return nil, nil, wharf.Errorf(wharf.EINVALID, "years must be 1 or 2 (secrets should be rotated within two years)").WithField("years")
 	}
 	secret, err := auth.GenerateSecret()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hash, err := auth.HashSecret(secret)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := time.Now().UTC()
 	cred := &wharf.PasswordCredential{
 		KeyID: uuid.NewString(), PrincipalID: sp.AppID, Hint: secret[:3], SecretHash: hash,
 		StartDate: now, EndDate: now.AddDate(years, 0, 0),
 	}
-	if err := s.Store.AddCredential(ctx, cred, replace); err != nil {
-		return nil, err
-	}
-	return &CredentialResponse{
+	return cred, &CredentialResponse{
 		AppID: sp.AppID, DisplayName: sp.DisplayName, Password: secret, Tenant: s.TenantID,
 		KeyID: cred.KeyID, EndDate: cred.EndDate, ServerURL: s.URL,
 	}, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/wharfml/wharf"
 )
@@ -111,11 +114,7 @@ func (db *DB) AddCredential(ctx context.Context, cr *wharf.PasswordCredential, r
 				return err
 			}
 		}
-		_, err := c.exec(ctx, `INSERT INTO password_credentials
-			(key_id, principal_id, hint, secret_hash, start_date, end_date)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			cr.KeyID, cr.PrincipalID, cr.Hint, cr.SecretHash, db.timeArg(start), db.timeArg(end))
-		return err
+		return db.insertCredential(ctx, c, cr, start, end)
 	})
 	switch {
 	case err == nil:
@@ -128,6 +127,61 @@ func (db *DB) AddCredential(ctx context.Context, cr *wharf.PasswordCredential, r
 	}
 	cr.StartDate, cr.EndDate = start, end
 	return nil
+}
+
+// insertCredential writes one credential row, its dates already
+// normalised.
+func (db *DB) insertCredential(ctx context.Context, c conn, cr *wharf.PasswordCredential, start, end time.Time) error {
+	_, err := c.exec(ctx, `INSERT INTO password_credentials
+		(key_id, principal_id, hint, secret_hash, start_date, end_date)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		cr.KeyID, cr.PrincipalID, cr.Hint, cr.SecretHash, db.timeArg(start), db.timeArg(end))
+	return err
+}
+
+// CreateFirstOwner implements wharf.PrincipalService.
+//
+// Servers starting at once on an empty database all find no principal; the
+// unique display name is what lets only one through: a second insert of
+// the same name waits for the first transaction and fails once it commits,
+// and SQLite's single writer orders them the same way. The loser's
+// transaction is rolled back whole, so it leaves nothing behind.
+func (db *DB) CreateFirstOwner(ctx context.Context, sp *wharf.ServicePrincipal, cr *wharf.PasswordCredential) (bool, error) {
+	now := db.now()
+	start, end := normTime(cr.StartDate), normTime(cr.EndDate)
+	created := false
+	err := db.inTx(ctx, func(c conn) error {
+		var one int
+		err := c.queryRow(ctx, `SELECT 1 FROM service_principals LIMIT 1`).Scan(&one)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := c.exec(ctx, `INSERT INTO service_principals (app_id, object_id, display_name, created_at)
+			VALUES (?, ?, ?, ?)`, sp.AppID, sp.ObjectID, sp.DisplayName, db.timeArg(now)); err != nil {
+			return err
+		}
+		if _, err := c.exec(ctx, `INSERT INTO role_assignments (id, principal_id, principal_type, role_name, scope, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, uuid.NewString(), sp.AppID, wharf.PrincipalTypeServicePrincipal,
+			wharf.RoleOwner, wharf.ServerScope, db.timeArg(now)); err != nil {
+			return err
+		}
+		cr.PrincipalID = sp.AppID
+		if err := db.insertCredential(ctx, c, cr, start, end); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	switch {
+	case db.isUnique(err):
+		// Another server created the first Owner first.
+		return false, nil
+	case err != nil:
+		return false, wrapErr("create the first owner", err)
+	case created:
+		sp.CreatedAt, cr.StartDate, cr.EndDate = now, start, end
+	}
+	return created, nil
 }
 
 // ListCredentials returns the principal's credentials, oldest first.

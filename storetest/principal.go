@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,4 +244,62 @@ func testRoleAssignments(t *testing.T, open Opener) {
 	got, err := s.ListRoleAssignments(ctx(t), wharf.RoleAssignmentFilter{PrincipalID: bob.AppID})
 	must(t, err)
 	same(t, "after delete", got, []*wharf.RoleAssignment{b2, given})
+}
+
+// testFirstOwnerRace starts several first Owners at once on an empty store,
+// as servers starting together do: exactly one is created, with its role
+// and credential, and the rest store nothing.
+func testFirstOwnerRace(t *testing.T, open Opener) {
+	s := open(t)
+	const n = 8
+	created := make([]bool, n)
+	errs := make([]error, n)
+	sps := make([]*wharf.ServicePrincipal, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		sps[i] = &wharf.ServicePrincipal{AppID: fmt.Sprintf("app-%d", i), ObjectID: fmt.Sprintf("obj-%d", i), DisplayName: "first-owner"}
+		cred := &wharf.PasswordCredential{KeyID: fmt.Sprintf("key-%d", i), Hint: "abc", SecretHash: "hash",
+			StartDate: time.Now(), EndDate: time.Now().AddDate(1, 0, 0)}
+		wg.Go(func() {
+			<-start
+			created[i], errs[i] = s.CreateFirstOwner(ctx(t), sps[i], cred)
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i := range n {
+		must(t, errs[i])
+		if created[i] {
+			if winner >= 0 {
+				t.Fatalf("callers %d and %d both created the first owner", winner, i)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no caller created the first owner")
+	}
+	list, err := s.ListServicePrincipals(ctx(t))
+	must(t, err)
+	if len(list) != 1 || list[0].AppID != sps[winner].AppID {
+		t.Fatalf("principals after the race: %+v, want only %s", list, sps[winner].AppID)
+	}
+	creds, err := s.ListCredentials(ctx(t), sps[winner].AppID)
+	must(t, err)
+	if len(creds) != 1 || creds[0].KeyID != fmt.Sprintf("key-%d", winner) {
+		t.Fatalf("credentials of the first owner: %+v", creds)
+	}
+	ras, err := s.ListRoleAssignments(ctx(t), wharf.RoleAssignmentFilter{})
+	must(t, err)
+	if len(ras) != 1 || ras[0].PrincipalID != sps[winner].AppID || ras[0].RoleName != wharf.RoleOwner || ras[0].Scope != wharf.ServerScope {
+		t.Fatalf("role assignments after the race: %+v", ras)
+	}
+	// Once there is a principal, there is no first owner to create.
+	again, err := s.CreateFirstOwner(ctx(t), &wharf.ServicePrincipal{AppID: "late", ObjectID: "late", DisplayName: "late"},
+		&wharf.PasswordCredential{KeyID: "late", SecretHash: "h", StartDate: time.Now(), EndDate: time.Now().AddDate(1, 0, 0)})
+	if err != nil || again {
+		t.Fatalf("first owner on a store with one: created=%v err=%v", again, err)
+	}
 }

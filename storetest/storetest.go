@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"Credentials", testCredentials},
 		{"FederatedCredentials", testFederatedCredentials},
 		{"RoleAssignments", testRoleAssignments},
+		{"FirstOwnerRace", testFirstOwnerRace},
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"Secrets", testSecrets},

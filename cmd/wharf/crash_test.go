@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -33,6 +34,15 @@ var listenRE = regexp.MustCompile(`msg="wharf server listening" url=(\S+)`)
 // log its URL.
 func startProcess(t *testing.T, dataDir, db string, flags ...string) (*exec.Cmd, string) {
 	t.Helper()
+	cmd, listening := launchProcess(t, dataDir, db, flags...)
+	return cmd, listening()
+}
+
+// launchProcess starts `wharf server` without waiting: listening waits
+// for it to serve and returns its base URL, so that several can start at
+// the same moment.
+func launchProcess(t *testing.T, dataDir, db string, flags ...string) (cmd *exec.Cmd, listening func() string) {
+	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--log-level", "info"}, flags...)
 	for _, p := range testVenvs() {
 		args = append(args, "--step-ro-path", p)
@@ -40,7 +50,7 @@ func startProcess(t *testing.T, dataDir, db string, flags ...string) (*exec.Cmd,
 	if db != "" {
 		args = append(args, "--db", db)
 	}
-	cmd := exec.Command(wharfBinary(t), args...)
+	cmd = exec.Command(wharfBinary(t), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -51,21 +61,30 @@ func startProcess(t *testing.T, dataDir, db string, flags ...string) (*exec.Cmd,
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
 	found := make(chan string, 1)
+	var tail []string
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
 			}
+			tail = append(tail[max(0, len(tail)-19):], sc.Text())
 		}
 	}()
-	select {
-	case u := <-found:
-		return cmd, u
-	case <-time.After(60 * time.Second):
-		t.Fatal("server did not start within 60s")
+	return cmd, func() string {
+		t.Helper()
+		select {
+		case u := <-found:
+			return u
+		case <-ended:
+			t.Fatalf("server in %s exited before serving:\n%s", dataDir, strings.Join(tail, "\n"))
+		case <-time.After(60 * time.Second):
+			t.Fatal("server did not start within 60s")
+		}
+		return ""
 	}
-	return nil, ""
 }
 
 func ownerClient(t *testing.T, dataDir, base string) *wharfhttp.Client {

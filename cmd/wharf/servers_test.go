@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"net/http"
@@ -59,6 +60,72 @@ func startSharedServers(t *testing.T, n int, flags ...string) (db string, server
 		servers = append(servers, &sharedServer{cmd: cmd, base: base, dataDir: dir})
 	}
 	return db, servers
+}
+
+// Three servers started at the same moment on an empty database all find
+// no principal; exactly one creates the first Owner and writes its
+// credential, the others start too, and that one credential is an Owner's
+// on all three.
+func TestServersStartingTogetherOnAnEmptyDatabaseMakeOneOwner(t *testing.T) {
+	db := freshPostgres(t)
+	root := t.TempDir()
+	artifacts := filepath.Join(root, "artifacts")
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	var waits []func() string
+	for i := range 3 {
+		dir := filepath.Join(root, "server"+strconv.Itoa(i+1))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "master.key"), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+	}
+	for _, dir := range dirs {
+		_, listening := launchProcess(t, dir, db, "--artifacts", "file://"+artifacts, "--unsafe-run-steps-as-server-user", "--warm-python=false")
+		waits = append(waits, listening)
+	}
+	var bases []string
+	for _, listening := range waits {
+		bases = append(bases, listening())
+	}
+
+	var withCredential []string
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, "owner-credentials.json")); err == nil {
+			withCredential = append(withCredential, dir)
+		}
+	}
+	if len(withCredential) != 1 {
+		t.Fatalf("%d data dirs hold an owner credential, want 1: %v", len(withCredential), withCredential)
+	}
+	conn, err := sql.Open("pgx", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var principals, owners, credentials int
+	if err := conn.QueryRow(`SELECT (SELECT count(*) FROM service_principals),
+		(SELECT count(*) FROM role_assignments WHERE role_name = $1 AND scope = $2),
+		(SELECT count(*) FROM password_credentials)`, wharf.RoleOwner, wharf.ServerScope).Scan(&principals, &owners, &credentials); err != nil {
+		t.Fatal(err)
+	}
+	// The Owner user, created next to the principal, is an Owner too.
+	if principals != 1 || owners != 2 || credentials != 1 {
+		t.Fatalf("after three first starts: %d service principals, %d Owner assignments at /, %d credentials; want 1, 2 (principal and user), 1",
+			principals, owners, credentials)
+	}
+	for _, base := range bases {
+		var list []wharf.ServicePrincipal
+		if err := ownerClient(t, withCredential[0], base).Do(t.Context(), "GET", "/api/v1/servicePrincipals", nil, &list); err != nil || len(list) != 1 {
+			t.Fatalf("the owner's credential on %s: %v, %d principals", base, err, len(list))
+		}
+	}
 }
 
 // leaseHolder reads who holds the scheduler's lease, and its token.
