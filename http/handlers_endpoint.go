@@ -102,9 +102,9 @@ func (s *Server) endpointJSON(e *wharf.OnlineEndpoint) endpointJSON {
 		OpenAPIURI: s.URL + "/endpoints/" + e.Workspace + "/" + e.Name + "/swagger.json"}
 }
 
-// endpointRequest is the body of an endpoint creation or update; absent
-// fields keep their stored values on update.
-type endpointRequest struct {
+// OnlineEndpointUpdate is the body of an endpoint creation or update;
+// absent fields keep their stored values on update.
+type OnlineEndpointUpdate struct {
 	AuthMode      *string           `json:"auth_mode"`
 	Description   *string           `json:"description"`
 	Tags          map[string]string `json:"tags"`
@@ -129,23 +129,32 @@ func (s *Server) getEndpoint(r *http.Request, _ *noBody) (int, endpointJSON, err
 	return http.StatusOK, s.endpointJSON(e), nil
 }
 
-func (s *Server) putEndpoint(r *http.Request, req *endpointRequest) (int, endpointJSON, error) {
-	ws := r.PathValue("workspace")
+func (s *Server) putEndpoint(r *http.Request, req *OnlineEndpointUpdate) (int, endpointJSON, error) {
 	name, err := pathName(r, "name")
 	if err != nil {
 		return 0, endpointJSON{}, err
 	}
-	e, err := s.Store.FindOnlineEndpoint(r.Context(), ws, name)
+	e, created, err := s.PutOnlineEndpoint(r.Context(), r.PathValue("workspace"), name, req)
+	if err != nil {
+		return 0, endpointJSON{}, err
+	}
+	return createdStatus(created), s.endpointJSON(e), nil
+}
+
+// PutOnlineEndpoint creates an endpoint, with fresh keys, or updates one;
+// the router drops what it held about it either way.
+func (s *Server) PutOnlineEndpoint(ctx context.Context, ws, name string, req *OnlineEndpointUpdate) (*wharf.OnlineEndpoint, bool, error) {
+	e, err := s.Store.FindOnlineEndpoint(ctx, ws, name)
 	isNew := wharf.IsNotFound(err)
 	switch {
 	case isNew:
 		e = &wharf.OnlineEndpoint{Workspace: ws, Name: name, ProvisioningState: "Succeeded"}
 	case err != nil:
-		return 0, endpointJSON{}, err
+		return nil, false, err
 	}
 	if req.AuthMode != nil {
 		if !isNew && *req.AuthMode != e.AuthMode && *req.AuthMode != "" {
-			return 0, endpointJSON{}, wharf.Errorf(wharf.EINVALID, "auth_mode cannot change after creation (it is %s)", e.AuthMode).WithField("auth_mode")
+			return nil, false, wharf.Errorf(wharf.EINVALID, "auth_mode cannot change after creation (it is %s)", e.AuthMode).WithField("auth_mode")
 		}
 		e.AuthMode = *req.AuthMode
 	}
@@ -162,78 +171,97 @@ func (s *Server) putEndpoint(r *http.Request, req *endpointRequest) (int, endpoi
 		e.MirrorTraffic = req.MirrorTraffic
 	}
 	if err := e.Validate(); err != nil {
-		return 0, endpointJSON{}, err
+		return nil, false, err
 	}
-	created, err := s.Store.PutOnlineEndpoint(r.Context(), e)
+	created, err := s.Store.PutOnlineEndpoint(ctx, e)
 	if err != nil {
-		return 0, endpointJSON{}, err
+		return nil, false, err
 	}
 	// Whatever happens to the keys, the router must not keep serving
 	// what it held about the endpoint before this change.
 	defer s.Endpoints.Invalidate(ws, name)
 	if created {
 		for _, k := range []string{"primary", "secondary"} {
-			if err := s.newEndpointKey(r, ws, name, k); err != nil {
-				return 0, endpointJSON{}, err
+			if err := s.newEndpointKey(ctx, ws, name, k); err != nil {
+				return nil, false, err
 			}
 		}
 	}
-	return createdStatus(created), s.endpointJSON(e), nil
+	return e, created, nil
 }
 
 func (s *Server) deleteEndpoint(r *http.Request, _ *noBody) (int, noBody, error) {
-	ws, name := r.PathValue("workspace"), r.PathValue("name")
-	if err := s.Store.DeleteOnlineEndpoint(r.Context(), ws, name); err != nil {
+	if err := s.DeleteOnlineEndpoint(r.Context(), r.PathValue("workspace"), r.PathValue("name")); err != nil {
 		return 0, noBody{}, err
+	}
+	return http.StatusNoContent, noBody{}, nil
+}
+
+// DeleteOnlineEndpoint removes an endpoint, its deployments and its keys.
+func (s *Server) DeleteOnlineEndpoint(ctx context.Context, ws, name string) error {
+	if err := s.Store.DeleteOnlineEndpoint(ctx, ws, name); err != nil {
+		return err
 	}
 	// The endpoint is gone: its cached keys go now, not after the key
 	// secrets are, so that a failure deleting those leaves no key working.
 	s.Endpoints.Invalidate(ws, name)
 	for _, k := range []string{"primary", "secondary"} {
-		if err := s.Store.DeleteSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k)); err != nil && !wharf.IsNotFound(err) {
-			return 0, noBody{}, err
+		if err := s.Store.DeleteSecret(ctx, wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k)); err != nil && !wharf.IsNotFound(err) {
+			return err
 		}
 	}
-	return http.StatusNoContent, noBody{}, nil
+	return nil
 }
 
 // newEndpointKey stores a fresh random key, 256 bits like Azure's.
-func (s *Server) newEndpointKey(r *http.Request, ws, endpoint, kind string) error {
+func (s *Server) newEndpointKey(ctx context.Context, ws, endpoint, kind string) error {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return err
 	}
 	key := base64.RawURLEncoding.EncodeToString(b)
-	_, err := s.Store.SetSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(endpoint, kind), []byte(key), "text/plain")
+	_, err := s.Store.SetSecret(ctx, wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(endpoint, kind), []byte(key), "text/plain")
 	return err
 }
 
-// listEndpointKeys answers an aml_token endpoint's caller with a fresh
-// token for it, and a key endpoint's with its two keys.
 func (s *Server) listEndpointKeys(r *http.Request, _ *noBody) (int, any, error) {
-	ws, name := r.PathValue("workspace"), r.PathValue("name")
-	e, err := s.Store.FindOnlineEndpoint(r.Context(), ws, name)
+	out, err := s.OnlineEndpointKeys(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
 	if err != nil {
 		return 0, nil, err
 	}
+	return http.StatusOK, out, nil
+}
+
+// OnlineEndpointKeys answers an aml_token endpoint's caller (the context's)
+// with a fresh token for it, and a key endpoint's with its two keys, each
+// in the shape Azure's listKeys (or token) answers.
+func (s *Server) OnlineEndpointKeys(ctx context.Context, ws, name string) (any, error) {
+	e, err := s.Store.FindOnlineEndpoint(ctx, ws, name)
+	if err != nil {
+		return nil, err
+	}
 	if e.AuthMode == wharf.AuthModeAMLToken {
-		tok, exp, err := s.Tokens.Issue(callerID(r), s.TenantID, callerID(r), EndpointAudience(ws, name))
+		var caller string
+		if c := wharf.CallerFromContext(ctx); c != nil {
+			caller = c.PrincipalID
+		}
+		tok, exp, err := s.Tokens.Issue(caller, s.TenantID, caller, EndpointAudience(ws, name))
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		refresh := time.Now().Add(time.Until(exp) / 2)
-		return http.StatusOK, map[string]any{"accessToken": tok, "tokenType": "Bearer",
+		return map[string]any{"accessToken": tok, "tokenType": "Bearer",
 			"expiryTimeUtc": exp.Unix(), "refreshAfterTimeUtc": refresh.Unix()}, nil
 	}
 	out := map[string]string{}
 	for _, k := range []string{"primary", "secondary"} {
-		sec, err := s.Store.GetSecret(r.Context(), wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k), "")
+		sec, err := s.Store.GetSecret(ctx, wharf.WorkspaceScope(ws), wharf.OnlineEndpointKeySecret(name, k), "")
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		out[k+"Key"] = string(sec.Value)
 	}
-	return http.StatusOK, out, nil
+	return out, nil
 }
 
 // EndpointAudience is the audience of the tokens an aml_token endpoint
@@ -248,23 +276,34 @@ type regenerateKeysRequest struct {
 }
 
 func (s *Server) regenerateEndpointKeys(r *http.Request, req *regenerateKeysRequest) (int, noBody, error) {
-	ws, name := r.PathValue("workspace"), r.PathValue("name")
-	kind := strings.ToLower(req.KeyType)
-	if kind != "primary" && kind != "secondary" {
+	if kind := strings.ToLower(req.KeyType); kind != "primary" && kind != "secondary" {
 		return 0, noBody{}, wharf.Errorf(wharf.EINVALID, "key_type must be primary or secondary, got %q", req.KeyType).WithField("key_type")
 	}
-	e, err := s.Store.FindOnlineEndpoint(r.Context(), ws, name)
-	if err != nil {
+	if err := s.RegenerateOnlineEndpointKey(r.Context(), r.PathValue("workspace"), r.PathValue("name"), req.KeyType); err != nil {
 		return 0, noBody{}, err
+	}
+	return http.StatusNoContent, noBody{}, nil
+}
+
+// RegenerateOnlineEndpointKey replaces a key endpoint's primary or
+// secondary key (keyType, in any case); the other keeps working.
+func (s *Server) RegenerateOnlineEndpointKey(ctx context.Context, ws, name, keyType string) error {
+	kind := strings.ToLower(keyType)
+	if kind != "primary" && kind != "secondary" {
+		return wharf.Errorf(wharf.EINVALID, "key type must be primary or secondary, got %q", keyType)
+	}
+	e, err := s.Store.FindOnlineEndpoint(ctx, ws, name)
+	if err != nil {
+		return err
 	}
 	if e.AuthMode != wharf.AuthModeKey {
-		return 0, noBody{}, wharf.Errorf(wharf.EINVALID, "endpoint %s uses %s authentication; it has no keys", name, e.AuthMode)
+		return wharf.Errorf(wharf.EINVALID, "endpoint %s uses %s authentication; it has no keys", name, e.AuthMode)
 	}
-	if err := s.newEndpointKey(r, ws, name, kind); err != nil {
-		return 0, noBody{}, err
+	if err := s.newEndpointKey(ctx, ws, name, kind); err != nil {
+		return err
 	}
 	s.Endpoints.Invalidate(ws, name)
-	return http.StatusNoContent, noBody{}, nil
+	return nil
 }
 
 // deploymentRequest is the body of a deployment creation or update.
@@ -293,17 +332,24 @@ type deploymentJSON struct {
 }
 
 func (s *Server) deploymentJSON(r *http.Request, d *wharf.OnlineDeployment) deploymentJSON {
-	state, err := s.Endpoints.DeploymentStatus(r.Context(), d.Workspace, d.Endpoint, d.Name)
-	out := deploymentJSON{OnlineDeployment: d, ProvisioningState: state}
+	state, reason := s.OnlineDeploymentState(r.Context(), d)
+	return deploymentJSON{OnlineDeployment: d, ProvisioningState: state, Error: reason}
+}
+
+// OnlineDeploymentState is a deployment's provisioning state as the data
+// plane reports it, Creating while its runtime starts, then Succeeded, or
+// Failed with the reason it could not start.
+func (s *Server) OnlineDeploymentState(ctx context.Context, d *wharf.OnlineDeployment) (state, reason string) {
+	state, err := s.Endpoints.DeploymentStatus(ctx, d.Workspace, d.Endpoint, d.Name)
 	if err != nil {
 		// The reason a deployment failed to start (a model that cannot be
 		// loaded, an environment that does not build) is for its owner.
-		out.Error = err.Error()
-		if out.ProvisioningState == "" {
-			out.ProvisioningState = "Failed"
+		reason = err.Error()
+		if state == "" {
+			state = "Failed"
 		}
 	}
-	return out
+	return state, reason
 }
 
 func (s *Server) getDeployment(r *http.Request, _ *noBody) (int, deploymentJSON, error) {
@@ -351,50 +397,69 @@ func modelRef(ref string) (name, version string) {
 // putDeployment pins the model reference to a version, then stores the
 // deployment; the router starts serving it when it is ready.
 func (s *Server) putDeployment(r *http.Request, req *deploymentRequest) (int, deploymentJSON, error) {
-	ws, ep := r.PathValue("workspace"), r.PathValue("name")
 	name, err := pathName(r, "deployment")
 	if err != nil {
 		return 0, deploymentJSON{}, err
 	}
-	modelName, version := modelRef(req.Model)
-	if modelName == "" {
-		return 0, deploymentJSON{}, wharf.Errorf(wharf.EINVALID, "model is required (azureml:<name>:<version> or azureml:<name>@latest)").WithField("model")
-	}
-	v, err := s.findVersion(r, ws, modelName, version)
+	d, created, err := s.PutOnlineDeployment(r.Context(), r.PathValue("workspace"), r.PathValue("name"), name, req.Model, req.Spec)
 	if err != nil {
-		if wharf.IsNotFound(err) {
-			err = wharf.Errorf(wharf.EINVALID, "model %s not found in workspace %s", req.Model, ws).WithField("model")
-		}
 		return 0, deploymentJSON{}, err
 	}
-	if len(req.Spec) == 0 {
-		req.Spec = json.RawMessage(`{}`)
+	return createdStatus(created), s.deploymentJSON(r, d), nil
+}
+
+// PutOnlineDeployment creates or replaces a deployment of endpoint ep: its
+// model reference (azureml:<name>:<version>, azureml:<name>@latest or a
+// bare name) is pinned to a version, and spec is stored as the az ml
+// schema has it (see wharf.OnlineDeployment). The router starts serving
+// it when it is ready.
+func (s *Server) PutOnlineDeployment(ctx context.Context, ws, ep, name, model string, spec json.RawMessage) (*wharf.OnlineDeployment, bool, error) {
+	modelName, version := modelRef(model)
+	if modelName == "" {
+		return nil, false, wharf.Errorf(wharf.EINVALID, "model is required (azureml:<name>:<version> or azureml:<name>@latest)").WithField("model")
+	}
+	v, err := s.findVersionCtx(ctx, ws, modelName, version)
+	if err != nil {
+		if wharf.IsNotFound(err) {
+			err = wharf.Errorf(wharf.EINVALID, "model %s not found in workspace %s", model, ws).WithField("model")
+		}
+		return nil, false, err
+	}
+	if len(spec) == 0 {
+		spec = json.RawMessage(`{}`)
 	}
 	var code struct {
 		CodeConfiguration struct {
 			CodeDigest string `json:"code_digest"`
 		} `json:"code_configuration"`
 	}
-	if json.Unmarshal(req.Spec, &code) == nil && code.CodeConfiguration.CodeDigest != "" {
-		if err := s.checkReferenced(r.Context(), ws, code.CodeConfiguration.CodeDigest, "code_configuration.code"); err != nil {
-			return 0, deploymentJSON{}, err
+	if json.Unmarshal(spec, &code) == nil && code.CodeConfiguration.CodeDigest != "" {
+		if err := s.checkReferenced(ctx, ws, code.CodeConfiguration.CodeDigest, "code_configuration.code"); err != nil {
+			return nil, false, err
 		}
 	}
 	d := &wharf.OnlineDeployment{Workspace: ws, Endpoint: ep, Name: name, Model: v.Name + ":" + v.AzureVersion(),
-		Spec: req.Spec, ProvisioningState: "Succeeded"}
-	created, err := s.Store.PutOnlineDeployment(r.Context(), d)
+		Spec: spec, ProvisioningState: "Succeeded"}
+	created, err := s.Store.PutOnlineDeployment(ctx, d)
 	if err != nil {
-		return 0, deploymentJSON{}, err
+		return nil, false, err
 	}
 	s.Endpoints.Invalidate(ws, ep)
-	return createdStatus(created), s.deploymentJSON(r, d), nil
+	return d, created, nil
 }
 
 func (s *Server) deleteDeployment(r *http.Request, _ *noBody) (int, noBody, error) {
-	ws, ep := r.PathValue("workspace"), r.PathValue("name")
-	if err := s.Store.DeleteOnlineDeployment(r.Context(), ws, ep, r.PathValue("deployment")); err != nil {
+	if err := s.DeleteOnlineDeployment(r.Context(), r.PathValue("workspace"), r.PathValue("name"), r.PathValue("deployment")); err != nil {
 		return 0, noBody{}, err
 	}
-	s.Endpoints.Invalidate(ws, ep)
 	return http.StatusNoContent, noBody{}, nil
+}
+
+// DeleteOnlineDeployment removes a deployment that takes no traffic.
+func (s *Server) DeleteOnlineDeployment(ctx context.Context, ws, ep, name string) error {
+	if err := s.Store.DeleteOnlineDeployment(ctx, ws, ep, name); err != nil {
+		return err
+	}
+	s.Endpoints.Invalidate(ws, ep)
+	return nil
 }

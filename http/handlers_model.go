@@ -186,9 +186,9 @@ func (s *Server) getModel(r *http.Request, _ *noBody) (int, modelJSON, error) {
 	return http.StatusOK, j, nil
 }
 
-// createModelRequest is `az ml model create`: the files are uploaded to the
+// ModelRegistration is `az ml model create`: the files are uploaded to the
 // artifact store first, and Path names where.
-type createModelRequest struct {
+type ModelRegistration struct {
 	Version     string            `json:"version"`
 	Type        string            `json:"type"`
 	Path        string            `json:"path"`
@@ -197,44 +197,57 @@ type createModelRequest struct {
 	JobName     string            `json:"job_name"`
 }
 
-func (s *Server) createModel(r *http.Request, req *createModelRequest) (int, modelJSON, error) {
+func (s *Server) createModel(r *http.Request, req *ModelRegistration) (int, modelJSON, error) {
 	ws := r.PathValue("workspace")
 	name, err := pathName(r, "name")
 	if err != nil {
 		return 0, modelJSON{}, err
 	}
-	if req.Type == "" {
-		req.Type = wharf.ModelTypeCustom
-	}
-	if req.Type != wharf.ModelTypeMLflow && req.Type != wharf.ModelTypeCustom {
-		return 0, modelJSON{}, wharf.Errorf(wharf.EINVALID, "type %q is not supported (allowed: mlflow_model, custom_model)", req.Type).WithField("type")
-	}
-	if _, ok := mlflow.ArtifactRoot(req.Path); !ok || req.Path == "" {
-		return 0, modelJSON{}, wharf.Errorf(wharf.EINVALID, "path must be an mlflow-artifacts:/ URI of uploaded files, got %q", req.Path).WithField("path")
-	}
 	if err := s.ensureWorkspace(r); err != nil {
 		return 0, modelJSON{}, err
 	}
-	ctx := r.Context()
-	if err := s.Store.CreateRegisteredModel(ctx, &wharf.RegisteredModel{Workspace: ws, Name: name, UserID: callerID(r)}); err != nil && wharf.ErrorCode(err) != wharf.ECONFLICT {
-		return 0, modelJSON{}, err
-	}
-	digest, err := s.modelContentDigest(ctx, ws, req.Path)
+	v, err := s.RegisterModel(r.Context(), ws, name, req)
 	if err != nil {
-		return 0, modelJSON{}, err
-	}
-	v := &wharf.ModelVersion{Workspace: ws, Name: name, Source: req.Path, RunID: req.JobName, Description: req.Description,
-		Tags: req.Tags, Type: req.Type, UserID: callerID(r), AssetVersion: req.Version, ContentDigest: digest}
-	if err := s.Store.CreateModelVersion(ctx, v); err != nil {
 		return 0, modelJSON{}, err
 	}
 	return http.StatusCreated, toModelJSON(v, s.modelPath(r, ws, v)), nil
 }
 
-// modelContentDigest identifies the files uploaded at path, laid out as
+// RegisterModel registers the files uploaded at req.Path as a new version
+// of model name (created on first use), by the context's caller.
+func (s *Server) RegisterModel(ctx context.Context, ws, name string, req *ModelRegistration) (*wharf.ModelVersion, error) {
+	if req.Type == "" {
+		req.Type = wharf.ModelTypeCustom
+	}
+	if req.Type != wharf.ModelTypeMLflow && req.Type != wharf.ModelTypeCustom {
+		return nil, wharf.Errorf(wharf.EINVALID, "type %q is not supported (allowed: mlflow_model, custom_model)", req.Type).WithField("type")
+	}
+	if _, ok := mlflow.ArtifactRoot(req.Path); !ok || req.Path == "" {
+		return nil, wharf.Errorf(wharf.EINVALID, "path must be an mlflow-artifacts:/ URI of uploaded files, got %q", req.Path).WithField("path")
+	}
+	var caller string
+	if c := wharf.CallerFromContext(ctx); c != nil {
+		caller = c.PrincipalID
+	}
+	if err := s.Store.CreateRegisteredModel(ctx, &wharf.RegisteredModel{Workspace: ws, Name: name, UserID: caller}); err != nil && wharf.ErrorCode(err) != wharf.ECONFLICT {
+		return nil, err
+	}
+	digest, err := s.ModelContentDigest(ctx, ws, req.Path)
+	if err != nil {
+		return nil, err
+	}
+	v := &wharf.ModelVersion{Workspace: ws, Name: name, Source: req.Path, RunID: req.JobName, Description: req.Description,
+		Tags: req.Tags, Type: req.Type, UserID: caller, AssetVersion: req.Version, ContentDigest: digest}
+	if err := s.Store.CreateModelVersion(ctx, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ModelContentDigest identifies the files uploaded at path, laid out as
 // a deployment's model folder will hold them; a path with no files is
 // refused, since there would be nothing to register.
-func (s *Server) modelContentDigest(ctx context.Context, ws, path string) (string, error) {
+func (s *Server) ModelContentDigest(ctx context.Context, ws, path string) (string, error) {
 	root, _ := mlflow.ArtifactRoot(path)
 	arts, err := s.Store.ListArtifacts(ctx, ws, root)
 	if err != nil {

@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/scheduler"
 )
 
 // The stored definitions of assets, in Asset.Spec. The CLI writes them
@@ -49,4 +50,15 @@ type Component struct {
 	Component *jobspec.ComponentSpec `json:"component"`
 	// Environment is the inline environment's built form, when inline.
 	Environment *Environment `json:"environment,omitempty"`
+}
+
+// DeploymentEnvironment pins an online or batch deployment's environment
+// as a job's is pinned, so that it is built the same way: ref names the
+// registered environment ("name:version"), "" for an inline one.
+func DeploymentEnvironment(ref string, e Environment) *scheduler.EnvSpec {
+	var conda []string
+	if e.Conda != nil {
+		conda = e.Conda.Dependencies
+	}
+	return &scheduler.EnvSpec{Ref: ref, Image: e.Image, PythonVersion: e.PythonVersion, Pip: e.Pip, Conda: conda}
 }

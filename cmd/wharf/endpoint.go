@@ -561,9 +561,5 @@ func (a *app) deploymentEnvironment(cmd *cobra.Command, c *wharfhttp.Client, ws 
 			return nil, err
 		}
 	}
-	var conda []string
-	if e.Conda != nil {
-		conda = e.Conda.Dependencies
-	}
-	return &scheduler.EnvSpec{Ref: ref, Image: e.Image, PythonVersion: e.PythonVersion, Pip: e.Pip, Conda: conda}, nil
+	return resolve.DeploymentEnvironment(ref, e), nil
 }
