@@ -61,6 +61,13 @@ type Group interface {
 // Handler serves the ARM-shaped API of every workspace.
 type Handler struct {
 	Store wharf.Store
+	// Blobs holds the content of datastore files and job outputs that a
+	// model is registered from.
+	Blobs wharf.BlobStore
+	// Endpoints and Models are Wharf's own control plane, which the
+	// routes of online endpoints and models translate onto.
+	Endpoints Endpoints
+	Models    Models
 	// URL returns the server's externally reachable base URL: the
 	// resourceManager of the metadata document. A function, since a
 	// server learns its URL only once it listens.
@@ -109,6 +116,38 @@ func (h *Handler) Register(group func(prefix string) Group) {
 	ws.Route("GET "+env, wharf.ActionEnvironmentRead, h.listEnvironmentVersions)
 	ws.Route("GET "+env+"/{version}", wharf.ActionEnvironmentRead, h.getEnvironment)
 	ws.Route("PUT "+env+"/{version}", wharf.ActionEnvironmentWrite, h.putEnvironment)
+	h.registerModels(ws)
+	h.registerOnlineEndpoints(ws)
+}
+
+// registerModels registers the routes of models and their versions.
+func (h *Handler) registerModels(ws Group) {
+	const models = "/{workspace}/models"
+	ws.Route("GET "+models, wharf.ActionModelRead, h.listModels)
+	ws.Route("GET "+models+"/{name}", wharf.ActionModelRead, h.getModel)
+	ws.Route("GET "+models+"/{name}/versions", wharf.ActionModelRead, h.listModelVersions)
+	ws.Route("GET "+models+"/{name}/versions/{version}", wharf.ActionModelRead, h.getModelVersion)
+	ws.Route("PUT "+models+"/{name}/versions/{version}", wharf.ActionModelWrite, h.putModelVersion)
+}
+
+// registerOnlineEndpoints registers the routes of online endpoints, their
+// deployments and the polls of their long-running operations.
+func (h *Handler) registerOnlineEndpoints(ws Group) {
+	const ep = "/{workspace}/onlineEndpoints"
+	const dep = ep + "/{name}/deployments"
+	ws.Route("GET "+ep, wharf.ActionOnlineEndpointRead, h.listOnlineEndpoints)
+	ws.Route("GET "+ep+"/{name}", wharf.ActionOnlineEndpointRead, h.getOnlineEndpoint)
+	ws.Route("PUT "+ep+"/{name}", wharf.ActionOnlineEndpointWrite, h.putOnlineEndpoint)
+	ws.Route("DELETE "+ep+"/{name}", wharf.ActionOnlineEndpointDelete, h.deleteOnlineEndpoint)
+	ws.Route("GET "+ep+"/{name}/operations/{operation}", wharf.ActionOnlineEndpointRead, h.endpointOperation)
+	ws.Route("POST "+ep+"/{name}/listKeys", wharf.ActionOnlineEndpointKeys, h.listOnlineEndpointKeys)
+	ws.Route("POST "+ep+"/{name}/token", wharf.ActionOnlineEndpointKeys, h.listOnlineEndpointKeys)
+	ws.Route("POST "+ep+"/{name}/regenerateKeys", wharf.ActionOnlineEndpointWrite, h.regenerateOnlineEndpointKeys)
+	ws.Route("GET "+dep, wharf.ActionOnlineEndpointRead, h.listOnlineDeployments)
+	ws.Route("GET "+dep+"/{deployment}", wharf.ActionOnlineEndpointRead, h.getOnlineDeployment)
+	ws.Route("PUT "+dep+"/{deployment}", wharf.ActionOnlineEndpointWrite, h.putOnlineDeployment)
+	ws.Route("DELETE "+dep+"/{deployment}", wharf.ActionOnlineEndpointDelete, h.deleteOnlineDeployment)
+	ws.Route("GET "+dep+"/{deployment}/operations/{operation}", wharf.ActionOnlineEndpointRead, h.deploymentOperation)
 }
 
 // WriteError answers err in ARM's error shape, {"error":{"code","message"}},

@@ -38,6 +38,12 @@ type armVersion struct {
 	Type       string         `json:"type"`
 	Properties any            `json:"properties"`
 	SystemData map[string]any `json:"systemData"`
+	// Tracked resources (endpoints, deployments) carry these too.
+	Location string            `json:"location,omitempty"`
+	Kind     string            `json:"kind,omitempty"`
+	Tags     map[string]string `json:"tags,omitempty"`
+	Identity map[string]string `json:"identity,omitempty"`
+	SKU      map[string]any    `json:"sku,omitempty"`
 }
 
 func systemData(createdBy string, at time.Time) map[string]any {

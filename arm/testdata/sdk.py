@@ -29,7 +29,8 @@ def client(prefix, **cloud):
 
 
 def report(step, value):
-    print(json.dumps({step: value}), flush=True)
+    # On a line of its own: the SDK's pollers print progress dots.
+    print("\n" + json.dumps({step: value}), flush=True)
 
 
 steps = sys.argv[1:]
@@ -90,3 +91,56 @@ if "jobs" in steps:
     report("jobs", {"name": job.name, "type": job.type, "status": job.status, "command": job.command,
                     "environment": str(job.environment), "compute": job.compute,
                     "studio": job.studio_url, "listed": listed, "missing": missing})
+
+if "model_endpoint" in steps:
+    # Register a model from files a job left on the default datastore,
+    # deploy it behind a key endpoint and score through it.
+    from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+
+    ml = client("WHARF_SDK_WRITER")
+    registered = ml.models.create_or_update(Model(
+        name="taxi-model", type="mlflow_model",
+        path="azureml://datastores/workspaceblobstore/paths/" + os.environ["WHARF_SDK_MODEL_PATH"]))
+    again = ml.models.create_or_update(Model(
+        name="taxi-model", version=registered.version, type="mlflow_model",
+        path="azureml://datastores/workspaceblobstore/paths/" + os.environ["WHARF_SDK_MODEL_PATH"]))
+    model = ml.models.get("taxi-model", version=registered.version)
+    listed = [m.version for m in ml.models.list(name="taxi-model")]
+    names = [m.name for m in ml.models.list()]
+
+    endpoint = ManagedOnlineEndpoint(name="taxi-ep", auth_mode="key")
+    ep = ml.online_endpoints.begin_create_or_update(endpoint).result()
+    deployment = ManagedOnlineDeployment(name="blue", endpoint_name="taxi-ep", model=model.id,
+                                         instance_type="Standard_DS2_v2", instance_count=1)
+    dep = ml.online_deployments.begin_create_or_update(deployment).result()
+    endpoint.traffic = {"blue": 100}
+    ep = ml.online_endpoints.begin_create_or_update(endpoint).result()
+    answer = ml.online_endpoints.invoke(endpoint_name="taxi-ep", request_file=os.environ["WHARF_SDK_REQUEST"])
+    keys = ml.online_endpoints.get_keys("taxi-ep")
+    deployments = [d.name for d in ml.online_deployments.list("taxi-ep")]
+    report("model_endpoint", {
+        "version": registered.version, "again": again.version, "type": model.type, "flavors": model.flavors,
+        "listed": listed, "names": names,
+        "endpoint_state": ep.provisioning_state, "traffic": ep.traffic, "scoring_uri": ep.scoring_uri,
+        "deployment_state": dep.provisioning_state, "deployment_model": dep.model, "deployments": deployments,
+        "predictions": json.loads(answer), "key_length": len(keys.primary_key),
+    })
+
+if "model_denied" in steps:
+    # A Reader may list models and endpoints, and register or deploy none.
+    from azure.ai.ml.entities import ManagedOnlineEndpoint, Model
+
+    reader = client("WHARF_SDK_READER")
+    listed = [m.name for m in reader.models.list()]
+    out = {"listed": listed}
+    for what, call in [
+        ("model", lambda: reader.models.create_or_update(Model(name="not-mine", version="1", path="azureml://datastores/workspaceblobstore/paths/nothing"))),
+        ("endpoint", lambda: reader.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="not-mine")).result()),
+        ("keys", lambda: reader.online_endpoints.get_keys("taxi-ep")),
+    ]:
+        try:
+            call()
+            out[what] = {"status": "allowed"}
+        except HttpResponseError as e:
+            out[what] = {"status": e.status_code, "type": type(e).__name__, "message": e.message}
+    report("model_denied", out)

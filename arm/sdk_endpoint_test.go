@@ -1,0 +1,154 @@
+package arm_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wharfml/wharf"
+	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/linear"
+	"github.com/wharfml/wharf/serving"
+)
+
+// taxiRequest is the taxi example's scoring request: two rides.
+const taxiRequest = "../../shared/data/taxi/taxi-request.json"
+
+// serveEndpoints gives the server the data plane `wharf server` runs, so
+// that its online endpoints score.
+func (s *sdkServer) serveEndpoints(t *testing.T) {
+	t.Helper()
+	router := serving.NewRouter(s.DB, &serving.Factory{Store: s.DB, Blobs: s.Blobs, Dir: t.TempDir()}, s.Issuer, nil, nil)
+	router.Audience = wharfhttp.EndpointAudience
+	t.Cleanup(router.Close)
+	s.API.Endpoints = router
+}
+
+// taxiModel writes a linear model of the taxi request's twenty columns
+// to the workspace's default datastore at dir, as a job's output folder is
+// recorded there, and returns the model.
+func (s *sdkServer) taxiModel(t *testing.T, dir string) *linear.Model {
+	t.Helper()
+	ctx := context.Background()
+	m := &linear.Model{Intercept: 2.5}
+	for i, c := range []string{"distance", "dropoff_latitude", "dropoff_longitude", "passengers", "pickup_latitude",
+		"pickup_longitude", "store_forward", "vendor", "pickup_weekday", "pickup_month", "pickup_monthday", "pickup_hour",
+		"pickup_minute", "pickup_second", "dropoff_weekday", "dropoff_month", "dropoff_monthday", "dropoff_hour",
+		"dropoff_minute", "dropoff_second"} {
+		m.Columns = append(m.Columns, c)
+		m.Coef = append(m.Coef, 0.25*float64(i%5)-0.3)
+	}
+	local := t.TempDir()
+	if err := m.Save(local); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB.FindDatastore(ctx, "ws1", wharf.DefaultDatastore); wharf.IsNotFound(err) {
+		if _, err := s.DB.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws1", Name: wharf.DefaultDatastore, Type: wharf.DatastoreLocal, IsDefault: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"MLmodel", linear.DataFile} {
+		b, err := os.ReadFile(filepath.Join(local, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest, _, err := s.Blobs.Put(ctx, bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: "ws1", Datastore: wharf.DefaultDatastore,
+			Path: dir + "/" + name, Digest: digest, Kind: "file"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
+}
+
+// TestSDKRegistersAndDeploysAModel runs the unchanged SDK through a model's
+// way to production: it registers the model from a datastore folder
+// (twice, the second time answered with the same version), lists it,
+// creates a key endpoint and a deployment, both long-running operations
+// polled to Succeeded, sends it all traffic and invokes it with the taxi
+// request, getting the model's two predictions. A Reader lists models
+// and is refused registering, creating and reading keys, with 403.
+func TestSDKRegistersAndDeploysAModel(t *testing.T) {
+	s := newSDKServer(t)
+	s.serveEndpoints(t)
+	model := s.taxiModel(t, "jobs/train/model")
+	req, err := filepath.Abs(taxiRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(append([]string{}, s.env...), "WHARF_SDK_MODEL_PATH=jobs/train/model", "WHARF_SDK_REQUEST="+req)
+	got := s.runWith(t, env, "model_endpoint", "model_denied")
+	out := decode[struct {
+		Version, Again, Type       string
+		Flavors                    map[string]map[string]string
+		Listed, Names, Deployments []string
+		Traffic                    map[string]int
+		ScoringURI                 string `json:"scoring_uri"`
+		DeploymentModel            string `json:"deployment_model"`
+		Predictions                []float64
+		KeyLength                  int    `json:"key_length"`
+		EndpointState              string `json:"endpoint_state"`
+		DeploymentState            string `json:"deployment_state"`
+	}](t, got["model_endpoint"])
+	if out.Version != "1" || out.Again != "1" || out.Type != "mlflow_model" || out.Flavors[linear.Flavor]["data"] != linear.DataFile ||
+		len(out.Listed) != 1 || len(out.Names) != 1 || out.Names[0] != "taxi-model" {
+		t.Errorf("model: %+v", out)
+	}
+	if out.EndpointState != "Succeeded" || out.DeploymentState != "Succeeded" || out.Traffic["blue"] != 100 ||
+		out.ScoringURI != s.URL+"/endpoints/ws1/taxi-ep/score" || !strings.HasSuffix(out.DeploymentModel, "/models/taxi-model/versions/1") ||
+		len(out.Deployments) != 1 || out.KeyLength < 40 {
+		t.Errorf("endpoint: %+v", out)
+	}
+	var request struct {
+		InputData [][]float64 `json:"input_data"`
+	}
+	b, err := os.ReadFile(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &request); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Predictions) != 2 {
+		t.Fatalf("predictions: %v", out.Predictions)
+	}
+	for i, row := range request.InputData {
+		if want := model.Predict(row); math.Abs(out.Predictions[i]-want) > 1e-9*math.Max(1, math.Abs(want)) {
+			t.Errorf("prediction %d: %v, the model says %v", i, out.Predictions[i], want)
+		}
+	}
+	v, err := s.DB.FindModelAssetVersion(context.Background(), "ws1", "taxi-model", "1")
+	if err != nil || v.ContentDigest == "" || !strings.HasPrefix(v.Source, "mlflow-artifacts:/models/taxi-model/") {
+		t.Errorf("stored version: %+v %v", v, err)
+	}
+
+	denied := decode[struct {
+		Listed                []string
+		Model, Endpoint, Keys struct {
+			Status  int
+			Type    string
+			Message string
+		}
+	}](t, got["model_denied"])
+	if len(denied.Listed) != 1 {
+		t.Errorf("reader lists %v", denied.Listed)
+	}
+	for what, d := range map[string]struct {
+		Status  int
+		Type    string
+		Message string
+	}{"model": denied.Model, "endpoint": denied.Endpoint, "keys": denied.Keys} {
+		if d.Status != http.StatusForbidden || d.Type != "HttpResponseError" {
+			t.Errorf("reader's %s: %+v", what, d)
+		}
+	}
+}
