@@ -153,6 +153,9 @@ type JobAttempt struct {
 	// Server is where the other servers reach the server that ran the
 	// attempt (its peer URL), which holds the attempt's log.
 	Server string `json:"server,omitempty"`
+	// Cluster is set for an attempt on a Ray-backed cluster: the task
+	// and driver that run it, which a restarted server follows.
+	Cluster *ClusterAttempt `json:"cluster,omitempty"`
 	// ProcessStarted and ProcessEnded bound the attempt's process, from
 	// just before it was started to its exit; unset when no process ran. Started to Ended is the whole attempt, so the
 	// difference is what staging, the environment and saving outputs

@@ -79,6 +79,10 @@ type Claims struct {
 	Job string `json:"wharf_job,omitempty"`
 	// Workspace is the job's workspace, set with Job.
 	Workspace string `json:"wharf_ws,omitempty"`
+	// Compute is set only in a compute token: the Ray-backed cluster in
+	// Workspace whose driver holds it, which may do nothing but fetch
+	// that cluster's work and report on it.
+	Compute string `json:"wharf_compute,omitempty"`
 }
 
 // GetExpirationTime implements jwt.Claims.
@@ -157,6 +161,20 @@ func (i *Issuer) IssueJob(tenantID, appID, audience, workspace, job string, ttl 
 	return i.issue(Claims{Subject: appID, TenantID: tenantID, AppID: appID, Audience: audience, Job: job, Workspace: workspace}, ttl)
 }
 
+// ComputeAppID is the app id of compute tokens: a cluster's driver acts
+// for no principal.
+const ComputeAppID = "wharf-compute"
+
+// IssueCompute signs a compute token: the credential of the driver of
+// compute in workspace, valid for ttl, with the given audience.
+func (i *Issuer) IssueCompute(tenantID, audience, workspace, compute string, ttl time.Duration) (string, time.Time, error) {
+	if workspace == "" || compute == "" {
+		return "", time.Time{}, errors.New("auth: a compute token needs its workspace and compute")
+	}
+	return i.issue(Claims{Subject: "compute:" + workspace + "/" + compute, TenantID: tenantID, AppID: ComputeAppID,
+		Audience: audience, Workspace: workspace, Compute: compute}, ttl)
+}
+
 // IssueUser signs a token for a user (subject: the user's object id) with
 // the given audience, issued to the Wharf CLI; a zero ttl means i.TTL.
 // Refresh tokens are user tokens for a refresh audience.
@@ -217,6 +235,7 @@ func (i *Issuer) issue(c Claims, ttl time.Duration) (token string, expiresAt tim
 		PreferredUsername: c.PreferredUsername,
 		Job:               c.Job,
 		Workspace:         c.Workspace,
+		Compute:           c.Compute,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	t.Header["kid"] = key.ID

@@ -88,6 +88,15 @@ var matrixExpect = map[string]string{
 	"PUT /api/v1/workspaces/{workspace}/computes/{name}":    admins + " computeop",
 	"DELETE /api/v1/workspaces/{workspace}/computes/{name}": admins + " computeop",
 
+	// A Ray-backed cluster's driver's routes take its compute token,
+	// and a task's routes its job's token, never a principal's: every
+	// principal is refused (TestComputeTokenRoutes covers the tokens).
+	"POST /api/v1/workspaces/{workspace}/computes/{name}/driver/poll":               ``,
+	"POST /api/v1/workspaces/{workspace}/computes/{name}/driver/attempts/{attempt}": ``,
+	"GET /api/v1/workspaces/{workspace}/computes/{name}/attempts/{attempt}/files":   ``,
+	"POST /api/v1/workspaces/{workspace}/computes/{name}/attempts/{attempt}/log":    ``,
+	"PUT /api/v1/workspaces/{workspace}/computes/{name}/attempts/{attempt}/outputs": ``,
+
 	"GET /api/v1/workspaces/{workspace}/datastores":           readers,
 	"GET /api/v1/workspaces/{workspace}/datastores/{name}":    readers,
 	"PUT /api/v1/workspaces/{workspace}/datastores/{name}":    admins + " datasci",
@@ -237,6 +246,8 @@ const arm = "/subscriptions/{subscription}/resourceGroups/{resourceGroup}/provid
 
 // publicRoutes need no credentials at all.
 var publicRoutes = map[string]bool{
+	// The Ray-backed clusters' driver program, Wharf's own code.
+	"GET /api/v1/ray/driver.py":             true,
 	"GET /healthz":                          true,
 	"GET /readyz":                           true,
 	"GET /metrics":                          true,
@@ -306,7 +317,7 @@ var matrixBodies = map[string]string{
 func fillPath(p string) string {
 	return strings.NewReplacer("{workspace}", "ws-a", "{name}", "thing", "{id}", "nobody", "{keyId}", "no-such-key", "{fic}", "no-such-fic", "{tenant}", testTenant,
 		"{path...}", "0/run/artifacts/model/MLmodel", "{model_id}", "m-00000000000000000000000000000000", "{tag_key...}", "k", "{rest...}", "no/such/endpoint",
-		"{subscription}", "sub-1", "{resourceGroup}", "rg-1").Replace(p)
+		"{subscription}", "sub-1", "{resourceGroup}", "rg-1", "{attempt}", "no-such-attempt").Replace(p)
 }
 
 // TestRouteRoleMatrix calls every registered route as every kind of

@@ -57,7 +57,15 @@ func (s *Server) putCompute(r *http.Request, req *computeRequest) (int, *wharf.C
 }
 
 func (s *Server) deleteCompute(r *http.Request, _ *noBody) (int, noBody, error) {
-	return http.StatusNoContent, noBody{}, s.Store.DeleteCompute(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	ws, name := r.PathValue("workspace"), r.PathValue("name")
+	if c, err := s.Store.FindCompute(r.Context(), ws, name); err == nil && c.Type == wharf.ComputeTypeRay && s.Clusters != nil {
+		// Its driver's tasks end with it; a cluster that cannot be
+		// reached does not keep the compute from being deleted.
+		if err := s.Clusters.StopDriver(r.Context(), c); err != nil {
+			s.Logger.Warn("stopping the Ray driver job of a deleted compute failed", "compute", ws+"/"+name, "err", err)
+		}
+	}
+	return http.StatusNoContent, noBody{}, s.Store.DeleteCompute(r.Context(), ws, name)
 }
 
 // datastoreRequest holds the fields of a datastore definition.

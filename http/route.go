@@ -30,6 +30,9 @@ const (
 	// present the endpoint's key or token, which the router checks
 	// itself, not an API token.
 	AccessEndpoint
+	// AccessCompute routes are a Ray-backed cluster's driver's: callers
+	// present the compute token of the compute in the path.
+	AccessCompute
 )
 
 // Route is one registered endpoint and the action it needs.
@@ -179,7 +182,11 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 			h(sw, r)
 			return
 		}
-		caller, err := s.authenticate(r)
+		authenticate := s.authenticate
+		if rt.Access == AccessCompute {
+			authenticate = s.authenticateCompute
+		}
+		caller, err := authenticate(r)
 		if err != nil {
 			status := ErrorStatus(wharf.ErrorCode(err))
 			if status == http.StatusUnauthorized {

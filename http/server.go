@@ -48,7 +48,10 @@ type Server struct {
 	Scheduler *scheduler.Scheduler
 	// Endpoints serves online endpoints' scoring requests.
 	Endpoints EndpointRouter
-	Tokens    *auth.Issuer
+	// Clusters is the server's side of Ray-backed clusters' drivers;
+	// without it their routes answer EUNAVAILABLE.
+	Clusters wharf.ClusterDriverService
+	Tokens   *auth.Issuer
 	// Federation verifies external OIDC tokens presented in place of a
 	// secret (workload identity federation).
 	Federation *federation.Verifier
@@ -272,6 +275,7 @@ func (s *Server) registerRoutes() {
 	s.route("PUT /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceWrite, jsonAPI(s, s.putWorkspace))
 	s.route("DELETE /api/v1/workspaces/{workspace}", wharf.ActionWorkspaceDelete, jsonAPI(s, s.deleteWorkspace))
 
+	s.clusterRoutes()
 	s.route("GET /api/v1/workspaces/{workspace}/computes", wharf.ActionComputeRead, jsonAPI(s, s.listComputes))
 	s.route("GET /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeRead, jsonAPI(s, s.getCompute))
 	s.route("PUT /api/v1/workspaces/{workspace}/computes/{name}", wharf.ActionComputeWrite, jsonAPI(s, s.putCompute))

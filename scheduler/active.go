@@ -474,6 +474,16 @@ func (s *Scheduler) plan(t *tracked, key string) []action {
 	for _, ts := range t.pending {
 		st := ts.job
 		stop, active := s.running[ts.key]
+		if !active && s.inFlightOnCluster(st) != nil {
+			// A previous server's attempt still running on a Ray
+			// cluster: followed first, then stopped if it is to be.
+			if stepSpec, err := ts.spec.get(st.Spec); err == nil {
+				if deps, _ := t.upstreams(stepSpec); deps != nil {
+					acts = append(acts, t.start(st, stepSpec, deps))
+					continue
+				}
+			}
+		}
 		switch {
 		case cancelling:
 			cancel(st, "the pipeline was canceled")
@@ -528,15 +538,21 @@ func (s *Scheduler) plan(t *tracked, key string) []action {
 			acts = append(acts, action{kind: actStartSweep, job: &cp, deps: deps})
 			continue
 		}
-		var parent *wharf.Job
-		if t.isPipeline() {
-			cp := *top
-			parent = &cp
-		}
-		cp := *st
-		acts = append(acts, action{kind: actStart, job: &cp, spec: stepSpec, parent: parent, deps: deps})
+		acts = append(acts, t.start(st, stepSpec, deps))
 	}
 	return acts
+}
+
+// start is the action that runs a step, with copies of the step and its
+// pipeline, which the pass goes on changing. s.mu is held.
+func (t *tracked) start(st *wharf.Job, spec *StepSpec, deps map[string]*wharf.Job) action {
+	var parent *wharf.Job
+	if t.isPipeline() {
+		cp := *t.job
+		parent = &cp
+	}
+	cp := *st
+	return action{kind: actStart, job: &cp, spec: spec, parent: parent, deps: deps}
 }
 
 // upstreams returns the steps a step reads from, once all have completed;

@@ -45,6 +45,11 @@ func (s *Scheduler) recover(ctx context.Context) error {
 		default:
 			continue
 		}
+		if s.inFlightOnCluster(j) != nil {
+			// Its Ray task goes on without the server; the loop follows
+			// it (see followOnCluster).
+			continue
+		}
 		if n := len(j.Attempts); n > 0 {
 			a := j.Attempts[n-1]
 			procs := a.Ranks

@@ -38,11 +38,14 @@ type Executor interface {
 
 // Scheduler runs the jobs in a store.
 type Scheduler struct {
-	Store  wharf.Store
-	Blobs  wharf.BlobStore
-	Exec   Executor
-	Envs   *pyenv.Builder
-	Logger *slog.Logger
+	Store wharf.Store
+	Blobs wharf.BlobStore
+	Exec  Executor
+	// Cluster runs the steps whose compute is a Ray cluster; without it
+	// such steps fail.
+	Cluster ClusterExecutor
+	Envs    *pyenv.Builder
+	Logger  *slog.Logger
 	// WorkDir holds each attempt's code, inputs, outputs and log.
 	WorkDir string
 	// TrackingURI returns the MLflow tracking URI of a workspace, and

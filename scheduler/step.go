@@ -31,6 +31,9 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		return err
 	}
 	key := reuseKey(spec, resolved)
+	if f := s.inFlightOnCluster(st); f != nil {
+		return s.followOnCluster(ctx, st, spec, f, key)
+	}
 	note := ""
 	switch fetched := urlInputs(spec); {
 	case fetched != "":
@@ -81,7 +84,8 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	}
 	say("attempt %d of step %s queued on compute %s (at most %d at once)", attempt, st.Name, compute.Name, compute.MaxInstances)
 
-	if why := s.tooFewGPUs(spec, compute); why != "" {
+	onCluster := compute.Type == wharf.ComputeTypeRay
+	if why := s.tooFewGPUs(spec, compute); why != "" && !onCluster {
 		// Waiting would never end.
 		return s.failQueued(ctx, st, at, why, logf)
 	}
@@ -114,6 +118,10 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		}
 	}
 	defer release()
+	if onCluster {
+		// Ray places the task on the cluster's own resources.
+		return s.runOnCluster(ctx, st, parent, spec, compute, at, values, key, release, logf)
+	}
 	perGPU, _ := gpusPerInstance(spec, compute)
 	gpus, free := s.GPUs.TryAcquire(perGPU * instances(spec))
 	if !free {
@@ -168,18 +176,10 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 			return s.attemptFailed(ctx, st, at, spec, nil, "preparing the environment failed: "+err.Error(), logf)
 		}
 	}
-	command, err := jobspec.RenderCommand(spec.Command, inputPaths, outputPaths)
-	if err != nil {
-		return s.attemptFailed(ctx, st, at, spec, nil, "rendering the command: "+err.Error(), logf)
+	command, runEnv, bad, err := s.commandAndEnv(ctx, st, parent, spec, env, dir, inputPaths, outputPaths)
+	if bad != nil {
+		return s.attemptFailed(ctx, st, at, spec, nil, "rendering the command: "+bad.Error(), logf)
 	}
-	if parent != nil {
-		if parent, err = s.pipelineRun(ctx, parent); err != nil {
-			return err
-		}
-	}
-	// The step's run is created here and recorded on the job with the
-	// process (keepRun), not in a write of its own.
-	runEnv, err := s.processEnv(ctx, st, parent, spec, env, dir)
 	if err != nil {
 		return err
 	}
@@ -235,9 +235,17 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 			}
 		}
 	}
+	return s.finishAttempt(ctx, st, at, spec, &res, who, verified, key, dir, workDir, outputPaths, release, logf)
+}
+
+// finishAttempt ends an attempt by how its command ended: failed, cancelled,
+// timed out, or completed with its outputs saved. who names the process
+// in a failure ("the command", "rank 1").
+func (s *Scheduler) finishAttempt(ctx context.Context, st *wharf.Job, at *attemptRec, spec *StepSpec, res *local.Result, who string,
+	verified func() error, key, dir, workDir string, outputPaths map[string]string, release func(), logf io.Writer) error {
 	switch {
 	case res.Err != nil:
-		return s.attemptFailed(ctx, st, at, spec, &res, res.Err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, res, res.Err.Error(), logf)
 	case res.Canceled:
 		if s.ctx.Err() != nil {
 			// The server is stopping: the attempt is left as it is and
@@ -246,16 +254,27 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		}
 		return s.interrupted(st, at, "canceled")
 	case res.TimedOut:
-		return s.attemptFailed(ctx, st, at, spec, &res,
+		return s.attemptFailed(ctx, st, at, spec, res,
 			fmt.Sprintf("timed out after %d seconds (limits.timeout)", spec.TimeoutSeconds), logf)
 	case res.ExitCode != 0:
-		return s.attemptFailed(ctx, st, at, spec, &res, fmt.Sprintf("%s exited with code %d", who, res.ExitCode)+s.failureReason(st), logf)
+		return s.attemptFailed(ctx, st, at, spec, res, fmt.Sprintf("%s exited with code %d", who, res.ExitCode)+s.failureReason(st), logf)
 	}
 
+	return s.completeAttempt(ctx, st, at, spec, res, verified, key, dir, workDir, outputPaths, release, logf)
+}
+
+// completeAttempt ends an attempt whose command exited 0: it saves the
+// outputs and default artifacts and records the step Completed.
+// release gives the attempt's compute slot back.
+func (s *Scheduler) completeAttempt(ctx context.Context, st *wharf.Job, at *attemptRec, spec *StepSpec, res *local.Result,
+	verified func() error, key, dir, workDir string, outputPaths map[string]string, release func(), logf io.Writer) error {
+	say := func(format string, args ...any) {
+		fmt.Fprintf(logf, "[wharf] "+format+"\n", args...)
+	}
 	if err := verified(); err != nil {
 		// Linked inputs were being verified while the step ran; what it
 		// made from a corrupt one is not kept.
-		return s.attemptFailed(ctx, st, at, spec, &res, "verifying inputs: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, res, "verifying inputs: "+err.Error(), logf)
 	}
 	at.passing(ctx, st, wharf.JobFinalizing)
 	outputs, err := s.commitOutputs(ctx, st.Workspace, spec, outputPaths)
@@ -267,7 +286,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		artifacts, err = s.commitArtifacts(ctx, st, workDir)
 	}
 	if err != nil {
-		return s.attemptFailed(ctx, st, at, spec, &res, "saving outputs: "+err.Error(), logf)
+		return s.attemptFailed(ctx, st, at, spec, res, "saving outputs: "+err.Error(), logf)
 	}
 	say("completed; outputs saved")
 	end := s.Now().UTC()
@@ -276,7 +295,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
 		a := at.apply(j)
 		a.Status, a.ExitCode, a.Ended = wharf.JobCompleted, &code, &end
-		a.ProcessStarted, a.ProcessEnded = processTimes(&res)
+		a.ProcessStarted, a.ProcessEnded = processTimes(res)
 		keepRun(j, st)
 		j.Status = wharf.JobCompleted
 		j.Outputs = outputs
@@ -295,6 +314,24 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	s.endRun(ctx, done)
 	_ = os.RemoveAll(filepath.Join(dir, "outputs"))
 	return nil
+}
+
+// commandAndEnv renders the step's command and builds its process's
+// environment. The step's run is created here and recorded on the job with
+// the process (keepRun), not in a write of its own. bad is the step's
+// mistake (its command does not render); err is the server's.
+func (s *Scheduler) commandAndEnv(ctx context.Context, st, parent *wharf.Job, spec *StepSpec, env *pyenv.Env, dir string,
+	inputPaths, outputPaths map[string]string) (command string, runEnv []string, bad, err error) {
+	if command, bad = jobspec.RenderCommand(spec.Command, inputPaths, outputPaths); bad != nil {
+		return "", nil, bad, nil
+	}
+	if parent != nil {
+		if parent, err = s.pipelineRun(ctx, parent); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	runEnv, err = s.processEnv(ctx, st, parent, spec, env, dir)
+	return command, runEnv, nil, err
 }
 
 // resolveInputs gives each input its value for this run: literal text,
@@ -610,20 +647,28 @@ func (s *Scheduler) stage(ctx context.Context, dir string, spec *StepSpec, value
 			}
 		}
 	}
-	outputs = map[string]string{}
-	for name, o := range spec.Outputs {
-		p := filepath.Join(dir, "outputs", name)
-		if err := os.MkdirAll(p, 0o700); err != nil {
+	outputs = outputPathsOf(dir, spec)
+	for name := range spec.Outputs {
+		if err := os.MkdirAll(filepath.Join(dir, "outputs", name), 0o700); err != nil {
 			return "", nil, nil, nil, err
-		}
-		outputs[name] = p
-		if isFileOutput(o) {
-			// A uri_file output is a file the step writes, in a folder
-			// that exists.
-			outputs[name] = filepath.Join(p, name)
 		}
 	}
 	return workDir, inputs, outputs, verified, nil
+}
+
+// outputPathsOf is where each output of an attempt whose folder is dir
+// is written: a folder, or for a uri_file output the file, in a folder
+// of its own.
+func outputPathsOf(dir string, spec *StepSpec) map[string]string {
+	outputs := map[string]string{}
+	for name, o := range spec.Outputs {
+		p := filepath.Join(dir, "outputs", name)
+		outputs[name] = p
+		if isFileOutput(o) {
+			outputs[name] = filepath.Join(p, name)
+		}
+	}
+	return outputs
 }
 
 // stageFolder puts a folder input at dest: its files hard links when the

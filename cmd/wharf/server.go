@@ -34,6 +34,7 @@ import (
 	"github.com/wharfml/wharf/monitor"
 	"github.com/wharfml/wharf/postgres"
 	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/ray"
 	"github.com/wharfml/wharf/sandbox"
 	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/seal"
@@ -241,6 +242,10 @@ func (m *runningServer) close() error {
 }
 
 // Notification channels between servers sharing a PostgreSQL database.
+// computeTokenTTL is how long a Ray-backed cluster's driver's credential
+// lasts: the driver is long-lived, and a new driver gets a new one.
+const computeTokenTTL = 30 * 24 * time.Hour
+
 const (
 	// jobsChannel tells the server that runs the scheduler that jobs
 	// changed elsewhere.
@@ -469,8 +474,14 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		srv.PeerURL = peerURL(o, addr)
 	}
 	bg, cancel := context.WithCancel(context.Background())
+	// Ray-backed clusters reach the server at its URL; their drivers hold
+	// a compute token, renewed with each driver.
+	clusters := &ray.Executor{URL: srv.URL, Logger: logger, Token: func(workspace, compute string) (string, error) {
+		return srv.IssueComputeToken(workspace, compute, computeTokenTTL)
+	}}
+	srv.Clusters = clusters
 	sched := &scheduler.Scheduler{
-		Store: db, Blobs: blobs, Exec: &local.Executor{Sandbox: box}, Sandbox: box, Logger: logger,
+		Store: db, Blobs: blobs, Exec: &local.Executor{Sandbox: box}, Cluster: clusters, Sandbox: box, Logger: logger,
 		Envs:        &pyenv.Builder{CacheDir: filepath.Join(o.dataDir, "envs")},
 		WorkDir:     filepath.Join(o.dataDir, "jobs"),
 		TrackingURI: srv.TrackingURI,

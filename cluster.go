@@ -1,0 +1,145 @@
+package wharf
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// ClusterAttempt is what an attempt records of its run on a Ray-backed
+// cluster, so that a restarted server follows it instead of running it
+// again.
+type ClusterAttempt struct {
+	// Task names the attempt to the cluster's driver.
+	Task string `json:"task"`
+	// Driver is the Ray submission id of the driver job that runs it;
+	// empty until the driver started it.
+	Driver string `json:"driver,omitempty"`
+}
+
+// ClusterTaskOptions are what a step asks of the cluster for its task:
+// the resources Ray reserves for it and its Python packages.
+type ClusterTaskOptions struct {
+	// NumCPUs and NumGPUs are Ray's num_cpus and num_gpus.
+	NumCPUs float64 `json:"num_cpus"`
+	NumGPUs float64 `json:"num_gpus,omitempty"`
+	// Memory is Ray's memory reservation, in bytes; 0 reserves none.
+	Memory int64 `json:"memory,omitempty"`
+	// Resources are Ray custom resources by name.
+	Resources map[string]float64 `json:"resources,omitempty"`
+	// Pip are the environment's pip requirements, the task's
+	// runtime_env pip list.
+	Pip []string `json:"pip,omitempty"`
+	// PlacementGroup is for distributed training: the bundles of a
+	// placement group to reserve for the attempt, one rank's task per
+	// bundle. options_of in ray/driver.py is where it is to become a
+	// PlacementGroupSchedulingStrategy; until it does, the driver ends an
+	// attempt that sets it with an error saying so.
+	PlacementGroup *ClusterPlacementGroup `json:"placement_group,omitempty"`
+}
+
+// ClusterPlacementGroup is a Ray placement group: bundles of resources
+// reserved together, placed by Strategy (PACK, SPREAD, STRICT_PACK,
+// STRICT_SPREAD).
+type ClusterPlacementGroup struct {
+	Bundles  []map[string]float64 `json:"bundles"`
+	Strategy string               `json:"strategy"`
+}
+
+// ClusterAssignment is one attempt handed to a cluster's driver: what to
+// run, and where to fetch its files from and send its outputs to.
+type ClusterAssignment struct {
+	// ID names the attempt in the driver's reports.
+	ID string `json:"id"`
+	// Command runs with /bin/sh -c in the attempt's code folder.
+	Command string `json:"command"`
+	// Env is the whole environment of the command, PATH aside (the
+	// worker's, so that the task's runtime_env Python is found).
+	Env map[string]string `json:"env"`
+	// Dir is the attempt's folder on the server: the task lays out the
+	// same folders (code, inputs, outputs) under a folder of its own and
+	// rewrites Dir in Command and Env to it.
+	Dir string `json:"dir"`
+	// Token is the job's own token, with which the task fetches its
+	// files, streams its log and sends its outputs.
+	Token string `json:"token"`
+	// Files, Log and Outputs are the server's paths (under its URL) the
+	// task reads its folders from (a tar stream), appends its log to and
+	// puts its outputs to (a tar stream).
+	Files   string `json:"files"`
+	Log     string `json:"log"`
+	Outputs string `json:"outputs"`
+	// TimeoutSeconds ends the attempt; zero means no limit. The server
+	// enforces it; the driver learns of it as a cancellation.
+	TimeoutSeconds int                `json:"timeout_seconds,omitempty"`
+	Options        ClusterTaskOptions `json:"options"`
+}
+
+// ClusterPoll is the answer to a driver's poll: attempts to start and
+// attempts to cancel.
+type ClusterPoll struct {
+	Assign []ClusterAssignment `json:"assign"`
+	Cancel []string            `json:"cancel"`
+}
+
+// ClusterReport is what a driver reports of an attempt: that it handed
+// it to Ray, or how it ended.
+type ClusterReport struct {
+	// Event is "submitted" or "ended".
+	Event string `json:"event"`
+	// ExitCode is the command's exit status (128+N for signal N) when it
+	// ran to its end.
+	ExitCode *int `json:"exit_code,omitempty"`
+	// Canceled is set when the task was cancelled.
+	Canceled bool `json:"canceled,omitempty"`
+	// Error says why the task ended without an exit status: its worker
+	// died, its files could not be fetched, its outputs not sent.
+	Error string `json:"error,omitempty"`
+}
+
+// Cluster report events.
+const (
+	ClusterSubmitted = "submitted"
+	ClusterEnded     = "ended"
+)
+
+// ClusterDriverService is the server's side of a Ray-backed cluster's
+// driver and of the tasks it runs. The driver calls Poll and Report with
+// the compute's credential; tasks call Files, AppendLog and PutOutputs
+// with their job's token, and only for their own attempt (job names the
+// caller's job).
+type ClusterDriverService interface {
+	// Poll returns attempts for the driver to start and to cancel,
+	// waiting up to wait for some. A driver that is no longer the
+	// compute's current one gets ECONFLICT (it should exit).
+	Poll(ctx context.Context, c *Compute, driver string, wait time.Duration) (*ClusterPoll, error)
+	// Report records what the driver says of an attempt. EUNAVAILABLE
+	// means the server is not following the attempt yet (it restarted):
+	// the driver sends it again.
+	Report(ctx context.Context, c *Compute, attempt string, r *ClusterReport) error
+	// Files writes the attempt's folders as a tar stream.
+	Files(ctx context.Context, workspace, job, attempt string, w io.Writer) error
+	// AppendLog appends data to the attempt's log if offset is where the
+	// log's cluster part ends, and returns where it ends after.
+	AppendLog(ctx context.Context, workspace, job, attempt string, offset int64, data io.Reader) (int64, error)
+	// PutOutputs unpacks the attempt's outputs from a tar stream.
+	PutOutputs(ctx context.Context, workspace, job, attempt string, r io.Reader) error
+	// StopDriver stops the compute's driver job, whose tasks end with
+	// it: the compute is being deleted.
+	StopDriver(ctx context.Context, c *Compute) error
+}
+
+// ClusterRun is one attempt for a cluster executor to run, or to follow
+// when a previous server started it.
+type ClusterRun struct {
+	Assignment ClusterAssignment
+	// LogPath is the attempt's log on the server, which the task's
+	// output is appended to.
+	LogPath string
+	// Follow, when set, is the attempt as a previous server recorded it:
+	// it is not handed out again unless no driver ever started it.
+	Follow *ClusterAttempt
+	// Stopping reports whether the server is stopping: a cancelled run
+	// is then left running on the cluster for the next server to follow.
+	Stopping func() bool
+}

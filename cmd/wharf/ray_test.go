@@ -1,0 +1,156 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rayAddress is the Ray dashboard of the test's Ray head (WHARF_TEST_RAY,
+// which scripts/test sets); tests that need one skip without it.
+func rayAddress(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("WHARF_TEST_RAY")
+	if addr == "" {
+		t.Skip("WHARF_TEST_RAY is not set: these tests need a running Ray head's dashboard address (scripts/test starts one)")
+	}
+	return addr
+}
+
+// rayEnv is a server with a workspace holding a local cluster and a
+// Ray-backed one on the test's Ray head.
+func rayEnv(t *testing.T) *cliEnv {
+	addr := rayAddress(t)
+	e := newCLIEnv(t)
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
+	e.ok("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "dev")
+	t.Cleanup(func() {
+		// The driver job ends with the compute.
+		e.wharf("ml", "compute", "delete", "-n", "ray-cluster", "-w", "dev", "--yes")
+	})
+	return e
+}
+
+// rayPipeline is a two-step pipeline whose second step reads the first's
+// output, on the named compute.
+func rayPipeline(t *testing.T, dir, compute string) string {
+	writeFile(t, dir, "fares.csv", "fare\n12.5\n7.25\n")
+	return writeFile(t, dir, "pipeline-"+compute+".yml", `type: pipeline
+settings:
+  default_compute: azureml:`+compute+`
+  force_rerun: true
+inputs:
+  raw:
+    type: uri_file
+    path: ./fares.csv
+jobs:
+  prep:
+    command: echo "prep says hello" && sort -r ${{inputs.raw}} > ${{outputs.out}}/sorted.csv && echo done > outputs/prep.txt
+    environment: {image: python:3.11}
+    inputs:
+      raw: ${{parent.inputs.raw}}
+    outputs:
+      out: {type: uri_folder}
+  count:
+    command: wc -l < ${{inputs.data}}/sorted.csv > ${{outputs.n}}/n.txt && cat ${{inputs.data}}/sorted.csv >> ${{outputs.n}}/n.txt
+    environment: {image: python:3.11}
+    inputs:
+      data: ${{parent.jobs.prep.outputs.out}}
+    outputs:
+      n: {type: uri_folder}
+`)
+}
+
+// TestRayPipelineMatchesLocal: the same pipeline runs on local compute
+// and on a Ray cluster by changing only compute; on Ray each step runs as
+// a Ray task, its log reaches job stream, and the outputs are
+// byte-identical to the local run's.
+func TestRayPipelineMatchesLocal(t *testing.T) {
+	e := rayEnv(t)
+	dir := t.TempDir()
+	outputs := map[string]string{}
+	for _, compute := range []string{"cpu-cluster", "ray-cluster"} {
+		name := lastLine(e.ok("ml", "job", "create", "--file", rayPipeline(t, dir, compute), "-w", "dev", "--query", "name", "-o", "tsv"))
+		if got := e.waitJob("dev", name); got != "Completed" {
+			t.Fatalf("%s: %s\n%s", compute, got, e.ok("ml", "job", "show", "-n", name, "-w", "dev"))
+		}
+		steps := e.ok("ml", "job", "list", "--parent-job-name", name, "-w", "dev", "--query", "[].name", "-o", "tsv")
+		var b []byte
+		for _, step := range strings.Fields(steps) {
+			dl := filepath.Join(dir, "dl-"+step)
+			e.ok("ml", "job", "download", "-n", step, "--all", "--download-path", dl, "-w", "dev")
+			if got, err := os.ReadFile(filepath.Join(dl, "named-outputs", "n", "n.txt")); err == nil {
+				b = got
+			}
+		}
+		if b == nil {
+			t.Fatalf("%s: no step has output n with n.txt", compute)
+		}
+		outputs[compute] = string(b)
+		for _, step := range strings.Fields(steps) {
+			log := e.ok("ml", "job", "stream", "-n", step, "-w", "dev")
+			if compute == "ray-cluster" && !strings.Contains(log, "[ray] attempt") {
+				t.Errorf("step %s's log does not say where Ray ran it:\n%s", step, log)
+			}
+			if strings.Contains(e.ok("ml", "job", "show", "-n", step, "-w", "dev", "--query", "display_name", "-o", "tsv"), "prep") &&
+				!strings.Contains(log, "prep says hello") {
+				t.Errorf("step %s's log lacks its output:\n%s", step, log)
+			}
+		}
+	}
+	if want := "3\nfare\n7.25\n12.5\n"; outputs["cpu-cluster"] != want {
+		t.Errorf("local output %q, want %q", outputs["cpu-cluster"], want)
+	}
+	if outputs["ray-cluster"] != outputs["cpu-cluster"] {
+		t.Errorf("Ray output %q differs from local %q", outputs["ray-cluster"], outputs["cpu-cluster"])
+	}
+}
+
+// TestRayFailingStepRetries: a step that fails on Ray is retried by its
+// retry policy, as on local compute, and each attempt is kept.
+func TestRayFailingStepRetries(t *testing.T) {
+	e := rayEnv(t)
+	dir := t.TempDir()
+	// The Ray worker runs on this machine, so the step can leave a mark
+	// for its next attempt where both see it.
+	mark := filepath.Join(dir, "first-attempt-ran")
+	job := writeFile(t, dir, "job.yml", `command: if [ -f `+mark+` ]; then echo second; else touch `+mark+`; echo first; exit 3; fi
+environment: {image: python:3.11}
+compute: azureml:ray-cluster
+retry_settings: {max_retries: 1}
+`)
+	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("job: %s\n%s", got, e.ok("ml", "job", "show", "-n", name, "-w", "dev"))
+	}
+	attempts := e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[].[status, exit_code]", "-o", "tsv")
+	if f := strings.Fields(attempts); len(f) != 4 || f[0] != "Failed" || f[1] != "3" || f[2] != "Completed" || f[3] != "0" {
+		t.Errorf("attempts: %q, want Failed 3 then Completed 0", attempts)
+	}
+}
+
+// TestRayCancelStopsTheTask: cancelling a job whose step runs on Ray
+// cancels its Ray task; the step's command is stopped before it reaches
+// its end.
+func TestRayCancelStopsTheTask(t *testing.T) {
+	e := rayEnv(t)
+	dir := t.TempDir()
+	started, finished := filepath.Join(dir, "started"), filepath.Join(dir, "finished")
+	job := writeFile(t, dir, "job.yml", `command: echo yes > `+started+` && sleep 30 && echo yes > `+finished+`
+environment: {image: python:3.11}
+compute: azureml:ray-cluster
+`)
+	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	waitForFile(t, started)
+	e.ok("ml", "job", "cancel", "-n", name, "-w", "dev")
+	if got := e.waitJob("dev", name); got != "Canceled" {
+		t.Fatalf("job: %s", got)
+	}
+	time.Sleep(2 * time.Second)
+	if _, err := os.Stat(finished); err == nil {
+		t.Error("the step's command ran to its end after the job was canceled")
+	}
+}

@@ -1,0 +1,180 @@
+package http
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/auth"
+	"github.com/wharfml/wharf/ray"
+)
+
+// ComputeAudience is the audience of a Ray-backed cluster's compute
+// token, which its driver holds: it opens only the driver's routes of
+// that one compute.
+const ComputeAudience = "api://wharf/compute"
+
+// maxPollWait bounds a driver's long poll.
+const maxPollWait = 30 * time.Second
+
+// clusterRoutes registers the routes of Ray-backed clusters: the driver
+// program, the driver's poll and reports (compute token), and each
+// task's files, log and outputs (the job's own token).
+func (s *Server) clusterRoutes() {
+	s.public("GET /api/v1/ray/driver.py", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/x-python; charset=utf-8")
+		_, _ = w.Write(ray.DriverSource)
+	})
+	base := "/api/v1/workspaces/{workspace}/computes/{name}"
+	s.register("POST "+base+"/driver/poll", AccessCompute, "", jsonAPI(s, s.pollCluster))
+	s.register("POST "+base+"/driver/attempts/{attempt}", AccessCompute, "", jsonAPI(s, s.reportCluster))
+	s.authenticated("GET "+base+"/attempts/{attempt}/files", s.clusterFiles)
+	s.authenticated("POST "+base+"/attempts/{attempt}/log", s.clusterLog)
+	s.register("PUT "+base+"/attempts/{attempt}/outputs", AccessAuthenticated, "", s.clusterOutputs).RawBody = true
+}
+
+// pollRequest is a driver's poll.
+type pollRequest struct {
+	Driver string `json:"driver"`
+	WaitMS int    `json:"wait_ms"`
+}
+
+// rayCompute returns the request's compute, which must be Ray-backed,
+// and the cluster service.
+func (s *Server) rayCompute(r *http.Request) (*wharf.Compute, wharf.ClusterDriverService, error) {
+	if s.Clusters == nil {
+		return nil, nil, wharf.Errorf(wharf.EUNAVAILABLE, "this server runs no Ray-backed clusters")
+	}
+	c, err := s.Store.FindCompute(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Type != wharf.ComputeTypeRay {
+		return nil, nil, wharf.Errorf(wharf.ENOTFOUND, "compute %s is not a ray cluster", c.Name)
+	}
+	return c, s.Clusters, nil
+}
+
+func (s *Server) pollCluster(r *http.Request, req *pollRequest) (int, *wharf.ClusterPoll, error) {
+	c, svc, err := s.rayCompute(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if req.Driver == "" {
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "driver is required: the driver's Ray submission id").WithField("driver")
+	}
+	wait := min(time.Duration(req.WaitMS)*time.Millisecond, maxPollWait)
+	p, err := svc.Poll(r.Context(), c, req.Driver, wait)
+	return http.StatusOK, p, err
+}
+
+func (s *Server) reportCluster(r *http.Request, rep *wharf.ClusterReport) (int, map[string]bool, error) {
+	c, svc, err := s.rayCompute(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	err = svc.Report(r.Context(), c, r.PathValue("attempt"), rep)
+	return http.StatusOK, map[string]bool{"acknowledged": err == nil}, err
+}
+
+// attemptCaller checks that the caller is the job token of a job in the
+// request's workspace, and returns that job: a task reaches only its own
+// attempt's files.
+func (s *Server) attemptCaller(r *http.Request) (string, error) {
+	c := wharf.CallerFromContext(r.Context())
+	if c == nil || c.Job == "" || c.JobWorkspace != r.PathValue("workspace") {
+		return "", wharf.Errorf(wharf.EFORBIDDEN, "only a step's own job token reaches its attempt's files")
+	}
+	if s.Clusters == nil {
+		return "", wharf.Errorf(wharf.EUNAVAILABLE, "this server runs no Ray-backed clusters")
+	}
+	return c.Job, nil
+}
+
+func (s *Server) clusterFiles(w http.ResponseWriter, r *http.Request) {
+	job, err := s.attemptCaller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	// The tar is written as it is read from disk; an error half way
+	// through cuts the stream, which the task's tar reader notices.
+	pw := &pendingWriter{w: w}
+	if err := s.Clusters.Files(r.Context(), r.PathValue("workspace"), job, r.PathValue("attempt"), pw); err != nil && !pw.wrote {
+		s.writeError(w, r, err)
+	}
+}
+
+// pendingWriter remembers whether anything was written, so that an error
+// before the first byte can still be answered as one.
+type pendingWriter struct {
+	w     http.ResponseWriter
+	wrote bool
+}
+
+func (p *pendingWriter) Write(b []byte) (int, error) {
+	p.wrote = true
+	return p.w.Write(b)
+}
+
+func (s *Server) clusterLog(w http.ResponseWriter, r *http.Request) {
+	job, err := s.attemptCaller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	offset, err := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+	if err != nil || offset < 0 {
+		s.writeError(w, r, wharf.Errorf(wharf.EINVALID, "offset must be where the log's last chunk ended, a number").WithField("offset"))
+		return
+	}
+	end, err := s.Clusters.AppendLog(r.Context(), r.PathValue("workspace"), job, r.PathValue("attempt"), offset, r.Body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"end": end})
+}
+
+func (s *Server) clusterOutputs(w http.ResponseWriter, r *http.Request) {
+	job, err := s.attemptCaller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.Clusters.PutOutputs(r.Context(), r.PathValue("workspace"), job, r.PathValue("attempt"), r.Body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// authenticateCompute checks a compute token for the request's compute.
+// An ordinary token is refused as forbidden: it is valid, but these
+// routes are the driver's alone.
+func (s *Server) authenticateCompute(r *http.Request) (*wharf.Caller, error) {
+	tok, ok := bearerToken(r)
+	if !ok {
+		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "authentication required: the compute's driver sends its compute token")
+	}
+	claims, err := s.Tokens.Verify(tok, ComputeAudience)
+	if err != nil {
+		if _, other := s.Tokens.VerifyAny(tok, APIAudience, JobAudience); other == nil {
+			return nil, wharf.Errorf(wharf.EFORBIDDEN, "only the driver of compute %s, with its compute token, may call this", r.PathValue("name"))
+		}
+		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
+	}
+	if claims.AppID != auth.ComputeAppID || claims.Workspace != r.PathValue("workspace") || claims.Compute != r.PathValue("name") {
+		return nil, wharf.Errorf(wharf.EFORBIDDEN, "this compute token is for compute %s in workspace %s", claims.Compute, claims.Workspace)
+	}
+	return &wharf.Caller{PrincipalID: claims.Subject, DisplayName: "driver of compute " + claims.Workspace + "/" + claims.Compute}, nil
+}
+
+// IssueComputeToken returns the credential of a Ray-backed compute's
+// driver, valid for ttl.
+func (s *Server) IssueComputeToken(workspace, compute string, ttl time.Duration) (string, error) {
+	tok, _, err := s.Tokens.IssueCompute(s.TenantID, ComputeAudience, workspace, compute, ttl)
+	return tok, err
+}

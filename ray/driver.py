@@ -1,0 +1,305 @@
+# Wharf's driver for a Ray-backed compute cluster.
+#
+# Submitted by the Wharf server as one long-lived Ray job per cluster. It
+# long-polls the server for step attempts, runs each as a Ray task, and
+# reports back. Every report is sent again until the server acknowledges
+# it, so a server that restarts while tasks run finds them and follows
+# them. The driver holds the compute's credential; a task holds only its
+# job's token, and the step's command sees neither the credential nor the
+# driver's environment.
+#
+# Task options: options_of() turns an assignment's "options" into
+# ray.remote options (num_cpus, num_gpus, memory, resources, runtime_env);
+# a placement group, when an assignment names one, is made here and its
+# tasks scheduled in it (see run_assignment).
+
+import concurrent.futures
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import ray
+
+URL = os.environ["WHARF_URL"].rstrip("/")
+BASE = os.environ["WHARF_COMPUTE_PATH"]
+DRIVER = os.environ["WHARF_DRIVER"]
+TOKEN = os.environ.pop("WHARF_COMPUTE_TOKEN")
+# Set empty in every task's environment, so that no worker process (and
+# so no step) inherits the credential from the job's runtime_env.
+HIDDEN = {"WHARF_COMPUTE_TOKEN": ""}
+
+
+class Gone(Exception):
+    """The server says the request will never succeed (the attempt or job
+    is over, or this driver was replaced)."""
+
+
+def call(method, path, token, body=None, timeout=90, content_type="application/json"):
+    data = body
+    if body is not None and content_type == "application/json":
+        data = json.dumps(body).encode()
+    req = urllib.request.Request(URL + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.read()
+    except urllib.error.HTTPError as e:
+        text = e.read().decode(errors="replace")[:500]
+        if e.code in (401, 403, 404, 409, 410):
+            raise Gone("%s %s: %d %s" % (method, path, e.code, text))
+        raise IOError("%s %s: %d %s" % (method, path, e.code, text))
+
+
+def until_acknowledged(fn, what, give_up=None):
+    """Calls fn until it returns, pausing between tries; Gone ends it."""
+    pause = 0.05
+    start = time.monotonic()
+    while True:
+        try:
+            return fn()
+        except Gone:
+            raise
+        except Exception as e:  # the server is down or restarting
+            if give_up is not None and time.monotonic() - start > give_up:
+                raise IOError("%s: gave up after %.0f s: %s" % (what, give_up, e))
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
+def rebase(text, old, new):
+    return text.replace(old, new) if old else text
+
+
+class LogSender:
+    """Streams the command's output to the attempt's log, in order, each
+    chunk sent again until the server has it."""
+
+    def __init__(self, a):
+        self.a = a
+        self.buf = bytearray()
+        self.offset = 0
+        self.cv = threading.Condition()
+        self.closed = False
+        self.gone = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def write(self, b):
+        with self.cv:
+            self.buf += b
+            self.cv.notify()
+
+    def close(self):
+        with self.cv:
+            self.closed = True
+            self.cv.notify()
+        self.thread.join()
+
+    def run(self):
+        while True:
+            with self.cv:
+                while not self.buf and not self.closed:
+                    self.cv.wait()
+                if not self.buf and self.closed:
+                    return
+                # Let a burst of lines gather into one request.
+                if not self.closed and len(self.buf) < 65536:
+                    self.cv.wait(0.05)
+                chunk = bytes(self.buf[:1 << 20])
+            if not self.gone:
+                path = self.a["log"] + "?offset=%d" % self.offset
+                try:
+                    body = until_acknowledged(lambda: call("POST", path, self.a["token"], chunk,
+                                                           content_type="application/octet-stream"), "log")
+                    end = json.loads(body or b"{}").get("end", self.offset + len(chunk))
+                except Gone:
+                    self.gone = True
+                    end = self.offset + len(chunk)
+                sent = max(0, min(len(chunk), end - self.offset))
+                if end < self.offset:
+                    sent = len(chunk)
+            else:
+                sent = len(chunk)
+            with self.cv:
+                del self.buf[:sent]
+                self.offset += sent
+
+
+def fetch_files(a, root):
+    def get():
+        data = call("GET", a["files"], a["token"], timeout=600)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+            tf.extractall(root, filter="data")
+    until_acknowledged(get, "fetching the step's files", give_up=600)
+
+
+def send_outputs(a, root):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name in ("outputs", os.path.join("code", "outputs"), os.path.join("code", "logs")):
+            p = os.path.join(root, name)
+            if os.path.isdir(p):
+                tf.add(p, arcname=name)
+    data = buf.getvalue()
+    until_acknowledged(lambda: call("PUT", a["outputs"], a["token"], data, timeout=600,
+                                    content_type="application/x-tar"), "sending outputs")
+
+
+def no_children_outlive_me():
+    # The step's process dies with the worker that started it, which
+    # ray.cancel(force=True) kills.
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def run_step(a):
+    """The body of a step's Ray task: fetch, run, stream, send outputs.
+    Returns the command's exit status."""
+    root = tempfile.mkdtemp(prefix="wharf-")
+    log = LogSender(a)
+    try:
+        log.write(("[ray] attempt %s on node %s, worker pid %d\n" % (a["id"], socket.gethostname(), os.getpid())).encode())
+        fetch_files(a, root)
+        old = a["dir"]
+        env = {k: rebase(v, old, root) for k, v in a["env"].items()}
+        env["PATH"] = os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin")
+        for k in ("TMPDIR", "HOME"):
+            env.setdefault(k, os.path.join(root, "tmp"))
+        os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
+        for name in ("outputs", "logs"):
+            os.makedirs(os.path.join(root, "code", name), exist_ok=True)
+        proc = subprocess.Popen(["/bin/sh", "-c", rebase(a["command"], old, root)], cwd=os.path.join(root, "code"),
+                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=no_children_outlive_me)
+        while True:
+            b = os.read(proc.stdout.fileno(), 65536)
+            if not b:
+                break
+            log.write(b)
+        code = proc.wait()
+        if code < 0:
+            code = 128 - code
+        log.close()
+        if code == 0:
+            send_outputs(a, root)
+        return {"exit_code": code}
+    finally:
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def options_of(a):
+    o = a.get("options") or {}
+    opts = {"num_cpus": o.get("num_cpus", 1), "max_retries": 0,
+            "runtime_env": {"env_vars": dict(HIDDEN)}}
+    if o.get("num_gpus"):
+        opts["num_gpus"] = o["num_gpus"]
+    if o.get("memory"):
+        opts["memory"] = o["memory"]
+    if o.get("resources"):
+        opts["resources"] = o["resources"]
+    if o.get("pip"):
+        opts["runtime_env"]["pip"] = list(o["pip"])
+    if o.get("placement_group"):
+        raise ValueError("placement groups are not run by this driver yet")
+    return opts
+
+
+step_task = ray.remote(run_step)
+
+
+class Driver:
+    def __init__(self):
+        self.running = {}  # attempt id -> ObjectRef
+        self.lock = threading.Lock()
+        self.reports = concurrent.futures.ThreadPoolExecutor(max_workers=8)
+
+    def report(self, attempt, body):
+        path = BASE + "/driver/attempts/" + attempt
+
+        def send():
+            try:
+                until_acknowledged(lambda: call("POST", path, TOKEN, body), "report")
+            except Gone:
+                pass
+        self.reports.submit(send)
+
+    def start(self, a):
+        with self.lock:
+            if a["id"] in self.running:
+                return  # handed out again after a server restart
+            try:
+                ref = step_task.options(**options_of(a)).remote(a)
+            except Exception as e:
+                self.report(a["id"], {"event": "ended", "error": "the step could not be handed to Ray: %s" % e})
+                return
+            self.running[a["id"]] = ref
+        self.report(a["id"], {"event": "submitted"})
+        ref.future().add_done_callback(lambda f, aid=a["id"]: self.ended(aid, f))
+
+    def ended(self, attempt, fut):
+        body = {"event": "ended"}
+        try:
+            body.update(fut.result())
+        except ray.exceptions.TaskCancelledError:
+            body["canceled"] = True
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as e:
+            body["error"] = "the Ray worker running the step died (%s)" % type(e).__name__
+        except ray.exceptions.RuntimeEnvSetupError as e:
+            body["error"] = "Ray could not set up the step's runtime_env: %s" % str(e).strip().splitlines()[-1][:400]
+        except Exception as e:
+            body["error"] = "the step's Ray task failed: %s" % str(e).strip()[-800:]
+        with self.lock:
+            self.running.pop(attempt, None)
+        self.report(attempt, body)
+
+    def cancel(self, attempt):
+        with self.lock:
+            ref = self.running.get(attempt)
+        if ref is not None:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception as e:
+                print("cancel %s: %s" % (attempt, e), flush=True)
+
+    def loop(self):
+        pause = 0.05
+        while True:
+            try:
+                body = call("POST", BASE + "/driver/poll", TOKEN, {"driver": DRIVER, "wait_ms": 20000})
+                pause = 0.05
+            except Gone as e:
+                print("the server no longer runs work through this driver: %s" % e, flush=True)
+                return
+            except Exception as e:
+                print("poll: %s" % e, flush=True)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                continue
+            poll = json.loads(body)
+            for a in poll.get("assign") or []:
+                self.start(a)
+            for attempt in poll.get("cancel") or []:
+                self.cancel(attempt)
+
+
+if __name__ == "__main__":
+    ray.init()
+    print("wharf driver %s for %s at %s" % (DRIVER, BASE, URL), flush=True)
+    Driver().loop()

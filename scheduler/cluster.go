@@ -1,0 +1,190 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/local"
+)
+
+// ClusterExecutor runs attempts on Ray-backed compute clusters, which
+// share no disk with the server: the task fetches its folders from the
+// server and sends its outputs back (see package ray).
+type ClusterExecutor interface {
+	// Run runs, or with run.Follow follows, an attempt on the compute's
+	// cluster. running is called with the driver's id when a driver
+	// takes the attempt, before the driver starts it.
+	Run(ctx context.Context, c *wharf.Compute, run *wharf.ClusterRun, running func(driver string)) local.Result
+	// Done says the attempt's end is recorded, so that the driver's
+	// report of it may be acknowledged.
+	Done(attempt string)
+}
+
+// serverOnlyVars are the variables of a local step's process that name
+// the server's own files or programs, which a Ray task cannot reach.
+var serverOnlyVars = []string{"PATH", "HOME", "TMPDIR", "WHARF", "WHARF_WARM_DIR", "WHARF_JOB_STATE_DIR", "WHARF_STEP_ERROR_FILE"}
+
+// runOnCluster runs an attempt on a Ray-backed cluster: its folders are
+// staged on the server as for a local attempt, the task fetches them,
+// and what it sends back is committed as a local attempt's outputs are.
+func (s *Scheduler) runOnCluster(ctx context.Context, st, parent *wharf.Job, spec *StepSpec, compute *wharf.Compute,
+	at *attemptRec, values map[string]wharf.JobValue, key string, release func(), logf io.Writer) error {
+	say := func(format string, args ...any) { fmt.Fprintf(logf, "[wharf] "+format+"\n", args...) }
+	if s.Cluster == nil {
+		return s.failQueued(ctx, st, at, "compute "+compute.Name+" is a Ray cluster, and this server runs no Ray-backed clusters", logf)
+	}
+	if spec.Distribution != nil {
+		return s.failQueued(ctx, st, at, "compute "+compute.Name+" is a Ray cluster, which does not run distributed steps (distribution "+
+			spec.Distribution.Type+") yet; use a local cluster", logf)
+	}
+	at.started = s.Now().UTC()
+	at.passing(ctx, st, wharf.JobStarting)
+	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(at.n))
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	workDir, inputPaths, outputPaths, verified, err := s.stage(ctx, dir, spec, values)
+	if err != nil {
+		return s.attemptFailed(ctx, st, at, spec, nil, "staging inputs: "+err.Error(), logf)
+	}
+	env := spec.Environment
+	say("environment %s: the task runs in the Ray worker's Python%s", envName(env), pipNote(env.Pip))
+	if env.PythonVersion != "" || len(env.Conda) > 0 {
+		say("the environment's conda file and Python version are not applied on a Ray cluster; its pip packages are")
+	}
+	command, runEnv, bad, err := s.commandAndEnv(ctx, st, parent, spec, nil, dir, inputPaths, outputPaths)
+	if bad != nil {
+		return s.attemptFailed(ctx, st, at, spec, nil, "rendering the command: "+bad.Error(), logf)
+	}
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{}
+	for _, kv := range runEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	for _, k := range serverOnlyVars {
+		if _, mine := spec.EnvVars[k]; !mine {
+			delete(vars, k)
+		}
+	}
+	id := newTaskID()
+	base := "/api/v1/workspaces/" + url.PathEscape(st.Workspace) + "/computes/" + url.PathEscape(compute.Name) + "/attempts/" + id
+	run := &wharf.ClusterRun{
+		Assignment: wharf.ClusterAssignment{ID: id, Command: command, Env: vars, Dir: dir, Token: vars["MLFLOW_TRACKING_TOKEN"],
+			Files: base + "/files", Log: base + "/log", Outputs: base + "/outputs",
+			TimeoutSeconds: spec.TimeoutSeconds, Options: clusterOptions(spec, compute)},
+		LogPath:  s.LogPath(st.Workspace, st.Name, at.n),
+		Stopping: func() bool { return s.ctx.Err() != nil },
+	}
+	// The task is recorded before any driver can take it, so that a
+	// server that dies from here on follows it rather than runs it twice.
+	at.settle()
+	if _, err := at.write(ctx, st, wharf.JobStarting, nil, func(r *wharf.JobAttempt) {
+		r.Cluster, r.Server = &wharf.ClusterAttempt{Task: id}, s.Server
+	}); err != nil {
+		return err
+	}
+	say("running on Ray cluster %s as task %s: %s", compute.Name, id, command)
+	defer s.Cluster.Done(id)
+	res := s.Cluster.Run(ctx, compute, run, func(driver string) {
+		_, _ = at.write(context.WithoutCancel(ctx), st, wharf.JobRunning, nil, func(r *wharf.JobAttempt) {
+			r.Cluster = &wharf.ClusterAttempt{Task: id, Driver: driver}
+		})
+	})
+	return s.finishAttempt(ctx, st, at, spec, &res, "the command", verified, key, dir, workDir, outputPaths, release, logf)
+}
+
+// followOnCluster follows an attempt a previous server handed to a
+// cluster's driver, which went on running it: it is not run again.
+func (s *Scheduler) followOnCluster(ctx context.Context, st *wharf.Job, spec *StepSpec, last *wharf.JobAttempt, key string) error {
+	compute, err := s.Store.FindCompute(ctx, st.Workspace, spec.Compute)
+	if err != nil {
+		return fmt.Errorf("compute %s: %w", spec.Compute, err)
+	}
+	release, err := s.slots.Acquire(ctx, st.Workspace+"/"+compute.Name, compute.MaxInstances)
+	if err != nil {
+		return s.interrupted(st, &attemptRec{s: s, n: last.Number, started: last.Started}, "canceled")
+	}
+	defer release()
+	logf, err := os.OpenFile(s.LogPath(st.Workspace, st.Name, last.Number), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "[wharf] the server restarted; following task %s on Ray cluster %s (driver %s)\n",
+		last.Cluster.Task, compute.Name, last.Cluster.Driver)
+	at := &attemptRec{s: s, n: last.Number, started: last.Started}
+	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(last.Number))
+	timeout := 0
+	if spec.TimeoutSeconds > 0 {
+		left := time.Until(last.Started.Add(time.Duration(spec.TimeoutSeconds) * time.Second))
+		timeout = max(1, int(left/time.Second))
+	}
+	run := &wharf.ClusterRun{
+		Assignment: wharf.ClusterAssignment{ID: last.Cluster.Task, Dir: dir, Env: map[string]string{"WHARF_JOB_NAME": st.Name},
+			TimeoutSeconds: timeout},
+		LogPath:  s.LogPath(st.Workspace, st.Name, last.Number),
+		Follow:   last.Cluster,
+		Stopping: func() bool { return s.ctx.Err() != nil },
+	}
+	runCtx := ctx
+	if st.Status == wharf.JobCancelRequested {
+		// Asked to stop while no server was there to stop it.
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithCancel(ctx)
+		cancel()
+	}
+	defer s.Cluster.Done(last.Cluster.Task)
+	res := s.Cluster.Run(runCtx, compute, run, func(string) {})
+	return s.finishAttempt(ctx, st, at, spec, &res, "the command", func() error { return nil }, key, dir,
+		filepath.Join(dir, "code"), outputPathsOf(dir, spec), release, logf)
+}
+
+// inFlightOnCluster returns the step's last attempt when a cluster's
+// driver took it and the attempt has not ended: a previous server's,
+// which this one follows.
+func (s *Scheduler) inFlightOnCluster(st *wharf.Job) *wharf.JobAttempt {
+	if s.Cluster == nil || len(st.Attempts) == 0 {
+		return nil
+	}
+	a := st.Attempts[len(st.Attempts)-1]
+	if a.Ended != nil || a.Cluster == nil || a.Cluster.Driver == "" || st.Status == wharf.JobFinalizing {
+		return nil
+	}
+	return &a
+}
+
+// clusterOptions are the Ray task options of a step: a CPU, the GPUs it
+// asks for, and its environment's pip packages.
+func clusterOptions(spec *StepSpec, compute *wharf.Compute) wharf.ClusterTaskOptions {
+	o := wharf.ClusterTaskOptions{NumCPUs: 1, Pip: spec.Environment.Pip}
+	if n, _ := gpusPerInstance(spec, compute); n > 0 {
+		o.NumGPUs = float64(n)
+	}
+	return o
+}
+
+func pipNote(pip []string) string {
+	if len(pip) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", with %d pip packages installed by Ray (runtime_env pip)", len(pip))
+}
+
+func newTaskID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
