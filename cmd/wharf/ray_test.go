@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wharfml/wharf/ray"
 )
 
 // rayAddress is the Ray dashboard of the test's Ray head (WHARF_TEST_RAY,
@@ -153,4 +159,143 @@ compute: azureml:ray-cluster
 	if _, err := os.Stat(finished); err == nil {
 		t.Error("the step's command ran to its end after the job was canceled")
 	}
+}
+
+// TestRayKilledWorkerFailsTheAttempt: killing the Ray worker that runs a
+// step fails the attempt, saying so, and the retry policy runs it again.
+func TestRayKilledWorkerFailsTheAttempt(t *testing.T) {
+	e := rayEnv(t)
+	dir := t.TempDir()
+	// The step's shell is the worker's child: $PPID is the worker.
+	worker, again := filepath.Join(dir, "worker.pid"), filepath.Join(dir, "second")
+	job := writeFile(t, dir, "job.yml", `command: if [ -f `+worker+` ]; then echo yes > `+again+`; else echo $PPID > `+worker+`; sleep 60; fi
+environment: {image: python:3.11}
+compute: azureml:ray-cluster
+retry_settings: {max_retries: 1}
+`)
+	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	pid, err := strconv.Atoi(waitForFile(t, worker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing the Ray worker %d: %v", pid, err)
+	}
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("job: %s\n%s", got, e.ok("ml", "job", "show", "-n", name, "-w", "dev"))
+	}
+	first := e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[0].[status, error]", "-o", "tsv")
+	if !strings.Contains(first, "Failed") || !strings.Contains(first, "Ray worker running the step died") {
+		t.Errorf("first attempt: %q, want it failed by the worker's death", first)
+	}
+	if _, err := os.Stat(again); err != nil {
+		t.Error("the retry did not run the command")
+	}
+}
+
+// TestRayDriverEndedFailsItsAttempts: when the driver's Ray job is
+// stopped behind the server's back, the attempt it ran fails naming it,
+// and the retry runs on a new driver.
+func TestRayDriverEndedFailsItsAttempts(t *testing.T) {
+	e := rayEnv(t)
+	dir := t.TempDir()
+	started, again := filepath.Join(dir, "started"), filepath.Join(dir, "second")
+	job := writeFile(t, dir, "job.yml", `command: if [ -f `+started+` ]; then echo yes > `+again+`; else echo yes > `+started+`; sleep 60; fi
+environment: {image: python:3.11}
+compute: azureml:ray-cluster
+retry_settings: {max_retries: 1}
+`)
+	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	waitForFile(t, started)
+	driver := strings.TrimSpace(e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[0].cluster.driver", "-o", "tsv"))
+	if !strings.HasPrefix(driver, "wharf-ray-cluster-") {
+		t.Fatalf("attempt's driver: %q", driver)
+	}
+	rc := &ray.Client{Address: rayAddress(t)}
+	if err := rc.Stop(t.Context(), driver); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("job: %s\n%s", got, e.ok("ml", "job", "show", "-n", name, "-w", "dev"))
+	}
+	first := e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[0].error", "-o", "tsv")
+	if !strings.Contains(first, "Ray driver job "+driver) {
+		t.Errorf("first attempt's error: %q, want it to name the driver that ended", first)
+	}
+	second := strings.TrimSpace(e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[1].cluster.driver", "-o", "tsv"))
+	if second == driver || second == "" {
+		t.Errorf("the retry ran on driver %q, want a new one", second)
+	}
+}
+
+// TestRaySIGKILLedServerFollowsItsTasks kills the server with SIGKILL
+// while a step runs as a Ray task and restarts it at the same address:
+// the task is found and followed to its end, not run again, and its
+// outputs are committed.
+func TestRaySIGKILLedServerFollowsItsTasks(t *testing.T) {
+	addr := rayAddress(t)
+	root := t.TempDir()
+	dataDir := filepath.Join(root, "data")
+	// The driver reaches the server at its address, which the restarted
+	// server must keep.
+	listen := "127.0.0.1:" + freePort(t)
+	cmd, base := startProcess(t, dataDir, "", "--addr", listen, "--unsafe-run-steps-as-server-user")
+	wharf := cliAgainst(t, dataDir, base)
+	wharf("ml", "workspace", "create", "-n", "mlw")
+	wharf("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "mlw")
+	runs, started, release := filepath.Join(root, "runs"), filepath.Join(root, "started"), filepath.Join(root, "release")
+	job := writeFile(t, root, "job.yml", `command: >-
+  echo run >> `+runs+` && echo yes > `+started+` &&
+  while [ ! -f `+release+` ]; do sleep 0.05; done && echo "after the restart" && echo done > ${{outputs.out}}/o.txt
+environment: {image: python:3.11}
+compute: azureml:ray-cluster
+outputs:
+  out: {type: uri_folder}
+`)
+	name := strings.TrimSpace(wharf("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
+	waitForFile(t, started)
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	_, base2 := startProcess(t, dataDir, "", "--addr", listen, "--unsafe-run-steps-as-server-user")
+	wharf = cliAgainst(t, dataDir, base2)
+	t.Cleanup(func() {
+		var out, errb bytes.Buffer
+		run(context.Background(), []string{"ml", "compute", "delete", "-n", "ray-cluster", "-w", "mlw", "--yes"}, strings.NewReader(""), &out, &errb)
+	})
+	writeFile(t, root, "release", "go\n")
+	log := wharf("ml", "job", "stream", "-n", name, "-w", "mlw")
+	if got := waitJobVia(t, wharf, "mlw", name); got != "Completed" {
+		t.Fatalf("job after the restart: %s\n%s", got, wharf("ml", "job", "show", "-n", name, "-w", "mlw"))
+	}
+	if b, _ := os.ReadFile(runs); string(b) != "run\n" {
+		t.Errorf("the step's command ran %d times, want once", strings.Count(string(b), "run"))
+	}
+	if n := strings.Fields(wharf("ml", "job", "show", "-n", name, "-w", "mlw", "--query", "length(attempts)", "-o", "tsv")); len(n) != 1 || n[0] != "1" {
+		t.Errorf("attempts: %v, want the one followed", n)
+	}
+	if !strings.Contains(log, "after the restart") || !strings.Contains(log, "following task") {
+		t.Errorf("log does not show the task followed after the restart:\n%s", log)
+	}
+	dl := t.TempDir()
+	wharf("ml", "job", "download", "-n", name, "--all", "--download-path", dl, "-w", "mlw")
+	if b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "o.txt")); err != nil || string(b) != "done\n" {
+		t.Errorf("output: %q %v", b, err)
+	}
+}
+
+// waitJobVia waits for a job to end, asking through wharf, and returns
+// its status.
+func waitJobVia(t *testing.T, wharf func(args ...string) string, ws, name string) string {
+	t.Helper()
+	for giveUp := time.Now().Add(120 * time.Second); time.Now().Before(giveUp); time.Sleep(100 * time.Millisecond) {
+		switch status := strings.TrimSpace(wharf("ml", "job", "show", "-n", name, "-w", ws, "--query", "status", "-o", "tsv")); status {
+		case "Completed", "Failed", "Canceled":
+			return status
+		}
+	}
+	t.Fatalf("job %s did not end", name)
+	return ""
 }
