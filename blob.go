@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"time"
 )
 
 // BlobStore keeps immutable content addressed by its SHA-256 digest, written
@@ -66,6 +67,19 @@ type BlobFileLinker interface {
 	// Verify reads the whole blob and returns the same EINTERNAL
 	// "corrupt" error Open's reader gives if it does not match its digest.
 	Verify(ctx context.Context, digest string) error
+}
+
+// BlobStagingSweeper is a BlobStore that stages content where a crash can
+// leave it behind: a temporary file, an object under tmp/, or an object
+// store's multipart upload that was never completed. Nothing refers to
+// what is staged, so it only costs space, but it would accumulate.
+type BlobStagingSweeper interface {
+	// SweepStaged deletes what uploads staged and last wrote before
+	// cutoff, and returns how much it deleted. An upload in progress
+	// writes within the last hours, so a cutoff older than any upload
+	// takes never touches one. Several servers may sweep one store at
+	// once: what another deleted first is not an error.
+	SweepStaged(ctx context.Context, cutoff time.Time) (int, error)
 }
 
 // BlobRefService records which workspaces reference which blobs. The blob

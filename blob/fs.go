@@ -31,9 +31,11 @@ const (
 	digestPrefix = "sha256:"
 	hexLen       = sha256.Size * 2
 
-	// staleTempAge is how old a temporary file must be before NewFS
-	// deletes it. A live Put keeps writing, which keeps its file's
-	// modification time fresh, so only abandoned files are this old.
+	// staleTempAge is how long staged content (a temporary file, an
+	// object under tmp/, an incomplete multipart upload) must have been
+	// left untouched before it is swept. A live Put keeps writing, which
+	// keeps its file or its upload's last part fresh, so only abandoned
+	// ones are this old.
 	staleTempAge = time.Hour
 
 	// copyBufSize is large enough to keep syscalls per megabyte low
@@ -62,9 +64,10 @@ type FS struct {
 }
 
 var (
-	_ wharf.BlobStore      = (*FS)(nil)
-	_ wharf.BlobFileCopier = (*FS)(nil)
-	_ wharf.BlobFileLinker = (*FS)(nil)
+	_ wharf.BlobStore          = (*FS)(nil)
+	_ wharf.BlobFileCopier     = (*FS)(nil)
+	_ wharf.BlobFileLinker     = (*FS)(nil)
+	_ wharf.BlobStagingSweeper = (*FS)(nil)
 )
 
 // NewFS opens the store at root, creating its folders if needed, and deletes
@@ -80,19 +83,21 @@ func NewFS(root string) (*FS, error) {
 			return nil, fmt.Errorf("blob: create store folder: %w", err)
 		}
 	}
-	if err := s.removeStaleTemps(time.Now().Add(-staleTempAge)); err != nil {
+	if _, err := s.SweepStaged(context.Background(), time.Now().Add(-staleTempAge)); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// removeStaleTemps deletes regular files in the temp folder last modified
-// before cutoff.
-func (s *FS) removeStaleTemps(cutoff time.Time) error {
+// SweepStaged deletes regular files in the temp folder last modified
+// before cutoff. A live Put keeps writing, which keeps its file's
+// modification time fresh.
+func (s *FS) SweepStaged(ctx context.Context, cutoff time.Time) (int, error) {
 	entries, err := os.ReadDir(s.tmp)
 	if err != nil {
-		return fmt.Errorf("blob: list temp folder: %w", err)
+		return 0, fmt.Errorf("blob: list temp folder: %w", err)
 	}
+	removed := 0
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
@@ -102,16 +107,23 @@ func (s *FS) removeStaleTemps(cutoff time.Time) error {
 			continue // another process cleaned it up first
 		}
 		if err != nil {
-			return fmt.Errorf("blob: inspect temp file: %w", err)
+			return removed, fmt.Errorf("blob: inspect temp file: %w", err)
 		}
 		if info.ModTime().After(cutoff) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(s.tmp, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("blob: remove stale temp file: %w", err)
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		err = os.Remove(filepath.Join(s.tmp, e.Name()))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("blob: remove stale temp file: %w", err)
+		}
+		if err == nil {
+			removed++
 		}
 	}
-	return nil
+	return removed, nil
 }
 
 // Put streams r into the store and returns its digest and size.

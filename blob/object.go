@@ -61,6 +61,13 @@ type objectAPI interface {
 	// check asks the service whether the container or bucket exists and
 	// the credentials may use it.
 	check(ctx context.Context) error
+	// list calls fn with the name and last-modified time of every object
+	// whose name starts with prefix.
+	list(ctx context.Context, prefix string, fn func(key string, modified time.Time) error) error
+	// abortUploads cancels the uploads under prefix started before
+	// cutoff and never completed, whose parts the service keeps (and
+	// bills) until told, and returns how many it cancelled.
+	abortUploads(ctx context.Context, prefix string, cutoff time.Time) (int, error)
 }
 
 // ObjectStore is a BlobStore in an object store: an Azure Blob Storage
@@ -79,11 +86,15 @@ type ObjectStore struct {
 }
 
 var (
-	_ wharf.BlobStore      = (*ObjectStore)(nil)
-	_ wharf.BlobFileCopier = (*ObjectStore)(nil)
+	_ wharf.BlobStore          = (*ObjectStore)(nil)
+	_ wharf.BlobFileCopier     = (*ObjectStore)(nil)
+	_ wharf.BlobStagingSweeper = (*ObjectStore)(nil)
 )
 
 func (s *ObjectStore) blobKey(sum string) string { return s.prefix + "sha256/" + sum }
+
+// stagingPrefix is where Put stages large uploads.
+func (s *ObjectStore) stagingPrefix() string { return s.prefix + "tmp/" }
 
 // Put streams r into the store and returns its digest and size.
 //
@@ -120,7 +131,7 @@ func (s *ObjectStore) Put(ctx context.Context, r io.Reader) (digest string, size
 
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(io.MultiReader(bytes.NewReader(head), r), h)}
-	tmp := s.prefix + "tmp/" + uuid.NewString()
+	tmp := s.stagingPrefix() + uuid.NewString()
 	// The temporary object goes whatever happens, even when ctx is what
 	// ended the upload.
 	defer func() {
@@ -311,6 +322,32 @@ func (s *ObjectStore) Verify(ctx context.Context, digest string) error {
 // look the same to S3's HEAD, which has no body to say which.)
 func (s *ObjectStore) Check(ctx context.Context) error {
 	return s.api.check(ctx)
+}
+
+// SweepStaged deletes the objects under tmp/ written before cutoff, which a
+// server that crashed between staging a large upload and publishing it left
+// behind, and cancels the multipart uploads under the store's prefix (staged
+// or straight to a blob's name) started before cutoff and never completed.
+// A staged object lives for the moments between its upload and its copy;
+// an upload in progress writes its last part within the hours it takes, so
+// a cutoff a day back touches neither.
+func (s *ObjectStore) SweepStaged(ctx context.Context, cutoff time.Time) (int, error) {
+	removed := 0
+	err := s.api.list(ctx, s.stagingPrefix(), func(key string, modified time.Time) error {
+		if !modified.Before(cutoff) {
+			return nil
+		}
+		if err := s.api.delete(ctx, key); err != nil && !errors.Is(err, errNoObject) {
+			return err
+		}
+		removed++
+		return nil
+	})
+	if err != nil {
+		return removed, err
+	}
+	aborted, err := s.api.abortUploads(ctx, s.prefix, cutoff)
+	return removed + aborted, err
 }
 
 // countingReader counts the bytes read through it.

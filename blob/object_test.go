@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -225,5 +227,133 @@ func TestObjectStoreErrorsNameTheDatastore(t *testing.T) {
 		if err := good.Check(ctx); err != nil {
 			t.Errorf("Check of a reachable store: %v", err)
 		}
+	}
+}
+
+// TestSweepStagedKeepsFreshUploads: what a crashed server staged under
+// tmp/ (and, on S3, a multipart upload it never completed) is deleted once
+// older than the cutoff, while a staged object or an upload started after
+// the cutoff, which may belong to a Put still running, and the blobs
+// themselves stay. The services stamp objects to the second, so the
+// cutoff lies more than a second after the old ones and before the fresh.
+func TestSweepStagedKeepsFreshUploads(t *testing.T) {
+	ctx := context.Background()
+	azurite, moto := storagetest.StartAzurite(t), storagetest.StartMoto(t)
+	type backend struct {
+		name  string
+		store *blob.ObjectStore
+		stage func(t *testing.T, key string)
+		// startUpload begins a multipart upload and sends one part,
+		// as a Put does before it dies; nil where parts are not kept.
+		startUpload func(t *testing.T, key string)
+		uploads     func(t *testing.T) []string
+		objects     func(t *testing.T) (blobs, temps []string)
+	}
+	azc, ctr := newContainer(t, azurite)
+	azureStore, err := blob.NewAzure(blob.AzureConfig{Datastore: "test", AccountURL: azurite, Account: storagetest.AzuriteAccount,
+		Container: ctr, Prefix: "wharf", AccountKey: storagetest.AzuriteKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c, bucket := newBucket(t, moto)
+	part := bytes.Repeat([]byte("p"), 5<<20)
+	backends := []backend{{
+		name: "azure", store: azureStore,
+		stage: func(t *testing.T, key string) {
+			if _, err := azc.NewBlockBlobClient("wharf/"+key).Upload(ctx, streaming.NopCloser(strings.NewReader("staged")), nil); err != nil {
+				t.Fatal(err)
+			}
+		},
+		objects: func(t *testing.T) ([]string, []string) { return azureObjects(t, azc, "wharf/") },
+	}, {
+		name: "s3", store: newS3Store(t, moto, bucket, storagetest.MotoAccessKey),
+		stage: func(t *testing.T, key string) {
+			if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(key), Body: strings.NewReader("staged")}); err != nil {
+				t.Fatal(err)
+			}
+		},
+		startUpload: func(t *testing.T, key string) {
+			up, err := s3c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String(key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s3c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: aws.String(key), UploadId: up.UploadId,
+				PartNumber: aws.Int32(1), Body: bytes.NewReader(part)}); err != nil {
+				t.Fatal(err)
+			}
+		},
+		uploads: func(t *testing.T) (keys []string) {
+			out, err := s3c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range out.Uploads {
+				keys = append(keys, *u.Key)
+			}
+			sort.Strings(keys)
+			return keys
+		},
+		objects: func(t *testing.T) (blobs, temps []string) {
+			out, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &bucket})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range out.Contents {
+				blobs, temps = sortObject(blobs, temps, *o.Key)
+			}
+			return blobs, temps
+		},
+	}}
+
+	oldBlob := "sha256/" + strings.Repeat("a", 64)
+	freshBlob := "sha256/" + strings.Repeat("b", 64)
+	digests := map[string]string{}
+	for _, b := range backends {
+		d, _, err := b.store.Put(ctx, strings.NewReader("a stored blob"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[b.name] = d
+		b.stage(t, "tmp/old")
+		if b.startUpload != nil {
+			b.startUpload(t, "tmp/old-upload")
+			b.startUpload(t, oldBlob)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(1100 * time.Millisecond)
+	for _, b := range backends {
+		b.stage(t, "tmp/fresh")
+		if b.startUpload != nil {
+			b.startUpload(t, freshBlob)
+		}
+	}
+
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			want := 1
+			if b.startUpload != nil {
+				want = 3
+			}
+			n, err := b.store.SweepStaged(ctx, cutoff)
+			if err != nil || n != want {
+				t.Fatalf("SweepStaged: %d removed, %v; want %d", n, err, want)
+			}
+			blobs, temps := b.objects(t)
+			if fmt.Sprint(blobs) != fmt.Sprint([]string{digests[b.name]}) || fmt.Sprint(temps) != "[tmp/fresh]" {
+				t.Errorf("after the sweep: blobs %v, staged %v; want %s and only tmp/fresh", blobs, temps, digests[b.name])
+			}
+			if b.uploads != nil {
+				if got := b.uploads(t); fmt.Sprint(got) != fmt.Sprint([]string{freshBlob}) {
+					t.Errorf("uploads left: %v, want only the fresh one to %s", got, freshBlob)
+				}
+			}
+			// Nothing older is left: a second sweep, as another server's
+			// would be, finds nothing.
+			if n, err := b.store.SweepStaged(ctx, cutoff); err != nil || n != 0 {
+				t.Errorf("second sweep: %d removed, %v", n, err)
+			}
+		})
 	}
 }

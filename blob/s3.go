@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -204,6 +205,84 @@ func (a *s3API) check(ctx context.Context) error {
 		return err
 	}
 	return storageError(a.datastore, "check the bucket", wharf.ENOTFOUND, fmt.Errorf("bucket %q does not exist: create it, or fix bucket", a.bucket))
+}
+
+func (a *s3API) list(ctx context.Context, prefix string, fn func(key string, modified time.Time) error) error {
+	pager := s3.NewListObjectsV2Paginator(a.c, &s3.ListObjectsV2Input{Bucket: &a.bucket, Prefix: &prefix})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return a.describe(err, "list "+prefix)
+		}
+		for _, obj := range page.Contents {
+			if obj.Key == nil || obj.LastModified == nil {
+				continue
+			}
+			if err := fn(*obj.Key, *obj.LastModified); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (a *s3API) abortUploads(ctx context.Context, prefix string, cutoff time.Time) (int, error) {
+	aborted := 0
+	in := &s3.ListMultipartUploadsInput{Bucket: &a.bucket, Prefix: &prefix}
+	for {
+		page, err := a.c.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return aborted, a.describe(err, "list the uploads under "+prefix)
+		}
+		for _, up := range page.Uploads {
+			if up.Initiated == nil || !up.Initiated.Before(cutoff) {
+				continue
+			}
+			if stale, err := a.uploadIdle(ctx, up, cutoff); err != nil || !stale {
+				if err != nil {
+					return aborted, err
+				}
+				continue
+			}
+			_, err := a.c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &a.bucket, Key: up.Key, UploadId: up.UploadId})
+			var ae smithy.APIError
+			if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload" {
+				continue // another server cancelled it first
+			}
+			if err != nil {
+				return aborted, a.describe(err, "cancel the upload of "+aws.ToString(up.Key))
+			}
+			aborted++
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return aborted, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+}
+
+// uploadIdle reports whether no part of an upload arrived after cutoff: a
+// long upload started before it is still alive while its parts keep
+// coming. (Some S3-compatible servers, moto among them, also report a fixed
+// date as every upload's start, which this keeps from mattering.)
+func (a *s3API) uploadIdle(ctx context.Context, up types.MultipartUpload, cutoff time.Time) (bool, error) {
+	pager := s3.NewListPartsPaginator(a.c, &s3.ListPartsInput{Bucket: &a.bucket, Key: up.Key, UploadId: up.UploadId})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload" {
+			return false, nil // completed or cancelled meanwhile
+		}
+		if err != nil {
+			return false, a.describe(err, "list the parts of "+aws.ToString(up.Key))
+		}
+		for _, p := range page.Parts {
+			if p.LastModified != nil && !p.LastModified.Before(cutoff) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
 
 // describe turns an SDK error into errNoObject for a missing key, or an

@@ -208,7 +208,10 @@ type runningServer struct {
 	// scheduler's lease (at once on SQLite, where it always runs it).
 	elector chan struct{}
 	// alerts delivers monitor alerts where the scheduler runs.
-	alerts    *alert.Dispatcher
+	alerts *alert.Dispatcher
+	// blobs is swept of what crashed uploads left where the scheduler
+	// runs.
+	blobs     wharf.BlobStore
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -297,6 +300,7 @@ func (m *runningServer) shareWithOtherServers(ctx context.Context, dbURL, addr s
 			// Monitor alerts are delivered where the scheduler
 			// runs, so that two servers never send the same one.
 			go m.alerts.Run(ctx)
+			go blob.SweepStagedEvery(ctx, m.blobs, blob.SweepInterval, logger)
 			<-ctx.Done()
 			m.sched.Wait()
 		})
@@ -540,6 +544,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 			return nil, fmt.Errorf("start the scheduler: %w", err)
 		}
 		go alerts.Run(bg)
+		go blob.SweepStagedEvery(bg, blobs, blob.SweepInterval, logger)
 	}
 	srv.Scheduler = sched
 	srv.DeploymentPython = o.python
@@ -558,7 +563,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	routerRef.Store(router)
 	srv.Endpoints = router
 	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router, warmDir: warmDir,
-		dirLock: dirLock, elector: make(chan struct{}), alerts: alerts}
+		dirLock: dirLock, elector: make(chan struct{}), alerts: alerts, blobs: blobs}
 	m.OwnerFile = filepath.Join(o.dataDir, "owner-credentials.json")
 	created, err := srv.Bootstrap(ctx, m.OwnerFile)
 	if err != nil {
