@@ -51,8 +51,8 @@ func (s *Server) registerAssetRoutes() {
 	s.register("PUT "+ws+"/blobs/{digest}", AccessScoped, wharf.ActionDataWrite, jsonAPI(s, s.putBlob)).RawBody = true
 }
 
-// assetRequest is the body of an asset creation.
-type assetRequest struct {
+// AssetRequest is the body of an asset creation.
+type AssetRequest struct {
 	Version     string            `json:"version"`
 	Spec        json.RawMessage   `json:"spec"`
 	Digest      string            `json:"digest"`
@@ -61,45 +61,61 @@ type assetRequest struct {
 }
 
 // createAsset creates a version of an asset of kind.
-func (s *Server) createAsset(kind string) func(*http.Request, *assetRequest) (int, *wharf.Asset, error) {
-	return func(r *http.Request, req *assetRequest) (int, *wharf.Asset, error) {
-		if len(req.Spec) > 0 && !json.Valid(req.Spec) {
-			return 0, nil, wharf.Errorf(wharf.EINVALID, "spec is not valid JSON").WithField("spec")
-		}
-		if req.Digest != "" && s.Blobs == nil {
-			return 0, nil, errNoBlobs
-		}
-		if req.Digest != "" {
-			// An asset may only pin content that is stored, so a job never
-			// finds its input missing, and that this workspace holds, since
-			// the asset makes it the workspace's.
-			if err := s.checkReferenced(r.Context(), r.PathValue("workspace"), req.Digest, "digest"); err != nil {
-				return 0, nil, err
-			}
-		}
-		if kind == wharf.AssetComponent {
-			// A pipeline component's steps are read at every use; they
-			// must read now.
-			if err := s.resolver().CheckComponent(r.Context(), r.PathValue("workspace"), req.Spec); err != nil {
-				return 0, nil, err
-			}
-		}
-		if kind == wharf.AssetData && req.Digest == "" {
-			if err := s.pinDataPath(r, req); err != nil {
-				return 0, nil, err
-			}
-		}
-		if kind == wharf.AssetData && req.Digest != "" {
-			if err := s.recordDataPath(r, req); err != nil {
-				return 0, nil, err
-			}
-		}
-		a := &wharf.Asset{
-			Workspace: r.PathValue("workspace"), Kind: kind, Name: r.PathValue("name"), Version: req.Version,
-			Spec: req.Spec, Digest: req.Digest, Description: req.Description, Tags: req.Tags, CreatedBy: callerID(r),
-		}
-		return http.StatusCreated, a, s.Store.CreateAsset(r.Context(), a)
+func (s *Server) createAsset(kind string) func(*http.Request, *AssetRequest) (int, *wharf.Asset, error) {
+	return func(r *http.Request, req *AssetRequest) (int, *wharf.Asset, error) {
+		a, err := s.CreateAsset(r.Context(), r.PathValue("workspace"), kind, r.PathValue("name"), req)
+		return http.StatusCreated, a, err
 	}
+}
+
+// CreateAsset creates a version of an asset of kind, by the context's
+// caller: content it pins must be stored and the workspace's, a
+// component's steps must read, and a data asset naming a datastore path
+// is pinned to what is there (or files its uploaded content there).
+func (s *Server) CreateAsset(ctx context.Context, ws, kind, name string, req *AssetRequest) (*wharf.Asset, error) {
+	if len(req.Spec) > 0 && !json.Valid(req.Spec) {
+		return nil, wharf.Errorf(wharf.EINVALID, "spec is not valid JSON").WithField("spec")
+	}
+	if req.Digest != "" && s.Blobs == nil {
+		return nil, errNoBlobs
+	}
+	if req.Digest != "" {
+		// An asset may only pin content that is stored, so a job never
+		// finds its input missing, and that this workspace holds, since
+		// the asset makes it the workspace's.
+		if err := s.checkReferenced(ctx, ws, req.Digest, "digest"); err != nil {
+			return nil, err
+		}
+	}
+	if kind == wharf.AssetComponent {
+		// A pipeline component's steps are read at every use; they
+		// must read now.
+		if err := s.resolver().CheckComponent(ctx, ws, req.Spec); err != nil {
+			return nil, err
+		}
+	}
+	if kind == wharf.AssetData && req.Digest == "" {
+		if err := s.pinDataPath(ctx, ws, req); err != nil {
+			return nil, err
+		}
+	}
+	if kind == wharf.AssetData && req.Digest != "" {
+		if err := s.recordDataPath(ctx, ws, req); err != nil {
+			return nil, err
+		}
+	}
+	var caller string
+	if c := wharf.CallerFromContext(ctx); c != nil {
+		caller = c.PrincipalID
+	}
+	a := &wharf.Asset{
+		Workspace: ws, Kind: kind, Name: name, Version: req.Version,
+		Spec: req.Spec, Digest: req.Digest, Description: req.Description, Tags: req.Tags, CreatedBy: caller,
+	}
+	if err := s.Store.CreateAsset(ctx, a); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // pinDataPath pins a data asset that names a datastore path to what is
@@ -107,12 +123,12 @@ func (s *Server) createAsset(kind string) func(*http.Request, *assetRequest) (in
 // assets of uploaded content are pinned. A path that holds nothing yet is
 // accepted, as Azure accepts it: the asset then resolves the path anew at
 // every job until content is there.
-func (s *Server) pinDataPath(r *http.Request, req *assetRequest) error {
+func (s *Server) pinDataPath(ctx context.Context, ws string, req *AssetRequest) error {
 	var spec resolve.DataAsset
 	if err := json.Unmarshal(req.Spec, &spec); err != nil || !jobspec.IsDatastoreURI(spec.Path) {
 		return nil
 	}
-	in, err := s.resolver().Input(r.Context(), r.PathValue("workspace"), spec.Type, spec.Path, "spec.path")
+	in, err := s.resolver().Input(ctx, ws, spec.Type, spec.Path, "spec.path")
 	if wharf.IsNotFound(err) {
 		return nil
 	}
@@ -133,7 +149,7 @@ func (s *Server) pinDataPath(r *http.Request, req *assetRequest) error {
 
 // recordDataPath files uploaded data under the datastore path its asset
 // names (azureml://datastores/<ds>/paths/<p>), unless something is there.
-func (s *Server) recordDataPath(r *http.Request, req *assetRequest) error {
+func (s *Server) recordDataPath(ctx context.Context, ws string, req *AssetRequest) error {
 	var spec struct {
 		Path string `json:"path"`
 		Kind string `json:"kind"`
@@ -146,13 +162,12 @@ func (s *Server) recordDataPath(r *http.Request, req *assetRequest) error {
 	if !ok || ds == "" {
 		return wharf.Errorf(wharf.EINVALID, "path %q is not azureml://datastores/<datastore>/paths/<path>", spec.Path).WithField("spec.path")
 	}
-	ws := r.PathValue("workspace")
-	if _, err := s.Store.FindDatastoreFile(r.Context(), ws, ds, p); err == nil {
+	if _, err := s.Store.FindDatastoreFile(ctx, ws, ds, p); err == nil {
 		return nil
 	} else if wharf.ErrorCode(err) != wharf.ENOTFOUND {
 		return err
 	}
-	return s.Store.PutDatastoreFile(r.Context(), &wharf.DatastoreFile{Workspace: ws, Datastore: ds, Path: p,
+	return s.Store.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: ws, Datastore: ds, Path: p,
 		Digest: req.Digest, Kind: spec.Kind})
 }
 
