@@ -68,6 +68,7 @@ type Handler struct {
 	// routes of online endpoints and models translate onto.
 	Endpoints Endpoints
 	Models    Models
+	Assets    Assets
 	// URL returns the server's externally reachable base URL: the
 	// resourceManager of the metadata document. A function, since a
 	// server learns its URL only once it listens.
@@ -117,6 +118,12 @@ func (h *Handler) Register(group func(prefix string) Group) {
 	ws.Route("GET "+env+"/{version}", wharf.ActionEnvironmentRead, h.getEnvironment)
 	ws.Route("PUT "+env+"/{version}", wharf.ActionEnvironmentWrite, h.putEnvironment)
 	h.registerModels(ws)
+	const data = "/{workspace}/data"
+	ws.Route("GET "+data, wharf.ActionDataRead, h.listDataContainers)
+	ws.Route("GET "+data+"/{name}", wharf.ActionDataRead, h.getDataContainer)
+	ws.Route("GET "+data+"/{name}/versions", wharf.ActionDataRead, h.listDataVersions)
+	ws.Route("GET "+data+"/{name}/versions/{version}", wharf.ActionDataRead, h.getDataVersion)
+	ws.Route("PUT "+data+"/{name}/versions/{version}", wharf.ActionDataWrite, h.putDataVersion)
 	h.registerOnlineEndpoints(ws)
 }
 

@@ -42,6 +42,11 @@ const (
 // authModes are Azure's authMode for each of Wharf's.
 var authModes = map[string]string{wharf.AuthModeKey: "Key", wharf.AuthModeAMLToken: "AMLToken"}
 
+// endpointFields are the request fields of an endpoint's ARM form, by
+// the az ml schema's name that Wharf's errors give.
+var endpointFields = map[string]string{"auth_mode": "properties.authMode", "traffic": "properties.traffic",
+	"mirror_traffic": "properties.mirrorTraffic", "description": "properties.description"}
+
 // armEndpointBody is an online endpoint as the SDK sends it.
 type armEndpointBody struct {
 	Tags       map[string]string `json:"tags"`
@@ -87,6 +92,9 @@ func (h *Handler) putOnlineEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	e, created, err := h.Endpoints.PutOnlineEndpoint(r.Context(), ws, name, update)
 	if err != nil {
+		if e, ok := err.(*wharf.Error); ok && endpointFields[e.Field] != "" {
+			e.Field = endpointFields[e.Field]
+		}
 		h.WriteError(w, r, err)
 		return
 	}

@@ -137,7 +137,7 @@ func (h *Handler) modelSource(ctx context.Context, ws, name, uri string) (source
 			return "", "", wharf.Errorf(wharf.EINVALID, "modelUri %q names no path (azureml://datastores/<ds>/paths/<path>)", uri).WithField(field)
 		}
 		if p, err = wharf.CleanDatastorePath(p); err != nil {
-			return "", "", fieldOnInvalid(err, field)
+			return "", "", wharf.Errorf(wharf.EINVALID, "modelUri %q: %s", uri, wharf.ErrorMessage(err)).WithField(field)
 		}
 		base = path.Base(p)
 		files, err = h.datastoreFiles(ctx, ws, ds, p)

@@ -152,3 +152,36 @@ func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 		}
 	}
 }
+
+// TestSDKDataAssets creates data asset versions of a file on the default
+// datastore through the SDK: Wharf's data assets, pinned to the file's
+// content, read back through the SDK.
+func TestSDKDataAssets(t *testing.T) {
+	s := newSDKServer(t)
+	ctx := context.Background()
+	if _, err := s.DB.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws1", Name: wharf.DefaultDatastore, Type: wharf.DatastoreLocal, IsDefault: true}); err != nil {
+		t.Fatal(err)
+	}
+	digest, _, err := s.Blobs.Put(ctx, strings.NewReader("distance,cost\n1.5,7.25\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: "ws1", Datastore: wharf.DefaultDatastore,
+		Path: "taxi/taxi-data.csv", Digest: digest, Kind: "file"}); err != nil {
+		t.Fatal(err)
+	}
+	env := append(append([]string{}, s.env...), "WHARF_SDK_DATA_PATH=taxi/taxi-data.csv")
+	got := decode[struct {
+		First, Second, Type, Path, Latest string
+		Versions, Names                   []string
+	}](t, s.runWith(t, env, "data")["data"])
+	if got.First != "1" || got.Second != "2" || got.Type != "uri_file" || got.Latest != "2" ||
+		!strings.HasSuffix(got.Path, "datastores/workspaceblobstore/paths/taxi/taxi-data.csv") ||
+		strings.Join(got.Versions, ",") != "1,2" || strings.Join(got.Names, ",") != "taxi-data" {
+		t.Errorf("data: %+v", got)
+	}
+	a, err := s.DB.FindAsset(ctx, "ws1", wharf.AssetData, "taxi-data", "2")
+	if err != nil || a.Digest != digest || a.Description != "again" || a.CreatedBy == "" {
+		t.Errorf("stored: %+v %v", a, err)
+	}
+}

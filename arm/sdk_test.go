@@ -89,20 +89,11 @@ func newSDKServer(t *testing.T) *sdkServer {
 func createPrincipal(t *testing.T, ts *servertest.Server, token, name, role, scope string) wharfhttp.CredentialResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"displayName": name, "role": role, "scopes": []string{scope}})
-	req, err := http.NewRequest(http.MethodPost, ts.HTTP.URL+"/api/v1/servicePrincipals", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, _, out := armCall(t, ts, token, http.MethodPost, "/api/v1/servicePrincipals", string(body))
 	var cred wharfhttp.CredentialResponse
-	if err := json.NewDecoder(resp.Body).Decode(&cred); err != nil || resp.StatusCode/100 != 2 || cred.Password == "" {
-		t.Fatalf("create principal %s: %d %v", name, resp.StatusCode, err)
+	b, _ := json.Marshal(out)
+	if err := json.Unmarshal(b, &cred); err != nil || status/100 != 2 || cred.Password == "" {
+		t.Fatalf("create principal %s: %d %v", name, status, err)
 	}
 	return cred
 }

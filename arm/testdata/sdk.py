@@ -144,3 +144,18 @@ if "model_denied" in steps:
         except HttpResponseError as e:
             out[what] = {"status": e.status_code, "type": type(e).__name__, "message": e.message}
     report("model_denied", out)
+
+if "data" in steps:
+    # A data asset of a file on the default datastore, numbered by Wharf.
+    from azure.ai.ml.entities import Data
+
+    ml = client("WHARF_SDK_WRITER")
+    uri = "azureml://datastores/workspaceblobstore/paths/" + os.environ["WHARF_SDK_DATA_PATH"]
+    first = ml.data.create_or_update(Data(name="taxi-data", version="1", type="uri_file", path=uri))
+    second = ml.data.create_or_update(Data(name="taxi-data", type="uri_file", path=uri, description="again"))
+    got = ml.data.get("taxi-data", version="1")
+    latest = ml.data.get("taxi-data", label="latest")
+    versions = sorted(d.version for d in ml.data.list(name="taxi-data"))
+    names = [d.name for d in ml.data.list()]
+    report("data", {"first": first.version, "second": second.version, "type": got.type, "path": got.path,
+                    "latest": latest.version, "versions": versions, "names": names})
