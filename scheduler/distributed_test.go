@@ -137,6 +137,7 @@ func TestDistributedMPIAndTensorflowVariablesReachPython(t *testing.T) {
 	if err != nil {
 		t.Skip("no python3 on PATH")
 	}
+	needMPI(t, false)
 	f := newFixture(t)
 	mpi := distributedJob(&scheduler.DistributionSpec{Type: "mpi", InstanceCount: 2, ProcessCountPerInstance: 2},
 		python+` -c "import os; e = os.environ; open(os.path.join('${{outputs.out}}', 'mpi-' + e['OMPI_COMM_WORLD_RANK']), 'w').write(' '.join(e[k] for k in ('OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_SIZE', 'PMI_RANK')))"`)

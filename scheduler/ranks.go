@@ -46,11 +46,7 @@ func planRanks(d *DistributionSpec, freePort func() (int, error)) ([]rank, error
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port for the processes to meet on: %w", err)
 	}
-	common := map[string]string{
-		"AZ_BATCH_MASTER_NODE":       masterAddr + ":" + strconv.Itoa(master),
-		"AZ_BATCHAI_MPI_MASTER_NODE": masterAddr,
-		"AZUREML_NODE_COUNT":         strconv.Itoa(nodes),
-	}
+	common := meetingVars(nodes, master)
 	var ranks []rank
 	switch d.Type {
 	case "pytorch", "mpi":
@@ -123,6 +119,16 @@ func planRanks(d *DistributionSpec, freePort func() (int, error)) ([]rank, error
 		}
 	}
 	return ranks, nil
+}
+
+// meetingVars are the variables Azure ML sets in every process of a
+// distributed step: where the first instance is, and how many there are.
+func meetingVars(nodes, port int) map[string]string {
+	return map[string]string{
+		"AZ_BATCH_MASTER_NODE":       masterAddr + ":" + strconv.Itoa(port),
+		"AZ_BATCHAI_MPI_MASTER_NODE": masterAddr,
+		"AZUREML_NODE_COUNT":         strconv.Itoa(nodes),
+	}
 }
 
 // freeLocalPort asks the kernel for a TCP port on the loopback address
@@ -246,20 +252,9 @@ func (s *Scheduler) runRanks(ctx context.Context, base *local.Task, ranks []rank
 // copies what is left and returns. The rank's log is made here so that
 // it can be read from the start.
 func followLog(path, prefix string, dst io.Writer, mu *sync.Mutex) (done func()) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600)
-	if err != nil {
-		return func() {}
-	}
 	var pending []byte
-	buf := make([]byte, 32<<10)
-	copyLines := func(final bool) {
-		for {
-			n, _ := f.Read(buf)
-			pending = append(pending, buf[:n]...)
-			if n == 0 {
-				break
-			}
-		}
+	return tailFile(path, func(data []byte, final bool) {
+		pending = append(pending, data...)
 		end := bytes.LastIndexByte(pending, '\n') + 1
 		if final && end < len(pending) {
 			pending = append(pending, '\n')
@@ -279,6 +274,30 @@ func followLog(path, prefix string, dst io.Writer, mu *sync.Mutex) (done func())
 		_, _ = dst.Write(b.Bytes())
 		mu.Unlock()
 		pending = append(pending[:0], pending[end:]...)
+	})
+}
+
+// tailFile reads what is written to the file at path, creating it, every
+// logFollowPause and hands it to read, until the returned function is
+// called, which hands over what is left with final set and returns.
+func tailFile(path string, read func(data []byte, final bool)) (done func()) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	buf := make([]byte, 32<<10)
+	readAll := func(final bool) {
+		var data []byte
+		for {
+			n, _ := f.Read(buf)
+			data = append(data, buf[:n]...)
+			if n == 0 {
+				break
+			}
+		}
+		if len(data) > 0 || final {
+			read(data, final)
+		}
 	}
 	quit, finished := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -288,11 +307,11 @@ func followLog(path, prefix string, dst io.Writer, mu *sync.Mutex) (done func())
 		for {
 			select {
 			case <-quit:
-				copyLines(true)
+				readAll(true)
 				f.Close()
 				return
 			case <-tick.C:
-				copyLines(false)
+				readAll(false)
 			}
 		}
 	}()

@@ -212,6 +212,16 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		res = s.Exec.Run(ctx, task, func(p local.Process) {
 			_, _ = at.set(context.WithoutCancel(ctx), st, wharf.JobRunning, &p)
 		})
+	} else if spec.Distribution.Type == "mpi" {
+		var failed *rankFailure
+		if res, failed, err = s.runMPIStep(ctx, task, spec, command, gpus,
+			func(label string) string { return s.rankLogPath(st.Workspace, st.Name, attempt, label) },
+			logf, func(p local.Process) { at.addRank(context.WithoutCancel(ctx), st, p) }); err != nil {
+			return s.attemptFailed(ctx, st, at, spec, nil, err.Error(), logf)
+		}
+		if failed != nil {
+			who = failed.Label
+		}
 	} else {
 		ranks, err := planRanks(spec.Distribution, freeLocalPort)
 		if err != nil {

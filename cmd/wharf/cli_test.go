@@ -52,7 +52,8 @@ func newCLIEnvWith(t *testing.T, set func(o *serverOptions)) *cliEnv {
 // team's interpreter with --step-ro-path.
 func testVenvs() []string {
 	var out []string
-	for _, k := range []string{"WHARF_TEST_MLFLOW2_PYTHON", "WHARF_TEST_MLFLOW3_PYTHON", "WHARF_TEST_PYTHON", "WHARF_TEST_TORCH_PYTHON"} {
+	for _, k := range []string{"WHARF_TEST_MLFLOW2_PYTHON", "WHARF_TEST_MLFLOW3_PYTHON", "WHARF_TEST_PYTHON", "WHARF_TEST_TORCH_PYTHON",
+		"WHARF_TEST_MPI4PY_PYTHON"} {
 		if py := os.Getenv(k); py != "" {
 			out = append(out, filepath.Dir(filepath.Dir(py)))
 		}

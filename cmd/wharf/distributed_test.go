@@ -9,8 +9,8 @@ import (
 )
 
 // distributedJob is a command job of a YAML test: instance_count 2,
-// pytorch distribution with procs processes per instance.
-func distributedJob(t *testing.T, command string, procs int) string {
+// distribution typ with procs processes per instance.
+func distributedJob(t *testing.T, typ, command string, procs int) string {
 	t.Helper()
 	return writeFile(t, t.TempDir(), "job.yml", `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
 command: `+command+`
@@ -20,7 +20,7 @@ compute: azureml:cpu-cluster
 resources:
   instance_count: 2
 distribution:
-  type: pytorch
+  type: `+typ+`
   process_count_per_instance: `+strconv.Itoa(procs)+`
 `)
 }
@@ -29,7 +29,7 @@ func TestDistributedJobStreamsEveryRankSandboxed(t *testing.T) {
 	e := newCLIEnv(t)
 	e.ok("ml", "workspace", "create", "-n", "mlw")
 	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw", "--max-instances", "1")
-	job := distributedJob(t, `echo "rank $RANK of $WORLD_SIZE, node $NODE_RANK, local $LOCAL_RANK, uid $(id -u)"`, 2)
+	job := distributedJob(t, "pytorch", `echo "rank $RANK of $WORLD_SIZE, node $NODE_RANK, local $LOCAL_RANK, uid $(id -u)"`, 2)
 	out := e.ok("ml", "job", "create", "--file", job, "--stream", "-w", "mlw")
 	uid := ""
 	for r, want := range []string{"rank 0 of 4, node 0, local 0", "rank 1 of 4, node 0, local 1", "rank 2 of 4, node 1, local 0", "rank 3 of 4, node 1, local 1"} {
@@ -50,18 +50,36 @@ func TestDistributedJobStreamsEveryRankSandboxed(t *testing.T) {
 }
 
 func TestDistributedPytorchAllReduceFromYAML(t *testing.T) {
-	python := os.Getenv("WHARF_TEST_TORCH_PYTHON")
+	streamAllReduce(t, "pytorch", "WHARF_TEST_TORCH_PYTHON", "scripts/test installs torch from requirements-torch.txt",
+		`import torch, torch.distributed as dist; dist.init_process_group('gloo'); v = torch.tensor([float(dist.get_rank() + 1)]); dist.all_reduce(v); print('reduced', int(v.item()), 'on rank', dist.get_rank())`,
+		"[rank 0] reduced 3 on rank 0", "[rank 1] reduced 3 on rank 1")
+}
+
+// TestDistributedMPIAllreduceFromYAMLSandboxed runs a script written for
+// mpirun, unchanged, as an MPI job of two instances in the step's
+// sandbox: its ranks do an allreduce with mpi4py and agree.
+func TestDistributedMPIAllreduceFromYAMLSandboxed(t *testing.T) {
+	streamAllReduce(t, "mpi", "WHARF_TEST_MPI4PY_PYTHON", "scripts/test installs Open MPI and mpi4py",
+		`from mpi4py import MPI; c = MPI.COMM_WORLD; print('reduced', c.allreduce(c.Get_rank() + 1), 'on rank', c.Get_rank(), 'of', c.Get_size())`,
+		"[rank 0] reduced 3 on rank 0 of 2", "[rank 1] reduced 3 on rank 1 of 2")
+}
+
+// streamAllReduce runs script with the Python named by pythonVar as a
+// job of two instances of one process each, distribution typ, and checks
+// that its stream holds every line of want.
+func streamAllReduce(t *testing.T, typ, pythonVar, install, script string, want ...string) {
+	t.Helper()
+	python := os.Getenv(pythonVar)
 	if python == "" {
-		missing(t, "WHARF_TEST_TORCH_PYTHON is not set (scripts/test installs torch from requirements-torch.txt)")
+		missing(t, "%s is not set (%s)", pythonVar, install)
 	}
 	e := newCLIEnv(t)
 	e.ok("ml", "workspace", "create", "-n", "mlw")
 	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "mlw")
-	script := `import torch, torch.distributed as dist; dist.init_process_group('gloo'); v = torch.tensor([float(dist.get_rank() + 1)]); dist.all_reduce(v); print('reduced', int(v.item()), 'on rank', dist.get_rank())`
-	out := e.ok("ml", "job", "create", "--file", distributedJob(t, python+` -c "`+script+`"`, 1), "--stream", "-w", "mlw")
-	for _, want := range []string{"[rank 0] reduced 3 on rank 0", "[rank 1] reduced 3 on rank 1"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the stream lacks %q:\n%s", want, out)
+	out := e.ok("ml", "job", "create", "--file", distributedJob(t, typ, python+` -c "`+script+`"`, 1), "--stream", "-w", "mlw")
+	for _, line := range want {
+		if !strings.Contains(out, line) {
+			t.Errorf("the stream lacks %q:\n%s", line, out)
 		}
 	}
 }
