@@ -11,23 +11,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharfml/wharf/internal/raytest"
 	"github.com/wharfml/wharf/ray"
 )
 
-// rayAddress is the Ray dashboard of the test's Ray head (WHARF_TEST_RAY,
-// which scripts/test sets); tests that need one skip without it.
+// rayAddress starts a Ray head for the test (internal/raytest, which
+// skips the test without WHARF_TEST_RAY) and returns its dashboard's
+// address.
 func rayAddress(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv("WHARF_TEST_RAY")
-	if addr == "" {
-		t.Skip("WHARF_TEST_RAY is not set: these tests need a running Ray head's dashboard address (scripts/test starts one)")
-	}
-	return addr
+	return raytest.Start(t, raytest.Options{}).URL
 }
 
 // rayEnv is a server with a workspace holding a local cluster and a
-// Ray-backed one on the test's Ray head.
-func rayEnv(t *testing.T) *cliEnv {
+// Ray-backed one on a Ray head of the test's own, and that head's address.
+func rayEnv(t *testing.T) (*cliEnv, string) {
 	addr := rayAddress(t)
 	e := newCLIEnv(t)
 	e.ok("ml", "workspace", "create", "-n", "dev")
@@ -37,7 +35,7 @@ func rayEnv(t *testing.T) *cliEnv {
 		// The driver job ends with the compute.
 		e.wharf("ml", "compute", "delete", "-n", "ray-cluster", "-w", "dev", "--yes")
 	})
-	return e
+	return e, addr
 }
 
 // rayPipeline is a two-step pipeline whose second step reads the first's
@@ -75,7 +73,7 @@ jobs:
 // a Ray task, its log reaches job stream, and the outputs are
 // byte-identical to the local run's.
 func TestRayPipelineMatchesLocal(t *testing.T) {
-	e := rayEnv(t)
+	e, _ := rayEnv(t)
 	dir := t.TempDir()
 	outputs := map[string]string{}
 	for _, compute := range []string{"cpu-cluster", "ray-cluster"} {
@@ -118,7 +116,7 @@ func TestRayPipelineMatchesLocal(t *testing.T) {
 // TestRayFailingStepRetries: a step that fails on Ray is retried by its
 // retry policy, as on local compute, and each attempt is kept.
 func TestRayFailingStepRetries(t *testing.T) {
-	e := rayEnv(t)
+	e, _ := rayEnv(t)
 	dir := t.TempDir()
 	// The Ray worker runs on this machine, so the step can leave a mark
 	// for its next attempt where both see it.
@@ -142,7 +140,7 @@ retry_settings: {max_retries: 1}
 // cancels its Ray task; the step's command is stopped before it reaches
 // its end.
 func TestRayCancelStopsTheTask(t *testing.T) {
-	e := rayEnv(t)
+	e, _ := rayEnv(t)
 	dir := t.TempDir()
 	started, finished := filepath.Join(dir, "started"), filepath.Join(dir, "finished")
 	job := writeFile(t, dir, "job.yml", `command: echo yes > `+started+` && sleep 30 && echo yes > `+finished+`
@@ -164,7 +162,7 @@ compute: azureml:ray-cluster
 // TestRayKilledWorkerFailsTheAttempt: killing the Ray worker that runs a
 // step fails the attempt, saying so, and the retry policy runs it again.
 func TestRayKilledWorkerFailsTheAttempt(t *testing.T) {
-	e := rayEnv(t)
+	e, _ := rayEnv(t)
 	dir := t.TempDir()
 	// The step's shell is the worker's child: $PPID is the worker.
 	worker, again := filepath.Join(dir, "worker.pid"), filepath.Join(dir, "second")
@@ -197,7 +195,7 @@ retry_settings: {max_retries: 1}
 // stopped behind the server's back, the attempt it ran fails naming it,
 // and the retry runs on a new driver.
 func TestRayDriverEndedFailsItsAttempts(t *testing.T) {
-	e := rayEnv(t)
+	e, addr := rayEnv(t)
 	dir := t.TempDir()
 	started, again := filepath.Join(dir, "started"), filepath.Join(dir, "second")
 	job := writeFile(t, dir, "job.yml", `command: if [ -f `+started+` ]; then echo yes > `+again+`; else echo yes > `+started+`; sleep 60; fi
@@ -211,7 +209,7 @@ retry_settings: {max_retries: 1}
 	if !strings.HasPrefix(driver, "wharf-ray-cluster-") {
 		t.Fatalf("attempt's driver: %q", driver)
 	}
-	rc := &ray.Client{Address: rayAddress(t)}
+	rc := &ray.Client{Address: addr}
 	if err := rc.Stop(t.Context(), driver); err != nil {
 		t.Fatal(err)
 	}
