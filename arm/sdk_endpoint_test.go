@@ -75,7 +75,8 @@ func (s *sdkServer) taxiModel(t *testing.T, dir string) *linear.Model {
 // (twice, the second time answered with the same version), lists it,
 // creates a key endpoint and a deployment, both long-running operations
 // polled to Succeeded, sends it all traffic and invokes it with the taxi
-// request, getting the model's two predictions. A Reader lists models
+// request, getting the model's two predictions; it regenerates the
+// primary key and deletes the endpoint, both long-running operations too. A Reader lists models
 // and is refused registering, creating and reading keys, with 403.
 func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 	s := newSDKServer(t)
@@ -86,7 +87,7 @@ func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(append([]string{}, s.env...), "WHARF_SDK_MODEL_PATH=jobs/train/model", "WHARF_SDK_REQUEST="+req)
-	got := s.runWith(t, env, "model_endpoint", "model_denied")
+	got := s.runWith(t, env, "model_endpoint", "model_denied", "endpoint_delete")
 	out := decode[struct {
 		Version, Again, Type       string
 		Flavors                    map[string]map[string]string
@@ -96,6 +97,8 @@ func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 		DeploymentModel            string `json:"deployment_model"`
 		Predictions                []float64
 		KeyLength                  int    `json:"key_length"`
+		PrimaryChanged             bool   `json:"primary_changed"`
+		SecondaryKept              bool   `json:"secondary_kept"`
 		EndpointState              string `json:"endpoint_state"`
 		DeploymentState            string `json:"deployment_state"`
 	}](t, got["model_endpoint"])
@@ -105,7 +108,7 @@ func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 	}
 	if out.EndpointState != "Succeeded" || out.DeploymentState != "Succeeded" || out.Traffic["blue"] != 100 ||
 		out.ScoringURI != s.URL+"/endpoints/ws1/taxi-ep/score" || !strings.HasSuffix(out.DeploymentModel, "/models/taxi-model/versions/1") ||
-		len(out.Deployments) != 1 || out.KeyLength < 40 {
+		len(out.Deployments) != 1 || out.KeyLength < 40 || !out.PrimaryChanged || !out.SecondaryKept {
 		t.Errorf("endpoint: %+v", out)
 	}
 	var request struct {
@@ -131,6 +134,9 @@ func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 		t.Errorf("stored version: %+v %v", v, err)
 	}
 
+	if d := decode[struct{ Deleted string }](t, got["endpoint_delete"]); d.Deleted != "ResourceNotFoundError" {
+		t.Errorf("after delete: %+v", d)
+	}
 	denied := decode[struct {
 		Listed                []string
 		Model, Endpoint, Keys struct {

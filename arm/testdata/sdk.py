@@ -118,12 +118,16 @@ if "model_endpoint" in steps:
     answer = ml.online_endpoints.invoke(endpoint_name="taxi-ep", request_file=os.environ["WHARF_SDK_REQUEST"])
     keys = ml.online_endpoints.get_keys("taxi-ep")
     deployments = [d.name for d in ml.online_deployments.list("taxi-ep")]
+    ml.online_endpoints.begin_regenerate_keys("taxi-ep", key_type="primary").result()
+    regenerated = ml.online_endpoints.get_keys("taxi-ep")
     report("model_endpoint", {
         "version": registered.version, "again": again.version, "type": model.type, "flavors": model.flavors,
         "listed": listed, "names": names,
         "endpoint_state": ep.provisioning_state, "traffic": ep.traffic, "scoring_uri": ep.scoring_uri,
         "deployment_state": dep.provisioning_state, "deployment_model": dep.model, "deployments": deployments,
         "predictions": json.loads(answer), "key_length": len(keys.primary_key),
+        "primary_changed": regenerated.primary_key != keys.primary_key,
+        "secondary_kept": regenerated.secondary_key == keys.secondary_key,
     })
 
 if "model_denied" in steps:
@@ -144,6 +148,16 @@ if "model_denied" in steps:
         except HttpResponseError as e:
             out[what] = {"status": e.status_code, "type": type(e).__name__, "message": e.message}
     report("model_denied", out)
+
+if "endpoint_delete" in steps:
+    ml = client("WHARF_SDK_WRITER")
+    ml.online_endpoints.begin_delete("taxi-ep").result()
+    try:
+        ml.online_endpoints.get("taxi-ep")
+        deleted = "found"
+    except ResourceNotFoundError:
+        deleted = "ResourceNotFoundError"
+    report("endpoint_delete", {"deleted": deleted})
 
 if "data" in steps:
     # A data asset of a file on the default datastore, numbered by Wharf.
