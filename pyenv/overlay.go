@@ -22,7 +22,15 @@ import (
 // a cached environment that other jobs share.
 //
 // It is made by writing its few files rather than by running
-// `python -m venv`, so that it costs a step well under a millisecond.
+// `python -m venv`, and as few of those as do the job: making a file or a
+// folder costs a step from a tenth of a millisecond to over one on a busy
+// disk, and a hard link a small part of that. So python3 and pythonX.Y are
+// hard links to the python link, pip3 and pipX.Y to the pip script. pip
+// replaces a script by removing it first, so installing pip into the
+// overlay leaves the other names as they were. A sandbox hands the overlay
+// to the step's user but leaves a file of several names to its owner, so
+// the pip script stays the server's: the step runs it, and may replace it
+// in its own bin folder, but cannot change it.
 
 // overlayPipScript runs the pip of the base interpreter or environment
 // from the overlay's interpreter, so that it installs into the overlay.
@@ -153,18 +161,19 @@ func Overlay(ctx context.Context, dir string, base *Env, hostPython string) (*En
 	}
 	mm := majorMinor(in.Version)
 	env := newEnv(dir)
-	site := filepath.Join(dir, "lib", "python"+mm, "site-packages")
-	if err := os.MkdirAll(site, 0o755); err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(env.BinDir, 0o755); err != nil {
 		return nil, err
 	}
 	system := "true"
 	if len(baseSite) > 0 {
 		// The built (or host's virtual) environment's packages, after
-		// the overlay's own.
+		// the overlay's own. Otherwise the overlay has no site-packages
+		// folder until pip makes one, and Python adds it from then on.
 		system = "false"
+		site := filepath.Join(dir, "lib", "python"+mm, "site-packages")
+		if err := os.MkdirAll(site, 0o755); err != nil {
+			return nil, err
+		}
 		if err := os.WriteFile(filepath.Join(site, "_wharf_base.pth"), []byte(strings.Join(baseSite, "\n")+"\n"), 0o644); err != nil {
 			return nil, err
 		}
@@ -174,18 +183,30 @@ func Overlay(ctx context.Context, dir string, base *Env, hostPython string) (*En
 	if err := os.WriteFile(filepath.Join(dir, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"python", "python3", "python" + mm} {
-		if err := os.Symlink(in.Executable, filepath.Join(env.BinDir, name)); err != nil {
-			return nil, err
-		}
+	if err := os.Symlink(in.Executable, env.Python); err != nil {
+		return nil, err
 	}
-	pip := fmt.Sprintf(overlayPipScript, env.Python)
-	for _, name := range []string{"pip", "pip3", "pip" + mm} {
-		if err := os.WriteFile(filepath.Join(env.BinDir, name), []byte(pip), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(env.BinDir, "pip"), []byte(fmt.Sprintf(overlayPipScript, env.Python)), 0o755); err != nil {
+		return nil, err
+	}
+	for _, l := range [...]struct{ name, same string }{
+		{"python3", "python"}, {"python" + mm, "python"}, {"pip3", "pip"}, {"pip" + mm, "pip"},
+	} {
+		if err := linkOrSymlink(filepath.Join(env.BinDir, l.same), filepath.Join(env.BinDir, l.name)); err != nil {
 			return nil, err
 		}
 	}
 	env.PythonVersion = mm
 	env.Base = base
 	return env, nil
+}
+
+// linkOrSymlink gives the file at old a second name in the same folder,
+// new: a hard link or, where the file system refuses one, a symbolic
+// link to old, as python -m venv makes python3 of python.
+func linkOrSymlink(old, new string) error {
+	if err := os.Link(old, new); err != nil {
+		return os.Symlink(filepath.Base(old), new)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -97,5 +98,88 @@ func TestOverlayOnAHostVirtualEnvironment(t *testing.T) {
 	}
 	if got, want := strings.TrimSpace(string(out)), "host venv "+ov.Dir; got != want {
 		t.Errorf("overlay sees %q, want %q", got, want)
+	}
+}
+
+// TestOverlayNamesRunInTheOverlay: an overlay on the host's Python answers
+// to every name a step may call, python, python3 and pythonX.Y as the
+// overlay's interpreter, pip, pip3 and pipX.Y installing into the overlay,
+// which has no site-packages folder until pip makes one.
+func TestOverlayNamesRunInTheOverlay(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3 on PATH")
+	}
+	dir := t.TempDir()
+	ov, err := Overlay(context.Background(), filepath.Join(dir, "attempt", "venv"), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ov == nil {
+		t.Skip("python3 does not run")
+	}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(ov.BinDir, name), args...)
+		cmd.Env = append(ov.Environ(os.Getenv("PATH")), "HOME="+dir)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, name := range []string{"python", "python3", "python" + ov.PythonVersion} {
+		if got := run(name, "-c", "import sys; print(sys.prefix)"); got != ov.Dir {
+			t.Errorf("%s runs with prefix %q, want %q", name, got, ov.Dir)
+		}
+	}
+	site := filepath.Join(ov.Dir, "lib", "python"+ov.PythonVersion, "site-packages")
+	if _, err := os.Stat(site); !os.IsNotExist(err) {
+		t.Errorf("a fresh overlay on the host's Python has %s: %v", site, err)
+	}
+	for i, name := range []string{"pip", "pip3", "pip" + ov.PythonVersion} {
+		module := "wharf_overlay_pip" + strconv.Itoa(i)
+		wheel := filepath.Join(dir, module+"-1.0-py3-none-any.whl")
+		run("python", "-c", `import sys, zipfile
+m, path = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(path, "w") as z:
+    z.writestr(m + ".py", "VALUE = 'installed'\n")
+    d = m + "-1.0.dist-info/"
+    z.writestr(d + "METADATA", "Metadata-Version: 2.1\nName: " + m + "\nVersion: 1.0\n")
+    z.writestr(d + "WHEEL", "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    z.writestr(d + "RECORD", "")`, module, wheel)
+		run(name, "install", "--no-index", "--no-deps", "--disable-pip-version-check", "-q", wheel)
+		if got := run("python3", "-c", "import "+module+"; print("+module+".VALUE, "+module+".__file__)"); got != "installed "+filepath.Join(site, module+".py") {
+			t.Errorf("after %s install the overlay sees %q", name, got)
+		}
+		if out, err := exec.Command("python3", "-c", "import "+module).CombinedOutput(); err == nil {
+			t.Errorf("the host's python3 imports what %s installed into the overlay: %s", name, out)
+		}
+	}
+}
+
+// BenchmarkOverlay makes overlays on the host's python3, as every step of
+// an image-only environment gets one; its allocations and the files it
+// writes, not its time, are what a change to Overlay is judged by here
+// (bench/pipeline.sh measures the time a step costs).
+func BenchmarkOverlay(b *testing.B) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		b.Skip("no python3 on PATH")
+	}
+	dir := b.TempDir()
+	ctx := context.Background()
+	if _, err := Overlay(ctx, filepath.Join(dir, "warm"), nil, ""); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		attempt := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.Mkdir(attempt, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Overlay(ctx, filepath.Join(attempt, "venv"), nil, ""); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
