@@ -16,8 +16,8 @@ import (
 // name) of a deployment, from records whose time is in [from, to). dir is
 // the deployment's folder, modelDataCollector/<endpoint>/<deployment>,
 // whose <kind>/YYYY/MM/DD/HH/*.jsonl files are read (dir may also be the
-// collection's folder itself). Only the hour folders that overlap the
-// window are opened; a record without a time counts as written at the
+// collection's folder itself, when it has no folder named kind). Only
+// the hour folders that overlap the window are opened; a record without a time counts as written at the
 // start of its hour. Each row gets its record's correlationid in a
 // column of that name, which "all features" leaves out. No folder or no
 // record in the window gives a Dataset without rows.
@@ -29,7 +29,9 @@ func OpenCollected(dir string, from, to time.Time, kind string) (Dataset, error)
 		return nil, fmt.Errorf("window [%s, %s) is empty", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	root := filepath.Join(dir, kind)
-	if _, err := os.Stat(root); err != nil && filepath.Base(filepath.Clean(dir)) == kind {
+	if _, err := os.Stat(root); err != nil {
+		// dir is the collection's folder itself (a job's input of it
+		// is named as the job names it).
 		root = dir
 	}
 	files, err := collectedFiles(root, from, to)
@@ -112,7 +114,8 @@ func collectedFiles(root string, from, to time.Time) ([]hourFile, error) {
 						return nil, err
 					}
 					for _, n := range names {
-						if n.Type().IsRegular() && strings.HasSuffix(n.Name(), ".jsonl") {
+						// A job's input may hold its files as links.
+						if !n.IsDir() && strings.HasSuffix(n.Name(), ".jsonl") {
 							out = append(out, hourFile{filepath.Join(p, n.Name()), t})
 						}
 					}

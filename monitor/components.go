@@ -69,12 +69,20 @@ func (rc *runContext) runSteps(what string, jobs map[string]any) (map[string]*wh
 			return nil, err
 		}
 	}
-	if j.Status != wharf.JobCompleted {
-		return nil, fmt.Errorf("%s: job %s ended %s: %s (wharf ml job show -n %s)", what, j.Name, j.Status, j.Error, j.Name)
-	}
 	steps, err := rc.r.Store.ListJobs(rc.ctx, rc.ws, j.Name, 0)
 	if err != nil {
 		return nil, err
+	}
+	if j.Status != wharf.JobCompleted {
+		why := j.Error
+		for _, s := range steps {
+			if s.Status == wharf.JobFailed && s.Error != "" {
+				// The step's own error says what went wrong.
+				why = fmt.Sprintf("step %s: %s", s.Step, s.Error)
+				break
+			}
+		}
+		return nil, fmt.Errorf("%s: job %s ended %s: %s (wharf ml job show -n %s)", what, j.Name, j.Status, why, j.Name)
 	}
 	out := map[string]*wharf.Job{}
 	for _, s := range steps {

@@ -191,9 +191,11 @@ type runContext struct {
 }
 
 type lineageData struct {
-	files  []string
-	source string
-	err    error
+	files []string
+	// digest and kind are the stored content of the files, source
+	// where it came from.
+	digest, kind, source string
+	err                  error
 }
 
 func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult, error) {
@@ -201,7 +203,7 @@ func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult,
 	case jobspec.SignalCustom:
 		return rc.custom(sig)
 	case jobspec.SignalFeatureAttribution:
-		return nil, errors.New("feature_attribution_drift needs the model's feature importances, which this server does not compute")
+		return rc.attribution(sig)
 	case jobspec.SignalModelPerformance:
 		return rc.performance(sig)
 	}
@@ -221,11 +223,19 @@ func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult,
 	defer drift.Close(reference)
 	fmt.Fprintf(rc.log, "signal %s (%s): reference data %s, %d rows\n", sig.Name, sig.Type, rdesc, reference.Rows())
 	ds := drift.Signal{Type: sig.Type, Features: sig.Features, MLTask: rc.m.Target.MLTask, Thresholds: map[string]float64{}}
-	if sig.TopN > 0 {
-		fmt.Fprintf(rc.log, "signal %s: top_n_feature_importance %d asked for; feature importances are not computed, so every feature is compared\n", sig.Name, sig.TopN)
-	}
 	if sig.Reference != nil && sig.Reference.TargetColumn != "" && len(sig.Features) == 0 {
 		ds.Target = sig.Reference.TargetColumn
+	}
+	if sig.TopN > 0 {
+		if ds.Target == "" {
+			fmt.Fprintf(rc.log, "signal %s: top_n_feature_importance %d needs reference_data.data_column_names.target_column to rank features; every feature is compared\n", sig.Name, sig.TopN)
+		} else {
+			imp, err := rc.importances(sig, nil, time.Time{}, time.Time{})
+			if err != nil {
+				return nil, fmt.Errorf("top_n_feature_importance %d: %w", sig.TopN, err)
+			}
+			ds.TopN, ds.Importance = sig.TopN, imp.Reference
+		}
 	}
 	for kind, ms := range sig.Thresholds {
 		for name, v := range ms {
@@ -457,7 +467,7 @@ func (rc *runContext) trainingData() *lineageData {
 		l.err = err
 		return l
 	}
-	l.source = pick.Source
+	l.source, l.digest, l.kind = pick.Source, pick.Digest, pick.Kind
 	return l
 }
 
@@ -465,11 +475,7 @@ func (rc *runContext) trainingData() *lineageData {
 // (azureml:<name>:<version> or azureml:<name>@latest) and returns its
 // files.
 func (rc *runContext) assetFiles(path string) ([]string, error) {
-	ref := strings.TrimPrefix(path, "azureml:")
-	name, version := ref, ""
-	if i := strings.LastIndexAny(ref, ":@"); i > 0 {
-		name, version = ref[:i], ref[i+1:]
-	}
+	name, version := splitAssetRef(path)
 	a, err := rc.r.Store.FindAsset(rc.ctx, rc.ws, wharf.AssetData, name, version)
 	if err != nil {
 		return nil, fmt.Errorf("input_data %s: %s", path, wharf.ErrorMessage(err))

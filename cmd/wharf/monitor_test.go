@@ -282,11 +282,27 @@ func triggerMonitor(t *testing.T, e *cliEnv) string {
 	return strings.TrimSpace(e.ok("ml", "schedule", "trigger", "-n", "taxi-monitor", "-w", "mlw", "--query", "name", "-o", "tsv"))
 }
 
+// fireMonitor fires the monitor once and waits for its job, which must
+// complete; it returns the job as job show prints it, its results and its
+// log.
+func fireMonitor(t *testing.T, e *cliEnv, what string) (map[string]any, map[string]map[string]any, string) {
+	t.Helper()
+	name := triggerMonitor(t, e)
+	job := waitMonitorJob(t, e, name)
+	log := e.ok("ml", "job", "stream", "-n", name, "-w", "mlw")
+	if job["status"] != "Completed" {
+		t.Fatalf("%s: %v: %v\n%s", what, job["status"], job["error"], log)
+	}
+	return job, monitorResults(t, job), log
+}
+
 // waitMonitorJob waits for a monitor job to end and returns it as job
 // show prints it.
 func waitMonitorJob(t *testing.T, e *cliEnv, name string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	// Generous: a monitor with feature importances runs steps of its
+	// own, on a machine the other tests load.
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		var j map[string]any
 		if err := json.Unmarshal([]byte(e.ok("ml", "job", "show", "-n", name, "-w", "mlw")), &j); err != nil {
@@ -413,13 +429,7 @@ create_monitor:
         data_context: training
 `)
 	e.ok("ml", "schedule", "create", "--file", monitorYAML, "-w", "mlw")
-	name := triggerMonitor(t, e)
-	job := waitMonitorJob(t, e, name)
-	log := e.ok("ml", "job", "stream", "-n", name, "-w", "mlw")
-	if job["status"] != "Completed" {
-		t.Fatalf("monitor: %v: %v\n%s", job["status"], job["error"], log)
-	}
-	results := monitorResults(t, job)
+	job, results, log := fireMonitor(t, e, "monitor")
 	spread := results["distance/std_deviation"]
 	if spread == nil || spread["value"] != 5.0 || spread["threshold"] != 2.0 || spread["passed"] != false || spread["direction"] != wharf.HigherIsWorse {
 		t.Errorf("custom signal results = %v", results)

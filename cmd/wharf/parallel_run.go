@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -34,12 +33,7 @@ func (a *app) parallelRunCommand() *cobra.Command {
 			cfg.StateDir = os.Getenv("WHARF_JOB_STATE_DIR")
 			cfg.WarmDir = os.Getenv("WHARF_WARM_DIR")
 			_, err := steps.Parallel(cmd.Context(), cfg, a.stdout)
-			if p := os.Getenv("WHARF_STEP_ERROR_FILE"); err != nil && p != "" {
-				// The step's error then says why, not only its exit code.
-				_ = os.MkdirAll(filepath.Dir(p), 0o700)
-				_ = os.WriteFile(p, []byte(err.Error()+"\n"), 0o600)
-			}
-			return err
+			return reportStepError(err)
 		},
 	}
 	f := cmd.Flags()

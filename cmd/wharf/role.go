@@ -187,6 +187,6 @@ func (a *app) monitorCommand() *cobra.Command {
 	list.Flags().StringVar(&since, "start-time", "", "only events at or after this RFC 3339 time")
 	list.Flags().IntVar(&limit, "max-events", 100, "at most this many events")
 	activity.AddCommand(list)
-	monitor.AddCommand(activity, a.monitorComputeCommand())
+	monitor.AddCommand(activity, a.monitorComputeCommand(), a.monitorImportanceCommand())
 	return monitor
 }
