@@ -57,7 +57,7 @@ func TestARMRefusesBadModelsDataAndDeployments(t *testing.T) {
 		{"/models/m/versions/1", `{"properties":{"modelType":"triton_model","modelUri":"azureml://datastores/workspaceblobstore/paths/m"}}`, "properties.modelType", "triton_model"},
 		{"/models/m/versions/1", `{"properties":{"modelType":"custom_model"}}`, "properties.modelUri", "required"},
 		{"/models/m/versions/1", `{"properties":{"modelUri":"https://example.com/model.pkl"}}`, "properties.modelUri", "not a place Wharf holds files"},
-		{"/models/m/versions/1", `{"properties":{"modelUri":"azureml://datastores/workspaceblobstore/paths/nothing/here"}}`, "properties.modelUri", "holds no files"},
+		{"/models/m/versions/1", `{"properties":{"modelUri":"azureml://datastores/workspaceblobstore/paths/nothing/here"}}`, "properties.modelUri", "nothing is stored"},
 		{"/models/m/versions/1", `{"properties":{"modelUri":"azureml://jobs/no_such_job/outputs/artifacts/paths/model"}}`, "properties.modelUri", "no_such_job"},
 		{"/models/m/versions/1", `{"properties":{"modelUri":"azureml://datastores/workspaceblobstore/paths/../../etc"}}`, "properties.modelUri", ".."},
 		{"/models/m/versions/1", `{"properties":`, "", "not the JSON expected"},

@@ -18,6 +18,8 @@ import (
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/mlflow"
+	"github.com/wharfml/wharf/resolve"
+	"github.com/wharfml/wharf/scheduler"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -132,15 +134,15 @@ func (h *Handler) modelSource(ctx context.Context, ws, name, uri string) (source
 	var base string
 	switch {
 	case strings.HasPrefix(rest, "datastores/"):
-		ds, p, ok := strings.Cut(strings.TrimPrefix(rest, "datastores/"), "/paths/")
-		if !ok {
-			return "", "", wharf.Errorf(wharf.EINVALID, "modelUri %q names no path (azureml://datastores/<ds>/paths/<path>)", uri).WithField(field)
+		// What a job reading the path would see: one file, or the
+		// folder of everything below it.
+		res := &resolve.Resolver{Store: h.Store, Blobs: h.Blobs}
+		var in scheduler.InputSpec
+		if in, err = res.Input(ctx, ws, "", "azureml://"+rest, field); err != nil {
+			return "", "", fieldOnInvalid(notFoundInvalid(err), field)
 		}
-		if p, err = wharf.CleanDatastorePath(p); err != nil {
-			return "", "", wharf.Errorf(wharf.EINVALID, "modelUri %q: %s", uri, wharf.ErrorMessage(err)).WithField(field)
-		}
-		base = path.Base(p)
-		files, err = h.datastoreFiles(ctx, ws, ds, p)
+		base = path.Base(strings.TrimRight(rest, "/"))
+		files, err = h.contentFiles(ctx, in.Digest, in.Kind, "")
 	case strings.HasPrefix(rest, "jobs/"):
 		var job, output, p string
 		job, after, _ := strings.Cut(strings.TrimPrefix(rest, "jobs/"), "/outputs/")
@@ -211,38 +213,10 @@ type modelFile struct {
 	size   int64
 }
 
-// datastoreFiles are the files at a datastore path: one file, or those
-// below a folder.
-func (h *Handler) datastoreFiles(ctx context.Context, ws, ds, p string) ([]modelFile, error) {
-	f, err := h.Store.FindDatastoreFile(ctx, ws, ds, p)
-	if err == nil {
-		return h.contentFiles(ctx, f.Digest, f.Kind, "")
-	}
-	if !wharf.IsNotFound(err) {
-		return nil, err
-	}
-	list, err := h.Store.ListDatastoreFiles(ctx, ws, ds, p)
-	if err != nil {
-		return nil, notFoundInvalid(err)
-	}
-	var out []modelFile
-	for _, f := range list {
-		files, err := h.contentFiles(ctx, f.Digest, f.Kind, "")
-		if err != nil {
-			return nil, err
-		}
-		for _, mf := range files {
-			mf.rel = strings.Trim(strings.TrimPrefix(f.Path, p)+"/"+mf.rel, "/")
-			out = append(out, mf)
-		}
-	}
-	return out, nil
-}
-
 // contentFiles are the files of stored content, a blob ("file") or a
 // folder snapshot, below sub when given.
 func (h *Handler) contentFiles(ctx context.Context, digest, kind, sub string) ([]modelFile, error) {
-	if kind != "folder" {
+	if kind != scheduler.KindFolder {
 		if sub != "" {
 			return nil, wharf.Errorf(wharf.EINVALID, "the output is a file, with no path %s below it", sub)
 		}
