@@ -148,7 +148,7 @@ func (h *Handler) registerOnlineEndpoints(ws Group) {
 	ws.Route("DELETE "+ep+"/{name}", wharf.ActionOnlineEndpointDelete, h.deleteOnlineEndpoint)
 	ws.Route("GET "+ep+"/{name}/operations/{operation}", wharf.ActionOnlineEndpointRead, h.endpointOperation)
 	ws.Route("POST "+ep+"/{name}/listKeys", wharf.ActionOnlineEndpointKeys, h.listOnlineEndpointKeys)
-	ws.Route("POST "+ep+"/{name}/token", wharf.ActionOnlineEndpointKeys, h.listOnlineEndpointKeys)
+	ws.Route("POST "+ep+"/{name}/token", wharf.ActionOnlineEndpointKeys, h.onlineEndpointToken)
 	ws.Route("POST "+ep+"/{name}/regenerateKeys", wharf.ActionOnlineEndpointWrite, h.regenerateOnlineEndpointKeys)
 	ws.Route("GET "+dep, wharf.ActionOnlineEndpointRead, h.listOnlineDeployments)
 	ws.Route("GET "+dep+"/{deployment}", wharf.ActionOnlineEndpointRead, h.getOnlineDeployment)

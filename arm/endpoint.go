@@ -206,6 +206,20 @@ func (h *Handler) listOnlineEndpointKeys(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, out)
 }
 
+// onlineEndpointToken answers token, the call the SDK makes for an
+// aml_token endpoint; a key endpoint has keys, not tokens.
+func (h *Handler) onlineEndpointToken(w http.ResponseWriter, r *http.Request) {
+	e, err := h.Store.FindOnlineEndpoint(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err == nil && e.AuthMode != wharf.AuthModeAMLToken {
+		err = wharf.Errorf(wharf.EINVALID, "online endpoint %s uses %s authentication: it has keys (listKeys), not tokens", e.Name, e.AuthMode)
+	}
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	h.listOnlineEndpointKeys(w, r)
+}
+
 func (h *Handler) regenerateOnlineEndpointKeys(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		KeyType string `json:"keyType"`

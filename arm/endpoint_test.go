@@ -84,6 +84,9 @@ func TestARMRefusesBadModelsDataAndDeployments(t *testing.T) {
 			t.Errorf("PUT %s %s: %d %s", tc.path, tc.body, st, all)
 		}
 	}
+	if st, _, body := armCall(t, ts, token, "POST", ws1+"/onlineEndpoints/ep/token", ""); st != http.StatusBadRequest || !strings.Contains(errorText(body), "it has keys") {
+		t.Errorf("a token of a key endpoint: %d %v", st, body)
+	}
 	ctx := context.Background()
 	if _, err := ts.DB.FindRegisteredModel(ctx, "ws1", "m"); !wharf.IsNotFound(err) {
 		t.Errorf("a model was stored: %v", err)

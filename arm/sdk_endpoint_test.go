@@ -99,6 +99,8 @@ func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 		KeyLength                  int    `json:"key_length"`
 		PrimaryChanged             bool   `json:"primary_changed"`
 		SecondaryKept              bool   `json:"secondary_kept"`
+		TokenType                  string `json:"token_type"`
+		TokenLength                int    `json:"token_length"`
 		EndpointState              string `json:"endpoint_state"`
 		DeploymentState            string `json:"deployment_state"`
 	}](t, got["model_endpoint"])
@@ -108,7 +110,8 @@ func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 	}
 	if out.EndpointState != "Succeeded" || out.DeploymentState != "Succeeded" || out.Traffic["blue"] != 100 ||
 		out.ScoringURI != s.URL+"/endpoints/ws1/taxi-ep/score" || !strings.HasSuffix(out.DeploymentModel, "/models/taxi-model/versions/1") ||
-		len(out.Deployments) != 1 || out.KeyLength < 40 || !out.PrimaryChanged || !out.SecondaryKept {
+		len(out.Deployments) != 1 || out.KeyLength < 40 || !out.PrimaryChanged || !out.SecondaryKept ||
+		out.TokenType != "EndpointAuthToken" || out.TokenLength < 100 {
 		t.Errorf("endpoint: %+v", out)
 	}
 	var request struct {

@@ -118,6 +118,8 @@ if "model_endpoint" in steps:
     answer = ml.online_endpoints.invoke(endpoint_name="taxi-ep", request_file=os.environ["WHARF_SDK_REQUEST"])
     keys = ml.online_endpoints.get_keys("taxi-ep")
     deployments = [d.name for d in ml.online_deployments.list("taxi-ep")]
+    ml.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="taxi-tok", auth_mode="aml_token")).result()
+    token = ml.online_endpoints.get_keys("taxi-tok")
     ml.online_endpoints.begin_regenerate_keys("taxi-ep", key_type="primary").result()
     regenerated = ml.online_endpoints.get_keys("taxi-ep")
     report("model_endpoint", {
@@ -128,6 +130,7 @@ if "model_endpoint" in steps:
         "predictions": json.loads(answer), "key_length": len(keys.primary_key),
         "primary_changed": regenerated.primary_key != keys.primary_key,
         "secondary_kept": regenerated.secondary_key == keys.secondary_key,
+        "token_type": type(token).__name__, "token_length": len(token.access_token or ""),
     })
 
 if "model_denied" in steps:
