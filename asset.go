@@ -11,6 +11,9 @@ const (
 	AssetData        = "data"
 	AssetEnvironment = "environments"
 	AssetComponent   = "components"
+	// AssetCode is a code snapshot registered by the Azure ML SDK, which
+	// uploads a job's code folder and names it in the job by its id.
+	AssetCode = "codes"
 )
 
 // LatestVersion is the version label that selects the newest version of an

@@ -15,12 +15,14 @@
 package arm
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
@@ -56,6 +58,21 @@ type Group interface {
 	Authenticated(pattern string, h http.HandlerFunc)
 	// Public registers h for any caller, without credentials.
 	Public(pattern string, h http.HandlerFunc)
+	// PublicUpload is Public for a route whose body is streamed
+	// content: the Blob API's, which checks its own signatures.
+	PublicUpload(pattern string, h http.HandlerFunc)
+}
+
+// Jobs runs job documents: Wharf's http.Server is one. The ARM routes
+// translate a job onto the document the CLI submits and go through it.
+type Jobs interface {
+	// SubmitJobDocument resolves and submits a job document as
+	// principal by, named name.
+	SubmitJobDocument(ctx context.Context, workspace, by, name string, doc json.RawMessage) (*wharf.Job, error)
+	// CancelJob cancels a job.
+	CancelJob(ctx context.Context, workspace, name string) (*wharf.Job, error)
+	// JobLog returns the log of a job's latest attempt, masked.
+	JobLog(ctx context.Context, workspace, name string) ([]byte, error)
 }
 
 // Handler serves the ARM-shaped API of every workspace.
@@ -69,6 +86,9 @@ type Handler struct {
 	Endpoints Endpoints
 	Models    Models
 	Assets    Assets
+	// Jobs submits, cancels and reads the logs of jobs; nil on a server
+	// that does not run them.
+	Jobs Jobs
 	// URL returns the server's externally reachable base URL: the
 	// resourceManager of the metadata document. A function, since a
 	// server learns its URL only once it listens.
@@ -78,6 +98,9 @@ type Handler struct {
 	// means the host and port of URL.
 	StorageSuffix string
 	Logger        *slog.Logger
+
+	sasOnce sync.Once
+	sas     *sasKeys
 }
 
 func (h *Handler) log() *slog.Logger {
@@ -125,6 +148,7 @@ func (h *Handler) Register(group func(prefix string) Group) {
 	ws.Route("GET "+data+"/{name}/versions/{version}", wharf.ActionDataRead, h.getDataVersion)
 	ws.Route("PUT "+data+"/{name}/versions/{version}", wharf.ActionDataWrite, h.putDataVersion)
 	h.registerOnlineEndpoints(ws)
+	h.registerJobs(ws, group)
 }
 
 // registerModels registers the routes of models and their versions.

@@ -117,13 +117,9 @@ func (h *Handler) createAsset(r *http.Request, kind, name, version string, spec 
 	if err != nil {
 		return err
 	}
-	var by string
-	if c := wharf.CallerFromContext(r.Context()); c != nil {
-		by = c.PrincipalID
-	}
 	return h.Store.CreateAsset(r.Context(), &wharf.Asset{
 		Workspace: r.PathValue("workspace"), Kind: kind, Name: name, Version: version,
-		Spec: b, Description: description, Tags: tags, CreatedBy: by,
+		Spec: b, Description: description, Tags: tags, CreatedBy: callerID(r),
 	})
 }
 

@@ -13,13 +13,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/http/servertest"
 	"github.com/wharfml/wharf/internal/testcert"
 	"github.com/wharfml/wharf/internal/testneed"
+	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/resolve"
+	"github.com/wharfml/wharf/scheduler"
 )
 
 // sdkServer is a Wharf server behind TLS, as the SDK needs it, with the
@@ -45,7 +48,9 @@ func newSDKServer(t *testing.T) *sdkServer {
 	dir := t.TempDir()
 	ca := testcert.NewCA(t, dir, "sdk")
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.Issue(t, certFile, keyFile)
+	// The Blob API is served to <account>.blob.localhost:<port> (the
+	// metadata's storage suffix is the server's host and port).
+	ca.Issue(t, certFile, keyFile, "*.blob.localhost")
 	files, err := wharfhttp.LoadCertificateFiles(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +64,20 @@ func newSDKServer(t *testing.T) *sdkServer {
 	ts.API.URL = url
 
 	ts.Workspace("ws1")
+	ctx := context.Background()
+	// What creating a workspace through the API adds: its default
+	// datastore; and a compute to run on.
+	if _, err := ts.DB.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws1", Name: wharf.DefaultDatastore, Type: wharf.DatastoreLocal, IsDefault: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := &wharf.Compute{Workspace: "ws1", Name: "cpu-cluster", MaxInstances: 2}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.DB.PutCompute(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	runJobs(t, ts)
 	owner := ts.Principal("owner", [2]string{wharf.RoleOwner, "/"})
 	writer := createPrincipal(t, ts, owner, "writer", wharf.RoleDataScientist, "/workspaces/ws1")
 	reader := createPrincipal(t, ts, owner, "reader", wharf.RoleReader, "/workspaces/ws1")
@@ -70,7 +89,14 @@ func newSDKServer(t *testing.T) *sdkServer {
 			env = append(env, kv)
 		}
 	}
+	hosts, err := filepath.Abs("testdata/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
 	env = append(env,
+		// sitecustomize.py there resolves *.blob.localhost to the
+		// loopback address, as wildcard DNS would.
+		"PYTHONPATH="+hosts,
 		"REQUESTS_CA_BUNDLE="+ca.File,
 		"ARM_CLOUD_METADATA_URL="+url+"/metadata/endpoints",
 		"WHARF_SDK_URL="+url,
@@ -82,6 +108,20 @@ func newSDKServer(t *testing.T) *sdkServer {
 		"WHARF_SDK_READER_SECRET="+reader.Password,
 	)
 	return &sdkServer{Server: ts, URL: url, python: python, env: env}
+}
+
+// runJobs gives the server a scheduler that runs steps on this machine,
+// as the server's own user: the tests' jobs are their own.
+func runJobs(t *testing.T, ts *servertest.Server) {
+	t.Helper()
+	sched := &scheduler.Scheduler{Store: ts.DB, Blobs: ts.Blobs, Exec: &local.Executor{KillGrace: time.Second},
+		WorkDir: t.TempDir(), TrackingURI: ts.API.TrackingURI, Resolve: ts.API.Resolve, Now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := sched.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); sched.Wait() })
+	ts.API.Scheduler = sched
 }
 
 // createPrincipal creates a principal with a client secret through the
@@ -233,5 +273,81 @@ func TestSDKReadsJobs(t *testing.T) {
 		got.Compute != "cpu" || !strings.Contains(got.Environment, "sdk-env:1") || !strings.HasPrefix(got.Studio, s.URL+want+"?") ||
 		got.Missing != "ResourceNotFoundError" || len(got.Listed) != 1 || got.Listed[0] != "tidy_fig_1" {
 		t.Errorf("job: %+v", got)
+	}
+}
+
+// TestSDKSubmitsAndStreamsJob submits a command job through the SDK with a
+// local code folder and a local uri_file input, which the SDK uploads
+// through the Blob API Wharf serves (at <account>.blob.<suffix>, with the
+// signatures Wharf issues); jobs.stream prints the job's log and returns
+// once it has completed. The job is Wharf's: its code is a snapshot and
+// its input the uploaded file. Submitted again, the code is found by its
+// hash and not uploaded twice.
+func TestSDKSubmitsAndStreamsJob(t *testing.T) {
+	s := newSDKServer(t)
+	got := decode[struct {
+		Name, Status, Studio, Streamed, Code string
+		CreatedStatus                        string `json:"created_status"`
+		CodeAgain                            string `json:"code_again"`
+	}](t, s.run(t, "submit")["submit"])
+	if got.Status != "Completed" || got.Name == "" || !strings.HasPrefix(got.Studio, s.URL+"/workspaces/ws1/jobs/"+got.Name+"?") {
+		t.Errorf("job: %+v", got)
+	}
+	for _, want := range []string{"Streaming user_logs/std_log.txt", "header: distance,fare", "rows: 3", "Execution Summary"} {
+		if !strings.Contains(got.Streamed, want) {
+			t.Errorf("jobs.stream printed no %q:\n%s", want, got.Streamed)
+		}
+	}
+	if got.Code == "" || got.Code != got.CodeAgain {
+		t.Errorf("code %q, submitted again %q: want the same code version", got.Code, got.CodeAgain)
+	}
+	j, err := s.DB.FindJob(context.Background(), "ws1", got.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Code   string
+		Inputs map[string]struct{ Type, Path string }
+	}
+	if err := json.Unmarshal(j.Document, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.Code, "azureml://datastores/workspaceblobstore/paths/LocalUpload/") || !strings.HasSuffix(doc.Code, "/src/") ||
+		doc.Inputs["trips"].Type != "uri_file" || !strings.HasSuffix(doc.Inputs["trips"].Path, "/trips.csv") ||
+		j.ExperimentName != "sdk-jobs" || j.DisplayName != "train from the SDK" || j.Compute != "cpu-cluster" {
+		t.Errorf("stored job: %+v document %s", j, j.Document)
+	}
+}
+
+// TestSDKCancelsJob cancels a running job through the SDK's long-running
+// cancel operation, which returns once the job has ended.
+func TestSDKCancelsJob(t *testing.T) {
+	s := newSDKServer(t)
+	got := decode[struct{ Name, Running, Status string }](t, s.run(t, "cancel")["cancel"])
+	if got.Running != "Running" || got.Status != "Canceled" {
+		t.Errorf("cancel: %+v", got)
+	}
+}
+
+// TestSDKReaderCannotSubmit: a Reader of the workspace is refused a job
+// with 403 through azure-core's HttpResponseError; and a path Wharf does
+// not serve answers ARM's 404, which the SDK raises as
+// ResourceNotFoundError.
+func TestSDKReaderCannotSubmit(t *testing.T) {
+	s := newSDKServer(t)
+	got := s.run(t, "denied_job", "unknown_path")
+	denied := decode[struct {
+		Status        int
+		Type, Message string
+	}](t, got["denied_job"])
+	if denied.Status != http.StatusForbidden || denied.Type != "HttpResponseError" || !strings.Contains(denied.Message, "workspaces/jobs/write") {
+		t.Errorf("reader: %+v", denied)
+	}
+	unknown := decode[struct {
+		Type   string
+		Status int
+	}](t, got["unknown_path"])
+	if unknown.Type != "ResourceNotFoundError" || unknown.Status != http.StatusNotFound {
+		t.Errorf("unknown path: %+v", unknown)
 	}
 }

@@ -64,6 +64,17 @@ var matrixExpect = map[string]string{
 	"GET " + arm + "/{workspace}/environments/{name}/versions":                                           readers,
 	"GET " + arm + "/{workspace}/environments/{name}/versions/{version}":                                 readers,
 	"PUT " + arm + "/{workspace}/environments/{name}/versions/{version}":                                 admins + " datasci",
+	"PUT " + arm + "/{workspace}/jobs/{name}":                                                            admins + " datasci",
+	"POST " + arm + "/{workspace}/jobs/{name}/cancel":                                                    admins + " datasci",
+	"GET " + arm + "/{workspace}/jobs/{name}/cancelStatus":                                               readers,
+	"GET " + arm + "/{workspace}/datastores":                                                             readers,
+	"GET " + arm + "/{workspace}/datastores/{name}":                                                      readers,
+	"POST " + arm + "/{workspace}/datastores/{name}/listSecrets":                                         admins + " datasci",
+	"GET " + arm + "/{workspace}/codes/{name}/versions":                                                  readers,
+	"GET " + arm + "/{workspace}/codes/{name}/versions/{version}":                                        readers,
+	"PUT " + arm + "/{workspace}/codes/{name}/versions/{version}":                                        admins + " datasci",
+	"POST " + arm + "/{workspace}/codes/{name}/versions/{version}/startPendingUpload":                    admins + " datasci",
+	"GET /history/v1.0" + arm + "/{workspace}/runs/{name}/details":                                       readers,
 	"GET " + arm + "/{workspace}/data":                                                                   readers,
 	"GET " + arm + "/{workspace}/data/{name}":                                                            readers,
 	"GET " + arm + "/{workspace}/data/{name}/versions":                                                   readers,
@@ -267,6 +278,18 @@ var publicRoutes = map[string]bool{
 	"GET /organizations/v2.0/.well-known/openid-configuration":      true,
 	"GET /metadata/endpoints":                                       true,
 	"GET /azureml/discovery":                                        true,
+	// Log files and the Blob API: the URL's signature is checked
+	// instead (see arm's TestBlobSignatures), and ARM's 404 for any
+	// other path below a subscription's resource groups.
+	"GET /azureml/logs/{workspace}/{name}/{file...}":                true,
+	"PUT /blob/{account}/{container}/{blob...}":                     true,
+	"GET /blob/{account}/{container}/{blob...}":                     true,
+	"GET /blob/{account}/{container}":                               true,
+	"GET /subscriptions/{subscription}/resourceGroups/{path...}":    true,
+	"PUT /subscriptions/{subscription}/resourceGroups/{path...}":    true,
+	"POST /subscriptions/{subscription}/resourceGroups/{path...}":   true,
+	"PATCH /subscriptions/{subscription}/resourceGroups/{path...}":  true,
+	"DELETE /subscriptions/{subscription}/resourceGroups/{path...}": true,
 	// The web sign-in pages and the device-code flow check the session
 	// cookie themselves (see TestSignIn* and TestDevice*).
 	"GET /{$}":                              true,
@@ -286,6 +309,8 @@ var publicRoutes = map[string]bool{
 // matrixBodies are valid request bodies, so that an allowed call reaches
 // the handler and a denied one is stopped before it.
 var matrixBodies = map[string]string{
+	"PUT " + arm + "/{workspace}/jobs/{name}":                                     `{"properties":{"jobType":"Command","command":"true"}}`,
+	"PUT " + arm + "/{workspace}/codes/{name}/versions/{version}":                 `{"properties":{"codeUri":"https://wharf.blob.example/ws-a.workspaceblobstore/LocalUpload/x/src"}}`,
 	"PUT " + arm + "/{workspace}/environments/{name}/versions/{version}":          `{"properties":{"image":"python:3.11-slim"}}`,
 	"PUT " + arm + "/{workspace}/models/{name}/versions/{version}":                `{"properties":{"modelUri":"mlflow-artifacts:/nothing"}}`,
 	"PUT " + arm + "/{workspace}/onlineEndpoints/{name}":                          `{"properties":{"authMode":"Key"}}`,

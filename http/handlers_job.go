@@ -84,12 +84,7 @@ func (s *Server) createJob(r *http.Request, doc *json.RawMessage) (int, any, err
 			return 0, nil, err
 		}
 	}
-	sub, err := s.resolver().Job(r.Context(), ws, *doc)
-	if err != nil {
-		return 0, nil, err
-	}
-	sub.Name = name
-	j, err := s.Scheduler.Submit(r.Context(), ws, callerID(r), sub)
+	j, err := s.SubmitJobDocument(r.Context(), ws, callerID(r), name, *doc)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -101,6 +96,67 @@ func (s *Server) createJob(r *http.Request, doc *json.RawMessage) (int, any, err
 	}
 	return http.StatusCreated, s.jobView(j, steps, nil, nil), nil
 }
+
+// SubmitJobDocument resolves a job document in the workspace and submits
+// it as principal by, named name (empty: the document's name, or one the
+// scheduler makes up). It is the job document API's create, for the
+// protocols that translate onto it (package arm), so a job submitted
+// through any of them is resolved, checked and run as the CLI's is.
+func (s *Server) SubmitJobDocument(ctx context.Context, workspace, by, name string, doc json.RawMessage) (*wharf.Job, error) {
+	if s.Scheduler == nil {
+		return nil, errNoScheduler
+	}
+	sub, err := s.resolver().Job(ctx, workspace, doc)
+	if err != nil {
+		return nil, err
+	}
+	if name != "" {
+		sub.Name = name
+	}
+	return s.Scheduler.Submit(ctx, workspace, by, sub)
+}
+
+// CancelJob cancels a job and the steps it runs, as its cancel route
+// does.
+func (s *Server) CancelJob(ctx context.Context, workspace, name string) (*wharf.Job, error) {
+	if s.Scheduler == nil {
+		return nil, errNoScheduler
+	}
+	return s.Scheduler.Cancel(ctx, workspace, name)
+}
+
+// JobLog returns the log of a job's latest attempt as far as this server
+// holds it, with every token in it masked and, while the attempt runs,
+// only its complete lines: what a client that reads the whole log at
+// each poll may print. A job with no attempt yet has an empty log.
+func (s *Server) JobLog(ctx context.Context, workspace, name string) ([]byte, error) {
+	if s.Scheduler == nil {
+		return nil, errNoScheduler
+	}
+	j, err := s.Store.FindJob(ctx, workspace, name)
+	if err != nil || len(j.Attempts) == 0 {
+		return nil, err
+	}
+	f, err := os.Open(s.Scheduler.LogPath(workspace, j.Name, len(j.Attempts)))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxWholeLog))
+	if err != nil {
+		return nil, err
+	}
+	if !wharf.JobTerminal(j.Status) && j.Attempts[len(j.Attempts)-1].Ended == nil {
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
+	}
+	return maskTokens(b), nil
+}
+
+// maxWholeLog bounds the log JobLog returns.
+const maxWholeLog = 64 << 20
 
 // errNoScheduler answers job and schedule routes on a server that does
 // not run jobs.

@@ -110,6 +110,7 @@ type Server struct {
 	mux      *http.ServeMux
 	routes   []*Route
 	guards   []pathGuard // one per Group
+	vhosts   []func(host string) (prefix string, ok bool)
 	registry *prometheus.Registry
 	metrics  *metrics
 	server   *http.Server
@@ -173,6 +174,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Here rather than per route, so that a body sent to no route (the
 	// server reads and discards it) has a deadline too.
 	s.limitBodyTime(w, r)
+	s.routeVirtualHost(r)
 	for _, g := range s.guards {
 		if g.refuse(w, r) {
 			return

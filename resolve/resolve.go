@@ -763,10 +763,16 @@ func (run *resolution) datastoreContent(u jobspec.DatastoreURI) (*wharf.Datastor
 
 func (run *resolution) lookupContent(u jobspec.DatastoreURI) (*wharf.DatastoreFile, error) {
 	if digest, name, kind, ok := parseUpload(u); ok {
-		if err := snapshot.CheckReferenced(run.ctx, run.r.Store, run.r.Blobs, run.ws, digest, ""); err != nil {
-			return nil, err
+		err := snapshot.CheckReferenced(run.ctx, run.r.Store, run.r.Blobs, run.ws, digest, "")
+		if err == nil {
+			return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: name, Digest: digest, Kind: kind}, nil
 		}
-		return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: name, Digest: digest, Kind: kind}, nil
+		// The Azure ML SDK names its uploads by a hash of its own, in
+		// the same form, and they are recorded at the path it wrote.
+		if f, ferr := run.r.Store.FindDatastoreFile(run.ctx, run.ws, u.Datastore, u.Path); ferr == nil {
+			return f, nil
+		}
+		return nil, err
 	}
 	if strings.ContainsAny(u.Path, "*?[") || strings.Contains(u.Path, "${{") {
 		return nil, wharf.Errorf(wharf.EINVALID, "%s: patterns and expressions in datastore paths are not supported", u.String())

@@ -3,11 +3,15 @@
 Configuration comes from the environment (WHARF_SDK_*); each step prints
 one JSON line "{step: result}" for the Go test to check.
 """
+import contextlib
+import io
 import json
 import os
 import sys
+import tempfile
+import time
 
-from azure.ai.ml import MLClient
+from azure.ai.ml import Input, MLClient, command
 from azure.ai.ml.entities import Environment
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.identity import ClientSecretCredential
@@ -176,3 +180,69 @@ if "data" in steps:
     names = [d.name for d in ml.data.list()]
     report("data", {"first": first.version, "second": second.version, "type": got.type, "path": got.path,
                     "latest": latest.version, "versions": versions, "names": names})
+
+def sdk_env(ml):
+    ml.environments.create_or_update(Environment(name="sdk-env", version="1", image="python:3.11-slim"))
+
+
+if "submit" in steps:
+    # A command job with a local code folder and a local uri_file input,
+    # both uploaded by the SDK, streamed until it ends.
+    ml = client("WHARF_SDK_WRITER")
+    sdk_env(ml)
+    work = tempfile.mkdtemp()
+    src = os.path.join(work, "src")
+    os.makedirs(src)
+    with open(os.path.join(src, "train.py"), "w") as f:
+        f.write("import sys\n"
+                "rows = open(sys.argv[1]).read().splitlines()\n"
+                "print('header:', rows[0])\n"
+                "print('rows:', len(rows) - 1)\n")
+    data = os.path.join(work, "trips.csv")
+    with open(data, "w") as f:
+        f.write("distance,fare\n1.5,7.0\n3.2,12.5\n8.0,25.0\n")
+    job = ml.jobs.create_or_update(command(
+        code=src, command="python train.py ${{inputs.trips}}",
+        inputs={"trips": Input(type="uri_file", path=data)},
+        environment="azureml:sdk-env:1", compute="cpu-cluster", experiment_name="sdk-jobs",
+        display_name="train from the SDK"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        ml.jobs.stream(job.name)
+    done = ml.jobs.get(job.name)
+    # The same upload again finds the code by its hash.
+    again = ml.jobs.create_or_update(command(
+        code=src, command="python train.py ${{inputs.trips}}",
+        inputs={"trips": Input(type="uri_file", path=data)},
+        environment="azureml:sdk-env:1", compute="cpu-cluster", experiment_name="sdk-jobs"))
+    report("submit", {"name": job.name, "created_status": job.status, "status": done.status,
+                      "studio": done.studio_url, "streamed": out.getvalue(),
+                      "code": str(job.code), "code_again": str(again.code)})
+
+if "cancel" in steps:
+    ml = client("WHARF_SDK_WRITER")
+    sdk_env(ml)
+    job = ml.jobs.create_or_update(command(
+        command="python -c \"import time; print('waiting', flush=True); time.sleep(600)\"",
+        environment="azureml:sdk-env:1", compute="cpu-cluster", experiment_name="sdk-jobs"))
+    deadline = time.time() + 120
+    while ml.jobs.get(job.name).status != "Running" and time.time() < deadline:
+        time.sleep(0.5)
+    running = ml.jobs.get(job.name).status
+    ml.jobs.begin_cancel(job.name).result()
+    report("cancel", {"name": job.name, "running": running, "status": ml.jobs.get(job.name).status})
+
+if "denied_job" in steps:
+    reader = client("WHARF_SDK_READER")
+    try:
+        reader.jobs.create_or_update(command(command="echo no", environment="azureml:sdk-env:1", compute="cpu-cluster"))
+        report("denied_job", {"status": "allowed"})
+    except HttpResponseError as e:
+        report("denied_job", {"status": e.status_code, "type": type(e).__name__, "message": e.message})
+
+if "unknown_path" in steps:
+    try:
+        client("WHARF_SDK_WRITER").batch_endpoints.get("nothing-here")
+        report("unknown_path", {"type": "found"})
+    except ResourceNotFoundError as e:
+        report("unknown_path", {"type": type(e).__name__, "status": e.status_code})

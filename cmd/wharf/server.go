@@ -454,8 +454,9 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	}
 	ml := &mlflow.Handler{Store: db, Blobs: blobs, Logger: logger}
 	ml.Register(srv.Group(mlflow.Prefix, ml.WriteError))
-	azml := &arm.Handler{Store: db, Blobs: blobs, Endpoints: srv, Models: srv, Assets: srv, URL: func() string { return srv.URL }, Logger: logger}
+	azml := &arm.Handler{Store: db, Blobs: blobs, Endpoints: srv, Models: srv, Assets: srv, Jobs: srv, URL: func() string { return srv.URL }, Logger: logger}
 	azml.Register(func(prefix string) arm.Group { return srv.Group(prefix, azml.WriteError) })
+	srv.VirtualHost(azml.BlobHost)
 	// Before anything can ask: jobs, schedules and downloads check them.
 	if err := srv.BackfillBlobRefs(ctx); err != nil {
 		db.Close()

@@ -78,8 +78,9 @@ func New(t testing.TB) *Server {
 	api.Blobs = blobs
 	ml := &mlflow.Handler{Store: db, Blobs: blobs, Logger: logger}
 	ml.Register(api.Group(mlflow.Prefix, ml.WriteError))
-	azml := &arm.Handler{Store: db, Blobs: blobs, Endpoints: api, Models: api, Assets: api, URL: func() string { return api.URL }, Logger: logger}
+	azml := &arm.Handler{Store: db, Blobs: blobs, Endpoints: api, Models: api, Assets: api, Jobs: api, URL: func() string { return api.URL }, Logger: logger}
 	azml.Register(func(prefix string) arm.Group { return api.Group(prefix, azml.WriteError) })
+	api.VirtualHost(azml.BlobHost)
 	hs := httptest.NewServer(api.Handler())
 	api.URL = hs.URL
 	t.Cleanup(func() {

@@ -51,9 +51,10 @@ func NewCA(t testing.TB, dir, name string) *CA {
 	return ca
 }
 
-// Issue writes a server certificate for 127.0.0.1, ::1 and localhost,
+// Issue writes a server certificate for 127.0.0.1, ::1, localhost and any
+// further DNS names (wildcards such as *.blob.localhost among them),
 // signed by ca, and its key, to certFile and keyFile (replacing them).
-func (ca *CA) Issue(t testing.TB, certFile, keyFile string) {
+func (ca *CA) Issue(t testing.TB, certFile, keyFile string, names ...string) {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -63,7 +64,7 @@ func (ca *CA) Issue(t testing.TB, certFile, keyFile string) {
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     append([]string{"localhost"}, names...),
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)

@@ -1,0 +1,494 @@
+package arm
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/wharfml/wharf"
+)
+
+// Job submission: the SDK's job, in ARM's shape, is translated onto the
+// job document the CLI submits (Azure ML's CLI v2 job schema as JSON) and
+// submitted through the same path (Jobs), so that it is resolved, checked,
+// run and shown as any other job.
+
+// registerJobs registers the routes of jobs, their code and data uploads
+// (datastores, code versions and the Blob API), and run history; and
+// ARM's 404 for what no route serves.
+func (h *Handler) registerJobs(ws Group, group func(prefix string) Group) {
+	ws.Route("PUT /{workspace}/jobs/{name}", wharf.ActionJobWrite, h.putJob)
+	ws.Route("POST /{workspace}/jobs/{name}/cancel", wharf.ActionJobCancel, h.cancelJob)
+	ws.Route("GET /{workspace}/jobs/{name}/cancelStatus", wharf.ActionJobRead, h.cancelStatus)
+	ws.Route("GET /{workspace}/datastores", wharf.ActionDatastoreRead, h.listDatastores)
+	ws.Route("GET /{workspace}/datastores/{name}", wharf.ActionDatastoreRead, h.getDatastore)
+	// A datastore's secret lets its holder upload: a data write, as
+	// uploading content is on Wharf's own routes.
+	ws.Route("POST /{workspace}/datastores/{name}/listSecrets", wharf.ActionDataWrite, h.listSecrets)
+	const codes = "/{workspace}/codes/{name}/versions"
+	ws.Route("GET "+codes, wharf.ActionDataRead, h.listCodeVersions)
+	ws.Route("GET "+codes+"/{version}", wharf.ActionDataRead, h.getCode)
+	ws.Route("PUT "+codes+"/{version}", wharf.ActionDataWrite, h.putCode)
+	ws.Route("POST "+codes+"/{version}/startPendingUpload", wharf.ActionDataWrite, h.startPendingUpload)
+
+	group(HistoryPrefix+Workspaces).Route("GET /{workspace}/runs/{name}/details", wharf.ActionJobRead, h.runDetails)
+	group(LogPrefix).Public("GET /{workspace}/{name}/{file...}", h.logFile)
+
+	blobs := group(BlobPrefix + "/{account}")
+	blobs.PublicUpload("PUT /{container}/{blob...}", h.putBlob)
+	blobs.Public("GET /{container}/{blob...}", h.getBlob)
+	blobs.Public("GET /{container}", h.getContainer)
+
+	// Any other ARM path: ARM's 404, which the SDK raises as
+	// ResourceNotFoundError, rather than the router's plain one. (Below
+	// resourceGroups: /subscriptions/oauth2/... would also be a token
+	// endpoint's path.)
+	unknown := group("/subscriptions/{subscription}/resourceGroups")
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		unknown.Public(method+" /{path...}", h.notFound)
+	}
+}
+
+// notFound answers a path no route serves in ARM's error shape.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.WriteError(w, r, wharf.Errorf(wharf.ENOTFOUND, "no resource or operation at %s %s", r.Method, r.URL.Path))
+}
+
+// armJobInput is a job input as ARM writes it.
+type armJobInput struct {
+	JobInputType string          `json:"jobInputType"`
+	URI          string          `json:"uri"`
+	Mode         string          `json:"mode"`
+	Value        json.RawMessage `json:"value"`
+	Description  string          `json:"description"`
+}
+
+// armJobOutput is a job output as ARM writes it.
+type armJobOutput struct {
+	JobOutputType string `json:"jobOutputType"`
+	URI           string `json:"uri"`
+	Mode          string `json:"mode"`
+	AssetName     string `json:"assetName"`
+	AssetVersion  string `json:"assetVersion"`
+	Description   string `json:"description"`
+}
+
+// armJob is the part of a job's ARM properties that Wharf runs.
+type armJob struct {
+	JobType              string                  `json:"jobType"`
+	DisplayName          string                  `json:"displayName"`
+	ExperimentName       string                  `json:"experimentName"`
+	Description          string                  `json:"description"`
+	Tags                 map[string]string       `json:"tags"`
+	Properties           map[string]string       `json:"properties"`
+	Command              string                  `json:"command"`
+	CodeID               string                  `json:"codeId"`
+	EnvironmentID        string                  `json:"environmentId"`
+	ComputeID            string                  `json:"computeId"`
+	EnvironmentVariables map[string]string       `json:"environmentVariables"`
+	Inputs               map[string]armJobInput  `json:"inputs"`
+	Outputs              map[string]armJobOutput `json:"outputs"`
+	Resources            *struct {
+		InstanceCount int    `json:"instanceCount"`
+		InstanceType  string `json:"instanceType"`
+		ShmSize       string `json:"shmSize"`
+	} `json:"resources"`
+	Distribution json.RawMessage `json:"distribution"`
+	Limits       *struct {
+		Timeout string `json:"timeout"`
+	} `json:"limits"`
+	// A pipeline's.
+	Jobs     map[string]json.RawMessage `json:"jobs"`
+	Settings map[string]any             `json:"settings"`
+}
+
+// inputModes and outputModes are the CLI's names of ARM's modes.
+var (
+	inputModes = map[string]string{"ReadOnlyMount": "ro_mount", "ReadWriteMount": "rw_mount", "Download": "download",
+		"Direct": "direct", "EvalMount": "eval_mount", "EvalDownload": "eval_download"}
+	outputModes = map[string]string{"ReadWriteMount": "rw_mount", "Upload": "upload", "Direct": "direct"}
+)
+
+// putJob submits a job. A job's name is never reused: PUT to a name that
+// exists is a conflict, as the job document API's.
+func (h *Handler) putJob(w http.ResponseWriter, r *http.Request) {
+	if h.Jobs == nil {
+		h.WriteError(w, r, wharf.Errorf(wharf.EUNAVAILABLE, "this server does not run jobs"))
+		return
+	}
+	var body struct {
+		Properties armJob `json:"properties"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	doc, err := h.jobDocument(r, &body.Properties)
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	j, err := h.Jobs.SubmitJobDocument(r.Context(), r.PathValue("workspace"), callerID(r), r.PathValue("name"), b)
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, h.jobJSON(r, j))
+}
+
+// jobDocument translates a command or pipeline job.
+func (h *Handler) jobDocument(r *http.Request, p *armJob) (map[string]any, error) {
+	doc := map[string]any{"name": r.PathValue("name")}
+	set := func(k string, v any, ok bool) {
+		if ok {
+			doc[k] = v
+		}
+	}
+	set("display_name", p.DisplayName, p.DisplayName != "")
+	set("experiment_name", p.ExperimentName, p.ExperimentName != "")
+	set("description", p.Description, p.Description != "")
+	set("tags", p.Tags, len(p.Tags) > 0)
+	set("properties", p.Properties, len(p.Properties) > 0)
+	if p.ComputeID != "" {
+		doc["compute"] = "azureml:" + lastSegment(p.ComputeID, "computes")
+	}
+	inputs, err := jobInputs(p.Inputs, "properties.inputs")
+	if err != nil {
+		return nil, err
+	}
+	set("inputs", inputs, len(inputs) > 0)
+	outputs := jobOutputs(p.Outputs)
+	set("outputs", outputs, len(outputs) > 0)
+	switch p.JobType {
+	case "Command":
+		doc["type"] = "command"
+		doc["command"] = p.Command
+		set("environment_variables", p.EnvironmentVariables, len(p.EnvironmentVariables) > 0)
+		if p.EnvironmentID != "" {
+			doc["environment"] = environmentRef(p.EnvironmentID)
+		}
+		if p.CodeID != "" {
+			code, err := h.codeURI(r, p.CodeID)
+			if err != nil {
+				return nil, err
+			}
+			doc["code"] = code
+		}
+		if p.Resources != nil && p.Resources.InstanceCount > 0 {
+			doc["resources"] = map[string]any{"instance_count": p.Resources.InstanceCount}
+		}
+		if p.Limits != nil && p.Limits.Timeout != "" {
+			doc["limits"] = map[string]any{"timeout": p.Limits.Timeout}
+		}
+		if len(p.Distribution) > 0 && string(p.Distribution) != "null" {
+			var d map[string]any
+			if err := json.Unmarshal(p.Distribution, &d); err != nil {
+				return nil, wharf.Errorf(wharf.EINVALID, "distribution is not an object: %v", err).WithField("properties.distribution")
+			}
+			doc["distribution"] = snakeKeys(d)
+		}
+	case "Pipeline":
+		doc["type"] = "pipeline"
+		if len(p.Settings) > 0 {
+			doc["settings"] = pipelineSettings(p.Settings)
+		}
+		steps := map[string]any{}
+		for name, raw := range p.Jobs {
+			step, err := h.pipelineStep(r, name, raw)
+			if err != nil {
+				return nil, err
+			}
+			steps[name] = step
+		}
+		doc["jobs"] = steps
+	default:
+		return nil, wharf.Errorf(wharf.EINVALID, "jobType %q is not supported through the SDK (Command and Pipeline are)", p.JobType).WithField("properties.jobType")
+	}
+	return doc, nil
+}
+
+// jobInputs translates inputs: literals become values, data its path.
+func jobInputs(in map[string]armJobInput, field string) (map[string]any, error) {
+	out := map[string]any{}
+	for name, i := range in {
+		switch strings.ToLower(i.JobInputType) {
+		case "literal":
+			var v any
+			if err := json.Unmarshal(i.Value, &v); err != nil {
+				return nil, wharf.Errorf(wharf.EINVALID, "input %s has no literal value", name).WithField(field + "." + name + ".value")
+			}
+			out[name] = v
+		case "":
+			return nil, wharf.Errorf(wharf.EINVALID, "input %s has no jobInputType", name).WithField(field + "." + name + ".jobInputType")
+		default:
+			d := map[string]any{"type": strings.ToLower(i.JobInputType), "path": dataRef(i.URI)}
+			if m := inputModes[i.Mode]; m != "" {
+				d["mode"] = m
+			}
+			out[name] = d
+		}
+	}
+	return out, nil
+}
+
+// jobOutputs translates outputs: their type, and their path or asset
+// when given.
+func jobOutputs(in map[string]armJobOutput) map[string]any {
+	out := map[string]any{}
+	for name, o := range in {
+		d := map[string]any{"type": strings.ToLower(o.JobOutputType)}
+		if o.URI != "" {
+			d["path"] = o.URI
+		}
+		if m := outputModes[o.Mode]; m != "" {
+			d["mode"] = m
+		}
+		if o.AssetName != "" {
+			d["name"] = o.AssetName
+		}
+		if o.AssetVersion != "" {
+			d["version"] = o.AssetVersion
+		}
+		out[name] = d
+	}
+	return out
+}
+
+// dataRef is the CLI's reference for an input URI: an asset's ARM id
+// becomes azureml:<name>:<version>; datastore URIs and URLs stay.
+func dataRef(uri string) string {
+	if !strings.HasPrefix(strings.ToLower(uri), "/subscriptions/") {
+		return uri
+	}
+	rest := uri[strings.LastIndex(strings.ToLower(uri), "/data/")+len("/data/"):]
+	if name, version, ok := strings.Cut(rest, "/versions/"); ok {
+		return "azureml:" + name + ":" + version
+	}
+	return "azureml:" + rest + "@latest"
+}
+
+// environmentRef is the CLI's reference for an environment id: the ARM
+// id of a workspace's version becomes azureml:<name>:<version>; a
+// registry's (curated) stays as written.
+func environmentRef(id string) string {
+	lower := strings.ToLower(id)
+	if !strings.HasPrefix(lower, "/subscriptions/") {
+		return id
+	}
+	i := strings.LastIndex(lower, "/environments/")
+	if i < 0 {
+		return id
+	}
+	name, version, ok := strings.Cut(id[i+len("/environments/"):], "/versions/")
+	if !ok {
+		return "azureml:" + name + "@latest"
+	}
+	return "azureml:" + name + ":" + version
+}
+
+// lastSegment is the name after /<kind>/ in an ARM id, or the id itself
+// when it is a bare name.
+func lastSegment(id, kind string) string {
+	lower := strings.ToLower(id)
+	if i := strings.LastIndex(lower, "/"+kind+"/"); i >= 0 {
+		return id[i+len(kind)+2:]
+	}
+	return strings.TrimPrefix(id, "azureml:")
+}
+
+// snakeKeys writes an ARM object's camelCase keys in the CLI's
+// snake_case (processCountPerInstance: process_count_per_instance).
+func snakeKeys(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		var b strings.Builder
+		for i, c := range k {
+			if c >= 'A' && c <= 'Z' {
+				if i > 0 {
+					b.WriteByte('_')
+				}
+				c += 'a' - 'A'
+			}
+			b.WriteRune(c)
+		}
+		key := b.String()
+		if key == "distribution_type" {
+			key = "type"
+			if s, ok := v.(string); ok {
+				v = strings.ToLower(s)
+			}
+		}
+		out[key] = v
+	}
+	return out
+}
+
+// pipelineSettings translates a pipeline's settings.
+func pipelineSettings(s map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range s {
+		switch k {
+		case "defaultCompute", "default_compute":
+			if id, ok := v.(string); ok && id != "" {
+				out["default_compute"] = "azureml:" + lastSegment(id, "computes")
+			}
+		case "defaultDatastore", "default_datastore":
+			if id, ok := v.(string); ok && id != "" {
+				out["default_datastore"] = "azureml:" + lastSegment(id, "datastores")
+			}
+		case "continueOnStepFailure", "continue_on_step_failure":
+			out["continue_on_step_failure"] = v
+		case "forceRerun", "force_rerun":
+			out["force_rerun"] = v
+		}
+	}
+	return out
+}
+
+// pipelineStep translates one step of a pipeline, which the SDK writes
+// in its own mix of the CLI's and ARM's shapes: a command step with its
+// component by id.
+func (h *Handler) pipelineStep(r *http.Request, name string, raw json.RawMessage) (map[string]any, error) {
+	field := "properties.jobs." + name
+	var s struct {
+		Type        string                     `json:"type"`
+		ComponentID string                     `json:"componentId"`
+		ComputeID   string                     `json:"computeId"`
+		DisplayName string                     `json:"display_name"`
+		Inputs      map[string]json.RawMessage `json:"inputs"`
+		Outputs     map[string]json.RawMessage `json:"outputs"`
+		Environment map[string]string          `json:"environment_variables"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "step %s is not an object: %v", name, err).WithField(field)
+	}
+	if s.Type != "command" {
+		return nil, wharf.Errorf(wharf.EINVALID, "step %s: type %q is not supported through the SDK (command steps are)", name, s.Type).WithField(field + ".type")
+	}
+	if s.ComponentID == "" {
+		return nil, wharf.Errorf(wharf.EINVALID, "step %s has no componentId", name).WithField(field + ".componentId")
+	}
+	step := map[string]any{"type": "command", "component": componentRef(s.ComponentID)}
+	if s.ComputeID != "" {
+		step["compute"] = "azureml:" + lastSegment(s.ComputeID, "computes")
+	}
+	if len(s.Environment) > 0 {
+		step["environment_variables"] = s.Environment
+	}
+	for _, kind := range []struct {
+		key, typeKey string
+		bindings     map[string]json.RawMessage
+	}{{"inputs", "job_input_type", s.Inputs}, {"outputs", "job_output_type", s.Outputs}} {
+		out := map[string]any{}
+		for k, v := range kind.bindings {
+			b, err := stepBinding(v, kind.typeKey, field+"."+kind.key+"."+k)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = b
+		}
+		if len(out) > 0 {
+			step[kind.key] = out
+		}
+	}
+	return step, nil
+}
+
+// stepBinding translates a step's input or output: a literal (a value or
+// a ${{...}} binding) stays a value; data keeps its type and path.
+func stepBinding(raw json.RawMessage, typeKey, field string) (any, error) {
+	var b map[string]any
+	if err := json.Unmarshal(raw, &b); err != nil {
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			return v, nil
+		}
+		return nil, wharf.Errorf(wharf.EINVALID, "%v", err).WithField(field)
+	}
+	typ, _ := b[typeKey].(string)
+	if typ == "" {
+		typ, _ = b[camel(typeKey)].(string)
+	}
+	if strings.EqualFold(typ, "literal") || typ == "" {
+		if v, ok := b["value"]; ok {
+			return v, nil
+		}
+		return map[string]any{}, nil
+	}
+	out := map[string]any{"type": strings.ToLower(typ)}
+	if uri, ok := b["uri"].(string); ok && uri != "" {
+		out["path"] = dataRef(uri)
+	}
+	if m, ok := b["mode"].(string); ok {
+		if cli := inputModes[m]; cli != "" {
+			out["mode"] = cli
+		} else if cli := outputModes[m]; cli != "" {
+			out["mode"] = cli
+		}
+	}
+	return out, nil
+}
+
+// camel writes job_input_type as jobInputType.
+func camel(s string) string {
+	parts := strings.Split(s, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// componentRef is the CLI's reference for a component's ARM id.
+func componentRef(id string) string {
+	lower := strings.ToLower(id)
+	i := strings.LastIndex(lower, "/components/")
+	if !strings.HasPrefix(lower, "/subscriptions/") || i < 0 {
+		return id
+	}
+	name, version, ok := strings.Cut(id[i+len("/components/"):], "/versions/")
+	if !ok {
+		return "azureml:" + name + "@latest"
+	}
+	return "azureml:" + name + ":" + version
+}
+
+// cancelJob asks for a job's cancellation: 202, and the SDK's poller
+// reads cancelStatus (Location) until the job has ended.
+func (h *Handler) cancelJob(w http.ResponseWriter, r *http.Request) {
+	if h.Jobs == nil {
+		h.WriteError(w, r, wharf.Errorf(wharf.EUNAVAILABLE, "this server does not run jobs"))
+		return
+	}
+	j, err := h.Jobs.CancelJob(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", h.base()+workspaceID(r, j.Workspace)+"/jobs/"+j.Name+"/cancelStatus")
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// cancelStatus answers the cancellation's poller: 202 while the job
+// runs, 200 once it has ended.
+func (h *Handler) cancelStatus(w http.ResponseWriter, r *http.Request) {
+	j, err := h.Store.FindJob(r.Context(), r.PathValue("workspace"), r.PathValue("name"))
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	if !wharf.JobTerminal(j.Status) {
+		w.Header().Set("Location", h.base()+r.URL.Path)
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "InProgress"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "Succeeded"})
+}
