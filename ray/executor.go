@@ -136,19 +136,13 @@ func NewAttemptID() string {
 // cancels the task (ray.cancel, force) unless run.Stopping says the
 // server is stopping. Done must follow, once the end is recorded.
 func (e *Executor) Run(ctx context.Context, comp *wharf.Compute, run *wharf.ClusterRun, running func(driver string)) local.Result {
-	c := e.cluster(comp)
-	a := &attempt{id: run.Assignment.ID, workspace: comp.Workspace, c: c, a: run.Assignment, logPath: run.LogPath,
+	a := &attempt{id: run.Assignment.ID, workspace: comp.Workspace, a: run.Assignment, logPath: run.LogPath,
 		running: running, done: make(chan struct{}), finished: make(chan struct{})}
 	a.job = jobOf(run)
 	if n, err := readOffset(a.logPath); err == nil {
 		a.logEnd = n
 	}
-	e.mu.Lock()
-	if e.attempts == nil {
-		e.attempts = map[string]*attempt{}
-	}
-	e.attempts[a.id] = a
-	e.mu.Unlock()
+	c := e.cluster(comp, a)
 
 	queue := true
 	if f := run.Follow; f != nil && f.Driver != "" {
@@ -295,11 +289,22 @@ func (c *cluster) poke() {
 }
 
 // cluster returns the compute's cluster, starting its supervisor the
-// first time.
-func (e *Executor) cluster(comp *wharf.Compute) *cluster {
+// first time, and registers a, if not nil, as one of its attempts: in one
+// step, so that a supervisor that finds nothing to do does not end
+// between the two.
+func (e *Executor) cluster(comp *wharf.Compute, a *attempt) *cluster {
 	key := comp.Workspace + "/" + comp.Name
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer func() {
+		if a != nil {
+			if e.attempts == nil {
+				e.attempts = map[string]*attempt{}
+			}
+			a.c = e.clusters[key]
+			e.attempts[a.id] = a
+		}
+	}()
 	if e.clusters == nil {
 		e.clusters = map[string]*cluster{}
 	}
@@ -336,6 +341,13 @@ func (e *Executor) supervise(c *cluster) {
 	for {
 		e.mu.Lock()
 		driver, work := c.driver, len(c.queue) > 0
+		if driver == "" && !e.busy(c) {
+			// Nothing to run and no driver to watch (the compute was
+			// deleted, say): the next attempt starts another supervisor.
+			delete(e.clusters, c.key)
+			e.mu.Unlock()
+			return
+		}
 		e.mu.Unlock()
 		if driver == "" && work {
 			id, err := e.submitDriver(ctx, c)
@@ -366,6 +378,17 @@ func (e *Executor) supervise(c *cluster) {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// busy reports whether the server runs or follows attempts on c. e.mu
+// is held.
+func (e *Executor) busy(c *cluster) bool {
+	for _, a := range e.attempts {
+		if a.c == c {
+			return true
+		}
+	}
+	return false
 }
 
 // driverEnded fails the attempts the driver had taken, which died with
@@ -464,7 +487,7 @@ func (e *Executor) StopDriver(ctx context.Context, comp *wharf.Compute) error {
 
 // Poll implements wharf.ClusterDriverService.
 func (e *Executor) Poll(ctx context.Context, comp *wharf.Compute, driver string, wait time.Duration) (*wharf.ClusterPoll, error) {
-	c := e.cluster(comp)
+	c := e.cluster(comp, nil)
 	select {
 	case <-c.checked:
 	case <-ctx.Done():
