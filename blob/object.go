@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,11 +51,15 @@ type objectAPI interface {
 	// putFile writes the regular file f, from its start, to key in parts
 	// read and sent concurrently, as azcopy does.
 	putFile(ctx context.Context, key string, f *os.File) error
-	// getFile downloads key into f in ranges fetched concurrently and
-	// returns the number of bytes written.
-	getFile(ctx context.Context, key string, f *os.File) (int64, error)
+	// getFile downloads key, of size bytes, into w in ranges fetched
+	// concurrently.
+	getFile(ctx context.Context, key string, w io.WriterAt, size int64) error
 	// copy makes dst a copy of src on the server side.
 	copy(ctx context.Context, src, dst string, size int64) error
+	// copyIsCheap reports whether copy completes at once on the
+	// service, so that staging an upload and copying it costs about
+	// what writing it under its name would.
+	copyIsCheap() bool
 	get(ctx context.Context, key string) (io.ReadCloser, int64, error)
 	head(ctx context.Context, key string) (int64, error)
 	delete(ctx context.Context, key string) error
@@ -160,15 +165,18 @@ func (s *ObjectStore) Put(ctx context.Context, r io.Reader) (digest string, size
 	return digestPrefix + hexSum, counted.n, nil
 }
 
-// putFile stores a large regular file read from its start without staging
-// it: the file is hashed first (a local read, far faster than the upload),
-// then sent under its final name in parts, concurrently, unless that blob is
+// putFile stores a large regular file read from its start, its parts read
+// and sent concurrently. Where the service copies an object at once
+// (copyIsCheap), the file is hashed while it is sent to a staged name
+// and then copied to its final one; elsewhere it is hashed first (a local
+// read, far faster than the upload) and sent under its final name, which
+// saves S3 a copy of every byte. Either way nothing is sent when the blob is
 // already stored. done is false, and nothing read, for anything else (a
 // small file, a pipe, a file already partly read), which Put streams.
 //
 // A file that changes between the hash and the upload would be stored
 // under the wrong digest, so its size and modification time are compared
-// before and after, and a changed file's blob is deleted again.
+// before and after, and a changed file's blob is not kept.
 func (s *ObjectStore) putFile(ctx context.Context, f *os.File) (digest string, size int64, done bool, err error) {
 	before, err := f.Stat()
 	if err != nil || !before.Mode().IsRegular() || before.Size() <= partSize {
@@ -176,6 +184,10 @@ func (s *ObjectStore) putFile(ctx context.Context, f *os.File) (digest string, s
 	}
 	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != 0 {
 		return "", 0, false, nil
+	}
+	if s.api.copyIsCheap() {
+		digest, size, err := s.putFileStaged(ctx, f, before)
+		return digest, size, true, err
 	}
 	h := sha256.New()
 	n, err := io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(f, 0, before.Size())}, make([]byte, copyBufSize))
@@ -200,9 +212,58 @@ func (s *ObjectStore) putFile(ctx context.Context, f *os.File) (digest string, s
 	return digest, n, true, nil
 }
 
+// putFileStaged sends a large file to a staged name while a second reader
+// hashes it, then copies it to its digest's name unless that is stored
+// already, and deletes the staged object whatever happens.
+func (s *ObjectStore) putFileStaged(ctx context.Context, f *os.File, before fs.FileInfo) (digest string, size int64, err error) {
+	tmp := s.stagingPrefix() + uuid.NewString()
+	defer func() {
+		if derr := s.api.delete(context.WithoutCancel(ctx), tmp); derr != nil && !errors.Is(derr, errNoObject) && err == nil {
+			err = derr
+		}
+	}()
+	type hashed struct {
+		sum string
+		n   int64
+		err error
+	}
+	hashing := make(chan hashed, 1)
+	go func() {
+		h := sha256.New()
+		n, err := io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(f, 0, before.Size())}, make([]byte, copyBufSize))
+		hashing <- hashed{hex.EncodeToString(h.Sum(nil)), n, err}
+	}()
+	err = s.api.putFile(ctx, tmp, f)
+	sum := <-hashing
+	if err != nil {
+		return "", 0, s.putError(ctx, err)
+	}
+	if sum.err != nil {
+		return "", 0, s.putError(ctx, fmt.Errorf("blob: read: %w", sum.err))
+	}
+	after, err := f.Stat()
+	if err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || sum.n != before.Size() {
+		return "", 0, wharf.Errorf(wharf.ECONFLICT, "file %s changed while it was stored; store it again once it is complete", f.Name())
+	}
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	final := s.blobKey(sum.sum)
+	if stored, err := s.api.head(ctx, final); err == nil && stored == sum.n {
+		return digestPrefix + sum.sum, sum.n, nil
+	} else if err != nil && !errors.Is(err, errNoObject) {
+		return "", 0, s.putError(ctx, err)
+	}
+	if err := s.api.copy(ctx, tmp, final, sum.n); err != nil {
+		return "", 0, s.putError(ctx, err)
+	}
+	return digestPrefix + sum.sum, sum.n, nil
+}
+
 // CopyFile writes a blob to a new file at path, which must not exist yet,
-// downloading ranges of it concurrently, then hashes the file: the copy is
-// kept only if it matches the digest. On any error the file is removed.
+// downloading ranges of it concurrently while the part of the file already
+// complete from its start is hashed: the copy is kept only if it matches
+// the digest. On any error the file is removed.
 func (s *ObjectStore) CopyFile(ctx context.Context, digest, path string, perm fs.FileMode) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -228,22 +289,119 @@ func (s *ObjectStore) CopyFile(ctx context.Context, digest, path string, perm fs
 			os.Remove(path)
 		}
 	}()
-	n, err := s.api.getFile(ctx, s.blobKey(sum), dst)
+	written := newPrefixWriter(dst)
+	hashed := make(chan error, 1)
+	go func() { hashed <- written.verify(sum, size) }()
+	err = s.api.getFile(ctx, s.blobKey(sum), written, size)
+	written.finish(err)
+	if verr := <-hashed; err == nil && verr != nil {
+		err = fmt.Errorf("blob: copy %s: %w", digest, verr)
+		if errors.Is(verr, errDigestMismatch) {
+			err = corrupt(digest)
+		}
+	}
 	if errors.Is(err, errNoObject) {
 		return notFound(digest)
 	}
 	if err != nil {
 		return err
 	}
-	h := sha256.New()
-	hashed, err := io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(dst, 0, math.MaxInt64)}, make([]byte, copyBufSize))
-	if err != nil {
-		return fmt.Errorf("blob: copy %s: %w", digest, err)
-	}
-	if hex.EncodeToString(h.Sum(nil)) != sum || hashed != n || n != size {
-		return corrupt(digest)
-	}
 	return dst.Close()
+}
+
+// errDigestMismatch is what prefixWriter.verify reports for content that
+// is not what its digest names.
+var errDigestMismatch = errors.New("digest mismatch")
+
+// prefixWriter is the file a download writes into, at offsets, in any
+// order. It keeps track of how far from the start the file is complete, so
+// that the hash can follow the download rather than read the whole file
+// again once it is done.
+type prefixWriter struct {
+	f        *os.File
+	mu       sync.Mutex
+	changed  *sync.Cond
+	complete int64           // bytes from the start all written
+	pending  map[int64]int64 // the end of each write past complete, by its start
+	done     bool
+	err      error
+}
+
+func newPrefixWriter(f *os.File) *prefixWriter {
+	w := &prefixWriter{f: f, pending: map[int64]int64{}}
+	w.changed = sync.NewCond(&w.mu)
+	return w
+}
+
+// WriteAt writes to the file and notes the range as written.
+func (w *prefixWriter) WriteAt(p []byte, off int64) (int, error) {
+	n, err := w.f.WriteAt(p, off)
+	if n == 0 {
+		return n, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	end := off + int64(n)
+	if off > w.complete {
+		w.pending[off] = max(w.pending[off], end)
+		return n, err
+	}
+	w.complete = max(w.complete, end)
+	for {
+		next, ok := w.pending[w.complete]
+		if !ok {
+			break
+		}
+		delete(w.pending, w.complete)
+		w.complete = max(w.complete, next)
+	}
+	w.changed.Broadcast()
+	return n, err
+}
+
+// finish says the download ended, with err or complete.
+func (w *prefixWriter) finish(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done, w.err = true, err
+	w.changed.Broadcast()
+}
+
+// verify hashes the file as it completes and, once the download has
+// finished, checks that it holds size bytes whose SHA-256 is want. Once
+// the download is done the whole file is hashed, whatever order its ranges
+// arrived in; a download that failed ends the hashing, and its error is
+// the one that counts.
+func (w *prefixWriter) verify(want string, size int64) error {
+	h := sha256.New()
+	buf := make([]byte, copyBufSize)
+	var hashed int64
+	for {
+		w.mu.Lock()
+		for w.complete == hashed && !w.done {
+			w.changed.Wait()
+		}
+		upTo, done, failed := w.complete, w.done, w.err != nil
+		w.mu.Unlock()
+		if failed {
+			return nil
+		}
+		if done {
+			upTo = math.MaxInt64 // every write has landed
+		}
+		n, err := io.CopyBuffer(h, io.NewSectionReader(w.f, hashed, upTo-hashed), buf)
+		hashed += n
+		if err != nil {
+			return err
+		}
+		if done {
+			break
+		}
+	}
+	if hashed != size || hex.EncodeToString(h.Sum(nil)) != want {
+		return errDigestMismatch
+	}
+	return nil
 }
 
 // putError prefers the context's error, which is why an upload that was

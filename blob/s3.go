@@ -135,10 +135,13 @@ func (a *s3API) putFile(ctx context.Context, key string, f *os.File) error {
 	return a.describe(err, "write "+key)
 }
 
-func (a *s3API) getFile(ctx context.Context, key string, f *os.File) (int64, error) {
-	n, err := a.down.Download(ctx, f, &s3.GetObjectInput{Bucket: &a.bucket, Key: &key})
-	return n, a.describe(err, "read "+key)
+func (a *s3API) getFile(ctx context.Context, key string, w io.WriterAt, _ int64) error {
+	_, err := a.down.Download(ctx, w, &s3.GetObjectInput{Bucket: &a.bucket, Key: &key})
+	return a.describe(err, "read "+key)
 }
+
+// copyIsCheap: S3 copies an object's bytes.
+func (a *s3API) copyIsCheap() bool { return false }
 
 // copy copies on the server side: in one request up to S3's 5 GiB limit,
 // in parts beyond it.
