@@ -96,7 +96,7 @@ func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool,
 				return fmt.Errorf("%s %s %s: %w", side.name, workload, op, err)
 			}
 			d := time.Since(t0)
-			line, _ := json.Marshal(map[string]any{"backend": backend, "workload": workload, "side": side.name, "op": op,
+			line, _ := json.Marshal(map[string]any{"backend": backend, "rep": tag, "workload": workload, "side": side.name, "op": op,
 				"bytes": bytes, "files": n, "seconds": d.Seconds(), "mbps": float64(bytes) / d.Seconds() / 1e6})
 			fmt.Println(string(line))
 		}
@@ -124,7 +124,7 @@ func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool,
 		return err
 	}
 	// Wharf's side is what staging a job's input does: ranges in parallel
-	// into the file, then the file hashed against the digest.
+	// into the file, hashed as the part complete from its start grows.
 	dst, dstSDK := filepath.Join(dir, "large.wharf"), filepath.Join(dir, "large.sdk")
 	err = pair("large", "download", size, 1,
 		func() error { return store.CopyFile(ctx, digest, dst, 0o600) },
