@@ -351,3 +351,42 @@ func TestSDKReaderCannotSubmit(t *testing.T) {
 		t.Errorf("unknown path: %+v", unknown)
 	}
 }
+
+// TestSDKBlobClient drives azure-storage-blob, set up from the workspace's
+// default datastore as the SDK sets it up for uploads, against the Blob
+// API: a file larger than one request is sent as blocks and committed by
+// a block list, metadata is set and read back, a listing by prefix
+// returns names, sizes and metadata, and a download (in ranges) returns
+// the bytes sent.
+func TestSDKBlobClient(t *testing.T) {
+	s := newSDKServer(t)
+	got := decode[struct {
+		Datastore  map[string]string
+		AccountURL string `json:"account_url"`
+		Size       int
+		Metadata   map[string]string
+		Listed     [][]any
+		Same       bool
+		Range      []int
+	}](t, s.run(t, "blobs")["blobs"])
+	port := s.URL[strings.LastIndex(s.URL, ":")+1:]
+	if got.AccountURL != "https://wharf.blob.localhost:"+port || got.Datastore["container"] != "ws1.workspaceblobstore" ||
+		got.Datastore["credentials"] != "SasTokenConfiguration" {
+		t.Errorf("datastore: %v at %s", got.Datastore, got.AccountURL)
+	}
+	if got.Size != 25600 || !got.Same || fmt.Sprint(got.Range) != "[44 45 46 47]" ||
+		got.Metadata["upload_status"] != "completed" || got.Metadata["origin"] != "" {
+		t.Errorf("blob: size %d, same %v, range %v, metadata %v", got.Size, got.Same, got.Range, got.Metadata)
+	}
+	if fmt.Sprint(got.Listed) != "[[big/data.bin 25600 map[name:d upload_status:completed]] [big/small.txt 5 map[]]]" {
+		t.Errorf("listed: %v", got.Listed)
+	}
+	// The blob is the datastore's file, its content Wharf's.
+	f, err := s.DB.FindDatastoreFile(context.Background(), "ws1", "workspaceblobstore", "big/data.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size, err := s.Blobs.Stat(context.Background(), f.Digest); err != nil || size != 25600 {
+		t.Errorf("stored content: %d %v", size, err)
+	}
+}

@@ -147,7 +147,9 @@ func (h *Handler) sasKeys() *sasKeys {
 	return h.sas
 }
 
-// blobMetadata reads the x-ms-meta-* headers.
+// blobMetadata reads the x-ms-meta-* headers. Their names are kept in
+// lower case: HTTP's header names carry no case, and the SDK writes its
+// own so.
 func blobMetadata(hdr http.Header) map[string]string {
 	md := map[string]string{}
 	for k, v := range hdr {
@@ -387,7 +389,9 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := w.Header()
 	for k, v := range b.Metadata {
-		hdr.Set("x-ms-meta-"+k, v)
+		// As stored (Go would capitalize a canonical key), as the
+		// SDK compares names.
+		hdr["x-ms-meta-"+k] = []string{v}
 	}
 	ct := b.ContentType
 	if ct == "" {

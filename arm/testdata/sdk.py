@@ -246,3 +246,34 @@ if "unknown_path" in steps:
         report("unknown_path", {"type": "found"})
     except ResourceNotFoundError as e:
         report("unknown_path", {"type": type(e).__name__, "status": e.status_code})
+
+if "blobs" in steps:
+    # azure-storage-blob, as the SDK sets it up for a datastore, against
+    # the Blob API: a file sent in blocks, metadata, listing by prefix
+    # and a ranged download.
+    from azure.ai.ml._artifacts._artifact_utilities import get_datastore_info
+    from azure.storage.blob import ContainerClient
+
+    ml = client("WHARF_SDK_WRITER")
+    ds = ml.datastores.get("workspaceblobstore")
+    info = get_datastore_info(ml.datastores, "workspaceblobstore")
+    container = ContainerClient(info["account_url"], info["container_name"], credential=info["credential"],
+                                max_single_put_size=4096, max_block_size=4096, max_chunk_get_size=4096,
+                                max_single_get_size=4096)
+    data = bytes(range(256)) * 100  # 25,600 bytes: seven blocks
+    container.upload_blob("big/data.bin", data, metadata={"origin": "sdk"})
+    container.upload_blob("big/small.txt", b"small", overwrite=True)
+    container.upload_blob("other/x.txt", b"x")
+    blob = container.get_blob_client("big/data.bin")
+    blob.set_blob_metadata({"upload_status": "completed", "name": "d"})
+    props = blob.get_blob_properties()
+    listed = [(b.name, b.size, dict(b.metadata or {})) for b in container.list_blobs(name_starts_with="big/", include=["metadata"])]
+    report("blobs", {
+        "datastore": {"type": str(ds.type), "account": ds.account_name, "container": ds.container_name,
+                      "credentials": type(ds.credentials).__name__},
+        "account_url": info["account_url"],
+        "size": props.size, "metadata": dict(props.metadata),
+        "listed": listed,
+        "same": blob.download_blob().readall() == data,
+        "range": list(blob.download_blob(offset=300, length=4).readall()),
+    })
