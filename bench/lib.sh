@@ -17,6 +17,8 @@
 #   bench_free_port, bench_wait_http, bench_wharf_start, bench_wharf_mlflow, bench_wharf_token,
 #   bench_wharf_cli_env
 #   bench_jget                     a field of a JSON line
+#   step, pipeline_header, chain_pipeline, fanout_pipeline
+#                                  pipelines of no-op steps, as YAML
 #   bench_loadavg, bench_machine, bench_wharf_rev, bench_sqlite_version
 #   bench_stop_if_no_write, bench_notes, bench_write_section
 #
@@ -265,6 +267,52 @@ bench_jget() {
   python3 -c 'import json, sys
 v = json.loads(sys.argv[1]).get(sys.argv[2], "")
 print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2"
+}
+
+# ---- pipelines of no-op steps ----------------------------------------------
+
+# step NAME [UPSTREAM...]: one no-op step of a Wharf pipeline; each upstream's
+# output is one input.
+step() {
+  local name=$1 i=0 up
+  shift
+  printf '  %s:\n    command: "true"\n    environment:\n      image: python:3.11\n' "$name"
+  if (( $# > 0 )); then
+    printf '    inputs:\n'
+    for up in "$@"; do
+      # shellcheck disable=SC2016 # ${{...}} is Wharf's, not the shell's
+      printf '      in%04d: ${{parent.jobs.%s.outputs.out}}\n' "$i" "$up"
+      i=$(( i + 1 ))
+    done
+  fi
+  printf '    outputs:\n      out:\n'
+}
+
+# pipeline_header FORCE [COMPUTE]: the fresh and the cached YAML differ
+# only in this value, on the same line, so each step's definition is the
+# same in both. COMPUTE is the default compute (default cpu-cluster).
+pipeline_header() {
+  printf 'type: pipeline\nsettings:\n  default_compute: azureml:%s\n  force_rerun: %s\njobs:\n' "${2:-cpu-cluster}" "$1"
+}
+
+# fanout_pipeline FORCE WIDTH [COMPUTE]: start, WIDTH branches, join.
+fanout_pipeline() {
+  local i
+  local -a branches=()
+  for (( i = 0; i < $2; i++ )); do branches+=("$(printf 'b%04d' "$i")"); done
+  pipeline_header "$1" "${3:-}"
+  step start
+  for i in "${branches[@]}"; do step "$i" start; done
+  step join "${branches[@]}"
+}
+
+# chain_pipeline FORCE LENGTH [COMPUTE]: LENGTH steps, each reading the
+# output of the one before.
+chain_pipeline() {
+  local i
+  pipeline_header "$1" "${3:-}"
+  step s1
+  for (( i = 2; i <= $2; i++ )); do step "s$i" "s$(( i - 1 ))"; done
 }
 
 # ---- the section of BENCHMARKS.md ----------------------------------------

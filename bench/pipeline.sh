@@ -124,48 +124,10 @@ measure() {
 
 # ---- Wharf ---------------------------------------------------------------
 
-# step NAME [UPSTREAM...]: one no-op step of a Wharf pipeline; each upstream's
-# output is one input.
-step() {
-  local name=$1 i=0 up
-  shift
-  printf '  %s:\n    command: "true"\n    environment:\n      image: python:3.11\n' "$name"
-  if (( $# > 0 )); then
-    printf '    inputs:\n'
-    for up in "$@"; do
-      # shellcheck disable=SC2016 # ${{...}} is Wharf's, not the shell's
-      printf '      in%04d: ${{parent.jobs.%s.outputs.out}}\n' "$i" "$up"
-      i=$(( i + 1 ))
-    done
-  fi
-  printf '    outputs:\n      out:\n'
-}
-
-# pipeline_header FORCE: the fresh and the cached YAML differ only in this
-# value, on the same line, so each step's definition is the same in both.
-pipeline_header() {
-  printf 'type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\n  force_rerun: %s\njobs:\n' "$1"
-}
-
-# fanout_pipeline FORCE WIDTH: start, WIDTH branches, join.
-fanout_pipeline() {
-  local i
-  local -a branches=()
-  for (( i = 0; i < $2; i++ )); do branches+=("$(printf 'b%04d' "$i")"); done
-  pipeline_header "$1"
-  step start
-  for i in "${branches[@]}"; do step "$i" start; done
-  step join "${branches[@]}"
-}
-
 write_pipelines() {
-  local force i
+  local force
   for force in true false; do
-    {
-      pipeline_header "$force"
-      step s1
-      for (( i = 2; i <= CHAIN; i++ )); do step "s$i" "s$(( i - 1 ))"; done
-    } >"$WORK/chain-$force.yml"
+    chain_pipeline "$force" "$CHAIN" >"$WORK/chain-$force.yml"
     fanout_pipeline "$force" "$WIDTH" >"$WORK/fanout-$force.yml"
   done
   (( WIDE == 0 )) || fanout_pipeline true "$WIDE" >"$WORK/wide-true.yml"

@@ -5,6 +5,7 @@
 //
 //	pipeload wharf -wharf BIN -file pipeline.yml -workspace bench -reps 5 -slots 16 -expect fresh
 //	pipeload metaflow -reps 3 -log run.log -- python flow.py --no-pylint run --max-workers 16
+//	pipeload rayjobs -address http://127.0.0.1:8265 -flow fanout -steps 200 -slots 16 -reps 3
 //
 // wharf: each repetition runs `wharf ml job create --file F --query name -o
 // tsv`, then `wharf ml job stream` until the job ends, then `wharf ml job
@@ -19,6 +20,15 @@
 // start to exit; the command's output is parsed for Metaflow's task lines
 // ("[run/step/task (pid N)] Task is starting." and "Task finished
 // successfully.") to time each task.
+//
+// rayjobs: the same flows with each step submitted straight to a Ray
+// cluster as a Ray job of its own through the Jobs API (POST /api/jobs/,
+// then GET /api/jobs/{id} every 10 ms until it ends), which is how a step
+// runs on Ray without a driver that stays: a chain of -steps jobs, each
+// submitted when the one before succeeded; or a fan-out, one job, then
+// -steps jobs with at most -slots submitted and not yet ended, then one
+// job. Each repetition is timed from the first submission to the last
+// job's end, and each job from its submission to its end as seen here.
 package main
 
 import (
@@ -45,7 +55,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: pipeload wharf|metaflow [flags]")
+		fmt.Fprintln(os.Stderr, "usage: pipeload wharf|metaflow|rayjobs [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -56,8 +66,10 @@ func main() {
 		err = runWharf(ctx, os.Args[2:])
 	case "metaflow":
 		err = runMetaflow(ctx, os.Args[2:])
+	case "rayjobs":
+		err = runRayJobs(ctx, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q (want wharf or metaflow)", os.Args[1])
+		err = fmt.Errorf("unknown mode %q (want wharf, metaflow or rayjobs)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pipeload:", err)
@@ -198,15 +210,11 @@ func runWharf(ctx context.Context, args []string) error {
 		}
 		return out, nil
 	}
-	var rf io.Writer = io.Discard
-	if *raw != "" {
-		f, err := os.OpenFile(*raw, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		rf = f
+	rf, closeRaw, err := openRaw(*raw)
+	if err != nil {
+		return err
 	}
+	defer closeRaw()
 	var got []*wharfRep
 	for i := -*warmup; i < *reps; i++ {
 		t0 := time.Now()
@@ -494,15 +502,11 @@ func runMetaflow(ctx context.Context, args []string) error {
 		defer f.Close()
 		logw = f
 	}
-	var rf io.Writer = io.Discard
-	if *raw != "" {
-		f, err := os.OpenFile(*raw, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		rf = f
+	rf, closeRaw, err := openRaw(*raw)
+	if err != nil {
+		return err
 	}
+	defer closeRaw()
 	var got []*metaflowRep
 	for i := -*warmup; i < *reps; i++ {
 		var out bytes.Buffer
@@ -612,6 +616,19 @@ func parseMetaflow(out []byte) (*metaflowRep, error) {
 		rep.GapMS = append(rep.GapMS, loadstat.Ms(spans[i].start.Sub(spans[i-1].end)))
 	}
 	return rep, nil
+}
+
+// openRaw opens the file of -raw for appending, or discards what is
+// written when path is empty.
+func openRaw(path string) (io.Writer, func(), error) {
+	if path == "" {
+		return io.Discard, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
 }
 
 // ---- arithmetic ----------------------------------------------------------
