@@ -297,3 +297,56 @@ func waitJobVia(t *testing.T, wharf func(args ...string) string, ws, name string
 	t.Fatalf("job %s did not end", name)
 	return ""
 }
+
+// TestRayRerunFromFailedAndReuse: on a Ray cluster as on local compute,
+// rerun --from-failed keeps the completed step and runs the failed one,
+// and the same pipeline submitted again reuses every step.
+func TestRayRerunFromFailedAndReuse(t *testing.T) {
+	e, _ := rayEnv(t)
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "fixed")
+	job := writeFile(t, dir, "pipeline.yml", `type: pipeline
+settings:
+  default_compute: azureml:ray-cluster
+jobs:
+  one:
+    command: echo one > ${{outputs.out}}/one.txt
+    environment: {image: python:3.11}
+    outputs:
+      out:
+  two:
+    command: test -f `+flag+` && cp ${{inputs.in}}/one.txt ${{outputs.out}}/
+    environment: {image: python:3.11}
+    inputs:
+      in: ${{parent.jobs.one.outputs.out}}
+    outputs:
+      out:
+`)
+	first := strings.TrimSpace(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", first); got != "Failed" {
+		t.Fatalf("first run: %s, want Failed", got)
+	}
+	writeFile(t, dir, "fixed", "")
+	out, errs, code := e.wharf("ml", "job", "rerun", "-n", first, "--from-failed", "-w", "dev", "--query", "name", "-o", "tsv")
+	if code != 0 {
+		t.Fatalf("rerun: %s\n%s", out, errs)
+	}
+	rerun := lastLine(out)
+	if got := e.waitJob("dev", rerun); got != "Completed" {
+		t.Fatalf("rerun: %s", got)
+	}
+	_, steps := e.jobSteps("dev", rerun)
+	if steps["one"].ReusedFrom != first+"_one" || len(steps["two"].Attempts) != 1 {
+		t.Errorf("rerun: one reused from %q, two %d attempts", steps["one"].ReusedFrom, len(steps["two"].Attempts))
+	}
+	again := strings.TrimSpace(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", again); got != "Completed" {
+		t.Fatalf("again: %s", got)
+	}
+	_, steps = e.jobSteps("dev", again)
+	for _, s := range []string{"one", "two"} {
+		if steps[s].ReusedFrom == "" || len(steps[s].Attempts) != 0 {
+			t.Errorf("step %s submitted again: reused from %q, %d attempts; want it reused", s, steps[s].ReusedFrom, len(steps[s].Attempts))
+		}
+	}
+}
