@@ -14,7 +14,6 @@
 # tasks scheduled in it (see run_assignment).
 
 import concurrent.futures
-import io
 import json
 import os
 import shutil
@@ -45,22 +44,30 @@ class Gone(Exception):
     is over, or this driver was replaced)."""
 
 
-def call(method, path, token, body=None, timeout=90, content_type="application/json"):
-    data = body
-    if body is not None and content_type == "application/json":
-        data = json.dumps(body).encode()
+def request(method, path, token, data=None, timeout=90, content_type="application/json", length=None):
+    """Opens a request to the server; the caller reads and closes the
+    answer. An error status raises Gone when sending again cannot help."""
     req = urllib.request.Request(URL + path, data=data, method=method)
     req.add_header("Authorization", "Bearer " + token)
     if data is not None:
         req.add_header("Content-Type", content_type)
+    if length is not None:
+        req.add_header("Content-Length", str(length))
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.read()
+        return urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
         text = e.read().decode(errors="replace")[:500]
-        if e.code in (401, 403, 404, 409, 410):
+        if e.code in (400, 401, 403, 404, 409, 410):
             raise Gone("%s %s: %d %s" % (method, path, e.code, text))
         raise IOError("%s %s: %d %s" % (method, path, e.code, text))
+
+
+def call(method, path, token, body=None, timeout=90, content_type="application/json"):
+    data = body
+    if body is not None and content_type == "application/json":
+        data = json.dumps(body).encode()
+    with request(method, path, token, data, timeout, content_type) as resp:
+        return resp.read()
 
 
 def until_acknowledged(fn, what, give_up=None):
@@ -138,24 +145,55 @@ class LogSender:
                 self.offset += sent
 
 
+def safe_members(tf):
+    """The server sends regular files and folders only; anything else, or
+    a path leaving the folder, is refused (for Pythons without
+    tarfile's data filter)."""
+    for m in tf:
+        name = os.path.normpath(m.name)
+        if not (m.isfile() or m.isdir()) or os.path.isabs(name) or name.startswith(".."):
+            raise IOError("the step's files hold %r, which is not a plain file or folder inside them" % m.name)
+        yield m
+
+
 def fetch_files(a, root):
+    """Streams the attempt's folders from the server into root, without
+    holding them in memory."""
     def get():
-        data = call("GET", a["files"], a["token"], timeout=600)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
-            tf.extractall(root, filter="data")
+        shutil.rmtree(root, ignore_errors=True)
+        os.makedirs(root)
+        with request("GET", a["files"], a["token"], timeout=600) as resp:
+            with tarfile.open(fileobj=resp, mode="r|*") as tf:
+                if hasattr(tarfile, "data_filter"):
+                    tf.extractall(root, filter="data")
+                else:
+                    tf.extractall(root, members=safe_members(tf))
     until_acknowledged(get, "fetching the step's files", give_up=600)
 
 
 def send_outputs(a, root):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name in ("outputs", os.path.join("code", "outputs"), os.path.join("code", "logs")):
-            p = os.path.join(root, name)
-            if os.path.isdir(p):
-                tf.add(p, arcname=name)
-    data = buf.getvalue()
-    until_acknowledged(lambda: call("PUT", a["outputs"], a["token"], data, timeout=600,
-                                    content_type="application/x-tar"), "sending outputs")
+    """Packs the outputs into a file beside root and sends it, again until
+    the server has it."""
+    packed = root + ".outputs.tar"
+    try:
+        with tarfile.open(packed, mode="w") as tf:
+            for name in ("outputs", os.path.join("code", "outputs"), os.path.join("code", "logs")):
+                p = os.path.join(root, name)
+                if os.path.isdir(p):
+                    tf.add(p, arcname=name)
+        size = os.path.getsize(packed)
+
+        def put():
+            with open(packed, "rb") as f:
+                with request("PUT", a["outputs"], a["token"], f, timeout=600,
+                             content_type="application/x-tar", length=size) as resp:
+                    resp.read()
+        until_acknowledged(put, "sending outputs")
+    finally:
+        try:
+            os.remove(packed)
+        except OSError:
+            pass
 
 
 def no_children_outlive_me():

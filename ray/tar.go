@@ -3,13 +3,14 @@ package ray
 import (
 	"archive/tar"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/wharfml/wharf"
 )
 
 // writeTar writes the folders of root named by dirs, with their regular
@@ -79,11 +80,11 @@ func readTar(r io.Reader, root string, dirs ...string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("outputs: %w", err)
+			return wharf.Errorf(wharf.EINVALID, "outputs: not a tar stream: %v", err)
 		}
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
 		if !under(name, dirs) {
-			return fmt.Errorf("outputs: %q is not under %s", h.Name, strings.Join(dirs, ", "))
+			return wharf.Errorf(wharf.EINVALID, "outputs: %q is not under %s", h.Name, strings.Join(dirs, ", "))
 		}
 		dest := filepath.Join(root, filepath.FromSlash(name))
 		switch h.Typeflag {
@@ -107,7 +108,7 @@ func readTar(r io.Reader, root string, dirs ...string) error {
 				return err
 			}
 		default:
-			return fmt.Errorf("outputs: %q is not a regular file or folder (links are not kept)", h.Name)
+			return wharf.Errorf(wharf.EINVALID, "outputs: %q is not a regular file or folder (links are not kept)", h.Name)
 		}
 	}
 }
