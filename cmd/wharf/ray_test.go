@@ -350,3 +350,54 @@ jobs:
 		}
 	}
 }
+
+// TestRayStepLogsToItsRunWithItsJobToken: a step on Ray gets its code
+// folder and the tracking variables of a local step, logs a metric to its
+// own run over the server's URL with its job token, and sees neither the
+// driver's compute token nor the server's files.
+func TestRayStepLogsToItsRunWithItsJobToken(t *testing.T) {
+	e, _ := rayEnv(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, src, "log_metric.py", `import json, os, sys, urllib.request
+if os.environ.get("WHARF_COMPUTE_TOKEN"):
+    sys.exit("the step sees the driver's compute token")
+for k in ("WHARF_JOB_STATE_DIR", "WHARF_STEP_ERROR_FILE", "WHARF"):
+    if k in os.environ:
+        sys.exit("the step sees %s, a path on the server" % k)
+body = {"run_id": os.environ["MLFLOW_RUN_ID"], "key": "accuracy", "value": 0.91, "timestamp": 1, "step": 0}
+req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric", data=json.dumps(body).encode(),
+    headers={"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"], "Content-Type": "application/json"})
+urllib.request.urlopen(req).read()
+print("logged from", os.getcwd())
+`)
+	job := writeFile(t, dir, "job.yml", `code: ./src
+command: python log_metric.py
+environment: {image: python:3.11}
+compute: azureml:ray-cluster
+`)
+	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("job: %s\n%s", got, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
+	}
+	runID := strings.TrimSpace(e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "run_id", "-o", "tsv"))
+	var run struct {
+		Run struct {
+			Data struct {
+				Metrics []struct {
+					Key   string  `json:"key"`
+					Value float64 `json:"value"`
+				} `json:"metrics"`
+			} `json:"data"`
+		} `json:"run"`
+	}
+	if err := e.ownerAPI().Do(t.Context(), "GET", "/mlflow/v1.0/workspaces/dev/api/2.0/mlflow/runs/get?run_id="+runID, nil, &run); err != nil {
+		t.Fatal(err)
+	}
+	if m := run.Run.Data.Metrics; len(m) != 1 || m[0].Key != "accuracy" || m[0].Value != 0.91 {
+		t.Errorf("run %s metrics: %+v, want accuracy 0.91", runID, m)
+	}
+}
