@@ -153,6 +153,19 @@ func mustChange(ctx context.Context, c conn, unchanged error, query string, args
 	return nil
 }
 
+// inserted runs an INSERT ... ON CONFLICT DO NOTHING and reports whether
+// it added the row. Creating a row this way, then reading or updating the
+// one that was there, is race-free on both engines: a concurrent creator
+// makes the insert a no-op, and what follows sees the committed row.
+func inserted(ctx context.Context, c conn, query string, args ...any) (bool, error) {
+	res, err := c.exec(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := rowsAffected(res)
+	return n == 1, err
+}
+
 func (db *DB) deleteDoc(ctx context.Context, r docRow, notFound error) error {
 	return mustChange(ctx, db.writer(), notFound, `DELETE FROM `+r.table+` WHERE `+r.where(), r.vals...)
 }

@@ -57,17 +57,13 @@ func (db *DB) PutCompute(ctx context.Context, cp *wharf.Compute) (bool, error) {
 		if err := mustWorkspace(ctx, c, cp.Workspace); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `INSERT INTO computes (`+computeColumns+`)
+		created, err = inserted(ctx, c, `INSERT INTO computes (`+computeColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace, name) DO NOTHING`,
 			cp.Workspace, cp.Name, cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
 			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
 			db.timeArg(now), db.timeArg(now), cp.Address)
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil || n == 1 {
-			created = true
+		if err != nil || created {
 			return err
 		}
 		return c.queryRow(ctx, `UPDATE computes SET type = ?, size = ?, min_instances = ?,

@@ -62,17 +62,13 @@ func (db *DB) PutDatastore(ctx context.Context, d *wharf.Datastore) (bool, error
 				return err
 			}
 		}
-		res, err := c.exec(ctx, `INSERT INTO datastores (`+datastoreColumns+`)
+		created, err = inserted(ctx, c, `INSERT INTO datastores (`+datastoreColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace, name) DO NOTHING`,
 			d.Workspace, d.Name, d.Type, d.IsDefault, d.AccountName, d.ContainerName,
 			d.Endpoint, d.Protocol, d.Bucket, d.Region, d.PathStyle, d.Credentials,
 			d.Description, tags, db.timeArg(now), db.timeArg(now))
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil || n == 1 {
-			created = true
+		if err != nil || created {
 			return err
 		}
 		return c.queryRow(ctx, `UPDATE datastores SET type = ?, is_default = ?, account_name = ?,

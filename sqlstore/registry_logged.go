@@ -237,16 +237,13 @@ func (db *DB) LogLoggedModelParams(ctx context.Context, workspace, id string, pa
 			return err
 		}
 		for _, k := range regSortedKeys(params) {
-			res, err := c.exec(ctx, `INSERT INTO logged_model_params (workspace, model_id, key, value)
+			created, err := inserted(ctx, c, `INSERT INTO logged_model_params (workspace, model_id, key, value)
 				VALUES (?, ?, ?, ?) ON CONFLICT (workspace, model_id, key) DO NOTHING`,
 				workspace, id, k, params[k])
 			if err != nil {
 				return err
 			}
-			if n, err := rowsAffected(res); err != nil || n == 1 {
-				if err != nil {
-					return err
-				}
+			if created {
 				continue
 			}
 			var old string

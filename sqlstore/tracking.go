@@ -80,17 +80,13 @@ func (db *DB) ensureDefaultExperiment(ctx context.Context, workspace string) (cr
 // unless it exists, reporting whether it did.
 func (db *DB) insertDefaultExperiment(ctx context.Context, c conn, workspace string) (bool, error) {
 	now := db.now().UnixMilli()
-	res, err := c.exec(ctx, `INSERT INTO experiments (`+experimentColumns+`)
+	created, err := inserted(ctx, c, `INSERT INTO experiments (`+experimentColumns+`)
 		VALUES (?, 0, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		workspace, defaultExperimentName, defaultArtifactLocation(0), wharf.LifecycleActive, now, now)
 	if db.isForeignKey(err) {
 		return false, wharf.Errorf(wharf.ENOTFOUND, "workspace %q not found", workspace)
 	}
-	if err != nil {
-		return false, wrapErr("default experiment", err)
-	}
-	n, err := rowsAffected(res)
-	return n == 1, err
+	return created, wrapErr("default experiment", err)
 }
 
 // CreateExperiment stores e with the next free id of its workspace (max + 1,
@@ -133,17 +129,13 @@ func (db *DB) CreateExperiment(ctx context.Context, e *wharf.Experiment) error {
 			if location == "" {
 				location = defaultArtifactLocation(id)
 			}
-			res, err := c.exec(ctx, `INSERT INTO experiments (`+experimentColumns+`)
+			created, err := inserted(ctx, c, `INSERT INTO experiments (`+experimentColumns+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace, experiment_id) DO NOTHING`,
 				e.Workspace, id, e.Name, location, wharf.LifecycleActive, now, now)
 			if err != nil {
 				return err
 			}
-			n, err := rowsAffected(res)
-			if err != nil {
-				return err
-			}
-			if n == 1 {
+			if created {
 				return db.insertExperimentTags(ctx, c, e.Workspace, id, e.Tags)
 			}
 		}

@@ -48,15 +48,11 @@ func (db *DB) PutWorkspace(ctx context.Context, w *wharf.Workspace) (bool, error
 	var created bool
 	createdAt := now
 	err = db.inTx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `INSERT INTO workspaces (`+workspaceColumns+`)
+		created, err = inserted(ctx, c, `INSERT INTO workspaces (`+workspaceColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 			w.Name, w.DisplayName, w.Description, w.Location, w.ResourceGroup, w.KeyVault,
 			w.ApplicationInsights, w.StorageAccount, tags, db.timeArg(now), db.timeArg(now))
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil || n == 1 {
-			created = true
+		if err != nil || created {
 			return err
 		}
 		return c.queryRow(ctx, `UPDATE workspaces SET display_name = ?, description = ?, location = ?,
