@@ -65,10 +65,27 @@ func parseArgs(r *http.Request) (*args, error) {
 		a.query = r.URL.Query()
 		return a, nil
 	}
+	b, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return argsFromBody(b)
+}
+
+// readBody reads a request's body, its errors worded for the client.
+func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, bodyError(err)
 	}
+	return b, nil
+}
+
+// argsFromBody returns the parameters of a request whose body is b.
+func argsFromBody(b []byte) (*args, error) {
+	a := &args{}
+	a.root = a
+	var err error
 	if a.body, err = decodeBody(b); err != nil {
 		return nil, err
 	}
@@ -339,14 +356,23 @@ func (a *args) int64(name string) (n int64, ok bool) {
 	if !ok {
 		return 0, false
 	}
+	if n, ok := parseInt64(s); ok {
+		return n, true
+	}
+	a.check(invalidParam(a.field(name), v, "an integer"))
+	return 0, false
+}
+
+// parseInt64 reads an integer parameter's text: digits, or a number
+// without a fraction, since 5.0 is an integer to JSON writers that only
+// have floats.
+func parseInt64(s string) (int64, bool) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n, true
 	}
-	// 5.0 is an integer to JSON writers that only have floats.
 	if f, err := strconv.ParseFloat(s, 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<63 {
 		return int64(f), true
 	}
-	a.check(invalidParam(a.field(name), v, "an integer"))
 	return 0, false
 }
 
@@ -366,6 +392,16 @@ func (a *args) float(name string) (f float64, ok bool) {
 	if !ok {
 		return 0, false
 	}
+	if f, ok := parseFloat(s); ok {
+		return f, true
+	}
+	a.check(invalidParam(a.field(name), v, "a number"))
+	return 0, false
+}
+
+// parseFloat reads a double parameter's text: a number, one out of range
+// read as its infinity or zero, "NaN", "Infinity" or "-Infinity".
+func parseFloat(s string) (float64, bool) {
 	switch s {
 	case "NaN", "nan":
 		return math.NaN(), true
@@ -376,7 +412,6 @@ func (a *args) float(name string) (f float64, ok bool) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil && !isRangeError(err) {
-		a.check(invalidParam(a.field(name), v, "a number"))
 		return 0, false
 	}
 	return f, true

@@ -118,7 +118,7 @@ func (h *Handler) Register(root Group) {
 	g.Route("POST "+api+"runs/log-parameter", wharf.ActionExperimentWrite, h.call(h.logParam))
 	g.Route("POST "+api+"runs/set-tag", wharf.ActionExperimentWrite, h.call(h.setTag))
 	g.Route("POST "+api+"runs/delete-tag", wharf.ActionExperimentWrite, h.call(h.deleteTag))
-	g.Route("POST "+api+"runs/log-batch", wharf.ActionExperimentWrite, h.call(h.logBatch))
+	g.Route("POST "+api+"runs/log-batch", wharf.ActionExperimentWrite, h.callFast(h.serveLogBatch, h.logBatch))
 	g.Route("POST "+api+"runs/log-inputs", wharf.ActionExperimentWrite, h.call(h.logInputs))
 	g.Route("POST "+api+"runs/outputs", wharf.ActionExperimentWrite, h.call(h.logOutputs))
 	g.Route("POST "+api+"runs/log-model", wharf.ActionExperimentWrite, h.call(h.logModel))
@@ -232,8 +232,19 @@ type callFunc func(r *http.Request, ws string, a *args) (any, error)
 // parameters, keeps a job's token to its own runs, and writes the result or
 // the error in MLflow's shape.
 func (h *Handler) call(fn callFunc) http.HandlerFunc {
+	return h.callFast(nil, fn)
+}
+
+// fastCallFunc handles the common bodies of one MLflow call from their
+// bytes, in workspace ws, sparing them the general parser; handled is
+// false for a body it leaves to the call's callFunc. It checks what
+// serveCall checks before a callFunc runs (checkJobRunWrite).
+type fastCallFunc func(r *http.Request, ws string, body []byte) (out any, handled bool, err error)
+
+// callFast is call for a route whose common bodies fast handles.
+func (h *Handler) callFast(fast fastCallFunc, fn callFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		out, err := h.serveCall(r, fn)
+		out, err := h.serveCall(r, fast, fn)
 		if err != nil {
 			h.WriteError(w, r, err)
 			return
@@ -245,16 +256,34 @@ func (h *Handler) call(fn callFunc) http.HandlerFunc {
 	}
 }
 
-func (h *Handler) serveCall(r *http.Request, fn callFunc) (any, error) {
+func (h *Handler) serveCall(r *http.Request, fast fastCallFunc, fn callFunc) (any, error) {
 	ws, err := h.workspace(r)
 	if err != nil {
 		return nil, err
 	}
-	a, err := parseArgs(r)
-	if err != nil {
+	var a *args
+	if fast != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		body, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		if out, handled, err := fast(r, ws, body); handled {
+			return out, err
+		}
+		a, err = argsFromBody(body)
+		if err != nil {
+			return nil, err
+		}
+	} else if a, err = parseArgs(r); err != nil {
 		return nil, err
 	}
-	if err := h.checkJobRunWrite(r, ws, a); err != nil {
+	// peek, not str: a malformed parameter is the handler's to report,
+	// in its turn.
+	runID := a.peek("run_id")
+	if runID == "" {
+		runID = a.peek("run_uuid")
+	}
+	if err := h.checkJobRunWrite(r, ws, a.peek("key"), runID); err != nil {
 		return nil, err
 	}
 	out, err := fn(r, ws, a)
@@ -271,21 +300,16 @@ func (h *Handler) serveCall(r *http.Request, fn callFunc) (any, error) {
 const jobTag = "wharf.job"
 
 // checkJobRunWrite keeps a job's token to its own runs: a write that names
-// a run must name one whose jobTag is the token's job, and the tag itself
-// cannot be changed with a job's token. Other callers pass.
-func (h *Handler) checkJobRunWrite(r *http.Request, ws string, a *args) error {
+// a run (id) must name one whose jobTag is the token's job, and the tag
+// itself (key, the request's tag key) cannot be changed with a job's
+// token. Other callers pass.
+func (h *Handler) checkJobRunWrite(r *http.Request, ws, key, id string) error {
 	c := wharf.CallerFromContext(r.Context())
 	if c == nil || c.Job == "" || r.Method == http.MethodGet {
 		return nil
 	}
-	// peek, not str: a malformed parameter is the handler's to report,
-	// in its turn.
-	if a.peek("key") == jobTag {
+	if key == jobTag {
 		return wharf.Errorf(wharf.EFORBIDDEN, "the tag %s is set by Wharf and cannot be changed by a job", jobTag)
-	}
-	id := a.peek("run_id")
-	if id == "" {
-		id = a.peek("run_uuid")
 	}
 	if id == "" {
 		return nil

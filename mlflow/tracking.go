@@ -361,6 +361,15 @@ func (h *Handler) deleteTag(r *http.Request, ws string, a *args) (any, error) {
 }
 
 func (h *Handler) logBatch(r *http.Request, ws string, a *args) (any, error) {
+	b, err := readLogBatch(a)
+	if err != nil {
+		return nil, err
+	}
+	return nil, h.writeLogBatch(r, ws, b.runID, b.metrics, b.params, b.tags)
+}
+
+// readLogBatch reads and checks a runs/log-batch request's parameters.
+func readLogBatch(a *args) (*logBatchBody, error) {
 	id := a.runID()
 	mObjs := a.objects("metrics")
 	pObjs := a.objects("params")
@@ -413,12 +422,7 @@ func (h *Handler) logBatch(r *http.Request, ws string, a *args) (any, error) {
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
-	if len(metrics) == 0 && len(params) == 0 && len(tags) == 0 {
-		// Nothing to write, but the run must exist.
-		_, err := h.Store.FindRun(r.Context(), ws, id)
-		return nil, err
-	}
-	return nil, h.Store.LogBatch(r.Context(), ws, id, metrics, params, tags)
+	return &logBatchBody{runID: id, metrics: metrics, params: params, tags: tags}, nil
 }
 
 func (h *Handler) logInputs(r *http.Request, ws string, a *args) (any, error) {
