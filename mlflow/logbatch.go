@@ -276,9 +276,9 @@ func (h *Handler) serveLogBatch(r *http.Request, ws string, body []byte) (out an
 		return nil, false, nil
 	}
 	if err := h.checkJobRunWrite(r, ws, "", b.runID); err != nil {
-		return nil, true, err
+		return nil, true, h.notFoundIn(r, err)
 	}
-	return nil, true, h.writeLogBatch(r, ws, b.runID, b.metrics, b.params, b.tags)
+	return nil, true, h.notFoundIn(r, h.writeLogBatch(r, ws, b.runID, b.metrics, b.params, b.tags))
 }
 
 // writeLogBatch stores a checked batch.

@@ -238,7 +238,10 @@ func (h *Handler) call(fn callFunc) http.HandlerFunc {
 // fastCallFunc handles the common bodies of one MLflow call from their
 // bytes, in workspace ws, sparing them the general parser; handled is
 // false for a body it leaves to the call's callFunc. It checks what
-// serveCall checks before a callFunc runs (checkJobRunWrite).
+// serveCall checks before a callFunc runs (checkJobRunWrite), except that
+// the workspace exists: a call that finds its run found the workspace
+// too, so the workspace is looked up only to word a not-found answer
+// (see notFoundIn).
 type fastCallFunc func(r *http.Request, ws string, body []byte) (out any, handled bool, err error)
 
 // callFast is call for a route whose common bodies fast handles.
@@ -257,24 +260,33 @@ func (h *Handler) callFast(fast fastCallFunc, fn callFunc) http.HandlerFunc {
 }
 
 func (h *Handler) serveCall(r *http.Request, fast fastCallFunc, fn callFunc) (any, error) {
+	var body []byte
+	if fast != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		var err error
+		if body, err = readBody(r); err != nil {
+			// A missing workspace is the first error, as below.
+			if _, wsErr := h.workspace(r); wsErr != nil {
+				return nil, wsErr
+			}
+			return nil, err
+		}
+		// The fast path checks the workspace only when the store finds
+		// nothing (see fastCallFunc).
+		if out, handled, err := fast(r, r.PathValue("workspace"), body); handled {
+			return out, err
+		}
+	}
 	ws, err := h.workspace(r)
 	if err != nil {
 		return nil, err
 	}
 	var a *args
-	if fast != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		body, err := readBody(r)
-		if err != nil {
-			return nil, err
-		}
-		if out, handled, err := fast(r, ws, body); handled {
-			return out, err
-		}
+	if body != nil {
 		a, err = argsFromBody(body)
-		if err != nil {
-			return nil, err
-		}
-	} else if a, err = parseArgs(r); err != nil {
+	} else {
+		a, err = parseArgs(r)
+	}
+	if err != nil {
 		return nil, err
 	}
 	// peek, not str: a malformed parameter is the handler's to report,
@@ -337,6 +349,19 @@ func (h *Handler) workspace(r *http.Request) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// notFoundIn returns err, or the workspace's own error when err is
+// ENOTFOUND because the request's workspace does not exist: the answer a
+// call that checked the workspace first would give.
+func (h *Handler) notFoundIn(r *http.Request, err error) error {
+	if !wharf.IsNotFound(err) {
+		return err
+	}
+	if _, wsErr := h.workspace(r); wsErr != nil {
+		return wsErr
+	}
+	return err
 }
 
 // callerID is the principal making the request, recorded as MLflow's

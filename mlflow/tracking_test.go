@@ -396,6 +396,10 @@ func TestMLflowWorkspaceIsolation(t *testing.T) {
 	b.fails("GET", api("experiments/get-by-name?experiment_name=only-in-a"), nil, 404, "RESOURCE_DOES_NOT_EXIST")
 	b.fails("GET", api("runs/get?run_id="+runID), nil, 404, "RESOURCE_DOES_NOT_EXIST")
 	b.fails("POST", api("runs/log-metric"), map[string]any{"run_id": runID, "key": "k", "value": 1, "timestamp": 1}, 404, "RESOURCE_DOES_NOT_EXIST")
+	batch := map[string]any{"run_id": runID, "metrics": []any{map[string]any{"key": "k", "value": 1, "timestamp": 1}}}
+	if r := b.fails("POST", api("runs/log-batch"), batch, 404, "RESOURCE_DOES_NOT_EXIST"); !strings.Contains(r.body["message"].(string), runID) {
+		t.Errorf("log-batch into another workspace's run: %s", r.raw)
+	}
 	res := b.ok("POST", api("experiments/search"), map[string]any{"filter": "name = 'only-in-a'"})
 	if es := list(t, res, "experiments"); len(es) != 0 {
 		t.Fatalf("ws-b sees ws-a's experiment: %v", res)
@@ -407,6 +411,16 @@ func TestMLflowWorkspaceIsolation(t *testing.T) {
 	r := f.client("ws-none", a.token).fails("GET", api("experiments/get?experiment_id=0"), nil, 404, "RESOURCE_DOES_NOT_EXIST")
 	if msg := r.body["message"].(string); !strings.Contains(msg, "workspace") {
 		t.Errorf("unknown workspace message: %q", msg)
+	}
+	// log-batch looks the workspace up only when the run is not found,
+	// and answers as every call does.
+	r = f.client("ws-none", a.token).fails("POST", api("runs/log-batch"), batch, 404, "RESOURCE_DOES_NOT_EXIST")
+	if msg := r.body["message"].(string); msg != `workspace "ws-none" not found` {
+		t.Errorf("log-batch under an unknown workspace: %q", msg)
+	}
+	r = f.client("ws-none", a.token).fails("POST", api("runs/log-batch"), "{", 404, "RESOURCE_DOES_NOT_EXIST")
+	if msg := r.body["message"].(string); msg != `workspace "ws-none" not found` {
+		t.Errorf("malformed log-batch under an unknown workspace: %q", msg)
 	}
 	if _, err := f.DB.FindWorkspace(t.Context(), "ws-none"); err == nil {
 		t.Errorf("a call under an unknown workspace created it")
