@@ -338,4 +338,17 @@ type RoleAssignmentService interface {
 	CreateRoleAssignment(ctx context.Context, a *RoleAssignment) error
 	ListRoleAssignments(ctx context.Context, f RoleAssignmentFilter) ([]*RoleAssignment, error)
 	DeleteRoleAssignment(ctx context.Context, id string) error
+	// FindCallerGrants returns the principal whose id, a service
+	// principal's app id or a user's object id, is id, as a caller, with
+	// the role assignments that name it, read together in one statement:
+	// the request pipeline's lookup of a token's principal. ENOTFOUND
+	// when no principal has that id.
+	FindCallerGrants(ctx context.Context, id string) (*CallerGrants, error)
+}
+
+// CallerGrants is a principal as a caller, with its role assignments as
+// they were when read.
+type CallerGrants struct {
+	Caller      *Caller
+	Assignments []*RoleAssignment
 }

@@ -29,13 +29,13 @@ var publicLabels = map[string]bool{"route": true, "code": true, "quantile": true
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	var gatherer prometheus.Gatherer = publicGatherer{s.registry}
 	if _, ok := bearerToken(r); ok {
-		caller, err := s.authenticate(r)
+		caller, grants, err := s.authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wharf"`)
 			s.writeError(w, r, err)
 			return
 		}
-		ok, err := s.authorize(r.Context(), caller, metricsAction, wharf.ServerScope)
+		ok, err := s.authorizeWith(r.Context(), caller, grants, metricsAction, wharf.ServerScope)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -182,11 +182,14 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 			h(sw, r)
 			return
 		}
-		authenticate := s.authenticate
+		var caller *wharf.Caller
+		var grants []*wharf.RoleAssignment
+		var err error
 		if rt.Access == AccessCompute {
-			authenticate = s.authenticateCompute
+			caller, err = s.authenticateCompute(r)
+		} else {
+			caller, grants, err = s.authenticate(r)
 		}
-		caller, err := authenticate(r)
 		if err != nil {
 			status := ErrorStatus(wharf.ErrorCode(err))
 			if status == http.StatusUnauthorized {
@@ -198,7 +201,7 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 		}
 		r = r.WithContext(wharf.NewContextWithCaller(r.Context(), caller))
 		if rt.Access == AccessScoped {
-			ok, err := s.authorize(r.Context(), caller, rt.Action, scopeOf(r))
+			ok, err := s.authorizeWith(r.Context(), caller, grants, rt.Action, scopeOf(r))
 			if err != nil {
 				writeErr(sw, r, err)
 				return
@@ -228,61 +231,49 @@ func forbidden(c *wharf.Caller, action, scope string) error {
 // bearer token, a browser's session cookie (with its CSRF token) stands
 // for the signed-in user; a bearer token wins over a cookie, and needs no
 // CSRF token, since a browser never sends one on its own.
-func (s *Server) authenticate(r *http.Request) (*wharf.Caller, error) {
+//
+// For an application's or a job's token, the principal and its role
+// assignments are read in one statement (FindCallerGrants), and grants
+// holds the assignments for authorizeWith; nil otherwise, when
+// authorizeWith reads them itself.
+func (s *Server) authenticate(r *http.Request) (c *wharf.Caller, grants []*wharf.RoleAssignment, err error) {
 	tok, ok := bearerToken(r)
 	if !ok {
 		c, err := s.sessionCaller(r)
 		if err != nil || c != nil {
-			return c, err
+			return c, nil, err
 		}
-		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "authentication required: send an access token in the Authorization header (wharf account get-access-token)")
+		return nil, nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "authentication required: send an access token in the Authorization header (wharf account get-access-token)")
 	}
 	claims, err := s.Tokens.VerifyAny(tok, APIAudience, JobAudience)
 	if err != nil {
-		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
+		return nil, nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
 	}
 	if claims.IdentityType == auth.IdentityTypeUser {
 		if claims.Audience != APIAudience {
-			return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
+			return nil, nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
 		}
 		u, err := s.userFromToken(r.Context(), claims)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return userCaller(u), nil
+		return userCaller(u), nil, nil
 	}
 	// A job token acts for whoever submitted the job, principal or user.
-	c, err := s.callerByID(r.Context(), claims.AppID)
+	g, err := s.Store.FindCallerGrants(r.Context(), claims.AppID)
 	if wharf.IsNotFound(err) {
-		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the principal of this access token no longer exists")
+		return nil, nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the principal of this access token no longer exists")
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	c = g.Caller
 	if claims.Audience == JobAudience {
 		if err := s.checkJobToken(r.Context(), claims); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c.Job, c.JobWorkspace = claims.Job, claims.Workspace
 	}
-	return c, nil
-}
-
-// callerByID returns the caller a role assignment's principal id names: a
-// service principal's app id or a user's object id.
-func (s *Server) callerByID(ctx context.Context, id string) (*wharf.Caller, error) {
-	sp, err := s.Store.FindServicePrincipal(ctx, id)
-	if err == nil && sp.AppID == id {
-		return &wharf.Caller{PrincipalID: sp.AppID, DisplayName: sp.DisplayName}, nil
-	} else if err != nil && !wharf.IsNotFound(err) {
-		return nil, err
-	}
-	u, err := s.Store.FindUser(ctx, id)
-	if err == nil && u.ObjectID == id {
-		return userCaller(u), nil
-	} else if err != nil && !wharf.IsNotFound(err) {
-		return nil, err
-	}
-	return nil, wharf.Errorf(wharf.ENOTFOUND, "principal %q not found", id)
+	return c, g.Assignments, nil
 }
 
 // checkJobToken accepts a job token only while its job runs: the token is
@@ -305,11 +296,19 @@ func (s *Server) checkJobToken(ctx context.Context, claims *auth.Claims) error {
 
 // authorize evaluates the caller's role assignments for action at scope.
 func (s *Server) authorize(ctx context.Context, c *wharf.Caller, action, scope string) (bool, error) {
-	as, err := s.Store.ListRoleAssignments(ctx, wharf.RoleAssignmentFilter{PrincipalID: c.PrincipalID})
-	if err != nil {
-		return false, err
+	return s.authorizeWith(ctx, c, nil, action, scope)
+}
+
+// authorizeWith is authorize with the caller's assignments as authenticate
+// read them in this request, or nil to read them now.
+func (s *Server) authorizeWith(ctx context.Context, c *wharf.Caller, grants []*wharf.RoleAssignment, action, scope string) (bool, error) {
+	if grants == nil {
+		var err error
+		if grants, err = s.Store.ListRoleAssignments(ctx, wharf.RoleAssignmentFilter{PrincipalID: c.PrincipalID}); err != nil {
+			return false, err
+		}
 	}
-	return wharf.AuthorizeCaller(c, as, action, scope), nil
+	return wharf.AuthorizeCaller(c, grants, action, scope), nil
 }
 
 // audit records mutating calls; reads are not audited (they are in the

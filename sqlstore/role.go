@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/wharfml/wharf"
@@ -87,6 +88,53 @@ func (db *DB) ListRoleAssignments(ctx context.Context, f wharf.RoleAssignmentFil
 		return nil, wrapErr("list role assignments", err)
 	}
 	return out, nil
+}
+
+// FindCallerGrants reads a principal and its role assignments in one
+// statement: the principal (a service principal by app id, else a user by
+// object id) joined to its assignments, one row per assignment, or one row
+// with NULL assignment columns when it has none. Nothing is cached, so an
+// assignment removed is gone from the next request's read.
+func (db *DB) FindCallerGrants(ctx context.Context, id string) (*wharf.CallerGrants, error) {
+	var g *wharf.CallerGrants
+	err := eachRow(ctx, db.reader(), `SELECT p.kind, p.name, ra.id, ra.principal_type, ra.role_name, ra.scope, ra.created_at
+		FROM (SELECT 0 AS kind, app_id AS id, display_name AS name FROM service_principals WHERE app_id = ?
+			UNION ALL
+			SELECT 1, object_id, user_principal_name FROM users WHERE object_id = ?) p
+		LEFT JOIN role_assignments ra ON ra.principal_id = p.id
+		ORDER BY p.kind, ra.scope, ra.role_name, ra.id`, []any{id, id}, func(s rowScanner) error {
+		var kind int
+		var name string
+		var raID, ptype, role, scope sql.NullString
+		var created time.Time
+		if err := s.Scan(&kind, &name, &raID, &ptype, &role, &scope, timeDest{&created}); err != nil {
+			return err
+		}
+		if g == nil {
+			g = &wharf.CallerGrants{
+				Caller:      &wharf.Caller{PrincipalID: id, DisplayName: name, User: kind == 1},
+				Assignments: []*wharf.RoleAssignment{},
+			}
+		} else if g.Caller.User != (kind == 1) {
+			// A user's object id that is also a service principal's app
+			// id cannot be made (CreateUser refuses it); the service
+			// principal, read first, is the caller.
+			return nil
+		}
+		if raID.Valid {
+			g.Assignments = append(g.Assignments, &wharf.RoleAssignment{ID: raID.String, PrincipalID: id,
+				PrincipalName: name, PrincipalType: ptype.String, RoleName: role.String, Scope: scope.String,
+				CreatedAt: created})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("find caller grants", err)
+	}
+	if g == nil {
+		return nil, wharf.Errorf(wharf.ENOTFOUND, "principal %q not found", id)
+	}
+	return g, nil
 }
 
 // DeleteRoleAssignment removes the assignment with that id.

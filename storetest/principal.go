@@ -303,3 +303,55 @@ func testFirstOwnerRace(t *testing.T, open Opener) {
 		t.Fatalf("first owner on a store with one: created=%v err=%v", again, err)
 	}
 }
+
+// testCallerGrants checks the one read of a principal and its role
+// assignments that authenticates a token: a service principal by app id,
+// a user by object id, each with exactly its own assignments in the list's
+// order, none for a principal without any, ENOTFOUND for an unknown id or
+// a name, and an assignment removed is gone from the next read.
+func testCallerGrants(t *testing.T, open Opener) {
+	s := open(t)
+	withClock(t, s)
+	alice := mkPrincipal(t, s, "alice")
+	bob := mkPrincipal(t, s, "bob")
+	lone := mkPrincipal(t, s, "lone")
+	u := &wharf.User{ObjectID: "u-carol", UserPrincipalName: "carol@team", DisplayName: "Carol", PasswordHash: "h"}
+	must(t, s.CreateUser(ctx(t), u))
+	grant := func(id, role, scope string) *wharf.RoleAssignment {
+		ra := &wharf.RoleAssignment{PrincipalID: id, RoleName: role, Scope: scope}
+		must(t, s.CreateRoleAssignment(ctx(t), ra))
+		return ra
+	}
+	a1 := grant(alice.AppID, wharf.RoleReader, "/workspaces/ws")
+	a2 := grant(alice.AppID, wharf.RoleOwner, "/")
+	grant(bob.AppID, wharf.RoleOwner, "/")
+	c1 := grant(u.ObjectID, wharf.RoleDataScientist, "/workspaces/ws")
+
+	for _, tc := range []struct {
+		id   string
+		want wharf.Caller
+		as   []*wharf.RoleAssignment
+	}{
+		{alice.AppID, wharf.Caller{PrincipalID: alice.AppID, DisplayName: "alice"}, []*wharf.RoleAssignment{a2, a1}},
+		{lone.AppID, wharf.Caller{PrincipalID: lone.AppID, DisplayName: "lone"}, []*wharf.RoleAssignment{}},
+		{u.ObjectID, wharf.Caller{PrincipalID: u.ObjectID, DisplayName: "carol@team", User: true}, []*wharf.RoleAssignment{c1}},
+	} {
+		g, err := s.FindCallerGrants(ctx(t), tc.id)
+		must(t, err)
+		if *g.Caller != tc.want {
+			t.Errorf("%s: caller %+v, want %+v", tc.id, *g.Caller, tc.want)
+		}
+		if g.Assignments == nil {
+			t.Errorf("%s: nil assignments, want a list", tc.id)
+		}
+		same(t, tc.id+" assignments", g.Assignments, tc.as)
+	}
+	for _, id := range []string{"ghost", "alice", alice.ObjectID, u.UserPrincipalName} {
+		_, err := s.FindCallerGrants(ctx(t), id)
+		wantCode(t, err, wharf.ENOTFOUND)
+	}
+	must(t, s.DeleteRoleAssignment(ctx(t), a2.ID))
+	g, err := s.FindCallerGrants(ctx(t), alice.AppID)
+	must(t, err)
+	same(t, "after delete", g.Assignments, []*wharf.RoleAssignment{a1})
+}

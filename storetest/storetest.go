@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"FederatedCredentials", testFederatedCredentials},
 		{"RoleAssignments", testRoleAssignments},
 		{"FirstOwnerRace", testFirstOwnerRace},
+		{"CallerGrants", testCallerGrants},
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"Secrets", testSecrets},
