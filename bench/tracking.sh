@@ -26,6 +26,8 @@
 #   BENCH_MLFLOW_WORKERS  `mlflow server --workers` (default 2)
 #   BENCH_SERVERS         which columns to run (default
 #                         "wharf-sqlite wharf-postgres mlflow fasttrackml")
+#   BENCH_SCENARIOS       which scenarios to run (default "ingest logmetric
+#                         search"); the rows of the others read "n/a"
 #   BENCH_NO_WRITE=1      print the table but leave BENCHMARKS.md alone
 #
 # MLflow and FastTrackML come from PyPI into bench/.venv, pinned in
@@ -45,13 +47,14 @@ SEED_MAX=${BENCH_SEED_MAX:-600}
 MLFLOW_WORKERS=${BENCH_MLFLOW_WORKERS:-2}
 read -ra SERVERS <<<"${BENCH_SERVERS:-wharf-sqlite wharf-postgres mlflow fasttrackml}"
 ALL_SERVERS=(wharf-sqlite wharf-postgres mlflow fasttrackml)
-SCENARIOS=(ingest logmetric search)
+read -ra SCENARIOS <<<"${BENCH_SCENARIOS:-ingest logmetric search}"
 
 for v in SECONDS_PER_RUN CONCURRENCY SEARCH_RUNS SEED_MAX MLFLOW_WORKERS; do
   bench_require_posint "$v" "${!v}"
 done
 bench_require_whole BENCH_WARMUP "$WARMUP"
 bench_require_names BENCH_SERVERS server "${ALL_SERVERS[*]}" "${SERVERS[@]}"
+bench_require_names BENCH_SCENARIOS scenario "ingest logmetric search" "${SCENARIOS[@]}"
 
 BENCH_EXIT_HOOKS+=(pg_stop)
 bench_start_work wharf-tracking
@@ -374,7 +377,7 @@ SECTION=$WORK/section.md
   echo '## tracking: the MLflow tracking API on Wharf, MLflow and FastTrackML'
   echo
   # shellcheck disable=SC2016 # the backquotes are markdown
-  echo 'Reproduce: `bench/tracking.sh` (settings: `BENCH_SECONDS`, `BENCH_SEARCH_RUNS`, `BENCH_SEED_MAX`, `BENCH_CONCURRENCY`, `BENCH_MLFLOW_WORKERS`, `BENCH_SERVERS`); load generator `bench/trackload`.'
+  echo 'Reproduce: `bench/tracking.sh` (settings: `BENCH_SECONDS`, `BENCH_SEARCH_RUNS`, `BENCH_SEED_MAX`, `BENCH_CONCURRENCY`, `BENCH_MLFLOW_WORKERS`, `BENCH_SERVERS`, `BENCH_SCENARIOS`); load generator `bench/trackload`.'
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
