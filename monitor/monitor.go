@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -34,11 +35,9 @@ import (
 type Runner struct {
 	Store wharf.Store
 	Blobs wharf.BlobStore
-	// CollectedDir is the folder holding a workspace's collected data
-	// (its modelDataCollector/<endpoint>/<deployment>/... files).
-	CollectedDir func(workspace string) string
-	// Flush, when set, files what an endpoint's data collectors hold
-	// before a run reads their data.
+	// Flush, when set, files what this server's data collectors of an
+	// endpoint hold before a run reads their data; the other servers
+	// sharing the store file theirs every few seconds.
 	Flush func(workspace, endpoint string)
 	// Alerts, when set, is woken after a run recorded alerts.
 	Alerts interface{ Wake() }
@@ -355,10 +354,39 @@ func (rc *runContext) open(d jobspec.MonitorData, context string, from, to time.
 			"to its YAML and run `wharf ml online-deployment update -f <file>`; monitoring reads the data collected from then on",
 			t.Deployment, t.Endpoint, context, context)
 	}
-	dir := filepath.Join(rc.r.CollectedDir(rc.ws), "modelDataCollector", t.Endpoint, t.Deployment)
+	dir, err := rc.collected(context, from, to)
+	if err != nil {
+		return nil, "", err
+	}
 	ds, err := drift.OpenCollected(dir, from, to, context)
 	desc := fmt.Sprintf("%s of %s:%s from %s to %s", context, t.Endpoint, t.Deployment, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
 	return ds, desc, err
+}
+
+// collected copies the deployment's collected data of context in the
+// hours that overlap [from, to) out of the workspace datastore, where
+// every server sharing the store files its own: modelDataCollector/
+// <endpoint>/<deployment>/<context>/YYYY/MM/DD/HH/<instance>.jsonl. It
+// returns the folder holding <context>/YYYY/MM/DD/HH/*.jsonl.
+func (rc *runContext) collected(context string, from, to time.Time) (string, error) {
+	t := rc.m.Target
+	prefix := "modelDataCollector/" + t.Endpoint + "/" + t.Deployment + "/" + context
+	files, err := rc.r.Store.ListDatastoreFiles(rc.ctx, rc.ws, wharf.DefaultDatastore, prefix)
+	if err != nil {
+		return "", err
+	}
+	dir := rc.scratchDir("collected-" + context)
+	for _, f := range files {
+		rel := strings.TrimPrefix(f.Path, prefix+"/")
+		hour, err := time.Parse("2006/01/02/15", path.Dir(rel))
+		if err != nil || f.Kind != "file" || !strings.HasSuffix(rel, ".jsonl") || !hour.Before(to) || !hour.Add(time.Hour).After(from) {
+			continue
+		}
+		if _, err := rc.materialize(f.Digest, f.Kind, filepath.Join(dir, context, filepath.FromSlash(path.Dir(rel))), path.Base(rel)); err != nil {
+			return "", fmt.Errorf("collected data %s: %w", f.Path, err)
+		}
+	}
+	return dir, nil
 }
 
 // reference opens a signal's reference data: as the file says; else the

@@ -64,10 +64,13 @@ func Collects(spec json.RawMessage, collection string) bool {
 
 // collector writes scored requests and responses as JSON lines in the
 // format of Azure ML's data collector (a record per request, its "data"
-// the request's rows as objects), one file per collection and hour, and files each hour's data in the workspace
-// datastore at modelDataCollector/<endpoint>/<deployment>/<collection>/
-// YYYY/MM/DD/HH/data.jsonl for drift monitoring. The datastore copy is
-// refreshed on every flush, so it lags by at most the flush interval.
+// the request's rows as objects), one file per collection and hour, and
+// files each hour's data in the workspace datastore at
+// modelDataCollector/<endpoint>/<deployment>/<collection>/YYYY/MM/DD/HH/
+// <instance>.jsonl for drift monitoring, as Azure names its files by
+// instance: servers sharing a store each write their own file, never the
+// same one. The datastore copy is refreshed on every flush, so it lags by
+// at most the flush interval.
 type collector struct {
 	store      wharf.Store
 	blobs      wharf.BlobStore
@@ -75,10 +78,12 @@ type collector struct {
 	workspace  string
 	endpoint   string
 	deployment string
-	sampling   float64
-	inputs     bool
-	outputs    bool
-	logger     *slog.Logger
+	// instance names this server's files.
+	instance string
+	sampling float64
+	inputs   bool
+	outputs  bool
+	logger   *slog.Logger
 
 	// flushing serializes flushes, so that an older copy of an hour is
 	// never filed after a newer one.
@@ -93,7 +98,7 @@ type collector struct {
 // collectorFlush is how often collected data reaches the datastore.
 const collectorFlush = 5 * time.Second
 
-func newCollector(raw json.RawMessage, store wharf.Store, blobs wharf.BlobStore, dir, workspace string, d *wharf.OnlineDeployment, logger *slog.Logger) (*collector, error) {
+func newCollector(raw json.RawMessage, store wharf.Store, blobs wharf.BlobStore, dir, instance, workspace string, d *wharf.OnlineDeployment, logger *slog.Logger) (*collector, error) {
 	var spec struct {
 		DataCollector *collectorSpec `json:"data_collector"`
 	}
@@ -101,7 +106,10 @@ func newCollector(raw json.RawMessage, store wharf.Store, blobs wharf.BlobStore,
 		return nil, err
 	}
 	dc := spec.DataCollector
-	c := &collector{store: store, blobs: blobs, dir: dir, workspace: workspace, endpoint: d.Endpoint, deployment: d.Name,
+	if instance == "" {
+		instance = "data"
+	}
+	c := &collector{store: store, blobs: blobs, dir: dir, instance: instance, workspace: workspace, endpoint: d.Endpoint, deployment: d.Name,
 		sampling: 1, logger: logger, hours: map[string]*bytes.Buffer{}, dirty: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if dc.SamplingRate != nil {
@@ -215,7 +223,7 @@ func outputRows(answer []byte) any {
 }
 
 func (c *collector) append(collection string, t time.Time, rec map[string]any) {
-	p := fmt.Sprintf("modelDataCollector/%s/%s/%s/%s/data.jsonl", c.endpoint, c.deployment, collection, t.Format("2006/01/02/15"))
+	p := fmt.Sprintf("modelDataCollector/%s/%s/%s/%s/%s.jsonl", c.endpoint, c.deployment, collection, t.Format("2006/01/02/15"), c.instance)
 	buf := c.hours[p]
 	if buf == nil {
 		// An hour may have begun under an earlier version of the

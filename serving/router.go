@@ -48,7 +48,10 @@ type Router struct {
 	// collect; without Blobs nothing is collected.
 	Blobs      wharf.BlobStore
 	CollectDir string
-	Logger     *slog.Logger
+	// Instance names this server's files of collected data, unique
+	// among the servers sharing a store ("data" when empty).
+	Instance string
+	Logger   *slog.Logger
 	// Peers, when set, is told of every Invalidate and
 	// InvalidateWorkspace (endpoint "" for a whole workspace), to pass on
 	// to the other servers sharing the store, whose routers hear of it
@@ -238,7 +241,7 @@ func (rt *Router) state(ctx context.Context, workspace, endpoint string) (*endpo
 			return nil, err
 		}
 		if rt.Blobs != nil {
-			if ds.collector, err = newCollector(d.Spec, rt.Store, rt.Blobs, rt.CollectDir, workspace, d, rt.Logger); err != nil {
+			if ds.collector, err = newCollector(d.Spec, rt.Store, rt.Blobs, rt.CollectDir, rt.Instance, workspace, d, rt.Logger); err != nil {
 				return nil, fmt.Errorf("deployment %s: data_collector: %w", d.Name, err)
 			}
 		}

@@ -83,15 +83,8 @@ func TestMonitorOnCollectedData(t *testing.T) {
 	e.ok("ml", "online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "-w", "mlw", "--all-traffic")
 
 	// The reference: the trips the model was trained on.
-	var csv strings.Builder
-	csv.WriteString("hour,distance\n")
 	ref := monitorRows(120, 0)
-	for _, r := range ref {
-		fmt.Fprintf(&csv, "%g,%g\n", r[0], r[1])
-	}
-	writeFile(t, dir, "ref.csv", csv.String())
-	writeFile(t, dir, "ref.yml", "name: trips-reference\nversion: 1\ntype: uri_file\npath: ./ref.csv\n")
-	e.ok("ml", "data", "create", "-f", filepath.Join(dir, "ref.yml"), "-w", "mlw")
+	createTripsReference(t, e, dir)
 	monitorYAML := writeFile(t, dir, "monitor.yml", `name: taxi-monitor
 trigger:
   type: recurrence
@@ -266,6 +259,25 @@ create_monitor:
 	os.Remove(pw)
 }
 
+// tripsCSV is monitorRows(n, 0) as CSV.
+func tripsCSV(n int) string {
+	var csv strings.Builder
+	csv.WriteString("hour,distance\n")
+	for _, r := range monitorRows(n, 0) {
+		fmt.Fprintf(&csv, "%g,%g\n", r[0], r[1])
+	}
+	return csv.String()
+}
+
+// createTripsReference registers 120 trips as the data asset
+// trips-reference:1, a monitor's reference.
+func createTripsReference(t *testing.T, e *cliEnv, dir string) {
+	t.Helper()
+	writeFile(t, dir, "ref.csv", tripsCSV(120))
+	writeFile(t, dir, "ref.yml", "name: trips-reference\nversion: 1\ntype: uri_file\npath: ./ref.csv\n")
+	e.ok("ml", "data", "create", "-f", filepath.Join(dir, "ref.yml"), "-w", "mlw")
+}
+
 // checkRowCounts checks a monitor job's row counts, as Azure names them:
 // the reference's and the production window's.
 func checkRowCounts(t *testing.T, results map[string]map[string]any, reference, production float64) {
@@ -339,12 +351,7 @@ func TestMonitorCustomSignalAndPreprocessing(t *testing.T) {
 	if err := os.MkdirAll(raw, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var csv strings.Builder
-	csv.WriteString("hour,distance\n")
-	for _, r := range monitorRows(60, 0) {
-		fmt.Fprintf(&csv, "%g,%g\n", r[0], r[1])
-	}
-	writeFile(t, raw, "trips.csv", csv.String())
+	writeFile(t, raw, "trips.csv", tripsCSV(60))
 	writeFile(t, dir, "raw.yml", "name: raw-trips\nversion: 1\ntype: uri_folder\npath: ./raw\n")
 	e.ok("ml", "data", "create", "-f", filepath.Join(dir, "raw.yml"), "-w", "mlw")
 	writeFile(t, dir, "preprocess.yml", `type: command

@@ -374,7 +374,8 @@ data_collector:
 	}
 	hour := time.Now().UTC().Format("2006/01/02/15")
 	for _, col := range []string{"model_inputs", "model_outputs"} {
-		p := "modelDataCollector/taxi/blue/" + col + "/" + hour + "/data.jsonl"
+		// Each server files its own data, named by its instance.
+		p := "modelDataCollector/taxi/blue/" + col + "/" + hour + "/" + f.e.srv.router.Instance + ".jsonl"
 		var lines []string
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {

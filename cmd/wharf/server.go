@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ import (
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/alert"
 	"github.com/wharfml/wharf/arm"
+	"github.com/wharfml/wharf/atomicfile"
 	"github.com/wharfml/wharf/auth"
 	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/federation"
@@ -329,6 +332,28 @@ func peerURL(o serverOptions, addr string) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
+// serverInstance is the name of this server's files of collected data
+// in the shared datastore: made up once, at the first start on a data
+// dir, and kept there, so that servers sharing a database (each with a
+// data dir of its own) never write the same file.
+func serverInstance(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "instance-id")
+	if b, err := os.ReadFile(p); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" && strings.Trim(id, "0123456789abcdef") == "" {
+			return id, nil
+		}
+		return "", fmt.Errorf("%s: want the hexadecimal instance id this server made up, got %q", p, b)
+	} else if !os.IsNotExist(err) {
+		return "", err
+	}
+	id := make([]byte, 8)
+	if _, err := crand.Read(id); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(id)
+	return s, atomicfile.WriteFile(p, []byte(s+"\n"), 0o600)
+}
+
 // lockDataDir takes a lock on the data folder that lasts while the file
 // it returns is open (the kernel drops it when the process dies), so that
 // a second server on the same folder (and so on the same SQLite database)
@@ -524,7 +549,6 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	var routerRef atomic.Pointer[serving.Router]
 	sched.Monitor = &monitor.Runner{Store: db, Blobs: blobs, Alerts: alerts, Logger: logger,
 		Metrics: monitor.NewMetrics(srv.Registerer()), WorkDir: filepath.Join(o.dataDir, "jobs"),
-		CollectedDir: func(ws string) string { return filepath.Join(o.dataDir, "serving", "collected", ws) },
 		Flush: func(ws, endpoint string) {
 			if r := routerRef.Load(); r != nil {
 				r.FlushCollected(ws, endpoint)
@@ -561,6 +585,12 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		Envs: sched.Envs, Python: o.python, Sandbox: box, Logger: logger}, issuer, srv.Registerer(), logger)
 	router.Audience = wharfhttp.EndpointAudience
 	router.Blobs, router.CollectDir = blobs, filepath.Join(o.dataDir, "serving")
+	if router.Instance, err = serverInstance(o.dataDir); err != nil {
+		cancel()
+		sched.Wait()
+		db.Close()
+		return nil, err
+	}
 	routerRef.Store(router)
 	srv.Endpoints = router
 	m := &runningServer{HTTP: srv, DB: db, Addr: addr, done: make(chan error, 1), sched: sched, router: router, warmDir: warmDir,
