@@ -70,6 +70,9 @@ type MonitorSignal struct {
 	AllFeatures bool     `json:"all_features,omitempty"`
 	Features    []string `json:"features,omitempty"`
 	TopN        int      `json:"top_n_feature_importance,omitempty"`
+	// TopNDefault says TopN is Azure ML's default (features left out
+	// with training reference data), not the file's.
+	TopNDefault bool `json:"top_n_default,omitempty"`
 	// Thresholds are metric thresholds by data type ("numerical",
 	// "categorical"), or under "" for signals whose metrics are not per
 	// data type (feature attribution drift, model performance, custom).
@@ -460,7 +463,7 @@ func (s scope) features(sig *MonitorSignal, n *yaml.Node, field string) {
 		// Azure ML's default: the ten most important features when the
 		// reference is training data, else all of them.
 		if sig.Reference != nil && sig.Reference.Context == "training" && sig.Type != SignalPredictionDrift && sig.Type != SignalCustom {
-			sig.TopN = 10
+			sig.TopN, sig.TopNDefault = 10, true
 		} else {
 			sig.AllFeatures = true
 		}

@@ -80,6 +80,11 @@ func TestMonitorAdvanced(t *testing.T) {
 		quality.Thresholds[Categorical]["out_of_bounds_rate"] != 0.03 {
 		t.Errorf("quality = %+v", quality)
 	}
+	// The file's top_n_feature_importance, and Azure's default when
+	// features are left out with training data.
+	if drift.TopNDefault || fad.TopN != 10 || !fad.TopNDefault {
+		t.Errorf("top N: drift %d (default %v), feature attribution %d (default %v)", drift.TopN, drift.TopNDefault, fad.TopN, fad.TopNDefault)
+	}
 	if fad.Type != SignalFeatureAttribution || fad.Reference.TargetColumn != "DEFAULT_NEXT_MONTH" || fad.Thresholds[""]["normalized_discounted_cumulative_gain"] != 0.9 {
 		t.Errorf("feature attribution = %+v", fad)
 	}

@@ -230,10 +230,17 @@ func (rc *runContext) signal(sig *jobspec.MonitorSignal) ([]wharf.MonitorResult,
 			fmt.Fprintf(rc.log, "signal %s: top_n_feature_importance %d needs reference_data.data_column_names.target_column to rank features; every feature is compared\n", sig.Name, sig.TopN)
 		} else {
 			imp, err := rc.importances(sig, nil, time.Time{}, time.Time{})
-			if err != nil {
+			switch {
+			case err != nil && sig.TopNDefault:
+				// Azure's default, not asked for: the signal goes
+				// on over every feature.
+				fmt.Fprintf(rc.log, "signal %s: the default top_n_feature_importance %d needs feature importances (%s); every feature is compared\n",
+					sig.Name, sig.TopN, message(err))
+			case err != nil:
 				return nil, fmt.Errorf("top_n_feature_importance %d: %w", sig.TopN, err)
+			default:
+				ds.TopN, ds.Importance = sig.TopN, imp.Reference
 			}
-			ds.TopN, ds.Importance = sig.TopN, imp.Reference
 		}
 	}
 	for kind, ms := range sig.Thresholds {
