@@ -1,6 +1,8 @@
 package resolve
 
 import (
+	"encoding/json"
+
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/scheduler"
 )
@@ -50,6 +52,10 @@ type Component struct {
 	Component *jobspec.ComponentSpec `json:"component"`
 	// Environment is the inline environment's built form, when inline.
 	Environment *Environment `json:"environment,omitempty"`
+	// Document is the component as the Azure ML SDK sent it (its
+	// componentSpec), which the SDK reads back; empty for one created
+	// otherwise.
+	Document json.RawMessage `json:"document,omitempty"`
 }
 
 // DeploymentEnvironment pins an online or batch deployment's environment

@@ -108,6 +108,35 @@ func (r *Resolver) CheckComponent(ctx context.Context, workspace string, spec js
 	return nil
 }
 
+// CommandComponent reads a command component received over the API, as
+// the Azure ML SDK sends one (JSON, no local paths, its code named by the
+// caller apart): its environment and other references are checked against
+// the workspace, and it is returned in the form `wharf ml component
+// create` stores, an inline environment built.
+func (r *Resolver) CommandComponent(ctx context.Context, workspace string, doc []byte) (*Component, error) {
+	run := &resolution{ctx: ctx, r: r, ws: workspace, assets: map[string]*wharf.Asset{}}
+	spec, err := jobspec.ParseComponentDocument(doc, run)
+	if err != nil {
+		if run.err != nil {
+			return nil, run.err
+		}
+		return nil, DocumentError(err)
+	}
+	if spec.IsPipeline() || spec.Parallel != nil {
+		return nil, wharf.Errorf(wharf.EINVALID, "component %s is not a command component; register pipeline and parallel components with `wharf ml component create`", spec.Name).WithField("type")
+	}
+	stored := &Component{Component: spec.Clone()}
+	stored.Component.Code, stored.Component.AdditionalIncludes = "", nil
+	if spec.Environment.Inline != nil {
+		env, err := EnvironmentOf(spec.Environment.Inline)
+		if err != nil {
+			return nil, err
+		}
+		stored.Environment = &env
+	}
+	return stored, nil
+}
+
 // PipelinePorts returns the inputs a pipeline job document takes, by
 // name and type, and its outputs: those of the pipeline component it runs
 // (component:, which must exist and read), else those the document
