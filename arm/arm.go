@@ -137,18 +137,22 @@ func (h *Handler) Register(group func(prefix string) Group) {
 	ws.Route("GET /{workspace}/jobs", wharf.ActionJobRead, h.listJobs)
 	ws.Route("GET /{workspace}/jobs/{name}", wharf.ActionJobRead, h.getJob)
 	const env = "/{workspace}/environments/{name}/versions"
-	ws.Route("GET "+env, wharf.ActionEnvironmentRead, h.listEnvironmentVersions)
-	ws.Route("GET "+env+"/{version}", wharf.ActionEnvironmentRead, h.getEnvironment)
+	ws.Route("GET "+env, wharf.ActionEnvironmentRead, h.assetVersions(wharf.AssetEnvironment, h.environmentJSON))
+	ws.Route("GET "+env+"/{version}", wharf.ActionEnvironmentRead, h.assetVersion(wharf.AssetEnvironment, h.environmentJSON))
 	ws.Route("PUT "+env+"/{version}", wharf.ActionEnvironmentWrite, h.putEnvironment)
 	h.registerModels(ws)
 	const data = "/{workspace}/data"
 	ws.Route("GET "+data, wharf.ActionDataRead, h.listDataContainers)
 	ws.Route("GET "+data+"/{name}", wharf.ActionDataRead, h.getDataContainer)
 	ws.Route("GET "+data+"/{name}/versions", wharf.ActionDataRead, h.listDataVersions)
-	ws.Route("GET "+data+"/{name}/versions/{version}", wharf.ActionDataRead, h.getDataVersion)
+	ws.Route("GET "+data+"/{name}/versions/{version}", wharf.ActionDataRead, h.assetVersion(wharf.AssetData, h.dataJSON))
 	ws.Route("PUT "+data+"/{name}/versions/{version}", wharf.ActionDataWrite, h.putDataVersion)
 	h.registerOnlineEndpoints(ws)
 	h.registerJobs(ws, group)
+	const comp = "/{workspace}/components/{name}/versions"
+	ws.Route("GET "+comp, wharf.ActionComponentRead, h.assetVersions(wharf.AssetComponent, h.componentJSON))
+	ws.Route("GET "+comp+"/{version}", wharf.ActionComponentRead, h.assetVersion(wharf.AssetComponent, h.componentJSON))
+	ws.Route("PUT "+comp+"/{version}", wharf.ActionComponentWrite, h.putComponentVersion)
 }
 
 // registerModels registers the routes of models and their versions.
@@ -209,6 +213,26 @@ func writeList[T any](h *Handler, w http.ResponseWriter, r *http.Request, list [
 		out = append(out, armOf(r, item))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": out})
+}
+
+// assetVersion answers a version of an asset of kind in its ARM form.
+func (h *Handler) assetVersion(kind string, armOf func(*http.Request, *wharf.Asset) armVersion) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, err := h.Store.FindAsset(r.Context(), r.PathValue("workspace"), kind, r.PathValue("name"), r.PathValue("version"))
+		if err != nil {
+			h.WriteError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, armOf(r, a))
+	}
+}
+
+// assetVersions lists the versions of an asset of kind, newest first.
+func (h *Handler) assetVersions(kind string, armOf func(*http.Request, *wharf.Asset) armVersion) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		list, err := h.Store.ListAssets(r.Context(), r.PathValue("workspace"), kind, r.PathValue("name"))
+		writeList(h, w, r, list, err, armOf)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

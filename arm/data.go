@@ -62,7 +62,7 @@ func (h *Handler) putDataVersion(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, err)
 		return
 	}
-	h.getDataVersion(w, r)
+	h.assetVersion(wharf.AssetData, h.dataJSON)(w, r)
 }
 
 // workspaceRelative drops the workspace from a datastore URI the SDK
@@ -78,15 +78,6 @@ func workspaceRelative(uri string) string {
 		return "azureml://" + rest[i+1:]
 	}
 	return uri
-}
-
-func (h *Handler) getDataVersion(w http.ResponseWriter, r *http.Request) {
-	a, err := h.Store.FindAsset(r.Context(), r.PathValue("workspace"), wharf.AssetData, r.PathValue("name"), r.PathValue("version"))
-	if err != nil {
-		h.WriteError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.dataJSON(r, a))
 }
 
 func (h *Handler) listDataVersions(w http.ResponseWriter, r *http.Request) {

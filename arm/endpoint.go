@@ -414,7 +414,7 @@ func (h *Handler) deploymentSpec(r *http.Request, body *armDeploymentBody) (json
 		}
 	}
 	if cc := p.CodeConfiguration; cc != nil && cc.CodeID != "" {
-		digest, err := h.codeDigest(r, cc.CodeID)
+		digest, err := h.codeDigest(r, cc.CodeID, "properties.codeConfiguration.codeId")
 		if err != nil {
 			return nil, "", err
 		}
@@ -499,9 +499,9 @@ func (h *Handler) deploymentEnvironment(r *http.Request, id string) (any, error)
 }
 
 // codeDigest is the content of a code version the SDK uploaded, by its
-// ARM id.
-func (h *Handler) codeDigest(r *http.Request, id string) (string, error) {
-	return "", wharf.Errorf(wharf.EINVALID, "code %q: a scoring script's code is not accepted through the SDK; deploy an MLflow model without one, or use `wharf ml online-deployment create`", id).WithField("properties.codeConfiguration.codeId")
+// ARM id; field names it in errors.
+func (h *Handler) codeDigest(r *http.Request, id, field string) (string, error) {
+	return "", wharf.Errorf(wharf.EINVALID, "code %q: code is not accepted through the SDK; use `wharf ml online-deployment create` or `wharf ml component create`", id).WithField(field)
 }
 
 func (h *Handler) getOnlineDeployment(w http.ResponseWriter, r *http.Request) {

@@ -108,7 +108,7 @@ func (h *Handler) putEnvironment(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, err)
 		return
 	}
-	h.getEnvironment(w, r)
+	h.assetVersion(wharf.AssetEnvironment, h.environmentJSON)(w, r)
 }
 
 // createAsset stores an asset version created by the caller.
@@ -121,20 +121,6 @@ func (h *Handler) createAsset(r *http.Request, kind, name, version string, spec 
 		Workspace: r.PathValue("workspace"), Kind: kind, Name: name, Version: version,
 		Spec: b, Description: description, Tags: tags, CreatedBy: callerID(r),
 	})
-}
-
-func (h *Handler) getEnvironment(w http.ResponseWriter, r *http.Request) {
-	a, err := h.Store.FindAsset(r.Context(), r.PathValue("workspace"), wharf.AssetEnvironment, r.PathValue("name"), r.PathValue("version"))
-	if err != nil {
-		h.WriteError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h.environmentJSON(r, a))
-}
-
-func (h *Handler) listEnvironmentVersions(w http.ResponseWriter, r *http.Request) {
-	list, err := h.Store.ListAssets(r.Context(), r.PathValue("workspace"), wharf.AssetEnvironment, r.PathValue("name"))
-	writeList(h, w, r, list, err, h.environmentJSON)
 }
 
 // environmentJSON is an environment version in ARM's shape; its conda

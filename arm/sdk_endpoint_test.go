@@ -14,6 +14,7 @@ import (
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/linear"
+	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/serving"
 )
 
@@ -192,5 +193,36 @@ func TestSDKDataAssets(t *testing.T) {
 	a, err := s.DB.FindAsset(ctx, "ws1", wharf.AssetData, "taxi-data", "2")
 	if err != nil || a.Digest != digest || a.Description != "again" || a.CreatedBy == "" {
 		t.Errorf("stored: %+v %v", a, err)
+	}
+}
+
+// TestSDKComponents registers a command component through the SDK: it is
+// Wharf's component, read as a component file is, and the SDK reads it
+// back; one whose environment does not exist is refused naming it.
+func TestSDKComponents(t *testing.T) {
+	s := newSDKServer(t)
+	got := decode[struct {
+		Version, Command, Environment string
+		Inputs, Outputs, Listed       []string
+		Refused                       struct {
+			Status  int
+			Message string
+		}
+	}](t, s.run(t, "environment", "component")["component"])
+	if got.Version != "1" || !strings.Contains(got.Command, "train linear-regression") || !strings.Contains(got.Environment, "sdk-env") ||
+		strings.Join(got.Inputs, ",") != "train_data" || strings.Join(got.Outputs, ",") != "model_output" || strings.Join(got.Listed, ",") != "1" {
+		t.Errorf("component: %+v", got)
+	}
+	if got.Refused.Status != http.StatusBadRequest || !strings.Contains(got.Refused.Message, "no-such-env") || !strings.Contains(got.Refused.Message, "properties.componentSpec.environment") {
+		t.Errorf("bad component: %+v", got.Refused)
+	}
+	a, err := s.DB.FindAsset(context.Background(), "ws1", wharf.AssetComponent, "taxi_train", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored resolve.Component
+	if err := json.Unmarshal(a.Spec, &stored); err != nil || stored.Component == nil ||
+		!strings.Contains(stored.Component.Command, "--target cost") || len(stored.Component.Inputs) != 1 {
+		t.Errorf("stored: %s %v", a.Spec, err)
 	}
 }

@@ -277,3 +277,30 @@ if "blobs" in steps:
         "same": blob.download_blob().readall() == data,
         "range": list(blob.download_blob(offset=300, length=4).readall()),
     })
+
+if "component" in steps:
+    # A command component using the environment "environment" created.
+    from azure.ai.ml import Input, Output
+    from azure.ai.ml.entities import CommandComponent
+
+    ml = client("WHARF_SDK_WRITER")
+    component = CommandComponent(
+        name="taxi_train", version="1", display_name="Train the taxi model",
+        command='"$WHARF" train linear-regression --train-data ${{inputs.train_data}} --target cost'
+                " --model-output ${{outputs.model_output}}",
+        inputs={"train_data": Input(type="uri_folder")},
+        outputs={"model_output": Output(type="mlflow_model")},
+        environment="azureml:sdk-env:1",
+    )
+    created = ml.components.create_or_update(component)
+    got = ml.components.get("taxi_train", version="1")
+    listed = [c.version for c in ml.components.list(name="taxi_train")]
+    try:
+        ml.components.create_or_update(CommandComponent(name="taxi_bad", version="1", command="echo hi",
+                                                        environment="azureml:no-such-env:1"))
+        refused = {"status": "allowed"}
+    except HttpResponseError as e:
+        refused = {"status": e.status_code, "message": e.message}
+    report("component", {"version": created.version, "command": got.command, "environment": str(got.environment),
+                         "inputs": sorted(got.inputs), "outputs": sorted(got.outputs), "listed": listed,
+                         "refused": refused})
