@@ -97,7 +97,7 @@ func (s *Scheduler) runOnCluster(ctx context.Context, st, parent *wharf.Job, spe
 		return err
 	}
 	say("running on Ray cluster %s as task %s: %s", compute.Name, id, command)
-	defer s.Cluster.Done(id)
+	defer s.clusterDone(id)
 	res := s.Cluster.Run(ctx, compute, run, func(driver string) {
 		_, _ = at.write(context.WithoutCancel(ctx), st, wharf.JobRunning, nil, func(r *wharf.JobAttempt) {
 			r.Cluster = &wharf.ClusterAttempt{Task: id, Driver: driver}
@@ -146,10 +146,19 @@ func (s *Scheduler) followOnCluster(ctx context.Context, st *wharf.Job, spec *St
 		runCtx, cancel = context.WithCancel(ctx)
 		cancel()
 	}
-	defer s.Cluster.Done(last.Cluster.Task)
+	defer s.clusterDone(last.Cluster.Task)
 	res := s.Cluster.Run(runCtx, compute, run, func(string) {})
 	return s.finishAttempt(ctx, st, at, spec, &res, "the command", func() error { return nil }, key, dir,
 		filepath.Join(dir, "code"), outputPathsOf(dir, spec), release, logf)
+}
+
+// clusterDone tells the cluster executor an attempt's end is recorded,
+// unless the server is stopping: then the attempt was left running, and
+// the driver's report of its end must wait for the next server.
+func (s *Scheduler) clusterDone(task string) {
+	if s.ctx.Err() == nil {
+		s.Cluster.Done(task)
+	}
 }
 
 // inFlightOnCluster returns the step's last attempt when a cluster's
