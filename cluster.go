@@ -31,10 +31,9 @@ type ClusterTaskOptions struct {
 	// runtime_env pip list.
 	Pip []string `json:"pip,omitempty"`
 	// PlacementGroup is for distributed training: the bundles of a
-	// placement group to reserve for the attempt, one rank's task per
-	// bundle. options_of in ray/driver.py is where it is to become a
-	// PlacementGroupSchedulingStrategy; until it does, the driver ends an
-	// attempt that sets it with an error saying so.
+	// placement group the driver reserves for the attempt, one per
+	// instance, whose ranks' tasks it schedules in them (see
+	// ClusterAssignment.Ranks). NumCPUs and NumGPUs are then each rank's.
 	PlacementGroup *ClusterPlacementGroup `json:"placement_group,omitempty"`
 }
 
@@ -73,6 +72,20 @@ type ClusterAssignment struct {
 	// enforces it; the driver learns of it as a cancellation.
 	TimeoutSeconds int                `json:"timeout_seconds,omitempty"`
 	Options        ClusterTaskOptions `json:"options"`
+	// Ranks are the processes of a distributed step, each a Ray task in
+	// bundle Bundle of Options.PlacementGroup; none for a single process.
+	Ranks []ClusterRank `json:"ranks,omitempty"`
+}
+
+// ClusterRank is one process of a distributed step on a Ray-backed
+// cluster: its Env is added to the assignment's. The driver points the
+// variables that say where the processes meet (MASTER_ADDR, MASTER_PORT,
+// AZ_BATCH_MASTER_NODE, AZ_BATCHAI_MPI_MASTER_NODE) at bundle 0's node
+// and a port free there, which the server cannot know.
+type ClusterRank struct {
+	Label  string            `json:"label"`
+	Bundle int               `json:"bundle"`
+	Env    map[string]string `json:"env"`
 }
 
 // ClusterPoll is the answer to a driver's poll: attempts to start and

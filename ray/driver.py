@@ -11,9 +11,10 @@
 # Task options: options_of() turns an assignment's "options" into
 # ray.remote options (num_cpus, num_gpus, memory, resources, runtime_env);
 # a placement group, when an assignment names one, is made here and its
-# tasks scheduled in it (see run_assignment).
+# ranks' tasks scheduled in it (see Distributed).
 
 import concurrent.futures
+import io
 import json
 import os
 import shutil
@@ -171,16 +172,30 @@ def fetch_files(a, root):
     until_acknowledged(get, "fetching the step's files", give_up=600)
 
 
+def pack_outputs(tf, root):
+    """Adds the folders of an attempt that go back to the server to tf."""
+    for name in ("outputs", os.path.join("code", "outputs"), os.path.join("code", "logs")):
+        p = os.path.join(root, name)
+        if os.path.isdir(p):
+            tf.add(p, arcname=name)
+
+
+def outputs_tar(root):
+    """The folders of an attempt that go back to the server, as a tar in
+    memory: a rank's, which its task returns to the driver."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        pack_outputs(tf, root)
+    return buf.getvalue()
+
+
 def send_outputs(a, root):
     """Packs the outputs into a file beside root and sends it, again until
     the server has it."""
     packed = root + ".outputs.tar"
     try:
         with tarfile.open(packed, mode="w") as tf:
-            for name in ("outputs", os.path.join("code", "outputs"), os.path.join("code", "logs")):
-                p = os.path.join(root, name)
-                if os.path.isdir(p):
-                    tf.add(p, arcname=name)
+            pack_outputs(tf, root)
         size = os.path.getsize(packed)
 
         def put():
@@ -206,6 +221,34 @@ def no_children_outlive_me():
         pass
 
 
+def run_command(a, root, extra_env, write):
+    """Fetches the step's files into root and runs its command there, with
+    the assignment's environment and extra_env, handing what it writes to
+    write. Returns its exit status (128+N for signal N)."""
+    fetch_files(a, root)
+    old = a["dir"]
+    env = {k: rebase(v, old, root) for k, v in a["env"].items()}
+    env.update({k: rebase(v, old, root) for k, v in extra_env.items()})
+    env["PATH"] = os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin")
+    for k in ("TMPDIR", "HOME"):
+        env.setdefault(k, os.path.join(root, "tmp"))
+    os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
+    for name in ("outputs", "logs"):
+        os.makedirs(os.path.join(root, "code", name), exist_ok=True)
+    proc = subprocess.Popen(["/bin/sh", "-c", rebase(a["command"], old, root)], cwd=os.path.join(root, "code"),
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=no_children_outlive_me)
+    while True:
+        b = os.read(proc.stdout.fileno(), 65536)
+        if not b:
+            break
+        write(b)
+    code = proc.wait()
+    if code < 0:
+        code = 128 - code
+    return code
+
+
 def run_step(a):
     """The body of a step's Ray task: fetch, run, stream, send outputs.
     Returns the command's exit status."""
@@ -213,26 +256,7 @@ def run_step(a):
     log = LogSender(a)
     try:
         log.write(("[ray] attempt %s on node %s, worker pid %d\n" % (a["id"], socket.gethostname(), os.getpid())).encode())
-        fetch_files(a, root)
-        old = a["dir"]
-        env = {k: rebase(v, old, root) for k, v in a["env"].items()}
-        env["PATH"] = os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin")
-        for k in ("TMPDIR", "HOME"):
-            env.setdefault(k, os.path.join(root, "tmp"))
-        os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
-        for name in ("outputs", "logs"):
-            os.makedirs(os.path.join(root, "code", name), exist_ok=True)
-        proc = subprocess.Popen(["/bin/sh", "-c", rebase(a["command"], old, root)], cwd=os.path.join(root, "code"),
-                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=no_children_outlive_me)
-        while True:
-            b = os.read(proc.stdout.fileno(), 65536)
-            if not b:
-                break
-            log.write(b)
-        code = proc.wait()
-        if code < 0:
-            code = 128 - code
+        code = run_command(a, root, {}, log.write)
         log.close()
         if code == 0:
             send_outputs(a, root)
@@ -254,19 +278,174 @@ def options_of(a):
         opts["resources"] = o["resources"]
     if o.get("pip"):
         opts["runtime_env"]["pip"] = list(o["pip"])
-    if o.get("placement_group"):
-        raise ValueError("placement groups are not run by this driver yet")
     return opts
 
 
 step_task = ray.remote(run_step)
 
 
+# ---- distributed steps ---------------------------------------------------
+#
+# An assignment with "ranks" is a distributed step: the driver reserves a
+# placement group of one bundle per instance and runs each rank as a Ray
+# task in its instance's bundle. The ranks' lines reach the attempt's log
+# through one LogSender here, prefixed with the rank, by way of a Ray queue;
+# each rank sends back its folders, merged (rank 0's files win) and sent to
+# the server once every rank succeeded. The first rank to fail ends the
+# others. Where the processes meet is found on bundle 0's node.
+
+MEETING_VARS = ("MASTER_ADDR", "MASTER_PORT", "AZ_BATCH_MASTER_NODE", "AZ_BATCHAI_MPI_MASTER_NODE")
+
+
+class Cancelled(Exception):
+    """The attempt was cancelled."""
+
+
+def meeting_point():
+    """This node's address and a TCP port free on it now."""
+    s = socket.socket()
+    s.bind(("", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return ray.util.get_node_ip_address(), port
+
+
+def run_rank(a, label, env, queue):
+    """The body of one rank's Ray task: its output goes to queue a line at
+    a time; returns its exit status and, when 0, its folders as a tar."""
+    root = tempfile.mkdtemp(prefix="wharf-")
+    pending = bytearray()
+
+    def write(b):
+        pending.extend(b)
+        end = pending.rfind(b"\n") + 1
+        if end:
+            queue.put((label, bytes(pending[:end])))
+            del pending[:end]
+    try:
+        queue.put((label, ("[ray] %s on node %s, worker pid %d\n" % (label, socket.gethostname(), os.getpid())).encode()))
+        code = run_command(a, root, env, write)
+        if pending:
+            queue.put((label, bytes(pending) + b"\n"))
+        return {"exit_code": code, "outputs": outputs_tar(root) if code == 0 else b""}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class Distributed:
+    """One distributed attempt, run from a thread of the driver."""
+
+    def __init__(self, a):
+        self.a = a
+        self.cancelled = threading.Event()
+        self.refs = []
+
+    def cancel(self):
+        self.cancelled.set()
+        for ref in list(self.refs):
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
+
+    def wait_ready(self, pg):
+        ready = pg.ready()
+        while not ray.wait([ready], timeout=0.5)[0]:
+            if self.cancelled.is_set():
+                raise Cancelled()
+
+    def run(self):
+        from ray.util.placement_group import placement_group, remove_placement_group
+        from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy as InGroup
+
+        a, o = self.a, self.a.get("options") or {}
+        spec = o["placement_group"]
+        log = LogSender(a)
+        pg = placement_group(spec["bundles"], strategy=spec.get("strategy") or "PACK")
+        queue = None
+        try:
+            log.write(("[ray] attempt %s: %d processes in a placement group of %d bundles (%s)\n" % (
+                a["id"], len(a["ranks"]), len(spec["bundles"]), spec.get("strategy") or "PACK")).encode())
+            self.wait_ready(pg)
+            host, port = ray.get(ray.remote(meeting_point).options(
+                num_cpus=0, scheduling_strategy=InGroup(pg, 0)).remote())
+            meet = {"MASTER_ADDR": host, "MASTER_PORT": str(port), "AZ_BATCH_MASTER_NODE": "%s:%d" % (host, port),
+                    "AZ_BATCHAI_MPI_MASTER_NODE": host}
+            queue = Queue(actor_options={"num_cpus": 0})
+            task = ray.remote(run_rank)
+            opts = options_of(a)
+            opts.pop("num_gpus", None)
+            if o.get("num_gpus"):
+                opts["num_gpus"] = o["num_gpus"]
+            ranks = {}
+            for r in a["ranks"]:
+                env = {k: (meet[k] if k in meet else v) for k, v in r["env"].items()}
+                ref = task.options(scheduling_strategy=InGroup(pg, r["bundle"]), **opts).remote(a, r["label"], env, queue)
+                self.refs.append(ref)
+                ranks[ref] = r["label"]
+            results, failed = {}, None
+            pending = list(self.refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=0.05)
+                self.drain(queue, log)
+                for ref in done:
+                    try:
+                        res = ray.get(ref)
+                    except ray.exceptions.TaskCancelledError:
+                        res = None
+                    if res is not None:
+                        results[ranks[ref]] = res
+                    if failed is None and (res is None or res["exit_code"] != 0) and not self.cancelled.is_set():
+                        failed = (ranks[ref], res["exit_code"] if res else -1)
+                        for other in pending:
+                            ray.cancel(other, force=True)
+            self.drain(queue, log)
+            if self.cancelled.is_set():
+                raise Cancelled()
+            if failed is not None:
+                log.write(("[ray] %s exited with code %d; the other processes were stopped\n" % failed).encode())
+                log.close()
+                return {"exit_code": failed[1] if failed[1] > 0 else 1}
+            log.close()
+            self.send(results)
+            return {"exit_code": 0}
+        finally:
+            log.close()
+            remove_placement_group(pg)
+            if queue is not None:
+                queue.shutdown(force=True)
+
+    def drain(self, queue, log):
+        try:
+            items = queue.get_nowait_batch(queue.qsize())
+        except Exception:
+            return
+        for label, chunk in items:
+            prefix = ("[%s] " % label).encode()
+            log.write(b"".join(prefix + line for line in chunk.splitlines(keepends=True)))
+
+    def send(self, results):
+        root = tempfile.mkdtemp(prefix="wharf-")
+        try:
+            # The last one extracted wins: rank 0's files over the others'.
+            for label in sorted(results, key=lambda l: [int(p) if p.isdigit() else p for p in l.split()], reverse=True):
+                with tarfile.open(fileobj=io.BytesIO(results[label]["outputs"]), mode="r:*") as tf:
+                    if hasattr(tarfile, "data_filter"):
+                        tf.extractall(root, filter="data")
+                    else:
+                        tf.extractall(root, members=safe_members(tf))
+            send_outputs(self.a, root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 class Driver:
     def __init__(self):
-        self.running = {}  # attempt id -> ObjectRef
+        self.running = {}  # attempt id -> ObjectRef, or Distributed
         self.lock = threading.Lock()
         self.reports = concurrent.futures.ThreadPoolExecutor(max_workers=8)
+        self.distributed = concurrent.futures.ThreadPoolExecutor(max_workers=64)
 
     def report(self, attempt, body):
         path = BASE + "/driver/attempts/" + attempt
@@ -282,20 +461,24 @@ class Driver:
         with self.lock:
             if a["id"] in self.running:
                 return  # handed out again after a server restart
-            try:
-                ref = step_task.options(**options_of(a)).remote(a)
-            except Exception as e:
-                self.report(a["id"], {"event": "ended", "error": "the step could not be handed to Ray: %s" % e})
-                return
+            if a.get("ranks"):
+                ref = Distributed(a)
+            else:
+                try:
+                    ref = step_task.options(**options_of(a)).remote(a)
+                except Exception as e:
+                    self.report(a["id"], {"event": "ended", "error": "the step could not be handed to Ray: %s" % e})
+                    return
             self.running[a["id"]] = ref
         self.report(a["id"], {"event": "submitted"})
-        ref.future().add_done_callback(lambda f, aid=a["id"]: self.ended(aid, f))
+        fut = self.distributed.submit(ref.run) if isinstance(ref, Distributed) else ref.future()
+        fut.add_done_callback(lambda f, aid=a["id"]: self.ended(aid, f))
 
     def ended(self, attempt, fut):
         body = {"event": "ended"}
         try:
             body.update(fut.result())
-        except ray.exceptions.TaskCancelledError:
+        except (ray.exceptions.TaskCancelledError, Cancelled):
             body["canceled"] = True
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as e:
             body["error"] = "the Ray worker running the step died (%s)" % type(e).__name__
@@ -310,7 +493,9 @@ class Driver:
     def cancel(self, attempt):
         with self.lock:
             ref = self.running.get(attempt)
-        if ref is not None:
+        if isinstance(ref, Distributed):
+            ref.cancel()
+        elif ref is not None:
             try:
                 ray.cancel(ref, force=True)
             except Exception as e:

@@ -43,10 +43,6 @@ func (s *Scheduler) runOnCluster(ctx context.Context, st, parent *wharf.Job, spe
 	if s.Cluster == nil {
 		return s.failQueued(ctx, st, at, "compute "+compute.Name+" is a Ray cluster, and this server runs no Ray-backed clusters", logf)
 	}
-	if spec.Distribution != nil {
-		return s.failQueued(ctx, st, at, "compute "+compute.Name+" is a Ray cluster, which does not run distributed steps (distribution "+
-			spec.Distribution.Type+") yet; use a local cluster", logf)
-	}
 	at.started = s.Now().UTC()
 	at.passing(ctx, st, wharf.JobStarting)
 	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(at.n))
@@ -95,6 +91,13 @@ func (s *Scheduler) runOnCluster(ctx context.Context, st, parent *wharf.Job, spe
 		r.Cluster, r.Server = &wharf.ClusterAttempt{Task: id}, s.Server
 	}); err != nil {
 		return err
+	}
+	if spec.Distribution != nil {
+		if err := distributeOnCluster(&run.Assignment, spec, compute); err != nil {
+			return s.attemptFailed(ctx, st, at, spec, nil, err.Error(), logf)
+		}
+		say("%d processes (distribution %s) in a Ray placement group of %d bundles", len(run.Assignment.Ranks),
+			spec.Distribution.Type, instances(spec))
 	}
 	say("running on Ray cluster %s as task %s: %s", compute.Name, id, command)
 	defer s.clusterDone(id)
@@ -196,4 +199,46 @@ func newTaskID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// distributeOnCluster lays out a distributed step on a Ray-backed cluster:
+// a placement group of one bundle per instance, holding its processes'
+// CPUs and its GPUs, and the processes with the variables they have on
+// local compute (planRanks), a task each in its instance's bundle. The
+// step's own environment_variables keep the last word, as locally.
+func distributeOnCluster(a *wharf.ClusterAssignment, spec *StepSpec, compute *wharf.Compute) error {
+	ranks, err := planRanks(spec.Distribution, freeLocalPort)
+	if err != nil {
+		return err
+	}
+	nodes := instances(spec)
+	perNode := make([]int, nodes)
+	for _, r := range ranks {
+		perNode[r.Node]++
+	}
+	gpus, _ := gpusPerInstance(spec, compute)
+	pg := &wharf.ClusterPlacementGroup{Strategy: "PACK"}
+	for n := range nodes {
+		b := map[string]float64{"CPU": float64(max(perNode[n], 1))}
+		if gpus > 0 {
+			b["GPU"] = float64(gpus)
+		}
+		pg.Bundles = append(pg.Bundles, b)
+	}
+	a.Options.PlacementGroup = pg
+	a.Options.NumGPUs = 0
+	if gpus > 0 {
+		// A bundle's GPUs are shared by the processes of its instance.
+		a.Options.NumGPUs = float64(gpus) / float64(max(perNode[0], 1))
+	}
+	for _, r := range ranks {
+		env := map[string]string{}
+		for k, v := range r.Env {
+			if _, own := spec.EnvVars[k]; !own {
+				env[k] = v
+			}
+		}
+		a.Ranks = append(a.Ranks, wharf.ClusterRank{Label: r.Label, Bundle: r.Node, Env: env})
+	}
+	return nil
 }
