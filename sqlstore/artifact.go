@@ -104,15 +104,8 @@ func (db *DB) ListArtifacts(ctx context.Context, workspace, dir string) ([]*whar
 			out = append(out, a)
 			return nil
 		})
-	if err != nil {
-		return nil, wrapErr("list artifacts", err)
-	}
-	if len(out) == 0 {
-		if err := mustWorkspace(ctx, c, workspace); err != nil {
-			return nil, wrapErr("list artifacts", err)
-		}
-	}
-	return out, nil
+	out, err = unlessOwnerMissing(ctx, c, out, err, mustWorkspace, workspace)
+	return out, wrapErr("list artifacts", err)
 }
 
 // artifactListSQL returns the listing query of dir: the file dir itself,

@@ -118,6 +118,20 @@ func queryList[T any](ctx context.Context, c conn, scan func(rowScanner) (T, err
 	return out, nil
 }
 
+// unlessOwnerMissing returns list or, when it is empty, the error must
+// gives if the list's owner (a workspace, a principal) does not exist:
+// only an empty list needs telling apart from a missing owner, so that a
+// typo in a name is not mistaken for an owner with nothing in it.
+func unlessOwnerMissing[T any](ctx context.Context, c conn, list []T, err error, must func(context.Context, conn, string) error, owner string) ([]T, error) {
+	if err == nil && len(list) == 0 {
+		err = must(ctx, c, owner)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
 // eachRow runs a query and calls fn for each row, for reads that fold
 // rows into something other than a list.
 func eachRow(ctx context.Context, c conn, query string, args []any, fn func(rowScanner) error) error {

@@ -30,17 +30,8 @@ func (db *DB) ListComputes(ctx context.Context, workspace string) ([]*wharf.Comp
 	c := db.reader()
 	out, err := queryList(ctx, c, scanCompute, `SELECT `+computeColumns+` FROM computes
 		WHERE workspace = ? ORDER BY name`, workspace)
-	if err != nil {
-		return nil, wrapErr("list computes", err)
-	}
-	if len(out) == 0 {
-		// Only an empty result needs telling apart from a missing
-		// workspace.
-		if err := mustWorkspace(ctx, c, workspace); err != nil {
-			return nil, wrapErr("list computes", err)
-		}
-	}
-	return out, nil
+	out, err = unlessOwnerMissing(ctx, c, out, err, mustWorkspace, workspace)
+	return out, wrapErr("list computes", err)
 }
 
 // PutCompute creates or updates a compute; see PutWorkspace for why

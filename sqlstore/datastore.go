@@ -28,15 +28,8 @@ func (db *DB) ListDatastores(ctx context.Context, workspace string) ([]*wharf.Da
 	c := db.reader()
 	out, err := queryList(ctx, c, scanDatastore, `SELECT `+datastoreColumns+` FROM datastores
 		WHERE workspace = ? ORDER BY name`, workspace)
-	if err != nil {
-		return nil, wrapErr("list datastores", err)
-	}
-	if len(out) == 0 {
-		if err := mustWorkspace(ctx, c, workspace); err != nil {
-			return nil, wrapErr("list datastores", err)
-		}
-	}
-	return out, nil
+	out, err = unlessOwnerMissing(ctx, c, out, err, mustWorkspace, workspace)
+	return out, wrapErr("list datastores", err)
 }
 
 // PutDatastore creates or updates a datastore. When it is the default, the

@@ -88,15 +88,8 @@ func (db *DB) ListOnlineEndpoints(ctx context.Context, workspace string) ([]*wha
 		}
 		return decodeEndpoint(workspace, doc)
 	}, `SELECT doc FROM online_endpoints WHERE workspace = ? ORDER BY name`, workspace)
-	if err != nil {
-		return nil, wrapErr("list online endpoints", err)
-	}
-	if len(out) == 0 {
-		if err := mustWorkspace(ctx, c, workspace); err != nil {
-			return nil, wrapErr("list online endpoints", err)
-		}
-	}
-	return out, nil
+	out, err = unlessOwnerMissing(ctx, c, out, err, mustWorkspace, workspace)
+	return out, wrapErr("list online endpoints", err)
 }
 
 // DeleteOnlineEndpoint removes an endpoint and its deployments.

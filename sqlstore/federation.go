@@ -116,15 +116,8 @@ func (db *DB) FindFederatedCredential(ctx context.Context, appID, idOrName strin
 func (db *DB) ListFederatedCredentials(ctx context.Context, appID string) ([]*wharf.FederatedCredential, error) {
 	c := db.reader()
 	out, err := queryList(ctx, c, scanFed, `SELECT `+fedColumns+` FROM federated_credentials WHERE principal_id = ? ORDER BY name`, appID)
-	if err != nil {
-		return nil, wrapErr("list federated credentials", err)
-	}
-	if len(out) == 0 {
-		if err := mustPrincipal(ctx, c, appID); err != nil {
-			return nil, wrapErr("list federated credentials", err)
-		}
-	}
-	return out, nil
+	out, err = unlessOwnerMissing(ctx, c, out, err, mustPrincipal, appID)
+	return out, wrapErr("list federated credentials", err)
 }
 
 // UpdateFederatedCredential replaces everything but the id, name and

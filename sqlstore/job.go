@@ -88,15 +88,8 @@ func (db *DB) ListJobs(ctx context.Context, workspace, parent string, limit int)
 	c := db.reader()
 	jobs, err := queryJobs(ctx, c, `SELECT workspace, doc FROM jobs WHERE workspace = ? AND parent = ?
 		ORDER BY seq `+order+` LIMIT ?`, workspace, parent, limit)
-	if err != nil {
-		return nil, wrapErr("list jobs", err)
-	}
-	if len(jobs) == 0 {
-		if err := mustWorkspace(ctx, c, workspace); err != nil {
-			return nil, wrapErr("list jobs", err)
-		}
-	}
-	return jobs, nil
+	jobs, err = unlessOwnerMissing(ctx, c, jobs, err, mustWorkspace, workspace)
+	return jobs, wrapErr("list jobs", err)
 }
 
 // SearchJobs pages through a workspace's top-level jobs newest first; the

@@ -193,15 +193,8 @@ func (db *DB) ListCredentials(ctx context.Context, appID string) ([]*wharf.Passw
 			timeDest{&cr.StartDate}, timeDest{&cr.EndDate})
 	}, `SELECT key_id, principal_id, hint, secret_hash, start_date, end_date
 		FROM password_credentials WHERE principal_id = ? ORDER BY start_date, key_id`, appID)
-	if err != nil {
-		return nil, wrapErr("list credentials", err)
-	}
-	if len(out) == 0 {
-		if err := mustPrincipal(ctx, c, appID); err != nil {
-			return nil, wrapErr("list credentials", err)
-		}
-	}
-	return out, nil
+	out, err = unlessOwnerMissing(ctx, c, out, err, mustPrincipal, appID)
+	return out, wrapErr("list credentials", err)
 }
 
 // DeleteCredential removes one credential of a principal.
