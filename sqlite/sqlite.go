@@ -59,7 +59,9 @@ var readConns = max(4, runtime.NumCPU())
 // transaction across a crash of the process but may lose the last ones on
 // power loss or an OS crash (the guarantee Wharf makes, in exchange for not
 // syncing on every commit); foreign_keys=ON; and busy_timeout=5000 so that
-// another process holding the lock is waited for rather than failed.
+// another process holding the lock is waited for rather than failed. The
+// writer keeps its temporary files (statement journals) in memory,
+// temp_store=MEMORY.
 //
 // Writes go through a handle with a single connection whose transactions
 // begin IMMEDIATE: writers queue in Go instead of failing with SQLITE_BUSY
@@ -123,6 +125,12 @@ func dsn(path string, write bool) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	if write {
 		q.Set("_txlock", "immediate")
+		// A statement that may fail halfway inside a transaction (a
+		// multi-row insert) keeps a statement journal to undo itself;
+		// past 64 KiB SQLite spills it to a temporary file, written and
+		// never read when the statement succeeds. In memory it costs the
+		// pages of one statement, and durability is the WAL's either way.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	} else {
 		// A read connection that tried to write would take the write
 		// lock behind the write handle's back.

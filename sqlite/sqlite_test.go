@@ -116,8 +116,15 @@ func TestPragmas(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer h.Close()
+		// temp_store: 2 (memory) for the writer's statement journals,
+		// the default 0 for readers.
+		tempStore := "0"
+		if write {
+			tempStore = "2"
+		}
 		for pragma, want := range map[string]string{
 			"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "5000",
+			"temp_store": tempStore,
 		} {
 			var got string
 			if err := h.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
