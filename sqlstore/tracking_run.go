@@ -590,10 +590,16 @@ func logModelMetrics(ctx context.Context, c conn, workspace string, expID int64,
 // plans and binds faster than nine parameters per row.
 func insertMetrics(ctx context.Context, c conn, w *metricWrites, runID string, metrics []*wharf.Metric) error {
 	if w != nil {
+		// The run id and each key are boxed once, not once a row: a
+		// string put in an interface is an allocation.
+		run, key, lastKey := any(runID), any(nil), ""
 		args := make([]any, 0, 9*len(metrics))
-		for _, m := range metrics {
+		for i, m := range metrics {
+			if i == 0 || m.Key != lastKey {
+				key, lastKey = m.Key, m.Key
+			}
 			v, isNaN := storedMetricValue(m.Value)
-			args = append(args, runID, m.Key, m.Step, m.Timestamp, v, isNaN, m.ModelID, m.DatasetName, m.DatasetDigest)
+			args = append(args, run, key, m.Step, m.Timestamp, v, isNaN, m.ModelID, m.DatasetName, m.DatasetDigest)
 		}
 		return w.history.exec(ctx, c, 9, args)
 	}
