@@ -65,6 +65,8 @@ type serverOptions struct {
 	// python runs model deployments that have no environment of their own,
 	// in place of the one their MLflow model was logged with.
 	python string
+	// rayPython runs the driver job on Ray-backed clusters.
+	rayPython string
 	// warm keeps warm Python processes for batch deployments.
 	warm bool
 	// maxConnsPerAddress caps the open connections from one client IP.
@@ -133,6 +135,7 @@ func (a *app) serverCommand() *cobra.Command {
 		"most open connections from one client IP address, more are closed at once (0: no cap; raise it behind a reverse proxy, which is one address)")
 	f.IntVar(&o.signInAddressFailures, "sign-in-failures-per-address", wharfhttp.SignInMaxFailures,
 		"failed sign-ins from one client IP address within 15 minutes before further attempts get 429 (0: no per-address limit; raise it behind a reverse proxy, which is one address)")
+	f.StringVar(&o.rayPython, "ray-python", "python", "the Python, with ray importable, that runs the driver job on Ray-backed clusters (as the Ray head's PATH finds it)")
 	f.StringVar(&o.python, "python", "", "Python interpreter for model deployments without an environment of their own, in place of the one their MLflow model was logged with (default: the model's, else python3)")
 	f.BoolVar(&o.unsafeSteps, "unsafe-run-steps-as-server-user", false, "run job steps, scoring scripts and model workers as the server's own user without a sandbox; "+
 		"they can then read the data folder, its keys and every token (for machines where bubblewrap cannot run)")
@@ -506,7 +509,7 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 	bg, cancel := context.WithCancel(context.Background())
 	// Ray-backed clusters reach the server at its URL; their drivers hold
 	// a compute token, renewed with each driver.
-	clusters := &ray.Executor{URL: srv.URL, Logger: logger, Token: func(workspace, compute string) (string, error) {
+	clusters := &ray.Executor{URL: srv.URL, Python: o.rayPython, Logger: logger, Token: func(workspace, compute string) (string, error) {
 		return srv.IssueComputeToken(workspace, compute, computeTokenTTL)
 	}}
 	srv.Clusters = clusters
