@@ -59,7 +59,14 @@ type sasKeys struct {
 	store wharf.SecretService
 	mu    sync.Mutex
 	keys  [][]byte // newest first
+	// loaded is when the keys were last read: a signature no key
+	// matches reads them again only after reloadAfter, so that forged
+	// signatures cannot make every request a read of the store.
+	loaded time.Time
 }
+
+// reloadAfter is how long keys are trusted to be all there are.
+const reloadAfter = 10 * time.Second
 
 // load reads the keys, making the first when there is none. Two servers
 // making one at once each sign with their own, and each checks against
@@ -77,7 +84,7 @@ func (k *sasKeys) load(ctx context.Context) error {
 		if _, err := k.store.SetSecret(ctx, wharf.ServerScope, sasKeySecret, key, "application/octet-stream"); err != nil {
 			return err
 		}
-		k.keys = [][]byte{key}
+		k.keys, k.loaded = [][]byte{key}, time.Now()
 		return nil
 	}
 	keys := make([][]byte, 0, len(versions))
@@ -88,7 +95,7 @@ func (k *sasKeys) load(ctx context.Context) error {
 		}
 		keys = append(keys, sec.Value)
 	}
-	k.keys = keys
+	k.keys, k.loaded = keys, time.Now()
 	return nil
 }
 
@@ -164,11 +171,15 @@ func (k *sasKeys) verify(ctx context.Context, q url.Values, path, perm string, n
 }
 
 // matches reports whether sig signs msg with any of the keys, reading
-// them again once when none does: another server may have made one.
+// them again once when none does and they were read a while ago: another
+// server may have made one.
 func (k *sasKeys) matches(ctx context.Context, msg string, sig []byte) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for attempt := 0; attempt < 2; attempt++ {
+		if attempt == 1 && time.Since(k.loaded) < reloadAfter {
+			return false
+		}
 		if attempt == 1 || len(k.keys) == 0 {
 			if err := k.load(ctx); err != nil {
 				return false
