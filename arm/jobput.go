@@ -20,6 +20,8 @@ func (h *Handler) registerJobs(ws Group, group func(prefix string) Group) {
 	ws.Route("PUT /{workspace}/jobs/{name}", wharf.ActionJobWrite, h.putJob)
 	ws.Route("POST /{workspace}/jobs/{name}/cancel", wharf.ActionJobCancel, h.cancelJob)
 	ws.Route("GET /{workspace}/jobs/{name}/cancelStatus", wharf.ActionJobRead, h.cancelStatus)
+	ws.Route("GET /{workspace}/computes", wharf.ActionComputeRead, h.listComputes)
+	ws.Route("GET /{workspace}/computes/{name}", wharf.ActionComputeRead, h.getCompute)
 	ws.Route("GET /{workspace}/datastores", wharf.ActionDatastoreRead, h.listDatastores)
 	ws.Route("GET /{workspace}/datastores/{name}", wharf.ActionDatastoreRead, h.getDatastore)
 	// A datastore's secret lets its holder upload: a data write, as

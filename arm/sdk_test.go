@@ -390,3 +390,16 @@ func TestSDKBlobClient(t *testing.T) {
 		t.Errorf("stored content: %d %v", size, err)
 	}
 }
+
+// TestSDKReadsCompute reads a Wharf compute cluster through compute.get,
+// which the SDK also calls to check a pipeline's compute.
+func TestSDKReadsCompute(t *testing.T) {
+	s := newSDKServer(t)
+	got := decode[struct {
+		Name, Type, State string
+		Max               int
+	}](t, s.run(t, "compute")["compute"])
+	if got.Name != "cpu-cluster" || got.Type != "amlcompute" || got.Max != 2 || got.State != "Succeeded" {
+		t.Errorf("compute: %+v", got)
+	}
+}

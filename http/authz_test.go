@@ -67,6 +67,8 @@ var matrixExpect = map[string]string{
 	"PUT " + arm + "/{workspace}/jobs/{name}":                                                            admins + " datasci",
 	"POST " + arm + "/{workspace}/jobs/{name}/cancel":                                                    admins + " datasci",
 	"GET " + arm + "/{workspace}/jobs/{name}/cancelStatus":                                               readers,
+	"GET " + arm + "/{workspace}/computes":                                                               readers + " computeop",
+	"GET " + arm + "/{workspace}/computes/{name}":                                                        readers + " computeop",
 	"GET " + arm + "/{workspace}/datastores":                                                             readers,
 	"GET " + arm + "/{workspace}/datastores/{name}":                                                      readers,
 	"POST " + arm + "/{workspace}/datastores/{name}/listSecrets":                                         admins + " datasci",

@@ -304,3 +304,7 @@ if "component" in steps:
     report("component", {"version": created.version, "command": got.command, "environment": str(got.environment),
                          "inputs": sorted(got.inputs), "outputs": sorted(got.outputs), "listed": listed,
                          "refused": refused})
+
+if "compute" in steps:
+    c = client("WHARF_SDK_WRITER").compute.get("cpu-cluster")
+    report("compute", {"name": c.name, "type": c.type, "max": c.max_instances, "state": c.provisioning_state})
