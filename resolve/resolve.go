@@ -797,8 +797,12 @@ func (run *resolution) lookupContent(u jobspec.DatastoreURI) (*wharf.DatastoreFi
 			return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: name, Digest: digest, Kind: kind}, nil
 		}
 		// The Azure ML SDK names its uploads by a hash of its own, in
-		// the same form, and they are recorded at the path it wrote.
+		// the same form, and they are recorded at the path it wrote: a
+		// file there, or a folder's files below it.
 		if f, ferr := run.r.Store.FindDatastoreFile(run.ctx, run.ws, u.Datastore, u.Path); ferr == nil {
+			return f, nil
+		}
+		if f, ferr := run.folderBelow(u, err); ferr == nil {
 			return f, nil
 		}
 		return nil, err
