@@ -236,22 +236,27 @@ func (h *Handler) codeJSON(r *http.Request, a *wharf.Asset) armVersion {
 // codeURI is the job document's code for a code version's ARM id: the
 // snapshot, named as the CLI names uploaded content.
 func (h *Handler) codeURI(r *http.Request, id string) (string, error) {
-	ws := r.PathValue("workspace")
-	rest, ok := strings.CutPrefix(id, workspaceID(r, ws)+"/codes/")
-	if !ok {
-		if i := strings.Index(strings.ToLower(id), "/codes/"); i >= 0 && strings.HasPrefix(strings.ToLower(id), "/subscriptions/") {
-			rest, ok = id[i+len("/codes/"):], true
-		}
-	}
-	name, version, found := strings.Cut(rest, "/versions/")
-	if !ok || !found {
-		return "", wharf.Errorf(wharf.EINVALID, "codeId %q is not a code version of workspace %q", id, ws).WithField("properties.codeId")
-	}
-	a, err := h.Store.FindAsset(r.Context(), ws, wharf.AssetCode, name, version)
+	a, err := h.codeAsset(r, id, "properties.codeId")
 	if err != nil {
-		return "", wharf.Errorf(wharf.ErrorCode(err), "%s", wharf.ErrorMessage(err)).WithField("properties.codeId")
+		return "", err
 	}
 	var spec codeSpec
 	_ = json.Unmarshal(a.Spec, &spec)
 	return resolve.UploadURI(a.Digest, scheduler.KindFolder, spec.Name), nil
+}
+
+// codeAsset is the code version an ARM id names (…/codes/<name>/versions/
+// <version>, "azureml:" before it as a component's code has it); field
+// names it in errors.
+func (h *Handler) codeAsset(r *http.Request, id, field string) (*wharf.Asset, error) {
+	ws := r.PathValue("workspace")
+	name, version, ok := assetOfID(strings.TrimPrefix(id, "azureml:"), "codes")
+	if !ok {
+		return nil, wharf.Errorf(wharf.EINVALID, "code %q is not a code version of workspace %q", id, ws).WithField(field)
+	}
+	a, err := h.Store.FindAsset(r.Context(), ws, wharf.AssetCode, name, version)
+	if err != nil {
+		return nil, wharf.Errorf(wharf.ErrorCode(err), "%s", wharf.ErrorMessage(err)).WithField(field)
+	}
+	return a, nil
 }

@@ -498,10 +498,14 @@ func (h *Handler) deploymentEnvironment(r *http.Request, id string) (any, error)
 	return resolve.DeploymentEnvironment(a.Name+":"+a.Version, env), nil
 }
 
-// codeDigest is the content of a code version the SDK uploaded, by its
-// ARM id; field names it in errors.
+// codeDigest is the content of a code version the SDK uploaded, a folder
+// snapshot, by its ARM id; field names it in errors.
 func (h *Handler) codeDigest(r *http.Request, id, field string) (string, error) {
-	return "", wharf.Errorf(wharf.EINVALID, "code %q: code is not accepted through the SDK; use `wharf ml online-deployment create` or `wharf ml component create`", id).WithField(field)
+	a, err := h.codeAsset(r, id, field)
+	if err != nil {
+		return "", err
+	}
+	return a.Digest, nil
 }
 
 func (h *Handler) getOnlineDeployment(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,6 @@
 package arm_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math"
@@ -32,11 +31,9 @@ func (s *sdkServer) serveEndpoints(t *testing.T) {
 }
 
 // taxiModel writes a linear model of the taxi request's twenty columns
-// to the workspace's default datastore at dir, as a job's output folder is
-// recorded there, and returns the model.
-func (s *sdkServer) taxiModel(t *testing.T, dir string) *linear.Model {
+// to a local folder named model, and returns the model and the folder.
+func taxiModel(t *testing.T) (*linear.Model, string) {
 	t.Helper()
-	ctx := context.Background()
 	m := &linear.Model{Intercept: 2.5}
 	for i, c := range []string{"distance", "dropoff_latitude", "dropoff_longitude", "passengers", "pickup_latitude",
 		"pickup_longitude", "store_forward", "vendor", "pickup_weekday", "pickup_month", "pickup_monthday", "pickup_hour",
@@ -45,35 +42,17 @@ func (s *sdkServer) taxiModel(t *testing.T, dir string) *linear.Model {
 		m.Columns = append(m.Columns, c)
 		m.Coef = append(m.Coef, 0.25*float64(i%5)-0.3)
 	}
-	local := t.TempDir()
-	if err := m.Save(local); err != nil {
+	dir := filepath.Join(t.TempDir(), "model")
+	if err := m.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB.FindDatastore(ctx, "ws1", wharf.DefaultDatastore); wharf.IsNotFound(err) {
-		if _, err := s.DB.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws1", Name: wharf.DefaultDatastore, Type: wharf.DatastoreLocal, IsDefault: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, name := range []string{"MLmodel", linear.DataFile} {
-		b, err := os.ReadFile(filepath.Join(local, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		digest, _, err := s.Blobs.Put(ctx, bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.DB.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: "ws1", Datastore: wharf.DefaultDatastore,
-			Path: dir + "/" + name, Digest: digest, Kind: "file"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return m
+	return m, dir
 }
 
 // TestSDKRegistersAndDeploysAModel runs the unchanged SDK through a model's
-// way to production: it registers the model from a datastore folder
-// (twice, the second time answered with the same version), lists it,
+// way to production: it registers the model from a local folder, which
+// the SDK uploads through Wharf's Blob API (twice, the second time
+// answered with the same version), lists it,
 // creates a key endpoint and a deployment, both long-running operations
 // polled to Succeeded, sends it all traffic and invokes it with the taxi
 // request, getting the model's two predictions; it regenerates the
@@ -82,12 +61,12 @@ func (s *sdkServer) taxiModel(t *testing.T, dir string) *linear.Model {
 func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 	s := newSDKServer(t)
 	s.serveEndpoints(t)
-	model := s.taxiModel(t, "jobs/train/model")
+	model, dir := taxiModel(t)
 	req, err := filepath.Abs(taxiRequest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := append(append([]string{}, s.env...), "WHARF_SDK_MODEL_PATH=jobs/train/model", "WHARF_SDK_REQUEST="+req)
+	env := append(append([]string{}, s.env...), "WHARF_SDK_MODEL_DIR="+dir, "WHARF_SDK_REQUEST="+req)
 	got := s.runWith(t, env, "model_endpoint", "model_denied", "endpoint_delete")
 	out := decode[struct {
 		Version, Again, Type       string

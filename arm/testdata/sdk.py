@@ -97,17 +97,14 @@ if "jobs" in steps:
                     "studio": job.studio_url, "listed": listed, "missing": missing})
 
 if "model_endpoint" in steps:
-    # Register a model from files a job left on the default datastore,
-    # deploy it behind a key endpoint and score through it.
+    # Register a model from a local folder (the SDK uploads it to the
+    # default datastore), deploy it behind a key endpoint and score.
     from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
 
     ml = client("WHARF_SDK_WRITER")
-    registered = ml.models.create_or_update(Model(
-        name="taxi-model", type="mlflow_model",
-        path="azureml://datastores/workspaceblobstore/paths/" + os.environ["WHARF_SDK_MODEL_PATH"]))
+    registered = ml.models.create_or_update(Model(name="taxi-model", type="mlflow_model", path=os.environ["WHARF_SDK_MODEL_DIR"]))
     again = ml.models.create_or_update(Model(
-        name="taxi-model", version=registered.version, type="mlflow_model",
-        path="azureml://datastores/workspaceblobstore/paths/" + os.environ["WHARF_SDK_MODEL_PATH"]))
+        name="taxi-model", version=registered.version, type="mlflow_model", path=os.environ["WHARF_SDK_MODEL_DIR"]))
     model = ml.models.get("taxi-model", version=registered.version)
     listed = [m.version for m in ml.models.list(name="taxi-model")]
     names = [m.name for m in ml.models.list()]
