@@ -3,8 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRayDistributedPytorchAllReduce runs a pytorch job of two instances
@@ -63,5 +66,51 @@ distribution:
 		if string(got) != "3" {
 			t.Errorf("output %s: %q, want 3", f, got)
 		}
+	}
+}
+
+// TestRayDistributedRankFailureStopsTheOthers: when one process of a
+// distributed step on Ray fails, the others are stopped and the attempt
+// fails with its exit code. Ray's workers run on this machine, so rank 0's
+// process can be looked for.
+func TestRayDistributedRankFailureStopsTheOthers(t *testing.T) {
+	e, _ := rayEnv(t)
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "rank-0.pid")
+	job := writeFile(t, dir, "job.yml", `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+command: 'if [ "$RANK" = 1 ]; then while [ ! -s `+pidFile+` ]; do sleep 0.1; done; echo broken; exit 3; fi; echo $$ > `+pidFile+`.tmp; mv `+pidFile+`.tmp `+pidFile+`; exec sleep 100000'
+environment:
+  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04
+compute: azureml:ray-cluster
+resources:
+  instance_count: 2
+distribution:
+  type: pytorch
+  process_count_per_instance: 1
+`)
+	out, _, code := e.wharf("ml", "job", "create", "--file", job, "--stream", "-w", "dev")
+	if code == 0 {
+		t.Fatalf("the job succeeded:\n%s", out)
+	}
+	for _, want := range []string{"[rank 1] broken", "[ray] rank 1 exited with code 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the stream lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its worker was killed; the process follows by its parent-death
+	// signal, which takes a moment to be delivered.
+	for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+		if i == 100 {
+			t.Fatalf("rank 0 (pid %d) still runs after rank 1 failed and the job ended", pid)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
