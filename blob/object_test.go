@@ -69,21 +69,6 @@ func azureObjects(t *testing.T, c *container.Client, prefix string) (blobs, temp
 	return blobs, temps
 }
 
-// readBody reads a downloaded object's body, failing the test if the
-// download (err) or the reading failed.
-func readBody(t *testing.T, body io.ReadCloser, err error) []byte {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer body.Close()
-	b, err := io.ReadAll(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // sortObject files an object's name (below the store's prefix) as a blob's
 // digest or a temporary.
 func sortObject(blobs, temps []string, name string) ([]string, []string) {
@@ -109,7 +94,7 @@ func TestAzureConformance(t *testing.T) {
 			Rewrite: func(t *testing.T, digest string, edit func([]byte) []byte) {
 				key := "wharf/sha256/" + strings.TrimPrefix(digest, "sha256:")
 				resp, err := c.NewBlobClient(key).DownloadStream(context.Background(), nil)
-				b := readBody(t, resp.Body, err)
+				b := storagetest.ReadBody(t, resp.Body, err)
 				if _, err := c.NewBlockBlobClient(key).Upload(context.Background(), streaming.NopCloser(bytes.NewReader(edit(b))), nil); err != nil {
 					t.Fatal(err)
 				}
@@ -161,7 +146,7 @@ func TestS3Conformance(t *testing.T) {
 				if err == nil {
 					body = resp.Body
 				}
-				b := readBody(t, body, err)
+				b := storagetest.ReadBody(t, body, err)
 				if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(edit(b))}); err != nil {
 					t.Fatal(err)
 				}

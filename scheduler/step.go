@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/mlflow"
@@ -49,7 +51,7 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 		prev, err := s.Store.FindReusableJob(ctx, st.Workspace, key)
 		switch {
 		case err == nil && prev.Name != st.Name:
-			return s.reuse(ctx, st, prev, key, values)
+			return s.reuse(ctx, st, spec, prev, key, values)
 		case err != nil && wharf.ErrorCode(err) != wharf.ENOTFOUND:
 			return err
 		}
@@ -376,11 +378,16 @@ func resolveInputs(spec *StepSpec, siblings map[string]*wharf.Job) (map[string]w
 	return values, resolved, nil
 }
 
-// reuse completes a step with the outputs of an earlier identical one.
-func (s *Scheduler) reuse(ctx context.Context, st, prev *wharf.Job, key string, values map[string]wharf.JobValue) error {
+// reuse completes a step with the outputs of an earlier identical one,
+// filed under this step's own output paths, which may differ from the
+// earlier one's: a later job reading a path finds them there.
+func (s *Scheduler) reuse(ctx context.Context, st *wharf.Job, spec *StepSpec, prev *wharf.Job, key string, values map[string]wharf.JobValue) error {
 	origin := prev.Name
 	if prev.ReusedFrom != "" {
 		origin = prev.ReusedFrom
+	}
+	if err := s.recordOutputPaths(ctx, st, spec, prev.Outputs); err != nil {
+		return err
 	}
 	now := s.Now().UTC()
 	done, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
@@ -926,6 +933,9 @@ func (s *Scheduler) recordOutputPaths(ctx context.Context, st *wharf.Job, spec *
 				return fmt.Errorf("output %s: %w", name, err)
 			}
 			ds, p = u.Datastore, u.Path
+			if err := s.writeToDatastore(ctx, st.Workspace, ds, p, o); err != nil {
+				return fmt.Errorf("output %s at azureml://datastores/%s/paths/%s: %w", name, ds, p, err)
+			}
 		}
 		if err := s.Store.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: st.Workspace, Datastore: ds, Path: p,
 			Digest: o.Digest, Kind: o.Kind}); err != nil {
@@ -933,6 +943,47 @@ func (s *Scheduler) recordOutputPaths(ctx context.Context, st *wharf.Job, spec *
 		}
 	}
 	return nil
+}
+
+// writeToDatastore puts an output given an explicit path in an
+// object-storage datastore under that path in its container or bucket, the
+// files of a folder below it, where Azure ML puts them, so that other tools
+// reading the container find them there. Wharf's own record of the path
+// follows once every file is written.
+func (s *Scheduler) writeToDatastore(ctx context.Context, ws, ds, p string, o wharf.JobOutput) error {
+	d, err := s.Store.FindDatastore(ctx, ws, ds)
+	if err != nil {
+		return err
+	}
+	store, ok, err := blob.OpenDatastore(ctx, s.Store, d)
+	if err != nil || !ok {
+		return err
+	}
+	files := []snapshot.File{{Digest: o.Digest, Size: o.Size}}
+	if o.Kind == KindFolder {
+		m, err := snapshot.Load(ctx, o.Digest, s.Blobs)
+		if err != nil {
+			return err
+		}
+		files = m.Files
+	}
+	for _, f := range files {
+		if err := s.copyToDatastore(ctx, store, path.Join(p, f.Path), f.Digest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyToDatastore writes one stored blob to a named object, the blob
+// checked against its digest on the way.
+func (s *Scheduler) copyToDatastore(ctx context.Context, store *blob.ObjectStore, name, digest string) error {
+	r, size, err := s.Blobs.Open(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return store.PutNamed(ctx, name, r, size)
 }
 
 // outputPathExpr matches the expressions an output path may hold:

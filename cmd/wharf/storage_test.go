@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -294,5 +296,100 @@ func TestDatastoreOnObjectStorage(t *testing.T) {
 	}
 	if _, err := e.srv.DB.GetSecret(ctx, "/workspaces/dev", "datastore-blobkey-credentials", ""); !wharf.IsNotFound(err) {
 		t.Errorf("the credential outlived its datastore: %v", err)
+	}
+}
+
+// TestOutputToDatastorePathLandsInTheContainer: a job output given an
+// explicit path in an azure_blob or s3 datastore lands under that path in
+// the datastore's own container or bucket, where Azure ML puts it, as other
+// tools listing it see; a second job reads the path as its input.
+func TestOutputToDatastorePathLandsInTheContainer(t *testing.T) {
+	ctx := context.Background()
+	es := startObjectStorage(t, "lake")
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
+	writeFile(t, dir, "blob.yml", "name: blobds\ntype: azure_blob\naccount_name: "+storagetest.AzuriteAccount+"\ncontainer_name: lake\nendpoint: "+es.azurite+
+		"\ncredentials:\n  account_key: "+storagetest.AzuriteKey+"\n")
+	writeFile(t, dir, "s3.yml", "name: s3ds\ntype: s3\nbucket: lake\nendpoint_url: "+es.moto+"\nregion: "+storagetest.MotoRegion+
+		"\npath_style: true\ncredentials:\n  access_key_id: "+storagetest.MotoAccessKey+"\n  secret_access_key: "+storagetest.MotoSecretKey+"\n")
+	for _, f := range []string{"blob.yml", "s3.yml"} {
+		e.ok("ml", "datastore", "create", "--file", filepath.Join(dir, f), "-w", "dev")
+	}
+	listed := map[string]func() map[string]string{
+		"blobds": func() map[string]string {
+			out := map[string]string{}
+			pager := es.az.NewListBlobsFlatPager("lake", &azblob.ListBlobsFlatOptions{Prefix: aws.String("out/")})
+			for pager.More() {
+				page, err := pager.NextPage(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range page.Segment.BlobItems {
+					resp, err := es.az.DownloadStream(ctx, "lake", *b.Name, nil)
+					out[*b.Name] = string(storagetest.ReadBody(t, resp.Body, err))
+				}
+			}
+			return out
+		},
+		"s3ds": func() map[string]string {
+			out := map[string]string{}
+			list, err := es.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("lake"), Prefix: aws.String("out/")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range list.Contents {
+				resp, err := es.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("lake"), Key: o.Key})
+				var body io.ReadCloser
+				if err == nil {
+					body = resp.Body
+				}
+				out[*o.Key] = string(storagetest.ReadBody(t, body, err))
+			}
+			return out
+		},
+	}
+	// The same job writes to the Blob datastore, then to the S3 one,
+	// where it is reused: its outputs land at the second path too.
+	for _, ds := range []string{"blobds", "s3ds"} {
+		list := listed[ds]
+		uri := "azureml://datastores/" + ds + "/paths/out/x/"
+		write := writeFile(t, dir, ds+"-write.yml", `command: echo one > ${{outputs.out}}/a.txt && mkdir ${{outputs.out}}/sub && echo two > ${{outputs.out}}/sub/b.txt
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+outputs:
+  out:
+    type: uri_folder
+    path: `+uri+`
+`)
+		name := lastLine(e.ok("ml", "job", "create", "--file", write, "-w", "dev", "--query", "name", "-o", "tsv"))
+		if got := e.waitJob("dev", name); got != "Completed" {
+			t.Fatalf("%s: writing job: %s", ds, got)
+		}
+		want := map[string]string{"out/x/a.txt": "one\n", "out/x/sub/b.txt": "two\n"}
+		if got := list(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("the %s container lists %v under out/, want %v", ds, got, want)
+		}
+
+		read := writeFile(t, dir, ds+"-read.yml", `command: cat ${{inputs.in}}/a.txt ${{inputs.in}}/sub/b.txt > ${{outputs.out}}/both.txt
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+inputs:
+  in:
+    type: uri_folder
+    path: `+uri+`
+outputs:
+  out: {type: uri_folder}
+`)
+		name = lastLine(e.ok("ml", "job", "create", "--file", read, "-w", "dev", "--query", "name", "-o", "tsv"))
+		if got := e.waitJob("dev", name); got != "Completed" {
+			t.Fatalf("%s: reading job: %s", ds, got)
+		}
+		dl := filepath.Join(dir, ds+"-dl")
+		e.ok("ml", "job", "download", "-n", name, "--output-name", "out", "--download-path", dl, "-w", "dev")
+		if b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "both.txt")); err != nil || string(b) != "one\ntwo\n" {
+			t.Errorf("%s: the reading job's output: %q %v", ds, b, err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ package storagetest
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -112,4 +113,19 @@ func start(t testing.TB, name string, port int, bin string, args ...string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// ReadBody reads a downloaded object's body whole, failing the test if the
+// download (err) or the reading failed.
+func ReadBody(t testing.TB, body io.ReadCloser, err error) []byte {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
