@@ -97,17 +97,17 @@ type attempt struct {
 	// driver took the attempt; empty while it is queued.
 	driver string
 
-	// running is called when a driver takes the attempt; startedAt is
-	// when its first log line came.
-	running     func(driver string)
-	startedOnce sync.Once
-	startedAt   time.Time
+	// running is called when a driver takes the attempt.
+	running func(driver string)
 	// finished is closed by Done, once the server recorded the end.
 	finished chan struct{}
 	doneOnce sync.Once
 
-	logMu  sync.Mutex
-	logEnd int64
+	// logMu guards the log's end and startedAt, when its first line
+	// came.
+	logMu     sync.Mutex
+	logEnd    int64
+	startedAt time.Time
 
 	endOnce sync.Once
 	done    chan struct{}
@@ -208,13 +208,16 @@ func jobOf(run *wharf.ClusterRun) string { return run.Assignment.Env["WHARF_JOB_
 
 // result is how the attempt ended, from the driver's report.
 func (a *attempt) result(timedOut bool) local.Result {
-	res := local.Result{ExitCode: -1, Started: a.startedAt, Exited: a.endedAt, Ended: a.endedAt}
+	a.logMu.Lock()
+	started := a.startedAt
+	a.logMu.Unlock()
 	select {
 	case <-a.done:
 	default:
-		res.Ended = time.Now()
-		return res
+		return local.Result{ExitCode: -1, Started: started, Ended: time.Now()}
 	}
+	// end wrote what follows before closing done.
+	res := local.Result{ExitCode: -1, Started: started, Exited: a.endedAt, Ended: a.endedAt}
 	switch r := a.report; {
 	case a.lost != "":
 		res.Err = errors.New(a.lost)
@@ -609,9 +612,11 @@ func (e *Executor) AppendLog(ctx context.Context, workspace, job, id string, off
 	if err != nil {
 		return 0, err
 	}
-	a.startedOnce.Do(func() { a.startedAt = time.Now() })
 	a.logMu.Lock()
 	defer a.logMu.Unlock()
+	if a.startedAt.IsZero() {
+		a.startedAt = time.Now()
+	}
 	if offset != a.logEnd {
 		return a.logEnd, nil
 	}
