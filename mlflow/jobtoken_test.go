@@ -12,7 +12,8 @@ import (
 
 // TestMLflowJobTokenWritesOwnRuns checks that a job's token logs batches
 // into its job's runs only, whether the batch is in the clients' form
-// (read by the fast decoder) or not, and cannot set the job tag.
+// (read by the fast decoder) or not, and cannot set the job tag by
+// set-tag or in a batch's tags.
 func TestMLflowJobTokenWritesOwnRuns(t *testing.T) {
 	f := newMLflowFixture(t)
 	ctx := t.Context()
@@ -43,7 +44,18 @@ func TestMLflowJobTokenWritesOwnRuns(t *testing.T) {
 	job.fails("POST", api("runs/log-batch"), fast(other), 403, "PERMISSION_DENIED")
 	job.fails("POST", api("runs/log-batch"), general(other), 403, "PERMISSION_DENIED")
 	job.fails("POST", api("runs/set-tag"), map[string]any{"run_id": own, "key": "wharf.job", "value": "x"}, 403, "PERMISSION_DENIED")
+	tagged := func(b map[string]any) map[string]any {
+		b["tags"] = []any{map[string]any{"key": "wharf.job", "value": "other_job"}}
+		return b
+	}
+	job.fails("POST", api("runs/log-batch"), tagged(fast(own)), 403, "PERMISSION_DENIED")
+	job.fails("POST", api("runs/log-batch"), tagged(general(own)), 403, "PERMISSION_DENIED")
+	if r, err := f.DB.FindRun(ctx, "ws-a", own); err != nil || r.Tags["wharf.job"] != j.Name {
+		t.Fatalf("own run's job tag: %+v, %v", r, err)
+	}
 	if r, err := f.DB.FindRun(ctx, "ws-a", other); err != nil || len(r.Metrics) != 0 {
 		t.Fatalf("the other run: %+v, %v", r, err)
 	}
+	// Anyone else may still write the tag in a batch, as MLflow allows.
+	f.owner.ok("POST", api("runs/log-batch"), tagged(fast(other)))
 }

@@ -281,8 +281,15 @@ func (h *Handler) serveLogBatch(r *http.Request, ws string, body []byte) (out an
 	return nil, true, h.notFoundIn(r, h.writeLogBatch(r, ws, b.runID, b.metrics, b.params, b.tags))
 }
 
-// writeLogBatch stores a checked batch.
+// writeLogBatch stores a checked batch. A job's token may not set the job
+// tag through a batch's tags any more than through runs/set-tag: the tag is
+// what keeps a job to its own runs.
 func (h *Handler) writeLogBatch(r *http.Request, ws, runID string, metrics []*wharf.Metric, params []*wharf.Param, tags map[string]string) error {
+	if _, ok := tags[jobTag]; ok {
+		if err := h.checkJobRunWrite(r, ws, jobTag, ""); err != nil {
+			return err
+		}
+	}
 	if len(metrics) == 0 && len(params) == 0 && len(tags) == 0 {
 		// Nothing to write, but the run must exist.
 		_, err := h.Store.FindRun(r.Context(), ws, runID)
