@@ -126,6 +126,9 @@ type ClusterDriverService interface {
 	// waiting up to wait for some. A driver that is no longer the
 	// compute's current one gets ECONFLICT (it should exit).
 	Poll(ctx context.Context, c *Compute, driver string, wait time.Duration) (*ClusterPoll, error)
+	// Register trades a newly submitted driver's one-time code for the
+	// compute's credential; a code works once (EFORBIDDEN after).
+	Register(ctx context.Context, c *Compute, driver, code string) (token string, err error)
 	// Report records what the driver says of an attempt. EUNAVAILABLE
 	// means the server is not following the attempt yet (it restarted):
 	// the driver sends it again.

@@ -268,7 +268,9 @@ const arm = "/subscriptions/{subscription}/resourceGroups/{resourceGroup}/provid
 // publicRoutes need no credentials at all.
 var publicRoutes = map[string]bool{
 	// The Ray-backed clusters' driver program, Wharf's own code.
-	"GET /api/v1/ray/driver.py":             true,
+	"GET /api/v1/ray/driver.py": true,
+	// A new driver's registration: its one-time code is its credential.
+	"POST /api/v1/workspaces/{workspace}/computes/{name}/driver/register": true,
 	"GET /healthz":                          true,
 	"GET /readyz":                           true,
 	"GET /metrics":                          true,

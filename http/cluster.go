@@ -27,6 +27,9 @@ func (s *Server) clusterRoutes() {
 		_, _ = w.Write(ray.DriverSource)
 	})
 	base := "/api/v1/workspaces/{workspace}/computes/{name}"
+	// A new driver has no credential yet: it proves itself with the
+	// one-time code its Ray job was submitted with.
+	s.public("POST "+base+"/driver/register", jsonAPI(s, s.registerDriver))
 	s.register("POST "+base+"/driver/poll", AccessCompute, "", jsonAPI(s, s.pollCluster))
 	s.register("POST "+base+"/driver/attempts/{attempt}", AccessCompute, "", jsonAPI(s, s.reportCluster))
 	s.authenticated("GET "+base+"/attempts/{attempt}/files", s.clusterFiles)
@@ -67,6 +70,36 @@ func (s *Server) pollCluster(r *http.Request, req *pollRequest) (int, *wharf.Clu
 	wait := min(time.Duration(req.WaitMS)*time.Millisecond, maxPollWait)
 	p, err := svc.Poll(r.Context(), c, req.Driver, wait)
 	return http.StatusOK, p, err
+}
+
+// registerRequest is a new driver's registration.
+type registerRequest struct {
+	Driver string `json:"driver"`
+	Code   string `json:"code"`
+}
+
+// registerResponse carries the compute token a driver registered for.
+type registerResponse struct {
+	Token string `json:"token"`
+}
+
+func (s *Server) registerDriver(r *http.Request, req *registerRequest) (int, *registerResponse, error) {
+	c, svc, err := s.rayCompute(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case req.Driver == "":
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "driver is required: the driver's Ray submission id").WithField("driver")
+	case req.Code == "":
+		return 0, nil, wharf.Errorf(wharf.EINVALID, "code is required: the driver's one-time registration code").WithField("code")
+	}
+	tok, err := svc.Register(r.Context(), c, req.Driver, req.Code)
+	if err != nil {
+		s.Logger.Warn("driver registration refused", "workspace", c.Workspace, "compute", c.Name, "driver", req.Driver, "ip", clientIP(r))
+		return 0, nil, err
+	}
+	return http.StatusOK, &registerResponse{Token: tok}, nil
 }
 
 func (s *Server) reportCluster(r *http.Request, rep *wharf.ClusterReport) (int, map[string]bool, error) {

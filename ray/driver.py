@@ -34,10 +34,14 @@ import ray
 URL = os.environ["WHARF_URL"].rstrip("/")
 BASE = os.environ["WHARF_COMPUTE_PATH"]
 DRIVER = os.environ["WHARF_DRIVER"]
-TOKEN = os.environ.pop("WHARF_COMPUTE_TOKEN")
+# The one-time code this driver trades for the compute's token (register):
+# the Ray job's runtime_env is readable from the dashboard, so it carries a
+# code that is spent before a step could read it, never the token.
+CODE = os.environ.pop("WHARF_DRIVER_CODE")
+TOKEN = None
 # Set empty in every task's environment, so that no worker process (and
-# so no step) inherits the credential from the job's runtime_env.
-HIDDEN = {"WHARF_COMPUTE_TOKEN": ""}
+# so no step) inherits the code from the job's runtime_env.
+HIDDEN = {"WHARF_DRIVER_CODE": ""}
 
 
 class Gone(Exception):
@@ -49,7 +53,8 @@ def request(method, path, token, data=None, timeout=90, content_type="applicatio
     """Opens a request to the server; the caller reads and closes the
     answer. An error status raises Gone when sending again cannot help."""
     req = urllib.request.Request(URL + path, data=data, method=method)
-    req.add_header("Authorization", "Bearer " + token)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
     if data is not None:
         req.add_header("Content-Type", content_type)
     if length is not None:
@@ -522,7 +527,17 @@ class Driver:
                 self.cancel(attempt)
 
 
+def register():
+    """Trades the one-time code for the compute's token. A refusal (the
+    code was spent by someone else) ends the driver: the server then
+    submits another."""
+    body = until_acknowledged(lambda: call("POST", BASE + "/driver/register", None, {"driver": DRIVER, "code": CODE}),
+                              "register")
+    return json.loads(body)["token"]
+
+
 if __name__ == "__main__":
     ray.init()
     print("wharf driver %s for %s at %s" % (DRIVER, BASE, URL), flush=True)
+    TOKEN = register()
     Driver().loop()

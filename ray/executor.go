@@ -3,6 +3,8 @@ package ray
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	_ "embed"
 	"encoding/hex"
 	"errors"
@@ -70,9 +72,19 @@ type Executor struct {
 	Logger      *slog.Logger
 
 	mu       sync.Mutex
-	clusters map[string]*cluster  // by workspace/compute
+	clusters map[string]*cluster // by workspace/compute
+	// codes holds, by driver submission id, the digest of the one-time
+	// code a driver trades for its compute token (Register).
+	codes    map[string]driverCode
 	attempts map[string]*attempt  // by id
 	ended    map[string]time.Time // ids of attempts that ended, when
+}
+
+// driverCode is a submitted driver's registration code, kept as its
+// digest, and the compute it was made for.
+type driverCode struct {
+	digest [sha256.Size]byte
+	key    string // workspace/compute
 }
 
 // cluster is one Ray-backed compute's driver and work.
@@ -440,28 +452,64 @@ func (e *Executor) findDriver(ctx context.Context, c *cluster) string {
 	return best
 }
 
-// submitDriver submits a driver job for the cluster.
+// submitDriver submits a driver job for the cluster. The job carries a
+// one-time registration code, not the compute's token: a Ray job's
+// runtime_env is readable by anyone who can reach the Ray dashboard,
+// steps on the cluster included, and the code is spent by the time they
+// could read it (Register).
 func (e *Executor) submitDriver(ctx context.Context, c *cluster) (string, error) {
-	tok, err := e.Token(c.workspace, c.name)
-	if err != nil {
-		return "", err
-	}
 	python := e.Python
 	if python == "" {
 		python = "python"
 	}
 	id := "wharf-" + c.name + "-" + NewAttemptID()[:12]
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	code := hex.EncodeToString(raw[:])
+	e.mu.Lock()
+	if e.codes == nil {
+		e.codes = map[string]driverCode{}
+	}
+	e.codes[id] = driverCode{digest: sha256.Sum256([]byte(code)), key: c.key}
+	e.mu.Unlock()
 	entry := python + ` -c "import os, urllib.request; exec(compile(urllib.request.urlopen(os.environ['WHARF_URL'] + '` +
 		DriverPath + `').read(), 'wharf-driver', 'exec'))"`
-	return c.client.Submit(ctx, &JobRequest{
+	job, err := c.client.Submit(ctx, &JobRequest{
 		Entrypoint:   entry,
 		SubmissionID: id,
 		RuntimeEnv: map[string]any{"env_vars": map[string]string{
-			"WHARF_URL": e.URL, "WHARF_DRIVER": id, "WHARF_COMPUTE_TOKEN": tok,
+			"WHARF_URL": e.URL, "WHARF_DRIVER": id, "WHARF_DRIVER_CODE": code,
 			"WHARF_COMPUTE_PATH": "/api/v1/workspaces/" + c.workspace + "/computes/" + c.name,
 		}},
 		Metadata: map[string]string{metaServer: e.URL, metaCompute: c.key},
 	})
+	if err != nil {
+		e.mu.Lock()
+		delete(e.codes, id)
+		e.mu.Unlock()
+	}
+	return job, err
+}
+
+// Register trades a driver's one-time registration code for the
+// compute's token. A code works once, for the driver and compute it was
+// made for; whoever else read it from the Ray job finds it spent.
+func (e *Executor) Register(ctx context.Context, comp *wharf.Compute, driver, code string) (string, error) {
+	digest := sha256.Sum256([]byte(code))
+	e.mu.Lock()
+	want, ok := e.codes[driver]
+	if ok && want.key == comp.Workspace+"/"+comp.Name && subtle.ConstantTimeCompare(want.digest[:], digest[:]) == 1 {
+		delete(e.codes, driver)
+	} else {
+		ok = false
+	}
+	e.mu.Unlock()
+	if !ok {
+		return "", wharf.Errorf(wharf.EFORBIDDEN, "driver %s of compute %s cannot register: its code is wrong or already used", driver, comp.Name)
+	}
+	return e.Token(comp.Workspace, comp.Name)
 }
 
 // StopDriver stops the compute's driver job, as deleting the compute

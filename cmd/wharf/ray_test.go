@@ -354,17 +354,34 @@ jobs:
 // TestRayStepLogsToItsRunWithItsJobToken: a step on Ray gets its code
 // folder and the tracking variables of a local step, logs a metric to its
 // own run over the server's URL with its job token, and sees neither the
-// driver's compute token nor the server's files.
+// driver's credential nor the server's files. The driver's registration
+// code, which a step can read from the Ray dashboard as anyone can, is
+// spent: trading it for the compute's token is refused.
 func TestRayStepLogsToItsRunWithItsJobToken(t *testing.T) {
-	e, _ := rayEnv(t)
+	e, addr := rayEnv(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, src, "log_metric.py", `import json, os, sys, urllib.request
-if os.environ.get("WHARF_COMPUTE_TOKEN"):
-    sys.exit("the step sees the driver's compute token")
+	writeFile(t, src, "log_metric.py", `import json, os, sys, urllib.error, urllib.request
+if os.environ.get("WHARF_DRIVER_CODE") or os.environ.get("WHARF_COMPUTE_TOKEN"):
+    sys.exit("the step sees the driver's credential")
+jobs = json.load(urllib.request.urlopen(os.environ["RAY_DASHBOARD"] + "/api/jobs/"))
+codes = [(j["submission_id"], ((j.get("runtime_env") or {}).get("env_vars") or {}).get("WHARF_DRIVER_CODE")) for j in jobs]
+codes = [c for c in codes if c[1]]
+if not codes:
+    sys.exit("no driver job with a registration code on the dashboard: %r" % jobs)
+for driver, code in codes:
+    req = urllib.request.Request(os.environ["WHARF_REGISTER"], data=json.dumps({"driver": driver, "code": code}).encode(),
+        headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req).read()
+        sys.exit("the step traded driver %s's code for the compute's token" % driver)
+    except urllib.error.HTTPError as e:
+        if e.code != 403:
+            sys.exit("registering with a spent code: %d %s" % (e.code, e.read()))
+print("the driver's code is spent")
 for k in ("WHARF_JOB_STATE_DIR", "WHARF_STEP_ERROR_FILE", "WHARF"):
     if k in os.environ:
         sys.exit("the step sees %s, a path on the server" % k)
@@ -377,6 +394,9 @@ print("logged from", os.getcwd())
 	job := writeFile(t, dir, "job.yml", `code: ./src
 command: python log_metric.py
 environment: {image: python:3.11}
+environment_variables:
+  RAY_DASHBOARD: `+addr+`
+  WHARF_REGISTER: http://`+e.srv.Addr+`/api/v1/workspaces/dev/computes/ray-cluster/driver/register
 compute: azureml:ray-cluster
 `)
 	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
