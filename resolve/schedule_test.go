@@ -360,8 +360,7 @@ func TestScheduleExpressionsAreTheFirings(t *testing.T) {
 	db := openSQLite(t)
 	e := newEnv(t, db)
 	ctx := t.Context()
-	if _, err := db.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws", Name: "out", Type: "azure_blob",
-		AccountName: "acct", ContainerName: "out"}); err != nil {
+	if _, err := db.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws", Name: "out", Type: wharf.DatastoreLocal}); err != nil {
 		t.Fatal(err)
 	}
 	doc := `{
