@@ -97,4 +97,23 @@ type UserService interface {
 	FindSession(ctx context.Context, idHash string) (*Session, error)
 	TouchSession(ctx context.Context, idHash string, at time.Time) error
 	DeleteSession(ctx context.Context, idHash string) error
+
+	// FindUserGrants returns the user whose object id is objectID with
+	// the role assignments that name it, read together in one statement:
+	// the request pipeline's lookup of a user token's user. ENOTFOUND
+	// when no user has that object id.
+	FindUserGrants(ctx context.Context, objectID string) (*UserGrants, error)
+	// FindSessionGrants returns the session whose id hashes to idHash,
+	// its user and the user's role assignments, read together in one
+	// statement: the request pipeline's lookup of a session cookie.
+	// ENOTFOUND for an unknown (or ended) session.
+	FindSessionGrants(ctx context.Context, idHash string) (*UserGrants, error)
+}
+
+// UserGrants is a user with its role assignments as they were when read,
+// and the browser session it was found by (nil when found by object id).
+type UserGrants struct {
+	User        *User
+	Session     *Session
+	Assignments []*RoleAssignment
 }

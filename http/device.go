@@ -277,12 +277,12 @@ func (s *Server) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid or expired; sign in again")
 		return
 	}
-	u, err := s.userFromToken(r.Context(), claims)
+	g, err := s.userFromToken(r.Context(), claims)
 	if err != nil {
 		writeOAuthError(w, r, http.StatusBadRequest, "invalid_grant", wharf.ErrorMessage(err))
 		return
 	}
-	s.writeUserTokens(w, r, u)
+	s.writeUserTokens(w, r, g.User)
 }
 
 // writeUserTokens answers a user grant with an access and a refresh token.

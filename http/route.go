@@ -232,16 +232,16 @@ func forbidden(c *wharf.Caller, action, scope string) error {
 // for the signed-in user; a bearer token wins over a cookie, and needs no
 // CSRF token, since a browser never sends one on its own.
 //
-// For an application's or a job's token, the principal and its role
-// assignments are read in one statement (FindCallerGrants), and grants
-// holds the assignments for authorizeWith; nil otherwise, when
-// authorizeWith reads them itself.
+// Whatever the credential, the caller and its role assignments are read in
+// one statement (FindCallerGrants for an application's or a job's token,
+// FindUserGrants for a user's, FindSessionGrants for a session), and
+// grants holds the assignments for authorizeWith.
 func (s *Server) authenticate(r *http.Request) (c *wharf.Caller, grants []*wharf.RoleAssignment, err error) {
 	tok, ok := bearerToken(r)
 	if !ok {
-		c, err := s.sessionCaller(r)
+		c, grants, err := s.sessionCaller(r)
 		if err != nil || c != nil {
-			return c, nil, err
+			return c, grants, err
 		}
 		return nil, nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "authentication required: send an access token in the Authorization header (wharf account get-access-token)")
 	}
@@ -253,11 +253,11 @@ func (s *Server) authenticate(r *http.Request) (c *wharf.Caller, grants []*wharf
 		if claims.Audience != APIAudience {
 			return nil, nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
 		}
-		u, err := s.userFromToken(r.Context(), claims)
+		g, err := s.userFromToken(r.Context(), claims)
 		if err != nil {
 			return nil, nil, err
 		}
-		return userCaller(u), nil, nil
+		return userCaller(g.User), g.Assignments, nil
 	}
 	// A job token acts for whoever submitted the job, principal or user.
 	g, err := s.Store.FindCallerGrants(r.Context(), claims.AppID)

@@ -112,15 +112,18 @@ func (s *Server) sessionMaxAge() time.Duration {
 	return DefaultSessionMaxAge
 }
 
-// browserSession is a live session found from a request's cookie.
+// browserSession is a live session found from a request's cookie, with
+// its user's role assignments as read with it.
 type browserSession struct {
-	id   string
-	user *wharf.User
+	id     string
+	user   *wharf.User
+	grants []*wharf.RoleAssignment
 }
 
 // session returns the request's live session, or nil when the request has
-// no cookie or its session has ended (expired sessions are deleted). A
-// live session's idle clock restarts.
+// no cookie or its session has ended (expired sessions are deleted). The
+// session, its user and the user's role assignments are one statement's
+// read (FindSessionGrants). A live session's idle clock restarts.
 func (s *Server) session(r *http.Request) (*browserSession, error) {
 	ck, err := r.Cookie(SessionCookieName)
 	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
@@ -128,28 +131,22 @@ func (s *Server) session(r *http.Request) (*browserSession, error) {
 	}
 	ctx := r.Context()
 	hash := hashSessionID(ck.Value)
-	sess, err := s.Store.FindSession(ctx, hash)
+	g, err := s.Store.FindSessionGrants(ctx, hash)
 	if wharf.IsNotFound(err) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	sess, now := g.Session, s.now()
 	if now.Sub(sess.CreatedAt) >= s.sessionMaxAge() || now.Sub(sess.LastSeenAt) >= s.sessionIdle() {
 		return nil, s.Store.DeleteSession(context.WithoutCancel(ctx), hash)
-	}
-	u, err := s.Store.FindUser(ctx, sess.UserID)
-	if wharf.IsNotFound(err) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
 	}
 	if now.Sub(sess.LastSeenAt) >= sessionTouchEvery {
 		if err := s.Store.TouchSession(ctx, hash, now); err != nil && !wharf.IsNotFound(err) {
 			return nil, err
 		}
 	}
-	return &browserSession{id: ck.Value, user: u}, nil
+	return &browserSession{id: ck.Value, user: g.User, grants: g.Assignments}, nil
 }
 
 // checkCSRF requires the session's token in the X-CSRF-Token header or the
@@ -172,36 +169,38 @@ func checkCSRF(r *http.Request, sessionID string) error {
 }
 
 // sessionCaller authenticates a request by its session cookie, CSRF token
-// included; nil without a live session.
-func (s *Server) sessionCaller(r *http.Request) (*wharf.Caller, error) {
+// included, and returns the user's role assignments read with the
+// session; nil without a live session.
+func (s *Server) sessionCaller(r *http.Request) (*wharf.Caller, []*wharf.RoleAssignment, error) {
 	bs, err := s.session(r)
 	if err != nil || bs == nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkCSRF(r, bs.id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return userCaller(bs.user), nil
+	return userCaller(bs.user), bs.grants, nil
 }
 
 func userCaller(u *wharf.User) *wharf.Caller {
 	return &wharf.Caller{PrincipalID: u.ObjectID, DisplayName: u.UserPrincipalName, User: true}
 }
 
-// userFromToken finds the user of a user token. A token minted before the
-// user's last password change is refused: a reset revokes what the old
-// password obtained.
-func (s *Server) userFromToken(ctx context.Context, claims *auth.Claims) (*wharf.User, error) {
-	u, err := s.Store.FindUser(ctx, claims.Subject)
+// userFromToken finds the user of a user token with its role assignments,
+// in one statement (FindUserGrants). A token minted before the user's last
+// password change is refused: a reset revokes what the old password
+// obtained.
+func (s *Server) userFromToken(ctx context.Context, claims *auth.Claims) (*wharf.UserGrants, error) {
+	g, err := s.Store.FindUserGrants(ctx, claims.Subject)
 	if wharf.IsNotFound(err) {
 		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the user of this token no longer exists")
 	} else if err != nil {
 		return nil, err
 	}
-	if claims.IssuedAt == nil || claims.IssuedAt.Time.Before(u.PasswordChangedAt.Truncate(time.Second)) {
+	if claims.IssuedAt == nil || claims.IssuedAt.Time.Before(g.User.PasswordChangedAt.Truncate(time.Second)) {
 		return nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the token was issued before the user's password was last changed; sign in again")
 	}
-	return u, nil
+	return g, nil
 }
 
 // failureLimiter counts failed sign-in attempts per key (an account, a

@@ -97,7 +97,7 @@ func (db *DB) ListRoleAssignments(ctx context.Context, f wharf.RoleAssignmentFil
 // assignment removed is gone from the next request's read.
 func (db *DB) FindCallerGrants(ctx context.Context, id string) (*wharf.CallerGrants, error) {
 	var g *wharf.CallerGrants
-	err := eachRow(ctx, db.reader(), `SELECT p.kind, p.name, ra.id, ra.principal_type, ra.role_name, ra.scope, ra.created_at
+	err := eachRow(ctx, db.reader(), `SELECT p.kind, p.name, `+grantCols+`
 		FROM (SELECT 0 AS kind, app_id AS id, display_name AS name FROM service_principals WHERE app_id = ?
 			UNION ALL
 			SELECT 1, object_id, user_principal_name FROM users WHERE object_id = ?) p
@@ -105,9 +105,8 @@ func (db *DB) FindCallerGrants(ctx context.Context, id string) (*wharf.CallerGra
 		ORDER BY p.kind, ra.scope, ra.role_name, ra.id`, []any{id, id}, func(s rowScanner) error {
 		var kind int
 		var name string
-		var raID, ptype, role, scope sql.NullString
-		var created time.Time
-		if err := s.Scan(&kind, &name, &raID, &ptype, &role, &scope, timeDest{&created}); err != nil {
+		var gr grantRow
+		if err := s.Scan(append([]any{&kind, &name}, gr.dest()...)...); err != nil {
 			return err
 		}
 		if g == nil {
@@ -121,10 +120,8 @@ func (db *DB) FindCallerGrants(ctx context.Context, id string) (*wharf.CallerGra
 			// principal, read first, is the caller.
 			return nil
 		}
-		if raID.Valid {
-			g.Assignments = append(g.Assignments, &wharf.RoleAssignment{ID: raID.String, PrincipalID: id,
-				PrincipalName: name, PrincipalType: ptype.String, RoleName: role.String, Scope: scope.String,
-				CreatedAt: created})
+		if a := gr.assignment(id, name); a != nil {
+			g.Assignments = append(g.Assignments, a)
 		}
 		return nil
 	})
@@ -135,6 +132,32 @@ func (db *DB) FindCallerGrants(ctx context.Context, id string) (*wharf.CallerGra
 		return nil, wharf.Errorf(wharf.ENOTFOUND, "principal %q not found", id)
 	}
 	return g, nil
+}
+
+// grantCols are the role assignment columns of a principal LEFT JOINed to
+// its assignments as ra, which grantRow scans.
+const grantCols = `ra.id, ra.principal_type, ra.role_name, ra.scope, ra.created_at`
+
+// grantRow is one row's role assignment columns (grantCols), NULL where
+// the principal has no assignment.
+type grantRow struct {
+	id, ptype, role, scope sql.NullString
+	created                time.Time
+}
+
+// dest returns the scan destinations of grantCols.
+func (r *grantRow) dest() []any {
+	return []any{&r.id, &r.ptype, &r.role, &r.scope, timeDest{&r.created}}
+}
+
+// assignment returns the row's assignment of the principal id named name,
+// or nil when the row has none.
+func (r *grantRow) assignment(id, name string) *wharf.RoleAssignment {
+	if !r.id.Valid {
+		return nil
+	}
+	return &wharf.RoleAssignment{ID: r.id.String, PrincipalID: id, PrincipalName: name,
+		PrincipalType: r.ptype.String, RoleName: r.role.String, Scope: r.scope.String, CreatedAt: r.created}
 }
 
 // DeleteRoleAssignment removes the assignment with that id.

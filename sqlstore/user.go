@@ -152,3 +152,75 @@ func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
 	_, err := db.writer().exec(ctx, `DELETE FROM user_sessions WHERE id_hash = ?`, idHash)
 	return wrapErr("delete session", err)
 }
+
+// FindUserGrants reads the user whose object id is objectID joined to its
+// role assignments, one row per assignment (or one with NULL assignment
+// columns when it has none), in one statement. Nothing is cached, so an
+// assignment removed is gone from the next request's read.
+func (db *DB) FindUserGrants(ctx context.Context, objectID string) (*wharf.UserGrants, error) {
+	g, err := db.userGrants(ctx, false, `FROM users u
+		LEFT JOIN role_assignments ra ON ra.principal_id = u.object_id
+		WHERE u.object_id = ?`, objectID)
+	if err != nil {
+		return nil, wrapErr("find user grants", err)
+	}
+	if g == nil {
+		return nil, wharf.Errorf(wharf.ENOTFOUND, "user %q not found", objectID)
+	}
+	return g, nil
+}
+
+// FindSessionGrants reads the session whose id hashes to idHash joined to
+// its user and the user's role assignments in one statement, as
+// FindUserGrants does for a user. A session whose user is gone is not
+// found.
+func (db *DB) FindSessionGrants(ctx context.Context, idHash string) (*wharf.UserGrants, error) {
+	g, err := db.userGrants(ctx, true, `FROM user_sessions s
+		JOIN users u ON u.object_id = s.user_id
+		LEFT JOIN role_assignments ra ON ra.principal_id = u.object_id
+		WHERE s.id_hash = ?`, idHash)
+	if err != nil {
+		return nil, wrapErr("find session grants", err)
+	}
+	if g == nil {
+		return nil, wharf.Errorf(wharf.ENOTFOUND, "session not found")
+	}
+	return g, nil
+}
+
+// userGrants runs the one statement of FindUserGrants or, with session,
+// FindSessionGrants: from is its FROM and WHERE clauses, whose one
+// parameter is arg. It returns nil when no row matched.
+func (db *DB) userGrants(ctx context.Context, session bool, from, arg string) (*wharf.UserGrants, error) {
+	cols := `SELECT u.object_id, u.user_principal_name, u.display_name, u.password_hash,
+		u.force_change_password, u.password_changed_at, u.created_at, ` + grantCols
+	if session {
+		cols += `, s.id_hash, s.created_at, s.last_seen_at`
+	}
+	var g *wharf.UserGrants
+	err := eachRow(ctx, db.reader(), cols+" "+from+" ORDER BY ra.scope, ra.role_name, ra.id", []any{arg}, func(s rowScanner) error {
+		var u wharf.User
+		var gr grantRow
+		var sess wharf.Session
+		dest := append([]any{&u.ObjectID, &u.UserPrincipalName, &u.DisplayName, &u.PasswordHash,
+			&u.ForceChangePassword, timeDest{&u.PasswordChangedAt}, timeDest{&u.CreatedAt}}, gr.dest()...)
+		if session {
+			dest = append(dest, &sess.IDHash, timeDest{&sess.CreatedAt}, timeDest{&sess.LastSeenAt})
+		}
+		if err := s.Scan(dest...); err != nil {
+			return err
+		}
+		if g == nil {
+			g = &wharf.UserGrants{User: &u, Assignments: []*wharf.RoleAssignment{}}
+			if session {
+				sess.UserID = u.ObjectID
+				g.Session = &sess
+			}
+		}
+		if a := gr.assignment(u.ObjectID, u.UserPrincipalName); a != nil {
+			g.Assignments = append(g.Assignments, a)
+		}
+		return nil
+	})
+	return g, err
+}

@@ -317,11 +317,7 @@ func testCallerGrants(t *testing.T, open Opener) {
 	lone := mkPrincipal(t, s, "lone")
 	u := &wharf.User{ObjectID: "u-carol", UserPrincipalName: "carol@team", DisplayName: "Carol", PasswordHash: "h"}
 	must(t, s.CreateUser(ctx(t), u))
-	grant := func(id, role, scope string) *wharf.RoleAssignment {
-		ra := &wharf.RoleAssignment{PrincipalID: id, RoleName: role, Scope: scope}
-		must(t, s.CreateRoleAssignment(ctx(t), ra))
-		return ra
-	}
+	grant := func(id, role, scope string) *wharf.RoleAssignment { return mkGrant(t, s, id, role, scope) }
 	a1 := grant(alice.AppID, wharf.RoleReader, "/workspaces/ws")
 	a2 := grant(alice.AppID, wharf.RoleOwner, "/")
 	grant(bob.AppID, wharf.RoleOwner, "/")

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"CallerGrants", testCallerGrants},
 		{"Users", testUsers},
 		{"Sessions", testSessions},
+		{"UserGrants", testUserGrants},
 		{"Secrets", testSecrets},
 		{"SecretsSealed", testSecretsSealed},
 		{"SecretsWithoutKey", testSecretsWithoutKey},

@@ -115,3 +115,87 @@ func testSessions(t *testing.T, open Opener) {
 	_, err = s.FindSession(ctx(t), "hash-a")
 	wantCode(t, err, wharf.ENOTFOUND)
 }
+
+// testUserGrants checks the one-statement reads that authenticate a user's
+// token and a browser session: the user with exactly its own assignments
+// in the list's order (an empty list for none), the session with its user
+// and the same assignments, ENOTFOUND for a user name, an unknown id, a
+// service principal's app id, an unknown or ended session, and an
+// assignment removed gone from the next read.
+func testUserGrants(t *testing.T, open Opener) {
+	s := open(t)
+	clk := withClock(t, s)
+	carol := &wharf.User{ObjectID: "u-carol", UserPrincipalName: "carol@team", DisplayName: "Carol", PasswordHash: "h"}
+	dave := &wharf.User{ObjectID: "u-dave", UserPrincipalName: "dave@team", PasswordHash: "h2", ForceChangePassword: true}
+	must(t, s.CreateUser(ctx(t), carol))
+	must(t, s.CreateUser(ctx(t), dave))
+	sp := mkPrincipal(t, s, "app")
+	grant := func(id, role, scope string) *wharf.RoleAssignment { return mkGrant(t, s, id, role, scope) }
+	c1 := grant(carol.ObjectID, wharf.RoleReader, "/workspaces/ws")
+	c2 := grant(carol.ObjectID, wharf.RoleOwner, "/")
+	grant(dave.ObjectID, wharf.RoleOwner, "/workspaces/other")
+	grant(sp.AppID, wharf.RoleOwner, "/")
+	must(t, s.DeleteRoleAssignment(ctx(t), mustList(t, s, dave.ObjectID)[0].ID))
+
+	for _, tc := range []struct {
+		u  *wharf.User
+		as []*wharf.RoleAssignment
+	}{
+		{carol, []*wharf.RoleAssignment{c2, c1}},
+		{dave, []*wharf.RoleAssignment{}},
+	} {
+		g, err := s.FindUserGrants(ctx(t), tc.u.ObjectID)
+		must(t, err)
+		want, err := s.FindUser(ctx(t), tc.u.ObjectID)
+		must(t, err)
+		same(t, tc.u.ObjectID+" user", g.User, want)
+		if g.Session != nil || g.Assignments == nil {
+			t.Errorf("%s: session %+v, assignments %v; want none and a list", tc.u.ObjectID, g.Session, g.Assignments)
+		}
+		same(t, tc.u.ObjectID+" assignments", g.Assignments, tc.as)
+	}
+	for _, id := range []string{"ghost", carol.UserPrincipalName, sp.AppID} {
+		_, err := s.FindUserGrants(ctx(t), id)
+		wantCode(t, err, wharf.ENOTFOUND)
+	}
+
+	start := clk.Now()
+	must(t, s.CreateSession(ctx(t), &wharf.Session{IDHash: "hash-c", UserID: carol.ObjectID, CreatedAt: start, LastSeenAt: start}))
+	must(t, s.TouchSession(ctx(t), "hash-c", start.Add(time.Minute)))
+	g, err := s.FindSessionGrants(ctx(t), "hash-c")
+	must(t, err)
+	sess, err := s.FindSession(ctx(t), "hash-c")
+	must(t, err)
+	same(t, "session", g.Session, sess)
+	same(t, "session's user", g.User.ObjectID, carol.ObjectID)
+	same(t, "session's assignments", g.Assignments, []*wharf.RoleAssignment{c2, c1})
+	_, err = s.FindSessionGrants(ctx(t), "ghost")
+	wantCode(t, err, wharf.ENOTFOUND)
+
+	must(t, s.DeleteRoleAssignment(ctx(t), c2.ID))
+	g, err = s.FindSessionGrants(ctx(t), "hash-c")
+	must(t, err)
+	same(t, "session's assignments after delete", g.Assignments, []*wharf.RoleAssignment{c1})
+	g, err = s.FindUserGrants(ctx(t), carol.ObjectID)
+	must(t, err)
+	same(t, "user's assignments after delete", g.Assignments, []*wharf.RoleAssignment{c1})
+
+	must(t, s.DeleteSession(ctx(t), "hash-c"))
+	_, err = s.FindSessionGrants(ctx(t), "hash-c")
+	wantCode(t, err, wharf.ENOTFOUND)
+}
+
+func mustList(t *testing.T, s wharf.Store, principal string) []*wharf.RoleAssignment {
+	t.Helper()
+	as, err := s.ListRoleAssignments(ctx(t), wharf.RoleAssignmentFilter{PrincipalID: principal})
+	must(t, err)
+	return as
+}
+
+// mkGrant assigns role at scope to the principal id.
+func mkGrant(t *testing.T, s wharf.Store, id, role, scope string) *wharf.RoleAssignment {
+	t.Helper()
+	ra := &wharf.RoleAssignment{PrincipalID: id, RoleName: role, Scope: scope}
+	must(t, s.CreateRoleAssignment(ctx(t), ra))
+	return ra
+}
