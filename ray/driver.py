@@ -445,9 +445,15 @@ class Distributed:
             shutil.rmtree(root, ignore_errors=True)
 
 
+# How long the driver remembers an attempt that ended, so that one offered
+# again (the server did not hear it started) is acknowledged, not rerun.
+ENDED_KEPT = 3600
+
+
 class Driver:
     def __init__(self):
         self.running = {}  # attempt id -> ObjectRef, or Distributed
+        self.ended_at = {}  # attempt id -> when it ended here
         self.lock = threading.Lock()
         self.reports = concurrent.futures.ThreadPoolExecutor(max_workers=8)
         self.distributed = concurrent.futures.ThreadPoolExecutor(max_workers=64)
@@ -464,8 +470,12 @@ class Driver:
 
     def start(self, a):
         with self.lock:
-            if a["id"] in self.running:
-                return  # handed out again after a server restart
+            if a["id"] in self.running or a["id"] in self.ended_at:
+                # Offered again: after a server restart, or because the
+                # server did not hear it started. It runs once; the
+                # server hears it again.
+                self.report(a["id"], {"event": "submitted"})
+                return
             if a.get("ranks"):
                 ref = Distributed(a)
             else:
@@ -493,6 +503,10 @@ class Driver:
             body["error"] = "the step's Ray task failed: %s" % str(e).strip()[-800:]
         with self.lock:
             self.running.pop(attempt, None)
+            now = time.monotonic()
+            self.ended_at[attempt] = now
+            for old in [k for k, t in self.ended_at.items() if now - t > ENDED_KEPT]:
+                del self.ended_at[old]
         self.report(attempt, body)
 
     def cancel(self, attempt):

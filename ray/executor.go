@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -43,6 +44,16 @@ const (
 	// reportHold is how long the report of an attempt's end waits for
 	// the server to record it before the driver is told to send it again.
 	reportHold = 20 * time.Second
+	// DefaultAckTimeout is how long an attempt handed to a driver waits
+	// for the driver to say it started it before it is offered again: a
+	// poll's answer can be lost on the way (a dropped connection, a
+	// driver restarted mid-read), and the driver starts an attempt once
+	// however often it is offered.
+	DefaultAckTimeout = 5 * time.Second
+	// DefaultSubmitTries is how many times in a row a driver job may fail
+	// to be submitted (the dashboard refuses connections, say) before the
+	// attempts waiting for it fail, one CheckInterval apart.
+	DefaultSubmitTries = 5
 )
 
 // Metadata keys of a driver job, by which a restarted server finds the
@@ -69,6 +80,10 @@ type Executor struct {
 	CheckInterval time.Duration
 	// CancelGrace: zero is DefaultCancelGrace.
 	CancelGrace time.Duration
+	// AckTimeout: zero is DefaultAckTimeout.
+	AckTimeout time.Duration
+	// SubmitTries: zero is DefaultSubmitTries.
+	SubmitTries int
 	Logger      *slog.Logger
 
 	mu       sync.Mutex
@@ -106,8 +121,13 @@ type attempt struct {
 	c                  *cluster
 	a                  wharf.ClusterAssignment
 	logPath            string
-	// driver took the attempt; empty while it is queued.
-	driver string
+	// driver took the attempt; empty while it is queued. offered is when
+	// it was last handed to driver, and acked whether the driver has
+	// since shown it has the attempt (a report, its log, its files), all
+	// guarded by Executor.mu.
+	driver  string
+	offered time.Time
+	acked   bool
 
 	// running is called when a driver takes the attempt.
 	running func(driver string)
@@ -167,7 +187,7 @@ func (e *Executor) Run(ctx context.Context, comp *wharf.Compute, run *wharf.Clus
 		e.mu.Lock()
 		current := c.driver
 		if current == f.Driver {
-			a.driver = f.Driver
+			a.driver, a.acked = f.Driver, true
 			queue = false
 		}
 		e.mu.Unlock()
@@ -254,11 +274,12 @@ func (e *Executor) cancel(a *attempt) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := a.c
-	for i, q := range c.queue {
-		if q == a {
-			c.queue = append(c.queue[:i], c.queue[i+1:]...)
+	if i := slices.Index(c.queue, a); i >= 0 {
+		c.queue = slices.Delete(c.queue, i, i+1)
+		if a.driver == "" {
 			return false
 		}
+		// Offered again, so a driver may have it after all.
 	}
 	c.cancels = append(c.cancels, a.id)
 	c.poke()
@@ -353,6 +374,11 @@ func (e *Executor) supervise(c *cluster) {
 		e.logger().Info("following the Ray driver job left running", "compute", c.key, "driver", id)
 	}
 	close(c.checked)
+	tries := e.SubmitTries
+	if tries == 0 {
+		tries = DefaultSubmitTries
+	}
+	failures := 0
 	for {
 		e.mu.Lock()
 		driver, work := c.driver, len(c.queue) > 0
@@ -363,12 +389,21 @@ func (e *Executor) supervise(c *cluster) {
 			e.mu.Unlock()
 			return
 		}
+		e.reoffer(c)
 		e.mu.Unlock()
 		if driver == "" && work {
 			id, err := e.submitDriver(ctx, c)
 			if err != nil {
-				e.logger().Error("submitting the Ray driver job failed", "compute", c.key, "err", err)
+				failures++
+				e.logger().Error("submitting the Ray driver job failed", "compute", c.key, "address", c.client.Address,
+					"try", failures, "of", tries, "err", err)
+				if failures >= tries {
+					e.failQueued(c, fmt.Sprintf("compute %s: the Ray cluster at %s did not take the driver job in %d tries: %v",
+						c.name, c.client.Address, failures, err))
+					failures = 0
+				}
 			} else {
+				failures = 0
 				e.mu.Lock()
 				if c.driver == "" {
 					c.driver = id
@@ -393,6 +428,61 @@ func (e *Executor) supervise(c *cluster) {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// reoffer queues again the attempts handed to c's driver that it has not
+// acknowledged within AckTimeout: the poll's answer that carried them was
+// lost. The driver starts an attempt once, however often it gets it, and
+// acknowledges it again. e.mu is held.
+func (e *Executor) reoffer(c *cluster) {
+	wait := e.AckTimeout
+	if wait == 0 {
+		wait = DefaultAckTimeout
+	}
+	again := false
+	for _, a := range e.attempts {
+		if a.c != c || a.driver == "" || a.acked || time.Since(a.offered) < wait || slices.Contains(c.queue, a) {
+			continue
+		}
+		select {
+		case <-a.done:
+			continue
+		default:
+		}
+		e.logger().Warn("the Ray driver did not acknowledge an attempt; offering it again", "compute", c.key,
+			"driver", a.driver, "attempt", a.id, "offered", a.offered)
+		c.queue = append(c.queue, a)
+		again = true
+	}
+	if again {
+		c.poke()
+	}
+}
+
+// ack records that the driver has the attempt, which is then not
+// offered again.
+func (e *Executor) ack(a *attempt) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a.acked {
+		return
+	}
+	a.acked = true
+	c := a.c
+	if i := slices.Index(c.queue, a); i >= 0 && a.driver != "" {
+		c.queue = slices.Delete(c.queue, i, i+1)
+	}
+}
+
+// failQueued ends the attempts waiting for c's driver with why: the
+// cluster cannot be reached, and no driver will come to take them.
+func (e *Executor) failQueued(c *cluster, why string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, a := range c.queue {
+		a.end(nil, why)
+	}
+	c.queue = nil
 }
 
 // busy reports whether the server runs or follows attempts on c. e.mu
@@ -558,9 +648,18 @@ func (e *Executor) Poll(ctx context.Context, comp *wharf.Compute, driver string,
 			return nil, wharf.Errorf(wharf.ECONFLICT, "driver %s is not compute %s's driver (%s is)", driver, comp.Name, c.driver)
 		}
 		p := &wharf.ClusterPoll{Assign: []wharf.ClusterAssignment{}, Cancel: c.cancels}
-		taken := c.queue
-		for _, a := range taken {
-			a.driver = driver
+		var taken []*attempt
+		now := time.Now()
+		for _, a := range c.queue {
+			select {
+			case <-a.done:
+				continue // its driver ended while it was offered again
+			default:
+			}
+			if a.driver == "" {
+				taken = append(taken, a)
+			}
+			a.driver, a.offered = driver, now
 			p.Assign = append(p.Assign, a.a)
 		}
 		c.queue, c.cancels = nil, nil
@@ -597,7 +696,9 @@ func (e *Executor) Report(ctx context.Context, comp *wharf.Compute, id string, r
 	}
 	switch r.Event {
 	case wharf.ClusterSubmitted:
+		e.ack(a)
 	case wharf.ClusterEnded:
+		e.ack(a)
 		a.end(r, "")
 		// Acknowledged once the end is recorded: a server that dies
 		// first hears of it again from the driver.
@@ -650,6 +751,7 @@ func (e *Executor) Files(ctx context.Context, workspace, job, id string, w io.Wr
 	if err != nil {
 		return err
 	}
+	e.ack(a)
 	return writeTar(w, a.a.Dir, "code", "inputs", "outputs")
 }
 
@@ -660,6 +762,7 @@ func (e *Executor) AppendLog(ctx context.Context, workspace, job, id string, off
 	if err != nil {
 		return 0, err
 	}
+	e.ack(a)
 	a.logMu.Lock()
 	defer a.logMu.Unlock()
 	if a.startedAt.IsZero() {
