@@ -40,6 +40,9 @@ type LeaseService interface {
 	// ReleaseLease lets the lease lapse now, so that another server need
 	// not wait out its ttl; a lease already passed on is left alone.
 	ReleaseLease(ctx context.Context, l *Lease) error
+	// FindLease returns the lease's holder now; nil when no one holds it
+	// (never taken, released, or lapsed).
+	FindLease(ctx context.Context, name string) (*Lease, error)
 }
 
 type fenceKey struct{}

@@ -130,6 +130,31 @@ func (db *DB) ReleaseLease(ctx context.Context, l *wharf.Lease) error {
 	return wrapErr("release lease", err)
 }
 
+// FindLease implements wharf.LeaseService.
+func (db *DB) FindLease(ctx context.Context, name string) (*wharf.Lease, error) {
+	var out *wharf.Lease
+	err := db.inTx(ctx, func(c conn) error {
+		now, err := db.clock(ctx, c)
+		if err != nil {
+			return err
+		}
+		l := &wharf.Lease{Name: name}
+		err = c.queryRow(ctx, `SELECT holder, token, expires_at FROM leases WHERE name = ?`, name).
+			Scan(&l.Holder, &l.Token, timeDest{&l.Expires})
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err == nil && l.Expires.After(now) {
+			out = l
+		}
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr("find lease", err)
+	}
+	return out, nil
+}
+
 // Notify tells the other servers sharing the database of a change on
 // channel (see postgres.Listen); a no-op on a database no other server
 // shares.

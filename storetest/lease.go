@@ -31,9 +31,15 @@ func testLeaseTakeover(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 
+	if l, err := ls.FindLease(ctx, wharf.SchedulerLease); err != nil || l != nil {
+		t.Fatalf("a lease no one took is held: %+v %v", l, err)
+	}
 	a, err := ls.AcquireLease(ctx, wharf.SchedulerLease, "a", time.Hour)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if l, err := ls.FindLease(ctx, wharf.SchedulerLease); err != nil || l == nil || l.Holder != "a" || l.Token != a.Token {
+		t.Fatalf("the lease a took is found as %+v %v", l, err)
 	}
 	if _, err := ls.AcquireLease(ctx, wharf.SchedulerLease, "b", time.Hour); wharf.ErrorCode(err) != wharf.ECONFLICT {
 		t.Fatalf("a held lease taken by another: %v", err)
@@ -94,6 +100,9 @@ func testLeaseTakeover(t *testing.T, open Opener) {
 	// A holder that lets go hands the lease over at once.
 	if err := ls.ReleaseLease(ctx, b); err != nil {
 		t.Fatal(err)
+	}
+	if l, err := ls.FindLease(ctx, wharf.SchedulerLease); err != nil || l != nil {
+		t.Fatalf("a released lease is held: %+v %v", l, err)
 	}
 	c, err := ls.AcquireLease(ctx, wharf.SchedulerLease, "c", time.Hour)
 	if err != nil || c.Token != b.Token+1 {
