@@ -75,6 +75,26 @@ type ClusterAssignment struct {
 	// Ranks are the processes of a distributed step, each a Ray task in
 	// bundle Bundle of Options.PlacementGroup; none for a single process.
 	Ranks []ClusterRank `json:"ranks,omitempty"`
+	// Wharf is the server's own executable, which the task runs the step
+	// with as $WHARF: a node fetches it once, into a cache keyed by its
+	// digest, and finds it there for every later task.
+	Wharf *ClusterExecutable `json:"wharf,omitempty"`
+}
+
+// ClusterExecutable describes the server's own executable as the nodes of
+// a Ray-backed cluster fetch it.
+type ClusterExecutable struct {
+	// Path is where the server serves it, under its URL.
+	Path string `json:"path"`
+	// SHA256 is the hex digest of its bytes, which a node checks what it
+	// fetched and what it cached against.
+	SHA256 string `json:"sha256"`
+	// Size is its length in bytes.
+	Size int64 `json:"size"`
+	// GOOS and GOARCH are the operating system and architecture it runs
+	// on; a node of another cannot run it.
+	GOOS   string `json:"goos"`
+	GOARCH string `json:"goarch"`
 }
 
 // ClusterRank is one process of a distributed step on a Ray-backed
@@ -143,6 +163,9 @@ type ClusterDriverService interface {
 	// StopDriver stops the compute's driver job, whose tasks end with
 	// it: the compute is being deleted.
 	StopDriver(ctx context.Context, c *Compute) error
+	// OpenExecutable opens the server's own executable for a node to
+	// fetch, and describes it; the caller closes it.
+	OpenExecutable() (io.ReadSeekCloser, *ClusterExecutable, error)
 }
 
 // ClusterRun is one attempt for a cluster executor to run, or to follow

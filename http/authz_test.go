@@ -117,6 +117,9 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/workspaces/{workspace}/computes/{name}/attempts/{attempt}/files":   ``,
 	"POST /api/v1/workspaces/{workspace}/computes/{name}/attempts/{attempt}/log":    ``,
 	"PUT /api/v1/workspaces/{workspace}/computes/{name}/attempts/{attempt}/outputs": ``,
+	// The server's executable, which Ray nodes fetch with a compute or
+	// a job token (TestExecutableRoute covers the tokens).
+	"GET /api/v1/ray/wharf": ``,
 
 	"GET /api/v1/workspaces/{workspace}/datastores":           readers,
 	"GET /api/v1/workspaces/{workspace}/datastores/{name}":    readers,

@@ -26,6 +26,7 @@ func (s *Server) clusterRoutes() {
 		w.Header().Set("Content-Type", "text/x-python; charset=utf-8")
 		_, _ = w.Write(ray.DriverSource)
 	})
+	s.register("GET "+ray.ExecutablePath, AccessClusterNode, "", s.serveExecutable)
 	base := "/api/v1/workspaces/{workspace}/computes/{name}"
 	// A new driver has no credential yet: it proves itself with the
 	// one-time code its Ray job was submitted with.
@@ -204,6 +205,57 @@ func (s *Server) authenticateCompute(r *http.Request) (*wharf.Caller, error) {
 	}
 	return &wharf.Caller{PrincipalID: claims.Subject, DisplayName: "driver of compute " + claims.Workspace + "/" + claims.Compute}, nil
 }
+
+// authenticateClusterNode accepts any compute's token, which drivers
+// hold, or a job token, which each step's task holds: on a node the task
+// is what fetches the server's executable, and it holds no other
+// credential. A step on local compute runs that same program, so a job
+// token learns nothing by it.
+func (s *Server) authenticateClusterNode(r *http.Request) (*wharf.Caller, error) {
+	if tok, ok := bearerToken(r); ok {
+		if claims, err := s.Tokens.Verify(tok, ComputeAudience); err == nil && claims.AppID == auth.ComputeAppID {
+			return &wharf.Caller{PrincipalID: claims.Subject, DisplayName: "driver of compute " + claims.Workspace + "/" + claims.Compute}, nil
+		}
+	}
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	if c.Job == "" {
+		return nil, wharf.Errorf(wharf.EFORBIDDEN, "only a Ray-backed cluster's driver or a step's task fetches the server's executable")
+	}
+	return c, nil
+}
+
+// serveExecutable streams the server's own executable to a Ray node, with
+// its digest and platform in headers so that the node checks what it got
+// and refuses a program it cannot run.
+func (s *Server) serveExecutable(w http.ResponseWriter, r *http.Request) {
+	if s.Clusters == nil {
+		s.writeError(w, r, wharf.Errorf(wharf.EUNAVAILABLE, "this server runs no Ray-backed clusters"))
+		return
+	}
+	f, info, err := s.Clusters.OpenExecutable()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set(HeaderExecutableSHA256, info.SHA256)
+	h.Set(HeaderExecutablePlatform, info.GOOS+"/"+info.GOARCH)
+	h.Set("ETag", `"`+info.SHA256+`"`)
+	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// Headers of the server's executable as Ray nodes fetch it.
+const (
+	// HeaderExecutableSHA256 is the hex SHA-256 digest of the body.
+	HeaderExecutableSHA256 = "X-Wharf-Sha256"
+	// HeaderExecutablePlatform is GOOS/GOARCH of the program.
+	HeaderExecutablePlatform = "X-Wharf-Platform"
+)
 
 // IssueComputeToken returns the credential of a Ray-backed compute's
 // driver, valid for ttl.

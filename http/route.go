@@ -33,6 +33,10 @@ const (
 	// AccessCompute routes are a Ray-backed cluster's driver's: callers
 	// present the compute token of the compute in the path.
 	AccessCompute
+	// AccessClusterNode routes serve the nodes of Ray-backed clusters:
+	// callers present a compute token (a driver) or a job token (a step's
+	// task, which holds only that); a principal's token is refused.
+	AccessClusterNode
 )
 
 // Route is one registered endpoint and the action it needs.
@@ -185,9 +189,12 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 		var caller *wharf.Caller
 		var grants []*wharf.RoleAssignment
 		var err error
-		if rt.Access == AccessCompute {
+		switch rt.Access {
+		case AccessCompute:
 			caller, err = s.authenticateCompute(r)
-		} else {
+		case AccessClusterNode:
+			caller, err = s.authenticateClusterNode(r)
+		default:
 			caller, grants, err = s.authenticate(r)
 		}
 		if err != nil {

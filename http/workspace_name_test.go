@@ -64,6 +64,13 @@ func getJSON(t *testing.T, url, token string) (int, map[string]any) {
 // get sends a GET with an optional bearer token and reads the answer.
 func get(t *testing.T, url, token string) (int, []byte) {
 	t.Helper()
+	resp, raw := getResponse(t, url, token)
+	return resp.StatusCode, raw
+}
+
+// getResponse is get for a caller that reads the answer's headers too.
+func getResponse(t *testing.T, url, token string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -80,5 +87,5 @@ func get(t *testing.T, url, token string) (int, []byte) {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	return resp.StatusCode, raw
+	return resp, raw
 }

@@ -14,9 +14,12 @@
 # ranks' tasks scheduled in it (see Distributed).
 
 import concurrent.futures
+import fcntl
+import hashlib
 import io
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -47,6 +50,11 @@ HIDDEN = {"WHARF_DRIVER_CODE": ""}
 class Gone(Exception):
     """The server says the request will never succeed (the attempt or job
     is over, or this driver was replaced)."""
+
+
+class NotStarted(Exception):
+    """The step could not be set up on the node (its program or its
+    environment); the message says why, and the step never ran."""
 
 
 def request(method, path, token, data=None, timeout=90, content_type="application/json", length=None):
@@ -216,6 +224,141 @@ def send_outputs(a, root):
             pass
 
 
+# ---- the server's executable on the node ----------------------------------
+#
+# Steps run the server's own program as $WHARF (its built-in components)
+# and their Python environments are built by it (wharf env build). A node
+# fetches it once, from the first task that needs it, into a cache folder
+# of the node keyed by its digest; every later task finds it there. The
+# cached file is checked against the digest when it was written, and
+# again whenever it changed since (its inode, size or modification time
+# differ from what was checked): a corrupted copy is fetched again, never
+# run.
+
+ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "i386": "386",
+          "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def node_platform():
+    """This node's GOOS/GOARCH."""
+    m = platform.machine().lower()
+    return "%s/%s" % (platform.system().lower(), ARCHES.get(m, m))
+
+
+def node_cache():
+    """The node's cache folder: WHARF_NODE_CACHE where the node sets it,
+    else a wharf folder in the node's Ray temp folder (which outlives Ray
+    sessions), else in the system's."""
+    d = os.environ.get("WHARF_NODE_CACHE")
+    if not d:
+        try:
+            d = os.path.join(ray._private.worker.global_worker.node.get_temp_dir_path(), "wharf")
+        except Exception:
+            d = os.path.join(tempfile.gettempdir(), "wharf-%d" % os.getuid())
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    return d
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def stat_key(path):
+    st = os.stat(path)
+    return "%d %d %d" % (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def write_atomically(path, fill, mode=0o644):
+    """Makes path appear whole or not at all: fill writes into a new file
+    beside it, which is renamed over it; a fill that raises leaves
+    nothing."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def record_check(path, checked):
+    key = stat_key(path).encode()
+    write_atomically(checked, lambda f: f.write(key))
+
+
+def cached_ok(path, checked):
+    """Whether path is the program whose check is recorded in checked."""
+    try:
+        with open(checked) as f:
+            return f.read() == stat_key(path)
+    except OSError:
+        return False
+
+
+def node_wharf(a, say):
+    """Returns the path of the server's executable on this node, fetching
+    it with the task's token when the node has no good copy. say writes
+    bytes to the step's log."""
+    w = a.get("wharf")
+    if not w:
+        raise IOError("the server sent no description of its executable, so $WHARF cannot be set")
+    want, here = "%s/%s" % (w["goos"], w["goarch"]), node_platform()
+    if want != here:
+        raise IOError("this node (%s) is %s, and the server's wharf executable is built for %s: "
+                      "nodes of a Ray-backed cluster need the server's OS and architecture" % (socket.gethostname(), here, want))
+    digest = w["sha256"]
+    folder = os.path.join(node_cache(), "bin", digest)
+    path, checked = os.path.join(folder, "wharf"), os.path.join(folder, "checked")
+    if cached_ok(path, checked):
+        return path
+    os.makedirs(folder, mode=0o755, exist_ok=True)
+    with open(os.path.join(folder, ".lock"), "a") as lock:
+        # One fetch per node: tasks starting together wait for the first.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached_ok(path, checked):
+            return path
+        if os.path.exists(path):
+            if file_digest(path) == digest:
+                record_check(path, checked)
+                return path
+            say(("[ray] the cached wharf executable %s does not match its digest %s; fetching it again\n" % (path, digest)).encode())
+            os.remove(path)
+        fetch_wharf(a, w, path)
+        record_check(path, checked)
+        say(("[ray] fetched the server's wharf executable (%d bytes, sha256 %s) into %s\n" % (w["size"], digest[:12], folder)).encode())
+    return path
+
+
+def fetch_wharf(a, w, path):
+    """Streams the server's executable into path, checking its digest."""
+    def fill(f):
+        h = hashlib.sha256()
+        with request("GET", w["path"], a["token"], timeout=600) as resp:
+            while True:
+                b = resp.read(1 << 20)
+                if not b:
+                    break
+                h.update(b)
+                f.write(b)
+        if h.hexdigest() != w["sha256"]:
+            raise Gone("the server's executable arrived with digest %s, not %s (the server was upgraded meanwhile?)"
+                       % (h.hexdigest(), w["sha256"]))
+    until_acknowledged(lambda: write_atomically(path, fill, 0o755), "fetching the server's wharf executable", give_up=600)
+
+
 def no_children_outlive_me():
     # The step's process dies with the worker that started it, which
     # ray.cancel(force=True) kills.
@@ -230,11 +373,17 @@ def run_command(a, root, extra_env, write):
     """Fetches the step's files into root and runs its command there, with
     the assignment's environment and extra_env, handing what it writes to
     write. Returns its exit status (128+N for signal N)."""
+    try:
+        wharf = node_wharf(a, write)
+    except (IOError, OSError, Gone) as e:
+        raise NotStarted(str(e))
     fetch_files(a, root)
     old = a["dir"]
     env = {k: rebase(v, old, root) for k, v in a["env"].items()}
     env.update({k: rebase(v, old, root) for k, v in extra_env.items()})
-    env["PATH"] = os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin")
+    # $WHARF, and `wharf` found last on PATH, as on local compute.
+    env.setdefault("WHARF", wharf)
+    env["PATH"] = os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin") + ":" + os.path.dirname(wharf)
     for k in ("TMPDIR", "HOME"):
         env.setdefault(k, os.path.join(root, "tmp"))
     os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
@@ -261,7 +410,11 @@ def run_step(a):
     log = LogSender(a)
     try:
         log.write(("[ray] attempt %s on node %s, worker pid %d\n" % (a["id"], socket.gethostname(), os.getpid())).encode())
-        code = run_command(a, root, {}, log.write)
+        try:
+            code = run_command(a, root, {}, log.write)
+        except NotStarted as e:
+            log.write(("[ray] %s\n" % e).encode())
+            return {"error": str(e)}
         log.close()
         if code == 0:
             send_outputs(a, root)
@@ -329,7 +482,11 @@ def run_rank(a, label, env, queue):
             del pending[:end]
     try:
         queue.put((label, ("[ray] %s on node %s, worker pid %d\n" % (label, socket.gethostname(), os.getpid())).encode()))
-        code = run_command(a, root, env, write)
+        try:
+            code = run_command(a, root, env, write)
+        except NotStarted as e:
+            write(("[ray] %s\n" % e).encode())
+            code = 1
         if pending:
             queue.put((label, bytes(pending) + b"\n"))
         return {"exit_code": code, "outputs": outputs_tar(root) if code == 0 else b""}

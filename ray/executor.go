@@ -85,6 +85,9 @@ type Executor struct {
 	// SubmitTries: zero is DefaultSubmitTries.
 	SubmitTries int
 	Logger      *slog.Logger
+	// Executable is the server's own program, which tasks fetch and run
+	// steps with as $WHARF; its zero value is os.Executable().
+	Executable Executable
 
 	mu       sync.Mutex
 	clusters map[string]*cluster // by workspace/compute
@@ -171,6 +174,13 @@ func (e *Executor) Run(ctx context.Context, comp *wharf.Compute, run *wharf.Clus
 	a := &attempt{id: run.Assignment.ID, workspace: comp.Workspace, a: run.Assignment, logPath: run.LogPath,
 		running: running, done: make(chan struct{}), finished: make(chan struct{})}
 	a.job = jobOf(run)
+	if info, err := e.Executable.Info(); err == nil {
+		a.a.Wharf = info
+	} else {
+		// The step runs without $WHARF, as one whose command needs it
+		// will say.
+		e.logger().Error("the server's executable cannot be served to Ray nodes", "err", err)
+	}
 	if n, err := readOffset(a.logPath); err == nil {
 		a.logEnd = n
 	}
@@ -794,6 +804,11 @@ func readOffset(logPath string) (int64, error) {
 		return 0, err
 	}
 	return strconv.ParseInt(string(b), 10, 64)
+}
+
+// OpenExecutable implements wharf.ClusterDriverService.
+func (e *Executor) OpenExecutable() (io.ReadSeekCloser, *wharf.ClusterExecutable, error) {
+	return e.Executable.Open()
 }
 
 // PutOutputs implements wharf.ClusterDriverService.

@@ -31,7 +31,9 @@ type ClusterExecutor interface {
 }
 
 // serverOnlyVars are the variables of a local step's process that name
-// the server's own files or programs, which a Ray task cannot reach.
+// the server's own files or programs, which a Ray task cannot reach. The
+// task sets WHARF, and adds to PATH, the node's cached copy of the
+// server's executable.
 var serverOnlyVars = []string{"PATH", "HOME", "TMPDIR", "WHARF", "WHARF_WARM_DIR", "WHARF_JOB_STATE_DIR", "WHARF_STEP_ERROR_FILE"}
 
 // runOnCluster runs an attempt on a Ray-backed cluster: its folders are

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -419,5 +422,93 @@ compute: azureml:ray-cluster
 	}
 	if m := run.Run.Data.Metrics; len(m) != 1 || m[0].Key != "accuracy" || m[0].Value != 0.91 {
 		t.Errorf("run %s metrics: %+v, want accuracy 0.91", runID, m)
+	}
+}
+
+// executableFetches is how many times the server served its executable
+// whole, read from its own request counter.
+func executableFetches(t *testing.T, base string) int {
+	t.Helper()
+	for _, line := range strings.Split(getPage(t, http.DefaultClient, base+"/metrics"), "\n") {
+		if strings.HasPrefix(line, "wharf_http_requests_total{") && strings.Contains(line, `route="GET `+ray.ExecutablePath+`"`) &&
+			strings.Contains(line, `code="200"`) {
+			n, err := strconv.Atoi(line[strings.LastIndex(line, " ")+1:])
+			if err != nil {
+				t.Fatalf("metrics line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// TestRayNodeFetchesTheServerExecutableOnce: steps on Ray run the
+// server's own executable as $WHARF. Two steps starting together on one
+// node fetch it once between them; a cached copy that no longer matches
+// its digest is fetched again, not run.
+func TestRayNodeFetchesTheServerExecutableOnce(t *testing.T) {
+	e, _ := rayEnv(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	digest := hex.EncodeToString(sum[:])
+	dir := t.TempDir()
+	step := `command: echo "wharf=$WHARF" && sha256sum "$WHARF" && command -v wharf
+    environment: {image: python:3.11}`
+	pipeline := writeFile(t, dir, "pipeline.yml", `type: pipeline
+settings: {default_compute: azureml:ray-cluster, force_rerun: true}
+jobs:
+  one:
+    `+step+`
+  two:
+    `+step+`
+`)
+	name := lastLine(e.ok("ml", "job", "create", "--file", pipeline, "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("pipeline: %s\n%s", got, e.ok("ml", "job", "show", "-n", name, "-w", "dev"))
+	}
+	cached := ""
+	for _, s := range []string{"one", "two"} {
+		log := e.ok("ml", "job", "stream", "-n", name+"_"+s, "-w", "dev")
+		if !strings.Contains(log, digest+"  ") {
+			t.Errorf("step %s: $WHARF is not the server's executable (sha256 %s):\n%s", s, digest, log)
+		}
+		_, rest, _ := strings.Cut(log, "\nwharf=")
+		cached, _, _ = strings.Cut(rest, "\n")
+		if !filepath.IsAbs(cached) || !strings.Contains(log, "\n"+cached+"\n") {
+			t.Errorf("step %s: wharf on PATH is not $WHARF (%s):\n%s", s, cached, log)
+		}
+	}
+	if n := executableFetches(t, e.srv.HTTP.URL); n != 1 {
+		t.Errorf("two steps on one node fetched the executable %d times, want 1", n)
+	}
+
+	// The cached copy is damaged: the next step fetches it again.
+	if !strings.HasSuffix(cached, "/"+digest+"/wharf") {
+		t.Fatalf("$WHARF is %q, not in the node's cache by its digest", cached)
+	}
+	if err := os.WriteFile(cached, []byte("#!/bin/sh\necho damaged\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	job := writeFile(t, dir, "job.yml", `command: sha256sum "$WHARF"
+environment: {image: python:3.11}
+compute: azureml:ray-cluster
+`)
+	name = lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("job: %s\n%s", got, e.ok("ml", "job", "show", "-n", name, "-w", "dev"))
+	}
+	log := e.ok("ml", "job", "stream", "-n", name, "-w", "dev")
+	if !strings.Contains(log, digest+"  ") || !strings.Contains(log, "does not match its digest") {
+		t.Errorf("after damaging the cached executable, the step's log:\n%s", log)
+	}
+	if n := executableFetches(t, e.srv.HTTP.URL); n != 2 {
+		t.Errorf("after damaging the cached copy: %d fetches, want 2", n)
 	}
 }
