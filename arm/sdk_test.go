@@ -1,16 +1,11 @@
 package arm_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +13,7 @@ import (
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/http/servertest"
-	"github.com/wharfml/wharf/internal/testcert"
-	"github.com/wharfml/wharf/internal/testneed"
+	"github.com/wharfml/wharf/internal/sdktest"
 	"github.com/wharfml/wharf/local"
 	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/scheduler"
@@ -40,17 +34,12 @@ type sdkServer struct {
 // secrets, as the SDK's ClientSecretCredential needs them.
 func newSDKServer(t *testing.T) *sdkServer {
 	t.Helper()
-	python := os.Getenv("WHARF_TEST_AZUREML_PYTHON")
-	if python == "" {
-		testneed.Missing(t, "WHARF_TEST_AZUREML_PYTHON not set; ./scripts/test installs azure-ai-ml in .tools/")
-	}
+	python := sdktest.Python(t)
 	ts := servertest.New(t)
 	dir := t.TempDir()
-	ca := testcert.NewCA(t, dir, "sdk")
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	// The Blob API is served to <account>.blob.localhost:<port> (the
 	// metadata's storage suffix is the server's host and port).
-	ca.Issue(t, certFile, keyFile, "*.blob.localhost")
+	ca, certFile, keyFile := sdktest.Certificate(t, dir)
 	files, err := wharfhttp.LoadCertificateFiles(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -81,24 +70,7 @@ func newSDKServer(t *testing.T) *sdkServer {
 	owner := ts.Principal("owner", [2]string{wharf.RoleOwner, "/"})
 	writer := createPrincipal(t, ts, owner, "writer", wharf.RoleDataScientist, "/workspaces/ws1")
 	reader := createPrincipal(t, ts, owner, "reader", wharf.RoleReader, "/workspaces/ws1")
-	// The SDK picks its cloud from AZUREML_CURRENT_CLOUD before the
-	// metadata URL, so one inherited from the caller must not reach it.
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AZUREML_CURRENT_CLOUD=") {
-			env = append(env, kv)
-		}
-	}
-	hosts, err := filepath.Abs("testdata/hosts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env = append(env,
-		// sitecustomize.py there resolves *.blob.localhost to the
-		// loopback address, as wildcard DNS would.
-		"PYTHONPATH="+hosts,
-		"REQUESTS_CA_BUNDLE="+ca.File,
-		"ARM_CLOUD_METADATA_URL="+url+"/metadata/endpoints",
+	env := append(sdktest.Env(t, url, ca.File),
 		"WHARF_SDK_URL="+url,
 		"WHARF_SDK_TENANT="+servertest.Tenant,
 		"WHARF_SDK_WORKSPACE=ws1",
@@ -147,28 +119,17 @@ func (s *sdkServer) run(t *testing.T, steps ...string) map[string]json.RawMessag
 
 func (s *sdkServer) runWith(t *testing.T, env []string, steps ...string) map[string]json.RawMessage {
 	t.Helper()
-	cmd := exec.Command(s.python, append([]string{"testdata/sdk.py"}, steps...)...)
-	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("sdk.py %v: %v\nstdout:\n%s\nstderr:\n%s\nserver log:\n%s", steps, err, out, stderr.String(), s.Logs.String())
-	}
-	got := map[string]json.RawMessage{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		line := map[string]json.RawMessage{}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			continue // the SDK's own printing, jobs.stream's log lines among it
-		}
-		for k, v := range line {
-			got[k] = v
-		}
-	}
+	return s.runScript(t, env, "testdata/sdk.py", steps...)
+}
+
+// runScript runs a script of testdata with the given steps in env and
+// returns each step's reported result.
+func (s *sdkServer) runScript(t *testing.T, env []string, script string, steps ...string) map[string]json.RawMessage {
+	t.Helper()
+	got, out := sdktest.Run(t, s.python, env, s.Logs.String, script, steps...)
 	for _, step := range steps {
 		if _, ok := got[step]; !ok {
-			t.Fatalf("sdk.py reported nothing for %q\nstdout:\n%s\nstderr:\n%s", step, out, stderr.String())
+			t.Fatalf("%s reported nothing for %q\noutput:\n%s", script, step, out)
 		}
 	}
 	return got
@@ -176,11 +137,7 @@ func (s *sdkServer) runWith(t *testing.T, env []string, steps ...string) map[str
 
 func decode[T any](t *testing.T, raw json.RawMessage) T {
 	t.Helper()
-	var v T
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatalf("%s: %v", raw, err)
-	}
-	return v
+	return sdktest.Decode[T](t, raw)
 }
 
 // TestSDKGetsWorkspace runs the unchanged SDK, with a ClientSecretCredential

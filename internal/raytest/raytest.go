@@ -67,11 +67,7 @@ type Head struct {
 // failing it under CI) when it is unset.
 func Program(t testing.TB) string {
 	t.Helper()
-	bin := os.Getenv("WHARF_TEST_RAY")
-	if bin == "" {
-		testneed.Missing(t, "WHARF_TEST_RAY not set; ./scripts/test installs ray[default] into .tools/")
-	}
-	return bin
+	return testneed.Env(t, "WHARF_TEST_RAY", "./scripts/test installs ray[default] into .tools/")
 }
 
 // Start runs a Ray head until t ends and returns once its Jobs API answers

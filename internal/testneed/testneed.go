@@ -19,3 +19,15 @@ func Missing(t testing.TB, format string, args ...any) {
 	}
 	t.Skip(msg)
 }
+
+// Env returns the environment variable name, the path of a prerequisite
+// the suite installs; without it t is skipped, or fails under CI, with
+// missing saying how to get it.
+func Env(t testing.TB, name, missing string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		Missing(t, "%s not set; %s", name, missing)
+	}
+	return v
+}
