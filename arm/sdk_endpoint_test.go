@@ -3,15 +3,14 @@ package arm_test
 import (
 	"context"
 	"encoding/json"
-	"math"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
+	"github.com/wharfml/wharf/internal/sdktest"
 	"github.com/wharfml/wharf/linear"
 	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/serving"
@@ -94,24 +93,7 @@ func TestSDKRegistersAndDeploysAModel(t *testing.T) {
 		out.TokenType != "EndpointAuthToken" || out.TokenLength < 100 {
 		t.Errorf("endpoint: %+v", out)
 	}
-	var request struct {
-		InputData [][]float64 `json:"input_data"`
-	}
-	b, err := os.ReadFile(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &request); err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Predictions) != 2 {
-		t.Fatalf("predictions: %v", out.Predictions)
-	}
-	for i, row := range request.InputData {
-		if want := model.Predict(row); math.Abs(out.Predictions[i]-want) > 1e-9*math.Max(1, math.Abs(want)) {
-			t.Errorf("prediction %d: %v, the model says %v", i, out.Predictions[i], want)
-		}
-	}
+	sdktest.CheckPredictions(t, "invoke", out.Predictions, sdktest.RequestRows(t, req), model.Predict)
 	v, err := s.DB.FindModelAssetVersion(context.Background(), "ws1", "taxi-model", "1")
 	if err != nil || v.ContentDigest == "" || !strings.HasPrefix(v.Source, "mlflow-artifacts:/models/taxi-model/") {
 		t.Errorf("stored version: %+v %v", v, err)

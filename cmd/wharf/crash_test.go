@@ -43,6 +43,13 @@ func startProcess(t *testing.T, dataDir, db string, flags ...string) (*exec.Cmd,
 // the same moment.
 func launchProcess(t *testing.T, dataDir, db string, flags ...string) (cmd *exec.Cmd, listening func() string) {
 	t.Helper()
+	return launchProcessWith(t, nil, dataDir, db, flags...)
+}
+
+// launchProcessWith is launchProcess with env added to the server's
+// environment.
+func launchProcessWith(t *testing.T, env []string, dataDir, db string, flags ...string) (cmd *exec.Cmd, listening func() string) {
+	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--log-level", "info"}, flags...)
 	for _, p := range testVenvs() {
 		args = append(args, "--step-ro-path", p)
@@ -51,6 +58,9 @@ func launchProcess(t *testing.T, dataDir, db string, flags ...string) (cmd *exec
 		args = append(args, "--db", db)
 	}
 	cmd = exec.Command(wharfBinary(t), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,8 +90,14 @@ func Run(t testing.TB, python string, env []string, logs func() string, script s
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
+		// The SDK's pollers print progress dots with no line end, which
+		// may come before a report on its line.
+		text := sc.Bytes()
+		if i := bytes.IndexByte(text, '{'); i > 0 && strings.Trim(string(text[:i]), ".") == "" {
+			text = text[i:]
+		}
 		line := map[string]json.RawMessage{}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+		if err := json.Unmarshal(text, &line); err != nil {
 			continue
 		}
 		for k, v := range line {
@@ -108,4 +115,35 @@ func Decode[T any](t testing.TB, raw json.RawMessage) T {
 		t.Fatalf("%s: %v", raw, err)
 	}
 	return v
+}
+
+// RequestRows reads the rows of a scoring request file ({"input_data":
+// [[...], ...]}, the taxi request's form).
+func RequestRows(t testing.TB, path string) [][]float64 {
+	t.Helper()
+	var request struct {
+		InputData [][]float64 `json:"input_data"`
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &request)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return request.InputData
+}
+
+// CheckPredictions fails t unless got holds, for each row, what predict
+// says of it (to a relative 1e-9); what names the answer in errors.
+func CheckPredictions(t testing.TB, what string, got []float64, rows [][]float64, predict func([]float64) float64) {
+	t.Helper()
+	if len(got) != len(rows) {
+		t.Fatalf("%s: %d predictions %v for %d rows", what, len(got), got, len(rows))
+	}
+	for i, row := range rows {
+		if want := predict(row); math.Abs(got[i]-want) > 1e-9*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s, row %d: %v, the model predicts %v", what, i, got[i], want)
+		}
+	}
 }
