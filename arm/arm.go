@@ -71,8 +71,13 @@ type Jobs interface {
 	SubmitJobDocument(ctx context.Context, workspace, by, name string, doc json.RawMessage) (*wharf.Job, error)
 	// CancelJob cancels a job.
 	CancelJob(ctx context.Context, workspace, name string) (*wharf.Job, error)
-	// JobLog returns the log of a job's latest attempt, masked.
+	// JobLog returns the log of a job's latest attempt, masked, as far
+	// as this server holds it.
 	JobLog(ctx context.Context, workspace, name string) ([]byte, error)
+	// ForwardJobLog answers r from the server that ran the job's latest
+	// attempt and holds its log, when that is another server over the
+	// same store; false when it did not, and nothing was written.
+	ForwardJobLog(w http.ResponseWriter, r *http.Request, workspace, name string) bool
 }
 
 // Handler serves the ARM-shaped API of every workspace.

@@ -78,6 +78,11 @@ func (h *Handler) logFile(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, wharf.Errorf(wharf.EUNAVAILABLE, "this server does not run jobs"))
 		return
 	}
+	// A log is kept by the server that ran the step; behind a balancer,
+	// another server may be asked for it, and asks that one in turn.
+	if h.Jobs.ForwardJobLog(w, r, ws, name) {
+		return
+	}
 	text, err := h.Jobs.JobLog(r.Context(), ws, name)
 	if err != nil {
 		h.WriteError(w, r, err)

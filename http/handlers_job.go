@@ -155,6 +155,26 @@ func (s *Server) JobLog(ctx context.Context, workspace, name string) ([]byte, er
 	return maskTokens(b), nil
 }
 
+// ForwardJobLog answers a request for a job's log from the server that
+// ran the job's latest attempt, when that is another server over the same
+// store and this one holds no copy of the log: the request goes on as it
+// came, with its token or signature, which that server checks as its own.
+// False when it was not forwarded (this server holds the log, or no other
+// server answers for it), and nothing was written.
+func (s *Server) ForwardJobLog(w http.ResponseWriter, r *http.Request, workspace, name string) bool {
+	if s.Scheduler == nil {
+		return false
+	}
+	j, err := s.Store.FindJob(r.Context(), workspace, name)
+	if err != nil || len(j.Attempts) == 0 {
+		return false
+	}
+	if _, err := os.Stat(s.Scheduler.LogPath(workspace, j.Name, len(j.Attempts))); !os.IsNotExist(err) {
+		return false
+	}
+	return s.forwardLog(w, r, j.Attempts[len(j.Attempts)-1].Server)
+}
+
 // maxWholeLog bounds the log JobLog returns.
 const maxWholeLog = 64 << 20
 

@@ -36,6 +36,13 @@ type sharedServer struct {
 // one's master key; all keep stored content in one folder (--artifacts).
 func startSharedServers(t *testing.T, n int, flags ...string) (db string, servers []*sharedServer) {
 	t.Helper()
+	return startSharedServersWith(t, n, nil, func(int) []string { return flags })
+}
+
+// startSharedServersWith is startSharedServers with env added to each
+// server's environment and the flags of server i (from 0) given by flagsOf.
+func startSharedServersWith(t *testing.T, n int, env []string, flagsOf func(i int) []string) (db string, servers []*sharedServer) {
+	t.Helper()
 	db = freshPostgres(t)
 	root := t.TempDir()
 	artifacts := filepath.Join(root, "artifacts")
@@ -56,7 +63,8 @@ func startSharedServers(t *testing.T, n int, flags ...string) (db string, server
 				t.Fatal(err)
 			}
 		}
-		cmd, base := startProcess(t, dir, db, append([]string{"--artifacts", "file://" + artifacts}, flags...)...)
+		cmd, listening := launchProcessWith(t, env, dir, db, append([]string{"--artifacts", "file://" + artifacts}, flagsOf(i)...)...)
+		base := listening()
 		servers = append(servers, &sharedServer{cmd: cmd, base: base, dataDir: dir})
 	}
 	return db, servers
