@@ -77,6 +77,7 @@ type Store interface {
 	ScheduleService
 	MonitorService
 	DatastorePathService
+	DatastoreObjectService
 	OnlineEndpointService
 	BatchEndpointService
 	BlobRefService

@@ -180,3 +180,36 @@ func CleanDatastorePath(p string) (string, error) {
 	}
 	return strings.Join(parts, "/"), nil
 }
+
+// DatastoreObject is an object in the container or bucket of an azure_blob
+// or s3 datastore, in the version Wharf last read or wrote: the service's
+// ETag and the size say which version, Digest what bytes that version
+// holds. Another tool may replace an object at any time; a read that finds
+// the same ETag and size takes the recorded digest instead of reading the
+// bytes again, and one that finds another version reads it anew, so what a
+// job is given by digest is always what the container held when the job
+// was submitted.
+type DatastoreObject struct {
+	Workspace string `json:"-"`
+	Datastore string `json:"datastore"`
+	// Path is the object's name in the container, which is its datastore
+	// path.
+	Path      string    `json:"path"`
+	ETag      string    `json:"etag"`
+	Size      int64     `json:"size"`
+	Digest    string    `json:"digest"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// DatastoreObjectService remembers the versions of datastore objects Wharf
+// has read or written, and the content they hold.
+type DatastoreObjectService interface {
+	// PutDatastoreObjects records the objects' versions and digests,
+	// replacing what was recorded at their paths, and makes their content
+	// the workspace's (see BlobRefService), in one transaction.
+	PutDatastoreObjects(ctx context.Context, objects []*DatastoreObject) error
+	// ListDatastoreObjects returns the objects recorded at prefix or
+	// below it (prefix/...), ordered by path; an empty prefix lists the
+	// whole datastore.
+	ListDatastoreObjects(ctx context.Context, workspace, datastore, prefix string) ([]*DatastoreObject, error)
+}

@@ -32,6 +32,7 @@ func RunJobs(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"BatchEndpoints", testBatchEndpoints},
 		{"BlobRefs", testBlobRefs},
 		{"StorageBlobs", testStorageBlobs},
+		{"DatastoreObjects", testDatastoreObjects},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
