@@ -270,25 +270,6 @@ func (a *azureAPI) check(ctx context.Context) error {
 	return nil
 }
 
-func (a *azureAPI) list(ctx context.Context, prefix string, fn func(key string, modified time.Time) error) error {
-	pager := a.c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return a.describe(err, "list "+prefix)
-		}
-		for _, item := range page.Segment.BlobItems {
-			if item.Name == nil || item.Properties == nil || item.Properties.LastModified == nil {
-				continue
-			}
-			if err := fn(*item.Name, *item.Properties.LastModified); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // abortUploads has nothing to do: a block blob's blocks staged and never
 // committed are discarded by the service itself after a week.
 func (a *azureAPI) abortUploads(context.Context, string, time.Time) (int, error) { return 0, nil }

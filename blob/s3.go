@@ -210,25 +210,6 @@ func (a *s3API) check(ctx context.Context) error {
 	return storageError(a.datastore, "check the bucket", wharf.ENOTFOUND, fmt.Errorf("bucket %q does not exist: create it, or fix bucket", a.bucket))
 }
 
-func (a *s3API) list(ctx context.Context, prefix string, fn func(key string, modified time.Time) error) error {
-	pager := s3.NewListObjectsV2Paginator(a.c, &s3.ListObjectsV2Input{Bucket: &a.bucket, Prefix: &prefix})
-	for pager.HasMorePages() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return a.describe(err, "list "+prefix)
-		}
-		for _, obj := range page.Contents {
-			if obj.Key == nil || obj.LastModified == nil {
-				continue
-			}
-			if err := fn(*obj.Key, *obj.LastModified); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func (a *s3API) abortUploads(ctx context.Context, prefix string, cutoff time.Time) (int, error) {
 	aborted := 0
 	in := &s3.ListMultipartUploadsInput{Bucket: &a.bucket, Prefix: &prefix}
