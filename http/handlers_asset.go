@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/resolve"
 	"github.com/wharfml/wharf/snapshot"
@@ -165,6 +166,11 @@ func (s *Server) recordDataPath(ctx context.Context, ws string, req *AssetReques
 	if _, err := s.Store.FindDatastoreFile(ctx, ws, ds, p); err == nil {
 		return nil
 	} else if wharf.ErrorCode(err) != wharf.ENOTFOUND {
+		return err
+	}
+	// In an azure_blob or s3 datastore the files land in its container,
+	// as Azure's upload puts them, before Wharf records the path.
+	if err := blob.WriteDatastorePath(ctx, s.Store, s.Blobs, ws, ds, p, req.Digest, spec.Kind == "folder"); err != nil {
 		return err
 	}
 	return s.Store.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: ws, Datastore: ds, Path: p,

@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/jobspec"
 	"github.com/wharfml/wharf/mlflow"
 	"github.com/wharfml/wharf/scheduler"
@@ -810,11 +811,59 @@ func (run *resolution) lookupContent(u jobspec.DatastoreURI) (*wharf.DatastoreFi
 	if strings.ContainsAny(u.Path, "*?[") || strings.Contains(u.Path, "${{") {
 		return nil, wharf.Errorf(wharf.EINVALID, "%s: patterns and expressions in datastore paths are not supported", u.String())
 	}
+	if f, found, err := run.containerContent(u); found || err != nil {
+		return f, err
+	}
 	f, err := run.r.Store.FindDatastoreFile(run.ctx, run.ws, u.Datastore, u.Path)
 	if err == nil || !wharf.IsNotFound(err) {
 		return f, err
 	}
 	return run.folderBelow(u, err)
+}
+
+// containerContent is what the container or bucket of an azure_blob or s3
+// datastore holds at a path, whoever put it there: the object at the
+// path, or the folder of the objects below it together with what Wharf
+// recorded below it and the container lacks (the container's object wins
+// where both have a path). Its files are read into the content store, so
+// the digest is of the bytes the container holds now. found is false for
+// another type of datastore, and when the container holds nothing there.
+func (run *resolution) containerContent(u jobspec.DatastoreURI) (f *wharf.DatastoreFile, found bool, err error) {
+	d, err := run.r.Store.FindDatastore(run.ctx, run.ws, u.Datastore)
+	if wharf.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	c, ok, err := blob.OpenContainer(run.ctx, run.r.Store, run.r.Blobs, d)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	objects, isFile, err := c.Read(run.ctx, u.Path)
+	switch code := wharf.ErrorCode(err); {
+	case code == wharf.ENOTFOUND || code == wharf.EFORBIDDEN:
+		// A missing container or credentials it refuses are the
+		// datastore's definition at fault, not a path with nothing yet
+		// nor the caller's permissions.
+		return nil, false, wharf.Errorf(wharf.EINVALID, "%s", wharf.ErrorMessage(err))
+	case err != nil:
+		return nil, false, err
+	case len(objects) == 0:
+		return nil, false, nil
+	case isFile:
+		return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: strings.Trim(u.Path, "/"),
+			Digest: objects[0].Digest, Kind: scheduler.KindFile}, true, nil
+	}
+	files, err := run.recordedBelow(u)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, o := range objects {
+		files[o.Path] = o
+	}
+	f, err = run.folderOf(u, files)
+	return f, err == nil, err
 }
 
 // parseUpload reads the digest out of a LocalUpload URI.
@@ -845,20 +894,33 @@ func parseUpload(u jobspec.DatastoreURI) (digest, name, kind string, ok bool) {
 // folder: files written there since the last submission are in it, and
 // the same files give the same digest, so unchanged data keeps reuse.
 func (run *resolution) folderBelow(u jobspec.DatastoreURI, notFound error) (*wharf.DatastoreFile, error) {
+	files, err := run.recordedBelow(u)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, notFound
+	}
+	return run.folderOf(u, files)
+}
+
+// recordedBelow returns the files Wharf recorded below a datastore folder,
+// by their paths relative to it.
+func (run *resolution) recordedBelow(u jobspec.DatastoreURI) (map[string]snapshot.File, error) {
 	prefix := strings.Trim(u.Path, "/")
 	entries, err := run.r.Store.ListDatastoreFiles(run.ctx, run.ws, u.Datastore, prefix)
 	if err != nil {
 		return nil, err
 	}
+	files := map[string]snapshot.File{}
 	if len(entries) == 0 {
-		return nil, notFound
+		return files, nil
 	}
 	if run.r.Blobs == nil {
 		return nil, wharf.Errorf(wharf.EUNAVAILABLE, "content storage is not configured on this server")
 	}
 	// A path recorded later replaces what an earlier folder put there.
 	sort.SliceStable(entries, func(i, j int) bool { return entries[i].CreatedAt.Before(entries[j].CreatedAt) })
-	files := map[string]snapshot.File{}
 	for _, e := range entries {
 		rel := strings.TrimPrefix(strings.TrimPrefix(e.Path, prefix), "/")
 		switch e.Kind {
@@ -879,6 +941,12 @@ func (run *resolution) folderBelow(u jobspec.DatastoreURI, notFound error) (*wha
 			files[rel] = snapshot.File{Path: rel, Mode: snapshot.ModeFile, Digest: e.Digest, Size: size}
 		}
 	}
+	return files, nil
+}
+
+// folderOf stores the snapshot of a datastore folder's files, as content
+// of the workspace.
+func (run *resolution) folderOf(u jobspec.DatastoreURI, files map[string]snapshot.File) (*wharf.DatastoreFile, error) {
 	list := make([]snapshot.File, 0, len(files))
 	for _, f := range files {
 		list = append(list, f)
@@ -890,7 +958,7 @@ func (run *resolution) folderBelow(u jobspec.DatastoreURI, notFound error) (*wha
 	if err := run.r.Store.AddBlobRefs(run.ctx, run.ws, []string{m.Digest}); err != nil {
 		return nil, err
 	}
-	return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: prefix, Digest: m.Digest, Kind: scheduler.KindFolder}, nil
+	return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: strings.Trim(u.Path, "/"), Digest: m.Digest, Kind: scheduler.KindFolder}, nil
 }
 
 // ComponentHash identifies what a component computes: its command,

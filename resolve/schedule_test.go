@@ -52,8 +52,7 @@ func newEnv(t *testing.T, db wharf.Store) *env {
 	if _, err := db.PutCompute(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws", Name: "landing", Type: "azure_blob",
-		AccountName: "acct", ContainerName: "landing"}); err != nil {
+	if _, err := db.PutDatastore(ctx, &wharf.Datastore{Workspace: "ws", Name: "landing", Type: wharf.DatastoreLocal}); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, db: db, blobs: blobs, clk: testclock.New(time.Date(2026, 12, 1, 6, 0, 30, 0, time.UTC))}

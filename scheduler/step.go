@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -896,7 +895,9 @@ func envName(e EnvSpec) string {
 
 // recordOutputPaths files each output under its datastore path, as Azure
 // ML stores outputs, so later jobs and data assets can name it by URI:
-// the output's own path, else <datastore>/azureml/<job>/<output>.
+// the output's own path, else <datastore>/azureml/<job>/<output>. On an
+// azure_blob or s3 datastore the output lands in its container or bucket
+// under that path too, where other tools reading it find it.
 func (s *Scheduler) recordOutputPaths(ctx context.Context, st *wharf.Job, spec *StepSpec, outputs map[string]wharf.JobOutput) error {
 	datastore := spec.Datastore
 	if datastore == "" {
@@ -933,9 +934,11 @@ func (s *Scheduler) recordOutputPaths(ctx context.Context, st *wharf.Job, spec *
 				return fmt.Errorf("output %s: %w", name, err)
 			}
 			ds, p = u.Datastore, u.Path
-			if err := s.writeToDatastore(ctx, st.Workspace, ds, p, o); err != nil {
-				return fmt.Errorf("output %s at azureml://datastores/%s/paths/%s: %w", name, ds, p, err)
-			}
+		}
+		// Wharf's own record of the path follows once every file is in
+		// the container.
+		if err := blob.WriteDatastorePath(ctx, s.Store, s.Blobs, st.Workspace, ds, p, o.Digest, o.Kind == KindFolder); err != nil {
+			return fmt.Errorf("output %s at azureml://datastores/%s/paths/%s: %w", name, ds, p, err)
 		}
 		if err := s.Store.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: st.Workspace, Datastore: ds, Path: p,
 			Digest: o.Digest, Kind: o.Kind}); err != nil {
@@ -943,47 +946,6 @@ func (s *Scheduler) recordOutputPaths(ctx context.Context, st *wharf.Job, spec *
 		}
 	}
 	return nil
-}
-
-// writeToDatastore puts an output given an explicit path in an
-// object-storage datastore under that path in its container or bucket, the
-// files of a folder below it, where Azure ML puts them, so that other tools
-// reading the container find them there. Wharf's own record of the path
-// follows once every file is written.
-func (s *Scheduler) writeToDatastore(ctx context.Context, ws, ds, p string, o wharf.JobOutput) error {
-	d, err := s.Store.FindDatastore(ctx, ws, ds)
-	if err != nil {
-		return err
-	}
-	store, ok, err := blob.OpenDatastore(ctx, s.Store, d)
-	if err != nil || !ok {
-		return err
-	}
-	files := []snapshot.File{{Digest: o.Digest, Size: o.Size}}
-	if o.Kind == KindFolder {
-		m, err := snapshot.Load(ctx, o.Digest, s.Blobs)
-		if err != nil {
-			return err
-		}
-		files = m.Files
-	}
-	for _, f := range files {
-		if err := s.copyToDatastore(ctx, store, path.Join(p, f.Path), f.Digest); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// copyToDatastore writes one stored blob to a named object, the blob
-// checked against its digest on the way.
-func (s *Scheduler) copyToDatastore(ctx context.Context, store *blob.ObjectStore, name, digest string) error {
-	r, size, err := s.Blobs.Open(ctx, digest)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return store.PutNamed(ctx, name, r, size)
 }
 
 // outputPathExpr matches the expressions an output path may hold:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/scoring"
 )
 
@@ -313,6 +314,9 @@ func (c *collector) file(ctx context.Context, p string, data []byte) error {
 		return err
 	}
 	datastore := wharf.DefaultDatastore
+	if err := blob.WriteDatastorePath(ctx, c.store, c.blobs, c.workspace, datastore, p, digest, false); err != nil {
+		return err
+	}
 	return c.store.PutDatastoreFile(ctx, &wharf.DatastoreFile{Workspace: c.workspace, Datastore: datastore, Path: p,
 		Digest: digest, Kind: "file"})
 }
