@@ -3,6 +3,7 @@ package arm_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -185,5 +186,56 @@ func TestSDKComponents(t *testing.T) {
 	if err := json.Unmarshal(a.Spec, &stored); err != nil || stored.Component == nil ||
 		!strings.Contains(stored.Component.Command, "--target cost") || len(stored.Component.Inputs) != 1 {
 		t.Errorf("stored: %s %v", a.Spec, err)
+	}
+}
+
+// TestSDKDeploysAScoringScript deploys a scoring script through the SDK's
+// ManagedOnlineDeployment(code_configuration=CodeConfiguration(code=<local
+// folder>, scoring_script="score.py")): the SDK uploads the folder, the
+// deployment's long-running operation succeeds once its worker has run
+// init(), and invoke answers what run() returns, with an environment given
+// inline (which the SDK registers itself) and with a registered one.
+func TestSDKDeploysAScoringScript(t *testing.T) {
+	s := newSDKServer(t)
+	s.serveEndpoints(t)
+	got := decode[struct {
+		States map[string]struct{ State, Script, Environment string }
+		// run() returns the request's data scaled by the model's
+		// weight, and the deployment it ran in.
+		Answers map[string]struct {
+			Scaled []float64
+			By     string
+		}
+	}](t, s.run(t, "score_script")["score_script"])
+	for _, name := range []string{"inline", "registered"} {
+		st, a := got.States[name], got.Answers[name]
+		if st.State != "Succeeded" || st.Script != "score.py" {
+			t.Errorf("deployment %s: %+v", name, st)
+		}
+		if fmt.Sprint(a.Scaled) != "[2.5 10]" || a.By != name {
+			t.Errorf("deployment %s answered %+v, want [2.5 10] by %s", name, a, name)
+		}
+	}
+	if !strings.HasSuffix(got.States["registered"].Environment, "/environments/sdk-env/versions/1") ||
+		!strings.Contains(got.States["inline"].Environment, "/environments/CliV2AnonymousEnvironment/versions/") {
+		t.Errorf("environments: %+v", got.States)
+	}
+	// Stored as `wharf ml online-deployment create` stores one: the
+	// uploaded code's snapshot and the environment pinned.
+	d, err := s.DB.FindOnlineDeployment(context.Background(), "ws1", "scaler-ep", "inline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		CodeConfiguration struct {
+			CodeDigest    string `json:"code_digest"`
+			ScoringScript string `json:"scoring_script"`
+		} `json:"code_configuration"`
+		Environment struct{ Ref, Image string }
+	}
+	if err := json.Unmarshal(d.Spec, &spec); err != nil || spec.CodeConfiguration.CodeDigest == "" ||
+		spec.CodeConfiguration.ScoringScript != "score.py" || spec.Environment.Image != "python:3.11-slim" ||
+		!strings.HasPrefix(spec.Environment.Ref, "CliV2AnonymousEnvironment:") {
+		t.Errorf("stored deployment: %s %v", d.Spec, err)
 	}
 }

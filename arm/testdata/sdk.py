@@ -305,3 +305,44 @@ if "component" in steps:
 if "compute" in steps:
     c = client("WHARF_SDK_WRITER").compute.get("cpu-cluster")
     report("compute", {"name": c.name, "type": c.type, "max": c.max_instances, "state": c.provisioning_state})
+
+if "score_script" in steps:
+    # A deployment of a scoring script the SDK uploads (code_configuration)
+    # with an environment given inline, which the SDK registers itself,
+    # and one with a registered environment; invoke answers what run()
+    # returns.
+    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+
+    ml = client("WHARF_SDK_WRITER")
+    sdk_env(ml)
+    work = tempfile.mkdtemp()
+    os.makedirs(os.path.join(work, "model"))
+    with open(os.path.join(work, "model", "weights.txt"), "w") as f:
+        f.write("2.5")
+    os.makedirs(os.path.join(work, "src"))
+    with open(os.path.join(work, "src", "score.py"), "w") as f:
+        f.write("import json, os\n"
+                "weight = None\n"
+                "def init():\n"
+                "    global weight\n"
+                "    with open(os.path.join(os.environ['AZUREML_MODEL_DIR'], 'model', 'weights.txt')) as f:\n"
+                "        weight = float(f.read())\n"
+                "def run(raw_data):\n"
+                "    data = json.loads(raw_data)['data']\n"
+                "    return {'scaled': [weight * x for x in data], 'by': os.environ.get('SCORED_BY', '')}\n")
+    request = os.path.join(work, "request.json")
+    with open(request, "w") as f:
+        json.dump({"data": [1.0, 4.0]}, f)
+    model = ml.models.create_or_update(Model(name="scaler", type="custom_model", path=os.path.join(work, "model")))
+    ml.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="scaler-ep", auth_mode="key")).result()
+    answers, states = {}, {}
+    for name, env in [("inline", Environment(image="python:3.11-slim")), ("registered", "azureml:sdk-env:1")]:
+        dep = ml.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+            name=name, endpoint_name="scaler-ep", model=model.id,
+            code_configuration=CodeConfiguration(code=os.path.join(work, "src"), scoring_script="score.py"),
+            environment=env, environment_variables={"SCORED_BY": name},
+            instance_type="Standard_DS2_v2", instance_count=1)).result()
+        states[name] = {"state": dep.provisioning_state, "script": dep.code_configuration.scoring_script,
+                        "environment": str(dep.environment)}
+        answers[name] = json.loads(ml.online_endpoints.invoke(endpoint_name="scaler-ep", deployment_name=name, request_file=request))
+    report("score_script", {"states": states, "answers": answers})
