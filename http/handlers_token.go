@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -144,12 +145,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, http.StatusBadRequest, "invalid_request", "client_id and client_secret (or client_assertion) are required")
 		return
 	}
-	if scope := r.PostForm.Get("scope"); scope != "" && !strings.HasSuffix(scope, "/.default") {
-		writeOAuthError(w, r, http.StatusBadRequest, "invalid_scope", "scope must name a resource followed by /.default, e.g. api://wharf/.default")
+	audience, err := s.scopeAudience(r.PostForm.Get("scope"))
+	if err != nil {
+		writeOAuthError(w, r, http.StatusBadRequest, "invalid_scope", err.Error())
 		return
 	}
 	var sp *wharf.ServicePrincipal
-	var err error
 	if federated {
 		if sp, err = s.checkAssertion(r, clientID, assertion); err != nil {
 			s.writeAssertionError(w, r, clientID, err)
@@ -160,7 +161,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, r, http.StatusUnauthorized, "invalid_client", "WHARF7000215: invalid client secret provided, or the client does not exist")
 		return
 	}
-	tok, exp, err := s.Tokens.Issue(sp.AppID, s.TenantID, sp.AppID, APIAudience)
+	tok, exp, err := s.Tokens.Issue(sp.AppID, s.TenantID, sp.AppID, audience)
 	if err != nil {
 		s.Logger.Error("token signing failed", "err", err)
 		writeOAuthError(w, r, http.StatusInternalServerError, "server_error", "the token could not be issued")
@@ -169,6 +170,48 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	secs := int(time.Until(exp).Seconds())
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: tok})
+}
+
+// MLResourceID is the resource the Azure ML SDK derives from the portal
+// address of its cloud's metadata (which Wharf's metadata gives as the
+// server's URL) and asks a pipeline's submitter for a token of, with the
+// scope <id>/.default: https://ml.azure. followed by the portal's dotted
+// labels from the third on, its slashes removed. The SDK refuses the
+// token unless its audience is exactly this; the same derivation, of
+// https://portal.azure.com, gives Azure's https://ml.azure.com.
+func MLResourceID(portal string) string {
+	labels := strings.Split(strings.TrimRight(portal, "/"), ".")
+	suffix := ""
+	if len(labels) > 2 {
+		suffix = strings.Join(labels[2:], ".")
+	}
+	return "https://ml.azure." + strings.ReplaceAll(suffix, "/", "")
+}
+
+// MLAudience is the audience of the tokens issued for MLResourceID: a
+// token for Wharf's API, as APIAudience's is, named as the SDK expects.
+func (s *Server) MLAudience() string { return MLResourceID(s.URL) }
+
+// scopeAudience is the audience of a token asked for with scope: the
+// Azure ML SDK's ML resource gets MLAudience; any other resource followed
+// by /.default, and no scope, Wharf's own API audience. Azure ML's
+// resource of another cloud is no resource here.
+func (s *Server) scopeAudience(scope string) (string, error) {
+	if scope == "" {
+		return APIAudience, nil
+	}
+	resource, ok := strings.CutSuffix(scope, "/.default")
+	if !ok {
+		return "", errors.New("scope must name a resource followed by /.default, e.g. api://wharf/.default")
+	}
+	ml := s.MLAudience()
+	switch {
+	case resource == ml:
+		return ml, nil
+	case strings.HasPrefix(resource, "https://ml.azure."):
+		return "", fmt.Errorf("WHARF500011: the resource %s is not served here; this server's Azure ML resource is %s", resource, ml)
+	}
+	return APIAudience, nil
 }
 
 // checkClientSecret finds the principal whose app id is clientID and a live

@@ -252,7 +252,8 @@ func (s *Server) authenticate(r *http.Request) (c *wharf.Caller, grants []*wharf
 		}
 		return nil, nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "authentication required: send an access token in the Authorization header (wharf account get-access-token)")
 	}
-	claims, err := s.Tokens.VerifyAny(tok, APIAudience, JobAudience)
+	// A token for the Azure ML SDK's ML resource is one for the API.
+	claims, err := s.Tokens.VerifyAny(tok, APIAudience, JobAudience, s.MLAudience())
 	if err != nil {
 		return nil, nil, wharf.Errorf(wharf.EUNAUTHENTICATED, "the access token is invalid or expired")
 	}
