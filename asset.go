@@ -16,6 +16,13 @@ const (
 	AssetCode = "codes"
 )
 
+// AnonymousComponent is the name under which a pipeline's inline steps
+// are stored as components, each version named by its content hash, as
+// Azure ML keeps them: the Azure ML SDK registers every step it builds
+// with command(...) there before it submits the pipeline. They are not
+// listed among the workspace's named components.
+const AnonymousComponent = "azureml_anonymous"
+
 // LatestVersion is the version label that selects the newest version of an
 // asset by creation time, as azureml:<name>@latest does.
 const LatestVersion = "latest"

@@ -3,6 +3,7 @@ package arm
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/wharfml/wharf"
@@ -21,6 +22,7 @@ func (h *Handler) putComponentVersion(w http.ResponseWriter, r *http.Request) {
 			ComponentSpec map[string]any    `json:"componentSpec"`
 			Description   string            `json:"description"`
 			Tags          map[string]string `json:"tags"`
+			IsAnonymous   bool              `json:"isAnonymous"`
 		} `json:"properties"`
 	}
 	if err := decodeBody(r, &body); err != nil {
@@ -34,12 +36,31 @@ func (h *Handler) putComponentVersion(w http.ResponseWriter, r *http.Request) {
 		h.WriteError(w, r, wharf.Errorf(wharf.EINVALID, "component %s:%s: componentSpec is required", name, version).WithField(field))
 		return
 	}
-	for k, want := range map[string]string{"name": name, "version": version} {
-		if got, ok := spec[k]; ok && got != want {
-			h.WriteError(w, r, wharf.Errorf(wharf.EINVALID, "component %s:%s: componentSpec names %s %v, the path %s", name, version, k, got, want).WithField(field+"."+k))
+	anonymous := name == wharf.AnonymousComponent
+	if body.Properties.IsAnonymous && !anonymous {
+		h.WriteError(w, r, wharf.Errorf(wharf.EINVALID, "component %s:%s: an anonymous component is registered as %s/versions/<hash>",
+			name, version, wharf.AnonymousComponent).WithField("properties.isAnonymous"))
+		return
+	}
+	if anonymous {
+		// The version is the SDK's hash of the step's interface and
+		// code, the same for the same step: the version there is
+		// that step, whatever name the step carries this time.
+		if _, err := h.Store.FindAsset(r.Context(), ws, wharf.AssetComponent, name, version); err == nil {
+			h.assetVersion(wharf.AssetComponent, h.componentJSON)(w, r)
+			return
+		} else if !wharf.IsNotFound(err) {
+			h.WriteError(w, r, err)
 			return
 		}
-		spec[k] = want
+	} else {
+		for k, want := range map[string]string{"name": name, "version": version} {
+			if got, ok := spec[k]; ok && got != want {
+				h.WriteError(w, r, wharf.Errorf(wharf.EINVALID, "component %s:%s: componentSpec names %s %v, the path %s", name, version, k, got, want).WithField(field+"."+k))
+				return
+			}
+			spec[k] = want
+		}
 	}
 	sent, err := json.Marshal(spec)
 	if err != nil {
@@ -60,6 +81,11 @@ func (h *Handler) putComponentVersion(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		delete(spec, "code")
+	}
+	if anonymous {
+		// Checked as a component of the path's name and version: the
+		// step's own name is kept in the componentSpec sent.
+		spec["name"], spec["version"] = name, version
 	}
 	doc, err := json.Marshal(spec)
 	var stored *resolve.Component
@@ -122,7 +148,28 @@ func (h *Handler) componentJSON(r *http.Request, a *wharf.Asset) armVersion {
 		ID:   workspaceID(r, a.Workspace) + "/components/" + a.Name + "/versions/" + a.Version,
 		Name: a.Version, Type: "Microsoft.MachineLearningServices/workspaces/components/versions",
 		Properties: map[string]any{"componentSpec": spec, "description": a.Description, "tags": tags,
-			"properties": map[string]string{}, "isAnonymous": false, "isArchived": false},
+			"properties": map[string]string{}, "isAnonymous": a.Name == wharf.AnonymousComponent, "isArchived": false},
 		SystemData: systemData(a.CreatedBy, a.CreatedAt),
 	}
+}
+
+// listComponentContainers lists the workspace's named components, each
+// with its newest version; anonymous steps are not among them, as in
+// Azure.
+func (h *Handler) listComponentContainers(w http.ResponseWriter, r *http.Request) {
+	list, err := h.Store.ListAssets(r.Context(), r.PathValue("workspace"), wharf.AssetComponent, "")
+	list = slices.DeleteFunc(list, func(a *wharf.Asset) bool { return a.Name == wharf.AnonymousComponent })
+	writeList(h, w, r, list, err, func(r *http.Request, a *wharf.Asset) armVersion {
+		tags := a.Tags
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		return armVersion{
+			ID: workspaceID(r, a.Workspace) + "/components/" + a.Name, Name: a.Name,
+			Type: "Microsoft.MachineLearningServices/workspaces/components",
+			Properties: map[string]any{"description": a.Description, "tags": tags, "properties": map[string]string{},
+				"latestVersion": a.Version, "isArchived": false},
+			SystemData: systemData(a.CreatedBy, a.CreatedAt),
+		}
+	})
 }

@@ -92,3 +92,38 @@ func (h *Handler) logFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(text)
 }
+
+// runChildren lists a pipeline's steps (or a sweep's trials) as run
+// history's runs, which jobs.list(parent_job_name=) reads: one page, in
+// the order the steps were created.
+func (h *Handler) runChildren(w http.ResponseWriter, r *http.Request) {
+	ws, name := r.PathValue("workspace"), r.PathValue("name")
+	parent, err := h.Store.FindJob(r.Context(), ws, name)
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	children, err := h.Store.ListJobs(r.Context(), ws, parent.Name, 0)
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	runs := make([]map[string]any, 0, len(children))
+	for _, j := range children {
+		run := map[string]any{
+			"runId": j.Name, "runUuid": j.Name, "parentRunId": parent.Name, "rootRunId": parent.Name,
+			"displayName": j.Step, "status": j.Status, "experimentId": j.ExperimentName,
+			"tags": j.Tags, "properties": j.Properties, "createdUtc": j.CreatedAt,
+			"createdBy":    map[string]string{"userObjectId": j.SubmittedBy, "userName": j.SubmittedBy},
+			"startTimeUtc": j.StartedAt, "endTimeUtc": j.EndedAt,
+		}
+		if j.DisplayName != "" {
+			run["displayName"] = j.DisplayName
+		}
+		if j.Compute != "" {
+			run["compute"] = map[string]string{"target": j.Compute}
+		}
+		runs = append(runs, run)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": runs})
+}

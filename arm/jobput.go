@@ -2,6 +2,7 @@ package arm
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -33,7 +34,9 @@ func (h *Handler) registerJobs(ws Group, group func(prefix string) Group) {
 	ws.Route("PUT "+codes+"/{version}", wharf.ActionDataWrite, h.putCode)
 	ws.Route("POST "+codes+"/{version}/startPendingUpload", wharf.ActionDataWrite, h.startPendingUpload)
 
-	group(HistoryPrefix+Workspaces).Route("GET /{workspace}/runs/{name}/details", wharf.ActionJobRead, h.runDetails)
+	history := group(HistoryPrefix + Workspaces)
+	history.Route("GET /{workspace}/runs/{name}/details", wharf.ActionJobRead, h.runDetails)
+	history.Route("GET /{workspace}/runs/{name}/children", wharf.ActionJobRead, h.runChildren)
 	group(LogPrefix).Public("GET /{workspace}/{name}/{file...}", h.logFile)
 
 	blobs := group(BlobPrefix + "/{account}")
@@ -137,10 +140,55 @@ func (h *Handler) putJob(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := h.Jobs.SubmitJobDocument(r.Context(), r.PathValue("workspace"), callerID(r), r.PathValue("name"), b)
 	if err != nil {
+		var e *wharf.Error
+		if errors.As(err, &e) {
+			pipeline := body.Properties.JobType == "Pipeline"
+			if f := armJobField(e.Field, pipeline); f != e.Field {
+				e.Message = strings.Replace(e.Message, e.Field+": ", f+": ", 1)
+				e.Field = f
+			}
+			for i := range e.Details {
+				e.Details[i].Field = armJobField(e.Details[i].Field, pipeline)
+			}
+		}
 		h.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, h.jobJSON(r, j))
+}
+
+// armJobFields are the fields of ARM's job for the job document's
+// top-level fields (and a pipeline step's) that ARM names otherwise.
+var armJobFields = map[string]string{"compute": "computeId", "component": "componentId", "environment": "environmentId",
+	"code": "codeId", "environment_variables": "environmentVariables", "display_name": "displayName",
+	"experiment_name": "experimentName"}
+
+// armJobField names the field of the request that a field of the job
+// document it was translated to comes from: jobs.<step>.compute is
+// properties.jobs.<step>.computeId. The scheduler names a job's steps by
+// their place (steps[0].spec.compute): such a field names the request's
+// properties.computeId, or for a pipeline, whose refusal names the step,
+// properties.jobs.
+func armJobField(field string, pipeline bool) string {
+	switch {
+	case field == "":
+		return ""
+	case strings.HasPrefix(field, "steps") && pipeline:
+		return "properties.jobs"
+	case field == "steps[0].spec.compute":
+		return "properties.computeId"
+	case strings.HasPrefix(field, "steps"):
+		return "properties"
+	}
+	parts := strings.Split(field, ".")
+	key := 0
+	if parts[0] == "jobs" && len(parts) > 2 {
+		key = 2
+	}
+	if arm, ok := armJobFields[parts[key]]; ok {
+		parts[key] = arm
+	}
+	return "properties." + strings.Join(parts, ".")
 }
 
 // jobDocument translates a command or pipeline job.
@@ -376,6 +424,9 @@ func (h *Handler) pipelineStep(r *http.Request, name string, raw json.RawMessage
 		return nil, wharf.Errorf(wharf.EINVALID, "step %s has no componentId", name).WithField(field + ".componentId")
 	}
 	step := map[string]any{"type": "command", "component": componentRef(s.ComponentID)}
+	if s.DisplayName != "" {
+		step["display_name"] = s.DisplayName
+	}
 	if s.ComputeID != "" {
 		step["compute"] = "azureml:" + lastSegment(s.ComputeID, "computes")
 	}

@@ -77,6 +77,8 @@ var matrixExpect = map[string]string{
 	"PUT " + arm + "/{workspace}/codes/{name}/versions/{version}":                                        admins + " datasci",
 	"POST " + arm + "/{workspace}/codes/{name}/versions/{version}/startPendingUpload":                    admins + " datasci",
 	"GET /history/v1.0" + arm + "/{workspace}/runs/{name}/details":                                       readers,
+	"GET /history/v1.0" + arm + "/{workspace}/runs/{name}/children":                                      readers,
+	"GET " + arm + "/{workspace}/components":                                                             readers,
 	"GET " + arm + "/{workspace}/components/{name}/versions":                                             readers,
 	"GET " + arm + "/{workspace}/components/{name}/versions/{version}":                                   readers,
 	"PUT " + arm + "/{workspace}/components/{name}/versions/{version}":                                   admins + " datasci",

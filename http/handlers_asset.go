@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -211,6 +212,11 @@ func (s *Server) listAssets(kind string, versions bool) func(*http.Request, *noB
 			name = r.PathValue("name")
 		}
 		as, err := s.Store.ListAssets(r.Context(), r.PathValue("workspace"), kind, name)
+		if kind == wharf.AssetComponent && !versions {
+			// Anonymous steps are found through the pipelines that
+			// name them, not among the components a team registers.
+			as = slices.DeleteFunc(as, func(a *wharf.Asset) bool { return a.Name == wharf.AnonymousComponent })
+		}
 		return http.StatusOK, as, err
 	}
 }

@@ -11,30 +11,11 @@ import sys
 import tempfile
 import time
 
-from azure.ai.ml import Input, MLClient, command
+from azure.ai.ml import Input, command
 from azure.ai.ml.entities import Environment
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.identity import ClientSecretCredential
 
-base = os.environ["WHARF_SDK_URL"]
-tenant = os.environ["WHARF_SDK_TENANT"]
-workspace = os.environ["WHARF_SDK_WORKSPACE"]
-
-
-def client(prefix, **cloud):
-    cred = ClientSecretCredential(
-        tenant,
-        os.environ[prefix + "_CLIENT_ID"],
-        os.environ[prefix + "_SECRET"],
-        authority=base,
-        disable_instance_discovery=True,
-    )
-    return MLClient(cred, "sub-1", "rg-1", workspace, enable_telemetry=False, **cloud)
-
-
-def report(step, value):
-    # On a line of its own: the SDK's pollers print progress dots.
-    print("\n" + json.dumps({step: value}), flush=True)
+from sdkclient import base, client, report, workspace
 
 
 steps = sys.argv[1:]
