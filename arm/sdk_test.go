@@ -26,6 +26,8 @@ type sdkServer struct {
 	URL    string
 	python string
 	env    []string
+	// writer is the Data Scientist principal the SDK runs as.
+	writer wharfhttp.CredentialResponse
 }
 
 // newSDKServer serves Wharf over TLS on localhost with workspace ws1, a
@@ -79,7 +81,7 @@ func newSDKServer(t *testing.T) *sdkServer {
 		"WHARF_SDK_READER_CLIENT_ID="+reader.AppID,
 		"WHARF_SDK_READER_SECRET="+reader.Password,
 	)
-	return &sdkServer{Server: ts, URL: url, python: python, env: env}
+	return &sdkServer{Server: ts, URL: url, python: python, env: env, writer: writer}
 }
 
 // runJobs gives the server a scheduler that runs steps on this machine,

@@ -327,3 +327,35 @@ if "score_script" in steps:
                         "environment": str(dep.environment)}
         answers[name] = json.loads(ml.online_endpoints.invoke(endpoint_name="scaler-ep", deployment_name=name, request_file=request))
     report("score_script", {"states": states, "answers": answers})
+
+if "federated" in steps:
+    # ClientAssertionCredential, its assertion fetched at each token request
+    # from a CI system's token service, as a workflow's is: Wharf trades it
+    # for its own token when a federated credential of the principal
+    # trusts the assertion's issuer and subject.
+    import urllib.request
+
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import ClientAssertionCredential
+
+    def assertion(url):
+        def fetch():
+            req = urllib.request.Request(url + "?audience=api://AzureADTokenExchange",
+                                         headers={"Authorization": "bearer " + os.environ["WHARF_SDK_REQUEST_TOKEN"]})
+            with urllib.request.urlopen(req) as resp:
+                return json.load(resp)["value"]
+        return fetch
+
+    def federated(url):
+        cred = ClientAssertionCredential(tenant, os.environ["WHARF_SDK_WRITER_CLIENT_ID"], assertion(url), authority=base)
+        return MLClient(cred, "sub-1", "rg-1", workspace, enable_telemetry=False)
+
+    ml = federated(os.environ["WHARF_SDK_TRUSTED_TOKENS"])
+    env = ml.environments.create_or_update(Environment(name="federated-env", version="1", image="python:3.11-slim"))
+    out = {"workspace": ml.workspaces.get(workspace).name, "environment": env.name}
+    try:
+        federated(os.environ["WHARF_SDK_UNTRUSTED_TOKENS"]).workspaces.get(workspace)
+        out["untrusted"] = {"type": "allowed"}
+    except ClientAuthenticationError as e:
+        out["untrusted"] = {"type": type(e).__name__, "message": e.message}
+    report("federated", out)
