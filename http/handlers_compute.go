@@ -70,9 +70,13 @@ func (s *Server) deleteCompute(r *http.Request, _ *noBody) (int, noBody, error) 
 
 // datastoreRequest holds the fields of a datastore definition.
 type datastoreRequest struct {
-	Name          string            `json:"name"`
-	Type          string            `json:"type"`
-	IsDefault     bool              `json:"is_default"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// IsDefault, when given, makes the datastore the workspace's default
+	// or not; without it an update keeps what the datastore was, as
+	// Azure's datastore YAML has no such field: redefining
+	// workspaceblobstore as a Blob container keeps it the default.
+	IsDefault     *bool             `json:"is_default"`
 	AccountName   string            `json:"account_name"`
 	ContainerName string            `json:"container_name"`
 	Endpoint      string            `json:"endpoint"`
@@ -91,7 +95,7 @@ type datastoreRequest struct {
 // datastore is the datastore the request puts at workspace/name.
 func (req *datastoreRequest) datastore(ws, name string) *wharf.Datastore {
 	return &wharf.Datastore{
-		Workspace: ws, Name: name, Type: req.Type, IsDefault: req.IsDefault, AccountName: req.AccountName,
+		Workspace: ws, Name: name, Type: req.Type, IsDefault: req.IsDefault != nil && *req.IsDefault, AccountName: req.AccountName,
 		ContainerName: req.ContainerName, Endpoint: req.Endpoint, Protocol: req.Protocol, Bucket: req.Bucket,
 		Region: req.Region, PathStyle: req.PathStyle, Description: req.Description, Tags: req.Tags,
 	}
@@ -113,6 +117,15 @@ func (s *Server) putDatastore(r *http.Request, req *datastoreRequest) (int, *wha
 		return 0, nil, err
 	}
 	d := req.datastore(ws, name)
+	if req.IsDefault == nil {
+		old, err := s.Store.FindDatastore(r.Context(), ws, name)
+		switch {
+		case err == nil:
+			d.IsDefault = old.IsDefault
+		case !wharf.IsNotFound(err):
+			return 0, nil, err
+		}
+	}
 	if err := d.Validate(); err != nil {
 		return 0, nil, err
 	}

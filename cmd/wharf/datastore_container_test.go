@@ -83,13 +83,13 @@ func toolsFor(t *testing.T, es emulators, name string) map[string]otherTool {
 }
 
 // datastoreBody is the REST API's datastore for a container or bucket
-// called name in the emulators, as the workspace's default.
+// called name in the emulators.
 func datastoreBody(es emulators, typ, name string) map[string]any {
 	if typ == wharf.DatastoreS3 {
-		return map[string]any{"type": typ, "is_default": true, "bucket": name, "endpoint": es.moto, "region": storagetest.MotoRegion,
+		return map[string]any{"type": typ, "bucket": name, "endpoint": es.moto, "region": storagetest.MotoRegion,
 			"path_style": true, "credentials": map[string]string{"access_key_id": storagetest.MotoAccessKey, "secret_access_key": storagetest.MotoSecretKey}}
 	}
-	return map[string]any{"type": typ, "is_default": true, "account_name": storagetest.AzuriteAccount, "container_name": name,
+	return map[string]any{"type": typ, "account_name": storagetest.AzuriteAccount, "container_name": name,
 		"endpoint": es.azurite, "credentials": map[string]string{"account_key": storagetest.AzuriteKey}}
 }
 
@@ -102,7 +102,6 @@ func datastoreBody(es emulators, typ, name string) map[string]any {
 // data asset made from a local folder, land in the container for other
 // tools to read.
 func TestDatastorePathsAreTheContainer(t *testing.T) {
-	ctx := context.Background()
 	es := startObjectStorage(t, "lake")
 	tools := toolsFor(t, es, "lake")
 	e := newCLIEnv(t)
@@ -112,8 +111,17 @@ func TestDatastorePathsAreTheContainer(t *testing.T) {
 		ws := strings.ReplaceAll(typ, "_", "")
 		e.ok("ml", "workspace", "create", "-n", ws)
 		e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", ws)
-		if err := e.ownerAPI().Do(ctx, "PUT", "/api/v1/workspaces/"+ws+"/datastores/workspaceblobstore", datastoreBody(es, typ, "lake"), nil); err != nil {
-			t.Fatal(err)
+		// Azure's datastore YAML redefines the default datastore as the
+		// container, which stays the default.
+		yml := "name: workspaceblobstore\ntype: azure_blob\naccount_name: " + storagetest.AzuriteAccount + "\ncontainer_name: lake\nendpoint: " +
+			es.azurite + "\ncredentials:\n  account_key: " + storagetest.AzuriteKey + "\n"
+		if typ == wharf.DatastoreS3 {
+			yml = "name: workspaceblobstore\ntype: s3\nbucket: lake\nendpoint_url: " + es.moto + "\nregion: " + storagetest.MotoRegion +
+				"\npath_style: true\ncredentials:\n  access_key_id: " + storagetest.MotoAccessKey + "\n  secret_access_key: " + storagetest.MotoSecretKey + "\n"
+		}
+		e.ok("ml", "datastore", "create", "--file", writeFile(t, dir, ws+"-ds.yml", yml), "-w", ws)
+		if got := e.ok("ml", "datastore", "show", "-n", "workspaceblobstore", "-w", ws, "--query", "[type, is_default]", "-o", "tsv"); strings.Join(strings.Fields(got), " ") != typ+" true" {
+			t.Fatalf("%s: workspaceblobstore after datastore create: %q, want %s and still the default", typ, got, typ)
 		}
 		raw := ws + "/raw/2026-12/"
 		tool.put(raw+"a.csv", "a,1\n")
@@ -213,14 +221,20 @@ func TestDatastorePathErrorsNameTheDatastore(t *testing.T) {
 	dir := t.TempDir()
 	e.ok("ml", "workspace", "create", "-n", "dev")
 	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
-	for name, container := range map[string]string{"goneds": "gone", "rotated": "lake"} {
-		body := datastoreBody(es, wharf.DatastoreAzureBlob, container)
-		body["is_default"] = false
-		if err := e.ownerAPI().Do(ctx, "PUT", "/api/v1/workspaces/dev/datastores/"+name, body, nil); err != nil {
+	if _, err := es.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("gone")}); err != nil {
+		t.Fatal(err)
+	}
+	for name, at := range map[string]struct{ typ, container string }{
+		"goneds": {wharf.DatastoreAzureBlob, "gone"}, "gones3": {wharf.DatastoreS3, "gone"}, "rotated": {wharf.DatastoreAzureBlob, "lake"},
+	} {
+		if err := e.ownerAPI().Do(ctx, "PUT", "/api/v1/workspaces/dev/datastores/"+name, datastoreBody(es, at.typ, at.container), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := es.az.DeleteContainer(ctx, "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.s3.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("gone")}); err != nil {
 		t.Fatal(err)
 	}
 	// The account's key was rotated since the datastore was saved: the
@@ -232,6 +246,7 @@ func TestDatastorePathErrorsNameTheDatastore(t *testing.T) {
 	}
 	for ds, says := range map[string]string{
 		"goneds":  `datastore dev/goneds: list raw/x: container "gone" does not exist`,
+		"gones3":  `datastore dev/gones3: list raw/x: bucket "gone" does not exist`,
 		"rotated": "datastore dev/rotated: list raw/x: access denied",
 	} {
 		job := writeFile(t, dir, ds+".yml", `command: ls ${{inputs.in}}
