@@ -233,7 +233,11 @@ func (h *Handler) jobDocument(r *http.Request, p *armJob) (map[string]any, error
 			doc["resources"] = map[string]any{"instance_count": p.Resources.InstanceCount}
 		}
 		if p.Limits != nil && p.Limits.Timeout != "" {
-			doc["limits"] = map[string]any{"timeout": p.Limits.Timeout}
+			secs, err := timeoutSeconds("properties.limits.timeout", p.Limits.Timeout)
+			if err != nil {
+				return nil, err
+			}
+			doc["limits"] = map[string]any{"timeout": secs}
 		}
 		if len(p.Distribution) > 0 && string(p.Distribution) != "null" {
 			var d map[string]any
@@ -378,6 +382,13 @@ func snakeKeys(m map[string]any) map[string]any {
 	return out
 }
 
+// timeoutSeconds reads ARM's limits.timeout, an ISO 8601 duration (the
+// SDK writes timeout=600 as PT10M), as the CLI's, in seconds.
+func timeoutSeconds(field, iso string) (int, error) {
+	ms, err := milliseconds(field, iso)
+	return ms / 1000, err
+}
+
 // pipelineSettings translates a pipeline's settings.
 func pipelineSettings(s map[string]any) map[string]any {
 	out := map[string]any{}
@@ -413,6 +424,13 @@ func (h *Handler) pipelineStep(r *http.Request, name string, raw json.RawMessage
 		Inputs      map[string]json.RawMessage `json:"inputs"`
 		Outputs     map[string]json.RawMessage `json:"outputs"`
 		Environment map[string]string          `json:"environment_variables"`
+		Resources   *struct {
+			InstanceCount int `json:"instance_count"`
+		} `json:"resources"`
+		Limits *struct {
+			Timeout string `json:"timeout"`
+		} `json:"limits"`
+		Distribution map[string]any `json:"distribution"`
 	}
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, wharf.Errorf(wharf.EINVALID, "step %s is not an object: %v", name, err).WithField(field)
@@ -432,6 +450,22 @@ func (h *Handler) pipelineStep(r *http.Request, name string, raw json.RawMessage
 	}
 	if len(s.Environment) > 0 {
 		step["environment_variables"] = s.Environment
+	}
+	// Written in the CLI's snake_case already, as the SDK writes a
+	// step's; its instance_type and limits' job_limits_type name nothing
+	// on Wharf.
+	if s.Resources != nil && s.Resources.InstanceCount > 0 {
+		step["resources"] = map[string]any{"instance_count": s.Resources.InstanceCount}
+	}
+	if s.Limits != nil && s.Limits.Timeout != "" {
+		secs, err := timeoutSeconds(field+".limits.timeout", s.Limits.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		step["limits"] = map[string]any{"timeout": secs}
+	}
+	if len(s.Distribution) > 0 {
+		step["distribution"] = snakeKeys(s.Distribution)
 	}
 	for _, kind := range []struct {
 		key, typeKey string

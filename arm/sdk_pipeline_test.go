@@ -174,7 +174,14 @@ func TestSDKPipelineDSL(t *testing.T) {
 	var doc struct {
 		Settings map[string]any
 		Inputs   map[string]json.RawMessage
-		Jobs     map[string]struct{ Component, Compute string }
+		Jobs     map[string]struct {
+			Component, Compute string
+			Env                map[string]string `json:"environment_variables"`
+			Limits             struct{ Timeout int }
+			Resources          struct {
+				InstanceCount int `json:"instance_count"`
+			}
+		}
 	}
 	if err := json.Unmarshal(stored.Document, &doc); err != nil {
 		t.Fatal(err)
@@ -190,6 +197,9 @@ func TestSDKPipelineDSL(t *testing.T) {
 	if !strings.HasPrefix(doc.Jobs["cleaned"].Component, "azureml:azureml_anonymous:") || doc.Jobs["cleaned"].Compute != "azureml:cpu-small" ||
 		!strings.HasPrefix(doc.Jobs["counted"].Component, "azureml:azureml_anonymous:") || doc.Jobs["summary"].Component != "azureml:summarize_rows:1" {
 		t.Errorf("steps: %+v", doc.Jobs)
+	}
+	if cleaned := doc.Jobs["cleaned"]; cleaned.Env["TRIPS_NOTE"] != "from the SDK" || cleaned.Limits.Timeout != 600 || cleaned.Resources.InstanceCount != 1 {
+		t.Errorf("step cleaned: %+v", cleaned)
 	}
 	// Submitted twice, the two inline steps are two anonymous versions.
 	anonymous, err := s.DB.ListAssets(context.Background(), "ws1", wharf.AssetComponent, wharf.AnonymousComponent)
@@ -381,6 +391,8 @@ func TestARMRefusesBadPipelines(t *testing.T) {
 		{"no steps", `{"properties":{"jobType":"Pipeline","jobs":{}}}`, "properties.jobs", "at least one step"},
 		{"unknown compute", `{"properties":{"jobType":"Pipeline","settings":{"default_compute":"/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/gpu"},"jobs":{"a":{"type":"command","componentId":"` + comps + `azureml_anonymous/versions/abc","inputs":{"x":` + literal("1") + `}}}}}`, "properties.jobs", `compute "gpu"`},
 		{"literal without value", `{"properties":{"jobType":"Pipeline","inputs":{"i":{"jobInputType":"literal"}},"jobs":{"a":{"type":"command","componentId":"` + comps + `azureml_anonymous/versions/abc"}}}}`, "properties.inputs.i.value", "no literal value"},
+		{"step timeout", step(`,"inputs":{"x":` + literal("1") + `},"limits":{"timeout":"ten minutes"}`), "properties.jobs.a.limits.timeout", "ISO 8601"},
+		{"command timeout", `{"properties":{"jobType":"Command","command":"echo","limits":{"timeout":"P1X"}}}`, "properties.limits.timeout", "ISO 8601"},
 		{"AutoML", `{"properties":{"jobType":"AutoML"}}`, "properties.jobType", "AutoML"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

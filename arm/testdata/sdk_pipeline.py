@@ -104,6 +104,9 @@ def dsl_pipeline(ml, work, registered):
     def trips_pipeline(trips, label, reference):
         cleaned = prep(trips=trips)
         cleaned.compute = "cpu-small"
+        cleaned.environment_variables = {"TRIPS_NOTE": "from the SDK"}
+        cleaned.set_limits(timeout=600)
+        cleaned.resources = {"instance_count": 1}
         counted = count(clean=cleaned.outputs.clean, label=label)
         summary = registered(counted=counted.outputs.counted, reference=reference)
         return {"summary": summary.outputs.summary}
