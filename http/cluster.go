@@ -2,6 +2,8 @@ package http
 
 import (
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -30,12 +32,53 @@ func (s *Server) clusterRoutes() {
 	base := "/api/v1/workspaces/{workspace}/computes/{name}"
 	// A new driver has no credential yet: it proves itself with the
 	// one-time code its Ray job was submitted with.
-	s.public("POST "+base+"/driver/register", jsonAPI(s, s.registerDriver))
-	s.register("POST "+base+"/driver/poll", AccessCompute, "", jsonAPI(s, s.pollCluster))
-	s.register("POST "+base+"/driver/attempts/{attempt}", AccessCompute, "", jsonAPI(s, s.reportCluster))
-	s.authenticated("GET "+base+"/attempts/{attempt}/files", s.clusterFiles)
-	s.authenticated("POST "+base+"/attempts/{attempt}/log", s.clusterLog)
-	s.register("PUT "+base+"/attempts/{attempt}/outputs", AccessAuthenticated, "", s.clusterOutputs).RawBody = true
+	s.public("POST "+base+"/driver/register", s.atScheduler(jsonAPI(s, s.registerDriver)))
+	s.register("POST "+base+"/driver/poll", AccessCompute, "", s.atScheduler(jsonAPI(s, s.pollCluster)))
+	s.register("POST "+base+"/driver/attempts/{attempt}", AccessCompute, "", s.atScheduler(jsonAPI(s, s.reportCluster)))
+	s.authenticated("GET "+base+"/attempts/{attempt}/files", s.atScheduler(s.clusterFiles))
+	s.authenticated("POST "+base+"/attempts/{attempt}/log", s.atScheduler(s.clusterLog))
+	s.register("PUT "+base+"/attempts/{attempt}/outputs", AccessAuthenticated, "", s.atScheduler(s.clusterOutputs)).RawBody = true
+}
+
+// atScheduler answers a Ray driver's or task's request on the server that
+// runs the scheduler: the attempts it hands out and follows are in its
+// memory, their folders on its disk. Another server sharing the store
+// passes the request on to it, so that a cluster may reach the servers
+// through one load balancer, and keeps reaching the scheduler when it
+// moves to another server.
+func (s *Server) atScheduler(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.SchedulerPeer == nil || r.Header.Get(forwardedHeader) != "" {
+			h(w, r)
+			return
+		}
+		peer, err := s.SchedulerPeer(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if peer == "" {
+			h(w, r)
+			return
+		}
+		target, err := url.Parse(peer)
+		if err != nil {
+			s.writeError(w, r, wharf.Errorf(wharf.EUNAVAILABLE, "the scheduler's server has no usable URL %q: %v", peer, err))
+			return
+		}
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(target)
+				pr.Out.Header.Set(forwardedHeader, "1")
+			},
+			// A log or a poll's answer is passed on as it comes.
+			FlushInterval: -1,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				s.writeError(w, r, wharf.Errorf(wharf.EUNAVAILABLE, "the server that runs the scheduler (%s) does not answer; send again: %v", peer, err))
+			},
+		}
+		proxy.ServeHTTP(w, r)
+	}
 }
 
 // pollRequest is a driver's poll.

@@ -65,6 +65,11 @@ type Server struct {
 	// one, as recorded on the attempts its scheduler runs: a request for
 	// the log of an attempt another server ran is forwarded to it.
 	PeerURL string
+	// SchedulerPeer, with several servers sharing the store, returns the
+	// peer URL of the one that runs the scheduler, or "" when this one
+	// does: a Ray driver's requests are forwarded there. Nil answers
+	// every request here.
+	SchedulerPeer func(ctx context.Context) (string, error)
 
 	// DeploymentPython is the interpreter of batch deployments without
 	// an environment of their own (wharf server --python), in place of

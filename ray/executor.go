@@ -138,8 +138,9 @@ type attempt struct {
 	finished chan struct{}
 	doneOnce sync.Once
 
-	// logMu guards the log's end and startedAt, when its first line
-	// came.
+	// logMu guards the log's end (-1 until the driver's first chunk says
+	// where it is, for a log another server kept so far) and startedAt,
+	// when its first line came.
 	logMu     sync.Mutex
 	logEnd    int64
 	startedAt time.Time
@@ -183,6 +184,10 @@ func (e *Executor) Run(ctx context.Context, comp *wharf.Compute, run *wharf.Clus
 	}
 	if n, err := readOffset(a.logPath); err == nil {
 		a.logEnd = n
+	} else if run.Follow != nil {
+		// Followed from another server, which kept the log so far: it
+		// goes on here from wherever the driver has got to.
+		a.logEnd = -1
 	}
 	c := e.cluster(comp, a)
 
@@ -777,6 +782,9 @@ func (e *Executor) AppendLog(ctx context.Context, workspace, job, id string, off
 	defer a.logMu.Unlock()
 	if a.startedAt.IsZero() {
 		a.startedAt = time.Now()
+	}
+	if a.logEnd < 0 {
+		a.logEnd = offset
 	}
 	if offset != a.logEnd {
 		return a.logEnd, nil

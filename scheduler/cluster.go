@@ -123,6 +123,12 @@ func (s *Scheduler) followOnCluster(ctx context.Context, st *wharf.Job, spec *St
 		return s.interrupted(st, &attemptRec{s: s, n: last.Number, started: last.Started}, "canceled")
 	}
 	defer release()
+	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(last.Number))
+	// Another server's attempt has no folder here yet: its outputs and
+	// the rest of its log come to this one.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
 	logf, err := os.OpenFile(s.LogPath(st.Workspace, st.Name, last.Number), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -131,7 +137,6 @@ func (s *Scheduler) followOnCluster(ctx context.Context, st *wharf.Job, spec *St
 	fmt.Fprintf(logf, "[wharf] the server restarted; following task %s on Ray cluster %s (driver %s)\n",
 		last.Cluster.Task, compute.Name, last.Cluster.Driver)
 	at := &attemptRec{s: s, n: last.Number, started: last.Started}
-	dir := filepath.Join(s.jobDir(st.Workspace, st.Name), "attempt-"+strconv.Itoa(last.Number))
 	timeout := 0
 	if spec.TimeoutSeconds > 0 {
 		left := time.Until(last.Started.Add(time.Duration(spec.TimeoutSeconds) * time.Second))

@@ -58,6 +58,19 @@ func (p *dropFirstAssignment) ServeHTTP(w http.ResponseWriter, r *http.Request) 
 	_, _ = io.Copy(w, resp.Body)
 }
 
+// serveOnLoopback serves h on a loopback port until the test ends, and
+// returns its URL.
+func serveOnLoopback(t *testing.T, h http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: h}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { hs.Close() })
+	return "http://" + ln.Addr().String()
+}
+
 // TestRayLostPollAnswerIsOfferedAgain: the answer that hands the driver
 // an attempt never reaches it. The server, not hearing that the driver
 // started the attempt, offers it again; the step runs once and the job
@@ -65,15 +78,9 @@ func (p *dropFirstAssignment) ServeHTTP(w http.ResponseWriter, r *http.Request) 
 func TestRayLostPollAnswerIsOfferedAgain(t *testing.T) {
 	addr := rayAddress(t)
 	proxy := &dropFirstAssignment{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: proxy}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { hs.Close() })
 	// The cluster reaches the server through the proxy (--url).
-	e := newCLIEnvWith(t, func(o *serverOptions) { o.url = "http://" + ln.Addr().String() })
+	proxyURL := serveOnLoopback(t, proxy)
+	e := newCLIEnvWith(t, func(o *serverOptions) { o.url = proxyURL })
 	proxy.server.Store(&e.srv.Addr)
 	e.ok("ml", "workspace", "create", "-n", "dev")
 	e.ok("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "dev")

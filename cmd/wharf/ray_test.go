@@ -244,15 +244,7 @@ func TestRaySIGKILLedServerFollowsItsTasks(t *testing.T) {
 	wharf := cliAgainst(t, dataDir, base)
 	wharf("ml", "workspace", "create", "-n", "mlw")
 	wharf("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "mlw")
-	runs, started, release := filepath.Join(root, "runs"), filepath.Join(root, "started"), filepath.Join(root, "release")
-	job := writeFile(t, root, "job.yml", `command: >-
-  echo run >> `+runs+` && echo yes > `+started+` &&
-  while [ ! -f `+release+` ]; do sleep 0.05; done && echo "after the restart" && echo done > ${{outputs.out}}/o.txt
-environment: {image: python:3.11}
-compute: azureml:ray-cluster
-outputs:
-  out: {type: uri_folder}
-`)
+	job, started := followedStep(t, root, "after the restart")
 	name := strings.TrimSpace(wharf("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
 	waitForFile(t, started)
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
@@ -262,29 +254,61 @@ outputs:
 
 	_, base2 := startProcess(t, dataDir, "", "--addr", listen, "--unsafe-run-steps-as-server-user")
 	wharf = cliAgainst(t, dataDir, base2)
-	t.Cleanup(func() {
-		var out, errb bytes.Buffer
-		run(context.Background(), []string{"ml", "compute", "delete", "-n", "ray-cluster", "-w", "mlw", "--yes"}, strings.NewReader(""), &out, &errb)
-	})
+	deleteRayClusterAtEnd(t, "mlw")
+	releaseFollowedStep(t, wharf, root, name, "after the restart")
+}
+
+// followedStep writes a job whose step on ray-cluster notes each run in
+// root/runs and that it started in root/started, waits for root/release,
+// then says after and writes an output; it returns the job's file and
+// the started file.
+func followedStep(t *testing.T, root, after string) (job, started string) {
+	runs, started, release := filepath.Join(root, "runs"), filepath.Join(root, "started"), filepath.Join(root, "release")
+	job = writeFile(t, root, "job.yml", `command: >-
+  echo run >> `+runs+` && echo yes > `+started+` &&
+  while [ ! -f `+release+` ]; do sleep 0.05; done && echo "`+after+`" && echo done > ${{outputs.out}}/o.txt
+environment: {image: python:3.11}
+compute: azureml:ray-cluster
+outputs:
+  out: {type: uri_folder}
+`)
+	return job, started
+}
+
+// releaseFollowedStep lets followedStep's step end, and checks that its
+// one attempt was followed to Completed: run once, its log followed past
+// after, its output saved.
+func releaseFollowedStep(t *testing.T, wharf func(args ...string) string, root, name, after string) {
+	t.Helper()
 	writeFile(t, root, "release", "go\n")
 	log := wharf("ml", "job", "stream", "-n", name, "-w", "mlw")
 	if got := waitJobVia(t, wharf, "mlw", name); got != "Completed" {
-		t.Fatalf("job after the restart: %s\n%s", got, wharf("ml", "job", "show", "-n", name, "-w", "mlw"))
+		t.Fatalf("job: %s\n%s", got, wharf("ml", "job", "show", "-n", name, "-w", "mlw"))
 	}
-	if b, _ := os.ReadFile(runs); string(b) != "run\n" {
+	if b, _ := os.ReadFile(filepath.Join(root, "runs")); string(b) != "run\n" {
 		t.Errorf("the step's command ran %d times, want once", strings.Count(string(b), "run"))
 	}
 	if n := strings.Fields(wharf("ml", "job", "show", "-n", name, "-w", "mlw", "--query", "length(attempts)", "-o", "tsv")); len(n) != 1 || n[0] != "1" {
 		t.Errorf("attempts: %v, want the one followed", n)
 	}
-	if !strings.Contains(log, "after the restart") || !strings.Contains(log, "following task") {
-		t.Errorf("log does not show the task followed after the restart:\n%s", log)
+	if !strings.Contains(log, after) || !strings.Contains(log, "following task") {
+		t.Errorf("log does not show the task followed to its end:\n%s", log)
 	}
 	dl := t.TempDir()
 	wharf("ml", "job", "download", "-n", name, "--all", "--download-path", dl, "-w", "mlw")
 	if b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "o.txt")); err != nil || string(b) != "done\n" {
 		t.Errorf("output: %q %v", b, err)
 	}
+}
+
+// deleteRayClusterAtEnd deletes the workspace's ray-cluster when the test
+// ends, which stops its driver job, through whatever server the CLI's
+// environment names then.
+func deleteRayClusterAtEnd(t *testing.T, workspace string) {
+	t.Cleanup(func() {
+		var out, errb bytes.Buffer
+		run(context.Background(), []string{"ml", "compute", "delete", "-n", "ray-cluster", "-w", workspace, "--yes"}, strings.NewReader(""), &out, &errb)
+	})
 }
 
 // waitJobVia waits for a job to end, asking through wharf, and returns

@@ -217,7 +217,9 @@ type runningServer struct {
 	alerts *alert.Dispatcher
 	// blobs is swept of what crashed uploads left where the scheduler
 	// runs.
-	blobs     wharf.BlobStore
+	blobs wharf.BlobStore
+	// leading is true while this server holds the scheduler's lease.
+	leading   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -294,11 +296,16 @@ func (m *runningServer) shareWithOtherServers(ctx context.Context, dbURL, addr s
 		}
 	}()
 	host, _ := os.Hostname()
+	// The holder names the server's peer URL first: the others forward a
+	// Ray driver's requests there (schedulerPeer).
 	elector := &leader.Elector{Store: m.DB, Name: wharf.SchedulerLease, Logger: logger,
-		Holder: fmt.Sprintf("%s:%d %s", host, os.Getpid(), addr)}
+		Holder: fmt.Sprintf("%s %s:%d %s", m.HTTP.PeerURL, host, os.Getpid(), addr)}
+	m.HTTP.SchedulerPeer = m.schedulerPeer
 	go func() {
 		defer close(m.elector)
 		elector.Run(ctx, func(ctx context.Context) {
+			m.leading.Store(true)
+			defer m.leading.Store(false)
 			if err := m.sched.Start(ctx); err != nil {
 				logger.Error("starting the scheduler failed", "err", err)
 				return
@@ -311,6 +318,26 @@ func (m *runningServer) shareWithOtherServers(ctx context.Context, dbURL, addr s
 			m.sched.Wait()
 		})
 	}()
+}
+
+// schedulerPeer is the peer URL of the server that runs the scheduler,
+// read from the scheduler's lease; empty when it is this one.
+func (m *runningServer) schedulerPeer(ctx context.Context) (string, error) {
+	if m.leading.Load() {
+		return "", nil
+	}
+	l, err := m.DB.FindLease(ctx, wharf.SchedulerLease)
+	if err != nil {
+		return "", wharf.Errorf(wharf.EUNAVAILABLE, "reading which server runs the scheduler: %v", err)
+	}
+	if l == nil {
+		return "", wharf.Errorf(wharf.EUNAVAILABLE, "no server runs the scheduler at the moment; send again")
+	}
+	peer, _, _ := strings.Cut(l.Holder, " ")
+	if peer == m.HTTP.PeerURL {
+		return "", nil
+	}
+	return peer, nil
 }
 
 // peerURL is --peer-url, or the URL of the address the server listens on,
