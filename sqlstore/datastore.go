@@ -64,6 +64,14 @@ func (db *DB) PutDatastore(ctx context.Context, d *wharf.Datastore) (bool, error
 		if err != nil || created {
 			return err
 		}
+		// The object versions recorded in another container or bucket
+		// say nothing of the one the datastore now names.
+		if _, err := c.exec(ctx, `DELETE FROM datastore_objects WHERE workspace = ? AND datastore = ? AND EXISTS (
+			SELECT 1 FROM datastores WHERE workspace = ? AND name = ?
+				AND (type <> ? OR account_name <> ? OR container_name <> ? OR endpoint <> ? OR bucket <> ?))`,
+			d.Workspace, d.Name, d.Workspace, d.Name, d.Type, d.AccountName, d.ContainerName, d.Endpoint, d.Bucket); err != nil {
+			return err
+		}
 		return c.queryRow(ctx, `UPDATE datastores SET type = ?, is_default = ?, account_name = ?,
 			container_name = ?, endpoint = ?, protocol = ?, bucket = ?, region = ?, path_style = ?,
 			credentials = ?, description = ?, tags = ?, updated_at = ?

@@ -9,7 +9,8 @@ import (
 // testDatastoreObjects checks the record of datastore objects' versions:
 // a put replaces the version at a path and makes the content the
 // workspace's, a list takes the path itself and what is below it but not
-// a sibling sharing its prefix, and deleting the datastore forgets them.
+// a sibling sharing its prefix, and moving the datastore to another bucket
+// or deleting it forgets them.
 func testDatastoreObjects(t *testing.T, open Opener) {
 	s := open(t)
 	mkWorkspace(t, s, "ws")
@@ -43,6 +44,19 @@ func testDatastoreObjects(t *testing.T, open Opener) {
 
 	_, err = s.ListDatastoreObjects(ctx(t), "ws", "lake", "raw/../x")
 	wantCode(t, err, wharf.EINVALID)
+
+	// An update that keeps the bucket keeps the versions; one that
+	// names another bucket forgets them.
+	if _, err := s.PutDatastore(ctx(t), &wharf.Datastore{Workspace: "ws", Name: "lake", Type: wharf.DatastoreS3, Bucket: "lake",
+		Description: "raw landing data"}); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "after an update in place", len(list("")), 4)
+	if _, err := s.PutDatastore(ctx(t), &wharf.Datastore{Workspace: "ws", Name: "lake", Type: wharf.DatastoreS3, Bucket: "lake2"}); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "after the datastore moved to another bucket", list(""), []string{})
+	must(t, s.PutDatastoreObjects(ctx(t), []*wharf.DatastoreObject{obj("raw/a.csv", `"6"`, "f")}))
 	must(t, s.DeleteDatastore(ctx(t), "ws", "lake"))
 	same(t, "after the datastore is deleted", list(""), []string{})
 }
