@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharfml/wharf"
@@ -14,22 +16,132 @@ const DefaultAuditLimit = 100
 
 // RecordAuditEvent appends e and sets its ID. A zero Time is set to now;
 // any other is kept at the store's microsecond precision.
+//
+// Records are group-committed: e joins the records of the calls waiting
+// with it, one transaction writes them all, and RecordAuditEvent returns
+// once the commit that holds e has happened (or failed), so a nil error
+// still means e is durable. Concurrent writes thus share one commit for
+// their audit records instead of taking one each (see auditQueue).
 func (db *DB) RecordAuditEvent(ctx context.Context, e *wharf.AuditEvent) error {
-	t := normTime(e.Time)
+	return db.audit.record(db, e)
+}
+
+// auditGroupMax bounds how many records one group commit writes.
+const auditGroupMax = 256
+
+// auditGroupTimeout bounds the writing of one group. It is not the
+// caller's context: the group holds other callers' records too.
+const auditGroupTimeout = 10 * time.Second
+
+// auditQueue group-commits audit records. One caller at a time, the
+// leader, writes every record queued so far in one transaction; records
+// queued meanwhile wait for the next group, whose leader is the first of
+// them. So a record waits at most for the commit before its own, nothing
+// waits on a timer, and records are written in the order they were queued:
+// their ids follow their times.
+type auditQueue struct {
+	mu      sync.Mutex
+	pending []*auditWaiter
+	writing bool // a leader is writing a group
+}
+
+// auditWaiter is one queued record and the channel that tells its caller
+// how the record's group ended, or that it leads the next group.
+type auditWaiter struct {
+	e    *wharf.AuditEvent
+	at   time.Time
+	done chan auditTurn
+}
+
+type auditTurn struct {
+	err  error
+	lead bool
+}
+
+func (q *auditQueue) record(db *DB, e *wharf.AuditEvent) error {
+	w := &auditWaiter{e: e, done: make(chan auditTurn, 1)}
+	q.mu.Lock()
+	// The time is taken in queue order, so that time and id agree.
+	w.at = normTime(e.Time)
 	if e.Time.IsZero() {
-		t = db.now()
+		w.at = db.now()
 	}
-	var id int64
-	err := db.writer().queryRow(ctx, `INSERT INTO audit_events
+	q.pending = append(q.pending, w)
+	lead := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if !lead {
+		if turn := <-w.done; !turn.lead {
+			return turn.err
+		}
+	}
+
+	// The leader is the first queued record: it writes from the head.
+	q.mu.Lock()
+	n := min(len(q.pending), auditGroupMax)
+	group := q.pending[:n:n]
+	q.pending = append([]*auditWaiter(nil), q.pending[n:]...)
+	q.mu.Unlock()
+
+	errs := db.writeAuditGroup(group)
+
+	q.mu.Lock()
+	if len(q.pending) > 0 {
+		q.pending[0].done <- auditTurn{lead: true}
+	} else {
+		q.writing = false
+	}
+	q.mu.Unlock()
+	var own error
+	for i, g := range group {
+		if g == w {
+			own = errs[i]
+			continue
+		}
+		g.done <- auditTurn{err: errs[i]}
+	}
+	return own
+}
+
+// writeAuditGroup writes the group's records, in one transaction when
+// there are several, and sets their IDs and Times. Should the transaction
+// fail, each record is tried alone, so that one bad record fails only its
+// own caller.
+func (db *DB) writeAuditGroup(group []*auditWaiter) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), auditGroupTimeout)
+	defer cancel()
+	errs := make([]error, len(group))
+	ids := make([]int64, len(group))
+	var err error
+	if len(group) > 1 {
+		err = db.inTx(ctx, func(c conn) error {
+			for i, w := range group {
+				if err := insertAudit(ctx, c, w).Scan(&ids[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	for i, w := range group {
+		if len(group) == 1 || err != nil {
+			if errs[i] = insertAudit(ctx, db.writer(), w).Scan(&ids[i]); errs[i] != nil {
+				errs[i] = wrapErr("record audit event", errs[i])
+				continue
+			}
+		}
+		w.e.ID, w.e.Time = ids[i], w.at
+	}
+	return errs
+}
+
+func insertAudit(ctx context.Context, c conn, w *auditWaiter) *sql.Row {
+	e := w.e
+	return c.queryRow(ctx, `INSERT INTO audit_events
 		(time, principal_id, principal_name, action, method, path, scope, status, outcome, request_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		db.timeArg(t), e.PrincipalID, e.PrincipalName, e.Action, e.Method, e.Path, e.Scope,
-		e.Status, e.Outcome, e.RequestID).Scan(&id)
-	if err != nil {
-		return wrapErr("record audit event", err)
-	}
-	e.ID, e.Time = id, t
-	return nil
+		c.db.timeArg(w.at), e.PrincipalID, e.PrincipalName, e.Action, e.Method, e.Path, e.Scope,
+		e.Status, e.Outcome, e.RequestID)
 }
 
 // ListAuditEvents returns the events matching f, newest first. Events with

@@ -79,6 +79,9 @@ type DB struct {
 	// prepared holds multi-row statements prepared on the write handle
 	// (see rowStatements).
 	prepared preparedRows
+
+	// audit group-commits audit records (see RecordAuditEvent).
+	audit auditQueue
 }
 
 var _ wharf.Store = (*DB)(nil)

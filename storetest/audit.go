@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,5 +194,63 @@ func testConcurrentWriters(t *testing.T, open Opener) {
 	must(t, err)
 	if len(list) != writers*each {
 		t.Fatalf("%d computes stored, want %d", len(list), writers*each)
+	}
+}
+
+// testAuditConcurrent records many events at once, as concurrent requests
+// do, so that they are committed in groups: each call that returns nil has
+// its event stored with its fields, its ID and its Time, in the order the
+// IDs give. Where the engine refuses an event (PostgreSQL takes no NUL in
+// text), that call alone fails and nothing of its event is stored, however
+// it was grouped.
+func testAuditConcurrent(t *testing.T, open Opener) {
+	s := open(t)
+	const n = 48
+	events := make([]*wharf.AuditEvent, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		e := &wharf.AuditEvent{PrincipalID: fmt.Sprint("p-", i%3), PrincipalName: "name", Action: wharf.ActionJobWrite,
+			Method: "PUT", Path: fmt.Sprint("/workspaces/ws/jobs/j", i), Scope: "/workspaces/ws", Status: 200,
+			Outcome: wharf.AuditSucceeded, RequestID: fmt.Sprint("req-", i)}
+		if i%16 == 7 {
+			e.Path += "\x00"
+		}
+		events[i] = e
+		wg.Go(func() {
+			<-start
+			errs[i] = s.RecordAuditEvent(ctx(t), e)
+		})
+	}
+	close(start)
+	wg.Wait()
+	stored, err := s.ListAuditEvents(ctx(t), wharf.AuditFilter{Limit: 2 * n})
+	must(t, err)
+	byRequest := map[string]*wharf.AuditEvent{}
+	for i, e := range stored {
+		byRequest[e.RequestID] = e
+		if i > 0 && (e.ID >= stored[i-1].ID || e.Time.After(stored[i-1].Time)) {
+			t.Errorf("event %d (id %d, %v) listed after id %d, %v", i, e.ID, e.Time, stored[i-1].ID, stored[i-1].Time)
+		}
+	}
+	ok := 0
+	for i, e := range events {
+		got := byRequest[e.RequestID]
+		switch {
+		case errs[i] != nil && got != nil:
+			t.Errorf("%s failed (%v) but was stored: %+v", e.RequestID, errs[i], got)
+		case errs[i] != nil && !strings.Contains(e.Path, "\x00"):
+			t.Errorf("%s failed: %v", e.RequestID, errs[i])
+		case errs[i] == nil:
+			ok++
+			if e.ID == 0 || e.Time.IsZero() {
+				t.Errorf("%s recorded without its ID or Time: %+v", e.RequestID, e)
+			}
+			same(t, e.RequestID, got, e)
+		}
+	}
+	if len(stored) != ok {
+		t.Errorf("%d events stored, %d calls succeeded", len(stored), ok)
 	}
 }

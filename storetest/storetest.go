@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"SecretsSameMicrosecond", testSecretsSameMicrosecond},
 		{"Audit", testAudit},
 		{"AuditLimit", testAuditLimit},
+		{"AuditConcurrent", testAuditConcurrent},
 		{"Settings", testSettings},
 		{"InitSettingRace", testInitSettingRace},
 		{"ConcurrentWriters", testConcurrentWriters},
