@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/federation"
+	"github.com/wharfml/wharf/internal/jsoncall"
 	"github.com/wharfml/wharf/mlflow"
 )
 
@@ -37,41 +37,20 @@ func NewClient(baseURL string, token func(ctx context.Context) (string, error)) 
 
 // Do sends a JSON request and decodes a JSON response into out (if non-nil).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	return c.api().Do(ctx, method, c.URL+path, in, out)
+}
+
+// api is how the server's API is called: with the client's token, its
+// errors read as the server's (decodeErrorResponse).
+func (c *Client) api() jsoncall.Call {
+	return jsoncall.Call{
+		Client:    c.HTTP,
+		Authorize: func(req *http.Request) error { return c.authorize(req.Context(), req) },
+		Unreachable: func(err error) error {
+			return wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", c.URL, shortNetError(err))
+		},
+		Failed: decodeErrorResponse,
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if err := c.authorize(ctx, req); err != nil {
-		return err
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", c.URL, shortNetError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		return decodeErrorResponse(resp)
-	}
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode response of %s %s: %w", method, path, err)
-	}
-	return nil
 }
 
 func shortNetError(err error) string {
@@ -164,19 +143,7 @@ func (c *Client) Upload(ctx context.Context, path string, r io.Reader, size int6
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/octet-stream")
-	if err := c.authorize(ctx, req); err != nil {
-		return err
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return wharf.Errorf(wharf.EUNAVAILABLE, "cannot reach the Wharf server at %s: %s", c.URL, shortNetError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		return decodeErrorResponse(resp)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return nil
+	return c.api().Send(req, nil)
 }
 
 // Get GETs path and returns the body, for the caller to stream and close,

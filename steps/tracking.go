@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfml/wharf/internal/jsoncall"
 	"github.com/wharfml/wharf/snapshot"
 )
 
@@ -52,46 +52,28 @@ func (e *mlflowError) Error() string {
 // call sends a JSON request to an /api/2.0/mlflow path; out, when not
 // nil, receives the answer.
 func (t *Tracking) call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, t.URI+"/api/2.0/mlflow/"+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return t.do(req, out)
+	return t.api().Do(ctx, method, t.URI+"/api/2.0/mlflow/"+path, in, out)
 }
 
-func (t *Tracking) do(req *http.Request, out any) error {
-	if t.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.Token)
+// api is how the tracking server is called: with the step's token, its
+// errors read as MLflow's (mlflowError).
+func (t *Tracking) api() jsoncall.Call {
+	return jsoncall.Call{
+		Authorize: func(req *http.Request) error {
+			if t.Token != "" {
+				req.Header.Set("Authorization", "Bearer "+t.Token)
+			}
+			return nil
+		},
+		Failed: func(resp *http.Response) error {
+			e := &mlflowError{Status: resp.StatusCode}
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			if json.Unmarshal(msg, e) != nil || e.Message == "" {
+				e.Message = strings.TrimSpace(string(msg))
+			}
+			return e
+		},
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		e := &mlflowError{Status: resp.StatusCode}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		if json.Unmarshal(msg, e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(msg))
-		}
-		return e
-	}
-	if out == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // logBatch logs metrics and params to the step's run; nothing outside a
@@ -193,7 +175,7 @@ func (t *Tracking) upload(ctx context.Context, file, dest string) error {
 		return err
 	}
 	req.ContentLength = st.Size()
-	return t.do(req, nil)
+	return t.api().Send(req, nil)
 }
 
 // download fetches one artifact file into target.
