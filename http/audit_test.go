@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,101 +13,122 @@ import (
 )
 
 // TestConcurrentWritesAreAuditedBeforeTheirAnswer sends MLflow writes from
-// many clients at once, so that their audit records are committed in
-// groups, and checks on each answer, as soon as it arrives, that its record
-// is already stored with the answer's status and outcome: the successes as
-// succeeded, the names taken by another client as failed, none lost and
-// none twice.
+// many clients at once: experiment and run creations, whose audit records
+// are group-committed, and log-batch calls, whose records commit with the
+// batch (wharf.ArmAudit). On each answer, as soon as it arrives, its
+// record must already be stored, once, with the answer's status and
+// outcome: the successes as succeeded, a name another client took and a
+// batch for a missing run as failed; none lost and none twice.
 func TestConcurrentWritesAreAuditedBeforeTheirAnswer(t *testing.T) {
 	f := newFixture(t)
 	f.workspace("ws-a")
 	ds := f.principal("ds", [2]string{wharf.RoleDataScientist, "/workspaces/ws-a"})
-	const clients, each = 16, 6
-	path := "/mlflow/v1.0/workspaces/ws-a/api/2.0/mlflow/experiments/create"
-
-	// find returns the stored audit record of the request id, if any.
-	find := func(requestID string) (*wharf.AuditEvent, error) {
-		events, err := f.db.ListAuditEvents(context.Background(), wharf.AuditFilter{PrincipalID: "app-ds", Limit: 1000})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range events {
-			if e.RequestID == requestID {
-				return e, nil
-			}
-		}
-		return nil, nil
+	const ml = "/mlflow/v1.0/workspaces/ws-a/api/2.0/mlflow/"
+	var exp struct {
+		ID string `json:"experiment_id"`
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	status := map[string]int{}
-	errs := make(chan error, clients*each)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				// Every client's first write takes the same name: one
-				// succeeds, the others fail.
-				name := fmt.Sprintf("exp-%d-%d", c, i)
-				if i == 0 {
-					name = "shared"
-				}
-				req, err := http.NewRequest("POST", f.http.URL+path, strings.NewReader(`{"name":"`+name+`"}`))
-				if err != nil {
-					errs <- err
-					return
-				}
-				req.Header.Set("Authorization", "Bearer "+ds)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					errs <- err
-					return
-				}
-				resp.Body.Close()
-				id := resp.Header.Get("x-request-id")
-				e, err := find(id)
-				switch {
-				case err != nil:
-					errs <- err
-				case e == nil:
-					errs <- fmt.Errorf("%s answered %d before its audit record was stored", name, resp.StatusCode)
-				case e.Status != resp.StatusCode || e.Action != wharf.ActionExperimentWrite || e.Path != path ||
-					e.Scope != "/workspaces/ws-a" || e.Method != "POST" || e.PrincipalName != "ds":
-					errs <- fmt.Errorf("%s answered %d; its record is %+v", name, resp.StatusCode, e)
-				case (resp.StatusCode == 200) != (e.Outcome == wharf.AuditSucceeded):
-					errs <- fmt.Errorf("%s answered %d; its record says %s", name, resp.StatusCode, e.Outcome)
-				}
-				mu.Lock()
-				status[id] = resp.StatusCode
-				mu.Unlock()
+	if err := f.client(ds).Do(context.Background(), "POST", ml+"experiments/create", map[string]string{"name": "batches"}, &exp); err != nil {
+		t.Fatal(err)
+	}
+
+	stored := func() (map[string][]*wharf.AuditEvent, error) {
+		events, err := f.db.ListAuditEvents(context.Background(), wharf.AuditFilter{PrincipalID: "app-ds", Limit: 1000})
+		byRequest := map[string][]*wharf.AuditEvent{}
+		for _, e := range events {
+			byRequest[e.RequestID] = append(byRequest[e.RequestID], e)
+		}
+		return byRequest, err
+	}
+	// post sends one write and checks its audit record on its answer.
+	post := func(path, body string, out any) (int, error) {
+		req, err := http.NewRequest("POST", f.http.URL+ml+path, strings.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+ds)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		if out != nil && resp.StatusCode == 200 {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				return 0, err
 			}
-		}()
+		}
+		byRequest, err := stored()
+		if err != nil {
+			return 0, err
+		}
+		rs := byRequest[resp.Header.Get("x-request-id")]
+		if len(rs) != 1 {
+			return resp.StatusCode, fmt.Errorf("%s answered %d with %d audit records stored: %+v", path, resp.StatusCode, len(rs), rs)
+		}
+		e := rs[0]
+		if e.Status != resp.StatusCode || e.Action != wharf.ActionExperimentWrite || e.Path != ml+path ||
+			e.Scope != "/workspaces/ws-a" || e.Method != "POST" || e.PrincipalName != "ds" ||
+			(resp.StatusCode == 200) != (e.Outcome == wharf.AuditSucceeded) {
+			return resp.StatusCode, fmt.Errorf("%s answered %d; its record is %+v", path, resp.StatusCode, e)
+		}
+		return resp.StatusCode, nil
+	}
+
+	const clients, batches = 12, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*(batches+3))
+	var mu sync.Mutex
+	answers := map[int]int{}
+	count := func(status int, err error) {
+		if err != nil {
+			errs <- err
+		}
+		mu.Lock()
+		answers[status]++
+		mu.Unlock()
+	}
+	for c := range clients {
+		wg.Go(func() {
+			// Every client tries the same name: one succeeds.
+			count(post("experiments/create", `{"name":"shared"}`, nil))
+			var run struct {
+				Run struct {
+					Info struct {
+						RunID string `json:"run_id"`
+					} `json:"info"`
+				} `json:"run"`
+			}
+			count(post("runs/create", `{"experiment_id":"`+exp.ID+`"}`, &run))
+			for i := range batches {
+				count(post("runs/log-batch", fmt.Sprintf(`{"run_id":%q,"metrics":[{"key":"m%d","value":%d,"timestamp":1,"step":%d}]}`,
+					run.Run.Info.RunID, c, i, i), nil))
+			}
+			count(post("runs/log-batch", `{"run_id":"0123456789abcdef0123456789abcdef","metrics":[{"key":"m","value":1,"timestamp":1}]}`, nil))
+		})
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
+	total := clients * (batches + 3)
+	if answers[200] != total-2*clients+1 {
+		t.Errorf("answers by status: %v; want %d successes", answers, total-2*clients+1)
+	}
 	events, err := f.db.ListAuditEvents(context.Background(), wharf.AuditFilter{PrincipalID: "app-ds", Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != clients*each || len(status) != clients*each {
-		t.Errorf("%d records for %d answers (%d requests)", len(events), len(status), clients*each)
+	if len(events) != total+1 {
+		t.Errorf("%d records for %d writes", len(events), total+1)
 	}
 	failed := 0
-	for i, e := range events {
+	for _, e := range events {
 		if e.Outcome == wharf.AuditFailed {
 			failed++
 		}
-		// Newest first: ids fall as times do.
-		if i > 0 && (e.ID >= events[i-1].ID || e.Time.After(events[i-1].Time)) {
-			t.Errorf("record %d (id %d, %v) listed after id %d, %v", i, e.ID, e.Time, events[i-1].ID, events[i-1].Time)
-		}
 	}
-	if failed != clients-1 {
-		t.Errorf("%d failed records, want %d (the names already taken)", failed, clients-1)
+	if failed != 2*clients-1 {
+		t.Errorf("%d failed records, want %d", failed, 2*clients-1)
 	}
 }

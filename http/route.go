@@ -219,7 +219,20 @@ func (s *Server) pipeline(rt *Route, h http.HandlerFunc) http.Handler {
 				return
 			}
 		}
+		// A handler may have its audit record written with its write
+		// (wharf.ArmAudit); one that answered as armed is recorded.
+		var pending *wharf.PendingAudit
+		if e := auditEvent(r, rt, caller); e != nil {
+			var ctx context.Context
+			ctx, pending = wharf.NewContextWithPendingAudit(r.Context(), e)
+			r = r.WithContext(ctx)
+		}
 		h(sw, r)
+		if pending != nil {
+			if e := pending.Written(); e != nil && e.Status == sw.status {
+				return
+			}
+		}
 		outcome := wharf.AuditSucceeded
 		if sw.status >= 400 {
 			outcome = wharf.AuditFailed
@@ -324,16 +337,26 @@ func (s *Server) authorizeWith(ctx context.Context, c *wharf.Caller, grants []*w
 // except the reads of secret values (alwaysAudited). A failure to write the
 // audit line is logged loudly.
 func (s *Server) audit(r *http.Request, rt *Route, c *wharf.Caller, status int, outcome string) {
-	if (!isMutating(r.Method) || strings.HasSuffix(rt.Action, "/read")) && !alwaysAudited(rt.Action) {
+	e := auditEvent(r, rt, c)
+	if e == nil {
 		return
+	}
+	e.Status, e.Outcome = status, outcome
+	// The request may be cancelled by now; the audit line must still land.
+	s.recordAudit(r, e)
+}
+
+// auditEvent returns the audit record of a call by c, without its status
+// and outcome, or nil for a call that is not audited (see audit).
+func auditEvent(r *http.Request, rt *Route, c *wharf.Caller) *wharf.AuditEvent {
+	if (!isMutating(r.Method) || strings.HasSuffix(rt.Action, "/read")) && !alwaysAudited(rt.Action) {
+		return nil
 	}
 	e := &wharf.AuditEvent{
 		Action:    rt.Action,
 		Method:    r.Method,
 		Path:      r.URL.Path,
 		Scope:     scopeOf(r),
-		Status:    status,
-		Outcome:   outcome,
 		RequestID: requestID(r.Context()),
 	}
 	if e.Action == "" {
@@ -342,8 +365,7 @@ func (s *Server) audit(r *http.Request, rt *Route, c *wharf.Caller, status int, 
 	if c != nil {
 		e.PrincipalID, e.PrincipalName = c.PrincipalID, c.AuditName()
 	}
-	// The request may be cancelled by now; the audit line must still land.
-	s.recordAudit(r, e)
+	return e
 }
 
 func requestID(ctx context.Context) string {

@@ -240,7 +240,7 @@ func (h *Handler) putArtifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &wharf.Artifact{Workspace: ws, Path: p, Digest: digest, Size: size, UpdatedAt: nowMillis()}
-	if err := h.Store.PutArtifact(r.Context(), a); err != nil {
+	if err := h.Store.PutArtifact(wharf.ArmAudit(r.Context(), http.StatusOK), a); err != nil {
 		h.WriteError(w, r, err)
 		return
 	}

@@ -295,5 +295,6 @@ func (h *Handler) writeLogBatch(r *http.Request, ws, runID string, metrics []*wh
 		_, err := h.Store.FindRun(r.Context(), ws, runID)
 		return err
 	}
-	return h.Store.LogBatch(r.Context(), ws, runID, metrics, params, tags)
+	// The batch is the call's one write: its audit record goes with it.
+	return h.Store.LogBatch(wharf.ArmAudit(r.Context(), http.StatusOK), ws, runID, metrics, params, tags)
 }

@@ -245,7 +245,7 @@ func (h *Handler) startTraceV3(r *http.Request, ws string, a *args) (any, error)
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
-	if err := h.Store.CreateTrace(r.Context(), t); err != nil {
+	if err := h.Store.CreateTrace(wharf.ArmAudit(r.Context(), http.StatusOK), t); err != nil {
 		return nil, err
 	}
 	return map[string]any{"trace": mlflowTrace{TraceInfo: traceInfoJSON(t), Spans: []struct{}{}}}, nil
@@ -267,7 +267,7 @@ func (h *Handler) startTraceV2(r *http.Request, ws string, a *args) (any, error)
 		return nil, err
 	}
 	t.ID = id
-	if err := h.Store.CreateTrace(r.Context(), t); err != nil {
+	if err := h.Store.CreateTrace(wharf.ArmAudit(r.Context(), http.StatusOK), t); err != nil {
 		return nil, err
 	}
 	return map[string]any{"trace_info": traceInfoV2JSON(t)}, nil
@@ -297,7 +297,7 @@ func (h *Handler) endTraceV2(r *http.Request, ws string, a *args) (any, error) {
 	if err := a.Err(); err != nil {
 		return nil, err
 	}
-	t, err := h.Store.EndTrace(r.Context(), ws, id, end, state, metadata, tags)
+	t, err := h.Store.EndTrace(wharf.ArmAudit(r.Context(), http.StatusOK), ws, id, end, state, metadata, tags)
 	if err != nil {
 		return nil, err
 	}

@@ -36,9 +36,9 @@ const auditGroupTimeout = 10 * time.Second
 // auditQueue group-commits audit records. One caller at a time, the
 // leader, writes every record queued so far in one transaction; records
 // queued meanwhile wait for the next group, whose leader is the first of
-// them. So a record waits at most for the commit before its own, nothing
-// waits on a timer, and records are written in the order they were queued:
-// their ids follow their times.
+// them. So a record waits at most for the commit before its own, and
+// nothing waits on a timer. A record's time is taken as it is inserted,
+// as before groups: ids and times still agree.
 type auditQueue struct {
 	mu      sync.Mutex
 	pending []*auditWaiter
@@ -49,7 +49,6 @@ type auditQueue struct {
 // how the record's group ended, or that it leads the next group.
 type auditWaiter struct {
 	e    *wharf.AuditEvent
-	at   time.Time
 	done chan auditTurn
 }
 
@@ -61,11 +60,6 @@ type auditTurn struct {
 func (q *auditQueue) record(db *DB, e *wharf.AuditEvent) error {
 	w := &auditWaiter{e: e, done: make(chan auditTurn, 1)}
 	q.mu.Lock()
-	// The time is taken in queue order, so that time and id agree.
-	w.at = normTime(e.Time)
-	if e.Time.IsZero() {
-		w.at = db.now()
-	}
 	q.pending = append(q.pending, w)
 	lead := !q.writing
 	q.writing = true
@@ -112,11 +106,19 @@ func (db *DB) writeAuditGroup(group []*auditWaiter) []error {
 	defer cancel()
 	errs := make([]error, len(group))
 	ids := make([]int64, len(group))
+	times := make([]time.Time, len(group))
+	insert := func(c conn, i int) error {
+		times[i] = normTime(group[i].e.Time)
+		if group[i].e.Time.IsZero() {
+			times[i] = db.now()
+		}
+		return insertAudit(ctx, c, group[i].e, times[i]).Scan(&ids[i])
+	}
 	var err error
 	if len(group) > 1 {
 		err = db.inTx(ctx, func(c conn) error {
-			for i, w := range group {
-				if err := insertAudit(ctx, c, w).Scan(&ids[i]); err != nil {
+			for i := range group {
+				if err := insert(c, i); err != nil {
 					return err
 				}
 			}
@@ -125,23 +127,40 @@ func (db *DB) writeAuditGroup(group []*auditWaiter) []error {
 	}
 	for i, w := range group {
 		if len(group) == 1 || err != nil {
-			if errs[i] = insertAudit(ctx, db.writer(), w).Scan(&ids[i]); errs[i] != nil {
+			if errs[i] = insert(db.writer(), i); errs[i] != nil {
 				errs[i] = wrapErr("record audit event", errs[i])
 				continue
 			}
 		}
-		w.e.ID, w.e.Time = ids[i], w.at
+		w.e.ID, w.e.Time = ids[i], times[i]
 	}
 	return errs
 }
 
-func insertAudit(ctx context.Context, c conn, w *auditWaiter) *sql.Row {
-	e := w.e
+// insertAudit inserts e with the time at, and returns the row of its id.
+func insertAudit(ctx context.Context, c conn, e *wharf.AuditEvent, at time.Time) *sql.Row {
 	return c.queryRow(ctx, `INSERT INTO audit_events
 		(time, principal_id, principal_name, action, method, path, scope, status, outcome, request_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		c.db.timeArg(w.at), e.PrincipalID, e.PrincipalName, e.Action, e.Method, e.Path, e.Scope,
+		c.db.timeArg(at), e.PrincipalID, e.PrincipalName, e.Action, e.Method, e.Path, e.Scope,
 		e.Status, e.Outcome, e.RequestID)
+}
+
+// writePendingAudit writes, in the transaction c that is about to
+// commit, the request's armed audit record (see wharf.PendingAudit), if
+// ctx has one; the returned function, called with whether the transaction
+// committed, reports the outcome back to it.
+func (db *DB) writePendingAudit(ctx context.Context, c conn) (func(committed bool), error) {
+	e, done := wharf.ClaimPendingAudit(ctx)
+	if e == nil {
+		return func(bool) {}, nil
+	}
+	e.Time = db.now()
+	if err := insertAudit(ctx, c, e, e.Time).Scan(&e.ID); err != nil {
+		done(false)
+		return nil, wrapErr("record audit event", err)
+	}
+	return done, nil
 }
 
 // ListAuditEvents returns the events matching f, newest first. Events with

@@ -211,7 +211,9 @@ func (db *DB) writer() conn { return conn{q: db.write, db: db} }
 // inTx runs fn in a transaction on the write handle, committing if fn
 // returns nil and rolling back otherwise. A ctx fenced by a lease (see
 // wharf.WithFence) first checks, in the same transaction, that the lease
-// is still its holder's.
+// is still its holder's. A ctx with an armed audit record (see
+// wharf.PendingAudit) has it written in the transaction, after fn, so
+// that the one commit makes both durable.
 func (db *DB) inTx(ctx context.Context, fn func(c conn) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -226,9 +228,16 @@ func (db *DB) inTx(ctx context.Context, fn func(c conn) error) error {
 		_ = tx.Rollback()
 		return err
 	}
+	audited, err := db.writePendingAudit(ctx, c)
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
 	if err := tx.Commit(); err != nil {
+		audited(false)
 		return fmt.Errorf("sqlstore: commit: %w", err)
 	}
+	audited(true)
 	return nil
 }
 

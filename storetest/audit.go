@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -252,5 +253,59 @@ func testAuditConcurrent(t *testing.T, open Opener) {
 	}
 	if len(stored) != ok {
 		t.Errorf("%d events stored, %d calls succeeded", len(stored), ok)
+	}
+}
+
+// testAuditWithWrite arms a request's audit record (wharf.ArmAudit) and
+// writes through the store: the record commits with the write, once,
+// with the armed status; a write that fails leaves no record and its
+// pending record unwritten, for the request pipeline to record the
+// failure; an unarmed one writes none.
+func testAuditWithWrite(t *testing.T, open Opener) {
+	s := open(t)
+	mkWorkspace(t, s, "ws")
+	exp := mkExperiment(t, s, "ws", "e")
+	run := mkRun(t, s, "ws", exp.ID, "r")
+	batch := []*wharf.Metric{metric("loss", 1, 1, 0)}
+	pending := func(id string) (context.Context, *wharf.PendingAudit) {
+		return wharf.NewContextWithPendingAudit(ctx(t), &wharf.AuditEvent{PrincipalID: "p", PrincipalName: "name",
+			Action: wharf.ActionExperimentWrite, Method: "POST", Path: "/log-batch", Scope: "/workspaces/ws", RequestID: id})
+	}
+	stored := func() map[string]*wharf.AuditEvent {
+		all, err := s.ListAuditEvents(ctx(t), wharf.AuditFilter{Limit: 100})
+		must(t, err)
+		m := map[string]*wharf.AuditEvent{}
+		for _, e := range all {
+			if m[e.RequestID] != nil {
+				t.Errorf("two records of %s", e.RequestID)
+			}
+			m[e.RequestID] = e
+		}
+		return m
+	}
+
+	c, armed := pending("armed")
+	must(t, s.LogBatch(wharf.ArmAudit(c, 200), "ws", run.ID, batch, nil, nil))
+	// A second write under the same context does not write it again.
+	must(t, s.LogBatch(c, "ws", run.ID, batch, nil, map[string]string{"k": "v"}))
+	c, failed := pending("failed")
+	wantCode(t, s.LogBatch(wharf.ArmAudit(c, 200), "ws", "no-such-run", batch, nil, nil), wharf.ENOTFOUND)
+	c, unarmed := pending("unarmed")
+	must(t, s.LogBatch(c, "ws", run.ID, batch, nil, nil))
+
+	got := stored()
+	e := armed.Written()
+	if e == nil || got["armed"] == nil {
+		t.Fatalf("armed write: pending says %+v, stored %+v", e, got["armed"])
+	}
+	if e.Status != 200 || e.Outcome != wharf.AuditSucceeded || e.ID == 0 {
+		t.Errorf("armed record: %+v", e)
+	}
+	same(t, "armed record", got["armed"], e)
+	if failed.Written() != nil || got["failed"] != nil {
+		t.Errorf("failed write: pending says %+v, stored %+v", failed.Written(), got["failed"])
+	}
+	if unarmed.Written() != nil || got["unarmed"] != nil {
+		t.Errorf("unarmed write: pending says %+v, stored %+v", unarmed.Written(), got["unarmed"])
 	}
 }

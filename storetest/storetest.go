@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) wharf.Store) {
 		{"Audit", testAudit},
 		{"AuditLimit", testAuditLimit},
 		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditWithWrite", testAuditWithWrite},
 		{"Settings", testSettings},
 		{"InitSettingRace", testInitSettingRace},
 		{"ConcurrentWriters", testConcurrentWriters},
