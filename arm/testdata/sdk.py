@@ -15,7 +15,7 @@ from azure.ai.ml import Input, command
 from azure.ai.ml.entities import Environment
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from sdkclient import base, client, report, workspace
+from sdkclient import base, client, report, tenant, workspace
 
 
 steps = sys.argv[1:]
@@ -335,6 +335,7 @@ if "federated" in steps:
     # trusts the assertion's issuer and subject.
     import urllib.request
 
+    from azure.ai.ml import MLClient
     from azure.core.exceptions import ClientAuthenticationError
     from azure.identity import ClientAssertionCredential
 
