@@ -95,8 +95,8 @@ func datastoreBody(es emulators, typ, name string) map[string]any {
 
 // TestDatastorePathsAreTheContainer: with the workspace's default datastore
 // an Azure Blob container (Azurite) and, separately, an S3 bucket (moto),
-// files another tool put there are what a job's uri_folder input and a
-// data asset on the path read; a file changed there makes the next run
+// files another tool put there are what a job's uri_folder and uri_file
+// inputs and a data asset on the path read; a file changed there makes the next run
 // read it anew instead of reusing the earlier one, while the data asset
 // keeps the bytes it was created on; a job's output without a path, and a
 // data asset made from a local folder, land in the container for other
@@ -164,6 +164,21 @@ outputs:
 		outKey := "azureml/" + first + "/out/both.txt"
 		if got := tool.list("azureml/" + first + "/"); got[outKey] != "a,1\nb,2\n" {
 			t.Errorf("%s: the container holds %v under azureml/%s/, want %s", typ, got, first, outKey)
+		}
+
+		// One object of the container is a uri_file.
+		file := writeFile(t, dir, ws+"-file.yml", `command: cp ${{inputs.f}} ${{outputs.out}}/both.txt
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+inputs:
+  f:
+    type: uri_file
+    path: azureml://datastores/workspaceblobstore/paths/`+raw+`sub/b.csv
+outputs:
+  out: {type: uri_folder}
+`)
+		if _, _, got := run(file); got != "b,2\n" {
+			t.Errorf("%s: the uri_file input read %q", typ, got)
 		}
 
 		e.ok("ml", "data", "create", "--name", "raw", "--version", "1", "--type", "uri_folder",
