@@ -53,29 +53,29 @@ var systemPaths = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", 
 // Mount is a host path made visible inside the sandbox at the same path.
 type Mount struct {
 	// Path is the host path, file or folder, and where it appears.
-	Path string
+	Path string `json:"path"`
 	// Source, when set, is the host path shown at Path instead: a folder
 	// whose contents the server changes while the sandbox runs, say.
-	Source string
+	Source string `json:"source,omitempty"`
 	// Writable mounts it read-write; the default is read-only.
-	Writable bool
+	Writable bool `json:"writable,omitempty"`
 	// Device mounts a device file (a GPU's, say) so that it can be
 	// opened as a device; other mounts of /dev files cannot be.
-	Device bool
+	Device bool `json:"device,omitempty"`
 }
 
 // Spec is one process to run in a sandbox.
 type Spec struct {
 	// Argv is the command; a name without a slash is looked up in the PATH
 	// of Env inside the sandbox.
-	Argv []string
+	Argv []string `json:"argv"`
 	// Env is the process's complete environment.
-	Env []string
+	Env []string `json:"env"`
 	// Dir is the working directory; it must be inside a mount.
-	Dir string
+	Dir string `json:"dir"`
 	// Mounts are the host paths the process may reach besides the system
 	// folders. Parents are mounted before children whatever the order.
-	Mounts []Mount
+	Mounts []Mount `json:"mounts"`
 }
 
 // Sandbox says how processes are isolated. The zero value is not usable;

@@ -46,7 +46,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	var ue *usageError
+	var status exitStatus
 	switch {
+	case errors.As(err, &status):
+		return int(status)
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "ERROR: %s\n", ue.msg)
 		return exitUsage
@@ -70,6 +73,12 @@ func userMessage(err error) string {
 	}
 	return err.Error()
 }
+
+// exitStatus is the exit status of a process a command ran for its
+// caller, passed on as the command's own, with nothing printed.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // usageError is a command-line mistake (missing flag, bad combination).
 type usageError struct{ msg string }
@@ -158,6 +167,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.batchScoreCommand(),
 		a.parallelRunCommand(),
 		a.quickstartCommand(),
+		a.sandboxCommand(),
 	)
 	guardGroups(root)
 	return root
