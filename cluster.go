@@ -18,7 +18,7 @@ type ClusterAttempt struct {
 }
 
 // ClusterTaskOptions are what a step asks of the cluster for its task:
-// the resources Ray reserves for it and its Python packages.
+// the resources Ray reserves for it.
 type ClusterTaskOptions struct {
 	// NumCPUs and NumGPUs are Ray's num_cpus and num_gpus.
 	NumCPUs float64 `json:"num_cpus"`
@@ -27,9 +27,6 @@ type ClusterTaskOptions struct {
 	Memory int64 `json:"memory,omitempty"`
 	// Resources are Ray custom resources by name.
 	Resources map[string]float64 `json:"resources,omitempty"`
-	// Pip are the environment's pip requirements, the task's
-	// runtime_env pip list.
-	Pip []string `json:"pip,omitempty"`
 	// PlacementGroup is for distributed training: the bundles of a
 	// placement group the driver reserves for the attempt, one per
 	// instance, whose ranks' tasks it schedules in them (see
@@ -79,6 +76,19 @@ type ClusterAssignment struct {
 	// with as $WHARF: a node fetches it once, into a cache keyed by its
 	// digest, and finds it there for every later task.
 	Wharf *ClusterExecutable `json:"wharf,omitempty"`
+	// Python is the step's Python environment, which the task builds on
+	// its node with the server's own builder (`wharf env build`, cached
+	// there) before it runs the command in it; nil for an environment
+	// that asks for no Python of its own (an image alone).
+	Python *ClusterPython `json:"python,omitempty"`
+}
+
+// ClusterPython is a step's Python environment as its conda file gives
+// it (the fields of pyenv.Spec).
+type ClusterPython struct {
+	PythonVersion string   `json:"python_version,omitempty"`
+	Pip           []string `json:"pip,omitempty"`
+	Conda         []string `json:"conda,omitempty"`
 }
 
 // ClusterExecutable describes the server's own executable as the nodes of

@@ -9,7 +9,7 @@
 # driver's environment.
 #
 # Task options: options_of() turns an assignment's "options" into
-# ray.remote options (num_cpus, num_gpus, memory, resources, runtime_env);
+# ray.remote options (num_cpus, num_gpus, memory, resources);
 # a placement group, when an assignment names one, is made here and its
 # ranks' tasks scheduled in it (see Distributed).
 
@@ -359,6 +359,48 @@ def fetch_wharf(a, w, path):
     until_acknowledged(lambda: write_atomically(path, fill, 0o755), "fetching the server's wharf executable", give_up=600)
 
 
+def pump(f, write):
+    """Hands what a process writes to f to write, as it comes, until the
+    process closes it."""
+    while True:
+        b = os.read(f.fileno(), 65536)
+        if not b:
+            return
+        write(b)
+
+
+def build_env(a, wharf, root, write):
+    """Builds the step's Python environment on this node with the server's
+    builder (`wharf env build`, cached in the node's cache folder) and its
+    overlay in root, as local compute does; the build's log goes to the
+    step's. Returns the PATH to put first and the variables to set; none
+    for a step whose environment asks for no Python of its own."""
+    spec = a.get("python")
+    if not spec:
+        return "", {}
+    spec_file = os.path.join(root, "environment.json")
+    with open(spec_file, "w") as f:
+        json.dump(spec, f)
+    env = dict(os.environ)
+    env.update({"PYTHONUNBUFFERED": "1", "WHARF_DRIVER_CODE": ""})
+    proc = subprocess.Popen([wharf, "env", "build", "--spec-file", spec_file, "--cache-dir", os.path.join(node_cache(), "envs"),
+                             "--overlay", os.path.join(root, "venv")], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=no_children_outlive_me)
+    out = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    pump(proc.stderr, write)
+    code = proc.wait()
+    reader.join()
+    try:
+        res = json.loads(out[0] or b"{}")
+    except ValueError:
+        res = {}
+    if code != 0 or res.get("error"):
+        raise NotStarted("preparing the environment failed: " + (res.get("error") or "wharf env build exited with code %d" % code))
+    return res.get("path", ""), {"VIRTUAL_ENV": res["virtual_env"]} if res.get("virtual_env") else {}
+
+
 def no_children_outlive_me():
     # The step's process dies with the worker that started it, which
     # ray.cancel(force=True) kills.
@@ -378,12 +420,15 @@ def run_command(a, root, extra_env, write):
     except (IOError, OSError, Gone) as e:
         raise NotStarted(str(e))
     fetch_files(a, root)
+    python_path, python_vars = build_env(a, wharf, root, write)
     old = a["dir"]
-    env = {k: rebase(v, old, root) for k, v in a["env"].items()}
+    env = dict(python_vars)
+    env.update({k: rebase(v, old, root) for k, v in a["env"].items()})
     env.update({k: rebase(v, old, root) for k, v in extra_env.items()})
     # $WHARF, and `wharf` found last on PATH, as on local compute.
     env.setdefault("WHARF", wharf)
-    env["PATH"] = os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin") + ":" + os.path.dirname(wharf)
+    path = os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin") + ":" + os.path.dirname(wharf)
+    env["PATH"] = python_path + ":" + path if python_path else path
     for k in ("TMPDIR", "HOME"):
         env.setdefault(k, os.path.join(root, "tmp"))
     os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
@@ -392,11 +437,7 @@ def run_command(a, root, extra_env, write):
     proc = subprocess.Popen(["/bin/sh", "-c", rebase(a["command"], old, root)], cwd=os.path.join(root, "code"),
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True, preexec_fn=no_children_outlive_me)
-    while True:
-        b = os.read(proc.stdout.fileno(), 65536)
-        if not b:
-            break
-        write(b)
+    pump(proc.stdout, write)
     code = proc.wait()
     if code < 0:
         code = 128 - code
@@ -434,8 +475,6 @@ def options_of(a):
         opts["memory"] = o["memory"]
     if o.get("resources"):
         opts["resources"] = o["resources"]
-    if o.get("pip"):
-        opts["runtime_env"]["pip"] = list(o["pip"])
     return opts
 
 

@@ -56,9 +56,12 @@ func (s *Scheduler) runOnCluster(ctx context.Context, st, parent *wharf.Job, spe
 		return s.attemptFailed(ctx, st, at, spec, nil, "staging inputs: "+err.Error(), logf)
 	}
 	env := spec.Environment
-	say("environment %s: the task runs in the Ray worker's Python%s", envName(env), pipNote(env.Pip))
-	if env.PythonVersion != "" || len(env.Conda) > 0 {
-		say("the environment's conda file and Python version are not applied on a Ray cluster; its pip packages are")
+	var python *wharf.ClusterPython
+	if env.PythonVersion != "" || len(env.Pip) > 0 || len(env.Conda) > 0 {
+		python = &wharf.ClusterPython{PythonVersion: env.PythonVersion, Pip: env.Pip, Conda: env.Conda}
+		say("environment %s: built on the node by the server's own builder (wharf env build), cached there", envName(env))
+	} else {
+		say("environment %s: the task runs in the Ray worker's Python", envName(env))
 	}
 	command, runEnv, bad, err := s.commandAndEnv(ctx, st, parent, spec, nil, dir, inputPaths, outputPaths)
 	if bad != nil {
@@ -82,7 +85,7 @@ func (s *Scheduler) runOnCluster(ctx context.Context, st, parent *wharf.Job, spe
 	run := &wharf.ClusterRun{
 		Assignment: wharf.ClusterAssignment{ID: id, Command: command, Env: vars, Dir: dir, Token: vars["MLFLOW_TRACKING_TOKEN"],
 			Files: base + "/files", Log: base + "/log", Outputs: base + "/outputs",
-			TimeoutSeconds: spec.TimeoutSeconds, Options: clusterOptions(spec, compute)},
+			TimeoutSeconds: spec.TimeoutSeconds, Options: clusterOptions(spec, compute), Python: python},
 		LogPath:  s.LogPath(st.Workspace, st.Name, at.n),
 		Stopping: func() bool { return s.ctx.Err() != nil },
 	}
@@ -185,21 +188,14 @@ func (s *Scheduler) inFlightOnCluster(st *wharf.Job) *wharf.JobAttempt {
 	return &a
 }
 
-// clusterOptions are the Ray task options of a step: a CPU, the GPUs it
-// asks for, and its environment's pip packages.
+// clusterOptions are the Ray task options of a step: a CPU and the GPUs
+// it asks for.
 func clusterOptions(spec *StepSpec, compute *wharf.Compute) wharf.ClusterTaskOptions {
-	o := wharf.ClusterTaskOptions{NumCPUs: 1, Pip: spec.Environment.Pip}
+	o := wharf.ClusterTaskOptions{NumCPUs: 1}
 	if n, _ := gpusPerInstance(spec, compute); n > 0 {
 		o.NumGPUs = float64(n)
 	}
 	return o
-}
-
-func pipNote(pip []string) string {
-	if len(pip) == 0 {
-		return ""
-	}
-	return fmt.Sprintf(", with %d pip packages installed by Ray (runtime_env pip)", len(pip))
 }
 
 func newTaskID() string {

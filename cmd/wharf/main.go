@@ -166,6 +166,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.generateCommand(),
 		a.batchScoreCommand(),
 		a.parallelRunCommand(),
+		a.envCommand(),
 		a.quickstartCommand(),
 		a.sandboxCommand(),
 	)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf/internal/raytest"
+	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/ray"
 )
 
@@ -534,5 +536,90 @@ compute: azureml:ray-cluster
 	}
 	if n := executableFetches(t, e.srv.HTTP.URL); n != 2 {
 		t.Errorf("after damaging the cached copy: %d fetches, want 2", n)
+	}
+}
+
+// TestRayStepRunsInItsEnvironment: a step whose environment's conda file
+// names a Python version (not the Ray worker's) and a pip package runs on
+// Ray in that environment, built on the node by the server's own builder:
+// the same Python and package as on local compute. An environment whose
+// package cannot be installed fails the attempt with pip's ERROR line, as
+// on local compute, without running the command.
+func TestRayStepRunsInItsEnvironment(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		missing(t, "no python3 on PATH")
+	}
+	const version = "3.10"
+	if !(&pyenv.Builder{}).HasPython(t.Context(), version) {
+		missing(t, "Python %s is not installed where the environment builder finds it", version)
+	}
+	e, _ := rayEnv(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wheel := writeWheel(t, dir, "1234")
+	if err := os.Chmod(wheel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "conda.yml", "name: ray-env\ndependencies:\n  - python="+version+"\n  - pip\n  - pip:\n    - "+wheel+"\n")
+	writeFile(t, dir, "bad-conda.yml", "name: bad-env\ndependencies:\n  - python="+version+"\n  - pip:\n    - "+
+		filepath.Join(dir, "missing", "wharf_no_such_demo-1.0-py3-none-any.whl")+"\n")
+	got := map[string]string{}
+	for _, compute := range []string{"cpu-cluster", "ray-cluster"} {
+		// The command names the compute, so that the second job is not
+		// the first one's reuse.
+		job := writeFile(t, dir, "job-"+compute+".yml", `command: >-
+  : `+compute+` && python -c "import sys, wharf_overlay_demo; print(sys.version); print(wharf_overlay_demo.VALUE); print(sys.prefix != sys.base_prefix)"
+  > ${{outputs.out}}/got.txt
+environment: {image: python:3.10, conda_file: conda.yml}
+compute: azureml:`+compute+`
+outputs:
+  out: {type: uri_folder}
+`)
+		name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+		if st := e.waitJob("dev", name); st != "Completed" {
+			t.Fatalf("%s: %s\n%s", compute, st, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
+		}
+		dl := filepath.Join(dir, "dl-"+compute)
+		e.ok("ml", "job", "download", "-n", name, "--output-name", "out", "--download-path", dl, "-w", "dev")
+		b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "got.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[compute] = string(b)
+		if compute == "ray-cluster" {
+			if log, errs, _ := e.wharf("ml", "job", "stream", "-n", name, "-w", "dev"); !strings.Contains(log, "wharf: building Python "+version) {
+				t.Errorf("the step's log lacks the environment's build:\n%s%s", log, errs)
+			}
+		}
+	}
+	if !strings.HasPrefix(got["cpu-cluster"], version+".") || !strings.HasSuffix(got["cpu-cluster"], "\n1234\nTrue\n") {
+		t.Errorf("local step printed %q, want Python %s and the package", got["cpu-cluster"], version)
+	}
+	if got["ray-cluster"] != got["cpu-cluster"] {
+		t.Errorf("on Ray the step printed %q, locally %q", got["ray-cluster"], got["cpu-cluster"])
+	}
+
+	errs := map[string]string{}
+	for _, compute := range []string{"cpu-cluster", "ray-cluster"} {
+		job := writeFile(t, dir, "bad-"+compute+".yml", `command: echo the command ran on `+compute+`
+environment: {image: python:3.10, conda_file: bad-conda.yml}
+compute: azureml:`+compute+`
+`)
+		name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+		if st := e.waitJob("dev", name); st != "Failed" {
+			t.Fatalf("%s: %s, want Failed", compute, st)
+		}
+		errs[compute] = strings.TrimSpace(e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[0].error", "-o", "tsv"))
+		if log, _, _ := e.wharf("ml", "job", "stream", "-n", name, "-w", "dev"); strings.Contains(log, "\nthe command ran") {
+			t.Errorf("%s: the command ran in an environment that failed to build:\n%s", compute, log)
+		}
+	}
+	if !strings.Contains(errs["cpu-cluster"], "preparing the environment failed") || !strings.Contains(errs["cpu-cluster"], "ERROR: ") {
+		t.Errorf("local attempt's error %q lacks pip's ERROR line", errs["cpu-cluster"])
+	}
+	if errs["ray-cluster"] != errs["cpu-cluster"] {
+		t.Errorf("on Ray the attempt failed with\n%s\nlocally with\n%s", errs["ray-cluster"], errs["cpu-cluster"])
 	}
 }

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wharfml/wharf/pyenv"
+)
+
+// builtEnv is what `wharf env build` prints: the variables that put a
+// step in the environment, as local compute sets them. All are empty for
+// a spec that asks for nothing on a node without Python.
+type builtEnv struct {
+	// Path goes before the PATH the step would otherwise have.
+	Path          string `json:"path"`
+	VirtualEnv    string `json:"virtual_env"`
+	Python        string `json:"python"`
+	PythonVersion string `json:"python_version"`
+	// Error says why the environment could not be built.
+	Error string `json:"error,omitempty"`
+}
+
+// envCommand builds a step's Python environment on a Ray node with the
+// builder local compute uses (the driver runs it there).
+func (a *app) envCommand() *cobra.Command {
+	env := &cobra.Command{Use: "env", Short: "Python environments of steps", Hidden: true}
+	var specFile, cacheDir, overlay, hostPython string
+	build := &cobra.Command{
+		Use:   "build",
+		Short: "Build (or find cached) the environment of --spec-file, layer a step's overlay on it, and print its variables",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var spec pyenv.Spec
+			raw, err := os.ReadFile(specFile)
+			if err == nil {
+				err = json.Unmarshal(raw, &spec)
+			}
+			if err != nil {
+				return usagef("--spec-file %s: %v", specFile, err)
+			}
+			out, err := a.buildEnv(cmd, spec, &pyenv.Builder{CacheDir: cacheDir, HostPython: hostPython}, overlay)
+			if err != nil {
+				_ = a.print(&builtEnv{Error: err.Error()})
+				return err
+			}
+			return a.print(out)
+		},
+	}
+	f := build.Flags()
+	f.StringVar(&specFile, "spec-file", "", "JSON file of the environment: python_version, pip, conda")
+	f.StringVar(&cacheDir, "cache-dir", "", "folder of the node's built environments")
+	f.StringVar(&overlay, "overlay", "", "folder (not existing) for the step's own layer on the environment; none when empty")
+	f.StringVar(&hostPython, "host-python", "", "Python to build with when the spec names no version (python3 on PATH when empty)")
+	_ = build.MarkFlagRequired("spec-file")
+	_ = build.MarkFlagRequired("cache-dir")
+	env.AddCommand(build)
+	return env
+}
+
+// buildEnv runs the builder, writing its log to stderr.
+func (a *app) buildEnv(cmd *cobra.Command, spec pyenv.Spec, b *pyenv.Builder, overlay string) (*builtEnv, error) {
+	env, err := b.Ensure(cmd.Context(), spec, a.stderr)
+	if err != nil {
+		return nil, err
+	}
+	out := &builtEnv{}
+	if env != nil {
+		out.PythonVersion = env.PythonVersion
+	}
+	if overlay != "" {
+		if env, err = pyenv.Overlay(cmd.Context(), overlay, env, b.HostPython); err != nil {
+			return nil, fmt.Errorf("making the step's layer on the environment: %w", err)
+		}
+	}
+	if env != nil {
+		vars := map[string]string{}
+		for _, kv := range env.Environ("") {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = v
+		}
+		out.Path, out.VirtualEnv, out.Python = vars["PATH"], vars["VIRTUAL_ENV"], env.Python
+	}
+	return out, nil
+}
