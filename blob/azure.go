@@ -137,65 +137,21 @@ func (a *azureAPI) putFile(ctx context.Context, key string, f *os.File) error {
 	return a.describe(err, "write "+key)
 }
 
-// getFile fetches parts of partSize, partConcurrency at a time, as the
-// SDK's DownloadFile does, but into any io.WriterAt; each part's reader
-// resumes where a dropped connection left off.
-func (a *azureAPI) getFile(ctx context.Context, key string, w io.WriterAt, size int64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	b := a.c.NewBlobClient(key)
-	offsets := make(chan int64)
-	errs := make(chan error, partConcurrency)
-	for range partConcurrency {
-		go func() {
-			for off := range offsets {
-				if err := a.getRange(ctx, b, w, off, min(partSize, size-off)); err != nil {
-					cancel()
-					errs <- err
-					// Let the feeder, which sees the cancellation,
-					// close the channel.
-					for range offsets {
-					}
-					return
-				}
-			}
-			errs <- nil
-		}()
+func (a *azureAPI) getRange(ctx context.Context, key string, off, count int64) (io.ReadCloser, int64, error) {
+	resp, err := a.c.NewBlobClient(key).DownloadStream(ctx, &azblobblob.DownloadStreamOptions{
+		Range: azblobblob.HTTPRange{Offset: off, Count: count},
+	})
+	if bloberror.HasCode(err, bloberror.InvalidRange) {
+		return nil, 0, errShortObject
 	}
-feed:
-	for off := int64(0); off < size; off += partSize {
-		select {
-		case offsets <- off:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(offsets)
-	var first error
-	for range partConcurrency {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	if first == nil {
-		first = ctx.Err()
-	}
-	return a.describe(first, "read "+key)
-}
-
-// getRange copies count bytes of a blob from off into w at the same offset.
-func (a *azureAPI) getRange(ctx context.Context, b *azblobblob.Client, w io.WriterAt, off, count int64) error {
-	resp, err := b.DownloadStream(ctx, &azblobblob.DownloadStreamOptions{Range: azblobblob.HTTPRange{Offset: off, Count: count}})
 	if err != nil {
-		return err
+		return nil, 0, a.describe(err, "read "+key)
 	}
-	body := resp.NewRetryReader(ctx, &azblobblob.RetryReaderOptions{MaxRetries: retryAttempts - 1})
-	defer body.Close()
-	n, err := io.Copy(io.NewOffsetWriter(w, off), body)
-	if err == nil && n != count {
-		err = fmt.Errorf("range at %d: got %d bytes, want %d", off, n, count)
+	var length int64
+	if resp.ContentLength != nil {
+		length = *resp.ContentLength
 	}
-	return err
+	return resp.Body, length, nil
 }
 
 // copyIsCheap: Azure copies a block blob within one storage account on the

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,9 +49,10 @@ type objectAPI interface {
 	// putFile writes the regular file f, from its start, to key in parts
 	// read and sent concurrently, as azcopy does.
 	putFile(ctx context.Context, key string, f *os.File) error
-	// getFile downloads key, of size bytes, into w in ranges fetched
-	// concurrently.
-	getFile(ctx context.Context, key string, w io.WriterAt, size int64) error
+	// getRange starts reading count bytes of key from off, and says how
+	// many the response holds: fewer when the object is shorter than
+	// off+count, none (with errShortObject) when it ends before off.
+	getRange(ctx context.Context, key string, off, count int64) (body io.ReadCloser, length int64, err error)
 	// copy makes dst a copy of src on the server side.
 	copy(ctx context.Context, src, dst string, size int64) error
 	// copyIsCheap reports whether copy completes at once on the
@@ -73,6 +72,10 @@ type objectAPI interface {
 	// cutoff and never completed, whose parts the service keeps (and
 	// bills) until told, and returns how many it cancelled.
 	abortUploads(ctx context.Context, prefix string, cutoff time.Time) (int, error)
+	// describe turns an SDK's error into errNoObject for a missing
+	// object, or an error for a person that names the datastore and what
+	// to check.
+	describe(err error, what string) error
 }
 
 // ObjectStore is a BlobStore in an object store: an Azure Blob Storage
@@ -263,7 +266,7 @@ func (s *ObjectStore) putFileStaged(ctx context.Context, f *os.File, before fs.F
 // CopyFile writes a blob to a new file at path, which must not exist yet,
 // downloading ranges of it concurrently while the part of the file already
 // complete from its start is hashed: the copy is kept only if it matches
-// the digest. On any error the file is removed.
+// the digest. On any error, cancellation included, the file is removed.
 func (s *ObjectStore) CopyFile(ctx context.Context, digest, path string, perm fs.FileMode) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -289,120 +292,24 @@ func (s *ObjectStore) CopyFile(ctx context.Context, digest, path string, perm fs
 			os.Remove(path)
 		}
 	}()
-	written := newPrefixWriter(dst)
-	hashed := make(chan error, 1)
-	go func() { hashed <- written.verify(sum, size) }()
-	err = s.api.getFile(ctx, s.blobKey(sum), written, size)
-	written.finish(err)
-	if verr := <-hashed; err == nil && verr != nil {
-		err = fmt.Errorf("blob: copy %s: %w", digest, verr)
-		if errors.Is(verr, errDigestMismatch) {
-			err = corrupt(digest)
-		}
-	}
-	if errors.Is(err, errNoObject) {
+	err = downloadFile(ctx, s.api, s.blobKey(sum), dst, size, sum)
+	switch {
+	case errors.Is(err, errDigestMismatch), errors.Is(err, errShortObject):
+		return corrupt(digest)
+	case errors.Is(err, errNoObject):
 		return notFound(digest)
-	}
-	if err != nil {
+	case err != nil:
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
 		return err
 	}
 	return dst.Close()
 }
 
-// errDigestMismatch is what prefixWriter.verify reports for content that
-// is not what its digest names.
+// errDigestMismatch is what a download reports for content that is not
+// what its digest names.
 var errDigestMismatch = errors.New("digest mismatch")
-
-// prefixWriter is the file a download writes into, at offsets, in any
-// order. It keeps track of how far from the start the file is complete, so
-// that the hash can follow the download rather than read the whole file
-// again once it is done.
-type prefixWriter struct {
-	f        *os.File
-	mu       sync.Mutex
-	changed  *sync.Cond
-	complete int64           // bytes from the start all written
-	pending  map[int64]int64 // the end of each write past complete, by its start
-	done     bool
-	err      error
-}
-
-func newPrefixWriter(f *os.File) *prefixWriter {
-	w := &prefixWriter{f: f, pending: map[int64]int64{}}
-	w.changed = sync.NewCond(&w.mu)
-	return w
-}
-
-// WriteAt writes to the file and notes the range as written.
-func (w *prefixWriter) WriteAt(p []byte, off int64) (int, error) {
-	n, err := w.f.WriteAt(p, off)
-	if n == 0 {
-		return n, err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	end := off + int64(n)
-	if off > w.complete {
-		w.pending[off] = max(w.pending[off], end)
-		return n, err
-	}
-	w.complete = max(w.complete, end)
-	for {
-		next, ok := w.pending[w.complete]
-		if !ok {
-			break
-		}
-		delete(w.pending, w.complete)
-		w.complete = max(w.complete, next)
-	}
-	w.changed.Broadcast()
-	return n, err
-}
-
-// finish says the download ended, with err or complete.
-func (w *prefixWriter) finish(err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.done, w.err = true, err
-	w.changed.Broadcast()
-}
-
-// verify hashes the file as it completes and, once the download has
-// finished, checks that it holds size bytes whose SHA-256 is want. Once
-// the download is done the whole file is hashed, whatever order its ranges
-// arrived in; a download that failed ends the hashing, and its error is
-// the one that counts.
-func (w *prefixWriter) verify(want string, size int64) error {
-	h := sha256.New()
-	buf := make([]byte, copyBufSize)
-	var hashed int64
-	for {
-		w.mu.Lock()
-		for w.complete == hashed && !w.done {
-			w.changed.Wait()
-		}
-		upTo, done, failed := w.complete, w.done, w.err != nil
-		w.mu.Unlock()
-		if failed {
-			return nil
-		}
-		if done {
-			upTo = math.MaxInt64 // every write has landed
-		}
-		n, err := io.CopyBuffer(h, io.NewSectionReader(w.f, hashed, upTo-hashed), buf)
-		hashed += n
-		if err != nil {
-			return err
-		}
-		if done {
-			break
-		}
-	}
-	if hashed != size || hex.EncodeToString(h.Sum(nil)) != want {
-		return errDigestMismatch
-	}
-	return nil
-}
 
 // putError prefers the context's error, which is why an upload that was
 // cancelled failed, over whatever the SDK made of it.

@@ -101,11 +101,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*ObjectStore, error) {
 		u.PartSize = partSize
 		u.Concurrency = partConcurrency
 	})
-	downloader := manager.NewDownloader(client, func(d *manager.Downloader) {
-		d.PartSize = partSize
-		d.Concurrency = partConcurrency
-	})
-	api := &s3API{c: client, up: uploader, down: downloader, datastore: cfg.Datastore, bucket: cfg.Bucket}
+	api := &s3API{c: client, up: uploader, datastore: cfg.Datastore, bucket: cfg.Bucket}
 	return &ObjectStore{api: api, prefix: cleanPrefix(cfg.Prefix)}, nil
 }
 
@@ -113,7 +109,6 @@ func NewS3(ctx context.Context, cfg S3Config) (*ObjectStore, error) {
 type s3API struct {
 	c         *s3.Client
 	up        *manager.Uploader
-	down      *manager.Downloader
 	datastore string
 	bucket    string
 }
@@ -135,9 +130,18 @@ func (a *s3API) putFile(ctx context.Context, key string, f *os.File) error {
 	return a.describe(err, "write "+key)
 }
 
-func (a *s3API) getFile(ctx context.Context, key string, w io.WriterAt, _ int64) error {
-	_, err := a.down.Download(ctx, w, &s3.GetObjectInput{Bucket: &a.bucket, Key: &key})
-	return a.describe(err, "read "+key)
+func (a *s3API) getRange(ctx context.Context, key string, off, count int64) (io.ReadCloser, int64, error) {
+	resp, err := a.c.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: &a.bucket, Key: &key, Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+count-1)),
+	})
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable {
+		return nil, 0, errShortObject
+	}
+	if err != nil {
+		return nil, 0, a.describe(err, "read "+key)
+	}
+	return resp.Body, aws.ToInt64(resp.ContentLength), nil
 }
 
 // copyIsCheap: S3 copies an object's bytes.

@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"PutCanceledMidway", testPutCanceledMidway},
 		{"PutFile", testPutFile},
 		{"CopyFile", testCopyFile},
+		{"CopyFileDamaged", testCopyFileDamaged},
+		{"CopyFileCanceledMidway", testCopyFileCanceledMidway},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t)) })
@@ -472,10 +474,7 @@ func mustRead(t *testing.T, path string) []byte {
 // testCopyFile: a store that copies blobs to files writes exactly the
 // blob, refuses a damaged one and leaves no file behind when it fails.
 func testCopyFile(t *testing.T, b Backend) {
-	copier, ok := b.Store.(wharf.BlobFileCopier)
-	if !ok {
-		t.Skip("the store does not copy blobs to files")
-	}
+	copier := fileCopier(t, b)
 	ctx := context.Background()
 	dir := t.TempDir()
 	digest, _, err := b.Store.Put(ctx, StreamOf(6, b.LargeSize))
@@ -501,9 +500,87 @@ func testCopyFile(t *testing.T, b Backend) {
 	if err := copier.CopyFile(ctx, digest, bad, 0o600); wharf.ErrorCode(err) != wharf.EINTERNAL || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("CopyFile of a corrupt blob: %v, want EINTERNAL corrupt", err)
 	}
-	for _, p := range []string{missing, bad} {
-		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s left behind after a failed copy: %v", p, err)
-		}
+	AssertNoFile(t, missing)
+	AssertNoFile(t, bad)
+}
+
+// fileCopier is the store as a BlobFileCopier, or skips the test for a
+// store that does not copy blobs to files.
+func fileCopier(t *testing.T, b Backend) wharf.BlobFileCopier {
+	t.Helper()
+	copier, ok := b.Store.(wharf.BlobFileCopier)
+	if !ok {
+		t.Skip("the store does not copy blobs to files")
 	}
+	return copier
+}
+
+// AssertNoFile fails the test if anything is at path, where a failed copy
+// must leave nothing.
+func AssertNoFile(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s left behind after a failed copy: %v", path, err)
+	}
+}
+
+// testCopyFileDamaged: a blob damaged anywhere, cut short or grown is
+// refused as corrupt when it is copied to a file, and the file is removed.
+func testCopyFileDamaged(t *testing.T, b Backend) {
+	copier := fileCopier(t, b)
+	ctx := context.Background()
+	for name, edit := range map[string]func([]byte) []byte{
+		"last byte":       func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b },
+		"one byte short":  func(b []byte) []byte { return b[:len(b)-1] },
+		"half":            func(b []byte) []byte { return b[:len(b)/2] },
+		"one byte longer": func(b []byte) []byte { return append(b, 0) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			digest, _, err := b.Store.Put(ctx, StreamOf(8, b.LargeSize))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Store.Delete(ctx, digest)
+			b.Rewrite(t, digest, edit)
+			path := filepath.Join(t.TempDir(), "copy")
+			err = copier.CopyFile(ctx, digest, path, 0o600)
+			if wharf.ErrorCode(err) != wharf.EINTERNAL || !strings.Contains(err.Error(), "corrupt") || !strings.Contains(err.Error(), digest) {
+				t.Errorf("CopyFile of a damaged blob: %v, want EINTERNAL saying %s is corrupt", err, digest)
+			}
+			AssertNoFile(t, path)
+		})
+	}
+}
+
+// testCopyFileCanceledMidway: a copy cancelled once the file has started to
+// fill returns the cancellation and leaves no file, whole or partial.
+func testCopyFileCanceledMidway(t *testing.T, b Backend) {
+	copier := fileCopier(t, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The streamed size takes long enough to copy, anywhere, for the
+	// first bytes of the file to be seen well before the last.
+	digest, _, err := b.Store.Put(ctx, StreamOf(10, b.StreamSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "copy")
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		for ctx.Err() == nil {
+			if info, err := os.Stat(path); err == nil && info.Size() > 0 {
+				cancel()
+				return
+			}
+			runtime.Gosched()
+		}
+	}()
+	err = copier.CopyFile(ctx, digest, path, 0o600)
+	cancel()
+	<-started
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("CopyFile cancelled once the file had bytes: %v, want context.Canceled", err)
+	}
+	AssertNoFile(t, path)
 }
