@@ -27,6 +27,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -67,12 +68,35 @@ func main() {
 	conc := flag.Int("concurrency", 16, "small files in flight at once")
 	sdkFirst := flag.Bool("sdk-first", false, "run the SDK's side of each measurement before Wharf's")
 	tag := flag.String("tag", "1", "suffix of this run's container or bucket names, so that runs can share an emulator")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file, each sample labelled with its side, workload and op (go tool pprof -tagfocus side=wharf)")
 	flag.Parse()
 	ctx := context.Background()
-	if err := run(ctx, *backend, *endpoint, *dir, *tag, *sdkFirst, *size, *files, *small, *conc); err != nil {
+	err := profiled(*cpuProfile, func() error {
+		return run(ctx, *backend, *endpoint, *dir, *tag, *sdkFirst, *size, *files, *small, *conc)
+	})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "storeload:", err)
 		os.Exit(1)
 	}
+}
+
+// profiled runs f under a CPU profile written to path, or without one when
+// path is empty.
+func profiled(path string, f func() error) error {
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return err
+	}
+	err = f()
+	pprof.StopCPUProfile()
+	return err
 }
 
 func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool, size int64, files, small, conc int) error {
@@ -92,7 +116,9 @@ func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool,
 		}
 		for _, side := range sides {
 			t0 := time.Now()
-			if err := side.f(); err != nil {
+			var err error
+			pprof.Do(ctx, pprof.Labels("side", side.name, "workload", workload, "op", op), func(context.Context) { err = side.f() })
+			if err != nil {
 				return fmt.Errorf("%s %s %s: %w", side.name, workload, op, err)
 			}
 			d := time.Since(t0)
