@@ -84,6 +84,9 @@ func (h *Handler) jobJSON(r *http.Request, j *wharf.Job) armVersion {
 	if json.Unmarshal(doc.Environment, &env) == nil && env != "" {
 		props["environmentId"] = environmentID(wsID, env)
 	}
+	if j.Type == wharf.JobTypePipeline {
+		pipelineJSON(wsID, j.Document, props)
+	}
 	return armVersion{
 		ID: wsID + "/jobs/" + j.Name, Name: j.Name, Type: "Microsoft.MachineLearningServices/workspaces/jobs",
 		Properties: props, SystemData: systemData(j.SubmittedBy, j.CreatedAt),
@@ -105,4 +108,90 @@ func environmentID(wsID, ref string) string {
 		return wsID + "/environments/" + name + "/versions/" + version
 	}
 	return wsID + "/environments/" + rest
+}
+
+// pipelineJSON sets, in a pipeline's ARM properties, its steps, inputs,
+// outputs and settings as the SDK wrote them, read back from its job
+// document: jobs.get shows them. A pipeline with a step written inline
+// (submitted by the CLI, not registered as a component) shows no steps:
+// the SDK knows a step only by its component.
+func pipelineJSON(wsID string, document json.RawMessage, props map[string]any) {
+	var doc struct {
+		Inputs   map[string]any `json:"inputs"`
+		Outputs  map[string]any `json:"outputs"`
+		Settings map[string]any `json:"settings"`
+		Jobs     map[string]struct {
+			Component   string         `json:"component"`
+			Compute     string         `json:"compute"`
+			DisplayName string         `json:"display_name"`
+			Inputs      map[string]any `json:"inputs"`
+			Outputs     map[string]any `json:"outputs"`
+		} `json:"jobs"`
+	}
+	if json.Unmarshal(document, &doc) != nil {
+		return
+	}
+	props["inputs"] = armBindings(doc.Inputs, "jobInputType", "jobInputType")
+	props["outputs"] = armBindings(doc.Outputs, "jobOutputType", "jobOutputType")
+	if doc.Settings != nil {
+		props["settings"] = doc.Settings
+	}
+	jobs := map[string]any{}
+	for name, step := range doc.Jobs {
+		if step.Component == "" {
+			return
+		}
+		arm := map[string]any{"name": name, "type": "command", "componentId": componentID(wsID, step.Component),
+			"inputs":  armBindings(step.Inputs, "job_input_type", "job_input_type"),
+			"outputs": armBindings(step.Outputs, "type", "job_output_type")}
+		if step.Compute != "" {
+			arm["computeId"] = wsID + "/computes/" + strings.TrimPrefix(step.Compute, "azureml:")
+		}
+		if step.DisplayName != "" {
+			arm["display_name"] = step.DisplayName
+		}
+		jobs[name] = arm
+	}
+	props["jobs"] = jobs
+}
+
+// armBindings writes a job document's inputs or outputs in ARM's form,
+// its type under typeKey (literals, ${{...}} bindings among them, under
+// literalKey): a literal's value as text, data's path as its uri.
+func armBindings(in map[string]any, literalKey, typeKey string) map[string]any {
+	out := map[string]any{}
+	for name, v := range in {
+		switch v := v.(type) {
+		case map[string]any:
+			b := map[string]any{typeKey: v["type"]}
+			if b[typeKey] == nil {
+				b[typeKey] = "uri_folder"
+			}
+			if path, ok := v["path"].(string); ok {
+				b["uri"] = path
+			}
+			out[name] = b
+		case nil:
+			out[name] = map[string]any{typeKey: "uri_folder"}
+		case string:
+			out[name] = map[string]any{literalKey: "literal", "value": v}
+		default:
+			text, _ := json.Marshal(v)
+			out[name] = map[string]any{literalKey: "literal", "value": string(text)}
+		}
+	}
+	return out
+}
+
+// componentID is the ARM id of a component reference (azureml:name:version
+// or azureml:name@latest).
+func componentID(wsID, ref string) string {
+	rest := strings.TrimPrefix(ref, "azureml:")
+	if name, _, ok := strings.Cut(rest, "@"); ok {
+		return wsID + "/components/" + name
+	}
+	if name, version, ok := strings.Cut(rest, ":"); ok {
+		return wsID + "/components/" + name + "/versions/" + version
+	}
+	return wsID + "/components/" + rest
 }

@@ -134,7 +134,10 @@ func TestSDKPipelineDSL(t *testing.T) {
 			Name, Status, Compute string
 			DisplayName           string `json:"display_name"`
 		}
-		Components []string
+		Components   []string
+		Steps        []string
+		StepComputes map[string]string `json:"step_computes"`
+		Inputs       []string
 	}](t, s.runPipeline(t, "dsl")["dsl"])
 	if got.Type != "pipeline" || got.Status != "Completed" || got.Experiment != "sdk-pipelines" || got.Listed != "Completed" ||
 		got.Again == "" || got.Again == got.Name {
@@ -151,6 +154,10 @@ func TestSDKPipelineDSL(t *testing.T) {
 	}
 	if !slices.Equal(children, want) {
 		t.Errorf("steps listed:\n got %+v\nwant %+v", children, want)
+	}
+	if !slices.Equal(got.Steps, []string{"cleaned", "counted", "summary"}) || got.StepComputes["cleaned"] != "cpu-small" ||
+		!slices.Equal(got.Inputs, []string{"label", "reference", "trips"}) {
+		t.Errorf("jobs.get: steps %v on %v, inputs %v", got.Steps, got.StepComputes, got.Inputs)
 	}
 	if !slices.Equal(got.Components, []string{"summarize_rows"}) {
 		t.Errorf("components listed: %v, want the registered one only", got.Components)
@@ -218,9 +225,11 @@ func TestSDKPipelineLoadJob(t *testing.T) {
 		Name, Status, Experiment string
 		DisplayName              string `json:"display_name"`
 		Children                 map[string]string
+		Steps                    []string
 	}](t, s.runPipeline(t, "load_job")["load_job"])
 	if got.Status != "Completed" || got.DisplayName != "trips from a pipeline file" || got.Experiment != "sdk-yaml-pipelines" ||
-		len(got.Children) != 2 || got.Children["prep"] != "Completed" || got.Children["count"] != "Completed" {
+		len(got.Children) != 2 || got.Children["prep"] != "Completed" || got.Children["count"] != "Completed" ||
+		!slices.Equal(got.Steps, []string{"count", "prep"}) {
 		t.Errorf("pipeline: %+v", got)
 	}
 	p := s.apiPipeline(t, got.Name)
@@ -267,6 +276,29 @@ func TestSDKPipelineReaderRefused(t *testing.T) {
 	list, err := s.DB.ListJobs(context.Background(), "ws1", "", 0)
 	if err != nil || len(list) != 0 {
 		t.Errorf("jobs stored: %d %v", len(list), err)
+	}
+}
+
+// TestSDKReadsCLIPipeline reads, through jobs.get and jobs.list, a
+// pipeline submitted by the CLI, whose steps are written inline rather
+// than registered: its status and inputs show, its steps do not.
+func TestSDKReadsCLIPipeline(t *testing.T) {
+	s := newSDKServer(t)
+	doc := `{"type":"pipeline","inputs":{"input":{"type":"uri_file","path":"azureml:taxi-data@latest"},"target":"cost"},` +
+		`"jobs":{"prep":{"type":"command","command":"echo ${{inputs.raw}}","environment":"azureml:sdk-env:1","inputs":{"raw":"${{parent.inputs.input}}"}}}}`
+	job := &wharf.Job{Workspace: "ws1", Name: "cli_pipeline_1", Type: wharf.JobTypePipeline, ExperimentName: "taxi",
+		Status: wharf.JobRunning, Document: json.RawMessage(doc), SubmittedBy: "app-owner"}
+	if err := s.DB.CreateJobs(context.Background(), []*wharf.Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	env := append(append([]string{}, s.env...), "WHARF_SDK_JOB=cli_pipeline_1")
+	got := decode[struct {
+		Name, Type, Status    string
+		Steps, Inputs, Listed []string
+	}](t, s.runScript(t, env, "testdata/sdk_pipeline.py", "read_cli_pipeline")["read_cli_pipeline"])
+	if got.Type != "pipeline" || got.Status != "Running" || len(got.Steps) != 0 || !slices.Equal(got.Inputs, []string{"input", "target"}) ||
+		!slices.Equal(got.Listed, []string{"cli_pipeline_1"}) {
+		t.Errorf("pipeline: %+v", got)
 	}
 }
 

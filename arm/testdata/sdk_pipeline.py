@@ -140,6 +140,8 @@ if "dsl" in steps:
     again = ml.jobs.create_or_update(dsl_pipeline(ml, work, registered), experiment_name="sdk-pipelines")
     report("dsl", {"name": job.name, "type": job.type, "created_status": job.status, "status": done.status,
                    "experiment": done.experiment_name, "steps": sorted(done.jobs), "children": children,
+                   "step_computes": {n: s.compute for n, s in done.jobs.items()},
+                   "inputs": sorted(done.inputs),
                    "listed": listed.get(job.name), "again": again.name,
                    "components": sorted(c.name for c in ml.components.list())})
 
@@ -188,6 +190,7 @@ if "load_job" in steps:
     done = ml.jobs.get(job.name)
     children = {c.display_name: c.status for c in ml.jobs.list(parent_job_name=job.name)}
     report("load_job", {"name": job.name, "status": done.status, "display_name": done.display_name,
+                        "steps": sorted(done.jobs),
                         "experiment": done.experiment_name, "children": children})
 
 if "cancel" in steps:
@@ -242,3 +245,10 @@ if "denied_pipeline" in steps:
         except HttpResponseError as e:
             out[what] = {"status": e.status_code, "type": type(e).__name__, "message": e.message}
     report("denied_pipeline", out)
+
+if "read_cli_pipeline" in steps:
+    ml = client("WHARF_SDK_WRITER")
+    job = ml.jobs.get(os.environ["WHARF_SDK_JOB"])
+    listed = [j.name for j in ml.jobs.list()]
+    report("read_cli_pipeline", {"name": job.name, "type": job.type, "status": job.status, "steps": sorted(job.jobs),
+                                 "inputs": sorted(job.inputs), "listed": listed})
