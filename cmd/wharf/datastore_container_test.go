@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -281,5 +282,31 @@ inputs:
 		if code == 0 || !strings.Contains(stderr, says) {
 			t.Errorf("%s: data create exited %d: %s; want it refused saying %q", ds, code, stderr, says)
 		}
+	}
+}
+
+// TestDataCollectorFilesLandInTheContainer: with the default datastore a
+// Blob container, an online deployment's collected requests are filed in
+// the container under Azure's modelDataCollector/ path, for other tools
+// that read it.
+func TestDataCollectorFilesLandInTheContainer(t *testing.T) {
+	es := startObjectStorage(t, "lake")
+	f := newEndpointFixture(t, "key")
+	dir := t.TempDir()
+	f.e.ok("ml", "datastore", "create", "-w", "mlw", "--file", writeFile(t, dir, "ds.yml", "name: workspaceblobstore\ntype: azure_blob\naccount_name: "+
+		storagetest.AzuriteAccount+"\ncontainer_name: lake\nendpoint: "+es.azurite+"\ncredentials:\n  account_key: "+storagetest.AzuriteKey+"\n"))
+	collectThree(t, f, "model_inputs")
+	key := "modelDataCollector/taxi/blue/model_inputs/" + time.Now().UTC().Format("2006/01/02/15") + "/" + f.e.srv.router.Instance + ".jsonl"
+	list := toolsFor(t, es, "lake")[wharf.DatastoreAzureBlob].list
+	var lines []string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if body, ok := list("modelDataCollector/")[key]; ok {
+			if lines = strings.Split(strings.TrimSpace(body), "\n"); len(lines) == 3 {
+				break
+			}
+		}
+	}
+	if len(lines) != 3 || !strings.Contains(lines[2], `"deployment":"blue"`) {
+		t.Errorf("the container holds %d lines at %s: %q", len(lines), key, lines)
 	}
 }

@@ -352,26 +352,25 @@ func TestBlueGreenShiftUnderLoadFailsNothing(t *testing.T) {
 	}
 }
 
-func TestDataCollectorFilesRequestsAndResponses(t *testing.T) {
-	f := newEndpointFixture(t, "key")
-	dir := t.TempDir()
-	writeFile(t, dir, "dep.yml", `name: blue
-endpoint_name: taxi
-model: azureml:taxi-model:1
-instance_count: 1
-data_collector:
-  collections:
-    model_inputs:
-      enabled: 'True'
-    model_outputs:
-      enabled: 'True'
-`)
-	f.e.ok("ml", "online-deployment", "update", "-f", filepath.Join(dir, "dep.yml"), "-w", "mlw")
+// collectThree turns on the data collector's collections for the fixture's
+// deployment blue and sends it three scoring requests.
+func collectThree(t *testing.T, f *endpointFixture, collections ...string) {
+	t.Helper()
+	dep := "name: blue\nendpoint_name: taxi\nmodel: azureml:taxi-model:1\ninstance_count: 1\ndata_collector:\n  collections:\n"
+	for _, c := range collections {
+		dep += "    " + c + ":\n      enabled: 'True'\n"
+	}
+	f.e.ok("ml", "online-deployment", "update", "-f", writeFile(t, t.TempDir(), "dep.yml", dep), "-w", "mlw")
 	for i := 0; i < 3; i++ {
 		if status, body, _ := f.post(t, f.scoringURI, f.key, "", fmt.Sprintf(`{"input_data": [[%d, 0]]}`, i)); status != 200 {
 			t.Fatalf("%d %s", status, body)
 		}
 	}
+}
+
+func TestDataCollectorFilesRequestsAndResponses(t *testing.T) {
+	f := newEndpointFixture(t, "key")
+	collectThree(t, f, "model_inputs", "model_outputs")
 	hour := time.Now().UTC().Format("2006/01/02/15")
 	for _, col := range []string{"model_inputs", "model_outputs"} {
 		// Each server files its own data, named by its instance.
