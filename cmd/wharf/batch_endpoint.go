@@ -163,15 +163,7 @@ func (a *app) batchEndpointCommand() *cobra.Command {
 		return a.getAndPrint(cmd, batchEndpointsPath(ws)+"/"+url.PathEscape(rname)+"/jobs")
 	})
 
-	var lw wsFlags
-	list := &cobra.Command{Use: "list", Short: "List batch endpoints", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
-		ws, err := a.workspaceName(lw.workspace)
-		if err != nil {
-			return err
-		}
-		return a.getAndPrint(cmd, batchEndpointsPath(ws))
-	}}
-	lw.add(list)
+	list := a.listCommand("List batch endpoints", batchEndpointsPath)
 	be.AddCommand(create, show, list, del, invoke, listJobs)
 	return be
 }

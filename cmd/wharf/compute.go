@@ -188,38 +188,9 @@ func (a *app) computeCommand() *cobra.Command {
 	update.Flags().IntVar(&idle, "idle-time-before-scale-down", 120, "seconds before idle nodes are released")
 	w.add(update)
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List compute clusters",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(w.workspace)
-			if err != nil {
-				return err
-			}
-			return a.getAndPrint(cmd, computePath(ws, ""))
-		},
-	}
+	list := a.listCommand("List compute clusters", func(ws string) string { return computePath(ws, "") })
 	list.Flags().String("type", "", "accepted for az compatibility")
-	w.add(list)
-
-	show := &cobra.Command{
-		Use:   "show",
-		Short: "Show a compute cluster",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(w.workspace)
-			if err != nil {
-				return err
-			}
-			if name == "" {
-				return usagef("--name/-n is required")
-			}
-			return a.getAndPrint(cmd, computePath(ws, name))
-		},
-	}
-	show.Flags().StringVarP(&name, "name", "n", "", "cluster name")
-	w.add(show)
+	show := a.showCommand("Show a compute cluster", "cluster name", computePath)
 
 	var yes bool
 	del := &cobra.Command{
@@ -274,6 +245,16 @@ type datastoreSpec struct {
 	Credentials *wharf.DatastoreCredentials `yaml:"credentials"`
 }
 
+// datastorePath is the REST path of a workspace's datastore name, or of
+// its datastores when name is empty.
+func datastorePath(ws, name string) string {
+	p := "/api/v1/workspaces/" + url.PathEscape(ws) + "/datastores"
+	if name != "" {
+		p += "/" + url.PathEscape(name)
+	}
+	return p
+}
+
 func (a *app) datastoreCommand() *cobra.Command {
 	ds := &cobra.Command{Use: "datastore", Short: "Datastores"}
 	var w wsFlags
@@ -318,7 +299,7 @@ func (a *app) datastoreCommand() *cobra.Command {
 				body["credentials"] = spec.Credentials
 			}
 			var out any
-			if err := c.Do(cmd.Context(), "PUT", "/api/v1/workspaces/"+url.PathEscape(ws)+"/datastores/"+url.PathEscape(spec.Name), body, &out); err != nil {
+			if err := c.Do(cmd.Context(), "PUT", datastorePath(ws, spec.Name), body, &out); err != nil {
 				return err
 			}
 			return a.print(out)
@@ -329,36 +310,8 @@ func (a *app) datastoreCommand() *cobra.Command {
 	create.Flags().StringArrayVar(&sets, "set", nil, "override a YAML field")
 	w.add(create)
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List datastores",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(w.workspace)
-			if err != nil {
-				return err
-			}
-			return a.getAndPrint(cmd, "/api/v1/workspaces/"+url.PathEscape(ws)+"/datastores")
-		},
-	}
-	w.add(list)
-	show := &cobra.Command{
-		Use:   "show",
-		Short: "Show a datastore",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(w.workspace)
-			if err != nil {
-				return err
-			}
-			if name == "" {
-				return usagef("--name/-n is required")
-			}
-			return a.getAndPrint(cmd, "/api/v1/workspaces/"+url.PathEscape(ws)+"/datastores/"+url.PathEscape(name))
-		},
-	}
-	show.Flags().StringVarP(&name, "name", "n", "", "datastore name")
-	w.add(show)
+	list := a.listCommand("List datastores", func(ws string) string { return datastorePath(ws, "") })
+	show := a.showCommand("Show a datastore", "datastore name", datastorePath)
 	ds.AddCommand(create, list, show)
 	return ds
 }

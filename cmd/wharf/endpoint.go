@@ -177,15 +177,7 @@ func (a *app) onlineEndpointCommand() *cobra.Command {
 	invoke.Flags().StringVarP(&deployment, "deployment-name", "d", "", "send to this deployment, whatever the traffic split")
 	_ = invoke.MarkFlagRequired("request-file")
 
-	var lw wsFlags
-	list := &cobra.Command{Use: "list", Short: "List online endpoints", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
-		ws, err := a.workspaceName(lw.workspace)
-		if err != nil {
-			return err
-		}
-		return a.getAndPrint(cmd, endpointsPath(ws))
-	}}
-	lw.add(list)
+	list := a.listCommand("List online endpoints", endpointsPath)
 	ep.AddCommand(create, update, show, list, del, creds, regen, invoke)
 	return ep
 }

@@ -85,20 +85,7 @@ func (a *app) scheduleCommand() *cobra.Command {
 	_ = show.MarkFlagRequired("name")
 	sw.add(show)
 
-	var lw wsFlags
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List schedules",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(lw.workspace)
-			if err != nil {
-				return err
-			}
-			return a.getAndPrint(cmd, schedulesPath(ws))
-		},
-	}
-	lw.add(list)
+	list := a.listCommand("List schedules", schedulesPath)
 
 	var dw wsFlags
 	var dname string
