@@ -5,15 +5,15 @@
 package ray
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/wharfml/wharf/internal/jsoncall"
 )
 
 // Ray job statuses, as the Jobs API reports them.
@@ -138,38 +138,14 @@ func (e *HTTPError) Error() string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
+	api := jsoncall.Call{
+		Client:      c.http(),
+		Unreachable: func(err error) error { return fmt.Errorf("Ray cluster at %s: %w", c.Address, err) },
+		Failed: func(resp *http.Response) error {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+			return &HTTPError{Status: resp.StatusCode, Body: strings.TrimSpace(string(b))}
+		},
+		MaxAnswer: 4 << 20,
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Address, "/")+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http().Do(req)
-	if err != nil {
-		return fmt.Errorf("Ray cluster at %s: %w", c.Address, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("Ray cluster at %s: %w", c.Address, err)
-	}
-	if resp.StatusCode >= 300 {
-		return &HTTPError{Status: resp.StatusCode, Body: strings.TrimSpace(string(b))}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("Ray cluster at %s: %s %s: %w", c.Address, method, path, err)
-	}
-	return nil
+	return api.Do(ctx, method, strings.TrimRight(c.Address, "/")+path, body, out)
 }
