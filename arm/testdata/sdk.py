@@ -360,3 +360,30 @@ if "federated" in steps:
     except ClientAuthenticationError as e:
         out["untrusted"] = {"type": type(e).__name__, "message": e.message}
     report("federated", out)
+
+if "data_readback" in steps:
+    # A uri_folder data asset of a local folder, which the SDK uploads;
+    # the path data.get answers is read back through the Blob API, by the
+    # SDK's own download of an azureml:// datastore URI (what
+    # jobs.download uses), with the datastore's signature.
+    from azure.ai.ml._artifacts._artifact_utilities import download_artifact_from_aml_uri
+    from azure.ai.ml.entities import Data
+
+    ml = client("WHARF_SDK_WRITER")
+    work = tempfile.mkdtemp()
+    folder = os.path.join(work, "trips")
+    os.makedirs(os.path.join(folder, "2024"))
+    files = {"2024/january.csv": "distance,fare\n1.5,7.0\n", "2024/february.csv": "distance,fare\n3.2,12.5\n", "README.txt": "taxi trips\n"}
+    for rel, text in files.items():
+        with open(os.path.join(folder, rel), "w") as f:
+            f.write(text)
+    ml.data.create_or_update(Data(name="trips", version="1", type="uri_folder", path=folder))
+    path = ml.data.get("trips", version="1").path
+    dest = os.path.join(work, "back")
+    download_artifact_from_aml_uri(uri=path, destination=dest, datastore_operation=ml.datastores)
+    back = {}
+    for root, _, names in os.walk(dest):
+        for n in names:
+            with open(os.path.join(root, n)) as f:
+                back[os.path.relpath(os.path.join(root, n), dest)] = f.read()
+    report("data_readback", {"path": path, "sent": files, "back": back})
