@@ -208,13 +208,18 @@ type rawRetry struct {
 	Timeout    *time.Duration `yaml:"timeout"`
 }
 
+// rawJobHeader is the part every kind of job's YAML shares.
+type rawJobHeader struct {
+	Type           string            `yaml:"type"`
+	Name           string            `yaml:"name"`
+	DisplayName    string            `yaml:"display_name"`
+	ExperimentName string            `yaml:"experiment_name"`
+	Description    string            `yaml:"description"`
+	Tags           map[string]string `yaml:"tags"`
+}
+
 type rawCommandJob struct {
-	Type                 string            `yaml:"type"`
-	Name                 string            `yaml:"name"`
-	DisplayName          string            `yaml:"display_name"`
-	ExperimentName       string            `yaml:"experiment_name"`
-	Description          string            `yaml:"description"`
-	Tags                 map[string]string `yaml:"tags"`
+	rawJobHeader         `yaml:",inline"`
 	Command              *yaml.Node        `yaml:"command"`
 	Code                 *yaml.Node        `yaml:"code"`
 	Environment          *yaml.Node        `yaml:"environment"`
@@ -242,18 +247,13 @@ type rawSettings struct {
 }
 
 type rawPipelineJob struct {
-	Type           string            `yaml:"type"`
-	Name           string            `yaml:"name"`
-	DisplayName    string            `yaml:"display_name"`
-	ExperimentName string            `yaml:"experiment_name"`
-	Description    string            `yaml:"description"`
-	Tags           map[string]string `yaml:"tags"`
-	Compute        *yaml.Node        `yaml:"compute"`
-	Inputs         *yaml.Node        `yaml:"inputs"`
-	Outputs        *yaml.Node        `yaml:"outputs"`
-	Settings       *rawSettings      `yaml:"settings"`
-	Jobs           *yaml.Node        `yaml:"jobs"`
-	Identity       *Identity         `yaml:"identity"`
+	rawJobHeader `yaml:",inline"`
+	Compute      *yaml.Node   `yaml:"compute"`
+	Inputs       *yaml.Node   `yaml:"inputs"`
+	Outputs      *yaml.Node   `yaml:"outputs"`
+	Settings     *rawSettings `yaml:"settings"`
+	Jobs         *yaml.Node   `yaml:"jobs"`
+	Identity     *Identity    `yaml:"identity"`
 	// Component is a pipeline component the job runs, instead of jobs.
 	Component *yaml.Node `yaml:"component"`
 }

@@ -24,23 +24,18 @@ const KindSweep JobKind = "sweep"
 // trial's inputs named like parameters receive their values.
 
 type rawSweepJob struct {
-	Type              string            `yaml:"type"`
-	Name              string            `yaml:"name"`
-	DisplayName       string            `yaml:"display_name"`
-	ExperimentName    string            `yaml:"experiment_name"`
-	Description       string            `yaml:"description"`
-	Tags              map[string]string `yaml:"tags"`
-	Compute           *yaml.Node        `yaml:"compute"`
-	Inputs            *yaml.Node        `yaml:"inputs"`
-	Outputs           *yaml.Node        `yaml:"outputs"`
-	Identity          *Identity         `yaml:"identity"`
-	QueueSettings     *yaml.Node        `yaml:"queue_settings"`
-	Trial             *yaml.Node        `yaml:"trial"`
-	SearchSpace       *yaml.Node        `yaml:"search_space"`
-	SamplingAlgorithm *yaml.Node        `yaml:"sampling_algorithm"`
-	Objective         *yaml.Node        `yaml:"objective"`
-	Limits            *yaml.Node        `yaml:"limits"`
-	EarlyTermination  *yaml.Node        `yaml:"early_termination"`
+	rawJobHeader      `yaml:",inline"`
+	Compute           *yaml.Node `yaml:"compute"`
+	Inputs            *yaml.Node `yaml:"inputs"`
+	Outputs           *yaml.Node `yaml:"outputs"`
+	Identity          *Identity  `yaml:"identity"`
+	QueueSettings     *yaml.Node `yaml:"queue_settings"`
+	Trial             *yaml.Node `yaml:"trial"`
+	SearchSpace       *yaml.Node `yaml:"search_space"`
+	SamplingAlgorithm *yaml.Node `yaml:"sampling_algorithm"`
+	Objective         *yaml.Node `yaml:"objective"`
+	Limits            *yaml.Node `yaml:"limits"`
+	EarlyTermination  *yaml.Node `yaml:"early_termination"`
 }
 
 // rawTrial is an inline command trial.
@@ -168,7 +163,7 @@ func (s scope) sweepStep(name string, n *yaml.Node, field string, raw *rawSweepJ
 	for _, e := range entries(deref(raw.SearchSpace)) {
 		names[e.key.Value] = true
 	}
-	synth := rawCommandJob{DisplayName: raw.DisplayName, Description: raw.Description, Tags: raw.Tags,
+	synth := rawCommandJob{rawJobHeader: rawJobHeader{DisplayName: raw.DisplayName, Description: raw.Description, Tags: raw.Tags},
 		Compute: raw.Compute, Outputs: raw.Outputs, Identity: raw.Identity}
 	clean := true
 	switch {
