@@ -585,6 +585,28 @@ func (s scope) distribution(n *yaml.Node, field string, instances int) *Distribu
 	return d
 }
 
+// port is one entry of an inputs or outputs mapping: its name and the
+// field path of its value.
+type port struct {
+	entry
+	name, field string
+}
+
+// ports lists the entries of the inputs or outputs mapping n, at field,
+// in file order. A value that is neither null nor a mapping is reported
+// ("inputs must be a mapping", what naming the mapping) and lists none.
+func (s scope) ports(n *yaml.Node, field, what string) []port {
+	if n != nil && !isNull(n) && n.Kind != yaml.MappingNode {
+		s.fail(n, field, "%s must be a mapping", what)
+		return nil
+	}
+	var out []port
+	for _, e := range entries(n) {
+		out = append(out, port{entry: e, name: e.key.Value, field: join(field, e.key.Value)})
+	}
+	return out
+}
+
 // checkPortName applies the naming rules shared by inputs and outputs.
 func (s scope) checkPortName(key *yaml.Node, field, name string, c *ComponentSpec) bool {
 	switch {
@@ -611,15 +633,8 @@ func (s scope) checkPortName(key *yaml.Node, field, name string, c *ComponentSpe
 }
 
 func (s scope) inputDefs(n *yaml.Node, field string, c *ComponentSpec) {
-	if n == nil || isNull(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		s.fail(n, field, "inputs must be a mapping")
-		return
-	}
-	for _, e := range entries(n) {
-		name, f := e.key.Value, join(field, e.key.Value)
+	for _, e := range s.ports(n, field, "inputs") {
+		name, f := e.name, e.field
 		if !s.checkPortName(e.key, f, name, c) {
 			continue
 		}
@@ -715,15 +730,8 @@ func (s scope) inputDefs(n *yaml.Node, field string, c *ComponentSpec) {
 }
 
 func (s scope) outputDefs(n *yaml.Node, field string, c *ComponentSpec) {
-	if n == nil || isNull(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		s.fail(n, field, "outputs must be a mapping")
-		return
-	}
-	for _, e := range entries(n) {
-		name, f := e.key.Value, join(field, e.key.Value)
+	for _, e := range s.ports(n, field, "outputs") {
+		name, f := e.name, e.field
 		if !s.checkPortName(e.key, f, name, c) {
 			continue
 		}

@@ -187,44 +187,40 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 
 	// Inputs.
 	b.inputsNode = raw.Inputs
-	if raw.Inputs != nil && !isNull(raw.Inputs) && raw.Inputs.Kind != yaml.MappingNode {
-		s.fail(raw.Inputs, join(field, "inputs"), "inputs must be a mapping")
-	} else {
-		for _, e := range entries(raw.Inputs) {
-			in, f := e.key.Value, join(field, "inputs."+e.key.Value)
-			decl := comp.Inputs[in]
-			if b.inline {
-				if !s.checkPortName(e.key, f, in, comp) {
-					continue
-				}
-			} else if decl == nil {
-				if b.ok {
-					s.fail(e.key, f, "component %s has no input %q (inputs: %s)", componentLabel(comp), in, listOrNone(sortedKeys(comp.Inputs)))
-				}
+	for _, e := range s.ports(raw.Inputs, join(field, "inputs"), "inputs") {
+		in, f := e.name, e.field
+		decl := comp.Inputs[in]
+		if b.inline {
+			if !s.checkPortName(e.key, f, in, comp) {
 				continue
 			}
-			hint := TypeURIFolder
-			if decl != nil && IsDataType(decl.Type) {
-				hint = decl.Type
+		} else if decl == nil {
+			if b.ok {
+				s.fail(e.key, f, "component %s has no input %q (inputs: %s)", componentLabel(comp), in, listOrNone(sortedKeys(comp.Inputs)))
 			}
-			p := s.readInput(in, e.value, f, hint, r)
-			if p == nil || !p.empty {
-				b.written[in] = true
-			}
-			if b.inline {
-				comp.Inputs[in] = &InputSpec{Name: in}
-			}
-			if p == nil {
-				continue
-			}
-			if b.inline && p.desc != "" {
-				comp.Inputs[in].Description = p.desc
-			}
-			b.inputs = append(b.inputs, p)
-			if p.expr != nil && p.expr.step != "" {
-				if _, seen := b.depRefs[p.expr.step]; !seen {
-					b.depRefs[p.expr.step] = p
-				}
+			continue
+		}
+		hint := TypeURIFolder
+		if decl != nil && IsDataType(decl.Type) {
+			hint = decl.Type
+		}
+		p := s.readInput(in, e.value, f, hint, r)
+		if p == nil || !p.empty {
+			b.written[in] = true
+		}
+		if b.inline {
+			comp.Inputs[in] = &InputSpec{Name: in}
+		}
+		if p == nil {
+			continue
+		}
+		if b.inline && p.desc != "" {
+			comp.Inputs[in].Description = p.desc
+		}
+		b.inputs = append(b.inputs, p)
+		if p.expr != nil && p.expr.step != "" {
+			if _, seen := b.depRefs[p.expr.step]; !seen {
+				b.depRefs[p.expr.step] = p
 			}
 		}
 	}
@@ -234,41 +230,37 @@ func (s scope) buildStep(name string, n *yaml.Node, field string, raw *rawComman
 	if pc != nil {
 		parentOutputs = pc.outputs
 	}
-	if raw.Outputs != nil && !isNull(raw.Outputs) && raw.Outputs.Kind != yaml.MappingNode {
-		s.fail(raw.Outputs, join(field, "outputs"), "outputs must be a mapping")
-	} else {
-		for _, e := range entries(raw.Outputs) {
-			out, f := e.key.Value, join(field, "outputs."+e.key.Value)
-			decl := comp.Outputs[out]
-			if b.inline {
-				if !s.checkPortName(e.key, f, out, comp) {
-					continue
-				}
-			} else if decl == nil {
-				if b.ok {
-					s.fail(e.key, f, "component %s has no output %q (outputs: %s)", componentLabel(comp), out, listOrNone(sortedKeys(comp.Outputs)))
-				}
+	for _, e := range s.ports(raw.Outputs, join(field, "outputs"), "outputs") {
+		out, f := e.name, e.field
+		decl := comp.Outputs[out]
+		if b.inline {
+			if !s.checkPortName(e.key, f, out, comp) {
 				continue
 			}
-			o := s.readOutput(e.value, f, decl, parentOutputs)
-			if b.inline {
-				comp.Outputs[out] = &OutputSpec{Name: out, Type: TypeURIFolder}
+		} else if decl == nil {
+			if b.ok {
+				s.fail(e.key, f, "component %s has no output %q (outputs: %s)", componentLabel(comp), out, listOrNone(sortedKeys(comp.Outputs)))
 			}
-			if o == nil {
-				continue
-			}
-			if b.inline {
-				comp.Outputs[out].Type, comp.Outputs[out].Mode = o.Type, o.Mode
-			}
-			if o.ParentOutput != "" {
-				if other, taken := pc.boundOutputs[o.ParentOutput]; taken {
-					s.fail(e.value, f, "pipeline output %q is already bound to step %q", o.ParentOutput, other.b.name)
-				} else {
-					pc.boundOutputs[o.ParentOutput] = boundOutput{b, out}
-				}
-			}
-			st.Outputs[out] = o
+			continue
 		}
+		o := s.readOutput(e.value, f, decl, parentOutputs)
+		if b.inline {
+			comp.Outputs[out] = &OutputSpec{Name: out, Type: TypeURIFolder}
+		}
+		if o == nil {
+			continue
+		}
+		if b.inline {
+			comp.Outputs[out].Type, comp.Outputs[out].Mode = o.Type, o.Mode
+		}
+		if o.ParentOutput != "" {
+			if other, taken := pc.boundOutputs[o.ParentOutput]; taken {
+				s.fail(e.value, f, "pipeline output %q is already bound to step %q", o.ParentOutput, other.b.name)
+			} else {
+				pc.boundOutputs[o.ParentOutput] = boundOutput{b, out}
+			}
+		}
+		st.Outputs[out] = o
 	}
 	for _, out := range sortedKeys(comp.Outputs) {
 		if _, ok := st.Outputs[out]; !ok {
