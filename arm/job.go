@@ -2,6 +2,7 @@ package arm
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,8 +85,11 @@ func (h *Handler) jobJSON(r *http.Request, j *wharf.Job) armVersion {
 	if json.Unmarshal(doc.Environment, &env) == nil && env != "" {
 		props["environmentId"] = environmentID(wsID, env)
 	}
-	if j.Type == wharf.JobTypePipeline {
+	switch j.Type {
+	case wharf.JobTypePipeline:
 		pipelineJSON(wsID, j.Document, props)
+	case wharf.JobTypeSweep:
+		sweepJSON(wsID, j.Document, props)
 	}
 	return armVersion{
 		ID: wsID + "/jobs/" + j.Name, Name: j.Name, Type: "Microsoft.MachineLearningServices/workspaces/jobs",
@@ -195,3 +199,78 @@ func componentID(wsID, ref string) string {
 	}
 	return wsID + "/components/" + rest
 }
+
+// sweepJSON sets, in a sweep's ARM properties, its trial, search space,
+// sampling, objective, limits and early termination, read back from its
+// job document in ARM's words, which the SDK needs to read a sweep. The
+// trial's code is named by its datastore path, not a code version's id:
+// it is left out, as a command job's is.
+func sweepJSON(wsID string, document json.RawMessage, props map[string]any) {
+	var doc struct {
+		Trial struct {
+			Command     string            `json:"command"`
+			Environment string            `json:"environment"`
+			Env         map[string]string `json:"environment_variables"`
+		} `json:"trial"`
+		SearchSpace       map[string]map[string]any `json:"search_space"`
+		SamplingAlgorithm json.RawMessage           `json:"sampling_algorithm"`
+		Objective         struct {
+			Goal          string `json:"goal"`
+			PrimaryMetric string `json:"primary_metric"`
+		} `json:"objective"`
+		Limits           map[string]any `json:"limits"`
+		EarlyTermination map[string]any `json:"early_termination"`
+	}
+	if json.Unmarshal(document, &doc) != nil {
+		return
+	}
+	trial := map[string]any{"command": doc.Trial.Command, "environmentVariables": doc.Trial.Env}
+	if doc.Trial.Environment != "" {
+		trial["environmentId"] = environmentID(wsID, doc.Trial.Environment)
+	}
+	props["trial"] = trial
+	space := map[string]any{}
+	for name, param := range doc.SearchSpace {
+		kind, _ := param["type"].(string)
+		args := []any{}
+		for _, arg := range searchSpaceArgs[kind] {
+			args = append(args, param[arg])
+		}
+		space[name] = []any{kind, args}
+	}
+	props["searchSpace"] = space
+	// sampling_algorithm is a name (random) or an object with its type.
+	var sampling struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(doc.SamplingAlgorithm, &sampling.Type) != nil {
+		_ = json.Unmarshal(doc.SamplingAlgorithm, &sampling)
+	}
+	props["samplingAlgorithm"] = map[string]any{"samplingAlgorithmType": armSampling[sampling.Type]}
+	props["objective"] = map[string]any{"goal": doc.Objective.Goal, "primaryMetric": doc.Objective.PrimaryMetric}
+	limits := map[string]any{"jobLimitsType": "Sweep"}
+	for k, v := range doc.Limits {
+		if secs, ok := v.(float64); ok && (k == "timeout" || k == "trial_timeout") {
+			v = fmt.Sprintf("PT%gS", secs)
+		}
+		limits[camel(k)] = v
+	}
+	props["limits"] = limits
+	if t, ok := doc.EarlyTermination["type"].(string); ok {
+		policy := map[string]any{}
+		for k, v := range doc.EarlyTermination {
+			if k != "type" {
+				policy[camel(k)] = v
+			}
+		}
+		for arm, cli := range earlyTerminationTypes {
+			if cli == t {
+				policy["policyType"] = arm
+			}
+		}
+		props["earlyTermination"] = policy
+	}
+}
+
+// armSampling are ARM's names of the CLI's sampling algorithms.
+var armSampling = map[string]string{"random": "Random", "grid": "Grid", "bayesian": "Bayesian"}

@@ -101,7 +101,20 @@ type armJob struct {
 	Distribution json.RawMessage `json:"distribution"`
 	Limits       *struct {
 		Timeout string `json:"timeout"`
+		// A sweep's.
+		MaxTotalTrials      int    `json:"maxTotalTrials"`
+		MaxConcurrentTrials int    `json:"maxConcurrentTrials"`
+		TrialTimeout        string `json:"trialTimeout"`
 	} `json:"limits"`
+	// A sweep's.
+	Trial             *armTrial                  `json:"trial"`
+	SearchSpace       map[string]json.RawMessage `json:"searchSpace"`
+	SamplingAlgorithm map[string]any             `json:"samplingAlgorithm"`
+	Objective         *struct {
+		Goal          string `json:"goal"`
+		PrimaryMetric string `json:"primaryMetric"`
+	} `json:"objective"`
+	EarlyTermination map[string]any `json:"earlyTermination"`
 	// A pipeline's.
 	Jobs     map[string]json.RawMessage `json:"jobs"`
 	Settings map[string]any             `json:"settings"`
@@ -246,6 +259,10 @@ func (h *Handler) jobDocument(r *http.Request, p *armJob) (map[string]any, error
 			}
 			doc["distribution"] = snakeKeys(d)
 		}
+	case "Sweep":
+		if err := h.sweepDocument(r, p, doc); err != nil {
+			return nil, err
+		}
 	case "Pipeline":
 		doc["type"] = "pipeline"
 		if len(p.Settings) > 0 {
@@ -261,9 +278,128 @@ func (h *Handler) jobDocument(r *http.Request, p *armJob) (map[string]any, error
 		}
 		doc["jobs"] = steps
 	default:
-		return nil, wharf.Errorf(wharf.EINVALID, "jobType %q is not supported through the SDK (Command and Pipeline are)", p.JobType).WithField("properties.jobType")
+		return nil, wharf.Errorf(wharf.EINVALID, "jobType %q is not supported through the SDK (Command, Pipeline and Sweep are)", p.JobType).WithField("properties.jobType")
 	}
 	return doc, nil
+}
+
+// armTrial is a sweep's trial, a command.
+type armTrial struct {
+	Command              string            `json:"command"`
+	CodeID               string            `json:"codeId"`
+	EnvironmentID        string            `json:"environmentId"`
+	EnvironmentVariables map[string]string `json:"environmentVariables"`
+	Resources            *struct {
+		InstanceCount int `json:"instanceCount"`
+	} `json:"resources"`
+	Distribution map[string]any `json:"distribution"`
+}
+
+// searchSpaceArgs names the arguments of each of ARM's search space
+// distributions, written [name, [args...]], in the CLI's words; choice's
+// one argument is its list of values.
+var searchSpaceArgs = map[string][]string{
+	"choice": {"values"}, "randint": {"upper"},
+	"uniform": {"min_value", "max_value"}, "loguniform": {"min_value", "max_value"},
+	"quniform": {"min_value", "max_value", "q"}, "qloguniform": {"min_value", "max_value", "q"},
+	"normal": {"mu", "sigma"}, "lognormal": {"mu", "sigma"},
+	"qnormal": {"mu", "sigma", "q"}, "qlognormal": {"mu", "sigma", "q"},
+}
+
+// earlyTerminationTypes are the CLI's names of ARM's policyType.
+var earlyTerminationTypes = map[string]string{"Bandit": "bandit", "MedianStopping": "median_stopping", "TruncationSelection": "truncation_selection"}
+
+// sweepDocument translates a sweep job's trial, search space, sampling,
+// objective, limits and early termination into doc, as the CLI's sweep
+// job file writes them.
+func (h *Handler) sweepDocument(r *http.Request, p *armJob, doc map[string]any) error {
+	doc["type"] = "sweep"
+	if p.Trial == nil {
+		return wharf.Errorf(wharf.EINVALID, "a sweep job needs a trial").WithField("properties.trial")
+	}
+	trial := map[string]any{"command": p.Trial.Command}
+	if p.Trial.EnvironmentID != "" {
+		trial["environment"] = environmentRef(p.Trial.EnvironmentID)
+	}
+	if p.Trial.CodeID != "" {
+		code, err := h.codeURI(r, p.Trial.CodeID)
+		if err != nil {
+			return err
+		}
+		trial["code"] = code
+	}
+	if len(p.Trial.EnvironmentVariables) > 0 {
+		trial["environment_variables"] = p.Trial.EnvironmentVariables
+	}
+	if p.Trial.Resources != nil && p.Trial.Resources.InstanceCount > 0 {
+		trial["resources"] = map[string]any{"instance_count": p.Trial.Resources.InstanceCount}
+	}
+	if len(p.Trial.Distribution) > 0 {
+		trial["distribution"] = snakeKeys(p.Trial.Distribution)
+	}
+	doc["trial"] = trial
+	space := map[string]any{}
+	for name, raw := range p.SearchSpace {
+		field := "properties.searchSpace." + name
+		var expr []json.RawMessage
+		var kind string
+		var args []any
+		if json.Unmarshal(raw, &expr) != nil || len(expr) != 2 || json.Unmarshal(expr[0], &kind) != nil || json.Unmarshal(expr[1], &args) != nil {
+			return wharf.Errorf(wharf.EINVALID, "search space parameter %s is not [distribution, [arguments]]", name).WithField(field)
+		}
+		names, ok := searchSpaceArgs[kind]
+		if !ok {
+			return wharf.Errorf(wharf.EINVALID, "search space parameter %s: unknown distribution %q", name, kind).WithField(field)
+		}
+		if len(args) != len(names) {
+			return wharf.Errorf(wharf.EINVALID, "search space parameter %s: %s takes %d arguments, got %d", name, kind, len(names), len(args)).WithField(field)
+		}
+		param := map[string]any{"type": kind}
+		for i, arg := range names {
+			param[arg] = args[i]
+		}
+		space[name] = param
+	}
+	doc["search_space"] = space
+	if t, ok := p.SamplingAlgorithm["samplingAlgorithmType"].(string); ok {
+		sampling := snakeKeys(p.SamplingAlgorithm)
+		delete(sampling, "sampling_algorithm_type")
+		sampling["type"] = strings.ToLower(t)
+		doc["sampling_algorithm"] = sampling
+	}
+	if p.Objective != nil {
+		doc["objective"] = map[string]any{"goal": strings.ToLower(p.Objective.Goal), "primary_metric": p.Objective.PrimaryMetric}
+	}
+	if p.Limits != nil {
+		limits := map[string]any{}
+		if p.Limits.MaxTotalTrials > 0 {
+			limits["max_total_trials"] = p.Limits.MaxTotalTrials
+		}
+		if p.Limits.MaxConcurrentTrials > 0 {
+			limits["max_concurrent_trials"] = p.Limits.MaxConcurrentTrials
+		}
+		for key, iso := range map[string]string{"timeout": p.Limits.Timeout, "trial_timeout": p.Limits.TrialTimeout} {
+			if iso == "" {
+				continue
+			}
+			secs, err := timeoutSeconds("properties.limits."+camel(key), iso)
+			if err != nil {
+				return err
+			}
+			limits[key] = secs
+		}
+		doc["limits"] = limits
+	}
+	if t, ok := p.EarlyTermination["policyType"].(string); ok {
+		policy := snakeKeys(p.EarlyTermination)
+		delete(policy, "policy_type")
+		policy["type"] = earlyTerminationTypes[t]
+		if policy["type"] == "" {
+			policy["type"] = t // refused by the sweep's reading, naming it
+		}
+		doc["early_termination"] = policy
+	}
+	return nil
 }
 
 // jobInputs translates inputs: literals become values, data its path.

@@ -302,6 +302,59 @@ func TestSDKReadsCLIPipeline(t *testing.T) {
 	}
 }
 
+// TestSDKSweep submits sweep jobs through the SDK, translated onto
+// Wharf's sweep: command(...).sweep(...) over a grid of two choices with a
+// bandit policy, and a load_job of a sweep YAML sampling a uniform range
+// at random. Each trial logs its loss to its tracking run; the sweep
+// completes with its best trial, the one of least loss (or most, as the
+// YAML's objective says), which jobs.get shows with its search space.
+func TestSDKSweep(t *testing.T) {
+	s := newSDKServer(t)
+	type sweep struct {
+		Name, Type, Status, Goal, Experiment string
+		Trials                               []string
+		SearchSpace                          []string `json:"search_space"`
+		MaxTotalTrials                       int      `json:"max_total_trials"`
+		Properties                           map[string]string
+	}
+	got := s.runPipeline(t, "sweep", "sweep_yaml")
+	grid := decode[sweep](t, got["sweep"])
+	if grid.Type != "sweep" || grid.Status != "Completed" || grid.Goal != "minimize" || grid.MaxTotalTrials != 4 ||
+		!slices.Equal(grid.Trials, []string{"Completed", "Completed", "Completed", "Completed"}) ||
+		!slices.Equal(grid.SearchSpace, []string{"layers", "lr"}) {
+		t.Errorf("grid sweep: %+v", grid)
+	}
+	// loss = |lr - 0.01| * 10 + layers: least at lr 0.01, one layer.
+	if p := grid.Properties; p["best_child_run_metric"] != "1" || p["best_child_run_parameters"] != `{"layers":"1","lr":"0.01"}` ||
+		!strings.HasPrefix(p["best_child_run_id"], grid.Name+"_") {
+		t.Errorf("grid sweep's best trial: %v", p)
+	}
+	stored, err := s.DB.FindJob(context.Background(), "ws1", grid.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		EarlyTermination map[string]any `json:"early_termination"`
+		Limits           map[string]int
+	}
+	if err := json.Unmarshal(stored.Document, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.EarlyTermination["type"] != "bandit" || doc.EarlyTermination["slack_factor"] != 10.0 ||
+		doc.Limits["max_concurrent_trials"] != 2 || doc.Limits["timeout"] != 600 {
+		t.Errorf("stored sweep: %s", stored.Document)
+	}
+	random := decode[sweep](t, got["sweep_yaml"])
+	if random.Status != "Completed" || random.Experiment != "sdk-yaml-sweeps" || !slices.Equal(random.Trials, []string{"Completed", "Completed"}) {
+		t.Errorf("sweep YAML: %+v", random)
+	}
+	var params struct{ Layers, Lr string }
+	if err := json.Unmarshal([]byte(random.Properties["best_child_run_parameters"]), &params); err != nil || params.Layers != "3" ||
+		params.Lr < "0.01" || params.Lr > "0.02" {
+		t.Errorf("sweep YAML's best trial: %v", random.Properties)
+	}
+}
+
 // armPipelineServer is a server with a Data Scientist's token, an
 // environment and an anonymous command component (version "abc") with
 // one input x and one output out, for requests sent as the SDK sends
@@ -425,6 +478,10 @@ func TestARMRefusesBadPipelines(t *testing.T) {
 		{"literal without value", `{"properties":{"jobType":"Pipeline","inputs":{"i":{"jobInputType":"literal"}},"jobs":{"a":{"type":"command","componentId":"` + comps + `azureml_anonymous/versions/abc"}}}}`, "properties.inputs.i.value", "no literal value"},
 		{"step timeout", step(`,"inputs":{"x":` + literal("1") + `},"limits":{"timeout":"ten minutes"}`), "properties.jobs.a.limits.timeout", "ISO 8601"},
 		{"command timeout", `{"properties":{"jobType":"Command","command":"echo","limits":{"timeout":"P1X"}}}`, "properties.limits.timeout", "ISO 8601"},
+		{"sweep without trial", `{"properties":{"jobType":"Sweep","searchSpace":{"lr":["uniform",[0,1]]}}}`, "properties.trial", "needs a trial"},
+		{"sweep distribution", `{"properties":{"jobType":"Sweep","trial":{"command":"echo"},"searchSpace":{"lr":["gamma",[1]]}}}`, "properties.searchSpace.lr", `"gamma"`},
+		{"sweep arguments", `{"properties":{"jobType":"Sweep","trial":{"command":"echo"},"searchSpace":{"lr":["uniform",[1]]}}}`, "properties.searchSpace.lr", "takes 2 arguments"},
+		{"sweep objective", `{"properties":{"jobType":"Sweep","computeId":"cpu-cluster","trial":{"command":"echo ${{search_space.lr}}","environmentId":"azureml:env:1"},"searchSpace":{"lr":["choice",[[1]]]},"samplingAlgorithm":{"samplingAlgorithmType":"Grid"},"objective":{"goal":"sideways","primaryMetric":"loss"}}}`, "properties.objective.goal", "sideways"},
 		{"AutoML", `{"properties":{"jobType":"AutoML"}}`, "properties.jobType", "AutoML"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

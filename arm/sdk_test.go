@@ -89,7 +89,13 @@ func newSDKServer(t *testing.T) *sdkServer {
 func runJobs(t *testing.T, ts *servertest.Server) {
 	t.Helper()
 	sched := &scheduler.Scheduler{Store: ts.DB, Blobs: ts.Blobs, Exec: &local.Executor{KillGrace: time.Second},
-		WorkDir: t.TempDir(), TrackingURI: ts.API.TrackingURI, Resolve: ts.API.Resolve, Now: time.Now}
+		WorkDir: t.TempDir(), TrackingURI: ts.API.TrackingURI, Resolve: ts.API.Resolve, Now: time.Now,
+		// Steps log to their tracking runs with the job's token, as
+		// the server's own steps do: a sweep's trials their metric.
+		Token: func(principal, workspace, job string, ttl time.Duration) (string, error) {
+			tok, _, err := ts.API.Tokens.IssueJob(servertest.Tenant, principal, wharfhttp.JobAudience, workspace, job, ttl)
+			return tok, err
+		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := sched.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -252,3 +252,85 @@ if "read_cli_pipeline" in steps:
     listed = [j.name for j in ml.jobs.list()]
     report("read_cli_pipeline", {"name": job.name, "type": job.type, "status": job.status, "steps": sorted(job.jobs),
                                  "inputs": sorted(job.inputs), "listed": listed})
+
+def sweep_project():
+    """A folder with a trial that logs its loss, a function of its two
+    hyperparameters, to its tracking run."""
+    work = tempfile.mkdtemp()
+    write(os.path.join(work, "src", "trial.py"), """
+        import json, os, ssl, sys, time, urllib.request
+        lr, layers = float(sys.argv[1]), int(sys.argv[2])
+        loss = abs(lr - 0.01) * 10 + layers
+        print("loss", loss)
+        body = json.dumps({"run_id": os.environ["MLFLOW_RUN_ID"], "key": "loss", "value": loss,
+                           "timestamp": int(time.time() * 1000), "step": 0}).encode()
+        request = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric", body,
+                                         {"Content-Type": "application/json",
+                                          "Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]})
+        urllib.request.urlopen(request, context=ssl.create_default_context(cafile=os.environ.get("WHARF_SDK_CA")))
+        """)
+    return work
+
+
+if "sweep" in steps:
+    # command(...).sweep(...): four trials over a grid; the bandit policy's
+    # slack lets every trial finish, whatever order they report in.
+    from azure.ai.ml.sweep import BanditPolicy, Choice
+
+    ml = client("WHARF_SDK_WRITER")
+    setup(ml)
+    work = sweep_project()
+    train = command(code=os.path.join(work, "src"), command="python trial.py ${{inputs.lr}} ${{inputs.layers}}",
+                    inputs={"lr": 0.1, "layers": 1}, environment="azureml:sdk-env:1", compute="cpu-cluster",
+                    environment_variables={"WHARF_SDK_CA": os.environ["REQUESTS_CA_BUNDLE"]})
+    sweep = train(lr=Choice([0.01, 0.1]), layers=Choice([1, 2])).sweep(
+        primary_metric="loss", goal="minimize", sampling_algorithm="grid",
+        early_termination_policy=BanditPolicy(slack_factor=10, evaluation_interval=1))
+    sweep.set_limits(max_total_trials=4, max_concurrent_trials=2, timeout=600)
+    job = ml.jobs.create_or_update(sweep, experiment_name="sdk-sweeps")
+    with contextlib.redirect_stdout(io.StringIO()):
+        ml.jobs.stream(job.name)
+    done = ml.jobs.get(job.name)
+    report("sweep", {"name": job.name, "type": done.type, "status": done.status,
+                     "trials": sorted(c.status for c in ml.jobs.list(parent_job_name=job.name)),
+                     "properties": dict(done.properties), "search_space": sorted(done.search_space),
+                     "goal": done.objective.goal, "max_total_trials": done.limits.max_total_trials})
+
+if "sweep_yaml" in steps:
+    ml = client("WHARF_SDK_WRITER")
+    setup(ml)
+    work = sweep_project()
+    write(os.path.join(work, "sweep.yml"), """
+        $schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json
+        type: sweep
+        experiment_name: sdk-yaml-sweeps
+        compute: azureml:cpu-cluster
+        sampling_algorithm: random
+        search_space:
+          lr:
+            type: uniform
+            min_value: 0.01
+            max_value: 0.02
+          layers:
+            type: choice
+            values: [3]
+        objective:
+          goal: maximize
+          primary_metric: loss
+        limits:
+          max_total_trials: 2
+          max_concurrent_trials: 2
+        trial:
+          code: ./src
+          command: python trial.py ${{search_space.lr}} ${{search_space.layers}}
+          environment: azureml:sdk-env:1
+          environment_variables:
+            WHARF_SDK_CA: %s
+        """ % os.environ["REQUESTS_CA_BUNDLE"])
+    job = ml.jobs.create_or_update(load_job(source=os.path.join(work, "sweep.yml")))
+    with contextlib.redirect_stdout(io.StringIO()):
+        ml.jobs.stream(job.name)
+    done = ml.jobs.get(job.name)
+    report("sweep_yaml", {"name": job.name, "status": done.status, "experiment": done.experiment_name,
+                          "trials": sorted(c.status for c in ml.jobs.list(parent_job_name=job.name)),
+                          "properties": dict(done.properties)})
