@@ -90,26 +90,12 @@ func (a *app) scheduleCommand() *cobra.Command {
 	var dw wsFlags
 	var dname string
 	var yes bool
-	del := &cobra.Command{
-		Use:   "delete",
-		Short: "Delete a schedule (jobs it submitted are kept)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ws, err := a.workspaceName(dw.workspace)
-			if err != nil {
-				return err
-			}
-			c, _, err := a.client()
-			if err != nil {
-				return err
-			}
-			return c.Do(cmd.Context(), "DELETE", schedulesPath(ws)+"/"+url.PathEscape(dname), nil, nil)
-		},
-	}
+	del := a.clientCommand(&dw, "delete", "Delete a schedule (jobs it submitted are kept)", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
+		return c.Do(cmd.Context(), "DELETE", schedulesPath(ws)+"/"+url.PathEscape(dname), nil, nil)
+	})
 	del.Flags().StringVarP(&dname, "name", "n", "", "schedule name")
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not prompt (accepted for az compatibility)")
 	_ = del.MarkFlagRequired("name")
-	dw.add(del)
 
 	// update is create under az's other name: the schedule is replaced
 	// by the file's.
