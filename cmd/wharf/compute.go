@@ -49,8 +49,14 @@ func (s computeSpec) request() map[string]any {
 	return m
 }
 
-func computePath(ws, name string) string {
-	p := "/api/v1/workspaces/" + url.PathEscape(ws) + "/computes"
+// computePath is the REST path of a workspace's compute name, or of its
+// computes when name is empty.
+func computePath(ws, name string) string { return resourcePath(ws, "computes", name) }
+
+// resourcePath is the REST path of the resource name in a workspace's
+// collection ("computes"), or of the collection when name is empty.
+func resourcePath(ws, collection, name string) string {
+	p := "/api/v1/workspaces/" + url.PathEscape(ws) + "/" + collection
 	if name != "" {
 		p += "/" + url.PathEscape(name)
 	}
@@ -247,13 +253,7 @@ type datastoreSpec struct {
 
 // datastorePath is the REST path of a workspace's datastore name, or of
 // its datastores when name is empty.
-func datastorePath(ws, name string) string {
-	p := "/api/v1/workspaces/" + url.PathEscape(ws) + "/datastores"
-	if name != "" {
-		p += "/" + url.PathEscape(name)
-	}
-	return p
-}
+func datastorePath(ws, name string) string { return resourcePath(ws, "datastores", name) }
 
 func (a *app) datastoreCommand() *cobra.Command {
 	ds := &cobra.Command{Use: "datastore", Short: "Datastores"}
