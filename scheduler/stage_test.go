@@ -68,6 +68,11 @@ func TestFileInputIsStaged(t *testing.T) {
 	if got := f.readOutput(j.Outputs["out"], "copy.csv"); got != content {
 		t.Errorf("the job read %q, want %q", got, content)
 	}
+	// The step's log says what bytes it read.
+	log, _ := os.ReadFile(f.sched.LogPath("ws", j.Name, 1))
+	if want := "[wharf] input data: file " + j.Inputs["data"].Digest + "\n"; j.Inputs["data"].Digest == "" || !strings.Contains(string(log), want) {
+		t.Errorf("the log does not say %q:\n%s", want, log)
+	}
 }
 
 // TestCorruptFileInputFailsStaging damages a stored input without changing

@@ -141,10 +141,21 @@ func (s *Scheduler) runStep(ctx context.Context, st, parent *wharf.Job, deps map
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
+	staging := time.Now()
 	workDir, inputPaths, outputPaths, verified, err := s.stage(ctx, dir, spec, values)
 	if err != nil {
 		return s.attemptFailed(ctx, st, at, spec, nil, "staging inputs: "+err.Error(), logf)
 	}
+	// What the step reads, by content: a datastore path's bytes as they
+	// were when the job was submitted.
+	for _, name := range sortedKeys(values) {
+		if v := values[name]; v.Digest != "" && v.Source != "" {
+			say("input %s: %s %s, from %s", name, v.Kind, v.Digest, v.Source)
+		} else if v.Digest != "" {
+			say("input %s: %s %s", name, v.Kind, v.Digest)
+		}
+	}
+	say("inputs staged in %.1f s", time.Since(staging).Seconds())
 
 	// Preparing is a status of its own only where there is something to
 	// prepare, a Python environment to build or find; an image's steps
