@@ -154,6 +154,7 @@ func (h *Handler) Register(group func(prefix string) Group) {
 	ws.Route("PUT "+data+"/{name}/versions/{version}", wharf.ActionDataWrite, h.putDataVersion)
 	h.registerOnlineEndpoints(ws)
 	h.registerJobs(ws, group)
+	h.registerDownloads(group)
 	ws.Route("GET /{workspace}/components", wharf.ActionComponentRead, h.listComponentContainers)
 	const comp = "/{workspace}/components/{name}/versions"
 	ws.Route("GET "+comp, wharf.ActionComponentRead, h.assetVersions(wharf.AssetComponent, h.componentJSON))

@@ -24,3 +24,21 @@ func TestSDKReadsADataAssetBack(t *testing.T) {
 		t.Errorf("read back %v, sent %v", got.Back, got.Sent)
 	}
 }
+
+// TestSDKDownloadsAJobOutput downloads a command job's folder output with
+// jobs.download(name, output_name=, download_path=): the SDK reads the
+// run's outputs and their datastore URIs from run history and the data
+// plane, and downloads the files below it through the Blob API, which
+// shows a job's folder output as the blobs of its files, into
+// named-outputs/<output>.
+func TestSDKDownloadsAJobOutput(t *testing.T) {
+	s := newSDKServer(t)
+	got := decode[struct {
+		Name  string
+		Files map[string]string
+	}](t, s.run(t, "download")["download"])
+	want := map[string]string{"named-outputs/result/r2.txt": "0.91\n", "named-outputs/result/parts/1.txt": "first\n"}
+	if fmt.Sprint(got.Files) != fmt.Sprint(want) {
+		t.Errorf("job %s downloaded %v, want %v", got.Name, got.Files, want)
+	}
+}

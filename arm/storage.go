@@ -368,6 +368,12 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		b, err = h.Store.FindStorageBlob(r.Context(), t.workspace, t.datastore, t.path)
 	}
+	if wharf.IsNotFound(err) {
+		// A file of a job's folder output, recorded as the folder.
+		if inFolder, ferr := h.folderBlob(r.Context(), t.workspace, t.datastore, t.path); ferr != nil || inFolder != nil {
+			b, err = inFolder, ferr
+		}
+	}
 	if err == nil && b.Kind != scheduler.KindFile {
 		err = newStorageError(http.StatusNotFound, "BlobNotFound", "%s is a folder", t.path)
 	}
@@ -488,6 +494,9 @@ func (h *Handler) getContainer(w http.ResponseWriter, r *http.Request) {
 		marker = base + m
 	}
 	blobs, err := h.Store.ListStorageBlobs(r.Context(), t.workspace, t.datastore, base+q.Get("prefix"), marker, limit+1)
+	if err == nil {
+		blobs, err = h.withFolderFiles(r.Context(), t.workspace, t.datastore, base+q.Get("prefix"), marker, blobs, limit+1)
+	}
 	if err != nil {
 		h.writeStorageError(w, r, err)
 		return

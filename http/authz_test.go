@@ -78,6 +78,8 @@ var matrixExpect = map[string]string{
 	"POST " + arm + "/{workspace}/codes/{name}/versions/{version}/startPendingUpload":                    admins + " datasci",
 	"GET /history/v1.0" + arm + "/{workspace}/runs/{name}/details":                                       readers,
 	"GET /history/v1.0" + arm + "/{workspace}/runs/{name}/children":                                      readers,
+	"POST /history/v1.0" + arm + "/{workspace}/rundata":                                                  readers,
+	"POST /data/v1.0" + arm + "/{workspace}/dataversion/batchGetResolvedUris":                            readers,
 	"GET " + arm + "/{workspace}/components":                                                             readers,
 	"GET " + arm + "/{workspace}/components/{name}/versions":                                             readers,
 	"GET " + arm + "/{workspace}/components/{name}/versions/{version}":                                   readers,

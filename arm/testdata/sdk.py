@@ -387,3 +387,27 @@ if "data_readback" in steps:
             with open(os.path.join(root, n)) as f:
                 back[os.path.relpath(os.path.join(root, n), dest)] = f.read()
     report("data_readback", {"path": path, "sent": files, "back": back})
+
+if "download" in steps:
+    # jobs.download of a job's folder output: the SDK looks up the
+    # output's datastore URI and downloads the files below it through the
+    # Blob API.
+    from azure.ai.ml import Output
+
+    ml = client("WHARF_SDK_WRITER")
+    sdk_env(ml)
+    job = ml.jobs.create_or_update(command(
+        command="mkdir -p ${{outputs.result}}/parts && echo 0.91 > ${{outputs.result}}/r2.txt"
+                " && echo first > ${{outputs.result}}/parts/1.txt",
+        outputs={"result": Output(type="uri_folder")},
+        environment="azureml:sdk-env:1", compute="cpu-cluster"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        ml.jobs.stream(job.name)
+    dest = tempfile.mkdtemp()
+    ml.jobs.download(job.name, output_name="result", download_path=dest)
+    files = {}
+    for root, _, names in os.walk(dest):
+        for n in names:
+            with open(os.path.join(root, n)) as f:
+                files[os.path.relpath(os.path.join(root, n), dest)] = f.read()
+    report("download", {"name": job.name, "files": files})
