@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// Download tuning. A blob is fetched in ranges of partSize, partConcurrency
-// at a time, as the SDKs' own parallel downloads do, and each range is read
+// Download tuning. A blob is fetched in ranges, partConcurrency at a time,
+// as the SDKs' own parallel downloads do, and each range is read
 // and written to the file in chunks of downloadChunk. A chunk that lands
 // ahead of the hash is kept in memory, up to downloadHeldBytes in all, so
 // that the hash reads it from there instead of from the file; past that,
@@ -33,12 +33,12 @@ const (
 // fewer bytes than its size said, which for a blob is damage.
 var errShortObject = errors.New("the object is shorter than its size")
 
-// downloadFile writes size bytes of key into f in ranges fetched
-// concurrently and checks, while they land, that their SHA-256 is wantSum:
+// downloadFile writes size bytes of key into f in ranges of rangeSize
+// fetched concurrently and checks, while they land, that their SHA-256 is wantSum:
 // it returns errDigestMismatch (or errShortObject) for content that is not
 // what its name says, and the first error of the download otherwise.
 // Whatever it returns, nothing of the download is still running.
-func downloadFile(ctx context.Context, api objectAPI, key string, f *os.File, size int64, wantSum string) error {
+func downloadFile(ctx context.Context, api objectAPI, key string, f *os.File, size, rangeSize int64, wantSum string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a := newAssembler(f, size)
@@ -54,7 +54,7 @@ func downloadFile(ctx context.Context, api objectAPI, key string, f *os.File, si
 				if first != nil {
 					continue // drain, so that the feeder is never left blocked
 				}
-				if first = a.fetch(ctx, api, key, off, min(partSize, size-off)); first != nil {
+				if first = a.fetch(ctx, api, key, off, min(rangeSize, size-off)); first != nil {
 					cancel()
 				}
 			}
@@ -62,7 +62,7 @@ func downloadFile(ctx context.Context, api objectAPI, key string, f *os.File, si
 		}()
 	}
 feed:
-	for off := int64(0); off < size; off += partSize {
+	for off := int64(0); off < size; off += rangeSize {
 		select {
 		case ranges <- off:
 		case <-ctx.Done():

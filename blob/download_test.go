@@ -163,6 +163,20 @@ func TestCopyFileFaults(t *testing.T) {
 				}
 			})
 
+			t.Run("RangesNotAlignedToChunks", func(t *testing.T) {
+				// Ranges of an odd size cut the chunks that the hash
+				// reads from memory at odd offsets.
+				s.rangeSize = 3<<20 + 7
+				t.Cleanup(func() { s.rangeSize = 0 })
+				path, err := copyWith(t, context.Background(), &hookedAPI{})
+				if err != nil {
+					t.Fatalf("CopyFile: %v", err)
+				}
+				if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, content) {
+					t.Fatalf("copied file differs from the blob (%d bytes, %v)", len(got), err)
+				}
+			})
+
 			t.Run("DamagedRange", func(t *testing.T) {
 				path, err := copyWith(t, context.Background(), &hookedAPI{
 					after: func(_ context.Context, off, _ int64, body io.ReadCloser, length int64, err error) (io.ReadCloser, int64, error) {

@@ -91,6 +91,9 @@ type objectAPI interface {
 type ObjectStore struct {
 	api    objectAPI
 	prefix string
+	// rangeSize is the size of the ranges CopyFile fetches; 0 means
+	// partSize.
+	rangeSize int64
 }
 
 var (
@@ -292,7 +295,11 @@ func (s *ObjectStore) CopyFile(ctx context.Context, digest, path string, perm fs
 			os.Remove(path)
 		}
 	}()
-	err = downloadFile(ctx, s.api, s.blobKey(sum), dst, size, sum)
+	rangeSize := s.rangeSize
+	if rangeSize == 0 {
+		rangeSize = partSize
+	}
+	err = downloadFile(ctx, s.api, s.blobKey(sum), dst, size, rangeSize, sum)
 	switch {
 	case errors.Is(err, errDigestMismatch), errors.Is(err, errShortObject):
 		return corrupt(digest)

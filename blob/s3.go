@@ -51,6 +51,12 @@ type S3Config struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	SessionToken    string
+	// DownloadPartSize is the bytes asked for in each ranged GET when a
+	// blob is copied to a file; 0 means 8 MiB, as the SDK's downloader
+	// and azcopy use. A server that reads a whole object to answer any
+	// range of it (moto's, for one) is better asked for a few large
+	// ranges.
+	DownloadPartSize int64
 }
 
 // NewS3 returns a BlobStore in an S3-compatible bucket. It makes no
@@ -102,7 +108,10 @@ func NewS3(ctx context.Context, cfg S3Config) (*ObjectStore, error) {
 		u.Concurrency = partConcurrency
 	})
 	api := &s3API{c: client, up: uploader, datastore: cfg.Datastore, bucket: cfg.Bucket}
-	return &ObjectStore{api: api, prefix: cleanPrefix(cfg.Prefix)}, nil
+	if cfg.DownloadPartSize < 0 {
+		return nil, wharf.Errorf(wharf.EINVALID, "datastore %s: download part size %d is negative", cfg.Datastore, cfg.DownloadPartSize)
+	}
+	return &ObjectStore{api: api, prefix: cleanPrefix(cfg.Prefix), rangeSize: cfg.DownloadPartSize}, nil
 }
 
 // s3API is objectAPI over an S3 bucket.
