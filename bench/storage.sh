@@ -11,17 +11,27 @@
 #          then sent in 8 MiB parts, 4 at a time) vs the SDK's parallel
 #          upload of the same file (Azure UploadFile, S3 manager.Uploader,
 #          same part size and concurrency); Wharf's CopyFile (ranges in
-#          parallel into a file, the part complete from its start hashed as
-#          the ranges land, checked against the digest at the end)
-#          vs the SDK's parallel download to a file (DownloadFile,
-#          manager.Downloader)
+#          parallel into a file, hashed in order from memory as the ranges
+#          land, checked against the digest at the end) vs the SDK's
+#          parallel download to a file (DownloadFile, manager.Downloader),
+#          ranges of the same size, up to 4 at a time, on both sides
 #   small  BENCH_FILES files of BENCH_SMALL bytes, 16 in flight: Wharf's
 #          Put and Open (read and verified) vs the SDK's one-request upload
 #          and download of each
 #
 # Every download is checked against what was uploaded. The ratio is Wharf's
 # throughput over the SDK's, so >= 1 means Wharf is as fast; the target is
-# 0.8. Raw JSON lines go to bench/out/storage.jsonl.
+# 0.8. Raw JSON lines go to bench/out/storage.jsonl; each measurement is
+# printed as it is made.
+#
+# Range size on moto: moto's server reads the whole object to answer any
+# GET, ranged or not, and then slices the range out (FakeKey.value, then
+# _handle_range_header in moto/s3/responses.py), so a download in 8 MiB
+# ranges costs it 128 reads of the whole 1 GiB object and runs at about
+# 12 MB/s on either side. On S3 both sides therefore ask for the file in
+# ranges of BENCH_S3_DOWNLOAD_PART, by default the whole file: one GET,
+# the one whole-object read moto makes for any request. Azure keeps the
+# SDK's 8 MiB ranges, 4 at a time; Azurite reads only the range asked for.
 #
 # Settings (environment):
 #   BENCH_BACKENDS  which (default "azure s3")
@@ -31,6 +41,8 @@
 #   BENCH_REPS      runs per backend, alternating which side goes first
 #                   (default 4, so that each side goes first as often);
 #                   the table has the median of the runs' ratios
+#   BENCH_S3_DOWNLOAD_PART  bytes per ranged GET of the large download
+#                   from S3, on both sides (default BENCH_SIZE: one GET)
 #   BENCH_NO_WRITE=1  print the table but leave BENCHMARKS.md alone
 #
 # Azurite and moto are the ones scripts/test installs into .tools/ (or
@@ -48,21 +60,28 @@ REPS=${BENCH_REPS:-4}
 TARGET_X=0.8
 bench_require_names BENCH_BACKENDS backend "azure s3" "${BACKENDS[@]}"
 for v in SIZE FILES SMALL REPS; do bench_require_posint "BENCH_$v" "${!v}"; done
+S3_DOWNLOAD_PART=${BENCH_S3_DOWNLOAD_PART:-$SIZE}
+bench_require_posint BENCH_S3_DOWNLOAD_PART "$S3_DOWNLOAD_PART"
 
 AZURITE=${WHARF_TEST_AZURITE:-$(compgen -G "$ROOT/.tools/azurite-*/node_modules/.bin/azurite-blob" | tail -n 1 || true)}
 MOTO=${WHARF_TEST_MOTO:-$(compgen -G "$ROOT/.tools/moto-*/bin/moto_server" | tail -n 1 || true)}
 
 bench_start_work wharf-storage
 LOAD_START=$(bench_loadavg)
+STARTED=$SECONDS
 mkdir -p "$ROOT/bench/out"
 RAW=$ROOT/bench/out/storage.jsonl
 : >"$RAW"
 go build -o "$WORK/storeload" ./bench/storeload
 
 EMU_PID=""
+# Azurite, asked to stop, takes a minute or more to close a store that held
+# data; what it holds is thrown away, so it gets 5 s before it is killed.
 stop_emulator() {
   [[ -n $EMU_PID ]] || return 0
   kill -TERM -- "-$EMU_PID" 2>/dev/null || kill -TERM "$EMU_PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$EMU_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$EMU_PID" 2>/dev/null || kill -KILL "$EMU_PID" 2>/dev/null || true
   wait "$EMU_PID" 2>/dev/null || true
   EMU_PID=""
 }
@@ -86,11 +105,14 @@ for backend in "${BACKENDS[@]}"; do
   for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   echo "==> $backend at $endpoint"
   mkdir -p "$WORK/files"
+  part=()
+  [[ $backend == s3 ]] && part=(-download-part "$S3_DOWNLOAD_PART")
   for (( rep = 1; rep <= REPS; rep++ )); do
     sdk_first=$(( rep % 2 == 0 ))
+    echo "  $backend run $rep of $REPS, $([[ $sdk_first == 1 ]] && echo "the SDK's" || echo "Wharf's") side first ($(( SECONDS - STARTED )) s in)"
     "$WORK/storeload" -backend "$backend" -endpoint "$endpoint" -dir "$WORK/files" -tag "$rep" \
       -sdk-first="$([[ $sdk_first == 1 ]] && echo true || echo false)" \
-      -size "$SIZE" -files "$FILES" -small "$SMALL" 2>&1 | grep -v '^SDK ' | tee -a "$RAW"
+      -size "$SIZE" -files "$FILES" -small "$SMALL" "${part[@]}" >>"$RAW" 2> >(grep -v '^SDK ' >&2)
   done
   stop_emulator
 done
@@ -131,7 +153,7 @@ print()
 print("Lowest Wharf ÷ SDK: %.2f (target ≥ %.1f): %s." % (worst, target, "met" if worst is not None and worst >= target else "NOT met"))
 PY
 cat "$TABLE"
-echo "load average: $LOAD_START at the start, $LOAD_END at the end"
+echo "load average: $LOAD_START at the start, $LOAD_END at the end; $(( SECONDS - STARTED )) s"
 echo "raw results: $RAW"
 
 bench_stop_if_no_write
@@ -143,13 +165,14 @@ SECTION=$WORK/section.md
   echo '## storage: the blob store in Azure Blob and S3 vs the plain SDK'
   echo
   # shellcheck disable=SC2016 # the backquotes are markdown
-  echo 'Reproduce: `bench/storage.sh` (settings: `BENCH_BACKENDS`, `BENCH_SIZE`, `BENCH_FILES`, `BENCH_SMALL`, `BENCH_REPS`).'
+  echo 'Reproduce: `bench/storage.sh` (settings: `BENCH_BACKENDS`, `BENCH_SIZE`, `BENCH_FILES`, `BENCH_SMALL`, `BENCH_REPS`, `BENCH_S3_DOWNLOAD_PART`).'
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- Machine: $(bench_machine); load average (1/5/15 min) $LOAD_START at the start, $LOAD_END at the end"
+  echo "- Took $(( SECONDS - STARTED )) s in all."
   echo "- Versions: Go $(go env GOVERSION); Wharf $(bench_wharf_rev); azblob $(gomod github.com/Azure/azure-sdk-for-go/sdk/storage/azblob), aws-sdk-go-v2 s3 $(gomod github.com/aws/aws-sdk-go-v2/service/s3); Azurite $(basename "$(dirname "$(dirname "$(dirname "$AZURITE")")")" | sed 's/azurite-//'), moto $(basename "$(dirname "$(dirname "$MOTO")")" | sed 's/moto-//')"
   echo "- Emulators on the same machine, on loopback: Azurite persisting to disk, moto in memory. Each side writes to its own container or bucket in the same emulator, in one run; $REPS run(s) per backend, alternating which side goes first (Wharf first in the first); each run's ratio is of its two sides, measured one after the other, and the table gives the median of the runs' ratios (and of each side's throughput)."
-  echo "- Large file: Wharf's \`Put\` of the file (hashed, then 8 MiB parts, 4 in flight, under its digest) vs the SDK's parallel upload of it (Azure \`UploadFile\`, S3 \`manager.Uploader\`, same part size and concurrency); Wharf's \`CopyFile\` (what staging a job's input does: ranges in parallel into a file, the part complete from its start hashed as they land, checked against the digest at the end) vs the SDK's parallel download to a file."
+  echo "- Large file: Wharf's \`Put\` of the file (hashed, then 8 MiB parts, 4 in flight, under its digest) vs the SDK's parallel upload of it (Azure \`UploadFile\`, S3 \`manager.Uploader\`, same part size and concurrency); Wharf's \`CopyFile\` (what staging a job's input does: ranges in parallel into a file, hashed in order from memory as they land, checked against the digest at the end) vs the SDK's parallel download to a file (\`DownloadFile\`, \`manager.Downloader\`), ranges of the same size on both sides, up to 4 in flight: 8 MiB on Azurite; $S3_DOWNLOAD_PART bytes on moto, which reads the whole object to serve any range of it (so by default the file in one GET, one whole-object read)."
   echo "- Small files: 16 in flight; Wharf's \`Put\` (hashed, one request) and \`Open\` (read and verified) vs the SDK's one-request upload and download of each."
   echo
   cat "$TABLE"

@@ -12,11 +12,15 @@
 // -small bytes, -concurrency at a time). Each side writes into a container or
 // bucket of its own; every download is checked against what was uploaded.
 // It prints one JSON line per measurement: backend, workload, side, op,
-// bytes, files, seconds, MB/s.
+// bytes, files, seconds, MB/s, and the same, for a person, on stderr.
+// -download-part sets the range size of both sides' large download from
+// S3, for servers such as moto's that read a whole object to serve any
+// range of it.
 package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -56,6 +60,18 @@ type peer interface {
 	downloadFile(ctx context.Context, key, path string) error
 	put(ctx context.Context, key string, b []byte) error
 	get(ctx context.Context, key string) ([]byte, error)
+	delete(ctx context.Context, key string) error
+}
+
+// options are one run's settings.
+type options struct {
+	backend, endpoint, dir, tag string
+	sdkFirst                    bool
+	size                        int64
+	files, small, conc          int
+	// downloadPart is the size of the ranges both sides ask for when
+	// they download the large file from S3; 0 means partSize.
+	downloadPart int64
 }
 
 func main() {
@@ -68,11 +84,13 @@ func main() {
 	conc := flag.Int("concurrency", 16, "small files in flight at once")
 	sdkFirst := flag.Bool("sdk-first", false, "run the SDK's side of each measurement before Wharf's")
 	tag := flag.String("tag", "1", "suffix of this run's container or bucket names, so that runs can share an emulator")
+	downloadPart := flag.Int64("download-part", 0, "S3 only: bytes per ranged GET of the large download, on both sides (0: the 8 MiB part size); moto reads the whole object to serve any range of it")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file, each sample labelled with its side, workload and op (go tool pprof -tagfocus side=wharf)")
 	flag.Parse()
 	ctx := context.Background()
 	err := profiled(*cpuProfile, func() error {
-		return run(ctx, *backend, *endpoint, *dir, *tag, *sdkFirst, *size, *files, *small, *conc)
+		return run(ctx, options{backend: *backend, endpoint: *endpoint, dir: *dir, tag: *tag, sdkFirst: *sdkFirst,
+			size: *size, files: *files, small: *small, conc: *conc, downloadPart: *downloadPart})
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "storeload:", err)
@@ -99,8 +117,9 @@ func profiled(path string, f func() error) error {
 	return err
 }
 
-func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool, size int64, files, small, conc int) error {
-	store, sdk, err := open(ctx, backend, endpoint, tag)
+func run(ctx context.Context, o options) error {
+	backend, dir, sdkFirst, size, files, small, conc := o.backend, o.dir, o.sdkFirst, o.size, o.files, o.small, o.conc
+	store, sdk, err := open(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -122,9 +141,11 @@ func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool,
 				return fmt.Errorf("%s %s %s: %w", side.name, workload, op, err)
 			}
 			d := time.Since(t0)
-			line, _ := json.Marshal(map[string]any{"backend": backend, "rep": tag, "workload": workload, "side": side.name, "op": op,
-				"bytes": bytes, "files": n, "seconds": d.Seconds(), "mbps": float64(bytes) / d.Seconds() / 1e6})
+			mbps := float64(bytes) / d.Seconds() / 1e6
+			line, _ := json.Marshal(map[string]any{"backend": backend, "rep": o.tag, "workload": workload, "side": side.name, "op": op,
+				"bytes": bytes, "files": n, "seconds": d.Seconds(), "mbps": mbps})
 			fmt.Println(string(line))
+			fmt.Fprintf(os.Stderr, "    %s run %s: %s %s, %s: %.1f MB/s (%.1f s)\n", backend, o.tag, workload, op, side.name, mbps, d.Seconds())
 		}
 		return nil
 	}
@@ -163,6 +184,14 @@ func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool,
 			return fmt.Errorf("%s: sha256 %s (%v), uploaded %s", p, got, err, want)
 		}
 		os.Remove(p)
+	}
+	// The next run's large file goes to new containers or buckets in
+	// the same emulator: this one's need not stay.
+	if err := store.Delete(ctx, digest); err != nil {
+		return err
+	}
+	if err := sdk.delete(ctx, "large"); err != nil {
+		return err
 	}
 
 	// Many small files, conc at a time on both sides.
@@ -208,9 +237,13 @@ func run(ctx context.Context, backend, endpoint, dir, tag string, sdkFirst bool,
 }
 
 // open makes the two containers or buckets and the clients over them.
-func open(ctx context.Context, backend, endpoint, tag string) (*blob.ObjectStore, peer, error) {
-	mine, theirs := "wharf-"+tag, "sdk-"+tag
-	switch backend {
+func open(ctx context.Context, o options) (*blob.ObjectStore, peer, error) {
+	endpoint := o.endpoint
+	mine, theirs := "wharf-"+o.tag, "sdk-"+o.tag
+	if o.backend != "s3" && o.downloadPart != 0 {
+		return nil, nil, fmt.Errorf("-download-part is for S3 only")
+	}
+	switch o.backend {
 	case "azure":
 		cred, err := azblob.NewSharedKeyCredential(storagetest.AzuriteAccount, storagetest.AzuriteKey)
 		if err != nil {
@@ -240,10 +273,10 @@ func open(ctx context.Context, backend, endpoint, tag string) (*blob.ObjectStore
 			}
 		}
 		s, err := blob.NewS3(ctx, blob.S3Config{Datastore: "bench", Endpoint: endpoint, Region: storagetest.MotoRegion, Bucket: mine,
-			PathStyle: true, AccessKeyID: storagetest.MotoAccessKey, SecretAccessKey: storagetest.MotoSecretKey})
-		return s, &s3Peer{c: c, bucket: theirs}, err
+			PathStyle: true, AccessKeyID: storagetest.MotoAccessKey, SecretAccessKey: storagetest.MotoSecretKey, DownloadPartSize: o.downloadPart})
+		return s, &s3Peer{c: c, bucket: theirs, downloadPart: cmp.Or(o.downloadPart, partSize)}, err
 	}
-	return nil, nil, fmt.Errorf("backend %q: want azure or s3", backend)
+	return nil, nil, fmt.Errorf("backend %q: want azure or s3", o.backend)
 }
 
 type azurePeer struct {
@@ -271,6 +304,11 @@ func (p *azurePeer) downloadFile(ctx context.Context, key, path string) error {
 	return err
 }
 
+func (p *azurePeer) delete(ctx context.Context, key string) error {
+	_, err := p.c.DeleteBlob(ctx, p.container, key, nil)
+	return err
+}
+
 func (p *azurePeer) put(ctx context.Context, key string, b []byte) error {
 	_, err := p.c.UploadStream(ctx, p.container, key, streaming.NopCloser(bytes.NewReader(b)), nil)
 	return err
@@ -286,8 +324,9 @@ func (p *azurePeer) get(ctx context.Context, key string) ([]byte, error) {
 }
 
 type s3Peer struct {
-	c      *s3.Client
-	bucket string
+	c            *s3.Client
+	bucket       string
+	downloadPart int64
 }
 
 func (p *s3Peer) uploadFile(ctx context.Context, key, path string) error {
@@ -307,8 +346,13 @@ func (p *s3Peer) downloadFile(ctx context.Context, key, path string) error {
 		return err
 	}
 	defer f.Close()
-	down := manager.NewDownloader(p.c, func(d *manager.Downloader) { d.PartSize, d.Concurrency = partSize, concurrency })
+	down := manager.NewDownloader(p.c, func(d *manager.Downloader) { d.PartSize, d.Concurrency = p.downloadPart, concurrency })
 	_, err = down.Download(ctx, f, &s3.GetObjectInput{Bucket: &p.bucket, Key: &key})
+	return err
+}
+
+func (p *s3Peer) delete(ctx context.Context, key string) error {
+	_, err := p.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &p.bucket, Key: &key})
 	return err
 }
 
