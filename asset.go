@@ -3,6 +3,7 @@ package wharf
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -46,6 +47,14 @@ type Asset struct {
 	CreatedBy   string            `json:"created_by"`
 	CreatedAt   time.Time         `json:"created_at"`
 }
+
+// Anonymous reports whether a is a pipeline's inline step, stored as a
+// version of AnonymousComponent.
+func (a *Asset) Anonymous() bool { return a.Kind == AssetComponent && a.Name == AnonymousComponent }
+
+// NamedAssets is list without its anonymous components: what a list of a
+// workspace's assets shows. It reuses list's storage.
+func NamedAssets(list []*Asset) []*Asset { return slices.DeleteFunc(list, (*Asset).Anonymous) }
 
 // AssetService stores asset versions.
 type AssetService interface {

@@ -3,7 +3,6 @@ package arm
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/wharfml/wharf"
@@ -148,7 +147,7 @@ func (h *Handler) componentJSON(r *http.Request, a *wharf.Asset) armVersion {
 		ID:   workspaceID(r, a.Workspace) + "/components/" + a.Name + "/versions/" + a.Version,
 		Name: a.Version, Type: "Microsoft.MachineLearningServices/workspaces/components/versions",
 		Properties: map[string]any{"componentSpec": spec, "description": a.Description, "tags": tags,
-			"properties": map[string]string{}, "isAnonymous": a.Name == wharf.AnonymousComponent, "isArchived": false},
+			"properties": map[string]string{}, "isAnonymous": a.Anonymous(), "isArchived": false},
 		SystemData: systemData(a.CreatedBy, a.CreatedAt),
 	}
 }
@@ -158,7 +157,7 @@ func (h *Handler) componentJSON(r *http.Request, a *wharf.Asset) armVersion {
 // Azure.
 func (h *Handler) listComponentContainers(w http.ResponseWriter, r *http.Request) {
 	list, err := h.Store.ListAssets(r.Context(), r.PathValue("workspace"), wharf.AssetComponent, "")
-	list = slices.DeleteFunc(list, func(a *wharf.Asset) bool { return a.Name == wharf.AnonymousComponent })
+	list = wharf.NamedAssets(list)
 	writeList(h, w, r, list, err, func(r *http.Request, a *wharf.Asset) armVersion {
 		tags := a.Tags
 		if tags == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -68,6 +69,15 @@ func (s *sdkServer) apiPipeline(t *testing.T, name string) pipelineJSON {
 // apiGet reads what Wharf's API answers at path into v.
 func apiGet(t *testing.T, ts *servertest.Server, token, path string, v any) {
 	t.Helper()
+	st, body := bearerGet(t, ts, token, path)
+	if err := json.Unmarshal(body, v); err != nil || st != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", path, st, err)
+	}
+}
+
+// bearerGet answers a GET of path with token as its bearer.
+func bearerGet(t *testing.T, ts *servertest.Server, token, path string) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, ts.HTTP.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -78,9 +88,11 @@ func apiGet(t *testing.T, ts *servertest.Server, token, path string, v any) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return resp.StatusCode, body
 }
 
 // step is the pipeline's step of that name.
@@ -422,6 +434,10 @@ func TestARMAnonymousComponents(t *testing.T) {
 	apiList := listAPI(t, ts, token, "/api/v1/workspaces/ws1/components")
 	if len(apiList) != 1 || apiList[0] != "named" {
 		t.Errorf("API components listed: %v", apiList)
+	}
+	if st, page := bearerGet(t, ts, token, "/workspaces/ws1/components"); st != http.StatusOK ||
+		strings.Contains(string(page), wharf.AnonymousComponent) || !strings.Contains(string(page), "named") {
+		t.Errorf("studio's components: %d\n%s", st, page)
 	}
 	for _, tc := range []struct{ path, body, field string }{
 		{"/components/other/versions/1", anonymousStep("other"), "properties.isAnonymous"},

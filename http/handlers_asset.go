@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -212,10 +211,10 @@ func (s *Server) listAssets(kind string, versions bool) func(*http.Request, *noB
 			name = r.PathValue("name")
 		}
 		as, err := s.Store.ListAssets(r.Context(), r.PathValue("workspace"), kind, name)
-		if kind == wharf.AssetComponent && !versions {
+		if !versions {
 			// Anonymous steps are found through the pipelines that
 			// name them, not among the components a team registers.
-			as = slices.DeleteFunc(as, func(a *wharf.Asset) bool { return a.Name == wharf.AnonymousComponent })
+			as = wharf.NamedAssets(as)
 		}
 		return http.StatusOK, as, err
 	}

@@ -47,6 +47,7 @@ func (s *Server) pageAssets(kind string) http.HandlerFunc {
 			s.writeStudioError(w, r, err)
 			return
 		}
+		as = wharf.NamedAssets(as)
 		rows := make([]assetRow, len(as))
 		for i, a := range as {
 			rows[i] = assetRow{Asset: a, Summary: assetSummary(a)}
