@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/wharfml/wharf"
+	wharfhttp "github.com/wharfml/wharf/http"
 )
 
 // TestConcurrentWritesAreAuditedBeforeTheirAnswer sends MLflow writes from
@@ -130,5 +131,42 @@ func TestConcurrentWritesAreAuditedBeforeTheirAnswer(t *testing.T) {
 	}
 	if failed != 2*clients-1 {
 		t.Errorf("%d failed records, want %d", failed, 2*clients-1)
+	}
+}
+
+// TestArmedAuditAnsweredOtherwiseIsRecordedAgain checks the one case where
+// a call's audit record, written with its write, does not match its
+// answer: the write committed, then the call failed. The record of the
+// write stays (the log is append-only, and the write did happen) and the
+// pipeline records the failed answer as well. No route of the server
+// fails after its armed write, so the test registers one that does: a
+// fake for a fault the real routes cannot cause.
+func TestArmedAuditAnsweredOtherwiseIsRecordedAgain(t *testing.T) {
+	f := newFixture(t)
+	f.workspace("ws-a")
+	ds := f.principal("ds", [2]string{wharf.RoleDataScientist, "/workspaces/ws-a"})
+	const path = "/api/v1/workspaces/ws-a/auditProbe"
+	wharfhttp.RouteForTest(f.srv, "POST /api/v1/workspaces/{workspace}/auditProbe", wharf.ActionExperimentWrite,
+		func(w http.ResponseWriter, r *http.Request) {
+			if err := f.db.CreateExperiment(wharf.ArmAudit(r.Context(), http.StatusOK),
+				&wharf.Experiment{Workspace: "ws-a", Name: "probe"}); err != nil {
+				t.Error(err)
+			}
+			http.Error(w, "a later step failed", http.StatusInternalServerError)
+		})
+	if got := call(t, f, "POST", path, "", ds); got != 500 {
+		t.Fatalf("probe answered %d", got)
+	}
+	events, err := f.db.ListAuditEvents(context.Background(), wharf.AuditFilter{PrincipalID: "app-ds"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || events[0].RequestID != events[1].RequestID {
+		t.Fatalf("records: %+v", events)
+	}
+	// Newest first: the failed answer after the write.
+	if events[1].Status != 200 || events[1].Outcome != wharf.AuditSucceeded ||
+		events[0].Status != 500 || events[0].Outcome != wharf.AuditFailed || events[0].Path != path {
+		t.Errorf("records: %+v, %+v", events[1], events[0])
 	}
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"net/http"
 	"sync/atomic"
 	"testing"
 )
@@ -20,3 +21,9 @@ func CountSecretVerifications(t testing.TB) *atomic.Int64 {
 
 // DownsampleM4 is downsampleM4, for its tests.
 var DownsampleM4 = downsampleM4
+
+// RouteForTest registers h on s as a route guarded by action, with the
+// request pipeline (authentication, authorization, audit) of every route.
+func RouteForTest(s *Server, pattern, action string, h http.HandlerFunc) {
+	s.route(pattern, action, h)
+}
