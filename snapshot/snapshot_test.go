@@ -1,8 +1,10 @@
-package snapshot
+package snapshot_test
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/wharfml/wharf"
 	"github.com/wharfml/wharf/blob"
+	"github.com/wharfml/wharf/snapshot"
 )
 
 // writeTree creates files under dir; a name ending in "*" is made executable
@@ -39,7 +42,7 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-func paths(m *Manifest) []string {
+func paths(m *snapshot.Manifest) []string {
 	var out []string
 	for _, f := range m.Files {
 		out = append(out, f.Path)
@@ -47,9 +50,9 @@ func paths(m *Manifest) []string {
 	return out
 }
 
-func take(t *testing.T, dir string) *Manifest {
+func take(t *testing.T, dir string) *snapshot.Manifest {
 	t.Helper()
-	m, err := Take(dir)
+	m, err := snapshot.Take(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +134,7 @@ func TestDigestIsStableAndSensitive(t *testing.T) {
 		t.Fatalf("identical trees: %s vs %s", ma.Digest, mb.Digest)
 	}
 	if again := take(t, a); again.Digest != ma.Digest {
-		t.Errorf("second Take gave %s, first %s", again.Digest, ma.Digest)
+		t.Errorf("second snapshot.Take gave %s, first %s", again.Digest, ma.Digest)
 	}
 	changes := map[string]func(dir string) error{
 		"one byte": func(d string) error { return os.WriteFile(filepath.Join(d, "pkg/b.py"), []byte("b = 3\n"), 0o644) },
@@ -165,9 +168,9 @@ func TestManifestRecordsContentAndMode(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"hello.txt": "hello\n", "bin/run*": "#!/bin/sh\n"})
 	m := take(t, dir)
-	want := []File{
-		{Path: "bin/run", Mode: ModeExecutable, Digest: digestOf([]byte("#!/bin/sh\n")), Size: 10},
-		{Path: "hello.txt", Mode: ModeFile, Digest: "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", Size: 6},
+	want := []snapshot.File{
+		{Path: "bin/run", Mode: snapshot.ModeExecutable, Digest: digestOf([]byte("#!/bin/sh\n")), Size: 10},
+		{Path: "hello.txt", Mode: snapshot.ModeFile, Digest: "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03", Size: 6},
 	}
 	if !reflect.DeepEqual(m.Files, want) {
 		t.Errorf("files = %+v\nwant    %+v", m.Files, want)
@@ -197,14 +200,14 @@ func TestSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := take(t, dir)
-	byPath := map[string]File{}
+	byPath := map[string]snapshot.File{}
 	for _, f := range m.Files {
 		byPath[f.Path] = f
 	}
 	if got := paths(m); !reflect.DeepEqual(got, []string{"link.txt", "linkdir/data.txt", "real/data.txt", "run", "script.sh"}) {
 		t.Fatalf("files = %q", got)
 	}
-	if byPath["link.txt"].Digest != byPath["real/data.txt"].Digest || byPath["run"].Mode != ModeExecutable {
+	if byPath["link.txt"].Digest != byPath["real/data.txt"].Digest || byPath["run"].Mode != snapshot.ModeExecutable {
 		t.Errorf("links not recorded as their targets: %+v", m.Files)
 	}
 
@@ -229,7 +232,7 @@ func TestSymlinks(t *testing.T) {
 		if err := os.Symlink(target, filepath.Join(d, "sub-"+name)); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Take(d)
+		_, err := snapshot.Take(d)
 		if err == nil || !strings.Contains(err.Error(), `"sub-`+name+`"`) {
 			t.Errorf("%s: err = %v, want an error naming the link", name, err)
 		}
@@ -243,7 +246,7 @@ func TestSymlinks(t *testing.T) {
 	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(d, "escape")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Take(d); err != nil {
+	if _, err := snapshot.Take(d); err != nil {
 		t.Errorf("ignored outside link: %v", err)
 	}
 }
@@ -258,7 +261,7 @@ func TestFilesKeepsEverythingAndNoLinkOut(t *testing.T) {
 	if err := os.Symlink("sub/MLmodel", filepath.Join(dir, "alias")); err != nil {
 		t.Fatal(err)
 	}
-	files, err := Files(dir)
+	files, err := snapshot.Files(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +284,7 @@ func TestFilesKeepsEverythingAndNoLinkOut(t *testing.T) {
 		if err := os.Symlink(target, filepath.Join(d, name)); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Files(d)
+		_, err := snapshot.Files(d)
 		if err == nil || wharf.ErrorCode(err) != wharf.EINVALID || !strings.Contains(err.Error(), `link "`+name+`"`) {
 			t.Errorf("%s: err = %v, want EINVALID naming the link", name, err)
 		}
@@ -289,7 +292,7 @@ func TestFilesKeepsEverythingAndNoLinkOut(t *testing.T) {
 }
 
 func TestTakeOfMissingFolder(t *testing.T) {
-	_, err := Take(filepath.Join(t.TempDir(), "nope"))
+	_, err := snapshot.Take(filepath.Join(t.TempDir(), "nope"))
 	if err == nil || wharf.ErrorCode(err) != wharf.EINVALID || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("err = %v", err)
 	}
@@ -335,7 +338,7 @@ func TestUploadThenMaterializeRoundTrip(t *testing.T) {
 	}
 	writeTree(t, src, files)
 	m := take(t, src)
-	if err := Upload(ctx, m, src, store); err != nil {
+	if err := snapshot.Upload(ctx, m, src, store); err != nil {
 		t.Fatal(err)
 	}
 	// 4 distinct contents plus the manifest.
@@ -343,12 +346,12 @@ func TestUploadThenMaterializeRoundTrip(t *testing.T) {
 		t.Errorf("%d blobs stored, want 5", n)
 	}
 	// Uploading again reads nothing from dir: every blob is there.
-	if err := Upload(ctx, m, filepath.Join(t.TempDir(), "gone"), store); err != nil {
+	if err := snapshot.Upload(ctx, m, filepath.Join(t.TempDir(), "gone"), store); err != nil {
 		t.Errorf("second upload: %v", err)
 	}
 
 	dest := filepath.Join(t.TempDir(), "code")
-	if err := Materialize(ctx, m.Digest, store, dest); err != nil {
+	if err := snapshot.Materialize(ctx, m.Digest, store, dest); err != nil {
 		t.Fatal(err)
 	}
 	for name, content := range files {
@@ -376,12 +379,12 @@ func TestUploadThenMaterializeRoundTrip(t *testing.T) {
 		t.Errorf("materialized tree has digest %s, want %s", again.Digest, m.Digest)
 	}
 	// Materializing into a folder that is not empty would mix trees.
-	if err := Materialize(ctx, m.Digest, store, dest); err == nil || !strings.Contains(err.Error(), "not empty") {
+	if err := snapshot.Materialize(ctx, m.Digest, store, dest); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("materialize over a full folder: %v", err)
 	}
 	// An empty existing folder is fine.
 	empty := t.TempDir()
-	if err := Materialize(ctx, m.Digest, store, empty); err != nil {
+	if err := snapshot.Materialize(ctx, m.Digest, store, empty); err != nil {
 		t.Errorf("materialize into an empty folder: %v", err)
 	}
 }
@@ -392,13 +395,13 @@ func TestUploadRefusesAFileChangedSinceTake(t *testing.T) {
 	writeTree(t, src, map[string]string{"a.py": "v1"})
 	m := take(t, src)
 	writeTree(t, src, map[string]string{"a.py": "v2"})
-	err := Upload(context.Background(), m, src, store)
+	err := snapshot.Upload(context.Background(), m, src, store)
 	if err == nil || !strings.Contains(err.Error(), `"a.py" changed`) {
 		t.Errorf("err = %v", err)
 	}
 	// The manifest was not stored, so the snapshot does not exist.
-	if _, err := Load(context.Background(), m.Digest, store); !wharf.IsNotFound(err) {
-		t.Errorf("Load after a failed upload: %v", err)
+	if _, err := snapshot.Load(context.Background(), m.Digest, store); !wharf.IsNotFound(err) {
+		t.Errorf("snapshot.Load after a failed upload: %v", err)
 	}
 }
 
@@ -424,14 +427,14 @@ func TestMaterializeRejectsBadManifests(t *testing.T) {
 			t.Fatal(err)
 		}
 		dest := filepath.Join(t.TempDir(), "out")
-		if err := Materialize(ctx, digest, store, dest); err == nil {
+		if err := snapshot.Materialize(ctx, digest, store, dest); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 		if _, err := os.Stat(dest); !os.IsNotExist(err) {
 			t.Errorf("%s: destination left behind (%v)", name, err)
 		}
 	}
-	if err := Materialize(ctx, "sha256:"+strings.Repeat("0", 64), store, t.TempDir()); !wharf.IsNotFound(err) {
+	if err := snapshot.Materialize(ctx, "sha256:"+strings.Repeat("0", 64), store, t.TempDir()); !wharf.IsNotFound(err) {
 		t.Errorf("missing manifest: %v", err)
 	}
 }
@@ -459,21 +462,21 @@ func TestFromStoredMaterializesStoredFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := FromStored(ctx, []File{{Path: "sub/model.json", Mode: ModeFile, Digest: d2, Size: n2}, {Path: "MLmodel", Mode: ModeFile, Digest: d1, Size: n1}}, blobs)
+	m, err := snapshot.FromStored(ctx, []snapshot.File{{Path: "sub/model.json", Mode: snapshot.ModeFile, Digest: d2, Size: n2}, {Path: "MLmodel", Mode: snapshot.ModeFile, Digest: d1, Size: n1}}, blobs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "m")
-	if err := Materialize(ctx, m.Digest, blobs, dest); err != nil {
+	if err := snapshot.Materialize(ctx, m.Digest, blobs, dest); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dest, "sub", "model.json")); err != nil || string(b) != `{"coef": [1]}` {
 		t.Errorf("materialized %q, %v", b, err)
 	}
-	if _, err := FromStored(ctx, []File{{Path: "x", Mode: ModeFile, Digest: "sha256:" + strings.Repeat("0", 64)}}, blobs); err == nil {
+	if _, err := snapshot.FromStored(ctx, []snapshot.File{{Path: "x", Mode: snapshot.ModeFile, Digest: "sha256:" + strings.Repeat("0", 64)}}, blobs); err == nil {
 		t.Error("a manifest of content that is not stored was made")
 	}
-	if _, err := FromStored(ctx, []File{{Path: "../x", Mode: ModeFile, Digest: d1, Size: n1}}, blobs); err == nil {
+	if _, err := snapshot.FromStored(ctx, []snapshot.File{{Path: "../x", Mode: snapshot.ModeFile, Digest: d1, Size: n1}}, blobs); err == nil {
 		t.Error("a path leaving the folder was accepted")
 	}
 }
@@ -489,11 +492,11 @@ func TestMaterializeLinkedLinksEveryFile(t *testing.T) {
 	}
 	writeTree(t, src, files)
 	m := take(t, src)
-	if err := Upload(ctx, m, src, store); err != nil {
+	if err := snapshot.Upload(ctx, m, src, store); err != nil {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "in")
-	linked, err := MaterializeLinked(ctx, m.Digest, store, dest)
+	linked, err := snapshot.MaterializeLinked(ctx, m.Digest, store, dest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,9 +516,9 @@ func TestMaterializeLinkedLinksEveryFile(t *testing.T) {
 			t.Errorf("%s is not a link to its blob (%v, %v)", f.Path, errA, errB)
 		}
 	}
-	// A folder that is not empty is refused, as Materialize does.
-	if _, err := MaterializeLinked(ctx, m.Digest, store, dest); err == nil || !strings.Contains(err.Error(), "not empty") {
-		t.Errorf("MaterializeLinked into a full folder: %v", err)
+	// A folder that is not empty is refused, as snapshot.Materialize does.
+	if _, err := snapshot.MaterializeLinked(ctx, m.Digest, store, dest); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("snapshot.MaterializeLinked into a full folder: %v", err)
 	}
 }
 
@@ -528,23 +531,30 @@ func TestContentsOpensManifestsOnly(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"a.txt": "a", "b/c.txt": "c"})
 	m := take(t, dir)
-	if err := Upload(ctx, m, dir, store); err != nil {
+	if err := snapshot.Upload(ctx, m, dir, store); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Contents(ctx, m.Digest, store)
+	got, err := snapshot.Contents(ctx, m.Digest, store)
 	if err != nil || !reflect.DeepEqual(got, m.Digests()) || len(got) != 3 {
-		t.Errorf("Contents(manifest) = %q, %v; want the manifest and its 2 files", got, err)
+		t.Errorf("snapshot.Contents(manifest) = %q, %v; want the manifest and its 2 files", got, err)
 	}
 	for _, content := range []string{"plain text", `{"version":1,"files":[{"path":"../x"}]}`, ""} {
 		d, _, err := store.Put(ctx, strings.NewReader(content))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := Contents(ctx, d, store); err != nil || !reflect.DeepEqual(got, []string{d}) {
-			t.Errorf("Contents(%q) = %q, %v; want only itself", content, got, err)
+		if got, err := snapshot.Contents(ctx, d, store); err != nil || !reflect.DeepEqual(got, []string{d}) {
+			t.Errorf("snapshot.Contents(%q) = %q, %v; want only itself", content, got, err)
 		}
 	}
-	if _, err := Contents(ctx, digestOf([]byte("never stored")), store); !wharf.IsNotFound(err) {
-		t.Errorf("Contents of a missing blob: %v, want ENOTFOUND", err)
+	if _, err := snapshot.Contents(ctx, digestOf([]byte("never stored")), store); !wharf.IsNotFound(err) {
+		t.Errorf("snapshot.Contents of a missing blob: %v, want ENOTFOUND", err)
 	}
+}
+
+// digestOf is the digest the store files content under, computed here
+// independently of the package.
+func digestOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
