@@ -383,11 +383,16 @@ jobs:
 // TestRayStepLogsToItsRunWithItsJobToken: a step on Ray gets its code
 // folder and the tracking variables of a local step, logs a metric to its
 // own run over the server's URL with its job token, and sees neither the
-// driver's credential nor the server's files. The driver's registration
+// driver's credential nor the server's files: its $WHARF is the node's
+// copy of the server's executable. The driver's registration
 // code, which a step can read from the Ray dashboard as anyone can, is
 // spent: trading it for the compute's token is refused.
 func TestRayStepLogsToItsRunWithItsJobToken(t *testing.T) {
 	e, addr := rayEnv(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
@@ -411,9 +416,11 @@ for driver, code in codes:
         if e.code != 403:
             sys.exit("registering with a spent code: %d %s" % (e.code, e.read()))
 print("the driver's code is spent")
-for k in ("WHARF_JOB_STATE_DIR", "WHARF_STEP_ERROR_FILE", "WHARF"):
+for k in ("WHARF_JOB_STATE_DIR", "WHARF_STEP_ERROR_FILE"):
     if k in os.environ:
         sys.exit("the step sees %s, a path on the server" % k)
+if os.environ.get("WHARF") == os.environ["SERVER_EXECUTABLE"] or "/wharf/bin/" not in os.environ.get("WHARF", ""):
+    sys.exit("$WHARF is %r, not the node's copy of the server's executable" % os.environ.get("WHARF"))
 body = {"run_id": os.environ["MLFLOW_RUN_ID"], "key": "accuracy", "value": 0.91, "timestamp": 1, "step": 0}
 req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/log-metric", data=json.dumps(body).encode(),
     headers={"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"], "Content-Type": "application/json"})
@@ -426,6 +433,7 @@ environment: {image: python:3.11}
 environment_variables:
   RAY_DASHBOARD: `+addr+`
   WHARF_REGISTER: http://`+e.srv.Addr+`/api/v1/workspaces/dev/computes/ray-cluster/driver/register
+  SERVER_EXECUTABLE: `+exe+`
 compute: azureml:ray-cluster
 `)
 	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
