@@ -109,12 +109,7 @@ func (a *app) batchEndpointCommand() *cobra.Command {
 
 	var rw wsFlags
 	var rname string
-	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
-		cmd := a.clientCommand(&rw, use, short, run)
-		cmd.Flags().StringVarP(&rname, "name", "n", "", "endpoint name")
-		_ = cmd.MarkFlagRequired("name")
-		return cmd
-	}
+	named := a.namedVerbs(&rw, &rname, "endpoint name", true, nil)
 	show := named("show", "Show a batch endpoint", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
 		return a.getAndPrint(cmd, batchEndpointsPath(ws)+"/"+url.PathEscape(rname))
 	})
@@ -298,14 +293,7 @@ func (a *app) batchDeploymentCommand() *cobra.Command {
 
 	var rw wsFlags
 	var rname, rendpoint string
-	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
-		cmd := a.clientCommand(&rw, use, short, run)
-		cmd.Flags().StringVarP(&rname, "name", "n", "", "deployment name")
-		cmd.Flags().StringVarP(&rendpoint, "endpoint-name", "e", "", "endpoint name")
-		_ = cmd.MarkFlagRequired("name")
-		_ = cmd.MarkFlagRequired("endpoint-name")
-		return cmd
-	}
+	named := a.namedVerbs(&rw, &rname, "deployment name", true, &rendpoint)
 	deploymentPath := func(ws string) string {
 		return batchEndpointsPath(ws) + "/" + url.PathEscape(rendpoint) + "/deployments/" + url.PathEscape(rname)
 	}

@@ -143,12 +143,7 @@ func (a *app) onlineEndpointCommand() *cobra.Command {
 
 	var rw wsFlags
 	var rname string
-	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
-		cmd := a.clientCommand(&rw, use, short, run)
-		cmd.Flags().StringVarP(&rname, "name", "n", "", "endpoint name")
-		_ = cmd.MarkFlagRequired("name")
-		return cmd
-	}
+	named := a.namedVerbs(&rw, &rname, "endpoint name", true, nil)
 	show := named("show", "Show an endpoint, with its scoring_uri", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
 		return a.getAndPrint(cmd, endpointsPath(ws)+"/"+url.PathEscape(rname))
 	})
@@ -414,13 +409,7 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 
 	var rw wsFlags
 	var rname, rendpoint string
-	named := func(use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
-		cmd := a.clientCommand(&rw, use, short, run)
-		cmd.Flags().StringVarP(&rname, "name", "n", "", "deployment name")
-		cmd.Flags().StringVarP(&rendpoint, "endpoint-name", "e", "", "endpoint name")
-		_ = cmd.MarkFlagRequired("endpoint-name")
-		return cmd
-	}
+	named := a.namedVerbs(&rw, &rname, "deployment name", false, &rendpoint)
 	show := named("show", "Show a deployment", func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error {
 		return a.getAndPrint(cmd, endpointsPath(ws)+"/"+url.PathEscape(rendpoint)+"/deployments/"+url.PathEscape(rname))
 	})
@@ -485,9 +474,31 @@ func (a *app) deploymentModel(cmd *cobra.Command, c *wharfhttp.Client, ws, base 
 	return "", wharf.Errorf(wharf.EINVALID, "line %d: model must be a reference or a mapping", n.Line).WithField("model")
 }
 
+// verbFunc runs a verb in workspace ws with an API client.
+type verbFunc func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error
+
+// namedVerbs returns a maker of clientCommand verbs on one resource named
+// by --name/-n (what its help calls it), bound to name: an endpoint, or
+// with endpoint set a deployment, whose --endpoint-name/-e it binds too.
+// --endpoint-name is required, and --name where nameRequired.
+func (a *app) namedVerbs(w *wsFlags, name *string, what string, nameRequired bool, endpoint *string) func(use, short string, run verbFunc) *cobra.Command {
+	return func(use, short string, run verbFunc) *cobra.Command {
+		cmd := a.clientCommand(w, use, short, run)
+		cmd.Flags().StringVarP(name, "name", "n", "", what)
+		if nameRequired {
+			_ = cmd.MarkFlagRequired("name")
+		}
+		if endpoint != nil {
+			cmd.Flags().StringVarP(endpoint, "endpoint-name", "e", "", "endpoint name")
+			_ = cmd.MarkFlagRequired("endpoint-name")
+		}
+		return cmd
+	}
+}
+
 // clientCommand is a verb that runs against one workspace (from w) with an
 // API client; it adds w's flags.
-func (a *app) clientCommand(w *wsFlags, use, short string, run func(cmd *cobra.Command, ws string, c *wharfhttp.Client) error) *cobra.Command {
+func (a *app) clientCommand(w *wsFlags, use, short string, run verbFunc) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
 		ws, err := a.workspaceName(w.workspace)
 		if err != nil {
