@@ -268,6 +268,17 @@ func TestServicePrincipalsAndRolesFromTheCLI(t *testing.T) {
 	if strings.TrimSpace(roles) != "Data Scientist" {
 		t.Fatalf("assignments at ws-a: %q", roles)
 	}
+	// Filtered by assignee and role, and removed by them.
+	count := func(role string) string {
+		return strings.TrimSpace(e.ok("role", "assignment", "list", "--scope", "/", "--assignee", "reader-bot", "--role", role, "--query", "length(@)", "-o", "tsv"))
+	}
+	if n, other := count("Reader"), count("Owner"); n != "1" || other != "0" {
+		t.Fatalf("reader-bot's assignments at /: %s as Reader, %s as Owner", n, other)
+	}
+	e.ok("role", "assignment", "delete", "--scope", "/", "--assignee", "reader-bot", "--role", "Reader")
+	if n := count("Reader"); n != "0" {
+		t.Fatalf("reader-bot's Reader assignments after delete: %s", n)
+	}
 
 	// Act as the CI principal, exactly as a pipeline would.
 	t.Setenv("WHARF_CREDENTIALS", out)

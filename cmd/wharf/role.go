@@ -20,6 +20,19 @@ func roleAssignmentsPath(scope string) (string, error) {
 	return "/api/v1" + norm + "/roleAssignments", nil
 }
 
+// assignmentFilter is the query that lists the role assignments of
+// assignee and of roleName; either may be empty, for any.
+func assignmentFilter(assignee, roleName string) url.Values {
+	q := url.Values{}
+	if assignee != "" {
+		q.Set("assignee", assignee)
+	}
+	if roleName != "" {
+		q.Set("role", roleName)
+	}
+	return q
+}
+
 func (a *app) roleCommand() *cobra.Command {
 	role := &cobra.Command{Use: "role", Short: "Role assignments and definitions (az role)"}
 	assignment := &cobra.Command{Use: "assignment", Short: "Role assignments"}
@@ -63,13 +76,7 @@ func (a *app) roleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if assignee != "" {
-				q.Set("assignee", assignee)
-			}
-			if roleName != "" {
-				q.Set("role", roleName)
-			}
+			q := assignmentFilter(assignee, roleName)
 			if all {
 				q.Set("all", "true")
 			}
@@ -102,13 +109,7 @@ func (a *app) roleCommand() *cobra.Command {
 				if assignee == "" && roleName == "" {
 					return usagef("pass --ids, or --assignee and/or --role with --scope")
 				}
-				q := url.Values{}
-				if assignee != "" {
-					q.Set("assignee", assignee)
-				}
-				if roleName != "" {
-					q.Set("role", roleName)
-				}
+				q := assignmentFilter(assignee, roleName)
 				var found []wharf.RoleAssignment
 				if err := c.Do(cmd.Context(), "GET", path+"?"+q.Encode(), nil, &found); err != nil {
 					return err
