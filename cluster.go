@@ -27,6 +27,9 @@ type ClusterTaskOptions struct {
 	Memory int64 `json:"memory,omitempty"`
 	// Resources are Ray custom resources by name.
 	Resources map[string]float64 `json:"resources,omitempty"`
+	// Unsandboxed runs the task's command as the Ray worker's user; by
+	// default it runs in a sandbox on the node (wharf sandbox exec).
+	Unsandboxed bool `json:"unsandboxed,omitempty"`
 	// PlacementGroup is for distributed training: the bundles of a
 	// placement group the driver reserves for the attempt, one per
 	// instance, whose ranks' tasks it schedules in them (see

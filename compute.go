@@ -42,7 +42,12 @@ type Compute struct {
 	Tags                    map[string]string `json:"tags"`
 	// Address is a Ray-backed cluster's Ray dashboard URL
 	// (http://head:8265), where its Jobs API answers; empty for others.
-	Address           string    `json:"address,omitempty"`
+	Address string `json:"address,omitempty"`
+	// Sandbox says whether a Ray-backed cluster's steps run sandboxed on
+	// its nodes, as local steps do (true, the default), or as the Ray
+	// worker's user; nil for other clusters, which follow the server's
+	// own setting.
+	Sandbox           *bool     `json:"sandbox,omitempty"`
 	ProvisioningState string    `json:"provisioning_state"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
@@ -63,11 +68,19 @@ func (c *Compute) Validate() error {
 		if c.Address != "" {
 			return Errorf(EINVALID, "address is for type ray only; an amlcompute cluster runs on the server's machine").WithField("address")
 		}
+		if c.Sandbox != nil && !*c.Sandbox {
+			return Errorf(EINVALID, "sandbox: false is for type ray only; steps on the server's machine are sandboxed by the server's own setting").WithField("sandbox")
+		}
+		c.Sandbox = nil
 	case ComputeTypeRay:
 		if err := validateRayAddress(c.Address); err != nil {
 			return err
 		}
 		c.Address = strings.TrimRight(c.Address, "/")
+		if c.Sandbox == nil {
+			sandboxed := true
+			c.Sandbox = &sandboxed
+		}
 		if c.MaxInstances == 0 {
 			c.MaxInstances = DefaultRaySteps
 		}

@@ -22,6 +22,9 @@ type computeRequest struct {
 	Tags                    map[string]string `json:"tags"`
 	// Address is a Ray-backed cluster's Ray dashboard URL.
 	Address string `json:"address"`
+	// Sandbox: false runs a Ray-backed cluster's steps as the Ray
+	// worker's user, unsandboxed.
+	Sandbox *bool `json:"sandbox"`
 }
 
 // compute is the compute the request puts at workspace/name.
@@ -30,6 +33,7 @@ func (req *computeRequest) compute(ws, name string) *wharf.Compute {
 		Workspace: ws, Name: name, Type: req.Type, Size: req.Size, MinInstances: req.MinInstances,
 		MaxInstances: req.MaxInstances, Tier: req.Tier, IdleTimeBeforeScaleDown: req.IdleTimeBeforeScaleDown,
 		Location: req.Location, Description: req.Description, Tags: req.Tags, Address: req.Address,
+		Sandbox: req.Sandbox,
 	}
 }
 

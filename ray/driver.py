@@ -411,6 +411,30 @@ def no_children_outlive_me():
         pass
 
 
+def sandboxed_process(wharf, argv, env, root):
+    """Starts argv through `wharf sandbox exec`, as local compute runs a
+    step: in its own mount, PID, IPC and UTS namespaces (bwrap), as an
+    unprivileged user where the worker is root. It sees the system's
+    folders, its own folder (writable, with its environment's overlay),
+    the worker's Python, the node's built environments and the server's
+    executable, and neither this driver's processes nor their
+    /proc entries, so it cannot read the compute token from the driver's
+    memory or environment. The network is shared. The spec, environment
+    included, goes on standard input, never on a command line."""
+    mounts = [{"path": root, "writable": True}]
+    for p in {sys.prefix, sys.base_prefix, os.path.dirname(wharf), os.path.join(node_cache(), "envs")}:
+        if p and os.path.exists(p):
+            mounts.append({"path": p})
+    spec = {"argv": argv, "env": ["%s=%s" % kv for kv in env.items()], "dir": os.path.join(root, "code"),
+            "mounts": mounts}
+    proc = subprocess.Popen([wharf, "sandbox", "exec"], env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=no_children_outlive_me)
+    proc.stdin.write(json.dumps(spec).encode())
+    proc.stdin.close()
+    return proc
+
+
 def run_command(a, root, extra_env, write):
     """Fetches the step's files into root and runs its command there, with
     the assignment's environment and extra_env, handing what it writes to
@@ -419,6 +443,11 @@ def run_command(a, root, extra_env, write):
         wharf = node_wharf(a, write)
     except (IOError, OSError, Gone) as e:
         raise NotStarted(str(e))
+    sandboxed = not (a.get("options") or {}).get("unsandboxed")
+    if sandboxed and not shutil.which("bwrap"):
+        raise NotStarted("this node (%s) has no bwrap, and steps on compute %s run sandboxed: install bubblewrap on "
+                         "every node (apt-get install bubblewrap), or set sandbox: false on the compute to run its "
+                         "steps as the Ray worker's user" % (socket.gethostname(), BASE.rsplit("/", 1)[-1]))
     fetch_files(a, root)
     python_path, python_vars = build_env(a, wharf, root, write)
     old = a["dir"]
@@ -434,9 +463,13 @@ def run_command(a, root, extra_env, write):
     os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
     for name in ("outputs", "logs"):
         os.makedirs(os.path.join(root, "code", name), exist_ok=True)
-    proc = subprocess.Popen(["/bin/sh", "-c", rebase(a["command"], old, root)], cwd=os.path.join(root, "code"),
-                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=no_children_outlive_me)
+    argv = ["/bin/sh", "-c", rebase(a["command"], old, root)]
+    if sandboxed:
+        proc = sandboxed_process(wharf, argv, env, root)
+    else:
+        proc = subprocess.Popen(argv, cwd=os.path.join(root, "code"),
+                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=no_children_outlive_me)
     pump(proc.stdout, write)
     code = proc.wait()
     if code < 0:

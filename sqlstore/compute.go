@@ -10,7 +10,7 @@ import (
 
 const computeColumns = `workspace, name, type, size, min_instances, max_instances, tier,
 	idle_time_before_scale_down, location, description, tags, provisioning_state,
-	created_at, updated_at, address`
+	created_at, updated_at, address, sandbox`
 
 // FindCompute returns the compute called name in workspace.
 func (db *DB) FindCompute(ctx context.Context, workspace, name string) (*wharf.Compute, error) {
@@ -49,21 +49,21 @@ func (db *DB) PutCompute(ctx context.Context, cp *wharf.Compute) (bool, error) {
 			return err
 		}
 		created, err = inserted(ctx, c, `INSERT INTO computes (`+computeColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace, name) DO NOTHING`,
 			cp.Workspace, cp.Name, cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
 			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
-			db.timeArg(now), db.timeArg(now), cp.Address)
+			db.timeArg(now), db.timeArg(now), cp.Address, sandboxed(cp))
 		if err != nil || created {
 			return err
 		}
 		return c.queryRow(ctx, `UPDATE computes SET type = ?, size = ?, min_instances = ?,
 			max_instances = ?, tier = ?, idle_time_before_scale_down = ?, location = ?,
-			description = ?, tags = ?, provisioning_state = ?, updated_at = ?, address = ?
+			description = ?, tags = ?, provisioning_state = ?, updated_at = ?, address = ?, sandbox = ?
 			WHERE workspace = ? AND name = ? RETURNING created_at`,
 			cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
 			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
-			db.timeArg(now), cp.Address, cp.Workspace, cp.Name,
+			db.timeArg(now), cp.Address, sandboxed(cp), cp.Workspace, cp.Name,
 		).Scan(timeDest{&createdAt})
 	})
 	if err != nil {
@@ -86,15 +86,22 @@ func (db *DB) DeleteCompute(ctx context.Context, workspace, name string) error {
 func scanCompute(s interface{ Scan(...any) error }) (*wharf.Compute, error) {
 	var c wharf.Compute
 	var tags string
+	var sandbox bool
 	if err := s.Scan(&c.Workspace, &c.Name, &c.Type, &c.Size, &c.MinInstances, &c.MaxInstances,
 		&c.Tier, &c.IdleTimeBeforeScaleDown, &c.Location, &c.Description, &tags,
-		&c.ProvisioningState, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, &c.Address); err != nil {
+		&c.ProvisioningState, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, &c.Address, &sandbox); err != nil {
 		return nil, err
+	}
+	if c.Type == wharf.ComputeTypeRay {
+		c.Sandbox = &sandbox
 	}
 	var err error
 	c.Tags, err = decodeTags(tags)
 	return &c, err
 }
+
+// sandboxed is the compute's sandbox column: true unless it says false.
+func sandboxed(c *wharf.Compute) bool { return c.Sandbox == nil || *c.Sandbox }
 
 // mustWorkspace returns ENOTFOUND naming the workspace if it is missing.
 func mustWorkspace(ctx context.Context, c conn, workspace string) error {

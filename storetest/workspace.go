@@ -263,7 +263,21 @@ func testComputes(t *testing.T, open Opener) {
 	if got.Type != wharf.ComputeTypeRay || got.Address != "http://head:8265" {
 		t.Errorf("ray compute read back as type %q address %q", got.Type, got.Address)
 	}
-	same(t, "ray compute", got, ray)
+	if got.Sandbox == nil || !*got.Sandbox {
+		t.Errorf("ray compute's sandbox read back as %v, want true, the default", got.Sandbox)
+	}
+	g, w := *got, *ray
+	g.Sandbox, w.Sandbox = nil, nil
+	same(t, "ray compute", g, w)
+	unsandboxed := false
+	ray.Sandbox = &unsandboxed
+	_, err = s.PutCompute(ctx(t), ray)
+	must(t, err)
+	got, err = s.FindCompute(ctx(t), "ws", "ray")
+	must(t, err)
+	if got.Sandbox == nil || *got.Sandbox {
+		t.Errorf("ray compute put with sandbox: false read back as %v", got.Sandbox)
+	}
 	must(t, s.DeleteCompute(ctx(t), "ws", "ray"))
 
 	must(t, s.DeleteCompute(ctx(t), "ws", "gpu"))

@@ -23,6 +23,8 @@ type computeSpec struct {
 	Tags                    map[string]string `yaml:"tags"`
 	// Address is a `type: ray` cluster's Ray dashboard URL.
 	Address string `yaml:"address"`
+	// Sandbox: false runs a ray cluster's steps unsandboxed.
+	Sandbox *bool `yaml:"sandbox"`
 
 	Identity               any `yaml:"identity"`
 	NetworkSettings        any `yaml:"network_settings"`
@@ -39,6 +41,9 @@ func (s computeSpec) request() map[string]any {
 	}
 	if s.MinInstances != nil {
 		m["min_instances"] = *s.MinInstances
+	}
+	if s.Sandbox != nil {
+		m["sandbox"] = *s.Sandbox
 	}
 	if s.MaxInstances != nil {
 		m["max_instances"] = *s.MaxInstances

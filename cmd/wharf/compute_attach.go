@@ -14,6 +14,7 @@ func (a *app) computeAttachCommand() *cobra.Command {
 	var w wsFlags
 	var name, typ, address, description string
 	var maxI int
+	var sandboxed bool
 	var tags []string
 	attach := &cobra.Command{
 		Use:   "attach",
@@ -33,7 +34,7 @@ func (a *app) computeAttachCommand() *cobra.Command {
 			if address == "" {
 				return usagef("--address is required: the Ray dashboard's URL, e.g. http://head:8265")
 			}
-			spec := computeSpec{Name: name, Type: wharf.ComputeTypeRay, Address: address, Description: description}
+			spec := computeSpec{Name: name, Type: wharf.ComputeTypeRay, Address: address, Description: description, Sandbox: &sandboxed}
 			if cmd.Flags().Changed("max-instances") {
 				spec.MaxInstances = &maxI
 			}
@@ -56,6 +57,7 @@ func (a *app) computeAttachCommand() *cobra.Command {
 	f.StringVarP(&typ, "type", "t", "", "ray")
 	f.StringVar(&address, "address", "", "the Ray dashboard's URL, e.g. http://head:8265")
 	f.IntVar(&maxI, "max-instances", wharf.DefaultRaySteps, "steps handed to the Ray cluster at once")
+	f.BoolVar(&sandboxed, "sandbox", true, "run steps sandboxed on the nodes (bwrap on every node); --sandbox=false runs them as the Ray worker's user")
 	f.StringVar(&description, "description", "", "description")
 	f.StringArrayVar(&tags, "tags", nil, "tags KEY=VALUE")
 	f.Bool("no-wait", false, "accepted for az compatibility")

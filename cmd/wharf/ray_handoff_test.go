@@ -83,7 +83,7 @@ func TestRayLostPollAnswerIsOfferedAgain(t *testing.T) {
 	e := newCLIEnvWith(t, func(o *serverOptions) { o.url = proxyURL })
 	proxy.server.Store(&e.srv.Addr)
 	e.ok("ml", "workspace", "create", "-n", "dev")
-	e.ok("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "dev")
+	e.ok("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "dev", "--sandbox=false")
 	t.Cleanup(func() { e.wharf("ml", "compute", "delete", "-n", "ray-cluster", "-w", "dev", "--yes") })
 
 	dir := t.TempDir()

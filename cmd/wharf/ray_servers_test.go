@@ -72,7 +72,7 @@ func TestRayStepOutlivesItsSchedulersServer(t *testing.T) {
 	}
 	cli := cliAgainst(t, servers[0].dataDir, own[1])
 	cli("ml", "workspace", "create", "-n", "mlw")
-	cli("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "mlw")
+	cli("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "mlw", "--sandbox=false")
 	deleteRayClusterAtEnd(t, "mlw")
 	job, started := followedStep(t, t.TempDir(), "after the move")
 	name := strings.TrimSpace(cli("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))

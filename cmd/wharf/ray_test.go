@@ -30,12 +30,20 @@ func rayAddress(t *testing.T) string {
 
 // rayEnv is a server with a workspace holding a local cluster and a
 // Ray-backed one on a Ray head of the test's own, and that head's address.
+// The Ray-backed one runs its steps unsandboxed (--sandbox=false): the
+// tests' steps leave marks in the test's folders, which a sandboxed step
+// cannot reach.
 func rayEnv(t *testing.T) (*cliEnv, string) {
+	return rayEnvWith(t, "--sandbox=false")
+}
+
+// rayEnvWith is rayEnv with the Ray-backed cluster attached with flags.
+func rayEnvWith(t *testing.T, flags ...string) (*cliEnv, string) {
 	addr := rayAddress(t)
 	e := newCLIEnv(t)
 	e.ok("ml", "workspace", "create", "-n", "dev")
 	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
-	e.ok("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "dev")
+	e.ok(append([]string{"ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "dev"}, flags...)...)
 	t.Cleanup(func() {
 		// The driver job ends with the compute.
 		e.wharf("ml", "compute", "delete", "-n", "ray-cluster", "-w", "dev", "--yes")
@@ -76,9 +84,10 @@ jobs:
 // TestRayPipelineMatchesLocal: the same pipeline runs on local compute
 // and on a Ray cluster by changing only compute; on Ray each step runs as
 // a Ray task, its log reaches job stream, and the outputs are
-// byte-identical to the local run's.
+// byte-identical to the local run's. Its steps use only their own
+// folders, and run sandboxed on the node, the default.
 func TestRayPipelineMatchesLocal(t *testing.T) {
-	e, _ := rayEnv(t)
+	e, _ := rayEnvWith(t)
 	dir := t.TempDir()
 	outputs := map[string]string{}
 	for _, compute := range []string{"cpu-cluster", "ray-cluster"} {
@@ -245,7 +254,7 @@ func TestRaySIGKILLedServerFollowsItsTasks(t *testing.T) {
 	cmd, base := startProcess(t, dataDir, "", "--addr", listen, "--unsafe-run-steps-as-server-user")
 	wharf := cliAgainst(t, dataDir, base)
 	wharf("ml", "workspace", "create", "-n", "mlw")
-	wharf("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "mlw")
+	wharf("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-cluster", "-w", "mlw", "--sandbox=false")
 	job, started := followedStep(t, root, "after the restart")
 	name := strings.TrimSpace(wharf("ml", "job", "create", "--file", job, "-w", "mlw", "--query", "name", "-o", "tsv"))
 	waitForFile(t, started)

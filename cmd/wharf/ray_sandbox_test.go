@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// rayDriverPID finds the process of the compute's Ray driver on this
+// machine (the test's single-node cluster): the Python running the
+// driver program, with the compute's driver environment (which its Ray
+// workers share, but not its command line).
+func rayDriverPID(t *testing.T, workspace, compute string) int {
+	t.Helper()
+	want := []byte("WHARF_COMPUTE_PATH=/api/v1/workspaces/" + workspace + "/computes/" + compute + "\x00")
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !bytes.Contains(env, want) {
+			continue
+		}
+		argv, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if prog, _, _ := bytes.Cut(argv, []byte{0}); err == nil && strings.HasPrefix(filepath.Base(string(prog)), "python") &&
+			bytes.Contains(argv, []byte("wharf-driver")) {
+			return pid
+		}
+	}
+	t.Fatalf("no process holds %s's driver environment", compute)
+	return 0
+}
+
+// probeDriver is a job whose step tries to read the driver's environ,
+// cmdline and memory and to see its /proc entry, writing what happened to
+// its output, then does its real work (which names the compute, so that
+// the step is not reused from the other compute's run).
+func probeDriver(t *testing.T, dir, compute string, pid int) string {
+	p := "/proc/" + strconv.Itoa(pid)
+	return writeFile(t, dir, "probe-"+compute+".yml", `command: >-
+  for f in environ cmdline mem; do if od -N 16 `+p+`/$f > /dev/null 2>&1; then echo "$f: read"; else echo "$f: refused"; fi; done > ${{outputs.out}}/probe.txt &&
+  if ls /proc | grep -qx `+strconv.Itoa(pid)+`; then echo "pid: seen"; else echo "pid: unseen"; fi >> ${{outputs.out}}/probe.txt &&
+  echo "the real work on `+compute+`" > ${{outputs.out}}/work.txt
+environment: {image: python:3.11}
+compute: azureml:`+compute+`
+outputs:
+  out: {type: uri_folder}
+`)
+}
+
+// TestRayStepsRunSandboxedOnTheNode: a step on a Ray-backed cluster runs
+// in a sandbox on the node, where the driver that holds the compute's
+// token cannot be seen, let alone read; the same step on a cluster
+// attached with --sandbox=false reads the driver's environment.
+func TestRayStepsRunSandboxedOnTheNode(t *testing.T) {
+	e, addr := rayEnvWith(t)
+	e.ok("ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", "ray-open", "-w", "dev", "--sandbox=false")
+	t.Cleanup(func() { e.wharf("ml", "compute", "delete", "-n", "ray-open", "-w", "dev", "--yes") })
+	dir := t.TempDir()
+	run := func(job string) string {
+		t.Helper()
+		name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+		if got := e.waitJob("dev", name); got != "Completed" {
+			t.Fatalf("job: %s\n%s", got, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
+		}
+		dl := filepath.Join(dir, "dl-"+name)
+		e.ok("ml", "job", "download", "-n", name, "--all", "--download-path", dl, "-w", "dev")
+		return dl
+	}
+	// A first step starts the driver, whose process the test then finds.
+	run(writeFile(t, dir, "start.yml", "command: echo start\nenvironment: {image: python:3.11}\ncompute: azureml:ray-cluster\n"))
+	pid := rayDriverPID(t, "dev", "ray-cluster")
+
+	dl := run(probeDriver(t, dir, "ray-cluster", pid))
+	probe, _ := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "probe.txt"))
+	if want := "environ: refused\ncmdline: refused\nmem: refused\npid: unseen\n"; string(probe) != want {
+		t.Errorf("the sandboxed step's view of the driver (pid %d):\n%s\nwant:\n%s", pid, probe, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "work.txt")); err != nil || string(b) != "the real work on ray-cluster\n" {
+		t.Errorf("the sandboxed step's work: %q %v", b, err)
+	}
+
+	dl = run(probeDriver(t, dir, "ray-open", pid))
+	probe, _ = os.ReadFile(filepath.Join(dl, "named-outputs", "out", "probe.txt"))
+	if !strings.Contains(string(probe), "environ: read") || !strings.Contains(string(probe), "pid: seen") {
+		t.Errorf("the unsandboxed step's view of the driver (pid %d):\n%s\nwant its environ read", pid, probe)
+	}
+}
