@@ -210,6 +210,13 @@ func newTaskID() string {
 // local compute (planRanks), a task each in its instance's bundle. The
 // step's own environment_variables keep the last word, as locally.
 func distributeOnCluster(a *wharf.ClusterAssignment, spec *StepSpec, compute *wharf.Compute) error {
+	if spec.Distribution.Type == "mpi" {
+		// Its processes would get Open MPI's variables but no mpirun to
+		// wire them together, and an MPI program would hang or run as N
+		// unrelated copies.
+		return fmt.Errorf("distribution type mpi cannot run on Ray-backed compute %s: Wharf starts no MPI runtime on Ray nodes; "+
+			"run the step on local compute, which launches it with mpirun, or use distribution type pytorch", compute.Name)
+	}
 	ranks, err := planRanks(spec.Distribution, freeLocalPort)
 	if err != nil {
 		return err

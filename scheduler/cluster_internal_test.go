@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/wharfml/wharf"
@@ -38,5 +39,25 @@ func TestDistributeOnClusterReservesABundlePerInstance(t *testing.T) {
 		if _, set := r.Env["MASTER_PORT"]; set {
 			t.Errorf("rank %d sets MASTER_PORT, which the step's environment_variables set", i)
 		}
+	}
+}
+
+// TestDistributeOnClusterRefusesMPI: an mpi step on a Ray-backed cluster
+// is refused, saying why and what to do, rather than started without an
+// MPI runtime.
+func TestDistributeOnClusterRefusesMPI(t *testing.T) {
+	spec := &StepSpec{Distribution: &DistributionSpec{Type: "mpi", InstanceCount: 2, ProcessCountPerInstance: 1}}
+	a := &wharf.ClusterAssignment{Options: wharf.ClusterTaskOptions{NumCPUs: 1}}
+	err := distributeOnCluster(a, spec, &wharf.Compute{Name: "ray-cluster"})
+	if err == nil {
+		t.Fatalf("an mpi step was laid out on Ray: %+v", a.Ranks)
+	}
+	for _, want := range []string{"mpi", "ray-cluster", "local compute"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if len(a.Ranks) != 0 || a.Options.PlacementGroup != nil {
+		t.Errorf("the refused step was laid out anyway: %+v", a)
 	}
 }
