@@ -15,11 +15,10 @@ import (
 
 // Download tuning. A blob is fetched in ranges, partConcurrency at a time,
 // as the SDKs' own parallel downloads do, and each range is read
-// and written to the file in chunks of downloadChunk: small enough to be
-// still in the CPU's cache when they are written and hashed (1 MiB chunks
-// made the download about a fifth slower beside the SDK's). A chunk that lands
-// ahead of the hash is kept in memory, up to downloadHeldBytes in all, so
-// that the hash reads it from there instead of from the file; past that,
+// and written to the file in chunks of downloadChunk, small enough to be
+// still in the CPU's cache when they are written and hashed. A chunk that
+// lands ahead of the hash is kept in memory, up to downloadHeldBytes in all,
+// so that the hash reads it from there instead of from the file; past that,
 // the hash reads the file, which is slower but bounds the memory whatever
 // the range size or how far the ranges run ahead.
 const (
