@@ -612,9 +612,12 @@ class Distributed:
             opts.pop("num_gpus", None)
             if o.get("num_gpus"):
                 opts["num_gpus"] = o["num_gpus"]
+            tf = self.tf_configs(pg, InGroup, log)
             ranks = {}
-            for r in a["ranks"]:
+            for i, r in enumerate(a["ranks"]):
                 env = {k: (meet[k] if k in meet else v) for k, v in r["env"].items()}
+                if tf:
+                    env["TF_CONFIG"] = tf[i]
                 ref = task.options(scheduling_strategy=InGroup(pg, r["bundle"]), **opts).remote(a, r["label"], env, queue)
                 self.refs.append(ref)
                 ranks[ref] = r["label"]
@@ -649,6 +652,30 @@ class Distributed:
             remove_placement_group(pg)
             if queue is not None:
                 queue.shutdown(force=True)
+
+    def tf_configs(self, pg, InGroup, log):
+        """For a tensorflow step, each process's TF_CONFIG with the cluster
+        where the processes really are: the address of the node of each
+        one's bundle and a port free there, found on that node before any
+        process starts. None for other steps."""
+        ranks = self.a["ranks"]
+        if not all("TF_CONFIG" in r["env"] for r in ranks):
+            return None
+        places = ray.get([ray.remote(meeting_point).options(num_cpus=0, scheduling_strategy=InGroup(pg, r["bundle"])).remote()
+                          for r in ranks])
+        configs = [json.loads(r["env"]["TF_CONFIG"]) for r in ranks]
+        cluster = {}
+        for c, (host, port) in zip(configs, places):
+            task = c["task"]
+            members = cluster.setdefault(task["type"], [])
+            members.extend([None] * (task["index"] + 1 - len(members)))
+            members[task["index"]] = "%s:%d" % (host, port)
+        log.write(("[ray] TF_CONFIG cluster: %s\n" % json.dumps(cluster, sort_keys=True)).encode())
+        out = []
+        for c in configs:
+            c["cluster"] = cluster
+            out.append(json.dumps(c))
+        return out
 
     def drain(self, queue, log):
         try:
