@@ -105,13 +105,20 @@ func environmentID(wsID, ref string) string {
 	if !ok || strings.HasPrefix(rest, "//") {
 		return ref
 	}
-	if name, _, ok := strings.Cut(rest, "@"); ok {
-		return wsID + "/environments/" + name
+	return assetID(wsID, "environments", rest)
+}
+
+// assetID is the ARM id of a workspace asset of a kind ("environments",
+// "components") named "name:version", "name@label" (the asset, as the SDK
+// names a label's target) or "name".
+func assetID(wsID, kind, ref string) string {
+	if name, _, ok := strings.Cut(ref, "@"); ok {
+		return wsID + "/" + kind + "/" + name
 	}
-	if name, version, ok := strings.Cut(rest, ":"); ok {
-		return wsID + "/environments/" + name + "/versions/" + version
+	if name, version, ok := strings.Cut(ref, ":"); ok {
+		return wsID + "/" + kind + "/" + name + "/versions/" + version
 	}
-	return wsID + "/environments/" + rest
+	return wsID + "/" + kind + "/" + ref
 }
 
 // pipelineJSON sets, in a pipeline's ARM properties, its steps, inputs,
@@ -190,14 +197,7 @@ func armBindings(in map[string]any, literalKey, typeKey string) map[string]any {
 // componentID is the ARM id of a component reference (azureml:name:version
 // or azureml:name@latest).
 func componentID(wsID, ref string) string {
-	rest := strings.TrimPrefix(ref, "azureml:")
-	if name, _, ok := strings.Cut(rest, "@"); ok {
-		return wsID + "/components/" + name
-	}
-	if name, version, ok := strings.Cut(rest, ":"); ok {
-		return wsID + "/components/" + name + "/versions/" + version
-	}
-	return wsID + "/components/" + rest
+	return assetID(wsID, "components", strings.TrimPrefix(ref, "azureml:"))
 }
 
 // sweepJSON sets, in a sweep's ARM properties, its trial, search space,
