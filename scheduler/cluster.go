@@ -139,6 +139,20 @@ func (s *Scheduler) followOnCluster(ctx context.Context, st *wharf.Job, spec *St
 	defer logf.Close()
 	fmt.Fprintf(logf, "[wharf] the server restarted; following task %s on Ray cluster %s (driver %s)\n",
 		last.Cluster.Task, compute.Name, last.Cluster.Driver)
+	if last.Server != s.Server {
+		// The log goes on here: other servers asked for it (job stream,
+		// log URLs) are sent to this one, not to the one that handed
+		// the attempt out, which died or gave up the scheduler. The
+		// write is fenced by ctx, as the scheduler's writes are.
+		if _, err := s.update(ctx, st.Workspace, st.Name, func(j *wharf.Job) error {
+			if r := lastAttempt(j, last.Number); r != nil && r.Ended == nil {
+				r.Server = s.Server
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
 	at := &attemptRec{s: s, n: last.Number, started: last.Started}
 	timeout := 0
 	if spec.TimeoutSeconds > 0 {
