@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wharfml/wharf/internal/raytest"
 )
 
 // rayDriverPID finds the process of the compute's Ray driver on this
@@ -92,5 +95,78 @@ func TestRayStepsRunSandboxedOnTheNode(t *testing.T) {
 	probe, _ = os.ReadFile(filepath.Join(dl, "named-outputs", "out", "probe.txt"))
 	if !strings.Contains(string(probe), "environ: read") || !strings.Contains(string(probe), "pid: seen") {
 		t.Errorf("the unsandboxed step's view of the driver (pid %d):\n%s\nwant its environ read", pid, probe)
+	}
+}
+
+// pathWithout returns a PATH holding every program on the test's PATH
+// but the named ones, and the ray venv's bin first: a folder of links,
+// one per program, as a node where those were never installed has.
+func pathWithout(t *testing.T, rayBin string, left ...string) string {
+	t.Helper()
+	farm := t.TempDir()
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if slices.Contains(left, e.Name()) {
+				continue
+			}
+			link := filepath.Join(farm, e.Name())
+			if _, err := os.Lstat(link); err == nil {
+				continue // an earlier folder's program of that name wins
+			}
+			if err := os.Symlink(filepath.Join(dir, e.Name()), link); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return filepath.Dir(rayBin) + string(os.PathListSeparator) + farm
+}
+
+// TestRayNodeWithoutBwrapSaysWhatToInstall: on a Ray node whose PATH has
+// no bwrap (the head and its workers started with a PATH that lacks it),
+// a step on a sandboxed compute fails without running, saying the node
+// lacks bwrap, what to install and how to opt out; the same step on a
+// compute attached with --sandbox=false runs there.
+func TestRayNodeWithoutBwrapSaysWhatToInstall(t *testing.T) {
+	bin := raytest.Program(t)
+	path := pathWithout(t, bin, "bwrap")
+	head := raytest.Start(t, raytest.Options{Env: []string{"PATH=" + path}})
+	e := newCLIEnv(t)
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	for _, c := range []struct{ name, sandbox string }{{"ray-boxed", "--sandbox=true"}, {"ray-open", "--sandbox=false"}} {
+		e.ok("ml", "compute", "attach", "--type", "ray", "--address", head.URL, "-n", c.name, "-w", "dev", c.sandbox)
+		t.Cleanup(func() { e.wharf("ml", "compute", "delete", "-n", c.name, "-w", "dev", "--yes") })
+	}
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	job := func(compute string) string {
+		return writeFile(t, dir, compute+".yml", `command: echo ran on `+compute+` >> `+marker+`
+environment: {image: python:3.11}
+compute: azureml:`+compute+`
+`)
+	}
+	name := lastLine(e.ok("ml", "job", "create", "--file", job("ray-boxed"), "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Failed" {
+		t.Fatalf("job on a node without bwrap: %s, want Failed\n%s", got, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
+	}
+	msg := strings.TrimSpace(e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[0].error", "-o", "tsv"))
+	for _, want := range []string{"has no bwrap", "steps on compute ray-boxed run sandboxed", "apt-get install bubblewrap", "sandbox: false"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the attempt's error lacks %q:\n%s", want, msg)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command ran on a node that cannot sandbox it")
+	}
+
+	name = lastLine(e.ok("ml", "job", "create", "--file", job("ray-open"), "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Completed" {
+		t.Fatalf("job on --sandbox=false: %s\n%s", got, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "ran on ray-open\n" {
+		t.Errorf("the unsandboxed step's mark: %q %v", b, err)
 	}
 }
