@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/scheduler"
 )
 
@@ -253,6 +254,12 @@ func (h *Handler) commitBlob(w http.ResponseWriter, r *http.Request, t blobTarge
 	b := &wharf.StorageBlob{
 		DatastoreFile: wharf.DatastoreFile{Workspace: t.workspace, Datastore: t.datastore, Path: t.path, Digest: digest, Kind: scheduler.KindFile},
 		ContentType:   ct, Metadata: blobMetadata(r.Header),
+	}
+	// In an azure_blob or s3 datastore the blob lands in its container
+	// first, where Azure ML's SDK would have put it, for other tools;
+	// only then is it recorded, so a failed write records nothing.
+	if err := blob.WriteDatastorePath(r.Context(), h.Store, h.Blobs, t.workspace, t.datastore, t.path, digest, false); err != nil {
+		return err
 	}
 	if err := h.Store.PutStorageBlob(r.Context(), b); err != nil {
 		return err

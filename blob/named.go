@@ -8,6 +8,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -234,6 +235,18 @@ func (c *Container) readObject(ctx context.Context, key string) (*wharf.Datastor
 // digest on the way and published whole; the versions written are
 // recorded, so reading them back costs no download.
 func (c *Container) Write(ctx context.Context, p, digest string, folder bool) error {
+	return c.write(ctx, p, digest, folder, false)
+}
+
+// WriteMissing is Write for a path named by its content (LocalUpload/
+// <hash>/...): an object Wharf already wrote or read there with the same
+// digest is not sent again, so submitting the same code twice uploads it
+// once.
+func (c *Container) WriteMissing(ctx context.Context, p, digest string, folder bool) error {
+	return c.write(ctx, p, digest, folder, true)
+}
+
+func (c *Container) write(ctx context.Context, p, digest string, folder, skipRecorded bool) error {
 	p = strings.Trim(p, "/")
 	var files []snapshot.File
 	if folder {
@@ -249,19 +262,38 @@ func (c *Container) Write(ctx context.Context, p, digest string, folder bool) er
 		}
 		files = []snapshot.File{{Digest: digest, Size: size}}
 	}
-	written := make([]*wharf.DatastoreObject, len(files))
+	recorded := map[string]string{}
+	if skipRecorded {
+		objects, err := c.records.ListDatastoreObjects(ctx, c.datastore.Workspace, c.datastore.Name, p)
+		if err != nil {
+			return err
+		}
+		for _, o := range objects {
+			recorded[o.Path] = o.Digest
+		}
+	}
+	written := make([]*wharf.DatastoreObject, 0, len(files))
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(namedConcurrency)
-	for i, f := range files {
+	for _, f := range files {
 		key := p
 		if f.Path != "" {
 			key = path.Join(p, f.Path)
 		}
+		if recorded[key] == f.Digest {
+			continue
+		}
 		g.Go(func() error {
 			etag, err := c.writeObject(gctx, key, f.Digest)
-			written[i] = &wharf.DatastoreObject{Workspace: c.datastore.Workspace, Datastore: c.datastore.Name, Path: key,
-				ETag: etag, Size: f.Size, Digest: f.Digest}
-			return err
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			written = append(written, &wharf.DatastoreObject{Workspace: c.datastore.Workspace, Datastore: c.datastore.Name, Path: key,
+				ETag: etag, Size: f.Size, Digest: f.Digest})
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -795,6 +795,9 @@ func (run *resolution) lookupContent(u jobspec.DatastoreURI) (*wharf.DatastoreFi
 	if digest, name, kind, ok := parseUpload(u); ok {
 		err := snapshot.CheckReferenced(run.ctx, run.r.Store, run.r.Blobs, run.ws, digest, "")
 		if err == nil {
+			if err := run.publishUpload(u, digest, kind); err != nil {
+				return nil, err
+			}
 			return &wharf.DatastoreFile{Workspace: run.ws, Datastore: u.Datastore, Path: name, Digest: digest, Kind: kind}, nil
 		}
 		// The Azure ML SDK names its uploads by a hash of its own, in
@@ -841,12 +844,8 @@ func (run *resolution) containerContent(u jobspec.DatastoreURI) (f *wharf.Datast
 		return nil, false, err
 	}
 	objects, isFile, err := c.Read(run.ctx, u.Path)
-	switch code := wharf.ErrorCode(err); {
-	case code == wharf.ENOTFOUND || code == wharf.EFORBIDDEN:
-		// A missing container or credentials it refuses are the
-		// datastore's definition at fault, not a path with nothing yet
-		// nor the caller's permissions.
-		return nil, false, wharf.Errorf(wharf.EINVALID, "%s", wharf.ErrorMessage(err))
+	err = containerFault(err)
+	switch {
 	case err != nil:
 		return nil, false, err
 	case len(objects) == 0:
@@ -864,6 +863,36 @@ func (run *resolution) containerContent(u jobspec.DatastoreURI) (f *wharf.Datast
 	}
 	f, err = run.folderOf(u, files)
 	return f, err == nil, err
+}
+
+// publishUpload writes content a client uploaded into the container of
+// the upload datastore at the path its URI names, when that datastore is
+// an azure_blob or s3 one, as Azure ML's CLI uploads code and local
+// inputs there: other tools listing the container find them. Content
+// already written there is not sent again.
+func (run *resolution) publishUpload(u jobspec.DatastoreURI, digest, kind string) error {
+	d, err := run.r.Store.FindDatastore(run.ctx, run.ws, u.Datastore)
+	if wharf.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c, ok, err := blob.OpenContainer(run.ctx, run.r.Store, run.r.Blobs, d)
+	if err != nil || !ok {
+		return err
+	}
+	return containerFault(c.WriteMissing(run.ctx, u.Path, digest, kind == scheduler.KindFolder))
+}
+
+// containerFault makes a missing container or credentials it refuses
+// (ENOTFOUND, EFORBIDDEN) the datastore's definition at fault, not a path
+// with nothing yet nor the caller's permissions.
+func containerFault(err error) error {
+	if code := wharf.ErrorCode(err); code == wharf.ENOTFOUND || code == wharf.EFORBIDDEN {
+		return wharf.Errorf(wharf.EINVALID, "%s", wharf.ErrorMessage(err))
+	}
+	return err
 }
 
 // parseUpload reads the digest out of a LocalUpload URI.

@@ -411,3 +411,30 @@ if "download" in steps:
             with open(os.path.join(root, n)) as f:
                 files[os.path.relpath(os.path.join(root, n), dest)] = f.read()
     report("download", {"name": job.name, "files": files})
+
+if "uploads" in steps:
+    # What the SDK uploads itself (LocalUpload): a job's code folder and
+    # local input file, and a data asset's local folder; the Go test finds
+    # them in the default datastore's container.
+    from azure.ai.ml.entities import Data
+
+    ml = client("WHARF_SDK_WRITER")
+    sdk_env(ml)
+    work = tempfile.mkdtemp()
+    src = os.path.join(work, "src")
+    os.makedirs(os.path.join(src, "lib"))
+    sent = {"src/train.py": "print(open('lib/words.txt').read())\n", "src/lib/words.txt": "from the code\n",
+            "trips.csv": "distance,fare\n1.5,7.0\n", "folder/a.csv": "a,1\n", "folder/part/b.csv": "b,2\n"}
+    sent = {rel: text + os.environ.get("WHARF_SDK_UPLOAD_TAG", "") + "\n" for rel, text in sent.items()}
+    for rel, text in sent.items():
+        os.makedirs(os.path.dirname(os.path.join(work, rel)), exist_ok=True)
+        with open(os.path.join(work, rel), "w") as f:
+            f.write(text)
+    trips = Input(type="uri_file", path=os.path.join(work, "trips.csv"))
+    job = ml.jobs.create_or_update(command(
+        code=src, command="python train.py && cat ${{inputs.trips}}", inputs={"trips": trips},
+        environment="azureml:sdk-env:1", compute="cpu-cluster", experiment_name="sdk-jobs"))
+    name = "uploaded-" + os.environ.get("WHARF_SDK_UPLOAD_TAG", "x").replace("_", "-")
+    ml.data.create_or_update(Data(name=name, version="1", type="uri_folder", path=os.path.join(work, "folder")))
+    report("uploads", {"sent": sent,
+                       "data": ml.data.get(name, version="1").path})

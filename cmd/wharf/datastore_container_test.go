@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,6 +23,8 @@ import (
 type otherTool struct {
 	put  func(key, body string)
 	list func(prefix string) map[string]string
+	// versions lists the ETag of every object below prefix.
+	versions func(prefix string) map[string]string
 }
 
 // toolsFor gives the plain-SDK access to the container and the bucket
@@ -38,7 +39,7 @@ func toolsFor(t *testing.T, es emulators, name string) map[string]otherTool {
 					t.Fatal(err)
 				}
 			},
-			list: func(prefix string) map[string]string {
+			versions: func(prefix string) map[string]string {
 				t.Helper()
 				out := map[string]string{}
 				pager := es.az.NewListBlobsFlatPager(name, &azblob.ListBlobsFlatOptions{Prefix: aws.String(prefix)})
@@ -48,11 +49,14 @@ func toolsFor(t *testing.T, es emulators, name string) map[string]otherTool {
 						t.Fatal(err)
 					}
 					for _, b := range page.Segment.BlobItems {
-						resp, err := es.az.DownloadStream(ctx, name, *b.Name, nil)
-						out[*b.Name] = string(storagetest.ReadBody(t, resp.Body, err))
+						out[*b.Name] = string(*b.Properties.ETag) + " " + b.Properties.LastModified.String()
 					}
 				}
 				return out
+			},
+			list: func(prefix string) map[string]string {
+				t.Helper()
+				return storagetest.ListAzure(t, es.az, name, prefix)
 			},
 		},
 		"s3": {
@@ -62,7 +66,7 @@ func toolsFor(t *testing.T, es emulators, name string) map[string]otherTool {
 					t.Fatal(err)
 				}
 			},
-			list: func(prefix string) map[string]string {
+			versions: func(prefix string) map[string]string {
 				t.Helper()
 				out := map[string]string{}
 				list, err := es.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(name), Prefix: aws.String(prefix)})
@@ -70,14 +74,13 @@ func toolsFor(t *testing.T, es emulators, name string) map[string]otherTool {
 					t.Fatal(err)
 				}
 				for _, o := range list.Contents {
-					resp, err := es.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(name), Key: o.Key})
-					var body io.ReadCloser
-					if err == nil {
-						body = resp.Body
-					}
-					out[*o.Key] = string(storagetest.ReadBody(t, body, err))
+					out[*o.Key] = *o.ETag + " " + o.LastModified.String()
 				}
 				return out
+			},
+			list: func(prefix string) map[string]string {
+				t.Helper()
+				return storagetest.ListS3(t, es.s3, name, prefix)
 			},
 		},
 	}
@@ -110,20 +113,9 @@ func TestDatastorePathsAreTheContainer(t *testing.T) {
 	for _, typ := range []string{wharf.DatastoreAzureBlob, wharf.DatastoreS3} {
 		tool := tools[typ]
 		ws := strings.ReplaceAll(typ, "_", "")
-		e.ok("ml", "workspace", "create", "-n", ws)
-		e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", ws)
 		// Azure's datastore YAML redefines the default datastore as the
 		// container, which stays the default.
-		yml := "name: workspaceblobstore\ntype: azure_blob\naccount_name: " + storagetest.AzuriteAccount + "\ncontainer_name: lake\nendpoint: " +
-			es.azurite + "\ncredentials:\n  account_key: " + storagetest.AzuriteKey + "\n"
-		if typ == wharf.DatastoreS3 {
-			yml = "name: workspaceblobstore\ntype: s3\nbucket: lake\nendpoint_url: " + es.moto + "\nregion: " + storagetest.MotoRegion +
-				"\npath_style: true\ncredentials:\n  access_key_id: " + storagetest.MotoAccessKey + "\n  secret_access_key: " + storagetest.MotoSecretKey + "\n"
-		}
-		e.ok("ml", "datastore", "create", "--file", writeFile(t, dir, ws+"-ds.yml", yml), "-w", ws)
-		if got := e.ok("ml", "datastore", "show", "-n", "workspaceblobstore", "-w", ws, "--query", "[type, is_default]", "-o", "tsv"); strings.Join(strings.Fields(got), " ") != typ+" true" {
-			t.Fatalf("%s: workspaceblobstore after datastore create: %q, want %s and still the default", typ, got, typ)
-		}
+		containerWorkspace(t, e, es, dir, ws, typ, "lake")
 		raw := ws + "/raw/2026-12/"
 		tool.put(raw+"a.csv", "a,1\n")
 		tool.put(raw+"sub/b.csv", "b,2\n")

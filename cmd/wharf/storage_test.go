@@ -18,7 +18,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awscredentials "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/wharfml/wharf"
@@ -110,18 +109,11 @@ func startObjectStorage(t *testing.T, name string) emulators {
 	t.Helper()
 	ctx := context.Background()
 	es := emulators{azurite: storagetest.StartAzurite(t), moto: storagetest.StartMoto(t)}
-	cred, err := azblob.NewSharedKeyCredential(storagetest.AzuriteAccount, storagetest.AzuriteKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if es.az, err = azblob.NewClientWithSharedKeyCredential(es.azurite, cred, nil); err != nil {
-		t.Fatal(err)
-	}
+	es.az = storagetest.AzureClient(t, es.azurite)
 	if _, err := es.az.CreateContainer(ctx, name, nil); err != nil {
 		t.Fatal(err)
 	}
-	es.s3 = s3.New(s3.Options{Region: storagetest.MotoRegion, BaseEndpoint: aws.String(es.moto), UsePathStyle: true,
-		Credentials: awscredentials.NewStaticCredentialsProvider(storagetest.MotoAccessKey, storagetest.MotoSecretKey, "")})
+	es.s3 = storagetest.S3Client(es.moto)
 	if _, err := es.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/internal/storagetest"
+)
+
+// containerWorkspace makes the workspace ws whose default datastore,
+// workspaceblobstore, is the container or bucket called name in the
+// emulators (typ azure_blob: Azurite, s3: moto), defined by Azure's YAML.
+func containerWorkspace(t *testing.T, e *cliEnv, es emulators, dir, ws, typ, name string) {
+	t.Helper()
+	e.ok("ml", "workspace", "create", "-n", ws)
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", ws)
+	yml := "name: workspaceblobstore\ntype: azure_blob\naccount_name: " + storagetest.AzuriteAccount + "\ncontainer_name: " + name + "\nendpoint: " +
+		es.azurite + "\ncredentials:\n  account_key: " + storagetest.AzuriteKey + "\n"
+	if typ == wharf.DatastoreS3 {
+		yml = "name: workspaceblobstore\ntype: s3\nbucket: " + name + "\nendpoint_url: " + es.moto + "\nregion: " + storagetest.MotoRegion +
+			"\npath_style: true\ncredentials:\n  access_key_id: " + storagetest.MotoAccessKey + "\n  secret_access_key: " + storagetest.MotoSecretKey + "\n"
+	}
+	e.ok("ml", "datastore", "create", "--file", writeFile(t, dir, ws+"-ds.yml", yml), "-w", ws)
+	if got := e.ok("ml", "datastore", "show", "-n", "workspaceblobstore", "-w", ws, "--query", "[type, is_default]", "-o", "tsv"); strings.Join(strings.Fields(got), " ") != typ+" true" {
+		t.Fatalf("%s: workspaceblobstore after datastore create: %q, want %s and still the default", typ, got, typ)
+	}
+}
+
+// TestJobUploadsLandInTheContainer: with the workspace's default datastore
+// an Azure Blob container (Azurite) and, separately, an S3 bucket (moto),
+// a job's local code folder and local input file are written into it
+// under LocalUpload/<hash>/<name>, where the job document says they are,
+// byte for byte; the job reads them; submitting the same files again
+// writes nothing new.
+func TestJobUploadsLandInTheContainer(t *testing.T) {
+	es := startObjectStorage(t, "uploads")
+	tools := toolsFor(t, es, "uploads")
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(filepath.Join(src, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, src, "hello.txt", "hello from the code\n")
+	writeFile(t, filepath.Join(src, "lib"), "util.sh", "echo util\n")
+	writeFile(t, dir, "rows.csv", "a,1\nb,2\n")
+	job := writeFile(t, dir, "job.yml", `command: cat hello.txt ${{inputs.rows}} > ${{outputs.out}}/both.txt
+code: src
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+inputs:
+  rows: {type: uri_file, path: rows.csv}
+outputs:
+  out: {type: uri_folder}
+`)
+	for _, typ := range []string{wharf.DatastoreAzureBlob, wharf.DatastoreS3} {
+		tool := tools[typ]
+		ws := "up" + strings.ReplaceAll(typ, "_", "")
+		containerWorkspace(t, e, es, dir, ws, typ, "uploads")
+		name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", ws, "--query", "name", "-o", "tsv"))
+		if got := e.waitJob(ws, name); got != "Completed" {
+			t.Fatalf("%s: job %s: %s", typ, name, got)
+		}
+		listed := tool.list("LocalUpload/")
+		byName := map[string]string{}
+		hash := regexp.MustCompile(`^LocalUpload/[0-9a-f]{64}/`)
+		for key, body := range listed {
+			if !hash.MatchString(key) {
+				t.Errorf("%s: %s is not below LocalUpload/<sha256 hex>/", typ, key)
+				continue
+			}
+			byName[hash.ReplaceAllString(key, "")] = body
+		}
+		want := map[string]string{"src/hello.txt": "hello from the code\n", "src/lib/util.sh": "echo util\n", "rows.csv": "a,1\nb,2\n"}
+		if len(byName) != len(want) {
+			t.Errorf("%s: the container holds %v under LocalUpload/, want %v", typ, byName, want)
+		}
+		for k, v := range want {
+			if byName[k] != v {
+				t.Errorf("%s: LocalUpload/<hash>/%s holds %q, want %q", typ, k, byName[k], v)
+			}
+		}
+		// The job document names the paths the container holds.
+		doc := e.ok("ml", "job", "show", "-n", name, "-w", ws, "-o", "json")
+		for key := range listed {
+			if strings.HasSuffix(key, "/rows.csv") && !strings.Contains(doc, "azureml://datastores/workspaceblobstore/paths/"+key) {
+				t.Errorf("%s: job show does not name %s:\n%s", typ, key, doc)
+			}
+		}
+		dl := filepath.Join(dir, ws+"-out")
+		e.ok("ml", "job", "download", "-n", name, "--output-name", "out", "--download-path", dl, "-w", ws)
+		if b, err := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "both.txt")); err != nil || string(b) != "hello from the code\na,1\nb,2\n" {
+			t.Errorf("%s: the job wrote %q (%v)", typ, b, err)
+		}
+
+		// The same files again: the objects written are not written anew.
+		before := tool.versions("LocalUpload/")
+		e.ok("ml", "job", "create", "--file", job, "-w", ws, "--query", "name", "-o", "tsv")
+		if after := tool.versions("LocalUpload/"); !maps.Equal(before, after) {
+			t.Errorf("%s: submitting the same files again rewrote them: versions %v, then %v", typ, before, after)
+		}
+	}
+}
