@@ -61,7 +61,7 @@ func (s *Scheduler) runOnCluster(ctx context.Context, st, parent *wharf.Job, spe
 		python = &wharf.ClusterPython{PythonVersion: env.PythonVersion, Pip: env.Pip, Conda: env.Conda}
 		say("environment %s: built on the node by the server's own builder (wharf env build), cached there", envName(env))
 	} else {
-		say("environment %s: the task runs in the Ray worker's Python", envName(env))
+		say("environment %s: the task runs in a layer of its own on the Ray worker's Python", envName(env))
 	}
 	command, runEnv, bad, err := s.commandAndEnv(ctx, st, parent, spec, nil, dir, inputPaths, outputPaths)
 	if bad != nil {
