@@ -75,6 +75,10 @@ type ClusterAssignment struct {
 	// Ranks are the processes of a distributed step, each a Ray task in
 	// bundle Bundle of Options.PlacementGroup; none for a single process.
 	Ranks []ClusterRank `json:"ranks,omitempty"`
+	// MPI is set for a step of distribution type mpi, which runs under
+	// Open MPI's mpirun across the bundles of Options.PlacementGroup
+	// (see ClusterMPI); Ranks is then empty.
+	MPI *ClusterMPI `json:"mpi,omitempty"`
 	// Wharf is the server's own executable, which the task runs the step
 	// with as $WHARF: a node fetches it once, into a cache keyed by its
 	// digest, and finds it there for every later task.
@@ -119,6 +123,22 @@ type ClusterRank struct {
 	Label  string            `json:"label"`
 	Bundle int               `json:"bundle"`
 	Env    map[string]string `json:"env"`
+}
+
+// ClusterMPI is an MPI step on a Ray-backed cluster. The driver runs
+// mpirun in a task in bundle 0 with a hostfile naming each bundle and a
+// launch agent of its own, through which mpirun starts Open MPI's daemon
+// (orted) as a Ray task in each bundle, where the daemon starts that
+// bundle's Slots processes. Every daemon runs in a folder of its own,
+// with the step's files, so the processes' command cannot name their
+// folder: Argv's processes run the command the driver puts in
+// WHARF_MPI_COMMAND, in the folder it puts in WHARF_MPI_DIR, both with
+// the daemon's folder in them.
+type ClusterMPI struct {
+	// Argv is mpirun's command line, its hosts and launch agent aside.
+	Argv []string `json:"argv"`
+	// Slots is the number of processes in each bundle.
+	Slots int `json:"slots"`
 }
 
 // ClusterPoll is the answer to a driver's poll: attempts to start and

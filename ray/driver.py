@@ -20,6 +20,8 @@ import io
 import json
 import os
 import platform
+import re
+import select
 import shutil
 import signal
 import socket
@@ -438,10 +440,10 @@ def sandboxed_process(wharf, argv, env, root):
     return proc
 
 
-def run_command(a, root, extra_env, write):
-    """Fetches the step's files into root and runs its command there, with
-    the assignment's environment and extra_env, handing what it writes to
-    write. Returns its exit status (128+N for signal N)."""
+def node_tools(a, write):
+    """Returns the server's executable on this node and whether the step's
+    processes run sandboxed, raising NotStarted when the node cannot run
+    them."""
     try:
         wharf = node_wharf(a, write)
     except (IOError, OSError, Gone) as e:
@@ -451,6 +453,15 @@ def run_command(a, root, extra_env, write):
         raise NotStarted("this node (%s) has no bwrap, and steps on compute %s run sandboxed: install bubblewrap on "
                          "every node (apt-get install bubblewrap), or set sandbox: false on the compute to run its "
                          "steps as the Ray worker's user" % (socket.gethostname(), BASE.rsplit("/", 1)[-1]))
+    return wharf, sandboxed
+
+
+def run_command(a, root, extra_env, write, command=None):
+    """Fetches the step's files into root and runs its command there (or
+    command, a shell command naming root), with the assignment's
+    environment and extra_env, handing what it writes to write. Returns
+    its exit status (128+N for signal N)."""
+    wharf, sandboxed = node_tools(a, write)
     fetch_files(a, root)
     python_path, python_vars = build_env(a, wharf, root, write)
     old = a["dir"]
@@ -466,7 +477,15 @@ def run_command(a, root, extra_env, write):
     os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
     for name in ("outputs", "logs"):
         os.makedirs(os.path.join(root, "code", name), exist_ok=True)
-    argv = ["/bin/sh", "-c", rebase(a["command"], old, root)]
+    if command is None:
+        command = rebase(a["command"], old, root)
+    return run_process(wharf, ["/bin/sh", "-c", command], env, root, sandboxed, write)
+
+
+def run_process(wharf, argv, env, root, sandboxed, write):
+    """Runs argv in root's code folder, sandboxed or as the worker's user,
+    handing what it writes to write. Returns its exit status (128+N for
+    signal N)."""
     if sandboxed:
         proc = sandboxed_process(wharf, argv, env, root)
     else:
@@ -543,10 +562,9 @@ def meeting_point():
     return ray.util.get_node_ip_address(), port
 
 
-def run_rank(a, label, env, queue):
-    """The body of one rank's Ray task: its output goes to queue a line at
-    a time; returns its exit status and, when 0, its folders as a tar."""
-    root = tempfile.mkdtemp(prefix="wharf-")
+def line_writer(queue, label):
+    """A write function that puts whole lines on queue under label; its
+    flush puts what is left."""
     pending = bytearray()
 
     def write(b):
@@ -555,16 +573,35 @@ def run_rank(a, label, env, queue):
         if end:
             queue.put((label, bytes(pending[:end])))
             del pending[:end]
-    try:
-        queue.put((label, ("[ray] %s on node %s, worker pid %d\n" % (label, socket.gethostname(), os.getpid())).encode()))
-        try:
-            code = run_command(a, root, env, write)
-        except NotStarted as e:
-            write(("[ray] %s\n" % e).encode())
-            code = 1
+
+    def flush():
         if pending:
             queue.put((label, bytes(pending) + b"\n"))
-        return {"exit_code": code, "outputs": outputs_tar(root) if code == 0 else b""}
+            del pending[:]
+    return write, flush
+
+
+def run_for_result(a, root, env, write, flush, command=None):
+    """Runs the step's command (or command) as run_command does, for a task
+    whose output goes to write and flush; returns its exit status and,
+    when 0, its folders as a tar."""
+    try:
+        code = run_command(a, root, env, write, command=command)
+    except NotStarted as e:
+        write(("[ray] %s\n" % e).encode())
+        code = 1
+    flush()
+    return {"exit_code": code, "outputs": outputs_tar(root) if code == 0 else b""}
+
+
+def run_rank(a, label, env, queue):
+    """The body of one rank's Ray task: its output goes to queue a line at
+    a time; returns its exit status and, when 0, its folders as a tar."""
+    root = tempfile.mkdtemp(prefix="wharf-")
+    write, flush = line_writer(queue, label)
+    try:
+        queue.put((label, ("[ray] %s on node %s, worker pid %d\n" % (label, socket.gethostname(), os.getpid())).encode()))
+        return run_for_result(a, root, env, write, flush)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -585,6 +622,15 @@ class Distributed:
             except Exception:
                 pass
 
+    def release(self, log, pg, queue):
+        """Ends the attempt's log and gives back its placement group and
+        its queue (None when it was never made)."""
+        from ray.util.placement_group import remove_placement_group
+        log.close()
+        remove_placement_group(pg)
+        if queue is not None:
+            queue.shutdown(force=True)
+
     def wait_ready(self, pg):
         ready = pg.ready()
         while not ray.wait([ready], timeout=0.5)[0]:
@@ -592,7 +638,7 @@ class Distributed:
                 raise Cancelled()
 
     def run(self):
-        from ray.util.placement_group import placement_group, remove_placement_group
+        from ray.util.placement_group import placement_group
         from ray.util.queue import Queue
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy as InGroup
 
@@ -651,10 +697,7 @@ class Distributed:
             self.send(results)
             return {"exit_code": 0}
         finally:
-            log.close()
-            remove_placement_group(pg)
-            if queue is not None:
-                queue.shutdown(force=True)
+            self.release(log, pg, queue)
 
     def tf_configs(self, pg, InGroup, log):
         """For a tensorflow step, each process's TF_CONFIG with the cluster
@@ -704,6 +747,325 @@ class Distributed:
             shutil.rmtree(root, ignore_errors=True)
 
 
+# ---- MPI steps -------------------------------------------------------------
+#
+# An assignment with "mpi" runs under Open MPI's mpirun, as on local
+# compute, across the bundles of its placement group. mpirun runs in a task
+# in bundle 0 (sandboxed, as a step's processes are), with a hostfile that
+# names bundle I wharf-bundle-I with the bundle's slots and this file's
+# launch agent in place of ssh: where ssh would start Open MPI's daemon
+# (orted) on a host, the agent hands the daemon's command line to the
+# mpirun task over a unix socket in its folder, and that task runs it as a
+# Ray task in the host's bundle. The daemon's task fetches the step's
+# files and runs it as it runs a step's command (sandboxed, with the step's
+# environment); the daemon connects back to mpirun over TCP and starts the
+# bundle's processes, which inherit its environment and folder. No bundle
+# is mpirun's own host, so mpirun starts no process itself. When mpirun
+# ends, for success or for a failed process, its daemons and their
+# processes end with it; cancelling the mpirun task ends the daemons'
+# tasks, which it owns. Daemons run in the foreground (their
+# --daemonize is dropped), so that each lives and dies with its task.
+
+MPI_HOST = "wharf-bundle-%d"
+
+# Open MPI's options for launching through the agent: each daemon is
+# started from mpirun (not by other daemons, which cannot reach the
+# agent's socket) and talks to mpirun directly.
+MPI_LAUNCH = ["--mca", "plm_rsh_no_tree_spawn", "1", "--mca", "routed", "direct"]
+
+# The launch agent, which mpirun runs as `agent HOST COMMAND...` in its
+# sandbox: it hands the host and the command to the mpirun task over the
+# socket named by WHARF_MPI_AGENT and exits with the daemon's status once
+# the task says the daemon ended. Standard library only: it runs with the
+# worker's Python.
+MPI_AGENT = """import json, os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["WHARF_MPI_AGENT"])
+s.sendall(json.dumps({"host": sys.argv[1], "command": " ".join(sys.argv[2:])}).encode() + b"\\n")
+answer = s.makefile("rb").readline().strip()
+sys.exit(int(answer) if answer else 255)
+"""
+
+# The tag --tag-output puts before what a process writes: [JOB,RANK]<stdout>:
+MPI_TAG = re.compile(rb"\[\d+,(\d+)\]<(?:stdout|stderr|stddiag)>:")
+
+
+class MPIOutput:
+    """Sorts mpirun's tagged output by rank, as local compute does: each
+    rank's lines go to the queue labelled "rank N", mpirun's own labelled
+    "mpirun"."""
+
+    def __init__(self, queue):
+        self.queue = queue
+        self.pending = b""
+        self.ranks = {}
+
+    def feed(self, data, final=False):
+        self.pending += data
+        end = len(self.pending) if final else self.pending.rfind(b"\n") + 1
+        lines, self.pending = self.pending[:end], self.pending[end:]
+        own = []
+        for line in lines.splitlines(keepends=True):
+            tags = list(MPI_TAG.finditer(line))
+            if not tags or tags[0].start() > 0:
+                head = line[:tags[0].start()] if tags else line
+                own.append(head if head.endswith(b"\n") else head + b"\n")
+            for i, t in enumerate(tags):
+                to = tags[i + 1].start() if i + 1 < len(tags) else len(line)
+                r = int(t.group(1))
+                self.ranks[r] = self.ranks.get(r, b"") + line[t.end():to]
+        if own:
+            self.queue.put(("mpirun", b"".join(own)))
+        for r in sorted(self.ranks):
+            buf = self.ranks[r]
+            n = buf.rfind(b"\n") + 1
+            if final and n < len(buf):
+                buf += b"\n"
+                n = len(buf)
+            if n:
+                self.queue.put(("rank %d" % r, buf[:n]))
+                self.ranks[r] = buf[n:]
+
+    def close(self):
+        self.feed(b"", final=True)
+
+
+def run_mpi_daemon(a, bundle, command, meet, queue):
+    """The body of the Ray task that runs Open MPI's daemon for a bundle:
+    the step's files in a folder of its own, the daemon's command line
+    (from mpirun, through the agent) run there as a step's command is, with
+    what the processes need to find their command and folder. Returns the
+    daemon's exit status and, when 0, the bundle's folders as a tar."""
+    root = tempfile.mkdtemp(prefix="wharf-")
+    label = MPI_HOST % bundle
+    write, flush = line_writer(queue, label)
+    try:
+        write(("[ray] Open MPI's daemon for %s, started by mpirun through the launch agent, on node %s, "
+               "worker pid %d, in %s\n" % (label, socket.gethostname(), os.getpid(), root)).encode())
+        if not shutil.which("orted", path=os.environ.get("PATH", "/usr/bin:/bin")):
+            write(("[ray] this node (%s) has no orted, Open MPI's daemon, which runs the processes of an MPI "
+                   "step: install Open MPI on every node (Debian and Ubuntu: apt-get install openmpi-bin)\n"
+                   % socket.gethostname()).encode())
+            return {"exit_code": 127, "outputs": b""}
+        extra = dict(meet)
+        extra.update({"WHARF_MPI_DIR": os.path.join(a["dir"], "code"), "WHARF_MPI_COMMAND": a["command"],
+                      # Daemons on one machine would otherwise share
+                      # /dev/shm, where Open MPI names its shared memory
+                      # by host name and local rank alike.
+                      "OMPI_MCA_btl_vader_backing_directory": os.path.join(a["dir"], "tmp")})
+        if "CUDA_VISIBLE_DEVICES" in os.environ and "CUDA_VISIBLE_DEVICES" not in a["env"]:
+            # The bundle's GPUs, which Ray gave this task.
+            extra["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        if (a.get("options") or {}).get("unsandboxed") and os.geteuid() == 0:
+            extra.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+        return run_for_result(a, root, extra, write, flush, command)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+mpi_daemon_task = ray.remote(run_mpi_daemon)
+
+
+class MPIDaemons:
+    """The daemons mpirun asked the agent for: each a Ray task in its
+    bundle, started when the agent asks and answered with its exit status
+    when it ends."""
+
+    def __init__(self, a, pg, meet, queue):
+        self.a, self.pg, self.meet, self.queue = a, pg, meet, queue
+        self.bundles = a["options"]["placement_group"]["bundles"]
+        self.refs = {}
+        self.results = {}
+        self.lock = threading.Lock()
+
+    def serve(self, listener):
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed: mpirun ended
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+
+    def answer(self, conn):
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy as InGroup
+        with conn:
+            try:
+                req = json.loads(conn.makefile("rb").readline())
+                host, command = req["host"], req["command"]
+            except (ValueError, KeyError, TypeError, OSError):
+                return
+            bundle = next((i for i in range(len(self.bundles)) if host == MPI_HOST % i), None)
+            if bundle is None:
+                self.queue.put(("mpirun", ("[ray] mpirun asked for host %r, which is no bundle of the step\n" % host).encode()))
+                conn.sendall(b"1\n")
+                return
+            command = re.sub(r"(^|\s)--daemonize(?=\s|$)", " ", command)
+            b = self.bundles[bundle]
+            opts = {"num_cpus": b.get("CPU", 1), "max_retries": 0, "runtime_env": {"env_vars": dict(HIDDEN)},
+                    "scheduling_strategy": InGroup(self.pg, bundle)}
+            if b.get("GPU"):
+                opts["num_gpus"] = b["GPU"]
+            ref = mpi_daemon_task.options(**opts).remote(self.a, bundle, command, self.meet, self.queue)
+            with self.lock:
+                self.refs[bundle] = ref
+            while not ray.wait([ref], timeout=0.2)[0]:
+                # The agent is gone (mpirun killed it): so is the daemon.
+                if select.select([conn], [], [], 0)[0] and not conn.recv(1):
+                    ray.cancel(ref, force=True)
+                    break
+            try:
+                res = ray.get(ref)
+            except Exception as e:
+                res = {"exit_code": 255, "outputs": b""}
+                self.queue.put((MPI_HOST % bundle, ("[ray] the daemon's task failed: %s\n" % str(e).strip()[-400:]).encode()))
+            with self.lock:
+                self.results[bundle] = res
+            try:
+                conn.sendall(b"%d\n" % res["exit_code"])
+            except OSError:
+                pass
+
+    def outputs(self):
+        """Waits for the daemons' tasks, which end with mpirun, and returns
+        their folders by bundle, or None when one did not succeed."""
+        with self.lock:
+            refs = list(self.refs.values())
+        if refs:
+            _, late = ray.wait(refs, num_returns=len(refs), timeout=30)
+            for ref in late:
+                ray.cancel(ref, force=True)
+        for _ in range(100):
+            with self.lock:
+                if len(self.results) == len(self.refs):
+                    break
+            time.sleep(0.05)
+        with self.lock:
+            if len(self.results) != len(self.bundles) or any(r["exit_code"] != 0 for r in self.results.values()):
+                return None
+            return [self.results[i]["outputs"] for i in range(len(self.bundles))]
+
+    def stop(self):
+        with self.lock:
+            refs = list(self.refs.values())
+        for ref in refs:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
+
+
+def run_mpirun(a, pg, meet, queue):
+    """The body of an MPI step's mpirun task, in bundle 0: mpirun with the
+    bundles as its hosts and the launch agent, its output sorted by rank
+    onto queue. Returns its exit status and, when 0, the bundles' folders
+    (bundle 0's first); or an error when it could not start."""
+    root = tempfile.mkdtemp(prefix="wharf-mpi-")
+    say = lambda b: queue.put(("mpirun", b))
+    daemons = MPIDaemons(a, pg, meet, queue)
+    listener = None
+    try:
+        say(("[ray] mpirun on node %s, worker pid %d\n" % (socket.gethostname(), os.getpid())).encode())
+        try:
+            wharf, sandboxed = node_tools(a, say)
+        except NotStarted as e:
+            return {"error": str(e)}
+        path = os.environ.get("PATH", "/usr/bin:/bin")
+        mpirun = shutil.which("mpirun", path=path)
+        if not mpirun:
+            return {"error": "this node (%s) has no mpirun, which runs the steps of distribution type mpi: install "
+                             "Open MPI on every node of the cluster (Debian and Ubuntu: apt-get install openmpi-bin)"
+                             % socket.gethostname()}
+        tmp = os.path.join(root, "tmp")
+        for d in (tmp, os.path.join(root, "code")):
+            os.makedirs(d)
+        hostfile = os.path.join(root, "hostfile")
+        with open(hostfile, "w") as f:
+            for i in range(len(daemons.bundles)):
+                f.write("%s slots=%d\n" % (MPI_HOST % i, a["mpi"]["slots"]))
+        agent = os.path.join(root, "agent")
+        with open(agent, "w") as f:
+            f.write("#!%s\n%s" % (sys.executable, MPI_AGENT))
+        os.chmod(agent, 0o755)
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(os.path.join(root, "agent.sock"))
+        listener.listen(len(daemons.bundles))
+        threading.Thread(target=daemons.serve, args=(listener,), daemon=True).start()
+        env = {k: v for k, v in a["env"].items() if k.startswith(("OMPI_", "PMIX_", "HWLOC_"))}
+        env.update({"PATH": os.path.dirname(sys.executable) + ":" + path, "HOME": tmp, "TMPDIR": tmp,
+                    "WHARF_MPI_AGENT": os.path.join(root, "agent.sock")})
+        if not sandboxed and os.geteuid() == 0:
+            env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+        argv = [mpirun, "--hostfile", hostfile, "--mca", "plm_rsh_agent", agent] + MPI_LAUNCH + a["mpi"]["argv"][1:]
+        out = MPIOutput(queue)
+        code = run_process(wharf, argv, env, root, sandboxed, out.feed)
+        out.close()
+        outputs = daemons.outputs()
+        if code == 0 and outputs is None:
+            say(b"[ray] mpirun succeeded, but a daemon's task did not\n")
+            code = 1
+        return {"exit_code": code, "outputs": outputs if code == 0 else []}
+    finally:
+        if listener is not None:
+            listener.close()
+        daemons.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class MPIRun(Distributed):
+    """One MPI attempt, run from a thread of the driver: mpirun's task in
+    bundle 0 of the attempt's placement group, which starts the rest."""
+
+    def run(self):
+        from ray.util.placement_group import placement_group
+        from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy as InGroup
+
+        a = self.a
+        spec = a["options"]["placement_group"]
+        log = LogSender(a)
+        pg = placement_group(spec["bundles"], strategy=spec.get("strategy") or "PACK")
+        queue = None
+        try:
+            log.write(("[ray] attempt %s: %d processes under mpirun in a placement group of %d bundles (%s)\n" % (
+                a["id"], a["mpi"]["slots"] * len(spec["bundles"]), len(spec["bundles"]),
+                spec.get("strategy") or "PACK")).encode())
+            self.wait_ready(pg)
+            host, port = ray.get(ray.remote(meeting_point).options(
+                num_cpus=0, scheduling_strategy=InGroup(pg, 0)).remote())
+            meet = {"MASTER_ADDR": host, "MASTER_PORT": str(port), "AZ_BATCH_MASTER_NODE": "%s:%d" % (host, port),
+                    "AZ_BATCHAI_MPI_MASTER_NODE": host}
+            meet = {k: v for k, v in meet.items() if k in a["env"]}
+            queue = Queue(actor_options={"num_cpus": 0})
+            ref = ray.remote(run_mpirun).options(
+                num_cpus=0, max_retries=0, runtime_env={"env_vars": dict(HIDDEN)},
+                scheduling_strategy=InGroup(pg, 0)).remote(a, pg, meet, queue)
+            self.refs.append(ref)
+            while not ray.wait([ref], timeout=0.05)[0]:
+                self.drain(queue, log)
+            try:
+                res = ray.get(ref)
+            except ray.exceptions.TaskCancelledError:
+                res = None
+            self.drain(queue, log)
+            if self.cancelled.is_set():
+                raise Cancelled()
+            if res is None:
+                res = {"error": "mpirun's Ray task was cancelled"}
+            if res.get("error"):
+                log.write(("[ray] %s\n" % res["error"]).encode())
+                log.close()
+                return {"error": res["error"]}
+            if res["exit_code"] != 0:
+                log.write(("[ray] mpirun exited with code %d; every process has ended\n" % res["exit_code"]).encode())
+                log.close()
+                return {"exit_code": res["exit_code"]}
+            log.close()
+            self.send({"bundle %d" % i: {"outputs": t} for i, t in enumerate(res["outputs"])})
+            return {"exit_code": 0}
+        finally:
+            self.release(log, pg, queue)
+
+
 # How long the driver remembers an attempt that ended, so that one offered
 # again (the server did not hear it started) is acknowledged, not rerun.
 ENDED_KEPT = 3600
@@ -735,7 +1097,9 @@ class Driver:
                 # server hears it again.
                 self.report(a["id"], {"event": "submitted"})
                 return
-            if a.get("ranks"):
+            if a.get("mpi"):
+                ref = MPIRun(a)
+            elif a.get("ranks"):
                 ref = Distributed(a)
             else:
                 try:

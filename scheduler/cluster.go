@@ -101,7 +101,11 @@ func (s *Scheduler) runOnCluster(ctx context.Context, st, parent *wharf.Job, spe
 		if err := distributeOnCluster(&run.Assignment, spec, compute); err != nil {
 			return s.attemptFailed(ctx, st, at, spec, nil, err.Error(), logf)
 		}
-		say("%d processes (distribution %s) in a Ray placement group of %d bundles", len(run.Assignment.Ranks),
+		processes := len(run.Assignment.Ranks)
+		if m := run.Assignment.MPI; m != nil {
+			processes = m.Slots * instances(spec)
+		}
+		say("%d processes (distribution %s) in a Ray placement group of %d bundles", processes,
 			spec.Distribution.Type, instances(spec))
 	}
 	say("running on Ray cluster %s as task %s: %s", compute.Name, id, command)
@@ -221,24 +225,25 @@ func newTaskID() string {
 // distributeOnCluster lays out a distributed step on a Ray-backed cluster:
 // a placement group of one bundle per instance, holding its processes'
 // CPUs and its GPUs, and the processes with the variables they have on
-// local compute (planRanks), a task each in its instance's bundle. The
-// step's own environment_variables keep the last word, as locally.
+// local compute (planRanks), a task each in its instance's bundle; an
+// MPI step's processes are mpirun's to start (mpiOnCluster). The step's
+// own environment_variables keep the last word, as locally.
 func distributeOnCluster(a *wharf.ClusterAssignment, spec *StepSpec, compute *wharf.Compute) error {
-	if spec.Distribution.Type == "mpi" {
-		// Its processes would get Open MPI's variables but no mpirun to
-		// wire them together, and an MPI program would hang or run as N
-		// unrelated copies.
-		return fmt.Errorf("distribution type mpi cannot run on Ray-backed compute %s: Wharf starts no MPI runtime on Ray nodes; "+
-			"run the step on local compute, which launches it with mpirun, or use distribution type pytorch", compute.Name)
-	}
-	ranks, err := planRanks(spec.Distribution, freeLocalPort)
-	if err != nil {
-		return err
-	}
 	nodes := instances(spec)
 	perNode := make([]int, nodes)
-	for _, r := range ranks {
-		perNode[r.Node]++
+	var ranks []rank
+	if spec.Distribution.Type == "mpi" {
+		for n := range perNode {
+			perNode[n] = max(spec.Distribution.ProcessCountPerInstance, 1)
+		}
+	} else {
+		var err error
+		if ranks, err = planRanks(spec.Distribution, freeLocalPort); err != nil {
+			return err
+		}
+		for _, r := range ranks {
+			perNode[r.Node]++
+		}
 	}
 	gpus, _ := gpusPerInstance(spec, compute)
 	pg := &wharf.ClusterPlacementGroup{Strategy: "PACK"}
@@ -251,6 +256,10 @@ func distributeOnCluster(a *wharf.ClusterAssignment, spec *StepSpec, compute *wh
 	}
 	a.Options.PlacementGroup = pg
 	a.Options.NumGPUs = 0
+	if spec.Distribution.Type == "mpi" {
+		mpiOnCluster(a, spec)
+		return nil
+	}
 	if gpus > 0 {
 		// A bundle's GPUs are shared by the processes of its instance.
 		a.Options.NumGPUs = float64(gpus) / float64(max(perNode[0], 1))
@@ -265,4 +274,29 @@ func distributeOnCluster(a *wharf.ClusterAssignment, spec *StepSpec, compute *wh
 		a.Ranks = append(a.Ranks, wharf.ClusterRank{Label: r.Label, Bundle: r.Node, Env: env})
 	}
 	return nil
+}
+
+// mpiRankCommand is what mpirun starts as each process of an MPI step on
+// a Ray-backed cluster, after mpirunArgv's prelude: the step's command,
+// in the folder of the daemon that started it (see wharf.ClusterMPI).
+const mpiRankCommand = `cd "$WHARF_MPI_DIR" && exec /bin/sh -c "$WHARF_MPI_COMMAND"`
+
+// mpiOnCluster lays out an MPI step on a Ray-backed cluster: mpirun's
+// command line as on local compute, and the variables of local compute's
+// mpirun in every process (the driver points the meeting point at bundle
+// 0's node). A bundle's GPUs are its daemon's, which Ray shows to the
+// processes it starts.
+func mpiOnCluster(a *wharf.ClusterAssignment, spec *StepSpec) {
+	d := spec.Distribution
+	a.MPI = &wharf.ClusterMPI{Argv: mpirunArgv(d, mpiRankCommand, spec.EnvVars, nil), Slots: max(d.ProcessCountPerInstance, 1)}
+	vars := meetingVars(instances(spec), 0)
+	vars["HWLOC_HIDE_ERRORS"] = "2"
+	if a.Env == nil {
+		a.Env = map[string]string{}
+	}
+	for k, v := range vars {
+		if _, own := spec.EnvVars[k]; !own {
+			a.Env[k] = v
+		}
+	}
 }

@@ -42,22 +42,35 @@ func TestDistributeOnClusterReservesABundlePerInstance(t *testing.T) {
 	}
 }
 
-// TestDistributeOnClusterRefusesMPI: an mpi step on a Ray-backed cluster
-// is refused, saying why and what to do, rather than started without an
-// MPI runtime.
-func TestDistributeOnClusterRefusesMPI(t *testing.T) {
-	spec := &StepSpec{Distribution: &DistributionSpec{Type: "mpi", InstanceCount: 2, ProcessCountPerInstance: 1}}
-	a := &wharf.ClusterAssignment{Options: wharf.ClusterTaskOptions{NumCPUs: 1}}
-	err := distributeOnCluster(a, spec, &wharf.Compute{Name: "ray-cluster"})
-	if err == nil {
-		t.Fatalf("an mpi step was laid out on Ray: %+v", a.Ranks)
+// TestDistributeOnClusterLaysOutMPI: an mpi step of 2 instances x 3
+// processes on a Ray-backed cluster is a placement group of two bundles of
+// 3 CPUs and mpirun's command line for 6 processes, each running the
+// command the driver gives its daemon; the variables of local compute's
+// mpirun are set except the one the step sets itself, and no process is a
+// task of its own.
+func TestDistributeOnClusterLaysOutMPI(t *testing.T) {
+	spec := &StepSpec{Distribution: &DistributionSpec{Type: "mpi", InstanceCount: 2, ProcessCountPerInstance: 3},
+		EnvVars: map[string]string{"AZUREML_NODE_COUNT": "7"}}
+	a := &wharf.ClusterAssignment{Options: wharf.ClusterTaskOptions{NumCPUs: 1}, Env: map[string]string{"AZUREML_NODE_COUNT": "7"}}
+	if err := distributeOnCluster(a, spec, &wharf.Compute{Name: "ray-cluster"}); err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"mpi", "ray-cluster", "local compute"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
-		}
+	want := &wharf.ClusterPlacementGroup{Strategy: "PACK", Bundles: []map[string]float64{{"CPU": 3}, {"CPU": 3}}}
+	if !reflect.DeepEqual(a.Options.PlacementGroup, want) {
+		t.Errorf("placement group %+v, want %+v", a.Options.PlacementGroup, want)
 	}
-	if len(a.Ranks) != 0 || a.Options.PlacementGroup != nil {
-		t.Errorf("the refused step was laid out anyway: %+v", a)
+	if len(a.Ranks) != 0 {
+		t.Errorf("an mpi step's processes are tasks of their own: %+v", a.Ranks)
+	}
+	if a.MPI == nil || a.MPI.Slots != 3 {
+		t.Fatalf("MPI %+v, want 3 slots", a.MPI)
+	}
+	argv := strings.Join(a.MPI.Argv, " ")
+	if a.MPI.Argv[0] != "mpirun" || !strings.Contains(argv, "-np 6 ") || !strings.Contains(argv, "--tag-output") ||
+		!strings.HasSuffix(argv, mpiRankCommand) {
+		t.Errorf("mpirun's command line: %q", a.MPI.Argv)
+	}
+	if a.Env["AZUREML_NODE_COUNT"] != "7" || a.Env["AZ_BATCHAI_MPI_MASTER_NODE"] == "" || a.Env["HWLOC_HIDE_ERRORS"] != "2" {
+		t.Errorf("variables: %v", a.Env)
 	}
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wharfml/wharf/internal/raytest"
 )
 
 // TestRayDistributedPytorchAllReduce runs a pytorch job of two instances
@@ -31,21 +35,7 @@ print('reduced', int(v.item()), 'on rank', r, 'of', dist.get_world_size(), 'node
 open(os.path.join(os.environ['OUT'], 'rank-%d.txt' % r), 'w').write('%d' % int(v.item()))
 `
 	writeFile(t, dir, "allreduce.py", script)
-	job := writeFile(t, dir, "job.yml", `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
-code: .
-command: OUT=${{outputs.out}} `+python+` allreduce.py
-environment:
-  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04
-compute: azureml:ray-cluster
-outputs:
-  out:
-    type: uri_folder
-resources:
-  instance_count: 2
-distribution:
-  type: pytorch
-  process_count_per_instance: 1
-`)
+	job := allReduceJob(t, dir, python, "pytorch", 1)
 	out := e.ok("ml", "job", "create", "--file", job, "--stream", "-w", "dev")
 	for _, want := range []string{"placement group of 2 bundles", "[rank 0] reduced 3 on rank 0 of 2 node 0", "[rank 1] reduced 3 on rank 1 of 2 node 1"} {
 		if !strings.Contains(out, want) {
@@ -56,17 +46,47 @@ distribution:
 	dl := filepath.Join(dir, "dl")
 	e.ok("ml", "job", "download", "-n", name, "--output-name", "out", "--download-path", dl, "-w", "dev")
 	for _, f := range []string{"rank-0.txt", "rank-1.txt"} {
-		var got []byte
-		_ = filepath.WalkDir(dl, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.Name() == f {
-				got, _ = os.ReadFile(p)
-			}
-			return nil
-		})
-		if string(got) != "3" {
+		if got := fileBelow(dl, f); got != "3" {
 			t.Errorf("output %s: %q, want 3", f, got)
 		}
 	}
+}
+
+// allReduceJob writes a job of 2 instances x perInstance processes of
+// distribution kind on the Ray-backed cluster that runs allreduce.py in dir
+// with python, OUT naming its output folder.
+func allReduceJob(t *testing.T, dir, python, kind string, perInstance int) string {
+	return rayDistributedJob(t, dir, "OUT=${{outputs.out}} "+python+" allreduce.py", kind, perInstance,
+		"code: .\noutputs:\n  out:\n    type: uri_folder\n")
+}
+
+// rayDistributedJob writes a job of 2 instances x perInstance processes of
+// distribution kind on the Ray-backed cluster running command, with more
+// of the job's fields in extra.
+func rayDistributedJob(t *testing.T, dir, command, kind string, perInstance int, extra string) string {
+	return writeFile(t, dir, "job.yml", `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+command: `+command+`
+environment:
+  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04
+compute: azureml:ray-cluster
+resources:
+  instance_count: 2
+distribution:
+  type: `+kind+`
+  process_count_per_instance: `+strconv.Itoa(perInstance)+`
+`+extra)
+}
+
+// fileBelow returns what the file named name somewhere below dir holds.
+func fileBelow(dir, name string) string {
+	var got []byte
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == name {
+			got, _ = os.ReadFile(p)
+		}
+		return nil
+	})
+	return string(got)
 }
 
 // TestRayDistributedRankFailureStopsTheOthers: when one process of a
@@ -77,17 +97,7 @@ func TestRayDistributedRankFailureStopsTheOthers(t *testing.T) {
 	e, _ := rayEnv(t)
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "rank-0.pid")
-	job := writeFile(t, dir, "job.yml", `$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
-command: 'if [ "$RANK" = 1 ]; then while [ ! -s `+pidFile+` ]; do sleep 0.1; done; echo broken; exit 3; fi; echo $$ > `+pidFile+`.tmp; mv `+pidFile+`.tmp `+pidFile+`; exec sleep 100000'
-environment:
-  image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04
-compute: azureml:ray-cluster
-resources:
-  instance_count: 2
-distribution:
-  type: pytorch
-  process_count_per_instance: 1
-`)
+	job := rayDistributedJob(t, dir, `'if [ "$RANK" = 1 ]; then while [ ! -s `+pidFile+` ]; do sleep 0.1; done; echo broken; exit 3; fi; echo $$ > `+pidFile+`.tmp; mv `+pidFile+`.tmp `+pidFile+`; exec sleep 100000'`, "pytorch", 1, "")
 	out, _, code := e.wharf("ml", "job", "create", "--file", job, "--stream", "-w", "dev")
 	if code == 0 {
 		t.Fatalf("the job succeeded:\n%s", out)
@@ -113,4 +123,161 @@ distribution:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// mpiRayEnv is rayEnv on a Ray head of 4 CPUs, enough for an MPI step of 2
+// instances of 2 processes, skipping the test (failing it under CI)
+// without Open MPI's mpirun.
+func mpiRayEnv(t *testing.T) *cliEnv {
+	if _, err := exec.LookPath("mpirun"); err != nil {
+		missing(t, "no mpirun on PATH; ./scripts/test installs Debian's openmpi-bin")
+	}
+	e, _ := rayEnvAt(t, raytest.Start(t, raytest.Options{CPUs: 4}).URL, "--sandbox=false")
+	return e
+}
+
+// mpiDaemonLine is the line the task of Open MPI's daemon for a bundle
+// writes when mpirun has started it through the launch agent.
+var mpiDaemonLine = regexp.MustCompile(`\[(wharf-bundle-\d)\] \[ray\] Open MPI's daemon for wharf-bundle-\d, started by mpirun ` +
+	`through the launch agent, on node \S+, worker pid (\d+), in (\S+)`)
+
+// TestRayDistributedMPIAllreduce runs a script written for mpirun,
+// unchanged, as an MPI job of 2 instances x 2 processes on a Ray-backed
+// cluster: mpirun, in a task in bundle 0, starts Open MPI's daemon in each
+// bundle's task through the launch agent, and the four processes do an
+// mpi4py allreduce. Each reports the sum, its rank and size, and its
+// folder: those of instance 1 run in bundle 1's daemon's folder, not in
+// bundle 0's. Every rank's file comes back as the job's output.
+func TestRayDistributedMPIAllreduce(t *testing.T) {
+	python := os.Getenv("WHARF_TEST_MPI4PY_PYTHON")
+	if python == "" {
+		missing(t, "WHARF_TEST_MPI4PY_PYTHON is not set (scripts/test installs mpi4py)")
+	}
+	e := mpiRayEnv(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "allreduce.py", `import os
+from mpi4py import MPI
+c = MPI.COMM_WORLD
+total = c.allreduce(c.Get_rank() + 1)
+print('reduced', total, 'rank', c.Get_rank(), 'of', c.Get_size(), 'node', os.environ['NODE_RANK'], 'in', os.getcwd())
+open(os.path.join(os.environ['OUT'], 'rank-%d.txt' % c.Get_rank()), 'w').write(str(total))
+`)
+	job := allReduceJob(t, dir, python, "mpi", 2)
+	out := e.ok("ml", "job", "create", "--file", job, "--stream", "-w", "dev")
+	daemons := map[string][]string{}
+	for _, m := range mpiDaemonLine.FindAllStringSubmatch(out, -1) {
+		daemons[m[1]] = m[2:]
+	}
+	if len(daemons) != 2 || daemons["wharf-bundle-0"] == nil || daemons["wharf-bundle-1"] == nil {
+		t.Fatalf("the daemons' tasks: %v\n%s", daemons, out)
+	}
+	if d0, d1 := daemons["wharf-bundle-0"], daemons["wharf-bundle-1"]; d0[0] == d1[0] || d0[1] == d1[1] {
+		t.Errorf("both daemons ran in one worker or one folder: %v", daemons)
+	}
+	for r := range 4 {
+		folder := daemons["wharf-bundle-"+strconv.Itoa(r/2)][1]
+		want := "[rank " + strconv.Itoa(r) + "] reduced 10 rank " + strconv.Itoa(r) + " of 4 node " + strconv.Itoa(r/2) +
+			" in " + filepath.Join(folder, "code") + "\n"
+		if !strings.Contains(out, want) {
+			t.Errorf("the stream lacks %q:\n%s", want, out)
+		}
+	}
+	name := lastLine(e.ok("ml", "job", "list", "-w", "dev", "--query", "[0].name", "-o", "tsv"))
+	dl := filepath.Join(dir, "dl")
+	e.ok("ml", "job", "download", "-n", name, "--output-name", "out", "--download-path", dl, "-w", "dev")
+	for r := range 4 {
+		f := "rank-" + strconv.Itoa(r) + ".txt"
+		if got := fileBelow(dl, f); got != "10" {
+			t.Errorf("output %s: %q, want 10", f, got)
+		}
+	}
+}
+
+// mpiSleepers is an MPI job of 2 instances x 2 processes on the Ray-backed
+// cluster whose processes write their process id and their parent's
+// (Open MPI's daemon) to pid-RANK in dir, then sleep, except the ranks
+// failing, which wait for the others' files, say "broken" and exit 3.
+// The cluster runs its steps unsandboxed, so the ids are this machine's.
+func mpiSleepers(t *testing.T, dir string, failing ...int) string {
+	fail := "-1"
+	for _, r := range failing {
+		fail += "|" + strconv.Itoa(r)
+	}
+	return rayDistributedJob(t, dir, `'cd `+dir+` && case $OMPI_COMM_WORLD_RANK in `+fail+`) while [ $(ls | grep -c "^pid-[0-9]*$") -lt `+strconv.Itoa(4-len(failing))+` ]; do sleep 0.1; done; echo broken; exit 3;; *) echo $$ $PPID > pid-$OMPI_COMM_WORLD_RANK.tmp && mv pid-$OMPI_COMM_WORLD_RANK.tmp pid-$OMPI_COMM_WORLD_RANK && exec sleep 100000;; esac'`, "mpi", 2, "")
+}
+
+// mpiPIDs returns the process ids the sleeping ranks of mpiSleepers wrote:
+// theirs and their daemons'.
+func mpiPIDs(t *testing.T, dir string) []int {
+	files, _ := filepath.Glob(filepath.Join(dir, "pid-[0-9]"))
+	var pids []int
+	for _, f := range files {
+		for _, field := range strings.Fields(waitForFile(t, f)) {
+			pid, err := strconv.Atoi(field)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// waitGone fails t when one of pids still runs after a while: a process
+// ends by signals Ray and Open MPI send, which take a moment to arrive.
+func waitGone(t *testing.T, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+			if strings.Contains(string(b), ") Z ") {
+				break // ended, and not yet reaped by whoever adopted it
+			}
+			if i == 150 {
+				b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+				t.Fatalf("process %d (%q) still runs after the job ended", pid, b)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// TestRayDistributedMPIRankFailureStopsEveryProcess: when one process of
+// an MPI step on Ray fails, mpirun stops the others, in both bundles, and
+// the attempt fails with its exit code; no process or daemon is left.
+func TestRayDistributedMPIRankFailureStopsEveryProcess(t *testing.T) {
+	e := mpiRayEnv(t)
+	dir := t.TempDir()
+	out, _, code := e.wharf("ml", "job", "create", "--file", mpiSleepers(t, dir, 3), "--stream", "-w", "dev")
+	if code == 0 {
+		t.Fatalf("the job succeeded:\n%s", out)
+	}
+	for _, want := range []string{"[rank 3] broken", "[mpirun]   Exit code:    3", "[ray] mpirun exited with code 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the stream lacks %q:\n%s", want, out)
+		}
+	}
+	pids := mpiPIDs(t, dir)
+	if len(pids) != 6 {
+		t.Fatalf("process ids %v, want 3 ranks' and their daemons'", pids)
+	}
+	waitGone(t, pids)
+}
+
+// TestRayDistributedMPICancelStopsEveryProcess: cancelling an MPI job on
+// Ray stops mpirun, the daemons in both bundles and every process.
+func TestRayDistributedMPICancelStopsEveryProcess(t *testing.T) {
+	e := mpiRayEnv(t)
+	dir := t.TempDir()
+	name := lastLine(e.ok("ml", "job", "create", "--file", mpiSleepers(t, dir), "-w", "dev", "--query", "name", "-o", "tsv"))
+	waitForFile(t, filepath.Join(dir, "pid-3"))
+	for r := range 3 {
+		waitForFile(t, filepath.Join(dir, "pid-"+strconv.Itoa(r)))
+	}
+	pids := mpiPIDs(t, dir)
+	e.ok("ml", "job", "cancel", "-n", name, "-w", "dev")
+	if got := e.waitJob("dev", name); got != "Canceled" {
+		t.Fatalf("job: %s", got)
+	}
+	waitGone(t, pids)
 }

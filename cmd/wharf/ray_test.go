@@ -39,7 +39,11 @@ func rayEnv(t *testing.T) (*cliEnv, string) {
 
 // rayEnvWith is rayEnv with the Ray-backed cluster attached with flags.
 func rayEnvWith(t *testing.T, flags ...string) (*cliEnv, string) {
-	addr := rayAddress(t)
+	return rayEnvAt(t, rayAddress(t), flags...)
+}
+
+// rayEnvAt is rayEnvWith on the Ray head at addr.
+func rayEnvAt(t *testing.T, addr string, flags ...string) (*cliEnv, string) {
 	e := newCLIEnv(t)
 	e.ok("ml", "workspace", "create", "-n", "dev")
 	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
