@@ -169,6 +169,19 @@ func (c *Container) Read(ctx context.Context, p string) (files []snapshot.File, 
 	}
 	files = make([]snapshot.File, len(below))
 	read := make([]*wharf.DatastoreObject, len(below))
+	held := func(l listed) *wharf.DatastoreObject {
+		if o := known[l.key]; o != nil && o.ETag == l.etag && o.Size == l.size {
+			return o
+		}
+		return nil
+	}
+	counter := readCounterOf(ctx)
+	for _, l := range below {
+		if held(l) == nil {
+			counter.filesTotal.Add(1)
+			counter.bytesTotal.Add(l.size)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(namedConcurrency)
 	for i, l := range below {
@@ -176,15 +189,16 @@ func (c *Container) Read(ctx context.Context, p string) (files []snapshot.File, 
 		if !isFile {
 			rel = strings.TrimPrefix(strings.TrimPrefix(l.key, p), "/")
 		}
-		if o := known[l.key]; o != nil && o.ETag == l.etag && o.Size == l.size {
+		if o := held(l); o != nil {
 			files[i] = snapshot.File{Path: rel, Mode: snapshot.ModeFile, Digest: o.Digest, Size: o.Size}
 			continue
 		}
 		g.Go(func() error {
-			o, err := c.readObject(gctx, l.key)
+			o, err := c.readObject(gctx, l.key, counter)
 			if err != nil {
 				return err
 			}
+			counter.files.Add(1)
 			read[i] = o
 			files[i] = snapshot.File{Path: rel, Mode: snapshot.ModeFile, Digest: o.Digest, Size: o.Size}
 			return nil
@@ -208,7 +222,7 @@ func (c *Container) Read(ctx context.Context, p string) (files []snapshot.File, 
 // readObject copies one object into the content store and says which
 // version it copied: the one the read got, which may be newer than the
 // one listed.
-func (c *Container) readObject(ctx context.Context, key string) (*wharf.DatastoreObject, error) {
+func (c *Container) readObject(ctx context.Context, key string, counter *ReadCounter) (*wharf.DatastoreObject, error) {
 	r, etag, size, err := c.api.getVersion(ctx, key)
 	if errors.Is(err, errNoObject) {
 		return nil, wharf.Errorf(wharf.EUNAVAILABLE, "datastore %s/%s: %s was deleted while it was read: try again",
@@ -218,7 +232,7 @@ func (c *Container) readObject(ctx context.Context, key string) (*wharf.Datastor
 		return nil, err
 	}
 	defer r.Close()
-	digest, n, err := c.blobs.Put(ctx, r)
+	digest, n, err := c.blobs.Put(ctx, tallyReader{r, counter})
 	if err != nil {
 		return nil, fmt.Errorf("datastore %s/%s: read %s: %w", c.datastore.Workspace, c.datastore.Name, c.uri(key), err)
 	}

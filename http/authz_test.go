@@ -181,6 +181,7 @@ var matrixExpect = map[string]string{
 	"GET /api/v1/workspaces/{workspace}/jobs/{name}":                                          readers,
 	"POST /api/v1/workspaces/{workspace}/jobs/{name}/cancel":                                  admins + " datasci",
 	"GET /api/v1/workspaces/{workspace}/jobs/{name}/logs":                                     readers,
+	"GET /api/v1/workspaces/{workspace}/job-submissions/{id}":                                 admins + " datasci",
 	"GET /api/v1/workspaces/{workspace}/schedules":                                            readers,
 	"GET /api/v1/workspaces/{workspace}/schedules/{name}":                                     readers,
 	"PUT /api/v1/workspaces/{workspace}/schedules/{name}":                                     admins + " datasci",

@@ -28,6 +28,7 @@ func (s *Server) registerJobRoutes() {
 	s.route("POST "+base+"/{name}/cancel", wharf.ActionJobCancel, s.handleCancelJob)
 	s.route("POST "+base+"/{name}/rerun", wharf.ActionJobWrite, s.handleRerunJob)
 	s.route("GET "+base+"/{name}/logs", wharf.ActionJobRead, s.handleJobLog)
+	s.route("GET /api/v1/workspaces/{workspace}/job-submissions/{id}", wharf.ActionJobWrite, jsonAPI(s, s.getSubmission))
 }
 
 // jobJSON is a job as az ml job show prints it, with its steps.
@@ -84,7 +85,12 @@ func (s *Server) createJob(r *http.Request, doc *json.RawMessage) (int, any, err
 			return 0, nil, err
 		}
 	}
-	j, err := s.SubmitJobDocument(r.Context(), ws, callerID(r), name, *doc)
+	ctx, done, err := s.reads.track(r.Context(), ws, r.URL.Query().Get("progress"))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer done()
+	j, err := s.SubmitJobDocument(ctx, ws, callerID(r), name, *doc)
 	if err != nil {
 		return 0, nil, err
 	}

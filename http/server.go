@@ -111,6 +111,8 @@ type Server struct {
 	sso                            atomic.Pointer[sso]
 	accountLimiter, addressLimiter *failureLimiter
 	devices                        *deviceCodes
+	// reads are the submissions whose inputs are being read.
+	reads submissionReads
 
 	mux      *http.ServeMux
 	routes   []*Route

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -77,11 +80,66 @@ func (a *app) sendJobDocument(ctx context.Context, c *wharfhttp.Client, ws strin
 	if doc.Name != "" {
 		method, path = "PUT", path+"/"+url.PathEscape(doc.Name)
 	}
+	id := rand.Text()
+	path += "?progress=" + id
+	stop := a.showInputReading(ctx, c, ws, id)
 	var created map[string]any
-	if err := c.Do(ctx, method, path, json.RawMessage(doc.JSON), &created); err != nil {
+	err := c.Do(ctx, method, path, json.RawMessage(doc.JSON), &created)
+	stop(err == nil)
+	if err != nil {
 		return nil, documentError(doc, "", err)
 	}
 	return created, nil
+}
+
+// When showing how far the server has read a submission's inputs begins,
+// and how often it is asked: a submission that takes longer than
+// readProgressAfter shows a line every readProgressEvery.
+var (
+	readProgressAfter = 2 * time.Second
+	readProgressEvery = time.Second
+)
+
+// showInputReading shows on stderr, while the submission id is being sent,
+// how much of its inputs in azure_blob and s3 containers the server has
+// read, of how much, once it takes longer than readProgressAfter. stop
+// ends it; ok says the submission was accepted, all of it read.
+func (a *app) showInputReading(ctx context.Context, c *wharfhttp.Client, ws, id string) (stop func(ok bool)) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var last wharfhttp.SubmissionProgress
+	var prog *progress
+	wg.Go(func() {
+		wait := time.NewTimer(readProgressAfter)
+		defer wait.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wait.C:
+			}
+			var now wharfhttp.SubmissionProgress
+			// Not found: the server has not begun reading, or has
+			// ended; an error here never fails the submission. Nothing
+			// to read is shown once a container's listing finds some.
+			err := c.Do(ctx, "GET", "/api/v1/workspaces/"+url.PathEscape(ws)+"/job-submissions/"+id, nil, &now)
+			if err == nil && ctx.Err() == nil && now.FilesTotal > 0 {
+				if prog == nil {
+					prog = a.newProgress("Reading inputs", 0)
+				}
+				prog.total, last = now.BytesTotal, now
+				prog.show(now.Bytes, fmt.Sprintf("%d/%d files, ", now.Files, now.FilesTotal))
+			}
+			wait.Reset(readProgressEvery)
+		}
+	})
+	return func(ok bool) {
+		cancel()
+		wg.Wait()
+		if prog != nil && ok {
+			prog.done(last.BytesTotal, fmt.Sprintf("%d/%d files, ", last.FilesTotal, last.FilesTotal))
+		}
+	}
 }
 
 // documentUploader uploads the local content a job file names, once per
