@@ -551,29 +551,35 @@ func (s *Sandbox) Own(paths ...string) error {
 		return nil
 	}
 	for _, root := range paths {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) && p == root {
-					return nil
-				}
-				return err
-			}
-			if d.Type().IsRegular() {
-				info, err := d.Info()
-				if err != nil {
-					return err
-				}
-				if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
-					return nil
-				}
-			}
-			return os.Lchown(p, s.UID, s.GID)
-		})
-		if err != nil {
+		if err := chownTree(root, s.UID, s.GID, true); err != nil {
 			return fmt.Errorf("sandbox: handing %s to user %s: %w", root, s.User, err)
 		}
 	}
 	return nil
+}
+
+// chownTree gives root and everything below it to uid and gid, changing
+// symbolic links themselves, and leaving regular files of several links
+// alone when skipLinked is set. A missing root is nothing to change.
+func chownTree(root string, uid, gid int, skipLinked bool) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == root {
+				return nil
+			}
+			return err
+		}
+		if skipLinked && d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+				return nil
+			}
+		}
+		return os.Lchown(p, uid, gid)
+	})
 }
 
 // Describe says in one line how processes are isolated, for the server's
