@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,10 +38,16 @@ import (
 //	                  cannot be moved after it is made (its scripts name
 //	                  their interpreter by absolute path), so it is
 //	                  published by an atomic rename of the symlink instead
+//	.store/<key>-*.home
+//	                  a build's home and temporary folder, removed when
+//	                  it ends
 //	.locks/<key>.lock flock(2) files serialising builds of one key
+//	.cache/{pip,uv}   the installers' download and wheel caches, shared by
+//	                  builds and written by the account they run as
 const (
 	storeDir = ".store"
 	locksDir = ".locks"
+	cacheDir = ".cache"
 
 	requirementsFile = "wharf-requirements.txt"
 	specFile         = "wharf-spec.json"
@@ -57,6 +64,12 @@ type Builder struct {
 	// DisableUV builds with python -m venv and pip even when uv is on
 	// PATH.
 	DisableUV bool
+	// Runner starts the build's commands (venv creation, installs) apart
+	// from the server: they run the build code of the packages installed,
+	// which must not reach the server's files, environment or tokens.
+	// Nil runs them as the server's own user, unisolated, and the build
+	// log says so.
+	Runner wharf.BuildRunner
 }
 
 // Env is a built environment.
@@ -236,6 +249,8 @@ func (b *Builder) build(ctx context.Context, key string, spec canonicalSpec, s S
 	}
 	name := key + "-" + hex.EncodeToString(suffix)
 	dir := b.path(storeDir, name)
+	home := dir + ".home"
+	defer os.RemoveAll(home)
 	defer func() {
 		if err != nil {
 			os.RemoveAll(dir)
@@ -257,28 +272,43 @@ func (b *Builder) build(ctx context.Context, key string, spec canonicalSpec, s S
 		tool = "uv"
 	}
 	fmt.Fprintf(log, "wharf: building Python %s environment %s with %s\n", version, key, tool)
+	// The interpreter itself, not a pyenv shim or a link to it: inside a
+	// sandbox a shim would not find its settings.
+	host, err := hostInterpreter(ctx, interp)
+	if err != nil {
+		return nil, err
+	}
+	base := host.Executable
+	bc, err := b.prepare(dir, home, base, uv, pip, log)
+	if err != nil {
+		return nil, err
+	}
 
 	reqFile := filepath.Join(dir, requirementsFile)
 	if uv != "" {
-		if err := run(ctx, log, "uv venv", uv, "venv", "--seed", "--python", interp, dir); err != nil {
-			return nil, err
-		}
+		err = b.run(ctx, log, "uv venv", bc, uv, "venv", "--seed", "--python", base, dir)
 	} else {
-		if err := run(ctx, log, "python -m venv", interp, "-m", "venv", dir); err != nil {
-			return nil, err
-		}
+		err = b.run(ctx, log, "python -m venv", bc, base, "-m", "venv", dir)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if len(pip) > 0 {
 		if err := os.WriteFile(reqFile, []byte(strings.Join(pip, "\n")+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("pyenv: write requirements: %w", err)
 		}
 		if uv != "" {
-			err = run(ctx, log, "uv pip install", uv, "pip", "install", "--python", env.Python, "-r", reqFile)
+			err = b.run(ctx, log, "uv pip install", bc, uv, "pip", "install", "--python", env.Python, "-r", reqFile)
 		} else {
-			err = run(ctx, log, "pip install", env.Python, "-m", "pip", "install", "--no-input", "--progress-bar", "off", "-r", reqFile)
+			err = b.run(ctx, log, "pip install", bc, env.Python, "-m", "pip", "install", "--no-input", "--progress-bar", "off", "-r", reqFile)
 		}
 		if err != nil {
 			return nil, err
+		}
+	}
+	if b.Runner != nil {
+		if err := b.Runner.Reclaim(dir); err != nil {
+			return nil, fmt.Errorf("pyenv: %w", err)
 		}
 	}
 
@@ -299,6 +329,94 @@ func (b *Builder) build(ctx context.Context, key string, spec canonicalSpec, s S
 	}
 	fmt.Fprintf(log, "wharf: environment ready in %s\n", time.Since(began).Round(time.Millisecond))
 	return env, nil
+}
+
+// prepare makes the folders a build writes, hands them to the Runner's
+// account, and returns what every command of the build shares: a clean
+// environment (buildEnviron) whose HOME and TMPDIR are the build's own, its
+// folders, and what it reads.
+func (b *Builder) prepare(dir, home, interp, uv string, pip []string, log io.Writer) (wharf.BuildCommand, error) {
+	cache := b.path(cacheDir)
+	_, err := os.Stat(cache)
+	newCache := errors.Is(err, fs.ErrNotExist)
+	tmp := filepath.Join(home, "tmp")
+	for _, d := range []string{dir, tmp, filepath.Join(cache, "pip"), filepath.Join(cache, "uv")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return wharf.BuildCommand{}, fmt.Errorf("pyenv: create build folder: %w", err)
+		}
+	}
+	c := wharf.BuildCommand{
+		Env: buildEnviron(home, tmp, cache),
+		Dir: dir,
+		// The cache is writable by every build: that is what lets one
+		// reuse another's downloads.
+		Writable: []string{dir, home, cache},
+	}
+	for _, p := range []string{interp, uv} {
+		if p != "" {
+			c.ReadOnly = append(c.ReadOnly, programFolder(p))
+		}
+	}
+	c.ReadOnly = append(c.ReadOnly, localPaths(pip)...)
+	for _, kv := range c.Env {
+		// Certificate bundles the admin points the installers at.
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT":
+			if filepath.IsAbs(v) {
+				c.ReadOnly = append(c.ReadOnly, v)
+			}
+		}
+	}
+	if b.Runner == nil {
+		fmt.Fprintf(log, "wharf: WARNING: this build runs as the server's own user, unisolated: the build code of its packages can read what the server can\n")
+		return c, nil
+	}
+	fmt.Fprintf(log, "wharf: build commands run %s\n", b.Runner.Isolation())
+	own := []string{dir, home}
+	if newCache {
+		own = append(own, cache)
+	}
+	if err := b.Runner.Own(own...); err != nil {
+		return wharf.BuildCommand{}, fmt.Errorf("pyenv: %w", err)
+	}
+	return c, nil
+}
+
+// programFolder is what a build must see to run the program at path: the
+// installation it belongs to (a prefix with bin and lib), else its folder.
+func programFolder(path string) string {
+	bin := filepath.Dir(path)
+	if filepath.Base(bin) == "bin" {
+		if info, err := os.Stat(filepath.Join(filepath.Dir(bin), "lib")); err == nil && info.IsDir() {
+			return filepath.Dir(bin)
+		}
+	}
+	return bin
+}
+
+// localPaths returns the existing absolute paths that requirement lines
+// name (a wheel or source folder, "name @ file:///...", --find-links
+// /wheels), which a build must be able to read.
+func localPaths(lines []string) []string {
+	var out []string
+	for _, line := range lines {
+		for _, field := range strings.Fields(line) {
+			if _, v, ok := strings.Cut(field, "="); ok && strings.HasPrefix(field, "-") {
+				field = v
+			}
+			if u, err := url.Parse(field); err == nil && u.Scheme == "file" {
+				field = u.Path
+			}
+			if !filepath.IsAbs(field) {
+				continue
+			}
+			if _, err := os.Stat(field); err == nil {
+				out = append(out, filepath.Clean(field))
+			}
+		}
+	}
+	return out
 }
 
 // publish points CacheDir/<key> at the finished build. Renaming a new link
@@ -441,20 +559,63 @@ func probe(ctx context.Context, path string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// buildEnv is the environment of build commands: the server's, without
-// variables that would make pip or Python act on another environment, and
-// with prompts and version nags off since nobody can answer them.
+// buildEnv is the environment of the commands that find and ask the host's
+// interpreters their version (none runs an environment's packages): the
+// server's, without variables that would make Python act on another
+// environment.
 func buildEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "PIP_TARGET", "PIP_PREFIX", "PIP_USER", "PIP_REQUIRE_VIRTUALENV", "UV_PYTHON":
+		case "VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH", "UV_PYTHON":
 			continue
 		}
 		env = append(env, kv)
 	}
+	return env
+}
+
+// passedToBuilds are the server's variables a build gets, besides PIP_* and
+// UV_* settings: what finds programs, the locale, the way out to a package
+// index (proxies) and the certificates to trust there.
+var passedToBuilds = map[string]bool{
+	"PATH": true, "LANG": true, "LC_ALL": true, "LC_CTYPE": true,
+	"HTTP_PROXY": true, "HTTPS_PROXY": true, "NO_PROXY": true, "ALL_PROXY": true,
+	"http_proxy": true, "https_proxy": true, "no_proxy": true, "all_proxy": true,
+	"SSL_CERT_FILE": true, "SSL_CERT_DIR": true, "REQUESTS_CA_BUNDLE": true,
+}
+
+// notPassedToBuilds are PIP_* and UV_* settings a build does not get: they
+// would install somewhere else than the environment, read the server's
+// configuration files or use another cache than the build's.
+var notPassedToBuilds = map[string]bool{
+	"PIP_TARGET": true, "PIP_PREFIX": true, "PIP_USER": true, "PIP_ROOT": true, "PIP_REQUIRE_VIRTUALENV": true,
+	"PIP_CACHE_DIR": true, "PIP_NO_CACHE_DIR": true, "PIP_CONFIG_FILE": true, "PIP_LOG": true, "PIP_SRC": true,
+	"UV_PYTHON": true, "UV_CACHE_DIR": true, "UV_NO_CACHE": true, "UV_CONFIG_FILE": true, "UV_NO_CONFIG": true,
+	"UV_PROJECT_ENVIRONMENT": true, "UV_SYSTEM_PYTHON": true, "UV_PYTHON_INSTALL_DIR": true, "UV_TOOL_DIR": true,
+}
+
+// buildEnviron is the whole environment of a build's commands. It is not
+// the server's: only the variables of passedToBuilds and the admin's PIP_*
+// and UV_* settings (index URLs, --only-binary policy...) are kept, so a
+// package's build code sees none of the server's secrets. HOME and TMPDIR
+// are the build's own, the installers' caches are under CacheDir, and
+// prompts and version nags are off since nobody can answer them.
+func buildEnviron(home, tmp, cache string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		pkg := strings.HasPrefix(name, "PIP_") || strings.HasPrefix(name, "UV_")
+		if passedToBuilds[name] || pkg && !notPassedToBuilds[name] {
+			env = append(env, kv)
+		}
+	}
 	return append(env,
+		"HOME="+home,
+		"TMPDIR="+tmp,
+		"PIP_CACHE_DIR="+filepath.Join(cache, "pip"),
+		"UV_CACHE_DIR="+filepath.Join(cache, "uv"),
 		"PIP_DISABLE_PIP_VERSION_CHECK=1",
 		"PIP_NO_INPUT=1",
 		"PYTHONUNBUFFERED=1",
@@ -463,14 +624,23 @@ func buildEnv() []string {
 	)
 }
 
-// run runs one build command with its output going to log, and on failure
-// returns an error quoting the tool's last meaningful lines.
-func run(ctx context.Context, log io.Writer, step, name string, args ...string) error {
+// run runs one build command, through the Runner when there is one, with
+// its output going to log, and on failure returns an error quoting the
+// tool's last meaningful lines.
+func (b *Builder) run(ctx context.Context, log io.Writer, step string, bc wharf.BuildCommand, name string, args ...string) error {
 	fmt.Fprintf(log, "$ %s %s\n", name, strings.Join(args, " "))
 	tail := &tailBuffer{max: 16 << 10}
 	out := io.MultiWriter(log, tail)
+	bc.Argv = append([]string{name}, args...)
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = buildEnv()
+	cmd.Env, cmd.Dir = bc.Env, bc.Dir
+	if b.Runner != nil {
+		isolated, err := b.Runner.BuildCommand(bc)
+		if err != nil {
+			return fmt.Errorf("pyenv: %w", err)
+		}
+		cmd.Path, cmd.Args, cmd.Env, cmd.Dir, cmd.Stdin = isolated.Path, isolated.Args, isolated.Env, isolated.Dir, isolated.Stdin
+	}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// pip runs build backends as subprocesses; they go with it.
