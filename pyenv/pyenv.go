@@ -372,7 +372,6 @@ func (b *Builder) prepare(dir, home, interp, uv string, pip []string, log io.Wri
 		fmt.Fprintf(log, "wharf: WARNING: this build runs as the server's own user, unisolated: the build code of its packages can read what the server can\n")
 		return c, nil
 	}
-	fmt.Fprintf(log, "wharf: build commands run %s\n", b.Runner.Isolation())
 	own := []string{dir, home}
 	if newCache {
 		own = append(own, cache)
@@ -380,6 +379,7 @@ func (b *Builder) prepare(dir, home, interp, uv string, pip []string, log io.Wri
 	if err := b.Runner.Own(own...); err != nil {
 		return wharf.BuildCommand{}, fmt.Errorf("pyenv: %w", err)
 	}
+	fmt.Fprintf(log, "wharf: build commands run %s\n", b.Runner.Isolation())
 	return c, nil
 }
 

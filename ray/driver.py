@@ -373,12 +373,13 @@ def pump(f, write):
 
 def build_env(a, wharf, root, write):
     """Builds the step's Python environment on this node with the server's
-    builder (`wharf env build`, cached in the node's cache folder) and its
-    overlay in root, as local compute does; the build's log goes to the
-    step's. A step whose environment asks for no Python of its own (an
-    image alone) gets its overlay on the Ray worker's Python, as a local
-    one gets it on the host's: what it installs with pip stays in its
-    folder. Returns the PATH to put first and the variables to set."""
+    builder (`wharf env build`, cached in the node's cache folder; its
+    commands sandboxed as the step is) and its overlay in root, as local
+    compute does; the build's log goes to the step's. A step whose
+    environment asks for no Python of its own (an image alone) gets its
+    overlay on the Ray worker's Python, as a local one gets it on the
+    host's: what it installs with pip stays in its folder. Returns the PATH
+    to put first and the variables to set."""
     spec = a.get("python")
     host = []
     if not spec:
@@ -388,8 +389,13 @@ def build_env(a, wharf, root, write):
         json.dump(spec, f)
     env = dict(os.environ)
     env.update({"PYTHONUNBUFFERED": "1", "WHARF_DRIVER_CODE": ""})
-    proc = subprocess.Popen([wharf, "env", "build", "--spec-file", spec_file, "--cache-dir", os.path.join(node_cache(), "envs"),
-                             "--overlay", os.path.join(root, "venv")] + host, env=env, stdin=subprocess.DEVNULL,
+    argv = [wharf, "env", "build", "--spec-file", spec_file, "--cache-dir", os.path.join(node_cache(), "envs"),
+            "--overlay", os.path.join(root, "venv")] + host
+    if (a.get("options") or {}).get("unsandboxed"):
+        # The build runs the installed packages' build code, as the
+        # step runs its own: sandboxed unless the compute's steps are not.
+        argv.append("--unsandboxed")
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=no_children_outlive_me)
     out = []
     reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)

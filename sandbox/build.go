@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 
 	"github.com/wharfml/wharf"
 )
@@ -56,4 +57,62 @@ func (s *Sandbox) Isolation() string {
 		return fmt.Sprintf("in a bwrap sandbox as user %s (uid %d)", s.User, s.UID)
 	}
 	return fmt.Sprintf("in a bwrap sandbox (user namespace) as the server's user %s", s.User)
+}
+
+// Deferred is a wharf.BuildRunner whose Sandbox is made by New when a
+// build first needs it, so that a process which only finds its environment
+// already built (a step on a Ray node, most of the time) starts no test
+// sandbox.
+type Deferred struct {
+	// Options are New's.
+	Options Options
+
+	once sync.Once
+	box  *Sandbox
+	err  error
+}
+
+func (d *Deferred) sandbox() (*Sandbox, error) {
+	d.once.Do(func() {
+		if d.box, d.err = New(d.Options); d.err != nil {
+			d.err = fmt.Errorf("environment builds run sandboxed, as steps do: %w", d.err)
+		}
+	})
+	return d.box, d.err
+}
+
+// BuildCommand implements wharf.BuildRunner.
+func (d *Deferred) BuildCommand(c wharf.BuildCommand) (*exec.Cmd, error) {
+	s, err := d.sandbox()
+	if err != nil {
+		return nil, err
+	}
+	return s.BuildCommand(c)
+}
+
+// Own implements wharf.BuildRunner.
+func (d *Deferred) Own(paths ...string) error {
+	s, err := d.sandbox()
+	if err != nil {
+		return err
+	}
+	return s.Own(paths...)
+}
+
+// Reclaim implements wharf.BuildRunner.
+func (d *Deferred) Reclaim(paths ...string) error {
+	s, err := d.sandbox()
+	if err != nil {
+		return err
+	}
+	return s.Reclaim(paths...)
+}
+
+// Isolation implements wharf.BuildRunner.
+func (d *Deferred) Isolation() string {
+	s, err := d.sandbox()
+	if err != nil {
+		return "nowhere: " + err.Error()
+	}
+	return s.Isolation()
 }

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wharfml/wharf/pyenv"
+	"github.com/wharfml/wharf/sandbox"
 )
 
 // builtEnv is what `wharf env build` prints: the variables that put a
@@ -25,10 +27,13 @@ type builtEnv struct {
 }
 
 // envCommand builds a step's Python environment on a Ray node with the
-// builder local compute uses (the driver runs it there).
+// builder local compute uses (the driver runs it there), its commands in a
+// sandbox as the node's steps run, unless the compute's steps run
+// unsandboxed.
 func (a *app) envCommand() *cobra.Command {
 	env := &cobra.Command{Use: "env", Short: "Python environments of steps", Hidden: true}
 	var specFile, cacheDir, overlay, hostPython string
+	var unsandboxed bool
 	build := &cobra.Command{
 		Use:   "build",
 		Short: "Build (or find cached) the environment of --spec-file, layer a step's overlay on it, and print its variables",
@@ -42,7 +47,13 @@ func (a *app) envCommand() *cobra.Command {
 			if err != nil {
 				return usagef("--spec-file %s: %v", specFile, err)
 			}
-			out, err := a.buildEnv(cmd, spec, &pyenv.Builder{CacheDir: cacheDir, HostPython: hostPython}, overlay)
+			b := &pyenv.Builder{CacheDir: cacheDir, HostPython: hostPython}
+			if !unsandboxed {
+				// The node's cache holds the server's executable and
+				// other steps' environments: a build sees only its own.
+				b.Runner = &sandbox.Deferred{Options: sandbox.Options{Hidden: []string{filepath.Dir(filepath.Clean(cacheDir))}}}
+			}
+			out, err := a.buildEnv(cmd, spec, b, overlay)
 			if err != nil {
 				_ = a.print(&builtEnv{Error: err.Error()})
 				return err
@@ -55,6 +66,7 @@ func (a *app) envCommand() *cobra.Command {
 	f.StringVar(&cacheDir, "cache-dir", "", "folder of the node's built environments")
 	f.StringVar(&overlay, "overlay", "", "folder (not existing) for the step's own layer on the environment; none when empty")
 	f.StringVar(&hostPython, "host-python", "", "Python to build with when the spec names no version (python3 on PATH when empty)")
+	f.BoolVar(&unsandboxed, "unsandboxed", false, "run the build's commands as this user, outside a sandbox, as the compute's steps run")
 	_ = build.MarkFlagRequired("spec-file")
 	_ = build.MarkFlagRequired("cache-dir")
 	env.AddCommand(build)

@@ -540,9 +540,15 @@ func startServer(ctx context.Context, o serverOptions, logw interface{ Write([]b
 		return srv.IssueComputeToken(workspace, compute, computeTokenTTL)
 	}}
 	srv.Clusters = clusters
+	// Steps' and deployments' environments are built as their code runs:
+	// in the sandbox where there is one.
+	envs := &pyenv.Builder{CacheDir: filepath.Join(o.dataDir, "envs")}
+	if box != nil {
+		envs.Runner = box
+	}
 	sched := &scheduler.Scheduler{
 		Store: db, Blobs: blobs, Exec: &local.Executor{Sandbox: box}, Cluster: clusters, Sandbox: box, Logger: logger,
-		Envs:        &pyenv.Builder{CacheDir: filepath.Join(o.dataDir, "envs")},
+		Envs:        envs,
 		WorkDir:     filepath.Join(o.dataDir, "jobs"),
 		TrackingURI: srv.TrackingURI,
 		Resolve:     srv.Resolve,
