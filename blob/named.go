@@ -261,7 +261,6 @@ func (c *Container) WriteMissing(ctx context.Context, p, digest string, folder b
 }
 
 func (c *Container) write(ctx context.Context, p, digest string, folder, skipRecorded bool) error {
-	p = strings.Trim(p, "/")
 	var files []snapshot.File
 	if folder {
 		m, err := snapshot.Load(ctx, digest, c.blobs)
@@ -276,6 +275,18 @@ func (c *Container) write(ctx context.Context, p, digest string, folder, skipRec
 		}
 		files = []snapshot.File{{Digest: digest, Size: size}}
 	}
+	return c.writeFiles(ctx, p, files, skipRecorded)
+}
+
+// WriteMissingFiles is WriteMissing for files of Wharf's store that make
+// no snapshot of their own (a registered model's): each below p at its
+// path.
+func (c *Container) WriteMissingFiles(ctx context.Context, p string, files []snapshot.File) error {
+	return c.writeFiles(ctx, p, files, true)
+}
+
+func (c *Container) writeFiles(ctx context.Context, p string, files []snapshot.File, skipRecorded bool) error {
+	p = strings.Trim(p, "/")
 	recorded := map[string]string{}
 	if skipRecorded {
 		objects, err := c.records.ListDatastoreObjects(ctx, c.datastore.Workspace, c.datastore.Name, p)

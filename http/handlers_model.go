@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/blob"
 	"github.com/wharfml/wharf/mlflow"
+	"github.com/wharfml/wharf/resolve"
+	"github.com/wharfml/wharf/snapshot"
 )
 
 // modelJSON is a registered model version as `az ml model show` prints it,
@@ -26,7 +29,11 @@ type modelJSON struct {
 	// ContentDigest identifies the files the version was registered with
 	// (wharf.ModelContentDigest), so a client can reuse a version that
 	// holds the files it would upload.
-	ContentDigest   string            `json:"content_digest,omitempty"`
+	ContentDigest string `json:"content_digest,omitempty"`
+	// DatastorePath is where the files are in the default datastore's
+	// container, for a model registered from local files while that
+	// datastore was an azure_blob or s3 one.
+	DatastorePath   string            `json:"datastore_path,omitempty"`
 	CreationContext map[string]string `json:"creation_context"`
 	Lineage         *lineageJSON      `json:"lineage,omitempty"`
 }
@@ -179,6 +186,7 @@ func (s *Server) getModel(r *http.Request, _ *noBody) (int, modelJSON, error) {
 		return 0, modelJSON{}, err
 	}
 	j := toModelJSON(v, s.modelPath(r, ws, v))
+	j.DatastorePath = s.modelDatastorePath(r.Context(), ws, v)
 	j.Lineage = s.lineage(r, ws, v)
 	if j.Lineage != nil && j.Lineage.Job != "" {
 		j.JobName = j.Lineage.Job // as az ml shows it: the job, not the run
@@ -206,11 +214,79 @@ func (s *Server) createModel(r *http.Request, req *ModelRegistration) (int, mode
 	if err := s.ensureWorkspace(r); err != nil {
 		return 0, modelJSON{}, err
 	}
+	// As Azure ML's CLI uploads a local model into the default
+	// datastore, its files land in that datastore's container when it
+	// is one, before the version is recorded.
+	digest, err := s.ModelContentDigest(r.Context(), ws, req.Path)
+	if err != nil {
+		return 0, modelJSON{}, err
+	}
+	if err := s.publishModel(r.Context(), ws, req.Path, digest); err != nil {
+		return 0, modelJSON{}, err
+	}
 	v, err := s.RegisterModel(r.Context(), ws, name, req)
 	if err != nil {
 		return 0, modelJSON{}, err
 	}
-	return http.StatusCreated, toModelJSON(v, s.modelPath(r, ws, v)), nil
+	j := toModelJSON(v, s.modelPath(r, ws, v))
+	j.DatastorePath = s.modelDatastorePath(r.Context(), ws, v)
+	return http.StatusCreated, j, nil
+}
+
+// modelUploadPath is where the files of a model registered from path (an
+// mlflow-artifacts:/ URI), with content digest, are in the default
+// datastore: LocalUpload/<hash>/<its folder's or file's name>, as Azure
+// ML's CLI puts them.
+func modelUploadPath(path, digest string) string {
+	root, _ := mlflow.ArtifactRoot(path)
+	return modelUploadFolder(digest) + "/" + wharf.ModelDirPath(root, root)
+}
+
+// modelUploadFolder is the LocalUpload/<hash> folder of a model's files.
+func modelUploadFolder(digest string) string {
+	return resolve.UploadFolder + "/" + strings.TrimPrefix(digest, "sha256:")[:32]
+}
+
+// publishModel writes the files uploaded at path (an mlflow-artifacts:/
+// URI) into the container of the workspace's default datastore at
+// modelUploadPath when that datastore is an azure_blob or s3 one; files
+// already there are not sent again.
+func (s *Server) publishModel(ctx context.Context, ws, path, digest string) error {
+	d, err := s.Store.FindDatastore(ctx, ws, resolve.UploadDatastore)
+	if wharf.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c, ok, err := blob.OpenContainer(ctx, s.Store, s.Blobs, d)
+	if err != nil || !ok {
+		return err
+	}
+	root, _ := mlflow.ArtifactRoot(path)
+	arts, err := s.Store.ListArtifacts(ctx, ws, root)
+	if err != nil {
+		return err
+	}
+	files := make([]snapshot.File, len(arts))
+	for i, a := range arts {
+		files[i] = snapshot.File{Path: wharf.ModelDirPath(root, a.Path), Digest: a.Digest, Size: a.Size}
+	}
+	return c.WriteMissingFiles(ctx, modelUploadFolder(digest), files)
+}
+
+// modelDatastorePath is the azureml://datastores/ URI of a version's files
+// in the default datastore's container, when they were written there;
+// empty otherwise.
+func (s *Server) modelDatastorePath(ctx context.Context, ws string, v *wharf.ModelVersion) string {
+	if len(v.ContentDigest) < len("sha256:")+32 {
+		return ""
+	}
+	p := modelUploadPath(v.Source, v.ContentDigest)
+	if objects, err := s.Store.ListDatastoreObjects(ctx, ws, resolve.UploadDatastore, p); err != nil || len(objects) == 0 {
+		return ""
+	}
+	return "azureml://datastores/" + resolve.UploadDatastore + "/paths/" + p
 }
 
 // RegisterModel registers the files uploaded at req.Path as a new version

@@ -36,8 +36,9 @@ func containerWorkspace(t *testing.T, e *cliEnv, es emulators, dir, ws, typ, nam
 // a job's local code folder and local input file are written into it
 // under LocalUpload/<hash>/<name>, where the job document says they are,
 // byte for byte; the job reads them; submitting the same files again
-// writes nothing new.
-func TestJobUploadsLandInTheContainer(t *testing.T) {
+// writes nothing new. A model created from a local folder lands there too,
+// under LocalUpload/<hash>/<folder>, which its datastore_path names.
+func TestLocalUploadsLandInTheContainer(t *testing.T) {
 	es := startObjectStorage(t, "uploads")
 	tools := toolsFor(t, es, "uploads")
 	e := newCLIEnv(t)
@@ -103,6 +104,19 @@ outputs:
 		e.ok("ml", "job", "create", "--file", job, "-w", ws, "--query", "name", "-o", "tsv")
 		if after := tool.versions("LocalUpload/"); !maps.Equal(before, after) {
 			t.Errorf("%s: submitting the same files again rewrote them: versions %v, then %v", typ, before, after)
+		}
+
+		// A model from a local folder lands there too, and its
+		// datastore_path says where.
+		e.ok("ml", "model", "create", "--name", "fare", "--path", src, "-w", ws)
+		at := strings.TrimSpace(e.ok("ml", "model", "show", "-n", "fare", "--version", "1", "-w", ws, "--query", "datastore_path", "-o", "tsv"))
+		p, ok := strings.CutPrefix(at, "azureml://datastores/workspaceblobstore/paths/LocalUpload/")
+		if !ok || !strings.HasSuffix(p, "/src") {
+			t.Fatalf("%s: the model's datastore_path is %q, want azureml://datastores/workspaceblobstore/paths/LocalUpload/<hash>/src", typ, at)
+		}
+		model := tool.list("LocalUpload/" + p + "/")
+		if len(model) != 2 || model["LocalUpload/"+p+"/hello.txt"] != "hello from the code\n" || model["LocalUpload/"+p+"/lib/util.sh"] != "echo util\n" {
+			t.Errorf("%s: the container holds %v at the model's path", typ, model)
 		}
 	}
 }
