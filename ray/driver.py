@@ -998,10 +998,20 @@ def run_mpirun(a, pg, meet, queue):
         threading.Thread(target=daemons.serve, args=(listener,), daemon=True).start()
         env = {k: v for k, v in a["env"].items() if k.startswith(("OMPI_", "PMIX_", "HWLOC_"))}
         env.update({"PATH": os.path.dirname(sys.executable) + ":" + path, "HOME": tmp, "TMPDIR": tmp,
-                    "WHARF_MPI_AGENT": os.path.join(root, "agent.sock")})
+                    "WHARF_MPI_AGENT": os.path.join(root, "agent.sock"),
+                    # The agent is named to mpirun alone: the daemons get
+                    # mpirun's command-line options and, unless told
+                    # otherwise, its OMPI_MCA_ variables, and would refuse
+                    # to start without the agent's file, which is not on
+                    # their node or in their sandbox. They have the step's
+                    # own OMPI_MCA_ variables from its environment.
+                    "OMPI_MCA_plm_rsh_agent": agent, "OMPI_MCA_plm_rsh_pass_environ_mca_params": "0",
+                    # What the command line the agent gets is written for
+                    # (the sandbox's user has no login shell).
+                    "SHELL": "/bin/bash"})
         if not sandboxed and os.geteuid() == 0:
             env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
-        argv = [mpirun, "--hostfile", hostfile, "--mca", "plm_rsh_agent", agent] + MPI_LAUNCH + a["mpi"]["argv"][1:]
+        argv = [mpirun, "--hostfile", hostfile] + MPI_LAUNCH + a["mpi"]["argv"][1:]
         out = MPIOutput(queue)
         code = run_process(wharf, argv, env, root, sandboxed, out.feed)
         out.close()

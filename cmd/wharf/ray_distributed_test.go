@@ -125,15 +125,21 @@ func TestRayDistributedRankFailureStopsTheOthers(t *testing.T) {
 	}
 }
 
-// mpiRayEnv is rayEnv on a Ray head of 4 CPUs, enough for an MPI step of 2
-// instances of 2 processes, skipping the test (failing it under CI)
-// without Open MPI's mpirun.
+// mpiRayEnv is rayEnv (steps unsandboxed) on mpiRayHead.
 func mpiRayEnv(t *testing.T) *cliEnv {
+	e, _ := rayEnvAt(t, mpiRayHead(t, raytest.Options{}).URL, "--sandbox=false")
+	return e
+}
+
+// mpiRayHead is a Ray head of 4 CPUs, enough for an MPI step of 2
+// instances of 2 processes, with the head's options in opts, skipping the
+// test (failing it under CI) without Open MPI's mpirun.
+func mpiRayHead(t *testing.T, opts raytest.Options) *raytest.Head {
 	if _, err := exec.LookPath("mpirun"); err != nil {
 		missing(t, "no mpirun on PATH; ./scripts/test installs Debian's openmpi-bin")
 	}
-	e, _ := rayEnvAt(t, raytest.Start(t, raytest.Options{CPUs: 4}).URL, "--sandbox=false")
-	return e
+	opts.CPUs = 4
+	return raytest.Start(t, opts)
 }
 
 // mpiDaemonLine is the line the task of Open MPI's daemon for a bundle
@@ -280,4 +286,82 @@ func TestRayDistributedMPICancelStopsEveryProcess(t *testing.T) {
 		t.Fatalf("job: %s", got)
 	}
 	waitGone(t, pids)
+}
+
+// allReduceWithLibMPI is an MPI program for the system's Python, which a
+// sandbox shows: it calls Open MPI's library through ctypes, as mpi4py
+// would, and does an allreduce of each rank's rank + 1.
+const allReduceWithLibMPI = `import ctypes, os, socket
+lib = ctypes.CDLL("libmpi.so.40", mode=ctypes.RTLD_GLOBAL)
+sym = lambda name: ctypes.c_void_p(ctypes.addressof(ctypes.c_char.in_dll(lib, name)))
+lib.MPI_Init(None, None)
+world = sym("ompi_mpi_comm_world")
+rank, size, total = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+lib.MPI_Comm_rank(world, ctypes.byref(rank))
+lib.MPI_Comm_size(world, ctypes.byref(size))
+mine = ctypes.c_int(rank.value + 1)
+lib.MPI_Allreduce(ctypes.byref(mine), ctypes.byref(total), 1, sym("ompi_mpi_int"), sym("ompi_mpi_op_sum"), world)
+print("reduced", total.value, "rank", rank.value, "of", size.value, "host", socket.gethostname(), "in", os.getcwd(), flush=True)
+lib.MPI_Finalize()
+`
+
+// TestRayDistributedMPIRunsSandboxed: on a compute whose steps run
+// sandboxed (the default), mpirun and the daemons run in sandboxes on the
+// node, and so do the processes: each sees the sandbox's host name and its
+// daemon's folder, and they still meet, across bundles, for an allreduce.
+func TestRayDistributedMPIRunsSandboxed(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/libmpi.so.40"); err != nil {
+		missing(t, "no Open MPI library libmpi.so.40 (Debian's libopenmpi3, which openmpi-bin installs): %v", err)
+	}
+	e, _ := rayEnvAt(t, mpiRayHead(t, raytest.Options{}).URL)
+	dir := t.TempDir()
+	writeFile(t, dir, "allreduce.py", allReduceWithLibMPI)
+	out := e.ok("ml", "job", "create", "--file", rayDistributedJob(t, dir, "/usr/bin/python3 allreduce.py", "mpi", 2, "code: .\n"),
+		"--stream", "-w", "dev")
+	daemons := map[string]string{}
+	for _, m := range mpiDaemonLine.FindAllStringSubmatch(out, -1) {
+		daemons[m[1]] = m[3]
+	}
+	if len(daemons) != 2 {
+		t.Fatalf("the daemons' tasks: %v\n%s", daemons, out)
+	}
+	for r := range 4 {
+		want := "[rank " + strconv.Itoa(r) + "] reduced 10 rank " + strconv.Itoa(r) + " of 4 host wharf in " +
+			filepath.Join(daemons["wharf-bundle-"+strconv.Itoa(r/2)], "code") + "\n"
+		if !strings.Contains(out, want) {
+			t.Errorf("the stream lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestRayNodeWithoutMPIRunSaysWhatToInstall: on a Ray node whose PATH has
+// no Open MPI (the head and its workers started with a PATH that lacks
+// mpirun and orted), an MPI step fails without running, saying what the
+// node lacks and what to install.
+func TestRayNodeWithoutMPIRunSaysWhatToInstall(t *testing.T) {
+	head := mpiRayHead(t, raytest.Options{Env: []string{"PATH=" + pathWithout(t, raytest.Program(t), "mpirun", "orted")}})
+	e, _ := rayEnvAt(t, head.URL, "--sandbox=false")
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	failsBeforeRunning(t, e, rayDistributedJob(t, dir, "echo ran >> "+marker, "mpi", 2, ""), marker,
+		"has no mpirun", "distribution type mpi", "install Open MPI on every node", "apt-get install openmpi-bin")
+}
+
+// failsBeforeRunning submits job and checks that it fails, its attempt's
+// error saying each of wants, without its command having written marker.
+func failsBeforeRunning(t *testing.T, e *cliEnv, job, marker string, wants ...string) {
+	t.Helper()
+	name := lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+	if got := e.waitJob("dev", name); got != "Failed" {
+		t.Fatalf("job %s: %s, want Failed\n%s", job, got, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
+	}
+	msg := strings.TrimSpace(e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[0].error", "-o", "tsv"))
+	for _, want := range wants {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the attempt's error lacks %q:\n%s", want, msg)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command of %s ran, though its attempt failed", job)
+	}
 }

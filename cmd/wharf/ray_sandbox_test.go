@@ -148,21 +148,10 @@ environment: {image: python:3.11}
 compute: azureml:`+compute+`
 `)
 	}
-	name := lastLine(e.ok("ml", "job", "create", "--file", job("ray-boxed"), "-w", "dev", "--query", "name", "-o", "tsv"))
-	if got := e.waitJob("dev", name); got != "Failed" {
-		t.Fatalf("job on a node without bwrap: %s, want Failed\n%s", got, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
-	}
-	msg := strings.TrimSpace(e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[0].error", "-o", "tsv"))
-	for _, want := range []string{"has no bwrap", "steps on compute ray-boxed run sandboxed", "apt-get install bubblewrap", "sandbox: false"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("the attempt's error lacks %q:\n%s", want, msg)
-		}
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Errorf("the command ran on a node that cannot sandbox it")
-	}
+	failsBeforeRunning(t, e, job("ray-boxed"), marker,
+		"has no bwrap", "steps on compute ray-boxed run sandboxed", "apt-get install bubblewrap", "sandbox: false")
 
-	name = lastLine(e.ok("ml", "job", "create", "--file", job("ray-open"), "-w", "dev", "--query", "name", "-o", "tsv"))
+	name := lastLine(e.ok("ml", "job", "create", "--file", job("ray-open"), "-w", "dev", "--query", "name", "-o", "tsv"))
 	if got := e.waitJob("dev", name); got != "Completed" {
 		t.Fatalf("job on --sandbox=false: %s\n%s", got, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
 	}
