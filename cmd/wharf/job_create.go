@@ -83,8 +83,18 @@ func (a *app) sendJobDocument(ctx context.Context, c *wharfhttp.Client, ws strin
 	id := rand.Text()
 	path += "?progress=" + id
 	stop := a.showInputReading(ctx, c, ws, id)
+	// The server reads the job's container inputs before it answers,
+	// which for a large folder may take longer than any other call is
+	// allowed: the submission waits as long as that takes, showing how
+	// far it is, until it is done or interrupted.
+	waiting := *c
+	if c.HTTP != nil {
+		unbounded := *c.HTTP
+		unbounded.Timeout = 0
+		waiting.HTTP = &unbounded
+	}
 	var created map[string]any
-	err := c.Do(ctx, method, path, json.RawMessage(doc.JSON), &created)
+	err := waiting.Do(ctx, method, path, json.RawMessage(doc.JSON), &created)
 	stop(err == nil)
 	if err != nil {
 		return nil, documentError(doc, "", err)
