@@ -30,6 +30,10 @@ type ClusterTaskOptions struct {
 	// Unsandboxed runs the task's command as the Ray worker's user; by
 	// default it runs in a sandbox on the node (wharf sandbox exec).
 	Unsandboxed bool `json:"unsandboxed,omitempty"`
+	// ReadOnlyPaths are folders of the node the sandboxed command sees
+	// read-only, at the same path (the compute's
+	// sandbox_read_only_paths).
+	ReadOnlyPaths []string `json:"read_only_paths,omitempty"`
 	// PlacementGroup is for distributed training: the bundles of a
 	// placement group the driver reserves for the attempt, one per
 	// instance, whose ranks' tasks it schedules in them (see

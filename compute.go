@@ -2,7 +2,10 @@ package wharf
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -47,10 +50,15 @@ type Compute struct {
 	// its nodes, as local steps do (true, the default), or as the Ray
 	// worker's user; nil for other clusters, which follow the server's
 	// own setting.
-	Sandbox           *bool     `json:"sandbox,omitempty"`
-	ProvisioningState string    `json:"provisioning_state"`
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	Sandbox *bool `json:"sandbox,omitempty"`
+	// SandboxReadOnlyPaths are folders of a Ray-backed cluster's nodes
+	// (datasets on a shared file system, say) that its sandboxed steps
+	// see read-only, at the same path; the node's other files stay out
+	// of their sight.
+	SandboxReadOnlyPaths []string  `json:"sandbox_read_only_paths,omitempty"`
+	ProvisioningState    string    `json:"provisioning_state"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
 }
 
 // Validate normalises case-insensitive fields, fills the Azure ML defaults and
@@ -71,6 +79,10 @@ func (c *Compute) Validate() error {
 		if c.Sandbox != nil && !*c.Sandbox {
 			return Errorf(EINVALID, "sandbox: false is for type ray only; steps on the server's machine are sandboxed by the server's own setting").WithField("sandbox")
 		}
+		if len(c.SandboxReadOnlyPaths) > 0 {
+			return Errorf(EINVALID, "sandbox_read_only_paths is for type ray only; the server's --step-ro-path gives steps on its own machine extra read-only paths").
+				WithField("sandbox_read_only_paths")
+		}
 		c.Sandbox = nil
 	case ComputeTypeRay:
 		if err := validateRayAddress(c.Address); err != nil {
@@ -81,6 +93,11 @@ func (c *Compute) Validate() error {
 			sandboxed := true
 			c.Sandbox = &sandboxed
 		}
+		paths, err := readOnlyPaths(c.SandboxReadOnlyPaths, *c.Sandbox)
+		if err != nil {
+			return err
+		}
+		c.SandboxReadOnlyPaths = paths
 		if c.MaxInstances == 0 {
 			c.MaxInstances = DefaultRaySteps
 		}
@@ -153,4 +170,33 @@ type ComputeService interface {
 	// `az ml compute create` behaves). ENOTFOUND if the workspace is missing.
 	PutCompute(ctx context.Context, c *Compute) (created bool, err error)
 	DeleteCompute(ctx context.Context, workspace, name string) error
+}
+
+// readOnlyPaths checks a Ray-backed compute's sandbox_read_only_paths and
+// returns them cleaned: absolute folders other than the root, each once,
+// on a compute whose steps are sandboxed (unsandboxed steps see the whole
+// node already).
+func readOnlyPaths(paths []string, sandboxed bool) ([]string, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	field := "sandbox_read_only_paths"
+	if !sandboxed {
+		return nil, Errorf(EINVALID, "sandbox_read_only_paths is for sandboxed steps; with sandbox: false they run as the Ray worker's user "+
+			"and see every file it sees").WithField(field)
+	}
+	out := make([]string, 0, len(paths))
+	for i, p := range paths {
+		clean, at := path.Clean(p), fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case !path.IsAbs(p):
+			return nil, Errorf(EINVALID, "%s %q is not an absolute path", at, p).WithField(at)
+		case clean == "/":
+			return nil, Errorf(EINVALID, "%s is the root folder, which would show steps the whole node; name the shared folders", at).WithField(at)
+		case slices.Contains(out, clean):
+			return nil, Errorf(EINVALID, "%s %q is named twice", at, p).WithField(at)
+		}
+		out = append(out, clean)
+	}
+	return out, nil
 }

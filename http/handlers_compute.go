@@ -25,6 +25,9 @@ type computeRequest struct {
 	// Sandbox: false runs a Ray-backed cluster's steps as the Ray
 	// worker's user, unsandboxed.
 	Sandbox *bool `json:"sandbox"`
+	// SandboxReadOnlyPaths are folders of a Ray-backed cluster's nodes
+	// that its sandboxed steps see read-only.
+	SandboxReadOnlyPaths []string `json:"sandbox_read_only_paths"`
 }
 
 // compute is the compute the request puts at workspace/name.
@@ -33,7 +36,7 @@ func (req *computeRequest) compute(ws, name string) *wharf.Compute {
 		Workspace: ws, Name: name, Type: req.Type, Size: req.Size, MinInstances: req.MinInstances,
 		MaxInstances: req.MaxInstances, Tier: req.Tier, IdleTimeBeforeScaleDown: req.IdleTimeBeforeScaleDown,
 		Location: req.Location, Description: req.Description, Tags: req.Tags, Address: req.Address,
-		Sandbox: req.Sandbox,
+		Sandbox: req.Sandbox, SandboxReadOnlyPaths: req.SandboxReadOnlyPaths,
 	}
 }
 

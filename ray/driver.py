@@ -422,7 +422,7 @@ def no_children_outlive_me():
         pass
 
 
-def sandboxed_process(wharf, argv, env, root):
+def sandboxed_process(wharf, argv, env, root, read_only):
     """Starts argv through `wharf sandbox exec`, as local compute runs a
     step: in its own mount, PID, IPC and UTS namespaces (bwrap), as an
     unprivileged user where the worker is root. It sees the system's
@@ -431,8 +431,16 @@ def sandboxed_process(wharf, argv, env, root):
     executable, and neither this driver's processes nor their
     /proc entries, so it cannot read the compute token from the driver's
     memory or environment. The network is shared. The spec, environment
-    included, goes on standard input, never on a command line."""
-    mounts = [{"path": root, "writable": True}]
+    included, goes on standard input, never on a command line. read_only
+    are the node's folders the compute shows its steps besides
+    (read_only_paths)."""
+    mounts = [{"path": root, "writable": True}] + [{"path": p} for p in read_only]
+    overlay = os.path.join(root, "venv")
+    if os.path.isdir(overlay):
+        # The step's own layer (build_env), which it installs into: named
+        # writable, as the sandbox would otherwise mount a virtual
+        # environment on PATH read-only.
+        mounts.append({"path": overlay, "writable": True})
     for p in {sys.prefix, sys.base_prefix, os.path.dirname(wharf), os.path.join(node_cache(), "envs")}:
         if p and os.path.exists(p):
             mounts.append({"path": p})
@@ -459,7 +467,18 @@ def node_tools(a, write):
         raise NotStarted("this node (%s) has no bwrap, and steps on compute %s run sandboxed: install bubblewrap on "
                          "every node (apt-get install bubblewrap), or set sandbox: false on the compute to run its "
                          "steps as the Ray worker's user" % (socket.gethostname(), BASE.rsplit("/", 1)[-1]))
+    missing = [p for p in read_only_paths(a) if sandboxed and not os.path.exists(p)]
+    if missing:
+        raise NotStarted("this node (%s) has no %s, which compute %s shows its steps read-only (sandbox_read_only_paths): "
+                         "mount it on every node, or take it out of the compute's sandbox_read_only_paths"
+                         % (socket.gethostname(), ", ".join(missing), BASE.rsplit("/", 1)[-1]))
     return wharf, sandboxed
+
+
+def read_only_paths(a):
+    """The node's folders the compute shows its sandboxed steps,
+    read-only (its sandbox_read_only_paths)."""
+    return (a.get("options") or {}).get("read_only_paths") or []
 
 
 def run_command(a, root, extra_env, write, command=None):
@@ -485,15 +504,15 @@ def run_command(a, root, extra_env, write, command=None):
         os.makedirs(os.path.join(root, "code", name), exist_ok=True)
     if command is None:
         command = rebase(a["command"], old, root)
-    return run_process(wharf, ["/bin/sh", "-c", command], env, root, sandboxed, write)
+    return run_process(wharf, ["/bin/sh", "-c", command], env, root, sandboxed, write, read_only_paths(a))
 
 
-def run_process(wharf, argv, env, root, sandboxed, write):
-    """Runs argv in root's code folder, sandboxed or as the worker's user,
-    handing what it writes to write. Returns its exit status (128+N for
-    signal N)."""
+def run_process(wharf, argv, env, root, sandboxed, write, read_only=()):
+    """Runs argv in root's code folder, sandboxed (seeing read_only too) or
+    as the worker's user, handing what it writes to write. Returns its exit
+    status (128+N for signal N)."""
     if sandboxed:
-        proc = sandboxed_process(wharf, argv, env, root)
+        proc = sandboxed_process(wharf, argv, env, root, read_only)
     else:
         proc = subprocess.Popen(argv, cwd=os.path.join(root, "code"),
                                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -1013,7 +1032,7 @@ def run_mpirun(a, pg, meet, queue):
             env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
         argv = [mpirun, "--hostfile", hostfile] + MPI_LAUNCH + a["mpi"]["argv"][1:]
         out = MPIOutput(queue)
-        code = run_process(wharf, argv, env, root, sandboxed, out.feed)
+        code = run_process(wharf, argv, env, root, sandboxed, out.feed, read_only_paths(a))
         out.close()
         outputs = daemons.outputs()
         if code == 0 and outputs is None:

@@ -209,7 +209,8 @@ func (s *Scheduler) inFlightOnCluster(st *wharf.Job) *wharf.JobAttempt {
 // clusterOptions are the Ray task options of a step: a CPU and the GPUs
 // it asks for.
 func clusterOptions(spec *StepSpec, compute *wharf.Compute) wharf.ClusterTaskOptions {
-	o := wharf.ClusterTaskOptions{NumCPUs: 1, Unsandboxed: compute.Sandbox != nil && !*compute.Sandbox}
+	o := wharf.ClusterTaskOptions{NumCPUs: 1, Unsandboxed: compute.Sandbox != nil && !*compute.Sandbox,
+		ReadOnlyPaths: compute.SandboxReadOnlyPaths}
 	if n, _ := gpusPerInstance(spec, compute); n > 0 {
 		o.NumGPUs = float64(n)
 	}

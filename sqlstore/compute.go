@@ -3,14 +3,16 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/wharfml/wharf"
 )
 
 const computeColumns = `workspace, name, type, size, min_instances, max_instances, tier,
 	idle_time_before_scale_down, location, description, tags, provisioning_state,
-	created_at, updated_at, address, sandbox`
+	created_at, updated_at, address, sandbox, sandbox_read_only_paths`
 
 // FindCompute returns the compute called name in workspace.
 func (db *DB) FindCompute(ctx context.Context, workspace, name string) (*wharf.Compute, error) {
@@ -42,6 +44,10 @@ func (db *DB) PutCompute(ctx context.Context, cp *wharf.Compute) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	readOnly, err := encodePaths(cp.SandboxReadOnlyPaths)
+	if err != nil {
+		return false, err
+	}
 	var created bool
 	createdAt := now
 	err = db.inTx(ctx, func(c conn) error {
@@ -49,21 +55,22 @@ func (db *DB) PutCompute(ctx context.Context, cp *wharf.Compute) (bool, error) {
 			return err
 		}
 		created, err = inserted(ctx, c, `INSERT INTO computes (`+computeColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace, name) DO NOTHING`,
 			cp.Workspace, cp.Name, cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
 			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
-			db.timeArg(now), db.timeArg(now), cp.Address, sandboxed(cp))
+			db.timeArg(now), db.timeArg(now), cp.Address, sandboxed(cp), readOnly)
 		if err != nil || created {
 			return err
 		}
 		return c.queryRow(ctx, `UPDATE computes SET type = ?, size = ?, min_instances = ?,
 			max_instances = ?, tier = ?, idle_time_before_scale_down = ?, location = ?,
-			description = ?, tags = ?, provisioning_state = ?, updated_at = ?, address = ?, sandbox = ?
+			description = ?, tags = ?, provisioning_state = ?, updated_at = ?, address = ?, sandbox = ?,
+			sandbox_read_only_paths = ?
 			WHERE workspace = ? AND name = ? RETURNING created_at`,
 			cp.Type, cp.Size, cp.MinInstances, cp.MaxInstances, cp.Tier,
 			cp.IdleTimeBeforeScaleDown, cp.Location, cp.Description, tags, cp.ProvisioningState,
-			db.timeArg(now), cp.Address, sandboxed(cp), cp.Workspace, cp.Name,
+			db.timeArg(now), cp.Address, sandboxed(cp), readOnly, cp.Workspace, cp.Name,
 		).Scan(timeDest{&createdAt})
 	})
 	if err != nil {
@@ -87,17 +94,37 @@ func scanCompute(s interface{ Scan(...any) error }) (*wharf.Compute, error) {
 	var c wharf.Compute
 	var tags string
 	var sandbox bool
+	var readOnly string
 	if err := s.Scan(&c.Workspace, &c.Name, &c.Type, &c.Size, &c.MinInstances, &c.MaxInstances,
 		&c.Tier, &c.IdleTimeBeforeScaleDown, &c.Location, &c.Description, &tags,
-		&c.ProvisioningState, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, &c.Address, &sandbox); err != nil {
+		&c.ProvisioningState, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, &c.Address, &sandbox, &readOnly); err != nil {
 		return nil, err
 	}
 	if c.Type == wharf.ComputeTypeRay {
 		c.Sandbox = &sandbox
 	}
+	if err := json.Unmarshal([]byte(readOnly), &c.SandboxReadOnlyPaths); err != nil {
+		return nil, fmt.Errorf("sqlstore: decode sandbox_read_only_paths: %w", err)
+	}
+	if len(c.SandboxReadOnlyPaths) == 0 {
+		c.SandboxReadOnlyPaths = nil
+	}
 	var err error
 	c.Tags, err = decodeTags(tags)
 	return &c, err
+}
+
+// encodePaths is a compute's sandbox_read_only_paths column: a JSON
+// array, empty when there are none.
+func encodePaths(paths []string) (string, error) {
+	if len(paths) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(paths)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: encode sandbox_read_only_paths: %w", err)
+	}
+	return string(b), nil
 }
 
 // sandboxed is the compute's sandbox column: true unless it says false.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -277,6 +278,17 @@ func testComputes(t *testing.T, open Opener) {
 	must(t, err)
 	if got.Sandbox == nil || *got.Sandbox {
 		t.Errorf("ray compute put with sandbox: false read back as %v", got.Sandbox)
+	}
+	sandboxed := true
+	for _, paths := range [][]string{{"/mnt/datasets", "/srv/shared"}, nil} {
+		ray.Sandbox, ray.SandboxReadOnlyPaths = &sandboxed, paths
+		_, err = s.PutCompute(ctx(t), ray)
+		must(t, err)
+		got, err = s.FindCompute(ctx(t), "ws", "ray")
+		must(t, err)
+		if !slices.Equal(got.SandboxReadOnlyPaths, paths) || (paths == nil) != (got.SandboxReadOnlyPaths == nil) {
+			t.Errorf("ray compute put with sandbox_read_only_paths %q read back as %q", paths, got.SandboxReadOnlyPaths)
+		}
 	}
 	must(t, s.DeleteCompute(ctx(t), "ws", "ray"))
 

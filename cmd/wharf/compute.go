@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 
 	"github.com/spf13/cobra"
 	"github.com/wharfml/wharf"
+	"github.com/wharfml/wharf/yamlfile"
 )
 
 // computeSpec is the amlCompute YAML schema. Networking and identity keys
@@ -25,6 +27,9 @@ type computeSpec struct {
 	Address string `yaml:"address"`
 	// Sandbox: false runs a ray cluster's steps unsandboxed.
 	Sandbox *bool `yaml:"sandbox"`
+	// SandboxReadOnlyPaths are node folders a ray cluster's sandboxed
+	// steps see read-only.
+	SandboxReadOnlyPaths []string `yaml:"sandbox_read_only_paths"`
 
 	Identity               any `yaml:"identity"`
 	NetworkSettings        any `yaml:"network_settings"`
@@ -44,6 +49,9 @@ func (s computeSpec) request() map[string]any {
 	}
 	if s.Sandbox != nil {
 		m["sandbox"] = *s.Sandbox
+	}
+	if s.SandboxReadOnlyPaths != nil {
+		m["sandbox_read_only_paths"] = s.SandboxReadOnlyPaths
 	}
 	if s.MaxInstances != nil {
 		m["max_instances"] = *s.MaxInstances
@@ -85,8 +93,9 @@ func (a *app) computeCommand() *cobra.Command {
 				return err
 			}
 			var spec computeSpec
+			var doc *yamlfile.Document
 			if file != "" {
-				if _, err := loadYAML(file, sets, &spec); err != nil {
+				if doc, err = loadYAML(file, sets, &spec); err != nil {
 					return err
 				}
 			} else if len(sets) > 0 {
@@ -128,7 +137,7 @@ func (a *app) computeCommand() *cobra.Command {
 			}
 			var out any
 			if err := c.Do(cmd.Context(), "PUT", computePath(ws, spec.Name), spec.request(), &out); err != nil {
-				return err
+				return atFieldLine(doc, err)
 			}
 			return a.print(out)
 		},
@@ -319,4 +328,19 @@ func (a *app) datastoreCommand() *cobra.Command {
 	show := a.showCommand("Show a datastore", "datastore name", datastorePath)
 	ds.AddCommand(create, list, show)
 	return ds
+}
+
+// atFieldLine places an error the server found in a field of a YAML
+// file's request at that field's line of the file; other errors, and any
+// without a file (doc nil), are returned as they are.
+func atFieldLine(doc *yamlfile.Document, err error) error {
+	var we *wharf.Error
+	if doc == nil || !errors.As(err, &we) || we.Field == "" {
+		return err
+	}
+	n := doc.Node(we.Field)
+	if n == nil {
+		return err
+	}
+	return yamlfile.NodeError(doc, n, we.Field, "%s", we.Message)
 }

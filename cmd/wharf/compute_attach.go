@@ -15,7 +15,7 @@ func (a *app) computeAttachCommand() *cobra.Command {
 	var name, typ, address, description string
 	var maxI int
 	var sandboxed bool
-	var tags []string
+	var tags, readOnly []string
 	attach := &cobra.Command{
 		Use:   "attach",
 		Short: "Attach a running Ray cluster as a compute cluster",
@@ -34,7 +34,8 @@ func (a *app) computeAttachCommand() *cobra.Command {
 			if address == "" {
 				return usagef("--address is required: the Ray dashboard's URL, e.g. http://head:8265")
 			}
-			spec := computeSpec{Name: name, Type: wharf.ComputeTypeRay, Address: address, Description: description, Sandbox: &sandboxed}
+			spec := computeSpec{Name: name, Type: wharf.ComputeTypeRay, Address: address, Description: description, Sandbox: &sandboxed,
+				SandboxReadOnlyPaths: readOnly}
 			if cmd.Flags().Changed("max-instances") {
 				spec.MaxInstances = &maxI
 			}
@@ -58,6 +59,7 @@ func (a *app) computeAttachCommand() *cobra.Command {
 	f.StringVar(&address, "address", "", "the Ray dashboard's URL, e.g. http://head:8265")
 	f.IntVar(&maxI, "max-instances", wharf.DefaultRaySteps, "steps handed to the Ray cluster at once")
 	f.BoolVar(&sandboxed, "sandbox", true, "run steps sandboxed on the nodes (bwrap on every node); --sandbox=false runs them as the Ray worker's user")
+	f.StringArrayVar(&readOnly, "sandbox-ro-path", nil, "a folder of the nodes (a shared dataset folder, say) that sandboxed steps see read-only (repeatable)")
 	f.StringVar(&description, "description", "", "description")
 	f.StringArrayVar(&tags, "tags", nil, "tags KEY=VALUE")
 	f.Bool("no-wait", false, "accepted for az compatibility")

@@ -159,3 +159,91 @@ compute: azureml:`+compute+`
 		t.Errorf("the unsandboxed step's mark: %q %v", b, err)
 	}
 }
+
+// TestRaySandboxReadOnlyPaths: a Ray-backed compute attached with
+// --sandbox-ro-path shows its sandboxed steps that folder of the node,
+// read-only: a step reads a dataset there and pip installs a wheel from
+// it into its own layer, and cannot write there. The same step on a
+// compute without it sees no such folder, and on a compute naming a
+// folder the node lacks it fails without running, saying so.
+func TestRaySandboxReadOnlyPaths(t *testing.T) {
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fares := writeFile(t, shared, "fares.csv", "fare\n12.5\n7.25\n")
+	wheel := writeWheel(t, shared, "7")
+	if err := os.Chmod(wheel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, addr := rayEnvWith(t, "--sandbox-ro-path", shared)
+	lacking := filepath.Join(shared, "not-on-the-node")
+	for _, c := range []struct{ name, path string }{{"ray-plain", ""}, {"ray-lacking", lacking}} {
+		args := []string{"ml", "compute", "attach", "--type", "ray", "--address", addr, "-n", c.name, "-w", "dev"}
+		if c.path != "" {
+			args = append(args, "--sandbox-ro-path", c.path)
+		}
+		e.ok(args...)
+		t.Cleanup(func() { e.wharf("ml", "compute", "delete", "-n", c.name, "-w", "dev", "--yes") })
+	}
+	if got := e.ok("ml", "compute", "show", "-n", "ray-cluster", "-w", "dev", "--query", "sandbox_read_only_paths[0]", "-o", "tsv"); strings.TrimSpace(got) != shared {
+		t.Errorf("the compute's sandbox_read_only_paths[0] is %q, want %s", got, shared)
+	}
+	dir := t.TempDir()
+	run := func(compute, want string) (name, dl string) {
+		t.Helper()
+		// The command names the compute, so that no job is another's
+		// reuse.
+		job := writeFile(t, dir, compute+".yml", `command: >-
+  : `+compute+` && (cat `+fares+` || echo unseen) > ${{outputs.out}}/fares.csv &&
+  (touch `+shared+`/written 2> /dev/null && echo writable || echo read-only) > ${{outputs.out}}/write.txt &&
+  (pip install --no-index --no-deps --disable-pip-version-check `+wheel+` > ${{outputs.out}}/pip.txt 2>&1 &&
+  python -c "import wharf_overlay_demo; print(wharf_overlay_demo.VALUE)" || echo not installed) > ${{outputs.out}}/import.txt
+environment: {image: python:3.11}
+compute: azureml:`+compute+`
+outputs:
+  out: {type: uri_folder}
+`)
+		name = lastLine(e.ok("ml", "job", "create", "--file", job, "-w", "dev", "--query", "name", "-o", "tsv"))
+		if got := e.waitJob("dev", name); got != want {
+			t.Fatalf("job on %s: %s, want %s\n%s", compute, got, want, e.ok("ml", "job", "stream", "-n", name, "-w", "dev"))
+		}
+		if want != "Completed" {
+			return name, ""
+		}
+		dl = filepath.Join(dir, "dl-"+compute)
+		e.ok("ml", "job", "download", "-n", name, "--output-name", "out", "--download-path", dl, "-w", "dev")
+		return name, filepath.Join(dl, "named-outputs", "out")
+	}
+	read := func(dl, file string) string {
+		b, _ := os.ReadFile(filepath.Join(dl, file))
+		return string(b)
+	}
+
+	_, dl := run("ray-cluster", "Completed")
+	if got := read(dl, "fares.csv"); got != "fare\n12.5\n7.25\n" {
+		t.Errorf("the step read %q from the shared folder", got)
+	}
+	if got := read(dl, "write.txt"); got != "read-only\n" {
+		t.Errorf("writing into the shared folder: %q, want read-only", got)
+	}
+	if got := read(dl, "import.txt"); got != "7\n" {
+		t.Errorf("installing the shared folder's wheel into the step's layer: %q, want 7; pip said:\n%s", got, read(dl, "pip.txt"))
+	}
+	if _, err := os.Stat(filepath.Join(shared, "written")); err == nil {
+		t.Errorf("the step wrote into the shared folder")
+	}
+
+	_, dl = run("ray-plain", "Completed")
+	if got := read(dl, "fares.csv"); got != "unseen\n" {
+		t.Errorf("a step of a compute without sandbox_read_only_paths read %q from the folder", got)
+	}
+
+	name, _ := run("ray-lacking", "Failed")
+	msg := e.ok("ml", "job", "show", "-n", name, "-w", "dev", "--query", "attempts[0].error", "-o", "tsv")
+	for _, want := range []string{"has no " + lacking, "compute ray-lacking shows its steps read-only (sandbox_read_only_paths)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the attempt's error lacks %q:\n%s", want, msg)
+		}
+	}
+}
