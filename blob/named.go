@@ -71,6 +71,17 @@ func WriteDatastorePath(ctx context.Context, records DatastoreRecords, blobs wha
 	return c.Write(ctx, p, digest, folder)
 }
 
+// DefinitionFault makes a container's error for a missing container or
+// credentials it refuses (ENOTFOUND, EFORBIDDEN) an EINVALID one: the
+// datastore's definition is at fault, not a path with nothing yet nor the
+// caller's permissions. Other errors are returned as they are.
+func DefinitionFault(err error) error {
+	if code := wharf.ErrorCode(err); code == wharf.ENOTFOUND || code == wharf.EFORBIDDEN {
+		return wharf.Errorf(wharf.EINVALID, "%s", wharf.ErrorMessage(err))
+	}
+	return err
+}
+
 // Container is the container or bucket of an azure_blob or s3 datastore,
 // where its paths are: files any tool put there are read from it, and what
 // Wharf writes to a path lands in it for any tool to read.

@@ -272,7 +272,7 @@ func (s *Server) publishModel(ctx context.Context, ws, path, digest string) erro
 	for i, a := range arts {
 		files[i] = snapshot.File{Path: wharf.ModelDirPath(root, a.Path), Digest: a.Digest, Size: a.Size}
 	}
-	return c.WriteMissingFiles(ctx, modelUploadFolder(digest), files)
+	return blob.DefinitionFault(c.WriteMissingFiles(ctx, modelUploadFolder(digest), files))
 }
 
 // modelDatastorePath is the azureml://datastores/ URI of a version's files

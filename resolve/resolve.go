@@ -844,7 +844,7 @@ func (run *resolution) containerContent(u jobspec.DatastoreURI) (f *wharf.Datast
 		return nil, false, err
 	}
 	objects, isFile, err := c.Read(run.ctx, u.Path)
-	err = containerFault(err)
+	err = blob.DefinitionFault(err)
 	switch {
 	case err != nil:
 		return nil, false, err
@@ -882,18 +882,9 @@ func (run *resolution) publishUpload(u jobspec.DatastoreURI, digest, kind string
 	if err != nil || !ok {
 		return err
 	}
-	return containerFault(c.WriteMissing(run.ctx, u.Path, digest, kind == scheduler.KindFolder))
+	return blob.DefinitionFault(c.WriteMissing(run.ctx, u.Path, digest, kind == scheduler.KindFolder))
 }
 
-// containerFault makes a missing container or credentials it refuses
-// (ENOTFOUND, EFORBIDDEN) the datastore's definition at fault, not a path
-// with nothing yet nor the caller's permissions.
-func containerFault(err error) error {
-	if code := wharf.ErrorCode(err); code == wharf.ENOTFOUND || code == wharf.EFORBIDDEN {
-		return wharf.Errorf(wharf.EINVALID, "%s", wharf.ErrorMessage(err))
-	}
-	return err
-}
 
 // parseUpload reads the digest out of a LocalUpload URI.
 func parseUpload(u jobspec.DatastoreURI) (digest, name, kind string, ok bool) {

@@ -120,3 +120,43 @@ outputs:
 		}
 	}
 }
+
+// TestLocalUploadErrorsNameTheDatastore: when the default datastore's
+// container is gone, a job with local code and a model from a local
+// folder are refused naming the datastore and what is missing (the job
+// its file and field too), and neither a job nor a model version is
+// made.
+func TestLocalUploadErrorsNameTheDatastore(t *testing.T) {
+	es := startObjectStorage(t, "gone")
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	containerWorkspace(t, e, es, dir, "dev", wharf.DatastoreAzureBlob, "gone")
+	if _, err := es.az.DeleteContainer(t.Context(), "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, src, "main.sh", "echo hi\n")
+	job := writeFile(t, dir, "job.yml", `command: sh main.sh
+code: src
+environment: {image: python:3.11}
+compute: azureml:cpu-cluster
+`)
+	const says = `datastore dev/workspaceblobstore: `
+	_, stderr, code := e.wharf("ml", "job", "create", "--file", job, "-w", "dev")
+	if code == 0 || !strings.Contains(stderr, says) || !strings.Contains(stderr, `container "gone" does not exist`) || !strings.Contains(stderr, job+":") {
+		t.Errorf("job create exited %d: %s; want it refused naming %s, the datastore and the missing container", code, stderr, job)
+	}
+	if got := strings.TrimSpace(e.ok("ml", "job", "list", "-w", "dev", "--query", "length(@)", "-o", "tsv")); got != "0" {
+		t.Errorf("after the refused submission the workspace has %s jobs", got)
+	}
+	_, stderr, code = e.wharf("ml", "model", "create", "--name", "m", "--path", src, "-w", "dev")
+	if code == 0 || !strings.Contains(stderr, says) || !strings.Contains(stderr, `container "gone" does not exist`) || strings.Contains(stderr, "NotFound") {
+		t.Errorf("model create exited %d: %s; want it refused naming the datastore and the missing container, not as a model not found", code, stderr)
+	}
+	if _, stderr, code := e.wharf("ml", "model", "show", "-n", "m", "--version", "1", "-w", "dev"); code == 0 {
+		t.Errorf("the refused model was registered: %s", stderr)
+	}
+}
