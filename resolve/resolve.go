@@ -885,7 +885,6 @@ func (run *resolution) publishUpload(u jobspec.DatastoreURI, digest, kind string
 	return blob.DefinitionFault(c.WriteMissing(run.ctx, u.Path, digest, kind == scheduler.KindFolder))
 }
 
-
 // parseUpload reads the digest out of a LocalUpload URI.
 func parseUpload(u jobspec.DatastoreURI) (digest, name, kind string, ok bool) {
 	if u.Datastore != UploadDatastore {
