@@ -865,8 +865,9 @@ def run_mpi_daemon(a, bundle, command, meet, queue):
     label = MPI_HOST % bundle
     write, flush = line_writer(queue, label)
     try:
-        write(("[ray] Open MPI's daemon for %s, started by mpirun through the launch agent, on node %s, "
-               "worker pid %d, in %s\n" % (label, socket.gethostname(), os.getpid(), root)).encode())
+        write(("[ray] Open MPI's daemon for %s, started by mpirun through the launch agent, on node %s (Ray node %s), "
+               "worker pid %d, in %s\n" % (label, socket.gethostname(), ray.get_runtime_context().get_node_id()[:12],
+                                           os.getpid(), root)).encode())
         if not shutil.which("orted", path=os.environ.get("PATH", "/usr/bin:/bin")):
             write(("[ray] this node (%s) has no orted, Open MPI's daemon, which runs the processes of an MPI "
                    "step: install Open MPI on every node (Debian and Ubuntu: apt-get install openmpi-bin)\n"

@@ -131,21 +131,24 @@ func mpiRayEnv(t *testing.T) *cliEnv {
 	return e
 }
 
-// mpiRayHead is a Ray head of 4 CPUs, enough for an MPI step of 2
-// instances of 2 processes, with the head's options in opts, skipping the
+// mpiRayHead is a Ray head with the options opts, of 4 CPUs unless they
+// say otherwise, enough for an MPI step of 2 instances of 2 processes; it
+// skips the
 // test (failing it under CI) without Open MPI's mpirun.
 func mpiRayHead(t *testing.T, opts raytest.Options) *raytest.Head {
 	if _, err := exec.LookPath("mpirun"); err != nil {
 		missing(t, "no mpirun on PATH; ./scripts/test installs Debian's openmpi-bin")
 	}
-	opts.CPUs = 4
+	if opts.CPUs == 0 {
+		opts.CPUs = 4
+	}
 	return raytest.Start(t, opts)
 }
 
 // mpiDaemonLine is the line the task of Open MPI's daemon for a bundle
 // writes when mpirun has started it through the launch agent.
 var mpiDaemonLine = regexp.MustCompile(`\[(wharf-bundle-\d)\] \[ray\] Open MPI's daemon for wharf-bundle-\d, started by mpirun ` +
-	`through the launch agent, on node \S+, worker pid (\d+), in (\S+)`)
+	`through the launch agent, on node \S+ \(Ray node (\w+)\), worker pid (\d+), in (\S+)`)
 
 // TestRayDistributedMPIAllreduce runs a script written for mpirun,
 // unchanged, as an MPI job of 2 instances x 2 processes on a Ray-backed
@@ -172,7 +175,7 @@ open(os.path.join(os.environ['OUT'], 'rank-%d.txt' % c.Get_rank()), 'w').write(s
 	out := e.ok("ml", "job", "create", "--file", job, "--stream", "-w", "dev")
 	daemons := map[string][]string{}
 	for _, m := range mpiDaemonLine.FindAllStringSubmatch(out, -1) {
-		daemons[m[1]] = m[2:]
+		daemons[m[1]] = m[3:]
 	}
 	if len(daemons) != 2 || daemons["wharf-bundle-0"] == nil || daemons["wharf-bundle-1"] == nil {
 		t.Fatalf("the daemons' tasks: %v\n%s", daemons, out)
@@ -310,28 +313,48 @@ lib.MPI_Finalize()
 // node, and so do the processes: each sees the sandbox's host name and its
 // daemon's folder, and they still meet, across bundles, for an allreduce.
 func TestRayDistributedMPIRunsSandboxed(t *testing.T) {
+	sandboxedMPIAllreduce(t, mpiRayHead(t, raytest.Options{}))
+}
+
+// TestRayDistributedMPIAcrossTwoRayNodes runs the sandboxed allreduce on a
+// cluster of two Ray nodes of 2 CPUs each (on this machine): each bundle
+// fits one node only, so the daemons run on different Ray nodes, mpirun
+// on bundle 0's and the other daemon's launch crossing to the other node.
+func TestRayDistributedMPIAcrossTwoRayNodes(t *testing.T) {
+	head := mpiRayHead(t, raytest.Options{CPUs: 2})
+	head.AddNode(t, 2)
+	if nodes := sandboxedMPIAllreduce(t, head); nodes["wharf-bundle-0"] == nodes["wharf-bundle-1"] {
+		t.Errorf("both daemons ran on Ray node %s", nodes["wharf-bundle-0"])
+	}
+}
+
+// sandboxedMPIAllreduce runs allReduceWithLibMPI as a sandboxed MPI job of
+// 2 instances x 2 processes on head and checks every rank's report; it
+// returns the Ray node each bundle's daemon ran on.
+func sandboxedMPIAllreduce(t *testing.T, head *raytest.Head) map[string]string {
 	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/libmpi.so.40"); err != nil {
 		missing(t, "no Open MPI library libmpi.so.40 (Debian's libopenmpi3, which openmpi-bin installs): %v", err)
 	}
-	e, _ := rayEnvAt(t, mpiRayHead(t, raytest.Options{}).URL)
+	e, _ := rayEnvAt(t, head.URL)
 	dir := t.TempDir()
 	writeFile(t, dir, "allreduce.py", allReduceWithLibMPI)
 	out := e.ok("ml", "job", "create", "--file", rayDistributedJob(t, dir, "/usr/bin/python3 allreduce.py", "mpi", 2, "code: .\n"),
 		"--stream", "-w", "dev")
-	daemons := map[string]string{}
+	folders, nodes := map[string]string{}, map[string]string{}
 	for _, m := range mpiDaemonLine.FindAllStringSubmatch(out, -1) {
-		daemons[m[1]] = m[3]
+		nodes[m[1]], folders[m[1]] = m[2], m[4]
 	}
-	if len(daemons) != 2 {
-		t.Fatalf("the daemons' tasks: %v\n%s", daemons, out)
+	if len(folders) != 2 {
+		t.Fatalf("the daemons' tasks: %v\n%s", folders, out)
 	}
 	for r := range 4 {
 		want := "[rank " + strconv.Itoa(r) + "] reduced 10 rank " + strconv.Itoa(r) + " of 4 host wharf in " +
-			filepath.Join(daemons["wharf-bundle-"+strconv.Itoa(r/2)], "code") + "\n"
+			filepath.Join(folders["wharf-bundle-"+strconv.Itoa(r/2)], "code") + "\n"
 		if !strings.Contains(out, want) {
 			t.Errorf("the stream lacks %q:\n%s", want, out)
 		}
 	}
+	return nodes
 }
 
 // TestRayNodeWithoutMPIRunSaysWhatToInstall: on a Ray node whose PATH has

@@ -61,6 +61,34 @@ type Head struct {
 	// Ray is the ray program that started the head, and Python the
 	// interpreter of its venv, which has ray importable.
 	Ray, Python string
+	// env is what the head's environment adds to the test's, which a
+	// node added to the cluster gets too.
+	env []string
+}
+
+// launch starts a ray command (a head or a node, with --block) with env
+// added to the test's environment, the venv's bin first on PATH: a job's
+// `python` is then one that can import ray, as on a cluster built from
+// Ray's images. It runs in a process group of its own, so that every
+// process it starts stays in it and killing the group stops it and
+// nothing else; its output goes to the file logPath, read (out) only when
+// it fails. exited is closed when it has ended.
+func launch(bin string, args, env []string, logPath string) (cmd *exec.Cmd, exited chan struct{}, out func() string, err error) {
+	cmd = exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	exited = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return cmd, exited, func() string { b, _ := os.ReadFile(logPath); return string(b) }, nil
 }
 
 // Program returns the ray program named by WHARF_TEST_RAY, skipping t (or
@@ -102,35 +130,19 @@ func Start(t testing.TB, opts Options) *Head {
 		"--temp-dir", dir,
 		"--disable-usage-stats",
 	}
-	cmd := exec.Command(bin, args...)
-	// The venv's bin first on PATH: a job's `python` is then one that can
-	// import ray, as on a cluster built from Ray's images.
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	cmd.Env = append(cmd.Env, opts.Env...)
-	// Its own process group: every process the head starts stays in it, so
-	// that killing the group stops this head and nothing else.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// A file, not a buffer: the head's output is read only when it fails.
+	env := append([]string{"PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH")}, opts.Env...)
 	logPath := filepath.Join(dir, "head.log")
-	logFile, err := os.Create(logPath)
+	cmd, exited, out, err := launch(bin, args, env, logPath)
 	if err != nil {
-		os.RemoveAll(dir)
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	out := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		t.Fatalf("start ray head: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	h := &Head{
 		URL:     fmt.Sprintf("http://127.0.0.1:%d", dashPort),
 		TempDir: dir,
 		Ray:     bin,
 		Python:  filepath.Join(filepath.Dir(bin), "python"),
+		env:     env,
 	}
 	t.Cleanup(func() { h.stop(cmd.Process.Pid, exited) })
 
@@ -150,6 +162,80 @@ func Start(t testing.TB, opts Options) *Head {
 	}
 	h.GCSAddress = gcsAddress(dir, gcsPort)
 	return h
+}
+
+// AddNode starts a second Ray node on this machine, joined to the head's
+// cluster with cpus CPUs and the head's environment, until t ends, and
+// returns once the head counts it alive: a cluster of two nodes, as far
+// as Ray's scheduling (placement groups, SPREAD) can tell, on one machine.
+// It gets free ports and a temp dir of its own, as the head does.
+func (h *Head) AddNode(t testing.TB, cpus int) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "raynode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 6)
+	args := []string{"start", "--block", "--address", h.GCSAddress,
+		"--num-cpus", strconv.Itoa(cpus), "--num-gpus", "0",
+		"--node-manager-port", strconv.Itoa(ports[0]),
+		"--object-manager-port", strconv.Itoa(ports[1]),
+		"--dashboard-agent-listen-port", strconv.Itoa(ports[2]),
+		"--dashboard-agent-grpc-port", strconv.Itoa(ports[3]),
+		"--runtime-env-agent-port", strconv.Itoa(ports[4]),
+		"--metrics-export-port", strconv.Itoa(ports[5]),
+		"--min-worker-port", "0", "--max-worker-port", "0",
+		"--object-store-memory", strconv.Itoa(200 << 20),
+		"--temp-dir", dir,
+		"--disable-usage-stats",
+	}
+	cmd, exited, out, err := launch(h.Ray, args, h.env, filepath.Join(dir, "node.log"))
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("start ray node: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		os.RemoveAll(dir)
+	})
+	before := h.aliveNodes()
+	for deadline := time.Now().Add(90 * time.Second); h.aliveNodes() <= before; time.Sleep(200 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("ray node exited before it joined the cluster:\n%s", out())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ray node did not join the cluster at %s within 90s:\n%s", h.GCSAddress, out())
+		}
+	}
+}
+
+// aliveNodes is the number of the cluster's nodes Ray's state API lists
+// as alive; 0 when it does not answer.
+func (h *Head) aliveNodes() int {
+	var resp struct {
+		Data struct {
+			Result struct {
+				Result []struct {
+					State string `json:"state"`
+				} `json:"result"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.get(ctx, "/api/v0/nodes?limit=100", &resp); err != nil {
+		return 0
+	}
+	n := 0
+	for _, node := range resp.Data.Result.Result {
+		if node.State == "ALIVE" {
+			n++
+		}
+	}
+	return n
 }
 
 // ready reports whether the Jobs API answers GET /api/version and the

@@ -75,3 +75,25 @@ func TestStopEndsRunningJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestAddNodeJoinsTheCluster adds a node to a head of 1 CPU: a job sees two
+// nodes alive, and two tasks that each need 2 CPUs can only run there, on
+// the node added.
+func TestAddNodeJoinsTheCluster(t *testing.T) {
+	h := raytest.Start(t, raytest.Options{CPUs: 1})
+	h.AddNode(t, 2)
+	id := h.Submit(t, `python -c '
+import ray
+ray.init()
+alive = [n for n in ray.nodes() if n["Alive"]]
+where = ray.get([ray.remote(lambda: ray.get_runtime_context().get_node_id()).options(num_cpus=2).remote() for _ in range(2)])
+head = ray.get_runtime_context().get_node_id()
+print("alive", len(alive), "away", sum(w != head for w in where))
+'`, nil)
+	if j := h.Wait(t, id, 2*time.Minute); j.Status != "SUCCEEDED" {
+		t.Fatalf("job %s: %s (%s); logs:\n%s", id, j.Status, j.Message, h.Logs(t, id))
+	}
+	if logs := h.Logs(t, id); !strings.Contains(logs, "alive 2 away 2") {
+		t.Fatalf("job %s does not see the node added:\n%s", id, logs)
+	}
+}
