@@ -106,7 +106,7 @@ func TestRayEnvironmentBuildRunsSandboxed(t *testing.T) {
 	if st := e.waitJob("dev", name); st != "Completed" {
 		t.Fatalf("start: %s", st)
 	}
-	pid := rayDriverPID(t, "dev", "ray-cluster")
+	pid := rayDriverPID(t, addr, "dev", "ray-cluster")
 	environ := "/proc/" + strconv.Itoa(pid) + "/environ"
 
 	// Each compute's probe is a folder of its own, so that the second

@@ -10,15 +10,31 @@ import (
 	"testing"
 
 	"github.com/wharfml/wharf/internal/raytest"
+	"github.com/wharfml/wharf/ray"
 )
 
 // rayDriverPID finds the process of the compute's Ray driver on this
-// machine (the test's single-node cluster): the Python running the
-// driver program, with the compute's driver environment (which its Ray
-// workers share, but not its command line).
-func rayDriverPID(t *testing.T, workspace, compute string) int {
+// machine (the test's single-node cluster at addr): the Python running
+// the driver program whose environment names the driver job that the
+// cluster runs for the compute. Its Ray workers share that environment,
+// but not its command line; and other tests' heads on the machine run
+// drivers of computes of the same names, which the job's id tells apart.
+func rayDriverPID(t *testing.T, addr, workspace, compute string) int {
 	t.Helper()
-	want := []byte("WHARF_COMPUTE_PATH=/api/v1/workspaces/" + workspace + "/computes/" + compute + "\x00")
+	jobs, err := (&ray.Client{Address: addr}).Jobs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var driver string
+	for _, j := range jobs {
+		if j.Metadata["wharf_compute"] == workspace+"/"+compute && !ray.Terminal(j.Status) {
+			driver = j.SubmissionID
+		}
+	}
+	if driver == "" {
+		t.Fatalf("the Ray cluster at %s runs no driver job for %s/%s", addr, workspace, compute)
+	}
+	want := []byte("WHARF_DRIVER=" + driver + "\x00")
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +54,7 @@ func rayDriverPID(t *testing.T, workspace, compute string) int {
 			return pid
 		}
 	}
-	t.Fatalf("no process holds %s's driver environment", compute)
+	t.Fatalf("no process holds %s's driver environment (driver %s)", compute, driver)
 	return 0
 }
 
@@ -80,7 +96,7 @@ func TestRayStepsRunSandboxedOnTheNode(t *testing.T) {
 	}
 	// A first step starts the driver, whose process the test then finds.
 	run(writeFile(t, dir, "start.yml", "command: echo start\nenvironment: {image: python:3.11}\ncompute: azureml:ray-cluster\n"))
-	pid := rayDriverPID(t, "dev", "ray-cluster")
+	pid := rayDriverPID(t, addr, "dev", "ray-cluster")
 
 	dl := run(probeDriver(t, dir, "ray-cluster", pid))
 	probe, _ := os.ReadFile(filepath.Join(dl, "named-outputs", "out", "probe.txt"))
