@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,6 +71,12 @@ type Builder struct {
 	// Nil runs them as the server's own user, unisolated, and the build
 	// log says so.
 	Runner wharf.BuildRunner
+
+	mu sync.Mutex
+	// cacheGiven is set once this process handed the installers' cache
+	// to the Runner's account; a server that ran unsandboxed before may
+	// have left it its own.
+	cacheGiven bool
 }
 
 // Env is a built environment.
@@ -265,6 +272,13 @@ func (b *Builder) build(ctx context.Context, key string, spec canonicalSpec, s S
 	if err != nil {
 		return nil, err
 	}
+	if uv != "" {
+		// The program itself, not a link to it (pipx's), which a
+		// sandbox showing only the link's folder could not follow.
+		if real, err := filepath.EvalSymlinks(uv); err == nil {
+			uv = real
+		}
+	}
 	env = newEnv(dir)
 	env.PythonVersion = version
 	tool := "pip"
@@ -337,8 +351,6 @@ func (b *Builder) build(ctx context.Context, key string, spec canonicalSpec, s S
 // folders, and what it reads.
 func (b *Builder) prepare(dir, home, interp, uv string, pip []string, log io.Writer) (wharf.BuildCommand, error) {
 	cache := b.path(cacheDir)
-	_, err := os.Stat(cache)
-	newCache := errors.Is(err, fs.ErrNotExist)
 	tmp := filepath.Join(home, "tmp")
 	for _, d := range []string{dir, tmp, filepath.Join(cache, "pip"), filepath.Join(cache, "uv")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -373,11 +385,19 @@ func (b *Builder) prepare(dir, home, interp, uv string, pip []string, log io.Wri
 		return c, nil
 	}
 	own := []string{dir, home}
-	if newCache {
+	b.mu.Lock()
+	giveCache := !b.cacheGiven
+	b.mu.Unlock()
+	if giveCache {
 		own = append(own, cache)
 	}
 	if err := b.Runner.Own(own...); err != nil {
 		return wharf.BuildCommand{}, fmt.Errorf("pyenv: %w", err)
+	}
+	if giveCache {
+		b.mu.Lock()
+		b.cacheGiven = true
+		b.mu.Unlock()
 	}
 	fmt.Fprintf(log, "wharf: build commands run %s\n", b.Runner.Isolation())
 	return c, nil
@@ -610,6 +630,13 @@ func buildEnviron(home, tmp, cache string) []string {
 		if passedToBuilds[name] || pkg && !notPassedToBuilds[name] {
 			env = append(env, kv)
 		}
+	}
+	if os.Getenv("UV_LINK_MODE") == "" {
+		// The build's folder and the cache are separate mounts in a
+		// sandbox, between which no hard link can be made; copying also
+		// keeps a finished environment from sharing files with the
+		// cache that later builds write.
+		env = append(env, "UV_LINK_MODE=copy")
 	}
 	return append(env,
 		"HOME="+home,

@@ -35,10 +35,9 @@ func (s *Sandbox) BuildCommand(c wharf.BuildCommand) (*exec.Cmd, error) {
 
 // Reclaim hands the folders, and everything in them, back to the server's
 // own user: what a sandboxed build made becomes read-only to the sandbox's
-// user. Unlike Own it also changes files with several links, since an
-// installer's cache links its files into the environments it fills, and a
-// later build must not be able to change a finished environment through
-// them.
+// user. Unlike Own it also changes files with several links: no file of a
+// finished environment may stay writable by later builds, whatever else
+// links to it.
 func (s *Sandbox) Reclaim(paths ...string) error {
 	if !s.Privileged() {
 		return nil
