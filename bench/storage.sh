@@ -35,6 +35,13 @@
 #
 # Settings (environment):
 #   BENCH_BACKENDS  which (default "azure s3")
+#   BENCH_WORKLOADS which of large and small (default "large small")
+#   BENCH_OPS       which of upload and download (default "upload
+#                   download"); a download measured still needs its
+#                   upload, which is then made but not timed. A table of
+#                   fewer cells than all is printed only: it needs
+#                   BENCH_NO_WRITE=1, so that BENCHMARKS.md never holds a
+#                   section with cells missing
 #   BENCH_SIZE      bytes of the large file (default 1073741824, 1 GiB)
 #   BENCH_FILES     number of small files (default 10000)
 #   BENCH_SMALL     bytes of each small file (default 4096)
@@ -53,12 +60,21 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 read -ra BACKENDS <<<"${BENCH_BACKENDS:-azure s3}"
+read -ra WORKLOADS <<<"${BENCH_WORKLOADS:-large small}"
+read -ra OPS <<<"${BENCH_OPS:-upload download}"
 SIZE=${BENCH_SIZE:-1073741824}
 FILES=${BENCH_FILES:-10000}
 SMALL=${BENCH_SMALL:-4096}
 REPS=${BENCH_REPS:-4}
 TARGET_X=0.8
 bench_require_names BENCH_BACKENDS backend "azure s3" "${BACKENDS[@]}"
+bench_require_names BENCH_WORKLOADS workload "large small" "${WORKLOADS[@]}"
+bench_require_names BENCH_OPS op "upload download" "${OPS[@]}"
+for v in WORKLOADS OPS; do
+  n=${v}[@]
+  (( $(printf '%s\n' "${!n}" | sort -u | wc -l) == 2 )) || [[ ${BENCH_NO_WRITE:-} == 1 ]] ||
+    { echo "BENCH_$v: a table with cells left out is for BENCH_NO_WRITE=1 only" >&2; exit 2; }
+done
 for v in SIZE FILES SMALL REPS; do bench_require_posint "BENCH_$v" "${!v}"; done
 S3_DOWNLOAD_PART=${BENCH_S3_DOWNLOAD_PART:-$SIZE}
 bench_require_posint BENCH_S3_DOWNLOAD_PART "$S3_DOWNLOAD_PART"
@@ -112,7 +128,7 @@ for backend in "${BACKENDS[@]}"; do
     echo "  $backend run $rep of $REPS, $([[ $sdk_first == 1 ]] && echo "the SDK's" || echo "Wharf's") side first ($(( SECONDS - STARTED )) s in)"
     "$WORK/storeload" -backend "$backend" -endpoint "$endpoint" -dir "$WORK/files" -tag "$rep" \
       -sdk-first="$([[ $sdk_first == 1 ]] && echo true || echo false)" \
-      -size "$SIZE" -files "$FILES" -small "$SMALL" "${part[@]}" >>"$RAW" 2> >(grep -v '^SDK ' >&2)
+      -size "$SIZE" -files "$FILES" -small "$SMALL" "${part[@]}" -workloads "${WORKLOADS[*]}" -ops "${OPS[*]}" >>"$RAW" 2> >(grep -v '^SDK ' >&2)
   done
   stop_emulator
 done

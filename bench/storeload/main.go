@@ -15,7 +15,9 @@
 // bytes, files, seconds, MB/s, and the same, for a person, on stderr.
 // -download-part sets the range size of both sides' large download from
 // S3, for servers such as moto's that read a whole object to serve any
-// range of it.
+// range of it. -workloads and -ops measure only some of the cells: a
+// download not measured is not made, an upload not measured is still made,
+// unreported, when a download measured needs what it stores.
 package main
 
 import (
@@ -32,6 +34,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +77,14 @@ type options struct {
 	// downloadPart is the size of the ranges both sides ask for when
 	// they download the large file from S3; 0 means partSize.
 	downloadPart int64
+	// workloads ("large", "small") and ops ("upload", "download") are
+	// the cells measured.
+	workloads, ops []string
+}
+
+// measures reports whether the cell of workload and op is one to measure.
+func (o options) measures(workload, op string) bool {
+	return slices.Contains(o.workloads, workload) && slices.Contains(o.ops, op)
 }
 
 func main() {
@@ -86,35 +99,56 @@ func main() {
 	tag := flag.String("tag", "1", "suffix of this run's container or bucket names, so that runs can share an emulator")
 	downloadPart := flag.Int64("download-part", 0, "S3 only: bytes per ranged GET of the large download, on both sides (0: the 8 MiB part size); moto reads the whole object to serve any range of it")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file, each sample labelled with its side, workload and op (go tool pprof -tagfocus side=wharf)")
+	traceOut := flag.String("trace", "", "write an execution trace of the run to this file, each measurement a region named after its side, workload and op (go tool trace)")
+	workloads := flag.String("workloads", "large small", "the workloads to measure, of large and small")
+	ops := flag.String("ops", "upload download", "the operations to measure, of upload and download")
 	flag.Parse()
+	o := options{backend: *backend, endpoint: *endpoint, dir: *dir, tag: *tag, sdkFirst: *sdkFirst,
+		size: *size, files: *files, small: *small, conc: *conc, downloadPart: *downloadPart,
+		workloads: names("workloads", *workloads, "large", "small"), ops: names("ops", *ops, "upload", "download")}
 	ctx := context.Background()
-	err := profiled(*cpuProfile, func() error {
-		return run(ctx, options{backend: *backend, endpoint: *endpoint, dir: *dir, tag: *tag, sdkFirst: *sdkFirst,
-			size: *size, files: *files, small: *small, conc: *conc, downloadPart: *downloadPart})
-	})
+	err := profiled(*cpuProfile, *traceOut, func() error { return run(ctx, o) })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "storeload:", err)
 		os.Exit(1)
 	}
 }
 
-// profiled runs f under a CPU profile written to path, or without one when
-// path is empty.
-func profiled(path string, f func() error) error {
-	if path == "" {
-		return f()
+// names splits the value of -flag into words, each of which must be one of
+// known, and exits naming the first that is not.
+func names(flag, value string, known ...string) []string {
+	words := strings.Fields(value)
+	for _, w := range words {
+		if !slices.Contains(known, w) {
+			fmt.Fprintf(os.Stderr, "storeload: -%s: %q is not one of %s\n", flag, w, strings.Join(known, ", "))
+			os.Exit(2)
+		}
 	}
-	out, err := os.Create(path)
-	if err != nil {
-		return err
+	return words
+}
+
+// profiled runs f under a CPU profile written to cpuPath and an execution
+// trace written to tracePath, each left out when its path is empty.
+func profiled(cpuPath, tracePath string, f func() error) error {
+	for _, p := range []struct {
+		path  string
+		start func(io.Writer) error
+		stop  func()
+	}{{cpuPath, pprof.StartCPUProfile, pprof.StopCPUProfile}, {tracePath, trace.Start, trace.Stop}} {
+		if p.path == "" {
+			continue
+		}
+		out, err := os.Create(p.path)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		if err := p.start(out); err != nil {
+			return err
+		}
+		defer p.stop()
 	}
-	defer out.Close()
-	if err := pprof.StartCPUProfile(out); err != nil {
-		return err
-	}
-	err = f()
-	pprof.StopCPUProfile()
-	return err
+	return f()
 }
 
 func run(ctx context.Context, o options) error {
@@ -124,8 +158,21 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	// pair times both sides of one measurement, in the order asked for,
-	// and prints a line for each.
+	// and prints a line for each. An upload not measured is made all the
+	// same, for the download after it, unless that is not measured either;
+	// a download not measured is not made.
 	pair := func(workload, op string, bytes int64, n int, wharfSide, sdkSide func() error) error {
+		if !o.measures(workload, op) {
+			if op == "download" || !o.measures(workload, "download") {
+				return nil
+			}
+			for _, side := range []func() error{wharfSide, sdkSide} {
+				if err := side(); err != nil {
+					return fmt.Errorf("%s upload: %w", workload, err)
+				}
+			}
+			return nil
+		}
 		sides := []struct {
 			name string
 			f    func() error
@@ -136,7 +183,9 @@ func run(ctx context.Context, o options) error {
 		for _, side := range sides {
 			t0 := time.Now()
 			var err error
-			pprof.Do(ctx, pprof.Labels("side", side.name, "workload", workload, "op", op), func(context.Context) { err = side.f() })
+			pprof.Do(ctx, pprof.Labels("side", side.name, "workload", workload, "op", op), func(ctx context.Context) {
+				trace.WithRegion(ctx, side.name+" "+workload+" "+op, func() { err = side.f() })
+			})
 			if err != nil {
 				return fmt.Errorf("%s %s %s: %w", side.name, workload, op, err)
 			}
@@ -151,47 +200,58 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// One large file.
-	src := filepath.Join(dir, "large")
-	want, err := writeRandom(src, size)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(src)
-	var digest string
-	err = pair("large", "upload", size, 1, func() error {
-		f, err := os.Open(src)
+	large := func() error {
+		src := filepath.Join(dir, "large")
+		want, err := writeRandom(src, size)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		digest, _, err = store.Put(ctx, f)
-		return err
-	}, func() error { return sdk.uploadFile(ctx, "large", src) })
-	if err != nil {
-		return err
-	}
-	// Wharf's side is what staging a job's input does: ranges in parallel
-	// into the file, hashed as the part complete from its start grows.
-	dst, dstSDK := filepath.Join(dir, "large.wharf"), filepath.Join(dir, "large.sdk")
-	err = pair("large", "download", size, 1,
-		func() error { return store.CopyFile(ctx, digest, dst, 0o600) },
-		func() error { return sdk.downloadFile(ctx, "large", dstSDK) })
-	if err != nil {
-		return err
-	}
-	for _, p := range []string{dst, dstSDK} {
-		if got, err := hashFile(p); err != nil || got != want {
-			return fmt.Errorf("%s: sha256 %s (%v), uploaded %s", p, got, err, want)
+		defer os.Remove(src)
+		var digest string
+		err = pair("large", "upload", size, 1, func() error {
+			f, err := os.Open(src)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			digest, _, err = store.Put(ctx, f)
+			return err
+		}, func() error { return sdk.uploadFile(ctx, "large", src) })
+		if err != nil {
+			return err
 		}
-		os.Remove(p)
+		// Wharf's side is what staging a job's input does: ranges in
+		// parallel into the file, hashed as the part complete from its
+		// start grows.
+		dst, dstSDK := filepath.Join(dir, "large.wharf"), filepath.Join(dir, "large.sdk")
+		err = pair("large", "download", size, 1,
+			func() error { return store.CopyFile(ctx, digest, dst, 0o600) },
+			func() error { return sdk.downloadFile(ctx, "large", dstSDK) })
+		if err != nil {
+			return err
+		}
+		if o.measures("large", "download") {
+			for _, p := range []string{dst, dstSDK} {
+				if got, err := hashFile(p); err != nil || got != want {
+					return fmt.Errorf("%s: sha256 %s (%v), uploaded %s", p, got, err, want)
+				}
+				os.Remove(p)
+			}
+		}
+		// The next run's large file goes to new containers or buckets in
+		// the same emulator: this one's need not stay.
+		if err := store.Delete(ctx, digest); err != nil {
+			return err
+		}
+		return sdk.delete(ctx, "large")
 	}
-	// The next run's large file goes to new containers or buckets in
-	// the same emulator: this one's need not stay.
-	if err := store.Delete(ctx, digest); err != nil {
-		return err
+	if slices.Contains(o.workloads, "large") {
+		if err := large(); err != nil {
+			return err
+		}
 	}
-	if err := sdk.delete(ctx, "large"); err != nil {
-		return err
+	if !slices.Contains(o.workloads, "small") {
+		return nil
 	}
 
 	// Many small files, conc at a time on both sides.
