@@ -94,6 +94,9 @@ func (s *Server) CreateAsset(ctx context.Context, ws, kind, name string, req *As
 		if err := s.resolver().CheckComponent(ctx, ws, req.Spec); err != nil {
 			return nil, err
 		}
+		if err := s.resolver().PublishComponentCode(ctx, ws, req.Spec, req.Digest); err != nil {
+			return nil, err
+		}
 	}
 	if kind == wharf.AssetData && req.Digest == "" {
 		if err := s.pinDataPath(ctx, ws, req); err != nil {

@@ -56,6 +56,11 @@ type Component struct {
 	// componentSpec), which the SDK reads back; empty for one created
 	// otherwise.
 	Document json.RawMessage `json:"document,omitempty"`
+	// CodePath is where the code folder is in the upload datastore, as a
+	// job names its code (UploadURI): in an azure_blob or s3 one its
+	// files are written there. Empty for a component without code, or
+	// one registered before.
+	CodePath string `json:"code_path,omitempty"`
 }
 
 // DeploymentEnvironment pins an online or batch deployment's environment

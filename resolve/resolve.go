@@ -871,18 +871,45 @@ func (run *resolution) containerContent(u jobspec.DatastoreURI) (f *wharf.Datast
 // inputs there: other tools listing the container find them. Content
 // already written there is not sent again.
 func (run *resolution) publishUpload(u jobspec.DatastoreURI, digest, kind string) error {
-	d, err := run.r.Store.FindDatastore(run.ctx, run.ws, u.Datastore)
+	return run.r.publish(run.ctx, run.ws, u, digest, kind)
+}
+
+func (r *Resolver) publish(ctx context.Context, ws string, u jobspec.DatastoreURI, digest, kind string) error {
+	d, err := r.Store.FindDatastore(ctx, ws, u.Datastore)
 	if wharf.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	c, ok, err := blob.OpenContainer(run.ctx, run.r.Store, run.r.Blobs, d)
+	c, ok, err := blob.OpenContainer(ctx, r.Store, r.Blobs, d)
 	if err != nil || !ok {
 		return err
 	}
-	return blob.DefinitionFault(c.WriteMissing(run.ctx, u.Path, digest, kind == scheduler.KindFolder))
+	return blob.DefinitionFault(c.WriteMissing(ctx, u.Path, digest, kind == scheduler.KindFolder))
+}
+
+// PublishComponentCode writes a component's code folder, content digest,
+// at its stored code_path (a LocalUpload URI of that content, see
+// Component.CodePath) into the upload datastore's container, as a job's
+// code is. A component without a code_path has nothing to publish.
+func (r *Resolver) PublishComponentCode(ctx context.Context, ws string, spec json.RawMessage, digest string) error {
+	var stored Component
+	if len(spec) == 0 || json.Unmarshal(spec, &stored) != nil || stored.CodePath == "" {
+		return nil
+	}
+	u, err := jobspec.ParseDatastoreURI(stored.CodePath)
+	var named string
+	if err == nil {
+		var ok bool
+		if named, _, _, ok = parseUpload(u); !ok {
+			err = fmt.Errorf("not a %s URI", UploadFolder)
+		}
+	}
+	if err != nil || named != digest {
+		return wharf.Errorf(wharf.EINVALID, "code_path %q does not name the component's code %s", stored.CodePath, digest).WithField("spec.code_path")
+	}
+	return r.publish(ctx, ws, u, digest, scheduler.KindFolder)
 }
 
 // parseUpload reads the digest out of a LocalUpload URI.

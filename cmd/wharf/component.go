@@ -2,12 +2,15 @@ package main
 
 import (
 	"net/url"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wharfml/wharf"
 	wharfhttp "github.com/wharfml/wharf/http"
 	"github.com/wharfml/wharf/jobspec"
+	"github.com/wharfml/wharf/resolve"
+	"github.com/wharfml/wharf/scheduler"
 )
 
 func (a *app) componentCommand() *cobra.Command {
@@ -46,6 +49,9 @@ func (a *app) componentCommand() *cobra.Command {
 			}
 			stored := componentSpecJSON{Component: spec.Clone()}
 			stored.Component.Code, stored.Component.AdditionalIncludes = "", nil
+			if digest != "" {
+				stored.CodePath = resolve.UploadURI(digest, scheduler.KindFolder, filepath.Base(spec.Code))
+			}
 			if spec.Environment.Inline != nil {
 				env, err := envSpecOf(spec.Environment.Inline)
 				if err != nil {

@@ -37,7 +37,8 @@ func containerWorkspace(t *testing.T, e *cliEnv, es emulators, dir, ws, typ, nam
 // under LocalUpload/<hash>/<name>, where the job document says they are,
 // byte for byte; the job reads them; submitting the same files again
 // writes nothing new. A model created from a local folder lands there too,
-// under LocalUpload/<hash>/<folder>, which its datastore_path names.
+// under LocalUpload/<hash>/<folder>, which its datastore_path names, and a
+// component's code folder at the code_path it keeps.
 func TestLocalUploadsLandInTheContainer(t *testing.T) {
 	es := startObjectStorage(t, "uploads")
 	tools := toolsFor(t, es, "uploads")
@@ -58,6 +59,18 @@ inputs:
   rows: {type: uri_file, path: rows.csv}
 outputs:
   out: {type: uri_folder}
+`)
+	greet := filepath.Join(dir, "greet")
+	if err := os.MkdirAll(greet, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, greet, "greet.sh", "echo greetings\n")
+	comp := writeFile(t, dir, "component.yml", `name: greet
+version: "1"
+type: command
+code: greet
+command: sh greet.sh
+environment: {image: python:3.11}
 `)
 	for _, typ := range []string{wharf.DatastoreAzureBlob, wharf.DatastoreS3} {
 		tool := tools[typ]
@@ -117,6 +130,17 @@ outputs:
 		model := tool.list("LocalUpload/" + p + "/")
 		if len(model) != 2 || model["LocalUpload/"+p+"/hello.txt"] != "hello from the code\n" || model["LocalUpload/"+p+"/lib/util.sh"] != "echo util\n" {
 			t.Errorf("%s: the container holds %v at the model's path", typ, model)
+		}
+
+		// So does a component's code, at the code_path it keeps.
+		e.ok("ml", "component", "create", "--file", comp, "-w", ws)
+		shown := e.ok("ml", "component", "show", "-n", "greet", "--version", "1", "-w", ws, "-o", "json")
+		codePath := regexp.MustCompile(`azureml://datastores/workspaceblobstore/paths/(LocalUpload/[0-9a-f]{64}/greet)/`).FindStringSubmatch(shown)
+		if codePath == nil {
+			t.Fatalf("%s: component show names no code path in the container:\n%s", typ, shown)
+		}
+		if got := tool.list(codePath[1] + "/"); len(got) != 1 || got[codePath[1]+"/greet.sh"] != "echo greetings\n" {
+			t.Errorf("%s: the container holds %v at the component's code path", typ, got)
 		}
 	}
 }
