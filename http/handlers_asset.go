@@ -151,6 +151,17 @@ func (s *Server) pinDataPath(ctx context.Context, ws string, req *AssetRequest) 
 	return nil
 }
 
+// publishCode writes a deployment's uploaded code, digest, at the
+// LocalUpload URI path the client gave it (code_configuration.code_path)
+// into the upload datastore's container when that is an azure_blob or s3
+// one, as Azure ML's CLI uploads it there. No path, nothing to write.
+func (s *Server) publishCode(ctx context.Context, ws, path, digest string) error {
+	if path == "" {
+		return nil
+	}
+	return s.resolver().PublishUpload(ctx, ws, path, digest, "code_configuration.code_path")
+}
+
 // recordDataPath files uploaded data under the datastore path its asset
 // names (azureml://datastores/<ds>/paths/<p>), unless something is there.
 func (s *Server) recordDataPath(ctx context.Context, ws string, req *AssetRequest) error {

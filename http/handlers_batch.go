@@ -166,6 +166,9 @@ type batchSettings struct {
 type batchCode struct {
 	CodeDigest    string `json:"code_digest"`
 	ScoringScript string `json:"scoring_script"`
+	// CodePath is where the code is in the upload datastore (see
+	// publishCode); empty where the client named none.
+	CodePath string `json:"code_path,omitempty"`
 }
 
 // batchDeploymentRequest is the body of a batch deployment creation or
@@ -206,6 +209,9 @@ func (s *Server) putBatchDeployment(r *http.Request, req *batchDeploymentRequest
 			return 0, batchDeploymentJSON{}, wharf.Errorf(wharf.EINVALID, "code_configuration.scoring_script %q must be a path inside the code folder", cc.ScoringScript).WithField("code_configuration.scoring_script")
 		}
 		if err := s.checkReferenced(r.Context(), ws, cc.CodeDigest, "code_configuration.code"); err != nil {
+			return 0, batchDeploymentJSON{}, err
+		}
+		if err := s.publishCode(r.Context(), ws, cc.CodePath, cc.CodeDigest); err != nil {
 			return 0, batchDeploymentJSON{}, err
 		}
 	}

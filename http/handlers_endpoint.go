@@ -431,10 +431,14 @@ func (s *Server) PutOnlineDeployment(ctx context.Context, ws, ep, name, model st
 	var code struct {
 		CodeConfiguration struct {
 			CodeDigest string `json:"code_digest"`
+			CodePath   string `json:"code_path"`
 		} `json:"code_configuration"`
 	}
 	if json.Unmarshal(spec, &code) == nil && code.CodeConfiguration.CodeDigest != "" {
 		if err := s.checkReferenced(ctx, ws, code.CodeConfiguration.CodeDigest, "code_configuration.code"); err != nil {
+			return nil, false, err
+		}
+		if err := s.publishCode(ctx, ws, code.CodeConfiguration.CodePath, code.CodeConfiguration.CodeDigest); err != nil {
 			return nil, false, err
 		}
 	}

@@ -889,27 +889,33 @@ func (r *Resolver) publish(ctx context.Context, ws string, u jobspec.DatastoreUR
 	return blob.DefinitionFault(c.WriteMissing(ctx, u.Path, digest, kind == scheduler.KindFolder))
 }
 
+// PublishUpload writes uploaded content, digest, at the LocalUpload URI
+// uri that names it (UploadURI) into the upload datastore's container
+// when that is an azure_blob or s3 one, as a job's code and local inputs
+// are: what a component or deployment keeps of its code. field names
+// where uri was given, for a uri that does not name digest.
+func (r *Resolver) PublishUpload(ctx context.Context, ws, uri, digest, field string) error {
+	u, err := jobspec.ParseDatastoreURI(uri)
+	named, kind, ok := "", "", false
+	if err == nil {
+		named, _, kind, ok = parseUpload(u)
+	}
+	if !ok || named != digest {
+		return wharf.Errorf(wharf.EINVALID, "%s %q does not name the uploaded content %s", field, uri, digest).WithField(field)
+	}
+	return r.publish(ctx, ws, u, digest, kind)
+}
+
 // PublishComponentCode writes a component's code folder, content digest,
-// at its stored code_path (a LocalUpload URI of that content, see
-// Component.CodePath) into the upload datastore's container, as a job's
-// code is. A component without a code_path has nothing to publish.
+// at its stored code_path (Component.CodePath) into the upload
+// datastore's container, as a job's code is. A component without a
+// code_path has nothing to publish.
 func (r *Resolver) PublishComponentCode(ctx context.Context, ws string, spec json.RawMessage, digest string) error {
 	var stored Component
 	if len(spec) == 0 || json.Unmarshal(spec, &stored) != nil || stored.CodePath == "" {
 		return nil
 	}
-	u, err := jobspec.ParseDatastoreURI(stored.CodePath)
-	var named string
-	if err == nil {
-		var ok bool
-		if named, _, _, ok = parseUpload(u); !ok {
-			err = fmt.Errorf("not a %s URI", UploadFolder)
-		}
-	}
-	if err != nil || named != digest {
-		return wharf.Errorf(wharf.EINVALID, "code_path %q does not name the component's code %s", stored.CodePath, digest).WithField("spec.code_path")
-	}
-	return r.publish(ctx, ws, u, digest, scheduler.KindFolder)
+	return r.PublishUpload(ctx, ws, stored.CodePath, digest, "spec.code_path")
 }
 
 // parseUpload reads the digest out of a LocalUpload URI.

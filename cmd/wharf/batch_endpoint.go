@@ -341,7 +341,8 @@ func (a *app) batchCode(cmd *cobra.Command, c *wharfhttp.Client, ws, file, base 
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"code_digest": digest, "scoring_script": cc.ScoringScript}, nil
+	return map[string]string{"code_digest": digest, "scoring_script": cc.ScoringScript,
+		"code_path": resolve.UploadURI(digest, scheduler.KindFolder, filepath.Base(code))}, nil
 }
 
 // createPipelineDeployment creates a batch deployment of type pipeline:

@@ -38,7 +38,8 @@ func containerWorkspace(t *testing.T, e *cliEnv, es emulators, dir, ws, typ, nam
 // byte for byte; the job reads them; submitting the same files again
 // writes nothing new. A model created from a local folder lands there too,
 // under LocalUpload/<hash>/<folder>, which its datastore_path names, and a
-// component's code folder at the code_path it keeps.
+// component's and a batch deployment's code folders at the code_path each
+// keeps.
 func TestLocalUploadsLandInTheContainer(t *testing.T) {
 	es := startObjectStorage(t, "uploads")
 	tools := toolsFor(t, es, "uploads")
@@ -65,6 +66,12 @@ outputs:
 		t.Fatal(err)
 	}
 	writeFile(t, greet, "greet.sh", "echo greetings\n")
+	score := filepath.Join(dir, "score")
+	if err := os.MkdirAll(score, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const scoreCode = "def init():\n    pass\n\ndef run(mini_batch):\n    return list(mini_batch)\n"
+	writeFile(t, score, "score.py", scoreCode)
 	comp := writeFile(t, dir, "component.yml", `name: greet
 version: "1"
 type: command
@@ -141,6 +148,23 @@ environment: {image: python:3.11}
 		}
 		if got := tool.list(codePath[1] + "/"); len(got) != 1 || got[codePath[1]+"/greet.sh"] != "echo greetings\n" {
 			t.Errorf("%s: the container holds %v at the component's code path", typ, got)
+		}
+
+		// And a batch deployment's scoring code.
+		e.ok("ml", "batch-endpoint", "create", "-f", writeFile(t, dir, "ep.yml", "name: score-"+ws+"\n"), "-w", ws)
+		e.ok("ml", "batch-deployment", "create", "-f", writeFile(t, dir, "dep.yml", `name: dep
+endpoint_name: score-`+ws+`
+model: azureml:fare:1
+code_configuration: {code: score, scoring_script: score.py}
+compute: azureml:cpu-cluster
+`), "-w", ws)
+		shown = e.ok("ml", "batch-deployment", "show", "-n", "dep", "-e", "score-"+ws, "-w", ws, "-o", "json")
+		codePath = regexp.MustCompile(`azureml://datastores/workspaceblobstore/paths/(LocalUpload/[0-9a-f]{64}/score)/`).FindStringSubmatch(shown)
+		if codePath == nil {
+			t.Fatalf("%s: batch-deployment show names no code path in the container:\n%s", typ, shown)
+		}
+		if got := tool.list(codePath[1] + "/"); len(got) != 1 || got[codePath[1]+"/score.py"] != scoreCode {
+			t.Errorf("%s: the container holds %v at the deployment's code path", typ, got)
 		}
 	}
 }

@@ -355,7 +355,8 @@ func (a *app) onlineDeploymentCommand() *cobra.Command {
 			if _, err := os.Stat(filepath.Join(code, cc.ScoringScript)); err != nil || cc.ScoringScript == "" {
 				return wharf.Errorf(wharf.EINVALID, "%s: scoring_script %q is not in %s", file, cc.ScoringScript, code).WithField("code_configuration.scoring_script")
 			}
-			stored["code_configuration"] = map[string]string{"code_digest": digest, "scoring_script": cc.ScoringScript}
+			stored["code_configuration"] = map[string]string{"code_digest": digest, "scoring_script": cc.ScoringScript,
+				"code_path": resolve.UploadURI(digest, scheduler.KindFolder, filepath.Base(code))}
 		}
 		if spec.Environment != nil {
 			env, err := a.deploymentEnvironment(cmd, c, ws, doc, spec.Environment)
