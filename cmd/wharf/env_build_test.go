@@ -44,6 +44,34 @@ func runProbeJob(t *testing.T, e *cliEnv, dir, job string) (pyenvtest.Report, st
 	return pyenvtest.Report(strings.TrimSpace(string(b))), log
 }
 
+// probeVariable is a variable of the server's environment that builds
+// must not see.
+const probeVariable = "WHARF_BUILD_PROBE_TOKEN"
+
+// probeServer starts a server, with probeVariable in its environment and
+// steps unsandboxed when unsafe is set, with a workspace dev holding a
+// local cluster; it returns the server's data folder and a folder for the
+// test's files that every user may read.
+func probeServer(t *testing.T, unsafe bool) (*cliEnv, string, string) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		missing(t, "no python3 on PATH")
+	}
+	t.Setenv(probeVariable, "a token of the server's")
+	var data string
+	e := newCLIEnvWith(t, func(o *serverOptions) { data, o.unsafeSteps = o.dataDir, unsafe })
+	e.ok("ml", "workspace", "create", "-n", "dev")
+	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
+	if _, err := os.Stat(filepath.Join(data, "master.key")); err != nil {
+		t.Fatalf("the server has no master key to probe for: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return e, data, dir
+}
+
 // TestJobEnvironmentBuildCannotReachTheServer: a job whose environment's
 // pip section names a package's source folder runs, in its environment,
 // and that package's build code, run when the server built the
@@ -51,24 +79,9 @@ func runProbeJob(t *testing.T, e *cliEnv, dir, job string) (pyenvtest.Report, st
 // file in its data folder nor see a variable of the server's environment;
 // the job's log says where the build ran.
 func TestJobEnvironmentBuildCannotReachTheServer(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		missing(t, "no python3 on PATH")
-	}
-	const variable = "WHARF_BUILD_PROBE_TOKEN"
-	t.Setenv(variable, "a token of the server's")
-	var data string
-	e := newCLIEnvWith(t, func(o *serverOptions) { data = o.dataDir })
-	e.ok("ml", "workspace", "create", "-n", "dev")
-	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	e, data, dir := probeServer(t, false)
 	key, planted := filepath.Join(data, "master.key"), filepath.Join(data, "planted-by-a-build")
-	if _, err := os.Stat(key); err != nil {
-		t.Fatalf("the server has no master key to probe for: %v", err)
-	}
-	src := pyenvtest.WriteProbe(t, dir, []string{key}, []string{planted}, []string{variable})
+	src := pyenvtest.WriteProbe(t, dir, []string{key}, []string{planted}, []string{probeVariable})
 
 	report, log := runProbeJob(t, e, dir, probeJob(t, dir, "cpu-cluster", src))
 	if reached := report.Reached(); len(reached) > 0 {
@@ -82,6 +95,24 @@ func TestJobEnvironmentBuildCannotReachTheServer(t *testing.T) {
 	}
 	if !strings.Contains(log, "wharf: build commands run in a bwrap sandbox") {
 		t.Errorf("the job's log does not say the build ran sandboxed:\n%s", log)
+	}
+}
+
+// TestUnsandboxedServerBuildsAsItself: a server started with
+// --unsafe-run-steps-as-server-user builds environments as it runs steps,
+// as its own user, and each build's log says so; the server's variables
+// are still kept from the build.
+func TestUnsandboxedServerBuildsAsItself(t *testing.T) {
+	e, data, dir := probeServer(t, true)
+	key := filepath.Join(data, "master.key")
+	src := pyenvtest.WriteProbe(t, dir, []string{key}, nil, []string{probeVariable})
+
+	report, log := runProbeJob(t, e, dir, probeJob(t, dir, "cpu-cluster", src))
+	if !report.Has("read "+key+": yes") || !report.Has("variable "+probeVariable+": no") {
+		t.Errorf("built as the server, the probe should read the key but not see the variable:\n%s", report)
+	}
+	if !strings.Contains(log, "WARNING: this build runs as the server's own user, unisolated") {
+		t.Errorf("the job's log does not say the build ran unisolated:\n%s", log)
 	}
 }
 
