@@ -606,6 +606,13 @@ def line_writer(queue, label):
     return write, flush
 
 
+def meeting_vars(host, port):
+    """The variables that say where a distributed step's processes meet
+    (MEETING_VARS), at host:port."""
+    return {"MASTER_ADDR": host, "MASTER_PORT": str(port), "AZ_BATCH_MASTER_NODE": "%s:%d" % (host, port),
+            "AZ_BATCHAI_MPI_MASTER_NODE": host}
+
+
 def run_for_result(a, root, env, write, flush, command=None):
     """Runs the step's command (or command) as run_command does, for a task
     whose output goes to write and flush; returns its exit status and,
@@ -678,8 +685,7 @@ class Distributed:
             self.wait_ready(pg)
             host, port = ray.get(ray.remote(meeting_point).options(
                 num_cpus=0, scheduling_strategy=InGroup(pg, 0)).remote())
-            meet = {"MASTER_ADDR": host, "MASTER_PORT": str(port), "AZ_BATCH_MASTER_NODE": "%s:%d" % (host, port),
-                    "AZ_BATCHAI_MPI_MASTER_NODE": host}
+            meet = meeting_vars(host, port)
             queue = Queue(actor_options={"num_cpus": 0})
             task = ray.remote(run_rank)
             opts = options_of(a)
@@ -980,13 +986,15 @@ class MPIDaemons:
                 pass
 
 
-def run_mpirun(a, pg, meet, queue):
+def run_mpirun(a, pg, queue):
     """The body of an MPI step's mpirun task, in bundle 0: mpirun with the
     bundles as its hosts and the launch agent, its output sorted by rank
     onto queue. Returns its exit status and, when 0, the bundles' folders
-    (bundle 0's first); or an error when it could not start."""
+    (bundle 0's first); or an error when it could not start. The step's
+    meeting point is on this node, bundle 0's."""
     root = tempfile.mkdtemp(prefix="wharf-mpi-")
     say = lambda b: queue.put(("mpirun", b))
+    meet = {k: v for k, v in meeting_vars(*meeting_point()).items() if k in a["env"]}
     daemons = MPIDaemons(a, pg, meet, queue)
     listener = None
     try:
@@ -1066,15 +1074,10 @@ class MPIRun(Distributed):
                 a["id"], a["mpi"]["slots"] * len(spec["bundles"]), len(spec["bundles"]),
                 spec.get("strategy") or "PACK")).encode())
             self.wait_ready(pg)
-            host, port = ray.get(ray.remote(meeting_point).options(
-                num_cpus=0, scheduling_strategy=InGroup(pg, 0)).remote())
-            meet = {"MASTER_ADDR": host, "MASTER_PORT": str(port), "AZ_BATCH_MASTER_NODE": "%s:%d" % (host, port),
-                    "AZ_BATCHAI_MPI_MASTER_NODE": host}
-            meet = {k: v for k, v in meet.items() if k in a["env"]}
             queue = Queue(actor_options={"num_cpus": 0})
             ref = ray.remote(run_mpirun).options(
                 num_cpus=0, max_retries=0, runtime_env={"env_vars": dict(HIDDEN)},
-                scheduling_strategy=InGroup(pg, 0)).remote(a, pg, meet, queue)
+                scheduling_strategy=InGroup(pg, 0)).remote(a, pg, queue)
             self.refs.append(ref)
             while not ray.wait([ref], timeout=0.05)[0]:
                 self.drain(queue, log)
