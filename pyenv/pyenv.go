@@ -371,13 +371,11 @@ func (b *Builder) prepare(dir, home, interp, uv string, pip []string, log io.Wri
 	}
 	c.ReadOnly = append(c.ReadOnly, localPaths(pip)...)
 	for _, kv := range c.Env {
-		// Certificate bundles the admin points the installers at.
+		// What the administrator's settings name: certificate bundles,
+		// PIP_FIND_LINKS=/srv/wheels, a file:// index.
 		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT":
-			if filepath.IsAbs(v) {
-				c.ReadOnly = append(c.ReadOnly, v)
-			}
+		if k != "PATH" && fromServer(k) {
+			c.ReadOnly = append(c.ReadOnly, localPaths([]string{v})...)
 		}
 	}
 	if b.Runner == nil {
@@ -616,6 +614,12 @@ var notPassedToBuilds = map[string]bool{
 	"UV_PROJECT_ENVIRONMENT": true, "UV_SYSTEM_PYTHON": true, "UV_PYTHON_INSTALL_DIR": true, "UV_TOOL_DIR": true,
 }
 
+// fromServer reports whether builds get the server's variable name.
+func fromServer(name string) bool {
+	pkg := strings.HasPrefix(name, "PIP_") || strings.HasPrefix(name, "UV_")
+	return passedToBuilds[name] || pkg && !notPassedToBuilds[name]
+}
+
 // buildEnviron is the whole environment of a build's commands. It is not
 // the server's: only the variables of passedToBuilds and the admin's PIP_*
 // and UV_* settings (index URLs, --only-binary policy...) are kept, so a
@@ -625,9 +629,7 @@ var notPassedToBuilds = map[string]bool{
 func buildEnviron(home, tmp, cache string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		pkg := strings.HasPrefix(name, "PIP_") || strings.HasPrefix(name, "UV_")
-		if passedToBuilds[name] || pkg && !notPassedToBuilds[name] {
+		if name, _, _ := strings.Cut(kv, "="); fromServer(name) {
 			env = append(env, kv)
 		}
 	}

@@ -453,3 +453,34 @@ func TestLastLines(t *testing.T) {
 		t.Errorf("other: %q", got)
 	}
 }
+
+// TestLocalPaths: the files and folders requirement lines and the
+// installers' settings name by absolute path, which a sandboxed build is
+// shown, and nothing else.
+func TestLocalPaths(t *testing.T) {
+	dir := t.TempDir()
+	wheel := filepath.Join(dir, "demo-1.0-py3-none-any.whl")
+	if err := os.WriteFile(wheel, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, links := filepath.Join(dir, "src"), filepath.Join(dir, "wheels")
+	for _, d := range []string{src, links} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := localPaths([]string{
+		wheel,
+		"demo @ file://" + src + "#egg=demo",
+		"--find-links=" + links,
+		"-f " + links + "/",
+		"six==1.16.0",
+		"./relative/pkg",
+		filepath.Join(dir, "missing.whl"),
+		"https://example.com/demo-1.0.tar.gz",
+	})
+	want := []string{wheel, src, links, links}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("localPaths = %q, want %q", got, want)
+	}
+}
