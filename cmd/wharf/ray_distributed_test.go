@@ -156,7 +156,8 @@ var mpiDaemonLine = regexp.MustCompile(`\[(wharf-bundle-\d)\] \[ray\] Open MPI's
 // bundle's task through the launch agent, and the four processes do an
 // mpi4py allreduce. Each reports the sum, its rank and size, and its
 // folder: those of instance 1 run in bundle 1's daemon's folder, not in
-// bundle 0's. Every rank's file comes back as the job's output.
+// bundle 0's; and each has Open MPI's and Azure's variables. Every rank's
+// file comes back as the job's output.
 func TestRayDistributedMPIAllreduce(t *testing.T) {
 	python := os.Getenv("WHARF_TEST_MPI4PY_PYTHON")
 	if python == "" {
@@ -169,6 +170,8 @@ from mpi4py import MPI
 c = MPI.COMM_WORLD
 total = c.allreduce(c.Get_rank() + 1)
 print('reduced', total, 'rank', c.Get_rank(), 'of', c.Get_size(), 'node', os.environ['NODE_RANK'], 'in', os.getcwd())
+print('azure', *[os.environ.get(k) for k in ('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK',
+      'PMI_RANK', 'AZ_BATCHAI_TASK_INDEX', 'AZUREML_NODE_COUNT', 'AZ_BATCHAI_MPI_MASTER_NODE', 'AZ_BATCH_MASTER_NODE')])
 open(os.path.join(os.environ['OUT'], 'rank-%d.txt' % c.Get_rank()), 'w').write(str(total))
 `)
 	job := allReduceJob(t, dir, python, "mpi", 2)
@@ -189,6 +192,18 @@ open(os.path.join(os.environ['OUT'], 'rank-%d.txt' % c.Get_rank()), 'w').write(s
 			" in " + filepath.Join(folder, "code") + "\n"
 		if !strings.Contains(out, want) {
 			t.Errorf("the stream lacks %q:\n%s", want, out)
+		}
+	}
+	// Open MPI's variables and Azure's, as on local compute, the meeting
+	// point on bundle 0's node (where mpirun runs) for every rank.
+	azure := regexp.MustCompile(`\[rank (\d)\] azure (\d) 4 (\d) (\d) (\d) 2 (\S+) (\S+):\d+\n`).FindAllStringSubmatch(out, -1)
+	if len(azure) != 4 {
+		t.Fatalf("the ranks' variables: %v\n%s", azure, out)
+	}
+	for _, m := range azure {
+		r, _ := strconv.Atoi(m[1])
+		if m[2] != m[1] || m[3] != strconv.Itoa(r%2) || m[4] != m[1] || m[5] != strconv.Itoa(r/2) || m[6] != m[7] || m[6] != azure[0][6] {
+			t.Errorf("rank %d's variables (rank, local rank, PMI rank, task index, master node twice): %q", r, m[2:])
 		}
 	}
 	name := lastLine(e.ok("ml", "job", "list", "-w", "dev", "--query", "[0].name", "-o", "tsv"))
