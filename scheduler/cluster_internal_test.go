@@ -43,19 +43,21 @@ func TestDistributeOnClusterReservesABundlePerInstance(t *testing.T) {
 }
 
 // TestDistributeOnClusterLaysOutMPI: an mpi step of 2 instances x 3
-// processes on a Ray-backed cluster is a placement group of two bundles of
-// 3 CPUs and mpirun's command line for 6 processes, each running the
+// processes with a GPU per instance on a Ray-backed cluster is a placement
+// group of two bundles of 3 CPUs and a GPU (each its daemon's, which asks
+// for them all) and mpirun's command line for 6 processes, each running the
 // command the driver gives its daemon; the variables of local compute's
 // mpirun are set except the one the step sets itself, and no process is a
 // task of its own.
 func TestDistributeOnClusterLaysOutMPI(t *testing.T) {
+	gpus := 1
 	spec := &StepSpec{Distribution: &DistributionSpec{Type: "mpi", InstanceCount: 2, ProcessCountPerInstance: 3},
-		EnvVars: map[string]string{"AZUREML_NODE_COUNT": "7"}}
-	a := &wharf.ClusterAssignment{Options: wharf.ClusterTaskOptions{NumCPUs: 1}, Env: map[string]string{"AZUREML_NODE_COUNT": "7"}}
+		GPUsPerInstance: &gpus, EnvVars: map[string]string{"AZUREML_NODE_COUNT": "7"}}
+	a := &wharf.ClusterAssignment{Options: wharf.ClusterTaskOptions{NumCPUs: 1, NumGPUs: 1}, Env: map[string]string{"AZUREML_NODE_COUNT": "7"}}
 	if err := distributeOnCluster(a, spec, &wharf.Compute{Name: "ray-cluster"}); err != nil {
 		t.Fatal(err)
 	}
-	want := &wharf.ClusterPlacementGroup{Strategy: "PACK", Bundles: []map[string]float64{{"CPU": 3}, {"CPU": 3}}}
+	want := &wharf.ClusterPlacementGroup{Strategy: "PACK", Bundles: []map[string]float64{{"CPU": 3, "GPU": 1}, {"CPU": 3, "GPU": 1}}}
 	if !reflect.DeepEqual(a.Options.PlacementGroup, want) {
 		t.Errorf("placement group %+v, want %+v", a.Options.PlacementGroup, want)
 	}
