@@ -11,7 +11,8 @@
 # Task options: options_of() turns an assignment's "options" into
 # ray.remote options (num_cpus, num_gpus, memory, resources);
 # a placement group, when an assignment names one, is made here and its
-# ranks' tasks scheduled in it (see Distributed).
+# ranks' tasks scheduled in it (see Distributed), or, for an MPI step,
+# mpirun's task and Open MPI's daemons' (see MPIRun).
 
 import concurrent.futures
 import fcntl
