@@ -42,23 +42,42 @@ if __name__ == "__main__":
     sys.exit(main())
 `
 
-// interpreter is a base Python that overlays run on.
-type interpreter struct {
+// Interpreter is a base Python that overlays run on: what an overlay
+// needs to know of it.
+type Interpreter struct {
 	// Executable is its real path (no shim, no link).
-	Executable string
+	Executable string `json:"executable"`
 	// Version is its full version, "3.11.7".
-	Version string
+	Version string `json:"version"`
 	// VenvSite, for a host python3 that is itself a virtual environment's
 	// (the server run from a venv), are the folders of that environment's
 	// packages, which an overlay on it must see as the host's Python does.
-	VenvSite []string
+	VenvSite []string `json:"venv_site,omitempty"`
 }
 
-var hostInterpreters sync.Map // python name -> *interpreter or error
+var hostInterpreters sync.Map // python name -> *Interpreter or error
+
+// KnowInterpreter records what python (a name or path, as Overlay's
+// hostPython) is, so that overlays made on it in this process need not
+// start it to ask, which costs a step tens of milliseconds: a caller that
+// runs on that Python (the driver on a Ray node) knows it already.
+func KnowInterpreter(python string, in Interpreter) error {
+	if !filepath.IsAbs(in.Executable) || in.Version == "" || strings.Count(in.Version, ".") != 2 {
+		return fmt.Errorf("pyenv: %s is described as %q, version %q: want an absolute path and a full version such as 3.11.7",
+			python, in.Executable, in.Version)
+	}
+	for _, s := range in.VenvSite {
+		if !filepath.IsAbs(s) {
+			return fmt.Errorf("pyenv: %s is described with package folder %q: want an absolute path", python, s)
+		}
+	}
+	hostInterpreters.Store(python, &in)
+	return nil
+}
 
 // hostInterpreter finds the real interpreter behind python (a name on
 // PATH, a pyenv shim, a link), once per name for the process's life.
-func hostInterpreter(ctx context.Context, python string) (*interpreter, error) {
+func hostInterpreter(ctx context.Context, python string) (*Interpreter, error) {
 	if python == "" {
 		python = "python3"
 	}
@@ -66,7 +85,7 @@ func hostInterpreter(ctx context.Context, python string) (*interpreter, error) {
 		if err, bad := v.(error); bad {
 			return nil, err
 		}
-		return v.(*interpreter), nil
+		return v.(*Interpreter), nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -86,7 +105,7 @@ func hostInterpreter(ctx context.Context, python string) (*interpreter, error) {
 	for len(lines) < 3 {
 		lines = append(lines, "")
 	}
-	in := &interpreter{Executable: strings.TrimSpace(lines[0]), Version: strings.TrimSpace(lines[1])}
+	in := &Interpreter{Executable: strings.TrimSpace(lines[0]), Version: strings.TrimSpace(lines[1])}
 	if venv := strings.TrimSpace(lines[2]); venv != "" {
 		in.VenvSite = filepath.SplitList(venv)
 	}
@@ -96,7 +115,7 @@ func hostInterpreter(ctx context.Context, python string) (*interpreter, error) {
 
 // envInterpreter reads a built environment's base interpreter and the
 // folder of its packages from its pyvenv.cfg.
-func envInterpreter(env *Env) (*interpreter, string, error) {
+func envInterpreter(env *Env) (*Interpreter, string, error) {
 	f, err := os.Open(filepath.Join(env.Dir, "pyvenv.cfg"))
 	if err != nil {
 		return nil, "", err
@@ -121,7 +140,7 @@ func envInterpreter(env *Env) (*interpreter, string, error) {
 		return nil, "", err
 	}
 	site := filepath.Join(env.Dir, "lib", "python"+majorMinor(version), "site-packages")
-	return &interpreter{Executable: exe, Version: version}, site, nil
+	return &Interpreter{Executable: exe, Version: version}, site, nil
 }
 
 func majorMinor(version string) string {
@@ -138,7 +157,7 @@ func majorMinor(version string) string {
 // Python gets no overlay: nil and no error.
 func Overlay(ctx context.Context, dir string, base *Env, hostPython string) (*Env, error) {
 	var (
-		in       *interpreter
+		in       *Interpreter
 		baseSite []string
 		err      error
 	)
@@ -209,4 +228,25 @@ func linkOrSymlink(old, new string) error {
 		return os.Symlink(filepath.Base(old), new)
 	}
 	return nil
+}
+
+// ApplyTo returns environ, a process's whole environment (KEY=VALUE
+// entries), with e put in it as Environ puts it in a PATH: e's programs
+// first on PATH, VIRTUAL_ENV naming e. The entries e replaces are dropped.
+func (e *Env) ApplyTo(environ []string) []string {
+	path := ""
+	out := make([]string, 0, len(environ)+2)
+	for _, kv := range environ {
+		switch k, v, _ := strings.Cut(kv, "="); k {
+		case "PATH":
+			path = v
+		case "VIRTUAL_ENV":
+			if e == nil {
+				out = append(out, kv)
+			}
+		default:
+			out = append(out, kv)
+		}
+	}
+	return append(out, e.Environ(path)...)
 }

@@ -183,3 +183,78 @@ func BenchmarkOverlay(b *testing.B) {
 		}
 	}
 }
+
+// TestOverlayOnAKnownInterpreter: an overlay on a Python whose facts were
+// told (KnowInterpreter) is made without starting it: under a name that
+// does not run, which Overlay would otherwise answer with no overlay, it
+// is the told interpreter's, and installs into itself.
+func TestOverlayOnAKnownInterpreter(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3 on PATH")
+	}
+	dir := t.TempDir()
+	real, err := hostInterpreter(context.Background(), "python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "wharf-test-no-such-python"
+	if ov, err := Overlay(context.Background(), filepath.Join(dir, "unknown"), nil, name); err != nil || ov != nil {
+		t.Fatalf("overlay on a Python that does not run: %v, %v; want none and no error", ov, err)
+	}
+	if err := KnowInterpreter(name, *real); err != nil {
+		t.Fatal(err)
+	}
+	ov, err := Overlay(context.Background(), filepath.Join(dir, "known"), nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ov == nil {
+		t.Fatal("no overlay on a known interpreter")
+	}
+	cmd := exec.Command(ov.Python, "-c", "import os, sys; print(os.path.realpath(sys.executable)); print(sys.prefix)")
+	cmd.Env = append(ov.Environ(os.Getenv("PATH")), "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("overlay python: %v\n%s", err, out)
+	}
+	if got, want := strings.TrimSpace(string(out)), real.Executable+"\n"+ov.Dir; got != want {
+		t.Errorf("overlay python is %q, want %q", got, want)
+	}
+}
+
+// TestKnowInterpreterRefusesHalfFacts: facts that could not have come
+// from a Python (a relative path, a version without its patch number, a
+// relative package folder) are refused, not made overlays of.
+func TestKnowInterpreterRefusesHalfFacts(t *testing.T) {
+	for _, in := range []Interpreter{
+		{Executable: "bin/python3", Version: "3.11.7"},
+		{Executable: "/usr/bin/python3", Version: "3.11"},
+		{Executable: "/usr/bin/python3", Version: ""},
+		{Executable: "/usr/bin/python3", Version: "3.11.7", VenvSite: []string{"lib/site-packages"}},
+	} {
+		if err := KnowInterpreter("python-half-known", in); err == nil {
+			t.Errorf("KnowInterpreter(%+v) took it", in)
+		}
+	}
+	if _, ok := hostInterpreters.Load("python-half-known"); ok {
+		t.Error("refused facts were kept")
+	}
+}
+
+// TestApplyTo: an environment put in a process's whole environment comes
+// first on its PATH and names itself VIRTUAL_ENV, replacing the entries
+// it had; no environment leaves it as it was.
+func TestApplyTo(t *testing.T) {
+	environ := []string{"HOME=/h", "PATH=/usr/bin:/bin", "VIRTUAL_ENV=/old", "A=b=c"}
+	got := newEnv("/step/venv").ApplyTo(environ)
+	want := []string{"HOME=/h", "A=b=c", "PATH=/step/venv/bin:/usr/bin:/bin", "VIRTUAL_ENV=/step/venv"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ApplyTo = %q, want %q", got, want)
+	}
+	if got := (*Env)(nil).ApplyTo(environ); strings.Join(got, "\n") != "HOME=/h\nVIRTUAL_ENV=/old\nA=b=c\nPATH=/usr/bin:/bin" {
+		t.Errorf("nil ApplyTo = %q", got)
+	}
+	if got := newEnv("/v").ApplyTo([]string{"HOME=/h"}); strings.Join(got, "\n") != "HOME=/h\nPATH=/v/bin\nVIRTUAL_ENV=/v" {
+		t.Errorf("ApplyTo without a PATH = %q", got)
+	}
+}

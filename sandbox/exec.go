@@ -17,12 +17,27 @@ import (
 // Ray node) is isolated from the process that started it, with the same
 // sandbox as a step on the server's.
 func Exec(in io.Reader, stdout, stderr io.Writer) (int, error) {
+	spec, err := ReadSpec(in)
+	if err != nil {
+		return 0, err
+	}
+	return Run(spec, stdout, stderr)
+}
+
+// ReadSpec reads a process's Spec, as JSON, from in, refusing fields it
+// does not know.
+func ReadSpec(in io.Reader) (Spec, error) {
 	var spec Spec
 	dec := json.NewDecoder(in)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&spec); err != nil {
-		return 0, fmt.Errorf("sandbox: reading the process's spec (JSON) from standard input: %w", err)
+		return Spec{}, fmt.Errorf("sandbox: reading the process's spec (JSON) from standard input: %w", err)
 	}
+	return spec, nil
+}
+
+// Run runs spec's process as Exec does, once its spec is read.
+func Run(spec Spec, stdout, stderr io.Writer) (int, error) {
 	s, err := New(Options{})
 	if err != nil {
 		return 0, err
