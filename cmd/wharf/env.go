@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/sandbox"
@@ -32,7 +33,8 @@ type builtEnv struct {
 // unsandboxed.
 func (a *app) envCommand() *cobra.Command {
 	env := &cobra.Command{Use: "env", Short: "Python environments of steps", Hidden: true}
-	var specFile, cacheDir, overlay, hostPython string
+	var specFile, cacheDir, overlay string
+	var host hostPythonFlags
 	var unsandboxed bool
 	build := &cobra.Command{
 		Use:   "build",
@@ -47,7 +49,10 @@ func (a *app) envCommand() *cobra.Command {
 			if err != nil {
 				return usagef("--spec-file %s: %v", specFile, err)
 			}
-			b := &pyenv.Builder{CacheDir: cacheDir, HostPython: hostPython}
+			if err := host.know(); err != nil {
+				return err
+			}
+			b := &pyenv.Builder{CacheDir: cacheDir, HostPython: host.python}
 			if !unsandboxed {
 				// The node's cache holds the server's executable and
 				// other steps' environments: a build sees only its own.
@@ -65,12 +70,44 @@ func (a *app) envCommand() *cobra.Command {
 	f.StringVar(&specFile, "spec-file", "", "JSON file of the environment: python_version, pip, conda")
 	f.StringVar(&cacheDir, "cache-dir", "", "folder of the node's built environments")
 	f.StringVar(&overlay, "overlay", "", "folder (not existing) for the step's own layer on the environment; none when empty")
-	f.StringVar(&hostPython, "host-python", "", "Python to build with when the spec names no version (python3 on PATH when empty)")
+	host.addFlags(f, "Python to build with when the spec names no version (python3 on PATH when empty)")
 	f.BoolVar(&unsandboxed, "unsandboxed", false, "run the build's commands as this user, outside a sandbox, as the compute's steps run")
 	_ = build.MarkFlagRequired("spec-file")
 	_ = build.MarkFlagRequired("cache-dir")
 	env.AddCommand(build)
 	return env
+}
+
+// hostPythonFlags name the Python a step's overlay without a built environment
+// is made on (--host-python) and, where the caller knows them, its facts
+// (--host-python-facts), which spare starting it to ask.
+type hostPythonFlags struct {
+	python, facts string
+}
+
+func (h *hostPythonFlags) addFlags(f *pflag.FlagSet, usage string) {
+	f.StringVar(&h.python, "host-python", "", usage)
+	f.StringVar(&h.facts, "host-python-facts", "", `what --host-python is, as JSON: {"executable": its real path, "version": "3.11.7", "venv_site": [its virtual environment's package folders]}`)
+}
+
+// know records the facts of --host-python-facts for the process's overlays.
+func (h *hostPythonFlags) know() error {
+	if h.facts == "" {
+		return nil
+	}
+	if h.python == "" {
+		return usagef("--host-python-facts needs --host-python")
+	}
+	var in pyenv.Interpreter
+	dec := json.NewDecoder(strings.NewReader(h.facts))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return usagef("--host-python-facts: %v", err)
+	}
+	if err := pyenv.KnowInterpreter(h.python, in); err != nil {
+		return usagef("--host-python-facts: %v", err)
+	}
+	return nil
 }
 
 // buildEnv runs the builder, writing its log to stderr.

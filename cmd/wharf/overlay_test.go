@@ -46,6 +46,21 @@ func writeWheel(t *testing.T, dir, value string) string {
 	return path
 }
 
+// readableWheel writes writeWheel's wheel, VALUE 42, into a folder of
+// its own that a sandbox's user can read, and returns both.
+func readableWheel(t *testing.T) (dir, wheel string) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wheel = writeWheel(t, dir, "42")
+	if err := os.Chmod(wheel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, wheel
+}
+
 // overlayJobs writes two jobs on compute whose environment is an image
 // alone: install pip installs wheel and writes "42 True" (the package's
 // VALUE, and that it runs in a virtual environment) and "stdlib ok" to
@@ -78,18 +93,21 @@ func TestPipInstallInAStepStaysInTheStep(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		missing(t, "no python3 on PATH")
 	}
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	wheel := writeWheel(t, dir, "42")
-	if err := os.Chmod(wheel, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, wheel := readableWheel(t)
 	e := newCLIEnvWith(t, func(o *serverOptions) { o.stepReadOnly = []string{dir} })
 	e.ok("ml", "workspace", "create", "-n", "dev")
 	e.ok("ml", "compute", "create", "-n", "cpu-cluster", "-w", "dev")
 	pipStaysInTheStep(t, e, dir, wheel, "cpu-cluster", "python3")
+}
+
+// TestRaySandboxedPipInstallInAStepStaysInTheStep: the same on a
+// Ray-backed cluster whose steps run sandboxed, where the process that
+// sandboxes a step whose environment is only an image makes its layer,
+// and the step installs into it as the sandbox's user.
+func TestRaySandboxedPipInstallInAStepStaysInTheStep(t *testing.T) {
+	dir, wheel := readableWheel(t)
+	e, _ := rayEnvWith(t, "--sandbox=true", "--sandbox-ro-path", dir)
+	pipStaysInTheStep(t, e, dir, wheel, "ray-cluster", filepath.Join(filepath.Dir(raytest.Program(t)), "python"))
 }
 
 // pipStaysInTheStep runs overlayJobs' jobs on compute, one after the
