@@ -18,6 +18,8 @@ var jobTypes = map[string]string{"command": "Command", "pipeline": "Pipeline", "
 // CLI v2 job schema as JSON.
 type jobDocument struct {
 	Command              string            `json:"command"`
+	Inputs               map[string]any    `json:"inputs"`
+	Outputs              map[string]any    `json:"outputs"`
 	Environment          json.RawMessage   `json:"environment"`
 	EnvironmentVariables map[string]string `json:"environment_variables"`
 }
@@ -42,7 +44,8 @@ func (h *Handler) listJobs(w http.ResponseWriter, r *http.Request) {
 }
 
 // jobJSON is a job in ARM's shape, as much of it as the SDK reads back:
-// identity, status, where it runs and the links of its services.
+// identity, status, where it runs, its inputs and outputs and the links
+// of its services.
 func (h *Handler) jobJSON(r *http.Request, j *wharf.Job) armVersion {
 	wsID := workspaceID(r, j.Workspace)
 	var doc jobDocument
@@ -65,8 +68,8 @@ func (h *Handler) jobJSON(r *http.Request, j *wharf.Job) armVersion {
 		"properties":           map[string]string{},
 		"command":              doc.Command,
 		"environmentVariables": doc.EnvironmentVariables,
-		"inputs":               map[string]any{},
-		"outputs":              map[string]any{},
+		"inputs":               armBindings(doc.Inputs, "jobInputType", "jobInputType"),
+		"outputs":              armBindings(doc.Outputs, "jobOutputType", "jobOutputType"),
 		"isArchived":           false,
 		"services": map[string]any{
 			// The SDK appends "&tid=<tenant>" to the studio's link, as

@@ -219,10 +219,12 @@ func TestSDKEnvironments(t *testing.T) {
 }
 
 // TestSDKReadsJobs reads a command job Wharf ran, submitted by the CLI,
-// through jobs.get and jobs.list.
+// through jobs.get and jobs.list, its inputs and outputs among it.
 func TestSDKReadsJobs(t *testing.T) {
 	s := newSDKServer(t)
-	doc := `{"type":"command","command":"python train.py","environment":"azureml:sdk-env:1","compute":"azureml:cpu"}`
+	doc := `{"type":"command","command":"python train.py","environment":"azureml:sdk-env:1","compute":"azureml:cpu",` +
+		`"inputs":{"trips":{"type":"uri_folder","path":"azureml://datastores/workspaceblobstore/paths/taxi/"},"alpha":"0.5"},` +
+		`"outputs":{"model":{"type":"mlflow_model","path":"azureml://datastores/workspaceblobstore/paths/out/model/"}}}`
 	job := &wharf.Job{Workspace: "ws1", Name: "tidy_fig_1", Type: "command", DisplayName: "train", ExperimentName: "taxi",
 		Status: wharf.JobCompleted, Compute: "cpu", Document: json.RawMessage(doc), SubmittedBy: "app-owner"}
 	if err := s.DB.CreateJobs(context.Background(), []*wharf.Job{job}); err != nil {
@@ -232,7 +234,18 @@ func TestSDKReadsJobs(t *testing.T) {
 	got := decode[struct {
 		Name, Type, Status, Command, Environment, Compute, Studio, Missing string
 		Listed                                                             []string
+		Inputs                                                             map[string]struct{ Type, Path, Value string }
+		Outputs                                                            map[string]struct{ Type, Path string }
 	}](t, s.runWith(t, env, "jobs")["jobs"])
+	if in := got.Inputs["trips"]; in.Type != "uri_folder" || in.Path != "azureml://datastores/workspaceblobstore/paths/taxi/" {
+		t.Errorf("jobs.get input trips: %+v", got.Inputs)
+	}
+	if got.Inputs["alpha"].Value != "0.5" {
+		t.Errorf("jobs.get literal input alpha: %+v", got.Inputs)
+	}
+	if out := got.Outputs["model"]; out.Type != "mlflow_model" || out.Path != "azureml://datastores/workspaceblobstore/paths/out/model/" {
+		t.Errorf("jobs.get output model: %+v", got.Outputs)
+	}
 	want := "/workspaces/ws1/jobs/tidy_fig_1"
 	if got.Name != "tidy_fig_1" || got.Type != "command" || got.Status != "Completed" || got.Command != "python train.py" ||
 		got.Compute != "cpu" || !strings.Contains(got.Environment, "sdk-env:1") || !strings.HasPrefix(got.Studio, s.URL+want+"?") ||
@@ -254,6 +267,8 @@ func TestSDKSubmitsAndStreamsJob(t *testing.T) {
 		Name, Status, Studio, Streamed, Code string
 		CreatedStatus                        string `json:"created_status"`
 		CodeAgain                            string `json:"code_again"`
+		InputPath                            string `json:"input_path"`
+		InputType                            string `json:"input_type"`
 	}](t, s.run(t, "submit")["submit"])
 	if got.Status != "Completed" || got.Name == "" || !strings.HasPrefix(got.Studio, s.URL+"/workspaces/ws1/jobs/"+got.Name+"?") {
 		t.Errorf("job: %+v", got)
@@ -281,6 +296,9 @@ func TestSDKSubmitsAndStreamsJob(t *testing.T) {
 		doc.Inputs["trips"].Type != "uri_file" || !strings.HasSuffix(doc.Inputs["trips"].Path, "/trips.csv") ||
 		j.ExperimentName != "sdk-jobs" || j.DisplayName != "train from the SDK" || j.Compute != "cpu-cluster" {
 		t.Errorf("stored job: %+v document %s", j, j.Document)
+	}
+	if got.InputType != "uri_file" || got.InputPath != doc.Inputs["trips"].Path {
+		t.Errorf("jobs.get input trips: %s at %q, stored %q", got.InputType, got.InputPath, doc.Inputs["trips"].Path)
 	}
 }
 

@@ -75,7 +75,12 @@ if "jobs" in steps:
         missing = "ResourceNotFoundError"
     report("jobs", {"name": job.name, "type": job.type, "status": job.status, "command": job.command,
                     "environment": str(job.environment), "compute": job.compute,
-                    "studio": job.studio_url, "listed": listed, "missing": missing})
+                    "studio": job.studio_url, "listed": listed, "missing": missing,
+                    # A job's inputs read back are the SDK's input objects,
+                    # a literal's holding its value as data.
+                    "inputs": {k: {"type": v._data.type, "path": v._data.path} if isinstance(v._data, Input) else {"value": str(v._data)}
+                               for k, v in job.inputs.items()},
+                    "outputs": {k: {"type": v.type, "path": v.path} for k, v in job.outputs.items()}})
 
 if "model_endpoint" in steps:
     # Register a model from a local folder (the SDK uploads it to the
@@ -195,7 +200,8 @@ if "submit" in steps:
         environment="azureml:sdk-env:1", compute="cpu-cluster", experiment_name="sdk-jobs"))
     report("submit", {"name": job.name, "created_status": job.status, "status": done.status,
                       "studio": done.studio_url, "streamed": out.getvalue(),
-                      "code": str(job.code), "code_again": str(again.code)})
+                      "code": str(job.code), "code_again": str(again.code),
+                      "input_path": done.inputs["trips"].path, "input_type": done.inputs["trips"].type})
 
 if "cancel" in steps:
     ml = client("WHARF_SDK_WRITER")
