@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/wharfml/wharf/pyenv"
 	"github.com/wharfml/wharf/sandbox"
@@ -70,7 +69,7 @@ func (a *app) envCommand() *cobra.Command {
 	f.StringVar(&specFile, "spec-file", "", "JSON file of the environment: python_version, pip, conda")
 	f.StringVar(&cacheDir, "cache-dir", "", "folder of the node's built environments")
 	f.StringVar(&overlay, "overlay", "", "folder (not existing) for the step's own layer on the environment; none when empty")
-	host.addFlags(f, "Python to build with when the spec names no version (python3 on PATH when empty)")
+	host.addFlags(build, "Python to build with when the spec names no version (python3 on PATH when empty)")
 	f.BoolVar(&unsandboxed, "unsandboxed", false, "run the build's commands as this user, outside a sandbox, as the compute's steps run")
 	_ = build.MarkFlagRequired("spec-file")
 	_ = build.MarkFlagRequired("cache-dir")
@@ -85,7 +84,8 @@ type hostPythonFlags struct {
 	python, facts string
 }
 
-func (h *hostPythonFlags) addFlags(f *pflag.FlagSet, usage string) {
+func (h *hostPythonFlags) addFlags(cmd *cobra.Command, usage string) {
+	f := cmd.Flags()
 	f.StringVar(&h.python, "host-python", "", usage)
 	f.StringVar(&h.facts, "host-python-facts", "", `what --host-python is, as JSON: {"executable": its real path, "version": "3.11.7", "venv_site": [its virtual environment's package folders]}`)
 }

@@ -60,7 +60,7 @@ func (a *app) sandboxCommand() *cobra.Command {
 	}
 	f := exec.Flags()
 	f.StringVar(&overlay, "overlay", "", "folder (not existing) for the step's own layer on --host-python; none when empty")
-	host.addFlags(f, "Python the overlay is made on (python3 on PATH when empty)")
+	host.addFlags(exec, "Python the overlay is made on (python3 on PATH when empty)")
 	cmd.AddCommand(exec)
 	return cmd
 }
