@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -13,33 +14,21 @@ import (
 )
 
 // Download tuning. A blob is fetched in ranges, partConcurrency at a time,
-// as the SDKs' own parallel downloads do, and each range is read and
-// written to the file in chunks of downloadChunk. Every chunk stays in
-// memory until the hash, which follows the part of the file complete from
-// its start, has read it: the hash never reads the file back. What that
-// holds is bounded by a window: a chunk that starts downloadWindow bytes or
-// more past what is hashed waits for the hash before it is read, so a range
-// that lags, or a hash that gets less CPU than the transfer, holds back the
-// ranges ahead instead of letting them pile up in memory or spill to the
-// file, and the hash finishes moments after the last range lands rather
-// than working alone through a backlog.
+// as the SDKs' own parallel downloads do, and each range is read
+// and written to the file in chunks of downloadChunk, small enough to be
+// still in the CPU's cache when they are written and hashed. A chunk that
+// lands ahead of the hash is kept in memory, up to downloadHeldBytes in all,
+// so that the hash reads it from there instead of from the file; past that,
+// the hash reads the file, which is slower but bounds the memory whatever
+// the range size or how far the ranges run ahead.
 const (
-	downloadChunk = 128 << 10
-	// downloadWindow is twice the ranges in flight at the SDKs' part
-	// size, so that ranges that finish at different times rarely wait;
-	// smaller ranges get twice theirs (see windowFor).
-	downloadWindow = 2 * partConcurrency * partSize
+	downloadChunk     = 128 << 10
+	downloadHeldBytes = partSize * partConcurrency
 	// rangeRetryDelay is the pause before a range whose connection
 	// dropped is asked for again from where it stopped, growing with each
 	// try.
 	rangeRetryDelay = 200 * time.Millisecond
 )
-
-// windowFor is the window of a download in ranges of rangeSize: twice the
-// ranges in flight, up to downloadWindow, and at least a chunk.
-func windowFor(rangeSize int64) int64 {
-	return max(downloadChunk, min(downloadWindow, 2*partConcurrency*rangeSize))
-}
 
 // errShortObject is what a range that ends early reports: the object holds
 // fewer bytes than its size said, which for a blob is damage.
@@ -53,11 +42,7 @@ var errShortObject = errors.New("the object is shorter than its size")
 func downloadFile(ctx context.Context, api objectAPI, key string, f *os.File, size, rangeSize int64, wantSum string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	a := newAssembler(f, size, windowFor(rangeSize))
-	// A chunk waiting for the hash stops waiting when the download is
-	// cancelled or has failed elsewhere.
-	stop := context.AfterFunc(ctx, a.wakeWaiting)
-	defer stop()
+	a := newAssembler(f, size)
 	hashed := make(chan error, 1)
 	go func() { hashed <- a.hash(wantSum) }()
 
@@ -102,10 +87,6 @@ feed:
 	if errors.Is(err, errShortObject) {
 		return errShortObject
 	}
-	if errors.Is(err, errHashFailed) {
-		// The ranges stopped because the hash did: its error says why.
-		return herr
-	}
 	if err != nil {
 		return err
 	}
@@ -126,7 +107,7 @@ func (a *assembler) fetch(ctx context.Context, api objectAPI, key string, off, c
 			body.Close()
 			return errShortObject
 		}
-		n, err := a.copyRange(ctx, body, off+got, count-got)
+		n, err := a.copyRange(body, off+got, count-got)
 		body.Close()
 		got += n
 		var fileErr *fileError
@@ -135,8 +116,6 @@ func (a *assembler) fetch(ctx context.Context, api objectAPI, key string, off, c
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case errors.Is(err, errHashFailed):
-			return err
 		case errors.As(err, &fileErr):
 			return fileErr.err
 		case attempt >= retryAttempts:
@@ -156,20 +135,12 @@ type fileError struct{ err error }
 
 func (e *fileError) Error() string { return e.err.Error() }
 
-// errHashFailed is what a chunk waiting for the hash gets when the hash
-// has stopped: it will never make room again.
-var errHashFailed = errors.New("blob: the download's hash stopped")
-
 // copyRange reads count bytes from body into the file at off, a chunk at a
-// time, each once it is within the window, and returns how many it wrote.
-// A body that ends early, whose response promised the whole range, is a
-// connection that dropped.
-func (a *assembler) copyRange(ctx context.Context, body io.Reader, off, count int64) (int64, error) {
+// time, and returns how many it wrote. A body that ends early, whose
+// response promised the whole range, is a connection that dropped.
+func (a *assembler) copyRange(body io.Reader, off, count int64) (int64, error) {
 	var done int64
 	for done < count {
-		if err := a.reserve(ctx, off+done); err != nil {
-			return done, err
-		}
 		buf := a.buffer()
 		n, err := io.ReadFull(body, buf[:min(int64(len(buf)), count-done)])
 		if n == 0 {
@@ -193,62 +164,26 @@ func (a *assembler) copyRange(ctx context.Context, body io.Reader, off, count in
 
 // assembler is a download's file and its hash: ranges land in any order,
 // and the hash follows the part of the file complete from its start,
-// reading each chunk from memory, where it stays until then.
+// reading the chunks it holds in memory and the rest from the file.
 type assembler struct {
-	f      *os.File
-	size   int64
-	window int64
+	f    *os.File
+	size int64
 
-	mu sync.Mutex
-	// landedCond is signalled when the part complete from the start
-	// grows or the download ends; hashedCond when the hash moves on or
-	// the chunks waiting for it should look at the context again.
-	landedCond, hashedCond *sync.Cond
-	complete               int64            // bytes from the start all written
-	hashed                 int64            // bytes from the start hashed
-	pending                map[int64]int64  // the end of each write past complete, by its start
-	held                   map[int64][]byte // written chunks not yet hashed, by offset
-	waiting                int              // chunks waiting for the window
-	free                   [][]byte         // chunk buffers for reuse
-	done                   bool
-	hashStopped            bool
-	err                    error
+	mu       sync.Mutex
+	changed  *sync.Cond
+	complete int64            // bytes from the start all written
+	pending  map[int64]int64  // the end of each write past complete, by its start
+	held     map[int64][]byte // written chunks not yet hashed, by offset
+	heldSize int
+	free     [][]byte // chunk buffers for reuse
+	done     bool
+	err      error
 }
 
-func newAssembler(f *os.File, size, window int64) *assembler {
-	a := &assembler{f: f, size: size, window: window, pending: map[int64]int64{}, held: map[int64][]byte{}}
-	a.landedCond = sync.NewCond(&a.mu)
-	a.hashedCond = sync.NewCond(&a.mu)
+func newAssembler(f *os.File, size int64) *assembler {
+	a := &assembler{f: f, size: size, pending: map[int64]int64{}, held: map[int64][]byte{}}
+	a.changed = sync.NewCond(&a.mu)
 	return a
-}
-
-// reserve waits until a chunk at off is within the window, that is less
-// than window bytes past what is hashed. The chunk at the start of the
-// part not yet complete never waits, so the hash always gets what it needs
-// to move on.
-func (a *assembler) reserve(ctx context.Context, off int64) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for off >= a.hashed+a.window {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if a.hashStopped {
-			return errHashFailed
-		}
-		a.waiting++
-		a.hashedCond.Wait()
-		a.waiting--
-	}
-	return nil
-}
-
-// wakeWaiting has the chunks waiting for the window look again at why
-// they wait.
-func (a *assembler) wakeWaiting() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.hashedCond.Broadcast()
 }
 
 // buffer returns a chunk buffer to read into.
@@ -270,12 +205,17 @@ func (a *assembler) release(buf []byte) {
 	a.free = append(a.free, buf[:cap(buf)])
 }
 
-// landed notes that b is written to the file at off, and keeps it for the
-// hash.
+// landed notes that b is written to the file at off. The hash gets b from
+// memory if there is room to hold it; its buffer is released otherwise.
 func (a *assembler) landed(off int64, b []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.held[off] = b
+	if a.heldSize+len(b) <= downloadHeldBytes {
+		a.held[off] = b
+		a.heldSize += len(b)
+	} else {
+		a.free = append(a.free, b[:cap(b)])
+	}
 	end := off + int64(len(b))
 	if off > a.complete {
 		a.pending[off] = end
@@ -290,7 +230,7 @@ func (a *assembler) landed(off int64, b []byte) {
 		delete(a.pending, a.complete)
 		a.complete = next
 	}
-	a.landedCond.Signal()
+	a.changed.Broadcast()
 }
 
 // finish says the download ended, with err or complete.
@@ -298,27 +238,21 @@ func (a *assembler) finish(err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.done, a.err = true, err
-	a.landedCond.Signal()
+	a.changed.Broadcast()
 }
 
-// hash follows the download, hashing the chunks complete from the start
-// as they land, and once the download has finished checks that it holds
-// size bytes whose SHA-256 is want. A download that failed ends the
-// hashing, and its error is the one that counts.
-func (a *assembler) hash(want string) (err error) {
-	defer func() {
-		// Whatever ended the hash, no chunk waits for it any more.
-		a.mu.Lock()
-		a.hashStopped = true
-		a.hashedCond.Broadcast()
-		a.mu.Unlock()
-	}()
+// hash follows the download, hashing the file from its start as it
+// completes, and once the download has finished checks that it holds size
+// bytes whose SHA-256 is want. A download that failed ends the hashing,
+// and its error is the one that counts.
+func (a *assembler) hash(want string) error {
 	h := sha256.New()
 	var hashed int64
+	var buf []byte
 	for {
 		a.mu.Lock()
 		for a.complete == hashed && !a.done {
-			a.landedCond.Wait()
+			a.changed.Wait()
 		}
 		if a.err != nil || a.complete == hashed {
 			failed := a.err != nil
@@ -328,26 +262,41 @@ func (a *assembler) hash(want string) (err error) {
 			}
 			break
 		}
-		b, ok := a.held[hashed]
-		delete(a.held, hashed)
-		a.mu.Unlock()
-		if !ok {
-			// Every chunk written stays held until it is hashed, and
-			// the chunks of a range follow each other.
-			return fmt.Errorf("blob: download: no chunk at %d for the hash", hashed)
+		if b, ok := a.held[hashed]; ok {
+			delete(a.held, hashed)
+			a.mu.Unlock()
+			h.Write(b)
+			hashed += int64(len(b))
+			a.mu.Lock()
+			a.heldSize -= len(b)
+			a.free = append(a.free, b[:cap(b)])
+			a.mu.Unlock()
+			continue
 		}
-		h.Write(b)
-		hashed += int64(len(b))
-		a.mu.Lock()
-		a.hashed = hashed
-		a.free = append(a.free, b[:cap(b)])
-		if a.waiting > 0 {
-			a.hashedCond.Broadcast()
+		// Not in memory: read the file up to the next chunk that is.
+		upTo := a.complete
+		for off := range a.held {
+			if off > hashed && off < upTo {
+				upTo = off
+			}
 		}
 		a.mu.Unlock()
+		if buf == nil {
+			buf = make([]byte, copyBufSize)
+		}
+		n, err := hashFileRange(h, a.f, hashed, upTo-hashed, buf)
+		hashed += n
+		if err != nil {
+			return err
+		}
 	}
 	if hashed != a.size || hex.EncodeToString(h.Sum(nil)) != want {
 		return errDigestMismatch
 	}
 	return nil
+}
+
+// hashFileRange adds count bytes of f from off to h.
+func hashFileRange(h hash.Hash, f *os.File, off, count int64, buf []byte) (int64, error) {
+	return io.CopyBuffer(h, io.NewSectionReader(f, off, count), buf)
 }

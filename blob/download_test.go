@@ -3,8 +3,6 @@ package blob
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -329,90 +326,4 @@ func (r *dropAfter) Read(p []byte) (int, error) {
 	n, err := r.ReadCloser.Read(p)
 	r.left -= int64(n)
 	return n, err
-}
-
-// TestDownloadWindowHoldsChunksBack lands chunks in an assembler the way
-// ranges do, out of order: a chunk a whole window past the hash waits
-// until the hash has moved on, a wait that cancellation ends, and the
-// file is complete and verified at the end.
-func TestDownloadWindowHoldsChunksBack(t *testing.T) {
-	content, err := io.ReadAll(blobtest.StreamOf(3, 4*downloadChunk))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(content)
-	f, err := os.Create(filepath.Join(t.TempDir(), "file"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	a := newAssembler(f, int64(len(content)), 2*downloadChunk)
-	hashed := make(chan error, 1)
-	go func() { hashed <- a.hash(hex.EncodeToString(sum[:])) }()
-	land := func(i int) {
-		t.Helper()
-		off := int64(i * downloadChunk)
-		if err := a.reserve(context.Background(), off); err != nil {
-			t.Fatalf("chunk %d: %v", i, err)
-		}
-		buf := a.buffer()
-		n := copy(buf, content[off:])
-		if _, err := f.WriteAt(buf[:n], off); err != nil {
-			t.Fatal(err)
-		}
-		a.landed(off, buf[:n])
-	}
-	waiting := func() int {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.waiting
-	}
-
-	land(1)
-	// Chunk 2 starts a window past the hash, which has nothing yet:
-	// it waits, and a cancelled wait ends with the context's error.
-	ctx, cancel := context.WithCancel(context.Background())
-	stop := context.AfterFunc(ctx, a.wakeWaiting)
-	defer stop()
-	cancelled := make(chan error, 1)
-	go func() { cancelled <- a.reserve(ctx, 2*downloadChunk) }()
-	for waiting() == 0 {
-		select {
-		case err := <-cancelled:
-			t.Fatalf("chunk 2, a window past the hash, was let through (%v) before the hash moved", err)
-		case <-time.After(time.Millisecond):
-		}
-	}
-	cancel()
-	if err := <-cancelled; !errors.Is(err, context.Canceled) {
-		t.Fatalf("waiting chunk after cancellation: %v, want context.Canceled", err)
-	}
-
-	third := make(chan struct{})
-	go func() {
-		defer close(third)
-		land(2)
-	}()
-	for waiting() == 0 {
-		select {
-		case <-third:
-			t.Fatal("chunk 2, a window past the hash, was read before the hash moved")
-		case <-time.After(time.Millisecond):
-		}
-	}
-	land(0) // the hash now reads chunks 0 and 1, which lets chunk 2 in
-	<-third
-	land(3)
-	a.finish(nil)
-	if err := <-hashed; err != nil {
-		t.Fatalf("hash of the complete file: %v", err)
-	}
-	if got, err := os.ReadFile(f.Name()); err != nil || !bytes.Equal(got, content) {
-		t.Fatalf("file differs from what landed (%d bytes, %v)", len(got), err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.held) != 0 || a.hashed != int64(len(content)) {
-		t.Errorf("after the download: %d chunks still held, %d bytes hashed of %d", len(a.held), a.hashed, len(content))
-	}
 }
